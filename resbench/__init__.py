@@ -1,0 +1,26 @@
+"""resbench: exact, fast simulation of nonlinear resistive networks.
+
+Public API (grows as the layers land)::
+
+    from resbench import read_netlist, solve, certify
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from resbench.circuit import Branches, Circuit, Model  # noqa: E402
+from resbench.errors import CircuitError, NetlistError, ResbenchError, SolverError  # noqa: E402
+from resbench.solution import Solution  # noqa: E402
+
+__all__ = [
+    "Branches",
+    "Circuit",
+    "CircuitError",
+    "Model",
+    "NetlistError",
+    "ResbenchError",
+    "Solution",
+    "SolverError",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""Command-line interface (click).  Commands only parse options and render."""
