@@ -187,15 +187,24 @@ class Circuit:
             raise CircuitError("diode_models must have one entry per diode")
 
     def equals(self, other: Circuit) -> bool:
-        """Structural equality (title, nodes, every element and model name)."""
-        return (
-            self.title == other.title
-            and list(self.nodes) == list(other.nodes)
-            and all(x.equals(y) for x, y in zip(self.kinds().values(), other.kinds().values()))
-            and list(self.diode_models) == list(other.diode_models)
-            and {k: (m.kind, m.params) for k, m in self.models.items()}
-            == {k: (m.kind, m.params) for k, m in other.models.items()}
-        )
+        """Structural equality by names: title, node set, every element (name, node
+        names, value, in order per kind), diode models and model cards.  Node
+        *indices* may differ (a writer need not preserve node numbering)."""
+        if self.title != other.title or set(self.nodes) != set(other.nodes):
+            return False
+        mine, theirs = np.asarray(self.nodes, dtype=object), np.asarray(other.nodes, dtype=object)
+        for x, y in zip(self.kinds().values(), other.kinds().values(), strict=True):
+            if len(x) != len(y) or list(x.names) != list(y.names):
+                return False
+            if not np.array_equal(x.value, y.value):
+                return False
+            if len(x) and not (
+                np.array_equal(mine[x.a], theirs[y.a]) and np.array_equal(mine[x.b], theirs[y.b])
+            ):
+                return False
+        return list(self.diode_models) == list(other.diode_models) and {
+            k: (m.kind, m.params) for k, m in self.models.items()
+        } == {k: (m.kind, m.params) for k, m in other.models.items()}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Circuit):
