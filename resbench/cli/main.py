@@ -44,9 +44,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from resbench.cli import info
+    from resbench.cli import generate, info
 
     cli.add_command(info.info)
+    cli.add_command(generate.generate)
 
 
 _register()

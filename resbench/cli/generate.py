@@ -1,0 +1,266 @@
+"""``resbench generate FAMILY``: write a generated network as a netlist."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from resbench import __version__
+from resbench.errors import ResbenchError
+
+# option name -> families it applies to
+_APPLIES = {
+    "preset": {"drn"},
+    "layers": {"drn"},
+    "gain": {"drn"},
+    "inputs": {"drn"},
+    "sample": {"drn"},
+    "bias": {"drn"},
+    "rows": {"grid"},
+    "cols": {"grid"},
+    "clamps": {"grid"},
+    "currents": {"grid"},
+    "nodes": {"random"},
+    "degree": {"random"},
+    "diodes": {"random"},
+    "free_free": {"grid", "random"},
+}
+
+_DESCRIPTION = {
+    "drn": "a paper-style deep resistive network (Scellier, ICML 2024): input nodes held by "
+    "+x*gain / -x*gain voltage sources, one diode to ground per hidden node (even index v >= 0, "
+    "odd v <= 0), layer-to-layer conductances max(0, U(-1/sqrt(fan_in), 1/sqrt(fan_in))) mS",
+    "grid": "a 2-D resistor mesh with corner voltage sources and optional diode clamps to "
+    "bias sources and diodes between neighbouring free nodes",
+    "random": "a connected sparse random resistor network with grounded and floating voltage "
+    "sources, current sources and diodes (feasible and well-posed by construction)",
+}
+
+
+def _parse_layers(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        sizes = tuple(int(t) for t in value.replace(" ", "").split(",") if t)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected a comma-separated list of integers, e.g. 784,100,10; got {value!r}"
+        ) from None
+    if not sizes:
+        raise click.BadParameter("empty layer list")
+    return sizes
+
+
+def _command_line(ctx: click.Context, family: str) -> str:
+    """The canonical command that reproduces this output (explicit options only)."""
+    words = ["resbench", "generate", family]
+    for param in ctx.command.params:
+        if param.name == "family" or not isinstance(param, click.Option):
+            continue
+        if ctx.get_parameter_source(param.name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[param.name]
+        long = max(param.opts, key=len)
+        if param.is_flag:
+            if param.secondary_opts:
+                words.append(long if value else max(param.secondary_opts, key=len))
+            elif value:
+                words.append(long)
+        else:
+            words += [long, str(value)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+@click.command("generate")
+@click.argument("family", type=click.Choice(["drn", "grid", "random"], case_sensitive=False))
+@click.option(
+    "--preset",
+    type=click.Choice(["xs", "1h", "2h", "3h", "xl"], case_sensitive=False),
+    help="drn: paper preset: xs 1568-100-10, 1h 1568-1024-10, 2h/3h two/three hidden "
+    "layers of 1024, xl 1568-32768-10.  Default xs when --layers is not given.",
+)
+@click.option(
+    "--layers",
+    metavar="N0,N1,...",
+    help="drn: layer sizes, e.g. 784,100,10 (the first, the input layer, must be even: "
+    "it holds +x and -x of each pixel).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed: the same seed gives the same network.",
+)
+@click.option(
+    "--gain",
+    type=float,
+    default=None,
+    help="drn: input gain in volts per unit pixel (default: the preset's, "
+    "xs 100, 1h 480, 2h 2000, 3h 4000, xl 800; 1 for free layer sizes).",
+)
+@click.option(
+    "--inputs",
+    type=click.Choice(["random", "digits"]),
+    default="random",
+    show_default=True,
+    help="drn: input image: a seeded uniform random image, or scikit-learn's "
+    "8x8 digits dataset resampled to the input size.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="drn: which input image (digits index, or random image stream).",
+)
+@click.option(
+    "--bias/--no-bias",
+    default=False,
+    show_default=True,
+    help="drn: add a small bias current source into every hidden and output node.",
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=2),
+    default=30,
+    show_default=True,
+    help="grid: number of rows.",
+)
+@click.option(
+    "--cols",
+    type=click.IntRange(min=2),
+    default=30,
+    show_default=True,
+    help="grid: number of columns.",
+)
+@click.option(
+    "--clamps/--no-clamps",
+    default=True,
+    show_default=True,
+    help="grid: diode clamps from a quarter of the nodes to +0.3 V / -0.3 V bias sources.",
+)
+@click.option(
+    "--currents",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="grid: number of random current sources into mesh nodes.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=2),
+    default=1000,
+    show_default=True,
+    help="random: number of nodes.",
+)
+@click.option(
+    "--degree",
+    type=click.FloatRange(min=0),
+    default=4.0,
+    show_default=True,
+    help="random: average number of resistors per node.",
+)
+@click.option(
+    "--diodes",
+    type=click.FloatRange(min=0),
+    default=0.1,
+    show_default=True,
+    help="random: diodes per node.",
+)
+@click.option(
+    "--free-free/--no-free-free",
+    default=None,
+    help="grid, random: also put diodes between two free nodes (the case where "
+    "plain coordinate descent can stall).  Default: off for grid, on for random.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    show_default=True,
+    help="Netlist file to write ('-' for standard output).",
+)
+@click.pass_context
+def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
+    """Generate a network of FAMILY (drn, grid or random) and write it as a netlist.
+
+    \b
+    Examples:
+      resbench generate drn --preset xs -o drn_xs.cir
+      resbench generate drn --layers 16,8,4 --seed 1 -o drn_small.cir
+      resbench generate grid --rows 30 --cols 30 -o grid.cir
+      resbench generate random --nodes 500 --free-free -o rand.cir
+    """
+    from resbench import generate as gen
+    from resbench.netlist import write_netlist
+
+    family = family.lower()
+    wrong = [
+        "--" + name.replace("_", "-")
+        for name, fams in _APPLIES.items()
+        if family not in fams
+        and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    ]
+    if wrong:
+        raise click.UsageError(f"{', '.join(wrong)} does not apply to family {family!r}")
+
+    if family == "drn":
+        layers = _parse_layers(opts["layers"])
+        preset = opts["preset"]
+        if layers is None and preset is None:
+            preset = "xs"
+        circuit = gen.drn(
+            layers,
+            preset=preset,
+            seed=opts["seed"],
+            input_gain=opts["gain"],
+            inputs=opts["inputs"],
+            bias=opts["bias"],
+            sample=opts["sample"],
+        )
+    elif family == "grid":
+        circuit = gen.grid(
+            opts["rows"],
+            opts["cols"],
+            seed=opts["seed"],
+            clamps=opts["clamps"],
+            free_free_diodes=bool(opts["free_free"]),
+            currents=opts["currents"],
+        )
+    else:
+        circuit = gen.random_network(
+            opts["nodes"],
+            degree=opts["degree"],
+            seed=opts["seed"],
+            diodes=opts["diodes"],
+            free_free=True if opts["free_free"] is None else opts["free_free"],
+        )
+
+    sizes = circuit.sizes()
+    summary = (
+        f"{sizes['nodes']} nodes, {sizes['resistors']} resistors, {sizes['diodes']} diodes, "
+        f"{sizes['vsources']} voltage sources, {sizes['isources']} current sources"
+    )
+    text = write_netlist(circuit)
+    title, _, rest = text.partition("\n")
+    header = [
+        f"* generated by resbench {__version__}: {_DESCRIPTION[family]}",
+        f"* size: {summary}",
+        f"* command: {_command_line(ctx, family)}",
+    ]
+    text = "\n".join([title, *header, rest])
+    try:
+        if output == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    except OSError as exc:
+        raise ResbenchError(f"cannot write {output}: {exc.strerror or exc}") from None
+    where = "stdout" if output == "-" else output
+    click.echo(f"{circuit.title}: {summary} -> {where}", err=True)

@@ -1,0 +1,624 @@
+"""Network generators: deep resistive networks (the paper's DRN), grids, random graphs.
+
+Every generator is deterministic by ``seed`` and returns a
+:class:`resbench.circuit.Circuit`.  Every circuit it returns has a unique DC
+solution: each node has a resistive path to a node of fixed voltage, and the
+diodes are feasible by construction (see each function).
+
+Units
+-----
+DRN conductances are drawn in **millisiemens** like the paper's initialisation,
+``g = max(0, U(-1/sqrt(fan_in), 1/sqrt(fan_in)))`` mS, so a resistor is
+``R = 1000 / g`` ohms (tens of kilo-ohms and up).  Scaling every conductance by
+the same factor does not change any node voltage, only the currents.  Optional
+DRN bias currents are ``U(-c, c)`` mA with ``c = 1/sqrt(fan_in)`` (a bias weight
+in mS times a 1 V rail).
+
+Sizes
+-----
+Use :func:`drn_size` for the exact node / diode / source counts and the number
+of conductances of a DRN without building it; the resistor count is random
+(about half the conductances are clipped to zero and omitted).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from resbench.circuit import GROUND, Branches, Circuit, IndexedNames, make_circuit
+from resbench.errors import ResbenchError
+
+__all__ = [
+    "DEFAULT_GAINS",
+    "PRESETS",
+    "GeneratorError",
+    "digits_image",
+    "drn",
+    "drn_size",
+    "grid",
+    "random_network",
+]
+
+#: Paper presets (Scellier, ICML 2024, DESIGN §8): layer sizes, input layer = 2 × 784.
+PRESETS: dict[str, tuple[int, ...]] = {
+    "xs": (1568, 100, 10),
+    "1h": (1568, 1024, 10),
+    "2h": (1568, 1024, 1024, 10),
+    "3h": (1568, 1024, 1024, 1024, 10),
+    "xl": (1568, 32768, 10),
+}
+
+#: Input gain of each preset (paper); free layer sizes default to 1.
+DEFAULT_GAINS: dict[str, float] = {
+    "xs": 100.0,
+    "1h": 480.0,
+    "2h": 2000.0,
+    "3h": 4000.0,
+    "xl": 800.0,
+}
+
+# Number of conductances drawn per random block; bounds the temporaries (8 B each + mask).
+_CHUNK = 1 << 22
+
+
+class GeneratorError(ResbenchError, ValueError):
+    """Invalid generator arguments (bad sizes, unknown preset, missing dataset)."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_int(name: str, value: int, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
+        raise GeneratorError(f"{name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
+
+
+def _check_fraction(name: str, value: float) -> float:
+    if not (isinstance(value, int | float) and 0.0 <= float(value) <= 1.0):
+        raise GeneratorError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _rng(seed: int, *stream: int) -> np.random.Generator:
+    """Independent, reproducible stream ``stream`` of ``seed`` (so options don't shift others)."""
+    return np.random.default_rng([_check_int("seed", seed, 0), *stream])
+
+
+def _resolve_layers(
+    layers: Sequence[int] | None, preset: str | None
+) -> tuple[tuple[int, ...], str | None]:
+    if preset is not None:
+        key = preset.lower()
+        if key not in PRESETS:
+            raise GeneratorError(
+                f"unknown DRN preset {preset!r}; choose one of {', '.join(PRESETS)}"
+            )
+        if layers is not None and tuple(layers) != PRESETS[key]:
+            raise GeneratorError("give either a preset or layer sizes, not both")
+        return PRESETS[key], key
+    if layers is None:
+        raise GeneratorError("give a preset (xs, 1h, 2h, 3h, xl) or layer sizes")
+    sizes = tuple(_check_int("layer size", n, 1) for n in layers)
+    if len(sizes) < 2:
+        raise GeneratorError(f"a DRN needs at least an input and an output layer, got {sizes}")
+    if sizes[0] % 2:
+        raise GeneratorError(
+            f"the input layer holds (+x, -x) pairs: its size must be even, got {sizes[0]}"
+        )
+    match = [k for k, v in PRESETS.items() if v == sizes]
+    return sizes, (match[0] if match else None)
+
+
+def drn_size(layers: Sequence[int] | None = None, *, preset: str | None = None) -> dict[str, int]:
+    """Exact sizes of a DRN without building it.
+
+    ``conductances`` is the paper's size (all layer-to-layer pairs);
+    ``resistors_expected`` is half of it (the clipped zeros are omitted; the
+    actual count is binomial around it).
+    """
+    sizes, _ = _resolve_layers(layers, preset)
+    pairs = sum(p * q for p, q in zip(sizes[:-1], sizes[1:], strict=False))
+    return {
+        "nodes": sum(sizes),
+        "vsources": sizes[0],
+        "diodes": sum(sizes[1:-1]),
+        "conductances": pairs,
+        "resistors_expected": pairs // 2,
+    }
+
+
+def digits_image(m: int, sample: int = 0) -> np.ndarray:
+    """Pixel values in [0, 1] of scikit-learn's 8×8 ``digits`` image ``sample``, resampled
+    (nearest neighbour) to ``m`` pixels: to ``s×s`` when ``m = s²`` (784 → 28×28), else the
+    flattened 64 pixels stretched to ``m``."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
+        raise GeneratorError(
+            "inputs='digits' needs scikit-learn (pip install scikit-learn); "
+            "use inputs='random' otherwise"
+        ) from exc
+    images = load_digits().images
+    if not 0 <= sample < len(images):
+        raise GeneratorError(f"digits sample must be in [0, {len(images) - 1}], got {sample}")
+    img = images[sample] / 16.0
+    s = math.isqrt(m)
+    if s * s == m:
+        idx = ((2 * np.arange(s) + 1) * 8) // (2 * s)  # pixel centres
+        return np.ascontiguousarray(img[np.ix_(idx, idx)].reshape(-1))
+    flat = img.reshape(-1)
+    return flat[((2 * np.arange(m) + 1) * 64) // (2 * m)].copy()
+
+
+def _dense_block(
+    rng: np.random.Generator,
+    n_in: int,
+    n_out: int,
+    in_offset: int,
+    out_offset: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    val: np.ndarray,
+    pos: int,
+) -> int:
+    """Draw the n_in × n_out conductances of one layer pair, write the nonzero ones
+    as resistors from ``pos`` on; return the new fill position.  Row-chunked so the
+    temporaries stay ~_CHUNK elements; the stream does not depend on the chunking."""
+    c = 1.0 / math.sqrt(n_in)
+    rows_per = max(1, _CHUNK // n_out)
+    buf = np.empty(min(n_in, rows_per) * n_out, dtype=np.float64)
+    has = np.zeros(n_out, dtype=bool)
+    for r0 in range(0, n_in, rows_per):
+        r1 = min(n_in, r0 + rows_per)
+        u = buf[: (r1 - r0) * n_out]
+        rng.random(out=u)
+        # g = max(0, (2u - 1) c): nonzero iff u > 1/2.
+        ri, ci = np.nonzero((u > 0.5).reshape(r1 - r0, n_out))
+        k = ri.shape[0]
+        g = u.reshape(r1 - r0, n_out)[ri, ci]
+        g *= 2.0 * c
+        g -= c
+        np.divide(1e3, g, out=val[pos : pos + k])  # ohms, g in mS
+        ri += r0 + in_offset
+        a[pos : pos + k] = ri
+        ci += out_offset
+        b[pos : pos + k] = ci
+        has[ci - out_offset] = True
+        pos += k
+    missing = np.flatnonzero(~has)
+    if missing.size:  # every node needs >= 1 conductance to the previous layer
+        k = missing.size
+        a[pos : pos + k] = rng.integers(0, n_in, size=k) + in_offset
+        b[pos : pos + k] = missing + out_offset
+        val[pos : pos + k] = 1e3 / (c * (1.0 - rng.random(k)))  # g in (0, c] mS
+        pos += k
+    return pos
+
+
+def _shrink(arr: np.ndarray, n: int) -> np.ndarray:
+    """Truncate a freshly allocated array to n items without a copy where possible."""
+    try:
+        arr.resize(n, refcheck=False)
+        return arr
+    except ValueError:  # pragma: no cover - only if arr is referenced elsewhere
+        return arr[:n].copy()
+
+
+# --------------------------------------------------------------------------- drn
+def drn(
+    layers: Sequence[int] | None = None,
+    *,
+    preset: str | None = None,
+    seed: int = 0,
+    input_gain: float | None = None,
+    inputs: str = "random",
+    bias: bool = False,
+    sample: int = 0,
+) -> Circuit:
+    """A deep resistive network (Scellier 2024, DESIGN §8).
+
+    ``layers[0] = 2m`` input nodes ``in0 … in{2m-1}``: node ``in{2i}`` is held at
+    ``+x_i · gain`` and ``in{2i+1}`` at ``-x_i · gain`` by grounded voltage sources
+    ``vin*`` (pixel ``x_i`` in [0, 1]).  Hidden layer ``k`` has nodes ``h{k}_{j}``,
+    each with one ideal diode to ground ``d*``: even ``j`` from ground to the node
+    (``v >= 0``), odd ``j`` from the node to ground (``v <= 0``).  Output nodes
+    ``out{j}`` have no diode.  Consecutive layers are fully connected by
+    conductances drawn as described in the module docstring; zeros are omitted,
+    and a node left without any conductance to the previous layer gets one, so
+    the solution is unique.  Resistors are ``r0, r1, …`` layer block by block,
+    row-major (input node major).
+
+    ``inputs``: ``"random"`` (seeded uniform image, stream ``sample``) or
+    ``"digits"`` (scikit-learn's digits image ``sample``, see :func:`digits_image`).
+    ``input_gain`` defaults to the preset's (:data:`DEFAULT_GAINS`) or 1.
+    ``bias`` adds a current source ``ib*`` from ground into every hidden/output node.
+    """
+    sizes, key = _resolve_layers(layers, preset)
+    seed = _check_int("seed", seed, 0)
+    sample = _check_int("sample", sample, 0)
+    gain = float(input_gain) if input_gain is not None else DEFAULT_GAINS.get(key or "", 1.0)
+    if not math.isfinite(gain):
+        raise GeneratorError(f"input gain must be finite, got {input_gain!r}")
+    if inputs not in ("random", "digits"):
+        raise GeneratorError(f"inputs must be 'random' or 'digits', got {inputs!r}")
+    m = sizes[0] // 2
+
+    # ---- nodes
+    nodes = [GROUND]
+    nodes += [f"in{j}" for j in range(sizes[0])]
+    for k, n in enumerate(sizes[1:-1], start=1):
+        nodes += [f"h{k}_{j}" for j in range(n)]
+    nodes += [f"out{j}" for j in range(sizes[-1])]
+    offsets = np.cumsum((1, *sizes))  # first node index of each layer (ground is 0)
+
+    # ---- input sources
+    x = digits_image(m, sample) if inputs == "digits" else _rng(seed, 1, sample).random(m)
+    vval = np.empty(sizes[0], dtype=np.float64)
+    vval[0::2] = x * gain
+    vval[1::2] = 0.0 - x * gain  # 0.0 - (…) avoids -0.0
+    vsrc = Branches.from_lists(
+        IndexedNames("vin", sizes[0]),
+        np.arange(1, sizes[0] + 1, dtype=np.int32),
+        np.zeros(sizes[0], np.int32),
+        vval,
+    )
+
+    # ---- resistors (preallocated at the upper bound; untouched pages cost no memory)
+    cap = sum(p * q for p, q in zip(sizes[:-1], sizes[1:], strict=False)) + sum(sizes[1:])
+    ra = np.empty(cap, dtype=np.int32)
+    rb = np.empty(cap, dtype=np.int32)
+    rv = np.empty(cap, dtype=np.float64)
+    wrng = _rng(seed, 0)
+    pos = 0
+    for li in range(len(sizes) - 1):
+        pos = _dense_block(
+            wrng,
+            sizes[li],
+            sizes[li + 1],
+            int(offsets[li]),
+            int(offsets[li + 1]),
+            ra,
+            rb,
+            rv,
+            pos,
+        )
+    res = Branches(IndexedNames("r", pos), _shrink(ra, pos), _shrink(rb, pos), _shrink(rv, pos))
+
+    # ---- hidden diodes
+    hid = np.arange(offsets[1], offsets[-2], dtype=np.int32)
+    even = np.concatenate(
+        [np.arange(n, dtype=np.int32) % 2 == 0 for n in sizes[1:-1]] or [np.zeros(0, bool)]
+    )
+    zeros = np.zeros(hid.shape[0], np.int32)
+    diodes = Branches.from_lists(
+        IndexedNames("d", hid.shape[0]),
+        np.where(even, zeros, hid),  # anode: ground for v >= 0, node for v <= 0
+        np.where(even, hid, zeros),
+        np.zeros(hid.shape[0]),
+    )
+
+    # ---- optional bias currents (ground -> node)
+    isrc = None
+    if bias:
+        brng = _rng(seed, 2)
+        parts = []
+        for li in range(1, len(sizes)):
+            c = 1.0 / math.sqrt(sizes[li - 1])
+            parts.append((2.0 * brng.random(sizes[li]) - 1.0) * c * 1e-3)
+        nb = int(offsets[-1] - offsets[1])
+        isrc = Branches.from_lists(
+            IndexedNames("ib", nb),
+            np.zeros(nb, np.int32),
+            np.arange(offsets[1], offsets[-1], dtype=np.int32),
+            np.concatenate(parts),
+        )
+
+    name = key or "-".join(map(str, sizes))
+    title = (
+        f"resbench drn {name} ({'-'.join(map(str, sizes))}) seed={seed} gain={gain:g} "
+        f"inputs={inputs} sample={sample}{' bias' if bias else ''}"
+    )
+    return make_circuit(title, nodes, resistors=res, diodes=diodes, vsources=vsrc, isources=isrc)
+
+
+# --------------------------------------------------------------------------- grid
+def grid(
+    rows: int,
+    cols: int,
+    *,
+    seed: int = 0,
+    clamps: bool = True,
+    free_free_diodes: bool = False,
+    clamp_fraction: float = 0.25,
+    free_free_fraction: float = 0.1,
+    currents: int = 0,
+    vhi: float = 0.3,
+    vlo: float = -0.3,
+    r_min: float = 500.0,
+    r_max: float = 2000.0,
+) -> Circuit:
+    """A ``rows × cols`` resistor mesh with nodes ``g{r}_{c}``.
+
+    Resistor values are uniform in ``[r_min, r_max]`` ohms.  The four corners are
+    held by grounded sources ``vc*`` at +1, −1, +0.5 and −0.5 V.  With ``clamps``,
+    bias nodes ``vhi``/``vlo`` are held at ``vhi``/``vlo`` volts and a random
+    ``clamp_fraction`` of the non-corner nodes get two clamp diodes, node→vhi
+    (``v <= vhi``) and vlo→node (``v >= vlo``).  With ``free_free_diodes`` a
+    ``free_free_fraction`` of the mesh edges between non-corner nodes also get a
+    diode, oriented along a random total order of the nodes (no diode cycles).
+    ``currents`` current sources ``ig*`` inject ``U(−1, 1)`` mA from ground into
+    random non-corner nodes.
+
+    Feasible by construction: no diode touches a corner, and ``v = 0`` on every
+    other node satisfies every diode (``vlo <= 0 <= vhi`` is required).
+    """
+    rows = _check_int("rows", rows, 2)
+    cols = _check_int("cols", cols, 2)
+    currents = _check_int("currents", currents, 0)
+    cf = _check_fraction("clamp_fraction", clamp_fraction)
+    ff = _check_fraction("free_free_fraction", free_free_fraction)
+    if not (vlo <= 0.0 <= vhi):
+        raise GeneratorError(f"clamp levels need vlo <= 0 <= vhi, got vlo={vlo}, vhi={vhi}")
+    if not (0.0 < r_min <= r_max):
+        raise GeneratorError(f"need 0 < r_min <= r_max, got {r_min}, {r_max}")
+    rng = _rng(seed, 10)
+
+    n = rows * cols
+    nodes = [GROUND] + [f"g{r}_{c}" for r in range(rows) for c in range(cols)]
+    idx = np.arange(1, n + 1, dtype=np.int32).reshape(rows, cols)
+    ea = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    eb = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    res = Branches.from_lists(
+        IndexedNames("r", ea.shape[0]), ea, eb, rng.uniform(r_min, r_max, ea.shape[0])
+    )
+
+    corners = np.array([idx[0, 0], idx[-1, -1], idx[0, -1], idx[-1, 0]], dtype=np.int32)
+    vs_names = ["vc0", "vc1", "vc2", "vc3"]
+    vs_a, vs_b = list(corners), [0, 0, 0, 0]
+    vs_v = [1.0, -1.0, 0.5, -0.5]
+    is_corner = np.zeros(n + 1, dtype=bool)
+    is_corner[corners] = True
+    inner = np.flatnonzero(~is_corner[1:]) + 1  # non-corner mesh nodes
+
+    d_names: list[str] = []
+    d_a: list[np.ndarray] = []
+    d_b: list[np.ndarray] = []
+    if clamps:
+        ihi, ilo = len(nodes), len(nodes) + 1
+        nodes += ["vhi", "vlo"]
+        vs_names += ["vhi", "vlo"]
+        vs_a += [ihi, ilo]
+        vs_b += [0, 0]
+        vs_v += [float(vhi), float(vlo)]
+        pick = np.sort(rng.choice(inner, size=round(cf * inner.size), replace=False))
+        d_names += [f"dhi{i}" for i in range(pick.size)] + [f"dlo{i}" for i in range(pick.size)]
+        d_a += [pick, np.full(pick.size, ilo)]
+        d_b += [np.full(pick.size, ihi), pick]
+    if free_free_diodes:
+        ok = np.flatnonzero(~is_corner[ea] & ~is_corner[eb])
+        pick = np.sort(rng.choice(ok, size=round(ff * ok.size), replace=False))
+        rank = rng.permutation(n + 1)
+        lo_first = rank[ea[pick]] < rank[eb[pick]]
+        d_names += [f"dff{i}" for i in range(pick.size)]
+        d_a.append(np.where(lo_first, ea[pick], eb[pick]))
+        d_b.append(np.where(lo_first, eb[pick], ea[pick]))
+    diodes = (
+        Branches.from_lists(
+            d_names, np.concatenate(d_a), np.concatenate(d_b), np.zeros(len(d_names))
+        )
+        if d_names
+        else None
+    )
+    isrc = None
+    if currents:
+        if not inner.size:
+            raise GeneratorError(f"a {rows}x{cols} grid has no free node for current sources")
+        tgt = rng.choice(inner, size=currents, replace=True)
+        isrc = Branches.from_lists(
+            [f"ig{i}" for i in range(currents)],
+            np.zeros(currents, np.int32),
+            tgt,
+            rng.uniform(-1e-3, 1e-3, currents),
+        )
+    vsrc = Branches.from_lists(vs_names, vs_a, vs_b, vs_v)
+    opts = []
+    if clamps:
+        opts.append(f"clamps={cf:g}@{vlo:g}..{vhi:g}V")
+    if free_free_diodes:
+        opts.append(f"free-free={ff:g}")
+    if currents:
+        opts.append(f"currents={currents}")
+    title = f"resbench grid {rows}x{cols} seed={seed}" + (" " + " ".join(opts) if opts else "")
+    return make_circuit(title, nodes, resistors=res, diodes=diodes, vsources=vsrc, isources=isrc)
+
+
+# --------------------------------------------------------------------------- random
+class _DSU:
+    def __init__(self, n: int) -> None:
+        self.p = list(range(n))
+
+    def find(self, x: int) -> int:
+        p = self.p
+        while p[x] != x:
+            p[x] = p[p[x]]
+            x = p[x]
+        return x
+
+    def union(self, x: int, y: int) -> bool:
+        rx, ry = self.find(x), self.find(y)
+        if rx == ry:
+            return False
+        self.p[rx] = ry
+        return True
+
+
+def random_network(
+    nodes: int,
+    *,
+    degree: float = 4.0,
+    seed: int = 0,
+    diodes: float = 0.1,
+    free_free: bool = True,
+    vsources: int | None = None,
+    floating: float = 0.3,
+    isources: int | None = None,
+    ground_resistors: float = 0.02,
+    r_min: float = 100.0,
+    r_max: float = 10_000.0,
+) -> Circuit:
+    """A connected sparse random resistor network on nodes ``n1 … n{nodes}``.
+
+    Resistors ``r*`` (log-uniform in ``[r_min, r_max]`` ohms): a random spanning
+    tree plus distinct random extra edges up to an average ``degree``, plus
+    resistors to ground on a ``ground_resistors`` fraction of the nodes.
+    ``vsources`` voltage sources ``v*`` (default ``max(1, nodes // 20)``), a
+    ``floating`` fraction of them between two nodes (``U(−1, 1)`` V), the others
+    grounded (``U(−5, 5)`` V; at least one is grounded); the source graph is a
+    forest, so there is no KVL conflict.  ``isources`` current sources ``i*``
+    (default ``max(1, nodes // 20)``) of ``U(−1, 1)`` mA between random nodes
+    or ground.  ``round(diodes × nodes)`` diodes ``d*``: from free nodes (not
+    touched by any voltage source) to source-held nodes and, if ``free_free``,
+    half of them between two free nodes.  No diode joins two source-held nodes.
+
+    Feasible by construction: every diode is oriented so that one voltage vector
+    that satisfies all sources (free nodes at 0 V, source trees propagated from
+    0 V) satisfies it too, ties broken by a random total order (no diode cycles).
+    """
+    n = _check_int("nodes", nodes, 2)
+    if not (isinstance(degree, int | float) and degree >= 0):
+        raise GeneratorError(f"degree must be a number >= 0, got {degree!r}")
+    if not (isinstance(diodes, int | float) and diodes >= 0):
+        raise GeneratorError(f"diodes must be a number >= 0 (diodes per node), got {diodes!r}")
+    floating = _check_fraction("floating", floating)
+    ground_resistors = _check_fraction("ground_resistors", ground_resistors)
+    nv = max(1, n // 20) if vsources is None else _check_int("vsources", vsources, 1)
+    ni = max(1, n // 20) if isources is None else _check_int("isources", isources, 0)
+    if nv > n // 2:
+        raise GeneratorError(f"at most nodes/2 = {n // 2} voltage sources, got {nv}")
+    if not (0.0 < r_min <= r_max):
+        raise GeneratorError(f"need 0 < r_min <= r_max, got {r_min}, {r_max}")
+    rng = _rng(seed, 20)
+
+    # ---- resistor graph: spanning tree + extra distinct edges
+    perm = rng.permutation(n) + 1
+    parent = perm[(rng.random(n - 1) * np.arange(1, n)).astype(np.int64)]
+    ta, tb = parent, perm[1:]
+    m_target = max(n - 1, round(degree * n / 2))
+    keys = set((np.minimum(ta, tb) * (n + 1) + np.maximum(ta, tb)).tolist())
+    extra_a: list[int] = []
+    extra_b: list[int] = []
+    need = min(m_target, n * (n - 1) // 2) - (n - 1)
+    while need > 0:
+        cand = rng.integers(1, n + 1, size=(2, need + 16))
+        for x, y in zip(cand[0].tolist(), cand[1].tolist(), strict=True):
+            if x == y:
+                continue
+            key = min(x, y) * (n + 1) + max(x, y)
+            if key in keys:
+                continue
+            keys.add(key)
+            extra_a.append(x)
+            extra_b.append(y)
+            need -= 1
+            if need == 0:
+                break
+    ng = round(ground_resistors * n)
+    gnd_nodes = np.sort(rng.choice(np.arange(1, n + 1), size=ng, replace=False))
+    ra = np.concatenate([ta, np.asarray(extra_a, np.int64), gnd_nodes])
+    rb = np.concatenate([tb, np.asarray(extra_b, np.int64), np.zeros(ng, np.int64)])
+    rv = np.exp(rng.uniform(math.log(r_min), math.log(r_max), ra.shape[0]))
+    res = Branches.from_lists(IndexedNames("r", ra.shape[0]), ra, rb, rv)
+
+    # ---- voltage sources: a forest over (ground + nodes); p = one voltage vector satisfying them
+    n_float = min(nv - 1, round(floating * nv))
+    dsu = _DSU(n + 1)
+    held = np.zeros(n + 1, dtype=bool)
+    held[0] = True
+    p = np.zeros(n + 1)
+    va: list[int] = []
+    vb: list[int] = []
+    vv: list[float] = []
+    adj: dict[int, list[tuple[int, float]]] = {}
+    order = rng.permutation(n) + 1
+    for x in order[: nv - n_float].tolist():  # grounded
+        dsu.union(x, 0)
+        held[x] = True
+        va.append(x)
+        vb.append(0)
+        vv.append(float(rng.uniform(-5.0, 5.0)))
+        adj.setdefault(0, []).append((x, vv[-1]))
+        adj.setdefault(x, []).append((0, -vv[-1]))
+    tries = 0
+    while len(va) < nv and tries < 100 * nv:
+        tries += 1
+        x, y = (int(t) for t in rng.integers(1, n + 1, size=2))
+        if x == y or not dsu.union(x, y):
+            continue
+        held[x] = held[y] = True
+        va.append(x)
+        vb.append(y)
+        vv.append(float(rng.uniform(-1.0, 1.0)))
+        adj.setdefault(x, []).append((y, vv[-1]))  # p[y] = p[x] - V
+        adj.setdefault(y, []).append((x, -vv[-1]))
+    seen = np.zeros(n + 1, dtype=bool)
+    for root in [0, *sorted(adj)]:  # propagate p over each source tree (BFS)
+        if seen[root] or root not in adj:
+            continue
+        seen[root] = True
+        stack = [root]
+        while stack:
+            u = stack.pop()
+            for w, volts in adj.get(u, ()):
+                if not seen[w]:
+                    seen[w] = True
+                    p[w] = p[u] - volts
+                    stack.append(w)
+    vsrc = Branches.from_lists([f"v{i}" for i in range(len(va))], va, vb, vv)
+
+    # ---- current sources
+    isrc = None
+    if ni:
+        ia = rng.integers(0, n + 1, size=ni)
+        ib = rng.integers(1, n + 1, size=ni)
+        ib = np.where(ia == ib, 0, ib)
+        isrc = Branches.from_lists(
+            [f"i{i}" for i in range(ni)], ia, ib, rng.uniform(-1e-3, 1e-3, ni)
+        )
+
+    # ---- diodes, oriented along (p, random rank): p_anode <= p_cathode, acyclic
+    nd = round(diodes * n)
+    free = np.flatnonzero(~held)
+    fixed = np.flatnonzero(held)  # includes ground
+    dio = None
+    if nd and free.size:
+        n_ff = nd // 2 if (free_free and free.size >= 2) else 0
+        n_fx = nd - n_ff
+        u1 = rng.choice(free, size=n_fx, replace=True)
+        w1 = rng.choice(fixed, size=n_fx, replace=True)
+        u2 = rng.choice(free, size=n_ff, replace=True)
+        w2 = rng.choice(free, size=n_ff, replace=True)
+        w2 = np.where(u2 == w2, free[(np.searchsorted(free, u2) + 1) % free.size], w2)
+        u = np.concatenate([u1, u2])
+        w = np.concatenate([w1, w2])
+        rank = rng.permutation(n + 1)
+        fwd = (p[u] < p[w]) | ((p[u] == p[w]) & (rank[u] < rank[w]))
+        dio = Branches.from_lists(
+            IndexedNames("d", u.shape[0]),
+            np.where(fwd, u, w),
+            np.where(fwd, w, u),
+            np.zeros(u.shape[0]),
+        )
+    title = (
+        f"resbench random nodes={n} degree={degree:g} seed={seed} diodes={diodes:g}"
+        f"{' free-free' if free_free else ''}"
+    )
+    return make_circuit(
+        title,
+        [GROUND] + [f"n{i}" for i in range(1, n + 1)],
+        resistors=res,
+        diodes=dio,
+        vsources=vsrc,
+        isources=isrc,
+    )
