@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from resbench.circuit import Branches, Circuit, Model  # noqa: E402
 from resbench.errors import CircuitError, NetlistError, ResbenchError, SolverError  # noqa: E402
+from resbench.netlist import parse_netlist, read_netlist, write_netlist  # noqa: E402
 from resbench.solution import Solution  # noqa: E402
 
 __all__ = [
@@ -23,4 +24,7 @@ __all__ = [
     "Solution",
     "SolverError",
     "__version__",
+    "parse_netlist",
+    "read_netlist",
+    "write_netlist",
 ]
