@@ -54,7 +54,9 @@ def ngspice_cli_version() -> tuple[str | None, str | None]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return exe, None
-    m = re.search(r"ngspice-(\d+(?:\.\d+)*)", out) or re.search(r"ngspice\S*\s+(\d+(?:\.\d+)*)", out)
+    m = re.search(r"ngspice-(\d+(?:\.\d+)*)", out) or re.search(
+        r"ngspice\S*\s+(\d+(?:\.\d+)*)", out
+    )
     return exe, (m.group(1) if m else None)
 
 
@@ -98,6 +100,8 @@ def environment_report() -> dict[str, str]:
         "click": package_version("click"),
         "rich": package_version("rich"),
         "ngspice library": lib or "NOT FOUND (apt-get install libngspice0-dev)",
-        "ngspice CLI": f"{exe} (version {cli_ver})" if exe else "NOT FOUND (apt-get install ngspice)",
+        "ngspice CLI": f"{exe} (version {cli_ver})"
+        if exe
+        else "NOT FOUND (apt-get install ngspice)",
         "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "default"),
     }

@@ -1,0 +1,63 @@
+"""Solvers behind one interface: ``solve(circuit, solver=…) -> Solution``.
+
+* ``cd`` — exact coordinate descent with numba + exact active-set polish (fast).
+* ``reference`` — slow, obviously correct (KKT + Lemke), for tests and checks.
+* ``ngspice`` — ngspice through PySpice, in a child process.
+
+Imports are lazy so that importing resbench stays cheap and numba/PySpice load
+only when a solver that needs them runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from resbench.circuit import Circuit
+from resbench.solution import CONVERGED, NOT_CERTIFIED, Solution
+
+SOLVERS = ("cd", "reference", "ngspice")
+EXACT_SOLVERS = ("cd", "reference")
+
+
+def solve(
+    circuit: Circuit,
+    solver: str = "cd",
+    *,
+    certify: bool = True,
+    rtol: float = 1e-9,
+    **options,
+) -> Solution:
+    """Solve ``circuit`` with the named solver and (by default) certify the answer.
+
+    ``options`` go to the solver (e.g. ``tol``, ``max_sweeps``, ``omega``, ``gmin``
+    for cd; ``mode``, ``diode_model``, ``timeout`` for ngspice).  When certified,
+    diode and voltage-source currents missing from the solver's answer are taken
+    from the certificate's multipliers, and an exact solver whose answer fails
+    the certificate gets status ``not_certified`` (never ``converged``).
+    """
+    if solver == "cd":
+        from resbench.solvers.cd import solve_cd
+
+        sol = solve_cd(circuit, **options)
+    elif solver == "reference":
+        from resbench.solvers.reference import solve_reference
+
+        sol = solve_reference(circuit, **options)
+    elif solver == "ngspice":
+        from resbench.solvers.ngspice import solve_ngspice
+
+        sol = solve_ngspice(circuit, **options)
+    else:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    if certify and sol.voltages is not None and np.all(np.isfinite(sol.voltages)):
+        from resbench.certificate import certify as run_certify
+
+        cert = run_certify(circuit, sol.voltages, rtol=rtol, gmin=options.get("gmin", 0.0) or 0.0)
+        sol.certificate = cert
+        if sol.diode_current is None:
+            sol.diode_current = cert.diode_current
+        if sol.vsource_current is None:
+            sol.vsource_current = cert.vsource_current
+        if solver in EXACT_SOLVERS and sol.status == CONVERGED and not cert.ok:
+            sol.status = NOT_CERTIFIED
+    return sol

@@ -1,0 +1,404 @@
+"""Circuit → Problem: the reduced optimisation problem the fast solvers work on.
+
+    minimise  ½ uᵀ L u − cᵀ u   over the free supernode voltages u
+    s.t.      lo ≤ u ≤ hi                     (diodes with one end on a fixed node)
+              u[an] − u[ca] ≤ w               (diodes between two free supernodes)
+
+Steps (DESIGN §1, §2):
+
+1. *Supernodes.*  Voltage sources, 0-ohm resistors and inductors fix voltage
+   differences; a union–find with offsets merges their nodes so that
+   ``v[k] = u[sn[k]] + off[k]``.  The supernode of ground is *fixed*: its nodes
+   get ``sn = -1`` and ``off`` = their absolute voltage.  A loop of sources with
+   conflicting values is a :class:`CircuitError` naming them.
+2. *Fold.*  One pass over the resistors (numba): an edge to a fixed node adds its
+   conductance to the free end's diagonal and a constant to its injection ``c``;
+   only free–free edges go into the CSR matrix that the sweeps read.
+3. *Well-posedness.*  Every connected group of free supernodes needs a
+   conductance to a fixed voltage (or ``gmin``); otherwise the voltages are not
+   defined and the error names the nodes.
+4. *Diodes.*  A diode with one end fixed becomes a bound; a diode between two
+   free supernodes becomes a difference constraint.  A feasible start comes from
+   Bellman–Ford on the difference-constraint graph; a negative cycle means the
+   sources force diodes to conduct through zero resistance: the error names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from resbench.circuit import Circuit
+from resbench.errors import CircuitError
+from resbench.solvers import _kernels as K
+
+
+@dataclass
+class Problem:
+    """The reduced problem.  Arrays are numpy; indices int32, values float64."""
+
+    circuit: Circuit
+    n: int  # number of free supernodes
+    sn: np.ndarray  # per circuit node: supernode index, -1 for fixed nodes
+    off: np.ndarray  # per circuit node: offset from its supernode (absolute voltage if fixed)
+    indptr: np.ndarray  # CSR of free–free conductances (symmetric, both directions stored)
+    indices: np.ndarray
+    data: np.ndarray
+    diag: np.ndarray  # total conductance at each free supernode (incl. edges to fixed nodes)
+    c: np.ndarray  # constant injection (current sources + folded fixed-node edges), A
+    lo: np.ndarray  # lower bounds (−inf if none)
+    hi: np.ndarray  # upper bounds (+inf if none)
+    # free–free diodes: u[d_an] − u[d_ca] ≤ d_w ; per-node CSR lists for the sweeps
+    d_an: np.ndarray
+    d_ca: np.ndarray
+    d_w: np.ndarray
+    d_idx: np.ndarray  # index of each free–free constraint in circuit.diodes
+    in_ptr: np.ndarray  # diodes INTO node i (i is the cathode): lo_i ≥ u[an] − w
+    in_nbr: np.ndarray
+    in_w: np.ndarray
+    out_ptr: np.ndarray  # diodes OUT of node i (i is the anode): hi_i ≤ u[ca] + w
+    out_nbr: np.ndarray
+    out_w: np.ndarray
+    start: np.ndarray  # a feasible starting point
+    v_scale: float
+    i_scale: float
+    gmin: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_ff_diodes(self) -> int:
+        return int(self.d_an.shape[0])
+
+    @property
+    def n_ff_edges(self) -> int:
+        return int(self.indices.shape[0] // 2)
+
+    def voltages(self, u: np.ndarray) -> np.ndarray:
+        """Node voltages of the circuit (ground included) from supernode voltages u."""
+        v = self.off.copy()
+        free = self.sn >= 0
+        v[free] += u[self.sn[free]]
+        return v
+
+    def energy(self, u: np.ndarray) -> float:
+        """Reduced energy ½ uᵀ L u − cᵀ u (differs from E(v) by a constant)."""
+        lu = self.diag * u
+        lu -= K.csr_matvec(self.indptr, self.indices, self.data, u)
+        return float(0.5 * u @ lu - self.c @ u)
+
+    def gradient(self, u: np.ndarray) -> np.ndarray:
+        """L u − c: the net current *leaving* each free supernode (KCL imbalance)."""
+        return self.diag * u - K.csr_matvec(self.indptr, self.indices, self.data, u) - self.c
+
+
+# --------------------------------------------------------------------- supernodes
+def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
+    """Union–find with offsets over voltage sources, 0-ohm resistors and inductors.
+
+    Returns (root, off): for node k, ``v[k] = v[root[k]] + off[k]``.
+    """
+    n = circuit.n_nodes
+    parent = np.arange(n, dtype=np.int64)
+    offset = np.zeros(n, dtype=np.float64)  # v[k] - v[parent[k]]
+
+    links: list[tuple[str, int, int, float]] = []
+    vs = circuit.vsources
+    for j in range(len(vs)):
+        links.append((vs.names[j], int(vs.a[j]), int(vs.b[j]), float(vs.value[j])))
+    for br in (circuit.resistors, circuit.inductors):
+        if len(br) == 0:
+            continue
+        shorts = np.flatnonzero(br.value == 0.0) if br is circuit.resistors else np.arange(len(br))
+        for j in shorts:
+            links.append((br.names[j], int(br.a[j]), int(br.b[j]), 0.0))
+    if not links:
+        return parent, offset
+
+    def find(k: int) -> tuple[int, float]:
+        path = []
+        while parent[k] != k:
+            path.append(k)
+            k = int(parent[k])
+        root = k
+        # path compression: recompute offsets to root, from the top down
+        acc = 0.0
+        for node in reversed(path):
+            acc += offset[node]
+            offset[node] = acc
+            parent[node] = root
+        return root, (offset[path[0]] if path else 0.0)
+
+    scale = max([abs(x[3]) for x in links] + [1.0])
+    for idx, (name, a, b, val) in enumerate(links):
+        ra, oa = find(a)
+        rb, ob = find(b)
+        if ra == rb:
+            if abs((oa - ob) - val) > 1e-9 * scale:
+                loop = _source_loop(links[:idx], a, b)
+                names = [name] + loop
+                raise CircuitError(
+                    f"voltage sources form a loop whose values disagree (KVL): "
+                    f"{', '.join(names)} require v({circuit.nodes[a]}) - v({circuit.nodes[b]}) "
+                    f"to be both {val:g} V and {oa - ob:g} V; remove one source or fix its value",
+                    elements=names,
+                    nodes=[circuit.nodes[a], circuit.nodes[b]],
+                )
+            continue
+        # attach the smaller-index root under the other; keep ground (0) a root
+        if ra == 0:
+            parent[rb] = ra
+            offset[rb] = -(val - oa + ob)  # v_rb - v_ra
+        else:
+            parent[ra] = rb
+            offset[ra] = val - oa + ob  # v_ra - v_rb
+    roots = np.empty(n, dtype=np.int64)
+    offs = np.empty(n, dtype=np.float64)
+    for k in range(n):
+        roots[k], offs[k] = find(k)
+    return roots, offs
+
+
+def _source_loop(links, a: int, b: int) -> list[str]:
+    """Names of the links on a path from a to b (to name a conflicting KVL loop)."""
+    adj: dict[int, list[tuple[int, str]]] = {}
+    for name, x, y, _ in links:
+        adj.setdefault(x, []).append((y, name))
+        adj.setdefault(y, []).append((x, name))
+    prev: dict[int, tuple[int, str]] = {a: (-1, "")}
+    queue = [a]
+    for node in queue:
+        if node == b:
+            break
+        for nxt, name in adj.get(node, []):
+            if nxt not in prev:
+                prev[nxt] = (node, name)
+                queue.append(nxt)
+    out: list[str] = []
+    node = b
+    while node in prev and prev[node][0] != -1:
+        node, name = prev[node]
+        out.append(name)
+    return out
+
+
+# ------------------------------------------------------------------------ compile
+def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
+    """Reduce a Circuit to a :class:`Problem`; raise CircuitError if it has no unique solution."""
+    if gmin < 0:
+        raise CircuitError(f"gmin must be >= 0, got {gmin:g}")
+    n_nodes = circuit.n_nodes
+    roots, offs = _supernodes(circuit)
+
+    # supernode numbering: the ground root is fixed (-1), other roots get 0..n-1
+    is_root = roots == np.arange(n_nodes)
+    is_root[0] = False
+    root_ids = np.flatnonzero(is_root)
+    sn_of_root = np.full(n_nodes, -1, dtype=np.int64)
+    sn_of_root[root_ids] = np.arange(root_ids.shape[0])
+    sn = sn_of_root[roots].astype(np.int32)
+    n = int(root_ids.shape[0])
+    off = offs.copy()  # for fixed nodes (root 0) this is their absolute voltage
+
+    # ---- resistors: fold edges to fixed nodes, CSR of free–free edges
+    res = circuit.resistors
+    g = np.zeros(len(res), dtype=np.float64)
+    pos = res.value > 0
+    np.divide(1.0, res.value, out=g, where=pos)
+    diag, c, deg = K.fold_resistors(res.a, res.b, g, sn, off, n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(deg, out=indptr[1:])
+    indices, data = K.fill_csr(res.a, res.b, g, sn, indptr)
+
+    # ---- current sources: from a through the source to b (injects into b)
+    isrc = circuit.isources
+    if len(isrc):
+        sa, sb = sn[isrc.a], sn[isrc.b]
+        m = sb >= 0
+        c += np.bincount(sb[m], weights=isrc.value[m], minlength=n)
+        m = sa >= 0
+        c -= np.bincount(sa[m], weights=isrc.value[m], minlength=n)
+
+    # ---- gmin leak to ground from every non-ground node
+    if gmin > 0:
+        members = sn >= 0
+        diag += np.bincount(sn[members], minlength=n) * gmin
+        c -= np.bincount(sn[members], weights=gmin * off[members], minlength=n)
+
+    _check_defined(circuit, sn, n, indptr, indices, data, diag)
+
+    # ---- diodes
+    lo = np.full(n, -np.inf)
+    hi = np.full(n, np.inf)
+    dio = circuit.diodes
+    d_an = d_ca = np.zeros(0, dtype=np.int32)
+    d_w = np.zeros(0)
+    d_idx = np.zeros(0, dtype=np.int64)
+    if len(dio):
+        sa, sb = sn[dio.a], sn[dio.b]
+        oa, ob = off[dio.a], off[dio.b]
+        # both ends fixed, or both in one supernode: a constant check v_a <= v_c
+        const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
+        vdiff = oa - ob  # v_a - v_c when both fixed or in the same supernode
+        vtol = 1e-12 * max(1.0, float(np.max(np.abs(off))))
+        bad = np.flatnonzero(const & (vdiff > vtol))
+        if bad.size:
+            j = int(bad[0])
+            raise CircuitError(
+                f"diode {dio.names[j]} is forced to conduct through zero resistance: sources "
+                f"hold v({circuit.nodes[dio.a[j]]}) - v({circuit.nodes[dio.b[j]]}) = "
+                f"{vdiff[j]:g} V > 0 across it; add a series resistor or change the sources",
+                elements=[dio.names[j]] + _holders(circuit, [int(dio.a[j]), int(dio.b[j])]),
+            )
+        m = (sa >= 0) & (sb < 0)  # anode free, cathode fixed: u[sa] <= v_c - off_a
+        np.minimum.at(hi, sa[m], ob[m] - oa[m])
+        m = (sa < 0) & (sb >= 0)  # anode fixed, cathode free: u[sb] >= v_a - off_c
+        np.maximum.at(lo, sb[m], oa[m] - ob[m])
+        m = (sa >= 0) & (sb >= 0) & (sa != sb)  # free–free: u[sa] - u[sb] <= off_c - off_a
+        d_idx = np.flatnonzero(m)
+        d_an = sa[d_idx].astype(np.int32)
+        d_ca = sb[d_idx].astype(np.int32)
+        d_w = (ob[d_idx] - oa[d_idx]).astype(np.float64)
+
+    crossed = np.flatnonzero(lo > hi + 1e-12 * np.maximum(1.0, np.abs(lo)))
+    if crossed.size:
+        i = int(crossed[0])
+        names = _bound_diodes(circuit, sn, off, [i])
+        raise CircuitError(
+            f"diodes {', '.join(names)} cannot all be satisfied: they need node(s) "
+            f"{', '.join(_members(circuit, sn, i))} to be >= {lo[i]:g} V and <= {hi[i]:g} V at "
+            "once, which would force them to conduct through zero resistance; add a series "
+            "resistor or change the sources",
+            elements=names + _holders(circuit, _diode_nodes(circuit, names)),
+            nodes=_members(circuit, sn, i),
+        )
+
+    in_ptr, in_nbr, in_w = _adjacency(n, d_ca, d_an, d_w)
+    out_ptr, out_nbr, out_w = _adjacency(n, d_an, d_ca, d_w)
+
+    # ---- scales (for relative tolerances)
+    fixed_v = off[sn < 0]
+    v_scale = max(
+        float(np.max(np.abs(fixed_v))) if fixed_v.size else 0.0,
+        float(np.max(np.abs(c / diag))) if n else 0.0,
+        float(np.max(np.abs(circuit.vsources.value))) if len(circuit.vsources) else 0.0,
+        1e-30,
+    )
+    i_scale = max(float(np.max(diag)) * v_scale if n else 0.0, 1e-300)
+
+    # ---- feasible start
+    start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
+    if d_an.size:
+        start = _feasible_start(circuit, start, lo, hi, d_an, d_ca, d_w, d_idx, sn, off)
+
+    return Problem(
+        circuit=circuit,
+        n=n,
+        sn=sn,
+        off=off,
+        indptr=indptr,
+        indices=indices,
+        data=data,
+        diag=diag,
+        c=c,
+        lo=lo,
+        hi=hi,
+        d_an=d_an,
+        d_ca=d_ca,
+        d_w=d_w,
+        d_idx=d_idx,
+        in_ptr=in_ptr,
+        in_nbr=in_nbr,
+        in_w=in_w,
+        out_ptr=out_ptr,
+        out_nbr=out_nbr,
+        out_w=out_w,
+        start=start,
+        v_scale=v_scale,
+        i_scale=i_scale,
+        gmin=gmin,
+    )
+
+
+def _adjacency(n: int, owner: np.ndarray, nbr: np.ndarray, w: np.ndarray):
+    """CSR lists: for each node i, the (neighbour, w) of constraints it owns."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    if owner.size == 0:
+        return ptr, np.zeros(0, np.int32), np.zeros(0)
+    order = np.argsort(owner, kind="stable")
+    np.cumsum(np.bincount(owner, minlength=n), out=ptr[1:])
+    return ptr, nbr[order].astype(np.int32), w[order].astype(np.float64)
+
+
+def _members(circuit: Circuit, sn: np.ndarray, i: int, limit: int = 8) -> list[str]:
+    ks = np.flatnonzero(sn == i)[:limit]
+    return [circuit.nodes[int(k)] for k in ks]
+
+
+def _bound_diodes(circuit: Circuit, sn, off, supernodes: list[int]) -> list[str]:
+    """Names of the diodes that bound the given supernodes through a fixed node."""
+    dio = circuit.diodes
+    if not len(dio):
+        return []
+    sa, sb = sn[dio.a], sn[dio.b]
+    want = np.asarray(supernodes)
+    m = (np.isin(sa, want) & (sb < 0)) | (np.isin(sb, want) & (sa < 0))
+    return [dio.names[int(j)] for j in np.flatnonzero(m)[:8]]
+
+
+def _diode_nodes(circuit: Circuit, names: list[str]) -> list[int]:
+    dio = circuit.diodes
+    wanted = set(names)
+    out: list[int] = []
+    for j, name in enumerate(dio.names):
+        if name in wanted:
+            out += [int(dio.a[j]), int(dio.b[j])]
+    return out
+
+
+def _holders(circuit: Circuit, nodes: list[int]) -> list[str]:
+    """Names of the voltage sources touching the given nodes (for error messages)."""
+    vs = circuit.vsources
+    s = set(nodes)
+    return [vs.names[j] for j in range(len(vs)) if int(vs.a[j]) in s or int(vs.b[j]) in s][:6]
+
+
+def _check_defined(circuit, sn, n, indptr, indices, data, diag) -> None:
+    """Every group of free supernodes joined by resistors must reach a fixed voltage."""
+    if n == 0:
+        return
+    ff_sum = K.row_sums(indptr, data, n)
+    grounded = diag - ff_sum > 1e-12 * np.maximum(diag, 1e-300)
+    comp = K.components(indptr, indices, n)
+    ok = np.zeros(int(comp.max()) + 1 if n else 0, dtype=bool)
+    ok[comp[grounded]] = True
+    bad_comp = np.flatnonzero(~ok)
+    if bad_comp.size:
+        bad_sn = np.flatnonzero(np.isin(comp, bad_comp))
+        nodes = np.flatnonzero(np.isin(sn, bad_sn))
+        names = [circuit.nodes[int(k)] for k in nodes[:20]]
+        more = f" and {nodes.size - 20} more" if nodes.size > 20 else ""
+        raise CircuitError(
+            f"no resistive path to a fixed voltage from node(s) {', '.join(names)}{more}: their "
+            "voltage is not defined (SPICE reports a singular matrix); connect them, or pass "
+            "--gmin 1e-12 to add a small leak to ground as SPICE does",
+            nodes=names,
+        )
+
+
+def _feasible_start(circuit, start, lo, hi, d_an, d_ca, d_w, d_idx, sn, off):
+    """A point satisfying bounds and difference constraints (Bellman–Ford), or an error."""
+    n = start.shape[0]
+    u, cyc = K.bellman_ford_start(start, lo, hi, d_an, d_ca, d_w)
+    if cyc.size == 0:
+        return u
+    dio = circuit.diodes
+    names = [dio.names[int(d_idx[k])] for k in cyc if k >= 0]
+    cyc_nodes = sorted({int(x) for k in cyc if k >= 0 for x in (d_an[k], d_ca[k])})
+    names = list(dict.fromkeys(names + _bound_diodes(circuit, sn, off, cyc_nodes)))
+    del n
+    raise CircuitError(
+        f"diodes {', '.join(names)} cannot all be satisfied: the sources force them to conduct "
+        "through zero resistance; add a series resistor or change the sources",
+        elements=names + _holders(circuit, _diode_nodes(circuit, names)),
+    )
