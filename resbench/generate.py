@@ -548,8 +548,8 @@ def random_network(
         va.append(x)
         vb.append(0)
         vv.append(float(rng.uniform(-5.0, 5.0)))
-        adj.setdefault(0, []).append((x, vv[-1]))
-        adj.setdefault(x, []).append((0, -vv[-1]))
+        adj.setdefault(x, []).append((0, vv[-1]))  # v(x) - v(0) = V
+        adj.setdefault(0, []).append((x, -vv[-1]))
     tries = 0
     while len(va) < nv and tries < 100 * nv:
         tries += 1
