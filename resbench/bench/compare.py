@@ -1,0 +1,507 @@
+"""Compare a fast exact solver with ngspice, netlist by netlist, under the benchmark rules.
+
+For each netlist (parsed once; both solvers get the same Circuit):
+
+1. warm-up, then interleaved repeats of the fast solver (``cd`` by default) and
+   ngspice (:mod:`resbench.bench.timing`);
+2. every node voltage compared: largest absolute difference (and its node) and
+   largest relative difference (``|Δ| / max(|v_fast|, |v_spice|)`` over nodes
+   where either voltage exceeds ``atol``);
+3. both answers certified (:func:`resbench.certificate.certify`): the fast
+   solver must pass; ngspice's certificate shows how far SPICE is from ideal;
+4. speedups as ratios of medians, total vs total and solve vs solve.
+
+Row ``status``: ``ok``; ``disagree`` (max |Δ| > atol); ``uncertified`` (the
+fast answer fails its certificate or the fast solver did not converge);
+``error`` (the netlist does not parse, the circuit has no solution, a solver
+raised); ``timeout`` / ``failed`` (ngspice or the fast solver timed out /
+failed).  Exit code of a run: 2 if any row is error/timeout/failed, else 1 if
+any is disagree/uncertified, else 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from resbench.bench import timing
+from resbench.circuit import Circuit
+from resbench.errors import ResbenchError
+from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
+
+NETLIST_SUFFIXES = (".cir", ".sp", ".net")
+SKIP_DIRS = ("lib",)  # .include targets, not circuits of their own
+SPICE = "ngspice"
+DEFAULT_ATOL = 1e-6
+
+OK = "ok"
+DISAGREE = "disagree"
+UNCERTIFIED = "uncertified"
+ERROR = "error"
+ERROR_STATUSES = (ERROR, TIMEOUT, FAILED)
+WRONG_STATUSES = (DISAGREE, UNCERTIFIED)
+
+SAMPLE_COLUMNS = [
+    "netlist",
+    "solver",
+    "phase",
+    "repeat",
+    "status",
+    "setup",
+    "solve",
+    "total",
+    "compile",
+    "startup",
+    "emit",
+    "transfer",
+    "load",
+    "analysis",
+    "fetch",
+    "cleanup",
+    "sweeps",
+    "residual",
+    "error",
+]
+
+SUMMARY_COLUMNS = [
+    "netlist",
+    "status",
+    "nodes",
+    "resistors",
+    "diodes",
+    "vsources",
+    "isources",
+    "fast_solver",
+    "fast_status",
+    "spice_status",
+    "max_abs_diff",
+    "max_rel_diff",
+    "worst_node",
+    "agree",
+    "fast_certified",
+    "fast_feasibility",
+    "fast_kcl",
+    "fast_complementarity",
+    "spice_certified",
+    "spice_feasibility",
+    "spice_kcl",
+    "spice_complementarity",
+    "fast_total_median",
+    "fast_total_min",
+    "fast_total_max",
+    "fast_setup_median",
+    "fast_solve_median",
+    "fast_compile",
+    "spice_total_median",
+    "spice_total_min",
+    "spice_total_max",
+    "spice_setup_median",
+    "spice_solve_median",
+    "spice_startup",
+    "speedup_total",
+    "speedup_solve",
+    "repeats",
+    "message",
+]
+
+
+@dataclass
+class CompareOptions:
+    """Options of a comparison run (see ``resbench compare --help``)."""
+
+    solver: str = "cd"
+    spice_mode: str = "shared"
+    diode_model: str = "switch"
+    repeats: int = 5
+    warmup: int = 1
+    atol: float = DEFAULT_ATOL
+    timeout: float = 600.0
+    gmin: float | None = None
+
+    def validate(self) -> None:
+        from resbench.solvers.ngspice import DIODE_MODELS, MODES
+
+        if self.repeats < 1:
+            raise ResbenchError(f"repeats must be >= 1, got {self.repeats}")
+        if self.warmup < 0:
+            raise ResbenchError(f"warmup must be >= 0, got {self.warmup}")
+        if not self.atol > 0:
+            raise ResbenchError(f"atol must be positive, got {self.atol}")
+        if not self.timeout > 0:
+            raise ResbenchError(f"timeout must be positive, got {self.timeout}")
+        if self.spice_mode not in MODES:
+            raise ResbenchError(f"spice mode must be one of {MODES}, got {self.spice_mode!r}")
+        if self.diode_model not in DIODE_MODELS:
+            raise ResbenchError(
+                f"diode model must be one of {DIODE_MODELS}, got {self.diode_model!r}"
+            )
+        if self.solver == SPICE:
+            raise ResbenchError("the fast solver to compare with ngspice cannot be ngspice")
+
+
+@dataclass
+class CompareRun:
+    """Everything one comparison run produced."""
+
+    summary: pd.DataFrame
+    samples: pd.DataFrame
+    options: CompareOptions
+    exit_code: int
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+Item = str | os.PathLike | Circuit
+
+
+# --------------------------------------------------------------------------- inputs
+def collect_netlists(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given; for a directory, its ``*.cir``/``*.sp``/``*.net`` files
+    (recursively, sorted), skipping directories named ``lib`` (include targets).
+    A path that does not exist raises ResbenchError."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = []
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d.lower() not in SKIP_DIRS)
+                for name in files:
+                    if name.lower().endswith(NETLIST_SUFFIXES):
+                        found.append(Path(root) / name)
+            out.extend(sorted(found))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise ResbenchError(f"no such file or directory: {path}")
+    return out
+
+
+def _label(item: Item, index: int) -> str:
+    if isinstance(item, Circuit):
+        return item.source or item.title or f"circuit{index}"
+    path = Path(item)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        rel = str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+# --------------------------------------------------------------------------- one circuit
+def _runners(circuit: Circuit, opts: CompareOptions) -> dict[str, Callable[[], Solution]]:
+    from resbench.solvers import solve
+
+    fast_opts: dict[str, Any] = {}
+    spice_opts: dict[str, Any] = {
+        "mode": opts.spice_mode,
+        "diode_model": opts.diode_model,
+        "timeout": opts.timeout,
+    }
+    if opts.gmin is not None:
+        fast_opts["gmin"] = opts.gmin
+        spice_opts["gmin"] = opts.gmin
+    return {
+        opts.solver: lambda: solve(circuit, opts.solver, certify=False, **fast_opts),
+        SPICE: lambda: solve(circuit, SPICE, certify=False, **spice_opts),
+    }
+
+
+def voltage_difference(
+    circuit: Circuit, fast: np.ndarray, spice: np.ndarray, atol: float
+) -> tuple[float, float, str | None]:
+    """(max |Δ|, max relative Δ, node with the largest |Δ|) over every node."""
+    d = np.abs(np.asarray(fast, float) - np.asarray(spice, float))
+    if d.size == 0:
+        return 0.0, 0.0, None
+    if not np.all(np.isfinite(d)):
+        k = int(np.argmax(~np.isfinite(d)))
+        return float("inf"), float("inf"), circuit.nodes[k]
+    k = int(np.argmax(d))
+    scale = np.maximum(np.abs(fast), np.abs(spice))
+    big = scale > atol
+    rel = float(np.max(d[big] / scale[big])) if np.any(big) else 0.0
+    return float(d[k]), rel, circuit.nodes[k]
+
+
+def _cert_fields(prefix: str, circuit: Circuit, sol: Solution | None, gmin: float | None) -> dict:
+    from resbench.certificate import certify
+
+    out: dict[str, Any] = {
+        f"{prefix}_certified": None,
+        f"{prefix}_feasibility": np.nan,
+        f"{prefix}_kcl": np.nan,
+        f"{prefix}_complementarity": np.nan,
+    }
+    if sol is None or sol.voltages is None or not np.all(np.isfinite(sol.voltages)):
+        return out
+    cert = certify(circuit, sol.voltages, gmin=gmin or 0.0)
+    sol.certificate = cert
+    out.update(
+        {
+            f"{prefix}_certified": bool(cert.ok),
+            f"{prefix}_feasibility": float(cert.feasibility),
+            f"{prefix}_kcl": float(cert.kcl),
+            f"{prefix}_complementarity": float(cert.complementarity),
+        }
+    )
+    return out
+
+
+def _timing_fields(prefix: str, samples: list[timing.Sample], once: str) -> dict:
+    total = timing.timing_stats(samples, "total")
+    once_values = [s.timings.get(once) for s in samples if s.timings.get(once) is not None]
+    return {
+        f"{prefix}_total_median": total.median,
+        f"{prefix}_total_min": total.min,
+        f"{prefix}_total_max": total.max,
+        f"{prefix}_setup_median": timing.timing_stats(samples, "setup").median,
+        f"{prefix}_solve_median": timing.timing_stats(samples, "solve").median,
+        f"{prefix}_{once}": max(once_values) if once_values else np.nan,
+    }
+
+
+def compare_circuit(
+    circuit: Circuit,
+    label: str,
+    opts: CompareOptions,
+    on_run: Callable[[timing.Sample], None] | None = None,
+) -> tuple[dict, list[dict]]:
+    """Run both solvers on one circuit: (summary row, sample rows)."""
+    row: dict[str, Any] = {"netlist": label, "fast_solver": opts.solver}
+    row.update(circuit.sizes())
+    samples = timing.run_interleaved(
+        _runners(circuit, opts), repeats=opts.repeats, warmup=opts.warmup, on_run=on_run
+    )
+    sample_rows = [{"netlist": label, **s.as_row()} for ss in samples.values() for s in ss]
+    fast_s, spice_s = samples[opts.solver], samples[SPICE]
+    fast_final, spice_final = timing.final_sample(fast_s), timing.final_sample(spice_s)
+    row["fast_status"] = fast_final.status if fast_final else None
+    row["spice_status"] = spice_final.status if spice_final else None
+    row["repeats"] = len(timing.measured(spice_s))
+    fast_sol = fast_final.solution if fast_final and fast_final.has_answer else None
+    spice_sol = spice_final.solution if spice_final and spice_final.has_answer else None
+
+    messages: list[str] = []
+    status = OK
+    for who, fin in ((opts.solver, fast_final), (SPICE, spice_final)):
+        if fin is not None and not fin.has_answer:
+            status = fin.status if fin.status in (TIMEOUT, FAILED) else ERROR
+            messages.append(f"{who}: {fin.error or fin.status}")
+    try:
+        row.update(_cert_fields("fast", circuit, fast_sol, opts.gmin))
+        row.update(_cert_fields("spice", circuit, spice_sol, opts.gmin))
+    except Exception as exc:  # the certificate must not lose the row
+        status = ERROR
+        messages.append(f"certificate: {type(exc).__name__}: {exc}")
+    row.update(_timing_fields("fast", fast_s, "compile"))
+    row.update(_timing_fields("spice", spice_s, "startup"))
+    fast_total, spice_total = (timing.timing_stats(s, "total") for s in (fast_s, spice_s))
+    fast_solve, spice_solve = (timing.timing_stats(s, "solve") for s in (fast_s, spice_s))
+    row["speedup_total"] = timing.speedup(spice_total, fast_total)
+    row["speedup_solve"] = timing.speedup(spice_solve, fast_solve)
+
+    if fast_sol is not None and spice_sol is not None:
+        dmax, drel, worst = voltage_difference(
+            circuit, fast_sol.voltages, spice_sol.voltages, opts.atol
+        )
+        row.update(max_abs_diff=dmax, max_rel_diff=drel, worst_node=worst)
+        row["agree"] = bool(dmax <= opts.atol)
+    else:
+        row.update(max_abs_diff=np.nan, max_rel_diff=np.nan, worst_node=None, agree=None)
+
+    if status == OK:
+        if fast_sol is not None and (fast_sol.status != CONVERGED or not row["fast_certified"]):
+            status = UNCERTIFIED
+            messages.append(
+                f"{opts.solver} answer not certified (status {fast_sol.status}, "
+                f"kcl {row['fast_kcl']:.3g} A, feasibility {row['fast_feasibility']:.3g} V)"
+            )
+        if row["agree"] is False:
+            status = DISAGREE
+            messages.append(
+                f"max |Δv| {row['max_abs_diff']:.3g} V at node {row['worst_node']} "
+                f"> atol {opts.atol:g} V"
+            )
+    row["status"] = status
+    row["message"] = "; ".join(messages) or None
+    return row, sample_rows
+
+
+def _error_row(label: str, opts: CompareOptions, message: str) -> dict:
+    return {"netlist": label, "status": ERROR, "fast_solver": opts.solver, "message": message}
+
+
+# --------------------------------------------------------------------------- many circuits
+def run_compare(
+    items: Sequence[Item],
+    opts: CompareOptions | None = None,
+    *,
+    on_run: Callable[[str, timing.Sample], None] | None = None,
+    on_row: Callable[[dict], None] | None = None,
+) -> CompareRun:
+    """Compare every item (a netlist path or a Circuit); one summary row each.
+
+    A netlist that fails to parse, or a circuit a solver rejects, becomes a row
+    with status ``error`` and the run goes on.  ``on_run(label, sample)`` is
+    called after every solver run, ``on_row(row)`` after every netlist.
+    """
+    from resbench.netlist import read_netlist
+
+    opts = opts or CompareOptions()
+    opts.validate()
+    rows: list[dict] = []
+    sample_rows: list[dict] = []
+    for index, item in enumerate(items):
+        label = _label(item, index)
+        try:
+            circuit = item if isinstance(item, Circuit) else read_netlist(item)
+            row, srows = compare_circuit(
+                circuit,
+                label,
+                opts,
+                on_run=None if on_run is None else (lambda s, _l=label: on_run(_l, s)),
+            )
+        except ResbenchError as exc:
+            row, srows = _error_row(label, opts, exc.format()), []
+        except Exception as exc:  # a bug must not lose the other rows
+            row, srows = _error_row(label, opts, f"{type(exc).__name__}: {exc}"), []
+        rows.append(row)
+        sample_rows.extend(srows)
+        if on_row is not None:
+            on_row(row)
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    samples = pd.DataFrame(sample_rows)
+    extra = [c for c in samples.columns if c not in SAMPLE_COLUMNS]
+    samples = samples.reindex(columns=SAMPLE_COLUMNS + sorted(extra))
+    return CompareRun(summary, samples, opts, exit_code(summary))
+
+
+def exit_code(summary: pd.DataFrame) -> int:
+    """2 if any row is error/timeout/failed, else 1 if any disagrees or is uncertified."""
+    statuses = set(summary["status"]) if len(summary) else set()
+    if statuses & set(ERROR_STATUSES):
+        return 2
+    if statuses & set(WRONG_STATUSES):
+        return 1
+    return 0
+
+
+def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
+    """The markdown summary file: the table, then the machine and options."""
+    from resbench.bench.results import markdown_table
+
+    s = run.summary
+    table = pd.DataFrame(
+        {
+            "netlist": s["netlist"],
+            "status": s["status"],
+            "nodes": s["nodes"],
+            "resistors": s["resistors"],
+            "diodes": s["diodes"],
+            "max |Δv| (V)": s["max_abs_diff"],
+            "worst node": s["worst_node"],
+            f"{run.options.solver} certified": s["fast_certified"],
+            f"{run.options.solver} total (s)": s["fast_total_median"],
+            "ngspice total (s)": s["spice_total_median"],
+            "speedup total": s["speedup_total"],
+            "speedup solve": s["speedup_solve"],
+        }
+    )
+    o = run.options
+    lines = [
+        f"# resbench compare: {o.solver} vs ngspice ({o.spice_mode} mode, {o.diode_model} diodes)",
+        "",
+        markdown_table(table),
+        f"Medians of {o.repeats} interleaved repeats after {o.warmup} warm-up run(s); "
+        f"speedups are ratios of medians (ngspice / {o.solver}), measured in the same run. "
+        f"Agreement tolerance {o.atol:g} V. Exit code {run.exit_code}.",
+        "",
+    ]
+    if meta:
+        m = meta.get("machine", {})
+        v = meta.get("versions", {})
+        lines += [
+            f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory')}. "
+            f"Python {v.get('python')}, numpy {v.get('numpy')}, numba {v.get('numba')}, "
+            f"PySpice {v.get('PySpice')}, ngspice {v.get('ngspice')}.",
+            f"Command: `{meta.get('command')}`",
+            "",
+        ]
+    messages = s[s["message"].notna()] if len(s) else s
+    if len(messages):
+        lines.append("## Notes")
+        lines.append("")
+        for _, r in messages.iterrows():
+            lines.append(f"- `{r['netlist']}` ({r['status']}): {r['message']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_compare_files(
+    run: CompareRun, out_dir: str | os.PathLike, *, command: str | None = None
+) -> dict[str, Path]:
+    """Write compare_samples.csv, compare_summary.csv, compare_summary.md, compare.json."""
+    from resbench.bench.results import sidecar, write_results
+
+    extra = {"options": asdict(run.options), "exit_code": run.exit_code, "kind": "compare"}
+    meta = sidecar(command=command, extra=extra)
+    files = write_results(
+        out_dir,
+        "compare",
+        samples=run.samples,
+        summary=run.summary,
+        markdown=markdown_summary(run, meta),
+        sidecar_data=meta,
+    )
+    run.files = files
+    return files
+
+
+def compare(
+    paths_or_circuits: Item | Sequence[Item] = "netlists",
+    *,
+    solver: str = "cd",
+    spice_mode: str = "shared",
+    diode_model: str = "switch",
+    repeats: int = 5,
+    warmup: int = 1,
+    atol: float = DEFAULT_ATOL,
+    timeout: float = 600.0,
+    gmin: float | None = None,
+    out: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Compare ``solver`` with ngspice on netlists (files or directories) or Circuits.
+
+    Returns the summary DataFrame (one row per netlist, columns
+    :data:`SUMMARY_COLUMNS`); the raw samples are in ``df.attrs["samples"]``
+    and the exit code the CLI would return in ``df.attrs["exit_code"]``.
+    With ``out``, the result files are written there as well.
+    """
+    if isinstance(paths_or_circuits, str | os.PathLike | Circuit):
+        paths_or_circuits = [paths_or_circuits]
+    items: list[Item] = []
+    for item in paths_or_circuits:
+        items.extend([item] if isinstance(item, Circuit) else collect_netlists([item]))
+    opts = CompareOptions(
+        solver=solver,
+        spice_mode=spice_mode,
+        diode_model=diode_model,
+        repeats=repeats,
+        warmup=warmup,
+        atol=atol,
+        timeout=timeout,
+        gmin=gmin,
+    )
+    run = run_compare(items, opts)
+    if out is not None:
+        write_compare_files(run, out)
+    df = run.summary.copy()
+    df.attrs["samples"] = run.samples
+    df.attrs["exit_code"] = run.exit_code
+    return df

@@ -1,0 +1,720 @@
+"""ngspice as a resbench solver (through PySpice's shared-library API, or the CLI).
+
+ngspice only ever receives text written by :func:`resbench.netlist.write_netlist`
+from the parsed :class:`~resbench.circuit.Circuit`, never the user's file, so a
+``.control`` block (or any other command) in a netlist cannot run.
+
+Two ways to run it:
+
+``mode="shared"`` (default)
+    libngspice loaded through PySpice's ``NgSpiceShared`` in a long-lived
+    *worker* child process (its own session / process group), reused across
+    runs so the library loads once.  A run that exceeds ``timeout`` kills the
+    worker's whole process group and returns status ``timeout``; the next run
+    starts a fresh worker.  A crash (ngspice can segfault) returns status
+    ``failed`` and never takes resbench down.
+``mode="batch"``
+    ``ngspice -b -r out.raw netlist.cir`` as a child process (own process
+    group, same timeout rule); the binary rawfile is read back.
+
+Diode models:
+
+``diode_model="switch"`` (default)
+    each ideal diode becomes the self-controlled switch
+    ``S<name> a c a c swideal`` with ``.model swideal sw(vt=0 vh=0 ron=1e-5
+    roff=1e12)``; measured agreement with the exact ideal answer ≤ 6e-8 V.
+``diode_model="shockley"``
+    SPICE's own diode with the netlist's ``.model`` (a default model ``d`` for
+    any missing one).  Expect each conducting diode to drop about
+    ``N·Vt·ln(I/IS)`` (≈ 0.6–0.8 V at mA currents with IS=1e-14, N=1), so the
+    voltages differ from the ideal answer by that much; very small ``N`` can
+    make ngspice converge to wrong diode states.
+
+Timings (seconds, in ``Solution.timings``): ``emit`` (Circuit → text),
+``transfer`` (text to the worker / file and results back), ``load`` (ngspice
+parses the netlist; in batch mode the whole process minus the analysis),
+``analysis`` (the ``.op``), ``fetch`` (read the vectors and map them to
+nodes), ``setup`` = emit + load, ``solve`` = analysis, ``total`` = emit +
+transfer + load + analysis + fetch.  ``startup`` (starting the worker and
+loading the library) and ``cleanup`` (freeing the plot and circuit inside the
+worker) are reported on their own and are not part of ``total``.  ngspice's own
+accounting (``rusage`` / ``.options acct``) is in ``Solution.info["ngspice"]``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import os
+import pickle
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from resbench.circuit import Branches, Circuit
+from resbench.errors import SolverError
+from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
+
+DEFAULT_TIMEOUT = 600.0
+STARTUP_TIMEOUT = 120.0
+MODES = ("shared", "batch")
+DIODE_MODELS = ("switch", "shockley")
+SHORT_OHMS = 1e-6  # what a 0-ohm resistor is written as (ngspice turns 0 into 1e-3)
+
+_HEADER_SIZE = 8
+# Lines that must never reach ngspice (defence in depth: the writer never emits them).
+_FORBIDDEN = re.compile(
+    r"^[ \t]*\.(control|endc|exec|include|inc|lib|spiceinit)\b|^[ \t]*(shell|source)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+_END_LINE = re.compile(r"^[ \t]*\.end[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_ACCT_LINE = re.compile(r"^\s*([^=\n]+?)\s*(?:\(seconds\))?\s*=\s*([-+0-9.eE]+)\s*$", re.MULTILINE)
+
+
+class WorkerTimeout(Exception):
+    """The worker did not answer in time (it has been killed)."""
+
+
+class WorkerCrashed(Exception):
+    """The worker died while serving a request (it has been reaped)."""
+
+
+# --------------------------------------------------------------------------- worker
+class NgspiceWorker:
+    """A child process that holds libngspice, in its own session / process group.
+
+    ``request(msg, timeout)`` sends one request and waits for the answer; on
+    timeout the whole process group is killed and :class:`WorkerTimeout` is
+    raised; if the child dies, :class:`WorkerCrashed` is raised with its exit
+    status and the tail of its stderr.  The next request starts a fresh child.
+    """
+
+    def __init__(self, library: str | None = None) -> None:
+        self.library = library
+        self.proc: subprocess.Popen | None = None
+        self._workdir: str | None = None
+        self._stderr_path: str | None = None
+        self._owner = os.getpid()
+        self._lock = threading.Lock()
+        self.version: int | None = None
+        self.starts = 0
+
+    # ---------------------------------------------------------------- state
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and self._owner == os.getpid()
+
+    def start(self, timeout: float = STARTUP_TIMEOUT) -> float:
+        """Start the child and load the library; returns the seconds it took."""
+        from resbench.env import find_ngspice_library
+
+        t0 = time.perf_counter()
+        self.close()
+        library = self.library or find_ngspice_library()
+        if not library:
+            raise SolverError(
+                "ngspice shared library not found (Debian: apt-get install libngspice0-dev), "
+                "or set NGSPICE_LIBRARY_PATH"
+            )
+        env = dict(os.environ)
+        env["NGSPICE_LIBRARY_PATH"] = library
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        # ngspice reads .spiceinit from the current directory: give it a private one.
+        self._workdir = tempfile.mkdtemp(prefix="resbench-ngspice-")
+        self._stderr_path = os.path.join(self._workdir, "stderr.log")
+        with open(self._stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "resbench.solvers._ngspice_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                cwd=self._workdir,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self._owner = os.getpid()
+        self.starts += 1
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        reply = self._roundtrip({"op": "ping"}, timeout)
+        if not reply.get("ok"):
+            err = reply.get("error", "unknown error")
+            self.close()
+            raise SolverError(f"ngspice worker could not load libngspice: {err}")
+        self.version = reply.get("version")
+        return time.perf_counter() - t0
+
+    def request(self, msg: dict, timeout: float) -> dict:
+        """Send one request, wait at most ``timeout`` seconds for its answer."""
+        with self._lock:
+            if not self.alive():
+                self.start()
+            return self._roundtrip(msg, timeout)
+
+    def close(self) -> None:
+        """Stop the child (politely, then by killing its process group)."""
+        proc, self.proc = self.proc, None
+        if proc is not None and self._owner == os.getpid():
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+            _kill_group(proc)
+            try:
+                proc.stdout.close()
+            except OSError:
+                pass
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    # ------------------------------------------------------------- transport
+    def _roundtrip(self, msg: dict, timeout: float) -> dict:
+        proc = self.proc
+        assert proc is not None
+        deadline = time.monotonic() + max(float(timeout), 0.0)
+        body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._write(proc, len(body).to_bytes(_HEADER_SIZE, "big") + body, deadline)
+            head = self._read(proc, _HEADER_SIZE, deadline)
+            reply = pickle.loads(self._read(proc, int.from_bytes(head, "big"), deadline))
+        except WorkerTimeout:
+            _kill_group(proc)
+            self.close()
+            raise
+        except WorkerCrashed as exc:
+            message = self._death_message(proc, str(exc))
+            self.close()
+            raise WorkerCrashed(message) from None
+        return reply
+
+    def _write(self, proc: subprocess.Popen, data: bytes, deadline: float) -> None:
+        fd = proc.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerTimeout()
+            _, w, _ = select.select([], [fd], [], min(remaining, 1.0))
+            if not w:
+                if proc.poll() is not None:
+                    raise WorkerCrashed("worker exited")
+                continue
+            try:
+                n = os.write(fd, view[: 1 << 20])
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError):
+                raise WorkerCrashed("worker closed its input") from None
+            view = view[n:]
+
+    def _read(self, proc: subprocess.Popen, n: int, deadline: float) -> bytes:
+        fd = proc.stdout.fileno()
+        buf = bytearray()
+        while len(buf) < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerTimeout()
+            r, _, _ = select.select([fd], [], [], remaining)
+            if not r:
+                raise WorkerTimeout()
+            chunk = os.read(fd, min(n - len(buf), 1 << 22))
+            if not chunk:
+                raise WorkerCrashed("worker closed its output")
+            buf += chunk
+        return bytes(buf)
+
+    def _death_message(self, proc: subprocess.Popen, what: str) -> str:
+        try:
+            rc = proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            rc = proc.wait()
+        if rc is not None and rc < 0:
+            try:
+                status = f"killed by {signal.Signals(-rc).name}"
+            except ValueError:
+                status = f"killed by signal {-rc}"
+        else:
+            status = f"exit status {rc}"
+        tail = ""
+        if self._stderr_path and os.path.exists(self._stderr_path):
+            with open(self._stderr_path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(self._stderr_path) - 2000))
+                tail = fh.read().decode("utf-8", "replace").strip()
+        msg = f"ngspice worker died ({status}; {what})"
+        if tail:
+            msg += ": " + tail.splitlines()[-1]
+        return msg
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's whole process group and reap the child."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10.0)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        pass
+
+
+_WORKER: NgspiceWorker | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def get_worker() -> NgspiceWorker:
+    """The process-wide worker (created on first use, started on first request)."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None or _WORKER._owner != os.getpid():
+            _WORKER = NgspiceWorker()
+        return _WORKER
+
+
+def shutdown_worker() -> None:
+    """Stop the process-wide worker, if any (also registered with atexit)."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is not None:
+            _WORKER.close()
+        _WORKER = None
+
+
+atexit.register(shutdown_worker)
+
+
+# --------------------------------------------------------------------------- netlist
+def emit_netlist(
+    circuit: Circuit, *, diode_model: str = "switch", gmin: float | None = None
+) -> str:
+    """The netlist text ngspice runs, written from the parsed circuit by write_netlist."""
+    from resbench.netlist import write_netlist
+
+    if diode_model not in DIODE_MODELS:
+        raise SolverError(f"unknown diode model {diode_model!r} (choose from {DIODE_MODELS})")
+    # "diode" style keeps D lines and the file's .model cards; write_netlist adds a
+    # default ``.model <name> d`` for any diode model the circuit lacks.
+    style = "switch" if diode_model == "switch" else "diode"
+    text = write_netlist(ngspice_view(circuit), diode_style=style)
+    if gmin is not None:
+        if not gmin > 0:
+            raise SolverError(f"gmin must be positive, got {gmin!r}")
+        # resbench's gmin is a leak from every node to ground: ngspice's rshunt.
+        text = _add_option_line(text, f".options rshunt={1.0 / gmin!r}")
+    m = _FORBIDDEN.search(text)
+    if m:  # pragma: no cover - would be a writer bug
+        raise SolverError(f"refusing to pass {m.group(0).strip()!r} to ngspice")
+    return text
+
+
+def ngspice_view(circuit: Circuit) -> Circuit:
+    """The circuit as ngspice should see it: 0-ohm resistors (shorts) become
+    ``SHORT_OHMS``, because ngspice silently replaces 0 Ω by 1 mΩ (an error of
+    1e-6 V per mA).  Not a 0 V source: that would make a loop of shorts and
+    sources singular for ngspice.  The input circuit is not modified."""
+    r = circuit.resistors
+    if not len(r) or not np.any(r.value == 0.0):
+        return circuit
+    value = np.where(r.value == 0.0, SHORT_OHMS, r.value)
+    return dataclasses.replace(circuit, resistors=Branches(r.names, r.a, r.b, value))
+
+
+def _add_option_line(text: str, line: str) -> str:
+    """Insert a control card before the final ``.end`` (or append it)."""
+    ends = list(_END_LINE.finditer(text, max(0, len(text) - 4096)))
+    if not ends:
+        return text.rstrip("\n") + "\n" + line + "\n"
+    at = ends[-1].start()
+    return text[:at] + line + "\n" + text[at:]
+
+
+# --------------------------------------------------------------------------- rawfile
+@dataclass
+class RawPlot:
+    """One plot of an ngspice rawfile: ``data[point, variable]``."""
+
+    title: str
+    plotname: str
+    flags: str
+    names: list[str]
+    types: list[str]
+    data: np.ndarray
+    header: dict[str, str] = field(default_factory=dict)
+
+
+def read_rawfile(path: str | os.PathLike) -> list[RawPlot]:
+    """Read a SPICE rawfile (binary or ASCII, real or complex; every plot in it)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    plots: list[RawPlot] = []
+    pos = 0
+    while pos < len(raw):
+        while pos < len(raw) and raw[pos : pos + 1] in (b"\n", b"\r", b" "):
+            pos += 1
+        if pos >= len(raw):
+            break
+        header: dict[str, str] = {}
+        names: list[str] = []
+        types: list[str] = []
+        while True:
+            end = raw.find(b"\n", pos)
+            if end < 0:
+                raise SolverError(f"{path}: truncated rawfile header")
+            line = raw[pos:end].decode("latin-1").rstrip("\r")
+            pos = end + 1
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key == "variables":
+                nvars = int(header.get("no. variables", "0"))
+                for _ in range(nvars):
+                    end = raw.find(b"\n", pos)
+                    parts = raw[pos:end].decode("latin-1").split()
+                    pos = end + 1
+                    if len(parts) < 3:
+                        raise SolverError(f"{path}: bad variable line in rawfile")
+                    names.append(parts[1])
+                    types.append(parts[2])
+                continue
+            if key in ("binary", "values"):
+                break
+            header[key] = value.strip()
+        nvars = int(header.get("no. variables", len(names)))
+        npoints = int(header.get("no. points", "0"))
+        flags = header.get("flags", "real").lower()
+        complex_data = "complex" in flags
+        width = 2 if complex_data else 1
+        if key == "binary":
+            count = npoints * nvars * width
+            arr = np.frombuffer(raw, dtype="<f8", count=count, offset=pos).copy()
+            pos += count * 8
+            if complex_data:
+                arr = arr[0::2] + 1j * arr[1::2]
+            data = arr.reshape(npoints, nvars)
+        else:
+            values: list[complex | float] = []
+            while len(values) < npoints * nvars:
+                end = raw.find(b"\n", pos)
+                end = len(raw) if end < 0 else end
+                line = raw[pos:end].decode("latin-1").split()
+                pos = end + 1
+                if not line:
+                    continue
+                tok = line[-1]
+                if complex_data:
+                    re_, _, im = tok.partition(",")
+                    values.append(complex(float(re_), float(im or 0.0)))
+                else:
+                    values.append(float(tok))
+            data = np.asarray(values).reshape(npoints, nvars)
+        plots.append(
+            RawPlot(
+                title=header.get("title", ""),
+                plotname=header.get("plotname", ""),
+                flags=flags,
+                names=names,
+                types=types,
+                data=data,
+                header=header,
+            )
+        )
+    return plots
+
+
+def parse_acct(text: str) -> dict[str, float]:
+    """``name = number`` lines of ngspice's accounting output → {name: number}."""
+    out: dict[str, float] = {}
+    for m in _ACCT_LINE.finditer(text):
+        try:
+            out[m.group(1).strip()] = float(m.group(2))
+        except ValueError:
+            continue
+    return out
+
+
+# --------------------------------------------------------------------------- mapping
+def _node_key(name: str) -> str:
+    name = name.lower()
+    if name.startswith("v(") and name.endswith(")"):
+        return name[2:-1]
+    return name
+
+
+def map_vectors(
+    circuit: Circuit, names: list[str], values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """ngspice vectors → (voltages per circuit node, vsource currents or None, missing nodes)."""
+    table: dict[str, float] = {}
+    currents: dict[str, float] = {}
+    for name, value in zip(names, values, strict=True):
+        low = name.lower()
+        if low.endswith("#branch"):
+            currents[low[: -len("#branch")]] = float(value)
+        elif low.startswith("i(") and low.endswith(")"):
+            currents[low[2:-1]] = float(value)
+        else:
+            table[_node_key(low)] = float(value)
+    volts = np.empty(circuit.n_nodes)
+    volts[0] = 0.0
+    missing: list[str] = []
+    for k, node in enumerate(circuit.nodes):
+        if k == 0:
+            continue
+        v = table.get(node)
+        if v is None:
+            missing.append(node)
+            volts[k] = np.nan
+        else:
+            volts[k] = v
+    vs = circuit.vsources
+    vcur: np.ndarray | None = None
+    if len(vs):
+        got = [currents.get(str(n).lower()) for n in vs.names]
+        if all(x is not None for x in got):
+            vcur = np.asarray(got, dtype=np.float64)
+    return volts, vcur, missing
+
+
+# --------------------------------------------------------------------------- solve
+def solve_ngspice(
+    circuit: Circuit,
+    *,
+    mode: str = "shared",
+    diode_model: str = "switch",
+    timeout: float = DEFAULT_TIMEOUT,
+    gmin: float | None = None,
+) -> Solution:
+    """Operating point of ``circuit`` computed by ngspice.
+
+    ``mode``: ``"shared"`` (libngspice in a reused worker process) or
+    ``"batch"`` (the ``ngspice -b`` CLI and its rawfile).  ``diode_model``:
+    ``"switch"`` (ideal-diode switch, agrees with the exact answer to ≤ 6e-8 V
+    as measured) or ``"shockley"`` (SPICE's diode: expect a forward drop of
+    ≈ N·Vt·ln(I/IS) per conducting diode).  ``timeout`` (seconds) bounds one
+    run: past it ngspice's process group is killed and the status is
+    ``"timeout"``.  ``gmin`` (siemens), if given, adds a leak from every node to
+    ground (ngspice's ``rshunt = 1/gmin``).
+
+    Returns a :class:`Solution` with ``solver="ngspice"``; status ``converged``,
+    ``failed`` (message in ``info["error"]``) or ``timeout``.  It is not
+    certified here (``resbench.solvers.solve`` does that).
+    Raises :class:`SolverError` for bad options or when ngspice is not installed.
+    """
+    if mode not in MODES:
+        raise SolverError(f"unknown ngspice mode {mode!r} (choose from {MODES})")
+    if not timeout > 0:
+        raise SolverError(f"timeout must be positive, got {timeout!r}")
+    t0 = time.perf_counter()
+    text = emit_netlist(circuit, diode_model=diode_model, gmin=gmin)
+    t_emit = time.perf_counter() - t0
+    info: dict[str, Any] = {"mode": mode, "diode_model": diode_model, "gmin": gmin}
+    if mode == "shared":
+        return _solve_shared(circuit, text, t0, t_emit, timeout, info)
+    return _solve_batch(circuit, text, t0, t_emit, timeout, info)
+
+
+def _failed(circuit: Circuit, status: str, message: str, timings: dict, info: dict) -> Solution:
+    info = dict(info)
+    info["error"] = message
+    return Solution(
+        circuit=circuit,
+        voltages=np.full(circuit.n_nodes, np.nan),
+        solver="ngspice",
+        status=status,
+        timings=timings,
+        info=info,
+    )
+
+
+def _finish(
+    circuit: Circuit,
+    names: list[str],
+    values: np.ndarray,
+    t0: float,
+    timings: dict[str, float],
+    info: dict,
+) -> Solution:
+    """Map vectors to nodes and fill the timing breakdown (timings has emit/transfer/load/
+    analysis/fetch so far; the mapping time is added to fetch)."""
+    tm = time.perf_counter()
+    volts, vcur, missing = map_vectors(circuit, names, values)
+    t_end = time.perf_counter()
+    timings["fetch"] = timings.get("fetch", 0.0) + (t_end - tm)
+    timings["setup"] = timings["emit"] + timings["load"]
+    timings["solve"] = timings["analysis"]
+    timings["total"] = (
+        timings["emit"]
+        + timings["transfer"]
+        + timings["load"]
+        + timings["analysis"]
+        + timings["fetch"]
+    )
+    timings["wall"] = t_end - t0
+    notes = info.get("notes") or []
+    if not np.all(np.isfinite(volts[1:])) and not missing:
+        # ngspice keeps a plot of NaNs when the analysis aborts ("Timestep too small")
+        bad = [ln for ln in notes if any(w in ln.lower() for w in ("error", "abort", "fail"))]
+        return _failed(
+            circuit,
+            FAILED,
+            "ngspice returned no valid operating point: " + "; ".join(bad[-4:] or notes[-4:]),
+            timings,
+            info,
+        )
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        return _failed(
+            circuit,
+            FAILED,
+            f"ngspice returned no voltage for {len(missing)} node(s): {shown}",
+            timings,
+            info,
+        )
+    return Solution(
+        circuit=circuit,
+        voltages=volts,
+        solver="ngspice",
+        status=CONVERGED,
+        vsource_current=vcur,
+        timings=timings,
+        info=info,
+    )
+
+
+def _solve_shared(
+    circuit: Circuit, text: str, t0: float, t_emit: float, timeout: float, info: dict
+) -> Solution:
+    worker = get_worker()
+    timings: dict[str, float] = {"emit": t_emit}
+    with worker._lock:
+        if not worker.alive():
+            timings["startup"] = worker.start()
+        info["worker_pid"] = worker.pid
+        info["ngspice_version"] = worker.version
+        t1 = time.perf_counter()
+        try:
+            reply = worker._roundtrip({"op": "run", "netlist": text}, timeout)
+        except WorkerTimeout:
+            timings["total"] = time.perf_counter() - t0
+            return _failed(
+                circuit,
+                TIMEOUT,
+                f"ngspice ran past the {timeout:g} s timeout (worker killed)",
+                timings,
+                info,
+            )
+        except WorkerCrashed as exc:
+            timings["total"] = time.perf_counter() - t0
+            return _failed(circuit, FAILED, str(exc), timings, info)
+    roundtrip = time.perf_counter() - t1
+    if not reply.get("ok"):
+        info["notes"] = reply.get("notes", [])
+        timings["total"] = time.perf_counter() - t0
+        return _failed(circuit, FAILED, reply.get("error", "ngspice failed"), timings, info)
+    inner = reply["timings"]
+    timings["load"] = inner["load"]
+    timings["analysis"] = inner["analysis"]
+    timings["fetch"] = inner["fetch"]
+    timings["cleanup"] = inner["cleanup"]
+    # everything the round trip cost beyond ngspice's own work: pickling, pipes
+    timings["transfer"] = max(
+        0.0,
+        roundtrip
+        - inner["load"]
+        - inner["analysis"]
+        - inner["fetch"]
+        - inner["cleanup"]
+        - inner.get("rusage", 0.0),
+    )
+    info["ngspice"] = reply.get("rusage", {})
+    info["notes"] = reply.get("notes", [])
+    return _finish(circuit, reply["names"], reply["values"], t0, timings, info)
+
+
+def _solve_batch(
+    circuit: Circuit, text: str, t0: float, t_emit: float, timeout: float, info: dict
+) -> Solution:
+    exe = shutil.which("ngspice")
+    if exe is None:
+        raise SolverError("ngspice executable not found (Debian: apt-get install ngspice)")
+    timings: dict[str, float] = {"emit": t_emit}
+    text = _add_option_line(text, ".options acct")
+    with tempfile.TemporaryDirectory(prefix="resbench-ngspice-") as tmp:
+        t1 = time.perf_counter()
+        cir = os.path.join(tmp, "netlist.cir")
+        raw = os.path.join(tmp, "out.raw")
+        with open(cir, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        t2 = time.perf_counter()
+        proc = subprocess.Popen(
+            [exe, "-b", "-r", raw, cir],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp,
+            start_new_session=True,
+        )
+        info["ngspice_pid"] = proc.pid
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            proc.communicate()
+            timings["total"] = time.perf_counter() - t0
+            return _failed(
+                circuit,
+                TIMEOUT,
+                f"ngspice ran past the {timeout:g} s timeout (process group killed)",
+                timings,
+                info,
+            )
+        finally:
+            if proc.poll() is None:  # pragma: no cover - interrupted
+                _kill_group(proc)
+        t3 = time.perf_counter()
+        stdout = out.decode("utf-8", "replace")
+        stderr = err.decode("utf-8", "replace")
+        notes = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        info["notes"] = notes
+        acct = parse_acct(stdout)
+        info["ngspice"] = acct
+        plots = read_rawfile(raw) if os.path.exists(raw) and os.path.getsize(raw) else []
+        t4 = time.perf_counter()
+    if proc.returncode != 0 or not plots or plots[0].data.shape[0] < 1:
+        status = f"exit status {proc.returncode}" if proc.returncode >= 0 else "killed by signal"
+        bad = [ln for ln in notes if "error" in ln.lower()] or notes
+        timings["total"] = time.perf_counter() - t0
+        return _failed(
+            circuit,
+            FAILED,
+            f"ngspice -b produced no operating point ({status}): " + "; ".join(bad[-5:]),
+            timings,
+            info,
+        )
+    child = t3 - t2
+    analysis = min(acct.get("Total analysis time", 0.0), child)
+    timings["child"] = child
+    timings["transfer"] = t2 - t1
+    timings["analysis"] = analysis
+    timings["load"] = child - analysis  # process start, library init, parsing, rawfile write
+    timings["fetch"] = t4 - t3
+    plot = plots[0]
+    return _finish(circuit, plot.names, np.real(plot.data[0]), t0, timings, info)
