@@ -24,7 +24,17 @@ __all__ = [
     "Solution",
     "SolverError",
     "__version__",
+    "compare",
     "parse_netlist",
     "read_netlist",
     "write_netlist",
 ]
+
+
+def __getattr__(name: str):
+    """Lazy exports that would make ``import resbench`` slow (pandas)."""
+    if name == "compare":
+        from resbench.bench.compare import compare
+
+        return compare
+    raise AttributeError(f"module 'resbench' has no attribute {name!r}")

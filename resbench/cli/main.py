@@ -48,6 +48,9 @@ def _register() -> None:
 
     cli.add_command(info.info)
     cli.add_command(generate.generate)
+    from resbench.cli import compare
+
+    cli.add_command(compare.compare)
 
 
 _register()
