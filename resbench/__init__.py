@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from resbench.certificate import Certificate, certify  # noqa: E402
 from resbench.circuit import Branches, Circuit, Model  # noqa: E402
 from resbench.errors import CircuitError, NetlistError, ResbenchError, SolverError  # noqa: E402
 from resbench.netlist import parse_netlist, read_netlist, write_netlist  # noqa: E402
@@ -16,6 +17,7 @@ from resbench.solution import Solution  # noqa: E402
 
 __all__ = [
     "Branches",
+    "Certificate",
     "Circuit",
     "CircuitError",
     "Model",
@@ -24,6 +26,7 @@ __all__ = [
     "Solution",
     "SolverError",
     "__version__",
+    "certify",
     "compare",
     "parse_netlist",
     "read_netlist",

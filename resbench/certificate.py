@@ -1,0 +1,302 @@
+"""Optimality certificate: KKT residuals of node voltages, from the original circuit.
+
+A set of node voltages ``v`` is the DC operating point of a circuit exactly when
+it is the optimum of the convex QP of DESIGN §1, i.e. when it satisfies the KKT
+conditions:
+
+* **feasibility** — every voltage source equation ``v(a) - v(b) = V``, every
+  short (0-ohm resistor, inductor) ``v(a) = v(b)``, every diode ``v(a) <= v(c)``
+  and ground ``v(0) = 0``;
+* **stationarity = Kirchhoff's current law** — at every node the currents of
+  resistors, current sources, the ``gmin`` leak, voltage sources, shorts and
+  diodes sum to zero (ground absorbs any current);
+* **dual feasibility** — diode currents are ``>= 0``;
+* **complementarity** — a diode that carries current is not reverse biased.
+
+The certificate is computed from the circuit and the voltages only, never from
+a solver's internal state.  Currents of resistors and current sources follow
+from ``v``.  The currents of voltage sources and shorts (any sign) and of
+*tight* diodes (``v(a) - v(c) >= -feas_tol``; ``>= 0``) are unknowns that
+are chosen to balance KCL as well as possible: nodes are grouped into clusters
+connected by those branches (ground excluded, since its equation is dropped),
+and per cluster a small bounded least-squares problem is solved (closed form for
+the common one-node and one-branch clusters, vectorised; Lawson–Hanson NNLS
+for the rest).  Diodes that are not tight carry no current.
+
+Tolerances: ``v_scale = max(|V| over voltage sources, max|v|,
+max|I| over current sources × the largest resistance, tiny)`` (the last term
+keeps the scale meaningful when every voltage is 0 but current flows) and
+``i_scale = max over non-ground nodes of the sum of |current| of the resistors,
+current sources and gmin leaks at that node`` (tiny floor).  Then
+``feas_tol = rtol * v_scale``, ``kcl_tol = rtol * i_scale`` and
+``comp_tol = rtol * v_scale * i_scale``; the verdict ``ok`` is
+``feasibility <= feas_tol and kcl <= kcl_tol and complementarity <= comp_tol``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import nnls
+from scipy.sparse.csgraph import connected_components
+
+from resbench.circuit import Circuit
+
+_TINY = float(np.finfo(np.float64).tiny)
+
+__all__ = ["Certificate", "certify"]
+
+
+@dataclass
+class Certificate:
+    """KKT residuals of a candidate operating point and the verdict against tolerances."""
+
+    feasibility: float  # V: largest violation of a source / short / diode / ground equation
+    kcl: float  # A: largest remaining current imbalance at a non-ground node
+    complementarity: float  # W: largest diode current × reverse voltage
+    feas_tol: float
+    kcl_tol: float
+    comp_tol: float
+    v_scale: float
+    i_scale: float
+    ok: bool
+    worst_node: str | None = None  # node with the largest KCL imbalance
+    worst_element: str | None = None  # element with the largest feasibility violation
+    diode_current: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vsource_current: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def summary(self) -> str:
+        """One line: verdict, the three residuals and their tolerances."""
+        head = "certified" if self.ok else "NOT certified"
+        text = (
+            f"{head}: feas {self.feasibility:.3g} V, KCL {self.kcl:.3g} A, "
+            f"compl {self.complementarity:.3g} W "
+            f"(tol {self.feas_tol:.3g} V, {self.kcl_tol:.3g} A, {self.comp_tol:.3g} W)"
+        )
+        if not self.ok:
+            where = []
+            if not self.feasibility <= self.feas_tol and self.worst_element is not None:
+                where.append(f"worst element {self.worst_element}")
+            if not self.kcl <= self.kcl_tol and self.worst_node is not None:
+                where.append(f"worst node {self.worst_node}")
+            if where:
+                text += "; " + ", ".join(where)
+        return text
+
+
+def _max_and_arg(x: np.ndarray) -> tuple[float, int]:
+    if x.size == 0:
+        return 0.0, -1
+    k = int(np.argmax(x))
+    return float(x[k]), k
+
+
+def _bounded_lsq(bmat: np.ndarray, r: np.ndarray, nonneg: np.ndarray) -> np.ndarray:
+    """Minimise ||r + bmat @ x|| with x[nonneg] >= 0 (others free), exactly (Lawson–Hanson)."""
+    scale = float(np.max(np.abs(r))) if r.size else 0.0
+    p = bmat.shape[1]
+    if scale == 0.0 or p == 0:
+        return np.zeros(p)
+    free = ~nonneg
+    split = np.hstack([bmat, -bmat[:, free]])  # free x = x+ - x-
+    sol, _ = nnls(split, -r / scale, maxiter=50 * split.shape[1] + 100)
+    x = sol[:p].copy()
+    x[free] -= sol[p:]
+    return x * scale
+
+
+def certify(
+    circuit: Circuit, voltages: np.ndarray, *, rtol: float = 1e-9, gmin: float = 0.0
+) -> Certificate:
+    """Check node voltages against the KKT conditions of ``circuit`` (see module docstring).
+
+    ``voltages[k]`` is the voltage of ``circuit.nodes[k]`` (ground included).
+    ``gmin > 0`` adds a conductance ``gmin`` from every non-ground node to
+    ground, as the solvers' ``--gmin`` option does.  Returns a Certificate
+    whose ``diode_current`` and ``vsource_current`` (SPICE sign: current into
+    the ``+`` terminal, through the source) are the multipliers found.
+    """
+    n = circuit.n_nodes
+    v = np.asarray(voltages, dtype=np.float64).reshape(-1)
+    if v.shape[0] != n:
+        raise ValueError(f"certify: got {v.shape[0]} voltages for a circuit of {n} nodes")
+    res_r = circuit.resistors
+    dio = circuit.diodes
+    vsrc = circuit.vsources
+    isrc = circuit.isources
+    ind = circuit.inductors
+    nd, nv = len(dio), len(vsrc)
+
+    if not np.all(np.isfinite(v)):
+        bad = int(np.argmax(~np.isfinite(v)))
+        inf = float("inf")
+        return Certificate(
+            feasibility=inf,
+            kcl=inf,
+            complementarity=inf,
+            feas_tol=0.0,
+            kcl_tol=0.0,
+            comp_tol=0.0,
+            v_scale=inf,
+            i_scale=inf,
+            ok=False,
+            worst_node=circuit.nodes[bad],
+            worst_element=None,
+            diode_current=np.zeros(nd),
+            vsource_current=np.zeros(nv),
+        )
+
+    # ---------------------------------------------------------------- scales
+    v_scale = max(float(np.max(np.abs(vsrc.value))) if nv else 0.0, float(np.max(np.abs(v))))
+    pos = res_r.value > 0
+    if len(isrc):  # the voltage current sources alone can produce (all-zero answers)
+        r_max = float(np.max(res_r.value[pos], initial=0.0))
+        if gmin > 0:
+            r_max = max(r_max, 1.0 / gmin)
+        v_scale = max(v_scale, float(np.max(np.abs(isrc.value))) * r_max)
+    v_scale = max(v_scale, _TINY)
+
+    ra, rb = res_r.a[pos], res_r.b[pos]
+    i_res = (v[ra] - v[rb]) / res_r.value[pos]  # current a -> b through the resistor
+    # Known branch currents, each flowing from node `a` to node `b`.
+    ka = np.concatenate([ra, isrc.a]).astype(np.intp)
+    kb = np.concatenate([rb, isrc.b]).astype(np.intp)
+    ki = np.concatenate([i_res, isrc.value])
+    inj = np.bincount(kb, weights=ki, minlength=n) - np.bincount(ka, weights=ki, minlength=n)
+    aki = np.abs(ki)
+    tot = np.bincount(ka, weights=aki, minlength=n) + np.bincount(kb, weights=aki, minlength=n)
+    if gmin > 0:
+        inj[1:] -= gmin * v[1:]
+        tot[1:] += gmin * np.abs(v[1:])
+    i_scale = max(float(np.max(tot[1:])) if n > 1 else 0.0, _TINY)
+    feas_tol = rtol * v_scale
+    kcl_tol = rtol * i_scale
+    comp_tol = rtol * v_scale * i_scale
+
+    # ----------------------------------------------------------- feasibility
+    shorts_r = np.flatnonzero(res_r.value == 0)
+    candidates: list[tuple[float, str | None]] = [(abs(float(v[0])) if n else 0.0, "ground")]
+    m, k = _max_and_arg(np.abs(v[vsrc.a] - v[vsrc.b] - vsrc.value))
+    if k >= 0:
+        candidates.append((m, vsrc.names[k]))
+    m, k = _max_and_arg(np.abs(v[res_r.a[shorts_r]] - v[res_r.b[shorts_r]]))
+    if k >= 0:
+        candidates.append((m, res_r.names[int(shorts_r[k])]))
+    m, k = _max_and_arg(np.abs(v[ind.a] - v[ind.b]))
+    if k >= 0:
+        candidates.append((m, ind.names[k]))
+    dv = v[dio.a] - v[dio.b]  # anode - cathode; must be <= 0
+    m, k = _max_and_arg(np.maximum(dv, 0.0))
+    if k >= 0:
+        candidates.append((m, dio.names[k]))
+    feas, worst_element = max(candidates, key=lambda t: t[0])
+
+    # ------------------------------------------- unknown branch currents: KCL
+    tight = np.flatnonzero(dv >= -feas_tol)
+    ua = np.concatenate([vsrc.a, res_r.a[shorts_r], ind.a, dio.a[tight]]).astype(np.intp)
+    ub = np.concatenate([vsrc.b, res_r.b[shorts_r], ind.b, dio.b[tight]]).astype(np.intp)
+    n_free = nv + len(shorts_r) + len(ind)
+    nonneg = np.zeros(ua.shape[0], dtype=bool)
+    nonneg[n_free:] = True
+    x = np.zeros(ua.shape[0])  # unknown currents, a -> b
+    res = inj.copy()
+
+    live = np.flatnonzero(ua != ub)  # self loops carry no KCL weight
+    if live.size and n > 1:
+        la, lb = ua[live], ub[live]
+        internal = (la != 0) & (lb != 0)
+        graph = sp.coo_matrix(
+            (np.ones(int(internal.sum())), (la[internal], lb[internal])), shape=(n, n)
+        )
+        _, label = connected_components(graph, directed=False)
+        comp = np.where(la != 0, label[la], label[lb])
+        n_unknowns = np.bincount(comp, minlength=label.max() + 1)
+        n_members = np.bincount(label[1:], minlength=label.max() + 1)
+        c_size = n_members[comp]
+        c_unk = n_unknowns[comp]
+
+        # (1) one-node clusters: every unknown joins the node to ground
+        one = np.flatnonzero(c_size == 1)
+        if one.size:
+            br = live[one]
+            node = np.where(ua[br] != 0, ua[br], ub[br])
+            sign = np.where(ua[br] == node, -1.0, 1.0)  # +1: current enters the node
+            rn = res[node]
+            # a free branch balances the node
+            fr = ~nonneg[br]
+            nodes_f, first_f = np.unique(node[fr], return_index=True)
+            jf = br[fr][first_f]
+            x[jf] = -rn[fr][first_f] * sign[fr][first_f]
+            res[nodes_f] = 0.0
+            # otherwise a diode whose direction opposes the imbalance
+            dio_ok = nonneg[br] & (sign * rn < 0) & ~np.isin(node, nodes_f)
+            nodes_d, first_d = np.unique(node[dio_ok], return_index=True)
+            jd = br[dio_ok][first_d]
+            x[jd] = np.abs(rn[dio_ok][first_d])
+            res[nodes_d] = 0.0
+
+        # (2) two-node clusters joined by a single branch
+        two = np.flatnonzero((c_size == 2) & (c_unk == 1))
+        if two.size:
+            br = live[two]
+            a, b = ua[br], ub[br]
+            xi = 0.5 * (res[a] - res[b])
+            xi = np.where(nonneg[br], np.maximum(xi, 0.0), xi)
+            x[br] = xi
+            res[a] -= xi
+            res[b] += xi
+
+        # (3) everything else: one small dense bounded least-squares per cluster
+        rest = np.flatnonzero((c_size >= 2) & ~((c_size == 2) & (c_unk == 1)))
+        if rest.size:
+            br_all, comps = live[rest], comp[rest]
+            order = np.argsort(comps, kind="stable")
+            br_all, comps = br_all[order], comps[order]
+            cuts = np.flatnonzero(np.diff(comps)) + 1
+            node_order = np.argsort(label, kind="stable")
+            starts = np.searchsorted(label[node_order], np.arange(label.max() + 2))
+            local = np.full(n, -1, dtype=np.intp)  # ground stays -1: its equation is dropped
+            for br, cs in zip(np.split(br_all, cuts), np.split(comps, cuts), strict=True):
+                c = int(cs[0])
+                members = node_order[starts[c] : starts[c + 1]]
+                members = members[members != 0]
+                local[members] = np.arange(members.size)
+                ia, ib = local[ua[br]], local[ub[br]]
+                local[members] = -1
+                bmat = np.zeros((members.size, br.size))
+                cols = np.arange(br.size)
+                bmat[ia[ia >= 0], cols[ia >= 0]] = -1.0
+                bmat[ib[ib >= 0], cols[ib >= 0]] += 1.0
+                rloc = res[members]
+                xb = _bounded_lsq(bmat, rloc, nonneg[br])
+                x[br] = xb
+                res[members] = rloc + bmat @ xb
+
+    res[0] = 0.0  # ground absorbs any current
+    kcl_abs = np.abs(res)
+    kcl, kn = _max_and_arg(kcl_abs[1:]) if n > 1 else (0.0, -1)
+    worst_node = circuit.nodes[kn + 1] if kn >= 0 else None
+
+    diode_current = np.zeros(nd)
+    diode_current[tight] = x[n_free:]
+    vsource_current = x[:nv].copy()
+    compl = float(np.max(np.maximum(-dv, 0.0) * diode_current)) if nd else 0.0
+
+    ok = bool(feas <= feas_tol and kcl <= kcl_tol and compl <= comp_tol)
+    return Certificate(
+        feasibility=float(feas),
+        kcl=float(kcl),
+        complementarity=compl,
+        feas_tol=feas_tol,
+        kcl_tol=kcl_tol,
+        comp_tol=comp_tol,
+        v_scale=v_scale,
+        i_scale=i_scale,
+        ok=ok,
+        worst_node=worst_node,
+        worst_element=worst_element if feas > 0 else None,
+        diode_current=diode_current,
+        vsource_current=vsource_current,
+    )
