@@ -7,12 +7,17 @@ diodes are feasible by construction (see each function).
 
 Units
 -----
-DRN conductances are drawn in **millisiemens** like the paper's initialisation,
-``g = max(0, U(-1/sqrt(fan_in), 1/sqrt(fan_in)))`` mS, so a resistor is
-``R = 1000 / g`` ohms (tens of kilo-ohms and up).  Scaling every conductance by
-the same factor does not change any node voltage, only the currents.  Optional
-DRN bias currents are ``U(-c, c)`` mA with ``c = 1/sqrt(fan_in)`` (a bias weight
-in mS times a 1 V rail).
+DRN conductances are drawn like the paper's initialisation,
+``w = max(0, U(-1/sqrt(fan_in), 1/sqrt(fan_in)))``, in units of
+:data:`G_UNIT` = 10 µS: a resistor is ``R = 1 / (w · G_UNIT)`` ohms (megohms;
+DRN-XS: 3.96 MΩ and up).  Scaling every conductance by the same factor does
+not change any node voltage, only the currents; the unit is chosen so that
+ngspice's ideal-diode switch (RON = 1e-5 Ω, ROFF = 1e12 Ω, DESIGN §5) agrees
+with the ideal answer: its error is about RON × (diode current) plus
+(node voltage) / ROFF / (node conductance), so too large a unit (mS: 3e-6 V on
+DRN-1H, 1.2e-5 V on DRN-2H) or too small a one (µS: ~4e-6 V on DRN-2H) breaks
+a 1e-6 V agreement.  Optional DRN bias currents are ``U(-c, c) · G_UNIT · 1 V``
+with ``c = 1/sqrt(fan_in)`` (a bias weight times a 1 V rail).
 
 Sizes
 -----
@@ -33,6 +38,7 @@ from resbench.errors import ResbenchError
 
 __all__ = [
     "DEFAULT_GAINS",
+    "G_UNIT",
     "PRESETS",
     "GeneratorError",
     "digits_image",
@@ -50,6 +56,9 @@ PRESETS: dict[str, tuple[int, ...]] = {
     "3h": (1568, 1024, 1024, 1024, 10),
     "xl": (1568, 32768, 10),
 }
+
+#: Siemens per unit of drawn DRN weight (see the module docstring).
+G_UNIT = 1e-5
 
 #: Input gain of each preset (paper); free layer sizes default to 1.
 DEFAULT_GAINS: dict[str, float] = {
@@ -154,6 +163,7 @@ def digits_image(m: int, sample: int = 0) -> np.ndarray:
 
 def _dense_block(
     rng: np.random.Generator,
+    g_unit: float,
     n_in: int,
     n_out: int,
     in_offset: int,
@@ -180,7 +190,8 @@ def _dense_block(
         g = u.reshape(r1 - r0, n_out)[ri, ci]
         g *= 2.0 * c
         g -= c
-        np.divide(1e3, g, out=val[pos : pos + k])  # ohms, g in mS
+        g *= g_unit
+        np.divide(1.0, g, out=val[pos : pos + k])  # ohms
         ri += r0 + in_offset
         a[pos : pos + k] = ri
         ci += out_offset
@@ -192,7 +203,7 @@ def _dense_block(
         k = missing.size
         a[pos : pos + k] = rng.integers(0, n_in, size=k) + in_offset
         b[pos : pos + k] = missing + out_offset
-        val[pos : pos + k] = 1e3 / (c * (1.0 - rng.random(k)))  # g in (0, c] mS
+        val[pos : pos + k] = 1.0 / (c * g_unit * (1.0 - rng.random(k)))  # w in (0, c]
         pos += k
     return pos
 
@@ -216,6 +227,7 @@ def drn(
     inputs: str = "random",
     bias: bool = False,
     sample: int = 0,
+    g_unit: float = G_UNIT,
 ) -> Circuit:
     """A deep resistive network (Scellier 2024, DESIGN §8).
 
@@ -234,6 +246,7 @@ def drn(
     ``"digits"`` (scikit-learn's digits image ``sample``, see :func:`digits_image`).
     ``input_gain`` defaults to the preset's (:data:`DEFAULT_GAINS`) or 1.
     ``bias`` adds a current source ``ib*`` from ground into every hidden/output node.
+    ``g_unit``: siemens per unit of drawn weight (default :data:`G_UNIT`).
     """
     sizes, key = _resolve_layers(layers, preset)
     seed = _check_int("seed", seed, 0)
@@ -241,6 +254,8 @@ def drn(
     gain = float(input_gain) if input_gain is not None else DEFAULT_GAINS.get(key or "", 1.0)
     if not math.isfinite(gain):
         raise GeneratorError(f"input gain must be finite, got {input_gain!r}")
+    if not (isinstance(g_unit, int | float) and math.isfinite(g_unit) and g_unit > 0):
+        raise GeneratorError(f"g_unit must be a positive number, got {g_unit!r}")
     if inputs not in ("random", "digits"):
         raise GeneratorError(f"inputs must be 'random' or 'digits', got {inputs!r}")
     m = sizes[0] // 2
@@ -275,6 +290,7 @@ def drn(
     for li in range(len(sizes) - 1):
         pos = _dense_block(
             wrng,
+            float(g_unit),
             sizes[li],
             sizes[li + 1],
             int(offsets[li]),
@@ -306,7 +322,7 @@ def drn(
         parts = []
         for li in range(1, len(sizes)):
             c = 1.0 / math.sqrt(sizes[li - 1])
-            parts.append((2.0 * brng.random(sizes[li]) - 1.0) * c * 1e-3)
+            parts.append((2.0 * brng.random(sizes[li]) - 1.0) * (c * g_unit))
         nb = int(offsets[-1] - offsets[1])
         isrc = Branches.from_lists(
             IndexedNames("ib", nb),

@@ -79,9 +79,9 @@ def test_drn_xs_structure() -> None:
     pair = c.resistors.a.astype(np.int64) * c.n_nodes + c.resistors.b
     assert np.unique(pair).size == pair.size
     assert set(np.unique(c.resistors.b).tolist()) == set(range(1 + sizes[0], c.n_nodes))
-    # g = 1000 / R in mS lies in (0, 1/sqrt(fan_in)]
+    # the drawn weight w = 1 / (R * G_UNIT) lies in (0, 1/sqrt(fan_in)]
     fan_in = np.asarray(sizes)[la]
-    g = 1e3 / c.resistors.value
+    g = 1 / (c.resistors.value * gen.G_UNIT)
     assert np.all(g > 0) and np.all(g <= 1 / np.sqrt(fan_in) * (1 + 1e-12))
     # about uniform: mean of U(0, c) is c/2
     first = la == 0
@@ -135,6 +135,17 @@ def test_drn_independent_of_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
     assert drn([40, 30, 20, 4], seed=3) == ref
 
 
+def test_drn_conductance_unit_scales_resistors_only() -> None:
+    base = drn([20, 12, 4], seed=1, bias=True)
+    milli = drn([20, 12, 4], seed=1, bias=True, g_unit=1e-3)
+    assert np.allclose(milli.resistors.value * 100, base.resistors.value, rtol=1e-14)
+    assert np.allclose(milli.isources.value, base.isources.value * 100, rtol=1e-14)
+    v1, v2 = solve_reference(base).voltages, solve_reference(milli).voltages
+    assert np.allclose(v1, v2, rtol=1e-9, atol=1e-12)  # voltages do not depend on the unit
+    with pytest.raises(GeneratorError):
+        drn([4, 2], g_unit=0.0)
+
+
 def test_drn_options_use_separate_streams() -> None:
     base = drn([20, 12, 4], seed=2)
     biased = drn([20, 12, 4], seed=2, bias=True)
@@ -143,7 +154,9 @@ def test_drn_options_use_separate_streams() -> None:
     assert base.resistors.equals(other_image.resistors)
     assert not np.array_equal(base.vsources.value, other_image.vsources.value)
     assert len(biased.isources) == 12 + 4 and np.all(biased.isources.a == 0)
-    assert np.all(np.abs(biased.isources.value) <= 1e-3)
+    fan_in = np.repeat([20, 12], [12, 4])
+    assert np.all(np.abs(biased.isources.value) <= gen.G_UNIT / np.sqrt(fan_in))
+    assert np.any(biased.isources.value > 0) and np.any(biased.isources.value < 0)
 
 
 def test_drn_digits_inputs() -> None:

@@ -31,7 +31,7 @@ _APPLIES = {
 _DESCRIPTION = {
     "drn": "a paper-style deep resistive network (Scellier, ICML 2024): input nodes held by "
     "+x*gain / -x*gain voltage sources, one diode to ground per hidden node (even index v >= 0, "
-    "odd v <= 0), layer-to-layer conductances max(0, U(-1/sqrt(fan_in), 1/sqrt(fan_in))) mS",
+    "odd v <= 0), layer-to-layer conductances max(0, U(-1/sqrt(fan_in), 1/sqrt(fan_in))) x 10 uS",
     "grid": "a 2-D resistor mesh with corner voltage sources and optional diode clamps to "
     "bias sources and diodes between neighbouring free nodes",
     "random": "a connected sparse random resistor network with grounded and floating voltage "
