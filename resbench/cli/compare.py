@@ -29,6 +29,12 @@ def _fmt(x, spec: str = ".3g", unit: str = "") -> str:
     return f"{x:{spec}}{unit}"
 
 
+def _count(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{int(x):,}"
+
+
 def _yesno(x) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
@@ -63,9 +69,9 @@ def render_table(summary, solver: str, atol: float) -> Table:
         table.add_row(
             escape(str(r["netlist"])),
             f"[{style}]{r['status']}[/]" if style else str(r["status"]),
-            _fmt(r["nodes"], "d") if r["nodes"] == r["nodes"] else "–",
-            _fmt(r["resistors"], "d") if r["resistors"] == r["resistors"] else "–",
-            _fmt(r["diodes"], "d") if r["diodes"] == r["diodes"] else "–",
+            _count(r["nodes"]),
+            _count(r["resistors"]),
+            _count(r["diodes"]),
             dv_text,
             escape(str(r["worst_node"])) if r["worst_node"] is not None else "–",
             _yesno(r["fast_certified"]),
@@ -152,6 +158,8 @@ def compare(
         raise ResbenchError(f"no netlists (*.cir, *.sp, *.net) found in {', '.join(paths)}")
 
     out = Console()
+    if not out.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        out = Console(width=200)
     err = Console(stderr=True)
     per_netlist = 2 * (repeats + warmup)
     with Progress(
@@ -193,5 +201,5 @@ def compare(
         )
     if not no_files:
         written = write_compare_files(run, out_dir, command=command_line())
-        out.print(f"results: {', '.join(str(p) for p in written.values())}")
+        out.print(f"results: {', '.join(str(p) for p in written.values())}", soft_wrap=True)
     sys.exit(run.exit_code)

@@ -387,6 +387,8 @@ def read_rawfile(path: str | os.PathLike) -> list[RawPlot]:
                 nvars = int(header.get("no. variables", "0"))
                 for _ in range(nvars):
                     end = raw.find(b"\n", pos)
+                    if end < 0:
+                        raise SolverError(f"{path}: truncated rawfile (variables)")
                     parts = raw[pos:end].decode("latin-1").split()
                     pos = end + 1
                     if len(parts) < 3:
@@ -531,6 +533,18 @@ def solve_ngspice(
     return _solve_batch(circuit, text, t0, t_emit, timeout, info)
 
 
+def trouble(notes: list[str]) -> str:
+    """The informative part of ngspice's messages: the first 'singular matrix' warning
+    (it names the node) and the last error / failure lines."""
+    keys = ("error", "abort", "fail", "singular", "too small")
+    hits = [ln for ln in notes if any(k in ln.lower() for k in keys)]
+    out = hits[-3:]
+    first_singular = next((ln for ln in notes if "singular" in ln.lower()), None)
+    if first_singular is not None and first_singular not in out:
+        out.insert(0, first_singular)
+    return "; ".join(out or notes[-3:]) or "no message"
+
+
 def _failed(circuit: Circuit, status: str, message: str, timings: dict, info: dict) -> Solution:
     info = dict(info)
     info["error"] = message
@@ -571,11 +585,10 @@ def _finish(
     notes = info.get("notes") or []
     if not np.all(np.isfinite(volts[1:])) and not missing:
         # ngspice keeps a plot of NaNs when the analysis aborts ("Timestep too small")
-        bad = [ln for ln in notes if any(w in ln.lower() for w in ("error", "abort", "fail"))]
         return _failed(
             circuit,
             FAILED,
-            "ngspice returned no valid operating point: " + "; ".join(bad[-4:] or notes[-4:]),
+            "ngspice returned no valid operating point: " + trouble(notes),
             timings,
             info,
         )
@@ -696,16 +709,20 @@ def _solve_batch(
         info["notes"] = notes
         acct = parse_acct(stdout)
         info["ngspice"] = acct
-        plots = read_rawfile(raw) if os.path.exists(raw) and os.path.getsize(raw) else []
+        plots: list[RawPlot] = []
+        if os.path.exists(raw) and os.path.getsize(raw):
+            try:
+                plots = read_rawfile(raw)
+            except (SolverError, ValueError) as exc:  # ngspice stopped half-way
+                notes.append(str(exc))
         t4 = time.perf_counter()
     if proc.returncode != 0 or not plots or plots[0].data.shape[0] < 1:
         status = f"exit status {proc.returncode}" if proc.returncode >= 0 else "killed by signal"
-        bad = [ln for ln in notes if "error" in ln.lower()] or notes
         timings["total"] = time.perf_counter() - t0
         return _failed(
             circuit,
             FAILED,
-            f"ngspice -b produced no operating point ({status}): " + "; ".join(bad[-5:]),
+            f"ngspice -b produced no operating point ({status}): " + trouble(notes),
             timings,
             info,
         )
