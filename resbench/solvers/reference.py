@@ -1,0 +1,453 @@
+"""Reference solver: slow, obviously correct, independent of the coordinate-descent code.
+
+Method (DESIGN §1).  The unknowns are the voltages ``v`` of the non-ground
+nodes.  ``G`` is the conductance (Laplacian) matrix with ground's row and column
+dropped (plus ``gmin`` on the diagonal), ``J`` the current-source injections,
+``A v = b`` the equations of voltage sources and shorts (0-ohm resistors,
+inductors) and ``D v <= 0`` the diode constraints (rows ``e_anode - e_cathode``).
+
+1. Equality rows: a rank-revealing (column-pivoted) QR of ``Aᵀ`` keeps an
+   independent subset ``A_I``; every dropped row is expressed in the kept ones
+   and its value checked — a mismatch is a loop of sources with conflicting
+   values (CircuitError naming them).
+2. Floating nodes: ``v`` is undetermined exactly on ``null(G) ∩ null(A)``.
+   ``null(G)`` is spanned by the indicators of resistor-connected components
+   that do not contain ground, so the check is an SVD of ``A`` restricted to
+   those components (CircuitError naming the nodes), skipped when ``gmin > 0``.
+3. KKT matrix ``K = [[G, A_Iᵀ], [A_I, 0]]`` (sparse LU).  With diode currents
+   ``λ >= 0`` stationarity reads ``G v - J + A_Iᵀ μ + Dᵀ λ = 0``, so
+   ``v(λ) = v0 - P Dᵀ λ`` and the diode conditions become the LCP
+   ``w = M λ + q >= 0, λ >= 0, λ·w = 0`` with ``M = D P Dᵀ`` (positive
+   semidefinite) and ``q = -D v0``.  Diodes whose two ends are tied by sources
+   (``d ∈ range(A_Iᵀ)``) have a constant voltage and are checked directly.
+4. Lemke's complementary pivoting with covering vector ``1`` and the
+   lexicographic minimum-ratio rule (no cycling on degenerate problems); the
+   final basis is re-solved from the original data.  Ray termination means the
+   diode constraints cannot be met: an LP Farkas certificate
+   (``A_Iᵀ y + Dᵀ z = 0, z >= 0, bᵀ y < 0``) names the diodes and sources.
+5. ``v``, ``μ`` (voltage-source currents, SPICE sign) are recovered by one more
+   KKT solve with the diode currents ``λ``.
+
+Dense where it matters; meant for tests and for circuits up to a few thousand
+nodes and about a thousand diodes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.linalg.blas import dger as _dger
+from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
+
+from resbench.circuit import Circuit
+from resbench.errors import CircuitError, SolverError
+from resbench.solution import CONVERGED, Solution
+
+__all__ = ["solve_reference", "lemke"]
+
+LEMKE_OK = 0
+LEMKE_MAX_ITER = 1
+LEMKE_RAY = 2
+
+_RANK_TOL = 1e-9  # incidence-matrix rank decisions (entries are 0, ±1)
+_REL_TOL = 1e-9  # relative tolerance of value checks (KVL loops, fixed diodes)
+
+
+def _names(seq, idx, limit: int = 12) -> list[str]:
+    return [str(seq[int(i)]) for i in idx[:limit]]
+
+
+def _fmt_list(names: list[str], total: int) -> str:
+    text = ", ".join(names)
+    if total > len(names):
+        text += f", … ({total} in all)"
+    return text
+
+
+# --------------------------------------------------------------------- Lemke
+def lemke(
+    m: np.ndarray, q: np.ndarray, *, max_iter: int | None = None, piv_tol: float = 1e-12
+) -> tuple[np.ndarray, int, int]:
+    """Solve the LCP ``w = m z + q >= 0, z >= 0, z·w = 0`` by Lemke's algorithm.
+
+    Covering vector of ones, lexicographic minimum-ratio rule (the artificial
+    variable leaves as soon as it ties for the minimum ratio).  Returns
+    ``(z, status, pivots)`` with status ``LEMKE_OK`` (0), ``LEMKE_MAX_ITER`` (1)
+    or ``LEMKE_RAY`` (2, ray termination: for a positive semidefinite ``m``
+    the LCP is infeasible).  On success ``z`` is recomputed from the final basis
+    with the original data (no accumulated pivoting error).
+    """
+    m = np.asarray(m, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64).reshape(-1)
+    n = q.shape[0]
+    if n == 0 or np.all(q >= 0):
+        return np.zeros(n), LEMKE_OK, 0
+    if max_iter is None:
+        max_iter = max(1000, 50 * n)
+    z0 = 2 * n  # column of the artificial variable
+    rhs = 2 * n + 1
+    t0 = np.zeros((n, 2 * n + 2))
+    t0[:, :n] = np.eye(n)
+    t0[:, n : 2 * n] = -m
+    t0[:, z0] = -1.0
+    t0[:, rhs] = q
+    tab = np.array(t0, order="C")
+    basis = np.arange(n)
+
+    tab_t = tab.T  # Fortran-ordered view: BLAS rank-1 updates in place
+
+    def pivot(r: int, c: int) -> None:
+        tab[r] /= tab[r, c]
+        col = tab[:, c].copy()
+        col[r] = 0.0
+        out = _dger(-1.0, tab[r].copy(), col, a=tab_t, overwrite_a=1)  # tab -= col ⊗ row
+        if out is not tab_t and not np.shares_memory(out, tab):
+            tab_t[:] = out
+        basis[r] = c
+
+    # First pivot: z0 enters, the row of the most negative q leaves (lexicographic
+    # tie-break on q + (ε, ε², …): the largest index among ties).
+    qmin = q.min()
+    ties = np.flatnonzero(q <= qmin + piv_tol * max(1.0, abs(qmin)))
+    r = int(ties[-1])
+    pivot(r, z0)
+    entering = n + r  # complement of the leaving w_r
+    pivots = 1
+    while pivots < max_iter:
+        col = tab[:, entering]
+        cand = np.flatnonzero(col > piv_tol)
+        if cand.size == 0:
+            return np.zeros(n), LEMKE_RAY, pivots
+        ratios = tab[cand, rhs] / col[cand]
+        best = ratios.min()
+        tied = cand[ratios <= best + piv_tol * max(1.0, abs(best))]
+        z0_row = np.flatnonzero(basis[tied] == z0)
+        if z0_row.size:
+            r = int(tied[z0_row[0]])
+        else:
+            # lexicographic minimum of rows [rhs, B⁻¹] / col over the tied rows
+            k = 0
+            while tied.size > 1 and k < n:
+                vals = tab[tied, k] / col[tied]
+                lo = vals.min()
+                tied = tied[vals <= lo + piv_tol * max(1.0, abs(lo))]
+                k += 1
+            r = int(tied[0])
+        leaving = int(basis[r])
+        pivot(r, entering)
+        pivots += 1
+        if leaving == z0:
+            # Re-solve the final basis with the original data.
+            bmat = t0[:, basis]
+            try:
+                xb = np.linalg.solve(bmat, q)
+            except np.linalg.LinAlgError:
+                xb = tab[:, rhs]
+            z = np.zeros(n)
+            zsel = (basis >= n) & (basis < 2 * n)
+            z[basis[zsel] - n] = xb[zsel]
+            return np.maximum(z, 0.0), LEMKE_OK, pivots
+        entering = leaving + n if leaving < n else leaving - n
+    return np.zeros(n), LEMKE_MAX_ITER, pivots
+
+
+# ----------------------------------------------------------------- helpers
+def _incidence(a: np.ndarray, b: np.ndarray, n_free: int) -> sp.csr_matrix:
+    """Rows e_a - e_b over the non-ground nodes (node k -> column k-1)."""
+    rows = np.arange(a.shape[0])
+    ia, ib = a.astype(np.intp) - 1, b.astype(np.intp) - 1
+    data = np.concatenate([np.ones(int((ia >= 0).sum())), -np.ones(int((ib >= 0).sum()))])
+    r = np.concatenate([rows[ia >= 0], rows[ib >= 0]])
+    c = np.concatenate([ia[ia >= 0], ib[ib >= 0]])
+    return sp.csr_matrix((data, (r, c)), shape=(a.shape[0], n_free))
+
+
+def _independent_rows(a_full: np.ndarray, b_full: np.ndarray, row_names: list[str]) -> np.ndarray:
+    """Indices of an independent subset of equality rows; raises on conflicting loops."""
+    n_rows = a_full.shape[0]
+    if n_rows == 0:
+        return np.zeros(0, dtype=np.intp)
+    _, rfac, perm = sla.qr(a_full.T, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(rfac))
+    rank = int(np.sum(diag > _RANK_TOL * max(diag[0] if diag.size else 0.0, 1.0)))
+    indep, dep = np.sort(perm[:rank]), perm[rank:]
+    if dep.size == 0:
+        return indep
+    a_i = a_full[indep]
+    coef, *_ = np.linalg.lstsq(a_i.T, a_full[dep].T, rcond=None)  # rank x n_dep
+    if not np.allclose(a_i.T @ coef, a_full[dep].T, atol=1e-7):
+        raise SolverError("reference: rank decision on the source equations failed")
+    b_scale = max(float(np.max(np.abs(b_full))), 0.0)
+    mismatch = np.abs(b_full[dep] - coef.T @ b_full[indep])
+    bad = np.flatnonzero(mismatch > _REL_TOL * max(b_scale, 1e-300))
+    if bad.size:
+        j = int(np.argmax(mismatch))
+        involved = [int(dep[j])] + [
+            int(indep[k]) for k in np.flatnonzero(np.abs(coef[:, j]) > 1e-9)
+        ]
+        names = [row_names[k] for k in involved]
+        if len(names) == 1:
+            raise CircuitError(
+                f"{names[0]} joins a node to itself (or ground to ground) but has the "
+                f"nonzero value {b_full[dep[j]]:.6g} V",
+                elements=names,
+            )
+        raise CircuitError(
+            "voltage sources and shorts form a loop with conflicting values "
+            f"(KVL violated by {mismatch[j]:.6g} V): {', '.join(names)}",
+            elements=names,
+        )
+    return indep
+
+
+def _floating_nodes(circuit: Circuit, a_full: np.ndarray) -> np.ndarray:
+    """Indices (circuit numbering) of nodes with no resistive path to a fixed voltage."""
+    n = circuit.n_nodes
+    res = circuit.resistors
+    pos = res.value > 0
+    graph = sp.coo_matrix((np.ones(int(pos.sum())), (res.a[pos], res.b[pos])), shape=(n, n)).tocsr()
+    n_comp, label = connected_components(graph, directed=False)
+    comps = np.setdiff1d(np.arange(n_comp), [label[0]])
+    if comps.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    col_of = np.full(n_comp, -1)
+    col_of[comps] = np.arange(comps.size)
+    node_col = col_of[label[1:]]  # per non-ground node: its component column, or -1
+    ind = sp.csr_matrix(
+        (
+            np.ones(int((node_col >= 0).sum())),
+            (np.flatnonzero(node_col >= 0), node_col[node_col >= 0]),
+        ),
+        shape=(n - 1, comps.size),
+    )
+    if a_full.shape[0]:
+        a_red = np.asarray(sp.csr_matrix(a_full) @ ind.todense())
+        basis = sla.null_space(a_red, rcond=1e-10)
+    else:
+        basis = np.eye(comps.size)
+    if basis.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    floating_cols = np.flatnonzero(np.max(np.abs(basis), axis=1) > 1e-9)
+    return np.flatnonzero(np.isin(node_col, floating_cols)) + 1
+
+
+def _farkas(
+    a_i: np.ndarray, b_i: np.ndarray, d: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Find y, z >= 0 with A_Iᵀ y + Dᵀ z = 0 and bᵀ y < 0 (proof that no v has A_I v = b,
+    D v <= 0).  Returns the supports (equality rows, diodes) or None when none exists."""
+    r, nd = a_i.shape[0], d.shape[0]
+    if nd == 0:
+        return None
+    a_eq = np.hstack([a_i.T, d.T])
+    c = np.concatenate([b_i, np.zeros(nd)])
+    bounds = [(-1.0, 1.0)] * r + [(0.0, 1.0)] * nd
+    out = linprog(c, A_eq=a_eq, b_eq=np.zeros(a_eq.shape[0]), bounds=bounds, method="highs")
+    b_scale = max(float(np.max(np.abs(b_i))) if r else 0.0, 1e-300)
+    if out.status != 0 or out.fun > -_REL_TOL * b_scale:
+        return None
+    y, z = out.x[:r], out.x[r:]
+    return np.flatnonzero(np.abs(y) > 1e-7), np.flatnonzero(z > 1e-7)
+
+
+class _Factor:
+    """LU factors of the KKT matrix: dense LAPACK up to a few thousand rows, SuperLU above."""
+
+    DENSE_MAX = 5000
+
+    def __init__(self, kkt: sp.csc_matrix) -> None:
+        self.dense = kkt.shape[0] <= self.DENSE_MAX
+        try:
+            if self.dense:
+                dense = kkt.toarray()
+                self.lu = sla.lu_factor(dense, check_finite=True)
+                piv = np.abs(np.diag(self.lu[0]))
+                if piv.min() <= 1e-14 * piv.max():
+                    raise RuntimeError("a pivot vanished")
+            else:
+                self.lu = spla.splu(kkt)
+        except (RuntimeError, sla.LinAlgError, ValueError) as exc:
+            raise SolverError(f"reference: KKT matrix is singular ({exc})") from None
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        if self.dense:
+            return sla.lu_solve(self.lu, rhs)
+        return self.lu.solve(rhs)
+
+
+def _factor(kkt: sp.csc_matrix) -> _Factor:
+    return _Factor(kkt)
+
+
+# ------------------------------------------------------------------ solver
+def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
+    """Exact DC operating point by KKT elimination and Lemke's algorithm (see module doc).
+
+    Raises CircuitError (naming the elements or nodes) for floating nodes,
+    source loops with conflicting values and diodes that sources force to
+    conduct; SolverError if the numerics fail.  Returns a Solution with
+    ``solver="reference"``, status ``converged``, diode and voltage-source
+    currents and timings ``setup``/``solve``/``total``.
+    """
+    t_start = time.perf_counter()
+    circuit.validate()
+    if gmin < 0 or not np.isfinite(gmin):
+        raise CircuitError(f"gmin must be a finite non-negative conductance, got {gmin!r}")
+    n = circuit.n_nodes
+    nf = n - 1
+    res, dio, vsrc, isrc, ind = (
+        circuit.resistors,
+        circuit.diodes,
+        circuit.vsources,
+        circuit.isources,
+        circuit.inductors,
+    )
+    nd, nv = len(dio), len(vsrc)
+
+    # Conductance matrix (ground dropped), scaled so the largest conductance is 1.
+    pos = np.flatnonzero(res.value > 0)
+    g = 1.0 / res.value[pos]
+    g_scale = float(max(g.max() if g.size else 0.0, gmin, 0.0)) or 1.0
+    gs = g / g_scale
+    inc_r = _incidence(res.a[pos], res.b[pos], nf)
+    gmat = (inc_r.T @ sp.diags(gs) @ inc_r).tocsc()
+    if gmin > 0:
+        gmat = gmat + sp.identity(nf, format="csc") * (gmin / g_scale)
+    inj = np.bincount(isrc.b, weights=isrc.value, minlength=n) - np.bincount(
+        isrc.a, weights=isrc.value, minlength=n
+    )
+    jvec = inj[1:] / g_scale
+
+    # Equality rows: voltage sources, then shorts (0-ohm resistors), then inductors.
+    short_r = np.flatnonzero(res.value == 0)
+    ea = np.concatenate([vsrc.a, res.a[short_r], ind.a])
+    eb = np.concatenate([vsrc.b, res.b[short_r], ind.b])
+    b_full = np.concatenate([vsrc.value, np.zeros(short_r.size + len(ind))])
+    row_names = list(vsrc.names) + [str(res.names[int(k)]) for k in short_r] + list(ind.names)
+    a_full = _incidence(ea, eb, nf).toarray()
+    indep = _independent_rows(a_full, b_full, row_names)
+    a_i, b_i = a_full[indep], b_full[indep]
+
+    if gmin == 0:
+        floating = _floating_nodes(circuit, a_full)
+        if floating.size:
+            names = _names(circuit.nodes, floating)
+            raise CircuitError(
+                "no resistive path to a fixed voltage (ground or a voltage source) from "
+                f"node(s) {_fmt_list(names, floating.size)}; the voltage is undefined "
+                "(use gmin to add a leak to ground)",
+                nodes=names,
+            )
+
+    dmat = _incidence(dio.a, dio.b, nf)
+    t_setup = time.perf_counter()
+
+    # KKT factorisation and the unconstrained-by-diodes solution.
+    r = a_i.shape[0]
+    kkt = sp.bmat([[gmat, sp.csr_matrix(a_i).T], [sp.csr_matrix(a_i), None]], format="csc")
+    if kkt.shape[0] == 0:
+        voltages = np.zeros(n)
+        t_end = time.perf_counter()
+        return Solution(
+            circuit=circuit,
+            voltages=voltages,
+            solver="reference",
+            status=CONVERGED,
+            diode_current=np.zeros(nd),
+            vsource_current=np.zeros(nv),
+            timings={
+                "setup": t_setup - t_start,
+                "solve": t_end - t_setup,
+                "total": t_end - t_start,
+            },
+        )
+    lu = _factor(kkt)
+    rhs0 = np.concatenate([jvec, b_i])
+    x0 = lu.solve(rhs0)
+    v0 = x0[:nf]
+    v_scale = max(
+        float(np.max(np.abs(b_full))) if b_full.size else 0.0,
+        float(np.max(np.abs(v0), initial=0.0)),
+        1e-300,
+    )
+
+    lam = np.zeros(nd)  # scaled diode currents (A / g_scale)
+    pivots = 0
+    if nd:
+        d_dense = dmat.toarray()
+        nonzero = np.flatnonzero(np.any(d_dense != 0, axis=1))
+        # Diodes whose two ends are tied together by sources: constant voltage.
+        if r:
+            coef, *_ = np.linalg.lstsq(a_i.T, d_dense[nonzero].T, rcond=None)
+            fixed_mask = np.all(np.abs(a_i.T @ coef - d_dense[nonzero].T) < 1e-7, axis=0)
+        else:
+            coef = np.zeros((0, nonzero.size))
+            fixed_mask = np.zeros(nonzero.size, dtype=bool)
+        for k in np.flatnonzero(fixed_mask):
+            j = int(nonzero[k])
+            drop = float(d_dense[j] @ v0)  # v(anode) - v(cathode), fixed by sources
+            if drop > _REL_TOL * v_scale:
+                srcs = [row_names[int(indep[i])] for i in np.flatnonzero(np.abs(coef[:, k]) > 1e-9)]
+                name = str(dio.names[j])
+                raise CircuitError(
+                    f"diode {name} is forced to conduct with zero resistance: voltage sources "
+                    f"({', '.join(srcs)}) hold v(anode) - v(cathode) = {drop:.6g} V > 0",
+                    elements=[name, *srcs],
+                )
+        free = nonzero[~fixed_mask]
+        if free.size:
+            d_free = d_dense[free]
+            sens = lu.solve(np.vstack([d_free.T, np.zeros((r, free.size))]))  # K⁻¹ [Dᵀ; 0]
+            mmat = d_free @ sens[:nf]
+            mmat = 0.5 * (mmat + mmat.T)
+            qvec = -(d_free @ v0)
+            diag = np.sqrt(np.maximum(np.diag(mmat), 1e-300))
+            mm = mmat / diag[:, None] / diag[None, :]
+            qq = qvec / diag
+            q_scale = float(np.max(np.abs(qq))) or 1.0
+            z, status, pivots = lemke(mm, qq / q_scale)
+            if status == LEMKE_RAY:
+                found = _farkas(a_i, b_i, d_dense[nonzero])
+                if found is None:
+                    raise SolverError(
+                        "reference: Lemke ray termination but no infeasibility certificate "
+                        "(numerical trouble)"
+                    )
+                rows, diodes = found
+                dnames = [str(dio.names[int(nonzero[k])]) for k in diodes]
+                snames = [row_names[int(indep[k])] for k in rows]
+                raise CircuitError(
+                    "diodes are forced to conduct with zero resistance by voltage sources "
+                    f"(no voltages satisfy them): diodes {', '.join(dnames)}; "
+                    f"sources {', '.join(snames) or '(none)'}",
+                    elements=dnames + snames,
+                )
+            if status != LEMKE_OK:
+                raise SolverError(f"reference: Lemke's algorithm did not finish in {pivots} pivots")
+            lam[free] = z * q_scale / diag
+
+    # Final KKT solve with the diode currents.
+    rhs = rhs0 - np.concatenate([dmat.T @ lam, np.zeros(r)])
+    x = lu.solve(rhs)
+    voltages = np.zeros(n)
+    voltages[1:] = x[:nf]
+    vsource_current = np.zeros(nv)
+    is_v = indep < nv
+    vsource_current[indep[is_v]] = x[nf:][is_v] * g_scale
+    t_end = time.perf_counter()
+    return Solution(
+        circuit=circuit,
+        voltages=voltages,
+        solver="reference",
+        status=CONVERGED,
+        diode_current=lam * g_scale,
+        vsource_current=vsource_current,
+        sweeps=0,
+        timings={"setup": t_setup - t_start, "solve": t_end - t_setup, "total": t_end - t_start},
+        info={"lemke_pivots": pivots, "equality_rows": int(r), "gmin": gmin},
+    )

@@ -1,0 +1,98 @@
+"""Slow, obvious reference implementations that tests compare against.
+
+``enumerate_solve`` tries every on/off state of every diode: an *on* diode is
+the equation ``v(anode) = v(cathode)``, an *off* diode is nothing.  For each
+state the equality-constrained least-energy problem is one KKT system, solved
+with ``lstsq``; a state is accepted when it is consistent, its off diodes are
+not forward biased and its on diodes carry non-negative current.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from resbench.circuit import Circuit
+
+MAX_DIODES = 10
+
+
+def _rows(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Dense incidence rows e_a - e_b over the non-ground nodes (node k -> column k-1)."""
+    out = np.zeros((len(a), n - 1))
+    for i, (p, q) in enumerate(zip(a, b, strict=True)):
+        if p:
+            out[i, p - 1] += 1.0
+        if q:
+            out[i, q - 1] -= 1.0
+    return out
+
+
+def enumerate_solve(circuit: Circuit, *, eps: float = 1e-10) -> np.ndarray | None:
+    """Node voltages (ground included) of ``circuit`` by brute force over diode states.
+
+    Returns None when no diode state is acceptable (an infeasible circuit).
+    ``eps`` is relative to the voltage and current scales of the circuit.
+    Asserts that every accepted state gives the same voltages.
+    """
+    n = circuit.n_nodes
+    res, dio, vs, isrc, ind = (
+        circuit.resistors,
+        circuit.diodes,
+        circuit.vsources,
+        circuit.isources,
+        circuit.inductors,
+    )
+    assert len(dio) <= MAX_DIODES, "enumerate_solve is for at most 10 diodes"
+    g = np.zeros((n - 1, n - 1))
+    for p, q, r in zip(res.a, res.b, res.value, strict=True):
+        if r > 0:
+            row = _rows([p], [q], n)[0]
+            g += np.outer(row, row) / r
+    j = np.zeros(n)
+    for p, q, val in zip(isrc.a, isrc.b, isrc.value, strict=True):
+        j[q] += val
+        j[p] -= val
+    j = j[1:]
+    shorts = res.value == 0
+    a_eq = np.vstack(
+        [_rows(vs.a, vs.b, n), _rows(res.a[shorts], res.b[shorts], n), _rows(ind.a, ind.b, n)]
+    )
+    b_eq = np.concatenate([vs.value, np.zeros(int(shorts.sum()) + len(ind))])
+    d = _rows(dio.a, dio.b, n)
+
+    # Work in volts: conductances divided by the largest, so multipliers are
+    # currents / g_max and every residual is compared with the voltage scale.
+    g_max = max((1.0 / r for r in res.value if r > 0), default=1.0)
+    r_max = max((float(r) for r in res.value if r > 0), default=1.0)
+    i_src = float(np.max(np.abs(isrc.value), initial=0.0))
+    v_src = max(float(np.max(np.abs(vs.value), initial=0.0)), i_src * r_max)
+    g, j = g / g_max, j / g_max
+
+    found: list[np.ndarray] = []
+    for state in itertools.product([False, True], repeat=len(dio)):
+        on = np.array(state, dtype=bool)
+        a = np.vstack([a_eq, d[on]])
+        b = np.concatenate([b_eq, np.zeros(int(on.sum()))])
+        m = a.shape[0]
+        kkt = np.block([[g, a.T], [a, np.zeros((m, m))]])
+        rhs = np.concatenate([j, b])
+        sol, *_ = np.linalg.lstsq(kkt, rhs, rcond=None)
+        v = sol[: n - 1]
+        tol = eps * max(v_src, float(np.max(np.abs(v), initial=0.0)), 1e-300)
+        if np.max(np.abs(kkt @ sol - rhs), initial=0.0) > tol:
+            continue  # inconsistent: an on diode against a source (or conflicting sources)
+        # multipliers of the diode rows are the diode currents (anode -> cathode) / g_max
+        lam = sol[n - 1 + a_eq.shape[0] :]
+        if np.any(lam < -tol):
+            continue
+        if np.any(d[~on] @ v > tol):
+            continue
+        found.append(np.concatenate([[0.0], v]))
+    if not found:
+        return None
+    scale = max(v_src, max(float(np.max(np.abs(f))) for f in found), 1e-300)
+    for other in found[1:]:
+        assert np.allclose(other, found[0], rtol=0, atol=1e-8 * scale), (found[0], other)
+    return found[0]
