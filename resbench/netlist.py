@@ -168,7 +168,7 @@ def write_netlist(
     if diode_style not in ("diode", "switch"):
         raise ValueError(f"diode_style must be 'diode' or 'switch', not {diode_style!r}")
     head = circuit.title if title is None else title
-    head = " ".join(str(head).splitlines())
+    head = str(head).replace("\r", " ").replace("\n", " ")  # the title is one line
     nodes = np.asarray(list(circuit.nodes), dtype=object)
     node_text = " ".join(nodes.tolist())
     if len(node_text.split()) != len(nodes):

@@ -1,0 +1,646 @@
+"""Netlist dialect: every construct of DESIGN.md section 3, its errors, and the writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from resbench.circuit import Branches, IndexedNames, Model, make_circuit
+from resbench.errors import CircuitError, NetlistError
+from resbench.netlist import parse_netlist, parse_value, read_netlist, write_netlist
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def parse(body: str, **kw):
+    """Parse ``body`` with a title line in front (so body line k is file line k + 1)."""
+    return parse_netlist("test title\n" + body, **kw)
+
+
+def values(br: Branches) -> dict[str, float]:
+    return dict(zip(br.names, br.value.tolist(), strict=True))
+
+
+def terminals(c, br: Branches) -> dict[str, tuple[str, str]]:
+    return {
+        n: (c.nodes[a], c.nodes[b])
+        for n, a, b in zip(br.names, br.a.tolist(), br.b.tolist(), strict=True)
+    }
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("1k", 1e3),
+        ("1K", 1e3),
+        ("1meg", 1e6),
+        ("1MEG", 1e6),
+        ("1m", 1e-3),
+        ("1M", 1e-3),
+        ("10kohm", 1e4),
+        ("2.2uA", 2.2e-6),
+        ("1e-3", 1e-3),
+        ("1E3", 1e3),
+        ("1mil", 25.4e-6),
+        ("5V", 5.0),
+        (".5", 0.5),
+        ("-2", -2.0),
+        ("+3.", 3.0),
+        ("1t", 1e12),
+        ("1g", 1e9),
+        ("1n", 1e-9),
+        ("1p", 1e-12),
+        ("1f", 1e-15),
+        ("1farad", 1e-15),  # SPICE reads the f as femto: a classic gotcha, kept
+        ("1ms", 1e-3),
+        ("2.5e3k", 2.5e6),
+        ("100nF", 1e-7),
+    ],
+)
+def test_parse_value_suffixes_and_units(token: str, expected: float) -> None:
+    assert parse_value(token) == pytest.approx(expected, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "token", ["", "k", "meg", "inf", "nan", "1_000", "1..2", "--1", "1k5", "x1"]
+)
+def test_parse_value_rejects(token: str) -> None:
+    with pytest.raises(NetlistError, match="bad number"):
+        parse_value(token)
+
+
+# --------------------------------------------------------------------------- lines
+
+
+def test_title_is_always_the_first_line() -> None:
+    c = parse_netlist("R1 a 0 1k\nR2 a 0 2k\n")
+    assert c.title == "R1 a 0 1k"
+    assert list(c.resistors.names) == ["r2"]
+
+
+def test_empty_text_and_title_only() -> None:
+    assert parse_netlist("").sizes()["resistors"] == 0
+    c = parse_netlist("  just a title  ")
+    assert c.title == "just a title" and c.nodes == ["0"]
+
+
+def test_comments_inline_comments_and_blank_lines() -> None:
+    c = parse(
+        "* a comment line\n"
+        "\n"
+        "   \n"
+        "R1 a 0 1k ; inline comment with R9 x 0 1\n"
+        "   * indented comment\n"
+        "R2 a 0 2k $ ngspice-style inline comment\n"
+        "; a line that is only a comment\n"
+    )
+    assert values(c.resistors) == {"r1": 1e3, "r2": 2e3}
+
+
+def test_continuation_lines_join_and_errors_report_the_first_line() -> None:
+    c = parse("R1 a\n+ 0\n* comments between continuation lines are skipped\n+ 3k\n")
+    assert values(c.resistors) == {"r1": 3e3}
+    with pytest.raises(NetlistError) as e:
+        parse("R1 a 0 1k\nR2 a\n+ 0\n+ -5\n")
+    assert e.value.line == 3 and "negative resistance" in e.value.message
+
+
+def test_crlf_and_tabs() -> None:
+    c = parse_netlist("t\r\nR1\ta\t0\t1k\r\nR2 a 0 2k\r\n")
+    assert values(c.resistors) == {"r1": 1e3, "r2": 2e3}
+
+
+def test_case_insensitive_names_and_gnd_alias() -> None:
+    c = parse("RLoad OUT GND 1K\nVIN In 0 DC 1\n")
+    assert c.nodes == ["0", "out", "in"]
+    assert terminals(c, c.resistors) == {"rload": ("out", "0")}
+    assert list(c.vsources.names) == ["vin"]
+
+
+def test_nodes_numbered_in_order_of_first_appearance() -> None:
+    c = parse("R1 b a 1\nV1 c 0 1\nR2 a d 1\nI1 0 e 1m\n")
+    assert c.nodes == ["0", "b", "a", "c", "d", "e"]
+    assert c.resistors.a.dtype == np.int32 and c.resistors.value.dtype == np.float64
+
+
+# --------------------------------------------------------------------------- elements
+
+
+def test_resistors_zero_kept_as_short() -> None:
+    c = parse("R1 a 0 0\nR2 a b 1.5k\nR3 b 0 {1k/2}\n")
+    assert values(c.resistors) == {"r1": 0.0, "r2": 1500.0, "r3": 500.0}
+
+
+def test_diodes_and_models() -> None:
+    c = parse(
+        ".model dm D (is=1e-14 n=1.5)\n"
+        ".model d2 d is=2e-14\n"
+        ".model sw1 sw(vt=0 vh=0.1)\n"
+        "D1 a k dm\n"
+        "D2 k 0 d2 2.0 off\n"
+        "R1 a 0 1\n"
+    )
+    assert terminals(c, c.diodes) == {"d1": ("a", "k"), "d2": ("k", "0")}
+    assert c.diode_models == ["dm", "d2"]
+    assert c.models["dm"] == Model("dm", "d", {"is": 1e-14, "n": 1.5})
+    assert c.models["d2"].params == {"is": 2e-14}
+    assert c.models["sw1"] == Model("sw1", "sw", {"vt": 0.0, "vh": 0.1})
+    assert any("ignored diode parameters" in w and "d2" in w for w in c.warnings)
+
+
+def test_model_defined_after_use() -> None:
+    c = parse("D1 a 0 late\nR1 a 0 1\n.model late D\n")
+    assert c.diode_models == ["late"]
+
+
+def test_sources_dc_keyword_ac_and_transient_parts() -> None:
+    c = parse(
+        "V1 a 0 DC 5\n"
+        "V2 b 0 3.3V\n"
+        "V3 c 0 DC 2 AC 1 0\n"
+        "V4 d 0 AC 1\n"
+        "V5 e 0 SIN(0 1 1k)\n"
+        "V6 f 0 DC 1.5 PULSE(0 1 0 1n 1n 1u 2u)\n"
+        "V7 g 0 sin (0 1 1k)\n"
+        "I1 0 h 1mA\n"
+        "I2 0 i DC 2uA\n"
+        "I3 0 j\n"
+        "V8 k 0 1 AC 1 PWL(0 0 1 1)\n"
+    )
+    assert values(c.vsources) == {
+        "v1": 5.0,
+        "v2": 3.3,
+        "v3": 2.0,
+        "v4": 0.0,
+        "v5": 0.0,
+        "v6": 1.5,
+        "v7": 0.0,
+        "v8": 1.0,
+    }
+    assert values(c.isources) == {"i1": 1e-3, "i2": 2e-6, "i3": 0.0}
+    assert terminals(c, c.isources)["i1"] == ("0", "h")
+    w = "\n".join(c.warnings)
+    assert "ignored AC specification" in w and "(and 2 more)" in w
+    assert "transient-only source: DC value 0 used" in w
+    assert "source without a value: 0 used: v4" in w and "(and 1 more)" in w
+
+
+def test_capacitors_open_and_inductors_short_are_stored() -> None:
+    c = parse("C1 a 0 100nF\nL1 a b 1uH\nC2 b 0 1p ic=0\nR1 b 0 1\n")
+    assert values(c.capacitors) == pytest.approx({"c1": 1e-7, "c2": 1e-12})
+    assert values(c.inductors) == pytest.approx({"l1": 1e-6})
+    assert terminals(c, c.inductors) == {"l1": ("a", "b")}
+
+
+# --------------------------------------------------------------------------- .param
+
+
+def test_params_expressions_and_functions() -> None:
+    c = parse(
+        ".param a=2 b={a*3} c = 'b+1'\n"
+        ".param r0=1k\n"
+        "R1 x 0 {r0*a}\n"
+        "R2 x 0 {sqrt(16)+max(1,5,3)-min(2,3)}\n"
+        "R3 x 0 {2^3 + 2**2 - -1}\n"
+        "R4 x 0 {pow(10,3)/ln(exp(2))}\n"
+        "R5 x 0 {abs(-3)+floor(2.7)+ceil(0.2)+int(-1.5)}\n"
+        "R6 x 0 {log10(1k)+log(1)+sin(0)+cos(0)+tan(0)+atan(0)}\n"
+        "R7 x 0 {c}\n"
+        "R8 x 0 {later*2}\n"
+        "R9 x 0 '1meg/1k'\n"
+        ".param later=5\n"
+    )
+    assert values(c.resistors) == {
+        "r1": 2000.0,
+        "r2": 7.0,
+        "r3": 13.0,
+        "r4": 500.0,
+        "r5": 5.0,
+        "r6": 4.0,
+        "r7": 7.0,
+        "r8": 10.0,
+        "r9": 1000.0,
+    }
+
+
+def test_params_in_source_and_model_values() -> None:
+    c = parse(".param vdd=1.8 isat=1e-14\nV1 a 0 DC {vdd/2}\n.model dm D (is={isat*2})\n")
+    assert values(c.vsources) == {"v1": 0.9}
+    assert c.models["dm"].params == {"is": 2e-14}
+
+
+# --------------------------------------------------------------------------- subcircuits
+
+SUBCKT = """\
+X1 in out half
+X2 out 0 twice r=2k
+R9 in 0 1
+.subckt half a b
+R1 a n1 1k
+R2 n1 b 1k
+D1 n1 vcc dm
+Rg n1 gnd 5k
+.ends half
+.subckt twice p q params: r=1k
+Xa p m half
+Rm m q {r*2}
+.ends
+.model dm D
+.global vcc
+"""
+
+
+def test_subckt_flattening_uses_ngspice_names() -> None:
+    c = parse(SUBCKT)
+    assert values(c.resistors) == {
+        "r.x1.r1": 1e3,
+        "r.x1.r2": 1e3,
+        "r.x1.rg": 5e3,
+        "r.x2.xa.r1": 1e3,
+        "r.x2.xa.r2": 1e3,
+        "r.x2.xa.rg": 5e3,
+        "r.x2.rm": 4e3,
+        "r9": 1.0,
+    }
+    t = terminals(c, c.resistors)
+    assert t["r.x1.r1"] == ("in", "x1.n1")
+    assert t["r.x1.r2"] == ("x1.n1", "out")
+    assert t["r.x1.rg"] == ("x1.n1", "0")  # gnd stays global ground
+    assert t["r.x2.xa.r1"] == ("out", "x2.xa.n1")  # port of a nested instance
+    assert t["r.x2.xa.r2"] == ("x2.xa.n1", "x2.m")
+    assert t["r.x2.rm"] == ("x2.m", "0")
+    assert terminals(c, c.diodes) == {
+        "d.x1.d1": ("x1.n1", "vcc"),
+        "d.x2.xa.d1": ("x2.xa.n1", "vcc"),
+    }
+    # subcircuits defined after use; nodes in order of first appearance in the flattened net
+    assert c.nodes == ["0", "in", "x1.n1", "out", "vcc", "x2.xa.n1", "x2.m"]
+
+
+def test_subckt_default_override_and_global_params() -> None:
+    c = parse(
+        ".param scale=10\n"
+        ".subckt s a params: r=1 k={r*2}\n"
+        ".param local={k+1}\n"
+        "R1 a 0 {r*scale}\n"
+        "R2 a 0 {k}\n"
+        "R3 a 0 {local}\n"
+        ".ends\n"
+        "X1 n s\n"
+        "X2 n s r=5\n"
+        "X3 n s params: r={scale} k=1\n"
+    )
+    v = values(c.resistors)
+    assert (v["r.x1.r1"], v["r.x1.r2"], v["r.x1.r3"]) == (10.0, 2.0, 3.0)
+    assert (v["r.x2.r1"], v["r.x2.r2"], v["r.x2.r3"]) == (50.0, 10.0, 11.0)
+    assert (v["r.x3.r1"], v["r.x3.r2"], v["r.x3.r3"]) == (100.0, 1.0, 2.0)
+
+
+def test_subckt_defined_inside_a_subckt_is_local() -> None:
+    text = ".subckt outer a\n.subckt inner p\nR1 p 0 1\n.ends inner\nXi a inner\n.ends outer\n"
+    c = parse(text + "X1 n outer\n")
+    assert list(c.resistors.names) == ["r.x1.xi.r1"]
+    with pytest.raises(NetlistError) as e:
+        parse(text + "X1 n inner\n")
+    assert e.value.line == 8 and "unknown subcircuit 'inner'" in e.value.message
+
+
+# --------------------------------------------------------------------------- includes
+
+
+def test_include_relative_to_the_including_file() -> None:
+    c = read_netlist(DATA / "inc" / "top.cir")
+    assert c.source == str(DATA / "inc" / "top.cir")
+    assert values(c.resistors) == {"r1": 2e3, "r.xa.r1": 1e3, "r.xa.r2": 1e3}
+    assert terminals(c, c.resistors)["r.xa.r1"] == ("top", "mid_out")
+
+
+def test_include_forms_and_base_dir(tmp_path: Path) -> None:
+    (tmp_path / "my parts.cir").write_text("R1 a 0 1k\n")
+    (tmp_path / "p2.cir").write_text("R2 a 0 2k\n")
+    c = parse('.include "my parts.cir"\n.inc p2.cir\n', base_dir=str(tmp_path))
+    assert values(c.resistors) == {"r1": 1e3, "r2": 2e3}
+
+
+def test_include_cycle_names_the_chain() -> None:
+    with pytest.raises(NetlistError) as e:
+        read_netlist(DATA / "include_cycle_a.cir")
+    assert e.value.line == 2
+    assert e.value.file.endswith("include_cycle_b.cir")
+    assert "include cycle" in e.value.message
+    assert "include_cycle_a.cir -> " in e.value.message
+    assert "include_cycle_b.cir -> " in e.value.message
+
+
+def test_include_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(NetlistError) as e:
+        parse("R1 a 0 1\n.include nothere.cir\n", base_dir=str(tmp_path))
+    assert e.value.line == 3 and "cannot include nothere.cir" in e.value.message
+
+
+def test_errors_inside_an_included_file_name_that_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.cir").write_text("* ok\nR1 a 0 1\nR2 a 0 -1\n")
+    (tmp_path / "top.cir").write_text("top\n.include bad.cir\n")
+    with pytest.raises(NetlistError) as e:
+        read_netlist(tmp_path / "top.cir")
+    assert e.value.file.endswith("bad.cir") and e.value.line == 3
+    assert e.value.format().startswith(f"{tmp_path / 'bad.cir'}:3: negative resistance")
+
+
+# --------------------------------------------------------------------------- cards
+
+
+def test_accepted_cards_and_end() -> None:
+    c = parse(
+        ".options reltol=1e-3\n.option gmin=1e-12\n.temp 27\n.save all\n.print dc v(a)\n"
+        ".probe v(a)\n.op\n.tran 1u 1m\n.dc V1 0 1 0.1\n.ac dec 10 1 1k\n.global vdd\n"
+        ".title the real title\n"
+        "R1 a 0 1\n.end\nthis is never read\n"
+    )
+    assert c.title == "the real title"
+    assert list(c.resistors.names) == ["r1"]
+    w = "\n".join(c.warnings)
+    assert ".tran ignored" in w and ".dc ignored" in w and ".ac ignored" in w
+
+
+def test_control_block_is_skipped_with_a_warning() -> None:
+    c = parse("R1 a 0 1\n.control\nshell rm -rf /\nR2 b 0 1\n.endc\nR3 a 0 3\n")
+    assert list(c.resistors.names) == ["r1", "r3"]
+    assert any("skipped .control block" in w and "lines 3-6" in w for w in c.warnings)
+
+
+def test_read_netlist_errors() -> None:
+    with pytest.raises(NetlistError, match="cannot read netlist"):
+        read_netlist(DATA / "no_such_file.cir")
+    with pytest.raises(NetlistError, match="cannot read netlist"):
+        read_netlist(DATA)
+
+
+# --------------------------------------------------------------------------- errors
+
+# (name, body after the title line, expected line, message fragment, hint fragment or None)
+ERRORS = [
+    ("negative R", "R1 a 0 -1k\n", 2, "negative resistance -1000 ohm in r1", ">= 0"),
+    ("R too few", "R1 a 0\n", 2, "resistor r1 has no resistance", "Rname n1 n2 value"),
+    ("R one node", "R1 a\n", 2, "element r1 needs two nodes", None),
+    ("R extra", "R1 a 0 1k tc1=1\n", 2, "unsupported resistor parameter 'tc1=1'", "4th field"),
+    ("bad number", "R1 a 0 1x2\n", 2, "bad resistance '1x2'", "SPICE numbers"),
+    ("bare param", ".param rv=1k\nR1 a 0 rv\n", 3, "bad resistance 'rv'", "write {rv}"),
+    ("undefined", "R1 a 0 {foo*2}\n", 2, "undefined parameter 'foo'", None),
+    ("div by zero", ".param z=0\nR1 a 0 {1/z}\n", 3, "division by zero", None),
+    ("syntax", "R1 a 0 {1+}\n", 2, "expression ends too early", None),
+    ("unbalanced", "R1 a 0 {1+2\n", 2, "unbalanced '{'", None),
+    ("no eval", "R1 a 0 {__import__('os')}\n", 2, "cannot evaluate resistance", None),
+    ("unknown fn", "R1 a 0 {foo(1)}\n", 2, "unknown function 'foo'", None),
+    ("bad param def", ".param p={1/0}\nR1 a 0 1\n", 2, "cannot evaluate parameter p", None),
+    ("param cycle", ".param a={b} b={a}\n", 2, "defined in terms of itself", None),
+    ("param syntax", ".param 1a=3\n", 2, "expected name=value in .param", None),
+    ("param empty", ".param\n", 2, ".param needs name=value", None),
+    ("bipolar", "Q1 c b e npn\n", 2, "unsupported element q1 (bipolar transistor)", "R"),
+    ("mosfet", "M1 d g s b nmos\n", 2, "unsupported element m1 (MOSFET)", None),
+    ("vcvs", "E1 a 0 b 0 2\n", 2, "unsupported element e1", None),
+    ("behavioural", "B1 a 0 V=1\n", 2, "unsupported element b1", None),
+    ("odd line", "%%%\n", 2, "unrecognised line starting with '%'", None),
+    ("digit line", "1 a b\n", 2, "unrecognised line", None),
+    ("unknown card", "R1 a 0 1\n.foo 1\n", 3, "unknown or unsupported card .foo", ".param"),
+    ("lib", ".lib models.lib tt\n", 2, ".lib is not supported", ".include"),
+    ("no model", "R1 a 0 1\nD1 a 0 dx\n", 3, "model 'dx' is not defined", '.model dx D"'),
+    ("model kind", ".model s1 sw\nD1 a 0 s1\n", 3, "of type sw, not d", None),
+    ("model short", ".model dm\n", 2, ".model needs a name and a type", None),
+    ("dup model", ".model d d\n.model d d\n", 3, "model d is defined twice (first at", None),
+    ("dup element", "R1 a 0 1\nr1 b 0 2\n", 3, "duplicate element name r1 (first at", None),
+    ("source junk", "V1 a 0 5 foo\n", 2, "unexpected 'foo' in source", "[DC] value"),
+    ("source DC", "V1 a 0 DC\n", 2, "DC needs a value", None),
+    ("source paren", "V1 a 0 SIN(0 1\n", 2, "unbalanced parentheses in sin", None),
+    ("node name", "R1 a=b 0 1\n", 2, "element r1 needs two nodes", None),
+    ("continuation", "+ R1 a 0 1\n", 2, "continuation line ('+') with no line", None),
+    ("control open", "R1 a 0 1\n.control\nrun\n", 3, ".control block without .endc", None),
+    ("endc", ".endc\n", 2, ".endc without .control", None),
+    ("include empty", ".include\n", 2, ".include needs a file name", None),
+    ("unknown subckt", "X1 a b foo\n", 2, "x1: unknown subcircuit 'foo'", None),
+    ("X no name", "X1\n", 2, "x1: no subcircuit name", None),
+    (
+        "port count",
+        ".subckt s a b\nR1 a b 1\n.ends\nX1 n s\n",
+        5,
+        "subcircuit s has 2 ports (a b) but the instance connects 1 nodes",
+        None,
+    ),
+    (
+        "recursion",
+        ".subckt s a\nX1 a s\n.ends\nXtop n s\n",
+        3,
+        "recursive subcircuit: s -> s (in subcircuit instance xtop)",
+        None,
+    ),
+    (
+        "mutual recursion",
+        ".subckt s a\nXu a u\n.ends\n.subckt u a\nXs a s\n.ends\nX1 n s\n",
+        6,
+        "recursive subcircuit: s -> u -> s",
+        None,
+    ),
+    ("no ends", "R1 a 0 1\n.subckt s a\nR1 a 0 1\n", 3, ".subckt s has no .ends", ".ends s"),
+    ("ends name", ".subckt s a\n.ends t\n", 3, ".ends t closes .subckt s", None),
+    ("ends alone", ".ends\n", 2, ".ends without .subckt", None),
+    ("subckt no name", ".subckt\n", 2, ".subckt needs a name", None),
+    ("ground port", ".subckt s 0 a\n.ends\n", 2, "bad port name '0'", None),
+    ("dup port", ".subckt s a a\n.ends\n", 2, "port 'a' appears twice", None),
+    ("dup subckt", ".subckt s a\n.ends\n.subckt s b\n.ends\n", 4, "defined twice", None),
+    (
+        "unknown inst param",
+        ".subckt s a params: r=1\nR1 a 0 {r}\n.ends\nX1 n s q=2\n",
+        5,
+        "subcircuit s has no parameter 'q'",
+        "its parameters: r",
+    ),
+    (
+        "error in body",
+        ".subckt s a\nR1 a 0 -5\n.ends\nX7 n s\n",
+        3,
+        "negative resistance -5 ohm in r1 (in subcircuit instance x7)",
+        None,
+    ),
+    (
+        "flattened duplicate",
+        ".subckt s a\nR1 a 0 1\n.ends\nX1 n s\nr.x1.r1 n 0 1\n",
+        6,
+        "duplicate element name r.x1.r1 (first at f.cir:3)",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message", "hint"),
+    [case[1:] for case in ERRORS],
+    ids=[case[0] for case in ERRORS],
+)
+def test_errors_name_line_and_message(body: str, line: int, message: str, hint) -> None:
+    with pytest.raises(NetlistError) as e:
+        parse(body, file="f.cir")
+    err = e.value
+    assert err.line == line, err.format()
+    assert message in err.message, err.format()
+    assert err.file == "f.cir"
+    if hint is not None:
+        assert err.hint and hint in err.hint, err.format()
+    text = err.format()
+    assert text.startswith(f"f.cir:{line}: ")
+    assert err.text, "the offending text is part of the error"
+
+
+def test_error_format_without_a_file() -> None:
+    with pytest.raises(NetlistError) as e:
+        parse("R1 a 0 -1\n")
+    assert e.value.format().splitlines()[0] == "<netlist>:2: negative resistance -1 ohm in r1"
+    assert "R1 a 0 -1" in e.value.format()
+
+
+def test_parse_netlist_rejects_non_text() -> None:
+    with pytest.raises(NetlistError):
+        parse_netlist(b"title\nR1 a 0 1\n")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- every construct
+
+
+def test_every_construct_netlist() -> None:
+    c = read_netlist(ROOT / "netlists" / "every_construct.cir")
+    assert c.title == "every construct: resbench dialect coverage"
+    assert c.sizes() == {
+        "nodes": 11,
+        "resistors": 13,
+        "diodes": 2,
+        "vsources": 4,
+        "isources": 2,
+        "capacitors": 1,
+        "inductors": 1,
+    }
+    assert {"vcc", "in", "out", "mid3", "xamp.xd.n1"} <= set(c.nodes)
+    assert "r.xamp.xd.r3" in c.resistors.names and "d.xamp.xd.d1" in c.diodes.names
+    r = values(c.resistors)
+    assert r["r2"] == 2000.0  # {rload} = 2 * rbase from the included file, on a + line
+    assert r["r0"] == 0.0
+    assert r["r.xamp.xd.r1"] == 3000.0  # rbase * gain, gain overridden by the instance
+    assert r["r.xamp.rg"] == 500.0
+    assert terminals(c, c.resistors)["r.xamp.xd.r3"] == ("xamp.xd.n1", "vcc")  # .global
+    assert values(c.vsources) == {"vcc": 5.0, "vin": 2.5, "vt": 0.0, "vclamp": 1.5}
+    assert values(c.isources) == {"ibias": 1e-3, "ib2": 5e-4}
+    assert c.models["dideal"].params == {"is": 1e-14, "n": 1.0}
+    w = "\n".join(c.warnings)
+    for note in (".control", "AC specification", "transient", ".tran"):
+        assert note in w
+    assert parse_netlist(write_netlist(c)) == c
+
+
+# --------------------------------------------------------------------------- writer
+
+
+def small_circuit():
+    return make_circuit(
+        "writer test",
+        ["0", "a", "b", "x1.n1"],
+        resistors=Branches.from_lists(
+            ["r1", "r.x1.r2", "r3"], [1, 2, 3], [2, 3, 0], [0.1, 1 / 3, 0.0]
+        ),
+        diodes=Branches.from_lists(["d1"], [2], [0], [0.0]),
+        vsources=Branches.from_lists(["v1"], [1], [0], [1e-17]),
+        isources=Branches.from_lists(["i1"], [0], [3], [-2.5e-3]),
+        capacitors=Branches.from_lists(["c1"], [1], [0], [1e-9]),
+        inductors=Branches.from_lists(["l1"], [2], [3], [1e-6]),
+    )
+
+
+def test_writer_layout_and_round_trip() -> None:
+    c = small_circuit()
+    text = write_netlist(c)
+    lines = text.splitlines()
+    assert lines[0] == "writer test"
+    assert lines[1] == ".model d d"
+    assert lines[2:5] == ["r1 a b 0.1", "r.x1.r2 b x1.n1 0.3333333333333333", "r3 x1.n1 0 0.0"]
+    assert lines[5] == "d1 b 0 d"
+    assert lines[6:8] == ["v1 a 0 dc 1e-17", "i1 0 x1.n1 dc -0.0025"]
+    assert lines[8:10] == ["c1 a 0 1e-09", "l1 b x1.n1 1e-06"]
+    assert lines[-2:] == [".op", ".end"]
+    assert parse_netlist(text) == c
+
+
+def test_writer_switch_style_and_options() -> None:
+    c = small_circuit()
+    text = write_netlist(c, diode_style="switch", analysis=None, title="other")
+    lines = text.splitlines()
+    assert lines[0] == "other"
+    assert "sd1 b 0 b 0 swideal" in lines
+    assert lines.count(".model swideal sw(vt=0 vh=0 ron=1e-5 roff=1e12)") == 1
+    assert not any(line.startswith("d1") for line in lines)
+    assert ".op" not in lines and lines[-1] == ".end"
+    with pytest.raises(ValueError):
+        write_netlist(c, diode_style="shockley")
+
+
+def test_writer_round_trips_flattened_subckts_and_models() -> None:
+    c = parse(SUBCKT + ".model extra sw (vt=1 ron=2)\n")
+    again = parse_netlist(write_netlist(c))
+    assert again == c
+    assert again.models["extra"] == Model("extra", "sw", {"vt": 1.0, "ron": 2.0})
+
+
+def test_writer_large_groups_are_exact() -> None:
+    rng = np.random.default_rng(1)
+    n = 25_000  # above the size where the writer switches to %.17g
+    a = rng.integers(0, 50, n)
+    c = make_circuit(
+        "big",
+        ["0"] + [f"n{i}" for i in range(1, 50)],
+        resistors=Branches(
+            IndexedNames("r", n),
+            a.astype(np.int32),
+            ((a + 1) % 50).astype(np.int32),
+            rng.random(n) * 1e4,
+        ),
+    )
+    again = parse_netlist(write_netlist(c))
+    assert again == c
+    assert np.array_equal(again.resistors.value, c.resistors.value)
+
+
+def test_writer_prefixes_names_without_their_kind_letter() -> None:
+    c = make_circuit(
+        "t",
+        ["0", "a"],
+        resistors=Branches.from_lists(["load"], [1], [0], [1.0]),
+        vsources=Branches.from_lists(["src"], [1], [0], [1.0]),
+    )
+    c2 = parse_netlist(write_netlist(c))
+    assert list(c2.resistors.names) == ["rload"] and list(c2.vsources.names) == ["vsrc"]
+
+
+def test_writer_rejects_unwritable_circuits() -> None:
+    bad_value = make_circuit(
+        "t", ["0", "a"], resistors=Branches.from_lists(["r1"], [1], [0], [np.inf])
+    )
+    with pytest.raises(CircuitError, match="cannot write resistor r1"):
+        write_netlist(bad_value)
+    bad_node = make_circuit(
+        "t", ["0", "a b"], resistors=Branches.from_lists(["r1"], [1], [0], [1.0])
+    )
+    with pytest.raises(CircuitError, match="node names"):
+        write_netlist(bad_node)
+
+
+def test_writer_output_runs_in_ngspice_syntax_the_parser_reads_back(tmp_path: Path) -> None:
+    """A written file read back with read_netlist (the file path round trip)."""
+    c = parse(SUBCKT)
+    p = tmp_path / "w.cir"
+    p.write_text(write_netlist(c, title="file round trip"))
+    c2 = read_netlist(p)
+    assert c2.title == "file round trip"
+    c2.title = c.title
+    assert c2 == c
