@@ -429,6 +429,7 @@ class _Parser:
         self.diode_models: list[str] = []
         self.models: dict[str, Model] = {}
         self.model_locs: dict[str, int] = {}
+        self.bodies: dict[int, list] = {}  # id(_Subckt) -> tokenised body
         self.env = _Env(self, None)
 
     # ------------------------------------------------------------- errors
@@ -741,6 +742,8 @@ class _Parser:
             chain_ = " -> ".join([*self.include_names[self.including.index(real) :], path])
             raise self.error(loc, s, f"include cycle: {chain_}")
         try:
+            if os.path.exists(path) and not os.path.isfile(path):
+                raise OSError(f"{path} is not a regular file")
             with open(path, encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
         except OSError as exc:
@@ -1095,8 +1098,69 @@ class _Parser:
         prefix = name if ctx is None else f"{ctx.prefix}.{name}"
         portmap = {p: self.resolve(loc, raw, n, ctx) for p, n in zip(sub.ports, conn, strict=True)}
         inner = _Ctx(prefix, portmap, sub, sub_env, (*stack, sub))
-        for bloc, braw in zip(sub.locs, sub.raws, strict=True):
-            self.element(bloc, braw, braw.lower(), inner)
+        self.expand(sub, inner)
+
+    def body(self, sub: _Subckt) -> list[tuple[int, str, list[str] | None, float | str | None]]:
+        """The body of a subcircuit, tokenised once: (loc, raw, resistor tokens, value).
+
+        For a plain resistor line (4 tokens, plain node names) the tokens and the
+        value (a float, or the text of a ``{…}`` expression) are kept so every
+        instance expands it without re-parsing; other lines have ``None`` there
+        and take the general path."""
+        cached = self.bodies.get(id(sub))
+        if cached is not None:
+            return cached
+        out: list[tuple[int, str, list[str] | None, float | str | None]] = []
+        for loc, raw in zip(sub.locs, sub.raws, strict=True):
+            low = raw.lower()
+            toks: list[str] | None = None
+            val: float | str | None = None
+            if low[0] == "r" and "=" not in low:
+                t = _TOKEN.findall(low)
+                if len(t) == 4 and not _SPECIAL(t[0] + t[1] + t[2]):
+                    x = t[3]
+                    if x[0] == "{" or x[0] == "'":
+                        if len(x) >= 2 and x[-1] == x[0].replace("{", "}"):
+                            toks, val = t, x[1:-1]
+                    else:
+                        v = _value_or_none(x)
+                        if v is not None and v >= 0:
+                            toks, val = t, v
+            out.append((loc, raw, toks, val))
+        self.bodies[id(sub)] = out
+        return out
+
+    def expand(self, sub: _Subckt, ctx: _Ctx) -> None:
+        """Flatten one instance of ``sub`` (fast path for plain resistor lines)."""
+        portmap, glob, nidx, env = ctx.portmap, self.globals, self.nidx, ctx.env
+        prefix = ctx.prefix + "."
+        rprefix = "r." + prefix
+        g = self.groups["r"]
+        rn, ra, rb, rv, rl = g.names.append, g.a.append, g.b.append, g.value.append, g.locs.append
+        for loc, raw, toks, val in self.body(sub):
+            if toks is not None:
+                if type(val) is str:
+                    try:
+                        v = evaluate(val, env.get)
+                    except ExprError:
+                        v = -1.0  # the general path reports it
+                else:
+                    v = val  # type: ignore[assignment]
+                if v >= 0:
+                    n1, n2 = toks[1], toks[2]
+                    m = portmap.get(n1)
+                    if m is None:
+                        m = n1 if n1 in glob else prefix + n1
+                    ra(nidx[m])
+                    m = portmap.get(n2)
+                    if m is None:
+                        m = n2 if n2 in glob else prefix + n2
+                    rb(nidx[m])
+                    rn(rprefix + toks[0])
+                    rv(v)
+                    rl(loc)
+                    continue
+            self.element(loc, raw, raw.lower(), ctx)
 
     # ------------------------------------------------------------- result
     def circuit(self, source: str | None) -> Circuit:

@@ -644,3 +644,21 @@ def test_writer_output_runs_in_ngspice_syntax_the_parser_reads_back(tmp_path: Pa
     assert c2.title == "file round trip"
     c2.title = c.title
     assert c2 == c
+
+
+def test_include_of_a_directory_or_device_is_refused(tmp_path: Path) -> None:
+    for target in (str(tmp_path), "/dev/zero"):
+        with pytest.raises(NetlistError) as e:
+            parse(f".include {target}\n")
+        assert e.value.line == 2 and "not a regular file" in e.value.message
+
+
+def test_large_hierarchy_expands_every_instance() -> None:
+    body = "".join(f"R{i} n{i} n{i + 1} {{r*{i + 1}}}\n" for i in range(50))
+    inst = "".join(f"X{j} m{j} m{j + 1} cell r={j + 1}\n" for j in range(40))
+    c = parse(f".subckt cell n0 n50 params: r=1\n{body}.ends\n{inst}")
+    assert len(c.resistors) == 2000
+    v = values(c.resistors)
+    assert v["r.x0.r0"] == 1.0 and v["r.x39.r49"] == 40.0 * 50
+    t = terminals(c, c.resistors)
+    assert t["r.x3.r0"] == ("m3", "x3.n1") and t["r.x3.r49"] == ("x3.n49", "m4")
