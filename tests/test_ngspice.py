@@ -464,3 +464,10 @@ def test_worker_exits_when_its_input_closes() -> None:
     assert proc.wait(timeout=30) == 0
     worker.proc = None
     worker.close()
+
+
+def test_missing_library_is_a_clear_error(tmp_path) -> None:
+    worker = ng.NgspiceWorker(library=str(tmp_path / "libngspice.so"))
+    with pytest.raises(SolverError, match="could not load libngspice"):
+        worker.start()
+    assert worker.proc is None

@@ -82,13 +82,17 @@ class Stats:
 
 
 def _run_once(solver: str, fn: Callable[[], Solution], phase: str, repeat: int) -> Sample:
-    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()  # no cyclic-GC pause inside a timed run (the collector runs between runs)
     try:
         sol = fn()
     except ResbenchError as exc:
         return Sample(solver, phase, repeat, ERROR, error=exc.format())
     except Exception as exc:  # a solver bug must not lose the other rows
         return Sample(solver, phase, repeat, ERROR, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        if enabled:
+            gc.enable()
     return Sample(
         solver,
         phase,
@@ -163,7 +167,8 @@ def final_sample(samples: list[Sample]) -> Sample | None:
 
 
 def speedup(slow: Stats, fast: Stats) -> float:
-    """Ratio of medians ``slow / fast`` (NaN when either is missing or fast is 0)."""
-    if slow.n == 0 or fast.n == 0 or not fast.median > 0:
+    """Ratio of medians ``slow / fast``; NaN when either is missing or is 0 (below the
+    resolution of its clock: ngspice's batch accounting counts milliseconds)."""
+    if slow.n == 0 or fast.n == 0 or not fast.median > 0 or not slow.median > 0:
         return float("nan")
     return slow.median / fast.median

@@ -1,7 +1,8 @@
 """Long-lived child process that runs ngspice's shared library through PySpice.
 
 Started by :mod:`resbench.solvers.ngspice` in its own session (process group)
-with ``python -m resbench.solvers._ngspice_worker``.  The library is loaded once
+by running this file as a script (it imports nothing from resbench, so the
+child does not pay for importing the package).  The library is loaded once
 and reused for every request, so only the first request pays for loading it.
 
 Protocol (both directions): frames of an 8-byte big-endian length followed by
@@ -210,12 +211,10 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
             if runner is None:
                 runner = Runner()
             if op == "ping":
-                from resbench.env import find_ngspice_library
-
                 reply = {
                     "ok": True,
                     "version": runner.version,
-                    "library": os.environ.get("NGSPICE_LIBRARY_PATH") or find_ngspice_library(),
+                    "library": os.environ.get("NGSPICE_LIBRARY_PATH"),
                     "pid": os.getpid(),
                 }
             elif op == "run":
@@ -235,6 +234,12 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
 
 def main() -> None:
     _die_with_parent()
+    try:  # a crashing ngspice must not dump a core the size of its matrix
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):  # pragma: no cover
+        pass
     # Protocol stream = the original stdout; the C library's own prints go to stderr.
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

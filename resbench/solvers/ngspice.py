@@ -81,6 +81,12 @@ _END_LINE = re.compile(r"^[ \t]*\.end[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _ACCT_LINE = re.compile(r"^\s*([^=\n]+?)\s*(?:\(seconds\))?\s*=\s*([-+0-9.eE]+)\s*$", re.MULTILINE)
 
 
+# The worker runs as a script (not ``-m``): importing the resbench package would cost the
+# child the numeric stack; run_path keeps sys.path[0] = '' (its private directory).
+_WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ngspice_worker.py")
+_WORKER_BOOT = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
+
+
 class WorkerTimeout(Exception):
     """The worker did not answer in time (it has been killed)."""
 
@@ -137,7 +143,7 @@ class NgspiceWorker:
         self._stderr_path = os.path.join(self._workdir, "stderr.log")
         with open(self._stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "resbench.solvers._ngspice_worker"],
+                [sys.executable, "-c", _WORKER_BOOT, _WORKER_SCRIPT],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -149,7 +155,12 @@ class NgspiceWorker:
         self._owner = os.getpid()
         self.starts += 1
         os.set_blocking(self.proc.stdin.fileno(), False)
-        reply = self._roundtrip({"op": "ping"}, timeout)
+        try:
+            reply = self._roundtrip({"op": "ping"}, timeout)
+        except WorkerTimeout:
+            raise SolverError(f"ngspice worker did not start within {timeout:g} s") from None
+        except WorkerCrashed as exc:
+            raise SolverError(f"ngspice worker did not start: {exc}") from None
         if not reply.get("ok"):
             err = reply.get("error", "unknown error")
             self.close()
@@ -727,6 +738,7 @@ def _solve_batch(
             info,
         )
     child = t3 - t2
+    # ngspice's own accounting, printed with millisecond resolution (0 for tiny nets)
     analysis = min(acct.get("Total analysis time", 0.0), child)
     timings["child"] = child
     timings["transfer"] = t2 - t1
