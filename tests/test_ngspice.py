@@ -471,3 +471,22 @@ def test_missing_library_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(SolverError, match="could not load libngspice"):
         worker.start()
     assert worker.proc is None
+
+
+def test_interrupt_mid_request_does_not_leave_a_stale_reply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = get_worker()
+    solve_ngspice(divider())
+    pid = worker.pid
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(worker, "_read", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        solve_ngspice(divider())
+    monkeypatch.undo()
+    assert not group_alive(pid)
+    sol = solve_ngspice(stalling_case())  # a fresh worker, and the answer to *this* request
+    np.testing.assert_allclose(sol.voltages, [0.0, 1.0, 0.5, 0.5], atol=ATOL)

@@ -214,6 +214,10 @@ class NgspiceWorker:
             message = self._death_message(proc, str(exc))
             self.close()
             raise WorkerCrashed(message) from None
+        except BaseException:  # e.g. Ctrl-C mid-request: its reply would confuse the next one
+            _kill_group(proc)
+            self.close()
+            raise
         return reply
 
     def _write(self, proc: subprocess.Popen, data: bytes, deadline: float) -> None:
