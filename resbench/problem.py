@@ -98,88 +98,60 @@ def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
 
     Returns (root, off): for node k, ``v[k] = v[root[k]] + off[k]``.
     """
-    n = circuit.n_nodes
-    parent = np.arange(n, dtype=np.int64)
-    offset = np.zeros(n, dtype=np.float64)  # v[k] - v[parent[k]]
-
-    links: list[tuple[str, int, int, float]] = []
-    vs = circuit.vsources
-    for j in range(len(vs)):
-        links.append((vs.names[j], int(vs.a[j]), int(vs.b[j]), float(vs.value[j])))
-    for br in (circuit.resistors, circuit.inductors):
-        if len(br) == 0:
-            continue
-        shorts = np.flatnonzero(br.value == 0.0) if br is circuit.resistors else np.arange(len(br))
-        for j in shorts:
-            links.append((br.names[j], int(br.a[j]), int(br.b[j]), 0.0))
-    if not links:
-        return parent, offset
-
-    def find(k: int) -> tuple[int, float]:
-        path = []
-        while parent[k] != k:
-            path.append(k)
-            k = int(parent[k])
-        root = k
-        # path compression: recompute offsets to root, from the top down
-        acc = 0.0
-        for node in reversed(path):
-            acc += offset[node]
-            offset[node] = acc
-            parent[node] = root
-        return root, (offset[path[0]] if path else 0.0)
-
-    scale = max([abs(x[3]) for x in links] + [1.0])
-    for idx, (name, a, b, val) in enumerate(links):
-        ra, oa = find(a)
-        rb, ob = find(b)
-        if ra == rb:
-            if abs((oa - ob) - val) > 1e-9 * scale:
-                loop = _source_loop(links[:idx], a, b)
-                names = [name] + loop
-                raise CircuitError(
-                    f"voltage sources form a loop whose values disagree (KVL): "
-                    f"{', '.join(names)} require v({circuit.nodes[a]}) - v({circuit.nodes[b]}) "
-                    f"to be both {val:g} V and {oa - ob:g} V; remove one source or fix its value",
-                    elements=names,
-                    nodes=[circuit.nodes[a], circuit.nodes[b]],
-                )
-            continue
-        # attach the smaller-index root under the other; keep ground (0) a root
-        if ra == 0:
-            parent[rb] = ra
-            offset[rb] = -(val - oa + ob)  # v_rb - v_ra
-        else:
-            parent[ra] = rb
-            offset[ra] = val - oa + ob  # v_ra - v_rb
-    roots = np.empty(n, dtype=np.int64)
-    offs = np.empty(n, dtype=np.float64)
-    for k in range(n):
-        roots[k], offs[k] = find(k)
-    return roots, offs
+    vs, res, ind = circuit.vsources, circuit.resistors, circuit.inductors
+    shorts = np.flatnonzero(res.value == 0.0)
+    la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64)
+    lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64)
+    lval = np.concatenate([vs.value, np.zeros(shorts.size + len(ind))])
+    root, off, bad = K.union_offsets(circuit.n_nodes, la, lb, lval, 1e-9)
+    if bad >= 0:
+        names = list(vs.names) + [res.names[int(j)] for j in shorts] + list(ind.names)
+        links = list(zip(names, la.tolist(), lb.tolist(), lval.tolist(), strict=True))
+        name, a, b, val = links[bad]
+        loop = _source_loop(links[:bad], a, b)
+        drop = _path_drop(links[:bad], a, b)
+        elements = [name] + loop
+        raise CircuitError(
+            f"voltage sources form a loop whose values disagree (KVL): "
+            f"{', '.join(elements)} require v({circuit.nodes[a]}) - v({circuit.nodes[b]}) "
+            f"to be both {val:g} V and {drop:g} V; remove one source or fix its value",
+            elements=elements,
+            nodes=[circuit.nodes[a], circuit.nodes[b]],
+        )
+    return root, off
 
 
-def _source_loop(links, a: int, b: int) -> list[str]:
-    """Names of the links on a path from a to b (to name a conflicting KVL loop)."""
-    adj: dict[int, list[tuple[int, str]]] = {}
-    for name, x, y, _ in links:
-        adj.setdefault(x, []).append((y, name))
-        adj.setdefault(y, []).append((x, name))
-    prev: dict[int, tuple[int, str]] = {a: (-1, "")}
+def _links_path(links, a: int, b: int) -> list[tuple[str, float]]:
+    """(name, signed value) of the links on a path from a to b (BFS)."""
+    adj: dict[int, list[tuple[int, str, float]]] = {}
+    for name, x, y, val in links:
+        adj.setdefault(x, []).append((y, name, val))  # v[x] - v[y] = val
+        adj.setdefault(y, []).append((x, name, -val))
+    prev: dict[int, tuple[int, str, float]] = {a: (-1, "", 0.0)}
     queue = [a]
     for node in queue:
         if node == b:
             break
-        for nxt, name in adj.get(node, []):
+        for nxt, name, val in adj.get(node, []):
             if nxt not in prev:
-                prev[nxt] = (node, name)
+                prev[nxt] = (node, name, val)
                 queue.append(nxt)
-    out: list[str] = []
+    out: list[tuple[str, float]] = []
     node = b
     while node in prev and prev[node][0] != -1:
-        node, name = prev[node]
-        out.append(name)
+        node, name, val = prev[node]
+        out.append((name, val))
     return out
+
+
+def _source_loop(links, a: int, b: int) -> list[str]:
+    """Names of the links on a path from a to b (to name a conflicting KVL loop)."""
+    return [name for name, _ in _links_path(links, a, b)]
+
+
+def _path_drop(links, a: int, b: int) -> float:
+    """v[a] − v[b] implied by the links on the path."""
+    return float(sum(val for _, val in _links_path(links, a, b)))
 
 
 # ------------------------------------------------------------------------ compile

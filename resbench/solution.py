@@ -67,3 +67,65 @@ class Solution:
     def as_dict(self) -> dict[str, float]:
         """Node name → voltage, ground included."""
         return {n: float(v) for n, v in zip(self.circuit.nodes, self.voltages, strict=True)}
+
+    def diode_states(self, tol: float | None = None) -> list[str]:
+        """'on' (conducting: v_a = v_c within tol) or 'off' for each diode."""
+        d = self.circuit.diodes
+        if tol is None:
+            tol = self.certificate.feas_tol if self.certificate is not None else 1e-9
+        drop = self.voltages[d.a] - self.voltages[d.b]
+        return ["on" if x >= -tol else "off" for x in drop]
+
+    def to_dict(self) -> dict:
+        """Everything about the answer as plain JSON-able data."""
+        c = self.circuit
+        cert = self.certificate
+        out: dict = {
+            "title": c.title,
+            "source": c.source,
+            "solver": self.solver,
+            "status": self.status,
+            "certified": None if cert is None else bool(cert.ok),
+            "sweeps": int(self.sweeps),
+            "residual": float(self.residual),
+            "timings": {k: float(v) for k, v in self.timings.items()},
+            "sizes": c.sizes(),
+            "info": {k: v for k, v in self.info.items() if isinstance(v, str | int | float | bool)},
+            "nodes": self.as_dict(),
+        }
+        if cert is not None:
+            out["certificate"] = {
+                "ok": bool(cert.ok),
+                "feasibility": float(cert.feasibility),
+                "kcl": float(cert.kcl),
+                "complementarity": float(cert.complementarity),
+                "feas_tol": float(cert.feas_tol),
+                "kcl_tol": float(cert.kcl_tol),
+                "comp_tol": float(cert.comp_tol),
+                "worst_node": cert.worst_node,
+                "worst_element": cert.worst_element,
+            }
+        d = c.diodes
+        states = self.diode_states() if len(d) else []
+        out["diodes"] = [
+            {
+                "name": d.names[j],
+                "anode": c.nodes[d.a[j]],
+                "cathode": c.nodes[d.b[j]],
+                "state": states[j],
+                "current": None if self.diode_current is None else float(self.diode_current[j]),
+            }
+            for j in range(len(d))
+        ]
+        vs = c.vsources
+        out["vsources"] = [
+            {
+                "name": vs.names[j],
+                "plus": c.nodes[vs.a[j]],
+                "minus": c.nodes[vs.b[j]],
+                "voltage": float(vs.value[j]),
+                "current": None if self.vsource_current is None else float(self.vsource_current[j]),
+            }
+            for j in range(len(vs))
+        ]
+        return out

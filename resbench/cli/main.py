@@ -44,10 +44,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from resbench.cli import generate, info
+    from resbench.cli import generate, info, solve
 
     cli.add_command(info.info)
     cli.add_command(generate.generate)
+    cli.add_command(solve.solve)
     from resbench.cli import compare
 
     cli.add_command(compare.compare)

@@ -4,15 +4,19 @@ Pipeline: Circuit → :func:`resbench.problem.compile_problem` (setup) → sweep
 exact coordinate descent (:func:`resbench.solvers._kernels.cd_sweeps`) until the
 largest single-node KCL residual is below ``tol × i_scale`` → when the network
 has diodes between two free nodes (where single-node moves can stop at a wrong
-point, DESIGN §2) or the sweeps did not converge, the exact active-set polish of
+point, DESIGN §2), when the sweeps did not converge, or when the reduced problem
+converged slowly and is small enough that a direct solve is cheap, the exact
+active-set polish of
 :mod:`resbench.solvers.polish`.
 
-Over-relaxation ω (``omega="auto"``, the default): the first 20 sweeps run at
-ω = 1; when they converged or their residual fell by a factor ≥ 2 per sweep
-(DRN-like nets, ≈ 10 sweeps in all), ω stays 1.  Otherwise the Gauss–Seidel
-contraction rate ρ is measured over sweeps 10–20 and ω is set to Young's optimum
-for consistently ordered matrices, ω = 2 / (1 + √(1 − ρ)), capped at 1.95
-(grid-like nets).  Projected SOR stays exact for the bounds (DESIGN §2).
+Over-relaxation ω (``omega="auto"``, the default): sweeps run in chunks of 40,
+starting at ω = 1.  When the residual falls by a factor ≥ 2 per sweep (DRN-like
+nets converge in ≈ 10 sweeps) ω stays 1.  Otherwise, after each chunk, the
+contraction rate λ observed over its second half gives an estimate of the
+Jacobi spectral radius μ through Young's relation (λ + ω − 1)² = λ ω² μ², and
+ω moves up to Young's optimum 2 / (1 + √(1 − μ²)) (capped at 1.99): the
+adaptive SOR of Hageman & Young, for grid-like nets.  Projected SOR stays exact
+for the bounds (DESIGN §2); the stopping rule is the residual, whatever ω.
 """
 
 from __future__ import annotations
@@ -28,9 +32,15 @@ from resbench.solution import CONVERGED, STALLED, SWEEP_LIMIT, Solution
 from resbench.solvers import _kernels as K
 from resbench.solvers.polish import polish as run_polish
 
-DEFAULT_TOL = 1e-11
+DEFAULT_TOL = 1e-10
 DEFAULT_MAX_SWEEPS = 100_000
-_PROBE_SWEEPS = 20
+SMALL_PROBLEM = 5000  # free supernodes up to which "auto" polishes slowly converging
+# nets (a direct solve there costs milliseconds and removes the error that an
+# iterative stopping rule can leave on ill-conditioned nets)
+_SLOW_SWEEPS = 50
+_CHUNK = 40  # sweeps between two ω updates
+_FAST_RATE = 0.5  # residual contraction per sweep below which ω stays as it is
+_OMEGA_MAX = 1.99
 _compiled = False
 
 
@@ -54,12 +64,13 @@ def ensure_compiled() -> float:
     K.csr_matvec(indptr, indices, data, f)
     K.row_sums(indptr, data, 1)
     K.components(indptr, indices, 1)
+    K.union_offsets(2, np.zeros(1, np.int64), np.ones(1, np.int64), f, 1e-9)
     e32 = np.zeros(0, np.int32)
     ef = np.zeros(0)
     K.bellman_ford_start(f.copy(), -f, f, e32, e32, ef)
     ptr = np.zeros(2, np.int64)
     args = (indptr, indices, data, f, f, -f, f, ptr, e32, ef, ptr, e32, ef)
-    K.cd_sweeps(*args, f.copy(), 1.0, 0.0, 1, np.zeros(1))
+    K.cd_sweeps(*args, f.copy(), 1.0, 0.0, 1, np.zeros(1), np.zeros(K.STATE_LEN))
     K.projected_residual(*args, f.copy())
     _compiled = True
     return time.perf_counter() - t0
@@ -83,17 +94,19 @@ def _kernel_args(p: Problem) -> tuple:
     )
 
 
-def choose_omega(history: np.ndarray) -> tuple[float, float]:
-    """(ω, ρ) from the residuals of the first ω = 1 sweeps (see module docstring)."""
-    h = history[history > 0]
-    if h.size < _PROBE_SWEEPS:
-        return 1.0, 0.0
-    a, b = h[_PROBE_SWEEPS // 2 - 1], h[_PROBE_SWEEPS - 1]
-    rho = (b / a) ** (1.0 / (_PROBE_SWEEPS // 2))
-    if not np.isfinite(rho) or rho <= 0.5:
-        return 1.0, float(rho)
-    rho = min(rho, 0.999999)
-    return min(1.95, 2.0 / (1.0 + math.sqrt(1.0 - rho))), float(rho)
+def update_omega(omega: float, rate: float) -> float:
+    """Young / Hageman–Young update of ω from an observed residual contraction rate.
+
+    Under SOR with factor ω the rate λ of a consistently ordered matrix satisfies
+    (λ + ω − 1)² = λ ω² μ², μ being the Jacobi spectral radius.  Solving for μ²
+    and taking ω_opt = 2 / (1 + √(1 − μ²)) gives the next ω; ω only grows (an
+    estimate from below is safe), and stays 1 when sweeps already converge fast.
+    """
+    if not np.isfinite(rate) or rate <= _FAST_RATE or rate >= 1.0:
+        return omega
+    mu2 = (rate + omega - 1.0) ** 2 / (rate * omega * omega)
+    mu2 = min(mu2, 1.0 - 1e-12)
+    return float(min(_OMEGA_MAX, max(omega, 2.0 / (1.0 + math.sqrt(1.0 - mu2)))))
 
 
 def run_sweeps(
@@ -103,26 +116,37 @@ def run_sweeps(
     tol: float = DEFAULT_TOL,
     max_sweeps: int = DEFAULT_MAX_SWEEPS,
     omega: float | str = "auto",
-) -> tuple[int, int, float, float]:
-    """Sweep in place on u.  Returns (kernel status, sweeps, residual in A, ω used)."""
+) -> tuple[int, int, float, float, float]:
+    """Sweep in place on u until the estimated error is ≤ tol × v_scale.
+
+    Returns (kernel status, sweeps, KCL residual in A, error estimate in V, last ω).
+    """
     args = _kernel_args(p)
-    tol_abs = tol * p.i_scale
+    tol_v = tol * p.v_scale
     if p.n == 0:
-        return K.CD_CONVERGED, 0, 0.0, 1.0
-    if omega == "auto":
-        hist = np.zeros(_PROBE_SWEEPS)
-        first = min(_PROBE_SWEEPS, max_sweeps)
-        status, sweeps, res = K.cd_sweeps(*args, u, 1.0, tol_abs, first, hist)
-        if status == K.CD_CONVERGED or sweeps >= max_sweeps:
-            return status, sweeps, res, 1.0
-        om, _ = choose_omega(hist)
-        status, more, res = K.cd_sweeps(*args, u, om, tol_abs, max_sweeps - sweeps, np.zeros(0))
-        return status, sweeps + more, res, om
-    om = float(omega)
-    if not 0.0 < om < 2.0:
-        raise ValueError(f"omega must be in (0, 2), got {om}")
-    status, sweeps, res = K.cd_sweeps(*args, u, om, tol_abs, max_sweeps, np.zeros(0))
-    return status, sweeps, res, om
+        return K.CD_CONVERGED, 0, 0.0, 0.0, 1.0
+    if omega != "auto":
+        om = float(omega)
+        if not 0.0 < om < 2.0:
+            raise ValueError(f"omega must be in (0, 2), got {om}")
+        status, sweeps, res, est = K.cd_sweeps(
+            *args, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(K.STATE_LEN)
+        )
+        return status, sweeps, res, est, om
+    om, sweeps, res, est, status = 1.0, 0, np.inf, np.inf, K.CD_SWEEP_LIMIT
+    hist = np.zeros(_CHUNK)
+    state = np.zeros(K.STATE_LEN)
+    while sweeps < max_sweeps:
+        k = min(_CHUNK, max_sweeps - sweeps)
+        status, done, res, est = K.cd_sweeps(*args, u, om, tol_v, k, hist, state)
+        sweeps += done
+        if status == K.CD_CONVERGED:
+            break
+        half = done // 2
+        if half >= 2 and hist[half - 1] > 0:
+            rate = (hist[done - 1] / hist[half - 1]) ** (1.0 / (done - half))
+            om = update_omega(om, rate)
+    return status, sweeps, res, est, om
 
 
 def solve_cd(
@@ -137,11 +161,14 @@ def solve_cd(
 ) -> Solution:
     """Solve a circuit with exact coordinate descent (see module docstring).
 
-    ``tol`` is relative: sweeps stop when the largest single-node KCL residual is
-    ≤ tol × i_scale (i_scale = largest node conductance × voltage scale).
-    ``polish``: "auto" (when free–free diodes exist or sweeps hit the limit),
-    "always" or "never".  ``warm_start``: node voltages (one per circuit node),
-    projected onto the constraints.  Raises CircuitError for circuits without a
+    ``tol`` is relative to the voltage scale (largest source voltage): sweeps stop
+    when the a-posteriori error estimate (see ``_kernels.cd_sweeps``) is
+    ≤ tol × v_scale.  The KCL residual (A) is reported as ``residual``.
+    ``polish``: "auto" (when free–free diodes exist, sweeps hit the limit, or
+    the sweeps converged slowly — ω raised or > 50 sweeps — on a reduced problem
+    of ≤ SMALL_PROBLEM free supernodes), "always" or "never".
+    ``warm_start``: node voltages (one per circuit node), projected onto the
+    constraints.  Raises CircuitError for circuits without a
     unique solution.
     """
     if polish not in ("auto", "always", "never"):
@@ -153,20 +180,23 @@ def solve_cd(
     if warm_start is not None:
         u = _project_warm(p, np.asarray(warm_start, dtype=np.float64))
     t1 = time.perf_counter()
-    status, sweeps, res, om = run_sweeps(p, u, tol=tol, max_sweeps=max_sweeps, omega=omega)
+    status, sweeps, res, est, om = run_sweeps(p, u, tol=tol, max_sweeps=max_sweeps, omega=omega)
     info: dict = {
         "omega": om,
         "free_supernodes": p.n,
         "ff_edges": p.n_ff_edges,
         "ff_diodes": p.n_ff_diodes,
-        "tol_abs": tol * p.i_scale,
+        "tol_v": tol * p.v_scale,
+        "error_estimate": float(est),
         "i_scale": p.i_scale,
         "v_scale": p.v_scale,
         "polished": False,
     }
     final = CONVERGED if status == K.CD_CONVERGED else SWEEP_LIMIT
+    slow = om > 1.0 or sweeps > _SLOW_SWEEPS  # contraction was slow: estimate less sure
     want_polish = polish == "always" or (
-        polish == "auto" and (p.n_ff_diodes > 0 or status != K.CD_CONVERGED)
+        polish == "auto"
+        and (p.n_ff_diodes > 0 or status != K.CD_CONVERGED or (slow and p.n <= SMALL_PROBLEM))
     )
     if want_polish and p.n:
         pr = run_polish(p, u)

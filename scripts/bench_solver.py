@@ -1,0 +1,127 @@
+"""Benchmark of the numba CD solver (issue 3's speed figures).
+
+Prints, for this machine:
+  * DRN-XS and DRN-1H (one input): setup, solve, total (median of repeats), sweeps;
+  * sweep throughput on a large grid (>= 1M free–free resistors), in resistor
+    updates per second and as a fraction of the measured single-core memory read
+    bandwidth (bytes a sweep must stream / sweep time);
+  * sweeps to converge on 2-D grids with the automatic omega vs omega = 1;
+  * setup time for ~1M resistors.
+
+Usage:  .venv/bin/python scripts/bench_solver.py [--quick]
+Compile time (JIT) is measured once and reported on its own line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+from numba import njit
+
+from resbench.generate import drn, grid
+from resbench.problem import compile_problem
+from resbench.solvers import _kernels as K
+from resbench.solvers.cd import _kernel_args, ensure_compiled, solve_cd
+
+
+@njit(cache=True)
+def _read_sum(a):  # pragma: no cover - compiled
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i]
+    return s
+
+
+def read_bandwidth(nbytes: int = 800 * 2**20) -> float:
+    """Single-core streaming read bandwidth (bytes/s), best of 5."""
+    a = np.ones(nbytes // 8)
+    _read_sum(a[:10])
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        _read_sum(a)
+        best = min(best, time.perf_counter() - t)
+    return a.nbytes / best
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def bench_drn(preset: str, repeats: int) -> None:
+    c = drn(preset=preset, seed=0)
+    sizes = c.sizes()
+    runs = [solve_cd(c) for _ in range(repeats + 1)][1:]
+    s = runs[-1]
+    print(
+        f"DRN-{preset.upper()} ({sizes['nodes']} nodes, {sizes['resistors']} resistors, "
+        f"{sizes['diodes']} diodes): status {s.status}, {s.sweeps} sweeps, "
+        f"setup {1e3 * med([r.timings['setup'] for r in runs]):.2f} ms, "
+        f"solve {1e3 * med([r.timings['solve'] for r in runs]):.3f} ms, "
+        f"total {1e3 * med([r.timings['total'] for r in runs]):.2f} ms "
+        f"(median of {repeats}; ff edges {s.info['ff_edges']})"
+    )
+
+
+def bench_throughput(side: int, bw: float) -> None:
+    c = grid(side, side, seed=0, clamps=False)
+    t = time.perf_counter()
+    p = compile_problem(c)
+    setup = time.perf_counter() - t
+    m = p.n_ff_edges
+    print(
+        f"grid {side}x{side}: {len(c.resistors)} resistors, {m} free-free; "
+        f"setup {1e3 * setup:.1f} ms"
+    )
+    args = _kernel_args(p)
+    u = p.start.copy()
+    sweeps = 20
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        K.cd_sweeps(*args, u, 1.0, 0.0, sweeps, np.zeros(0), np.zeros(K.STATE_LEN))
+        best = min(best, (time.perf_counter() - t) / sweeps)
+    # bytes a sweep streams: CSR (int32 index + float64 value) per directed edge,
+    # indptr (int64), diag, c, lo, hi, u and the diode pointer arrays per node.
+    nbytes = p.indices.nbytes + p.data.nbytes + p.n * (8 * 6 + 16)
+    print(
+        f"  sweep {1e3 * best:.2f} ms: {m / best / 1e6:.0f} M resistor-updates/s "
+        f"({2 * m / best / 1e6:.0f} M directed edge reads/s), "
+        f"{nbytes / best / 1e9:.1f} GB/s = {nbytes / best / bw:.0%} of read bandwidth"
+    )
+
+
+def bench_grid_sweeps(side: int) -> None:
+    c = grid(side, side, seed=0, clamps=True)
+    a = solve_cd(c)
+    b = solve_cd(c, omega=1.0)
+    print(
+        f"grid {side}x{side} with clamps: auto omega={a.info['omega']:.3f}: {a.sweeps} sweeps "
+        f"({1e3 * a.timings['solve']:.1f} ms); omega=1: {b.sweeps} sweeps "
+        f"({1e3 * b.timings['solve']:.1f} ms); both {a.status}/{b.status}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes")
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    t = time.perf_counter()
+    ensure_compiled()
+    print(f"JIT compile/cache load: {time.perf_counter() - t:.2f} s (not part of any time below)")
+    bw = read_bandwidth()
+    print(f"single-core memory read bandwidth: {bw / 1e9:.1f} GB/s")
+    bench_drn("xs", args.repeats)
+    if not args.quick:
+        bench_drn("1h", args.repeats)
+    bench_throughput(300 if args.quick else 710, bw)
+    for side in (30, 100) if args.quick else (30, 100, 300):
+        bench_grid_sweeps(side)
+
+
+if __name__ == "__main__":
+    main()
