@@ -12,7 +12,32 @@ Public API::
     parse_value("10kohm") -> 10000.0
 
 Every failure on bad input is a :class:`NetlistError` carrying file, line,
-the offending text and a hint.
+the offending text and a hint; ``parse_netlist`` raises nothing else.
+
+Decisions where SPICE dialects differ (each one covered by tests/test_netlist.py):
+
+* ``.end`` stops reading the file it is in; ``.control … .endc`` is skipped with
+  a warning and never run.
+* ``.param`` values may refer to parameters defined later (evaluated on first
+  use, cycles are errors); element values need ``{…}`` or ``'…'`` to use them.
+* Subcircuits may be defined after use and inside other subcircuits (then they
+  are local to it).  Flattened names follow ngspice: ``R1`` in ``X1`` is
+  ``r.x1.r1``, node ``n1`` in ``X1`` is ``x1.n1``; ``0``/``gnd`` and ``.global``
+  nodes are not renamed.  ``.model`` cards are global wherever they appear.
+* A source with only a transient function (SIN, PULSE, …) gets DC value 0
+  (ngspice's ``.op`` would use the value at t=0); AC parts are ignored.
+  Notes about ignored parts are grouped by kind in ``circuit.warnings``.
+* Resistor parameters (``tc1=``, ``m=``, ``r=``) are rejected; extra diode,
+  capacitor and inductor tokens are ignored with a note.
+
+Speed: plain element lines take a fast path (split, first-letter dispatch,
+node names interned through one dict, columns collected in ``array`` buffers
+that become numpy arrays without copying); only lines with ``{}``, quotes,
+``=`` or parentheses, and ``X`` instances, go through the general tokenizer.
+Top-level lines are built while reading unless an earlier top-level line had
+to wait for definitions further down (a ``{…}`` value or an ``X`` instance);
+from then on they are built after reading, in order, so nodes are always
+numbered in order of first appearance in the flattened netlist.
 """
 
 from __future__ import annotations
