@@ -86,7 +86,9 @@ def circuits(draw: st.DrawFn) -> Circuit:
     return c
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(circuits(), st.sampled_from([".op", None]))
 def test_random_circuits_round_trip_exactly(c: Circuit, analysis) -> None:
     text = write_netlist(c, analysis=analysis)
@@ -193,13 +195,15 @@ def _check(text: str) -> None:
     assert parse_netlist(write_netlist(c)) == c
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.sampled_from(SEEDS), mutations)
 def test_mutated_netlists_raise_only_netlist_error(seed: str, ops) -> None:
     _check(_mutate(seed, ops))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.text(max_size=200), SPICY)
 def test_random_text_raises_only_netlist_error(text: str, extra: str) -> None:
     _check("title\n" + text + extra)
