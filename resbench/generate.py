@@ -179,24 +179,29 @@ def _dense_block(
     c = 1.0 / math.sqrt(n_in)
     rows_per = max(1, _CHUNK // n_out)
     buf = np.empty(min(n_in, rows_per) * n_out, dtype=np.float64)
+    mbuf = np.empty(buf.shape[0], dtype=bool)
     has = np.zeros(n_out, dtype=bool)
     for r0 in range(0, n_in, rows_per):
-        r1 = min(n_in, r0 + rows_per)
-        u = buf[: (r1 - r0) * n_out]
+        nr = min(n_in, r0 + rows_per) - r0
+        u = buf[: nr * n_out]
         rng.random(out=u)
-        # g = max(0, (2u - 1) c): nonzero iff u > 1/2.
-        ri, ci = np.nonzero((u > 0.5).reshape(r1 - r0, n_out))
-        k = ri.shape[0]
-        g = u.reshape(r1 - r0, n_out)[ri, ci]
+        # w = max(0, (2u - 1) c): nonzero iff u > 1/2.
+        mask = np.greater(u, 0.5, out=mbuf[: nr * n_out])
+        per_row = np.count_nonzero(mask.reshape(nr, n_out), axis=1)
+        k = int(per_row.sum())
+        g = np.compress(mask, u, out=val[pos : pos + k])  # row-major, like flatnonzero
         g *= 2.0 * c
         g -= c
         g *= g_unit
-        np.divide(1.0, g, out=val[pos : pos + k])  # ohms
-        ri += r0 + in_offset
-        a[pos : pos + k] = ri
-        ci += out_offset
-        b[pos : pos + k] = ci
-        has[ci - out_offset] = True
+        np.divide(1.0, g, out=g)  # ohms
+        col = np.flatnonzero(mask)
+        col -= np.repeat(np.arange(nr, dtype=np.int64) * n_out, per_row)
+        has[col] = True
+        col += out_offset
+        b[pos : pos + k] = col
+        a[pos : pos + k] = np.repeat(
+            np.arange(r0 + in_offset, r0 + nr + in_offset, dtype=np.int32), per_row
+        )
         pos += k
     missing = np.flatnonzero(~has)
     if missing.size:  # every node needs >= 1 conductance to the previous layer
