@@ -219,7 +219,13 @@ def test_drn_diodes_are_active() -> None:
     assert np.max(np.abs(v)) > 1e-3
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     sizes=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(lambda s: (2 * s[0], *s[1:])),
     out=st.integers(1, 4),
@@ -232,7 +238,13 @@ def test_drn_tiny_fan_in_is_well_posed(sizes: tuple[int, ...], out: int, seed: i
     _check_diodes(c, v, 1e-12)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     rows=st.integers(2, 9),
     cols=st.integers(2, 9),
@@ -270,7 +282,13 @@ def test_grid_clamps_bind() -> None:
     assert on.any() and not on.all()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     nodes=st.integers(2, 80),
     degree=st.floats(0, 6),
