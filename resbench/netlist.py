@@ -425,6 +425,11 @@ class _Group:
         )
 
 
+def _title(text: str) -> str:
+    """A title as stored: no byte-order mark, no surrounding white space."""
+    return text.replace("\ufeff", "").strip()
+
+
 def _lines_of(text: str) -> list[str]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -499,7 +504,7 @@ class _Parser:
         self.file_lines.append(lines)
         start = 0
         if main:
-            self.title = lines[0].lstrip("\ufeff").strip()
+            self.title = _title(lines[0])
             start = 1
         cur = self.stack[-1]
         store_loc, store_raw = cur.locs.append, cur.raws.append
@@ -704,7 +709,7 @@ class _Parser:
             return 0
         if card == ".title":
             p = s.split(None, 1)
-            self.title = p[1].strip() if len(p) > 1 else ""
+            self.title = _title(p[1]) if len(p) > 1 else ""
             return 0
         if card == ".control":
             return _CONTROL

@@ -662,3 +662,10 @@ def test_large_hierarchy_expands_every_instance() -> None:
     assert v["r.x0.r0"] == 1.0 and v["r.x39.r49"] == 40.0 * 50
     t = terminals(c, c.resistors)
     assert t["r.x3.r0"] == ("m3", "x3.n1") and t["r.x3.r49"] == ("x3.n49", "m4")
+
+
+def test_title_drops_byte_order_marks_and_white_space() -> None:
+    assert parse_netlist("\ufeff  my title \t\nR1 a 0 1\n").title == "my title"
+    c = parse_netlist("\x0c\ufeff\n.title \ufeff x \n")
+    assert c.title == "x"
+    assert parse_netlist(write_netlist(c)) == c
