@@ -14,6 +14,7 @@ from rich.table import Table
 
 from resbench.errors import ResbenchError
 from resbench.solution import Solution
+from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL
 
 EXIT_OK, EXIT_NOT_CERTIFIED, EXIT_BAD_INPUT = 0, 1, 2
 NETLIST_SUFFIXES = (".cir", ".sp", ".spi", ".net", ".spice", ".ckt")
@@ -142,11 +143,18 @@ def render_csv(sols: list[Solution]) -> str:
 @click.option(
     "--tol",
     type=float,
-    default=1e-11,
+    default=CD_DEFAULT_TOL,
     show_default=True,
-    help="CD stopping rule: largest KCL residual ≤ tol × current scale.",
+    help="CD stopping rule: estimated voltage error ≤ tol × voltage scale "
+    "(largest source voltage).",
 )
-@click.option("--max-sweeps", type=int, default=100_000, show_default=True, help="CD sweep limit.")
+@click.option(
+    "--max-sweeps",
+    type=int,
+    default=CD_DEFAULT_MAX_SWEEPS,
+    show_default=True,
+    help="CD sweep limit (then the exact polish finishes).",
+)
 @click.option(
     "--omega",
     default="auto",

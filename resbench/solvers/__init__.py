@@ -16,6 +16,8 @@ from resbench.circuit import Circuit
 from resbench.solution import CONVERGED, NOT_CERTIFIED, Solution
 
 SOLVERS = ("cd", "reference", "ngspice")
+CD_DEFAULT_TOL = 1e-12  # relative to the voltage scale (see resbench.solvers.cd)
+CD_DEFAULT_MAX_SWEEPS = 100_000
 EXACT_SOLVERS = ("cd", "reference")
 
 

@@ -29,11 +29,12 @@ import numpy as np
 from resbench.circuit import Circuit
 from resbench.problem import Problem, compile_problem
 from resbench.solution import CONVERGED, STALLED, SWEEP_LIMIT, Solution
+from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL
 from resbench.solvers import _kernels as K
 from resbench.solvers.polish import polish as run_polish
 
-DEFAULT_TOL = 1e-10
-DEFAULT_MAX_SWEEPS = 100_000
+DEFAULT_TOL = CD_DEFAULT_TOL
+DEFAULT_MAX_SWEEPS = CD_DEFAULT_MAX_SWEEPS
 SMALL_PROBLEM = 5000  # free supernodes up to which "auto" polishes slowly converging
 # nets (a direct solve there costs milliseconds and removes the error that an
 # iterative stopping rule can leave on ill-conditioned nets)
