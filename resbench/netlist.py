@@ -141,21 +141,25 @@ def _fmt_param(v: float) -> str:
     return repr(float(v))
 
 
-def _checked_names(names: Sequence[str], letter: str, kind: str) -> list[str] | Sequence[str]:
+_OTHER_SPACE = re.compile(r"[^\S\n]")  # white space other than newlines
+
+
+def _checked_names(names: Sequence[str], letter: str, kind: str) -> Sequence[str]:
     """Element names as written: each must start with its kind letter (SPICE
-    decides the element type by it); names that do not get the letter prefixed."""
+    decides the element type by it); names that do not get the letter prefixed.
+    Checked with whole-string operations (no Python loop over a million names)."""
     if isinstance(names, IndexedNames):
-        if names.prefix[:1].lower() == letter:
+        if names.prefix[:1] == letter and not _OTHER_SPACE.search(names.prefix):
             return names
-        names = list(names)
-    names = list(names)
-    if any(not n.startswith(letter) for n in names):
-        names = [n if n.startswith(letter) else letter + n for n in names]
-    joined = " ".join(names)
-    if len(joined.split()) != len(names):
-        raise CircuitError(
-            f"cannot write {kind} names that are empty or contain white space",
-        )
+    names = names if isinstance(names, list) else list(names)
+    n = len(names)
+    if not n:
+        return names
+    joined = "\n".join(names)
+    if "" in names or joined.count("\n") != n - 1 or _OTHER_SPACE.search(joined) is not None:
+        raise CircuitError(f"cannot write {kind} names that are empty or contain white space")
+    if joined.count("\n" + letter) + joined.startswith(letter) != n:
+        names = [x if x.startswith(letter) else letter + x for x in names]
     return names
 
 
