@@ -174,13 +174,10 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
 
     # ---- resistors: fold edges to fixed nodes, CSR of free–free edges
     res = circuit.resistors
-    g = np.zeros(len(res), dtype=np.float64)
-    pos = res.value > 0
-    np.divide(1.0, res.value, out=g, where=pos)
-    diag, c, deg = K.fold_resistors(res.a, res.b, g, sn, off, n)
+    diag, c, deg = K.fold_resistors(res.a, res.b, res.value, sn, off, n)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(deg, out=indptr[1:])
-    indices, data = K.fill_csr(res.a, res.b, g, sn, indptr)
+    indices, data = K.fill_csr(res.a, res.b, res.value, sn, indptr)
 
     # ---- current sources: from a through the source to b (injects into b)
     isrc = circuit.isources

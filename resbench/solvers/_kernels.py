@@ -16,8 +16,11 @@ STATE_LEN = 4 + 16 + 2  # cd_sweeps' carried rate history
 
 
 @njit(cache=True)
-def fold_resistors(ra, rb, g, sn, off, n):  # pragma: no cover - compiled
+def fold_resistors(ra, rb, ohms, sn, off, n):  # pragma: no cover - compiled
     """One pass over the resistors: diagonal, constant injection, free–free degrees.
+
+    Conductances are 1/ohms computed on the fly (0-ohm shorts were merged into
+    supernodes and are skipped), so no per-resistor temporary is allocated.
 
     For an edge between node a (supernode i) and node b (supernode j) the energy
     term is ½ g (u_i + off_a − u_j − off_b)².  Edges with a fixed end fold into the
@@ -27,8 +30,8 @@ def fold_resistors(ra, rb, g, sn, off, n):  # pragma: no cover - compiled
     c = np.zeros(n)
     deg = np.zeros(n, dtype=np.int64)
     for e in range(ra.shape[0]):
-        ge = g[e]
-        if ge == 0.0:
+        r = ohms[e]
+        if r <= 0.0:
             continue
         a = ra[e]
         b = rb[e]
@@ -36,6 +39,7 @@ def fold_resistors(ra, rb, g, sn, off, n):  # pragma: no cover - compiled
         j = sn[b]
         if i == j:
             continue
+        ge = 1.0 / r
         if i >= 0 and j >= 0:
             diag[i] += ge
             diag[j] += ge
@@ -54,7 +58,7 @@ def fold_resistors(ra, rb, g, sn, off, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def fill_csr(ra, rb, g, sn, indptr):  # pragma: no cover - compiled
+def fill_csr(ra, rb, ohms, sn, indptr):  # pragma: no cover - compiled
     """Second pass: scatter free–free edges into CSR (both directions)."""
     n = indptr.shape[0] - 1
     nnz = indptr[n]
@@ -62,13 +66,14 @@ def fill_csr(ra, rb, g, sn, indptr):  # pragma: no cover - compiled
     data = np.empty(nnz)
     fill = indptr[:-1].copy()
     for e in range(ra.shape[0]):
-        ge = g[e]
-        if ge == 0.0:
+        r = ohms[e]
+        if r <= 0.0:
             continue
         i = sn[ra[e]]
         j = sn[rb[e]]
         if i < 0 or j < 0 or i == j:
             continue
+        ge = 1.0 / r
         p = fill[i]
         indices[p] = j
         data[p] = ge
