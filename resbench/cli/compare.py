@@ -137,7 +137,7 @@ def compare(
         run_compare,
         write_compare_files,
     )
-    from resbench.bench.results import command_line
+    from resbench.cli.options import invocation
     from resbench.errors import ResbenchError
 
     if not spice:
@@ -200,6 +200,6 @@ def compare(
             highlight=False,
         )
     if not no_files:
-        written = write_compare_files(run, out_dir, command=command_line())
+        written = write_compare_files(run, out_dir, command=invocation())
         out.print(f"results: {', '.join(str(p) for p in written.values())}", soft_wrap=True)
     sys.exit(run.exit_code)

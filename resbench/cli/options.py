@@ -107,3 +107,38 @@ out_dir = click.option(
 )
 
 no_files = click.option("--no-files", is_flag=True, help="Do not write result files.")
+
+
+def invocation() -> str:
+    """The command line that ran this command, for result sidecars.
+
+    ``sys.argv`` when resbench was run as a program; otherwise (the command
+    invoked from Python, e.g. click's test runner) rebuilt from click's context.
+    """
+    import os
+    import shlex
+    import sys
+
+    ctx = click.get_current_context(silent=True)
+    if sys.argv and os.path.basename(sys.argv[0]).startswith("resbench"):
+        from resbench.bench.results import command_line
+
+        return command_line()
+    if ctx is None:
+        return shlex.join(sys.argv)
+    parts = ctx.command_path.split()
+    for name, value in ctx.params.items():
+        if value is None or value is False or value == ():
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, tuple | list):
+            parts += (
+                [str(v) for v in value]
+                if name in ("paths", "netlists")
+                else [flag] + [str(v) for v in value]
+            )
+        else:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
