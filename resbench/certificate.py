@@ -23,11 +23,13 @@ and per cluster a small bounded least-squares problem is solved (closed form for
 the common one-node and one-branch clusters, vectorised; Lawson–Hanson NNLS
 for the rest).  Diodes that are not tight carry no current.
 
-Tolerances: ``v_scale = max(|V| over voltage sources, max|v|,
-max|I| over current sources × the largest resistance, tiny)`` (the last term
-keeps the scale meaningful when every voltage is 0 but current flows) and
-``i_scale = max over non-ground nodes of the sum of |current| of the resistors,
-current sources and gmin leaks at that node`` (tiny floor).  Then
+Tolerances: ``i_scale = max over non-ground nodes of the sum of |current| of the
+resistors, current sources and gmin leaks at that node`` (tiny floor) and
+``v_scale = max(|V| over voltage sources, max|v|, max over nodes of the
+node's total current / its total conductance, tiny)`` (the third term is at most
+``2 max|v|`` plus the voltage current sources alone would produce; it keeps the
+scale meaningful when every voltage is 0 but current flows, e.g. into a diode
+to ground).  Then
 ``feas_tol = rtol * v_scale``, ``kcl_tol = rtol * i_scale`` and
 ``comp_tol = rtol * v_scale * i_scale``; the verdict ``ok`` is
 ``feasibility <= feas_tol and kcl <= kcl_tol and complementarity <= comp_tol``.
@@ -84,6 +86,11 @@ class Certificate:
             if where:
                 text += "; " + ", ".join(where)
         return text
+
+
+def _bincount(idx: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Sum of ``weights`` per node, always float64 (np.bincount gives int64 when empty)."""
+    return np.bincount(idx, weights=weights, minlength=n).astype(np.float64, copy=False)
 
 
 def _max_and_arg(x: np.ndarray) -> tuple[float, int]:
@@ -149,28 +156,31 @@ def certify(
         )
 
     # ---------------------------------------------------------------- scales
-    v_scale = max(float(np.max(np.abs(vsrc.value))) if nv else 0.0, float(np.max(np.abs(v))))
     pos = res_r.value > 0
-    if len(isrc):  # the voltage current sources alone can produce (all-zero answers)
-        r_max = float(np.max(res_r.value[pos], initial=0.0))
-        if gmin > 0:
-            r_max = max(r_max, 1.0 / gmin)
-        v_scale = max(v_scale, float(np.max(np.abs(isrc.value))) * r_max)
-    v_scale = max(v_scale, _TINY)
-
     ra, rb = res_r.a[pos], res_r.b[pos]
-    i_res = (v[ra] - v[rb]) / res_r.value[pos]  # current a -> b through the resistor
+    g_res = 1.0 / res_r.value[pos]
+    i_res = (v[ra] - v[rb]) * g_res  # current a -> b through the resistor
     # Known branch currents, each flowing from node `a` to node `b`.
     ka = np.concatenate([ra, isrc.a]).astype(np.intp)
     kb = np.concatenate([rb, isrc.b]).astype(np.intp)
     ki = np.concatenate([i_res, isrc.value])
-    inj = np.bincount(kb, weights=ki, minlength=n) - np.bincount(ka, weights=ki, minlength=n)
+    inj = _bincount(kb, ki, n) - _bincount(ka, ki, n)
     aki = np.abs(ki)
-    tot = np.bincount(ka, weights=aki, minlength=n) + np.bincount(kb, weights=aki, minlength=n)
+    tot = _bincount(ka, aki, n) + _bincount(kb, aki, n)
     if gmin > 0:
         inj[1:] -= gmin * v[1:]
         tot[1:] += gmin * np.abs(v[1:])
     i_scale = max(float(np.max(tot[1:])) if n > 1 else 0.0, _TINY)
+
+    v_scale = max(float(np.max(np.abs(vsrc.value))) if nv else 0.0, float(np.max(np.abs(v))))
+    # Floor: at each node, its total current over its total conductance (at most
+    # twice the largest voltage, plus what current sources alone would produce).
+    gsum = _bincount(ra, g_res, n) + _bincount(rb, g_res, n)
+    gsum[1:] += gmin
+    held = gsum[1:] > 0
+    if np.any(held):
+        v_scale = max(v_scale, float(np.max(tot[1:][held] / gsum[1:][held])))
+    v_scale = max(v_scale, _TINY)
     feas_tol = rtol * v_scale
     kcl_tol = rtol * i_scale
     comp_tol = rtol * v_scale * i_scale

@@ -96,3 +96,63 @@ def enumerate_solve(circuit: Circuit, *, eps: float = 1e-10) -> np.ndarray | Non
     for other in found[1:]:
         assert np.allclose(other, found[0], rtol=0, atol=1e-8 * scale), (found[0], other)
     return found[0]
+
+
+def kcl_residual(
+    circuit: Circuit, voltages: np.ndarray, feas_tol: float, gmin: float = 0.0
+) -> np.ndarray:
+    """KCL imbalance per node after the best choice of unknown currents, globally.
+
+    The unknowns are the currents of every voltage source, short and tight diode
+    (``v(anode) - v(cathode) >= -feas_tol``, current >= 0); one bounded least-squares
+    problem over all of them at once, with ground's equation dropped (the
+    certificate splits the same problem into clusters).  Returns the residual
+    per node, ground included (as 0).
+    """
+    from scipy.optimize import lsq_linear
+
+    n = circuit.n_nodes
+    v = np.asarray(voltages, dtype=float)
+    inj = np.zeros(n)
+    for p, q, r in zip(
+        circuit.resistors.a, circuit.resistors.b, circuit.resistors.value, strict=True
+    ):
+        if r > 0:
+            cur = (v[p] - v[q]) / r
+            inj[p] -= cur
+            inj[q] += cur
+    for p, q, val in zip(
+        circuit.isources.a, circuit.isources.b, circuit.isources.value, strict=True
+    ):
+        inj[p] -= val
+        inj[q] += val
+    inj[1:] -= gmin * v[1:]
+    cols: list[tuple[int, int, bool]] = []  # (from, to, non-negative)
+    br = circuit.vsources
+    cols += [(int(p), int(q), False) for p, q in zip(br.a, br.b, strict=True)]
+    res = circuit.resistors
+    cols += [
+        (int(p), int(q), False) for p, q, r in zip(res.a, res.b, res.value, strict=True) if r == 0
+    ]
+    ind = circuit.inductors
+    cols += [(int(p), int(q), False) for p, q in zip(ind.a, ind.b, strict=True)]
+    dio = circuit.diodes
+    cols += [
+        (int(p), int(q), True)
+        for p, q in zip(dio.a, dio.b, strict=True)
+        if v[p] - v[q] >= -feas_tol
+    ]
+    if not cols:
+        out = inj.copy()
+        out[0] = 0.0
+        return out
+    bmat = np.zeros((n, len(cols)))
+    for k, (p, q, _) in enumerate(cols):
+        bmat[p, k] -= 1.0
+        bmat[q, k] += 1.0
+    lb = np.array([0.0 if nonneg else -np.inf for *_, nonneg in cols])
+    scale = max(float(np.max(np.abs(inj[1:]), initial=0.0)), 1e-300)
+    sol = lsq_linear(bmat[1:], -inj[1:] / scale, bounds=(lb, np.inf), method="bvls", tol=1e-14)
+    out = inj + bmat @ (sol.x * scale)
+    out[0] = 0.0
+    return out

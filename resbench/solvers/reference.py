@@ -14,7 +14,8 @@ inductors) and ``D v <= 0`` the diode constraints (rows ``e_anode - e_cathode``)
    ``null(G)`` is spanned by the indicators of resistor-connected components
    that do not contain ground, so the check is an SVD of ``A`` restricted to
    those components (CircuitError naming the nodes), skipped when ``gmin > 0``.
-3. KKT matrix ``K = [[G, A_Iᵀ], [A_I, 0]]`` (sparse LU).  With diode currents
+3. KKT matrix ``K = [[G, A_Iᵀ], [A_I, 0]]`` (dense LU up to 5000 rows, else
+   sparse LU; conductances scaled so the largest is 1).  With diode currents
    ``λ >= 0`` stationarity reads ``G v - J + A_Iᵀ μ + Dᵀ λ = 0``, so
    ``v(λ) = v0 - P Dᵀ λ`` and the diode conditions become the LCP
    ``w = M λ + q >= 0, λ >= 0, λ·w = 0`` with ``M = D P Dᵀ`` (positive
@@ -25,6 +26,10 @@ inductors) and ``D v <= 0`` the diode constraints (rows ``e_anode - e_cathode``)
    final basis is re-solved from the original data.  Ray termination means the
    diode constraints cannot be met: an LP Farkas certificate
    (``A_Iᵀ y + Dᵀ z = 0, z >= 0, bᵀ y < 0``) names the diodes and sources.
+   Diode voltages in ``q`` below 1e-12 of the voltage scale are round-off of
+   the KKT solve and are set to 0 (diodes tied through shorts need exact
+   zeros); if Lemke still ends on a ray while the LP finds the diodes
+   feasible, every diode is relaxed by that same 1e-12 margin and Lemke rerun.
 5. ``v``, ``μ`` (voltage-source currents, SPICE sign) are recovered by one more
    KKT solve with the diode currents ``λ``.
 
@@ -56,6 +61,7 @@ LEMKE_RAY = 2
 
 _RANK_TOL = 1e-9  # incidence-matrix rank decisions (entries are 0, ±1)
 _REL_TOL = 1e-9  # relative tolerance of value checks (KVL loops, fixed diodes)
+_CLEAN_TOL = 1e-12  # diode voltages below this fraction of the voltage scale are round-off
 
 
 def _names(seq, idx, limit: int = 12) -> list[str]:
@@ -370,11 +376,13 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     rhs0 = np.concatenate([jvec, b_i])
     x0 = lu.solve(rhs0)
     v0 = x0[:nf]
-    v_scale = max(
-        float(np.max(np.abs(b_full))) if b_full.size else 0.0,
-        float(np.max(np.abs(v0), initial=0.0)),
-        1e-300,
-    )
+    # Voltage scale: sources, the answer without diodes, and what each current
+    # source makes across its node's conductance (meaningful when all v are 0).
+    gdiag = gmat.diagonal()
+    local = np.abs(jvec[gdiag > 0]) / gdiag[gdiag > 0]
+    b_max = float(np.max(np.abs(b_full), initial=0.0))
+    v_scale = max(b_max, float(np.max(np.abs(v0), initial=0.0)), float(np.max(local, initial=0.0)))
+    v_scale = max(v_scale, 1e-300)
 
     lam = np.zeros(nd)  # scaled diode currents (A / g_scale)
     pivots = 0
@@ -390,8 +398,8 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             fixed_mask = np.zeros(nonzero.size, dtype=bool)
         for k in np.flatnonzero(fixed_mask):
             j = int(nonzero[k])
-            drop = float(d_dense[j] @ v0)  # v(anode) - v(cathode), fixed by sources
-            if drop > _REL_TOL * v_scale:
+            drop = float(coef[:, k] @ b_i)  # v(anode) - v(cathode), fixed by sources
+            if drop > _REL_TOL * b_max:
                 srcs = [row_names[int(indep[i])] for i in np.flatnonzero(np.abs(coef[:, k]) > 1e-9)]
                 name = str(dio.names[j])
                 raise CircuitError(
@@ -406,13 +414,24 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             mmat = d_free @ sens[:nf]
             mmat = 0.5 * (mmat + mmat.T)
             qvec = -(d_free @ v0)
+            # Round-off of the KKT solve is not a diode voltage: exact zeros matter
+            # for diodes tied through shorts (a ray from -1e-18 would be spurious).
+            qvec[np.abs(qvec) <= _CLEAN_TOL * v_scale] = 0.0
             diag = np.sqrt(np.maximum(np.diag(mmat), 1e-300))
             mm = mmat / diag[:, None] / diag[None, :]
             qq = qvec / diag
             q_scale = float(np.max(np.abs(qq))) or 1.0
             z, status, pivots = lemke(mm, qq / q_scale)
+            found = None
             if status == LEMKE_RAY:
                 found = _farkas(a_i, b_i, d_dense[nonzero])
+                if found is None:
+                    # Feasible after all: relax every diode by a round-off-sized
+                    # margin (1e-12 of the voltage scale) and solve again.
+                    shift = _CLEAN_TOL * v_scale / diag / q_scale
+                    z, status, more = lemke(mm, qq / q_scale + shift)
+                    pivots += more
+            if status == LEMKE_RAY:
                 if found is None:
                     raise SolverError(
                         "reference: Lemke ray termination but no infeasibility certificate "
