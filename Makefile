@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(VENV)/bin/resbench info
-	$(VENV)/bin/resbench solve netlists/
+	$(VENV)/bin/resbench compare --spice netlists/
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

@@ -72,10 +72,26 @@ class _Forest:
         return True
 
 
-def _laplacian(p: Problem) -> sp.csr_matrix:
+DENSE_MAX = 400  # below this many free supernodes, dense linear algebra is faster
+
+
+def _laplacian(p: Problem):
+    """The reduced conductance matrix L: dense for small problems, CSR otherwise."""
     n = p.n
+    if n <= DENSE_MAX:
+        lap = np.zeros((n, n))
+        rows = np.repeat(np.arange(n), np.diff(p.indptr))
+        np.add.at(lap, (rows, p.indices), -p.data)
+        lap[np.arange(n), np.arange(n)] += p.diag
+        return lap
     off = sp.csr_matrix((p.data, p.indices, p.indptr), shape=(n, n))
     return (sp.diags(p.diag) - off).tocsr()
+
+
+def _spd_solve(m, rhs: np.ndarray) -> np.ndarray:
+    if isinstance(m, np.ndarray):
+        return np.linalg.solve(m, rhs) if m.size else np.zeros(0)
+    return np.atleast_1d(spla.spsolve(m.tocsc(), rhs))
 
 
 def polish_bounds(p: Problem, u0: np.ndarray, *, tight_tol: float | None = None):
@@ -95,9 +111,9 @@ def polish_bounds(p: Problem, u0: np.ndarray, *, tight_tol: float | None = None)
     free = np.flatnonzero(~act)
     lap = _laplacian(p)
     if free.size:
-        lff = lap[free][:, free].tocsc()
+        lff = lap[np.ix_(free, free)] if isinstance(lap, np.ndarray) else lap[free][:, free]
         rhs = p.c[free] - lap[free] @ np.where(act, u, 0.0)
-        u[free] = np.atleast_1d(spla.spsolve(lff, rhs))
+        u[free] = _spd_solve(lff, rhs)
     vfeas = 1e-12 * p.v_scale
     if np.any(u < p.lo - vfeas) or np.any(u > p.hi + vfeas):
         return None
@@ -207,12 +223,14 @@ def _solve_eqp(p, lap, an, ca, w, in_w):
     col = np.full(n + 1, -1, dtype=np.int64)
     col[free_roots] = np.arange(free_roots.size)
     rows = np.flatnonzero(~fixed[:n])
-    P = sp.csr_matrix((np.ones(rows.size), (rows, col[root[rows]])), shape=(n, free_roots.size))
+    if isinstance(lap, np.ndarray):
+        P = np.zeros((n, free_roots.size))
+        P[rows, col[root[rows]]] = 1.0
+    else:
+        P = sp.csr_matrix((np.ones(rows.size), (rows, col[root[rows]])), shape=(n, free_roots.size))
     q = ofs[:n].copy()  # fixed cluster: u = ofs (F is root with ofs 0)
     rhs = P.T @ (p.c - lap @ q)
-    M = (P.T @ lap @ P).tocsc()
-    z = spla.spsolve(M, rhs) if free_roots.size else np.zeros(0)
-    z = np.atleast_1d(z)
+    z = _spd_solve(P.T @ lap @ P, rhs) if free_roots.size else np.zeros(0)
     ext = np.zeros(n + 1)
     ext[:n] = P @ z + q
     return ext, (root, parent_edge, order)
