@@ -1,8 +1,12 @@
 """resbench: exact, fast simulation of nonlinear resistive networks.
 
-Public API (grows as the layers land)::
+Public API::
 
-    from resbench import read_netlist, solve, certify
+    from resbench import read_netlist, solve, certify, compare, write_netlist
+
+    circuit = read_netlist("net.cir")
+    sol = solve(circuit)                 # numba CD; solver="reference" | "ngspice"
+    sol.voltage("out"), sol.certificate.ok, sol.timings
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from resbench.circuit import Branches, Circuit, Model  # noqa: E402
 from resbench.errors import CircuitError, NetlistError, ResbenchError, SolverError  # noqa: E402
 from resbench.netlist import parse_netlist, read_netlist, write_netlist  # noqa: E402
 from resbench.solution import Solution  # noqa: E402
+from resbench.solvers import solve  # noqa: E402
 
 __all__ = [
     "Branches",
@@ -30,6 +35,7 @@ __all__ = [
     "compare",
     "parse_netlist",
     "read_netlist",
+    "solve",
     "write_netlist",
 ]
 

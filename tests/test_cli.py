@@ -112,3 +112,11 @@ def test_solve_every_bundled_netlist_certifies():
     data = json.loads(res.output)
     assert len(data) >= 12
     assert all(d["certified"] for d in data)
+
+
+def test_python_api_solve():
+    import resbench
+
+    sol = resbench.solve(resbench.read_netlist(NETLISTS / "stall.cir"))
+    assert sol.ok and sol.voltage("a") == pytest.approx(0.5, abs=1e-12)
+    assert sol.diode_states() == ["on"]
