@@ -178,6 +178,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(deg, out=indptr[1:])
     indices, data = K.fill_csr(res.a, res.b, res.value, sn, indptr)
+    K.order_rows(indptr, indices, data)
 
     # ---- current sources: from a through the source to b (injects into b)
     isrc = circuit.isources

@@ -82,7 +82,7 @@ def bench_throughput(side: int, bw: float) -> None:
     best = float("inf")
     for _ in range(3):
         t = time.perf_counter()
-        K.cd_sweeps(*args, u, 1.0, 0.0, sweeps, np.zeros(0), np.zeros(K.STATE_LEN))
+        K.cd_sweeps(*args, u, 1.0 / p.diag, 1.0, 0.0, sweeps, np.zeros(0), np.zeros(K.STATE_LEN))
         best = min(best, (time.perf_counter() - t) / sweeps)
     # bytes a sweep streams: CSR (int32 index + float64 value) per directed edge,
     # indptr (int64), diag, c, lo, hi, u and the diode pointer arrays per node.

@@ -71,7 +71,8 @@ def ensure_compiled() -> float:
     K.bellman_ford_start(f.copy(), -f, f, e32, e32, ef)
     ptr = np.zeros(2, np.int64)
     args = (indptr, indices, data, f, f, -f, f, ptr, e32, ef, ptr, e32, ef)
-    K.cd_sweeps(*args, f.copy(), 1.0, 0.0, 1, np.zeros(1), np.zeros(K.STATE_LEN))
+    K.cd_sweeps(*args, f.copy(), f, 1.0, 0.0, 1, np.zeros(1), np.zeros(K.STATE_LEN))
+    K.order_rows(indptr, indices, data)
     K.projected_residual(*args, f.copy())
     _compiled = True
     return time.perf_counter() - t0
@@ -123,6 +124,7 @@ def run_sweeps(
     Returns (kernel status, sweeps, KCL residual in A, error estimate in V, last ω).
     """
     args = _kernel_args(p)
+    inv = 1.0 / p.diag
     tol_v = tol * p.v_scale
     if p.n == 0:
         return K.CD_CONVERGED, 0, 0.0, 0.0, 1.0
@@ -131,7 +133,7 @@ def run_sweeps(
         if not 0.0 < om < 2.0:
             raise ValueError(f"omega must be in (0, 2), got {om}")
         status, sweeps, res, est = K.cd_sweeps(
-            *args, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(K.STATE_LEN)
+            *args, u, inv, om, tol_v, max_sweeps, np.zeros(0), np.zeros(K.STATE_LEN)
         )
         return status, sweeps, res, est, om
     om, sweeps, res, est, status = 1.0, 0, np.inf, np.inf, K.CD_SWEEP_LIMIT
@@ -139,7 +141,7 @@ def run_sweeps(
     state = np.zeros(K.STATE_LEN)
     while sweeps < max_sweeps:
         k = min(_CHUNK, max_sweeps - sweeps)
-        status, done, res, est = K.cd_sweeps(*args, u, om, tol_v, k, hist, state)
+        status, done, res, est = K.cd_sweeps(*args, u, inv, om, tol_v, k, hist, state)
         sweeps += done
         if status == K.CD_CONVERGED:
             break
