@@ -52,6 +52,9 @@ def _register() -> None:
     from resbench.cli import compare
 
     cli.add_command(compare.compare)
+    from resbench.cli import scale
+
+    cli.add_command(scale.scale)
 
 
 _register()

@@ -142,3 +142,13 @@ def invocation() -> str:
         else:
             parts += [flag, str(value)]
     return shlex.join(parts)
+
+
+#: random seed of generated networks (same seed, same networks)
+seed = click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed of the generated networks: the same seed gives the same networks.",
+)
