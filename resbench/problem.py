@@ -178,6 +178,16 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(deg, out=indptr[1:])
     indices, data = K.fill_csr(res.a, res.b, res.value, sn, indptr)
+    # sweep order: one colour class after the other (consecutive updates independent)
+    if n > 1 and indices.size:
+        colors = K.greedy_colors(indptr, indices, n)
+        if colors.max() > 0:
+            perm = np.argsort(colors, kind="stable")
+            rank = np.empty(n, dtype=np.int64)
+            rank[perm] = np.arange(n)
+            indptr, indices, data = K.permute_csr(indptr, indices, data, perm, rank)
+            diag, c = diag[perm], c[perm]
+            sn = np.where(sn >= 0, rank[np.maximum(sn, 0)], -1).astype(np.int32)
     K.order_rows(indptr, indices, data)
 
     # ---- current sources: from a through the source to b (injects into b)

@@ -235,7 +235,7 @@ def test_warm_start_from_answer_needs_few_sweeps():
     c = grid(15, 15, seed=4, clamps=True)
     first = solve_cd(c, polish="never")
     again = solve_cd(c, polish="never", warm_start=first.voltages)
-    assert again.sweeps <= 6 and first.sweeps > 50
+    assert again.sweeps * 4 < first.sweeps
     assert np.max(np.abs(again.voltages - first.voltages)) < 1e-9
 
 

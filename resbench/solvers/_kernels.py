@@ -86,6 +86,48 @@ def fill_csr(ra, rb, ohms, sn, indptr):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def greedy_colors(indptr, indices, n):  # pragma: no cover - compiled
+    """Greedy colouring of the free–free graph (smallest colour no neighbour has).
+
+    Nodes of one colour share no resistor, so a sweep that visits them one colour
+    after the other has no dependency between consecutive updates (red–black
+    ordering on a grid; even/odd layers in a DRN).
+    """
+    color = np.full(n, -1, dtype=np.int64)
+    mark = np.full(n + 1, -1, dtype=np.int64)
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            cj = color[indices[k]]
+            if cj >= 0:
+                mark[cj] = i
+        cnew = 0
+        while mark[cnew] == i:
+            cnew += 1
+        color[i] = cnew
+    return color
+
+
+@njit(cache=True)
+def permute_csr(indptr, indices, data, perm, rank):  # pragma: no cover - compiled
+    """CSR of the same graph with node perm[k] renamed k (rank = inverse of perm)."""
+    n = indptr.shape[0] - 1
+    new_ptr = np.zeros(n + 1, dtype=np.int64)
+    for k in range(n):
+        i = perm[k]
+        new_ptr[k + 1] = new_ptr[k] + indptr[i + 1] - indptr[i]
+    new_idx = np.empty_like(indices)
+    new_dat = np.empty_like(data)
+    for k in range(n):
+        i = perm[k]
+        q = new_ptr[k]
+        for p in range(indptr[i], indptr[i + 1]):
+            new_idx[q] = rank[indices[p]]
+            new_dat[q] = data[p]
+            q += 1
+    return new_ptr, new_idx, new_dat
+
+
+@njit(cache=True)
 def order_rows(indptr, indices, data):  # pragma: no cover - compiled
     """Sort each CSR row so that neighbours updated later in a sweep (j > i) come
     first and the most recently updated one (largest j < i) comes last.
@@ -263,7 +305,8 @@ def cd_sweeps(
     iteration, err ≲ res_v · ρ / (1 − ρ), with ρ the largest contraction ratio
     of res_v over the last 4 sweeps or its geometric mean over the last 16
     (SOR's complex eigenvalues make single ratios oscillate); stop when it is
-    ≤ tol_v (needs ≥ 3 sweeps, or res_v = 0).  history[s] receives sweep s's res_v.
+    ≤ tol_v (needs ≥ 3 sweeps), or when res_v is at round-off level (≤ 8 ulps
+    of the largest voltage).  history[s] receives sweep s's res_v.
     ``state`` (length STATE_LEN, zeros at first) carries the rate history between
     calls, so a driver may call in chunks (changing ω) without losing it.
 
@@ -281,6 +324,7 @@ def cd_sweeps(
         sweep = done + it
         res_a = 0.0
         res_v = 0.0
+        umax = 0.0
         for i in range(n):
             s = c[i]
             for k in range(indptr[i], indptr[i + 1]):
@@ -305,6 +349,8 @@ def cd_sweeps(
             dv = abs(xc - ui)
             if dv > res_v:
                 res_v = dv
+            if abs(ui) > umax:
+                umax = abs(ui)
             if dv * diag[i] > res_a:
                 res_a = dv * diag[i]
             if omega != 1.0:
@@ -334,7 +380,9 @@ def cd_sweeps(
         est = res_v * rho / (1.0 - rho)
         state[4 + W] = sweep + 1
         state[5 + W] = res_v
-        if res_v == 0.0 or (sweep >= 2 and est <= tol_v):
+        # at round-off level (a few ulps of the largest voltage) nothing more can move
+        floor = 8.0 * 2.220446049250313e-16 * umax
+        if res_v <= floor or (sweep >= 2 and est <= tol_v):
             return CD_CONVERGED, it + 1, res_a, est
     return CD_SWEEP_LIMIT, max_sweeps, res_a, est
 

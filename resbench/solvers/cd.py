@@ -73,6 +73,9 @@ def ensure_compiled() -> float:
     args = (indptr, indices, data, f, f, -f, f, ptr, e32, ef, ptr, e32, ef)
     K.cd_sweeps(*args, f.copy(), f, 1.0, 0.0, 1, np.zeros(1), np.zeros(K.STATE_LEN))
     K.order_rows(indptr, indices, data)
+    K.greedy_colors(indptr, indices, 1)
+    r64 = np.zeros(1, np.int64)
+    K.permute_csr(indptr, indices, data, r64, r64)
     K.projected_residual(*args, f.copy())
     _compiled = True
     return time.perf_counter() - t0
