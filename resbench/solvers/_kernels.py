@@ -296,11 +296,11 @@ def cd_sweeps(
     energy along u_i; the diode bounds give [l, h] with l = max(lo_i, u[an] − w)
     over diodes into i and h = min(hi_i, u[ca] + w) over diodes out of i.
 
-    Two residuals per sweep, both measured before each node moves:
-    * ``res_a`` = max_i diag_i · |clip(x, l, h) − u_i| (A): the KCL imbalance the
-      exact update removes (reported);
-    * ``res_v`` = max_i |clip(x, l, h) − u_i| (V): the same, Jacobi-scaled.
-    A small res_v is not a small error when convergence is slow (DESIGN §2), so
+    The residual of a sweep, measured before each node moves, is
+    ``res_v`` = max_i |clip(x, l, h) − u_i| (V): the Jacobi-scaled KCL imbalance
+    that the exact update removes (the imbalance in amperes at the final point is
+    :func:`projected_residual`, computed once by the caller).  A small res_v is
+    not a small error when convergence is slow (DESIGN §2), so
     the stopping rule is the a-posteriori bound of a linearly convergent
     iteration, err ≲ res_v · ρ / (1 − ρ), with ρ the largest contraction ratio
     of res_v over the last 4 sweeps or its geometric mean over the last 16
@@ -310,10 +310,11 @@ def cd_sweeps(
     ``state`` (length STATE_LEN, zeros at first) carries the rate history between
     calls, so a driver may call in chunks (changing ω) without losing it.
 
-    Returns (status, sweeps, res_a, error estimate in V).
+    Returns (status, sweeps, res_v of the last sweep, error estimate in V).
     """
     n = u.shape[0]
-    res_a = np.inf
+    has_ff = in_nbr.shape[0] > 0 or out_nbr.shape[0] > 0
+    res_v = np.inf
     est = np.inf
     W = 16
     ring = state[0:4]  # last 4 contraction ratios
@@ -322,7 +323,6 @@ def cd_sweeps(
     prev = state[5 + W] if done > 0 else np.inf
     for it in range(max_sweeps):
         sweep = done + it
-        res_a = 0.0
         res_v = 0.0
         umax = 0.0
         for i in range(n):
@@ -331,15 +331,16 @@ def cd_sweeps(
                 s += data[k] * u[indices[k]]
             x = s * inv_diag[i]
             l = lo[i]
-            for k in range(in_ptr[i], in_ptr[i + 1]):
-                t = u[in_nbr[k]] - in_w[k]
-                if t > l:
-                    l = t
             h = hi[i]
-            for k in range(out_ptr[i], out_ptr[i + 1]):
-                t = u[out_nbr[k]] + out_w[k]
-                if t < h:
-                    h = t
+            if has_ff:  # diodes between free nodes (skipped loads when there are none)
+                for k in range(in_ptr[i], in_ptr[i + 1]):
+                    t = u[in_nbr[k]] - in_w[k]
+                    if t > l:
+                        l = t
+                for k in range(out_ptr[i], out_ptr[i + 1]):
+                    t = u[out_nbr[k]] + out_w[k]
+                    if t < h:
+                        h = t
             ui = u[i]
             xc = x
             if xc < l:
@@ -351,8 +352,6 @@ def cd_sweeps(
                 res_v = dv
             if abs(ui) > umax:
                 umax = abs(ui)
-            if dv * diag[i] > res_a:
-                res_a = dv * diag[i]
             if omega != 1.0:
                 xc = ui + omega * (x - ui)
                 if xc < l:
@@ -383,8 +382,8 @@ def cd_sweeps(
         # at round-off level (a few ulps of the largest voltage) nothing more can move
         floor = 8.0 * 2.220446049250313e-16 * umax
         if res_v <= floor or (sweep >= 2 and est <= tol_v):
-            return CD_CONVERGED, it + 1, res_a, est
-    return CD_SWEEP_LIMIT, max_sweeps, res_a, est
+            return CD_CONVERGED, it + 1, res_v, est
+    return CD_SWEEP_LIMIT, max_sweeps, res_v, est
 
 
 @njit(cache=True)

@@ -135,16 +135,16 @@ def run_sweeps(
         om = float(omega)
         if not 0.0 < om < 2.0:
             raise ValueError(f"omega must be in (0, 2), got {om}")
-        status, sweeps, res, est = K.cd_sweeps(
+        status, sweeps, _, est = K.cd_sweeps(
             *args, u, inv, om, tol_v, max_sweeps, np.zeros(0), np.zeros(K.STATE_LEN)
         )
-        return status, sweeps, res, est, om
-    om, sweeps, res, est, status = 1.0, 0, np.inf, np.inf, K.CD_SWEEP_LIMIT
+        return status, sweeps, float(K.projected_residual(*args, u)), est, om
+    om, sweeps, est, status = 1.0, 0, np.inf, K.CD_SWEEP_LIMIT
     hist = np.zeros(_CHUNK)
     state = np.zeros(K.STATE_LEN)
     while sweeps < max_sweeps:
         k = min(_CHUNK, max_sweeps - sweeps)
-        status, done, res, est = K.cd_sweeps(*args, u, inv, om, tol_v, k, hist, state)
+        status, done, _, est = K.cd_sweeps(*args, u, inv, om, tol_v, k, hist, state)
         sweeps += done
         if status == K.CD_CONVERGED:
             break
@@ -152,7 +152,7 @@ def run_sweeps(
         if half >= 2 and hist[half - 1] > 0:
             rate = (hist[done - 1] / hist[half - 1]) ** (1.0 / (done - half))
             om = update_omega(om, rate)
-    return status, sweeps, res, est, om
+    return status, sweeps, float(K.projected_residual(*args, u)), est, om
 
 
 def solve_cd(
