@@ -891,6 +891,7 @@ def plot_scaling(
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.8))
     ok = summary[(summary["status"] == OK) | (summary["status"] == UNCERTIFIED)]
@@ -934,6 +935,7 @@ def plot_scaling(
             bx.lines[-1].set_label("solve")
         bx.set_xscale("log")
         bx.set_yscale("log")
+        bx.xaxis.set_minor_formatter(NullFormatter())  # no overlapping 2x10^4, 3x10^4 …
         bx.legend()
     else:
         bx.text(0.5, 0.5, "no size where both solvers ran", ha="center", va="center")
