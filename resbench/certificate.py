@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from scipy.optimize import nnls
 from scipy.sparse.csgraph import connected_components
 
+from resbench._certificate_kernels import resistor_balance
 from resbench.circuit import Circuit
 
 _TINY = float(np.finfo(np.float64).tiny)
@@ -156,17 +157,11 @@ def certify(
         )
 
     # ---------------------------------------------------------------- scales
-    pos = res_r.value > 0
-    ra, rb = res_r.a[pos], res_r.b[pos]
-    g_res = 1.0 / res_r.value[pos]
-    i_res = (v[ra] - v[rb]) * g_res  # current a -> b through the resistor
-    # Known branch currents, each flowing from node `a` to node `b`.
-    ka = np.concatenate([ra, isrc.a]).astype(np.intp)
-    kb = np.concatenate([rb, isrc.b]).astype(np.intp)
-    ki = np.concatenate([i_res, isrc.value])
-    inj = _bincount(kb, ki, n) - _bincount(ka, ki, n)
-    aki = np.abs(ki)
-    tot = _bincount(ka, aki, n) + _bincount(kb, aki, n)
+    inj, tot, gsum = resistor_balance(res_r.a, res_r.b, res_r.value, v, n)
+    # current sources: from a through the source to b (known branch currents)
+    inj += _bincount(isrc.b, isrc.value, n) - _bincount(isrc.a, isrc.value, n)
+    aki = np.abs(isrc.value)
+    tot += _bincount(isrc.a, aki, n) + _bincount(isrc.b, aki, n)
     if gmin > 0:
         inj[1:] -= gmin * v[1:]
         tot[1:] += gmin * np.abs(v[1:])
@@ -175,7 +170,6 @@ def certify(
     v_scale = max(float(np.max(np.abs(vsrc.value))) if nv else 0.0, float(np.max(np.abs(v))))
     # Floor: at each node, its total current over its total conductance (at most
     # twice the largest voltage, plus what current sources alone would produce).
-    gsum = _bincount(ra, g_res, n) + _bincount(rb, g_res, n)
     gsum[1:] += gmin
     held = gsum[1:] > 0
     if np.any(held):

@@ -109,7 +109,7 @@ def _contracted_solve(p: Problem, cl: np.ndarray, m: int, q: np.ndarray) -> np.n
             ),
             shape=(m, m),
         ).tocsc()
-        z = np.atleast_1d(spla.spsolve(mat, rhs))
+        z = np.atleast_1d(spla.spsolve(mat, rhs, permc_spec="MMD_AT_PLUS_A"))
     u[free] = q[free] + z[cl[free]]
     return u
 
