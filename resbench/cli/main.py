@@ -55,6 +55,9 @@ def _register() -> None:
     from resbench.cli import scale
 
     cli.add_command(scale.scale)
+    from resbench.cli import regress
+
+    cli.add_command(regress.regress)
 
 
 _register()
