@@ -113,7 +113,8 @@ def invocation() -> str:
     """The command line that ran this command, for result sidecars.
 
     ``sys.argv`` when resbench was run as a program; otherwise (the command
-    invoked from Python, e.g. click's test runner) rebuilt from click's context.
+    invoked from Python, e.g. click's test runner) rebuilt from click's context
+    with each option's real flag.
     """
     import os
     import shlex
@@ -127,20 +128,20 @@ def invocation() -> str:
     if ctx is None:
         return shlex.join(sys.argv)
     parts = ctx.command_path.split()
-    for name, value in ctx.params.items():
-        if value is None or value is False or value == ():
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value is False or value == () or value == param.default:
             continue
-        flag = "--" + name.replace("_", "-")
+        values = list(value) if isinstance(value, tuple | list) else [value]
+        if isinstance(param, click.Argument):
+            parts += [str(v) for v in values]
+            continue
+        flag = max(param.opts, key=len)  # the long form
         if value is True:
             parts.append(flag)
-        elif isinstance(value, tuple | list):
-            parts += (
-                [str(v) for v in value]
-                if name in ("paths", "netlists")
-                else [flag] + [str(v) for v in value]
-            )
-        else:
-            parts += [flag, str(value)]
+            continue
+        for v in values:
+            parts += [flag, str(v)]
     return shlex.join(parts)
 
 
