@@ -143,6 +143,22 @@ def order_rows(indptr, indices, data):  # pragma: no cover - compiled
         m = b - a
         if m < 2:
             continue
+        if m <= 16:  # short rows (grids, sparse graphs): insertion sort in place
+            for k in range(a + 1, b):
+                j = indices[k]
+                g = data[k]
+                key = j + (n if j < i else 0)
+                q = k - 1
+                while q >= a:
+                    jq = indices[q]
+                    if jq + (n if jq < i else 0) <= key:
+                        break
+                    indices[q + 1] = jq
+                    data[q + 1] = data[q]
+                    q -= 1
+                indices[q + 1] = j
+                data[q + 1] = g
+            continue
         keys = np.empty(m, dtype=np.int64)
         for k in range(m):
             j = indices[a + k]
