@@ -40,11 +40,13 @@ SKIP_DIRS = ("lib",)  # .include targets, not circuits of their own
 SPICE = "ngspice"
 DEFAULT_ATOL = 1e-6
 
-OK = "ok"
+OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
+    timing.OK,
+    timing.UNCERTIFIED,
+    timing.ERROR,
+    timing.ERROR_STATUSES,
+)
 DISAGREE = "disagree"
-UNCERTIFIED = "uncertified"
-ERROR = "error"
-ERROR_STATUSES = (ERROR, TIMEOUT, FAILED)
 WRONG_STATUSES = (DISAGREE, UNCERTIFIED)
 
 SAMPLE_COLUMNS = [
@@ -53,17 +55,7 @@ SAMPLE_COLUMNS = [
     "phase",
     "repeat",
     "status",
-    "setup",
-    "solve",
-    "total",
-    "compile",
-    "startup",
-    "emit",
-    "transfer",
-    "load",
-    "analysis",
-    "fetch",
-    "cleanup",
+    *timing.TIMING_COLUMNS,
     "sweeps",
     "residual",
     "error",

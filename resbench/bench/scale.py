@@ -125,11 +125,13 @@ DEFAULT_POINT_BUDGET = 120.0
 DEFAULT_ATOL = 1e-6
 STEM = "scale"
 
-OK = "ok"
+OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
+    timing.OK,
+    timing.UNCERTIFIED,
+    timing.ERROR,
+    timing.ERROR_STATUSES,
+)
 SKIPPED = "skipped"
-UNCERTIFIED = "uncertified"
-ERROR = "error"
-ERROR_STATUSES = (ERROR, TIMEOUT, FAILED)
 
 SAMPLE_COLUMNS = [
     "family",
@@ -139,17 +141,7 @@ SAMPLE_COLUMNS = [
     "phase",
     "repeat",
     "status",
-    "setup",
-    "solve",
-    "total",
-    "compile",
-    "startup",
-    "emit",
-    "transfer",
-    "load",
-    "analysis",
-    "fetch",
-    "cleanup",
+    *timing.TIMING_COLUMNS,
     "wall",
     "sweeps",
     "residual",

@@ -29,6 +29,26 @@ ERROR = "error"  # status of a run that raised instead of returning a Solution
 _STOP_STATUSES = (FAILED, TIMEOUT, ERROR)
 
 
+#: every timing a Sample may carry (seconds), in the column order of result files
+TIMING_COLUMNS = (
+    "setup",
+    "solve",
+    "total",
+    "compile",
+    "startup",
+    "emit",
+    "transfer",
+    "load",
+    "analysis",
+    "fetch",
+    "cleanup",
+)
+#: row statuses shared by compare and scale
+OK = "ok"
+UNCERTIFIED = "uncertified"
+ERROR_STATUSES = _STOP_STATUSES  # failed, timed out, or raised: no answer
+
+
 @dataclass
 class Sample:
     """One run of one solver: its raw timings (seconds) and outcome."""
