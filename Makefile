@@ -12,11 +12,13 @@ STAMP := $(VENV)/.installed
 
 setup: deps $(STAMP)
 
-# Debian packages for ngspice (idempotent: only installs what is missing).
+# Debian packages for ngspice, and python3-venv where Python lacks venv/ensurepip
+# (idempotent: only installs what is missing).
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	python3 -c "import venv, ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != "0" ]; then \
 	    echo "resbench needs these Debian packages:$$missing"; \
