@@ -28,7 +28,8 @@ class ExprError(Exception):
     """An expression that cannot be parsed or evaluated (message is user-facing)."""
 
 
-_SCALE = {
+#: SPICE number suffixes (M is milli, MEG mega); shared with the netlist parser
+SUFFIX_SCALE = {
     "t": 1e12,
     "g": 1e9,
     "meg": 1e6,
@@ -100,7 +101,7 @@ def _lex(text: str) -> list[tuple[str, object]]:
             v = float(m.group("num"))
             suf = m.group("suf")
             if suf:
-                v *= _SCALE[suf]
+                v *= SUFFIX_SCALE[suf]
             out.append(("n", v))
         elif m.group("name") is not None:
             out.append(("name", m.group("name")))

@@ -53,7 +53,7 @@ from itertools import chain, count, islice
 
 import numpy as np
 
-from resbench._expr import ExprError, evaluate
+from resbench._expr import SUFFIX_SCALE, ExprError, evaluate
 from resbench.circuit import GROUND, Branches, Circuit, IndexedNames, Model
 from resbench.errors import CircuitError, NetlistError
 
@@ -63,18 +63,7 @@ __all__ = ["parse_netlist", "parse_value", "read_netlist", "write_netlist"]
 # numbers
 # ---------------------------------------------------------------------------
 
-_SUFFIX = {
-    "t": 1e12,
-    "g": 1e9,
-    "meg": 1e6,
-    "k": 1e3,
-    "mil": 25.4e-6,
-    "m": 1e-3,
-    "u": 1e-6,
-    "n": 1e-9,
-    "p": 1e-12,
-    "f": 1e-15,
-}
+_SUFFIX = SUFFIX_SCALE
 _ALPHA = "abcdefghijklmnopqrstuvwxyz"
 _DIGIT_END = frozenset("0123456789.")
 _SCALE_RE = re.compile(r"(meg|mil|[tgkmunpf])?")
