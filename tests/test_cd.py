@@ -324,3 +324,69 @@ def test_certificate_of_cd_answer_matches_independent_certify():
     sol = solvers.solve(c, "cd")
     cert = certify(c, sol.voltages)
     assert cert.ok and sol.certificate.kcl == cert.kcl
+
+
+# ------------------------------------------------------------ sweep kernel variants
+def _naive_sweeps(p, u, omega: float, sweeps: int) -> tuple[np.ndarray, float]:
+    """Projected SOR in plain Python from the unscaled problem (DESIGN §2 formula):
+    x_i = (c_i + Σ_j g_ij u_j) / diag_i, bounds from lo/hi and free–free diodes."""
+    u = u.copy()
+    res = 0.0
+    for _ in range(sweeps):
+        res = 0.0
+        for i in range(p.n):
+            s = p.c[i] + sum(
+                p.data[k] * u[p.indices[k]] for k in range(p.indptr[i], p.indptr[i + 1])
+            )
+            x = s / p.diag[i]
+            lo, hi = p.lo[i], p.hi[i]
+            for a, cth, w in zip(p.d_an, p.d_ca, p.d_w, strict=True):
+                if cth == i:  # u[a] − u[i] ≤ w  →  u[i] ≥ u[a] − w
+                    lo = max(lo, u[a] - w)
+                if a == i:  # u[i] − u[cth] ≤ w  →  u[i] ≤ u[cth] + w
+                    hi = min(hi, u[cth] + w)
+            res = max(res, abs(min(max(x, lo), hi) - u[i]))
+            u[i] = min(max(u[i] + omega * (x - u[i]), lo), hi)
+    return u, res
+
+
+@pytest.mark.parametrize(
+    "make, variant",
+    [
+        (lambda s: random_network(60, seed=s, diodes=0.0), "free"),
+        (lambda s: grid(8, 9, seed=s, clamps=False), "free"),
+        (lambda s: grid(8, 9, seed=s, clamps=True), "bounded"),
+        (
+            lambda s: random_network(60, seed=s, diodes=0.2, free_free=False, floating=0.0),
+            "bounded",
+        ),
+        (lambda s: random_network(60, seed=s, diodes=0.2, free_free=True), "diodes"),
+        (lambda s: grid(7, 7, seed=s, clamps=True, free_free_diodes=True), "diodes"),
+    ],
+)
+@pytest.mark.parametrize("omega", [1.0, 1.4])
+@pytest.mark.parametrize("seed", range(4))
+def test_each_sweep_variant_matches_plain_projected_sor(make, variant, omega, seed):
+    """cd_sweeps picks one of four loops (free, free + ω, bounded, free–free
+    diodes) and runs them on unsigned, row-scaled arrays; each must do exactly
+    the projected SOR sweep of the formula, node by node, in the same order."""
+    from resbench.solvers import _kernels as K
+    from resbench.solvers.cd import sweep_arrays
+
+    p = compile_problem(make(seed))
+    sargs = sweep_arrays(p)
+    got = {
+        (False, False): "free",
+        (True, False): "bounded",
+    }.get((sargs[6], p.n_ff_diodes > 0), "diodes")
+    assert got == variant
+    sweeps = 5
+    u = p.start.copy()
+    hist = np.zeros(sweeps)
+    status, done, res, _ = K.cd_sweeps(*sargs, u, omega, 0.0, sweeps, hist, np.zeros(K.STATE_LEN))
+    want, want_res = _naive_sweeps(p, p.start, omega, sweeps)
+    scale = max(1.0, float(np.abs(want).max()))
+    assert done == sweeps and status == K.CD_SWEEP_LIMIT
+    assert np.max(np.abs(u - want)) <= 1e-12 * scale
+    assert res == pytest.approx(want_res, rel=1e-6, abs=1e-13 * scale)
+    assert hist[-1] == res

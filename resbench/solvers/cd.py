@@ -71,7 +71,11 @@ def ensure_compiled() -> float:
     K.bellman_ford_start(f.copy(), -f, f, e32, e32, ef)
     ptr = np.zeros(2, np.int64)
     args = (indptr, indices, data, f, f, -f, f, ptr, e32, ef, ptr, e32, ef)
-    K.cd_sweeps(*args, f.copy(), f, 1.0, 0.0, 1, np.zeros(1), np.zeros(K.STATE_LEN))
+    u32 = np.zeros(2, np.uint32)
+    e_u32 = np.zeros(0, np.uint32)
+    sargs = (u32, e_u32, ef, f, -f, f, True, u32, e_u32, ef, u32, e_u32, ef)
+    K.cd_sweeps(*sargs, f * 0.0, 1.0, 0.0, 1, np.zeros(1), np.zeros(K.STATE_LEN))
+    K.scale_rows(indptr, data, f)
     K.order_rows(indptr, indices, data)
     K.greedy_colors(indptr, indices, 1)
     r64 = np.zeros(1, np.int64)
@@ -79,6 +83,32 @@ def ensure_compiled() -> float:
     K.projected_residual(*args, f.copy())
     _compiled = True
     return time.perf_counter() - t0
+
+
+def sweep_arrays(p: Problem) -> tuple:
+    """Arguments of ``K.cd_sweeps`` before ``u``: the free–free CSR with unsigned
+    indices (uint32; uint64 offsets past 2³² entries) and row-scaled conductances
+    g_ij / diag_i, the scaled injection c / diag, the bounds and whether any is
+    finite, and the free–free diode lists.  One pass over the edges; the sweep
+    then streams 12 B per directed edge and 20 B per node (DESIGN §2 folding)."""
+    inv = 1.0 / p.diag
+    ptr_t = np.uint32 if p.indptr[-1] < 2**32 else np.uint64
+    bounded = bool(np.isfinite(p.lo).any() or np.isfinite(p.hi).any())
+    return (
+        p.indptr.astype(ptr_t),
+        p.indices.astype(np.uint32),
+        K.scale_rows(p.indptr, p.data, inv),
+        p.c * inv,
+        p.lo,
+        p.hi,
+        bounded,
+        p.in_ptr.astype(np.uint32),
+        p.in_nbr.astype(np.uint32),
+        p.in_w,
+        p.out_ptr.astype(np.uint32),
+        p.out_nbr.astype(np.uint32),
+        p.out_w,
+    )
 
 
 def _kernel_args(p: Problem) -> tuple:
@@ -127,7 +157,7 @@ def run_sweeps(
     Returns (kernel status, sweeps, KCL residual in A, error estimate in V, last ω).
     """
     args = _kernel_args(p)
-    inv = 1.0 / p.diag
+    sargs = sweep_arrays(p)
     tol_v = tol * p.v_scale
     if p.n == 0:
         return K.CD_CONVERGED, 0, 0.0, 0.0, 1.0
@@ -136,7 +166,7 @@ def run_sweeps(
         if not 0.0 < om < 2.0:
             raise ValueError(f"omega must be in (0, 2), got {om}")
         status, sweeps, _, est = K.cd_sweeps(
-            *args, u, inv, om, tol_v, max_sweeps, np.zeros(0), np.zeros(K.STATE_LEN)
+            *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(K.STATE_LEN)
         )
         return status, sweeps, float(K.projected_residual(*args, u)), est, om
     om, sweeps, est, status = 1.0, 0, np.inf, K.CD_SWEEP_LIMIT
@@ -144,7 +174,7 @@ def run_sweeps(
     state = np.zeros(K.STATE_LEN)
     while sweeps < max_sweeps:
         k = min(_CHUNK, max_sweeps - sweeps)
-        status, done, _, est = K.cd_sweeps(*args, u, inv, om, tol_v, k, hist, state)
+        status, done, _, est = K.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
         sweeps += done
         if status == K.CD_CONVERGED:
             break
