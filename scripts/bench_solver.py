@@ -2,9 +2,12 @@
 
 Prints, for this machine:
   * DRN-XS and DRN-1H (one input): setup, solve, total (median of repeats), sweeps;
-  * sweep throughput on a large grid (>= 1M free–free resistors), in resistor
-    updates per second and as a fraction of the measured single-core memory read
-    bandwidth (bytes a sweep must stream / sweep time);
+  * sweep throughput (best and median of 30 timed calls of 3 sweeps) on networks
+    of >= 1M free–free resistors: a 710x710 grid without and with clamp diodes,
+    a 1414x1414 grid (4M) and a random graph (1M), in resistor updates per
+    second and as a fraction of the measured single-core DRAM read bandwidth
+    (bytes a sweep must stream / sweep time; above 100 % part of the working
+    set stayed in the 32 MiB L3);
   * sweeps to converge on 2-D grids with the automatic omega vs omega = 1;
   * setup time for ~1M resistors.
 
@@ -133,6 +136,8 @@ def main() -> None:
     side = 300 if args.quick else 710
     bench_throughput(f"grid {side}x{side}", grid(side, side, seed=0, clamps=False), bw)
     bench_throughput(f"grid {side}x{side} + clamps", grid(side, side, seed=0), bw)
+    if not args.quick:  # 4M resistors, ~150 MB per sweep: far out of cache
+        bench_throughput("grid 1414x1414", grid(1414, 1414, seed=0, clamps=False), bw)
     nodes = 90_000 if args.quick else 500_000
     rnd = random_network(nodes, seed=0, diodes=0.0, vsources=nodes // 1000, isources=0)
     bench_throughput(f"random graph {nodes} nodes", rnd, bw)
