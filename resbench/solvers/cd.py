@@ -73,7 +73,7 @@ def ensure_compiled() -> float:
     args = (indptr, indices, data, f, f, -f, f, ptr, e32, ef, ptr, e32, ef)
     u32 = np.zeros(2, np.uint32)
     e_u32 = np.zeros(0, np.uint32)
-    sargs = (u32, e_u32, ef, f, -f, f, True, u32, e_u32, ef, u32, e_u32, ef)
+    sargs = (u32[:1], e_u32, ef, f, -f, f, True, u32, e_u32, ef, u32, e_u32, ef)
     K.cd_sweeps(*sargs, f * 0.0, 1.0, 0.0, 1, np.zeros(1), np.zeros(K.STATE_LEN))
     K.scale_rows(indptr, data, f)
     K.order_rows(indptr, indices, data)
@@ -86,16 +86,15 @@ def ensure_compiled() -> float:
 
 
 def sweep_arrays(p: Problem) -> tuple:
-    """Arguments of ``K.cd_sweeps`` before ``u``: the free–free CSR with unsigned
-    indices (uint32; uint64 offsets past 2³² entries) and row-scaled conductances
-    g_ij / diag_i, the scaled injection c / diag, the bounds and whether any is
-    finite, and the free–free diode lists.  One pass over the edges; the sweep
-    then streams 12 B per directed edge and 20 B per node (DESIGN §2 folding)."""
+    """Arguments of ``K.cd_sweeps`` before ``u``: the free–free CSR as row degrees
+    and column indices (uint32) with row-scaled conductances g_ij / diag_i, the
+    scaled injection c / diag, the bounds and whether any is finite, and the
+    free–free diode lists.  One pass over the edges; the sweep then streams 12 B
+    per directed edge and 20 B per node (DESIGN §2 folding)."""
     inv = 1.0 / p.diag
-    ptr_t = np.uint32 if p.indptr[-1] < 2**32 else np.uint64
     bounded = bool(np.isfinite(p.lo).any() or np.isfinite(p.hi).any())
     return (
-        p.indptr.astype(ptr_t),
+        np.diff(p.indptr).astype(np.uint32),
         p.indices.astype(np.uint32),
         K.scale_rows(p.indptr, p.data, inv),
         p.c * inv,
