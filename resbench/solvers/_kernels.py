@@ -305,17 +305,36 @@ def scale_rows(indptr, data, inv_diag):  # pragma: no cover - compiled
 # Index arrays are unsigned so that numba emits no negative-index wraparound, and
 # rows are walked with a running position and per-row degrees (uint32) rather
 # than row pointers: 1.3x faster per sweep on a 1M-resistor grid (paired runs).
+# The shared pieces are inline="always" helpers (inlined in numba's IR: as fast
+# as writing them out; an ordinary jitted call per node was 12 % slower).
+@njit(inline="always")
+def _row_target(idx, gs, u, x, k, e):  # pragma: no cover - compiled
+    """x + Σ_{k ≤ p < e} gs[p] · u[idx[p]]: one row of the scaled CSR."""
+    one = np.uint64(1)
+    while k < e:
+        x += gs[k] * u[idx[k]]
+        k += one
+    return x
+
+
+@njit(inline="always")
+def _clipped_step(x, ui, l, h, omega, relax):  # pragma: no cover - compiled
+    """(|clip(x) − ui|, the new value): the exact move, or the projected SOR one."""
+    xc = min(max(x, l), h)
+    r = abs(xc - ui)
+    if relax:
+        xc = min(max(ui + omega * (x - ui), l), h)
+    return r, xc
+
+
 @njit(cache=True)
 def _sweep_free(deg, idx, gs, q, u):  # pragma: no cover - compiled
     res = 0.0
-    one = np.uint64(1)
     k = np.uint64(0)  # running position in the CSR (rows are consecutive)
     for i in range(u.shape[0]):
-        x = q[i]
         e = k + deg[i]
-        while k < e:
-            x += gs[k] * u[idx[k]]
-            k += one
+        x = _row_target(idx, gs, u, q[i], k, e)
+        k = e
         r = abs(x - u[i])
         if r > res:
             res = r
@@ -326,45 +345,31 @@ def _sweep_free(deg, idx, gs, q, u):  # pragma: no cover - compiled
 @njit(cache=True)
 def _sweep_free_sor(deg, idx, gs, q, u, omega):  # pragma: no cover - compiled
     res = 0.0
-    one = np.uint64(1)
-    k = np.uint64(0)  # running position in the CSR (rows are consecutive)
+    k = np.uint64(0)
     for i in range(u.shape[0]):
-        x = q[i]
         e = k + deg[i]
-        while k < e:
-            x += gs[k] * u[idx[k]]
-            k += one
+        x = _row_target(idx, gs, u, q[i], k, e)
+        k = e
         ui = u[i]
-        d = x - ui
-        r = abs(d)
+        r = abs(x - ui)
         if r > res:
             res = r
-        u[i] = ui + omega * d
+        u[i] = ui + omega * (x - ui)
     return res
 
 
 @njit(cache=True)
 def _sweep_bounded(deg, idx, gs, q, lo, hi, u, omega):  # pragma: no cover - compiled
     res = 0.0
-    one = np.uint64(1)
-    k = np.uint64(0)  # running position in the CSR (rows are consecutive)
+    k = np.uint64(0)
     relax = omega != 1.0
     for i in range(u.shape[0]):
-        x = q[i]
         e = k + deg[i]
-        while k < e:
-            x += gs[k] * u[idx[k]]
-            k += one
-        ui = u[i]
-        l = lo[i]
-        h = hi[i]
-        xc = min(max(x, l), h)
-        r = abs(xc - ui)
+        x = _row_target(idx, gs, u, q[i], k, e)
+        k = e
+        r, u[i] = _clipped_step(x, u[i], lo[i], hi[i], omega, relax)
         if r > res:
             res = r
-        if relax:
-            xc = min(max(ui + omega * (x - ui), l), h)
-        u[i] = xc
     return res
 
 
@@ -375,33 +380,21 @@ def _sweep_diodes(
     """With free–free diodes: node i's bounds also hold l ≥ u[an] − w over diodes
     into i and h ≤ u[ca] + w over diodes out of i (their current values)."""
     res = 0.0
-    one = np.uint64(1)
-    k = np.uint64(0)  # running position in the CSR (rows are consecutive)
+    k = np.uint64(0)
     relax = omega != 1.0
     for i in range(u.shape[0]):
-        x = q[i]
         e = k + deg[i]
-        while k < e:
-            x += gs[k] * u[idx[k]]
-            k += one
+        x = _row_target(idx, gs, u, q[i], k, e)
+        k = e
         l = lo[i]
         h = hi[i]
         for kd in range(in_ptr[i], in_ptr[i + 1]):
-            t = u[in_nbr[kd]] - in_w[kd]
-            if t > l:
-                l = t
+            l = max(l, u[in_nbr[kd]] - in_w[kd])
         for kd in range(out_ptr[i], out_ptr[i + 1]):
-            t = u[out_nbr[kd]] + out_w[kd]
-            if t < h:
-                h = t
-        ui = u[i]
-        xc = min(max(x, l), h)
-        r = abs(xc - ui)
+            h = min(h, u[out_nbr[kd]] + out_w[kd])
+        r, u[i] = _clipped_step(x, u[i], l, h, omega, relax)
         if r > res:
             res = r
-        if relax:
-            xc = min(max(ui + omega * (x - ui), l), h)
-        u[i] = xc
     return res
 
 
