@@ -502,8 +502,9 @@ def projected_residual(
 ):  # pragma: no cover - compiled
     """Largest single-node KCL residual at u (A), as cd_sweeps measures it, without moving.
 
-    The node-target code is repeated from cd_sweeps on purpose: factoring it into
-    a shared jitted helper returning (x, l, h) made the sweeps 2–3× slower.
+    Computed independently of the sweep arrays: from the unscaled CSR and the
+    diagonal (signed offsets), so a fault in sweep_arrays' scaling cannot hide in
+    the reported residual.
     """
     n = u.shape[0]
     res = 0.0
