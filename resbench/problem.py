@@ -182,13 +182,10 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     if n > 1 and indices.size:
         colors = K.greedy_colors(indptr, indices, n)
         if colors.max() > 0:
-            perm = np.argsort(colors, kind="stable")
-            rank = np.empty(n, dtype=np.int64)
-            rank[perm] = np.arange(n)
+            perm, rank = K.colour_order(colors)
             indptr, indices, data = K.permute_csr(indptr, indices, data, perm, rank)
             diag, c = diag[perm], c[perm]
             sn = np.where(sn >= 0, rank[np.maximum(sn, 0)], -1).astype(np.int32)
-    K.order_rows(indptr, indices, data)
 
     # ---- current sources: from a through the source to b (injects into b)
     isrc = circuit.isources

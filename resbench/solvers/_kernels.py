@@ -109,6 +109,27 @@ def greedy_colors(indptr, indices, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def colour_order(color):  # pragma: no cover - compiled
+    """(perm, rank): nodes by colour, stable within a colour (a counting sort);
+    perm[k] is the node placed k-th, rank its inverse."""
+    n = color.shape[0]
+    ncol = color.max() + 1 if n else 0
+    start = np.zeros(ncol + 1, dtype=np.int64)
+    for i in range(n):
+        start[color[i] + 1] += 1
+    for c in range(ncol):
+        start[c + 1] += start[c]
+    perm = np.empty(n, dtype=np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        k = start[color[i]]
+        start[color[i]] = k + 1
+        perm[k] = i
+        rank[i] = k
+    return perm, rank
+
+
+@njit(cache=True)
 def permute_csr(indptr, indices, data, perm, rank):  # pragma: no cover - compiled
     """CSR of the same graph with node perm[k] renamed k (rank = inverse of perm)."""
     n = indptr.shape[0] - 1
@@ -126,50 +147,6 @@ def permute_csr(indptr, indices, data, perm, rank):  # pragma: no cover - compil
             new_dat[q] = data[p]
             q += 1
     return new_ptr, new_idx, new_dat
-
-
-@njit(cache=True)
-def order_rows(indptr, indices, data):  # pragma: no cover - compiled
-    """Sort each CSR row so that neighbours updated later in a sweep (j > i) come
-    first and the most recently updated one (largest j < i) comes last.
-
-    In a Gauss–Seidel sweep u[i] depends on u[i−1] just written; summing that
-    term last keeps the loop-carried dependency to one multiply-add, instead of
-    the whole row (measured: the sweep is latency bound, not bandwidth bound).
-    """
-    n = indptr.shape[0] - 1
-    for i in range(n):
-        a = indptr[i]
-        b = indptr[i + 1]
-        m = b - a
-        if m < 2:
-            continue
-        if m <= 16:  # short rows (grids, sparse graphs): insertion sort in place
-            for k in range(a + 1, b):
-                j = indices[k]
-                g = data[k]
-                key = j + (n if j < i else 0)
-                q = k - 1
-                while q >= a:
-                    jq = indices[q]
-                    if jq + (n if jq < i else 0) <= key:
-                        break
-                    indices[q + 1] = jq
-                    data[q + 1] = data[q]
-                    q -= 1
-                indices[q + 1] = j
-                data[q + 1] = g
-            continue
-        keys = np.empty(m, dtype=np.int64)
-        for k in range(m):
-            j = indices[a + k]
-            keys[k] = j + (n if j < i else 0)
-        order = np.argsort(keys, kind="mergesort")
-        idx = indices[a:b].copy()
-        val = data[a:b].copy()
-        for k in range(m):
-            indices[a + k] = idx[order[k]]
-            data[a + k] = val[order[k]]
 
 
 @njit(cache=True)
