@@ -88,19 +88,18 @@ def bench_throughput(label: str, c, bw: float) -> None:
     setup = time.perf_counter() - t
     sargs = sweep_arrays(p)
     m = p.n_ff_edges
-    bounded = sargs[6]
     # bytes a sweep must move at least: per directed edge uint32 index + float64
     # scaled conductance; per node uint32 row pointer, scaled injection q, voltage
     # u three times (its own value read and written back, and gathered once as a
     # neighbour: exact for a grid, where the gathers stream; a random graph
     # re-fetches lines), and lo/hi when the net has bounds.
-    nbytes = sargs[0].nbytes + sargs[1].nbytes + sargs[2].nbytes + sargs[3].nbytes
-    nbytes += 3 * p.n * 8 + (2 * p.n * 8 if bounded else 0)
+    nbytes = sargs.deg.nbytes + sargs.idx.nbytes + sargs.gs.nbytes + sargs.q.nbytes
+    nbytes += 3 * p.n * 8 + (2 * p.n * 8 if sargs.bounded else 0)
     ts = _sweep_times(p, sargs)
     best, median = ts[0], ts[len(ts) // 2]
     print(
         f"{label}: {len(c.resistors)} resistors, {m} free-free, {p.n} free nodes, "
-        f"bounds {'yes' if bounded else 'no'}; setup {1e3 * setup:.1f} ms; "
+        f"bounds {'yes' if sargs.bounded else 'no'}; setup {1e3 * setup:.1f} ms; "
         f"{nbytes / 1e6:.1f} MB moved per sweep (at least)"
     )
     for name, dt in (("best", best), ("median", median)):

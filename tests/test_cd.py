@@ -378,7 +378,7 @@ def test_each_sweep_variant_matches_plain_projected_sor(make, variant, omega, se
     got = {
         (False, False): "free",
         (True, False): "bounded",
-    }.get((sargs[6], p.n_ff_diodes > 0), "diodes")
+    }.get((sargs.bounded, p.n_ff_diodes > 0), "diodes")
     assert got == variant
     sweeps = 5
     u = p.start.copy()

@@ -399,14 +399,13 @@ def cd_sweeps(
 ):  # pragma: no cover - compiled
     """Exact cyclic coordinate descent (projected SOR when omega != 1), in place on u.
 
-    Arrays (built by resbench.solvers.cd.sweep_arrays): the free–free CSR as
-    row degrees ``deg`` and column indices ``idx`` (uint32) with row-scaled
-    values ``gs`` = g_ij / diag_i,
-    ``q`` = c / diag, bounds ``lo``/``hi`` (read only when ``bounded``), and the
-    free–free diode lists.  Per free node i: x = q_i + Σ_j gs_ij u_j, the exact
-    minimiser of the energy along u_i; the diode bounds give [l, h] with
-    l = max(lo_i, u[an] − w) over diodes into i and h = min(hi_i, u[ca] + w) over
-    diodes out of i.
+    Arrays (resbench.solvers.cd.SweepArrays): the free–free CSR as row degrees
+    ``deg`` and column indices ``idx`` (uint32) with row-scaled values ``gs`` =
+    g_ij / diag_i, ``q`` = c / diag, bounds ``lo``/``hi`` (read only when
+    ``bounded``), and the free–free diode lists.  Per free node i:
+    x = q_i + Σ_j gs_ij u_j, the exact minimiser of the energy along u_i; the
+    diode bounds give [l, h] with l = max(lo_i, u[an] − w) over diodes into i and
+    h = min(hi_i, u[ca] + w) over diodes out of i.
 
     The residual of a sweep, measured before each node moves, is
     ``res_v`` = max_i |clip(x, l, h) − u_i| (V): the Jacobi-scaled KCL imbalance

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -84,28 +85,45 @@ def ensure_compiled() -> float:
     return time.perf_counter() - t0
 
 
-def sweep_arrays(p: Problem) -> tuple:
-    """Arguments of ``K.cd_sweeps`` before ``u``: the free–free CSR as row degrees
-    and column indices (uint32) with row-scaled conductances g_ij / diag_i, the
-    scaled injection c / diag, the bounds and whether any is finite, and the
-    free–free diode lists.  One pass over the edges; the sweep then streams 12 B
-    per directed edge and 20 B per node (DESIGN §2 folding)."""
+class SweepArrays(NamedTuple):
+    """Arguments of ``K.cd_sweeps`` before ``u`` (in this order), laid out for
+    streaming: the free–free CSR as row degrees and column indices (uint32) with
+    row-scaled conductances g_ij / diag_i, the scaled injection c / diag, the
+    bounds and whether any is finite, and the free–free diode lists.  A sweep
+    streams 12 B per directed edge and 20 B per node (DESIGN §2 folding)."""
+
+    deg: np.ndarray
+    idx: np.ndarray
+    gs: np.ndarray
+    q: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    bounded: bool
+    in_ptr: np.ndarray
+    in_nbr: np.ndarray
+    in_w: np.ndarray
+    out_ptr: np.ndarray
+    out_nbr: np.ndarray
+    out_w: np.ndarray
+
+
+def sweep_arrays(p: Problem) -> SweepArrays:
+    """The :class:`SweepArrays` of a problem: one pass over its edges."""
     inv = 1.0 / p.diag
-    bounded = bool(np.isfinite(p.lo).any() or np.isfinite(p.hi).any())
-    return (
-        np.diff(p.indptr).astype(np.uint32),
-        p.indices.astype(np.uint32),
-        K.scale_rows(p.indptr, p.data, inv),
-        p.c * inv,
-        p.lo,
-        p.hi,
-        bounded,
-        p.in_ptr.astype(np.uint32),
-        p.in_nbr.astype(np.uint32),
-        p.in_w,
-        p.out_ptr.astype(np.uint32),
-        p.out_nbr.astype(np.uint32),
-        p.out_w,
+    return SweepArrays(
+        deg=np.diff(p.indptr).astype(np.uint32),
+        idx=p.indices.astype(np.uint32),
+        gs=K.scale_rows(p.indptr, p.data, inv),
+        q=p.c * inv,
+        lo=p.lo,
+        hi=p.hi,
+        bounded=bool(np.isfinite(p.lo).any() or np.isfinite(p.hi).any()),
+        in_ptr=p.in_ptr.astype(np.uint32),
+        in_nbr=p.in_nbr.astype(np.uint32),
+        in_w=p.in_w,
+        out_ptr=p.out_ptr.astype(np.uint32),
+        out_nbr=p.out_nbr.astype(np.uint32),
+        out_w=p.out_w,
     )
 
 
@@ -154,11 +172,11 @@ def run_sweeps(
 
     Returns (kernel status, sweeps, KCL residual in A, error estimate in V, last ω).
     """
+    if p.n == 0:
+        return K.CD_CONVERGED, 0, 0.0, 0.0, 1.0
     args = _kernel_args(p)
     sargs = sweep_arrays(p)
     tol_v = tol * p.v_scale
-    if p.n == 0:
-        return K.CD_CONVERGED, 0, 0.0, 0.0, 1.0
     if omega != "auto":
         om = float(omega)
         if not 0.0 < om < 2.0:
