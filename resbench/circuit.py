@@ -186,17 +186,24 @@ class Circuit:
         if len(self.diode_models) != len(self.diodes):
             raise CircuitError("diode_models must have one entry per diode")
 
-    def equals(self, other: Circuit) -> bool:
+    def equals(self, other: Circuit, *, rtol: float = 0.0) -> bool:
         """Structural equality by names: title, node set, every element (name, node
         names, value, in order per kind), diode models and model cards.  Node
-        *indices* may differ (a writer need not preserve node numbering)."""
+        *indices* may differ (a writer need not preserve node numbering).  Values are
+        compared exactly, or to a relative tolerance ``rtol`` (for values computed by
+        numpy on another CPU, whose last bits may differ)."""
         if self.title != other.title or set(self.nodes) != set(other.nodes):
             return False
         mine, theirs = np.asarray(self.nodes, dtype=object), np.asarray(other.nodes, dtype=object)
         for x, y in zip(self.kinds().values(), other.kinds().values(), strict=True):
             if len(x) != len(y) or list(x.names) != list(y.names):
                 return False
-            if not np.array_equal(x.value, y.value):
+            if rtol > 0.0:
+                if x.value.shape != y.value.shape or not np.allclose(
+                    x.value, y.value, rtol=rtol, atol=0.0
+                ):
+                    return False
+            elif not np.array_equal(x.value, y.value):
                 return False
             if len(x) and not (
                 np.array_equal(mine[x.a], theirs[y.a]) and np.array_equal(mine[x.b], theirs[y.b])

@@ -95,6 +95,69 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([_check_int("seed", seed, 0), *stream])
 
 
+# ------------------------------------------------------------- CPU-independent draws
+# numpy dispatches transcendental ufuncs (np.exp, np.log, …) to SIMD code (AVX2, AVX-512,
+# NEON) whose last bits differ between CPUs, and C code compiled for a CPU with FMA may
+# fuse ``a + b * c``.  Every generated value is therefore built from ``rng.random`` (exact:
+# 53 random bits × 2⁻⁵³) with separately rounded IEEE operations only (+, −, ×, ÷, ldexp,
+# rint), which give the same bits on every CPU: "deterministic by seed" holds everywhere.
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k·_LN2_HI is exact (fdlibm)
+_LN2_LO = 1.90821492927058770002e-10
+_EXP_TERMS = 1.0 / np.array([math.factorial(k) for k in range(15)], dtype=np.float64)
+
+
+def _uniform(rng: np.random.Generator, lo: float, hi: float, size: int) -> np.ndarray:
+    """``U(lo, hi)`` draws as ``lo + (hi − lo)·u``, each operation rounded on its own."""
+    out = rng.random(size)
+    out *= hi - lo
+    out += lo
+    return out
+
+
+def _exp(x: np.ndarray) -> np.ndarray:
+    """e**x from IEEE arithmetic only (|relative error| < 4e-16), bit-identical on every CPU.
+
+    Cody–Waite reduction ``x = k ln2 + r`` with ``|r| <= ln2/2``, a degree-14 Taylor
+    polynomial in Horner form for e**r, then an exact ``ldexp``."""
+    x = np.asarray(x, dtype=np.float64)
+    k = np.rint(x / 0.6931471805599453)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = np.full_like(r, _EXP_TERMS[-1])
+    for coef in _EXP_TERMS[-2::-1]:
+        p *= r
+        p += coef
+    return np.ldexp(p, k.astype(np.int32))
+
+
+def _log(x: float) -> float:
+    """Natural logarithm of a positive finite float from IEEE arithmetic only
+    (``frexp`` + the atanh series), bit-identical on every CPU and C library."""
+    if not (x > 0.0 and math.isfinite(x)):
+        raise GeneratorError(f"logarithm of {x!r}")
+    m, e = math.frexp(x)  # x = m · 2**e, 0.5 <= m < 1
+    if m < 0.7071067811865476:  # centre m on 1: m in [sqrt(1/2), sqrt(2))
+        m *= 2.0
+        e -= 1
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    term, total, k = s, 0.0, 1
+    while True:
+        nxt = total + term / k
+        if nxt == total:
+            break
+        total = nxt
+        term *= s2
+        k += 2
+    return (e * _LN2_HI + 2.0 * total) + e * _LN2_LO
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float, size: int) -> np.ndarray:
+    """Log-uniform draws in ``[lo, hi]`` (CPU-independent, see :func:`_exp`)."""
+    out = _exp(_uniform(rng, _log(lo), _log(hi), size))
+    np.clip(out, lo, hi, out=out)  # round-off of the exp must not leave the range
+    return out
+
+
 def _resolve_layers(
     layers: Sequence[int] | None, preset: str | None
 ) -> tuple[tuple[int, ...], str | None]:
@@ -392,7 +455,7 @@ def grid(
     ea = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
     eb = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
     res = Branches.from_lists(
-        IndexedNames("r", ea.shape[0]), ea, eb, rng.uniform(r_min, r_max, ea.shape[0])
+        IndexedNames("r", ea.shape[0]), ea, eb, _uniform(rng, r_min, r_max, ea.shape[0])
     )
 
     corners = np.array([idx[0, 0], idx[-1, -1], idx[0, -1], idx[-1, 0]], dtype=np.int32)
@@ -441,7 +504,7 @@ def grid(
             [f"ig{i}" for i in range(currents)],
             np.zeros(currents, np.int32),
             tgt,
-            rng.uniform(-1e-3, 1e-3, currents),
+            _uniform(rng, -1e-3, 1e-3, currents),
         )
     vsrc = Branches.from_lists(vs_names, vs_a, vs_b, vs_v)
     opts = []
@@ -549,7 +612,7 @@ def random_network(
     gnd_nodes = np.sort(rng.choice(np.arange(1, n + 1), size=ng, replace=False))
     ra = np.concatenate([ta, np.asarray(extra_a, np.int64), gnd_nodes])
     rb = np.concatenate([tb, np.asarray(extra_b, np.int64), np.zeros(ng, np.int64)])
-    rv = np.exp(rng.uniform(math.log(r_min), math.log(r_max), ra.shape[0]))
+    rv = _log_uniform(rng, r_min, r_max, ra.shape[0])
     res = Branches.from_lists(IndexedNames("r", ra.shape[0]), ra, rb, rv)
 
     # ---- voltage sources: a forest over (ground + nodes); p = one voltage vector satisfying them
@@ -568,7 +631,7 @@ def random_network(
         held[x] = True
         va.append(x)
         vb.append(0)
-        vv.append(float(rng.uniform(-5.0, 5.0)))
+        vv.append(float(_uniform(rng, -5.0, 5.0, 1)[0]))
         adj.setdefault(x, []).append((0, vv[-1]))  # v(x) - v(0) = V
         adj.setdefault(0, []).append((x, -vv[-1]))
     tries = 0
@@ -580,7 +643,7 @@ def random_network(
         held[x] = held[y] = True
         va.append(x)
         vb.append(y)
-        vv.append(float(rng.uniform(-1.0, 1.0)))
+        vv.append(float(_uniform(rng, -1.0, 1.0, 1)[0]))
         adj.setdefault(x, []).append((y, vv[-1]))  # p[y] = p[x] - V
         adj.setdefault(y, []).append((x, -vv[-1]))
     seen = np.zeros(n + 1, dtype=bool)
@@ -605,7 +668,7 @@ def random_network(
         ib = rng.integers(1, n + 1, size=ni)
         ib = np.where(ia == ib, 0, ib)
         isrc = Branches.from_lists(
-            [f"i{i}" for i in range(ni)], ia, ib, rng.uniform(-1e-3, 1e-3, ni)
+            [f"i{i}" for i in range(ni)], ia, ib, _uniform(rng, -1e-3, 1e-3, ni)
         )
 
     # ---- diodes, oriented along (p, random rank): p_anode <= p_cathode, acyclic

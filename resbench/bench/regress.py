@@ -39,8 +39,9 @@ Per case the gate decides, against a committed baseline (``results/baseline.json
   threads, no fastmath in the kernels), so any increase is a real change of the
   algorithm's path; fewer sweeps is an improvement and only a note;
 * **not comparable** (exit 3): a case missing from the baseline, a circuit
-  that is not the one the baseline measured (generator changed: fingerprints
-  differ), a different ngspice major version, or no usable baseline file.
+  that is not the one the baseline measured (fingerprints of its structure and
+  its values at 12 significant digits differ; the message names the elements that
+  differ and by how much), a different ngspice major version, or no usable baseline file.
 
 When several apply, the most serious code wins: 2, then 1, then 3.
 
@@ -54,7 +55,6 @@ they live in this module's runner wrapper, never in the solver.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -72,6 +72,12 @@ import numpy as np
 import pandas as pd
 
 from resbench.bench import timing
+from resbench.bench.fingerprint import (
+    SIGNIFICANT_DIGITS,
+    circuit_digest,
+    circuit_fingerprint,
+    digest_differences,
+)
 from resbench.circuit import Circuit
 from resbench.errors import ResbenchError
 from resbench.solution import CONVERGED, Solution
@@ -241,19 +247,6 @@ def select_cases(names: Sequence[str] | None, suite: Sequence[Case] | None = Non
     return [by_name[n] for n in dict.fromkeys(names)]
 
 
-def circuit_fingerprint(circuit: Circuit) -> str:
-    """A short hash of a circuit's topology and values (not its names or title): the
-    baseline only compares a case with the very circuit it measured."""
-    h = hashlib.sha256()
-    h.update(f"nodes={circuit.n_nodes};".encode())
-    for kind, br in circuit.kinds().items():
-        h.update(f"{kind}={len(br)};".encode())
-        h.update(np.ascontiguousarray(br.a, dtype="<i4").tobytes())
-        h.update(np.ascontiguousarray(br.b, dtype="<i4").tobytes())
-        h.update(np.ascontiguousarray(br.value, dtype="<f8").tobytes())
-    return h.hexdigest()[:16]
-
-
 # --------------------------------------------------------------------------- runners
 def default_fast() -> SolveFn:
     """The fast solver under test: resbench's numba CD (not certified inside the timing)."""
@@ -417,6 +410,7 @@ class CaseRun:
     compile_s: float
     ngspice_major: int | None
     problems: list[str] = field(default_factory=list)  # correctness failures
+    digest: dict[str, Any] | None = None  # circuit_digest, to say how circuits differ
 
     @property
     def median(self) -> float:
@@ -550,6 +544,7 @@ def run_case(
         description=case.description,
         sizes=circuit.sizes(),
         fingerprint=circuit_fingerprint(circuit),
+        digest=circuit_digest(circuit),
         inner=case.inner,
         ratios=pair_ratios(fs, ss_, "total"),
         cpu_ratios=pair_ratios(fs, ss_, "cpu"),
@@ -746,9 +741,17 @@ def judge_case(
         comparable = False
     elif base.get("fingerprint") != run.fingerprint:
         codes.append(EXIT_NOT_COMPARABLE)
+        diffs = (
+            digest_differences(base["digest"], run.digest)
+            if isinstance(base.get("digest"), dict) and run.digest is not None
+            else []
+        )
+        detail = "; ".join(diffs) if diffs else "the baseline has no per-element digest"
         reasons.append(
             f"circuit differs from the baseline's (fingerprint {run.fingerprint} vs "
-            f"{base.get('fingerprint')}): the generator changed; refresh the baseline"
+            f"{base.get('fingerprint')}; values compared at {SIGNIFICANT_DIGITS} significant "
+            f"digits): {detail}; if the circuit changed on purpose, refresh the baseline "
+            "with `resbench regress --update`"
         )
         comparable = False
     if base is not None:
@@ -901,6 +904,7 @@ def make_baseline(run: SuiteRun, policy: Policy, *, command: str | None = None) 
             "description": r.description,
             "sizes": r.sizes,
             "fingerprint": r.fingerprint,
+            "digest": r.digest,
             "pairs": len(r.ratios),
             "cd_inner": r.inner,
             "median": r.median,
