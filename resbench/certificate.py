@@ -26,10 +26,12 @@ for the rest).  Diodes that are not tight carry no current.
 Tolerances: ``i_scale = max over non-ground nodes of the sum of |current| of the
 resistors, current sources and gmin leaks at that node`` (tiny floor) and
 ``v_scale = max(|V| over voltage sources, max|v|, max over nodes of the
-node's total current / its total conductance, tiny)`` (the third term is at most
+node's total current / its total conductance, 1 mV)`` (the third term is at most
 ``2 max|v|`` plus the voltage current sources alone would produce; it keeps the
 scale meaningful when every voltage is 0 but current flows, e.g. into a diode
-to ground).  Then
+to ground; the 1 mV floor, and a current floor of 1 mV times the largest total
+conductance at a node, keep the tolerances of a circuit whose sources are all
+zero absolute and sensible, 1e-12 V at the default rtol).  Then
 ``feas_tol = rtol * v_scale``, ``kcl_tol = rtol * i_scale`` and
 ``comp_tol = rtol * v_scale * i_scale``; the verdict ``ok`` is
 ``feasibility <= feas_tol and kcl <= kcl_tol and complementarity <= comp_tol``.
@@ -47,7 +49,9 @@ from scipy.sparse.csgraph import connected_components
 from resbench._certificate_kernels import resistor_balance
 from resbench.circuit import Circuit
 
-_TINY = float(np.finfo(np.float64).tiny)
+V_SCALE_FLOOR = 1e-3  # V: tolerances never go below rtol × 1 mV (1e-12 V at rtol 1e-9)
+I_SCALE_FLOOR = 1e-15  # A
+
 
 __all__ = ["Certificate", "certify"]
 
@@ -165,7 +169,7 @@ def certify(
     if gmin > 0:
         inj[1:] -= gmin * v[1:]
         tot[1:] += gmin * np.abs(v[1:])
-    i_scale = max(float(np.max(tot[1:])) if n > 1 else 0.0, _TINY)
+    i_scale = float(np.max(tot[1:])) if n > 1 else 0.0
 
     v_scale = max(float(np.max(np.abs(vsrc.value))) if nv else 0.0, float(np.max(np.abs(v))))
     # Floor: at each node, its total current over its total conductance (at most
@@ -174,7 +178,11 @@ def certify(
     held = gsum[1:] > 0
     if np.any(held):
         v_scale = max(v_scale, float(np.max(tot[1:][held] / gsum[1:][held])))
-    v_scale = max(v_scale, _TINY)
+    # Floors (all-zero circuits): V_SCALE_FLOOR, and the current it drives through the
+    # largest conductance at a node, so tolerances stay absolute and sensible there.
+    v_scale = max(v_scale, V_SCALE_FLOOR)
+    g_big = float(np.max(gsum[1:])) if n > 1 else 0.0
+    i_scale = max(i_scale, V_SCALE_FLOOR * g_big, I_SCALE_FLOOR)
     feas_tol = rtol * v_scale
     kcl_tol = rtol * i_scale
     comp_tol = rtol * v_scale * i_scale

@@ -114,7 +114,8 @@ def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
         raise CircuitError(
             f"voltage sources form a loop whose values disagree (KVL): "
             f"{', '.join(elements)} require v({circuit.nodes[a]}) - v({circuit.nodes[b]}) "
-            f"to be both {val:g} V and {drop:g} V; remove one source or fix its value",
+            f"to be both {val:.12g} V and {drop:.12g} V (they differ by {abs(val - drop):.3g} V); "
+            "remove one source or fix its value",
             elements=elements,
             nodes=[circuit.nodes[a], circuit.nodes[b]],
         )
@@ -157,8 +158,9 @@ def _path_drop(links, a: int, b: int) -> float:
 # ------------------------------------------------------------------------ compile
 def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     """Reduce a Circuit to a :class:`Problem`; raise CircuitError if it has no unique solution."""
-    if gmin < 0:
-        raise CircuitError(f"gmin must be >= 0, got {gmin:g}")
+    if not (np.isfinite(gmin) and gmin >= 0):
+        raise CircuitError(f"gmin must be a finite conductance >= 0, got {gmin:g}")
+    check_finite_values(circuit)
     n_nodes = circuit.n_nodes
     roots, offs = _supernodes(circuit)
 
@@ -254,14 +256,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     out_ptr, out_nbr, out_w = _adjacency(n, d_an, d_ca, d_w)
 
     # ---- scales (for relative tolerances)
-    fixed_v = off[sn < 0]
-    v_scale = max(
-        float(np.max(np.abs(fixed_v))) if fixed_v.size else 0.0,
-        float(np.max(np.abs(c / diag))) if n else 0.0,
-        float(np.max(np.abs(circuit.vsources.value))) if len(circuit.vsources) else 0.0,
-        1e-30,
-    )
-    i_scale = max(float(np.max(diag)) * v_scale if n else 0.0, 1e-300)
+    v_scale, i_scale = _scales(circuit, sn, off, diag, c)
 
     # ---- feasible start
     start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
@@ -295,6 +290,93 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         i_scale=i_scale,
         gmin=gmin,
     )
+
+
+V_SCALE_FLOOR = 1e-3  # V: below it tolerances are absolute (1e-12 × 1 mV = 1e-15 V for the
+# sweeps), so a circuit whose sources are all zero gets sensible, not denormal, tolerances
+I_SCALE_FLOOR = 1e-15  # A
+MAX_SCALE = 1e100  # largest voltage (V) or current (A) scale: beyond it products overflow
+
+
+def check_finite_values(circuit: Circuit) -> None:
+    """Every element value must be a finite number (NaN or inf is a clear error)."""
+    for kind, br in circuit.kinds().items():
+        vals = np.asarray(br.value, dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(vals))
+        if bad.size and kind in ("r", "v", "i"):
+            j = int(bad[0])
+            raise CircuitError(
+                f"{br.names[j]} has the value {vals[j]!r}: element values must be finite "
+                "numbers; fix the value (or its units)",
+                elements=[br.names[j]],
+            )
+
+
+def _too_large(circuit: Circuit, sn: np.ndarray, where: np.ndarray, what: str) -> CircuitError:
+    names = [circuit.nodes[int(k)] for k in np.flatnonzero(np.isin(sn, where))[:8]]
+    return CircuitError(
+        f"values too large: {what} at node(s) {', '.join(names)}, which would overflow double "
+        f"precision (the limit here is {MAX_SCALE:g}); rescale units (e.g. kΩ and mA instead of "
+        "Ω and A)",
+        nodes=names,
+    )
+
+
+def _scales(circuit: Circuit, sn, off, diag, c) -> tuple[float, float]:
+    """Voltage and current scales of the problem, or a CircuitError when they overflow.
+
+    v_scale = the largest of |fixed voltages|, |source values| and |c_i / diag_i| (what
+    the injections alone make across each node's conductance), floored at
+    V_SCALE_FLOOR; i_scale = the larger of max diag × v_scale and max |c|.
+    """
+    n = diag.shape[0]
+    if n and not np.all(np.isfinite(diag)):
+        bad = np.flatnonzero(~np.isfinite(diag))
+        raise _too_large(circuit, sn, bad, "a conductance (1/R) overflows")
+    if n and not np.all(np.isfinite(c)):
+        bad = np.flatnonzero(~np.isfinite(c))
+        raise _too_large(circuit, sn, bad, "the injected current overflows")
+    fixed_v = off[sn < 0]
+    held = diag > 0
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        local = np.abs(c[held]) / diag[held]
+    if local.size and not np.all(local <= MAX_SCALE):
+        bad = np.flatnonzero(held)[np.flatnonzero(~(local <= MAX_SCALE))]
+        k = int(bad[0])
+        raise _too_large(
+            circuit,
+            sn,
+            bad,
+            f"the injected current {abs(c[k]):.3g} A across a conductance of {diag[k]:.3g} S "
+            f"makes {float(local[np.flatnonzero(np.flatnonzero(held) == k)[0]]):.3g} V",
+        )
+    v_scale = max(
+        float(np.max(np.abs(fixed_v))) if fixed_v.size else 0.0,
+        float(np.max(local)) if local.size else 0.0,
+        float(np.max(np.abs(circuit.vsources.value))) if len(circuit.vsources) else 0.0,
+        V_SCALE_FLOOR,
+    )
+    i_scale = max(
+        float(np.max(diag)) * v_scale if n else 0.0,
+        float(np.max(np.abs(c))) if n else 0.0,
+        I_SCALE_FLOOR,
+    )
+    if not (v_scale <= MAX_SCALE and i_scale <= MAX_SCALE):
+        big = np.flatnonzero(np.abs(off) >= min(v_scale, MAX_SCALE))
+        if big.size:
+            names = [circuit.nodes[int(k)] for k in big[:8]]
+            raise CircuitError(
+                f"values too large: voltage scale {v_scale:.3g} V, current scale "
+                f"{i_scale:.3g} A at node(s) {', '.join(names)}: they would overflow double "
+                f"precision (the limit here is {MAX_SCALE:g}); rescale units",
+                nodes=names,
+            )
+        raise CircuitError(
+            f"values too large: voltage scale {v_scale:.3g} V, current scale {i_scale:.3g} A: "
+            f"they would overflow double precision (the limit here is {MAX_SCALE:g}); "
+            "rescale units"
+        )
+    return v_scale, i_scale
 
 
 def _adjacency(n: int, owner: np.ndarray, nbr: np.ndarray, w: np.ndarray):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from resbench.certificate import Certificate
     from resbench.circuit import Circuit
 
@@ -18,6 +21,26 @@ STALLED = "stalled"  # no further progress possible with the solver's moves
 NOT_CERTIFIED = "not_certified"  # the certificate rejected the answer
 FAILED = "failed"  # the solver ran but produced no answer (message in info["error"])
 TIMEOUT = "timeout"  # the solver ran past its time limit
+
+#: what ``Solution.to_frame(kind)`` can return
+FRAME_KINDS = ("nodes", "diodes", "vsources")
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    """``float(x)`` when finite, else None: JSON has no inf or NaN."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _json_value(x: object) -> object:
+    """Plain JSON-able scalars of ``info``: non-finite floats become None."""
+    if isinstance(x, float | np.floating):
+        return _finite_or_none(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 @dataclass
@@ -32,6 +55,11 @@ class Solution:
     ``timings`` holds seconds: ``setup``, ``solve``, ``total`` always;
     ``compile`` (JIT, never part of total), ``emit``/``load``/``analysis``/``fetch``
     for ngspice, where they apply.
+
+    A solver that reports ``converged`` with a non-finite voltage (overflow)
+    becomes ``failed`` here, whoever built the Solution: inf or NaN is never
+    reported as converged.  ``to_dict`` writes non-finite numbers as None, so
+    its JSON is always valid.
     """
 
     circuit: Circuit
@@ -45,6 +73,21 @@ class Solution:
     timings: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     certificate: Certificate | None = None
+
+    def __post_init__(self) -> None:
+        if self.status != CONVERGED or self.voltages is None:
+            return
+        bad = ~np.isfinite(np.asarray(self.voltages, dtype=np.float64))
+        if np.any(bad):
+            names = [self.circuit.nodes[k] for k in np.flatnonzero(bad)[:5]]
+            more = " …" if int(bad.sum()) > len(names) else ""
+            self.status = FAILED
+            self.info = dict(self.info)
+            self.info.setdefault(
+                "error",
+                f"non-finite voltage at {int(bad.sum())} node(s): {', '.join(names)}{more} "
+                "(the values overflow double precision: rescale the circuit's values)",
+            )
 
     @property
     def ok(self) -> bool:
@@ -87,21 +130,25 @@ class Solution:
             "status": self.status,
             "certified": None if cert is None else bool(cert.ok),
             "sweeps": int(self.sweeps),
-            "residual": float(self.residual),
-            "timings": {k: float(v) for k, v in self.timings.items()},
+            "residual": _finite_or_none(self.residual),
+            "timings": {k: _finite_or_none(v) for k, v in self.timings.items()},
             "sizes": c.sizes(),
-            "info": {k: v for k, v in self.info.items() if isinstance(v, str | int | float | bool)},
-            "nodes": self.as_dict(),
+            "info": {
+                k: _json_value(v)
+                for k, v in self.info.items()
+                if isinstance(v, str | int | float | bool | np.number)
+            },
+            "nodes": {n: _finite_or_none(v) for n, v in self.as_dict().items()},
         }
         if cert is not None:
             out["certificate"] = {
                 "ok": bool(cert.ok),
-                "feasibility": float(cert.feasibility),
-                "kcl": float(cert.kcl),
-                "complementarity": float(cert.complementarity),
-                "feas_tol": float(cert.feas_tol),
-                "kcl_tol": float(cert.kcl_tol),
-                "comp_tol": float(cert.comp_tol),
+                "feasibility": _finite_or_none(cert.feasibility),
+                "kcl": _finite_or_none(cert.kcl),
+                "complementarity": _finite_or_none(cert.complementarity),
+                "feas_tol": _finite_or_none(cert.feas_tol),
+                "kcl_tol": _finite_or_none(cert.kcl_tol),
+                "comp_tol": _finite_or_none(cert.comp_tol),
                 "worst_node": cert.worst_node,
                 "worst_element": cert.worst_element,
             }
@@ -113,7 +160,9 @@ class Solution:
                 "anode": c.nodes[d.a[j]],
                 "cathode": c.nodes[d.b[j]],
                 "state": states[j],
-                "current": None if self.diode_current is None else float(self.diode_current[j]),
+                "current": None
+                if self.diode_current is None
+                else _finite_or_none(self.diode_current[j]),
             }
             for j in range(len(d))
         ]
@@ -123,9 +172,63 @@ class Solution:
                 "name": vs.names[j],
                 "plus": c.nodes[vs.a[j]],
                 "minus": c.nodes[vs.b[j]],
-                "voltage": float(vs.value[j]),
-                "current": None if self.vsource_current is None else float(self.vsource_current[j]),
+                "voltage": _finite_or_none(vs.value[j]),
+                "current": None
+                if self.vsource_current is None
+                else _finite_or_none(self.vsource_current[j]),
             }
             for j in range(len(vs))
         ]
         return out
+
+    def to_frame(self, kind: str = "nodes") -> pd.DataFrame:
+        """The answer as a pandas DataFrame, one row per element of ``kind``.
+
+        * ``"nodes"`` (default): columns ``node``, ``voltage`` (V), ground included;
+        * ``"diodes"``: ``name``, ``anode``, ``cathode``, ``state`` (on/off),
+          ``current`` (A, anode to cathode);
+        * ``"vsources"``: ``name``, ``plus``, ``minus``, ``voltage`` (V),
+          ``current`` (A, SPICE sign: into ``+``, through the source).
+
+        Unknown currents and non-finite values are NaN.  E.g.
+        ``sol.to_frame().set_index("node")["voltage"]`` is a Series by node name.
+        """
+        import pandas as pd
+
+        if kind not in FRAME_KINDS:
+            raise ValueError(f"to_frame: kind must be nodes, diodes or vsources, got {kind!r}")
+        c = self.circuit
+        if kind == "nodes":
+            return pd.DataFrame(
+                {
+                    "node": pd.Series(list(c.nodes), dtype=object),
+                    "voltage": np.asarray(self.voltages, dtype=np.float64),
+                }
+            )
+
+        def currents(values: np.ndarray | None, n: int) -> np.ndarray:
+            if values is None:
+                return np.full(n, np.nan)
+            return np.asarray(values, dtype=np.float64)
+
+        if kind == "diodes":
+            d = c.diodes
+            return pd.DataFrame(
+                {
+                    "name": pd.Series(list(d.names), dtype=object),
+                    "anode": pd.Series([c.nodes[k] for k in d.a], dtype=object),
+                    "cathode": pd.Series([c.nodes[k] for k in d.b], dtype=object),
+                    "state": pd.Series(self.diode_states() if len(d) else [], dtype=object),
+                    "current": currents(self.diode_current, len(d)),
+                }
+            )
+        vs = c.vsources
+        return pd.DataFrame(
+            {
+                "name": pd.Series(list(vs.names), dtype=object),
+                "plus": pd.Series([c.nodes[k] for k in vs.a], dtype=object),
+                "minus": pd.Series([c.nodes[k] for k in vs.b], dtype=object),
+                "voltage": np.asarray(vs.value, dtype=np.float64),
+                "current": currents(self.vsource_current, len(vs)),
+            }
+        )

@@ -409,7 +409,7 @@ def test_cli_generate_stdout_default_preset() -> None:
         (["drn", "--layers", "a,b"], "comma-separated"),
         (["drn", "--preset", "xs", "--layers", "4,2"], "not both"),
         (["grid", "--rows", "1"], "rows"),
-        (["random", "--nodes", "10", "-o", "/nonexistent-dir/x.cir"], "cannot write"),
+        (["random", "--nodes", "10", "-o", "/proc/nonexistent-dir/x.cir"], "cannot write"),
         (["mesh"], "mesh"),
     ],
 )

@@ -8,7 +8,7 @@ import sys
 import click
 
 from resbench import __version__
-from resbench.errors import ResbenchError
+from resbench.cli import options
 
 # option name -> families it applies to
 _APPLIES = {
@@ -96,7 +96,7 @@ def _command_line(ctx: click.Context, family: str) -> str:
 )
 @click.option(
     "--gain",
-    type=float,
+    type=options.FINITE,
     default=None,
     help="drn: input gain in volts per unit pixel (default: the preset's, "
     "xs 100, 1h 480, 2h 2000, 3h 4000, xl 800; 1 for free layer sizes).",
@@ -158,14 +158,14 @@ def _command_line(ctx: click.Context, family: str) -> str:
 )
 @click.option(
     "--degree",
-    type=click.FloatRange(min=0),
+    type=options.NON_NEGATIVE,
     default=4.0,
     show_default=True,
     help="random: average number of resistors per node.",
 )
 @click.option(
     "--diodes",
-    type=click.FloatRange(min=0),
+    type=options.NON_NEGATIVE,
     default=0.1,
     show_default=True,
     help="random: diodes per node.",
@@ -179,10 +179,10 @@ def _command_line(ctx: click.Context, family: str) -> str:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
+    type=click.Path(dir_okay=False),
     default="-",
     show_default=True,
-    help="Netlist file to write ('-' for standard output).",
+    help="Netlist file to write ('-' for standard output); missing folders are created.",
 )
 @click.pass_context
 def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
@@ -207,6 +207,8 @@ def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
     ]
     if wrong:
         raise click.UsageError(f"{', '.join(wrong)} does not apply to family {family!r}")
+    if output != "-":
+        options.prepare_output(output)  # before generating: a bad path fails at once
 
     if family == "drn":
         layers = _parse_layers(opts["layers"])
@@ -253,14 +255,10 @@ def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
         f"* command: {_command_line(ctx, family)}",
     ]
     text = "\n".join([title, *header, rest])
-    try:
-        if output == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            with open(output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-    except OSError as exc:
-        raise ResbenchError(f"cannot write {output}: {exc.strerror or exc}") from None
+    if output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        options.write_output(output, text)
     where = "stdout" if output == "-" else output
     click.echo(f"{circuit.title}: {summary} -> {where}", err=True)

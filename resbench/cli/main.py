@@ -4,7 +4,9 @@ Exit codes shared by all commands:
   0  success (answers certified / agreeing)
   1  the computation ran but an answer is wrong or unproven
      (not certified, disagreement with ngspice, speedup regression)
-  2  bad input or an error that prevented the computation
+  2  bad input or an error that prevented the computation (one line, never a
+     traceback: see ResbenchGroup)
+  130 interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -16,9 +18,27 @@ import click
 from resbench import __version__
 from resbench.errors import ResbenchError
 
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as the shell reports a process killed by it
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError: ``error: FILE: reason`` (no errno, no traceback)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None:
+        return f"error: {exc.filename}: {reason}"
+    return f"error: {reason}"
+
 
 class ResbenchGroup(click.Group):
-    """A click group that prints ResbenchError as a clean message, never a traceback."""
+    """A click group that turns every expected failure into one clean line and an exit code.
+
+    The one place that maps exceptions to exit codes: ResbenchError → its
+    message and its code (2); OSError (a file or device that cannot be read or
+    written) → ``error: FILE: reason``, 2; MemoryError → 2; Ctrl-C → 130.  Click's
+    own usage errors keep click's message and exit 2.  Never a traceback for these.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
@@ -26,6 +46,23 @@ class ResbenchGroup(click.Group):
         except ResbenchError as exc:
             click.echo(exc.format(), err=True)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:  # `resbench … | head`: the reader left; say nothing more
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
+        except OSError as exc:
+            click.echo(os_error_line(exc), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except MemoryError:
+            click.echo(
+                "error: out of memory (the input is too large for this machine's memory)",
+                err=True,
+            )
+            sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=ResbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})

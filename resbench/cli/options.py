@@ -13,7 +13,148 @@ Use them as decorators::
 
 from __future__ import annotations
 
+import math
+import os
+import tempfile
+from pathlib import Path
+
 import click
+
+from resbench.errors import ResbenchError
+
+
+# ----------------------------------------------------------- validating types
+class FiniteFloat(click.FloatRange):
+    """A float in an optional range that is also finite: ``nan``, ``inf`` are refused.
+
+    (click's FloatRange lets ``nan`` through every bound and ``inf`` through lower ones.)
+    """
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        rv = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(rv, param, ctx)
+
+
+def finite(
+    min: float | None = None,  # noqa: A002 - click's names
+    max: float | None = None,  # noqa: A002
+    *,
+    min_open: bool = False,
+    max_open: bool = False,
+) -> FiniteFloat:
+    """A finite float, optionally bounded (the bounds as in ``click.FloatRange``)."""
+    return FiniteFloat(min=min, max=max, min_open=min_open, max_open=max_open)
+
+
+#: any finite float
+FINITE = finite()
+#: a finite float > 0
+POSITIVE = finite(0.0, min_open=True)
+#: a finite float >= 0
+NON_NEGATIVE = finite(0.0)
+#: a finite float in (0, 1]
+FRACTION = finite(0.0, 1.0, min_open=True)
+#: a finite float in (0, 1)
+OPEN_FRACTION = finite(0.0, 1.0, min_open=True, max_open=True)
+#: an integer >= 1
+POSITIVE_INT = click.IntRange(min=1)
+#: an integer >= 0
+NON_NEGATIVE_INT = click.IntRange(min=0)
+
+
+class AutoOr(click.ParamType):
+    """The word ``auto`` or a value of another type (e.g. ``--omega auto|1.5``)."""
+
+    def __init__(self, inner: click.ParamType) -> None:
+        self.inner = inner
+        self.name = f"auto|{inner.name}"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        return self.inner.convert(value, param, ctx)
+
+    def get_metavar(self, param, ctx=None) -> str:  # noqa: ANN001
+        inner = self.inner.get_metavar(param, ctx) if ctx is not None else None
+        return f"[auto|{inner or self.inner.name.upper()}]"
+
+
+#: over-relaxation factor: ``auto`` or a finite float in (0, 2)
+OMEGA = AutoOr(finite(0.0, 2.0, min_open=True, max_open=True))
+
+
+# ------------------------------------------------------------- output files
+#: ``-o FILE`` suffix -> output format (anything else: the text table)
+FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".md": "md", ".markdown": "md"}
+
+
+def output_format(fmt: str | None, output: str | None) -> str:
+    """``--format`` when given, else the format of ``-o FILE``'s extension, else ``table``."""
+    if fmt:
+        return fmt
+    if output and output != "-":
+        return FORMAT_BY_SUFFIX.get(Path(output).suffix.lower(), "table")
+    return "table"
+
+
+def _cannot_write(path: str, exc: OSError) -> ResbenchError:
+    return ResbenchError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def prepare_output(path: str) -> None:
+    """Check ``-o FILE`` before any work: create its parent folders, refuse a folder.
+
+    Raises ResbenchError (one line, exit 2) when FILE cannot be written.  Some
+    targets only fail on the write itself (``/dev/full``); :func:`write_output`
+    reports those the same way.
+    """
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise IsADirectoryError(21, "Is a directory", path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(p.parent, os.W_OK) and not (p.exists() and os.access(p, os.W_OK)):
+            raise PermissionError(13, "Permission denied", path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def write_output(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` (UTF-8), creating parent folders.
+
+    A regular file (or a new one) is written to a temporary file beside it and
+    renamed over it, so a reader never sees half a file and two runs never mix
+    (the file keeps its permissions).  Anything else (``/dev/stdout``, a FIFO,
+    ``/dev/full``) is written in place.  Every failure is a one-line
+    ResbenchError (exit 2).
+    """
+    prepare_output(path)
+    p = Path(os.path.realpath(path))  # through a symlink: replace its target, keep the link
+    try:
+        if p.exists() and not p.is_file():
+            with open(p, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return
+        if p.exists():
+            mode = p.stat().st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(tmp, mode)
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
 
 # Keep in step with resbench.bench.compare.DEFAULT_ATOL (not imported: it would pull in
 # pandas when any command's options are built).
@@ -35,7 +176,7 @@ fast_solver = click.option(
 
 repeats = click.option(
     "--repeats",
-    type=click.IntRange(min=1),
+    type=POSITIVE_INT,
     default=5,
     show_default=True,
     help="Measured runs per solver, interleaved A B A B … (median, min, max reported).",
@@ -43,7 +184,7 @@ repeats = click.option(
 
 warmup = click.option(
     "--warmup",
-    type=click.IntRange(min=0),
+    type=NON_NEGATIVE_INT,
     default=1,
     show_default=True,
     help="Warm-up runs per solver before measuring (JIT compile, library load); "
@@ -52,7 +193,7 @@ warmup = click.option(
 
 atol = click.option(
     "--atol",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=POSITIVE,
     default=DEFAULT_ATOL,
     show_default=True,
     help="Agreement tolerance on every node voltage (V). ngspice's ideal-diode switch "
@@ -62,7 +203,7 @@ atol = click.option(
 
 timeout = click.option(
     "--timeout",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=POSITIVE,
     default=600.0,
     show_default=True,
     help="Seconds one ngspice run may take; past it ngspice's process group is killed "
@@ -91,7 +232,7 @@ diode_model = click.option(
 
 gmin = click.option(
     "--gmin",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=POSITIVE,
     default=None,
     help="Add a conductance GMIN (S) from every node to ground in both solvers "
     "(ngspice: rshunt = 1/GMIN).",
@@ -148,7 +289,7 @@ def invocation() -> str:
 #: random seed of generated networks (same seed, same networks)
 seed = click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=NON_NEGATIVE_INT,
     default=0,
     show_default=True,
     help="Random seed of the generated networks: the same seed gives the same networks.",

@@ -89,14 +89,14 @@ def _write_baseline(baseline_path: str, doc: dict, as_json: bool) -> None:
 )
 @click.option(
     "--factor",
-    type=click.FloatRange(min=0.0, max=1.0, min_open=True),
+    type=options.FRACTION,
     default=None,
     help="Fail when the median speedup < baseline median × FACTOR (and significant). "
     "Default: the baseline's policy (chosen from the noise study).",
 )
 @click.option(
     "--alpha",
-    type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True),
+    type=options.OPEN_FRACTION,
     default=None,
     help="Significance level of the one-sided Mann–Whitney U test. Default: the baseline's.",
 )
@@ -149,7 +149,7 @@ def _write_baseline(baseline_path: str, doc: dict, as_json: bool) -> None:
 )
 @click.option(
     "--inject-error",
-    type=float,
+    type=options.FINITE,
     default=0.0,
     envvar="RESBENCH_INJECT_ERROR",
     show_envvar=True,

@@ -73,7 +73,7 @@ def _solver_list(ctx: click.Context, param: click.Parameter, value: str) -> tupl
 )
 @click.option(
     "--point-budget",
-    type=click.FloatRange(min=0.0),
+    type=options.NON_NEGATIVE,
     default=120.0,
     show_default=True,
     metavar="SECONDS",

@@ -1,23 +1,54 @@
-"""``resbench solve``: solve netlists with the numba solver and show the proof."""
+"""``resbench solve``: solve netlists and show the answer with its proof.
+
+Renders only: parsing is ``resbench.netlist``'s, solving and certifying
+``resbench.solvers``'.  Output formats: ``table`` (rich, readable at 80
+columns; ``--wide`` for every column), ``md`` (the same tables in markdown),
+``csv`` and ``json`` (everything, always valid JSON: non-finite numbers are
+``null``).  ``-o FILE`` takes its format from the extension unless
+``--format`` is given.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.spinner import Spinner
 from rich.table import Table
 
+from resbench.cli import options
 from resbench.errors import ResbenchError
-from resbench.solution import Solution
+from resbench.solution import FAILED, TIMEOUT, Solution
 from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL
 
 EXIT_OK, EXIT_NOT_CERTIFIED, EXIT_BAD_INPUT = 0, 1, 2
 NETLIST_SUFFIXES = (".cir", ".sp", ".spi", ".net", ".spice", ".ckt")
+
+#: show the phase status line on a terminal's stderr for circuits at least this large
+#: (elements), or netlist files of about as many lines
+PROGRESS_MIN_ELEMENTS = 100_000
+_BYTES_PER_LINE = 32  # a netlist line, roughly: "r123456 n1234 n5678 1.2345e+03\n"
+
+#: options that only one solver takes: name -> solver
+_SOLVER_ONLY = {
+    "tol": "cd",
+    "max_sweeps": "cd",
+    "omega": "cd",
+    "polish": "cd",
+    "spice_mode": "ngspice",
+    "diode_model": "ngspice",
+    "timeout": "ngspice",
+}
+_WIDE_WIDTH = 200  # console width of --wide when not on a terminal
 
 
 def expand_paths(paths: tuple[str, ...]) -> list[Path]:
@@ -38,128 +69,333 @@ def expand_paths(paths: tuple[str, ...]) -> list[Path]:
     return out
 
 
-def _fmt(x: float | None, unit: str = "") -> str:
-    if x is None:
-        return "-"
-    return f"{x:.9g}{unit}"
+# ------------------------------------------------------------------ numbers
+def _num(x: float | None, spec: str = ".9g", unit: str = "") -> str:
+    """A number for a table cell; '–' for unknown (None) or non-finite values."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:{spec}}{unit}"
 
 
-def render_table(sol: Solution, console: Console, *, diodes: bool, limit: int) -> None:
+def _ms(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    return f"{1e3 * seconds:.3g} ms" if seconds < 1.0 else f"{seconds:.3g} s"
+
+
+# ----------------------------------------------------------- footer lines
+def footer_lines(sol: Solution) -> list[tuple[str, str]]:
+    """The summary under the tables as (style, text) lines, each short enough for
+    80 columns: size, solver and status, times, certificate."""
     d = sol.to_dict()
+    s = d["sizes"]
+    lines: list[tuple[str, str]] = [
+        (
+            "",
+            f"size: {s['nodes']:,} nodes, {s['resistors']:,} resistors, {s['diodes']:,} diodes, "
+            f"{s['vsources']:,} V sources, {s['isources']:,} I sources",
+        )
+    ]
+    how = ""
+    if sol.solver == "ngspice":
+        how = f" ({sol.info.get('mode', '?')} mode, {sol.info.get('diode_model', '?')} diodes)"
+    status_style = "green" if sol.ok else ("yellow" if sol.status in (FAILED, TIMEOUT) else "red")
+    lines.append((status_style, f"solver: {sol.solver}{how}, status: {sol.status}"))
+    if sol.info.get("error"):
+        lines.append(("yellow", f"  error: {sol.info['error']}"))
+    if sol.solver == "cd":
+        omega = sol.info.get("omega")
+        om = f" (ω = {omega:.3g})" if isinstance(omega, float) and math.isfinite(omega) else ""
+        lines.append(
+            ("", f"sweeps: {sol.sweeps:,}{om}, KCL residual: {_num(sol.residual, '.3g')} A")
+        )
+        if sol.info.get("polished"):
+            lines.append(
+                ("", f"polish: {sol.info.get('polish_iterations')} active-set iteration(s)")
+            )
+    tm = sol.timings
+    lines.append(
+        (
+            "",
+            f"time: setup {_ms(tm.get('setup'))} + solve {_ms(tm.get('solve'))} "
+            f"= total {_ms(tm.get('total'))}",
+        )
+    )
+    if sol.solver == "ngspice" and "analysis" in tm:
+        parts = ("emit", "transfer", "load", "analysis", "fetch")
+        lines.append(("", "  ngspice: " + ", ".join(f"{k} {_ms(tm[k])}" for k in parts if k in tm)))
+    if tm.get("compile"):
+        lines.append(("", f"JIT compile: {_ms(tm['compile'])} (not in total)"))
+    if tm.get("startup"):
+        lines.append(("", f"ngspice worker start-up: {_ms(tm['startup'])} (not in total)"))
     cert = sol.certificate
+    if cert is None:
+        lines.append(("yellow", "certificate: none (no finite answer to check)"))
+    else:
+        lines.append(
+            (
+                "green" if cert.ok else "red",
+                f"certificate: {'certified' if cert.ok else 'NOT certified'}",
+            )
+        )
+        lines.append(
+            (
+                "",
+                f"  residuals: feas {cert.feasibility:.3g} V, KCL {cert.kcl:.3g} A, "
+                f"compl {cert.complementarity:.3g} W",
+            )
+        )
+        lines.append(
+            (
+                "",
+                f"  tolerances: {cert.feas_tol:.3g} V, {cert.kcl_tol:.3g} A, {cert.comp_tol:.3g} W",
+            )
+        )
+        if not cert.ok:
+            where = []
+            if not cert.feasibility <= cert.feas_tol and cert.worst_element is not None:
+                where.append(f"worst element {cert.worst_element}")
+            if not cert.kcl <= cert.kcl_tol and cert.worst_node is not None:
+                where.append(f"worst node {cert.worst_node}")
+            if where:
+                lines.append(("red", "  " + ", ".join(where)))
+    return lines
+
+
+# ------------------------------------------------------------------ tables
+def _columns(kind: str, wide: bool) -> list[tuple[str, str, str]]:
+    """(key, header, justify) of the diode and voltage-source tables; names, state and
+    current by default, the terminals too with --wide."""
+    if kind == "diodes":
+        cols = [("name", "diode", "left")]
+        if wide:
+            cols += [("anode", "anode", "left"), ("cathode", "cathode", "left")]
+        return cols + [("state", "state", "left"), ("current", "current (A)", "right")]
+    cols = [("name", "source", "left")]
+    if wide:
+        cols += [("plus", "+", "left"), ("minus", "-", "left")]
+    return cols + [("voltage", "V", "right"), ("current", "current (A)", "right")]
+
+
+def _cell(key: str, value) -> str:
+    if key in ("current", "voltage"):
+        return _num(value)
+    return str(value)
+
+
+def _rows(d: dict, limit: int) -> dict[str, tuple[list[dict], int]]:
+    """Per table (nodes but ground, diodes, vsources): the rows shown (``limit``, 0 = all)
+    and how many rows there are."""
+    nodes = [{"name": k, "voltage": v} for k, v in d["nodes"].items() if k != "0"]
+    return {
+        key: (rows if limit <= 0 else rows[:limit], len(rows))
+        for key, rows in (("nodes", nodes), ("diodes", d["diodes"]), ("vsources", d["vsources"]))
+    }
+
+
+def render_table(
+    sol: Solution, console: Console, *, diodes: bool, limit: int, wide: bool = False
+) -> None:
+    """Rich tables (nodes, optionally diodes, voltage sources) and the footer."""
+    d = sol.to_dict()
     src = d["source"] or "<circuit>"
-    console.rule(f"[bold]{src}[/bold] — {d['title']}")
-    nodes = [(k, v) for k, v in d["nodes"].items() if k != "0"]
-    t = Table(title="node voltages", title_justify="left")
-    t.add_column("node")
-    t.add_column("voltage (V)", justify="right")
-    shown = nodes if limit <= 0 else nodes[:limit]
-    for name, v in shown:
-        t.add_row(name, f"{v:.9g}")
-    console.print(t)
-    if len(shown) < len(nodes):
-        console.print(
-            f"… {len(nodes) - len(shown)} more nodes (use --limit 0, or --format csv/json -o FILE)"
-        )
+    console.rule(f"[bold]{escape(src)}[/bold] — {escape(d['title'])}")
+    shown = _rows(d, limit)
+    more = {
+        "nodes": "more nodes (use --limit 0, or -o FILE.csv / FILE.json)",
+        "diodes": "more diodes",
+        "vsources": "more sources",
+    }
+    tables = [
+        ("nodes", "node voltages", [("name", "node", "left"), ("voltage", "voltage (V)", "right")])
+    ]
     if diodes and d["diodes"]:
-        t = Table(title="diodes", title_justify="left")
-        for col in ("diode", "anode", "cathode", "state", "current (A)"):
-            t.add_column(col, justify="right" if col.startswith("current") else "left")
-        rows = d["diodes"] if limit <= 0 else d["diodes"][:limit]
-        for r in rows:
-            t.add_row(r["name"], r["anode"], r["cathode"], r["state"], _fmt(r["current"]))
-        console.print(t)
-        if len(rows) < len(d["diodes"]):
-            console.print(f"… {len(d['diodes']) - len(rows)} more diodes")
+        tables.append(("diodes", "diodes", _columns("diodes", wide)))
     if d["vsources"]:
-        t = Table(title="voltage sources", title_justify="left")
-        for col in ("source", "+", "-", "V", "current (A)"):
-            t.add_column(col, justify="right" if col in ("V", "current (A)") else "left")
-        rows = d["vsources"] if limit <= 0 else d["vsources"][:limit]
+        tables.append(("vsources", "voltage sources", _columns("vsources", wide)))
+    for key, title, cols in tables:
+        rows, total = shown[key]
+        t = Table(title=title, title_justify="left")
+        for _, header, justify in cols:
+            t.add_column(header, justify=justify, overflow="fold")
         for r in rows:
-            t.add_row(r["name"], r["plus"], r["minus"], f"{r['voltage']:g}", _fmt(r["current"]))
+            t.add_row(*(escape(_cell(k, r[k])) for k, _, _ in cols))
         console.print(t)
-        if len(rows) < len(d["vsources"]):
-            console.print(f"… {len(d['vsources']) - len(rows)} more sources")
-    tm = d["timings"]
-    sizes = d["sizes"]
-    console.print(
-        f"size: {sizes['nodes']} nodes, {sizes['resistors']} resistors, {sizes['diodes']} diodes, "
-        f"{sizes['vsources']} V sources, {sizes['isources']} I sources"
-    )
-    extra = ""
-    if sol.info.get("polished"):
-        extra = f", polish: {sol.info.get('polish_iterations')} active-set iteration(s)"
-    omega = sol.info.get("omega")
-    console.print(
-        f"solver: {sol.solver}, status: [bold]{sol.status}[/bold], sweeps: {sol.sweeps}"
-        + (f" (ω = {omega:.3g})" if omega is not None else "")
-        + f", residual: {sol.residual:.3g} A{extra}"
-    )
-    console.print(
-        "time: setup {:.3f} ms + solve {:.3f} ms = total {:.3f} ms".format(
-            1e3 * tm.get("setup", float("nan")),
-            1e3 * tm.get("solve", float("nan")),
-            1e3 * tm.get("total", float("nan")),
-        )
-        + (
-            f"; JIT compile (not in total) {1e3 * tm['compile']:.0f} ms"
-            if tm.get("compile")
-            else ""
-        )
-    )
-    if cert is not None:
-        colour = "green" if cert.ok else "red"
-        console.print(f"certificate: [{colour}]{cert.summary()}[/{colour}]")
+        if len(rows) < total:
+            console.print(f"… {total - len(rows)} {more[key]}", highlight=False)
+    for style, text in footer_lines(sol):
+        console.print(f"[{style}]{escape(text)}[/]" if style else escape(text), highlight=False)
     for w in sol.circuit.warnings:
-        console.print(f"[yellow]note:[/yellow] {w}")
+        console.print(f"[yellow]note:[/yellow] {escape(w)}", highlight=False)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(sols: list[Solution], *, diodes: bool, limit: int) -> str:
+    """The tables and footer in GitHub markdown (every column; ``limit`` rows per table)."""
+    out: list[str] = []
+    for sol in sols:
+        d = sol.to_dict()
+        out.append(f"## {_md_cell(d['source'] or '<circuit>')} — {_md_cell(d['title'])}\n")
+        shown = _rows(d, limit)
+        tables = [("nodes", [("name", "node", "left"), ("voltage", "voltage (V)", "right")])]
+        if diodes and d["diodes"]:
+            tables.append(("diodes", _columns("diodes", True)))
+        if d["vsources"]:
+            tables.append(("vsources", _columns("vsources", True)))
+        for key, cols in tables:
+            rows, total = shown[key]
+            out.append("| " + " | ".join(_md_cell(h) for _, h, _ in cols) + " |")
+            out.append("|" + "|".join("---:" if j == "right" else "---" for _, _, j in cols) + "|")
+            for r in rows:
+                out.append("| " + " | ".join(_md_cell(_cell(k, r[k])) for k, _, _ in cols) + " |")
+            if len(rows) < total:
+                out.append(f"\n… {total - len(rows)} more (csv and json hold every row)")
+            out.append("")
+        out += [f"- {_md_cell(text.strip())}" for _, text in footer_lines(sol)]
+        out += [f"- note: {_md_cell(w)}" for w in sol.circuit.warnings]
+        out.append("")
+    return "\n".join(out)
 
 
 def render_csv(sols: list[Solution]) -> str:
+    """One row per node, diode and voltage source of every solution (empty cell: unknown)."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["file", "kind", "name", "value", "state", "current"])
+
+    def cell(x: float | None) -> str:
+        return "" if x is None else repr(x)
+
     for sol in sols:
         d = sol.to_dict()
         f = d["source"] or ""
         for name, v in d["nodes"].items():
-            w.writerow([f, "node", name, repr(v), "", ""])
+            w.writerow([f, "node", name, cell(v), "", ""])
         for r in d["diodes"]:
-            w.writerow([f, "diode", r["name"], "", r["state"], r["current"]])
+            w.writerow([f, "diode", r["name"], "", r["state"], cell(r["current"])])
         for r in d["vsources"]:
-            w.writerow([f, "vsource", r["name"], r["voltage"], "", r["current"]])
+            w.writerow([f, "vsource", r["name"], cell(r["voltage"]), "", cell(r["current"])])
     return buf.getvalue()
 
 
+def render_json(sols: list[Solution]) -> str:
+    """One object (one solution) or a list; strict JSON (no Infinity / NaN)."""
+    payload = [s.to_dict() for s in sols]
+    return json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, allow_nan=False)
+
+
+# ----------------------------------------------------------------- progress
+def _stderr_console() -> Console:
+    return Console(stderr=True)
+
+
+class PhaseStatus:
+    """A transient spinner on stderr naming the phase at work (parse, solve, certify).
+
+    Shown only when stderr is a terminal and the work is large (see
+    PROGRESS_MIN_ELEMENTS): small solves take milliseconds, and pipes and files
+    get nothing.  stdout is never touched.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.enabled = console.is_terminal
+        self._live: Live | None = None
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        spinner = Spinner("dots", text=escape(text))
+        if self._live is None:
+            self._live = Live(
+                spinner,
+                console=self.console,
+                transient=True,
+                refresh_per_second=8,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start(refresh=True)
+        else:
+            self._live.update(spinner, refresh=True)
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def _solve_one(
+    path: Path,
+    solver: str,
+    rtol: float,
+    solver_options: dict,
+    phases: PhaseStatus,
+) -> Solution:
+    from resbench.netlist import read_netlist
+    from resbench.solvers import solve as run_solve
+
+    try:
+        size = path.stat().st_size if path.is_file() else 0
+    except OSError:
+        size = 0
+    if size >= PROGRESS_MIN_ELEMENTS * _BYTES_PER_LINE:
+        phases.show(f"parsing {path} ({size / 1e6:.3g} MB)…")
+    circuit = read_netlist(path)
+    s = circuit.sizes()
+    elements = s["resistors"] + s["diodes"] + s["vsources"] + s["isources"]
+    on_phase: Callable[[str], None] | None = None
+    if elements >= PROGRESS_MIN_ELEMENTS:
+        label = {
+            "solve": f"solving with {solver}: setup + solve ({s['resistors']:,} resistors, "
+            f"{s['nodes']:,} nodes)…",
+            "certify": f"certifying the answer ({elements:,} elements)…",
+        }
+
+        def on_phase(phase: str) -> None:
+            phases.show(label.get(phase, phase))
+
+    try:
+        return run_solve(circuit, solver, rtol=rtol, on_phase=on_phase, **solver_options)
+    finally:
+        phases.stop()
+
+
+# ------------------------------------------------------------------ command
 @click.command()
 @click.argument("netlists", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--solver",
-    type=click.Choice(["cd", "reference"]),
+    type=click.Choice(["cd", "reference", "ngspice"]),
     default="cd",
     show_default=True,
-    help="cd: numba coordinate descent (fast); reference: slow exact KKT/Lemke solver.",
+    help="cd: numba coordinate descent (fast); reference: slow exact KKT/Lemke solver; "
+    "ngspice: ngspice through PySpice (ideal diodes as switches), certified like the others.",
 )
 @click.option(
     "--tol",
-    type=float,
+    type=options.POSITIVE,
     default=CD_DEFAULT_TOL,
     show_default=True,
-    help="CD stopping rule: estimated voltage error ≤ tol × voltage scale "
+    help="cd: stopping rule, estimated voltage error ≤ tol × voltage scale "
     "(largest source voltage).",
 )
 @click.option(
     "--max-sweeps",
-    type=int,
+    type=options.POSITIVE_INT,
     default=CD_DEFAULT_MAX_SWEEPS,
     show_default=True,
-    help="CD sweep limit (then the exact polish finishes).",
+    help="cd: sweep limit (then the exact polish finishes).",
 )
 @click.option(
     "--omega",
+    type=options.OMEGA,
     default="auto",
     show_default=True,
-    help="Over-relaxation factor in (0, 2), or 'auto' (1 on DRN-like nets, Young's "
+    help="cd: over-relaxation factor in (0, 2), or 'auto' (1 on DRN-like nets, Young's "
     "optimum estimated from the first sweeps on grid-like nets).",
 )
 @click.option(
@@ -167,12 +403,12 @@ def render_csv(sols: list[Solution]) -> str:
     type=click.Choice(["auto", "always", "never"]),
     default="auto",
     show_default=True,
-    help="Exact active-set polish after CD: auto = when diodes join two free nodes or "
-    "the sweeps did not converge.",
+    help="cd: exact active-set polish after the sweeps: auto = when diodes join two free "
+    "nodes or the sweeps did not converge.",
 )
 @click.option(
     "--gmin",
-    type=float,
+    type=options.NON_NEGATIVE,
     default=0.0,
     show_default=True,
     help="Add a conductance gmin (S) from every node to ground, as SPICE does, so that "
@@ -180,44 +416,64 @@ def render_csv(sols: list[Solution]) -> str:
 )
 @click.option(
     "--rtol",
-    type=float,
+    type=options.POSITIVE,
     default=1e-9,
     show_default=True,
     help="Relative tolerance of the certificate's verdict.",
 )
+@options.spice_mode
+@options.diode_model
+@click.option(
+    "--timeout",
+    type=options.POSITIVE,
+    default=600.0,
+    show_default=True,
+    help="ngspice: seconds one run may take; past it ngspice is killed (status timeout).",
+)
 @click.option("--diodes", is_flag=True, help="Show each diode's state and current.")
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="Every column (diode anode/cathode, source terminals) and no 80-column limit.",
+)
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
+    type=click.Choice(["table", "md", "csv", "json"]),
+    default=None,
+    help="Output format.  Default: from -o FILE's extension (.csv, .json, .md), else table.",
 )
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write the output to FILE instead of the terminal.",
+    type=click.Path(dir_okay=False),
+    help="Write the output to FILE instead of the terminal (missing folders are created; "
+    "the file is replaced at once, never left half written).",
 )
 @click.option(
     "--limit",
-    type=int,
+    type=options.NON_NEGATIVE_INT,
     default=40,
     show_default=True,
-    help="Rows shown per table (0 = all); csv and json always hold everything.",
+    help="Rows shown per table in table and md output (0 = all); csv and json hold everything.",
 )
+@click.pass_context
 def solve(
+    ctx: click.Context,
     netlists: tuple[str, ...],
     solver: str,
     tol: float,
     max_sweeps: int,
-    omega: str,
+    omega: float | str,
     polish: str,
     gmin: float,
     rtol: float,
+    spice_mode: str,
+    diode_model: str,
+    timeout: float,
     diodes: bool,
-    fmt: str,
+    wide: bool,
+    fmt: str | None,
     output: str | None,
     limit: int,
 ) -> None:
@@ -228,54 +484,69 @@ def solve(
     Exit codes:
       0  every answer certified
       1  an answer did not certify (or the solver stalled)
-      2  bad input: unreadable netlist, or a circuit without a unique solution
+      2  bad input (unreadable netlist, a circuit without a unique solution,
+         an output that cannot be written) or a failed run (no finite answer)
     """
-    from resbench.netlist import read_netlist
-    from resbench.solvers import solve as run_solve
-
-    if omega != "auto":
-        try:
-            omega_val: float | str = float(omega)
-        except ValueError:
-            raise click.BadParameter(
-                "must be a number in (0, 2) or 'auto'", param_hint="--omega"
-            ) from None
-        if not 0.0 < float(omega_val) < 2.0:
-            raise click.BadParameter("must be in (0, 2)", param_hint="--omega")
-    else:
-        omega_val = "auto"
+    explicit = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    for name, only in _SOLVER_ONLY.items():
+        if solver != only and ctx.get_parameter_source(name) in explicit:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} applies to --solver {only} only (not {solver})")
+    fmt = options.output_format(fmt, output)
+    if output is not None:
+        options.prepare_output(output)  # a bad -o fails before any work
     files = expand_paths(netlists)
     if not files:
-        click.echo(f"error: no netlists found in {', '.join(netlists)}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    options: dict = {"gmin": gmin}
+        raise ResbenchError(f"no netlists found in {', '.join(netlists)}")
+    solver_options: dict = {}
     if solver == "cd":
-        options.update(tol=tol, max_sweeps=max_sweeps, omega=omega_val, polish=polish)
-    out_stream = open(output, "w", encoding="utf-8") if output else None  # noqa: SIM115
-    console = Console(file=out_stream) if out_stream else Console()
+        solver_options.update(gmin=gmin, tol=tol, max_sweeps=max_sweeps, omega=omega, polish=polish)
+    elif solver == "reference":
+        solver_options.update(gmin=gmin)
+    else:
+        solver_options.update(
+            mode=spice_mode, diode_model=diode_model, timeout=timeout, gmin=gmin or None
+        )
+
+    stream = output is None and fmt == "table"  # print each answer as soon as it is ready
+    buffer = io.StringIO()
+    if stream:
+        console = Console(highlight=False)
+        if wide and not console.is_terminal:
+            console = Console(highlight=False, width=_WIDE_WIDTH)
+    else:
+        console = Console(file=buffer, width=_WIDE_WIDTH if wide else 80, highlight=False)
+    phases = PhaseStatus(_stderr_console())
     exit_code = EXIT_OK
     sols: list[Solution] = []
-    try:
-        for path in files:
-            try:
-                circuit = read_netlist(path)
-                sol = run_solve(circuit, solver, rtol=rtol, **options)
-            except ResbenchError as exc:
-                click.echo(exc.format(), err=True)
-                exit_code = max(exit_code, EXIT_BAD_INPUT)
-                continue
-            sols.append(sol)
-            if not sol.ok:
-                exit_code = max(exit_code, EXIT_NOT_CERTIFIED)
-            if fmt == "table":
-                render_table(sol, console, diodes=diodes, limit=limit)
-        if fmt == "csv":
-            console.file.write(render_csv(sols))
-        elif fmt == "json":
-            payload = [s.to_dict() for s in sols]
-            console.file.write(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
-            console.file.write("\n")
-    finally:
-        if out_stream:
-            out_stream.close()
+    for path in files:
+        try:
+            sol = _solve_one(path, solver, rtol, solver_options, phases)
+        except ResbenchError as exc:
+            click.echo(exc.format(), err=True)
+            exit_code = max(exit_code, EXIT_BAD_INPUT)
+            continue
+        except OSError as exc:
+            click.echo(f"error: {exc.filename or path}: {exc.strerror or exc}", err=True)
+            exit_code = max(exit_code, EXIT_BAD_INPUT)
+            continue
+        sols.append(sol)
+        if sol.status in (FAILED, TIMEOUT):
+            exit_code = max(exit_code, EXIT_BAD_INPUT)
+        elif not sol.ok:
+            exit_code = max(exit_code, EXIT_NOT_CERTIFIED)
+        if fmt == "table":
+            render_table(sol, console, diodes=diodes, limit=limit, wide=wide)
+    if fmt == "csv":
+        text = render_csv(sols)
+    elif fmt == "json":
+        text = render_json(sols) + "\n"
+    elif fmt == "md":
+        text = render_markdown(sols, diodes=diodes, limit=limit)
+    else:
+        text = buffer.getvalue()
+    if output is not None:
+        options.write_output(output, text)
+    elif text:
+        click.echo(text, nl=False)
     sys.exit(exit_code)

@@ -10,6 +10,8 @@ only when a solver that needs them runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from resbench.circuit import Circuit
@@ -27,6 +29,7 @@ def solve(
     *,
     certify: bool = True,
     rtol: float = 1e-9,
+    on_phase: Callable[[str], None] | None = None,
     **options,
 ) -> Solution:
     """Solve ``circuit`` with the named solver and (by default) certify the answer.
@@ -36,7 +39,11 @@ def solve(
     diode and voltage-source currents missing from the solver's answer are taken
     from the certificate's multipliers, and an exact solver whose answer fails
     the certificate gets status ``not_certified`` (never ``converged``).
+    ``on_phase``, if given, is called with ``"solve"`` and then ``"certify"`` as
+    each phase starts (the CLI shows them on a status line).
     """
+    if on_phase is not None:
+        on_phase("solve")
     if solver == "cd":
         from resbench.solvers.cd import solve_cd
 
@@ -54,6 +61,8 @@ def solve(
     if certify and sol.voltages is not None and np.all(np.isfinite(sol.voltages)):
         from resbench.certificate import certify as run_certify
 
+        if on_phase is not None:
+            on_phase("certify")
         cert = run_certify(circuit, sol.voltages, rtol=rtol, gmin=options.get("gmin", 0.0) or 0.0)
         sol.certificate = cert
         if sol.diode_current is None:

@@ -507,24 +507,31 @@ def projected_residual(
 
 
 @njit(cache=True)
-def _find(parent, offset, k):  # pragma: no cover - compiled
-    """Root of k and v[k] − v[root], with path compression."""
+def _find(parent, offset, mag, k):  # pragma: no cover - compiled
+    """Root of k, v[k] − v[root] and the sum of |link values| on that path, with
+    path compression (the sum bounds the round-off of the offset)."""
     root = k
     acc = 0.0
+    macc = 0.0
     while parent[root] != root:
         acc += offset[root]
+        macc += mag[root]
         root = parent[root]
     # compress: walk again, rewriting each node's offset to the root
     x = k
     rem = acc
+    mrem = macc
     while parent[x] != x:
         nxt = parent[x]
         o = offset[x]
+        m = mag[x]
         offset[x] = rem
+        mag[x] = mrem
         parent[x] = root
         rem -= o
+        mrem -= m
         x = nxt
-    return root, acc
+    return root, acc, macc
 
 
 @njit(cache=True)
@@ -532,34 +539,39 @@ def union_offsets(n, la, lb, lval, rel_tol):  # pragma: no cover - compiled
     """Union–find with offsets for links v[la] − v[lb] = lval, ground (0) kept a root.
 
     Returns (root, off, bad): v[k] = v[root[k]] + off[k]; bad is the index of the
-    first link that contradicts earlier ones (a KVL conflict) or −1.
+    first link that contradicts earlier ones (a KVL conflict) or −1.  A loop is
+    judged on its own scale: it conflicts when the closing value and the drop the
+    earlier links imply differ by more than ``rel_tol`` × the larger of the two
+    (plus 1e-12 × the sum of |values| on the paths, the round-off of the offsets),
+    whatever the other sources of the circuit.
     """
     parent = np.arange(n)
     offset = np.zeros(n)
-    scale = 1.0
-    for j in range(lval.shape[0]):
-        if abs(lval[j]) > scale:
-            scale = abs(lval[j])
+    mag = np.zeros(n)
     for j in range(la.shape[0]):
         a = la[j]
         b = lb[j]
         val = lval[j]
-        ra, oa = _find(parent, offset, a)
-        rb, ob = _find(parent, offset, b)
+        ra, oa, ma = _find(parent, offset, mag, a)
+        rb, ob, mb = _find(parent, offset, mag, b)
         if ra == rb:
-            if abs((oa - ob) - val) > rel_tol * scale:
+            drop = oa - ob
+            tol = rel_tol * max(abs(val), abs(drop)) + 1e-12 * (ma + mb + abs(val))
+            if abs(drop - val) > tol:
                 return parent, offset, j
             continue
         if ra == 0:
             parent[rb] = ra
             offset[rb] = -(val - oa + ob)
+            mag[rb] = abs(val) + ma + mb
         else:
             parent[ra] = rb
             offset[ra] = val - oa + ob
+            mag[ra] = abs(val) + ma + mb
     root = np.empty(n, dtype=np.int64)
     off = np.empty(n)
     for k in range(n):
-        r, o = _find(parent, offset, k)
+        r, o, _ = _find(parent, offset, mag, k)
         root[k] = r
         off[k] = o
     return root, off, -1

@@ -30,7 +30,7 @@ import numpy as np
 from resbench.circuit import Circuit
 from resbench.problem import Problem, compile_problem
 from resbench.solution import CONVERGED, STALLED, SWEEP_LIMIT, Solution
-from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL
+from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, guard_finite
 from resbench.solvers import _kernels as K
 from resbench.solvers.polish import polish as run_polish
 
@@ -265,20 +265,22 @@ def solve_cd(
         else:
             final = STALLED
     t2 = time.perf_counter()
-    return Solution(
-        circuit=circuit,
-        voltages=p.voltages(u),
-        solver="cd",
-        status=final,
-        sweeps=int(sweeps),
-        residual=float(res),
-        timings={
-            "setup": t1 - t0,
-            "solve": t2 - t1,
-            "total": t2 - t0,
-            "compile": compile_s,
-        },
-        info=info,
+    return guard_finite(
+        Solution(
+            circuit=circuit,
+            voltages=p.voltages(u),
+            solver="cd",
+            status=final,
+            sweeps=int(sweeps),
+            residual=float(res),
+            timings={
+                "setup": t1 - t0,
+                "solve": t2 - t1,
+                "total": t2 - t0,
+                "compile": compile_s,
+            },
+            info=info,
+        )
     )
 
 

@@ -51,7 +51,9 @@ from scipy.sparse.csgraph import connected_components
 
 from resbench.circuit import Circuit
 from resbench.errors import CircuitError, SolverError
+from resbench.problem import MAX_SCALE, check_finite_values
 from resbench.solution import CONVERGED, Solution
+from resbench.solvers import guard_finite
 
 __all__ = ["solve_reference", "lemke"]
 
@@ -188,11 +190,17 @@ def _independent_rows(a_full: np.ndarray, b_full: np.ndarray, row_names: list[st
     coef, *_ = np.linalg.lstsq(a_i.T, a_full[dep].T, rcond=None)  # rank x n_dep
     if not np.allclose(a_i.T @ coef, a_full[dep].T, atol=1e-7):
         raise SolverError("reference: rank decision on the source equations failed")
-    b_scale = max(float(np.max(np.abs(b_full))), 0.0)
-    mismatch = np.abs(b_full[dep] - coef.T @ b_full[indep])
-    bad = np.flatnonzero(mismatch > _REL_TOL * max(b_scale, 1e-300))
+    # Incidence rows: a dependent row is a path in the forest of independent rows,
+    # so its coefficients are exactly -1, 0 or 1.  Each loop is judged on its own
+    # scale (the closing value and the drop it implies), not the circuit's.
+    coef = np.rint(coef)
+    implied = coef.T @ b_full[indep]
+    mismatch = np.abs(b_full[dep] - implied)
+    loop_mag = np.abs(coef.T) @ np.abs(b_full[indep]) + np.abs(b_full[dep])
+    tol = _REL_TOL * np.maximum(np.abs(b_full[dep]), np.abs(implied)) + 1e-12 * loop_mag
+    bad = np.flatnonzero(mismatch > tol)
     if bad.size:
-        j = int(np.argmax(mismatch))
+        j = int(bad[np.argmax(mismatch[bad])])
         involved = [int(dep[j])] + [
             int(indep[k]) for k in np.flatnonzero(np.abs(coef[:, j]) > 1e-9)
         ]
@@ -205,7 +213,8 @@ def _independent_rows(a_full: np.ndarray, b_full: np.ndarray, row_names: list[st
             )
         raise CircuitError(
             "voltage sources and shorts form a loop with conflicting values "
-            f"(KVL violated by {mismatch[j]:.6g} V): {', '.join(names)}",
+            f"(KVL violated by {mismatch[j]:.6g} V: {b_full[dep[j]]:.12g} V against "
+            f"{implied[j]:.12g} V): {', '.join(names)}",
             elements=names,
         )
     return indep
@@ -290,6 +299,44 @@ def _factor(kkt: sp.csc_matrix) -> _Factor:
     return _Factor(kkt)
 
 
+# ------------------------------------------------------------------ size
+MAX_DENSE_BYTES = 2 * 2**30  # refuse circuits whose dense matrices would exceed this
+
+
+def estimate_bytes(*, n_nodes: int, n_diodes: int, n_equalities: int, n_resistors: int) -> float:
+    """Bytes of the dense arrays this solver builds (an upper estimate, before any is built):
+    the equality rows and the diode rows over all nodes, the sensitivities K⁻¹ Dᵀ, the
+    LCP matrix and Lemke's tableau, the dense KKT matrix (≤ 5000 rows) or a sparse LU
+    with generous fill."""
+    nf = max(n_nodes - 1, 0)
+    rows = nf + n_equalities
+    dense = 8.0 * (n_equalities * nf + n_diodes * nf + rows * n_diodes + 4.0 * n_diodes**2)
+    if rows <= _Factor.DENSE_MAX:
+        dense += 8.0 * rows * rows
+    else:
+        dense += 8.0 * 50 * (rows + n_resistors)  # sparse LU, 50x fill
+    return dense
+
+
+def _check_size(circuit: Circuit) -> None:
+    res = circuit.resistors
+    n_eq = len(circuit.vsources) + int(np.sum(res.value == 0)) + len(circuit.inductors)
+    need = estimate_bytes(
+        n_nodes=circuit.n_nodes,
+        n_diodes=len(circuit.diodes),
+        n_equalities=n_eq,
+        n_resistors=len(res),
+    )
+    if need > MAX_DENSE_BYTES:
+        raise CircuitError(
+            f"the reference solver would need about {need / 2**30:.3g} GiB of dense matrices "
+            f"for this circuit ({circuit.n_nodes} nodes, {len(circuit.diodes)} diodes, "
+            f"{len(res)} resistors; limit {MAX_DENSE_BYTES / 2**30:.3g} GiB): it is meant for "
+            "small circuits (a few thousand nodes, about a thousand diodes); use the fast "
+            "solver cd (--solver cd) instead"
+        )
+
+
 # ------------------------------------------------------------------ solver
 def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     """Exact DC operating point by KKT elimination and Lemke's algorithm (see module doc).
@@ -304,6 +351,8 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     circuit.validate()
     if gmin < 0 or not np.isfinite(gmin):
         raise CircuitError(f"gmin must be a finite non-negative conductance, got {gmin!r}")
+    check_finite_values(circuit)
+    _check_size(circuit)
     n = circuit.n_nodes
     nf = n - 1
     res, dio, vsrc, isrc, ind = (
@@ -327,7 +376,17 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     inj = np.bincount(isrc.b, weights=isrc.value, minlength=n) - np.bincount(
         isrc.a, weights=isrc.value, minlength=n
     )
-    jvec = inj[1:] / g_scale
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        jvec = inj[1:] / g_scale
+        gd = np.asarray(gmat.diagonal())
+        local = np.abs(jvec[gd > 0]) / gd[gd > 0]
+    b_big = float(np.max(np.abs(vsrc.value), initial=0.0))
+    if not (np.all(np.isfinite(jvec)) and np.all(local <= MAX_SCALE) and b_big <= MAX_SCALE):
+        raise CircuitError(
+            "values too large: the sources and resistances make voltages or currents beyond "
+            f"{MAX_SCALE:g}, which would overflow double precision; rescale units (e.g. kΩ and "
+            "mA instead of Ω and A)"
+        )
 
     # Equality rows: voltage sources, then shorts (0-ohm resistors), then inductors.
     short_r = np.flatnonzero(res.value == 0)
@@ -459,14 +518,20 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     is_v = indep < nv
     vsource_current[indep[is_v]] = x[nf:][is_v] * g_scale
     t_end = time.perf_counter()
-    return Solution(
-        circuit=circuit,
-        voltages=voltages,
-        solver="reference",
-        status=CONVERGED,
-        diode_current=lam * g_scale,
-        vsource_current=vsource_current,
-        sweeps=0,
-        timings={"setup": t_setup - t_start, "solve": t_end - t_setup, "total": t_end - t_start},
-        info={"lemke_pivots": pivots, "equality_rows": int(r), "gmin": gmin},
+    return guard_finite(
+        Solution(
+            circuit=circuit,
+            voltages=voltages,
+            solver="reference",
+            status=CONVERGED,
+            diode_current=lam * g_scale,
+            vsource_current=vsource_current,
+            sweeps=0,
+            timings={
+                "setup": t_setup - t_start,
+                "solve": t_end - t_setup,
+                "total": t_end - t_start,
+            },
+            info={"lemke_pivots": pivots, "equality_rows": int(r), "gmin": gmin},
+        )
     )
