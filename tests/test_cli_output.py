@@ -123,6 +123,30 @@ def test_any_oserror_escaping_a_command_is_exit_2_one_line(monkeypatch):
     assert len(res.output.strip().splitlines()) == 1
 
 
+def test_broken_pipe_is_quiet_exit_141(monkeypatch):
+    import resbench.cli.info as info
+
+    def broken():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(info, "environment_report", broken)
+    res = run("info")
+    assert res.exit_code == 141
+    assert res.output == ""
+
+
+def test_ctrl_c_is_exit_130(monkeypatch):
+    import resbench.cli.info as info
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(info, "environment_report", interrupted)
+    res = run("info")
+    assert res.exit_code == 130 and "interrupted" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_memory_error_is_exit_2_one_line(monkeypatch):
     import resbench.cli.info as info
 
