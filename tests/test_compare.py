@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from lockholder import hold_lock
 from strategies import stalling_case
 
 import resbench
@@ -28,6 +34,8 @@ from resbench.cli import options
 from resbench.cli.main import cli
 from resbench.errors import ResbenchError, SolverError
 from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
+
+NETLISTS = Path(__file__).resolve().parent.parent / "netlists"
 
 DIVIDER = """voltage divider
 * 3 V over 1k + 2k
@@ -328,3 +336,212 @@ def test_ngspice_failure_is_a_failed_row() -> None:
     assert row["status"] == FAILED and row["fast_status"] == CONVERGED
     assert "singular" in row["message"]
     assert df.attrs["exit_code"] == 2
+
+
+# --------------------------------------------------------------------------- robustness of runs
+def _copies(tmp_path, n: int, name: str = "grid_clamps.cir"):
+    """A folder of ``n`` copies of a bundled netlist (each takes a few tenths of a second)."""
+    text = (NETLISTS / name).read_text()
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    for k in range(n):
+        (nets / f"n{k:02d}.cir").write_text(text)
+    return nets
+
+
+def _resbench(*args: str) -> list[str]:
+    return [sys.executable, "-m", "resbench.cli.main", *args]
+
+
+def _rows_on_disk(path) -> int:
+    try:
+        return len(pd.read_csv(path))
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return 0
+
+
+def _wait_for(predicate, proc, what: str, limit: float = 180.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"no {what} after {limit} s"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_keeps_finished_rows_writes_files_and_exits_130(tmp_path) -> None:
+    n = 30
+    nets = _copies(tmp_path, n)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        _resbench("compare", str(nets), "--repeats", "2", "--warmup", "0", "--out", str(out)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(lambda: _rows_on_disk(out / "compare_summary.csv") >= 2, proc, "2 rows on disk")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted:" in stderr
+    summary = pd.read_csv(out / "compare_summary.csv")
+    k = len(summary)
+    assert 2 <= k < n and set(summary["status"]) == {"ok"}
+    samples = pd.read_csv(out / "compare_samples.csv")
+    assert set(samples["netlist"]) == set(summary["netlist"])  # no half-finished netlist
+    assert len(samples) == k * 2 * 2
+    meta = json.loads((out / "compare.json").read_text())
+    assert meta["state"] == "interrupted" and meta["exit_code"] == 130
+    assert meta["rows"] == k and meta["planned"] == n
+    md = (out / "compare_summary.md").read_text()
+    assert f"Interrupted** (Ctrl-C) after {k} of {n} netlists" in md
+    assert f"{k} of {n} netlists finished" in stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "compare.json",
+        "compare_samples.csv",
+        "compare_summary.csv",
+        "compare_summary.md",
+    ]  # no lock or temporary file left behind
+    assert "n00.cir" in stdout  # the finished rows are printed too
+
+
+def test_interrupt_in_process_keeps_rows_and_exits_130(tmp_path, monkeypatch) -> None:
+    from resbench.bench import compare as C
+
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    for k in range(4):
+        (nets / f"d{k}.cir").write_text(DIVIDER)
+    real = C.compare_circuit
+
+    def stop_at_third(circuit, label, *args, **kwargs):
+        if label.endswith("d2.cir"):
+            raise KeyboardInterrupt
+        return real(circuit, label, *args, **kwargs)
+
+    monkeypatch.setattr(C, "compare_circuit", stop_at_third)
+    out = tmp_path / "out"
+    args = ["compare", str(nets), "--solver", "reference", "--repeats", "1", "--out", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 130, res.output
+    assert "2 of 4 netlists finished" in res.output and "Traceback" not in res.output
+    assert len(pd.read_csv(out / "compare_summary.csv")) == 2
+    assert json.loads((out / "compare.json").read_text())["exit_code"] == 130
+    with pytest.raises(KeyboardInterrupt):  # the API does not swallow Ctrl-C
+        compare(nets, solver="reference", repeats=1, warmup=0, out=tmp_path / "api")
+    assert len(pd.read_csv(tmp_path / "api" / "compare_summary.csv")) == 2
+
+
+def test_a_second_run_on_the_same_folder_stops_with_a_clear_message(tmp_path) -> None:
+    nets = _copies(tmp_path, 12)
+    out = tmp_path / "out"
+    args = ("compare", str(nets), "--repeats", "2", "--warmup", "0", "--out", str(out))
+    first = subprocess.Popen(
+        _resbench(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(lambda: (out / ".resbench.lock").exists(), first, "the lock")
+    second = subprocess.run(_resbench(*args), capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines() == [
+        f"error: another resbench run (pid {first.pid}, started "
+        + second.stderr.split("started ", 1)[1].split(")")[0]
+        + f") is writing to {out}; wait for it or use another --out"
+    ]
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    summary = pd.read_csv(out / "compare_summary.csv")
+    samples = pd.read_csv(out / "compare_samples.csv")
+    meta = json.loads((out / "compare.json").read_text())
+    assert len(summary) == 12 and len(set(summary["netlist"])) == 12
+    assert set(samples["netlist"]) == set(summary["netlist"]) and len(samples) == 12 * 4
+    assert meta["state"] == "complete" and meta["rows"] == 12
+
+
+def test_held_lock_and_bad_out_folders_are_one_line_exit_2(tmp_path, monkeypatch) -> None:
+    (tmp_path / "divider.cir").write_text(DIVIDER)
+    monkeypatch.chdir(tmp_path)
+    base = ["compare", "divider.cir", "--solver", "reference", "--repeats", "1", "--out"]
+    with hold_lock(tmp_path / "held") as holder:
+        res = CliRunner().invoke(cli, [*base, "held"])
+    assert res.exit_code == 2 and f"another resbench run (pid {holder.pid}" in res.output
+    assert not (tmp_path / "held" / "compare_summary.csv").exists()
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "dirs" / "compare_summary.csv").mkdir(parents=True)
+    for out, message in (
+        ("/proc/foo", "cannot create the output folder /proc/foo"),
+        ("/proc/self", "cannot write in the output folder /proc/self"),
+        ("afile/sub", "cannot create the output folder afile/sub"),
+        ("dirs", "cannot write dirs/compare_summary.csv: it is a directory"),
+    ):
+        res = CliRunner().invoke(cli, [*base, out])
+        assert res.exit_code == 2, (out, res.output)
+        assert res.output.startswith(f"error: {message}") and "Traceback" not in res.output
+        assert len(res.output.strip().splitlines()) == 1
+    res = subprocess.run(_resbench(*base, "/proc/foo"), capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("error: cannot create the output folder /proc/foo")
+
+
+@pytest.mark.parametrize("mode", ["shared", "batch"])
+@pytest.mark.parametrize("text", ["", "just a title\n", "title\n* comment\n.op\n.end\n"])
+def test_empty_netlist_is_an_empty_row_in_every_mode(tmp_path, mode: str, text: str) -> None:
+    (tmp_path / "empty.cir").write_text(text)
+    (tmp_path / "divider.cir").write_text(DIVIDER)
+    df = compare(tmp_path, spice_mode=mode, repeats=1, warmup=0)
+    rows = {r["netlist"].rsplit("/", 1)[-1]: r for r in df.to_dict("records")}
+    assert rows["empty.cir"]["status"] == "empty"
+    assert "no elements" in rows["empty.cir"]["message"]
+    assert rows["divider.cir"]["status"] == "ok"
+    assert len(df.attrs["samples"]) == 2  # no solver ran on the empty netlist
+    assert df.attrs["exit_code"] == 0
+
+
+def test_tables_fit_80_columns_and_show_no_nan(tmp_path) -> None:
+    from rich.console import Console
+
+    from resbench.cli.compare import render_table
+
+    (tmp_path / "divider.cir").write_text(DIVIDER)
+    (tmp_path / "broken.cir").write_text(BROKEN)
+    df = compare(tmp_path, solver="reference", repeats=1, warmup=0, timeout=1e-4)
+    names = df["netlist"].map(lambda s: s.rsplit("/", 1)[-1])
+    statuses = dict(zip(names, df["status"], strict=True))
+    assert statuses == {"broken.cir": "error", "divider.cir": TIMEOUT}
+    narrow = Console(width=80, record=True)
+    narrow.print(render_table(df, "cd", 1e-6))
+    text = narrow.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "nan" not in text.lower() and "divider.cir" in text
+    assert "worst node" not in text  # a --wide column
+    wide = Console(width=200, record=True)
+    wide.print(render_table(df, "cd", 1e-6, wide=True))
+    text = wide.export_text()
+    assert "worst node" in text and "speedup solve" in text and "nan" not in text.lower()
+
+
+def test_markdown_summary_table_renders(tmp_path) -> None:
+    (tmp_path / "divider.cir").write_text(DIVIDER)
+    compare(tmp_path / "divider.cir", solver="reference", repeats=1, warmup=0, out=tmp_path / "o")
+    md = (tmp_path / "o" / "compare_summary.md").read_text().splitlines()
+    table = [line for line in md if line.startswith("|")]
+    assert "max \\|Δv\\| (V)" in table[0]
+    assert len({line.replace("\\|", "").count("|") for line in table}) == 1
+
+
+def test_progress_label_is_set_before_each_run() -> None:
+    log: list[str] = []
+    timing.run_interleaved(
+        {"a": FakeSolver("a", log), "b": FakeSolver("b", log)},
+        repeats=1,
+        warmup=1,
+        before_run=lambda solver, phase, k: log.append(f"start {solver} {phase} {k}"),
+    )
+    assert log == [
+        "start a warmup 0",
+        "a",
+        "start b warmup 0",
+        "b",
+        "start a measure 0",
+        "a",
+        "start b measure 0",
+        "b",
+    ]

@@ -15,12 +15,21 @@ Row ``status``: ``ok``; ``disagree`` (max |Δ| > atol); ``uncertified`` (the
 fast answer fails its certificate or the fast solver did not converge);
 ``error`` (the netlist does not parse, the circuit has no solution, a solver
 raised); ``timeout`` / ``failed`` (ngspice or the fast solver timed out /
-failed).  Exit code of a run: 2 if any row is error/timeout/failed, else 1 if
-any is disagree/uncertified, else 0.
+failed); ``empty`` (a netlist with no elements: nothing to solve, neither solver
+is run, in every ngspice mode).  Exit code of a run: 2 if any row is
+error/timeout/failed, else 1 if any is disagree/uncertified, else 0 (``empty``
+rows are reported, not failed); 130 when interrupted (Ctrl-C).
+
+Files (``out``): the samples and summary CSV files are rewritten (atomically)
+after every netlist, so an interrupted or killed run keeps every finished row;
+the markdown summary and the JSON sidecar are written at the start (state
+``running``) and at the end (``complete`` or ``interrupted``).  The output
+folder is locked for the whole run (:func:`resbench.bench.results.output_lock`).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -47,7 +56,10 @@ OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
     timing.ERROR_STATUSES,
 )
 DISAGREE = "disagree"
+EMPTY = "empty"
 WRONG_STATUSES = (DISAGREE, UNCERTIFIED)
+EXIT_INTERRUPTED = 130
+STEM = "compare"
 
 SAMPLE_COLUMNS = [
     "netlist",
@@ -139,13 +151,25 @@ class CompareOptions:
 
 @dataclass
 class CompareRun:
-    """Everything one comparison run produced."""
+    """Everything one comparison run produced (``interrupted``: stopped by Ctrl-C after
+    ``len(summary)`` of ``planned`` netlists; its exit code is then 130)."""
 
     summary: pd.DataFrame
     samples: pd.DataFrame
     options: CompareOptions
     exit_code: int
     files: dict[str, Path] = field(default_factory=dict)
+    interrupted: bool = False
+    planned: int = 0
+
+
+class CompareInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_compare`; ``run`` holds the finished rows (already on
+    disk when the run had an output folder)."""
+
+    def __init__(self, run: CompareRun) -> None:
+        super().__init__("interrupted")
+        self.run = run
 
 
 Item = str | os.PathLike | Circuit
@@ -263,12 +287,26 @@ def compare_circuit(
     label: str,
     opts: CompareOptions,
     on_run: Callable[[timing.Sample], None] | None = None,
+    before_run: Callable[[str, str, int], None] | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Run both solvers on one circuit: (summary row, sample rows)."""
+    """Run both solvers on one circuit: (summary row, sample rows).
+
+    A circuit with no elements is a row with status ``empty`` (no solver is run: the
+    answer is trivial and ngspice's modes disagree about whether it is an error)."""
     row: dict[str, Any] = {"netlist": label, "fast_solver": opts.solver}
     row.update(circuit.sizes())
+    if not any(n for k, n in circuit.sizes().items() if k != "nodes"):
+        row.update(
+            status=EMPTY,
+            message="no elements (an empty or title-only netlist): nothing to compare",
+        )
+        return row, []
     samples = timing.run_interleaved(
-        _runners(circuit, opts), repeats=opts.repeats, warmup=opts.warmup, on_run=on_run
+        _runners(circuit, opts),
+        repeats=opts.repeats,
+        warmup=opts.warmup,
+        on_run=on_run,
+        before_run=before_run,
     )
     sample_rows = [{"netlist": label, **s.as_row()} for ss in samples.values() for s in ss]
     fast_s, spice_s = samples[opts.solver], samples[SPICE]
@@ -330,48 +368,146 @@ def _error_row(label: str, opts: CompareOptions, message: str) -> dict:
 
 
 # --------------------------------------------------------------------------- many circuits
+def _frames(rows: list[dict], sample_rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    samples = pd.DataFrame(sample_rows)
+    extra = [c for c in samples.columns if c not in SAMPLE_COLUMNS]
+    samples = samples.reindex(columns=SAMPLE_COLUMNS + sorted(extra))
+    return summary, samples
+
+
+class _Writer:
+    """The result files of one run, kept on disk as rows finish (see the module doc)."""
+
+    def __init__(self, out: str | os.PathLike, opts: CompareOptions, command: str | None):
+        from resbench.bench.results import check_targets, result_paths, sidecar
+
+        self.paths = result_paths(out, STEM)
+        check_targets(list(self.paths.values()))
+        self.started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        self.meta = sidecar(
+            command=command,
+            extra={
+                "kind": "compare",
+                "options": asdict(opts),
+                "run_id": f"{self.started} pid {os.getpid()}",
+                "started": self.started,
+            },
+        )
+
+    def _sidecar(self, run: CompareRun, state: str) -> dict:
+        meta = dict(self.meta)
+        meta.update(
+            state=state,
+            exit_code=None if state == "running" else run.exit_code,
+            rows=len(run.summary),
+            planned=run.planned,
+            files={k: p.name for k, p in self.paths.items()},
+        )
+        return meta
+
+    def rows(self, summary: pd.DataFrame, samples: pd.DataFrame) -> None:
+        from resbench.bench.results import atomic_write_csv
+
+        atomic_write_csv(self.paths["samples"], samples)
+        atomic_write_csv(self.paths["summary"], summary)
+
+    def write(self, run: CompareRun, state: str) -> dict[str, Path]:
+        from resbench.bench.results import atomic_write_json, atomic_write_text
+
+        meta = self._sidecar(run, state)
+        self.rows(run.summary, run.samples)
+        atomic_write_text(self.paths["markdown"], markdown_summary(run, meta))
+        atomic_write_json(self.paths["sidecar"], meta)
+        run.files = dict(self.paths)
+        return run.files
+
+
 def run_compare(
     items: Sequence[Item],
     opts: CompareOptions | None = None,
     *,
     on_run: Callable[[str, timing.Sample], None] | None = None,
     on_row: Callable[[dict], None] | None = None,
+    before_run: Callable[[str, str, str, int], None] | None = None,
+    out: str | os.PathLike | None = None,
+    command: str | None = None,
 ) -> CompareRun:
     """Compare every item (a netlist path or a Circuit); one summary row each.
 
     A netlist that fails to parse, or a circuit a solver rejects, becomes a row
-    with status ``error`` and the run goes on.  ``on_run(label, sample)`` is
-    called after every solver run, ``on_row(row)`` after every netlist.
+    with status ``error`` and the run goes on.  Callbacks: ``before_run(label,
+    solver, phase, repeat)`` before every solver run, ``on_run(label, sample)``
+    after it, ``on_row(row)`` after every netlist.
+
+    With ``out``, the folder is locked for the run and the result files are kept
+    up to date as rows finish (:func:`write_compare_files` is then not needed).
+    On Ctrl-C the finished rows are kept (and written) and
+    :class:`CompareInterrupted` (a KeyboardInterrupt) is raised with them.
     """
-    from resbench.netlist import read_netlist
+    from resbench.bench.results import output_lock
 
     opts = opts or CompareOptions()
     opts.validate()
+    if out is None:
+        return _run_compare(items, opts, on_run, on_row, before_run, None)
+    with output_lock(out):
+        return _run_compare(items, opts, on_run, on_row, before_run, _Writer(out, opts, command))
+
+
+def _run_compare(
+    items: Sequence[Item],
+    opts: CompareOptions,
+    on_run: Callable[[str, timing.Sample], None] | None,
+    on_row: Callable[[dict], None] | None,
+    before_run: Callable[[str, str, str, int], None] | None,
+    writer: _Writer | None,
+) -> CompareRun:
+    from resbench.netlist import read_netlist
+
     rows: list[dict] = []
     sample_rows: list[dict] = []
-    for index, item in enumerate(items):
-        label = _label(item, index)
-        try:
-            circuit = item if isinstance(item, Circuit) else read_netlist(item)
-            row, srows = compare_circuit(
-                circuit,
-                label,
-                opts,
-                on_run=None if on_run is None else (lambda s, _l=label: on_run(_l, s)),
-            )
-        except ResbenchError as exc:
-            row, srows = _error_row(label, opts, exc.format()), []
-        except Exception as exc:  # a bug must not lose the other rows
-            row, srows = _error_row(label, opts, f"{type(exc).__name__}: {exc}"), []
-        rows.append(row)
-        sample_rows.extend(srows)
-        if on_row is not None:
-            on_row(row)
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    samples = pd.DataFrame(sample_rows)
-    extra = [c for c in samples.columns if c not in SAMPLE_COLUMNS]
-    samples = samples.reindex(columns=SAMPLE_COLUMNS + sorted(extra))
-    return CompareRun(summary, samples, opts, exit_code(summary))
+    planned = len(items)
+    if writer is not None:
+        summary, samples = _frames(rows, sample_rows)
+        writer.write(CompareRun(summary, samples, opts, 0, planned=planned), "running")
+    interrupted = False
+    try:
+        for index, item in enumerate(items):
+            label = _label(item, index)
+            try:
+                circuit = item if isinstance(item, Circuit) else read_netlist(item)
+                row, srows = compare_circuit(
+                    circuit,
+                    label,
+                    opts,
+                    on_run=None if on_run is None else (lambda s, _l=label: on_run(_l, s)),
+                    before_run=(
+                        None
+                        if before_run is None
+                        else (lambda so, ph, k, _l=label: before_run(_l, so, ph, k))
+                    ),
+                )
+            except ResbenchError as exc:
+                row, srows = _error_row(label, opts, exc.format()), []
+            except Exception as exc:  # a bug must not lose the other rows
+                row, srows = _error_row(label, opts, f"{type(exc).__name__}: {exc}"), []
+            rows.append(row)
+            sample_rows.extend(srows)
+            if writer is not None:
+                writer.rows(*_frames(rows, sample_rows))
+            if on_row is not None:
+                on_row(row)
+    except KeyboardInterrupt:
+        interrupted = True
+    summary, samples = _frames(rows, sample_rows)
+    code = EXIT_INTERRUPTED if interrupted else exit_code(summary)
+    run = CompareRun(summary, samples, opts, code, interrupted=interrupted, planned=planned)
+    if writer is not None:
+        writer.write(run, "interrupted" if interrupted else "complete")
+    if interrupted:
+        raise CompareInterrupted(run)
+    return run
 
 
 def exit_code(summary: pd.DataFrame) -> int:
@@ -406,13 +542,25 @@ def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
         }
     )
     o = run.options
+    state = (meta or {}).get("state")
     lines = [
         f"# resbench compare: {o.solver} vs ngspice ({o.spice_mode} mode, {o.diode_model} diodes)",
         "",
+    ]
+    if state == "running":
+        lines += [f"Running: {len(s)} of {run.planned} netlists done so far.", ""]
+    elif run.interrupted:
+        lines += [
+            f"**Interrupted** (Ctrl-C) after {len(s)} of {run.planned} netlists: the rows "
+            "below are the netlists that finished.",
+            "",
+        ]
+    lines += [
         markdown_table(table),
         f"Medians of {o.repeats} interleaved repeats after {o.warmup} warm-up run(s); "
         f"speedups are ratios of medians (ngspice / {o.solver}), measured in the same run. "
-        f"Agreement tolerance {o.atol:g} V. Exit code {run.exit_code}.",
+        f"Agreement tolerance {o.atol:g} V."
+        + ("" if state == "running" else f" Exit code {run.exit_code}."),
         "",
     ]
     if meta:
@@ -438,21 +586,13 @@ def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
 def write_compare_files(
     run: CompareRun, out_dir: str | os.PathLike, *, command: str | None = None
 ) -> dict[str, Path]:
-    """Write compare_samples.csv, compare_summary.csv, compare_summary.md, compare.json."""
-    from resbench.bench.results import sidecar, write_results
+    """Write compare_samples.csv, compare_summary.csv, compare_summary.md, compare.json
+    for a finished run (under the folder's lock, each file atomically)."""
+    from resbench.bench.results import output_lock
 
-    extra = {"options": asdict(run.options), "exit_code": run.exit_code, "kind": "compare"}
-    meta = sidecar(command=command, extra=extra)
-    files = write_results(
-        out_dir,
-        "compare",
-        samples=run.samples,
-        summary=run.summary,
-        markdown=markdown_summary(run, meta),
-        sidecar_data=meta,
-    )
-    run.files = files
-    return files
+    with output_lock(out_dir):
+        writer = _Writer(out_dir, run.options, command)
+        return writer.write(run, "interrupted" if run.interrupted else "complete")
 
 
 def compare(
@@ -490,9 +630,7 @@ def compare(
         timeout=timeout,
         gmin=gmin,
     )
-    run = run_compare(items, opts)
-    if out is not None:
-        write_compare_files(run, out)
+    run = run_compare(items, opts, out=out)
     df = run.summary.copy()
     df.attrs["samples"] = run.samples
     df.attrs["exit_code"] = run.exit_code

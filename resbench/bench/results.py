@@ -11,11 +11,26 @@ Every command writes, into one output directory and under one ``stem``:
 
 Speedups are only meaningful within one run on one machine: the sidecar says
 which machine, never compare absolute times across sidecars.
+
+Safety of the files (one place for every writer):
+
+* :func:`output_lock` holds an exclusive ``fcntl.flock`` on ``<dir>/.resbench.lock``
+  while a run writes into ``<dir>``; a second run on the same folder stops at once
+  with a clear message (:class:`OutputBusyError`, exit 2) instead of mixing rows.
+* :func:`atomic_write_text` / :func:`atomic_write_bytes` / :func:`atomic_save_figure`
+  write a temporary file in the same folder, flush it to disk and ``os.replace`` it
+  over the target: a reader (or a kill) sees the old file or the new one, never a
+  torn one.
+* Every ``OSError`` becomes a :class:`~resbench.errors.ResbenchError` naming the path
+  and what to do (never a traceback).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
+import fcntl
 import json
 import math
 import os
@@ -23,13 +38,18 @@ import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from resbench import env
+from resbench.errors import ResbenchError
+
+LOCK_NAME = ".resbench.lock"
 
 THREAD_VARIABLES = (
     "NUMBA_NUM_THREADS",
@@ -166,13 +186,18 @@ def _cell(value: Any, floatfmt: str) -> str:
         if math.isnan(value):
             return ""
         return format(value, floatfmt)
-    text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return markdown_escape(str(value))
+
+
+def markdown_escape(text: str) -> str:
+    """Text safe inside a markdown table cell: ``|`` escaped, line breaks as spaces."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def markdown_table(df: pd.DataFrame, *, floatfmt: str = ".4g") -> str:
-    """A GitHub-flavoured markdown table of ``df`` (no extra dependency)."""
-    cols = [str(c) for c in df.columns]
+    """A GitHub-flavoured markdown table of ``df`` (no extra dependency); ``|`` in
+    headers and cells is escaped so that the table renders (``max |Δv|``)."""
+    cols = [markdown_escape(str(c)) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v, floatfmt) for v in row) + " |")
@@ -194,25 +219,228 @@ def write_results(
     ``markdown`` defaults to a title plus :func:`markdown_table` of ``summary``.
     The sidecar is ``sidecar_data`` when given (e.g. computed once with
     :func:`sidecar` and also used in the markdown), else :func:`sidecar`; ``meta``
-    is added to it (it should carry the options and exit code of the run).
+    is added to it (it should carry the options and exit code of the run).  Written
+    under the folder's :func:`output_lock`, each file atomically.
     """
+    paths = result_paths(out_dir, stem)
+    if markdown is None:
+        markdown = f"# {stem}\n\n" + markdown_table(summary)
+    content = dict(sidecar_data) if sidecar_data is not None else sidecar()
+    content.update(meta or {})
+    content["files"] = {k: p.name for k, p in paths.items()}
+    with output_lock(out_dir):
+        check_targets(list(paths.values()))
+        atomic_write_csv(paths["samples"], samples)
+        atomic_write_csv(paths["summary"], summary)
+        atomic_write_text(paths["markdown"], markdown)
+        atomic_write_json(paths["sidecar"], content)
+    return paths
+
+
+def result_paths(out_dir: str | os.PathLike, stem: str) -> dict[str, Path]:
+    """The four result files of ``stem`` in ``out_dir``, by kind."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
+    return {
         "samples": out / f"{stem}_samples.csv",
         "summary": out / f"{stem}_summary.csv",
         "markdown": out / f"{stem}_summary.md",
         "sidecar": out / f"{stem}.json",
     }
-    samples.to_csv(paths["samples"], index=False)
-    summary.to_csv(paths["summary"], index=False)
-    if markdown is None:
-        markdown = f"# {stem}\n\n" + markdown_table(summary)
-    paths["markdown"].write_text(markdown, encoding="utf-8")
-    content = dict(sidecar_data) if sidecar_data is not None else sidecar()
-    content.update(meta or {})
-    content["files"] = {k: p.name for k, p in paths.items()}
-    paths["sidecar"].write_text(
-        json.dumps(_jsonable(content), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
-    return paths
+
+
+# --------------------------------------------------------------------------- safe files
+class OutputBusyError(ResbenchError):
+    """Another resbench run holds the output folder's lock (exit 2)."""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def output_error(path: str | os.PathLike, exc: OSError, action: str = "write") -> ResbenchError:
+    """A one-line error for an ``OSError`` on ``path``: what failed and what to do."""
+    p = str(path)
+    if isinstance(exc, IsADirectoryError) or (Path(p).is_dir() and action == "write"):
+        hint = "it is a directory: remove or rename it, or use another --out"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "the disk is full: free space or use another --out"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "no permission to write there: use a writable --out"
+    else:
+        hint = "use another --out"
+    return ResbenchError(f"cannot {action} {p}: {_reason(exc)}; {hint}")
+
+
+def ensure_output_dir(out_dir: str | os.PathLike) -> Path:
+    """Create the output folder (and its parents); a clear ResbenchError when it cannot
+    be a folder of results (under /proc, a file in the way, no permission …)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ResbenchError(
+            f"cannot use {out} as the output folder: it exists and is not a directory; "
+            "use another --out"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResbenchError(
+            f"cannot create the output folder {out}: {_reason(exc)}; "
+            "use another --out (a writable directory)"
+        ) from None
+    return out
+
+
+def check_targets(paths: Sequence[str | os.PathLike]) -> None:
+    """Refuse, before a long run, result paths that cannot be replaced by a file."""
+    for p in paths:
+        if Path(p).is_dir():
+            raise ResbenchError(
+                f"cannot write {p}: it is a directory; remove or rename it, or use another --out"
+            )
+
+
+_HELD: dict[str, list] = {}  # realpath of a locked folder → [fd, depth] (this process)
+_HELD_GUARD = threading.Lock()
+
+
+def _holder(path: Path) -> str:
+    """``pid N, started T`` from a lock file (what the running process wrote there)."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return f"pid {int(info['pid'])}, started {info['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "pid unknown, started at an unknown time"
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold the output folder's lock (created if needed) for the ``with`` block.
+
+    Non-blocking: when another process holds it, raise :class:`OutputBusyError` at
+    once, naming its pid and start time.  Re-entrant within one process.  The lock
+    file is removed on release; a lock left by a killed process is free (the kernel
+    drops ``flock`` locks with their process).
+    """
+    out = ensure_output_dir(out_dir)
+    key = os.path.realpath(out)
+    with _HELD_GUARD:
+        if key in _HELD:
+            _HELD[key][1] += 1
+            held = True
+        else:
+            held = False
+    if held:
+        try:
+            yield out
+        finally:
+            with _HELD_GUARD:
+                _HELD[key][1] -= 1
+        return
+    path = out / LOCK_NAME
+    fd = -1
+    for _ in range(10):  # the file may be unlinked by its releasing holder meanwhile
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise ResbenchError(
+                f"cannot write in the output folder {out}: {_reason(exc)}; "
+                "use another --out (a writable directory)"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise OutputBusyError(
+                    f"another resbench run ({_holder(path)}) is writing to {out}; "
+                    "wait for it or use another --out"
+                ) from None
+            raise ResbenchError(
+                f"cannot lock the output folder {out}: {_reason(exc)}; use another --out"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+        fd = -1
+    if fd < 0:  # pragma: no cover - ten lost races in a row
+        raise OutputBusyError(f"could not lock {out}: other runs keep replacing its lock")
+    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    info = {"pid": os.getpid(), "started": started, "command": command_line()}
+    os.ftruncate(fd, 0)
+    os.write(fd, (json.dumps(info) + "\n").encode("utf-8"))
+    with _HELD_GUARD:
+        _HELD[key] = [fd, 1]
+    try:
+        yield out
+    finally:
+        with _HELD_GUARD:
+            del _HELD[key]
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still locked: the next run creates a fresh file
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def claim_output(out_dir: str | os.PathLike, stem: str, *extra: str) -> Iterator[Path]:
+    """:func:`output_lock` on ``out_dir``, after checking that the result files of
+    ``stem`` (and the file names in ``extra``) can be written there: what a command
+    does first, so that a bad ``--out`` stops it before any work."""
+    with output_lock(out_dir) as out:
+        check_targets([*result_paths(out, stem).values(), *(out / name for name in extra)])
+        yield out
+
+
+def _atomic_write(path: Path, write: Any) -> Path:
+    """Call ``write(fh)`` on a temporary file next to ``path``, fsync, rename over it."""
+    path = Path(path)
+    if path.is_dir():
+        raise output_error(path, IsADirectoryError(errno.EISDIR, "Is a directory"))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise output_error(path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise output_error(path, exc) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Replace ``path`` with ``data`` atomically (temp file in the same folder + rename)."""
+    return _atomic_write(Path(path), lambda fh: fh.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Replace ``path`` with UTF-8 ``text`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_csv(path: str | os.PathLike, df: pd.DataFrame) -> Path:
+    """Replace ``path`` with ``df`` as CSV (no index, ``\\n`` line ends) atomically."""
+    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
+
+
+def atomic_write_json(path: str | os.PathLike, content: Any) -> Path:
+    """Replace ``path`` with strict JSON of ``content`` (NaN/inf → null) atomically."""
+    return atomic_write_text(path, json.dumps(_jsonable(content), indent=2, allow_nan=False) + "\n")
+
+
+def atomic_save_figure(fig: Any, path: str | os.PathLike, *, fmt: str, dpi: int = 200) -> Path:
+    """Save a matplotlib figure atomically in format ``fmt`` (png, pdf, svg)."""
+    return _atomic_write(Path(path), lambda fh: fig.savefig(fh, format=fmt, dpi=dpi))

@@ -132,14 +132,16 @@ def run_interleaved(
     repeats: int = 5,
     warmup: int = 1,
     on_run: Callable[[Sample], None] | None = None,
+    before_run: Callable[[str, str, int], None] | None = None,
 ) -> dict[str, list[Sample]]:
     """Run each solver ``warmup`` times, then ``repeats`` times interleaved.
 
     ``runners`` maps a solver label to a zero-argument callable returning a
     Solution (the same Circuit captured in each).  Order: all warm-ups
-    (A B, A B …), then measured runs A B A B ….  ``on_run`` is called after
-    every run (for progress bars).  Returns the samples of each solver, in
-    run order, warm-ups included (``phase="warmup"``).
+    (A B, A B …), then measured runs A B A B ….  ``before_run(solver, phase,
+    repeat)`` is called before every run (a progress label names the solver that
+    is running), ``on_run(sample)`` after it.  Returns the samples of each solver,
+    in run order, warm-ups included (``phase="warmup"``).
     """
     if repeats < 0 or warmup < 0:
         raise ValueError("repeats and warmup must be >= 0")
@@ -150,6 +152,8 @@ def run_interleaved(
             for name, fn in runners.items():
                 if name in stopped:
                     continue
+                if before_run is not None:
+                    before_run(name, phase, k)
                 s = _run_once(name, fn, phase, k)
                 samples[name].append(s)
                 if not s.has_answer:

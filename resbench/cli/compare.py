@@ -2,85 +2,61 @@
 
 from __future__ import annotations
 
-import math
 import sys
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from resbench.cli import options
-
-_STATUS_STYLE = {
-    "ok": "green",
-    "disagree": "bold red",
-    "uncertified": "bold red",
-    "error": "bold yellow",
-    "timeout": "bold yellow",
-    "failed": "bold yellow",
-}
+from resbench.cli import tables as T
 
 
-def _fmt(x, spec: str = ".3g", unit: str = "") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:{spec}}{unit}"
-
-
-def _count(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{int(x):,}"
-
-
-def _yesno(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return "yes" if bool(x) else "[bold red]no[/]"
-
-
-def render_table(summary, solver: str, atol: float) -> Table:
-    """The rich table of a comparison summary."""
-    table = Table(title=f"{solver} vs ngspice", show_lines=False)
-    for col, justify in (
-        ("netlist", "left"),
-        ("status", "left"),
-        ("nodes", "right"),
-        ("R", "right"),
-        ("D", "right"),
-        ("max |Δv|", "right"),
-        ("worst node", "left"),
-        (f"{solver} cert", "center"),
-        ("spice cert", "center"),
-        (f"{solver} total", "right"),
-        ("ngspice total", "right"),
-        ("speedup total", "right"),
-        ("speedup solve", "right"),
-    ):
-        table.add_column(col, justify=justify)
+def render_table(summary, solver: str, atol: float, *, wide: bool = False) -> Table:
+    """The rich table of a comparison summary.  By default the columns that fit in 80
+    characters (netlist, status, nodes, max |Δv|, both totals, speedup); ``wide`` adds
+    resistors, diodes, the worst node, both certificates and the solve-only speedup."""
+    title = f"{solver} vs ngspice" + (
+        "" if wide else f": median total times, speedup = ngspice / {solver}"
+    )
+    columns: list[tuple[str, str, bool]] = [  # header, justify, only with --wide
+        ("netlist", "left", False),
+        ("status", "left", False),
+        ("nodes", "right", False),
+        ("R", "right", True),
+        ("D", "right", True),
+        ("max |Δv|", "right", False),
+        ("worst node", "left", True),
+        (f"{solver} cert", "center", True),
+        ("spice cert", "center", True),
+        (f"{solver} total" if wide else solver, "right", False),
+        ("ngspice total" if wide else "ngspice", "right", False),
+        ("speedup", "right", False),
+        ("speedup solve", "right", True),
+    ]
+    table, keep = T.table(title, columns, wide=wide)
     for _, r in summary.iterrows():
-        style = _STATUS_STYLE.get(r["status"], "")
         dv = r["max_abs_diff"]
-        dv_text = _fmt(dv, ".2e")
+        dv_text = T.fmt(dv, ".2e" if wide else ".1e")
         if isinstance(dv, float) and dv > atol:
             dv_text = f"[bold red]{dv_text}[/]"
-        table.add_row(
+        cells = [
             escape(str(r["netlist"])),
-            f"[{style}]{r['status']}[/]" if style else str(r["status"]),
-            _count(r["nodes"]),
-            _count(r["resistors"]),
-            _count(r["diodes"]),
+            T.status(r["status"]),
+            T.count(r["nodes"]),
+            T.count(r["resistors"]),
+            T.count(r["diodes"]),
             dv_text,
-            escape(str(r["worst_node"])) if r["worst_node"] is not None else "–",
-            _yesno(r["fast_certified"]),
-            _yesno(r["spice_certified"]),
-            _fmt(r["fast_total_median"], ".3g", " s"),
-            _fmt(r["spice_total_median"], ".3g", " s"),
-            _fmt(r["speedup_total"], ".3g", "×"),
-            _fmt(r["speedup_solve"], ".3g", "×"),
-        )
+            T.text(r["worst_node"]),
+            T.yesno(r["fast_certified"]),
+            T.yesno(r["spice_certified"]),
+            T.seconds(r["fast_total_median"]),
+            T.seconds(r["spice_total_median"]),
+            T.ratio(r["speedup_total"]),
+            T.ratio(r["speedup_solve"]),
+        ]
+        table.add_row(*(c for c, k in zip(cells, keep, strict=True) if k))
     return table
 
 
@@ -102,6 +78,7 @@ def render_table(summary, solver: str, atol: float) -> Table:
 @options.gmin
 @options.out_dir
 @options.no_files
+@T.wide
 def compare(
     spice: bool,
     paths: tuple[str, ...],
@@ -115,6 +92,7 @@ def compare(
     gmin: float | None,
     out_dir: str,
     no_files: bool,
+    wide: bool,
 ) -> None:
     """Solve every netlist with the fast solver and with ngspice and compare them.
 
@@ -127,17 +105,23 @@ def compare(
 
     \b
     Files written to --out (unless --no-files): compare_samples.csv,
-    compare_summary.csv, compare_summary.md and the compare.json sidecar.
+    compare_summary.csv, compare_summary.md and the compare.json sidecar;
+    the CSV files are updated as each netlist finishes, and --out is locked
+    while the run writes there (a second run on it stops with exit 2).
+    A netlist with no elements is a row with status 'empty'.
     Exit code: 0 all agree within --atol and certified; 1 a disagreement or
-    an uncertified answer; 2 an error (bad netlist, ngspice failure or timeout).
+    an uncertified answer; 2 an error (bad netlist, ngspice failure or timeout);
+    130 interrupted (Ctrl-C): the finished rows are kept in --out.
     """
     from resbench.bench.compare import (
+        CompareInterrupted,
         CompareOptions,
         collect_netlists,
         run_compare,
-        write_compare_files,
     )
+    from resbench.bench.results import claim_output
     from resbench.cli.options import invocation
+    from resbench.cli.progress import progress_bar
     from resbench.errors import ResbenchError
 
     if not spice:
@@ -157,38 +141,51 @@ def compare(
     if not files:
         raise ResbenchError(f"no netlists (*.cir, *.sp, *.net) found in {', '.join(paths)}")
 
+    if not no_files:  # lock --out now: a second run stops before any work or output
+        click.get_current_context().with_resource(claim_output(out_dir, "compare"))
     out = Console()
-    if not out.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
-        out = Console(width=200)
+    if not out.is_terminal:  # piped or captured: do not squeeze the table
+        out = Console(width=200) if wide else Console(width=max(80, out.width))
     err = Console(stderr=True)
     per_netlist = 2 * (repeats + warmup)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    interrupted = None
+    with progress_bar(err) as progress:
         task = progress.add_task("compare", total=len(files) * per_netlist)
         done = {"rows": 0}
 
+        def before_run(label: str, who: str, phase: str, k: int) -> None:
+            what = f"warm-up {k + 1}" if phase == "warmup" else f"run {k + 1}"
+            progress.update(task, description=escape(f"{label}: {who} {what}"))
+
         def on_run(label: str, sample) -> None:
-            progress.update(task, advance=1, description=escape(f"{label} [{sample.solver}]"))
+            progress.update(task, advance=1)
 
         def on_row(row: dict) -> None:
             done["rows"] += 1
             progress.update(task, completed=done["rows"] * per_netlist)
 
-        run = run_compare(files, opts, on_run=on_run, on_row=on_row)
+        try:
+            run = run_compare(
+                files,
+                opts,
+                on_run=on_run,
+                on_row=on_row,
+                before_run=before_run,
+                out=None if no_files else out_dir,
+                command=invocation(),
+            )
+        except CompareInterrupted as exc:
+            progress.stop()
+            interrupted = run = exc.run
 
-    out.print(render_table(run.summary, solver, atol))
+    out.print(render_table(run.summary, solver, atol, wide=wide))
     s = run.summary
     compile_s = s["fast_compile"].max() if len(s) else float("nan")
     startup_s = s["spice_startup"].max() if len(s) else float("nan")
     out.print(
         f"medians of {repeats} interleaved repeats after {warmup} warm-up; "
         f"ngspice {spice_mode} mode, {diode_model} diodes; atol {atol:g} V"
+        + ("" if wide else "; --wide for every column")
     )
     if compile_s == compile_s:
         out.print(f"{solver} JIT compile (not in totals): {compile_s:.3g} s")
@@ -199,7 +196,13 @@ def compare(
             f"[bold]{escape(str(r['netlist']))}[/] ({r['status']}): {escape(str(r['message']))}",
             highlight=False,
         )
-    if not no_files:
-        written = write_compare_files(run, out_dir, command=invocation())
-        out.print(f"results: {', '.join(str(p) for p in written.values())}", soft_wrap=True)
+    if run.files:
+        out.print(f"results: {', '.join(str(p) for p in run.files.values())}", soft_wrap=True)
+    if interrupted is not None:
+        kept = f"kept in {out_dir}" if run.files else "not saved (--no-files)"
+        err.print(
+            f"interrupted: {len(s)} of {run.planned} netlists finished; their rows are "
+            f"{escape(kept)}",
+            highlight=False,
+        )
     sys.exit(run.exit_code)
