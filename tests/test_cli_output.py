@@ -406,3 +406,15 @@ def test_cli_does_not_leave_temp_files(tmp_path):
     out = tmp_path / "o" / "v.json"
     assert run("solve", STALL, "-o", str(out)).exit_code == 0
     assert os.listdir(out.parent) == ["v.json"]
+
+
+def test_stdout_console_closed_pipe_is_the_common_exit_not_rich_exit_1():
+    from resbench.cli.solve import _StdoutConsole
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    console = _StdoutConsole(file=ClosedPipe())
+    with pytest.raises(BrokenPipeError):  # rich's own handler would raise SystemExit(1)
+        console.print("node voltages")

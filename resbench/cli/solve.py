@@ -287,6 +287,15 @@ def render_json(sols: list[Solution]) -> str:
     return json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, allow_nan=False)
 
 
+class _StdoutConsole(Console):
+    """stdout's console: a reader that closed the pipe (``| head``) ends the command the
+    way every command ends then (cli.main: exit 141, quietly), not with rich's exit 1,
+    which means 'not certified' here."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
 # ----------------------------------------------------------------- progress
 def _stderr_console() -> Console:
     return Console(stderr=True)
@@ -511,9 +520,9 @@ def solve(
     stream = output is None and fmt == "table"  # print each answer as soon as it is ready
     buffer = io.StringIO()
     if stream:
-        console = Console(highlight=False)
+        console = _StdoutConsole(highlight=False)
         if wide and not console.is_terminal:
-            console = Console(highlight=False, width=_WIDE_WIDTH)
+            console = _StdoutConsole(highlight=False, width=_WIDE_WIDTH)
     else:
         console = Console(file=buffer, width=_WIDE_WIDTH if wide else 80, highlight=False)
     phases = PhaseStatus(_stderr_console())
