@@ -340,6 +340,9 @@ def test_solve_with_ngspice_from_the_cli():
     table = run("solve", STALL, "--solver", "ngspice", "--spice-mode", "batch")
     assert table.exit_code in (0, 1), table.output  # the switch model may not certify as ideal
     assert "solver: ngspice" in table.output and "analysis" in table.output
+    # the timing breakdown stays whole lines at 80 columns
+    lines = table.output.splitlines()
+    assert any(re.fullmatch(r"  ngspice: analysis \S+ m?s, fetch \S+ m?s", ln) for ln in lines)
 
 
 def test_solve_with_ngspice_missing_is_one_clear_line(monkeypatch, tmp_path):
