@@ -178,6 +178,14 @@ def test_output_format_follows_the_extension(tmp_path, name, check):
     assert check(out.read_text()), out.read_text()
 
 
+def test_dash_is_standard_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = run("solve", STALL, "--format", "json", "-o", "-")
+    assert res.exit_code == 0, res.output
+    assert strict_json(res.output)["nodes"]["a"] == pytest.approx(0.5)
+    assert not (tmp_path / "-").exists()
+
+
 def test_explicit_format_wins_over_the_extension(tmp_path):
     out = tmp_path / "v.csv"
     assert run("solve", STALL, "--format", "json", "-o", str(out)).exit_code == 0

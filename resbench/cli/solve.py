@@ -457,8 +457,8 @@ def _solve_one(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Write the output to FILE instead of the terminal (missing folders are created; "
-    "the file is replaced at once, never left half written).",
+    help="Write the output to FILE ('-': standard output) instead of the terminal "
+    "(missing folders are created; the file is replaced at once, never left half written).",
 )
 @click.option(
     "--limit",
@@ -502,6 +502,8 @@ def solve(
         if solver != only and ctx.get_parameter_source(name) in explicit:
             flag = "--" + name.replace("_", "-")
             raise click.UsageError(f"{flag} applies to --solver {only} only (not {solver})")
+    if output == "-":  # as in generate: '-' is standard output
+        output = None
     fmt = options.output_format(fmt, output)
     if output is not None:
         options.prepare_output(output)  # a bad -o fails before any work
