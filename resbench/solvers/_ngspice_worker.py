@@ -63,13 +63,20 @@ def write_frame(stream: BinaryIO, obj: Any) -> None:
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (no orphans)."""
+    """Ask Linux to kill this process when its parent dies (no orphans).
+
+    The parent already set this before ``exec`` (a ``preexec_fn``); setting it again
+    keeps a worker started some other way safe.  The parent's pid comes in
+    ``RESBENCH_NGSPICE_PARENT``: an orphan is reparented to init *or to a subreaper*,
+    so "my parent is pid 1" is not the test."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         pass
-    if os.getppid() == 1:  # parent already gone
+    expected = os.environ.get("RESBENCH_NGSPICE_PARENT", "")
+    parent = os.getppid()
+    if parent == 1 or (expected.isdigit() and parent != int(expected)):  # parent gone
         os._exit(0)
 
 

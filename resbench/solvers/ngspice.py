@@ -17,6 +17,16 @@ Two ways to run it:
     ``ngspice -b -r out.raw netlist.cir`` as a child process (own process
     group, same timeout rule); the binary rawfile is read back.
 
+No ngspice process outlives resbench: every child (the worker, each
+``ngspice -b``) asks Linux to SIGKILL it when resbench dies
+(``prctl(PR_SET_PDEATHSIG)``, set before it runs), even when resbench itself
+is killed by SIGKILL.  SIGTERM kills the children's process groups, removes
+the work folders and exits with status 143 (installed when the first child
+starts, unless the program has its own SIGTERM handler).  Work folders are
+``$TMPDIR/resbench-ngspice-<pid>-<pid namespace>-<random>``, removed on every
+exit path that runs code; those of a resbench killed by SIGKILL are swept away
+by the next run that starts ngspice (:func:`sweep_stale_workdirs`).
+
 Diode models:
 
 ``diode_model="switch"`` (default)
@@ -44,6 +54,7 @@ accounting (``rusage`` / ``.options acct``) is in ``Solution.info["ngspice"]``.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import dataclasses
 import os
 import pickle
@@ -51,11 +62,13 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +98,16 @@ _ACCT_LINE = re.compile(r"^\s*([^=\n]+?)\s*(?:\(seconds\))?\s*=\s*([-+0-9.eE]+)\
 # child the numeric stack; run_path keeps sys.path[0] = '' (its private directory).
 _WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ngspice_worker.py")
 _WORKER_BOOT = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
+
+
+#: A work folder younger than this (seconds since its last change) is never swept.
+STALE_AGE = 10.0
+_WORKDIR_PREFIX = "resbench-ngspice-"
+# resbench-ngspice-<owner pid>-<owner's pid namespace>-<mkdtemp's random part>
+_WORKDIR_NAME = re.compile(r"^resbench-ngspice-([0-9]+)-([0-9]+)-[a-z0-9_]+$")
+_PR_SET_PDEATHSIG = 1
+# The worker reads the pid it must die with from this variable (see _ngspice_worker.py).
+PARENT_ENV = "RESBENCH_NGSPICE_PARENT"
 
 
 class WorkerTimeout(Exception):
@@ -137,9 +160,10 @@ class NgspiceWorker:
             )
         env = dict(os.environ)
         env["NGSPICE_LIBRARY_PATH"] = library
+        env[PARENT_ENV] = str(os.getpid())
         env.setdefault("PYTHONUNBUFFERED", "1")
         # ngspice reads .spiceinit from the current directory: give it a private one.
-        self._workdir = tempfile.mkdtemp(prefix="resbench-ngspice-")
+        self._workdir = _make_workdir()
         self._stderr_path = os.path.join(self._workdir, "stderr.log")
         with open(self._stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
@@ -151,7 +175,9 @@ class NgspiceWorker:
                 env=env,
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=_die_with_parent_preexec(),
             )
+        _LIVE_PROCS[self.proc.pid] = (os.getpid(), self.proc)
         self._owner = os.getpid()
         self.starts += 1
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -193,7 +219,7 @@ class NgspiceWorker:
             except OSError:
                 pass
         if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+            _remove_workdir(self._workdir)
             self._workdir = None
 
     # ------------------------------------------------------------- transport
@@ -282,13 +308,168 @@ class NgspiceWorker:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the child's whole process group and reap the child."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    if proc.returncode is None:  # not reaped yet: its pid (= its group) is still ours
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     try:
         proc.wait(timeout=10.0)
     except subprocess.TimeoutExpired:  # pragma: no cover
+        pass
+    if proc.returncode is not None:
+        _LIVE_PROCS.pop(proc.pid, None)
+
+
+# ------------------------------------------------------------ children and folders
+# Children and work folders alive now, with the pid of the process that owns them
+# (a forked copy of this module must not touch its parent's).
+_LIVE_PROCS: dict[int, tuple[int, subprocess.Popen]] = {}
+_LIVE_DIRS: dict[str, int] = {}
+_SWEPT_BY: int | None = None  # pid of the process that has swept stale folders
+_SIGTERM_BY: int | None = None  # pid of the process that installed the SIGTERM handler
+_PRCTL: Any = None
+
+
+def _libc_prctl() -> Any:
+    """libc's prctl, looked up once in the parent (never between fork and exec)."""
+    global _PRCTL
+    if _PRCTL is None:
+        try:
+            _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):  # pragma: no cover - not Linux
+            _PRCTL = False
+    return _PRCTL or None
+
+
+def _die_with_parent_preexec() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes Linux SIGKILL the child when this process dies,
+    even by SIGKILL (``prctl(PR_SET_PDEATHSIG)``; kept across ``exec``).  If this
+    process died before the call took effect, the child kills itself."""
+    prctl = _libc_prctl()
+    if prctl is None:  # pragma: no cover - not Linux
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # orphaned already: reparented
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _pid_namespace() -> int:
+    """Inode of this process's pid namespace (0 if unknown): a pid means something only
+    inside its namespace, so folders of other namespaces are never swept."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # pragma: no cover - no /proc
+        return 0
+
+
+def _make_workdir() -> str:
+    """A private folder for one ngspice child, named after this process (see the module
+    docstring); stale folders of dead resbench processes are swept first (once)."""
+    global _SWEPT_BY
+    if _SWEPT_BY != os.getpid():
+        _SWEPT_BY = os.getpid()
+        sweep_stale_workdirs()
+    _install_sigterm_handler()
+    path = tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-{_pid_namespace()}-")
+    _LIVE_DIRS[path] = os.getpid()
+    return path
+
+
+def _remove_workdir(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    _LIVE_DIRS.pop(path, None)
+
+
+def _owner_alive(pid: int, changed: float) -> bool:
+    """Whether process ``pid`` may own a folder whose inode last changed at ``changed``
+    (epoch seconds).  A process that started well after that is a reused pid."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive (not ours to judge)
+        return True
+    try:
+        import psutil
+
+        return psutil.Process(pid).create_time() <= changed + 60.0
+    except Exception:  # psutil missing or the process just ended: keep the folder
+        return True
+
+
+def sweep_stale_workdirs(
+    directory: str | os.PathLike | None = None, min_age: float = STALE_AGE
+) -> list[str]:
+    """Remove the ngspice work folders that resbench processes killed by SIGKILL left in
+    ``directory`` (default: the temp directory); return the paths removed.
+
+    Only folders named by this version (``resbench-ngspice-<pid>-<ns>-…``) of this
+    pid namespace, real directories (never a link), owned by this user, unchanged for
+    ``min_age`` seconds, whose owner process is gone (or whose pid now belongs to a
+    process that started after the folder last changed)."""
+    directory = os.fspath(directory) if directory is not None else tempfile.gettempdir()
+    ns, uid, now = _pid_namespace(), os.getuid(), time.time()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in sorted(entries, key=lambda e: e.name):
+        m = _WORKDIR_NAME.match(entry.name)
+        if not m or int(m.group(2)) != ns or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or now - st.st_mtime < min_age:
+            continue
+        if _owner_alive(int(m.group(1)), st.st_ctime):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)  # does not follow links inside
+        if not os.path.lexists(entry.path):
+            removed.append(entry.path)
+    return removed
+
+
+def kill_children() -> None:
+    """SIGKILL the process group of every ngspice child of this process and remove
+    every work folder (what the SIGTERM handler does before exiting)."""
+    me = os.getpid()
+    for pid, (owner, proc) in list(_LIVE_PROCS.items()):
+        if owner == me:
+            _kill_group(proc)
+            _LIVE_PROCS.pop(pid, None)
+    for path, owner in list(_LIVE_DIRS.items()):
+        if owner == me:
+            _remove_workdir(path)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # A second SIGTERM while cleaning up ends the process at once (the next run
+    # sweeps any folder left).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    kill_children()
+    raise SystemExit(128 + signum)  # finally blocks and atexit still run: exit 143
+
+
+def _install_sigterm_handler() -> None:
+    """Clean up on SIGTERM (once per process; only from the main thread, and only where
+    nobody else handles SIGTERM)."""
+    global _SIGTERM_BY
+    if _SIGTERM_BY == os.getpid() or threading.current_thread() is not threading.main_thread():
+        return
+    _SIGTERM_BY = os.getpid()
+    try:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # pragma: no cover - not the main interpreter
         pass
 
 
@@ -685,7 +866,8 @@ def _solve_batch(
         raise SolverError("ngspice executable not found (Debian: apt-get install ngspice)")
     timings: dict[str, float] = {"emit": t_emit}
     text = _add_option_line(text, ".options acct")
-    with tempfile.TemporaryDirectory(prefix="resbench-ngspice-") as tmp:
+    tmp = _make_workdir()
+    try:
         t1 = time.perf_counter()
         cir = os.path.join(tmp, "netlist.cir")
         raw = os.path.join(tmp, "out.raw")
@@ -699,7 +881,9 @@ def _solve_batch(
             stderr=subprocess.PIPE,
             cwd=tmp,
             start_new_session=True,
+            preexec_fn=_die_with_parent_preexec(),
         )
+        _LIVE_PROCS[proc.pid] = (os.getpid(), proc)
         info["ngspice_pid"] = proc.pid
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -715,8 +899,7 @@ def _solve_batch(
                 info,
             )
         finally:
-            if proc.poll() is None:  # pragma: no cover - interrupted
-                _kill_group(proc)
+            _kill_group(proc)  # reaps it (killing its group first if still running)
         t3 = time.perf_counter()
         stdout = out.decode("utf-8", "replace")
         stderr = err.decode("utf-8", "replace")
@@ -731,6 +914,8 @@ def _solve_batch(
             except (SolverError, ValueError) as exc:  # ngspice stopped half-way
                 notes.append(str(exc))
         t4 = time.perf_counter()
+    finally:
+        _remove_workdir(tmp)
     if proc.returncode != 0 or not plots or plots[0].data.shape[0] < 1:
         status = f"exit status {proc.returncode}" if proc.returncode >= 0 else "killed by signal"
         timings["total"] = time.perf_counter() - t0
