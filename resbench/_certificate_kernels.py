@@ -33,3 +33,40 @@ def resistor_balance(ra, rb, ohms, v, n):  # pragma: no cover - compiled
         gsum[a] += g
         gsum[b] += g
     return inj, tot, gsum
+
+
+@njit(cache=True)
+def _root(parent, x):  # pragma: no cover - compiled
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@njit(cache=True)
+def grounded_groups(n, ra, rb, ohms, la, lb):  # pragma: no cover - compiled
+    """Union–find over resistors of positive resistance (ra, rb, ohms) and equality
+    links (la, lb: voltage sources, shorts, inductors).  Returns per node the root of
+    its group; the group of node 0 (ground) has root 0."""
+    parent = np.arange(n)
+    for e in range(ra.shape[0]):
+        if ohms[e] > 0.0:
+            x = _root(parent, ra[e])
+            y = _root(parent, rb[e])
+            if x != y:
+                if x < y:
+                    parent[y] = x
+                else:
+                    parent[x] = y
+    for e in range(la.shape[0]):
+        x = _root(parent, la[e])
+        y = _root(parent, lb[e])
+        if x != y:
+            if x < y:
+                parent[y] = x
+            else:
+                parent[x] = y
+    out = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        out[k] = _root(parent, k)
+    return out

@@ -73,6 +73,12 @@ class Certificate:
     worst_element: str | None = None  # element with the largest feasibility violation
     diode_current: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vsource_current: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Is the certified answer the only optimal one?  None: not examined (not certified).
+    # False: islands reached only through off diodes can shift (resbench.islands).
+    unique: bool | None = None
+    uniqueness: str = ""  # which nodes can move and by how much, when not unique
+    non_unique_nodes: list[str] = field(default_factory=list)
+    spice_limit: bool | None = None  # when not unique: is this answer ngspice's limit?
 
     def summary(self) -> str:
         """One line: verdict, the three residuals and their tolerances."""
@@ -82,6 +88,13 @@ class Certificate:
             f"compl {self.complementarity:.3g} W "
             f"(tol {self.feas_tol:.3g} V, {self.kcl_tol:.3g} A, {self.comp_tol:.3g} W)"
         )
+        if self.unique is False:
+            which = (
+                "this answer is the SPICE limit (the off-diode leak ROFF → ∞)"
+                if self.spice_limit
+                else "this answer is NOT the SPICE limit (the off-diode leak ROFF → ∞)"
+            )
+            text += f"; {self.uniqueness}; {which}"
         if not self.ok:
             where = []
             if not self.feasibility <= self.feas_tol and self.worst_element is not None:
@@ -117,6 +130,24 @@ def _bounded_lsq(bmat: np.ndarray, r: np.ndarray, nonneg: np.ndarray) -> np.ndar
     x = sol[:p].copy()
     x[free] -= sol[p:]
     return x * scale
+
+
+def _uniqueness(circuit, v, diode_current, ok, vtol, itol, gmin):
+    """(unique, message, nodes that can move, whether v is the SPICE limit) of a
+    certified answer; (None, "", [], None) when the answer did not certify."""
+    if not ok:
+        return None, "", [], None
+    from resbench import islands
+
+    labels, k = islands.island_labels(circuit, gmin)
+    if k == 0:
+        return True, "", [], None
+    report = islands.analyse(circuit, v, diode_current, vtol=vtol, itol=itol, labels=labels, k=k)
+    if report.unique:
+        return True, "", [], None
+    limit = islands.spice_limit(circuit, v, diode_current, report, itol=itol, labels=labels)
+    at_limit = bool(np.max(np.abs(limit - v), initial=0.0) <= vtol)
+    return False, report.message(), report.node_names(), at_limit
 
 
 def certify(
@@ -297,7 +328,14 @@ def certify(
     compl = float(np.max(np.maximum(-dv, 0.0) * diode_current)) if nd else 0.0
 
     ok = bool(feas <= feas_tol and kcl <= kcl_tol and compl <= comp_tol)
+    unique, note, loose, at_limit = _uniqueness(
+        circuit, v, diode_current, ok, feas_tol, kcl_tol, gmin
+    )
     return Certificate(
+        unique=unique,
+        uniqueness=note,
+        non_unique_nodes=loose,
+        spice_limit=at_limit,
         feasibility=float(feas),
         kcl=float(kcl),
         complementarity=compl,

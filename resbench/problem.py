@@ -14,9 +14,12 @@ Steps (DESIGN §1, §2):
 2. *Fold.*  One pass over the resistors (numba): an edge to a fixed node adds its
    conductance to the free end's diagonal and a constant to its injection ``c``;
    only free–free edges go into the CSR matrix that the sweeps read.
-3. *Well-posedness.*  Every connected group of free supernodes needs a
-   conductance to a fixed voltage (or ``gmin``); otherwise the voltages are not
-   defined and the error names the nodes.
+3. *Islands.*  A connected group of free supernodes without a conductance to a
+   fixed voltage (and no ``gmin``) is an *island* (``Problem.island``): its voltages
+   are defined through the diodes that join it to the rest (series diodes, diode
+   logic), and L is singular there, so the solvers take a separate exact path
+   (:mod:`resbench.islands`).  A group that no chain of diodes joins to a fixed
+   voltage has no defined voltage: the error names its nodes.
 4. *Diodes.*  A diode with one end fixed becomes a bound; a diode between two
    free supernodes becomes a difference constraint.  A feasible start comes from
    Bellman–Ford on the difference-constraint graph; a negative cycle means the
@@ -64,6 +67,11 @@ class Problem:
     v_scale: float
     i_scale: float
     gmin: float = 0.0
+    # per free supernode: index of its island (a group that resistors do not join to a
+    # fixed voltage, reached only through diodes; L is singular there), or -1; empty
+    # when there is none
+    island: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    n_islands: int = 0
     info: dict = field(default_factory=dict)
 
     @property
@@ -204,7 +212,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         diag += np.bincount(sn[members], minlength=n) * gmin
         c -= np.bincount(sn[members], weights=gmin * off[members], minlength=n)
 
-    _check_defined(circuit, sn, n, indptr, indices, data, diag)
+    island = _islands(circuit, sn, off, n, indptr, indices, data, diag, gmin)
 
     # ---- diodes
     lo = np.full(n, -np.inf)
@@ -289,6 +297,8 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         v_scale=v_scale,
         i_scale=i_scale,
         gmin=gmin,
+        island=island,
+        n_islands=int(island.max()) + 1 if island.size else 0,
     )
 
 
@@ -422,27 +432,67 @@ def _holders(circuit: Circuit, nodes: list[int]) -> list[str]:
     return [vs.names[j] for j in range(len(vs)) if int(vs.a[j]) in s or int(vs.b[j]) in s][:6]
 
 
-def _check_defined(circuit, sn, n, indptr, indices, data, diag) -> None:
-    """Every group of free supernodes joined by resistors must reach a fixed voltage."""
+def _islands(circuit, sn, off, n, indptr, indices, data, diag, gmin) -> np.ndarray:
+    """Islands: groups of free supernodes joined by resistors with no conductance to a
+    fixed voltage.  Diodes can still define their voltages (two diodes in series, diode
+    logic): the solvers handle them on a separate exact path.  A group that no chain of
+    diodes joins to a fixed voltage has no defined voltage: CircuitError naming it.
+
+    Returns per free supernode its island index, or -1 (an empty array when none)."""
     if n == 0:
-        return
+        return np.zeros(0, dtype=np.int64)
     ff_sum = K.row_sums(indptr, data, n)
     grounded = diag - ff_sum > 1e-12 * np.maximum(diag, 1e-300)
     comp = K.components(indptr, indices, n)
-    ok = np.zeros(int(comp.max()) + 1 if n else 0, dtype=bool)
+    ok = np.zeros(int(comp.max()) + 1, dtype=bool)
     ok[comp[grounded]] = True
+    if ok.all():
+        return np.zeros(0, dtype=np.int64)
+    ids = np.full(ok.shape[0], -1, dtype=np.int64)
     bad_comp = np.flatnonzero(~ok)
-    if bad_comp.size:
-        bad_sn = np.flatnonzero(np.isin(comp, bad_comp))
+    ids[bad_comp] = np.arange(bad_comp.size)
+    island = ids[comp]
+    k = int(bad_comp.size)
+    # islands joined to a fixed voltage through diodes (union–find; vertex 0 = fixed)
+    dio = circuit.diodes
+    parent = list(range(k + 1))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    if len(dio):
+        sa, sb = sn[dio.a], sn[dio.b]
+        xa = np.where(sa >= 0, island[np.maximum(sa, 0)], -1) + 1
+        xb = np.where(sb >= 0, island[np.maximum(sb, 0)], -1) + 1
+        for p, q in zip(xa.tolist(), xb.tolist(), strict=True):
+            rp, rq = find(p), find(q)
+            if rp != rq:
+                parent[max(rp, rq)] = min(rp, rq)
+    cut = [i for i in range(k) if find(i + 1) != 0]
+    if cut:
+        bad_sn = np.flatnonzero(np.isin(island, cut))
         nodes = np.flatnonzero(np.isin(sn, bad_sn))
-        names = [circuit.nodes[int(k)] for k in nodes[:20]]
+        names = [circuit.nodes[int(x)] for x in nodes[:20]]
         more = f" and {nodes.size - 20} more" if nodes.size > 20 else ""
+        touched = bool(len(dio)) and bool(
+            np.isin(np.concatenate([sn[dio.a], sn[dio.b]]), bad_sn).any()
+        )
+        how = (
+            "and the diodes at them reach no fixed voltage either"
+            if touched
+            else "and no diode joins them to one"
+        )
         raise CircuitError(
-            f"no resistive path to a fixed voltage from node(s) {', '.join(names)}{more}: their "
-            "voltage is not defined (SPICE reports a singular matrix); connect them, or pass "
-            "--gmin 1e-12 to add a small leak to ground as SPICE does",
+            f"no resistive path to a fixed voltage from node(s) {', '.join(names)}{more}, "
+            f"{how}: their voltage is not defined (SPICE reports a singular matrix); connect "
+            "them, or pass --gmin 1e-12 to add a small leak to ground as SPICE does",
             nodes=names,
         )
+    del off, gmin
+    return island
 
 
 def _feasible_start(circuit, start, lo, hi, d_an, d_ca, d_w, d_idx, sn, off):

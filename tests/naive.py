@@ -4,7 +4,10 @@
 the equation ``v(anode) = v(cathode)``, an *off* diode is nothing.  For each
 state the equality-constrained least-energy problem is one KKT system, solved
 with ``lstsq``; a state is accepted when it is consistent, its off diodes are
-not forward biased and its on diodes carry non-negative current.
+not forward biased and its on diodes carry non-negative current.  When the
+optimum is not unique (islands reached only through off diodes: ``v`` is free
+along ``null([G; A])``), a second brute force over tight diodes finds, among the
+optimal points, the one with the least ``Σ (v_a − v_c)²`` (SPICE's limit).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ def enumerate_solve(circuit: Circuit, *, eps: float = 1e-10) -> np.ndarray | Non
     g, j = g / g_max, j / g_max
 
     found: list[np.ndarray] = []
+    found_on: list[np.ndarray] = []  # per accepted state: diodes carrying current
     for state in itertools.product([False, True], repeat=len(dio)):
         on = np.array(state, dtype=bool)
         a = np.vstack([a_eq, d[on]])
@@ -90,12 +94,73 @@ def enumerate_solve(circuit: Circuit, *, eps: float = 1e-10) -> np.ndarray | Non
         if np.any(d[~on] @ v > tol):
             continue
         found.append(np.concatenate([[0.0], v]))
+        current = np.zeros(len(dio), dtype=bool)
+        current[np.flatnonzero(on)] = lam > tol
+        found_on.append(current)
     if not found:
         return None
     scale = max(v_src, max(float(np.max(np.abs(f))) for f in found), 1e-300)
-    for other in found[1:]:
-        assert np.allclose(other, found[0], rtol=0, atol=1e-8 * scale), (found[0], other)
-    return found[0]
+    # Directions in which v is free (island shifts): null([G; A]).  Without them the
+    # optimum is unique and every accepted state gives it.
+    null = _null_space(np.vstack([g, a_eq]), n - 1)
+    if null.shape[1] == 0:
+        for other in found[1:]:
+            assert np.allclose(other, found[0], rtol=0, atol=1e-8 * scale), (found[0], other)
+        return found[0]
+    if _null_space(np.vstack([g, a_eq, d]), n - 1).shape[1]:
+        return None  # not even the diodes pin some shift: undefined
+    v0, on0 = found[0][1:], found_on[0]
+    limit = _least_leak(v0, on0, d, null, tol_v=eps * scale)
+    return np.concatenate([[0.0], limit])
+
+
+def _null_space(mat: np.ndarray, cols: int) -> np.ndarray:
+    if mat.shape[0] == 0:
+        return np.eye(cols)
+    _, sing, vt = np.linalg.svd(mat)
+    rank = int(np.sum(sing > 1e-10 * max(float(sing[0]) if sing.size else 0.0, 1e-300)))
+    return vt[rank:].T
+
+
+def _least_leak(v0, on_current, d, null, *, tol_v: float) -> np.ndarray:
+    """Among the optimal points v0 + N t (diodes carrying current stay tight, every
+    diode stays reverse biased or tight), the one with the least Σ (v_a − v_c)²: the
+    limit of SPICE's switch model as its off leak vanishes.  Brute force over which
+    diodes are tight, each an equality-constrained least-squares problem."""
+    dn = d @ null
+    varying = np.flatnonzero(np.max(np.abs(dn), axis=1) > 1e-12)
+    must = [int(j) for j in np.flatnonzero(on_current) if j in set(varying.tolist())]
+    optional = [int(j) for j in varying if j not in must]
+    k = null.shape[1]
+    best = None
+    for state in itertools.product([False, True], repeat=len(optional)):
+        eq = must + [j for j, s in zip(optional, state, strict=True) if s]
+        # minimise ½‖D(v0 + N t)‖² s.t. D_eq (v0 + N t) = 0
+        h = dn.T @ dn
+        rhs_t = -dn.T @ (d @ v0)
+        e = dn[eq]
+        kkt = np.block([[h, e.T], [e, np.zeros((len(eq), len(eq)))]])
+        rhs = np.concatenate([rhs_t, -(d[eq] @ v0)])
+        sol, *_ = np.linalg.lstsq(kkt, rhs, rcond=None)
+        if np.max(np.abs(kkt @ sol - rhs), initial=0.0) > 10 * tol_v:
+            continue
+        t, nu = sol[:k], sol[k:]
+        v = v0 + null @ t
+        if np.any(d @ v > tol_v):
+            continue
+        # multipliers of the optional tight diodes (constraint D v ≤ 0) must be ≥ 0
+        n_must = len(must)
+        if np.any(nu[n_must:] < -1e-9 * max(1.0, float(np.max(np.abs(nu), initial=0.0)))):
+            continue
+        if best is None:
+            best = v
+        else:
+            assert np.allclose(best, v, rtol=0, atol=1e-7 * max(1.0, float(np.max(np.abs(v))))), (
+                best,
+                v,
+            )
+    assert best is not None, "the least-leak problem has no optimum"
+    return best
 
 
 def kcl_residual(

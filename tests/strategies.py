@@ -8,7 +8,9 @@ sources, current sources, 0-ohm shorts and ideal diodes in both directions
 0.25 V, so sums along loops are exact in floating point; a loop of sources is
 only ever closed with exactly the consistent value.  Diodes may be forced
 against a source: such circuits are infeasible and every solver must reject
-them (the reference raises CircuitError).
+them (the reference raises CircuitError).  With ``islands > 0``, groups of new
+nodes joined to the rest only through diodes (and fed by current sources): their
+answer may be unique, not unique (every diode off) or unbounded.
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ def random_circuits(
     floating_sources: bool = True,
     current_sources: bool = True,
     shorts: bool = True,
+    islands: int = 0,
 ) -> Circuit:
-    """A random small circuit (see the module docstring).  Node 0 is ground."""
+    """A random small circuit (see the module docstring).  Node 0 is ground.
+    ``islands``: up to that many groups reached only through diodes."""
     n = draw(st.integers(1, max_nodes))  # non-ground nodes
     nodes = ["0"] + [f"n{k}" for k in range(1, n + 1)]
     ohms = st.floats(2.0, 5.0).map(lambda e: float(round(10.0**e, 3)))
@@ -131,6 +135,40 @@ def random_circuits(
             p, q = (k, 0) if draw(st.booleans()) else (0, k)
         d_a.append(p)
         d_b.append(q)
+
+    # Islands: groups of new nodes joined among themselves by resistors (and sometimes
+    # a floating source), reached from the rest only through diodes (and sometimes fed
+    # by a current source).  Their voltages may be unique, may shift within a range
+    # (every diode off), or be unbounded (a net injection no diode can carry).
+    for _ in range(draw(st.integers(1 if islands else 0, islands))):
+        size = draw(st.integers(1, 3))
+        first = len(nodes)
+        members = list(range(first, first + size))
+        nodes += [f"i{k}" for k in members]
+        for k in members[1:]:
+            p = draw(st.sampled_from(members[: k - first]))
+            if draw(st.integers(0, 4)) == 0:
+                v_a.append(k)
+                v_b.append(p)
+                v_v.append(draw(volts))
+            else:
+                r_a.append(k)
+                r_b.append(p)
+                r_v.append(draw(ohms))
+        others = list(range(len(nodes)))
+        for _ in range(draw(st.integers(1, 2))):
+            x = draw(st.sampled_from(members))
+            y = draw(st.sampled_from([o for o in others if o != x]))
+            if draw(st.booleans()):
+                x, y = y, x
+            d_a.append(x)
+            d_b.append(y)
+        if current_sources and draw(st.integers(0, 2)) == 0:
+            x = draw(st.sampled_from(members))
+            y = draw(st.sampled_from([o for o in others if o != x]))
+            i_a.append(y)
+            i_b.append(x)
+            i_v.append(draw(st.builds(lambda k, s: s * k * 2.5e-4, st.integers(1, 40), signs)))
 
     return make_circuit(
         "random circuit",

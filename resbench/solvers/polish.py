@@ -18,6 +18,16 @@ a strictly convex QP:
 
 It starts from CD's point with W = the constraints tight there, so on circuits
 where CD already found the active set it ends after one sparse solve.
+
+Islands (groups reached only through diodes, :mod:`resbench.islands`) make the
+energy only convex: it is flat or linear along their shifts.  A group of W
+clusters made only of island nodes, with no conductance to a fixed or held
+node, is then singular.  If its net injection is zero, one of its clusters is
+held at its current value (any point of that flat direction is a minimiser);
+otherwise the energy falls linearly along the shift: the step is that ray, up to
+the first diode outside W that blocks it (none: the energy is unbounded, a
+CircuitError naming the nodes).  Either way energy never rises, so the argument
+above still holds.
 """
 
 from __future__ import annotations
@@ -27,8 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import connected_components
 from threadpoolctl import ThreadpoolController
 
+from resbench.errors import CircuitError
 from resbench.problem import Problem
 from resbench.solvers import _kernels as K
 
@@ -158,7 +170,7 @@ def polish(
 
 
 def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: int | None):
-    if p.n_ff_diodes == 0:
+    if p.n_ff_diodes == 0 and p.n_islands == 0:
         fast = polish_bounds(p, u0, tight_tol=tight_tol)
         if fast is not None:
             return fast
@@ -183,8 +195,22 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
 
     solves = 0
     for it in range(max_iter):
-        target, clusters = _solve_eqp(p, an, ca, w, in_w)
+        target, clusters, ray = _solve_eqp(p, an, ca, w, in_w, ext)
         solves += 1
+        if ray is not None:
+            # an island whose working-set group carries a net current: the energy falls
+            # linearly as it shifts; move until a diode outside W blocks it
+            slope = ray[an] - ray[ca]
+            block = (~in_w) & (slope > 0.5)
+            if not block.any():
+                raise _unbounded(p, ray)
+            idx = np.flatnonzero(block)
+            ratios = np.maximum(-gval(ext)[idx], 0.0) / slope[idx]
+            j = int(np.argmin(ratios))
+            ext = ext + ratios[j] * ray
+            ext[n] = 0.0
+            in_w[int(idx[j])] = True
+            continue
         step = target - ext
         slope = step[an] - step[ca]
         g_now = gval(ext)
@@ -211,11 +237,69 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
     return PolishResult(ext[:n].copy(), False, max_iter, solves, "iteration limit")
 
 
-def _solve_eqp(p, an, ca, w, in_w):
+def _unbounded(p: Problem, ray: np.ndarray) -> CircuitError:
+    moving = np.flatnonzero(ray[: p.n] != 0)
+    nodes = np.flatnonzero(np.isin(p.sn, moving))
+    names = [p.circuit.nodes[int(k)] for k in nodes[:12]]
+    net = float(np.sum(p.c[moving]))
+    return CircuitError(
+        f"node(s) {', '.join(names)} (reached from the fixed voltages only through diodes) "
+        f"receive a net current of {net:.6g} A that no diode can carry away: the energy is "
+        "unbounded and no DC operating point exists (SPICE would diverge); add a resistive "
+        "path or turn a diode around",
+        nodes=names,
+    )
+
+
+def _singular_groups(p, cl, m, ext):
+    """With islands, the contracted matrix is singular on groups of clusters that no
+    conductance ties to a fixed voltage.  Returns (ray or None, cl, m, q-override):
+    a ray (node directions, extended) when such a group carries a net current, else
+    the clusters with one anchored cluster per group (held at its current value)."""
+    n = p.n
+    rows = np.repeat(np.arange(n), np.diff(p.indptr))
+    ci, cj = cl[rows], cl[p.indices]
+    both = (ci >= 0) & (cj >= 0) & (ci != cj)
+    n_comp, comp = connected_components(
+        sp.coo_matrix((np.ones(int(both.sum())), (ci[both], cj[both])), shape=(m, m)),
+        directed=False,
+    )
+    grounded = np.zeros(n_comp, dtype=bool)
+    free = cl >= 0
+    grounded[comp[cl[free & (p.island < 0)]]] = True  # holds a node with a conductance
+    tied = (ci >= 0) & (cj < 0)  # a resistor to the fixed / anchored part
+    grounded[comp[ci[tied]]] = True
+    if grounded.all():
+        return None, cl, m, None
+    force = np.bincount(comp[cl[free]], weights=p.c[free], minlength=n_comp)
+    ftol = 1e-12 * p.i_scale
+    moving = (~grounded) & (np.abs(force) > ftol)
+    if moving.any():
+        ray = np.zeros(n + 1)
+        member = free.copy()
+        member[free] = moving[comp[cl[free]]]
+        ray[:n][member] = np.sign(force[comp[cl[member]]])
+        return ray, cl, m, None
+    # anchor one cluster per singular group at its current value
+    first = np.full(n_comp, -1, dtype=np.int64)
+    order = np.arange(m)[::-1]
+    first[comp[order]] = order  # smallest cluster index of each group
+    anchor = np.zeros(m, dtype=bool)
+    anchor[first[~grounded]] = True
+    held = free & anchor[np.maximum(cl, 0)]
+    keep = np.flatnonzero(~anchor)
+    new_id = np.full(m, -1, dtype=np.int64)
+    new_id[keep] = np.arange(keep.size)
+    cl2 = np.where(free, new_id[np.maximum(cl, 0)], -1)
+    return None, cl2, int(keep.size), (held, ext[:n][held])
+
+
+def _solve_eqp(p, an, ca, w, in_w, ext_now):
     """Minimise the energy with the W constraints as equalities.
 
-    Returns the extended solution (index n = F = 0 V) and the cluster structure
-    (root per node, for the multiplier pass).
+    Returns the extended solution (index n = F = 0 V), the cluster structure (root
+    per node, for the multiplier pass) and, when an island group carries a net
+    current (the energy falls without bound along its shift), that ray instead.
     """
     n = p.n
     # offsets within clusters: BFS over the W forest from each root
@@ -253,9 +337,17 @@ def _solve_eqp(p, an, ca, w, in_w):
     cl = col[root[:n]]
     cl[fixed[:n]] = -1
     ext = np.zeros(n + 1)
+    m = int(free_roots.size)
+    q = ofs[:n].copy()
+    if p.n_islands:
+        ray, cl, m, held = _singular_groups(p, cl, m, ext_now)
+        if ray is not None:
+            return None, None, ray
+        if held is not None:
+            q[held[0]] = held[1]
     # fixed cluster: u = ofs (F is its root, at 0 V); free clusters: u = z + ofs
-    ext[:n] = _contracted_solve(p, cl, free_roots.size, ofs[:n].copy())
-    return ext, (root, parent_edge, order)
+    ext[:n] = _contracted_solve(p, cl, m, q)
+    return ext, (root, parent_edge, order), None
 
 
 def _multipliers(p, ext, an, ca, clusters) -> np.ndarray:

@@ -220,16 +220,28 @@ def _independent_rows(a_full: np.ndarray, b_full: np.ndarray, row_names: list[st
     return indep
 
 
-def _floating_nodes(circuit: Circuit, a_full: np.ndarray) -> np.ndarray:
-    """Indices (circuit numbering) of nodes with no resistive path to a fixed voltage."""
+def _islands(
+    circuit: Circuit, a_rows: np.ndarray, d_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The null space of the KKT matrix, and the nodes whose voltage is undefined.
+
+    ``v`` is free along ``null(G) ∩ null(A)``: the shifts of *islands*, groups of
+    nodes that resistors and sources do not join to ground.  ``null(G)`` is spanned
+    by the indicators of the resistor-connected components without ground, so both
+    are small SVDs on those components.  Returns ``(Z, undefined)``: an orthonormal
+    basis ``Z`` (non-ground nodes × islands) of that null space, and the nodes
+    (circuit numbering) along ``null(G) ∩ null(A) ∩ null(D)``, which not even the
+    diodes pin (SPICE: a singular matrix).
+    """
     n = circuit.n_nodes
     res = circuit.resistors
     pos = res.value > 0
     graph = sp.coo_matrix((np.ones(int(pos.sum())), (res.a[pos], res.b[pos])), shape=(n, n)).tocsr()
     n_comp, label = connected_components(graph, directed=False)
     comps = np.setdiff1d(np.arange(n_comp), [label[0]])
+    empty = np.zeros((n - 1, 0)), np.zeros(0, dtype=np.intp)
     if comps.size == 0:
-        return np.zeros(0, dtype=np.intp)
+        return empty
     col_of = np.full(n_comp, -1)
     col_of[comps] = np.arange(comps.size)
     node_col = col_of[label[1:]]  # per non-ground node: its component column, or -1
@@ -240,15 +252,23 @@ def _floating_nodes(circuit: Circuit, a_full: np.ndarray) -> np.ndarray:
         ),
         shape=(n - 1, comps.size),
     )
-    if a_full.shape[0]:
-        a_red = np.asarray(sp.csr_matrix(a_full) @ ind.todense())
-        basis = sla.null_space(a_red, rcond=1e-10)
-    else:
-        basis = np.eye(comps.size)
+
+    def null(rows: np.ndarray) -> np.ndarray:
+        if rows.shape[0] == 0:
+            return np.eye(comps.size)
+        return sla.null_space(np.asarray(sp.csr_matrix(rows) @ ind.todense()), rcond=1e-10)
+
+    basis = null(a_rows)
     if basis.size == 0:
-        return np.zeros(0, dtype=np.intp)
-    floating_cols = np.flatnonzero(np.max(np.abs(basis), axis=1) > 1e-9)
-    return np.flatnonzero(np.isin(node_col, floating_cols)) + 1
+        return empty
+    zmat = np.asarray(ind @ basis)
+    zmat, _ = np.linalg.qr(zmat)
+    both = null(np.vstack([a_rows, d_rows]) if d_rows.shape[0] else a_rows)
+    undefined = np.zeros(0, dtype=np.intp)
+    if both.size:
+        cols = np.flatnonzero(np.max(np.abs(both), axis=1) > 1e-9)
+        undefined = np.flatnonzero(np.isin(node_col, cols)) + 1
+    return zmat, undefined
 
 
 def _farkas(
@@ -297,6 +317,93 @@ class _Factor:
 
 def _factor(kkt: sp.csc_matrix) -> _Factor:
     return _Factor(kkt)
+
+
+# ------------------------------------------------------------------ islands
+def _island_names(circuit: Circuit, zmat: np.ndarray, cols: np.ndarray) -> list[str]:
+    nodes = np.flatnonzero(np.max(np.abs(zmat[:, cols]), axis=1) > 1e-9) + 1
+    return _names(circuit.nodes, nodes)
+
+
+def _check_bounded(circuit: Circuit, h_isl: np.ndarray, zmat: np.ndarray, v_scale: float):
+    """Islands with no diode to carry their net injection: the energy is unbounded."""
+    bad = np.flatnonzero(np.abs(h_isl) > 1e-12 * max(float(np.max(np.abs(h_isl))), 1e-300))
+    if bad.size and np.max(np.abs(h_isl)) > 0:
+        names = _island_names(circuit, zmat, bad)
+        raise CircuitError(
+            f"node(s) {', '.join(names)} (reached from the fixed voltages only through diodes) "
+            "receive a net current that no diode can carry away: the energy is unbounded "
+            "and no DC operating point exists",
+            nodes=names,
+        )
+    del v_scale
+
+
+def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_i, circuit):
+    """Diode currents and island shifts when the KKT matrix is bordered by Z.
+
+    ``v(λ, τ) = v0 − P Dᵀλ + Z τ``: the diode conditions are the mixed LCP
+    ``w = Mλ − Rτ + q ≥ 0 ⟂ λ ≥ 0`` with ``Rᵀλ = h`` (each island's net injection
+    leaves through its diodes) and τ free, ``M = D P Dᵀ``, ``R = D Z``.  It is the
+    KKT system of ``min ½λᵀMλ + qᵀλ, λ ≥ 0, Rᵀλ = h``; with ``τ = τ⁺ − τ⁻`` and the
+    equality written as two inequalities it is the monotone LCP
+    ``[[M, −R, R], [Rᵀ, 0, 0], [−Rᵀ, 0, 0]]``, which Lemke's method solves.
+    Returns (λ on the free diodes, τ, pivots).
+    """
+    nf = zmat.shape[0]
+    k = zmat.shape[1]
+    d_free = d_dense[free]
+    nfr = free.size
+    sens = lu.solve(np.vstack([d_free.T, np.zeros((r + k, nfr))]))
+    mmat = d_free @ sens[:nf]
+    mmat = 0.5 * (mmat + mmat.T)
+    rmat = d_free @ zmat
+    qvec = -(d_free @ v0)
+    qvec[np.abs(qvec) <= _CLEAN_TOL * v_scale] = 0.0
+    dg = np.diag(mmat).copy()
+    big_d = float(np.max(dg, initial=0.0))
+    scale = np.where(dg > 1e-12 * big_d, np.sqrt(np.maximum(dg, 1e-300)), 1.0)
+    if big_d <= 0:
+        scale[:] = 1.0
+    mm = mmat / scale[:, None] / scale[None, :]
+    rr = rmat / scale[:, None]
+    qq = qvec / scale
+    hh = h_isl.copy()
+    big = np.zeros((nfr + 2 * k, nfr + 2 * k))
+    big[:nfr, :nfr] = mm
+    big[:nfr, nfr : nfr + k] = -rr
+    big[:nfr, nfr + k :] = rr
+    big[nfr : nfr + k, :nfr] = rr.T
+    big[nfr + k :, :nfr] = -rr.T
+    qbig = np.concatenate([qq, -hh, hh])
+    q_scale = float(np.max(np.abs(qbig))) or 1.0
+    qn = qbig / q_scale
+    qn[np.abs(qn) <= 1e-13] = 0.0
+    z, status, pivots = lemke(big, qn)
+    if status == LEMKE_RAY:
+        found = _farkas(a_i, b_i, d_dense[nonzero])
+        if found is not None:
+            dio = circuit.diodes
+            rows, diodes = found
+            dnames = [str(dio.names[int(nonzero[j])]) for j in diodes]
+            raise CircuitError(
+                "diodes are forced to conduct with zero resistance by voltage sources "
+                f"(no voltages satisfy them): diodes {', '.join(dnames)}",
+                elements=dnames,
+            )
+        moving = np.flatnonzero(np.abs(hh) > 1e-12 * max(float(np.max(np.abs(hh))), 1e-300))
+        names = _island_names(circuit, zmat, moving if moving.size else np.arange(k))
+        raise CircuitError(
+            f"node(s) {', '.join(names)} (reached from the fixed voltages only through diodes) "
+            "receive a net current that no diode can carry away: the energy is unbounded "
+            "and no DC operating point exists",
+            nodes=names,
+        )
+    if status != LEMKE_OK:
+        raise SolverError(f"reference: Lemke's algorithm did not finish in {pivots} pivots")
+    lam = z[:nfr] * q_scale / scale
+    tau = (z[nfr : nfr + k] - z[nfr + k :]) * q_scale
+    return lam, tau, pivots
 
 
 # ------------------------------------------------------------------ size
@@ -398,23 +505,34 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     indep = _independent_rows(a_full, b_full, row_names)
     a_i, b_i = a_full[indep], b_full[indep]
 
+    dmat = _incidence(dio.a, dio.b, nf)
+    zmat = np.zeros((nf, 0))
     if gmin == 0:
-        floating = _floating_nodes(circuit, a_full)
+        zmat, floating = _islands(circuit, a_i, dmat.toarray())
         if floating.size:
             names = _names(circuit.nodes, floating)
             raise CircuitError(
                 "no resistive path to a fixed voltage (ground or a voltage source) from "
-                f"node(s) {_fmt_list(names, floating.size)}; the voltage is undefined "
-                "(use gmin to add a leak to ground)",
+                f"node(s) {_fmt_list(names, floating.size)}, and no diode pins them either; "
+                "the voltage is undefined (use gmin to add a leak to ground)",
                 nodes=names,
             )
-
-    dmat = _incidence(dio.a, dio.b, nf)
+    k_isl = zmat.shape[1]
     t_setup = time.perf_counter()
 
-    # KKT factorisation and the unconstrained-by-diodes solution.
+    # KKT factorisation and the unconstrained-by-diodes solution.  With islands the
+    # KKT matrix is singular along their shifts Z: it is bordered by Z (the extra
+    # unknowns s must end at 0: the net current into each island is zero; the extra
+    # equations fix the shifts Zᵀv = τ, which the LCP then chooses).
     r = a_i.shape[0]
-    kkt = sp.bmat([[gmat, sp.csr_matrix(a_i).T], [sp.csr_matrix(a_i), None]], format="csc")
+    a_sp = sp.csr_matrix(a_i)
+    if k_isl:
+        z_sp = sp.csr_matrix(zmat)
+        kkt = sp.bmat(
+            [[gmat, a_sp.T, z_sp], [a_sp, None, None], [z_sp.T, None, None]], format="csc"
+        )
+    else:
+        kkt = sp.bmat([[gmat, a_sp.T], [a_sp, None]], format="csc")
     if kkt.shape[0] == 0:
         voltages = np.zeros(n)
         t_end = time.perf_counter()
@@ -432,7 +550,7 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             },
         )
     lu = _factor(kkt)
-    rhs0 = np.concatenate([jvec, b_i])
+    rhs0 = np.concatenate([jvec, b_i, np.zeros(k_isl)])
     x0 = lu.solve(rhs0)
     v0 = x0[:nf]
     # Voltage scale: sources, the answer without diodes, and what each current
@@ -444,6 +562,8 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     v_scale = max(v_scale, 1e-300)
 
     lam = np.zeros(nd)  # scaled diode currents (A / g_scale)
+    tau = np.zeros(k_isl)  # island shifts Zᵀv
+    h_isl = zmat.T @ jvec  # net current into each island direction (scaled)
     pivots = 0
     if nd:
         d_dense = dmat.toarray()
@@ -467,7 +587,11 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
                     elements=[name, *srcs],
                 )
         free = nonzero[~fixed_mask]
-        if free.size:
+        if free.size and k_isl:
+            lam[free], tau, pivots = _island_lcp(
+                lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_i, circuit
+            )
+        elif free.size:
             d_free = d_dense[free]
             sens = lu.solve(np.vstack([d_free.T, np.zeros((r, free.size))]))  # K⁻¹ [Dᵀ; 0]
             mmat = d_free @ sens[:nf]
@@ -509,14 +633,27 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
                 raise SolverError(f"reference: Lemke's algorithm did not finish in {pivots} pivots")
             lam[free] = z * q_scale / diag
 
-    # Final KKT solve with the diode currents.
-    rhs = rhs0 - np.concatenate([dmat.T @ lam, np.zeros(r)])
+    if k_isl and not (nd and np.any(dmat.getnnz(axis=1) > 0)):
+        _check_bounded(circuit, h_isl, zmat, v_scale)
+    # Final KKT solve with the diode currents (and the island shifts).
+    rhs = rhs0 - np.concatenate([dmat.T @ lam, np.zeros(r), -tau])
     x = lu.solve(rhs)
     voltages = np.zeros(n)
     voltages[1:] = x[:nf]
+    info_islands: dict = {}
+    if k_isl:
+        from resbench.islands import settle
+
+        voltages, info_islands = settle(
+            circuit,
+            voltages,
+            lam * g_scale,
+            vtol=_REL_TOL * v_scale,
+            itol=_REL_TOL * v_scale * g_scale,
+        )
     vsource_current = np.zeros(nv)
     is_v = indep < nv
-    vsource_current[indep[is_v]] = x[nf:][is_v] * g_scale
+    vsource_current[indep[is_v]] = x[nf : nf + r][is_v] * g_scale
     t_end = time.perf_counter()
     return guard_finite(
         Solution(
@@ -532,6 +669,12 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
                 "solve": t_end - t_setup,
                 "total": t_end - t_start,
             },
-            info={"lemke_pivots": pivots, "equality_rows": int(r), "gmin": gmin},
+            info={
+                "lemke_pivots": pivots,
+                "equality_rows": int(r),
+                "gmin": gmin,
+                "islands": int(k_isl),
+                **info_islands,
+            },
         )
     )
