@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from resbench.circuit import Circuit
-from resbench.solution import CONVERGED, NOT_CERTIFIED, Solution
+from resbench.solution import CONVERGED, FAILED, NOT_CERTIFIED, Solution
 
 SOLVERS = ("cd", "reference", "ngspice")
 CD_DEFAULT_TOL = 1e-12  # relative to the voltage scale (see resbench.solvers.cd)
@@ -58,6 +58,7 @@ def solve(
         sol = solve_ngspice(circuit, **options)
     else:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    guard_finite(sol)
     if certify and sol.voltages is not None and np.all(np.isfinite(sol.voltages)):
         from resbench.certificate import certify as run_certify
 
@@ -71,4 +72,18 @@ def solve(
             sol.vsource_current = cert.vsource_current
         if solver in EXACT_SOLVERS and sol.status == CONVERGED and not cert.ok:
             sol.status = NOT_CERTIFIED
+    return sol
+
+
+def guard_finite(sol: Solution) -> Solution:
+    """A solution with a non-finite voltage is never ``converged``: it becomes ``failed``
+    with the reason in ``info["error"]`` (values that overflow double precision)."""
+    v = sol.voltages
+    if sol.status == CONVERGED and v is not None and not np.all(np.isfinite(v)):
+        k = int(np.argmax(~np.isfinite(v)))
+        sol.status = FAILED
+        sol.info["error"] = (
+            f"the solver produced a non-finite voltage ({v[k]!r} V at node "
+            f"{sol.circuit.nodes[k]}): values overflow double precision; rescale units"
+        )
     return sol
