@@ -432,14 +432,18 @@ def test_interrupt_in_process_keeps_rows_and_exits_130(tmp_path, monkeypatch) ->
 
 
 def test_a_second_run_on_the_same_folder_stops_with_a_clear_message(tmp_path) -> None:
-    nets = _copies(tmp_path, 12)
+    nets = _copies(tmp_path, 3, "divider.cir")
     out = tmp_path / "out"
     args = ("compare", str(nets), "--repeats", "2", "--warmup", "0", "--out", str(out))
     first = subprocess.Popen(
         _resbench(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     _wait_for(lambda: (out / ".resbench.lock").exists(), first, "the lock")
-    second = subprocess.run(_resbench(*args), capture_output=True, text=True, timeout=300)
+    first.send_signal(signal.SIGSTOP)  # frozen while it holds the folder: surely concurrent
+    try:
+        second = subprocess.run(_resbench(*args), capture_output=True, text=True, timeout=300)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 2
     assert second.stderr.strip().splitlines() == [
         f"error: another resbench run (pid {first.pid}, started "
@@ -451,9 +455,9 @@ def test_a_second_run_on_the_same_folder_stops_with_a_clear_message(tmp_path) ->
     summary = pd.read_csv(out / "compare_summary.csv")
     samples = pd.read_csv(out / "compare_samples.csv")
     meta = json.loads((out / "compare.json").read_text())
-    assert len(summary) == 12 and len(set(summary["netlist"])) == 12
-    assert set(samples["netlist"]) == set(summary["netlist"]) and len(samples) == 12 * 4
-    assert meta["state"] == "complete" and meta["rows"] == 12
+    assert len(summary) == 3 and len(set(summary["netlist"])) == 3
+    assert set(samples["netlist"]) == set(summary["netlist"]) and len(samples) == 3 * 4
+    assert meta["state"] == "complete" and meta["rows"] == 3
 
 
 def test_held_lock_and_bad_out_folders_are_one_line_exit_2(tmp_path, monkeypatch) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lockholder import hold_lock
 
-from resbench.bench import scale
+from resbench.bench import results, scale
 from resbench.bench.scale import (
     SAMPLE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -311,15 +316,22 @@ def test_repair_tail_keeps_exactly_the_complete_lines(
 
 
 # --------------------------------------------------------------------------- CLI
-def test_cli_runs_and_prints_the_markdown(tmp_path: Path) -> None:
-    res = CliRunner().invoke(
-        cli,
-        ["scale", "--family", "grid", "--sizes", "3", "--solvers", "cd", "--repeats", "1"]
-        + ["--warmup", "0", "--out", str(tmp_path)],
-    )
+def test_cli_prints_a_table_that_fits_80_columns(tmp_path: Path) -> None:
+    args = ["scale", "--family", "grid", "--sizes", "3,4", "--solvers", "cd", "--repeats", "1"]
+    args += ["--warmup", "0", "--out", str(tmp_path)]
+    res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    assert "# resbench scale: grid" in res.output and "| 3 | cd | ok |" in res.output
+    lines = res.output.splitlines()
+    table = lines[: lines.index(next(ln for ln in lines if ln.startswith("medians")))]
+    assert max(len(line) for line in table) <= 80
+    assert any(line.split()[:3] == ["3", "cd", "ok"] for line in table)
+    assert "peak RSS" not in res.output and "--wide for every column" in res.output
+    assert "cd: total time ∝ resistors^k, k = " in res.output
     assert (tmp_path / "scale.png").exists()
+    assert "| 3 | cd | ok |" in (tmp_path / "scale_summary.md").read_text()
+    res = CliRunner().invoke(cli, [*args, "--wide"])
+    assert res.exit_code == 0, res.output
+    assert "peak RSS" in res.output and "B/resistor" in res.output and "sweeps" in res.output
 
 
 @pytest.mark.parametrize(
@@ -350,3 +362,264 @@ def test_cli_timeout_exit_2_and_resume_mismatch(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, [*base, "--family", "grid", "--resume"])
     assert res.exit_code == 2
     assert "same --family and --seed" in res.output and "Traceback" not in res.output
+
+
+# --------------------------------------------------------------------------- robustness
+def _scale_cmd(out: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "resbench.cli.main", "scale", "--out", str(out), *args]
+
+
+def test_two_sweeps_on_one_folder_never_duplicate_rows(tmp_path: Path) -> None:
+    args = ("--family", "grid", "--sizes", "3,4,5", "--solvers", "cd", "--repeats", "2")
+    first = subprocess.Popen(
+        _scale_cmd(tmp_path, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 180
+    while not (tmp_path / ".resbench.lock").exists():
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    first.send_signal(signal.SIGSTOP)  # frozen while it holds the folder: surely concurrent
+    try:
+        second = subprocess.run(_scale_cmd(tmp_path, *args), capture_output=True, text=True)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"another resbench run (pid {first.pid}, started " in second.stderr
+    assert f"is writing to {tmp_path}; wait for it or use another --out" in second.stderr
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    pairs = _pairs(_summary(tmp_path))
+    assert pairs == [("3", "cd"), ("4", "cd"), ("5", "cd")]
+    samples = _samples(tmp_path)
+    keys = list(samples[["size", "solver", "phase", "repeat"]].itertuples(index=False, name=None))
+    assert len(keys) == len(set(keys)) == 3 * 3
+
+
+def test_held_lock_and_bad_out_are_one_line_exit_2(tmp_path: Path) -> None:
+    base = ["scale", "--family", "grid", "--sizes", "3", "--solvers", "cd", "--repeats", "1"]
+    base += ["--warmup", "0"]
+    with hold_lock(tmp_path / "held") as holder:
+        res = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "held")])
+    assert res.exit_code == 2, res.output
+    assert f"another resbench run (pid {holder.pid}, started " in res.output
+    assert not (tmp_path / "held" / "scale_summary.csv").exists()
+    (tmp_path / "dirs" / "scale_summary.csv").mkdir(parents=True)
+    (tmp_path / "svg" / "scale.svg").mkdir(parents=True)
+    for out, extra, message in (
+        ("/proc/foo", [], "error: cannot create the output folder /proc/foo: "),
+        ("/proc/self", [], "error: cannot write in the output folder /proc/self: "),
+        (str(tmp_path / "dirs"), [], f"error: cannot write {tmp_path}/dirs/scale_summary.csv: "),
+        (str(tmp_path / "svg"), ["--plot-format", "svg"], f"error: cannot write {tmp_path}/svg/"),
+    ):
+        res = CliRunner().invoke(cli, [*base, "--out", out, *extra])
+        assert res.exit_code == 2, (out, res.output)
+        assert res.output.startswith(message), res.output
+        assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert "it is a directory" in res.output
+    res = subprocess.run(_scale_cmd(Path("/proc/foo"), "--sizes", "4"), capture_output=True)
+    assert res.returncode == 2 and b"Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda t: t + "drn,6,8,cd,ok\n", "rows of more than one sweep (family drn and grid"),
+        (lambda t: t.replace("grid,3,0,cd", "6,3,8,cd"), "line 2: family '6' is not one of"),
+        (lambda t: t.replace("grid,3,0,cd", "grid,3,x,cd"), "line 2: seed 'x' is not"),
+        (lambda t: t.replace("grid,3,0,cd", "grid,huge,0,cd"), "line 2: 'huge' is not a grid"),
+        (lambda t: t.replace("grid,3,0,cd,ok", "grid,3,0,hspice,ok"), "solver 'hspice'"),
+        (lambda t: t.replace("grid,3,0,cd,ok,", "grid,3,0,cd,ok,many"), "nodes 'many"),
+        (lambda t: "\x00\xff garbage\n" + t, "does not have the columns"),
+        (lambda t: t.split("\n")[0] + '\n"unterminated\n', "unreadable as CSV"),
+    ],
+)
+def test_resume_with_a_corrupt_summary_is_one_clear_line(
+    tmp_path: Path, damage, message: str
+) -> None:
+    base = ["scale", "--family", "grid", "--sizes", "3,4", "--solvers", "cd", "--repeats", "1"]
+    base += ["--warmup", "0", "--out", str(tmp_path)]
+    assert CliRunner().invoke(cli, base).exit_code == 0
+    path = tmp_path / "scale_summary.csv"
+    path.write_text(damage(path.read_text()))
+    res = CliRunner().invoke(cli, [*base, "--resume"])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert res.output.startswith(f"error: {path}")
+    assert message in res.output
+    assert "start a new sweep without --resume, or use another --out" in res.output
+
+
+def test_resume_mismatch_says_what_the_file_holds_and_what_to_do(tmp_path: Path) -> None:
+    run_scale("grid", "3,4", solvers=["cd"], seed=8, out=tmp_path, **FAST)
+    with pytest.raises(ResbenchError) as info:
+        run_scale("drn", "4", solvers=["cd"], out=tmp_path, resume=True, **FAST)
+    msg = str(info.value)
+    assert "holds a sweep of family grid, seed 8 (2 rows)" in msg
+    assert "this run asks for family drn, seed 0" in msg
+    assert "(--family grid --seed 8 --resume)" in msg and "drop --resume" in msg
+
+
+def test_timeout_row_has_no_worst_node_anywhere(tmp_path: Path) -> None:
+    args = ["scale", "--sizes", "4", "--repeats", "1", "--warmup", "0", "--timeout", "0.001"]
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path), "--wide"])
+    assert res.exit_code == 2
+    assert "nan" not in res.output.lower()
+    summary = (tmp_path / "scale_summary.csv").read_text()
+    assert "nan" not in summary.lower()
+    assert "nan" not in (tmp_path / "scale_summary.md").read_text().lower()
+
+
+def test_interrupted_sweep_writes_reports_for_the_finished_sizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = scale.build_circuit
+
+    def interrupted(family: str, size: str, seed: int = 0):
+        if size == "4":
+            raise KeyboardInterrupt
+        return real(family, size, seed)
+
+    monkeypatch.setattr(scale, "build_circuit", interrupted)
+    res = CliRunner().invoke(
+        cli,
+        ["scale", "--family", "grid", "--sizes", "3,4", "--solvers", "cd", "--repeats", "1"]
+        + ["--warmup", "0", "--out", str(tmp_path)],
+    )
+    assert res.exit_code == 130 and "--resume" in res.output
+    meta = json.loads((tmp_path / "scale.json").read_text())
+    assert meta["state"] == "interrupted" and meta["exit_code"] == 130
+    assert "**Interrupted** (Ctrl-C)" in (tmp_path / "scale_summary.md").read_text()
+    assert _pairs(_summary(tmp_path)) == [("3", "cd")]
+    assert not (tmp_path / ".resbench.lock").exists()
+
+
+def test_progress_hook_names_the_solver_before_it_runs(tmp_path: Path) -> None:
+    calls: list[tuple] = []
+    run_scale(
+        "grid",
+        "3",
+        out=tmp_path,
+        repeats=1,
+        warmup=1,
+        before_run=lambda *a: calls.append(a),
+        on_run=lambda size, s: calls.append((size, s.solver, "done")),
+    )
+    assert calls == [
+        ("3", "cd", "warmup", 0),
+        ("3", "cd", "done"),
+        ("3", "ngspice", "warmup", 0),
+        ("3", "ngspice", "done"),
+        ("3", "cd", "measure", 0),
+        ("3", "cd", "done"),
+        ("3", "ngspice", "measure", 0),
+        ("3", "ngspice", "done"),
+    ]
+
+
+# --------------------------------------------------------------------------- plots and fits
+def _synthetic_summary(k_cd: float, noisy_spice: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for size, r in (("a", 1e3), ("b", 1e4), ("c", 1e5), ("d", 1e6)):
+        t_cd = 1e-6 * r**k_cd * (1 + 0.05 * rng.standard_normal())
+        t_sp = rng.uniform(0.1, 10.0) if noisy_spice else 1e-8 * r**2
+        for solver, t in (("cd", t_cd), ("ngspice", t_sp)):
+            rows.append(
+                {
+                    "size": size,
+                    "solver": solver,
+                    "status": "ok",
+                    "resistors": r,
+                    "total_median": t,
+                    "total_min": 0.9 * t,
+                    "total_max": 1.2 * t,
+                    "solve_median": t / 2,
+                    "speedup_total": t_sp / t_cd if solver == "cd" else np.nan,
+                    "speedup_solve": t_sp / t_cd if solver == "cd" else np.nan,
+                }
+            )
+    return pd.DataFrame(rows).reindex(columns=SUMMARY_COLUMNS)
+
+
+def _figure(monkeypatch: pytest.MonkeyPatch, summary: pd.DataFrame, tmp_path: Path):
+    saved = {}
+
+    def keep(fig, path, *, fmt: str, dpi: int = 200):
+        saved.update(fig=fig, fmt=fmt, dpi=dpi)
+        return Path(path)
+
+    monkeypatch.setattr(results, "atomic_save_figure", keep)
+    scale.plot_scaling(summary, scale.fits(summary), tmp_path / "p.png")
+    return saved
+
+
+def test_plot_is_fit_for_a_paper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = _synthetic_summary(0.8, noisy_spice=True)
+    fit = scale.fits(summary)
+    assert fit["cd"]["total"]["r2"] > 0.9 > fit["ngspice"]["total"]["r2"]
+    saved = _figure(monkeypatch, summary, tmp_path)
+    assert saved["dpi"] == 200 and saved["fmt"] == "png"
+    time_ax, speed_ax = saved["fig"].axes
+    assert time_ax.get_shared_x_axes().joined(time_ax, speed_ax)  # one shared x axis
+    for ax in (time_ax, speed_ax):  # … with tick labels and a label on every panel
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        assert labels and ax.xaxis.get_tick_params()["labelbottom"]
+        assert ax.get_xlabel() == "resistors"
+    legend = time_ax.get_legend()
+    assert "error bars: min–max" in legend.get_title().get_text()
+    texts = [t.get_text() for t in legend.get_texts()]
+    f = fit["cd"]["total"]
+    assert f"cd fit: k = {f['exponent']:.2f} ± {f['exponent_stderr']:.2f}" in " ".join(texts)
+    assert any(t.startswith("ngspice: no fit drawn, r² = ") for t in texts)
+    dashed = [ln for ln in time_ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_label().startswith("cd fit")  # no ngspice line
+
+
+@pytest.mark.parametrize("fmt, magic", [("png", PNG_MAGIC), ("pdf", b"%PDF"), ("svg", b"<?xml")])
+def test_plot_formats_at_200_dpi(tmp_path: Path, fmt: str, magic: bytes) -> None:
+    df = run_scale("grid", "3,4", solvers=["cd"], out=tmp_path, plot_format=fmt, **FAST)
+    path = tmp_path / f"scale.{fmt}"
+    assert df.attrs["files"]["plot"] == path and path.read_bytes().startswith(magic)
+    assert (
+        f"![time and speedup vs resistors](scale.{fmt})"
+        in (tmp_path / "scale_summary.md").read_text()
+    )
+    assert json.loads((tmp_path / "scale.json").read_text())["files"]["plot"] == path.name
+    if fmt == "png":
+        from PIL import Image
+
+        with Image.open(path) as im:
+            assert [round(d) for d in im.info["dpi"]] == [200, 200]
+    with pytest.raises(ResbenchError, match="plot format must be one of png, pdf, svg"):
+        run_scale("grid", "3", solvers=["cd"], out=tmp_path, plot_format="jpg", **FAST)
+
+
+def test_fit_reports_the_standard_error_of_k() -> None:
+    from scipy.stats import linregress
+
+    x = np.array([1e3, 1e4, 1e5, 1e6])
+    y = 1e-6 * x**0.8 * np.array([1.0, 1.1, 0.95, 1.02])
+    f = fit_power_law(x, y)
+    ref = linregress(np.log10(x), np.log10(y))
+    assert f["exponent"] == pytest.approx(ref.slope) and f["exponent_stderr"] > 0
+    assert f["exponent_stderr"] == pytest.approx(ref.stderr)
+    assert f["r2"] == pytest.approx(ref.rvalue**2)
+    assert np.isnan(fit_power_law(x[:2], y[:2])["exponent_stderr"])  # 2 points: no error
+
+
+def test_markdown_fit_table_and_headers_render(tmp_path: Path) -> None:
+    run_scale("grid", "3,4,5", solvers=["cd"], out=tmp_path, **FAST)
+    md = (tmp_path / "scale_summary.md").read_text().splitlines()
+    assert "| solver | time | k | ± SE | a (s) | r² | points | resistors used | sizes used |" in md
+    tables: list[list[str]] = [[]]
+    for line in md:
+        if line.startswith("|"):
+            tables[-1].append(line)
+        elif tables[-1]:
+            tables.append([])
+    tables = [t for t in tables if t]
+    assert len(tables) == 2
+    assert any("max \\|Δv\\| (V)" in t[0] for t in tables)
+    for t in tables:  # every row has as many cells as the header: the table renders
+        assert len({line.replace("\\|", "").count("|") for line in t}) == 1

@@ -61,7 +61,6 @@ import ctypes
 import ctypes.util
 import datetime as _dt
 import gc
-import json
 import os
 import threading
 import time
@@ -124,6 +123,8 @@ DEFAULT_SPICE_MAX: dict[str, int] = {"drn": 500_000, "grid": 20_000, "random": 5
 DEFAULT_POINT_BUDGET = 120.0
 DEFAULT_ATOL = 1e-6
 STEM = "scale"
+PLOT_FORMATS = ("png", "pdf", "svg")
+PLOT_DPI = 200
 
 OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
     timing.OK,
@@ -396,6 +397,7 @@ class ScaleOptions:
     out: str = "results"
     write_netlists: str | None = None
     resume: bool = False
+    plot_format: str = "png"
 
     def validate(self) -> None:
         if self.family not in FAMILIES:
@@ -429,6 +431,11 @@ class ScaleOptions:
             raise ResbenchError(f"atol must be positive, got {self.atol}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ResbenchError(f"seed must be an integer >= 0, got {self.seed!r}")
+        self.plot_format = str(self.plot_format).lower()
+        if self.plot_format not in PLOT_FORMATS:
+            raise ResbenchError(
+                f"plot format must be one of {', '.join(PLOT_FORMATS)}, got {self.plot_format!r}"
+            )
 
     def files(self) -> dict[str, Path]:
         out = Path(self.out)
@@ -437,7 +444,7 @@ class ScaleOptions:
             "summary": out / f"{STEM}_summary.csv",
             "markdown": out / f"{STEM}_summary.md",
             "sidecar": out / f"{STEM}.json",
-            "plot": out / f"{STEM}.png",
+            "plot": out / f"{STEM}.{self.plot_format}",
         }
 
 
@@ -492,12 +499,17 @@ def _run_size(
     runners: dict[str, Callable[[], Solution]],
     opts: ScaleOptions,
     on_run: Callable[[timing.Sample], None] | None,
+    before_run: Callable[[str, str, int], None] | None = None,
 ) -> dict[str, list[timing.Sample]]:
     """Warm-up, then the (budgeted) measured runs, interleaved: the samples per solver."""
-    first = timing.run_interleaved(runners, repeats=0, warmup=opts.warmup, on_run=on_run)
+    first = timing.run_interleaved(
+        runners, repeats=0, warmup=opts.warmup, on_run=on_run, before_run=before_run
+    )
     repeats = _repeats_within(first, opts)
     alive = {k: fn for k, fn in runners.items() if all(s.has_answer for s in first[k])}
-    second = timing.run_interleaved(alive, repeats=repeats, warmup=0, on_run=on_run)
+    second = timing.run_interleaved(
+        alive, repeats=repeats, warmup=0, on_run=on_run, before_run=before_run
+    )
     return {k: first[k] + second.get(k, []) for k in runners}
 
 
@@ -660,69 +672,161 @@ def _repair_tail(path: Path) -> None:
             chunk = min(size, chunk * 2)
 
 
+#: columns of the result files that hold text (every other one is a number or empty)
+_TEXT_COLUMNS = ("family", "size", "solver", "phase", "status", "mem_method", "error")
+_TEXT_COLUMNS += ("worst_node", "agree", "certified", "run_id", "message")
+_STATUSES = (OK, UNCERTIFIED, SKIPPED, *ERROR_STATUSES)
+
+
+def _corrupt(path: Path, what: str) -> ResbenchError:
+    return ResbenchError(
+        f"{path} is not a resbench scale file ({what}); move it away and start a new sweep "
+        "without --resume, or use another --out"
+    )
+
+
+def _check_rows(path: Path, df: pd.DataFrame) -> None:
+    """Refuse a file whose values cannot come from ``resbench scale`` (a torn or edited
+    file): unknown family, solver or status, a bad size or seed, text in a number column."""
+    line = {i: i + 2 for i in range(len(df))}  # header is line 1
+
+    def first_bad(mask: pd.Series) -> int:
+        return line[int(np.flatnonzero(mask.to_numpy())[0])]
+
+    fam = df["family"].astype(str)
+    if (bad := ~fam.isin(FAMILIES)).any():
+        k = first_bad(bad)
+        raise _corrupt(
+            path, f"line {k}: family {fam[bad].iloc[0]!r} is not one of {', '.join(FAMILIES)}"
+        )
+    seeds = pd.to_numeric(df["seed"], errors="coerce")
+    if (bad := ~(np.isfinite(seeds) & (seeds >= 0) & (seeds == np.round(seeds)))).any():
+        k = first_bad(bad)
+        raise _corrupt(path, f"line {k}: seed {df['seed'][bad].iloc[0]!r} is not an integer >= 0")
+    for i, (f, size) in enumerate(zip(fam, df["size"].astype(str), strict=True)):
+        try:
+            if parse_sizes(f, size) != [size]:
+                raise ResbenchError("not normalised")
+        except ResbenchError:
+            raise _corrupt(path, f"line {line[i]}: {size!r} is not a {f} size") from None
+    solvers = df["solver"].astype(str)
+    if (bad := ~solvers.isin((CD, SPICE))).any():
+        k = first_bad(bad)
+        raise _corrupt(path, f"line {k}: solver {solvers[bad].iloc[0]!r} is not cd or ngspice")
+    if "status" in df and "phase" not in df:
+        st = df["status"].astype(str)
+        if (bad := ~st.isin(_STATUSES)).any():
+            raise _corrupt(path, f"line {first_bad(bad)}: status {st[bad].iloc[0]!r} is unknown")
+    for col in df.columns:
+        if col in _TEXT_COLUMNS or col == "seed":
+            continue
+        values = pd.to_numeric(df[col], errors="coerce")
+        if (bad := values.isna() & df[col].notna()).any():
+            raise _corrupt(
+                path, f"line {first_bad(bad)}: {col} {df[col][bad].iloc[0]!r} is not a number"
+            )
+
+
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
-    _repair_tail(path)
-    if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame(columns=columns)
     try:
+        _repair_tail(path)
+        if not path.exists() or path.stat().st_size == 0:
+            return pd.DataFrame(columns=columns)
         df = pd.read_csv(path, dtype={"size": str, "family": str, "solver": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ResbenchError(
-            f"cannot read {path}: {exc}; start a new sweep without --resume"
-        ) from None
+    except OSError as exc:
+        from resbench.bench.results import output_error
+
+        raise output_error(path, exc, "read") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise _corrupt(path, f"unreadable as CSV: {reason}") from None
     if list(df.columns) != columns:
         raise ResbenchError(
             f"{path} does not have the columns of this version of resbench scale; "
             "start a new sweep without --resume, or use another --out"
         )
+    _check_rows(path, df)
     return df
 
 
 def _append_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    """Append rows (header if the file is new) and push them to disk."""
+    """Append rows (header if the file is new): the file is rewritten whole through a
+    temporary file and an atomic rename, so it is never seen half written."""
+    from resbench.bench.results import atomic_write_bytes, output_error
+
     if not rows:
         return
     df = pd.DataFrame(rows).reindex(columns=columns)
-    new = not path.exists() or path.stat().st_size == 0
-    text = df.to_csv(index=False, header=new, lineterminator="\n")
-    with open(path, "a", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        old = path.read_bytes() if path.exists() else b""
+    except OSError as exc:
+        raise output_error(path, exc, "read") from None
+    text = df.to_csv(index=False, header=not old, lineterminator="\n")
+    atomic_write_bytes(path, old + text.encode("utf-8"))
 
 
 def _resume_state(opts: ScaleOptions, paths: dict[str, Path]) -> set[tuple[str, str]]:
     """(size, solver) pairs already in the summary; drops samples of unfinished pairs."""
-    summary = _read_csv(paths["summary"], SUMMARY_COLUMNS)
-    samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
-    if len(summary):
-        fams = set(summary["family"].astype(str))
-        seeds = {int(s) for s in summary["seed"]}
-        if fams != {opts.family} or seeds != {opts.seed}:
-            raise ResbenchError(
-                f"{paths['summary']} holds family {', '.join(sorted(fams))} seed "
-                f"{', '.join(map(str, sorted(seeds)))}, not {opts.family} seed {opts.seed}: "
-                "resume with the same --family and --seed, or use another --out"
-            )
+    from resbench.bench.results import atomic_write_csv
+
+    summary, samples = check_resume(opts)
     done = set(zip(summary["size"].astype(str), summary["solver"].astype(str), strict=True))
     if len(samples):
         keys = list(zip(samples["size"].astype(str), samples["solver"].astype(str), strict=True))
         keep = np.array([k in done for k in keys], dtype=bool)
         if not keep.all():  # samples of a size whose summary never got written: run it again
-            tmp = paths["samples"].with_suffix(".csv.tmp")
-            samples[keep].to_csv(tmp, index=False, lineterminator="\n")
-            os.replace(tmp, paths["samples"])
+            atomic_write_csv(paths["samples"], samples[keep])
     return done
 
 
-# --------------------------------------------------------------------------- fits
-def fit_power_law(resistors: Sequence[float], seconds: Sequence[float]) -> dict | None:
-    """Least-squares line through (log10 resistors, log10 seconds): ``t ≈ a · R^k``.
+def check_resume(opts: ScaleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The summary and samples a ``--resume`` of ``opts`` would carry on (empty when
+    there are none); a ResbenchError naming the file, what is wrong with it and what
+    to do when they cannot be resumed (corrupt, or another family or seed)."""
+    paths = opts.files()
+    summary = _read_csv(paths["summary"], SUMMARY_COLUMNS)
+    samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
+    if len(summary):
+        fams = sorted(set(summary["family"].astype(str)))
+        seeds = sorted({int(s) for s in summary["seed"]})
+        if len(fams) > 1 or len(seeds) > 1:
+            raise _corrupt(
+                paths["summary"],
+                f"rows of more than one sweep (family {' and '.join(fams)}, seed "
+                f"{' and '.join(map(str, seeds))})",
+            )
+        if fams != [opts.family] or seeds != [opts.seed]:
+            raise ResbenchError(
+                f"cannot resume: {paths['summary']} holds a sweep of family {fams[0]}, seed "
+                f"{seeds[0]} ({len(summary)} rows), but this run asks for family "
+                f"{opts.family}, seed {opts.seed}. To carry on that sweep, resume with the "
+                f"same --family and --seed (--family {fams[0]} --seed {seeds[0]} --resume); "
+                f"to start a new one, drop --resume (the scale files in {opts.out} are then "
+                "replaced) or use another --out"
+            )
+    return summary, samples
 
-    Returns ``{"exponent": k, "coefficient": a, "r2", "points", "resistors_min",
-    "resistors_max"}`` over the finite positive points, or None with fewer than 2
-    distinct sizes.
+
+# --------------------------------------------------------------------------- fits
+#: a fit whose r² is below this is reported but not drawn (the points are not a power law)
+MIN_R2_DRAWN = 0.9
+FIT_METHOD = (
+    "scipy.stats.linregress of log10(median time) on log10(resistors) over the ok rows; "
+    "k ± its standard error; the line is drawn only when r² >= 0.9"
+)
+
+
+def fit_power_law(resistors: Sequence[float], seconds: Sequence[float]) -> dict | None:
+    """Least-squares line through (log10 resistors, log10 seconds): ``t ≈ a · R^k``
+    (``scipy.stats.linregress``).
+
+    Returns ``{"exponent": k, "exponent_stderr", "coefficient": a, "r2", "points",
+    "resistors_min", "resistors_max"}`` over the finite positive points, or None with
+    fewer than 2 distinct sizes.  ``exponent_stderr`` is linregress's standard error
+    of the slope (NaN with 2 points: a line through 2 points has no error estimate).
     """
+    from scipy.stats import linregress
+
     x = np.asarray(resistors, dtype=float)
     y = np.asarray(seconds, dtype=float)
     m = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
@@ -730,18 +834,27 @@ def fit_power_law(resistors: Sequence[float], seconds: Sequence[float]) -> dict 
     if np.unique(x).size < 2:
         return None
     lx, ly = np.log10(x), np.log10(y)
-    k, b = np.polyfit(lx, ly, 1)
-    pred = k * lx + b
-    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
-    r2 = 1.0 - float(np.sum((ly - pred) ** 2)) / ss_tot if ss_tot > 0 else 1.0
+    fit = linregress(lx, ly)
+    r2 = float(fit.rvalue) ** 2 if np.ptp(ly) > 0 else 1.0
+    stderr = float(fit.stderr) if x.size > 2 else float("nan")
     return {
-        "exponent": float(k),
-        "coefficient": float(10.0**b),
+        "exponent": float(fit.slope),
+        "exponent_stderr": stderr,
+        "coefficient": float(10.0**fit.intercept),
         "r2": r2,
         "points": int(x.size),
         "resistors_min": int(x.min()),
         "resistors_max": int(x.max()),
     }
+
+
+def exponent_text(f: Mapping[str, Any], digits: int = 2) -> str:
+    """``k = 1.83 ± 0.05`` (the ± only where a standard error exists)."""
+    k = f"k = {f['exponent']:.{digits}f}"
+    se = f.get("exponent_stderr")
+    if se is not None and np.isfinite(se):
+        k += f" ± {se:.{digits}f}"
+    return k
 
 
 def fits(summary: pd.DataFrame) -> dict[str, dict[str, dict | None]]:
@@ -839,22 +952,34 @@ def markdown_summary(
         "",
         "## Power-law fits (median time ≈ a · resistors^k, log-log least squares)",
         "",
-        "| solver | time | k | a (s) | r² | points | resistors used | sizes used |",
-        "|---|---|---|---|---|---|---|---|",
+        "k ± its standard error (scipy.stats.linregress; none with 2 points). Where r² < "
+        f"{MIN_R2_DRAWN:g} the times do not follow a power law over the range and the plot "
+        "draws no line.",
+        "",
+        "| solver | time | k | ± SE | a (s) | r² | points | resistors used | sizes used |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for solver, per in fit.items():
         for key, f in per.items():
             if f is None:
-                lines.append(f"| {solver} | {key} | | | | <2 | | |")
+                lines.append(f"| {solver} | {key} | | | | | <2 | | |")
                 continue
+            se = f.get("exponent_stderr")
+            se_text = f"{se:.3f}" if se is not None and np.isfinite(se) else ""
+            r2 = f"{f['r2']:.4f}" + ("" if f["r2"] >= MIN_R2_DRAWN else " (no power law)")
             lines.append(
-                f"| {solver} | {key} | {f['exponent']:.3f} | {f['coefficient']:.3g} | "
-                f"{f['r2']:.4f} | {f['points']} | {f['resistors_min']:,} – "
+                f"| {solver} | {key} | {f['exponent']:.3f} | {se_text} | "
+                f"{f['coefficient']:.3g} | {r2} | {f['points']} | {f['resistors_min']:,} – "
                 f"{f['resistors_max']:,} | {', '.join(f.get('sizes', []))} |"
             )
     lines.append("")
     if plot:
-        lines += [f"![time and speedup vs resistors]({plot})", ""]
+        lines += [
+            f"![time and speedup vs resistors]({plot})",
+            "",
+            "Points are medians; error bars span the min–max of the measured runs.",
+            "",
+        ]
     if meta:
         m = meta.get("machine", {})
         v = meta.get("versions", {})
@@ -874,18 +999,36 @@ def markdown_summary(
     return "\n".join(lines)
 
 
+def _si(v: float) -> str:
+    """A tick label: 500, 2k, 50k, 1M, 20M."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= scale:
+            return f"{v / scale:g}{suffix}"
+    return f"{v:g}"
+
+
 def plot_scaling(
-    summary: pd.DataFrame, fit: Mapping[str, Mapping[str, dict | None]], path: str | os.PathLike
+    summary: pd.DataFrame,
+    fit: Mapping[str, Mapping[str, dict | None]],
+    path: str | os.PathLike,
+    *,
+    fmt: str = "png",
 ) -> Path:
-    """PNG: log-log median total time vs resistors per solver (min–max bars, fit lines),
-    and the speedup vs resistors."""
+    """A figure for a paper (``fmt`` png, pdf or svg; 200 dpi), two panels sharing the
+    x axis (resistors, log), tick labels on both: median total time per solver with
+    min–max error bars and power-law fit lines (drawn only where r² ≥ 0.9; k ± its
+    standard error in the legend), then the speedup (ngspice / cd, median)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.8))
+    from resbench.bench.results import atomic_save_figure
+
+    if fmt not in PLOT_FORMATS:
+        raise ResbenchError(f"plot format must be one of {', '.join(PLOT_FORMATS)}, got {fmt!r}")
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(6.4, 7.6), sharex=True, layout="constrained")
     ok = summary[(summary["status"] == OK) | (summary["status"] == UNCERTIFIED)]
     colors = {CD: "tab:blue", SPICE: "tab:red"}
     for solver in dict.fromkeys(summary["solver"].astype(str)):
@@ -897,49 +1040,66 @@ def plot_scaling(
         y = rows["total_median"].to_numpy(float)
         err = np.vstack([y - rows["total_min"].to_numpy(float), rows["total_max"] - y])
         color = colors.get(solver)
-        ax.errorbar(x, y, yerr=np.clip(err, 0, None), fmt="o-", color=color, label=solver)
+        ax.errorbar(x, y, yerr=np.clip(err, 0, None), fmt="o", color=color, capsize=3, label=solver)
         f = fit.get(solver, {}).get("total")
-        if f:
+        if not f:
+            continue
+        label = f"{solver} fit: {exponent_text(f)} (r² = {f['r2']:.3f})"
+        if f["r2"] >= MIN_R2_DRAWN:
             xs = np.geomspace(f["resistors_min"], f["resistors_max"], 50)
-            ax.plot(
-                xs,
-                f["coefficient"] * xs ** f["exponent"],
-                "--",
-                color=color,
-                alpha=0.6,
-                label=f"{solver} fit: k = {f['exponent']:.2f}",
-            )
+            ys = f["coefficient"] * xs ** f["exponent"]
+            ax.plot(xs, ys, "--", color=color, alpha=0.7, label=label)
+        else:  # not a power law over this range: say so, draw nothing
+            ax.plot([], [], " ", label=f"{solver}: no fit drawn, r² = {f['r2']:.2f} < 0.9")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("resistors")
     ax.set_ylabel("median total time (s)")
     ax.set_title("time vs network size")
     ax.grid(True, which="both", alpha=0.3)
-    if ax.lines:
-        ax.legend()
+    if ax.lines or ax.containers:
+        ax.legend(
+            fontsize="small",
+            title="points: medians; error bars: min–max of the measured runs",
+            title_fontsize="small",
+            framealpha=0.9,
+        )
     sp = summary[(summary["solver"] == CD) & np.isfinite(summary["speedup_total"].astype(float))]
     sp = sp.sort_values("resistors")
     if len(sp):
         bx.plot(sp["resistors"], sp["speedup_total"], "o-", color="tab:green", label="total")
         solve_sp = sp[np.isfinite(sp["speedup_solve"].astype(float))]
         if len(solve_sp):
-            bx.plot(solve_sp["resistors"], solve_sp["speedup_solve"], "s--", color="tab:olive")
-            bx.lines[-1].set_label("solve")
-        bx.set_xscale("log")
+            bx.plot(
+                solve_sp["resistors"],
+                solve_sp["speedup_solve"],
+                "s--",
+                color="tab:olive",
+                label="solve",
+            )
         bx.set_yscale("log")
-        bx.xaxis.set_minor_formatter(NullFormatter())  # no overlapping 2x10^4, 3x10^4 …
-        bx.legend()
+        bx.legend(fontsize="small")
     else:
-        bx.text(0.5, 0.5, "no size where both solvers ran", ha="center", va="center")
-    bx.set_xlabel("resistors")
+        bx.text(
+            0.5,
+            0.5,
+            "no size where both solvers ran",
+            ha="center",
+            va="center",
+            transform=bx.transAxes,
+        )
     bx.set_ylabel("speedup (ngspice / cd, median)")
     bx.set_title("speedup vs network size")
     bx.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    for a in (ax, bx):  # shared x, but every panel keeps its tick labels and axis label
+        a.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        a.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _si(v)))
+        a.xaxis.set_minor_formatter(NullFormatter())
+        a.tick_params(axis="x", which="both", labelbottom=True)
+        a.set_xlabel("resistors")
+    try:
+        return atomic_save_figure(fig, path, fmt=fmt, dpi=PLOT_DPI)
+    finally:
+        plt.close(fig)
 
 
 def _load_average() -> list[float] | None:
@@ -950,35 +1110,46 @@ def _load_average() -> list[float] | None:
 
 
 def _write_reports(
-    opts: ScaleOptions, paths: dict[str, Path], command: str | None, started: str
+    opts: ScaleOptions,
+    paths: dict[str, Path],
+    command: str | None,
+    started: str,
+    state: str = "complete",
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, int]:
-    from resbench.bench.results import _jsonable, sidecar
+    from resbench.bench.results import atomic_write_json, atomic_write_text, sidecar
 
     summary = _read_csv(paths["summary"], SUMMARY_COLUMNS)
     samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
     fit = fits(summary)
     code = exit_code(summary)
-    plot = plot_scaling(summary, fit, paths["plot"]) if len(summary) else None
+    plot = None
+    if len(summary):
+        plot = plot_scaling(summary, fit, paths["plot"], fmt=opts.plot_format)
     meta = sidecar(
         command=command,
         extra={
             "kind": "scale",
+            "state": state,
             "options": asdict(opts),
             "fits": fit,
-            "fit_method": "numpy.polyfit of log10(median time) on log10(resistors), ok rows",
+            "fit_method": FIT_METHOD,
             "memory_method": MEMORY_METHOD,
-            "exit_code": code,
+            "exit_code": code if state == "complete" else 130,
             "started": started,
             "load_average": _load_average(),
         },
     )
-    paths["markdown"].write_text(
-        markdown_summary(summary, fit, opts, meta, plot.name if plot else None), encoding="utf-8"
-    )
+    markdown = markdown_summary(summary, fit, opts, meta, plot.name if plot else None)
+    if state != "complete":
+        head, _, rest = markdown.partition("\n\n")
+        note = (
+            f"**Interrupted** (Ctrl-C): the {len(summary)} rows below are the sizes that "
+            "finished; run the same command with --resume to carry on."
+        )
+        markdown = f"{head}\n\n{note}\n\n{rest}"
+    atomic_write_text(paths["markdown"], markdown)
     meta["files"] = {k: p.name for k, p in paths.items() if k != "plot" or plot is not None}
-    paths["sidecar"].write_text(
-        json.dumps(_jsonable(meta), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    atomic_write_json(paths["sidecar"], meta)
     return summary, samples, fit, code
 
 
@@ -1002,6 +1173,8 @@ def run_scale(
     on_start: Callable[[int], None] | None = None,
     on_run: Callable[[str, timing.Sample], None] | None = None,
     on_size: Callable[[str, list[dict]], None] | None = None,
+    before_run: Callable[[str, str, str, int], None] | None = None,
+    plot_format: str = "png",
 ) -> pd.DataFrame:
     """Run a scaling sweep (see the module docstring); returns the summary DataFrame.
 
@@ -1009,9 +1182,18 @@ def run_scale(
     including rows of earlier runs when ``resume``; ``df.attrs`` holds
     ``samples`` (DataFrame), ``fits``, ``exit_code`` and ``files`` (paths).
     Callbacks: ``on_start(planned_runs)`` (warm-up + repeats per pending size ×
-    solver); ``on_run(size, sample)`` after every run; ``on_size(size, rows)``
-    once a size's rows are on disk.
+    solver); ``before_run(size, solver, phase, repeat)`` before every run and
+    ``on_run(size, sample)`` after it; ``on_size(size, rows)`` once a size's rows
+    are on disk.
+
+    The output folder is locked for the whole sweep (a second run on it stops with
+    :class:`~resbench.bench.results.OutputBusyError`); every file is written
+    atomically.  On Ctrl-C the finished sizes stay on disk, the reports (markdown,
+    plot, sidecar with ``state: interrupted``) are written for them, and the
+    KeyboardInterrupt goes on.
     """
+    from resbench.bench.results import claim_output
+
     opts = ScaleOptions(
         family=family,
         sizes=parse_sizes(family, sizes) if family in FAMILIES else [],
@@ -1026,24 +1208,69 @@ def run_scale(
         out=str(out),
         write_netlists=None if write_netlists is None else str(write_netlists),
         resume=resume,
+        plot_format=plot_format,
     )
     opts.validate()
     paths = opts.files()
-    Path(opts.out).mkdir(parents=True, exist_ok=True)
+    with claim_output(opts.out, STEM, paths["plot"].name):
+        return _run_scale(opts, paths, command, on_start, on_run, on_size, before_run)
+
+
+def _run_scale(
+    opts: ScaleOptions,
+    paths: dict[str, Path],
+    command: str | None,
+    on_start: Callable[[int], None] | None,
+    on_run: Callable[[str, timing.Sample], None] | None,
+    on_size: Callable[[str, list[dict]], None] | None,
+    before_run: Callable[[str, str, str, int], None] | None,
+) -> pd.DataFrame:
+    from resbench.bench.results import output_error
+
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     run_id = started
-    if resume:
+    if opts.resume:
         done = _resume_state(opts, paths)
     else:
         done = set()
-        for key in ("samples", "summary"):
-            paths[key].unlink(missing_ok=True)
+        for key in ("samples", "summary", "markdown", "sidecar", "plot"):  # no stale file
+            try:
+                paths[key].unlink(missing_ok=True)
+            except OSError as exc:
+                raise output_error(paths[key], exc, "replace") from None
+    try:
+        _sweep(opts, paths, done, run_id, on_start, on_run, on_size, before_run)
+    except KeyboardInterrupt:
+        _write_reports(opts, paths, command, started, state="interrupted")
+        raise
+    summary, samples, fit, code = _write_reports(opts, paths, command, started)
+    summary.attrs.update(samples=samples, fits=fit, exit_code=code, files=paths, options=opts)
+    return summary
+
+
+def _sweep(
+    opts: ScaleOptions,
+    paths: dict[str, Path],
+    done: set[tuple[str, str]],
+    run_id: str,
+    on_start: Callable[[int], None] | None,
+    on_run: Callable[[str, timing.Sample], None] | None,
+    on_size: Callable[[str, list[dict]], None] | None,
+    before_run: Callable[[str, str, str, int], None] | None,
+) -> None:
+    """Run every pending (size, solver) pair, appending each size's rows as it ends."""
     todo = [(size, [s for s in opts.solvers if (size, s) not in done]) for size in opts.sizes]
     todo = [(size, ss) for size, ss in todo if ss]
     if on_start is not None:
         on_start(sum(len(ss) for _, ss in todo) * (opts.warmup + opts.repeats))
     if opts.write_netlists:
-        Path(opts.write_netlists).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(opts.write_netlists).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResbenchError(
+                f"cannot create the netlist folder {opts.write_netlists}: "
+                f"{exc.strerror or exc}; use another --write-netlists"
+            ) from None
 
     for size, wanted in todo:
         base: dict[str, Any] = {"family": opts.family, "size": size, "seed": opts.seed}
@@ -1085,7 +1312,12 @@ def run_scale(
                 runners[SPICE] = _spice_runner(circuit, opts.timeout)
         if runners:
             hook = None if on_run is None else (lambda s, _size=size: on_run(_size, s))
-            samples = _run_size(runners, opts, hook)
+            pre = (
+                None
+                if before_run is None
+                else (lambda so, ph, k, _size=size: before_run(_size, so, ph, k))
+            )
+            samples = _run_size(runners, opts, hook, pre)
             sample_rows = [_sample_row(base, s) for ss in samples.values() for s in ss]
             rows = _size_rows(circuit, base, samples, opts)
             del samples
@@ -1100,10 +1332,6 @@ def run_scale(
         del circuit, runners
         if on_size is not None:
             on_size(size, rows)
-
-    summary, samples, fit, code = _write_reports(opts, paths, command, started)
-    summary.attrs.update(samples=samples, fits=fit, exit_code=code, files=paths, options=opts)
-    return summary
 
 
 def _write_netlist(circuit: Circuit, opts: ScaleOptions, size: str) -> str | None:

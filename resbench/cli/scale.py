@@ -7,16 +7,10 @@ import sys
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.table import Table
 
 from resbench.cli import options
+from resbench.cli import tables as T
 
 # Keep in step with resbench.bench.scale (not imported here: it pulls in pandas).
 _FAMILIES = ("drn", "grid", "random")
@@ -96,6 +90,14 @@ def _solver_list(ctx: click.Context, param: click.Parameter, value: str) -> tupl
     help="Keep the rows already in --out and run only the (size, solver) pairs missing "
     "there (same --family and --seed).  Without it, existing scale files are replaced.",
 )
+@click.option(
+    "--plot-format",
+    type=click.Choice(["png", "pdf", "svg"], case_sensitive=False),
+    default="png",
+    show_default=True,
+    help="Format of the plot (scale.png, scale.pdf or scale.svg; 200 dpi).",
+)
+@T.wide
 def scale(
     family: str,
     sizes: str | None,
@@ -110,6 +112,8 @@ def scale(
     out_dir: str,
     write_netlists: str | None,
     resume: bool,
+    plot_format: str,
+    wide: bool,
 ) -> None:
     """Time each solver on growing generated networks: tables, power-law fits and a plot.
 
@@ -122,12 +126,16 @@ def scale(
 
     \b
     Files in --out: scale_samples.csv (every run), scale_summary.csv (size x
-    solver), scale_summary.md, scale.png (time vs resistors, speedup), scale.json.
+    solver), scale_summary.md (every column, the fits), scale.png|pdf|svg (time
+    vs resistors with min-max bars and fits, speedup), scale.json.  --out is
+    locked while the sweep writes there (a second run on it stops with exit 2).
     Exit code: 0 all cd answers certified and agreeing with ngspice; 1 an
-    uncertified answer or a disagreement; 2 an error, failure or timeout.
+    uncertified answer or a disagreement; 2 an error, failure or timeout;
+    130 interrupted (Ctrl-C): finished sizes are kept, --resume carries on.
     """
-    from resbench.bench.results import command_line
-    from resbench.bench.scale import ScaleOptions, parse_sizes, run_scale
+    from resbench.bench.results import claim_output, command_line
+    from resbench.bench.scale import STEM, ScaleOptions, check_resume, parse_sizes, run_scale
+    from resbench.cli.progress import progress_bar
 
     opts = ScaleOptions(
         family=family.lower(),
@@ -143,34 +151,33 @@ def scale(
         out=out_dir,
         write_netlists=write_netlists,
         resume=resume,
+        plot_format=plot_format.lower(),
     )
     opts.validate()  # bad sizes are a clean error before anything runs
+    plot_name = opts.files()["plot"].name
+    # lock --out now: a second run, or a bad folder, stops before any work
+    click.get_current_context().with_resource(claim_output(opts.out, STEM, plot_name))
+    if opts.resume:
+        check_resume(opts)  # a corrupt or foreign summary: one clear line, before any work
 
     out = Console()
-    if not out.is_terminal:
-        out = Console(width=200)
+    if not out.is_terminal:  # piped or captured: do not squeeze the table
+        out = Console(width=200) if wide else Console(width=max(80, out.width))
     err = Console(stderr=True)
     per_run = opts.warmup + opts.repeats
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with progress_bar(err) as progress:
         task = progress.add_task(f"scale {opts.family}", total=None)
         state = {"done": 0}
 
         def on_start(total: int) -> None:
             progress.update(task, total=total)
 
+        def before_run(size: str, solver: str, phase: str, k: int) -> None:
+            what = f"warm-up {k + 1}" if phase == "warmup" else f"run {k + 1}"
+            progress.update(task, description=escape(f"{opts.family} {size}: {solver} {what}"))
+
         def on_run(size: str, sample) -> None:
-            progress.update(
-                task, advance=1, description=escape(f"{opts.family} {size} [{sample.solver}]")
-            )
+            progress.update(task, advance=1)
 
         def on_size(size: str, rows: list[dict]) -> None:
             state["done"] += per_run * len(rows)
@@ -202,20 +209,101 @@ def scale(
                 on_start=on_start,
                 on_run=on_run,
                 on_size=on_size,
+                before_run=before_run,
+                plot_format=opts.plot_format,
             )
         except KeyboardInterrupt:
             progress.stop()
             err.print(
                 f"interrupted: finished sizes are in {escape(opts.out)}; run the same command "
-                "with --resume to carry on"
+                "with --resume to carry on",
+                highlight=False,
             )
             sys.exit(130)
 
     files = summary.attrs["files"]
-    click.echo(files["markdown"].read_text(encoding="utf-8"))
+    out.print(render_table(summary, opts.family, wide=wide))
+    out.print(
+        f"medians of up to {opts.repeats} measured runs after {opts.warmup} warm-up; "
+        "speedup = ngspice / cd median total" + ("" if wide else "; --wide for every column"),
+        highlight=False,
+    )
+    for line in fit_lines(summary.attrs["fits"]):
+        out.print(line, highlight=False)
     compile_s = summary["compile"].max() if len(summary) else float("nan")
     if compile_s == compile_s:
         out.print(f"cd JIT compile (not in totals): {compile_s:.3g} s")
     written = [str(p) for p in files.values() if p.exists()]
     out.print(f"results: {', '.join(written)}", soft_wrap=True)
     sys.exit(summary.attrs["exit_code"])
+
+
+def render_table(summary, family: str, *, wide: bool = False) -> Table:
+    """The terminal table of a sweep: by default the columns that fit in 80 characters
+    (size, solver, status, resistors, median total, speedup, max |Δv|); ``wide`` adds
+    nodes, diodes, runs, min/max, solve time, sweeps, memory and the certificate."""
+    columns: list[tuple[str, str, bool]] = [
+        ("size", "left", False),
+        ("solver", "left", False),
+        ("status", "left", False),
+        ("nodes", "right", True),
+        ("resistors", "right", False),
+        ("diodes", "right", True),
+        ("runs", "right", True),
+        ("total", "right", False),
+        ("min", "right", True),
+        ("max", "right", True),
+        ("solve", "right", True),
+        ("sweeps", "right", True),
+        ("peak RSS", "right", True),
+        ("B/resistor", "right", True),
+        ("speedup", "right", False),
+        ("max |Δv|", "right", False),
+        ("worst node", "left", True),
+        ("certified", "center", True),
+    ]
+    title = f"scale: {family}" + ("" if wide else " (median total time)")
+    table, keep = T.table(title, columns, wide=wide)
+    for _, r in summary.iterrows():
+        rss = r["peak_rss"]
+        cells = [
+            escape(str(r["size"])),
+            escape(str(r["solver"])),
+            T.status(r["status"]),
+            T.count(r["nodes"]),
+            T.count(r["resistors"]),
+            T.count(r["diodes"]),
+            T.count(r["repeats"]),
+            T.seconds(r["total_median"]),
+            T.seconds(r["total_min"]),
+            T.seconds(r["total_max"]),
+            T.seconds(r["solve_median"]),
+            T.count(r["sweeps"]),
+            "–" if T.missing(rss) else f"{float(rss) / 2**20:.0f} MiB",
+            T.fmt(r["bytes_per_resistor"], ".2g"),
+            T.ratio(r["speedup_total"]) if r["solver"] == "cd" else "",
+            T.fmt(r["max_abs_diff"], ".1e") if r["solver"] == "cd" else "",
+            T.text(r["worst_node"]) if r["solver"] == "cd" else "",
+            T.yesno(r["certified"]),
+        ]
+        table.add_row(*(c for c, k in zip(cells, keep, strict=True) if k))
+    return table
+
+
+def fit_lines(fit: dict) -> list[str]:
+    """One line per power-law fit of median total time: ``cd: time ∝ resistors^k``."""
+    from resbench.bench.scale import MIN_R2_DRAWN, exponent_text
+
+    lines = []
+    for solver, per in fit.items():
+        f = per.get("total")
+        if not f:
+            continue
+        line = (
+            f"{solver}: total time ∝ resistors^k, {exponent_text(f)}, r² = {f['r2']:.3f} "
+            f"over {f['resistors_min']:,}–{f['resistors_max']:,} resistors ({f['points']} sizes)"
+        )
+        if f["r2"] < MIN_R2_DRAWN:
+            line += " — not a power law here (no line drawn)"
+        lines.append(line)
+    return lines
