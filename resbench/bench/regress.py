@@ -925,10 +925,13 @@ def make_baseline(run: SuiteRun, policy: Policy, *, command: str | None = None) 
 
 def save_baseline(path: str | os.PathLike, doc: Mapping[str, Any]) -> Path:
     """Write a baseline document (pretty JSON, trailing newline)."""
+    from resbench.bench.results import atomic_write_text, ensure_output_dir
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return p
+    ensure_output_dir(p.parent, option="--baseline")
+    return atomic_write_text(
+        p, json.dumps(doc, indent=2, allow_nan=False) + "\n", option="--baseline"
+    )
 
 
 def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
@@ -1524,13 +1527,11 @@ def run_noise_study(
     study["run_cases"] = [
         {n: {k: c.get(k) for k in keep} for n, c in d["cases"].items()} for d in docs
     ]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    from resbench.bench.results import _jsonable
+    from resbench.bench.results import atomic_write_json, atomic_write_text, output_lock
 
+    out = Path(out_dir)
     paths = {"json": out / "noise_study.json", "markdown": out / "noise_study.md"}
-    paths["json"].write_text(
-        json.dumps(_jsonable(study), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
-    paths["markdown"].write_text(noise_markdown(study, command=command), encoding="utf-8")
+    with output_lock(out):
+        atomic_write_json(paths["json"], study)
+        atomic_write_text(paths["markdown"], noise_markdown(study, command=command))
     return study, paths

@@ -257,46 +257,48 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def output_error(path: str | os.PathLike, exc: OSError, action: str = "write") -> ResbenchError:
-    """A one-line error for an ``OSError`` on ``path``: what failed and what to do."""
+def output_error(
+    path: str | os.PathLike, exc: OSError, action: str = "write", *, option: str = "--out"
+) -> ResbenchError:
+    """A one-line error for an ``OSError`` on ``path``: what failed and what to do
+    (``option`` names the command-line option that chose the path)."""
     p = str(path)
     if isinstance(exc, IsADirectoryError) or (Path(p).is_dir() and action == "write"):
-        hint = "it is a directory: remove or rename it, or use another --out"
-    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        hint = "the disk is full: free space or use another --out"
+        hint = f"it is a directory: remove or rename it, or use another {option}"
+        return ResbenchError(f"cannot {action} {p}: {hint}")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = f"the disk is full: free space or use another {option}"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = "no permission to write there: use a writable --out"
+        hint = f"no permission to write there: use a writable {option}"
     else:
-        hint = "use another --out"
+        hint = f"use another {option}"
     return ResbenchError(f"cannot {action} {p}: {_reason(exc)}; {hint}")
 
 
-def ensure_output_dir(out_dir: str | os.PathLike) -> Path:
+def ensure_output_dir(out_dir: str | os.PathLike, *, option: str = "--out") -> Path:
     """Create the output folder (and its parents); a clear ResbenchError when it cannot
     be a folder of results (under /proc, a file in the way, no permission …)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ResbenchError(
             f"cannot use {out} as the output folder: it exists and is not a directory; "
-            "use another --out"
+            f"use another {option}"
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResbenchError(
             f"cannot create the output folder {out}: {_reason(exc)}; "
-            "use another --out (a writable directory)"
+            f"use another {option} (in a writable directory)"
         ) from None
     return out
 
 
-def check_targets(paths: Sequence[str | os.PathLike]) -> None:
+def check_targets(paths: Sequence[str | os.PathLike], *, option: str = "--out") -> None:
     """Refuse, before a long run, result paths that cannot be replaced by a file."""
     for p in paths:
         if Path(p).is_dir():
-            raise ResbenchError(
-                f"cannot write {p}: it is a directory; remove or rename it, or use another --out"
-            )
+            raise output_error(p, IsADirectoryError(errno.EISDIR, "Is a directory"), option=option)
 
 
 _HELD: dict[str, list] = {}  # realpath of a locked folder → [fd, depth] (this process)
@@ -385,24 +387,25 @@ def output_lock(out_dir: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def claim_output(out_dir: str | os.PathLike, stem: str, *extra: str) -> Iterator[Path]:
+def claim_output(out_dir: str | os.PathLike, stem: str | None, *extra: str) -> Iterator[Path]:
     """:func:`output_lock` on ``out_dir``, after checking that the result files of
-    ``stem`` (and the file names in ``extra``) can be written there: what a command
-    does first, so that a bad ``--out`` stops it before any work."""
+    ``stem`` (none when None) and the file names in ``extra`` can be written there: what
+    a command does first, so that a bad ``--out`` stops it before any work."""
     with output_lock(out_dir) as out:
-        check_targets([*result_paths(out, stem).values(), *(out / name for name in extra)])
+        files = list(result_paths(out, stem).values()) if stem is not None else []
+        check_targets([*files, *(out / name for name in extra)])
         yield out
 
 
-def _atomic_write(path: Path, write: Any) -> Path:
+def _atomic_write(path: Path, write: Any, option: str = "--out") -> Path:
     """Call ``write(fh)`` on a temporary file next to ``path``, fsync, rename over it."""
     path = Path(path)
     if path.is_dir():
-        raise output_error(path, IsADirectoryError(errno.EISDIR, "Is a directory"))
+        raise output_error(path, IsADirectoryError(errno.EISDIR, "Is a directory"), option=option)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise output_error(path, exc) from None
+        raise output_error(path, exc, option=option) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -413,7 +416,7 @@ def _atomic_write(path: Path, write: Any) -> Path:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise output_error(path, exc) from None
+        raise output_error(path, exc, option=option) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -421,14 +424,15 @@ def _atomic_write(path: Path, write: Any) -> Path:
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Replace ``path`` with ``data`` atomically (temp file in the same folder + rename)."""
-    return _atomic_write(Path(path), lambda fh: fh.write(data))
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, option: str = "--out") -> Path:
+    """Replace ``path`` with ``data`` atomically (temp file in the same folder + rename);
+    an ``OSError`` is a ResbenchError naming the path and ``option``."""
+    return _atomic_write(Path(path), lambda fh: fh.write(data), option)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, *, option: str = "--out") -> Path:
     """Replace ``path`` with UTF-8 ``text`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), option=option)
 
 
 def atomic_write_csv(path: str | os.PathLike, df: pd.DataFrame) -> Path:

@@ -226,6 +226,12 @@ def regress(
     regress_summary.md, regress.json) unless --no-files.
     """
     from resbench.bench import regress as R
+    from resbench.bench.results import (
+        atomic_write_text,
+        check_targets,
+        claim_output,
+        ensure_output_dir,
+    )
     from resbench.cli.options import invocation
     from resbench.errors import ResbenchError
 
@@ -249,6 +255,10 @@ def regress(
             )
             err.print(f"run {k + 1}/{total} (load {doc['load']}): {meds}", highlight=False)
 
+        # lock --out now: a second run, or a bad folder, stops before the long study
+        click.get_current_context().with_resource(
+            claim_output(out_dir, None, "noise_study.json", "noise_study.md")
+        )
         study, paths = R.run_noise_study(
             noise_study,
             out_dir,
@@ -277,6 +287,14 @@ def regress(
         factor=factor, alpha=alpha, clock=clock, sweeps_tolerance=sweeps_tolerance
     )
     policy.validate()
+    # output paths are checked (and --out locked) before the suite runs, not after
+    if update:
+        ensure_output_dir(Path(baseline_path).parent, option="--baseline")
+    elif not no_files:
+        click.get_current_context().with_resource(claim_output(out_dir, "regress"))
+    if report_path and not update:
+        ensure_output_dir(Path(report_path).parent, option="--report")
+        check_targets([report_path], option="--report")
 
     if update and runs > 1:
         import tempfile
@@ -331,11 +349,7 @@ def regress(
     else:
         click.echo(report)
     if report_path:
-        try:
-            Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(report_path).write_text(report, encoding="utf-8")
-        except OSError as exc:
-            raise ResbenchError(f"cannot write the report {report_path}: {exc}") from None
+        atomic_write_text(report_path, report, option="--report")
     if not no_files:
         written = R.write_regress_files(result, out_dir, command=command)
         err.print(f"results: {', '.join(str(p) for p in written.values())}", highlight=False)
