@@ -98,8 +98,12 @@ def test_lock_of_a_killed_process_is_free(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     assert (tmp_path / LOCK_NAME).exists()  # left behind by the kill
+    stale = tmp_path / ".x_summary.csv.k2j4.resbench-tmp"  # a write cut short by the kill
+    stale.write_text("half")
+    (tmp_path / ".mine.tmp").write_text("not ours")
     with output_lock(tmp_path):
-        pass
+        assert not stale.exists()  # cleaned up once the folder is ours
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mine.tmp"]
 
 
 def _write_many(folder: str, tag: str, n: int) -> None:

@@ -50,6 +50,7 @@ from resbench import env
 from resbench.errors import ResbenchError
 
 LOCK_NAME = ".resbench.lock"
+TMP_SUFFIX = ".resbench-tmp"  # temporary files of atomic writes: .<name>.<random>.resbench-tmp
 
 THREAD_VARIABLES = (
     "NUMBA_NUM_THREADS",
@@ -370,6 +371,9 @@ def output_lock(out_dir: str | os.PathLike) -> Iterator[Path]:
         fd = -1
     if fd < 0:  # pragma: no cover - ten lost races in a row
         raise OutputBusyError(f"could not lock {out}: other runs keep replacing its lock")
+    for stale in out.glob(f".*{TMP_SUFFIX}"):  # left by a killed run; nobody else writes now
+        with contextlib.suppress(OSError):
+            stale.unlink()
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     info = {"pid": os.getpid(), "started": started, "command": command_line()}
     os.ftruncate(fd, 0)
@@ -403,7 +407,9 @@ def _atomic_write(path: Path, write: Any, option: str = "--out") -> Path:
     if path.is_dir():
         raise output_error(path, IsADirectoryError(errno.EISDIR, "Is a directory"), option=option)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent or ".", prefix=f".{path.name}.", suffix=TMP_SUFFIX
+        )
     except OSError as exc:
         raise output_error(path, exc, option=option) from None
     try:
