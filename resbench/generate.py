@@ -23,13 +23,20 @@ Sizes
 -----
 Use :func:`drn_size` for the exact node / diode / source counts and the number
 of conductances of a DRN without building it; the resistor count is random
-(about half the conductances are clipped to zero and omitted).
+(about half the conductances are clipped to zero and omitted).  Every generator
+first estimates what it would build from its arguments alone (:func:`estimate`:
+counts and peak memory) and refuses, with a :class:`GeneratorError` that gives
+the numbers, more than :data:`MAX_COUNT` nodes or elements of a kind (indices
+are 32-bit) or more memory than :func:`available_memory` reports.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,10 +47,16 @@ __all__ = [
     "DEFAULT_GAINS",
     "G_UNIT",
     "PRESETS",
+    "MAX_COUNT",
+    "NETLIST_BYTES_PER_ELEMENT",
     "GeneratorError",
+    "SizeEstimate",
+    "available_memory",
+    "check_fits",
     "digits_image",
     "drn",
     "drn_size",
+    "estimate",
     "grid",
     "random_network",
 ]
@@ -285,6 +298,283 @@ def _shrink(arr: np.ndarray, n: int) -> np.ndarray:
         return arr[:n].copy()
 
 
+# --------------------------------------------------------------------------- sizes
+#: At most this many nodes (ground included) or elements of one kind: node indices
+#: are 32-bit integers (int32) in the Circuit and the solvers.
+MAX_COUNT = 2**31 - 1
+
+#: Peak bytes per element of writing a circuit as netlist text (``write_netlist``
+#: measured ~200: the names, the value strings and the text, all at once; the file
+#: itself takes ~40 bytes per element).
+NETLIST_BYTES_PER_ELEMENT = 250
+
+_LABELS = {"vsources": "voltage sources", "isources": "current sources"}
+_BASE_BYTES = 1 << 20  # small fixed costs (titles, lists of a few items, numpy calls)
+
+
+def _gib(nbytes: int) -> str:
+    g = nbytes / 2**30
+    return f"{g:,.1f} GiB" if g >= 1 else f"{g:.2g} GiB"
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    """What a generator would build, computed from its arguments alone.
+
+    ``counts``: nodes (ground excluded), resistors, diodes, vsources, isources, each an
+    upper bound (exact for grids).  ``nbytes``: peak memory of building the Circuit
+    (its arrays and names plus the generator's temporaries), an upper bound measured
+    against ``tracemalloc`` (tests/test_generate.py).  ``hint``: how to make it smaller.
+    """
+
+    what: str
+    counts: dict[str, int]
+    nbytes: int
+    hint: str
+
+    def describe(self) -> str:
+        """``"10,000 nodes, 19,800 resistors, …"`` (the nonzero counts)."""
+        return ", ".join(f"{n:,} {_LABELS.get(k, k)}" for k, n in self.counts.items() if n)
+
+
+def _cgroup_dirs() -> list[tuple[str, str, str, str]]:
+    """(limit, usage, stat file, page-cache key) of this process's memory cgroup, v2 and
+    v1, at its own path and at the root (a container sees its own cgroup as the root)."""
+    own = {"v2": "", "v1": ""}
+    try:
+        with open("/proc/self/cgroup") as fh:
+            for line in fh:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controllers == "":
+                    own["v2"] = path
+                elif "memory" in controllers.split(","):
+                    own["v1"] = path
+    except (OSError, ValueError):
+        pass
+    out = []
+    for rel in dict.fromkeys([own["v2"].strip("/"), ""]):
+        d = os.path.join("/sys/fs/cgroup", rel)
+        out.append((f"{d}/memory.max", f"{d}/memory.current", f"{d}/memory.stat", "inactive_file"))
+    for rel in dict.fromkeys([own["v1"].strip("/"), ""]):
+        d = os.path.join("/sys/fs/cgroup/memory", rel)
+        out.append(
+            (
+                f"{d}/memory.limit_in_bytes",
+                f"{d}/memory.usage_in_bytes",
+                f"{d}/memory.stat",
+                "total_inactive_file",
+            )
+        )
+    return out
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: psutil's available memory, lowered by a
+    cgroup memory limit (containers, systemd) and by ``ulimit -v`` where those are set."""
+    import psutil
+
+    avail = int(psutil.virtual_memory().available)
+    for limit_file, usage_file, stat_file, cache_key in _cgroup_dirs():
+        try:
+            with open(limit_file) as fh:
+                limit = int(fh.read().strip())  # "max" (no limit) is a ValueError
+            with open(usage_file) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        cache = 0  # page cache the kernel reclaims before it kills anything
+        try:
+            with open(stat_file) as fh:
+                for line in fh:
+                    key, _, value = line.partition(" ")
+                    if key == cache_key:
+                        cache = int(value)
+        except (OSError, ValueError):
+            pass
+        avail = min(avail, max(0, limit - usage + cache))
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            avail = min(avail, max(0, soft - psutil.Process().memory_info().vms))
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        pass
+    return avail
+
+
+def check_fits(est: SizeEstimate, *, netlist: bool = False) -> None:
+    """Raise :class:`GeneratorError` when ``est`` has more nodes or elements than
+    :data:`MAX_COUNT`, or needs more memory than :func:`available_memory`: to build
+    the Circuit, plus (``netlist=True``) to write it as netlist text, which
+    ``write_netlist`` builds in memory (:data:`NETLIST_BYTES_PER_ELEMENT`)."""
+    for kind, n in est.counts.items():
+        limit = MAX_COUNT - 1 if kind == "nodes" else MAX_COUNT  # + ground
+        if n > limit:
+            raise GeneratorError(
+                f"{est.what} would have {n:,} {kind}; resbench handles at most {limit:,} "
+                f"(node and element indices are 32-bit integers). hint: {est.hint}"
+            )
+    need, doing = est.nbytes, "building"
+    if netlist:
+        elements = sum(n for kind, n in est.counts.items() if kind != "nodes")
+        need += NETLIST_BYTES_PER_ELEMENT * elements
+        doing = "building and writing"
+    avail = available_memory()
+    if need > avail:
+        raise GeneratorError(
+            f"{doing} {est.what} ({est.describe()}) would need about "
+            f"{_gib(need)} of memory; {_gib(avail)} is available. "
+            f"hint: {est.hint}"
+        )
+
+
+def _grid_estimate(
+    rows: int,
+    cols: int,
+    clamps: bool,
+    free_free_diodes: bool,
+    clamp_fraction: float,
+    free_free_fraction: float,
+    currents: int,
+) -> SizeEstimate:
+    n = rows * cols
+    m = rows * (cols - 1) + cols * (rows - 1)
+    inner = n - 4  # the four corners are distinct (rows, cols >= 2)
+    n_clamp = 2 * round(clamp_fraction * inner) if clamps else 0
+    # mesh edges between two non-corner nodes (each corner has two edges; on a 2-wide
+    # side two edges join two corners)
+    n_ok = m - (8 - 2 * (rows == 2) - 2 * (cols == 2))
+    n_ff = round(free_free_fraction * n_ok) if free_free_diodes else 0
+    counts = {
+        "nodes": n + (2 if clamps else 0),
+        "resistors": m,
+        "diodes": n_clamp + n_ff,
+        "vsources": 4 + (2 if clamps else 0),
+        "isources": currents,
+    }
+    # names (list + str) ~75 B a node; index arrays; resistors 16 B kept + temporaries
+    nbytes = _BASE_BYTES + 110 * n + 40 * m
+    if clamps:
+        nbytes += 24 * n + 100 * n_clamp  # candidate list, choice's permutation; names
+    if free_free_diodes:
+        nbytes += 16 * n + 16 * m + 110 * n_ff  # rank; candidate edges and masks
+    nbytes += 120 * currents  # names and arrays
+    return SizeEstimate(
+        what=f"a {rows}x{cols} grid",
+        counts=counts,
+        nbytes=nbytes,
+        hint="use fewer rows or columns (memory grows as rows x cols)",
+    )
+
+
+def _drn_estimate(sizes: tuple[int, ...], bias: bool) -> SizeEstimate:
+    s = drn_size(sizes)
+    cap = s["conductances"] + sum(sizes[1:])  # the resistor arrays are allocated at this
+    block = max(
+        min(p, max(1, _CHUNK // q)) * q for p, q in zip(sizes[:-1], sizes[1:], strict=False)
+    )
+    n_bias = s["nodes"] - sizes[0] if bias else 0
+    counts = {
+        "nodes": s["nodes"],
+        "resistors": cap,
+        "diodes": s["diodes"],
+        "vsources": s["vsources"],
+        "isources": n_bias,
+    }
+    nbytes = (
+        _BASE_BYTES + 96 * s["nodes"] + 16 * cap + 32 * block + 48 * (s["diodes"] + s["vsources"])
+    )
+    nbytes += 48 * n_bias
+    return SizeEstimate(
+        what=f"a DRN with layers {'-'.join(map(str, sizes))}",
+        counts=counts,
+        nbytes=nbytes,
+        hint="use smaller layers (the resistor count is the sum of the products of "
+        "consecutive layer sizes)",
+    )
+
+
+def _random_estimate(
+    n: int,
+    degree: float,
+    diodes: float,
+    nv: int,
+    ni: int,
+    ground_resistors: float,
+) -> SizeEstimate:
+    m_graph = min(max(n - 1, round(degree * n / 2)), n * (n - 1) // 2)
+    m = m_graph + round(ground_resistors * n)
+    nd = round(diodes * n)
+    counts = {"nodes": n, "resistors": m, "diodes": nd, "vsources": nv, "isources": ni}
+    # per node: names, union-find list, permutations and masks; per graph edge: the
+    # set of edge keys and the extra-edge lists; per resistor: arrays and the
+    # temporaries of the value draw; per diode: endpoint draws and arrays
+    nbytes = _BASE_BYTES + 200 * n + 170 * m_graph + 100 * m + 110 * nd + 350 * nv + 130 * ni
+    return SizeEstimate(
+        what=f"a random network of {n:,} nodes",
+        counts=counts,
+        nbytes=nbytes,
+        hint="use fewer nodes, a smaller degree or fewer diodes per node",
+    )
+
+
+def estimate(family: str, *args: Any, **kwargs: Any) -> SizeEstimate:
+    """What ``grid(*args, **kwargs)``, ``drn(…)`` or ``random_network(…)`` (``family``
+    ``"grid"``, ``"drn"`` or ``"random"``) would build and the peak memory it would
+    need, without building anything.  The generators check this themselves (see
+    :func:`check_fits`) before they allocate anything big."""
+    import inspect
+
+    fn = {"grid": grid, "drn": drn, "random": random_network}.get(family)
+    if fn is None:
+        raise GeneratorError(f"unknown family {family!r}: choose grid, drn or random")
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise GeneratorError(f"{family}: {exc}") from None
+    bound.apply_defaults()
+    a = bound.arguments
+    if family == "grid":
+        return _grid_estimate(
+            _check_int("rows", a["rows"], 2),
+            _check_int("cols", a["cols"], 2),
+            bool(a["clamps"]),
+            bool(a["free_free_diodes"]),
+            _check_fraction("clamp_fraction", a["clamp_fraction"]),
+            _check_fraction("free_free_fraction", a["free_free_fraction"]),
+            _check_int("currents", a["currents"], 0),
+        )
+    if family == "drn":
+        sizes, _ = _resolve_layers(a["layers"], a["preset"])
+        return _drn_estimate(sizes, bool(a["bias"]))
+    n, nv, ni = _random_counts(a["nodes"], a["degree"], a["diodes"], a["vsources"], a["isources"])
+    return _random_estimate(
+        n,
+        a["degree"],
+        a["diodes"],
+        nv,
+        ni,
+        _check_fraction("ground_resistors", a["ground_resistors"]),
+    )
+
+
+def _random_counts(
+    nodes: int, degree: float, diodes: float, vsources: int | None, isources: int | None
+) -> tuple[int, int, int]:
+    """Checked (nodes, voltage sources, current sources) of random_network."""
+    n = _check_int("nodes", nodes, 2)
+    if not (isinstance(degree, int | float) and math.isfinite(degree) and degree >= 0):
+        raise GeneratorError(f"degree must be a finite number >= 0, got {degree!r}")
+    if not (isinstance(diodes, int | float) and math.isfinite(diodes) and diodes >= 0):
+        raise GeneratorError(
+            f"diodes must be a finite number >= 0 (diodes per node), got {diodes!r}"
+        )
+    nv = max(1, n // 20) if vsources is None else _check_int("vsources", vsources, 1)
+    ni = max(1, n // 20) if isources is None else _check_int("isources", isources, 0)
+    return n, nv, ni
+
+
 # --------------------------------------------------------------------------- drn
 def drn(
     layers: Sequence[int] | None = None,
@@ -326,6 +616,7 @@ def drn(
         raise GeneratorError(f"g_unit must be a positive number, got {g_unit!r}")
     if inputs not in ("random", "digits"):
         raise GeneratorError(f"inputs must be 'random' or 'digits', got {inputs!r}")
+    check_fits(_drn_estimate(sizes, bool(bias)))  # before anything big is allocated
     m = sizes[0] // 2
 
     # ---- nodes
@@ -443,10 +734,11 @@ def grid(
     currents = _check_int("currents", currents, 0)
     cf = _check_fraction("clamp_fraction", clamp_fraction)
     ff = _check_fraction("free_free_fraction", free_free_fraction)
-    if not (vlo <= 0.0 <= vhi):
+    if not (vlo <= 0.0 <= vhi and math.isfinite(vlo) and math.isfinite(vhi)):
         raise GeneratorError(f"clamp levels need vlo <= 0 <= vhi, got vlo={vlo}, vhi={vhi}")
-    if not (0.0 < r_min <= r_max):
-        raise GeneratorError(f"need 0 < r_min <= r_max, got {r_min}, {r_max}")
+    if not (0.0 < r_min <= r_max < math.inf):
+        raise GeneratorError(f"need 0 < r_min <= r_max < inf, got {r_min}, {r_max}")
+    check_fits(_grid_estimate(rows, cols, bool(clamps), bool(free_free_diodes), cf, ff, currents))
     rng = _rng(seed, 10)
 
     n = rows * cols
@@ -570,19 +862,14 @@ def random_network(
     that satisfies all sources (free nodes at 0 V, source trees propagated from
     0 V) satisfies it too, ties broken by a random total order (no diode cycles).
     """
-    n = _check_int("nodes", nodes, 2)
-    if not (isinstance(degree, int | float) and degree >= 0):
-        raise GeneratorError(f"degree must be a number >= 0, got {degree!r}")
-    if not (isinstance(diodes, int | float) and diodes >= 0):
-        raise GeneratorError(f"diodes must be a number >= 0 (diodes per node), got {diodes!r}")
+    n, nv, ni = _random_counts(nodes, degree, diodes, vsources, isources)
     floating = _check_fraction("floating", floating)
     ground_resistors = _check_fraction("ground_resistors", ground_resistors)
-    nv = max(1, n // 20) if vsources is None else _check_int("vsources", vsources, 1)
-    ni = max(1, n // 20) if isources is None else _check_int("isources", isources, 0)
     if nv > n // 2:
         raise GeneratorError(f"at most nodes/2 = {n // 2} voltage sources, got {nv}")
-    if not (0.0 < r_min <= r_max):
-        raise GeneratorError(f"need 0 < r_min <= r_max, got {r_min}, {r_max}")
+    if not (0.0 < r_min <= r_max < math.inf):
+        raise GeneratorError(f"need 0 < r_min <= r_max < inf, got {r_min}, {r_max}")
+    check_fits(_random_estimate(n, degree, diodes, nv, ni, ground_resistors))
     rng = _rng(seed, 20)
 
     # ---- resistor graph: spanning tree + extra distinct edges

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 from pathlib import Path
 
@@ -496,3 +497,124 @@ def test_bundled_netlist(name: str) -> None:
         _check_diodes(c, sol.voltages)
         for node, volts in expected.items():
             assert sol.voltage(node) == pytest.approx(volts, abs=1e-9), node
+
+
+# ------------------------------------------------- sizes before anything is built
+SIZE_CASES = [
+    ("grid", (120, 120), {"clamps": False}),
+    ("grid", (120, 120), {}),
+    ("grid", (2, 20000), {"free_free_diodes": True, "currents": 5000}),
+    ("grid", (2, 2), {"free_free_diodes": True}),
+    ("drn", ([200, 1000, 10],), {"bias": True}),
+    ("drn", ([2, 50000, 2],), {}),
+    ("drn", ([4, 2],), {}),
+    ("random", (5000,), {}),
+    ("random", (3000,), {"diodes": 5.0}),
+    ("random", (600,), {"degree": 40.0, "vsources": 300}),
+]
+MAKERS = {"grid": grid, "drn": drn, "random": random_network}
+
+
+@pytest.mark.parametrize(("family", "args", "kwargs"), SIZE_CASES)
+def test_estimate_bounds_counts_and_peak_memory(family: str, args: tuple, kwargs: dict) -> None:
+    """The estimate made from the arguments alone bounds what is built: every count
+    (exact for grids) and the peak memory traced while building (within 3x)."""
+    import tracemalloc
+
+    est = gen.estimate(family, *args, **kwargs)
+    tracemalloc.start()
+    try:
+        c = MAKERS[family](*args, **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    sizes = c.sizes()
+    for kind, n in est.counts.items():
+        assert sizes[kind] <= n, (kind, sizes[kind], n)
+        if family == "grid" or kind in ("nodes", "diodes", "vsources"):
+            assert sizes[kind] == n, (kind, sizes[kind], n)
+    assert peak <= est.nbytes <= 3 * peak + (1 << 20), (peak, est.nbytes)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["grid", "--rows", "100000", "--cols", "100000"], "10,000,000,002 nodes"),
+        (["drn", "--layers", "2,100000000000"], "100,000,000,002 nodes"),
+        (["random", "--diodes", "1e9"], "1,000,000,000,000 diodes"),
+        (["grid", "--rows", "40000", "--cols", "40000"], "3,199,920,000 resistors"),
+    ],
+)
+def test_cli_generate_refuses_counts_beyond_32_bit_indices(args: list[str], message: str) -> None:
+    """Issue 10: these were OOM-killed at 24 GB; now refused before anything is built,
+    on any machine (the counts do not fit resbench's 32-bit indices)."""
+    res = CliRunner().invoke(cli, ["generate", *args, "-o", os.devnull])
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "32-bit" in res.output and "hint:" in res.output
+    assert "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_api_generators_refuse_counts_beyond_32_bit_indices() -> None:
+    with pytest.raises(GeneratorError, match="10,000,000,002 nodes"):
+        grid(100000, 100000)
+    with pytest.raises(GeneratorError, match="100,000,000,002 nodes"):
+        drn([2, 100_000_000_000])
+    with pytest.raises(GeneratorError, match="1,000,000,000,000 diodes"):
+        random_network(1000, diodes=1e9)
+    with pytest.raises(GeneratorError, match="nodes"):
+        random_network(gen.MAX_COUNT)  # ground makes it one node too many
+
+
+def test_generators_refuse_what_memory_cannot_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory is estimated from the arguments and compared with the available memory
+    (stubbed here so the test means the same on every machine)."""
+    monkeypatch.setattr(gen, "available_memory", lambda: 64 << 20)  # 64 MiB
+    assert grid(50, 50).sizes()["nodes"] == 2502  # small ones are built as before
+    for make, what in (
+        (lambda: grid(1000, 1000), "a 1000x1000 grid"),
+        (lambda: drn([1000, 10000, 10]), "a DRN with layers 1000-10000-10"),
+        (lambda: random_network(500_000), "a random network of 500,000 nodes"),
+    ):
+        with pytest.raises(GeneratorError) as info:
+            make()
+        msg = str(info.value)
+        assert msg.startswith(f"building {what} (")
+        assert "GiB of memory; 0.062 GiB is available" in msg and "hint:" in msg
+
+
+def test_cli_generate_counts_the_netlist_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI also needs memory for the netlist text: refused when the circuit alone
+    would fit but the text would not, with exit 2 and the estimate."""
+    est = gen.estimate("grid", 200, 200)
+    monkeypatch.setattr(gen, "available_memory", lambda: est.nbytes + (1 << 20))
+    assert grid(200, 200).sizes()["nodes"] == 40002
+    res = CliRunner().invoke(cli, ["generate", "grid", "--rows", "200", "--cols", "200"])
+    assert res.exit_code == 2, res.output
+    assert "building and writing a 200x200 grid (40,002 nodes, 79,600 resistors" in res.output
+    assert "GiB of memory" in res.output and "Traceback" not in res.output
+
+
+def test_available_memory_is_a_plausible_byte_count() -> None:
+    import psutil
+
+    assert 0 < gen.available_memory() <= psutil.virtual_memory().total
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: random_network(10, degree=math.inf),
+        lambda: random_network(10, degree=math.nan),
+        lambda: random_network(10, diodes=math.inf),
+        lambda: grid(3, 3, r_max=math.inf),
+        lambda: grid(3, 3, vhi=math.inf),
+        lambda: gen.estimate("mesh", 3, 3),
+        lambda: gen.estimate("grid", 3),
+        lambda: gen.estimate("grid", 1, 5),
+        lambda: gen.estimate("random", 10, degree=math.inf),
+    ],
+)
+def test_non_finite_or_malformed_size_arguments_are_generator_errors(make) -> None:
+    with pytest.raises(GeneratorError):
+        make()

@@ -215,32 +215,35 @@ def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
         preset = opts["preset"]
         if layers is None and preset is None:
             preset = "xs"
-        circuit = gen.drn(
-            layers,
-            preset=preset,
-            seed=opts["seed"],
-            input_gain=opts["gain"],
-            inputs=opts["inputs"],
-            bias=opts["bias"],
-            sample=opts["sample"],
-        )
+        args: tuple = (layers,)
+        kwargs = {
+            "preset": preset,
+            "seed": opts["seed"],
+            "input_gain": opts["gain"],
+            "inputs": opts["inputs"],
+            "bias": opts["bias"],
+            "sample": opts["sample"],
+        }
     elif family == "grid":
-        circuit = gen.grid(
-            opts["rows"],
-            opts["cols"],
-            seed=opts["seed"],
-            clamps=opts["clamps"],
-            free_free_diodes=bool(opts["free_free"]),
-            currents=opts["currents"],
-        )
+        args = (opts["rows"], opts["cols"])
+        kwargs = {
+            "seed": opts["seed"],
+            "clamps": opts["clamps"],
+            "free_free_diodes": bool(opts["free_free"]),
+            "currents": opts["currents"],
+        }
     else:
-        circuit = gen.random_network(
-            opts["nodes"],
-            degree=opts["degree"],
-            seed=opts["seed"],
-            diodes=opts["diodes"],
-            free_free=True if opts["free_free"] is None else opts["free_free"],
-        )
+        args = (opts["nodes"],)
+        kwargs = {
+            "degree": opts["degree"],
+            "seed": opts["seed"],
+            "diodes": opts["diodes"],
+            "free_free": True if opts["free_free"] is None else opts["free_free"],
+        }
+    # counts and memory (the netlist text included) before anything big is built
+    gen.check_fits(gen.estimate(family, *args, **kwargs), netlist=True)
+    make = {"drn": gen.drn, "grid": gen.grid, "random": gen.random_network}[family]
+    circuit = make(*args, **kwargs)
 
     sizes = circuit.sizes()
     summary = (
