@@ -44,24 +44,29 @@ def _root(parent, x):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def grounded_groups(n, ra, rb, ohms, la, lb):  # pragma: no cover - compiled
-    """Union–find over resistors of positive resistance (ra, rb, ohms) and equality
-    links (la, lb: voltage sources, shorts, inductors).  Returns per node the root of
-    its group; the group of node 0 (ground) has root 0."""
+def grounded_groups(n, ra, rb, la, lb):  # pragma: no cover - compiled
+    """Union–find over resistors (ra, rb; shorts included) and equality links (la, lb:
+    voltage sources, inductors).  Returns per node the root of its group; the group
+    of node 0 (ground) has root 0.  Stops as soon as everything is one group (the
+    common case: a few thousand edges into a DRN)."""
     parent = np.arange(n)
-    for e in range(ra.shape[0]):
-        if ohms[e] > 0.0:
-            x = _root(parent, ra[e])
-            y = _root(parent, rb[e])
-            if x != y:
-                if x < y:
-                    parent[y] = x
-                else:
-                    parent[x] = y
+    groups = n
     for e in range(la.shape[0]):
         x = _root(parent, la[e])
         y = _root(parent, lb[e])
         if x != y:
+            groups -= 1
+            if x < y:
+                parent[y] = x
+            else:
+                parent[x] = y
+    for e in range(ra.shape[0]):
+        if groups == 1:
+            break
+        x = _root(parent, ra[e])
+        y = _root(parent, rb[e])
+        if x != y:
+            groups -= 1
             if x < y:
                 parent[y] = x
             else:

@@ -54,16 +54,10 @@ def island_labels(circuit: Circuit, gmin: float = 0.0) -> tuple[np.ndarray, int]
     if gmin > 0 or n == 0:
         return np.full(n, -1, dtype=np.int64), 0
     res, vs, ind = circuit.resistors, circuit.vsources, circuit.inductors
-    la = np.concatenate([vs.a, ind.a]).astype(np.int64)
-    lb = np.concatenate([vs.b, ind.b]).astype(np.int64)
-    root = grounded_groups(
-        n,
-        res.a.astype(np.int64),
-        res.b.astype(np.int64),
-        np.where(res.value == 0.0, 1.0, res.value).astype(np.float64),  # shorts join too
-        la,
-        lb,
-    )
+    ra, rb = res.a, res.b
+    la = np.concatenate([vs.a, ind.a]).astype(ra.dtype)
+    lb = np.concatenate([vs.b, ind.b]).astype(ra.dtype)
+    root = grounded_groups(n, ra, rb, la, lb)  # every resistor joins (0-ohm shorts too)
     labels = np.full(n, -1, dtype=np.int64)
     floating = root != 0
     if not floating.any():

@@ -85,7 +85,7 @@ def ensure_compiled() -> float:
     from resbench._certificate_kernels import grounded_groups, resistor_balance
 
     resistor_balance(i32, i32b, f, np.zeros(2), 2)
-    grounded_groups(2, r64, r64, f, r64, r64)
+    grounded_groups(2, i32, i32b, i32, i32b)
     _compiled = True
     return time.perf_counter() - t0
 
