@@ -6,6 +6,47 @@ non-zero exit code; it never shows a traceback for them.
 
 from __future__ import annotations
 
+#: at most this many characters of a netlist line (or token) appear in a message
+SNIPPET_CHARS = 120
+_MESSAGE_CHARS = 2000  # a safety net for whole messages built from several pieces
+
+
+def _escaped(text: str, limit: int) -> str:
+    """``text`` with non-printable characters escaped as ``repr`` does, cut after
+    about ``limit`` characters of output with a count of what was left out."""
+    head = text[:limit]
+    if head.isprintable():
+        out = head
+    else:
+        parts: list[str] = []
+        size = 0
+        for ch in head:
+            e = ch if ch.isprintable() else repr(ch)[1:-1]
+            if size + len(e) > limit:
+                break
+            parts.append(e)
+            size += len(e)
+        out = "".join(parts)
+        head = head[: len(parts)]
+    if len(head) < len(text):
+        out += f"… (+{len(text) - len(head):,} characters)"
+    return out
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """A line of user text as an error message may show it: stripped, non-printable
+    characters escaped (``\\x00``, ``\\ufeff``), at most about ``limit`` characters."""
+    start = len(text) - len(text.lstrip()) if text[:1].isspace() else 0
+    end = len(text.rstrip()) if text[-1:].isspace() else len(text)
+    return _escaped(text[start:end], limit)
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """A token of user text quoted for an error message (like ``repr``, but bounded)."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit]) + f"… (+{len(text) - limit:,} characters)"
+
 
 class ResbenchError(Exception):
     """Base class of every error resbench reports to a user."""
@@ -35,14 +76,16 @@ class NetlistError(ResbenchError):
         self.hint = hint
 
     def format(self) -> str:
-        where = self.file or "<netlist>"
+        """``file:line: message``, then a bounded, escaped snippet of the offending
+        text and the hint.  However long the input, the result stays short."""
+        where = _escaped(self.file, 500) if self.file else "<netlist>"
         if self.line is not None:
             where = f"{where}:{self.line}"
-        out = f"{where}: {self.message}"
+        out = f"{where}: {_escaped(self.message, _MESSAGE_CHARS)}"
         if self.text:
-            out += f"\n    {self.text.strip()}"
+            out += f"\n    {snippet(self.text)}"
         if self.hint:
-            out += f"\n  hint: {self.hint}"
+            out += f"\n  hint: {_escaped(self.hint, _MESSAGE_CHARS)}"
         return out
 
     def __str__(self) -> str:  # pragma: no cover - exercised through format()

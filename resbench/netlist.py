@@ -46,6 +46,7 @@ import gc
 import math
 import os
 import re
+import stat
 from array import array
 from collections import defaultdict
 from collections.abc import Sequence
@@ -53,11 +54,42 @@ from itertools import chain, count, islice
 
 import numpy as np
 
-from resbench._expr import SUFFIX_SCALE, ExprError, evaluate
+from resbench._expr import (
+    SUFFIX_SCALE,
+    TINY,
+    ExprError,
+    evaluate,
+    literal_problem,
+    names_in,
+    parse_expr,
+)
 from resbench.circuit import GROUND, Branches, Circuit, IndexedNames, Model
-from resbench.errors import CircuitError, NetlistError
+from resbench.errors import CircuitError, NetlistError, quote, snippet
 
-__all__ = ["parse_netlist", "parse_value", "read_netlist", "write_netlist"]
+__all__ = [
+    "MAX_EXPANDED_ELEMENTS",
+    "MAX_INCLUDE_DEPTH",
+    "MAX_SUBCKT_DEPTH",
+    "VALUE_MAX",
+    "VALUE_MIN",
+    "parse_netlist",
+    "parse_value",
+    "read_netlist",
+    "write_netlist",
+]
+
+#: element values (R, V, I, C, L) are 0 or of magnitude VALUE_MIN … VALUE_MAX
+VALUE_MIN = 1e-300
+VALUE_MAX = 1e300
+#: subcircuit instances may expand to at most this many elements in all
+MAX_EXPANDED_ELEMENTS = 50_000_000
+#: subcircuit instances nested deeper than this are an error
+MAX_SUBCKT_DEPTH = 100
+#: .include nested deeper than this is an error
+MAX_INCLUDE_DEPTH = 50
+_RANGE_HINT = (
+    f"resbench reads element values of magnitude {VALUE_MIN:g} to {VALUE_MAX:g}, or exactly 0"
+)
 
 # ---------------------------------------------------------------------------
 # numbers
@@ -94,7 +126,31 @@ def _value_or_none(token: str) -> float | None:
         return None
     if len(mant) != len(token):
         v *= _scale(token[len(mant) :])
-    return v if math.isfinite(v) else None
+    if not math.isfinite(v) or (abs(v) < TINY and literal_problem(mant, v) is not None):
+        return None  # overflows, or a nonzero number that underflows
+    return v
+
+
+def _number_problem(token: str) -> str | None:
+    """Why a token that looks like a SPICE number is not one (too large, or a
+    nonzero number too small for a double), or None."""
+    mant = token.rstrip(_ALPHA)
+    if not mant or mant[-1] not in _DIGIT_END or "_" in mant or not token.isascii():
+        return None
+    try:
+        v = float(mant)
+    except ValueError:
+        return None
+    if len(mant) != len(token):
+        v *= _scale(token[len(mant) :])
+    return literal_problem(mant, v)
+
+
+def _range_problem(v: float) -> str | None:
+    """Why an element value is out of the range resbench reads, or None."""
+    if v == 0.0 or VALUE_MIN <= abs(v) <= VALUE_MAX:
+        return None
+    return f"{v:g} is out of range"
 
 
 def parse_value(token: str) -> float:
@@ -105,12 +161,13 @@ def parse_value(token: str) -> float:
     ignored.  Raises :class:`NetlistError` for anything else.
     """
     if not isinstance(token, str):
-        raise NetlistError(f"expected a number, got {token!r}")
+        raise NetlistError(f"expected a number, got {quote(repr(token))}")
     tok = token.strip().lower()
     v = _value_or_none(tok)
     if v is None or not math.isfinite(v):
+        problem = _number_problem(tok)
         raise NetlistError(
-            f"bad number {token!r}",
+            f"bad number {quote(token)}" + (f": it {problem}" if problem else ""),
             text=token,
             hint="SPICE numbers look like 1k, 4.7u, 1meg, 2.2e-3, 10kohm",
         )
@@ -198,6 +255,12 @@ def write_netlist(
         if m not in models:
             models[m] = Model(m, "d", {})
     for name, model in models.items():
+        for k, v in model.params.items():
+            v = float(v)
+            if not math.isfinite(v) or 0.0 < abs(v) < TINY:
+                raise CircuitError(
+                    f"cannot write model {name}: parameter {k} = {v} is not readable"
+                )
         card = f".model {name} {model.kind}"
         if model.params:
             card += " (" + " ".join(f"{k}={_fmt_param(v)}" for k, v in model.params.items()) + ")"
@@ -206,10 +269,12 @@ def write_netlist(
         out.append(_SWITCH_CARD)
 
     def columns(br: Branches, letter: str, kind: str):
-        if not np.all(np.isfinite(br.value)):
-            i = int(np.argmax(~np.isfinite(br.value)))
+        mag = np.abs(br.value)
+        ok = (mag == 0.0) | ((mag >= VALUE_MIN) & (mag <= VALUE_MAX))  # False for NaN
+        if not ok.all():
+            i = int(np.argmin(ok))
             raise CircuitError(
-                f"cannot write {kind} {br.names[i]} with value {br.value[i]}",
+                f"cannot write {kind} {br.names[i]} with value {br.value[i]} ({_RANGE_HINT})",
                 elements=[br.names[i]],
             )
         names = _checked_names(br.names, letter, kind)
@@ -296,6 +361,15 @@ _LINE_BITS = 32  # a location is (file index << 32) | line number
 _LINE_MASK = (1 << _LINE_BITS) - 1
 
 
+_COUNT_CAP = 10**15  # element counts are capped here (nested instances multiply)
+_LONG_WORD = re.compile(r"\S{100,}")
+
+
+def _clip_word(m: re.Match) -> str:
+    w = m.group()
+    return f"{w[:60]}… (+{len(w) - 60:,} characters)"
+
+
 class _Notes:
     """Warnings grouped by kind, so a million sources with AC parts give one line."""
 
@@ -327,6 +401,7 @@ class _Subckt:
         "locs",
         "name",
         "param_defs",
+        "param_locs",
         "parent",
         "ports",
         "raws",
@@ -342,6 +417,7 @@ class _Subckt:
         self.raws: list[str] = []  # … and text
         self.children: dict[str, _Subckt] = {}  # subcircuits defined inside
         self.param_defs: list[tuple[str, str, int, str]] = []  # .param: name, expr, loc, raw
+        self.param_locs: dict[str, int] = {}  # .param name -> location of its first definition
 
 
 class _Env:
@@ -357,28 +433,67 @@ class _Env:
         self.busy: set[str] = set()
 
     def get(self, name: str) -> float | None:
-        v = self.values.get(name)
-        if v is not None:
-            return v
-        d = self.defs.get(name)
-        if d is not None:
-            text, loc, raw = d
-            if name in self.busy:
-                raise self.parser.error(
-                    loc, raw, f"parameter {name!r} is defined in terms of itself"
-                )
-            self.busy.add(name)
+        env: _Env | None = self
+        while env is not None:
+            v = env.values.get(name)
+            if v is not None:
+                return v
+            if name in env.defs:
+                return env.force(name)
+            env = env.parent
+        return None
+
+    def owner(self, name: str) -> _Env | None:
+        """The scope (this one or a parent) that defines ``name``."""
+        env: _Env | None = self
+        while env is not None:
+            if name in env.values or name in env.defs:
+                return env
+            env = env.parent
+        return None
+
+    def force(self, name: str) -> float:
+        """Evaluate this scope's definition of ``name``, after the definitions it
+        depends on, depth first with an explicit stack (a chain of a thousand
+        parameters needs no recursion); a definition met again on the way is a cycle."""
+        error = self.parser.error
+        stack: list[tuple[_Env, str]] = [(self, name)]
+        while stack:
+            env, n = stack[-1]
+            if n in env.values:
+                stack.pop()
+                continue
+            text, loc, raw = env.defs[n]
             try:
-                v = evaluate(text, self.get)
+                prog = parse_expr(text)
             except ExprError as exc:
-                raise self.parser.error(
-                    loc, raw, f"cannot evaluate parameter {name} = {text}: {exc}"
+                raise error(
+                    loc, raw, f"cannot evaluate parameter {n} = {snippet(text, 60)}: {exc}"
                 ) from None
-            finally:
-                self.busy.discard(name)
-            self.values[name] = v
-            return v
-        return None if self.parent is None else self.parent.get(name)
+            env.busy.add(n)
+            pending = None
+            for dep in names_in(prog):
+                owner = env.owner(dep)
+                if owner is None or dep in owner.values:
+                    continue
+                if dep in owner.busy:
+                    dloc, draw = owner.defs[dep][1:]
+                    raise error(dloc, draw, f"parameter {quote(dep)} is defined in terms of itself")
+                pending = (owner, dep)
+                break
+            if pending is not None:
+                stack.append(pending)
+                continue
+            try:
+                v = evaluate(text, env.get)
+            except ExprError as exc:
+                raise error(
+                    loc, raw, f"cannot evaluate parameter {n} = {snippet(text, 60)}: {exc}"
+                ) from None
+            env.busy.discard(n)
+            env.values[n] = v
+            stack.pop()
+        return self.values[name]
 
     def evaluate_all(self) -> None:
         for name in list(self.defs):
@@ -423,6 +538,90 @@ def _title(text: str) -> str:
     return text.replace("\ufeff", "").strip()
 
 
+_PSEUDO_FILE_SYSTEMS = ("/proc", "/sys")
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class _Refused(OSError):
+    """A path that exists but is not a file resbench reads."""
+
+
+def _check_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((k for test, k in _FILE_KINDS if test(mode)), "a special file")
+        raise _Refused(f"not a regular file ({kind})")
+
+
+def _read_text(path: str) -> str:
+    """The text of a netlist file: a regular file (never a FIFO, a device or a file
+    of /proc or /sys, which may hold secrets and never end), decoded as strict
+    UTF-8 with a leading byte-order mark allowed.  Raises OSError when the file
+    cannot be read or is refused, NetlistError (file, line, byte) when it is not UTF-8."""
+    _check_regular(os.stat(path).st_mode)  # before opening: opening a FIFO blocks
+    real = os.path.realpath(path)
+    for top in _PSEUDO_FILE_SYSTEMS:
+        if real == top or real.startswith(top + "/"):
+            raise _Refused(f"a file of the {top} pseudo file system, not a netlist")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        _check_regular(os.fstat(fd).st_mode)  # the same file that was checked
+        data = fh.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        pos = exc.start
+        text = data[:pos].decode("utf-8")
+        line, col = _line_col(text, len(text))
+        head = max(data.rfind(b"\n", 0, pos), data.rfind(b"\r", 0, pos)) + 1
+        tail = len(data)
+        for sep in (b"\n", b"\r"):
+            k = data.find(sep, pos, pos + 4096)
+            if k >= 0:
+                tail = min(tail, k)
+        shown = data[head : min(tail, pos + 4096)].decode("utf-8", errors="backslashreplace")
+        raise NetlistError(
+            f"byte 0x{data[pos]:02x} at line {line}, column {col} is not UTF-8",
+            file=path,
+            line=line,
+            text=shown,
+            hint="save the file as UTF-8 (resbench reads netlists as UTF-8 only)",
+        ) from None
+
+
+_MODEL_HEAD = re.compile(r"([^\s(){}'\"=,]+)\s+([a-z_][a-z0-9_]*)(?![^\s(])")
+
+
+def _commas_to_spaces(text: str) -> str:
+    """Commas outside ``{…}`` and ``'…'`` become spaces (model parameter separators)."""
+    if "," not in text:
+        return text
+    out = []
+    depth, quoted = 0, False
+    for ch in text:
+        if ch == "'" and not depth:
+            quoted = not quoted
+        elif ch == "{" and not quoted:
+            depth += 1
+        elif ch == "}" and not quoted and depth:
+            depth -= 1
+        elif ch == "," and not depth and not quoted:
+            ch = " "
+        out.append(ch)
+    return "".join(out)
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of ``text[pos]``, lines split as the parser splits them."""
+    before = _lines_of(text[:pos])
+    return len(before), len(before[-1]) + 1
+
+
 def _lines_of(text: str) -> list[str]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -442,6 +641,7 @@ class _Parser:
         self.globals: set[str] = {GROUND, "gnd"}
         self.including: list[str] = []
         self.include_names: list[str] = []
+        self.include_depth = 0  # .include levels open now
         # pass 2 state
         # node name -> index; a new name gets the next index (order of first appearance)
         self.nidx: defaultdict[str, int] = defaultdict(count(1).__next__)
@@ -453,6 +653,8 @@ class _Parser:
         self.models: dict[str, Model] = {}
         self.model_locs: dict[str, int] = {}
         self.bodies: dict[int, list] = {}  # id(_Subckt) -> tokenised body
+        self.counts: dict[int, int] = {}  # id(_Subckt) -> elements one instance expands to
+        self.expanded = 0  # elements the top-level instances expand to, so far
         self.env = _Env(self, None)
 
     # ------------------------------------------------------------- errors
@@ -469,6 +671,8 @@ class _Parser:
     ) -> NetlistError:
         if ctx is not None:
             message += f" (in subcircuit instance {ctx.prefix})"
+        if len(message) > 200:  # user text inside: no word of it longer than a snippet
+            message = _LONG_WORD.sub(_clip_word, message)
         file, line = self.where(loc)
         if text is None and loc:
             lines = self.file_lines[loc >> _LINE_BITS]
@@ -493,6 +697,18 @@ class _Parser:
         fidx = len(self.files)
         self.files.append(file)
         base = fidx << _LINE_BITS
+        if text[:1] == "\ufeff":
+            text = text[1:]  # a byte-order mark at the start of any file
+        nul = text.find("\x00")
+        if nul >= 0:
+            self.file_lines.append([])
+            line, col = _line_col(text, nul)
+            raise NetlistError(
+                f"NUL byte at line {line}, column {col}: this is a binary file, not a netlist",
+                file=file,
+                line=line,
+                hint="a netlist is a text file (UTF-8)",
+            )
         lines = _lines_of(text)
         self.file_lines.append(lines)
         start = 0
@@ -506,7 +722,7 @@ class _Parser:
         letters = _LETTERS
         special = _SPECIAL
         alpha, scale, digit_end = _ALPHA, _scale, _DIGIT_END
-        inf = math.inf
+        lo, hi = VALUE_MIN, VALUE_MAX
         nidx = self.nidx
         g = self.groups["r"]
         rn, ra, rb, rv, rl = g.names.append, g.a.append, g.b.append, g.value.append, g.locs.append
@@ -582,7 +798,7 @@ class _Parser:
                             v = -1.0
                         if "_" in x or (m and m[-1] not in digit_end):
                             v = -1.0  # not a SPICE number: the generic path reports it
-                        if 0.0 <= v < inf:
+                        if lo <= v <= hi or (v == 0.0 and _value_or_none(x) == 0.0):
                             rn(t[0])
                             ra(nidx[t[1]])
                             rb(nidx[t[2]])
@@ -603,7 +819,7 @@ class _Parser:
                 raise self.error(
                     loc,
                     raw,
-                    f"unrecognised line starting with {c!r}",
+                    f"unrecognised line starting with {quote(c)}",
                     hint="lines are elements (R1 a b 1k), dot cards (.op), comments (*) "
                     "or continuations (+)",
                 )
@@ -622,7 +838,7 @@ class _Parser:
                 raise self.error(
                     loc,
                     raw,
-                    f"unbalanced {t!r}",
+                    f"unbalanced {quote(t)}",
                     hint="expressions are written {…} or '…', without nesting braces",
                     ctx=ctx,
                 )
@@ -641,7 +857,9 @@ class _Parser:
         for t in toks:
             name, eq, val = t.partition("=")
             if not eq or not _PNAME.match(name):
-                raise self.error(loc, raw, f"expected name=value in {what}, found {t!r}", ctx=ctx)
+                raise self.error(
+                    loc, raw, f"expected name=value in {what}, found {quote(t)}", ctx=ctx
+                )
             if not val:
                 raise self.error(loc, raw, f"missing value for {name} in {what}", ctx=ctx)
             if len(val) >= 2 and (
@@ -669,8 +887,17 @@ class _Parser:
             toks = self.tokens(loc, s, rest)
             if not toks:
                 raise self.error(loc, s, ".param needs name=value", hint=".param rload=1k")
+            scope = self.stack[-1]
             for name, val in self.assignments(loc, s, toks, ".param"):
-                self.stack[-1].param_defs.append((name, val, loc, s))
+                first = scope.param_locs.get(name)
+                if first is None:
+                    scope.param_locs[name] = loc
+                else:
+                    self.notes.add(
+                        ".param redefined (the last definition is used)",
+                        f"{name} at {self.place(loc)}, first defined at {self.place(first)}",
+                    )
+                scope.param_defs.append((name, val, loc, s))
             return 0
         if card == ".model":
             self.model_cards.append((loc, s))
@@ -697,7 +924,7 @@ class _Parser:
         if card == ".global":
             for t in rest.split():
                 if _SPECIAL(t):
-                    raise self.error(loc, s, f"bad node name {t!r} in .global")
+                    raise self.error(loc, s, f"bad node name {quote(t)} in .global")
                 self.globals.add(t)
             return 0
         if card == ".title":
@@ -732,11 +959,11 @@ class _Parser:
             if "=" in t:
                 params.append(t)
             elif params:
-                raise self.error(loc, s, f"port {t!r} after the parameters of .subckt {name}")
+                raise self.error(loc, s, f"port {quote(t)} after the parameters of .subckt {name}")
             elif t in self.globals or _SPECIAL(t):
-                raise self.error(loc, s, f"bad port name {t!r} in .subckt {name}")
+                raise self.error(loc, s, f"bad port name {quote(t)} in .subckt {name}")
             elif t in ports:
-                raise self.error(loc, s, f"port {t!r} appears twice in .subckt {name}")
+                raise self.error(loc, s, f"port {quote(t)} appears twice in .subckt {name}")
             else:
                 ports.append(t)
         defaults = self.assignments(loc, s, params, f".subckt {name}")
@@ -764,11 +991,15 @@ class _Parser:
         if real in self.including:
             chain_ = " -> ".join([*self.include_names[self.including.index(real) :], path])
             raise self.error(loc, s, f"include cycle: {chain_}")
+        if self.include_depth >= MAX_INCLUDE_DEPTH:
+            raise self.error(
+                loc,
+                s,
+                f".include nested more than {MAX_INCLUDE_DEPTH} files deep",
+                hint="include the files from fewer levels",
+            )
         try:
-            if os.path.exists(path) and not os.path.isfile(path):
-                raise OSError(f"{path} is not a regular file")
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
+            text = _read_text(path)
         except OSError as exc:
             raise self.error(
                 loc,
@@ -778,43 +1009,54 @@ class _Parser:
             ) from None
         self.including.append(real)
         self.include_names.append(path)
+        self.include_depth += 1
         try:
             self.read(text, path, os.path.dirname(path), main=False)
         finally:
             self.including.pop()
             self.include_names.pop()
+            self.include_depth -= 1
 
     # ------------------------------------------------------------- pass 2
     def parse_models(self) -> None:
+        """``.model NAME TYPE [(] name=value … [)]``: parameters are numbers or
+        ``{expressions}``, separated by spaces or commas, optionally in one pair of
+        parentheses; anything else (a stray token or parenthesis) is an error."""
         for loc, raw in self.model_cards:
             low = raw.lower()
             parts = low.split(None, 1)
-            toks = []
-            for t in self.tokens(loc, raw, parts[1] if len(parts) > 1 else ""):
-                if "{" in t or "'" in t:
-                    toks.append(t.lstrip("("))
-                else:
-                    toks.extend(x for x in re.split(r"[(),]+", t) if x)
-            toks = [t for t in toks if t != ")"]
-            if len(toks) < 2 or "=" in toks[0] or "=" in toks[1]:
+            m = _MODEL_HEAD.match(parts[1] if len(parts) > 1 else "")
+            if m is None:
                 raise self.error(loc, raw, ".model needs a name and a type", hint=".model D1 D")
-            name, kind = toks[0], toks[1]
+            name, kind = m.group(1), m.group(2)
+            rest = m.string[m.end() :].strip()
+            hint = f".model {name} {kind} (name=value …), e.g. .model dm D (is=1e-14 n=1)"
+            if rest[:1] == "(":
+                if rest[-1:] != ")":
+                    raise self.error(loc, raw, f".model {name}: unbalanced parentheses", hint=hint)
+                rest = rest[1:-1]
             params: dict[str, float] = {}
-            for t in toks[2:]:
+            for t in self.tokens(loc, raw, _commas_to_spaces(rest)):
                 k, eq, v = t.partition("=")
-                if not eq or not k or not v:
-                    self.notes.add("ignored .model token", f"{t!r} at {self.place(loc)}")
-                    continue
+                if not eq or not _PNAME.match(k):
+                    raise self.error(
+                        loc, raw, f".model {name}: expected name=value, found {quote(t)}", hint=hint
+                    )
+                if not v:
+                    raise self.error(loc, raw, f".model {name}: {k} has no value", hint=hint)
                 if v[0] in "{'":
                     params[k] = self.value(loc, raw, v, self.env, f"model parameter {k}")
-                else:
-                    x = _value_or_none(v)
-                    if x is None:
-                        self.notes.add(
-                            "ignored non-numeric .model parameter", f"{k}={v} at {self.place(loc)}"
-                        )
-                        continue
-                    params[k] = x
+                    continue
+                x = _value_or_none(v)
+                if x is None:
+                    problem = (
+                        "unbalanced parentheses"
+                        if "(" in v or ")" in v
+                        else f"bad value {quote(v)} for {k}"
+                        + (f": it {p}" if (p := _number_problem(v)) else "")
+                    )
+                    raise self.error(loc, raw, f".model {name}: {problem}", hint=hint)
+                params[k] = x
             if name in self.models:
                 raise self.error(
                     loc,
@@ -834,7 +1076,7 @@ class _Parser:
                 return evaluate(text, env.get)
             except ExprError as exc:
                 raise self.error(
-                    loc, raw, f"cannot evaluate {what} {tok}: {exc}", ctx=ctx
+                    loc, raw, f"cannot evaluate {what} {snippet(tok, 60)}: {exc}", ctx=ctx
                 ) from None
         v = _value_or_none(tok)
         if v is None:
@@ -843,13 +1085,18 @@ class _Parser:
                 env.get(tok) is not None or any(d[0] == tok for d in self.root.param_defs)
             ):
                 hint = f"to use parameter {tok}, write {{{tok}}}"
-            raise self.error(loc, raw, f"bad {what} {tok!r}", hint=hint, ctx=ctx)
+            problem = _number_problem(tok)
+            if problem is not None:
+                raise self.error(
+                    loc, raw, f"bad {what}: the number {quote(tok)} {problem}", ctx=ctx
+                )
+            raise self.error(loc, raw, f"bad {what} {quote(tok)}", hint=hint, ctx=ctx)
         return v
 
     def resolve(self, loc: int, raw: str, tok: str, ctx: _Ctx | None) -> str:
         """A node token -> its flattened name (ports map to the instance's nodes)."""
         if _SPECIAL(tok):
-            raise self.error(loc, raw, f"bad node name {tok!r}", ctx=ctx)
+            raise self.error(loc, raw, f"bad node name {quote(tok)}", ctx=ctx)
         if ctx is not None:
             name = ctx.portmap.get(tok)
             if name is not None:
@@ -875,13 +1122,13 @@ class _Parser:
             raise self.error(
                 loc,
                 None,
-                f"diode {name}: model {model!r} is not defined",
+                f"diode {name}: model {quote(model)} is not defined",
                 hint=f'add ".model {model} D"',
             )
         raise self.error(
             loc,
             None,
-            f"diode {name}: model {model!r} is of type {self.models[model].kind}, not d",
+            f"diode {name}: model {quote(model)} is of type {self.models[model].kind}, not d",
             hint=f'add ".model NAME D" and use it for {name}',
         )
 
@@ -893,6 +1140,7 @@ class _Parser:
         rn, ra, rb, rv, rl = g.names.append, g.a.append, g.b.append, g.value.append, g.locs.append
         special = _SPECIAL
         val = _value_or_none
+        lo, hi = VALUE_MIN, VALUE_MAX
         element = self.element
         for loc, raw in zip(root.locs, root.raws, strict=True):
             low = raw.lower()
@@ -900,7 +1148,7 @@ class _Parser:
                 t = low.split()
                 if len(t) == 4:
                     v = val(t[3])
-                    if v is not None and v >= 0:
+                    if v is not None and (lo <= v <= hi or v == 0.0):
                         rn(t[0])
                         ra(nidx[t[1]])
                         rb(nidx[t[2]])
@@ -923,7 +1171,7 @@ class _Parser:
             msg = (
                 f"unsupported element {name} ({what})"
                 if what
-                else f"unknown element {name} (no element type starts with {c!r})"
+                else f"unknown element {name} (no element type starts with {quote(c)})"
             )
             raise self.error(loc, raw, msg, hint=_ELEMENTS_HINT, ctx=ctx)
         if "=" in name or len(toks) < 3 or any("=" in t for t in toks[1:3]):
@@ -943,8 +1191,11 @@ class _Parser:
         elif c == "d":
             model = toks[3]
             if _SPECIAL(model):
-                raise self.error(loc, raw, f"bad model name {model!r}", hint=_USAGE[c], ctx=ctx)
+                raise self.error(
+                    loc, raw, f"bad model name {quote(model)}", hint=_USAGE[c], ctx=ctx
+                )
             if len(toks) > 4:
+                self.check_extras(loc, raw, toks, c, ctx)
                 self.notes.add(
                     "ignored diode parameters (resbench diodes are ideal)",
                     f"{' '.join(toks[4:])} on {full} at {self.place(loc)}",
@@ -958,7 +1209,7 @@ class _Parser:
                     raise self.error(
                         loc,
                         raw,
-                        f"unsupported resistor parameter {toks[4]!r}",
+                        f"unsupported resistor parameter {quote(toks[4])}",
                         hint="write the resistance as the 4th field: Rname n1 n2 value",
                         ctx=ctx,
                     )
@@ -971,9 +1222,15 @@ class _Parser:
                         ctx=ctx,
                     )
             elif len(toks) > 4:
+                self.check_extras(loc, raw, toks, c, ctx)
                 self.notes.add(
                     f"ignored {_KIND[c]} parameters (no effect at DC)",
                     f"{' '.join(toks[4:])} on {full} at {self.place(loc)}",
+                )
+            problem = _range_problem(v)
+            if problem is not None:
+                raise self.error(
+                    loc, raw, f"{_VALUE_WORD[c]} of {name}: {problem}", hint=_RANGE_HINT, ctx=ctx
                 )
         g = self.groups[c]
         g.a.append(self.node(loc, raw, toks[1], ctx))
@@ -982,24 +1239,61 @@ class _Parser:
         g.value.append(v)
         g.locs.append(loc)
 
+    def check_extras(self, loc: int, raw: str, toks: list[str], c: str, ctx: _Ctx | None) -> None:
+        """Tokens after a diode's model or a capacitor's or inductor's value: only the
+        instance parameters SPICE defines for it (ignored at DC); anything else is an error."""
+        keys = _EXTRA_KEYS[c]
+        for j, t in enumerate(toks[4:]):
+            k, eq, v = t.partition("=")
+            if eq:
+                if k in keys and v and (v[0] in "{'" or _value_or_none(v) is not None):
+                    continue
+                what = f"parameter {quote(t)}" if k in keys else f"unknown parameter {quote(k)}"
+            elif c == "d" and (
+                t == "off" or (j == 0 and (t[0] in "{'" or _value_or_none(t) is not None))
+            ):
+                continue  # [area] [off]
+            else:
+                what = quote(t)
+            raise self.error(
+                loc,
+                raw,
+                f"{_KIND[c]} {toks[0]}: unexpected {what}",
+                hint=f"{_USAGE[c]}; parameters: {', '.join(sorted(keys))}",
+                ctx=ctx,
+            )
+
     def source(
         self, loc: int, raw: str, toks: list[str], full: str, env: _Env, ctx: _Ctx | None
     ) -> float:
+        """``[DC] value``, ``AC [mag [phase]]`` and one transient function, each at
+        most once: the DC value (AC and transient parts are ignored with a note)."""
+        usage = _USAGE[toks[0][0]]
         rest = toks[3:]
         n = len(rest)
         dc: float | None = None
         tran: str | None = None
+        ac = False
         i = 0
         while i < n:
             t = rest[i]
-            if t == "dc":
-                if i + 1 >= n:
+            if t == "dc" or (i == 0 and t[0] not in _LETTERS):
+                if dc is not None:
                     raise self.error(
-                        loc, raw, f"{full}: DC needs a value", hint=_USAGE["v"], ctx=ctx
+                        loc, raw, f"{full}: the DC value is given twice", hint=usage, ctx=ctx
                     )
-                dc = self.value(loc, raw, rest[i + 1], env, "DC value", ctx)
-                i += 2
+                if t == "dc":
+                    if i + 1 >= n:
+                        raise self.error(loc, raw, f"{full}: DC needs a value", hint=usage, ctx=ctx)
+                    i += 1
+                dc = self.value(
+                    loc, raw, rest[i], env, "DC value" if t == "dc" else "source value", ctx
+                )
+                i += 1
             elif t == "ac":
+                if ac:
+                    raise self.error(loc, raw, f"{full}: AC is given twice", hint=usage, ctx=ctx)
+                ac = True
                 i += 1
                 for _ in range(2):  # magnitude, phase
                     if i < n and (rest[i][0] in "{'" or _value_or_none(rest[i]) is not None):
@@ -1009,6 +1303,14 @@ class _Parser:
                     f"{full} at {self.place(loc)}",
                 )
             elif t.split("(", 1)[0] in _TRAN_FUNCS:
+                if tran is not None:
+                    raise self.error(
+                        loc,
+                        raw,
+                        f"{full}: a second transient function {quote(t.split('(', 1)[0])}",
+                        hint=usage,
+                        ctx=ctx,
+                    )
                 tran = t.split("(", 1)[0]
                 depth, opened = 0, False
                 while i < n:
@@ -1026,7 +1328,7 @@ class _Parser:
                 i += 1
             else:
                 raise self.error(
-                    loc, raw, f"{full}: unexpected {t!r} in source", hint=_USAGE["v"], ctx=ctx
+                    loc, raw, f"{full}: unexpected {quote(t)} in source", hint=usage, ctx=ctx
                 )
         if dc is None:
             if tran is not None:
@@ -1035,14 +1337,26 @@ class _Parser:
                     "value at t=0; add DC value to be explicit)",
                     f"{full} {tran}(…) at {self.place(loc)}",
                 )
+            elif ac:
+                self.notes.add("AC-only source: DC value 0 used", f"{full} at {self.place(loc)}")
             else:
-                self.notes.add("source without a value: 0 used", f"{full} at {self.place(loc)}")
+                head = " ".join(toks[:3])
+                raise self.error(
+                    loc,
+                    raw,
+                    f"{full} has no value",
+                    hint=f"give the DC value: write {head} 0 or {head} DC 0 for zero",
+                    ctx=ctx,
+                )
             dc = 0.0
         elif tran is not None:
             self.notes.add(
                 "ignored transient specification (DC value used)",
                 f"{full} {tran}(…) at {self.place(loc)}",
             )
+        problem = _range_problem(dc)
+        if problem is not None:
+            raise self.error(loc, raw, f"{full}: the value {problem}", hint=_RANGE_HINT, ctx=ctx)
         return dc
 
     def find_subckt(self, name: str, scope: _Subckt) -> _Subckt | None:
@@ -1064,7 +1378,9 @@ class _Parser:
             if "=" in t:
                 params.append(t)
             elif params:
-                raise self.error(loc, raw, f"{name}: {t!r} after the instance parameters", ctx=ctx)
+                raise self.error(
+                    loc, raw, f"{name}: {quote(t)} after the instance parameters", ctx=ctx
+                )
             else:
                 positional.append(t)
         usage = "Xname node1 node2 … SUBCKT [param=value …]"
@@ -1081,7 +1397,7 @@ class _Parser:
                 else "define it with .subckt … .ends or .include the file that does"
             )
             raise self.error(
-                loc, raw, f"{name}: unknown subcircuit {subname!r}", hint=hint, ctx=ctx
+                loc, raw, f"{name}: unknown subcircuit {quote(subname)}", hint=hint, ctx=ctx
             )
         if len(conn) != len(sub.ports):
             raise self.error(
@@ -1096,6 +1412,30 @@ class _Parser:
         if sub in stack:
             path = " -> ".join([s.name for s in stack] + [sub.name])  # type: ignore[misc]
             raise self.error(loc, raw, f"recursive subcircuit: {path}", ctx=ctx)
+        if len(stack) >= MAX_SUBCKT_DEPTH:
+            raise self.error(
+                loc,
+                raw,
+                f"subcircuit instances nested more than {MAX_SUBCKT_DEPTH} deep",
+                hint="flatten some levels of the hierarchy",
+                ctx=ctx,
+            )
+        if ctx is None:
+            n = self.count_elements(sub)
+            self.expanded += n
+            if self.expanded > MAX_EXPANDED_ELEMENTS:
+                shown = f"{n:,}" if n < _COUNT_CAP else f"more than {_COUNT_CAP:.0e}"
+                more = (
+                    "" if n == self.expanded else f" ({self.expanded:,} with the instances above)"
+                )
+                raise self.error(
+                    loc,
+                    raw,
+                    f"{name}: subcircuit {subname} expands to {shown} elements{more}, "
+                    f"over the limit of {MAX_EXPANDED_ELEMENTS:,}",
+                    hint="each instance copies the whole subcircuit, nested instances "
+                    "multiply: check the hierarchy",
+                )
         env = self.env if ctx is None else ctx.env
         declared = {k for k, _ in sub.defaults}
         overrides: dict[str, float] = {}
@@ -1104,7 +1444,7 @@ class _Parser:
                 raise self.error(
                     loc,
                     raw,
-                    f"{name}: subcircuit {subname} has no parameter {k!r}",
+                    f"{name}: subcircuit {subname} has no parameter {quote(k)}",
                     hint=f"its parameters: {', '.join(sorted(declared)) or 'none'}",
                     ctx=ctx,
                 )
@@ -1122,6 +1462,58 @@ class _Parser:
         portmap = {p: self.resolve(loc, raw, n, ctx) for p, n in zip(sub.ports, conn, strict=True)}
         inner = _Ctx(prefix, portmap, sub, sub_env, (*stack, sub))
         self.expand(sub, inner)
+
+    def count_elements(self, top: _Subckt) -> int:
+        """How many elements one instance of ``top`` expands to (capped at _COUNT_CAP),
+        counted without expanding: per subcircuit once (memoised), depth first with an
+        explicit stack.  Instances that cannot be resolved, or that recurse, count 0:
+        expanding them reports the error."""
+        memo = self.counts
+        if id(top) in memo:
+            return memo[id(top)]
+        info: dict[int, tuple[int, list[_Subckt]]] = {}
+        active: set[int] = set()
+        todo: list[tuple[_Subckt, bool]] = [(top, False)]
+        while todo:
+            sub, done = todo.pop()
+            key = id(sub)
+            if key in memo:
+                continue
+            if done:
+                plain, targets = info[key]
+                total = plain + sum(memo.get(id(t), 0) for t in targets)
+                memo[key] = min(total, _COUNT_CAP)
+                active.discard(key)
+                continue
+            if key in active:
+                continue
+            active.add(key)
+            plain, targets = 0, []
+            for loc, raw in zip(sub.locs, sub.raws, strict=True):
+                if raw[0] not in "xX":
+                    plain += 1
+                    continue
+                target = self.instance_target(loc, raw, sub)
+                if target is not None:
+                    targets.append(target)
+            info[key] = (plain, targets)
+            todo.append((sub, True))
+            todo.extend((t, False) for t in targets if id(t) not in memo and id(t) not in active)
+        return memo[id(top)]
+
+    def instance_target(self, loc: int, raw: str, scope: _Subckt) -> _Subckt | None:
+        """The subcircuit an ``X`` line names, or None if it cannot be told."""
+        try:
+            toks = self.tokens(loc, raw, raw.lower())
+        except NetlistError:
+            return None
+        positional = []
+        for t in toks[1:]:
+            if "=" in t:
+                break
+            if t != "params:":
+                positional.append(t)
+        return self.find_subckt(positional[-1], scope) if positional else None
 
     def body(self, sub: _Subckt) -> list[tuple[int, str, list[str] | None, float | str | None]]:
         """The body of a subcircuit, tokenised once: (loc, raw, resistor tokens, value).
@@ -1147,7 +1539,7 @@ class _Parser:
                             toks, val = t, x[1:-1]
                     else:
                         v = _value_or_none(x)
-                        if v is not None and v >= 0:
+                        if v is not None and (v == 0.0 or VALUE_MIN <= v <= VALUE_MAX):
                             toks, val = t, v
             out.append((loc, raw, toks, val))
         self.bodies[id(sub)] = out
@@ -1156,6 +1548,7 @@ class _Parser:
     def expand(self, sub: _Subckt, ctx: _Ctx) -> None:
         """Flatten one instance of ``sub`` (fast path for plain resistor lines)."""
         portmap, glob, nidx, env = ctx.portmap, self.globals, self.nidx, ctx.env
+        lo, hi = VALUE_MIN, VALUE_MAX
         prefix = ctx.prefix + "."
         rprefix = "r." + prefix
         g = self.groups["r"]
@@ -1169,7 +1562,7 @@ class _Parser:
                         v = -1.0  # the general path reports it
                 else:
                     v = val  # type: ignore[assignment]
-                if v >= 0:
+                if v == 0.0 or lo <= v <= hi:
                     n1, n2 = toks[1], toks[2]
                     m = portmap.get(n1)
                     if m is None:
@@ -1188,6 +1581,12 @@ class _Parser:
     # ------------------------------------------------------------- result
     def circuit(self, source: str | None) -> Circuit:
         g = self.groups
+        if not any(len(x.names) for x in g.values()):
+            self.notes.add(
+                "the netlist has no elements: nothing to solve",
+                f"{(self.files[0] if self.files else None) or '<netlist>'} "
+                "(its first line is always the title, never an element)",
+            )
         c = Circuit(
             title=self.title,
             nodes=[name for name in self.nidx if name != "gnd"],
@@ -1256,9 +1655,14 @@ _VALUE_WORD = {
     "c": "capacitance",
     "l": "inductance",
 }
+_EXTRA_KEYS = {
+    "d": frozenset(("area", "pj", "m", "ic", "temp", "dtemp", "lm", "wm", "lp", "wp")),
+    "c": frozenset(("ic", "m", "scale", "temp", "dtemp", "tc1", "tc2")),
+    "l": frozenset(("ic", "m", "nt", "scale", "temp", "dtemp", "tc1", "tc2")),
+}
 _USAGE = {
     "r": "Rname n1 n2 value (ohms, e.g. 1k)",
-    "d": "Dname anode cathode MODEL",
+    "d": "Dname anode cathode MODEL [area] [off] [name=value …]",
     "v": "Vname n+ n- [DC] value [AC mag [phase]] [SIN(…)|PULSE(…)|PWL(…)…]",
     "i": "Iname n+ n- [DC] value [AC mag [phase]] [SIN(…)|PULSE(…)|PWL(…)…]",
     "c": "Cname n1 n2 value (farads)",
@@ -1313,11 +1717,15 @@ def parse_netlist(text: str, *, file: str | None = None, base_dir: str | None = 
 
 
 def read_netlist(path: str | os.PathLike) -> Circuit:
-    """Read a netlist file (UTF-8; undecodable bytes replaced); sets ``circuit.source``."""
+    """Read a netlist file; sets ``circuit.source``.
+
+    The file must be a regular file (not a FIFO, a device, or a file of /proc or
+    /sys) and UTF-8 text (a leading byte-order mark is allowed); anything else is
+    a :class:`NetlistError` naming the file (and for bad bytes, the line, column
+    and byte)."""
     p = os.fspath(path)
     try:
-        with open(p, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
+        text = _read_text(p)
     except OSError as exc:
         raise NetlistError(f"cannot read netlist: {exc.strerror or exc}", file=str(p)) from None
     c = parse_netlist(text, file=str(p))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +171,7 @@ def test_sources_dc_keyword_ac_and_transient_parts() -> None:
         "V7 g 0 sin (0 1 1k)\n"
         "I1 0 h 1mA\n"
         "I2 0 i DC 2uA\n"
-        "I3 0 j\n"
+        "I3 0 j AC 1\n"
         "V8 k 0 1 AC 1 PWL(0 0 1 1)\n"
     )
     assert values(c.vsources) == {
@@ -186,9 +187,9 @@ def test_sources_dc_keyword_ac_and_transient_parts() -> None:
     assert values(c.isources) == {"i1": 1e-3, "i2": 2e-6, "i3": 0.0}
     assert terminals(c, c.isources)["i1"] == ("0", "h")
     w = "\n".join(c.warnings)
-    assert "ignored AC specification" in w and "(and 2 more)" in w
+    assert "ignored AC specification" in w and "(and 3 more)" in w
     assert "transient-only source: DC value 0 used" in w
-    assert "source without a value: 0 used: v4" in w and "(and 1 more)" in w
+    assert "AC-only source: DC value 0 used: v4" in w and "(and 1 more)" in w
 
 
 def test_capacitors_open_and_inductors_short_are_stored() -> None:
@@ -669,3 +670,403 @@ def test_title_drops_byte_order_marks_and_white_space() -> None:
     c = parse_netlist("\x0c\ufeff\n.title \ufeff x \n")
     assert c.title == "x"
     assert parse_netlist(write_netlist(c)) == c
+
+
+# --------------------------------------------------------------------------- hardening (issue 10)
+# files: regular files only, bounded and escaped echo of what they hold
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.cir"
+    os.mkfifo(fifo)
+    with pytest.raises(NetlistError) as e:
+        read_netlist(fifo)
+    assert "cannot read netlist: not a regular file (a FIFO" in e.value.message
+    with pytest.raises(NetlistError) as e:
+        parse(f".include {fifo}\n")
+    assert e.value.line == 2 and "not a regular file (a FIFO" in e.value.message
+
+
+def test_devices_are_refused_as_the_main_file() -> None:
+    for dev, kind in (("/dev/zero", "a character device"), ("/dev/null", "a character device")):
+        with pytest.raises(NetlistError) as e:
+            read_netlist(dev)
+        assert f"not a regular file ({kind})" in e.value.message
+
+
+def _environment_leaks(text: str) -> list[str]:
+    return [k for k, v in os.environ.items() if len(v) >= 6 and f"{k}={v}" in text]
+
+
+def test_proc_files_are_refused_and_never_echoed() -> None:
+    for path in ("/proc/self/environ", "/proc/self/status"):
+        with pytest.raises(NetlistError) as e:
+            parse(f".include {path}\n")
+        text = e.value.format()
+        assert e.value.line == 2 and "the /proc pseudo file system" in e.value.message, text
+        assert not _environment_leaks(text) and "Pid:" not in text
+        with pytest.raises(NetlistError) as e:
+            read_netlist(path)
+        assert "the /proc pseudo file system" in e.value.message
+        assert not _environment_leaks(e.value.format())
+
+
+def test_a_nul_filled_include_gives_a_short_error(tmp_path: Path) -> None:
+    (tmp_path / "zeros.cir").write_bytes(b"\x00" * 2_000_000)
+    with pytest.raises(NetlistError) as e:
+        parse(".include zeros.cir\n", base_dir=str(tmp_path))
+    text = e.value.format()
+    assert e.value.file == str(tmp_path / "zeros.cir") and e.value.line == 1
+    assert "NUL byte at line 1, column 1: this is a binary file" in e.value.message
+    assert len(text) < 400, text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "R1 a 0 {" + "1+" * 200_000 + "}\n",  # a 400 kB expression with a syntax error
+        "R1 a 0 " + "9" * 5000 + "\n",  # a 5000-digit number
+        "R1 a 0 1k " + "x" * 100_000 + "\n",  # a long stray token
+        "\x01" * 100_000 + "\n",  # a long line of control characters
+        "X" + "y" * 100_000 + " a b nosuch\n",  # a long element name
+    ],
+    ids=["expression", "digits", "token", "control", "name"],
+)
+def test_error_messages_echo_a_bounded_escaped_snippet(body: str) -> None:
+    with pytest.raises(NetlistError) as e:
+        parse(body)
+    text = e.value.format()
+    assert len(text) < 800, text
+    assert text.isprintable() or all(line.isprintable() for line in text.splitlines())
+    if body[0] == "\x01":
+        assert "\\x01\\x01" in text
+
+
+def test_snippets_escape_non_printable_characters() -> None:
+    err = NetlistError("m", file="f.cir", line=3, text="R1 a\x00b 0 1\x1b[31m \ufeff")
+    assert err.format() == "f.cir:3: m\n    R1 a\\x00b 0 1\\x1b[31m \\ufeff"
+
+
+# numbers: finite, in range, consistent between literals, expressions and .param
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "fragment"),
+    [
+        ("R1 a 0 {1e400}\n", 2, "number '1e400' is out of range"),
+        (".param big=1e400\nR1 a 0 {big}\n", 2, "number '1e400' is out of range"),
+        ("R1 a 0 " + "9" * 5000 + "\n", 2, "is out of range (above the largest double"),
+        ("R1 a 0 {" + "9" * 5000 + "}\n", 2, "is out of range (above the largest double"),
+        ("R1 a b 1e-400\nR2 b 0 1\n", 2, "the number '1e-400' is out of range (not zero"),
+        ("R1 a 0 1e-310\n", 2, "the number '1e-310' is out of range (not zero"),
+        ("R1 a 0 1e-300f\n", 2, "is out of range (not zero"),
+        ("R1 a 0 {1e-400}\n", 2, "number '1e-400' is out of range (not zero"),
+        (".param t=1e-200\nR1 a 0 {t*t}\n", 3, "the result of '*' underflows"),
+        ("I1 0 a {exp(-1000)}\nR1 a 0 1\n", 2, "exp() underflows"),
+        ("R1 a 0 {1e200*1e200}\n", 2, "not a finite number"),
+        ("R1 a 0 1e301\n", 2, "resistance of r1: 1e+301 is out of range"),
+        ("R1 a 0 {1e-150*1e-151}\n", 2, "resistance of r1: 1e-301 is out of range"),
+        ("V1 a 0 DC -2e300\nR1 a 0 1\n", 2, "v1: the value -2e+300 is out of range"),
+        ("C1 a 0 1e-301\nR1 a 0 1\n", 2, "capacitance of c1: 1e-301 is out of range"),
+        (".model dm D (is=1e-400)\n", 2, "bad value '1e-400' for is: it is out of range"),
+        (".model dm D (is={1e400})\n", 2, "number '1e400' is out of range"),
+    ],
+)
+def test_numbers_out_of_range_are_errors(body: str, line: int, fragment: str) -> None:
+    with pytest.raises(NetlistError) as e:
+        parse(body, file="f.cir")
+    assert e.value.line == line and fragment in e.value.message, e.value.format()
+
+
+def test_numbers_at_the_ends_of_the_range_and_zeros_are_read() -> None:
+    c = parse(
+        "R1 a 0 1e-300\nR2 a 0 1e300\nR3 a 0 0\nR4 a 0 -0\nR5 a 0 0.0e-400\n"
+        "R6 a 0 {1e-150*1e-150}\nV1 a 0 -1e300\nI1 0 a {0*1e-300}\n"
+    )
+    assert values(c.resistors) == {
+        "r1": 1e-300,
+        "r2": 1e300,
+        "r3": 0.0,
+        "r4": 0.0,
+        "r5": 0.0,
+        "r6": pytest.approx(1e-300, rel=1e-15),
+    }
+    assert values(c.vsources) == {"v1": -1e300} and values(c.isources) == {"i1": 0.0}
+    assert parse_value("1e-300") == 1e-300
+    with pytest.raises(NetlistError, match="out of range"):
+        parse_value("1e-400")
+
+
+def test_values_out_of_range_are_refused_on_all_paths() -> None:
+    # the fast path (plain lines), deferred lines, subcircuit bodies, expressions
+    for body in (
+        "R1 a 0 1e-320\n",
+        "X1 a s\nR1 a 0 1e-320\n.subckt s p\nR1 p 0 1\n.ends\n",
+        "X1 a s\n.subckt s p\nR1 p 0 1e-320\n.ends\n",
+        "X1 a s\n.subckt s p\nR1 p 0 {1e-160*1e-160}\n.ends\n",
+        "X1 a s\n.subckt s p\nR1 p 0 {2e300}\n.ends\n",
+    ):
+        with pytest.raises(NetlistError, match="out of range|underflows"):
+            parse(body)
+
+
+def test_writer_refuses_values_the_parser_would_refuse() -> None:
+    for v in (1e-310, 2e300, -1e301):
+        c = make_circuit("t", ["0", "a"], resistors=Branches.from_lists(["r1"], [1], [0], [v]))
+        with pytest.raises(CircuitError, match="cannot write resistor r1"):
+            write_netlist(c)
+    c = make_circuit("t", ["0", "a"], resistors=Branches.from_lists(["r1"], [1], [0], [1.0]))
+    c.models["m"] = Model("m", "d", {"is": 5e-324})
+    with pytest.raises(CircuitError, match="cannot write model m"):
+        write_netlist(c)
+
+
+# text: strict UTF-8
+
+
+def test_latin1_bytes_are_an_error_naming_file_line_column_and_byte() -> None:
+    path = DATA / "latin1_nodes.cir"
+    with pytest.raises(NetlistError) as e:
+        read_netlist(path)
+    err = e.value
+    assert (err.file, err.line) == (str(path), 3)
+    assert err.message == "byte 0xe9 at line 3, column 10 is not UTF-8"
+    assert "save the file as UTF-8" in err.hint
+    assert "R1 in caf\\xe9 1k" in err.format()
+
+
+def test_latin1_bytes_in_an_included_file_name_that_file(tmp_path: Path) -> None:
+    (tmp_path / "parts.cir").write_bytes(b"* parts\r\nR1 a 0 1k\r\nR2 b\xff 0 1k\r\n")
+    (tmp_path / "top.cir").write_text("top\n.include parts.cir\n")
+    with pytest.raises(NetlistError) as e:
+        read_netlist(tmp_path / "top.cir")
+    assert e.value.file == str(tmp_path / "parts.cir") and e.value.line == 3
+    assert e.value.message == "byte 0xff at line 3, column 5 is not UTF-8"
+
+
+def test_utf8_names_stay_distinct_and_a_bom_is_allowed_in_included_files(tmp_path: Path) -> None:
+    (tmp_path / "bom.cir").write_bytes("\ufeffR3 café 0 1k\nR4 cafè 0 1k\n".encode())
+    (tmp_path / "top.cir").write_bytes(
+        "\ufefftop\nR1 a café 1k\nR2 a cafè 1k\n.include bom.cir\n".encode()
+    )
+    c = read_netlist(tmp_path / "top.cir")
+    assert c.title == "top"
+    assert c.nodes == ["0", "a", "café", "cafè"]
+    assert terminals(c, c.resistors)["r4"] == ("cafè", "0")
+
+
+# subcircuits: expansion counted before it happens, depth limits with file:line
+
+
+def _doubling(levels: int) -> str:
+    defs = "".join(f".subckt s{i} a\nX1 a s{i + 1}\nX2 a s{i + 1}\n.ends\n" for i in range(levels))
+    return f"{defs}.subckt s{levels} a\nR1 a 0 1\n.ends\nX0 n s0\n"
+
+
+def test_exponential_subcircuit_expansion_is_refused_before_expanding() -> None:
+    body = _doubling(30)
+    with pytest.raises(NetlistError) as e:
+        parse(body, file="f.cir")
+    err = e.value
+    assert err.line == body.count("\n") + 1  # the top-level instance X0
+    assert "x0: subcircuit s0 expands to 1,073,741,824 elements" in err.message
+    assert "over the limit of 50,000,000" in err.message
+    assert len(parse(_doubling(10)).resistors) == 1024
+
+
+def test_expansion_limit_counts_every_top_level_instance(monkeypatch) -> None:
+    import resbench.netlist as nl
+
+    monkeypatch.setattr(nl, "MAX_EXPANDED_ELEMENTS", 100)
+    cell = ".subckt c a\n" + "".join(f"R{i} a 0 1\n" for i in range(40)) + ".ends\n"
+    with pytest.raises(NetlistError) as e:
+        parse(cell + "X1 a c\nX2 a c\nX3 a c\n", file="f.cir")
+    assert e.value.line == 46
+    assert "x3: subcircuit c expands to 40 elements (120 with the instances above)" in (
+        e.value.message
+    )
+
+
+def _nested(levels: int) -> str:
+    defs = "".join(f".subckt s{i} a\nX{i} a s{i + 1}\n.ends\n" for i in range(levels))
+    return f"{defs}.subckt s{levels} a\nR1 a 0 1\n.ends\nXtop n s0\n"
+
+
+def test_subcircuit_depth_error_names_file_and_line() -> None:
+    assert list(parse(_nested(99)).resistors.names) == [
+        "r.xtop." + ".".join(f"x{i}" for i in range(99)) + ".r1"
+    ]
+    with pytest.raises(NetlistError) as e:
+        parse(_nested(400), file="f.cir")
+    err = e.value
+    assert err.file == "f.cir" and err.line == 3 * 99 + 3  # the X line in s99
+    assert "subcircuit instances nested more than 100 deep" in err.message
+    assert len(err.format()) < 800
+
+
+def test_include_depth_error_names_file_and_line(tmp_path: Path) -> None:
+    for i in range(400):
+        (tmp_path / f"f{i}.cir").write_text(f"* level {i}\n.include f{i + 1}.cir\n")
+    (tmp_path / "f400.cir").write_text("R1 a 0 1\n")
+    with pytest.raises(NetlistError) as e:
+        parse(".include f0.cir\n", base_dir=str(tmp_path), file=str(tmp_path / "top.cir"))
+    err = e.value
+    assert err.file == str(tmp_path / "f49.cir") and err.line == 2  # f0 … f49: 50 levels
+    assert ".include nested more than 50 files deep" in err.message
+    (tmp_path / "f40.cir").write_text("R1 a 0 1\n")
+    assert len(parse(".include f0.cir\n", base_dir=str(tmp_path)).resistors) == 1
+
+
+# expressions: long flat chains work, only real nesting is deep
+
+
+def test_long_flat_sums_products_and_parameter_chains_work() -> None:
+    c = parse(
+        "R1 a 0 {" + "+".join(["1"] * 1000) + "}\n"
+        "R2 a 0 {" + "*".join(["1.001"] * 5000) + "}\n"
+        "R3 a 0 {" + "(" * 3000 + "7" + ")" * 3000 + "}\n"
+        "R4 a 0 {" + "-" * 1001 + "-2}\n"
+        "R5 a 0 {10-1-2-3}\n"
+        "R6 a 0 {2^3^2/64/2}\n"
+        + "".join(f".param p{i}={{p{i - 1}+1}}\n" for i in range(1, 2000))
+        + ".param p0=1\nR7 a 0 {p1999}\n"
+    )
+    v = values(c.resistors)
+    assert v["r1"] == 1000.0 and v["r3"] == 7.0 and v["r4"] == 2.0
+    assert v["r2"] == pytest.approx(1.001**5000, rel=1e-9)
+    assert v["r5"] == 4.0 and v["r6"] == 4.0 and v["r7"] == 2000.0
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("-2^2", -4.0),
+        ("2^-1", 0.5),
+        ("2^-3^2", 2.0**-9),
+        ("-2*3", -6.0),
+        ("2*-3^2", -18.0),
+        ("1 - -2", 3.0),
+        ("max(1, 2+3, -4)", 5.0),
+        ("pow(2, 10) / 2 ** 2", 256.0),
+        ("+3", 3.0),
+        ("min(3,max(1,2))*((1+2)*3)", 18.0),
+        ("8/2/2", 2.0),
+        ("2**3**2", 512.0),
+    ],
+)
+def test_expression_precedence_and_associativity(expr: str, expected: float) -> None:
+    c = parse(f"I1 0 a {{{expr}}}\nR1 a 0 1\n")
+    assert values(c.isources)["i1"] == expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("1+", "expression ends too early"),
+        ("(1", "expected ')', found end of expression"),
+        ("1)", "unexpected ')' after the end of the expression"),
+        ("1 2", "unexpected 2.0 after the end of the expression"),
+        ("(1 2)", "expected ')', found 2.0"),
+        ("()", "unexpected ')' in expression"),
+        ("max(1,)", "unexpected ')' in expression"),
+        ("(1,2)", "expected ')', found ','"),
+        ("1,2", "unexpected ',' after the end of the expression"),
+        ("sqrt()", "sqrt() takes 1 argument(s), got 0"),
+        ("pow(1)", "pow() takes 2 argument(s), got 1"),
+        ("min()", "min() needs at least one argument"),
+        ("*2", "unexpected '*' in expression"),
+        ("2 # 3", "unexpected character '#' in expression"),
+    ],
+)
+def test_expression_syntax_errors(expr: str, message: str) -> None:
+    with pytest.raises(NetlistError) as e:
+        parse(f"R1 a 0 {{{expr}}}\n")
+    assert message in e.value.message, e.value.format()
+
+
+# notes: redefined parameters, empty netlists
+
+
+def test_a_redefined_param_gets_a_note_naming_both_lines() -> None:
+    c = parse(".param p=1\nR1 a 0 {p}\n.param q=3 p=2\n", file="f.cir")
+    assert values(c.resistors) == {"r1": 2.0}  # the last definition is used
+    note = ".param redefined (the last definition is used): p at f.cir:4, first defined at f.cir:2"
+    assert note in c.warnings
+    inside = parse(".subckt s a\n.param k=1\n.param k=5\nR1 a 0 {k}\n.ends\nX1 n s\nX2 n s\n")
+    assert [w for w in inside.warnings if "redefined" in w] == [
+        ".param redefined (the last definition is used): k at <netlist>:4, first defined at "
+        "<netlist>:3"
+    ]
+    assert not any("redefined" in w for w in parse(".param p=1\nR1 a 0 {p}\n").warnings)
+
+
+@pytest.mark.parametrize("text", ["", "just a title", "R1 a 0 1k", "title\n* comment\n.op\n.end\n"])
+def test_an_empty_netlist_gets_a_note(text: str) -> None:
+    c = parse_netlist(text, file="e.cir")
+    assert c.sizes()["resistors"] == 0
+    assert any(
+        w.startswith("the netlist has no elements: nothing to solve: e.cir") for w in c.warnings
+    )
+    assert not any("no elements" in w for w in parse("R1 a 0 1\n").warnings)
+
+
+# tokens: nothing extra silently ignored, nothing missing silently made up
+
+EXTRA_TOKENS = [
+    ("diode extra", "D1 b 0 dm extra\n.model dm d\n", "diode d1: unexpected 'extra'", "area"),
+    ("diode param", "D1 b 0 dm foo=1\n.model dm d\n", "unknown parameter 'foo'", "ic"),
+    ("diode 2nd area", "D1 b 0 dm 2 3\n.model dm d\n", "diode d1: unexpected '3'", None),
+    ("DC twice", "V1 a 0 DC 1 DC 2\n", "v1: the DC value is given twice", "[DC] value"),
+    ("value and DC", "V1 a 0 1 DC 2\n", "v1: the DC value is given twice", None),
+    ("AC twice", "V1 a 0 DC 1 AC 1 AC 2\n", "v1: AC is given twice", None),
+    ("two transients", "V1 a 0 SIN(0 1 1k) PULSE(0 1)\n", "a second transient function", None),
+    ("source junk", "I1 a 0 1m 2m\n", "i1: unexpected '2m' in source", "Iname"),
+    ("V no value", "V1 a 0\n", "v1 has no value", "write v1 a 0 0 or v1 a 0 DC 0"),
+    ("I no value", "I1 0 a\n", "i1 has no value", "write i1 0 a 0 or i1 0 a DC 0"),
+    ("model parens", ".model dm D (is==) ((\n", ".model dm: unbalanced parentheses", "is=1e-14"),
+    ("model eq", ".model dm D (is==)\n", "bad value '=' for is", None),
+    ("model token", ".model dm D (is=1e-14 foo)\n", "expected name=value, found 'foo'", None),
+    ("model text", ".model dm D is=abc\n", "bad value 'abc' for is", None),
+    ("model open", ".model dm D (is=1\n", ".model dm: unbalanced parentheses", None),
+    ("model inner", ".model dm D (is=(1))\n", ".model dm: unbalanced parentheses", None),
+    ("model empty", ".model dm D (is= )\n", ".model dm: is has no value", None),
+    ("C extra", "C1 a 0 1p foo\n", "capacitor c1: unexpected 'foo'", "ic"),
+    ("L param", "L1 a 0 1u bar=2\n", "inductor l1: unexpected unknown parameter 'bar'", "nt"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "hint"),
+    [case[1:] for case in EXTRA_TOKENS],
+    ids=[case[0] for case in EXTRA_TOKENS],
+)
+def test_extra_and_missing_tokens_are_errors(body: str, message: str, hint) -> None:
+    with pytest.raises(NetlistError) as e:
+        parse("R9 a 0 1\n" + body, file="f.cir")
+    err = e.value
+    assert err.line == 3 and message in err.message, err.format()
+    if hint is not None:
+        assert err.hint and hint in err.hint, err.format()
+
+
+def test_legitimate_optional_parts_still_parse() -> None:
+    c = parse(
+        "V1 a 0 DC 1 AC 1 SIN(0 1 1k)\n"
+        "V2 b 0 AC 1 0 DC 2\n"
+        "I1 0 a PULSE(0 1 0 1n 1n 1u 2u) dc 3m\n"
+        "D1 a b dm 2.0 off ic=0.5 temp={27+1}\n"
+        "D2 b 0 d2\n"
+        "C1 a 0 1p ic=0 m=2\n"
+        "L1 a\n+ b 1u nt=2\n"
+        "R1 a 0 1k\n"
+        ".model dm D(IS=1e-14 N=1)\n"
+        ".model d2 d (is = 1e-14 , n = {1+1}, rs=10)\n"
+        ".model d3 d\n"
+        ".model d4 d()\n"
+        ".model s1 sw vt=0 vh=0.1\n"
+    )
+    assert values(c.vsources) == {"v1": 1.0, "v2": 2.0} and values(c.isources) == {"i1": 3e-3}
+    assert c.models["dm"].params == {"is": 1e-14, "n": 1.0}
+    assert c.models["d2"].params == {"is": 1e-14, "n": 2.0, "rs": 10.0}
+    assert c.models["d4"].params == {} and c.models["s1"].params == {"vt": 0.0, "vh": 0.1}
+    assert any("ignored diode parameters" in w for w in c.warnings)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from resbench.circuit import Branches, Circuit, Model
 from resbench.errors import NetlistError
-from resbench.netlist import parse_netlist, write_netlist
+from resbench.netlist import VALUE_MAX, VALUE_MIN, parse_netlist, write_netlist
 
 ROOT = Path(__file__).resolve().parents[1]
 NETLISTS = ROOT / "netlists"
@@ -30,10 +30,12 @@ KINDS = "rdvicl"
 
 names = st.text(NAME_CHARS, min_size=1, max_size=8)
 ident = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
-finite = st.floats(allow_nan=False, allow_infinity=False)
-nonneg = st.one_of(
-    st.just(0.0), st.floats(min_value=0.0, allow_infinity=False), st.sampled_from([1e3, 0.1, 1 / 3])
-)
+# element values the dialect reads: 0, or magnitude VALUE_MIN … VALUE_MAX
+in_range = st.floats(min_value=VALUE_MIN, max_value=VALUE_MAX)
+finite = st.one_of(st.just(0.0), in_range, in_range.map(lambda x: -x))
+nonneg = st.one_of(st.just(0.0), in_range, st.sampled_from([1e3, 0.1, 1 / 3]))
+# model parameters: any double but a subnormal (it could not be written and read back)
+param_values = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 @st.composite
@@ -43,7 +45,8 @@ def circuits(draw: st.DrawFn) -> Circuit:
     terminal = st.sampled_from(["0", *pool])
     model_names = draw(st.lists(ident, min_size=1, max_size=3, unique=True))
     models = {
-        m: Model(m, "d", draw(st.dictionaries(ident, finite, max_size=3))) for m in model_names
+        m: Model(m, "d", draw(st.dictionaries(ident, param_values, max_size=3)))
+        for m in model_names
     }
     for m in draw(st.lists(ident, max_size=2, unique=True)):
         if m not in models:
