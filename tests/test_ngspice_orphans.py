@@ -213,3 +213,26 @@ def test_batch_run_removes_its_folder_and_forgets_its_child() -> None:
     assert sol.status == "converged"
     assert set(_folders(os.getpid())) == before
     assert sol.info["ngspice_pid"] not in ng._LIVE_PROCS
+
+
+def test_a_forked_child_leaves_the_parents_worker_and_folder_alone() -> None:
+    """A fork (multiprocessing, say) inherits the worker object; shutting it down there
+    must neither kill the parent's worker nor remove its folder."""
+    from resbench.netlist import parse_netlist
+
+    c = parse_netlist("t\nV1 a 0 1\nR1 a 0 1k\n.end\n")
+    assert ng.solve_ngspice(c).status == "converged"
+    worker = ng.get_worker()
+    pid, folder = worker.pid, worker._workdir
+    assert folder is not None and os.path.isdir(folder)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            ng.shutdown_worker()
+            ng.kill_children()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert os.path.isdir(folder) and worker.alive() and worker.pid == pid
+    assert ng.solve_ngspice(c).status == "converged"

@@ -219,7 +219,8 @@ class NgspiceWorker:
             except OSError:
                 pass
         if self._workdir is not None:
-            _remove_workdir(self._workdir)
+            if self._owner == os.getpid():  # a forked copy must not remove its parent's
+                _remove_workdir(self._workdir)
             self._workdir = None
 
     # ------------------------------------------------------------- transport
