@@ -20,7 +20,9 @@ Two ways to run it:
 No ngspice process outlives resbench: every child (the worker, each
 ``ngspice -b``) asks Linux to SIGKILL it when resbench dies
 (``prctl(PR_SET_PDEATHSIG)``, set before it runs), even when resbench itself
-is killed by SIGKILL.  SIGTERM kills the children's process groups, removes
+is killed by SIGKILL (Linux ties this to the thread that started the child: a
+worker started from a thread that then ends is killed too, and the next run
+starts a fresh one).  SIGTERM kills the children's process groups, removes
 the work folders and exits with status 143 (installed when the first child
 starts, unless the program has its own SIGTERM handler).  Work folders are
 ``$TMPDIR/resbench-ngspice-<pid>-<pid namespace>-<random>``, removed on every
