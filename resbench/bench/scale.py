@@ -1181,6 +1181,7 @@ def run_scale(
     The summary has one row per size × solver (columns :data:`SUMMARY_COLUMNS`),
     including rows of earlier runs when ``resume``; ``df.attrs`` holds
     ``samples`` (DataFrame), ``fits``, ``exit_code`` and ``files`` (paths).
+    ``plot_format`` is png, pdf or svg (``scale.<format>``, 200 dpi).
     Callbacks: ``on_start(planned_runs)`` (warm-up + repeats per pending size ×
     solver); ``before_run(size, solver, phase, repeat)`` before every run and
     ``on_run(size, sample)`` after it; ``on_size(size, rows)`` once a size's rows

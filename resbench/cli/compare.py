@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -12,8 +13,11 @@ from rich.table import Table
 from resbench.cli import options
 from resbench.cli import tables as T
 
+if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
+    import pandas as pd
 
-def render_table(summary, solver: str, atol: float, *, wide: bool = False) -> Table:
+
+def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool = False) -> Table:
     """The rich table of a comparison summary.  By default the columns that fit in 80
     characters (netlist, status, nodes, max |Δv|, both totals, speedup); ``wide`` adds
     resistors, diodes, the worst node, both certificates and the solve-only speedup."""

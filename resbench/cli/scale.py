@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -11,6 +12,9 @@ from rich.table import Table
 
 from resbench.cli import options
 from resbench.cli import tables as T
+
+if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
+    import pandas as pd
 
 # Keep in step with resbench.bench.scale (not imported here: it pulls in pandas).
 _FAMILIES = ("drn", "grid", "random")
@@ -238,7 +242,7 @@ def scale(
     sys.exit(summary.attrs["exit_code"])
 
 
-def render_table(summary, family: str, *, wide: bool = False) -> Table:
+def render_table(summary: pd.DataFrame, family: str, *, wide: bool = False) -> Table:
     """The terminal table of a sweep: by default the columns that fit in 80 characters
     (size, solver, status, resistors, median total, speedup, max |Δv|); ``wide`` adds
     nodes, diodes, runs, min/max, solve time, sweeps, memory and the certificate."""
