@@ -1,7 +1,7 @@
 """Optimality certificate: KKT residuals of node voltages, from the original circuit.
 
 A set of node voltages ``v`` is the DC operating point of a circuit exactly when
-it is the optimum of the convex QP of DESIGN §1, i.e. when it satisfies the KKT
+it is the optimum of the convex QP of docs/design.md §1, i.e. when it satisfies the KKT
 conditions:
 
 * **feasibility** — every voltage source equation ``v(a) - v(b) = V``, every

@@ -12,7 +12,7 @@ DRN conductances are drawn like the paper's initialisation,
 :data:`G_UNIT` = 10 µS: a resistor is ``R = 1 / (w · G_UNIT)`` ohms (megohms;
 DRN-XS: 3.96 MΩ and up).  Scaling every conductance by the same factor does
 not change any node voltage, only the currents; the unit is chosen so that
-ngspice's ideal-diode switch (RON = 1e-5 Ω, ROFF = 1e12 Ω, DESIGN §5) agrees
+ngspice's ideal-diode switch (RON = 1e-5 Ω, ROFF = 1e12 Ω, docs/design.md §5) agrees
 with the ideal answer: its error is about RON × (diode current) plus
 (node voltage) / ROFF / (node conductance), so too large a unit (mS: 3e-6 V on
 DRN-1H, 1.2e-5 V on DRN-2H) or too small a one (µS: ~4e-6 V on DRN-2H) breaks
@@ -61,7 +61,7 @@ __all__ = [
     "random_network",
 ]
 
-#: Paper presets (Scellier, ICML 2024, DESIGN §8): layer sizes, input layer = 2 × 784.
+#: Paper presets (Scellier, ICML 2024, docs/design.md §8): layer sizes, input layer = 2 × 784.
 PRESETS: dict[str, tuple[int, ...]] = {
     "xs": (1568, 100, 10),
     "1h": (1568, 1024, 10),
@@ -587,7 +587,7 @@ def drn(
     sample: int = 0,
     g_unit: float = G_UNIT,
 ) -> Circuit:
-    """A deep resistive network (Scellier 2024, DESIGN §8).
+    """A deep resistive network (Scellier 2024, docs/design.md §8).
 
     ``layers[0] = 2m`` input nodes ``in0 … in{2m-1}``: node ``in{2i}`` is held at
     ``+x_i · gain`` and ``in{2i+1}`` at ``-x_i · gain`` by grounded voltage sources

@@ -6,7 +6,7 @@ defined when diodes tie it to the rest: two forward diodes in series, diode
 logic, a current source feeding through a diode.  The reduced problem's matrix
 L is then singular: its null directions are the shifts ``t_I`` of the islands.
 
-Theory (DESIGN §1; the energy is convex).  Fix one optimal point ``v*`` and one
+Theory (docs/design.md §1; the energy is convex).  Fix one optimal point ``v*`` and one
 optimal set of diode currents ``λ*``.  The optimal set is every feasible ``v``
 that is tight on each diode with ``λ* > 0`` and has ``Lv = Lv*``, i.e.
 ``v* + Σ t_I 1_I`` over the difference-constraint polyhedron
@@ -18,7 +18,7 @@ It is ``{0}`` — the answer is unique — exactly when every island's largest a
 smallest shift are 0: shortest paths in that constraint graph
 (:func:`analyse`).  Otherwise an island whose diodes are all off can move
 within a range.  ngspice models an ideal diode as a switch with a tiny
-conductance ROFF⁻¹ across it when off (DESIGN §5); as that leak goes to 0 its
+conductance ROFF⁻¹ across it when off (docs/design.md §5); as that leak goes to 0 its
 answer tends to the optimal point that minimises the leak energy
 ``Σ_diodes (v_a − v_c)²``: :func:`spice_limit` computes it exactly (a small
 strictly convex QP over the loose islands' shifts, solved as an LCP).

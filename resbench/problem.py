@@ -4,7 +4,7 @@
     s.t.      lo ≤ u ≤ hi                     (diodes with one end on a fixed node)
               u[an] − u[ca] ≤ w               (diodes between two free supernodes)
 
-Steps (DESIGN §1, §2):
+Steps (docs/design.md §1, §2):
 
 1. *Supernodes.*  Voltage sources, 0-ohm resistors and inductors fix voltage
    differences; a union–find with offsets merges their nodes so that

@@ -183,7 +183,7 @@ def random_circuits(
 
 
 def stalling_case() -> Circuit:
-    """DESIGN §2: ``V1=1V —1k— a —D(a→b)— b —1k— gnd``; exact answer a = b = 0.5 V."""
+    """docs/design.md §2: ``V1=1V —1k— a —D(a→b)— b —1k— gnd``; exact answer a = b = 0.5 V."""
     return make_circuit(
         "stalling case",
         ["0", "in", "a", "b"],

@@ -91,7 +91,7 @@ def test_small_drn_matches_reference():
 
 
 def test_drn_without_polish_is_exact_too():
-    """Bounds only: plain CD reaches the optimum (DESIGN §2) within its tolerance."""
+    """Bounds only: plain CD reaches the optimum (docs/design.md §2) within its tolerance."""
     c = drn([60, 30, 8], seed=1, input_gain=3.0)
     sol = solve_cd(c, polish="never", tol=1e-12)
     ref = solve_reference(c)
@@ -199,7 +199,7 @@ def test_stalling_case():
 
 
 def test_plain_cd_stalls_and_the_certificate_catches_it():
-    """Without the polish, CD stops at a = b = 0 (DESIGN §2); the certificate refuses it."""
+    """Without the polish, CD stops at a = b = 0 (docs/design.md §2); the certificate refuses it."""
     sol = solvers.solve(stalling_case(), "cd", polish="never")
     assert sol.voltage("a") == 0.0 and sol.voltage("b") == 0.0
     assert sol.status == NOT_CERTIFIED
@@ -328,7 +328,7 @@ def test_certificate_of_cd_answer_matches_independent_certify():
 
 # ------------------------------------------------------------ sweep kernel variants
 def _naive_sweeps(p, u, omega: float, sweeps: int) -> tuple[np.ndarray, float]:
-    """Projected SOR in plain Python from the unscaled problem (DESIGN §2 formula):
+    """Projected SOR in plain Python from the unscaled problem (docs/design.md §2 formula):
     x_i = (c_i + Σ_j g_ij u_j) / diag_i, bounds from lo/hi and free–free diodes."""
     u = u.copy()
     res = 0.0

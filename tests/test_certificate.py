@@ -71,7 +71,7 @@ def test_violated_diode_fails_feasibility() -> None:
 
 
 def test_stalled_answer_fails_kcl() -> None:
-    # DESIGN §2: plain coordinate descent stops at a = b = 0; the diode is tight but
+    # docs/design.md §2: plain coordinate descent stops at a = b = 0; the diode is tight but
     # no non-negative current balances both nodes.
     cert = certify(stalling_case(), np.array([0.0, 1.0, 0.0, 0.0]))
     assert not cert.ok

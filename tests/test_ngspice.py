@@ -128,7 +128,7 @@ def test_divider_exact_with_timing_breakdown(mode: str) -> None:
 
 
 def test_stalling_case_and_flattened_names() -> None:
-    """DESIGN §2's stalling case, with subcircuit-style names (r.x1.r1, x1.a)."""
+    """docs/design.md §2's stalling case, with subcircuit-style names (r.x1.r1, x1.a)."""
     c = stalling_case()
     c = dataclasses.replace(
         c,

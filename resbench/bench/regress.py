@@ -2,14 +2,14 @@
 
 The gate (``resbench regress``, issue 6) runs a **quick suite** of generated
 circuits (fixed seeds, built in memory) with the fast solver (``cd``) and with
-ngspice, under the benchmark rules (DESIGN §7): warm-up, then ``n`` pairs of
+ngspice, under the benchmark rules (docs/design.md §7): warm-up, then ``n`` pairs of
 runs interleaved ``cd ngspice cd ngspice …``.  Every pair gives one
 **per-pair ratio** ``ngspice time / cd time``: both runs of a pair saw the
 same state of the machine, so the ratio cancels most of a shared machine's
 drift, and a speedup is never an absolute time compared across machines.
 
 Two clocks give a pair's ratio.  ``wall``: the solvers' ``total`` times
-(DESIGN §7's headline).  ``cpu``: CPU seconds of every process doing the work
+(docs/design.md §7's headline).  ``cpu``: CPU seconds of every process doing the work
 (cd: this process; ngspice: this process, which writes the netlist and reads
 the answer, plus the ngspice worker process, read from
 ``/proc/<pid>/task/*/schedstat`` in nanoseconds).  The noise study showed why

@@ -5,7 +5,7 @@ Every command writes, into one output directory and under one ``stem``:
 * ``<stem>_samples.csv`` — raw samples, one row per job × solver × run;
 * ``<stem>_summary.csv`` — one row per job;
 * ``<stem>_summary.md``  — a human-readable summary (markdown table);
-* ``<stem>.json``        — the sidecar (DESIGN.md §7): machine fingerprint,
+* ``<stem>.json``        — the sidecar (docs/design.md §7): machine fingerprint,
   versions, thread settings, git commit, command line, timestamp, plus any
   command-specific fields (options, exit code, file names).
 
@@ -146,7 +146,7 @@ def command_line(argv: Sequence[str] | None = None) -> str:
 def sidecar(
     *, command: str | None = None, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The JSON sidecar content common to every result file (DESIGN.md §7)."""
+    """The JSON sidecar content common to every result file (docs/design.md §7)."""
     meta: dict[str, Any] = {
         "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": command if command is not None else command_line(),

@@ -1,6 +1,6 @@
 """Size scaling: how each solver's cost grows with the network (``resbench scale``).
 
-For each size of a generated network family (DESIGN §7 benchmark rules):
+For each size of a generated network family (docs/design.md §7 benchmark rules):
 
 1. the circuit is built in memory (:mod:`resbench.generate`; optionally also
    written as a netlist);

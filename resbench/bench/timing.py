@@ -1,4 +1,4 @@
-"""Timing harness for the benchmark rules (DESIGN.md §7).
+"""Timing harness for the benchmark rules (docs/design.md §7).
 
 * warm-up run(s) per solver first (JIT compilation, library loading), kept as
   raw samples with ``phase="warmup"`` but never part of the statistics;

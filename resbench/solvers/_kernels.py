@@ -411,7 +411,7 @@ def cd_sweeps(
     ``res_v`` = max_i |clip(x, l, h) − u_i| (V): the Jacobi-scaled KCL imbalance
     that the exact update removes (the imbalance in amperes at the final point is
     :func:`projected_residual`, computed once by the caller).  A small res_v is
-    not a small error when convergence is slow (DESIGN §2), so
+    not a small error when convergence is slow (docs/design.md §2), so
     the stopping rule is the a-posteriori bound of a linearly convergent
     iteration, err ≲ res_v · ρ / (1 − ρ), with ρ the largest contraction ratio
     of res_v over the last 4 sweeps or its geometric mean over the last 16

@@ -4,7 +4,7 @@ Pipeline: Circuit → :func:`resbench.problem.compile_problem` (setup) → sweep
 exact coordinate descent (:func:`resbench.solvers._kernels.cd_sweeps`) until the
 largest single-node KCL residual is below ``tol × i_scale`` → when the network
 has diodes between two free nodes (where single-node moves can stop at a wrong
-point, DESIGN §2), when the sweeps did not converge, or when the reduced problem
+point, docs/design.md §2), when the sweeps did not converge, or when the reduced problem
 converged slowly and is small enough that a direct solve is cheap, the exact
 active-set polish of
 :mod:`resbench.solvers.polish`.
@@ -16,7 +16,7 @@ contraction rate λ observed over its second half gives an estimate of the
 Jacobi spectral radius μ through Young's relation (λ + ω − 1)² = λ ω² μ², and
 ω moves up to Young's optimum 2 / (1 + √(1 − μ²)) (capped at 1.99): the
 adaptive SOR of Hageman & Young, for grid-like nets.  Projected SOR stays exact
-for the bounds (DESIGN §2); the stopping rule is the residual, whatever ω.
+for the bounds (docs/design.md §2); the stopping rule is the residual, whatever ω.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class SweepArrays(NamedTuple):
     streaming: the free–free CSR as row degrees and column indices (uint32) with
     row-scaled conductances g_ij / diag_i, the scaled injection c / diag, the
     bounds and whether any is finite, and the free–free diode lists.  A sweep
-    streams 12 B per directed edge and 20 B per node (DESIGN §2 folding)."""
+    streams 12 B per directed edge and 20 B per node (docs/design.md §2 folding)."""
 
     deg: np.ndarray
     idx: np.ndarray

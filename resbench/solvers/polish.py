@@ -1,7 +1,7 @@
 """Exact active-set polish: the exactness mechanism behind the CD solver.
 
 Single-node coordinate descent can stop at a wrong point when a diode joins two
-free nodes (DESIGN §2).  The polish takes CD's feasible point and finishes with a
+free nodes (docs/design.md §2).  The polish takes CD's feasible point and finishes with a
 *primal active-set method* on the reduced problem, which is finite and exact for
 a strictly convex QP:
 

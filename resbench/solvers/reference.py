@@ -1,6 +1,6 @@
 """Reference solver: slow, obviously correct, independent of the coordinate-descent code.
 
-Method (DESIGN §1).  The unknowns are the voltages ``v`` of the non-ground
+Method (docs/design.md §1).  The unknowns are the voltages ``v`` of the non-ground
 nodes.  ``G`` is the conductance (Laplacian) matrix with ground's row and column
 dropped (plus ``gmin`` on the diagonal), ``J`` the current-source injections,
 ``A v = b`` the equations of voltage sources and shorts (0-ohm resistors,
