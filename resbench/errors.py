@@ -6,6 +6,8 @@ non-zero exit code; it never shows a traceback for them.
 
 from __future__ import annotations
 
+import re
+
 #: at most this many characters of a netlist line (or token) appear in a message
 SNIPPET_CHARS = 120
 _MESSAGE_CHARS = 2000  # a safety net for whole messages built from several pieces
@@ -33,6 +35,27 @@ def _escaped(text: str, limit: int) -> str:
     return out
 
 
+_LONG_WORD = re.compile(r"\S{100,}")
+
+
+def _clip_word(m: re.Match) -> str:
+    w = m.group()
+    return f"{w[:60]}… (+{len(w) - 60:,} characters)"
+
+
+def clip_words(message: str) -> str:
+    """``message`` with every word (run of non-white-space) longer than 100
+    characters cut to 60 and a count of the rest."""
+    return _LONG_WORD.sub(_clip_word, message) if len(message) > 200 else message
+
+
+def bounded(message: str, limit: int = _MESSAGE_CHARS) -> str:
+    """A message that may hold user text (names, tokens), made safe to print: no
+    word longer than about 100 characters, non-printables escaped, at most about
+    ``limit`` characters in all."""
+    return _escaped(clip_words(message), limit)
+
+
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     """A line of user text as an error message may show it: stripped, non-printable
     characters escaped (``\\x00``, ``\\ufeff``), at most about ``limit`` characters."""
@@ -54,7 +77,7 @@ class ResbenchError(Exception):
     exit_code = 2
 
     def format(self) -> str:
-        return f"error: {self}"
+        return f"error: {bounded(str(self))}"
 
 
 class NetlistError(ResbenchError):
@@ -81,11 +104,11 @@ class NetlistError(ResbenchError):
         where = _escaped(self.file, 500) if self.file else "<netlist>"
         if self.line is not None:
             where = f"{where}:{self.line}"
-        out = f"{where}: {_escaped(self.message, _MESSAGE_CHARS)}"
+        out = f"{where}: {bounded(self.message)}"
         if self.text:
             out += f"\n    {snippet(self.text)}"
         if self.hint:
-            out += f"\n  hint: {_escaped(self.hint, _MESSAGE_CHARS)}"
+            out += f"\n  hint: {bounded(self.hint)}"
         return out
 
     def __str__(self) -> str:  # pragma: no cover - exercised through format()

@@ -64,7 +64,7 @@ from resbench._expr import (
     parse_expr,
 )
 from resbench.circuit import GROUND, Branches, Circuit, IndexedNames, Model
-from resbench.errors import CircuitError, NetlistError, quote, snippet
+from resbench.errors import CircuitError, NetlistError, clip_words, quote, snippet
 
 __all__ = [
     "MAX_EXPANDED_ELEMENTS",
@@ -362,12 +362,6 @@ _LINE_MASK = (1 << _LINE_BITS) - 1
 
 
 _COUNT_CAP = 10**15  # element counts are capped here (nested instances multiply)
-_LONG_WORD = re.compile(r"\S{100,}")
-
-
-def _clip_word(m: re.Match) -> str:
-    w = m.group()
-    return f"{w[:60]}… (+{len(w) - 60:,} characters)"
 
 
 class _Notes:
@@ -541,7 +535,7 @@ def _title(text: str) -> str:
 _PSEUDO_FILE_SYSTEMS = ("/proc", "/sys")
 _FILE_KINDS = (
     (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISFIFO, "a FIFO"),
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
@@ -671,8 +665,7 @@ class _Parser:
     ) -> NetlistError:
         if ctx is not None:
             message += f" (in subcircuit instance {ctx.prefix})"
-        if len(message) > 200:  # user text inside: no word of it longer than a snippet
-            message = _LONG_WORD.sub(_clip_word, message)
+        message = clip_words(message)  # user text inside: no word of it longer than a snippet
         file, line = self.where(loc)
         if text is None and loc:
             lines = self.file_lines[loc >> _LINE_BITS]
@@ -1370,6 +1363,14 @@ class _Parser:
 
     def instance(self, loc: int, raw: str, toks: list[str], ctx: _Ctx | None) -> None:
         name = toks[0]
+        if _SPECIAL(name):  # it becomes part of node names, so it follows their rules
+            raise self.error(
+                loc,
+                raw,
+                f"bad instance name {quote(name)}",
+                hint="names of X instances are part of node names: no {}'\"=(),",
+                ctx=ctx,
+            )
         positional: list[str] = []
         params: list[str] = []
         for t in toks[1:]:

@@ -426,6 +426,7 @@ ERRORS = [
     ("include empty", ".include\n", 2, ".include needs a file name", None),
     ("unknown subckt", "X1 a b foo\n", 2, "x1: unknown subcircuit 'foo'", None),
     ("X no name", "X1\n", 2, "x1: no subcircuit name", None),
+    ("X bad name", ".subckt s a\n.ends\nX(1 n s\n", 4, "bad instance name 'x(1'", None),
     (
         "port count",
         ".subckt s a b\nR1 a b 1\n.ends\nX1 n s\n",
@@ -745,6 +746,13 @@ def test_error_messages_echo_a_bounded_escaped_snippet(body: str) -> None:
 def test_snippets_escape_non_printable_characters() -> None:
     err = NetlistError("m", file="f.cir", line=3, text="R1 a\x00b 0 1\x1b[31m \ufeff")
     assert err.format() == "f.cir:3: m\n    R1 a\\x00b 0 1\\x1b[31m \\ufeff"
+
+
+def test_every_resbench_error_prints_a_bounded_message() -> None:
+    # e.g. a solver error naming a node whose name is a 5000-digit number (found by the fuzzer)
+    text = CircuitError("no resistive path from node(s) a, " + "1" * 5000 + ", b\x00c").format()
+    assert text.startswith("error: no resistive path from node(s) a, 111") and len(text) < 200
+    assert text.endswith("… (+4,941 characters) b\\x00c")
 
 
 # numbers: finite, in range, consistent between literals, expressions and .param
