@@ -1,7 +1,7 @@
 """Netlist dialect: parser (text -> Circuit) and writer (Circuit -> text).
 
 The dialect is the subset of SPICE that ngspice reads for a DC operating point
-(DESIGN.md section 3), so the same file runs in both programs.  The parser
+(docs/design.md §3), so the same file runs in both programs.  The parser
 knows nothing about solvers; it produces a flattened :class:`Circuit`.
 
 Public API::
@@ -24,11 +24,25 @@ Decisions where SPICE dialects differ (each one covered by tests/test_netlist.py
   are local to it).  Flattened names follow ngspice: ``R1`` in ``X1`` is
   ``r.x1.r1``, node ``n1`` in ``X1`` is ``x1.n1``; ``0``/``gnd`` and ``.global``
   nodes are not renamed.  ``.model`` cards are global wherever they appear.
-* A source with only a transient function (SIN, PULSE, …) gets DC value 0
-  (ngspice's ``.op`` would use the value at t=0); AC parts are ignored.
-  Notes about ignored parts are grouped by kind in ``circuit.warnings``.
-* Resistor parameters (``tc1=``, ``m=``, ``r=``) are rejected; extra diode,
-  capacitor and inductor tokens are ignored with a note.
+* A source with only a transient function (SIN, PULSE, …) or only an AC part gets
+  DC value 0 (ngspice's ``.op`` would use the value at t=0); a source with no
+  value at all is an error (ngspice takes 0 with a warning).  DC, AC and a
+  transient function may each appear once.  Notes about ignored parts are
+  grouped by kind in ``circuit.warnings``.
+* Resistor parameters (``tc1=``, ``m=``, ``r=``) are rejected; the instance
+  parameters SPICE defines for diodes (``[area] [off] ic= temp= …``),
+  capacitors and inductors (``ic= m= temp= …``) are ignored with a note, and any
+  other extra token is an error.  ``.model`` parameter lists are ``name=value``
+  (numbers or ``{…}``), in at most one pair of parentheses.
+* Files are read as strict UTF-8 (a leading BOM is dropped in every file) and
+  must be regular files (not FIFOs, devices, or files of /proc or /sys).
+  Numbers must be finite doubles; nonzero literals and products that underflow
+  are errors; element values are 0 or of magnitude ``VALUE_MIN`` … ``VALUE_MAX``.
+* Subcircuit instances are counted before they are expanded
+  (``MAX_EXPANDED_ELEMENTS``) and nested at most ``MAX_SUBCKT_DEPTH`` deep;
+  ``.include`` at most ``MAX_INCLUDE_DEPTH`` deep.  A redefined ``.param`` keeps
+  its last definition, with a note.  Error messages show a bounded, escaped
+  snippet of the offending line.
 
 Speed: plain element lines take a fast path (split, first-letter dispatch,
 node names interned through one dict, columns collected in ``array`` buffers
@@ -238,7 +252,7 @@ def write_netlist(
 
     ``diode_style="switch"`` writes every ideal diode ``Dx a c model`` as the
     ngspice self-controlled switch ``Sdx a c a c swideal`` plus one card
-    ``.model swideal sw(vt=0 vh=0 ron=1e-5 roff=1e12)`` (DESIGN.md section 5).
+    ``.model swideal sw(vt=0 vh=0 ron=1e-5 roff=1e12)`` (docs/design.md §5).
     """
     if diode_style not in ("diode", "switch"):
         raise ValueError(f"diode_style must be 'diode' or 'switch', not {diode_style!r}")

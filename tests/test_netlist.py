@@ -1,4 +1,4 @@
-"""Netlist dialect: every construct of DESIGN.md section 3, its errors, and the writer."""
+"""Netlist dialect: every construct of docs/design.md §3, its errors, and the writer."""
 
 from __future__ import annotations
 
