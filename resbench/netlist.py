@@ -571,6 +571,8 @@ def _read_text(path: str) -> str:
     of /proc or /sys, which may hold secrets and never end), decoded as strict
     UTF-8 with a leading byte-order mark allowed.  Raises OSError when the file
     cannot be read or is refused, NetlistError (file, line, byte) when it is not UTF-8."""
+    if "\x00" in path:
+        raise _Refused("not a valid file name (it holds a NUL character)")
     _check_regular(os.stat(path).st_mode)  # before opening: opening a FIFO blocks
     real = os.path.realpath(path)
     for top in _PSEUDO_FILE_SYSTEMS:

@@ -688,6 +688,11 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     assert e.value.line == 2 and "not a regular file (a FIFO" in e.value.message
 
 
+def test_a_file_name_with_a_nul_is_a_netlist_error() -> None:
+    with pytest.raises(NetlistError, match="not a valid file name"):
+        read_netlist("a\x00b.cir")
+
+
 def test_devices_are_refused_as_the_main_file() -> None:
     for dev, kind in (("/dev/zero", "a character device"), ("/dev/null", "a character device")):
         with pytest.raises(NetlistError) as e:
