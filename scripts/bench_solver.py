@@ -25,9 +25,9 @@ import numpy as np
 from numba import njit
 
 from resbench.generate import drn, grid, random_network
-from resbench.problem import compile_problem
 from resbench.solvers import _kernels as K
 from resbench.solvers.cd import ensure_compiled, solve_cd, sweep_arrays
+from resbench.solvers.problem import compile_problem
 
 
 @njit(cache=True, fastmath=True)

@@ -14,9 +14,9 @@ from resbench.certificate import certify
 from resbench.circuit import Branches, make_circuit
 from resbench.errors import CircuitError
 from resbench.generate import drn, grid, random_network
-from resbench.problem import compile_problem
 from resbench.solution import CONVERGED, NOT_CERTIFIED
 from resbench.solvers.cd import solve_cd
+from resbench.solvers.problem import compile_problem
 from resbench.solvers.reference import solve_reference
 
 

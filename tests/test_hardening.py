@@ -12,9 +12,9 @@ from resbench.certificate import certify
 from resbench.circuit import Branches, make_circuit
 from resbench.errors import CircuitError
 from resbench.generate import grid
-from resbench.problem import compile_problem
 from resbench.solution import CONVERGED, FAILED
 from resbench.solvers.cd import solve_cd
+from resbench.solvers.problem import compile_problem
 from resbench.solvers.reference import solve_reference
 
 B = Branches.from_lists

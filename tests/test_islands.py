@@ -22,8 +22,8 @@ from resbench.certificate import certify
 from resbench.circuit import Circuit
 from resbench.errors import CircuitError
 from resbench.netlist import parse_netlist, read_netlist
-from resbench.problem import compile_problem
 from resbench.solution import CONVERGED
+from resbench.solvers.problem import compile_problem
 
 NETLISTS = Path(__file__).resolve().parent.parent / "netlists"
 EXACT = ["cd", "reference"]

@@ -1,6 +1,6 @@
 """numba kernels (no I/O, no allocation in the hot loops, ``cache=True``).
 
-Private: callers are resbench.problem and resbench.solvers.cd, which validate
+Private: callers are resbench.solvers.problem and resbench.solvers.cd, which validate
 inputs.  Every array is contiguous; node indices are int32, CSR offsets int64, except the
 sweep arrays (unsigned, see cd_sweeps).
 """

@@ -1,6 +1,6 @@
 """The fast solver: exact coordinate descent (numba) + exact active-set polish.
 
-Pipeline: Circuit → :func:`resbench.problem.compile_problem` (setup) → sweeps of
+Pipeline: Circuit → :func:`resbench.solvers.problem.compile_problem` (setup) → sweeps of
 exact coordinate descent (:func:`resbench.solvers._kernels.cd_sweeps`) until the
 largest single-node KCL residual is below ``tol × i_scale`` → when the network
 has diodes between two free nodes (where single-node moves can stop at a wrong
@@ -28,11 +28,11 @@ from typing import NamedTuple
 import numpy as np
 
 from resbench.circuit import Circuit
-from resbench.problem import Problem, compile_problem
 from resbench.solution import CONVERGED, STALLED, SWEEP_LIMIT, Solution
 from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, guard_finite
 from resbench.solvers import _kernels as K
 from resbench.solvers.polish import polish as run_polish
+from resbench.solvers.problem import Problem, compile_problem
 
 DEFAULT_TOL = CD_DEFAULT_TOL
 DEFAULT_MAX_SWEEPS = CD_DEFAULT_MAX_SWEEPS

@@ -41,8 +41,8 @@ from scipy.sparse.csgraph import connected_components
 from threadpoolctl import ThreadpoolController
 
 from resbench.errors import CircuitError
-from resbench.problem import Problem
 from resbench.solvers import _kernels as K
+from resbench.solvers.problem import Problem
 
 _BLAS = ThreadpoolController()
 

@@ -51,9 +51,9 @@ from scipy.sparse.csgraph import connected_components
 
 from resbench.circuit import Circuit
 from resbench.errors import CircuitError, SolverError
-from resbench.problem import MAX_SCALE, check_finite_values
 from resbench.solution import CONVERGED, Solution
 from resbench.solvers import guard_finite
+from resbench.solvers.problem import MAX_SCALE, check_finite_values
 
 __all__ = ["solve_reference", "lemke"]
 
