@@ -20,6 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resbench.bench import regress as R
+from resbench.bench.regress import noise as regress_noise
+from resbench.bench.regress import suite as regress_suite
 from resbench.cli import regress as cli_regress
 from resbench.cli.main import cli
 from resbench.errors import ResbenchError
@@ -443,9 +445,9 @@ def test_reports(base_doc, tmp_path) -> None:
 @pytest.fixture
 def stand_ins(monkeypatch):
     """The CLI on the tiny suite with stand-in solvers (deterministic timings)."""
-    monkeypatch.setattr(R, "QUICK_SUITE", TINY)
-    monkeypatch.setattr(R, "default_fast", lambda: StandInFast())
-    monkeypatch.setattr(R, "default_spice", lambda timeout=600.0: StandInSpice())
+    monkeypatch.setattr(regress_suite, "QUICK_SUITE", TINY)
+    monkeypatch.setattr(regress_suite, "default_fast", lambda: StandInFast())
+    monkeypatch.setattr(regress_suite, "default_spice", lambda timeout=600.0: StandInSpice())
     runs: list[list[str]] = []
 
     def one_run(path, extra_args=()):  # what `--update --runs 1` in a fresh process gives
@@ -501,7 +503,7 @@ def test_cli_not_comparable_exits_3(tmp_path, stand_ins, monkeypatch) -> None:
     assert r.exit_code == 3 and "missing from the baseline" in r.output
     r = _cli("--baseline", str(b), "--no-files", "--case", "tiny_drn")
     assert r.exit_code == 0, r.output  # the cases that are in the baseline still pass
-    monkeypatch.setattr(R, "default_spice", lambda timeout=600.0: StandInSpice(40))
+    monkeypatch.setattr(regress_suite, "default_spice", lambda timeout=600.0: StandInSpice(40))
     r = _cli("--baseline", str(b), "--no-files", "--case", "tiny_drn")
     assert r.exit_code == 3 and "ngspice 40 here" in r.output
 
@@ -543,7 +545,7 @@ def test_cli_case_names_match_the_suite() -> None:
 @pytest.fixture
 def tiny_real(monkeypatch):
     """The CLI on the tiny suite with the real cd and the real ngspice."""
-    monkeypatch.setattr(R, "QUICK_SUITE", TINY[:2])
+    monkeypatch.setattr(regress_suite, "QUICK_SUITE", TINY[:2])
     monkeypatch.delenv("RESBENCH_INJECT_SLOWDOWN", raising=False)
     monkeypatch.delenv("RESBENCH_INJECT_ERROR", raising=False)
 
@@ -691,8 +693,8 @@ def test_run_noise_study_writes_files(tmp_path, monkeypatch) -> None:
         f = next(scale)
         return _doc({"a": [100 * f, 101 * f, 102 * f, 103 * f, 104 * f]}, cpu_scale=0.9)
 
-    monkeypatch.setattr(R, "fresh_process_run", fake_run)
-    monkeypatch.setattr(R, "_BusyLoad", _NoLoad)
+    monkeypatch.setattr(regress_noise, "fresh_process_run", fake_run)
+    monkeypatch.setattr(regress_noise, "_BusyLoad", _NoLoad)
     study, paths = R.run_noise_study(2, tmp_path, load=1, command="cmd")
     assert study["runs"] == 4 and [r["load"] for r in study["per_run"]] == [0, 0, 1, 1]
     assert json.loads(paths["json"].read_text())["run_cases"][1]["a"]["median"] == pytest.approx(
