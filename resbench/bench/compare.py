@@ -40,9 +40,16 @@ import numpy as np
 import pandas as pd
 
 from resbench.bench import timing
+from resbench.bench.check import (
+    DISAGREE,
+    check_answers,
+    no_answer,
+    row_status,
+)
+from resbench.bench.check import voltage_difference as voltage_difference  # re-export
 from resbench.circuit import Circuit
 from resbench.errors import ResbenchError
-from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
+from resbench.solution import Solution
 
 NETLIST_SUFFIXES = (".cir", ".sp", ".net")
 SKIP_DIRS = ("lib",)  # .include targets, not circuits of their own
@@ -55,7 +62,6 @@ OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
     timing.ERROR,
     timing.ERROR_STATUSES,
 )
-DISAGREE = "disagree"
 EMPTY = "empty"
 WRONG_STATUSES = (DISAGREE, UNCERTIFIED)
 EXIT_INTERRUPTED = 130
@@ -228,47 +234,6 @@ def _runners(circuit: Circuit, opts: CompareOptions) -> dict[str, Callable[[], S
     }
 
 
-def voltage_difference(
-    circuit: Circuit, fast: np.ndarray, spice: np.ndarray, atol: float
-) -> tuple[float, float, str | None]:
-    """(max |Δ|, max relative Δ, node with the largest |Δ|) over every node."""
-    d = np.abs(np.asarray(fast, float) - np.asarray(spice, float))
-    if d.size == 0:
-        return 0.0, 0.0, None
-    if not np.all(np.isfinite(d)):
-        k = int(np.argmax(~np.isfinite(d)))
-        return float("inf"), float("inf"), circuit.nodes[k]
-    k = int(np.argmax(d))
-    scale = np.maximum(np.abs(fast), np.abs(spice))
-    big = scale > atol
-    rel = float(np.max(d[big] / scale[big])) if np.any(big) else 0.0
-    return float(d[k]), rel, circuit.nodes[k]
-
-
-def _cert_fields(prefix: str, circuit: Circuit, sol: Solution | None, gmin: float | None) -> dict:
-    from resbench.certificate import certify
-
-    out: dict[str, Any] = {
-        f"{prefix}_certified": None,
-        f"{prefix}_feasibility": np.nan,
-        f"{prefix}_kcl": np.nan,
-        f"{prefix}_complementarity": np.nan,
-    }
-    if sol is None or sol.voltages is None or not np.all(np.isfinite(sol.voltages)):
-        return out
-    cert = certify(circuit, sol.voltages, gmin=gmin or 0.0)
-    sol.certificate = cert
-    out.update(
-        {
-            f"{prefix}_certified": bool(cert.ok),
-            f"{prefix}_feasibility": float(cert.feasibility),
-            f"{prefix}_kcl": float(cert.kcl),
-            f"{prefix}_complementarity": float(cert.complementarity),
-        }
-    )
-    return out
-
-
 def _timing_fields(prefix: str, samples: list[timing.Sample], once: str) -> dict:
     total = timing.timing_stats(samples, "total")
     once_values = [s.timings.get(once) for s in samples if s.timings.get(once) is not None]
@@ -317,47 +282,19 @@ def compare_circuit(
     fast_sol = fast_final.solution if fast_final and fast_final.has_answer else None
     spice_sol = spice_final.solution if spice_final and spice_final.has_answer else None
 
-    messages: list[str] = []
-    status = OK
-    for who, fin in ((opts.solver, fast_final), (SPICE, spice_final)):
-        if fin is not None and not fin.has_answer:
-            status = fin.status if fin.status in (TIMEOUT, FAILED) else ERROR
-            messages.append(f"{who}: {fin.error or fin.status}")
-    try:
-        row.update(_cert_fields("fast", circuit, fast_sol, opts.gmin))
-        row.update(_cert_fields("spice", circuit, spice_sol, opts.gmin))
-    except Exception as exc:  # the certificate must not lose the row
-        status = ERROR
-        messages.append(f"certificate: {type(exc).__name__}: {exc}")
+    check = check_answers(
+        circuit, fast_sol, spice_sol, atol=opts.atol, gmin=opts.gmin, fast_name=opts.solver
+    )
+    row.update(check.fields("fast", "spice"))
+    status, messages = row_status(
+        [(opts.solver, no_answer(fast_final)), (SPICE, no_answer(spice_final))], check
+    )
     row.update(_timing_fields("fast", fast_s, "compile"))
     row.update(_timing_fields("spice", spice_s, "startup"))
     fast_total, spice_total = (timing.timing_stats(s, "total") for s in (fast_s, spice_s))
     fast_solve, spice_solve = (timing.timing_stats(s, "solve") for s in (fast_s, spice_s))
     row["speedup_total"] = timing.speedup(spice_total, fast_total)
     row["speedup_solve"] = timing.speedup(spice_solve, fast_solve)
-
-    if fast_sol is not None and spice_sol is not None:
-        dmax, drel, worst = voltage_difference(
-            circuit, fast_sol.voltages, spice_sol.voltages, opts.atol
-        )
-        row.update(max_abs_diff=dmax, max_rel_diff=drel, worst_node=worst)
-        row["agree"] = bool(dmax <= opts.atol)
-    else:
-        row.update(max_abs_diff=np.nan, max_rel_diff=np.nan, worst_node=None, agree=None)
-
-    if status == OK:
-        if fast_sol is not None and (fast_sol.status != CONVERGED or not row["fast_certified"]):
-            status = UNCERTIFIED
-            messages.append(
-                f"{opts.solver} answer not certified (status {fast_sol.status}, "
-                f"kcl {row['fast_kcl']:.3g} A, feasibility {row['fast_feasibility']:.3g} V)"
-            )
-        if row["agree"] is False:
-            status = DISAGREE
-            messages.append(
-                f"max |Δv| {row['max_abs_diff']:.3g} V at node {row['worst_node']} "
-                f"> atol {opts.atol:g} V"
-            )
     row["status"] = status
     row["message"] = "; ".join(messages) or None
     return row, sample_rows

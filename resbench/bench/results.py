@@ -160,12 +160,14 @@ def sidecar(
     return meta
 
 
-def _jsonable(obj: Any) -> Any:
-    """Make numpy scalars, paths and non-finite floats JSON-safe (NaN/inf → None)."""
+def jsonable(obj: Any) -> Any:
+    """``obj`` made JSON-safe, recursively: numpy scalars as Python numbers, paths as
+    strings, NaN/inf as None, mappings and sequences rebuilt, anything else as its
+    ``str`` (every sidecar and baseline goes through it, so ``allow_nan=False`` holds)."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple | set):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "item") and callable(obj.item):
@@ -178,6 +180,10 @@ def _jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, str | int | float | bool):
         return obj
     return str(obj)
+
+
+#: the old private name, kept while regress still imports it
+_jsonable = jsonable
 
 
 def _cell(value: Any, floatfmt: str) -> str:
@@ -448,7 +454,7 @@ def atomic_write_csv(path: str | os.PathLike, df: pd.DataFrame) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, content: Any) -> Path:
     """Replace ``path`` with strict JSON of ``content`` (NaN/inf → null) atomically."""
-    return atomic_write_text(path, json.dumps(_jsonable(content), indent=2, allow_nan=False) + "\n")
+    return atomic_write_text(path, json.dumps(jsonable(content), indent=2, allow_nan=False) + "\n")
 
 
 def atomic_save_figure(fig: Any, path: str | os.PathLike, *, fmt: str, dpi: int = 200) -> Path:

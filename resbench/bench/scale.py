@@ -57,12 +57,8 @@ before the run: the memory the run itself needed.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime as _dt
-import gc
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -73,9 +69,11 @@ import numpy as np
 import pandas as pd
 
 from resbench.bench import timing
+from resbench.bench.check import check_answers, no_answer
+from resbench.bench.probes import MemoryUse, PeakRSS, release_free_memory
 from resbench.circuit import Circuit
 from resbench.errors import ResbenchError
-from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
+from resbench.solution import Solution
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -260,125 +258,6 @@ def circuit_bytes(circuit: Circuit) -> int:
     return int(sum(br.a.nbytes + br.b.nbytes + br.value.nbytes for br in circuit.kinds().values()))
 
 
-# --------------------------------------------------------------------------- memory
-@dataclass
-class MemoryUse:
-    """Peak resident memory of one process during one run (bytes)."""
-
-    peak: float
-    base: float
-    method: str  # "hwm" (kernel high-water mark) or "poll" (psutil polling)
-
-    @property
-    def delta(self) -> float:
-        return max(0.0, self.peak - self.base)
-
-
-def _proc_status(pid: int) -> dict[str, float] | None:
-    """VmRSS and VmHWM of a process in bytes, or None (no /proc, process gone)."""
-    out: dict[str, float] = {}
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, value = line.split(":", 1)
-                    out[key] = float(value.split()[0]) * 1024.0  # kB
-    except OSError:
-        return None
-    return out if len(out) == 2 else None
-
-
-def _reset_hwm(pid: int) -> bool:
-    """Reset the kernel's peak-RSS mark of ``pid`` (Linux ≥ 4.0); False if not possible."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _rss(pid: int) -> float | None:
-    st = _proc_status(pid)
-    if st is not None:
-        return st["VmRSS"]
-    try:
-        import psutil
-
-        return float(psutil.Process(pid).memory_info().rss)
-    except Exception:  # noqa: BLE001 - gone, or no psutil support
-        return None
-
-
-_LIBC: Any = None
-
-
-def release_free_memory() -> None:
-    """Collect garbage and hand freed heap back to the OS (glibc ``malloc_trim``)."""
-    global _LIBC
-    gc.collect()
-    if _LIBC is None:
-        name = ctypes.util.find_library("c")
-        try:
-            _LIBC = ctypes.CDLL(name) if name else False
-        except OSError:
-            _LIBC = False
-    trim = getattr(_LIBC, "malloc_trim", None) if _LIBC else None
-    if trim is not None:
-        trim(0)
-
-
-class PeakRSS:
-    """Context manager: the peak RSS of process ``pid`` (default: this one) while open.
-
-    Uses the kernel high-water mark (reset on entry, ``VmHWM`` on exit) where
-    possible; ``poll=True`` (or no high-water mark) also polls the RSS every
-    ``interval`` seconds in a thread.  The result is :attr:`result` (a
-    :class:`MemoryUse`) after the block.
-    """
-
-    def __init__(self, pid: int | None = None, *, poll: bool = False, interval: float = 0.01):
-        self.pid = os.getpid() if pid is None else int(pid)
-        self.poll = poll
-        self.interval = interval
-        self.result: MemoryUse | None = None
-        self._hwm = False
-        self._max = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _poller(self) -> None:
-        try:
-            import psutil
-
-            proc = psutil.Process(self.pid)
-            while True:
-                self._max = max(self._max, float(proc.memory_info().rss))
-                if self._stop.wait(self.interval):
-                    break
-        except Exception:  # noqa: BLE001 - the process went away (e.g. killed on timeout)
-            return
-
-    def __enter__(self) -> PeakRSS:
-        self._hwm = _reset_hwm(self.pid)
-        self.base = _rss(self.pid) or 0.0
-        self._max = self.base
-        if self.poll or not self._hwm:
-            self._thread = threading.Thread(target=self._poller, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        st = _proc_status(self.pid) if self._hwm else None
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        if st is not None:
-            self.result = MemoryUse(max(st["VmHWM"], self._max), self.base, "hwm")
-        else:
-            self.result = MemoryUse(self._max, self.base, "poll")
-
-
 # --------------------------------------------------------------------------- options
 @dataclass
 class ScaleOptions:
@@ -529,45 +408,16 @@ def _sample_row(base: dict, s: timing.Sample) -> dict:
     return row
 
 
-def _certificate(circuit: Circuit, sol: Solution | None) -> dict:
-    from resbench.certificate import certify
-
-    out: dict[str, Any] = {
-        "certified": None,
-        "feasibility": np.nan,
-        "kcl": np.nan,
-        "complementarity": np.nan,
-    }
-    if sol is None or sol.voltages is None or not np.all(np.isfinite(sol.voltages)):
-        return out
-    cert = certify(circuit, sol.voltages)
-    sol.certificate = cert
-    out.update(
-        certified=bool(cert.ok),
-        feasibility=float(cert.feasibility),
-        kcl=float(cert.kcl),
-        complementarity=float(cert.complementarity),
-    )
-    return out
-
-
-def _solver_row(
-    base: dict, solver: str, samples: list[timing.Sample], circuit: Circuit
-) -> tuple[dict, Solution | None]:
-    """Summary row of one solver at one size, and its final answer (or None)."""
+def _solver_row(base: dict, solver: str, samples: list[timing.Sample]) -> dict:
+    """Summary row of one solver at one size: status (before its certificate), times,
+    repeats, sweeps and memory."""
     row = dict(base)
     row["solver"] = solver
     fin = timing.final_sample(samples)
-    sol = fin.solution if fin is not None and fin.has_answer else None
-    messages: list[str] = []
-    if fin is None:
-        status = ERROR
-        messages.append("no run")
-    elif not fin.has_answer:
-        status = fin.status if fin.status in (TIMEOUT, FAILED) else ERROR
-        messages.append(fin.error or fin.status)
-    else:
-        status = OK
+    failure = no_answer(fin)
+    row["status"] = OK if failure is None else failure[0]
+    row["message"] = None if failure is None else failure[1]
+    sol = fin.solution if failure is None and fin is not None else None
     for key in ("total", "solve"):
         st = timing.timing_stats(samples, key)
         row.update({f"{key}_median": st.median, f"{key}_min": st.min, f"{key}_max": st.max})
@@ -588,35 +438,43 @@ def _solver_row(
         row["mem_method"] = worst.method
         if solver == CD and row.get("resistors"):
             row["bytes_per_resistor"] = row["mem_delta"] / row["resistors"]
-    try:
-        row.update(_certificate(circuit, sol))
-    except Exception as exc:  # noqa: BLE001 - the certificate must not lose the row
-        status = ERROR
-        messages.append(f"certificate: {type(exc).__name__}: {exc}")
-    if status == OK and solver == CD and (sol.status != CONVERGED or not row["certified"]):
-        status = UNCERTIFIED
-        messages.append(
-            f"cd answer not certified (status {sol.status}, kcl {row['kcl']:.3g} A, "
-            f"feasibility {row['feasibility']:.3g} V)"
-        )
-    row["status"] = status
-    row["message"] = "; ".join(messages) or None
-    return row, sol
+    return row
+
+
+def _add_message(row: dict, message: str) -> None:
+    row["message"] = "; ".join(filter(None, [row.get("message"), message]))
+
+
+def _final_answer(samples: list[timing.Sample] | None) -> Solution | None:
+    fin = timing.final_sample(samples) if samples else None
+    return fin.solution if fin is not None and fin.has_answer else None
 
 
 def _size_rows(
     circuit: Circuit, base: dict, samples: dict[str, list[timing.Sample]], opts: ScaleOptions
 ) -> list[dict]:
-    """Summary rows of the solvers that ran at one size, with agreement and speedups."""
-    from resbench.bench.compare import voltage_difference
-
-    rows: dict[str, dict] = {}
-    sols: dict[str, Solution | None] = {}
-    for solver, ss in samples.items():
-        rows[solver], sols[solver] = _solver_row(base, solver, ss, circuit)
+    """Summary rows of the solvers that ran at one size, checked by
+    :func:`~resbench.bench.check.check_answers`: each answer's certificate (a cd answer
+    that fails it is ``uncertified``), and, when both ran, agreement and speedups (a
+    disagreement is noted on the ngspice row and makes the exit code 1)."""
+    rows = {solver: _solver_row(base, solver, ss) for solver, ss in samples.items()}
+    check = check_answers(
+        circuit, _final_answer(samples.get(CD)), _final_answer(samples.get(SPICE)), atol=opts.atol
+    )
+    for solver, answer in ((CD, check.fast), (SPICE, check.reference)):
+        row = rows.get(solver)
+        if row is None:
+            continue
+        row.update(answer.fields())
+        if answer.error:
+            row["status"] = ERROR
+            _add_message(row, answer.error)
+        elif row["status"] == OK and solver == CD and answer.uncertified:
+            row["status"] = UNCERTIFIED
+            _add_message(row, answer.uncertified_message(CD))
     if CD in rows and SPICE in rows:
         fast, slow = samples[CD], samples[SPICE]
-        both = {
+        both: dict[str, Any] = {
             "speedup_total": timing.speedup(
                 timing.timing_stats(slow, "total"), timing.timing_stats(fast, "total")
             ),
@@ -624,26 +482,10 @@ def _size_rows(
                 timing.timing_stats(slow, "solve"), timing.timing_stats(fast, "solve")
             ),
         }
-        if sols[CD] is not None and sols[SPICE] is not None:
-            dmax, drel, worst = voltage_difference(
-                circuit, sols[CD].voltages, sols[SPICE].voltages, opts.atol
-            )
-            both.update(
-                max_abs_diff=dmax,
-                max_rel_diff=drel,
-                worst_node=worst,
-                agree=bool(dmax <= opts.atol),
-            )
-            if dmax > opts.atol:
-                rows[SPICE]["message"] = "; ".join(
-                    filter(
-                        None,
-                        [
-                            rows[SPICE]["message"],
-                            f"max |Δv| {dmax:.3g} V at node {worst} > atol {opts.atol:g} V",
-                        ],
-                    )
-                )
+        if check.agree is not None:
+            both.update(check.difference_fields())
+            if not check.agree:
+                _add_message(rows[SPICE], check.disagree_message())
         for r in rows.values():
             r.update(both)
     return [rows[s] for s in samples]
