@@ -69,10 +69,11 @@ import numpy as np
 import pandas as pd
 
 from resbench.bench import timing
+from resbench.bench.check import check_answers, no_answer
 from resbench.bench.probes import MemoryUse, PeakRSS, release_free_memory
 from resbench.circuit import Circuit
 from resbench.errors import ResbenchError
-from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
+from resbench.solution import Solution
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -407,45 +408,16 @@ def _sample_row(base: dict, s: timing.Sample) -> dict:
     return row
 
 
-def _certificate(circuit: Circuit, sol: Solution | None) -> dict:
-    from resbench.certificate import certify
-
-    out: dict[str, Any] = {
-        "certified": None,
-        "feasibility": np.nan,
-        "kcl": np.nan,
-        "complementarity": np.nan,
-    }
-    if sol is None or sol.voltages is None or not np.all(np.isfinite(sol.voltages)):
-        return out
-    cert = certify(circuit, sol.voltages)
-    sol.certificate = cert
-    out.update(
-        certified=bool(cert.ok),
-        feasibility=float(cert.feasibility),
-        kcl=float(cert.kcl),
-        complementarity=float(cert.complementarity),
-    )
-    return out
-
-
-def _solver_row(
-    base: dict, solver: str, samples: list[timing.Sample], circuit: Circuit
-) -> tuple[dict, Solution | None]:
-    """Summary row of one solver at one size, and its final answer (or None)."""
+def _solver_row(base: dict, solver: str, samples: list[timing.Sample]) -> dict:
+    """Summary row of one solver at one size: status (before its certificate), times,
+    repeats, sweeps and memory."""
     row = dict(base)
     row["solver"] = solver
     fin = timing.final_sample(samples)
-    sol = fin.solution if fin is not None and fin.has_answer else None
-    messages: list[str] = []
-    if fin is None:
-        status = ERROR
-        messages.append("no run")
-    elif not fin.has_answer:
-        status = fin.status if fin.status in (TIMEOUT, FAILED) else ERROR
-        messages.append(fin.error or fin.status)
-    else:
-        status = OK
+    failure = no_answer(fin)
+    row["status"] = OK if failure is None else failure[0]
+    row["message"] = None if failure is None else failure[1]
+    sol = fin.solution if failure is None and fin is not None else None
     for key in ("total", "solve"):
         st = timing.timing_stats(samples, key)
         row.update({f"{key}_median": st.median, f"{key}_min": st.min, f"{key}_max": st.max})
@@ -466,35 +438,43 @@ def _solver_row(
         row["mem_method"] = worst.method
         if solver == CD and row.get("resistors"):
             row["bytes_per_resistor"] = row["mem_delta"] / row["resistors"]
-    try:
-        row.update(_certificate(circuit, sol))
-    except Exception as exc:  # noqa: BLE001 - the certificate must not lose the row
-        status = ERROR
-        messages.append(f"certificate: {type(exc).__name__}: {exc}")
-    if status == OK and solver == CD and (sol.status != CONVERGED or not row["certified"]):
-        status = UNCERTIFIED
-        messages.append(
-            f"cd answer not certified (status {sol.status}, kcl {row['kcl']:.3g} A, "
-            f"feasibility {row['feasibility']:.3g} V)"
-        )
-    row["status"] = status
-    row["message"] = "; ".join(messages) or None
-    return row, sol
+    return row
+
+
+def _add_message(row: dict, message: str) -> None:
+    row["message"] = "; ".join(filter(None, [row.get("message"), message]))
+
+
+def _final_answer(samples: list[timing.Sample] | None) -> Solution | None:
+    fin = timing.final_sample(samples) if samples else None
+    return fin.solution if fin is not None and fin.has_answer else None
 
 
 def _size_rows(
     circuit: Circuit, base: dict, samples: dict[str, list[timing.Sample]], opts: ScaleOptions
 ) -> list[dict]:
-    """Summary rows of the solvers that ran at one size, with agreement and speedups."""
-    from resbench.bench.compare import voltage_difference
-
-    rows: dict[str, dict] = {}
-    sols: dict[str, Solution | None] = {}
-    for solver, ss in samples.items():
-        rows[solver], sols[solver] = _solver_row(base, solver, ss, circuit)
+    """Summary rows of the solvers that ran at one size, checked by
+    :func:`~resbench.bench.check.check_answers`: each answer's certificate (a cd answer
+    that fails it is ``uncertified``), and, when both ran, agreement and speedups (a
+    disagreement is noted on the ngspice row and makes the exit code 1)."""
+    rows = {solver: _solver_row(base, solver, ss) for solver, ss in samples.items()}
+    check = check_answers(
+        circuit, _final_answer(samples.get(CD)), _final_answer(samples.get(SPICE)), atol=opts.atol
+    )
+    for solver, answer in ((CD, check.fast), (SPICE, check.reference)):
+        row = rows.get(solver)
+        if row is None:
+            continue
+        row.update(answer.fields())
+        if answer.error:
+            row["status"] = ERROR
+            _add_message(row, answer.error)
+        elif row["status"] == OK and solver == CD and answer.uncertified:
+            row["status"] = UNCERTIFIED
+            _add_message(row, answer.uncertified_message(CD))
     if CD in rows and SPICE in rows:
         fast, slow = samples[CD], samples[SPICE]
-        both = {
+        both: dict[str, Any] = {
             "speedup_total": timing.speedup(
                 timing.timing_stats(slow, "total"), timing.timing_stats(fast, "total")
             ),
@@ -502,26 +482,10 @@ def _size_rows(
                 timing.timing_stats(slow, "solve"), timing.timing_stats(fast, "solve")
             ),
         }
-        if sols[CD] is not None and sols[SPICE] is not None:
-            dmax, drel, worst = voltage_difference(
-                circuit, sols[CD].voltages, sols[SPICE].voltages, opts.atol
-            )
-            both.update(
-                max_abs_diff=dmax,
-                max_rel_diff=drel,
-                worst_node=worst,
-                agree=bool(dmax <= opts.atol),
-            )
-            if dmax > opts.atol:
-                rows[SPICE]["message"] = "; ".join(
-                    filter(
-                        None,
-                        [
-                            rows[SPICE]["message"],
-                            f"max |Δv| {dmax:.3g} V at node {worst} > atol {opts.atol:g} V",
-                        ],
-                    )
-                )
+        if check.agree is not None:
+            both.update(check.difference_fields())
+            if not check.agree:
+                _add_message(rows[SPICE], check.disagree_message())
         for r in rows.values():
             r.update(both)
     return [rows[s] for s in samples]
