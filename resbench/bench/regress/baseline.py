@@ -47,7 +47,7 @@ def machine_key(m: Mapping[str, Any]) -> str:
 def make_baseline(run: SuiteRun, policy: Policy, *, command: str | None = None) -> dict[str, Any]:
     """A baseline document from a run: per case the raw ratios, median, sweeps, sizes and
     circuit fingerprint; the ngspice major version, the policy and the sidecar fields."""
-    from resbench.bench.results import _jsonable, sidecar
+    from resbench.bench.results import jsonable, sidecar
 
     policy.validate()
     if any(r.problems for r in run.cases):
@@ -88,7 +88,7 @@ def make_baseline(run: SuiteRun, policy: Policy, *, command: str | None = None) 
         }
     for key in ("timestamp", "command", "machine", "versions", "threads", "git"):
         doc[key] = meta.get(key)
-    return _jsonable(doc)
+    return jsonable(doc)
 
 
 def save_baseline(path: str | os.PathLike, doc: Mapping[str, Any]) -> Path:
@@ -170,6 +170,6 @@ def merge_baselines(
     out["run_timestamps"] = [d.get("timestamp") for d in docs]
     if command is not None:
         out["command"] = command
-    from resbench.bench.results import _jsonable
+    from resbench.bench.results import jsonable
 
-    return _jsonable(out)
+    return jsonable(out)

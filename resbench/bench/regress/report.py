@@ -159,7 +159,7 @@ def markdown_report(result: GateResult, *, command: str | None = None) -> str:
 
 def result_json(result: GateResult, *, command: str | None = None) -> dict[str, Any]:
     """Machine-readable form of the gate's result."""
-    from resbench.bench.results import _jsonable
+    from resbench.bench.results import jsonable
 
     cases = []
     for v in result.verdicts:
@@ -193,7 +193,7 @@ def result_json(result: GateResult, *, command: str | None = None) -> dict[str, 
             }
         )
     b = result.baseline
-    return _jsonable(
+    return jsonable(
         {
             "kind": "regress",
             "exit_code": result.exit_code,
