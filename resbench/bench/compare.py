@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from resbench.bench import columns as C
 from resbench.bench import timing
 from resbench.bench.check import (
     DISAGREE,
@@ -79,46 +80,8 @@ SAMPLE_COLUMNS = [
     "error",
 ]
 
-SUMMARY_COLUMNS = [
-    "netlist",
-    "status",
-    "nodes",
-    "resistors",
-    "diodes",
-    "vsources",
-    "isources",
-    "fast_solver",
-    "fast_status",
-    "spice_status",
-    "max_abs_diff",
-    "max_rel_diff",
-    "worst_node",
-    "agree",
-    "fast_certified",
-    "fast_feasibility",
-    "fast_kcl",
-    "fast_complementarity",
-    "spice_certified",
-    "spice_feasibility",
-    "spice_kcl",
-    "spice_complementarity",
-    "fast_total_median",
-    "fast_total_min",
-    "fast_total_max",
-    "fast_setup_median",
-    "fast_solve_median",
-    "fast_compile",
-    "spice_total_median",
-    "spice_total_min",
-    "spice_total_max",
-    "spice_setup_median",
-    "spice_solve_median",
-    "spice_startup",
-    "speedup_total",
-    "speedup_solve",
-    "repeats",
-    "message",
-]
+#: the summary CSV's columns, in order (declared in resbench.bench.columns.COMPARE)
+SUMMARY_COLUMNS = C.csv_names(C.COMPARE)
 
 
 @dataclass
@@ -306,7 +269,7 @@ def _error_row(label: str, opts: CompareOptions, message: str) -> dict:
 
 # --------------------------------------------------------------------------- many circuits
 def _frames(rows: list[dict], sample_rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    summary = C.summary_frame(C.COMPARE, rows)
     samples = pd.DataFrame(sample_rows)
     extra = [c for c in samples.columns if c not in SAMPLE_COLUMNS]
     samples = samples.reindex(columns=SAMPLE_COLUMNS + sorted(extra))
@@ -462,22 +425,7 @@ def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
     from resbench.bench.results import markdown_table
 
     s = run.summary
-    table = pd.DataFrame(
-        {
-            "netlist": s["netlist"],
-            "status": s["status"],
-            "nodes": s["nodes"],
-            "resistors": s["resistors"],
-            "diodes": s["diodes"],
-            "max |Δv| (V)": s["max_abs_diff"],
-            "worst node": s["worst_node"],
-            f"{run.options.solver} certified": s["fast_certified"],
-            f"{run.options.solver} total (s)": s["fast_total_median"],
-            "ngspice total (s)": s["spice_total_median"],
-            "speedup total": s["speedup_total"],
-            "speedup solve": s["speedup_solve"],
-        }
-    )
+    table = C.markdown_frame(C.COMPARE, s, solver=run.options.solver)
     o = run.options
     state = (meta or {}).get("state")
     lines = [
@@ -547,8 +495,8 @@ def compare(
 ) -> pd.DataFrame:
     """Compare ``solver`` with ngspice on netlists (files or directories) or Circuits.
 
-    Returns the summary DataFrame (one row per netlist, columns
-    :data:`SUMMARY_COLUMNS`); the raw samples are in ``df.attrs["samples"]``
+    Returns the summary DataFrame (one row per netlist, the columns of
+    :data:`resbench.bench.columns.COMPARE`); the raw samples are in ``df.attrs["samples"]``
     and the exit code the CLI would return in ``df.attrs["exit_code"]``.
     With ``out``, the result files are written there as well.
     """

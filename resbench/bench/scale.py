@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from resbench.bench import columns as C
 from resbench.bench import timing
 from resbench.bench.check import check_answers, no_answer
 from resbench.bench.probes import MemoryUse, PeakRSS, release_free_memory
@@ -151,48 +152,8 @@ SAMPLE_COLUMNS = [
     "run_id",
 ]
 
-SUMMARY_COLUMNS = [
-    "family",
-    "size",
-    "seed",
-    "solver",
-    "status",
-    "nodes",
-    "resistors",
-    "diodes",
-    "vsources",
-    "isources",
-    "repeats",
-    "total_median",
-    "total_min",
-    "total_max",
-    "solve_median",
-    "solve_min",
-    "solve_max",
-    "setup_median",
-    "compile",
-    "startup",
-    "sweeps",
-    "residual",
-    "peak_rss",
-    "mem_delta",
-    "bytes_per_resistor",
-    "circuit_bytes",
-    "mem_method",
-    "speedup_total",
-    "speedup_solve",
-    "max_abs_diff",
-    "max_rel_diff",
-    "worst_node",
-    "agree",
-    "certified",
-    "feasibility",
-    "kcl",
-    "complementarity",
-    "build_seconds",
-    "run_id",
-    "message",
-]
+#: the summary CSV's columns, in order (declared in resbench.bench.columns.SCALE)
+SUMMARY_COLUMNS = C.csv_names(C.SCALE)
 
 
 # --------------------------------------------------------------------------- sizes
@@ -626,7 +587,7 @@ def check_resume(opts: ScaleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     there are none); a ResbenchError naming the file, what is wrong with it and what
     to do when they cannot be resumed (corrupt, or another family or seed)."""
     paths = opts.files()
-    summary = _read_csv(paths["summary"], SUMMARY_COLUMNS)
+    summary = _read_csv(paths["summary"], C.csv_names(C.SCALE))
     samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
     if len(summary):
         fams = sorted(set(summary["family"].astype(str)))
@@ -732,13 +693,6 @@ def exit_code(summary: pd.DataFrame) -> int:
 
 
 # --------------------------------------------------------------------------- reports
-def _mib(x: Any) -> float:
-    try:
-        return float(x) / 2**20
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def markdown_summary(
     summary: pd.DataFrame,
     fit: Mapping[str, Mapping[str, dict | None]],
@@ -750,31 +704,7 @@ def markdown_summary(
     from resbench.bench.results import markdown_table
 
     s = summary
-    table = pd.DataFrame(
-        {
-            "size": s["size"],
-            "solver": s["solver"],
-            "status": s["status"],
-            "nodes": s["nodes"],
-            "resistors": s["resistors"],
-            "diodes": s["diodes"],
-            "sources": s["vsources"].fillna(0) + s["isources"].fillna(0),
-            "runs": s["repeats"],
-            "total median (s)": s["total_median"],
-            "total min (s)": s["total_min"],
-            "total max (s)": s["total_max"],
-            "solve median (s)": s["solve_median"],
-            "sweeps": s["sweeps"],
-            "peak RSS (MiB)": s["peak_rss"].map(_mib),
-            "run memory (MiB)": s["mem_delta"].map(_mib),
-            "B/resistor": s["bytes_per_resistor"],
-            "speedup": s["speedup_total"],
-            "max |Δv| (V)": s["max_abs_diff"],
-            "certified": s["certified"],
-        }
-    )
-    for col in ("nodes", "resistors", "diodes", "sources", "runs", "sweeps"):
-        table[col] = table[col].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+    table = C.markdown_frame(C.SCALE, s)
     lines = [
         f"# resbench scale: {opts.family} (seed {opts.seed})",
         "",
@@ -960,7 +890,7 @@ def _write_reports(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, int]:
     from resbench.bench.results import atomic_write_json, atomic_write_text, sidecar
 
-    summary = _read_csv(paths["summary"], SUMMARY_COLUMNS)
+    summary = _read_csv(paths["summary"], C.csv_names(C.SCALE))
     samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
     fit = fits(summary)
     code = exit_code(summary)
@@ -1020,7 +950,8 @@ def run_scale(
 ) -> pd.DataFrame:
     """Run a scaling sweep (see the module docstring); returns the summary DataFrame.
 
-    The summary has one row per size × solver (columns :data:`SUMMARY_COLUMNS`),
+    The summary has one row per size × solver (the columns of
+    :data:`resbench.bench.columns.SCALE`),
     including rows of earlier runs when ``resume``; ``df.attrs`` holds
     ``samples`` (DataFrame), ``fits``, ``exit_code`` and ``files`` (paths).
     ``plot_format`` is png, pdf or svg (``scale.<format>``, 200 dpi).
@@ -1126,12 +1057,12 @@ def _sweep(
         except (ResbenchError, MemoryError, ValueError) as exc:
             msg = exc.format() if isinstance(exc, ResbenchError) else f"{type(exc).__name__}: {exc}"
             rows = [{**base, "solver": s, "status": ERROR, "message": msg} for s in wanted]
-            _append_csv(paths["summary"], rows, SUMMARY_COLUMNS)
+            _append_csv(paths["summary"], C.csv_rows(C.SCALE, rows), C.csv_names(C.SCALE))
             if on_size is not None:
                 on_size(size, rows)
             continue
         base["build_seconds"] = time.perf_counter() - t0
-        base.update({k: v for k, v in circuit.sizes().items() if k in SUMMARY_COLUMNS})
+        base.update({k: v for k, v in circuit.sizes().items() if k in C.csv_names(C.SCALE)})
         base["circuit_bytes"] = circuit_bytes(circuit)
         note = None
         if opts.write_netlists:
@@ -1171,7 +1102,7 @@ def _sweep(
         order = {s: i for i, s in enumerate(opts.solvers)}
         rows.sort(key=lambda r: order.get(r["solver"], 99))
         _append_csv(paths["samples"], sample_rows, SAMPLE_COLUMNS)
-        _append_csv(paths["summary"], rows, SUMMARY_COLUMNS)
+        _append_csv(paths["summary"], C.csv_rows(C.SCALE, rows), C.csv_names(C.SCALE))
         del circuit, runners
         if on_size is not None:
             on_size(size, rows)

@@ -18,50 +18,17 @@ if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
 
 
 def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool = False) -> Table:
-    """The rich table of a comparison summary.  By default the columns that fit in 80
+    """The rich table of a comparison summary (columns from
+    :data:`resbench.bench.columns.COMPARE`).  By default the columns that fit in 80
     characters (netlist, status, nodes, max |Δv|, both totals, speedup); ``wide`` adds
     resistors, diodes, the worst node, both certificates and the solve-only speedup."""
+    from resbench.bench.columns import COMPARE
+
     title = f"{solver} vs ngspice" + (
         "" if wide else f": median total times, speedup = ngspice / {solver}"
     )
-    columns: list[tuple[str, str, bool]] = [  # header, justify, only with --wide
-        ("netlist", "left", False),
-        ("status", "left", False),
-        ("nodes", "right", False),
-        ("R", "right", True),
-        ("D", "right", True),
-        ("max |Δv|", "right", False),
-        ("worst node", "left", True),
-        (f"{solver} cert", "center", True),
-        ("spice cert", "center", True),
-        (f"{solver} total" if wide else solver, "right", False),
-        ("ngspice total" if wide else "ngspice", "right", False),
-        ("speedup", "right", False),
-        ("speedup solve", "right", True),
-    ]
-    table, keep = T.table(title, columns, wide=wide)
-    for _, r in summary.iterrows():
-        dv = r["max_abs_diff"]
-        dv_text = T.fmt(dv, ".2e" if wide else ".1e")
-        if isinstance(dv, float) and dv > atol:
-            dv_text = f"[bold red]{dv_text}[/]"
-        cells = [
-            escape(str(r["netlist"])),
-            T.status(r["status"]),
-            T.count(r["nodes"]),
-            T.count(r["resistors"]),
-            T.count(r["diodes"]),
-            dv_text,
-            T.text(r["worst_node"]),
-            T.yesno(r["fast_certified"]),
-            T.yesno(r["spice_certified"]),
-            T.seconds(r["fast_total_median"]),
-            T.seconds(r["spice_total_median"]),
-            T.ratio(r["speedup_total"]),
-            T.ratio(r["speedup_solve"]),
-        ]
-        table.add_row(*(c for c, k in zip(cells, keep, strict=True) if k))
-    return table
+    rows = (r for _, r in summary.iterrows())
+    return T.render(title, COMPARE, rows, wide=wide, solver=solver, atol=atol)
 
 
 @click.command()

@@ -243,55 +243,14 @@ def scale(
 
 
 def render_table(summary: pd.DataFrame, family: str, *, wide: bool = False) -> Table:
-    """The terminal table of a sweep: by default the columns that fit in 80 characters
-    (size, solver, status, resistors, median total, speedup, max |Δv|); ``wide`` adds
-    nodes, diodes, runs, min/max, solve time, sweeps, memory and the certificate."""
-    columns: list[tuple[str, str, bool]] = [
-        ("size", "left", False),
-        ("solver", "left", False),
-        ("status", "left", False),
-        ("nodes", "right", True),
-        ("resistors", "right", False),
-        ("diodes", "right", True),
-        ("runs", "right", True),
-        ("total", "right", False),
-        ("min", "right", True),
-        ("max", "right", True),
-        ("solve", "right", True),
-        ("sweeps", "right", True),
-        ("peak RSS", "right", True),
-        ("B/resistor", "right", True),
-        ("speedup", "right", False),
-        ("max |Δv|", "right", False),
-        ("worst node", "left", True),
-        ("certified", "center", True),
-    ]
+    """The terminal table of a sweep (columns from :data:`resbench.bench.columns.SCALE`):
+    by default the columns that fit in 80 characters (size, solver, status, resistors,
+    median total, speedup, max |Δv|); ``wide`` adds nodes, diodes, runs, min/max, solve
+    time, sweeps, memory and the certificate."""
+    from resbench.bench.columns import SCALE
+
     title = f"scale: {family}" + ("" if wide else " (median total time)")
-    table, keep = T.table(title, columns, wide=wide)
-    for _, r in summary.iterrows():
-        rss = r["peak_rss"]
-        cells = [
-            escape(str(r["size"])),
-            escape(str(r["solver"])),
-            T.status(r["status"]),
-            T.count(r["nodes"]),
-            T.count(r["resistors"]),
-            T.count(r["diodes"]),
-            T.count(r["repeats"]),
-            T.seconds(r["total_median"]),
-            T.seconds(r["total_min"]),
-            T.seconds(r["total_max"]),
-            T.seconds(r["solve_median"]),
-            T.count(r["sweeps"]),
-            "–" if T.missing(rss) else f"{float(rss) / 2**20:.0f} MiB",
-            T.fmt(r["bytes_per_resistor"], ".2g"),
-            T.ratio(r["speedup_total"]) if r["solver"] == "cd" else "",
-            T.fmt(r["max_abs_diff"], ".1e") if r["solver"] == "cd" else "",
-            T.text(r["worst_node"]) if r["solver"] == "cd" else "",
-            T.yesno(r["certified"]),
-        ]
-        table.add_row(*(c for c, k in zip(cells, keep, strict=True) if k))
-    return table
+    return T.render(title, SCALE, (r for _, r in summary.iterrows()), wide=wide)
 
 
 def fit_lines(fit: dict) -> list[str]:

@@ -1,5 +1,8 @@
 """Terminal tables of compare and scale: short number formats and the ``--wide`` flag.
 
+Which columns a table has, their headers and formats come from the column
+declarations of :mod:`resbench.bench.columns` (the same ones that write the CSV
+and markdown files); :func:`render` lays them out and :data:`CELLS` formats them.
 By default a table has the columns that fit in 80 characters; ``--wide`` shows
 every column (the result files always have all of them).  A missing value (a
 timed-out or failed row has no worst node, no time) shows as ``–``, never ``nan``.
@@ -8,11 +11,16 @@ timed-out or failed row has no worst node, no time) shows as ``–``, never ``na
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from resbench.bench.columns import Column
 
 #: show every column of the terminal table
 wide = click.option(
@@ -110,3 +118,63 @@ def table(title: str, columns: list[tuple[str, str, bool]], *, wide: bool) -> tu
         if k:
             t.add_column(col, justify=justify, no_wrap=justify == "right", overflow="fold")
     return t, keep
+
+
+def mib(x: object) -> str:
+    """Bytes as whole MiB (``12 MiB``)."""
+    return "–" if missing(x) else f"{float(x) / 2**20:.0f} MiB"  # type: ignore[arg-type]
+
+
+def diff(x: object, *, wide: bool, atol: float | None) -> str:
+    """A voltage difference: 2 digits (3 with --wide), bold red above ``atol``."""
+    cell = fmt(x, ".2e" if wide else ".1e")
+    if atol is not None and isinstance(x, float) and x > atol:
+        cell = f"[bold red]{cell}[/]"
+    return cell
+
+
+#: terminal formatter of each cell kind of resbench.bench.columns.CELL_KINDS
+CELLS: dict[str, Callable[[object], str]] = {
+    "label": lambda x: escape(str(x)),
+    "text": text,
+    "status": status,
+    "count": count,
+    "seconds": seconds,
+    "ratio": ratio,
+    "yesno": yesno,
+    "mib": mib,
+}
+
+
+def cell(column: Column, row: Mapping[str, Any], *, wide: bool, atol: float | None) -> str:
+    """One formatted cell (blank where the column's ``shown_if`` says so)."""
+    if column.shown_if is not None and not column.shown_if(row):
+        return ""
+    value = column.get(row)
+    if column.cell == "diff":
+        return diff(value, wide=wide, atol=atol)
+    if column.cell.startswith("fmt:"):
+        return fmt(value, column.cell[4:])
+    return CELLS[column.cell](value)
+
+
+def render(
+    title: str,
+    columns: Sequence[Column],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    wide: bool,
+    solver: str = "",
+    atol: float | None = None,
+) -> Table:
+    """The terminal table of ``rows`` (dicts or pandas rows) from column declarations:
+    the columns with a label, those marked ``wide`` only with ``wide``; ``solver``
+    fills ``{solver}`` in headers; ``atol`` marks larger voltage differences red."""
+    from resbench.bench.columns import in_table
+
+    shown = in_table(columns, wide=wide)
+    spec = [(c.table_label(wide=wide, solver=solver), c.justify, False) for c in shown]
+    t, _ = table(title, spec, wide=wide)
+    for row in rows:
+        t.add_row(*(cell(c, row, wide=wide, atol=atol) for c in shown))
+    return t
