@@ -375,7 +375,8 @@ def test_two_sweeps_on_one_folder_never_duplicate_rows(tmp_path: Path) -> None:
         _scale_cmd(tmp_path, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 180
-    while not (tmp_path / ".resbench.lock").exists():
+    lock = tmp_path / ".resbench.lock"
+    while not (lock.exists() and lock.read_text().strip()):  # locked, and its pid written
         assert first.poll() is None, first.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.01)
