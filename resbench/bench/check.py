@@ -48,6 +48,7 @@ __all__ = [
     "DISAGREE",
     "ERROR",
     "OK",
+    "SKIPPED",
     "UNCERTIFIED",
     "AnswerCheck",
     "Comparison",
@@ -60,6 +61,7 @@ __all__ = [
 
 OK, UNCERTIFIED, ERROR = timing.OK, timing.UNCERTIFIED, timing.ERROR
 DISAGREE = "disagree"
+SKIPPED = "skipped"  # scale: a solver not run at a size (ngspice above --spice-max-size)
 NAN = float("nan")
 
 

@@ -21,7 +21,8 @@ As pytest-benchmark's ``Stats.fields`` drives its CSV and table writers, one
 
 Headers may hold ``{solver}``: the fast solver's name, filled in when written.
 The CSV, markdown and terminal columns all come from :data:`COMPARE` and
-:data:`SCALE`, in their order; adding a column is one line there.  This module
+:data:`SCALE`, in their order (the raw-sample CSVs from :data:`COMPARE_SAMPLES` and
+:data:`SCALE_SAMPLES`); adding a column is one line there.  This module
 imports no pandas at import time (the CLI imports it for its tables).
 """
 
@@ -30,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from resbench.bench.timing import TIMING_COLUMNS
 
 if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
     import pandas as pd
@@ -178,6 +181,23 @@ def _timing(prefix: str, once: str, who: str) -> tuple[Column, ...]:
     )
 
 
+#: one row per job × solver × run: ``compare_samples.csv`` (CSV only; columns a solver adds
+#: beyond these follow, sorted)
+COMPARE_SAMPLES: tuple[Column, ...] = tuple(
+    Column(name)
+    for name in (
+        "netlist",
+        "solver",
+        "phase",
+        "repeat",
+        "status",
+        *TIMING_COLUMNS,
+        "sweeps",
+        "residual",
+        "error",
+    )
+)
+
 #: one row per netlist: ``resbench compare`` (fast solver vs ngspice)
 COMPARE: tuple[Column, ...] = (
     Column("netlist", "netlist", "netlist", cell="label"),
@@ -218,6 +238,29 @@ def _sources(row: Mapping[str, Any]) -> float:
     v, i = row["vsources"], row["isources"]
     return (0 if pd.isna(v) else v) + (0 if pd.isna(i) else i)
 
+
+#: one row per size × solver × run: ``scale_samples.csv`` (CSV only)
+SCALE_SAMPLES: tuple[Column, ...] = tuple(
+    Column(name)
+    for name in (
+        "family",
+        "size",
+        "seed",
+        "solver",
+        "phase",
+        "repeat",
+        "status",
+        *TIMING_COLUMNS,
+        "wall",
+        "sweeps",
+        "residual",
+        "peak_rss",
+        "mem_delta",
+        "mem_method",
+        "error",
+        "run_id",
+    )
+)
 
 #: one row per size × solver: ``resbench scale``
 SCALE: tuple[Column, ...] = (

@@ -68,17 +68,8 @@ WRONG_STATUSES = (DISAGREE, UNCERTIFIED)
 EXIT_INTERRUPTED = 130
 STEM = "compare"
 
-SAMPLE_COLUMNS = [
-    "netlist",
-    "solver",
-    "phase",
-    "repeat",
-    "status",
-    *timing.TIMING_COLUMNS,
-    "sweeps",
-    "residual",
-    "error",
-]
+#: the samples CSV's first columns (declared in resbench.bench.columns.COMPARE_SAMPLES)
+SAMPLE_COLUMNS = C.csv_names(C.COMPARE_SAMPLES)
 
 #: the summary CSV's columns, in order (declared in resbench.bench.columns.COMPARE)
 SUMMARY_COLUMNS = C.csv_names(C.COMPARE)

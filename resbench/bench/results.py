@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -312,13 +313,20 @@ _HELD: dict[str, list] = {}  # realpath of a locked folder → [fd, depth] (this
 _HELD_GUARD = threading.Lock()
 
 
-def _holder(path: Path) -> str:
-    """``pid N, started T`` from a lock file (what the running process wrote there)."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        return f"pid {int(info['pid'])}, started {info['started']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "pid unknown, started at an unknown time"
+def _holder(path: Path, wait: float = 0.5) -> str:
+    """``pid N, started T`` from a lock file (what the running process wrote there).
+
+    The holder writes its pid just after taking the lock: a reader that comes in between
+    waits up to ``wait`` seconds for it."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            return f"pid {int(info['pid'])}, started {info['started']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "pid unknown, started at an unknown time"
+            time.sleep(0.02)
 
 
 @contextlib.contextmanager
@@ -450,6 +458,48 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, option: str = "--ou
 def atomic_write_csv(path: str | os.PathLike, df: pd.DataFrame) -> Path:
     """Replace ``path`` with ``df`` as CSV (no index, ``\\n`` line ends) atomically."""
     return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
+
+
+def repair_tail(path: str | os.PathLike) -> None:
+    """Drop a partially written last line of a text file (an append cut short by a kill
+    or a crash), so that the rows before it can be read and appended to."""
+    path = Path(path)
+    if not path.exists():
+        return
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        chunk = min(size, 1 << 20)
+        while True:
+            fh.seek(size - chunk)
+            data = fh.read(chunk)
+            k = data.rfind(b"\n")
+            if k >= 0 or chunk == size:
+                fh.truncate(size - chunk + k + 1 if k >= 0 else 0)
+                return
+            chunk = min(size, chunk * 2)
+
+
+def append_csv_rows(
+    path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]
+) -> None:
+    """Append ``rows`` (dicts; only ``columns``, in that order) to a CSV file, with the
+    header if the file is new.  The file is rewritten whole through a temporary file and
+    an atomic rename, so it is never seen half written."""
+    if not rows:
+        return
+    path = Path(path)
+    df = pd.DataFrame(list(rows)).reindex(columns=list(columns))
+    try:
+        old = path.read_bytes() if path.exists() else b""
+    except OSError as exc:
+        raise output_error(path, exc, "read") from None
+    text = df.to_csv(index=False, header=not old, lineterminator="\n")
+    atomic_write_bytes(path, old + text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike, content: Any) -> Path:

@@ -70,8 +70,12 @@ import pandas as pd
 
 from resbench.bench import columns as C
 from resbench.bench import timing
-from resbench.bench.check import check_answers, no_answer
+from resbench.bench.check import SKIPPED, check_answers, no_answer
+from resbench.bench.fits import FIT_METHOD, MIN_R2_DRAWN, exponent_text, fit_power_law, fits
+from resbench.bench.plots import PLOT_DPI, PLOT_FORMATS, plot_scaling
 from resbench.bench.probes import MemoryUse, PeakRSS, release_free_memory
+from resbench.bench.results import append_csv_rows, repair_tail
+from resbench.bench.scale_report import markdown_summary
 from resbench.circuit import Circuit
 from resbench.errors import ResbenchError
 from resbench.solution import Solution
@@ -80,13 +84,20 @@ __all__ = [
     "DEFAULT_SIZES",
     "DEFAULT_SPICE_MAX",
     "FAMILIES",
+    "MIN_R2_DRAWN",
+    "PLOT_DPI",
+    "PLOT_FORMATS",
     "SAMPLE_COLUMNS",
     "SUMMARY_COLUMNS",
     "MemoryUse",
     "PeakRSS",
     "ScaleOptions",
     "build_circuit",
+    "exponent_text",
     "fit_power_law",
+    "fits",
+    "markdown_summary",
+    "plot_scaling",
     "parse_sizes",
     "run_scale",
 ]
@@ -122,8 +133,6 @@ DEFAULT_SPICE_MAX: dict[str, int] = {"drn": 500_000, "grid": 20_000, "random": 5
 DEFAULT_POINT_BUDGET = 120.0
 DEFAULT_ATOL = 1e-6
 STEM = "scale"
-PLOT_FORMATS = ("png", "pdf", "svg")
-PLOT_DPI = 200
 
 OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
     timing.OK,
@@ -131,28 +140,8 @@ OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
     timing.ERROR,
     timing.ERROR_STATUSES,
 )
-SKIPPED = "skipped"
-
-SAMPLE_COLUMNS = [
-    "family",
-    "size",
-    "seed",
-    "solver",
-    "phase",
-    "repeat",
-    "status",
-    *timing.TIMING_COLUMNS,
-    "wall",
-    "sweeps",
-    "residual",
-    "peak_rss",
-    "mem_delta",
-    "mem_method",
-    "error",
-    "run_id",
-]
-
-#: the summary CSV's columns, in order (declared in resbench.bench.columns.SCALE)
+#: the CSV columns, in order (declared in resbench.bench.columns)
+SAMPLE_COLUMNS = C.csv_names(C.SCALE_SAMPLES)
 SUMMARY_COLUMNS = C.csv_names(C.SCALE)
 
 
@@ -453,26 +442,8 @@ def _size_rows(
 
 
 # --------------------------------------------------------------------------- files
-def _repair_tail(path: Path) -> None:
-    """Drop a partially written last line (a write cut short by a kill or a crash)."""
-    if not path.exists():
-        return
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb+") as fh:
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return
-        chunk = min(size, 1 << 20)
-        while True:
-            fh.seek(size - chunk)
-            data = fh.read(chunk)
-            k = data.rfind(b"\n")
-            if k >= 0 or chunk == size:
-                fh.truncate(size - chunk + k + 1 if k >= 0 else 0)
-                return
-            chunk = min(size, chunk * 2)
+_repair_tail = repair_tail  # the old private name (tests cut files with it)
+_append_csv = append_csv_rows
 
 
 #: columns of the result files that hold text (every other one is a number or empty)
@@ -532,7 +503,7 @@ def _check_rows(path: Path, df: pd.DataFrame) -> None:
 
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     try:
-        _repair_tail(path)
+        repair_tail(path)
         if not path.exists() or path.stat().st_size == 0:
             return pd.DataFrame(columns=columns)
         df = pd.read_csv(path, dtype={"size": str, "family": str, "solver": str})
@@ -550,22 +521,6 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
         )
     _check_rows(path, df)
     return df
-
-
-def _append_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    """Append rows (header if the file is new): the file is rewritten whole through a
-    temporary file and an atomic rename, so it is never seen half written."""
-    from resbench.bench.results import atomic_write_bytes, output_error
-
-    if not rows:
-        return
-    df = pd.DataFrame(rows).reindex(columns=columns)
-    try:
-        old = path.read_bytes() if path.exists() else b""
-    except OSError as exc:
-        raise output_error(path, exc, "read") from None
-    text = df.to_csv(index=False, header=not old, lineterminator="\n")
-    atomic_write_bytes(path, old + text.encode("utf-8"))
 
 
 def _resume_state(opts: ScaleOptions, paths: dict[str, Path]) -> set[tuple[str, str]]:
@@ -610,74 +565,6 @@ def check_resume(opts: ScaleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     return summary, samples
 
 
-# --------------------------------------------------------------------------- fits
-#: a fit whose r² is below this is reported but not drawn (the points are not a power law)
-MIN_R2_DRAWN = 0.9
-FIT_METHOD = (
-    "scipy.stats.linregress of log10(median time) on log10(resistors) over the ok rows; "
-    "k ± its standard error; the line is drawn only when r² >= 0.9"
-)
-
-
-def fit_power_law(resistors: Sequence[float], seconds: Sequence[float]) -> dict | None:
-    """Least-squares line through (log10 resistors, log10 seconds): ``t ≈ a · R^k``
-    (``scipy.stats.linregress``).
-
-    Returns ``{"exponent": k, "exponent_stderr", "coefficient": a, "r2", "points",
-    "resistors_min", "resistors_max"}`` over the finite positive points, or None with
-    fewer than 2 distinct sizes.  ``exponent_stderr`` is linregress's standard error
-    of the slope (NaN with 2 points: a line through 2 points has no error estimate).
-    """
-    from scipy.stats import linregress
-
-    x = np.asarray(resistors, dtype=float)
-    y = np.asarray(seconds, dtype=float)
-    m = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    x, y = x[m], y[m]
-    if np.unique(x).size < 2:
-        return None
-    lx, ly = np.log10(x), np.log10(y)
-    fit = linregress(lx, ly)
-    r2 = float(fit.rvalue) ** 2 if np.ptp(ly) > 0 else 1.0
-    stderr = float(fit.stderr) if x.size > 2 else float("nan")
-    return {
-        "exponent": float(fit.slope),
-        "exponent_stderr": stderr,
-        "coefficient": float(10.0**fit.intercept),
-        "r2": r2,
-        "points": int(x.size),
-        "resistors_min": int(x.min()),
-        "resistors_max": int(x.max()),
-    }
-
-
-def exponent_text(f: Mapping[str, Any], digits: int = 2) -> str:
-    """``k = 1.83 ± 0.05`` (the ± only where a standard error exists)."""
-    k = f"k = {f['exponent']:.{digits}f}"
-    se = f.get("exponent_stderr")
-    if se is not None and np.isfinite(se):
-        k += f" ± {se:.{digits}f}"
-    return k
-
-
-def fits(summary: pd.DataFrame) -> dict[str, dict[str, dict | None]]:
-    """Power-law fits of median total and solve time per solver over the ``ok`` rows."""
-    out: dict[str, dict[str, dict | None]] = {}
-    if not len(summary):
-        return out
-    ok = summary[summary["status"] == OK]
-    for solver in dict.fromkeys(summary["solver"].astype(str)):
-        rows = ok[ok["solver"] == solver]
-        out[solver] = {}
-        for key in ("total", "solve"):
-            f = fit_power_law(rows["resistors"], rows[f"{key}_median"])
-            if f is not None:
-                used = rows[np.isfinite(rows[f"{key}_median"]) & (rows[f"{key}_median"] > 0)]
-                f["sizes"] = [str(s) for s in used["size"]]
-            out[solver][key] = f
-    return out
-
-
 def exit_code(summary: pd.DataFrame) -> int:
     """2 if any row is error/timeout/failed; else 1 if a cd answer is uncertified or the
     solvers disagree; else 0 (``skipped`` rows are fine)."""
@@ -690,188 +577,6 @@ def exit_code(summary: pd.DataFrame) -> int:
     if UNCERTIFIED in statuses or bool((agree.astype(str) == "False").any()):
         return 1
     return 0
-
-
-# --------------------------------------------------------------------------- reports
-def markdown_summary(
-    summary: pd.DataFrame,
-    fit: Mapping[str, Mapping[str, dict | None]],
-    opts: ScaleOptions,
-    meta: Mapping[str, Any] | None = None,
-    plot: str | None = None,
-) -> str:
-    """The markdown summary: the table, the fits, memory method, machine and command."""
-    from resbench.bench.results import markdown_table
-
-    s = summary
-    table = C.markdown_frame(C.SCALE, s)
-    lines = [
-        f"# resbench scale: {opts.family} (seed {opts.seed})",
-        "",
-        markdown_table(table, floatfmt=".3g"),
-        f"Times are medians (min, max) of up to {opts.repeats} measured runs after "
-        f"{opts.warmup} warm-up run(s), solvers interleaved; 'runs' is the number of measured "
-        f"runs (fewer where they would exceed {opts.point_budget:g} s per size). Total excludes "
-        "building the circuit and JIT compilation. Speedup = ngspice median total / cd median "
-        "total, measured in the same run. ngspice is skipped above "
-        f"{opts.spice_max_size:,} resistors. max |Δv| compares every node voltage (atol "
-        f"{opts.atol:g} V).",
-        "",
-        "Memory: peak RSS of the process that ran the solver (ngspice: its worker child); "
-        "run memory = that peak minus the RSS just before the run (kernel high-water mark "
-        "VmHWM reset through /proc/PID/clear_refs; ngspice also polled); B/resistor = cd's "
-        "run memory per resistor (the circuit itself, 16 B/resistor, is input and not counted).",
-        "",
-        "## Power-law fits (median time ≈ a · resistors^k, log-log least squares)",
-        "",
-        "k ± its standard error (scipy.stats.linregress; none with 2 points). Where r² < "
-        f"{MIN_R2_DRAWN:g} the times do not follow a power law over the range and the plot "
-        "draws no line.",
-        "",
-        "| solver | time | k | ± SE | a (s) | r² | points | resistors used | sizes used |",
-        "|---|---|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for solver, per in fit.items():
-        for key, f in per.items():
-            if f is None:
-                lines.append(f"| {solver} | {key} | | | | | <2 | | |")
-                continue
-            se = f.get("exponent_stderr")
-            se_text = f"{se:.3f}" if se is not None and np.isfinite(se) else ""
-            r2 = f"{f['r2']:.4f}" + ("" if f["r2"] >= MIN_R2_DRAWN else " (no power law)")
-            lines.append(
-                f"| {solver} | {key} | {f['exponent']:.3f} | {se_text} | "
-                f"{f['coefficient']:.3g} | {r2} | {f['points']} | {f['resistors_min']:,} – "
-                f"{f['resistors_max']:,} | {', '.join(f.get('sizes', []))} |"
-            )
-    lines.append("")
-    if plot:
-        lines += [
-            f"![time and speedup vs resistors]({plot})",
-            "",
-            "Points are medians; error bars span the min–max of the measured runs.",
-            "",
-        ]
-    if meta:
-        m = meta.get("machine", {})
-        v = meta.get("versions", {})
-        lines += [
-            f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory')}; load average "
-            f"{meta.get('load_average')}. Python {v.get('python')}, numpy {v.get('numpy')}, "
-            f"numba {v.get('numba')}, PySpice {v.get('PySpice')}, ngspice {v.get('ngspice')}.",
-            f"Command: `{meta.get('command')}`",
-            "",
-        ]
-    notes = s[s["message"].notna() & (s["status"] != SKIPPED)] if len(s) else s
-    if len(notes):
-        lines += ["## Notes", ""]
-        for _, r in notes.iterrows():
-            lines.append(f"- {r['size']} {r['solver']} ({r['status']}): {r['message']}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _si(v: float) -> str:
-    """A tick label: 500, 2k, 50k, 1M, 20M."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if v >= scale:
-            return f"{v / scale:g}{suffix}"
-    return f"{v:g}"
-
-
-def plot_scaling(
-    summary: pd.DataFrame,
-    fit: Mapping[str, Mapping[str, dict | None]],
-    path: str | os.PathLike,
-    *,
-    fmt: str = "png",
-) -> Path:
-    """A figure for a paper (``fmt`` png, pdf or svg; 200 dpi), two panels sharing the
-    x axis (resistors, log), tick labels on both: median total time per solver with
-    min–max error bars and power-law fit lines (drawn only where r² ≥ 0.9; k ± its
-    standard error in the legend), then the speedup (ngspice / cd, median)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    from resbench.bench.results import atomic_save_figure
-
-    if fmt not in PLOT_FORMATS:
-        raise ResbenchError(f"plot format must be one of {', '.join(PLOT_FORMATS)}, got {fmt!r}")
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(6.4, 7.6), sharex=True, layout="constrained")
-    ok = summary[(summary["status"] == OK) | (summary["status"] == UNCERTIFIED)]
-    colors = {CD: "tab:blue", SPICE: "tab:red"}
-    for solver in dict.fromkeys(summary["solver"].astype(str)):
-        rows = ok[ok["solver"] == solver].sort_values("resistors")
-        rows = rows[np.isfinite(rows["total_median"]) & (rows["total_median"] > 0)]
-        if not len(rows):
-            continue
-        x = rows["resistors"].to_numpy(float)
-        y = rows["total_median"].to_numpy(float)
-        err = np.vstack([y - rows["total_min"].to_numpy(float), rows["total_max"] - y])
-        color = colors.get(solver)
-        ax.errorbar(x, y, yerr=np.clip(err, 0, None), fmt="o", color=color, capsize=3, label=solver)
-        f = fit.get(solver, {}).get("total")
-        if not f:
-            continue
-        label = f"{solver} fit: {exponent_text(f)} (r² = {f['r2']:.3f})"
-        if f["r2"] >= MIN_R2_DRAWN:
-            xs = np.geomspace(f["resistors_min"], f["resistors_max"], 50)
-            ys = f["coefficient"] * xs ** f["exponent"]
-            ax.plot(xs, ys, "--", color=color, alpha=0.7, label=label)
-        else:  # not a power law over this range: say so, draw nothing
-            ax.plot([], [], " ", label=f"{solver}: no fit drawn, r² = {f['r2']:.2f} < 0.9")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_ylabel("median total time (s)")
-    ax.set_title("time vs network size")
-    ax.grid(True, which="both", alpha=0.3)
-    if ax.lines or ax.containers:
-        ax.legend(
-            fontsize="small",
-            title="points: medians; error bars: min–max of the measured runs",
-            title_fontsize="small",
-            framealpha=0.9,
-        )
-    sp = summary[(summary["solver"] == CD) & np.isfinite(summary["speedup_total"].astype(float))]
-    sp = sp.sort_values("resistors")
-    if len(sp):
-        bx.plot(sp["resistors"], sp["speedup_total"], "o-", color="tab:green", label="total")
-        solve_sp = sp[np.isfinite(sp["speedup_solve"].astype(float))]
-        if len(solve_sp):
-            bx.plot(
-                solve_sp["resistors"],
-                solve_sp["speedup_solve"],
-                "s--",
-                color="tab:olive",
-                label="solve",
-            )
-        bx.set_yscale("log")
-        bx.legend(fontsize="small")
-    else:
-        bx.text(
-            0.5,
-            0.5,
-            "no size where both solvers ran",
-            ha="center",
-            va="center",
-            transform=bx.transAxes,
-        )
-    bx.set_ylabel("speedup (ngspice / cd, median)")
-    bx.set_title("speedup vs network size")
-    bx.grid(True, which="both", alpha=0.3)
-    for a in (ax, bx):  # shared x, but every panel keeps its tick labels and axis label
-        a.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        a.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _si(v)))
-        a.xaxis.set_minor_formatter(NullFormatter())
-        a.tick_params(axis="x", which="both", labelbottom=True)
-        a.set_xlabel("resistors")
-    try:
-        return atomic_save_figure(fig, path, fmt=fmt, dpi=PLOT_DPI)
-    finally:
-        plt.close(fig)
 
 
 def _load_average() -> list[float] | None:
@@ -896,7 +601,9 @@ def _write_reports(
     code = exit_code(summary)
     plot = None
     if len(summary):
-        plot = plot_scaling(summary, fit, paths["plot"], fmt=opts.plot_format)
+        plot = plot_scaling(
+            summary, fit, paths["plot"], fmt=opts.plot_format, fast=CD, reference=SPICE
+        )
     meta = sidecar(
         command=command,
         extra={
@@ -1057,7 +764,7 @@ def _sweep(
         except (ResbenchError, MemoryError, ValueError) as exc:
             msg = exc.format() if isinstance(exc, ResbenchError) else f"{type(exc).__name__}: {exc}"
             rows = [{**base, "solver": s, "status": ERROR, "message": msg} for s in wanted]
-            _append_csv(paths["summary"], C.csv_rows(C.SCALE, rows), C.csv_names(C.SCALE))
+            append_csv_rows(paths["summary"], C.csv_rows(C.SCALE, rows), C.csv_names(C.SCALE))
             if on_size is not None:
                 on_size(size, rows)
             continue
@@ -1101,8 +808,8 @@ def _sweep(
                 r["message"] = "; ".join(filter(None, [r.get("message"), note]))
         order = {s: i for i, s in enumerate(opts.solvers)}
         rows.sort(key=lambda r: order.get(r["solver"], 99))
-        _append_csv(paths["samples"], sample_rows, SAMPLE_COLUMNS)
-        _append_csv(paths["summary"], C.csv_rows(C.SCALE, rows), C.csv_names(C.SCALE))
+        append_csv_rows(paths["samples"], sample_rows, SAMPLE_COLUMNS)
+        append_csv_rows(paths["summary"], C.csv_rows(C.SCALE, rows), C.csv_names(C.SCALE))
         del circuit, runners
         if on_size is not None:
             on_size(size, rows)

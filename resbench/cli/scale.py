@@ -255,7 +255,7 @@ def render_table(summary: pd.DataFrame, family: str, *, wide: bool = False) -> T
 
 def fit_lines(fit: dict) -> list[str]:
     """One line per power-law fit of median total time: ``cd: time ∝ resistors^k``."""
-    from resbench.bench.scale import MIN_R2_DRAWN, exponent_text
+    from resbench.bench.fits import MIN_R2_DRAWN, exponent_text
 
     lines = []
     for solver, per in fit.items():
