@@ -183,10 +183,6 @@ def jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-#: the old private name, kept while regress still imports it
-_jsonable = jsonable
-
-
 def _cell(value: Any, floatfmt: str) -> str:
     if value is None:
         return ""
