@@ -371,6 +371,44 @@ def test_suite_uncertified_or_failing_solvers_fail_with_2(base_doc) -> None:
     assert "ngspice exploded" in res.verdicts[0].reasons[0]
 
 
+def test_run_case_names_each_correctness_failure(monkeypatch) -> None:
+    """run_case's problems come from bench.check: the messages say what went wrong."""
+    case = TINY[0]
+
+    def nan_answer(circuit):
+        sol = StandInFast()(circuit)
+        sol.voltages = np.full_like(sol.voltages, np.nan)
+        return sol
+
+    run, _ = R.run_case(case, repeats=1, warmup=0, fast=nan_answer, spice=StandInSpice())
+    assert run.certified is False
+    assert any("non-finite voltages" in p for p in run.problems)
+    assert any(p.startswith("max |Δv| inf V at node") for p in run.problems)
+
+    run, _ = R.run_case(
+        case, repeats=1, warmup=0, fast=StandInFast(status="stalled"), spice=StandInSpice()
+    )
+    assert run.certified is True and run.max_abs_diff == 0.0
+    assert run.problems == ["cd did not converge (status stalled)"]
+
+    run, _ = R.run_case(
+        case, repeats=1, warmup=0, fast=StandInFast(), spice=StandInSpice(), perturb=0.5
+    )
+    assert run.certified is False and run.max_abs_diff == pytest.approx(0.5)
+    assert run.problems[0].startswith("cd answer not certified: ")
+    assert run.problems[1].startswith("max |Δv| 0.5 V at node ")
+
+    def boom(*args, **kwargs):
+        raise ValueError("certificate bug")
+
+    monkeypatch.setattr("resbench.certificate.certify", boom)
+    run, _ = R.run_case(case, repeats=1, warmup=0, fast=StandInFast(), spice=StandInSpice())
+    assert run.certified is False  # a certificate that raises is a failure, never a crash
+    assert run.problems == [
+        "cd answer could not be certified: certificate: ValueError: certificate bug"
+    ]
+
+
 def test_suite_other_ngspice_major_fails_with_3(base_doc) -> None:
     assert R.gate(_suite(spice=StandInSpice(40)), base_doc).exit_code == R.EXIT_NOT_COMPARABLE
 

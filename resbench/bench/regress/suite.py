@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from resbench.bench import timing
+from resbench.bench.check import Comparison, check_answers
 from resbench.bench.fingerprint import circuit_digest, circuit_fingerprint
 from resbench.bench.probes import process_cpu_ns
 from resbench.bench.regress.policy import (
@@ -260,6 +261,27 @@ def _times(samples: list[timing.Sample], key: str) -> list[float]:
     return [float(s.timings[key]) for s in timing.measured(samples) if key in s.timings]
 
 
+def _answer_problems(check: Comparison, fsol: Solution | None) -> list[str]:
+    """The gate's correctness failures in a :func:`~resbench.bench.check.check_answers`
+    result: cd did not converge, its answer is not finite, not certified, or its
+    certificate raised; cd and ngspice differ by more than ``atol`` somewhere."""
+    out: list[str] = []
+    fc = check.fast
+    if fsol is not None:
+        if fsol.status != CONVERGED:
+            out.append(f"{FAST} did not converge (status {fsol.status})")
+        if fc.error is not None:
+            out.append(f"{FAST} answer could not be certified: {fc.error}")
+        elif not fc.finite:
+            out.append(f"{FAST} answer has non-finite voltages")
+        elif not fc.certified:
+            assert fc.certificate is not None
+            out.append(f"{FAST} answer not certified: {fc.certificate.summary()}")
+    if check.agree is False:
+        out.append(check.disagree_message())
+    return out
+
+
 def run_case(
     case: Case,
     *,
@@ -273,9 +295,6 @@ def run_case(
     on_run: Callable[[timing.Sample], None] | None = None,
 ) -> tuple[CaseRun, list[dict]]:
     """Build the case's circuit, run warm-up + interleaved pairs, check the answers."""
-    from resbench.bench.compare import voltage_difference
-    from resbench.certificate import certify
-
     fast = fast or default_fast()
     spice = spice or default_spice()
     n = case.repeats if repeats is None else repeats
@@ -299,23 +318,10 @@ def run_case(
             problems.append(f"{who}: no run")
         elif not fin.has_answer:
             problems.append(f"{who} {fin.status}: {fin.error or 'no answer'}")
-    certified: bool | None = None
-    dmax, worst = float("nan"), None
-    if fsol is not None:
-        if fsol.status != CONVERGED:
-            problems.append(f"{FAST} did not converge (status {fsol.status})")
-        if np.all(np.isfinite(fsol.voltages)):
-            cert = certify(circuit, fsol.voltages)
-            certified = bool(cert.ok)
-            if not cert.ok:
-                problems.append(f"{FAST} answer not certified: {cert.summary()}")
-        else:
-            certified = False
-            problems.append(f"{FAST} answer has non-finite voltages")
-    if fsol is not None and ssol is not None:
-        dmax, _, worst = voltage_difference(circuit, fsol.voltages, ssol.voltages, atol)
-        if not dmax <= atol:
-            problems.append(f"max |Δv| {dmax:.3g} V at node {worst} > atol {atol:g} V")
+    check = check_answers(circuit, fsol, ssol, atol=atol, fast_name=FAST, certify_reference=False)
+    problems += _answer_problems(check, fsol)
+    certified = None if fsol is None else bool(check.fast.certified)
+    dmax, worst = check.max_abs_diff, check.worst_node
     compiles = [s.timings.get("compile") for s in fs if s.timings.get("compile") is not None]
     run = CaseRun(
         name=case.name,
