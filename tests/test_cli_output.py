@@ -429,3 +429,35 @@ def test_stdout_console_closed_pipe_is_the_common_exit_not_rich_exit_1():
     console = _StdoutConsole(file=ClosedPipe())
     with pytest.raises(BrokenPipeError):  # rich's own handler would raise SystemExit(1)
         console.print("node voltages")
+
+
+# --------------------------------------------------------------------------- non-unique answers
+NON_UNIQUE = """node m joined only by two diodes, both off: any m <= 0.5 V is optimal
+V1 a 0 1
+R1 a b 1k
+R2 b 0 1k
+D1 m b dm
+D2 m a dm
+.model dm D
+.end
+"""
+
+
+def test_solve_says_when_the_answer_is_not_unique(tmp_path: Path) -> None:
+    net = tmp_path / "nu.cir"
+    net.write_text(NON_UNIQUE)
+    res = run("solve", str(net))
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "answer NOT UNIQUE" in text and "m by any amount in [-inf, +0] V" in text
+    assert "Shown: the SPICE limit" in text
+    assert all(len(line) <= 80 for line in res.output.splitlines())
+    data = json.loads(run("solve", str(net), "--format", "json").output)
+    info = data[0]["info"] if isinstance(data, list) else data["info"]
+    assert info["unique"] is False and info["non_unique_nodes"] == "m"
+    series = tmp_path / "series.cir"
+    series.write_text(
+        "series diodes: unique\nV1 a 0 1\nR1 a b 1k\nD1 b c dm\nR2 c d 1k\nD2 d e dm\n"
+        "R3 e 0 1k\n.model dm D\n.end\n"
+    )
+    assert "NOT UNIQUE" not in run("solve", str(series)).output

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,6 +85,18 @@ def _ms(seconds: float | None) -> str:
 
 
 # ----------------------------------------------------------- footer lines
+def uniqueness_lines(sol: Solution, width: int = 78) -> list[tuple[str, str]]:
+    """Yellow lines saying the answer is not unique, which nodes can shift and by how
+    much, and which of the optimal answers is shown (empty for a unique answer)."""
+    if sol.info.get("unique") is not False:
+        return []
+    text = str(sol.info.get("uniqueness") or "answer NOT UNIQUE")
+    shown = sol.info.get("answer")
+    if shown:
+        text += f". Shown: {shown}."
+    return [("yellow", line) for line in textwrap.wrap(text, width, subsequent_indent="  ")]
+
+
 def footer_lines(sol: Solution) -> list[tuple[str, str]]:
     """The summary under the tables as (style, text) lines, each short enough for
     80 columns: size, solver and status, times, certificate."""
@@ -103,6 +116,7 @@ def footer_lines(sol: Solution) -> list[tuple[str, str]]:
     lines.append((status_style, f"solver: {sol.solver}{how}, status: {sol.status}"))
     if sol.info.get("error"):
         lines.append(("yellow", f"  error: {sol.info['error']}"))
+    lines.extend(uniqueness_lines(sol))
     if sol.solver == "cd":
         omega = sol.info.get("omega")
         om = f" (ω = {omega:.3g})" if isinstance(omega, float) and math.isfinite(omega) else ""
