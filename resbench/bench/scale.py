@@ -75,6 +75,7 @@ from resbench.bench.fits import FIT_METHOD, MIN_R2_DRAWN, exponent_text, fit_pow
 from resbench.bench.plots import PLOT_DPI, PLOT_FORMATS, plot_scaling
 from resbench.bench.probes import MemoryUse, PeakRSS, release_free_memory
 from resbench.bench.results import append_csv_rows, repair_tail
+from resbench.bench.scale_files import FileRules, corrupt, read_scale_csv
 from resbench.bench.scale_report import markdown_summary
 from resbench.circuit import Circuit
 from resbench.errors import ResbenchError
@@ -446,81 +447,20 @@ _repair_tail = repair_tail  # the old private name (tests cut files with it)
 _append_csv = append_csv_rows
 
 
-#: columns of the result files that hold text (every other one is a number or empty)
-_TEXT_COLUMNS = ("family", "size", "solver", "phase", "status", "mem_method", "error")
-_TEXT_COLUMNS += ("worst_node", "agree", "certified", "run_id", "message")
-_STATUSES = (OK, UNCERTIFIED, SKIPPED, *ERROR_STATUSES)
+def _size_ok(family: str, size: str) -> bool:
+    """Is ``size`` a normalised size label of ``family`` (what a sweep writes)?"""
+    try:
+        return parse_sizes(family, size) == [size]
+    except ResbenchError:
+        return False
 
 
-def _corrupt(path: Path, what: str) -> ResbenchError:
-    return ResbenchError(
-        f"{path} is not a resbench scale file ({what}); move it away and start a new sweep "
-        "without --resume, or use another --out"
-    )
-
-
-def _check_rows(path: Path, df: pd.DataFrame) -> None:
-    """Refuse a file whose values cannot come from ``resbench scale`` (a torn or edited
-    file): unknown family, solver or status, a bad size or seed, text in a number column."""
-    line = {i: i + 2 for i in range(len(df))}  # header is line 1
-
-    def first_bad(mask: pd.Series) -> int:
-        return line[int(np.flatnonzero(mask.to_numpy())[0])]
-
-    fam = df["family"].astype(str)
-    if (bad := ~fam.isin(FAMILIES)).any():
-        k = first_bad(bad)
-        raise _corrupt(
-            path, f"line {k}: family {fam[bad].iloc[0]!r} is not one of {', '.join(FAMILIES)}"
-        )
-    seeds = pd.to_numeric(df["seed"], errors="coerce")
-    if (bad := ~(np.isfinite(seeds) & (seeds >= 0) & (seeds == np.round(seeds)))).any():
-        k = first_bad(bad)
-        raise _corrupt(path, f"line {k}: seed {df['seed'][bad].iloc[0]!r} is not an integer >= 0")
-    for i, (f, size) in enumerate(zip(fam, df["size"].astype(str), strict=True)):
-        try:
-            if parse_sizes(f, size) != [size]:
-                raise ResbenchError("not normalised")
-        except ResbenchError:
-            raise _corrupt(path, f"line {line[i]}: {size!r} is not a {f} size") from None
-    solvers = df["solver"].astype(str)
-    if (bad := ~solvers.isin((CD, SPICE))).any():
-        k = first_bad(bad)
-        raise _corrupt(path, f"line {k}: solver {solvers[bad].iloc[0]!r} is not cd or ngspice")
-    if "status" in df and "phase" not in df:
-        st = df["status"].astype(str)
-        if (bad := ~st.isin(_STATUSES)).any():
-            raise _corrupt(path, f"line {first_bad(bad)}: status {st[bad].iloc[0]!r} is unknown")
-    for col in df.columns:
-        if col in _TEXT_COLUMNS or col == "seed":
-            continue
-        values = pd.to_numeric(df[col], errors="coerce")
-        if (bad := values.isna() & df[col].notna()).any():
-            raise _corrupt(
-                path, f"line {first_bad(bad)}: {col} {df[col][bad].iloc[0]!r} is not a number"
-            )
+#: what a row of a scale file may hold (anything else: a torn or edited file)
+_RULES = FileRules(FAMILIES, (CD, SPICE), (OK, UNCERTIFIED, SKIPPED, *ERROR_STATUSES), _size_ok)
 
 
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
-    try:
-        repair_tail(path)
-        if not path.exists() or path.stat().st_size == 0:
-            return pd.DataFrame(columns=columns)
-        df = pd.read_csv(path, dtype={"size": str, "family": str, "solver": str})
-    except OSError as exc:
-        from resbench.bench.results import output_error
-
-        raise output_error(path, exc, "read") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        reason = " ".join(str(e).split())[:120]
-        raise _corrupt(path, f"unreadable as CSV: {reason}") from None
-    if list(df.columns) != columns:
-        raise ResbenchError(
-            f"{path} does not have the columns of this version of resbench scale; "
-            "start a new sweep without --resume, or use another --out"
-        )
-    _check_rows(path, df)
-    return df
+    return read_scale_csv(path, columns, _RULES)
 
 
 def _resume_state(opts: ScaleOptions, paths: dict[str, Path]) -> set[tuple[str, str]]:
@@ -548,7 +488,7 @@ def check_resume(opts: ScaleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
         fams = sorted(set(summary["family"].astype(str)))
         seeds = sorted({int(s) for s in summary["seed"]})
         if len(fams) > 1 or len(seeds) > 1:
-            raise _corrupt(
+            raise corrupt(
                 paths["summary"],
                 f"rows of more than one sweep (family {' and '.join(fams)}, seed "
                 f"{' and '.join(map(str, seeds))})",
