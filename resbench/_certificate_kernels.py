@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from resbench._jit import F64, I32, INT, kernel
 
-@njit(cache=True)
+
+@kernel(I32, I32, F64, F64, INT)
 def resistor_balance(ra, rb, ohms, v, n):  # pragma: no cover - compiled
     """One pass over the resistors, no per-resistor temporaries.
 
@@ -43,7 +45,7 @@ def _root(parent, x):  # pragma: no cover - compiled
     return x
 
 
-@njit(cache=True)
+@kernel(INT, I32, I32, I32, I32)
 def grounded_groups(n, ra, rb, la, lb):  # pragma: no cover - compiled
     """Union–find over resistors (ra, rb; shorts included) and equality links (la, lb:
     voltage sources, inductors).  Returns per node the root of its group; the group

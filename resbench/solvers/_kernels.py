@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, U32, kernel
+
 # Status codes returned by cd_sweeps
 CD_CONVERGED = 0
 CD_SWEEP_LIMIT = 1
 STATE_LEN = 4 + 16 + 2  # cd_sweeps' carried rate history
 
 
-@njit(cache=True)
+@kernel(I32, I32, F64, I32, F64, INT)
 def fold_resistors(ra, rb, ohms, sn, off, n):  # pragma: no cover - compiled
     """One pass over the resistors: diagonal, constant injection, free–free degrees.
 
@@ -58,7 +60,7 @@ def fold_resistors(ra, rb, ohms, sn, off, n):  # pragma: no cover - compiled
     return diag, c, deg
 
 
-@njit(cache=True)
+@kernel(I32, I32, F64, I32, I64)
 def fill_csr(ra, rb, ohms, sn, indptr):  # pragma: no cover - compiled
     """Second pass: scatter free–free edges into CSR (both directions)."""
     n = indptr.shape[0] - 1
@@ -86,7 +88,7 @@ def fill_csr(ra, rb, ohms, sn, indptr):  # pragma: no cover - compiled
     return indices, data
 
 
-@njit(cache=True)
+@kernel(I64, I32, INT)
 def greedy_colors(indptr, indices, n):  # pragma: no cover - compiled
     """Greedy colouring of the free–free graph (smallest colour no neighbour has).
 
@@ -108,7 +110,7 @@ def greedy_colors(indptr, indices, n):  # pragma: no cover - compiled
     return color
 
 
-@njit(cache=True)
+@kernel(I64)
 def colour_order(color):  # pragma: no cover - compiled
     """(perm, rank): nodes by colour, stable within a colour (a counting sort);
     perm[k] is the node placed k-th, rank its inverse."""
@@ -129,7 +131,7 @@ def colour_order(color):  # pragma: no cover - compiled
     return perm, rank
 
 
-@njit(cache=True)
+@kernel(I64, I32, F64, I64, I64)
 def permute_csr(indptr, indices, data, perm, rank):  # pragma: no cover - compiled
     """CSR of the same graph with node perm[k] renamed k (rank = inverse of perm)."""
     n = indptr.shape[0] - 1
@@ -149,7 +151,7 @@ def permute_csr(indptr, indices, data, perm, rank):  # pragma: no cover - compil
     return new_ptr, new_idx, new_dat
 
 
-@njit(cache=True)
+@kernel(I64, I32, F64, F64)
 def csr_matvec(indptr, indices, data, x):  # pragma: no cover - compiled
     n = indptr.shape[0] - 1
     y = np.zeros(n)
@@ -161,7 +163,7 @@ def csr_matvec(indptr, indices, data, x):  # pragma: no cover - compiled
     return y
 
 
-@njit(cache=True)
+@kernel(I64, F64, INT)
 def row_sums(indptr, data, n):  # pragma: no cover - compiled
     out = np.zeros(n)
     for i in range(n):
@@ -172,7 +174,7 @@ def row_sums(indptr, data, n):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True)
+@kernel(I64, I32, INT)
 def components(indptr, indices, n):  # pragma: no cover - compiled
     """Connected components of the free–free graph (iterative DFS)."""
     comp = np.full(n, -1, dtype=np.int64)
@@ -197,7 +199,7 @@ def components(indptr, indices, n):  # pragma: no cover - compiled
     return comp
 
 
-@njit(cache=True)
+@kernel(F64, F64, F64, I32, I32, F64)
 def bellman_ford_start(start, lo, hi, d_an, d_ca, d_w):  # pragma: no cover - compiled
     """Feasible point of  lo ≤ u ≤ hi,  u[an] − u[ca] ≤ w  by Bellman–Ford.
 
@@ -261,7 +263,7 @@ def bellman_ford_start(start, lo, hi, d_an, d_ca, d_w):  # pragma: no cover - co
     return u[:n] - u[n], np.array(cyc, dtype=np.int64)
 
 
-@njit(cache=True)
+@kernel(I64, F64, F64)
 def scale_rows(indptr, data, inv_diag):  # pragma: no cover - compiled
     """Row-scaled conductances g_ij / diag_i (the sweeps' Jacobi-scaled matrix)."""
     out = np.empty_like(data)
@@ -375,7 +377,11 @@ def _sweep_diodes(
     return res
 
 
-@njit(cache=True)
+@kernel(
+    *(U32, U32, F64, F64, F64, F64, BOOL),  # deg, idx, gs, q, lo, hi, bounded
+    *(U32, U32, F64, U32, U32, F64),  # the free–free diode lists (SweepArrays)
+    *(F64, FLOAT, FLOAT, INT, F64, F64),  # u, omega, tol_v, max_sweeps, history, state
+)
 def cd_sweeps(
     deg,
     idx,
@@ -472,7 +478,10 @@ def cd_sweeps(
     return CD_SWEEP_LIMIT, max_sweeps, res_v, est
 
 
-@njit(cache=True)
+@kernel(
+    *(I64, I32, F64, F64, F64, F64, F64),  # CSR, diag, c, lo, hi (Problem)
+    *(I64, I32, F64, I64, I32, F64, F64),  # the free–free diode lists, u
+)
 def projected_residual(
     indptr, indices, data, diag, c, lo, hi, in_ptr, in_nbr, in_w, out_ptr, out_nbr, out_w, u
 ):  # pragma: no cover - compiled
@@ -534,7 +543,7 @@ def _find(parent, offset, mag, k):  # pragma: no cover - compiled
     return root, acc, macc
 
 
-@njit(cache=True)
+@kernel(INT, I64, I64, F64, FLOAT)
 def union_offsets(n, la, lb, lval, rel_tol):  # pragma: no cover - compiled
     """Union–find with offsets for links v[la] − v[lb] = lval, ground (0) kept a root.
 
