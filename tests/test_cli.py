@@ -28,6 +28,7 @@ def test_help_and_version():
     assert res.exit_code == 0 and __version__ in res.output
 
 
+@pytest.mark.spice
 def test_info_reports_ngspice():
     res = run("info", "--json")
     assert res.exit_code == 0

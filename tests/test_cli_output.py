@@ -332,6 +332,7 @@ def test_all_zero_sources_print_a_sensible_tolerance(tmp_path):
 # ------------------------------------------------------------ ngspice solver
 
 
+@pytest.mark.spice
 def test_solve_with_ngspice_from_the_cli():
     # ngspice's switch diode (RON = 10 µΩ) is off the ideal answer by ~5e-9 V: it does not
     # certify at the default rtol 1e-9 (exit 1), it does at 1e-6

@@ -130,6 +130,7 @@ def test_a_raising_solver_is_an_error_sample() -> None:
 
 
 # --------------------------------------------------------------------------- result files
+@pytest.mark.spice
 def test_result_files_and_sidecar(tmp_path) -> None:
     samples = pd.DataFrame({"netlist": ["a"], "total": [1.0]})
     summary = pd.DataFrame({"netlist": ["a|b"], "x": [float("nan")]})
@@ -195,6 +196,7 @@ def test_exit_code_rules() -> None:
     assert codes("disagree", "timeout") == 2 and codes("failed") == 2 and codes("error") == 2
 
 
+@pytest.mark.spice
 def test_compare_api_on_circuits_agrees() -> None:
     c = stalling_case()
     df = resbench.compare([c], solver="reference", repeats=2, warmup=1)
@@ -210,6 +212,7 @@ def test_compare_api_on_circuits_agrees() -> None:
     assert len(samples) == 2 * (1 + 2)  # 2 solvers × (warm-up + repeats)
 
 
+@pytest.mark.spice
 def test_shockley_diodes_disagree_exit_1() -> None:
     df = compare(stalling_case(), solver="reference", repeats=1, warmup=0, diode_model="shockley")
     (row,) = df.to_dict("records")
@@ -219,6 +222,7 @@ def test_shockley_diodes_disagree_exit_1() -> None:
     assert df.attrs["exit_code"] == 1
 
 
+@pytest.mark.spice
 def test_timeout_is_a_row_with_status_and_exit_2() -> None:
     n = 20
     idx = np.arange(n * n).reshape(n, n) + 1
@@ -251,6 +255,7 @@ def test_bad_options_are_errors() -> None:
 
 
 # --------------------------------------------------------------------------- CLI
+@pytest.mark.spice
 def test_cli_two_good_netlists_one_broken(tmp_path, monkeypatch) -> None:
     nets = tmp_path / "nets"
     nets.mkdir()
@@ -297,6 +302,7 @@ def test_cli_two_good_netlists_one_broken(tmp_path, monkeypatch) -> None:
     assert "divider.cir" in res.output and "speedup" in res.output
 
 
+@pytest.mark.spice
 def test_cli_agreeing_run_exits_0_without_files(tmp_path, monkeypatch) -> None:
     (tmp_path / "divider.cir").write_text(DIVIDER)
     monkeypatch.chdir(tmp_path)
@@ -323,6 +329,7 @@ def test_cli_atol_default_matches_library() -> None:
     assert "6e-8" in (options.atol(lambda: None).__click_params__[0].help or "")
 
 
+@pytest.mark.spice
 def test_ngspice_failure_is_a_failed_row() -> None:
     """Two equal parallel sources: fine for the exact solver, singular for ngspice."""
     c = make_circuit(
@@ -368,6 +375,7 @@ def _wait_for(predicate, proc, what: str, limit: float = 180.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.spice
 def test_ctrl_c_keeps_finished_rows_writes_files_and_exits_130(tmp_path) -> None:
     n = 30
     nets = _copies(tmp_path, n)
@@ -431,6 +439,7 @@ def test_interrupt_in_process_keeps_rows_and_exits_130(tmp_path, monkeypatch) ->
     assert len(pd.read_csv(tmp_path / "api" / "compare_summary.csv")) == 2
 
 
+@pytest.mark.spice
 def test_a_second_run_on_the_same_folder_stops_with_a_clear_message(tmp_path) -> None:
     nets = _copies(tmp_path, 3, "divider.cir")
     out = tmp_path / "out"
@@ -487,6 +496,7 @@ def test_held_lock_and_bad_out_folders_are_one_line_exit_2(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("mode", ["shared", "batch"])
 @pytest.mark.parametrize("text", ["", "just a title\n", "title\n* comment\n.op\n.end\n"])
+@pytest.mark.spice
 def test_empty_netlist_is_an_empty_row_in_every_mode(tmp_path, mode: str, text: str) -> None:
     (tmp_path / "empty.cir").write_text(text)
     (tmp_path / "divider.cir").write_text(DIVIDER)
@@ -499,6 +509,7 @@ def test_empty_netlist_is_an_empty_row_in_every_mode(tmp_path, mode: str, text: 
     assert df.attrs["exit_code"] == 0
 
 
+@pytest.mark.spice
 def test_tables_fit_80_columns_and_show_no_nan(tmp_path) -> None:
     from rich.console import Console
 

@@ -203,6 +203,7 @@ def test_islands_cd_matches_reference(circuit):
 
 # ------------------------------------------------------------------- ngspice
 @pytest.mark.parametrize("name", ["series_diodes", "diode_logic", "isource_diode", "diode_loop"])
+@pytest.mark.spice
 def test_bundled_island_netlists_agree_with_ngspice(name):
     c = read_netlist(NETLISTS / f"{name}.cir")
     cd = solvers.solve(c, "cd")
@@ -217,6 +218,7 @@ def test_bundled_island_netlists_agree_with_ngspice(name):
 
 
 @pytest.mark.parametrize("name", sorted(NOT_UNIQUE))
+@pytest.mark.spice
 def test_spice_limit_is_what_ngspice_gives(name):
     c = net(NOT_UNIQUE[name][0])
     cd = solvers.solve(c, "cd")

@@ -32,6 +32,8 @@ from resbench.solvers.ngspice import (
 )
 from resbench.solvers.reference import solve_reference
 
+pytestmark = pytest.mark.spice  # every test here runs ngspice
+
 ATOL = 1e-6
 HYP = settings(
     max_examples=40,

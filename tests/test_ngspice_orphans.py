@@ -25,6 +25,8 @@ from resbench.generate import grid
 from resbench.netlist import write_netlist
 from resbench.solvers import ngspice as ng
 
+pytestmark = pytest.mark.spice  # every test here runs ngspice
+
 WAIT = 120.0  # bound of every wait (seconds); the waits end as soon as the event happens
 CLI = [sys.executable, "-m", "resbench.cli.main"]
 

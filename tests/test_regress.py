@@ -588,6 +588,7 @@ def tiny_real(monkeypatch):
     monkeypatch.delenv("RESBENCH_INJECT_ERROR", raising=False)
 
 
+@pytest.mark.spice
 def test_real_ngspice_update_gate_and_wrong_answer(tmp_path, tiny_real) -> None:
     b = tmp_path / "b.json"
     r = _cli("--update", "--runs", "1", "--baseline", str(b))
@@ -605,6 +606,7 @@ def test_real_ngspice_update_gate_and_wrong_answer(tmp_path, tiny_real) -> None:
 
 
 # --------------------------------------------------------------------------- the committed baseline
+@pytest.mark.spice
 def test_committed_baseline_matches_the_suite() -> None:
     doc = R.load_baseline(ROOT / "results" / "baseline.json")
     assert list(doc["cases"]) == [c.name for c in R.QUICK_SUITE]

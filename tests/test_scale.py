@@ -47,6 +47,7 @@ def _pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------- full outputs
+@pytest.mark.spice
 def test_tiny_drn_sweep_writes_every_output(tmp_path: Path) -> None:
     out = tmp_path / "res"
     nets = tmp_path / "nets"
@@ -96,6 +97,7 @@ def test_tiny_drn_sweep_writes_every_output(tmp_path: Path) -> None:
         assert len(c.resistors) == r
 
 
+@pytest.mark.spice
 def test_spice_max_size_skips_ngspice(tmp_path: Path) -> None:
     # grid 3x3 has 12 resistors, 4x4 has 24
     df = run_scale("grid", [3, 4], spice_max_size=20, out=tmp_path, **FAST)
@@ -188,6 +190,7 @@ def test_resume_refuses_other_family_or_seed(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- failures
+@pytest.mark.spice
 def test_ngspice_timeout_is_a_row(tmp_path: Path) -> None:
     df = run_scale("drn", "4", timeout=1e-3, out=tmp_path, repeats=2, warmup=1)
     rows = dict(zip(df["solver"], df.to_dict("records"), strict=True))
@@ -504,6 +507,7 @@ def test_interrupted_sweep_writes_reports_for_the_finished_sizes(
     assert not (tmp_path / ".resbench.lock").exists()
 
 
+@pytest.mark.spice
 def test_progress_hook_names_the_solver_before_it_runs(tmp_path: Path) -> None:
     calls: list[tuple] = []
     run_scale(
