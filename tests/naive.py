@@ -8,6 +8,9 @@ not forward biased and its on diodes carry non-negative current.  When the
 optimum is not unique (islands reached only through off diodes: ``v`` is free
 along ``null([G; A])``), a second brute force over tight diodes finds, among the
 optimal points, the one with the least ``Σ (v_a − v_c)²`` (SPICE's limit).
+
+``projected_sor`` is the projected SOR sweep of the formula, node by node in plain
+Python, that the numba sweep kernels must reproduce.
 """
 
 from __future__ import annotations
@@ -221,3 +224,30 @@ def kcl_residual(
     out = inj + bmat @ (sol.x * scale)
     out[0] = 0.0
     return out
+
+
+def projected_sor(p, u: np.ndarray, omega: float, sweeps: int) -> tuple[np.ndarray, float]:
+    """Projected SOR in plain Python from the unscaled problem (docs/design.md §2 formula):
+    x_i = (c_i + Σ_j g_ij u_j) / diag_i, bounds from lo/hi and free–free diodes.
+
+    ``p`` is a :class:`resbench.solvers.problem.Problem`; returns (u after the sweeps,
+    the largest |clip(x_i) − u_i| of the last sweep).  The kernel ``cd_sweeps`` must
+    match it node by node (tests/test_cd.py)."""
+    u = u.copy()
+    res = 0.0
+    for _ in range(sweeps):
+        res = 0.0
+        for i in range(p.n):
+            s = p.c[i] + sum(
+                p.data[k] * u[p.indices[k]] for k in range(p.indptr[i], p.indptr[i + 1])
+            )
+            x = s / p.diag[i]
+            lo, hi = p.lo[i], p.hi[i]
+            for a, cth, w in zip(p.d_an, p.d_ca, p.d_w, strict=True):
+                if cth == i:  # u[a] − u[i] ≤ w  →  u[i] ≥ u[a] − w
+                    lo = max(lo, u[a] - w)
+                if a == i:  # u[i] − u[cth] ≤ w  →  u[i] ≤ u[cth] + w
+                    hi = min(hi, u[cth] + w)
+            res = max(res, abs(min(max(x, lo), hi) - u[i]))
+            u[i] = min(max(u[i] + omega * (x - u[i]), lo), hi)
+    return u, res

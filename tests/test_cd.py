@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from naive import enumerate_solve
+from naive import enumerate_solve, projected_sor
 from strategies import random_circuits, stalling_case
 
 from resbench import solvers
@@ -327,29 +327,6 @@ def test_certificate_of_cd_answer_matches_independent_certify():
 
 
 # ------------------------------------------------------------ sweep kernel variants
-def _naive_sweeps(p, u, omega: float, sweeps: int) -> tuple[np.ndarray, float]:
-    """Projected SOR in plain Python from the unscaled problem (docs/design.md §2 formula):
-    x_i = (c_i + Σ_j g_ij u_j) / diag_i, bounds from lo/hi and free–free diodes."""
-    u = u.copy()
-    res = 0.0
-    for _ in range(sweeps):
-        res = 0.0
-        for i in range(p.n):
-            s = p.c[i] + sum(
-                p.data[k] * u[p.indices[k]] for k in range(p.indptr[i], p.indptr[i + 1])
-            )
-            x = s / p.diag[i]
-            lo, hi = p.lo[i], p.hi[i]
-            for a, cth, w in zip(p.d_an, p.d_ca, p.d_w, strict=True):
-                if cth == i:  # u[a] − u[i] ≤ w  →  u[i] ≥ u[a] − w
-                    lo = max(lo, u[a] - w)
-                if a == i:  # u[i] − u[cth] ≤ w  →  u[i] ≤ u[cth] + w
-                    hi = min(hi, u[cth] + w)
-            res = max(res, abs(min(max(x, lo), hi) - u[i]))
-            u[i] = min(max(u[i] + omega * (x - u[i]), lo), hi)
-    return u, res
-
-
 @pytest.mark.parametrize(
     "make, variant",
     [
@@ -384,7 +361,7 @@ def test_each_sweep_variant_matches_plain_projected_sor(make, variant, omega, se
     u = p.start.copy()
     hist = np.zeros(sweeps)
     status, done, res, _ = K.cd_sweeps(*sargs, u, omega, 0.0, sweeps, hist, np.zeros(K.STATE_LEN))
-    want, want_res = _naive_sweeps(p, p.start, omega, sweeps)
+    want, want_res = projected_sor(p, p.start, omega, sweeps)
     scale = max(1.0, float(np.abs(want).max()))
     assert done == sweeps and status == K.CD_SWEEP_LIMIT
     assert np.max(np.abs(u - want)) <= 1e-12 * scale
