@@ -888,7 +888,7 @@ def test_exponential_subcircuit_expansion_is_refused_before_expanding() -> None:
 
 
 def test_expansion_limit_counts_every_top_level_instance(monkeypatch) -> None:
-    import resbench.netlist as nl
+    import resbench.netlist.subckt as nl
 
     monkeypatch.setattr(nl, "MAX_EXPANDED_ELEMENTS", 100)
     cell = ".subckt c a\n" + "".join(f"R{i} a 0 1\n" for i in range(40)) + ".ends\n"
