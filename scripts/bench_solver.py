@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from resbench.generate import drn, grid, random_network
-from resbench.solvers import _kernels as K
+from resbench.solvers import _kernels as kernels
 from resbench.solvers.cd import ensure_compiled, solve_cd, sweep_arrays
 from resbench.solvers.problem import compile_problem
 
@@ -72,11 +72,11 @@ def bench_drn(preset: str, repeats: int) -> None:
 def _sweep_times(p, sargs, runs: int = 30, sweeps: int = 3) -> list[float]:
     """Seconds per sweep of `runs` timed calls of `sweeps` sweeps each (ω = 1)."""
     u = p.start.copy()
-    K.cd_sweeps(*sargs, u, 1.0, 0.0, 1, np.zeros(0), np.zeros(K.STATE_LEN))  # warm
+    kernels.cd_sweeps(*sargs, u, 1.0, 0.0, 1, np.zeros(0), np.zeros(kernels.STATE_LEN))  # warm
     out = []
     for _ in range(runs):
         t = time.perf_counter()
-        K.cd_sweeps(*sargs, u, 1.0, 0.0, sweeps, np.zeros(0), np.zeros(K.STATE_LEN))
+        kernels.cd_sweeps(*sargs, u, 1.0, 0.0, sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN))
         out.append((time.perf_counter() - t) / sweeps)
     return sorted(out)
 
@@ -93,7 +93,7 @@ def bench_throughput(label: str, c, bw: float) -> None:
     # u three times (its own value read and written back, and gathered once as a
     # neighbour: exact for a grid, where the gathers stream; a random graph
     # re-fetches lines), and lo/hi when the net has bounds.
-    nbytes = sargs.deg.nbytes + sargs.idx.nbytes + sargs.gs.nbytes + sargs.q.nbytes
+    nbytes = sargs.deg.nbytes + sargs.idx.nbytes + sargs.g_over_diag.nbytes + sargs.q.nbytes
     nbytes += 3 * p.n * 8 + (2 * p.n * 8 if sargs.bounded else 0)
     ts = _sweep_times(p, sargs)
     best, median = ts[0], ts[len(ts) // 2]

@@ -243,7 +243,7 @@ def projected_sor(p, u: np.ndarray, omega: float, sweeps: int) -> tuple[np.ndarr
             )
             x = s / p.diag[i]
             lo, hi = p.lo[i], p.hi[i]
-            for a, cth, w in zip(p.d_an, p.d_ca, p.d_w, strict=True):
+            for a, cth, w in zip(p.ff_anode, p.ff_cathode, p.ff_limit, strict=True):
                 if cth == i:  # u[a] − u[i] ≤ w  →  u[i] ≥ u[a] − w
                     lo = max(lo, u[a] - w)
                 if a == i:  # u[i] − u[cth] ≤ w  →  u[i] ≤ u[cth] + w

@@ -347,7 +347,7 @@ def test_each_sweep_variant_matches_plain_projected_sor(make, variant, omega, se
     """cd_sweeps picks one of four loops (free, free + ω, bounded, free–free
     diodes) and runs them on unsigned, row-scaled arrays; each must do exactly
     the projected SOR sweep of the formula, node by node, in the same order."""
-    from resbench.solvers import _kernels as K
+    from resbench.solvers import _kernels as kernels
     from resbench.solvers.cd import sweep_arrays
 
     p = compile_problem(make(seed))
@@ -360,10 +360,12 @@ def test_each_sweep_variant_matches_plain_projected_sor(make, variant, omega, se
     sweeps = 5
     u = p.start.copy()
     hist = np.zeros(sweeps)
-    status, done, res, _ = K.cd_sweeps(*sargs, u, omega, 0.0, sweeps, hist, np.zeros(K.STATE_LEN))
+    status, done, res, _ = kernels.cd_sweeps(
+        *sargs, u, omega, 0.0, sweeps, hist, np.zeros(kernels.STATE_LEN)
+    )
     want, want_res = projected_sor(p, p.start, omega, sweeps)
     scale = max(1.0, float(np.abs(want).max()))
-    assert done == sweeps and status == K.CD_SWEEP_LIMIT
+    assert done == sweeps and status == kernels.CD_SWEEP_LIMIT
     assert np.max(np.abs(u - want)) <= 1e-12 * scale
     assert res == pytest.approx(want_res, rel=1e-6, abs=1e-13 * scale)
     assert hist[-1] == res

@@ -3,7 +3,7 @@
 Two diodes in series, diode logic, a current source feeding through a diode, a
 loop of diodes, a node joined only by diodes: each has a unique answer that both
 exact solvers must give (and ngspice agrees).  Where the answer is not unique
-(an island whose diodes are all off), the solvers report it, name the nodes and
+(an island whose diodes are all offset), the solvers report it, name the nodes and
 give the limit that SPICE's switch model tends to; hypothesis-generated circuits
 with islands are checked against the reference solver and brute force."""
 
@@ -82,7 +82,11 @@ def test_series_diodes_currents():
 def test_problem_marks_islands_without_changing_the_common_case():
     p = compile_problem(net(SERIES))
     assert p.n_islands == 1
-    members = {p.circuit.nodes[k] for k in np.flatnonzero(p.sn >= 0) if p.island[p.sn[k]] >= 0}
+    members = {
+        p.circuit.nodes[k]
+        for k in np.flatnonzero(p.supernode >= 0)
+        if p.island[p.supernode[k]] >= 0
+    }
     assert members == {"c", "d"}
     p = compile_problem(net("V1 a 0 1\nR1 a b 1k\nD1 b 0 dm"))
     assert p.n_islands == 0 and p.island.size == 0
@@ -92,9 +96,9 @@ def test_problem_marks_islands_without_changing_the_common_case():
 NOT_UNIQUE = {
     # a node joined only by one diode: any v(n) >= 1 V is optimal; SPICE gives 1 V
     "diode_only_node": ("V1 a 0 1\nR1 a 0 1k\nD1 a n dm", {"n": 1.0}, ["n"]),
-    # between two off diodes: 0 <= v(m) <= 1; the leak splits it: 0.5 V
+    # between two offset diodes: 0 <= v(m) <= 1; the leak splits it: 0.5 V
     "between_two_off_diodes": ("V1 x 0 1\nR1 x 0 1k\nD1 m x dm\nD2 0 m dm", {"m": 0.5}, ["m"]),
-    # an island of two resistors, both diodes off: shifts as a whole
+    # an island of two resistors, both diodes offset: shifts as a whole
     "resistive_island_all_off": (
         "V1 a 0 2\nR0 a 0 1k\nD1 p a dm\nR1 p q 1k\nD2 0 q dm",
         {"p": 1.0, "q": 1.0},

@@ -19,7 +19,7 @@ STATE_LEN = 4 + 16 + 2  # cd_sweeps' carried rate history
 
 
 @kernel(I32, I32, F64, I32, F64, INT)
-def fold_resistors(ra, rb, ohms, sn, off, n):  # pragma: no cover - compiled
+def fold_resistors(ra, rb, ohms, supernode, offset, n):  # pragma: no cover - compiled
     """One pass over the resistors: diagonal, constant injection, free–free degrees.
 
     Conductances are 1/ohms computed on the fly (0-ohm shorts were merged into
@@ -38,30 +38,30 @@ def fold_resistors(ra, rb, ohms, sn, off, n):  # pragma: no cover - compiled
             continue
         a = ra[e]
         b = rb[e]
-        i = sn[a]
-        j = sn[b]
+        i = supernode[a]
+        j = supernode[b]
         if i == j:
             continue
         ge = 1.0 / r
         if i >= 0 and j >= 0:
             diag[i] += ge
             diag[j] += ge
-            d = off[b] - off[a]
+            d = offset[b] - offset[a]
             c[i] += ge * d
             c[j] -= ge * d
             deg[i] += 1
             deg[j] += 1
         elif i >= 0:
             diag[i] += ge
-            c[i] += ge * (off[b] - off[a])
+            c[i] += ge * (offset[b] - offset[a])
         elif j >= 0:
             diag[j] += ge
-            c[j] += ge * (off[a] - off[b])
+            c[j] += ge * (offset[a] - offset[b])
     return diag, c, deg
 
 
 @kernel(I32, I32, F64, I32, I64)
-def fill_csr(ra, rb, ohms, sn, indptr):  # pragma: no cover - compiled
+def fill_csr(ra, rb, ohms, supernode, indptr):  # pragma: no cover - compiled
     """Second pass: scatter free–free edges into CSR (both directions)."""
     n = indptr.shape[0] - 1
     nnz = indptr[n]
@@ -72,8 +72,8 @@ def fill_csr(ra, rb, ohms, sn, indptr):  # pragma: no cover - compiled
         r = ohms[e]
         if r <= 0.0:
             continue
-        i = sn[ra[e]]
-        j = sn[rb[e]]
+        i = supernode[ra[e]]
+        j = supernode[rb[e]]
         if i < 0 or j < 0 or i == j:
             continue
         ge = 1.0 / r
@@ -200,7 +200,9 @@ def components(indptr, indices, n):  # pragma: no cover - compiled
 
 
 @kernel(F64, F64, F64, I32, I32, F64)
-def bellman_ford_start(start, lo, hi, d_an, d_ca, d_w):  # pragma: no cover - compiled
+def bellman_ford_start(
+    start, lo, hi, ff_anode, ff_cathode, ff_limit
+):  # pragma: no cover - compiled
     """Feasible point of  lo ≤ u ≤ hi,  u[an] − u[ca] ≤ w  by Bellman–Ford.
 
     A virtual vertex s (index n, value 0) carries the bounds: edge s→i of weight
@@ -211,7 +213,7 @@ def bellman_ford_start(start, lo, hi, d_an, d_ca, d_w):  # pragma: no cover - co
     on the cycle is reported as −1.
     """
     n = start.shape[0]
-    m = d_an.shape[0]
+    m = ff_anode.shape[0]
     u = np.empty(n + 1)
     u[:n] = start
     u[n] = 0.0
@@ -221,9 +223,9 @@ def bellman_ford_start(start, lo, hi, d_an, d_ca, d_w):  # pragma: no cover - co
     for _ in range(n + 2):
         last = -1
         for k in range(m):
-            a = d_an[k]
-            cth = d_ca[k]
-            cand = u[cth] + d_w[k]
+            a = ff_anode[k]
+            cth = ff_cathode[k]
+            cand = u[cth] + ff_limit[k]
             if cand < u[a] - 1e-15 * (1.0 + abs(cand)):
                 u[a] = cand
                 pred_v[a] = cth
@@ -287,11 +289,11 @@ def scale_rows(indptr, data, inv_diag):  # pragma: no cover - compiled
 # The shared pieces are inline="always" helpers (inlined in numba's IR: as fast
 # as writing them out; an ordinary jitted call per node was 12 % slower).
 @njit(inline="always")
-def _row_target(idx, gs, u, x, k, e):  # pragma: no cover - compiled
-    """x + Σ_{k ≤ p < e} gs[p] · u[idx[p]]: one row of the scaled CSR."""
+def _row_target(idx, g_over_diag, u, x, k, e):  # pragma: no cover - compiled
+    """x + Σ_{k ≤ p < e} g_over_diag[p] · u[idx[p]]: one row of the scaled CSR."""
     one = np.uint64(1)
     while k < e:
-        x += gs[k] * u[idx[k]]
+        x += g_over_diag[k] * u[idx[k]]
         k += one
     return x
 
@@ -307,12 +309,12 @@ def _clipped_step(x, ui, l, h, omega, relax):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _sweep_free(deg, idx, gs, q, u):  # pragma: no cover - compiled
+def _sweep_free(deg, idx, g_over_diag, q, u):  # pragma: no cover - compiled
     res = 0.0
     k = np.uint64(0)  # running position in the CSR (rows are consecutive)
     for i in range(u.shape[0]):
         e = k + deg[i]
-        x = _row_target(idx, gs, u, q[i], k, e)
+        x = _row_target(idx, g_over_diag, u, q[i], k, e)
         k = e
         r = abs(x - u[i])
         if r > res:
@@ -322,12 +324,12 @@ def _sweep_free(deg, idx, gs, q, u):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _sweep_free_sor(deg, idx, gs, q, u, omega):  # pragma: no cover - compiled
+def _sweep_free_sor(deg, idx, g_over_diag, q, u, omega):  # pragma: no cover - compiled
     res = 0.0
     k = np.uint64(0)
     for i in range(u.shape[0]):
         e = k + deg[i]
-        x = _row_target(idx, gs, u, q[i], k, e)
+        x = _row_target(idx, g_over_diag, u, q[i], k, e)
         k = e
         ui = u[i]
         r = abs(x - ui)
@@ -338,13 +340,13 @@ def _sweep_free_sor(deg, idx, gs, q, u, omega):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _sweep_bounded(deg, idx, gs, q, lo, hi, u, omega):  # pragma: no cover - compiled
+def _sweep_bounded(deg, idx, g_over_diag, q, lo, hi, u, omega):  # pragma: no cover - compiled
     res = 0.0
     k = np.uint64(0)
     relax = omega != 1.0
     for i in range(u.shape[0]):
         e = k + deg[i]
-        x = _row_target(idx, gs, u, q[i], k, e)
+        x = _row_target(idx, g_over_diag, u, q[i], k, e)
         k = e
         r, u[i] = _clipped_step(x, u[i], lo[i], hi[i], omega, relax)
         if r > res:
@@ -354,7 +356,20 @@ def _sweep_bounded(deg, idx, gs, q, lo, hi, u, omega):  # pragma: no cover - com
 
 @njit(cache=True)
 def _sweep_diodes(
-    deg, idx, gs, q, lo, hi, in_ptr, in_nbr, in_w, out_ptr, out_nbr, out_w, u, omega
+    deg,
+    idx,
+    g_over_diag,
+    q,
+    lo,
+    hi,
+    in_ptr,
+    in_anode,
+    in_limit,
+    out_ptr,
+    out_cathode,
+    out_limit,
+    u,
+    omega,
 ):  # pragma: no cover - compiled
     """With free–free diodes: node i's bounds also hold l ≥ u[an] − w over diodes
     into i and h ≤ u[ca] + w over diodes out of i (their current values)."""
@@ -363,14 +378,14 @@ def _sweep_diodes(
     relax = omega != 1.0
     for i in range(u.shape[0]):
         e = k + deg[i]
-        x = _row_target(idx, gs, u, q[i], k, e)
+        x = _row_target(idx, g_over_diag, u, q[i], k, e)
         k = e
         l = lo[i]
         h = hi[i]
         for kd in range(in_ptr[i], in_ptr[i + 1]):
-            l = max(l, u[in_nbr[kd]] - in_w[kd])
+            l = max(l, u[in_anode[kd]] - in_limit[kd])
         for kd in range(out_ptr[i], out_ptr[i + 1]):
-            h = min(h, u[out_nbr[kd]] + out_w[kd])
+            h = min(h, u[out_cathode[kd]] + out_limit[kd])
         r, u[i] = _clipped_step(x, u[i], l, h, omega, relax)
         if r > res:
             res = r
@@ -378,24 +393,24 @@ def _sweep_diodes(
 
 
 @kernel(
-    *(U32, U32, F64, F64, F64, F64, BOOL),  # deg, idx, gs, q, lo, hi, bounded
+    *(U32, U32, F64, F64, F64, F64, BOOL),  # deg, idx, g_over_diag, q, lo, hi, bounded
     *(U32, U32, F64, U32, U32, F64),  # the free–free diode lists (SweepArrays)
     *(F64, FLOAT, FLOAT, INT, F64, F64),  # u, omega, tol_v, max_sweeps, history, state
 )
 def cd_sweeps(
     deg,
     idx,
-    gs,
+    g_over_diag,
     q,
     lo,
     hi,
     bounded,
     in_ptr,
-    in_nbr,
-    in_w,
+    in_anode,
+    in_limit,
     out_ptr,
-    out_nbr,
-    out_w,
+    out_cathode,
+    out_limit,
     u,
     omega,
     tol_v,
@@ -406,7 +421,7 @@ def cd_sweeps(
     """Exact cyclic coordinate descent (projected SOR when omega != 1), in place on u.
 
     Arrays (resbench.solvers.cd.SweepArrays): the free–free CSR as row degrees
-    ``deg`` and column indices ``idx`` (uint32) with row-scaled values ``gs`` =
+    ``deg`` and column indices ``idx`` (uint32) with row-scaled values ``g_over_diag`` =
     g_ij / diag_i, ``q`` = c / diag, bounds ``lo``/``hi`` (read only when
     ``bounded``), and the free–free diode lists.  Per free node i:
     x = q_i + Σ_j gs_ij u_j, the exact minimiser of the energy along u_i; the
@@ -429,7 +444,7 @@ def cd_sweeps(
 
     Returns (status, sweeps, res_v of the last sweep, error estimate in V).
     """
-    has_ff = in_nbr.shape[0] > 0 or out_nbr.shape[0] > 0
+    has_ff = in_anode.shape[0] > 0 or out_cathode.shape[0] > 0
     res_v = np.inf
     est = np.inf
     W = 16
@@ -441,14 +456,27 @@ def cd_sweeps(
         sweep = done + it
         if has_ff:
             res_v = _sweep_diodes(
-                deg, idx, gs, q, lo, hi, in_ptr, in_nbr, in_w, out_ptr, out_nbr, out_w, u, omega
+                deg,
+                idx,
+                g_over_diag,
+                q,
+                lo,
+                hi,
+                in_ptr,
+                in_anode,
+                in_limit,
+                out_ptr,
+                out_cathode,
+                out_limit,
+                u,
+                omega,
             )
         elif bounded:
-            res_v = _sweep_bounded(deg, idx, gs, q, lo, hi, u, omega)
+            res_v = _sweep_bounded(deg, idx, g_over_diag, q, lo, hi, u, omega)
         elif omega != 1.0:
-            res_v = _sweep_free_sor(deg, idx, gs, q, u, omega)
+            res_v = _sweep_free_sor(deg, idx, g_over_diag, q, u, omega)
         else:
-            res_v = _sweep_free(deg, idx, gs, q, u)
+            res_v = _sweep_free(deg, idx, g_over_diag, q, u)
         if it < history.shape[0]:
             history[it] = res_v
         ratio = res_v / prev if prev > 0.0 and prev < np.inf else 1.0
@@ -483,7 +511,20 @@ def cd_sweeps(
     *(I64, I32, F64, I64, I32, F64, F64),  # the free–free diode lists, u
 )
 def projected_residual(
-    indptr, indices, data, diag, c, lo, hi, in_ptr, in_nbr, in_w, out_ptr, out_nbr, out_w, u
+    indptr,
+    indices,
+    data,
+    diag,
+    c,
+    lo,
+    hi,
+    in_ptr,
+    in_anode,
+    in_limit,
+    out_ptr,
+    out_cathode,
+    out_limit,
+    u,
 ):  # pragma: no cover - compiled
     """Largest single-node KCL residual at u (A), as cd_sweeps measures it, without moving.
 
@@ -500,12 +541,12 @@ def projected_residual(
         x = s / diag[i]
         l = lo[i]
         for k in range(in_ptr[i], in_ptr[i + 1]):
-            t = u[in_nbr[k]] - in_w[k]
+            t = u[in_anode[k]] - in_limit[k]
             if t > l:
                 l = t
         h = hi[i]
         for k in range(out_ptr[i], out_ptr[i + 1]):
-            t = u[out_nbr[k]] + out_w[k]
+            t = u[out_cathode[k]] + out_limit[k]
             if t < h:
                 h = t
         xc = min(max(x, l), h)

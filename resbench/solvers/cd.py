@@ -1,13 +1,15 @@
 """The fast solver: exact coordinate descent (numba) + exact active-set polish.
 
-Pipeline: Circuit → :func:`resbench.solvers.problem.compile_problem` (setup) → sweeps of
-exact coordinate descent (:func:`resbench.solvers._kernels.cd_sweeps`) until the
-largest single-node KCL residual is below ``tol × i_scale`` → when the network
-has diodes between two free nodes (where single-node moves can stop at a wrong
-point, docs/design.md §2), when the sweeps did not converge, or when the reduced problem
-converged slowly and is small enough that a direct solve is cheap, the exact
-active-set polish of
-:mod:`resbench.solvers.polish`.
+Pipeline: Circuit → :func:`resbench.solvers.problem.compile_problem` (setup) → sweeps
+of exact coordinate descent (:func:`resbench.solvers._kernels.cd_sweeps`) until the
+a-posteriori error estimate of the voltages, res_v · ρ / (1 − ρ) from the last
+sweep's largest move res_v and the observed contraction rate ρ, is ≤ ``tol × v_scale``
+(a small single-node residual alone is not a small error when convergence is slow,
+docs/design.md §2) → when the network has diodes between two free nodes (where
+single-node moves can stop at a wrong point), when the sweeps did not converge, or
+when the reduced problem converged slowly and is small enough that a direct solve is
+cheap, the exact active-set polish of :mod:`resbench.solvers.polish`.  The KCL
+residual in amperes is computed once at the final point and reported, not used to stop.
 
 Over-relaxation ω (``omega="auto"``, the default): sweeps run in chunks of 40,
 starting at ω = 1.  When the residual falls by a factor ≥ 2 per sweep (DRN-like
@@ -16,7 +18,7 @@ contraction rate λ observed over its second half gives an estimate of the
 Jacobi spectral radius μ through Young's relation (λ + ω − 1)² = λ ω² μ², and
 ω moves up to Young's optimum 2 / (1 + √(1 − μ²)) (capped at 1.99): the
 adaptive SOR of Hageman & Young, for grid-like nets.  Projected SOR stays exact
-for the bounds (docs/design.md §2); the stopping rule is the residual, whatever ω.
+for the bounds (docs/design.md §2); the stopping rule is the error estimate, whatever ω.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 from resbench.circuit import Circuit
 from resbench.solution import CONVERGED, STALLED, SWEEP_LIMIT, Solution
 from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, guard_finite
-from resbench.solvers import _kernels as K
+from resbench.solvers import _kernels as kernels
 from resbench.solvers.polish import polish as run_polish
 from resbench.solvers.problem import Problem, compile_problem
 
@@ -67,7 +69,7 @@ def ensure_compiled() -> float:
 
 
 class SweepArrays(NamedTuple):
-    """Arguments of ``K.cd_sweeps`` before ``u`` (in this order), laid out for
+    """Arguments of ``kernels.cd_sweeps`` before ``u`` (in this order), laid out for
     streaming: the free–free CSR as row degrees and column indices (uint32) with
     row-scaled conductances g_ij / diag_i, the scaled injection c / diag, the
     bounds and whether any is finite, and the free–free diode lists.  A sweep
@@ -75,17 +77,17 @@ class SweepArrays(NamedTuple):
 
     deg: np.ndarray
     idx: np.ndarray
-    gs: np.ndarray
+    g_over_diag: np.ndarray
     q: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
     bounded: bool
     in_ptr: np.ndarray
-    in_nbr: np.ndarray
-    in_w: np.ndarray
+    in_anode: np.ndarray
+    in_limit: np.ndarray
     out_ptr: np.ndarray
-    out_nbr: np.ndarray
-    out_w: np.ndarray
+    out_cathode: np.ndarray
+    out_limit: np.ndarray
 
 
 def sweep_arrays(p: Problem) -> SweepArrays:
@@ -94,17 +96,17 @@ def sweep_arrays(p: Problem) -> SweepArrays:
     return SweepArrays(
         deg=np.diff(p.indptr).astype(np.uint32),
         idx=p.indices.astype(np.uint32),
-        gs=K.scale_rows(p.indptr, p.data, inv),
+        g_over_diag=kernels.scale_rows(p.indptr, p.data, inv),
         q=p.c * inv,
         lo=p.lo,
         hi=p.hi,
         bounded=bool(np.isfinite(p.lo).any() or np.isfinite(p.hi).any()),
         in_ptr=p.in_ptr.astype(np.uint32),
-        in_nbr=p.in_nbr.astype(np.uint32),
-        in_w=p.in_w,
+        in_anode=p.in_anode.astype(np.uint32),
+        in_limit=p.in_limit,
         out_ptr=p.out_ptr.astype(np.uint32),
-        out_nbr=p.out_nbr.astype(np.uint32),
-        out_w=p.out_w,
+        out_cathode=p.out_cathode.astype(np.uint32),
+        out_limit=p.out_limit,
     )
 
 
@@ -118,11 +120,11 @@ def _kernel_args(p: Problem) -> tuple:
         p.lo,
         p.hi,
         p.in_ptr,
-        p.in_nbr,
-        p.in_w,
+        p.in_anode,
+        p.in_limit,
         p.out_ptr,
-        p.out_nbr,
-        p.out_w,
+        p.out_cathode,
+        p.out_limit,
     )
 
 
@@ -154,7 +156,7 @@ def run_sweeps(
     Returns (kernel status, sweeps, KCL residual in A, error estimate in V, last ω).
     """
     if p.n == 0:
-        return K.CD_CONVERGED, 0, 0.0, 0.0, 1.0
+        return kernels.CD_CONVERGED, 0, 0.0, 0.0, 1.0
     args = _kernel_args(p)
     sargs = sweep_arrays(p)
     tol_v = tol * p.v_scale
@@ -162,24 +164,24 @@ def run_sweeps(
         om = float(omega)
         if not 0.0 < om < 2.0:
             raise ValueError(f"omega must be in (0, 2), got {om}")
-        status, sweeps, _, est = K.cd_sweeps(
-            *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(K.STATE_LEN)
+        status, sweeps, _, est = kernels.cd_sweeps(
+            *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN)
         )
-        return status, sweeps, float(K.projected_residual(*args, u)), est, om
-    om, sweeps, est, status = 1.0, 0, np.inf, K.CD_SWEEP_LIMIT
+        return status, sweeps, float(kernels.projected_residual(*args, u)), est, om
+    om, sweeps, est, status = 1.0, 0, np.inf, kernels.CD_SWEEP_LIMIT
     hist = np.zeros(_CHUNK)
-    state = np.zeros(K.STATE_LEN)
+    state = np.zeros(kernels.STATE_LEN)
     while sweeps < max_sweeps:
         k = min(_CHUNK, max_sweeps - sweeps)
-        status, done, _, est = K.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
+        status, done, _, est = kernels.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
         sweeps += done
-        if status == K.CD_CONVERGED:
+        if status == kernels.CD_CONVERGED:
             break
         half = done // 2
         if half >= 2 and hist[half - 1] > 0:
             rate = (hist[done - 1] / hist[half - 1]) ** (1.0 / (done - half))
             om = update_omega(om, rate)
-    return status, sweeps, float(K.projected_residual(*args, u)), est, om
+    return status, sweeps, float(kernels.projected_residual(*args, u)), est, om
 
 
 def solve_cd(
@@ -227,11 +229,11 @@ def solve_cd(
         "v_scale": p.v_scale,
         "polished": False,
     }
-    final = CONVERGED if status == K.CD_CONVERGED else SWEEP_LIMIT
+    final = CONVERGED if status == kernels.CD_CONVERGED else SWEEP_LIMIT
     slow = om > 1.0 or sweeps > _SLOW_SWEEPS  # contraction was slow: estimate less sure
     want_polish = polish == "always" or (
         polish == "auto"
-        and (p.n_ff_diodes > 0 or status != K.CD_CONVERGED or (slow and p.n <= SMALL_PROBLEM))
+        and (p.n_ff_diodes > 0 or status != kernels.CD_CONVERGED or (slow and p.n <= SMALL_PROBLEM))
     )
     if want_polish and p.n:
         pr = run_polish(p, u)
@@ -244,7 +246,7 @@ def solve_cd(
         if pr.optimal:
             u = pr.u
             final = CONVERGED
-            res = float(K.projected_residual(*_kernel_args(p), u))
+            res = float(kernels.projected_residual(*_kernel_args(p), u))
         else:
             final = STALLED
     t2 = time.perf_counter()
@@ -323,10 +325,12 @@ def _project_warm(p: Problem, v: np.ndarray) -> np.ndarray:
             f"warm_start must have one voltage per node ({p.circuit.n_nodes}), got {v.shape}"
         )
     u = np.zeros(p.n)
-    free = p.sn >= 0
-    cnt = np.bincount(p.sn[free], minlength=p.n)
-    u = np.bincount(p.sn[free], weights=v[free] - p.off[free], minlength=p.n) / np.maximum(cnt, 1)
+    free = p.supernode >= 0
+    cnt = np.bincount(p.supernode[free], minlength=p.n)
+    u = np.bincount(
+        p.supernode[free], weights=v[free] - p.offset[free], minlength=p.n
+    ) / np.maximum(cnt, 1)
     u = np.clip(u, p.lo, p.hi)
-    if p.n_ff_diodes and np.any(u[p.d_an] - u[p.d_ca] > p.d_w):
+    if p.n_ff_diodes and np.any(u[p.ff_anode] - u[p.ff_cathode] > p.ff_limit):
         return p.start.copy()
     return u

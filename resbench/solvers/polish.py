@@ -41,7 +41,7 @@ from scipy.sparse.csgraph import connected_components
 from threadpoolctl import ThreadpoolController
 
 from resbench.errors import CircuitError
-from resbench.solvers import _kernels as K
+from resbench.solvers import _kernels as kernels
 from resbench.solvers.problem import Problem
 
 _BLAS = ThreadpoolController()
@@ -61,9 +61,9 @@ def _constraints(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = p.n
     lo_i = np.flatnonzero(np.isfinite(p.lo))
     hi_i = np.flatnonzero(np.isfinite(p.hi))
-    an = np.concatenate([p.d_an.astype(np.int64), np.full(lo_i.size, n), hi_i])
-    ca = np.concatenate([p.d_ca.astype(np.int64), lo_i, np.full(hi_i.size, n)])
-    w = np.concatenate([p.d_w, -p.lo[lo_i], p.hi[hi_i]])
+    an = np.concatenate([p.ff_anode.astype(np.int64), np.full(lo_i.size, n), hi_i])
+    ca = np.concatenate([p.ff_cathode.astype(np.int64), lo_i, np.full(hi_i.size, n)])
+    w = np.concatenate([p.ff_limit, -p.lo[lo_i], p.hi[hi_i]])
     return an, ca, w
 
 
@@ -104,7 +104,7 @@ def _contracted_solve(p: Problem, cl: np.ndarray, m: int, q: np.ndarray) -> np.n
     rows = np.repeat(np.arange(p.n), np.diff(p.indptr))
     ci, cj = cl[rows], cl[p.indices]
     both = (ci >= 0) & (cj >= 0)
-    lq = p.diag * q - K.csr_matvec(p.indptr, p.indices, p.data, q)
+    lq = p.diag * q - kernels.csr_matvec(p.indptr, p.indices, p.data, q)
     free = cl >= 0
     rhs = np.bincount(cl[free], weights=(p.c - lq)[free], minlength=m)
     dcl = cl[free]
@@ -187,21 +187,21 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
         return x[an] - x[ca] - w
 
     # initial working set: the constraints tight at u0, as a forest
-    in_w = np.zeros(m, dtype=bool)
+    in_working_set = np.zeros(m, dtype=bool)
     forest = _Forest(n + 1)
     for k in np.flatnonzero(np.abs(gval(ext)) <= vtol):
         if forest.union(int(an[k]), int(ca[k])):
-            in_w[k] = True
+            in_working_set[k] = True
 
     solves = 0
     for it in range(max_iter):
-        target, clusters, ray = _solve_eqp(p, an, ca, w, in_w, ext)
+        target, clusters, ray = _solve_eqp(p, an, ca, w, in_working_set, ext)
         solves += 1
         if ray is not None:
             # an island whose working-set group carries a net current: the energy falls
             # linearly as it shifts; move until a diode outside W blocks it
             slope = ray[an] - ray[ca]
-            block = (~in_w) & (slope > 0.5)
+            block = (~in_working_set) & (slope > 0.5)
             if not block.any():
                 raise _unbounded(p, ray)
             idx = np.flatnonzero(block)
@@ -209,12 +209,12 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
             j = int(np.argmin(ratios))
             ext = ext + ratios[j] * ray
             ext[n] = 0.0
-            in_w[int(idx[j])] = True
+            in_working_set[int(idx[j])] = True
             continue
         step = target - ext
         slope = step[an] - step[ca]
         g_now = gval(ext)
-        block = (~in_w) & (slope > 1e-14 * p.v_scale)
+        block = (~in_working_set) & (slope > 1e-14 * p.v_scale)
         alpha, k_block = 1.0, -1
         if block.any():
             idx = np.flatnonzero(block)
@@ -225,21 +225,21 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
         if k_block >= 0:
             ext = ext + alpha * step
             ext[n] = 0.0
-            in_w[k_block] = True
+            in_working_set[k_block] = True
             continue
         ext = target
         lam = _multipliers(p, ext, an, ca, clusters)
-        wk = np.flatnonzero(in_w)
+        wk = np.flatnonzero(in_working_set)
         if wk.size == 0 or lam[wk].min() >= -ltol:
             return PolishResult(ext[:n].copy(), True, it + 1, solves, "optimal")
         worst = wk[lam[wk] == lam[wk].min()][0]
-        in_w[worst] = False
+        in_working_set[worst] = False
     return PolishResult(ext[:n].copy(), False, max_iter, solves, "iteration limit")
 
 
 def _unbounded(p: Problem, ray: np.ndarray) -> CircuitError:
     moving = np.flatnonzero(ray[: p.n] != 0)
-    nodes = np.flatnonzero(np.isin(p.sn, moving))
+    nodes = np.flatnonzero(np.isin(p.supernode, moving))
     names = [p.circuit.nodes[int(k)] for k in nodes[:12]]
     net = float(np.sum(p.c[moving]))
     return CircuitError(
@@ -294,7 +294,7 @@ def _singular_groups(p, cl, m, ext):
     return None, cl2, int(keep.size), (held, ext[:n][held])
 
 
-def _solve_eqp(p, an, ca, w, in_w, ext_now):
+def _solve_eqp(p, an, ca, w, in_working_set, ext_now):
     """Minimise the energy with the W constraints as equalities.
 
     Returns the extended solution (index n = F = 0 V), the cluster structure (root
@@ -304,7 +304,7 @@ def _solve_eqp(p, an, ca, w, in_w, ext_now):
     n = p.n
     # offsets within clusters: BFS over the W forest from each root
     adj: dict[int, list[tuple[int, int]]] = {}
-    for k in np.flatnonzero(in_w):
+    for k in np.flatnonzero(in_working_set):
         a, b = int(an[k]), int(ca[k])
         adj.setdefault(a, []).append((b, int(k)))
         adj.setdefault(b, []).append((a, int(k)))

@@ -8,8 +8,8 @@ Steps (docs/design.md §1, §2):
 
 1. *Supernodes.*  Voltage sources, 0-ohm resistors and inductors fix voltage
    differences; a union–find with offsets merges their nodes so that
-   ``v[k] = u[sn[k]] + off[k]``.  The supernode of ground is *fixed*: its nodes
-   get ``sn = -1`` and ``off`` = their absolute voltage.  A loop of sources with
+   ``v[k] = u[supernode[k]] + offset[k]``.  The supernode of ground is *fixed*: its nodes
+   get ``supernode = -1`` and ``offset`` = their absolute voltage.  A loop of sources with
    conflicting values is a :class:`CircuitError` naming them.
 2. *Fold.*  One pass over the resistors (numba): an edge to a fixed node adds its
    conductance to the free end's diagonal and a constant to its injection ``c``;
@@ -34,7 +34,7 @@ import numpy as np
 
 from resbench.circuit import Circuit
 from resbench.errors import CircuitError
-from resbench.solvers import _kernels as K
+from resbench.solvers import _kernels as kernels
 
 
 @dataclass
@@ -43,8 +43,8 @@ class Problem:
 
     circuit: Circuit
     n: int  # number of free supernodes
-    sn: np.ndarray  # per circuit node: supernode index, -1 for fixed nodes
-    off: np.ndarray  # per circuit node: offset from its supernode (absolute voltage if fixed)
+    supernode: np.ndarray  # per circuit node: supernode index, -1 for fixed nodes
+    offset: np.ndarray  # per circuit node: offset from its supernode (absolute voltage if fixed)
     indptr: np.ndarray  # CSR of free–free conductances (symmetric, both directions stored)
     indices: np.ndarray
     data: np.ndarray
@@ -52,17 +52,17 @@ class Problem:
     c: np.ndarray  # constant injection (current sources + folded fixed-node edges), A
     lo: np.ndarray  # lower bounds (−inf if none)
     hi: np.ndarray  # upper bounds (+inf if none)
-    # free–free diodes: u[d_an] − u[d_ca] ≤ d_w ; per-node CSR lists for the sweeps
-    d_an: np.ndarray
-    d_ca: np.ndarray
-    d_w: np.ndarray
-    d_idx: np.ndarray  # index of each free–free constraint in circuit.diodes
+    # free–free diodes: u[ff_anode] − u[ff_cathode] ≤ ff_limit ; per-node CSR lists for the sweeps
+    ff_anode: np.ndarray
+    ff_cathode: np.ndarray
+    ff_limit: np.ndarray
+    ff_diode: np.ndarray  # index of each free–free constraint in circuit.diodes
     in_ptr: np.ndarray  # diodes INTO node i (i is the cathode): lo_i ≥ u[an] − w
-    in_nbr: np.ndarray
-    in_w: np.ndarray
+    in_anode: np.ndarray
+    in_limit: np.ndarray
     out_ptr: np.ndarray  # diodes OUT of node i (i is the anode): hi_i ≤ u[ca] + w
-    out_nbr: np.ndarray
-    out_w: np.ndarray
+    out_cathode: np.ndarray
+    out_limit: np.ndarray
     start: np.ndarray  # a feasible starting point
     v_scale: float
     i_scale: float
@@ -76,7 +76,7 @@ class Problem:
 
     @property
     def n_ff_diodes(self) -> int:
-        return int(self.d_an.shape[0])
+        return int(self.ff_anode.shape[0])
 
     @property
     def n_ff_edges(self) -> int:
@@ -84,34 +84,34 @@ class Problem:
 
     def voltages(self, u: np.ndarray) -> np.ndarray:
         """Node voltages of the circuit (ground included) from supernode voltages u."""
-        v = self.off.copy()
-        free = self.sn >= 0
-        v[free] += u[self.sn[free]]
+        v = self.offset.copy()
+        free = self.supernode >= 0
+        v[free] += u[self.supernode[free]]
         return v
 
     def energy(self, u: np.ndarray) -> float:
         """Reduced energy ½ uᵀ L u − cᵀ u (differs from E(v) by a constant)."""
         lu = self.diag * u
-        lu -= K.csr_matvec(self.indptr, self.indices, self.data, u)
+        lu -= kernels.csr_matvec(self.indptr, self.indices, self.data, u)
         return float(0.5 * u @ lu - self.c @ u)
 
     def gradient(self, u: np.ndarray) -> np.ndarray:
         """L u − c: the net current *leaving* each free supernode (KCL imbalance)."""
-        return self.diag * u - K.csr_matvec(self.indptr, self.indices, self.data, u) - self.c
+        return self.diag * u - kernels.csr_matvec(self.indptr, self.indices, self.data, u) - self.c
 
 
 # --------------------------------------------------------------------- supernodes
 def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
     """Union–find with offsets over voltage sources, 0-ohm resistors and inductors.
 
-    Returns (root, off): for node k, ``v[k] = v[root[k]] + off[k]``.
+    Returns (root, offset): for node k, ``v[k] = v[root[k]] + offset[k]``.
     """
     vs, res, ind = circuit.vsources, circuit.resistors, circuit.inductors
     shorts = np.flatnonzero(res.value == 0.0)
     la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64)
     lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64)
     lval = np.concatenate([vs.value, np.zeros(shorts.size + len(ind))])
-    root, off, bad = K.union_offsets(circuit.n_nodes, la, lb, lval, 1e-9)
+    root, offset, bad = kernels.union_offsets(circuit.n_nodes, la, lb, lval, 1e-9)
     if bad >= 0:
         names = list(vs.names) + [res.names[int(j)] for j in shorts] + list(ind.names)
         links = list(zip(names, la.tolist(), lb.tolist(), lval.tolist(), strict=True))
@@ -127,7 +127,7 @@ def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
             elements=elements,
             nodes=[circuit.nodes[a], circuit.nodes[b]],
         )
-    return root, off
+    return root, offset
 
 
 def _links_path(links, a: int, b: int) -> list[tuple[str, float]]:
@@ -178,29 +178,31 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     root_ids = np.flatnonzero(is_root)
     sn_of_root = np.full(n_nodes, -1, dtype=np.int64)
     sn_of_root[root_ids] = np.arange(root_ids.shape[0])
-    sn = sn_of_root[roots].astype(np.int32)
+    supernode = sn_of_root[roots].astype(np.int32)
     n = int(root_ids.shape[0])
-    off = offs.copy()  # for fixed nodes (root 0) this is their absolute voltage
+    offset = offs.copy()  # for fixed nodes (root 0) this is their absolute voltage
 
     # ---- resistors: fold edges to fixed nodes, CSR of free–free edges
     res = circuit.resistors
-    diag, c, deg = K.fold_resistors(res.a, res.b, res.value, sn, off, n)
+    diag, c, deg = kernels.fold_resistors(res.a, res.b, res.value, supernode, offset, n)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(deg, out=indptr[1:])
-    indices, data = K.fill_csr(res.a, res.b, res.value, sn, indptr)
+    indices, data = kernels.fill_csr(res.a, res.b, res.value, supernode, indptr)
     # sweep order: one colour class after the other (consecutive updates independent)
     if n > 1 and indices.size:
-        colors = K.greedy_colors(indptr, indices, n)
+        colors = kernels.greedy_colors(indptr, indices, n)
         if colors.max() > 0:
-            perm, rank = K.colour_order(colors)
-            indptr, indices, data = K.permute_csr(indptr, indices, data, perm, rank)
+            perm, rank = kernels.colour_order(colors)
+            indptr, indices, data = kernels.permute_csr(indptr, indices, data, perm, rank)
             diag, c = diag[perm], c[perm]
-            sn = np.where(sn >= 0, rank[np.maximum(sn, 0)], -1).astype(np.int32)
+            supernode = np.where(supernode >= 0, rank[np.maximum(supernode, 0)], -1).astype(
+                np.int32
+            )
 
     # ---- current sources: from a through the source to b (injects into b)
     isrc = circuit.isources
     if len(isrc):
-        sa, sb = sn[isrc.a], sn[isrc.b]
+        sa, sb = supernode[isrc.a], supernode[isrc.b]
         m = sb >= 0
         c += np.bincount(sb[m], weights=isrc.value[m], minlength=n)
         m = sa >= 0
@@ -208,26 +210,26 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
 
     # ---- gmin leak to ground from every non-ground node
     if gmin > 0:
-        members = sn >= 0
-        diag += np.bincount(sn[members], minlength=n) * gmin
-        c -= np.bincount(sn[members], weights=gmin * off[members], minlength=n)
+        members = supernode >= 0
+        diag += np.bincount(supernode[members], minlength=n) * gmin
+        c -= np.bincount(supernode[members], weights=gmin * offset[members], minlength=n)
 
-    island = _islands(circuit, sn, off, n, indptr, indices, data, diag, gmin)
+    island = _islands(circuit, supernode, offset, n, indptr, indices, data, diag, gmin)
 
     # ---- diodes
     lo = np.full(n, -np.inf)
     hi = np.full(n, np.inf)
     dio = circuit.diodes
-    d_an = d_ca = np.zeros(0, dtype=np.int32)
-    d_w = np.zeros(0)
-    d_idx = np.zeros(0, dtype=np.int64)
+    ff_anode = ff_cathode = np.zeros(0, dtype=np.int32)
+    ff_limit = np.zeros(0)
+    ff_diode = np.zeros(0, dtype=np.int64)
     if len(dio):
-        sa, sb = sn[dio.a], sn[dio.b]
-        oa, ob = off[dio.a], off[dio.b]
+        sa, sb = supernode[dio.a], supernode[dio.b]
+        oa, ob = offset[dio.a], offset[dio.b]
         # both ends fixed, or both in one supernode: a constant check v_a <= v_c
         const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
         vdiff = oa - ob  # v_a - v_c when both fixed or in the same supernode
-        vtol = 1e-12 * max(1.0, float(np.max(np.abs(off))))
+        vtol = 1e-12 * max(1.0, float(np.max(np.abs(offset))))
         bad = np.flatnonzero(const & (vdiff > vtol))
         if bad.size:
             j = int(bad[0])
@@ -242,40 +244,43 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         m = (sa < 0) & (sb >= 0)  # anode fixed, cathode free: u[sb] >= v_a - off_c
         np.maximum.at(lo, sb[m], oa[m] - ob[m])
         m = (sa >= 0) & (sb >= 0) & (sa != sb)  # free–free: u[sa] - u[sb] <= off_c - off_a
-        d_idx = np.flatnonzero(m)
-        d_an = sa[d_idx].astype(np.int32)
-        d_ca = sb[d_idx].astype(np.int32)
-        d_w = (ob[d_idx] - oa[d_idx]).astype(np.float64)
+        ff_diode = np.flatnonzero(m)
+        ff_anode = sa[ff_diode].astype(np.int32)
+        ff_cathode = sb[ff_diode].astype(np.int32)
+        ff_limit = (ob[ff_diode] - oa[ff_diode]).astype(np.float64)
 
     crossed = np.flatnonzero(lo > hi + 1e-12 * np.maximum(1.0, np.abs(lo)))
     if crossed.size:
         i = int(crossed[0])
-        names = _bound_diodes(circuit, sn, off, [i])
+        names = _bound_diodes(circuit, supernode, offset, [i])
         raise CircuitError(
             f"diodes {', '.join(names)} cannot all be satisfied: they need node(s) "
-            f"{', '.join(_members(circuit, sn, i))} to be >= {lo[i]:g} V and <= {hi[i]:g} V at "
+            f"{', '.join(_members(circuit, supernode, i))} to be >= {lo[i]:g} V and "
+            f"<= {hi[i]:g} V at "
             "once, which would force them to conduct through zero resistance; add a series "
             "resistor or change the sources",
             elements=names + _holders(circuit, _diode_nodes(circuit, names)),
-            nodes=_members(circuit, sn, i),
+            nodes=_members(circuit, supernode, i),
         )
 
-    in_ptr, in_nbr, in_w = _adjacency(n, d_ca, d_an, d_w)
-    out_ptr, out_nbr, out_w = _adjacency(n, d_an, d_ca, d_w)
+    in_ptr, in_anode, in_limit = _adjacency(n, ff_cathode, ff_anode, ff_limit)
+    out_ptr, out_cathode, out_limit = _adjacency(n, ff_anode, ff_cathode, ff_limit)
 
     # ---- scales (for relative tolerances)
-    v_scale, i_scale = _scales(circuit, sn, off, diag, c)
+    v_scale, i_scale = _scales(circuit, supernode, offset, diag, c)
 
     # ---- feasible start
     start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
-    if d_an.size:
-        start = _feasible_start(circuit, start, lo, hi, d_an, d_ca, d_w, d_idx, sn, off)
+    if ff_anode.size:
+        start = _feasible_start(
+            circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode, offset
+        )
 
     return Problem(
         circuit=circuit,
         n=n,
-        sn=sn,
-        off=off,
+        supernode=supernode,
+        offset=offset,
         indptr=indptr,
         indices=indices,
         data=data,
@@ -283,16 +288,16 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         c=c,
         lo=lo,
         hi=hi,
-        d_an=d_an,
-        d_ca=d_ca,
-        d_w=d_w,
-        d_idx=d_idx,
+        ff_anode=ff_anode,
+        ff_cathode=ff_cathode,
+        ff_limit=ff_limit,
+        ff_diode=ff_diode,
         in_ptr=in_ptr,
-        in_nbr=in_nbr,
-        in_w=in_w,
+        in_anode=in_anode,
+        in_limit=in_limit,
         out_ptr=out_ptr,
-        out_nbr=out_nbr,
-        out_w=out_w,
+        out_cathode=out_cathode,
+        out_limit=out_limit,
         start=start,
         v_scale=v_scale,
         i_scale=i_scale,
@@ -322,8 +327,10 @@ def check_finite_values(circuit: Circuit) -> None:
             )
 
 
-def _too_large(circuit: Circuit, sn: np.ndarray, where: np.ndarray, what: str) -> CircuitError:
-    names = [circuit.nodes[int(k)] for k in np.flatnonzero(np.isin(sn, where))[:8]]
+def _too_large(
+    circuit: Circuit, supernode: np.ndarray, where: np.ndarray, what: str
+) -> CircuitError:
+    names = [circuit.nodes[int(k)] for k in np.flatnonzero(np.isin(supernode, where))[:8]]
     return CircuitError(
         f"values too large: {what} at node(s) {', '.join(names)}, which would overflow double "
         f"precision (the limit here is {MAX_SCALE:g}); rescale units (e.g. kΩ and mA instead of "
@@ -332,7 +339,7 @@ def _too_large(circuit: Circuit, sn: np.ndarray, where: np.ndarray, what: str) -
     )
 
 
-def _scales(circuit: Circuit, sn, off, diag, c) -> tuple[float, float]:
+def _scales(circuit: Circuit, supernode, offset, diag, c) -> tuple[float, float]:
     """Voltage and current scales of the problem, or a CircuitError when they overflow.
 
     v_scale = the largest of |fixed voltages|, |source values| and |c_i / diag_i| (what
@@ -342,11 +349,11 @@ def _scales(circuit: Circuit, sn, off, diag, c) -> tuple[float, float]:
     n = diag.shape[0]
     if n and not np.all(np.isfinite(diag)):
         bad = np.flatnonzero(~np.isfinite(diag))
-        raise _too_large(circuit, sn, bad, "a conductance (1/R) overflows")
+        raise _too_large(circuit, supernode, bad, "a conductance (1/R) overflows")
     if n and not np.all(np.isfinite(c)):
         bad = np.flatnonzero(~np.isfinite(c))
-        raise _too_large(circuit, sn, bad, "the injected current overflows")
-    fixed_v = off[sn < 0]
+        raise _too_large(circuit, supernode, bad, "the injected current overflows")
+    fixed_v = offset[supernode < 0]
     held = diag > 0
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         local = np.abs(c[held]) / diag[held]
@@ -355,7 +362,7 @@ def _scales(circuit: Circuit, sn, off, diag, c) -> tuple[float, float]:
         k = int(bad[0])
         raise _too_large(
             circuit,
-            sn,
+            supernode,
             bad,
             f"the injected current {abs(c[k]):.3g} A across a conductance of {diag[k]:.3g} S "
             f"makes {float(local[np.flatnonzero(np.flatnonzero(held) == k)[0]]):.3g} V",
@@ -372,7 +379,7 @@ def _scales(circuit: Circuit, sn, off, diag, c) -> tuple[float, float]:
         I_SCALE_FLOOR,
     )
     if not (v_scale <= MAX_SCALE and i_scale <= MAX_SCALE):
-        big = np.flatnonzero(np.abs(off) >= min(v_scale, MAX_SCALE))
+        big = np.flatnonzero(np.abs(offset) >= min(v_scale, MAX_SCALE))
         if big.size:
             names = [circuit.nodes[int(k)] for k in big[:8]]
             raise CircuitError(
@@ -399,17 +406,17 @@ def _adjacency(n: int, owner: np.ndarray, nbr: np.ndarray, w: np.ndarray):
     return ptr, nbr[order].astype(np.int32), w[order].astype(np.float64)
 
 
-def _members(circuit: Circuit, sn: np.ndarray, i: int, limit: int = 8) -> list[str]:
-    ks = np.flatnonzero(sn == i)[:limit]
+def _members(circuit: Circuit, supernode: np.ndarray, i: int, limit: int = 8) -> list[str]:
+    ks = np.flatnonzero(supernode == i)[:limit]
     return [circuit.nodes[int(k)] for k in ks]
 
 
-def _bound_diodes(circuit: Circuit, sn, off, supernodes: list[int]) -> list[str]:
+def _bound_diodes(circuit: Circuit, supernode, offset, supernodes: list[int]) -> list[str]:
     """Names of the diodes that bound the given supernodes through a fixed node."""
     dio = circuit.diodes
     if not len(dio):
         return []
-    sa, sb = sn[dio.a], sn[dio.b]
+    sa, sb = supernode[dio.a], supernode[dio.b]
     want = np.asarray(supernodes)
     m = (np.isin(sa, want) & (sb < 0)) | (np.isin(sb, want) & (sa < 0))
     return [dio.names[int(j)] for j in np.flatnonzero(m)[:8]]
@@ -432,7 +439,7 @@ def _holders(circuit: Circuit, nodes: list[int]) -> list[str]:
     return [vs.names[j] for j in range(len(vs)) if int(vs.a[j]) in s or int(vs.b[j]) in s][:6]
 
 
-def _islands(circuit, sn, off, n, indptr, indices, data, diag, gmin) -> np.ndarray:
+def _islands(circuit, supernode, offset, n, indptr, indices, data, diag, gmin) -> np.ndarray:
     """Islands: groups of free supernodes joined by resistors with no conductance to a
     fixed voltage.  Diodes can still define their voltages (two diodes in series, diode
     logic): the solvers handle them on a separate exact path.  A group that no chain of
@@ -441,9 +448,9 @@ def _islands(circuit, sn, off, n, indptr, indices, data, diag, gmin) -> np.ndarr
     Returns per free supernode its island index, or -1 (an empty array when none)."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    ff_sum = K.row_sums(indptr, data, n)
+    ff_sum = kernels.row_sums(indptr, data, n)
     grounded = diag - ff_sum > 1e-12 * np.maximum(diag, 1e-300)
-    comp = K.components(indptr, indices, n)
+    comp = kernels.components(indptr, indices, n)
     ok = np.zeros(int(comp.max()) + 1, dtype=bool)
     ok[comp[grounded]] = True
     if ok.all():
@@ -464,7 +471,7 @@ def _islands(circuit, sn, off, n, indptr, indices, data, diag, gmin) -> np.ndarr
         return x
 
     if len(dio):
-        sa, sb = sn[dio.a], sn[dio.b]
+        sa, sb = supernode[dio.a], supernode[dio.b]
         xa = np.where(sa >= 0, island[np.maximum(sa, 0)], -1) + 1
         xb = np.where(sb >= 0, island[np.maximum(sb, 0)], -1) + 1
         for p, q in zip(xa.tolist(), xb.tolist(), strict=True):
@@ -474,11 +481,11 @@ def _islands(circuit, sn, off, n, indptr, indices, data, diag, gmin) -> np.ndarr
     cut = [i for i in range(k) if find(i + 1) != 0]
     if cut:
         bad_sn = np.flatnonzero(np.isin(island, cut))
-        nodes = np.flatnonzero(np.isin(sn, bad_sn))
+        nodes = np.flatnonzero(np.isin(supernode, bad_sn))
         names = [circuit.nodes[int(x)] for x in nodes[:20]]
         more = f" and {nodes.size - 20} more" if nodes.size > 20 else ""
         touched = bool(len(dio)) and bool(
-            np.isin(np.concatenate([sn[dio.a], sn[dio.b]]), bad_sn).any()
+            np.isin(np.concatenate([supernode[dio.a], supernode[dio.b]]), bad_sn).any()
         )
         how = (
             "and the diodes at them reach no fixed voltage either"
@@ -491,20 +498,22 @@ def _islands(circuit, sn, off, n, indptr, indices, data, diag, gmin) -> np.ndarr
             "them, or pass --gmin 1e-12 to add a small leak to ground as SPICE does",
             nodes=names,
         )
-    del off, gmin
+    del offset, gmin
     return island
 
 
-def _feasible_start(circuit, start, lo, hi, d_an, d_ca, d_w, d_idx, sn, off):
+def _feasible_start(
+    circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode, offset
+):
     """A point satisfying bounds and difference constraints (Bellman–Ford), or an error."""
     n = start.shape[0]
-    u, cyc = K.bellman_ford_start(start, lo, hi, d_an, d_ca, d_w)
+    u, cyc = kernels.bellman_ford_start(start, lo, hi, ff_anode, ff_cathode, ff_limit)
     if cyc.size == 0:
         return u
     dio = circuit.diodes
-    names = [dio.names[int(d_idx[k])] for k in cyc if k >= 0]
-    cyc_nodes = sorted({int(x) for k in cyc if k >= 0 for x in (d_an[k], d_ca[k])})
-    names = list(dict.fromkeys(names + _bound_diodes(circuit, sn, off, cyc_nodes)))
+    names = [dio.names[int(ff_diode[k])] for k in cyc if k >= 0]
+    cyc_nodes = sorted({int(x) for k in cyc if k >= 0 for x in (ff_anode[k], ff_cathode[k])})
+    names = list(dict.fromkeys(names + _bound_diodes(circuit, supernode, offset, cyc_nodes)))
     del n
     raise CircuitError(
         f"diodes {', '.join(names)} cannot all be satisfied: the sources force them to conduct "

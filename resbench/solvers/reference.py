@@ -475,9 +475,9 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     pos = np.flatnonzero(res.value > 0)
     g = 1.0 / res.value[pos]
     g_scale = float(max(g.max() if g.size else 0.0, gmin, 0.0)) or 1.0
-    gs = g / g_scale
+    g_rel = g / g_scale  # conductances relative to g_scale
     inc_r = _incidence(res.a[pos], res.b[pos], nf)
-    gmat = (inc_r.T @ sp.diags(gs) @ inc_r).tocsc()
+    gmat = (inc_r.T @ sp.diags(g_rel) @ inc_r).tocsc()
     if gmin > 0:
         gmat = gmat + sp.identity(nf, format="csc") * (gmin / g_scale)
     inj = np.bincount(isrc.b, weights=isrc.value, minlength=n) - np.bincount(
