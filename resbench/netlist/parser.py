@@ -42,6 +42,9 @@ class _Notes:
 
 
 class _Group:
+    """One element kind's columns as they are read: names, node indices, values
+    and line locations, in ``array`` buffers that become numpy arrays without copying."""
+
     __slots__ = ("a", "b", "locs", "names", "value")
 
     def __init__(self) -> None:
