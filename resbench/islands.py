@@ -37,6 +37,9 @@ import numpy as np
 from resbench._certificate_kernels import grounded_groups
 from resbench.circuit import Circuit
 
+_LCP_ZERO = 1e-14  # entries of the scaled LCP vector (largest = 1) below this are the
+# round-off of the Cholesky solves, not a diode voltage: zeroed so Lemke sees exact ties
+
 __all__ = [
     "Uniqueness",
     "island_labels",
@@ -265,7 +268,7 @@ def spice_limit(
     mu = np.zeros(m)
     if scale > 0:
         q_s = q / scale
-        q_s[np.abs(q_s) <= 1e-14] = 0.0
+        q_s[np.abs(q_s) <= _LCP_ZERO] = 0.0
         z, status, _ = lemke(mmat, q_s)
         if status != LEMKE_OK:  # pragma: no cover - a PSD LCP from a feasible QP
             return v

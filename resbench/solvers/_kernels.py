@@ -16,6 +16,13 @@ from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, U32, kernel
 CD_CONVERGED = 0
 CD_SWEEP_LIMIT = 1
 STATE_LEN = 4 + 16 + 2  # cd_sweeps' carried rate history
+BF_SLACK = 1e-15  # a Bellman–Ford relaxation must lower a value by this relative margin,
+# so that round-off alone cannot keep relaxing a zero-weight cycle
+EARLY_RHO = 0.5  # contraction rate assumed at least in the first 3 sweeps (not yet observed)
+RHO_MAX = 0.999999  # cap on the rate: keeps the estimate res_v · ρ / (1 − ρ) finite
+EPS = 2.220446049250313e-16  # double precision's machine epsilon
+ROUND_OFF_ULPS = 8.0  # res_v within this many ulps of the largest voltage is round-off
+OFFSET_ROUND_OFF = 1e-12  # relative round-off of a supernode offset: a sum of link values
 
 
 @kernel(I32, I32, F64, I32, F64, INT)
@@ -226,7 +233,7 @@ def bellman_ford_start(
             a = ff_anode[k]
             cth = ff_cathode[k]
             cand = u[cth] + ff_limit[k]
-            if cand < u[a] - 1e-15 * (1.0 + abs(cand)):
+            if cand < u[a] - BF_SLACK * (1.0 + abs(cand)):
                 u[a] = cand
                 pred_v[a] = cth
                 pred_e[a] = k
@@ -234,14 +241,14 @@ def bellman_ford_start(
         for i in range(n):
             if hi[i] < np.inf:
                 cand = u[n] + hi[i]
-                if cand < u[i] - 1e-15 * (1.0 + abs(cand)):
+                if cand < u[i] - BF_SLACK * (1.0 + abs(cand)):
                     u[i] = cand
                     pred_v[i] = n
                     pred_e[i] = -1
                     last = i
             if lo[i] > -np.inf:
                 cand = u[i] - lo[i]
-                if cand < u[n] - 1e-15 * (1.0 + abs(cand)):
+                if cand < u[n] - BF_SLACK * (1.0 + abs(cand)):
                     u[n] = cand
                     pred_v[n] = i
                     pred_e[n] = -1
@@ -491,9 +498,9 @@ def cd_sweeps(
                 rho = long_rate
         past[sweep % W] = res_v
         if sweep < 3:
-            rho = max(rho, 0.5)
-        if rho > 0.999999:
-            rho = 0.999999
+            rho = max(rho, EARLY_RHO)
+        if rho > RHO_MAX:
+            rho = RHO_MAX
         est = res_v * rho / (1.0 - rho)
         state[4 + W] = sweep + 1
         state[5 + W] = res_v
@@ -501,7 +508,7 @@ def cd_sweeps(
             return CD_CONVERGED, it + 1, res_v, est
         # at round-off level (a few ulps of the largest voltage) nothing more can
         # move; the extra pass for max|u| only runs once res_v is below tol_v
-        if res_v <= tol_v and res_v <= 8.0 * 2.220446049250313e-16 * np.abs(u).max():
+        if res_v <= tol_v and res_v <= ROUND_OFF_ULPS * EPS * np.abs(u).max():
             return CD_CONVERGED, it + 1, res_v, est
     return CD_SWEEP_LIMIT, max_sweeps, res_v, est
 
@@ -592,7 +599,7 @@ def union_offsets(n, la, lb, lval, rel_tol):  # pragma: no cover - compiled
     first link that contradicts earlier ones (a KVL conflict) or −1.  A loop is
     judged on its own scale: it conflicts when the closing value and the drop the
     earlier links imply differ by more than ``rel_tol`` × the larger of the two
-    (plus 1e-12 × the sum of |values| on the paths, the round-off of the offsets),
+    (plus OFFSET_ROUND_OFF × the sum of |values| on the paths, the round-off of the offsets),
     whatever the other sources of the circuit.
     """
     parent = np.arange(n)
@@ -606,7 +613,7 @@ def union_offsets(n, la, lb, lval, rel_tol):  # pragma: no cover - compiled
         rb, ob, mb = _find(parent, offset, mag, b)
         if ra == rb:
             drop = oa - ob
-            tol = rel_tol * max(abs(val), abs(drop)) + 1e-12 * (ma + mb + abs(val))
+            tol = rel_tol * max(abs(val), abs(drop)) + OFFSET_ROUND_OFF * (ma + mb + abs(val))
             if abs(drop - val) > tol:
                 return parent, offset, j
             continue

@@ -45,6 +45,7 @@ _SLOW_SWEEPS = 50
 _CHUNK = 40  # sweeps between two ω updates
 _FAST_RATE = 0.5  # residual contraction per sweep below which ω stays as it is
 _OMEGA_MAX = 1.99
+_MU2_MAX = 1.0 - 1e-12  # μ² < 1 keeps √(1 − μ²) real when the observed rate is ~1
 _compiled = False
 
 
@@ -139,7 +140,7 @@ def update_omega(omega: float, rate: float) -> float:
     if not np.isfinite(rate) or rate <= _FAST_RATE or rate >= 1.0:
         return omega
     mu2 = (rate + omega - 1.0) ** 2 / (rate * omega * omega)
-    mu2 = min(mu2, 1.0 - 1e-12)
+    mu2 = min(mu2, _MU2_MAX)
     return float(min(_OMEGA_MAX, max(omega, 2.0 / (1.0 + math.sqrt(1.0 - mu2)))))
 
 

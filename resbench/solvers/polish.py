@@ -46,6 +46,13 @@ from resbench.solvers.problem import Problem
 
 _BLAS = ThreadpoolController()
 
+REL_TOL = 1e-12  # tight constraints, feasibility and multiplier signs, relative to the
+# problem's voltage scale (V) or current scale (A): the accuracy of the direct solves
+STEP_TOL = 1e-14  # relative to v_scale: a step that closes a constraint by less moves
+# along it (round-off of the solve), it does not block
+RAY_SLOPE = 0.5  # an island's ray moves its nodes by 0 or 1: a diode whose ends move
+# apart by more than half a unit is one the shift closes
+
 
 @dataclass
 class PolishResult:
@@ -133,7 +140,7 @@ def polish_bounds(p: Problem, u0: np.ndarray, *, tight_tol: float | None = None)
     Returns a PolishResult when the active set of u0 is optimal, else None (the
     caller then runs the general active-set method).
     """
-    vtol = 1e-12 * p.v_scale if tight_tol is None else tight_tol
+    vtol = REL_TOL * p.v_scale if tight_tol is None else tight_tol
     at_lo = u0 - p.lo <= vtol
     at_hi = p.hi - u0 <= vtol
     act = at_lo | at_hi
@@ -145,11 +152,11 @@ def polish_bounds(p: Problem, u0: np.ndarray, *, tight_tol: float | None = None)
     cl[free] = np.arange(free.size)
     u[free] = 0.0
     u = _contracted_solve(p, cl, free.size, u)
-    vfeas = 1e-12 * p.v_scale
+    vfeas = REL_TOL * p.v_scale
     if np.any(u < p.lo - vfeas) or np.any(u > p.hi + vfeas):
         return None
     grad = p.gradient(u)  # current leaving each node; bounds must supply it
-    ltol = 1e-12 * p.i_scale
+    ltol = REL_TOL * p.i_scale
     # lower bound active (diode into i): λ = grad_i ≥ 0; upper (diode out of i): λ = −grad_i ≥ 0
     if np.any(grad[at_lo] < -ltol) or np.any(-grad[at_hi & ~at_lo] < -ltol):
         return None
@@ -179,8 +186,8 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
     m = an.shape[0]
     ext = np.zeros(n + 1)
     ext[:n] = u0
-    vtol = 1e-12 * p.v_scale if tight_tol is None else tight_tol
-    ltol = 1e-12 * p.i_scale
+    vtol = REL_TOL * p.v_scale if tight_tol is None else tight_tol
+    ltol = REL_TOL * p.i_scale
     max_iter = max(100, 10 * m) if max_iter is None else max_iter
 
     def gval(x: np.ndarray) -> np.ndarray:
@@ -201,7 +208,7 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
             # an island whose working-set group carries a net current: the energy falls
             # linearly as it shifts; move until a diode outside W blocks it
             slope = ray[an] - ray[ca]
-            block = (~in_working_set) & (slope > 0.5)
+            block = (~in_working_set) & (slope > RAY_SLOPE)
             if not block.any():
                 raise _unbounded(p, ray)
             idx = np.flatnonzero(block)
@@ -214,7 +221,7 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
         step = target - ext
         slope = step[an] - step[ca]
         g_now = gval(ext)
-        block = (~in_working_set) & (slope > 1e-14 * p.v_scale)
+        block = (~in_working_set) & (slope > STEP_TOL * p.v_scale)
         alpha, k_block = 1.0, -1
         if block.any():
             idx = np.flatnonzero(block)
@@ -272,7 +279,7 @@ def _singular_groups(p, cl, m, ext):
     if grounded.all():
         return None, cl, m, None
     force = np.bincount(comp[cl[free]], weights=p.c[free], minlength=n_comp)
-    ftol = 1e-12 * p.i_scale
+    ftol = REL_TOL * p.i_scale
     moving = (~grounded) & (np.abs(force) > ftol)
     if moving.any():
         ray = np.zeros(n + 1)

@@ -36,6 +36,14 @@ from resbench.circuit import Circuit
 from resbench.errors import CircuitError
 from resbench.solvers import _kernels as kernels
 
+KVL_REL_TOL = 1e-9  # a loop of sources conflicts when its closing value and the drop the
+# other links imply differ by more than this fraction of the larger (judged per loop,
+# docs/design.md §1; the reference solver uses the same rule)
+ROUND_OFF = 1e-12  # relative margin for values made by a few additions (offsets, folded
+# conductances): far above double round-off, far below any difference a circuit means:
+# a diode held by sources, crossed bounds, a supernode's conductance to fixed nodes
+TINY = 1e-300  # a positive floor that keeps a relative margin meaningful at 0
+
 
 @dataclass
 class Problem:
@@ -111,7 +119,7 @@ def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
     la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64)
     lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64)
     lval = np.concatenate([vs.value, np.zeros(shorts.size + len(ind))])
-    root, offset, bad = kernels.union_offsets(circuit.n_nodes, la, lb, lval, 1e-9)
+    root, offset, bad = kernels.union_offsets(circuit.n_nodes, la, lb, lval, KVL_REL_TOL)
     if bad >= 0:
         names = list(vs.names) + [res.names[int(j)] for j in shorts] + list(ind.names)
         links = list(zip(names, la.tolist(), lb.tolist(), lval.tolist(), strict=True))
@@ -229,7 +237,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         # both ends fixed, or both in one supernode: a constant check v_a <= v_c
         const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
         vdiff = oa - ob  # v_a - v_c when both fixed or in the same supernode
-        vtol = 1e-12 * max(1.0, float(np.max(np.abs(offset))))
+        vtol = ROUND_OFF * max(1.0, float(np.max(np.abs(offset))))
         bad = np.flatnonzero(const & (vdiff > vtol))
         if bad.size:
             j = int(bad[0])
@@ -249,7 +257,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         ff_cathode = sb[ff_diode].astype(np.int32)
         ff_limit = (ob[ff_diode] - oa[ff_diode]).astype(np.float64)
 
-    crossed = np.flatnonzero(lo > hi + 1e-12 * np.maximum(1.0, np.abs(lo)))
+    crossed = np.flatnonzero(lo > hi + ROUND_OFF * np.maximum(1.0, np.abs(lo)))
     if crossed.size:
         i = int(crossed[0])
         names = _bound_diodes(circuit, supernode, offset, [i])
@@ -449,7 +457,7 @@ def _islands(circuit, supernode, offset, n, indptr, indices, data, diag, gmin) -
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     ff_sum = kernels.row_sums(indptr, data, n)
-    grounded = diag - ff_sum > 1e-12 * np.maximum(diag, 1e-300)
+    grounded = diag - ff_sum > ROUND_OFF * np.maximum(diag, TINY)
     comp = kernels.components(indptr, indices, n)
     ok = np.zeros(int(comp.max()) + 1, dtype=bool)
     ok[comp[grounded]] = True
