@@ -325,7 +325,6 @@ def _project_warm(p: Problem, v: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"warm_start must have one voltage per node ({p.circuit.n_nodes}), got {v.shape}"
         )
-    u = np.zeros(p.n)
     free = p.supernode >= 0
     cnt = np.bincount(p.supernode[free], minlength=p.n)
     u = np.bincount(

@@ -222,7 +222,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         diag += np.bincount(supernode[members], minlength=n) * gmin
         c -= np.bincount(supernode[members], weights=gmin * offset[members], minlength=n)
 
-    island = _islands(circuit, supernode, offset, n, indptr, indices, data, diag, gmin)
+    island = _islands(circuit, supernode, n, indptr, indices, data, diag)
 
     # ---- diodes
     lo = np.full(n, -np.inf)
@@ -260,7 +260,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     crossed = np.flatnonzero(lo > hi + ROUND_OFF * np.maximum(1.0, np.abs(lo)))
     if crossed.size:
         i = int(crossed[0])
-        names = _bound_diodes(circuit, supernode, offset, [i])
+        names = _bound_diodes(circuit, supernode, [i])
         raise CircuitError(
             f"diodes {', '.join(names)} cannot all be satisfied: they need node(s) "
             f"{', '.join(_members(circuit, supernode, i))} to be >= {lo[i]:g} V and "
@@ -281,7 +281,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
     if ff_anode.size:
         start = _feasible_start(
-            circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode, offset
+            circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode
         )
 
     return Problem(
@@ -419,7 +419,7 @@ def _members(circuit: Circuit, supernode: np.ndarray, i: int, limit: int = 8) ->
     return [circuit.nodes[int(k)] for k in ks]
 
 
-def _bound_diodes(circuit: Circuit, supernode, offset, supernodes: list[int]) -> list[str]:
+def _bound_diodes(circuit: Circuit, supernode, supernodes: list[int]) -> list[str]:
     """Names of the diodes that bound the given supernodes through a fixed node."""
     dio = circuit.diodes
     if not len(dio):
@@ -447,7 +447,7 @@ def _holders(circuit: Circuit, nodes: list[int]) -> list[str]:
     return [vs.names[j] for j in range(len(vs)) if int(vs.a[j]) in s or int(vs.b[j]) in s][:6]
 
 
-def _islands(circuit, supernode, offset, n, indptr, indices, data, diag, gmin) -> np.ndarray:
+def _islands(circuit, supernode, n, indptr, indices, data, diag) -> np.ndarray:
     """Islands: groups of free supernodes joined by resistors with no conductance to a
     fixed voltage.  Diodes can still define their voltages (two diodes in series, diode
     logic): the solvers handle them on a separate exact path.  A group that no chain of
@@ -506,23 +506,18 @@ def _islands(circuit, supernode, offset, n, indptr, indices, data, diag, gmin) -
             "them, or pass --gmin 1e-12 to add a small leak to ground as SPICE does",
             nodes=names,
         )
-    del offset, gmin
     return island
 
 
-def _feasible_start(
-    circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode, offset
-):
+def _feasible_start(circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode):
     """A point satisfying bounds and difference constraints (Bellman–Ford), or an error."""
-    n = start.shape[0]
     u, cyc = kernels.bellman_ford_start(start, lo, hi, ff_anode, ff_cathode, ff_limit)
     if cyc.size == 0:
         return u
     dio = circuit.diodes
     names = [dio.names[int(ff_diode[k])] for k in cyc if k >= 0]
     cyc_nodes = sorted({int(x) for k in cyc if k >= 0 for x in (ff_anode[k], ff_cathode[k])})
-    names = list(dict.fromkeys(names + _bound_diodes(circuit, supernode, offset, cyc_nodes)))
-    del n
+    names = list(dict.fromkeys(names + _bound_diodes(circuit, supernode, cyc_nodes)))
     raise CircuitError(
         f"diodes {', '.join(names)} cannot all be satisfied: the sources force them to conduct "
         "through zero resistance; add a series resistor or change the sources",

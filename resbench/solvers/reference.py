@@ -325,7 +325,7 @@ def _island_names(circuit: Circuit, zmat: np.ndarray, cols: np.ndarray) -> list[
     return _names(circuit.nodes, nodes)
 
 
-def _check_bounded(circuit: Circuit, h_isl: np.ndarray, zmat: np.ndarray, v_scale: float):
+def _check_bounded(circuit: Circuit, h_isl: np.ndarray, zmat: np.ndarray) -> None:
     """Islands with no diode to carry their net injection: the energy is unbounded."""
     bad = np.flatnonzero(np.abs(h_isl) > 1e-12 * max(float(np.max(np.abs(h_isl))), 1e-300))
     if bad.size and np.max(np.abs(h_isl)) > 0:
@@ -336,7 +336,6 @@ def _check_bounded(circuit: Circuit, h_isl: np.ndarray, zmat: np.ndarray, v_scal
             "and no DC operating point exists",
             nodes=names,
         )
-    del v_scale
 
 
 def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_i, circuit):
@@ -634,7 +633,7 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             lam[free] = z * q_scale / diag
 
     if k_isl and not (nd and np.any(dmat.getnnz(axis=1) > 0)):
-        _check_bounded(circuit, h_isl, zmat, v_scale)
+        _check_bounded(circuit, h_isl, zmat)
     # Final KKT solve with the diode currents (and the island shifts).
     rhs = rhs0 - np.concatenate([dmat.T @ lam, np.zeros(r), -tau])
     x = lu.solve(rhs)
