@@ -64,6 +64,12 @@ LEMKE_RAY = 2
 _RANK_TOL = 1e-9  # incidence-matrix rank decisions (entries are 0, ±1)
 _REL_TOL = 1e-9  # relative tolerance of value checks (KVL loops, fixed diodes)
 _CLEAN_TOL = 1e-12  # diode voltages below this fraction of the voltage scale are round-off
+_ROUND_OFF = 1e-12  # relative round-off of sums of a few values (loop drops, LCP entries)
+_FIT_TOL = 1e-7  # least-squares fits and LP solutions over 0/±1 rows: above it is real
+_NULL_RCOND = 1e-10  # singular values below this fraction of the largest span the null space
+_PIVOT_TOL = 1e-14  # an LU pivot below this fraction of the largest means a singular matrix
+_LCP_ZERO = 1e-13  # scaled LCP entries (largest = 1) below it are round-off, zeroed for Lemke
+_TINY = 1e-300  # a positive floor that keeps a relative test meaningful at 0
 
 
 def _names(seq, idx, limit: int = 12) -> list[str]:
@@ -188,7 +194,7 @@ def _independent_rows(a_full: np.ndarray, b_full: np.ndarray, row_names: list[st
         return indep
     a_i = a_full[indep]
     coef, *_ = np.linalg.lstsq(a_i.T, a_full[dep].T, rcond=None)  # rank x n_dep
-    if not np.allclose(a_i.T @ coef, a_full[dep].T, atol=1e-7):
+    if not np.allclose(a_i.T @ coef, a_full[dep].T, atol=_FIT_TOL):
         raise SolverError("reference: rank decision on the source equations failed")
     # Incidence rows: a dependent row is a path in the forest of independent rows,
     # so its coefficients are exactly -1, 0 or 1.  Each loop is judged on its own
@@ -197,12 +203,12 @@ def _independent_rows(a_full: np.ndarray, b_full: np.ndarray, row_names: list[st
     implied = coef.T @ b_full[indep]
     mismatch = np.abs(b_full[dep] - implied)
     loop_mag = np.abs(coef.T) @ np.abs(b_full[indep]) + np.abs(b_full[dep])
-    tol = _REL_TOL * np.maximum(np.abs(b_full[dep]), np.abs(implied)) + 1e-12 * loop_mag
+    tol = _REL_TOL * np.maximum(np.abs(b_full[dep]), np.abs(implied)) + _ROUND_OFF * loop_mag
     bad = np.flatnonzero(mismatch > tol)
     if bad.size:
         j = int(bad[np.argmax(mismatch[bad])])
         involved = [int(dep[j])] + [
-            int(indep[k]) for k in np.flatnonzero(np.abs(coef[:, j]) > 1e-9)
+            int(indep[k]) for k in np.flatnonzero(np.abs(coef[:, j]) > _RANK_TOL)
         ]
         names = [row_names[k] for k in involved]
         if len(names) == 1:
@@ -256,7 +262,7 @@ def _islands(
     def null(rows: np.ndarray) -> np.ndarray:
         if rows.shape[0] == 0:
             return np.eye(comps.size)
-        return sla.null_space(np.asarray(sp.csr_matrix(rows) @ ind.todense()), rcond=1e-10)
+        return sla.null_space(np.asarray(sp.csr_matrix(rows) @ ind.todense()), rcond=_NULL_RCOND)
 
     basis = null(a_rows)
     if basis.size == 0:
@@ -266,7 +272,7 @@ def _islands(
     both = null(np.vstack([a_rows, d_rows]) if d_rows.shape[0] else a_rows)
     undefined = np.zeros(0, dtype=np.intp)
     if both.size:
-        cols = np.flatnonzero(np.max(np.abs(both), axis=1) > 1e-9)
+        cols = np.flatnonzero(np.max(np.abs(both), axis=1) > _RANK_TOL)
         undefined = np.flatnonzero(np.isin(node_col, cols)) + 1
     return zmat, undefined
 
@@ -283,11 +289,11 @@ def _farkas(
     c = np.concatenate([b_i, np.zeros(nd)])
     bounds = [(-1.0, 1.0)] * r + [(0.0, 1.0)] * nd
     out = linprog(c, A_eq=a_eq, b_eq=np.zeros(a_eq.shape[0]), bounds=bounds, method="highs")
-    b_scale = max(float(np.max(np.abs(b_i))) if r else 0.0, 1e-300)
+    b_scale = max(float(np.max(np.abs(b_i))) if r else 0.0, _TINY)
     if out.status != 0 or out.fun > -_REL_TOL * b_scale:
         return None
     y, z = out.x[:r], out.x[r:]
-    return np.flatnonzero(np.abs(y) > 1e-7), np.flatnonzero(z > 1e-7)
+    return np.flatnonzero(np.abs(y) > _FIT_TOL), np.flatnonzero(z > _FIT_TOL)
 
 
 class _Factor:
@@ -302,7 +308,7 @@ class _Factor:
                 dense = kkt.toarray()
                 self.lu = sla.lu_factor(dense, check_finite=True)
                 piv = np.abs(np.diag(self.lu[0]))
-                if piv.min() <= 1e-14 * piv.max():
+                if piv.min() <= _PIVOT_TOL * piv.max():
                     raise RuntimeError("a pivot vanished")
             else:
                 self.lu = spla.splu(kkt)
@@ -321,13 +327,13 @@ def _factor(kkt: sp.csc_matrix) -> _Factor:
 
 # ------------------------------------------------------------------ islands
 def _island_names(circuit: Circuit, zmat: np.ndarray, cols: np.ndarray) -> list[str]:
-    nodes = np.flatnonzero(np.max(np.abs(zmat[:, cols]), axis=1) > 1e-9) + 1
+    nodes = np.flatnonzero(np.max(np.abs(zmat[:, cols]), axis=1) > _RANK_TOL) + 1
     return _names(circuit.nodes, nodes)
 
 
 def _check_bounded(circuit: Circuit, h_isl: np.ndarray, zmat: np.ndarray) -> None:
     """Islands with no diode to carry their net injection: the energy is unbounded."""
-    bad = np.flatnonzero(np.abs(h_isl) > 1e-12 * max(float(np.max(np.abs(h_isl))), 1e-300))
+    bad = np.flatnonzero(np.abs(h_isl) > _ROUND_OFF * max(float(np.max(np.abs(h_isl))), _TINY))
     if bad.size and np.max(np.abs(h_isl)) > 0:
         names = _island_names(circuit, zmat, bad)
         raise CircuitError(
@@ -361,7 +367,7 @@ def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_
     qvec[np.abs(qvec) <= _CLEAN_TOL * v_scale] = 0.0
     dg = np.diag(mmat).copy()
     big_d = float(np.max(dg, initial=0.0))
-    scale = np.where(dg > 1e-12 * big_d, np.sqrt(np.maximum(dg, 1e-300)), 1.0)
+    scale = np.where(dg > _ROUND_OFF * big_d, np.sqrt(np.maximum(dg, _TINY)), 1.0)
     if big_d <= 0:
         scale[:] = 1.0
     mm = mmat / scale[:, None] / scale[None, :]
@@ -377,7 +383,7 @@ def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_
     qbig = np.concatenate([qq, -hh, hh])
     q_scale = float(np.max(np.abs(qbig))) or 1.0
     qn = qbig / q_scale
-    qn[np.abs(qn) <= 1e-13] = 0.0
+    qn[np.abs(qn) <= _LCP_ZERO] = 0.0
     z, status, pivots = lemke(big, qn)
     if status == LEMKE_RAY:
         found = _farkas(a_i, b_i, d_dense[nonzero])
@@ -390,7 +396,7 @@ def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_
                 f"(no voltages satisfy them): diodes {', '.join(dnames)}",
                 elements=dnames,
             )
-        moving = np.flatnonzero(np.abs(hh) > 1e-12 * max(float(np.max(np.abs(hh))), 1e-300))
+        moving = np.flatnonzero(np.abs(hh) > _ROUND_OFF * max(float(np.max(np.abs(hh))), _TINY))
         names = _island_names(circuit, zmat, moving if moving.size else np.arange(k))
         raise CircuitError(
             f"node(s) {', '.join(names)} (reached from the fixed voltages only through diodes) "
@@ -558,7 +564,7 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     local = np.abs(jvec[gdiag > 0]) / gdiag[gdiag > 0]
     b_max = float(np.max(np.abs(b_full), initial=0.0))
     v_scale = max(b_max, float(np.max(np.abs(v0), initial=0.0)), float(np.max(local, initial=0.0)))
-    v_scale = max(v_scale, 1e-300)
+    v_scale = max(v_scale, _TINY)
 
     lam = np.zeros(nd)  # scaled diode currents (A / g_scale)
     tau = np.zeros(k_isl)  # island shifts Zᵀv
@@ -570,7 +576,7 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
         # Diodes whose two ends are tied together by sources: constant voltage.
         if r:
             coef, *_ = np.linalg.lstsq(a_i.T, d_dense[nonzero].T, rcond=None)
-            fixed_mask = np.all(np.abs(a_i.T @ coef - d_dense[nonzero].T) < 1e-7, axis=0)
+            fixed_mask = np.all(np.abs(a_i.T @ coef - d_dense[nonzero].T) < _FIT_TOL, axis=0)
         else:
             coef = np.zeros((0, nonzero.size))
             fixed_mask = np.zeros(nonzero.size, dtype=bool)
@@ -578,7 +584,9 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             j = int(nonzero[k])
             drop = float(coef[:, k] @ b_i)  # v(anode) - v(cathode), fixed by sources
             if drop > _REL_TOL * b_max:
-                srcs = [row_names[int(indep[i])] for i in np.flatnonzero(np.abs(coef[:, k]) > 1e-9)]
+                srcs = [
+                    row_names[int(indep[i])] for i in np.flatnonzero(np.abs(coef[:, k]) > _RANK_TOL)
+                ]
                 name = str(dio.names[j])
                 raise CircuitError(
                     f"diode {name} is forced to conduct with zero resistance: voltage sources "
@@ -599,7 +607,7 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             # Round-off of the KKT solve is not a diode voltage: exact zeros matter
             # for diodes tied through shorts (a ray from -1e-18 would be spurious).
             qvec[np.abs(qvec) <= _CLEAN_TOL * v_scale] = 0.0
-            diag = np.sqrt(np.maximum(np.diag(mmat), 1e-300))
+            diag = np.sqrt(np.maximum(np.diag(mmat), _TINY))
             mm = mmat / diag[:, None] / diag[None, :]
             qq = qvec / diag
             q_scale = float(np.max(np.abs(qq))) or 1.0
