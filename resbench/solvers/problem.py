@@ -60,15 +60,18 @@ class Problem:
     c: np.ndarray  # constant injection (current sources + folded fixed-node edges), A
     lo: np.ndarray  # lower bounds (−inf if none)
     hi: np.ndarray  # upper bounds (+inf if none)
-    # free–free diodes: u[ff_anode] − u[ff_cathode] ≤ ff_limit ; per-node CSR lists for the sweeps
+    # free–free diodes, one constraint each: u[ff_anode] − u[ff_cathode] ≤ ff_limit
     ff_anode: np.ndarray
     ff_cathode: np.ndarray
     ff_limit: np.ndarray
     ff_diode: np.ndarray  # index of each free–free constraint in circuit.diodes
-    in_ptr: np.ndarray  # diodes INTO node i (i is the cathode): lo_i ≥ u[an] − w
+    # the same diodes per node, as CSR lists: those INTO node i (i is the cathode) give
+    # lo_i ≥ u[in_anode] − in_limit, those OUT of it (i is the anode) hi_i ≤
+    # u[out_cathode] + out_limit
+    in_ptr: np.ndarray
     in_anode: np.ndarray
     in_limit: np.ndarray
-    out_ptr: np.ndarray  # diodes OUT of node i (i is the anode): hi_i ≤ u[ca] + w
+    out_ptr: np.ndarray
     out_cathode: np.ndarray
     out_limit: np.ndarray
     start: np.ndarray  # a feasible starting point
