@@ -49,13 +49,13 @@ from resbench.bench.check import (
 )
 from resbench.bench.check import voltage_difference as voltage_difference  # re-export
 from resbench.circuit import Circuit
+from resbench.defaults import DEFAULT_ATOL, find_netlists
+from resbench.defaults import NETLIST_SUFFIXES as NETLIST_SUFFIXES  # re-export
+from resbench.defaults import SKIP_DIRS as SKIP_DIRS  # re-export
 from resbench.errors import ResbenchError
 from resbench.solution import Solution
 
-NETLIST_SUFFIXES = (".cir", ".sp", ".net")
-SKIP_DIRS = ("lib",)  # .include targets, not circuits of their own
 SPICE = "ngspice"
-DEFAULT_ATOL = 1e-6
 
 OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
     timing.OK,
@@ -137,25 +137,11 @@ Item = str | os.PathLike | Circuit
 
 # --------------------------------------------------------------------------- inputs
 def collect_netlists(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given; for a directory, its ``*.cir``/``*.sp``/``*.net`` files
-    (recursively, sorted), skipping directories named ``lib`` (include targets).
-    A path that does not exist raises ResbenchError."""
-    out: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = []
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d.lower() not in SKIP_DIRS)
-                for name in files:
-                    if name.lower().endswith(NETLIST_SUFFIXES):
-                        found.append(Path(root) / name)
-            out.extend(sorted(found))
-        elif path.exists():
-            out.append(path)
-        else:
-            raise ResbenchError(f"no such file or directory: {path}")
-    return out
+    """Files as given; for a directory, its netlists (``resbench.defaults.NETLIST_SUFFIXES``,
+    recursively, sorted), skipping directories named ``lib`` (include targets).
+    A path that does not exist raises ResbenchError.  (``resbench.defaults.find_netlists``,
+    the one finder every command uses.)"""
+    return find_netlists(paths)
 
 
 def _label(item: Item, index: int) -> str:

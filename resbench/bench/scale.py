@@ -78,6 +78,7 @@ from resbench.bench.results import append_csv_rows, repair_tail
 from resbench.bench.scale_files import FileRules, corrupt, read_scale_csv
 from resbench.bench.scale_report import markdown_summary
 from resbench.circuit import Circuit
+from resbench.defaults import DEFAULT_ATOL, DRN_PRESETS, FAMILIES
 from resbench.errors import ResbenchError
 from resbench.solution import Solution
 
@@ -112,12 +113,10 @@ MEMORY_METHOD = (
     "unavailable."
 )
 
-FAMILIES = ("drn", "grid", "random")
 #: solver names on the command line → solver ids in the result files
 SOLVER_IDS: dict[str, str] = {"cd": "cd", "spice": "ngspice", "ngspice": "ngspice"}
 CD, SPICE = "cd", "ngspice"
 DRN_INPUTS, DRN_OUTPUTS = 1568, 10
-DRN_PRESETS = ("xs", "1h", "2h", "3h", "xl")
 
 #: Default sizes per family (drn: hidden width with 1568 inputs and 10 outputs, or a
 #: preset; grid: side length; random: node count).  The drn sweep ends at 12.9M resistors.
@@ -132,7 +131,6 @@ DEFAULT_SIZES: dict[str, tuple[str, ...]] = {
 #: 150×150 (45k) 47; random 2,000 nodes (4k) 1.4, 10,000 nodes (20k) > 120.
 DEFAULT_SPICE_MAX: dict[str, int] = {"drn": 500_000, "grid": 20_000, "random": 5_000}
 DEFAULT_POINT_BUDGET = 120.0
-DEFAULT_ATOL = 1e-6
 STEM = "scale"
 
 OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (

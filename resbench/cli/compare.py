@@ -67,8 +67,9 @@ def compare(
 ) -> None:
     """Solve every netlist with the fast solver and with ngspice and compare them.
 
-    PATHS are netlist files or directories (their *.cir, *.sp, *.net files,
-    sorted; directories named 'lib' are skipped); default: netlists/.  Both
+    PATHS are netlist files or directories (their *.cir, *.sp, *.spi, *.net,
+    *.spice, *.ckt files in any case, sorted, as 'resbench solve' finds them;
+    directories named 'lib' are skipped); default: netlists/.  Both
     solvers get the same parsed circuit; after warm-up they run interleaved
     (A B A B …); every node voltage is compared, both answers are certified,
     and speedups are ratios of median times (total vs total and solve vs
@@ -93,6 +94,7 @@ def compare(
     from resbench.bench.results import claim_output
     from resbench.cli.options import invocation
     from resbench.cli.progress import progress_bar
+    from resbench.defaults import NETLIST_SUFFIXES
     from resbench.errors import ResbenchError
 
     if not spice:
@@ -110,7 +112,8 @@ def compare(
     opts.validate()
     files = collect_netlists(paths or ("netlists",))
     if not files:
-        raise ResbenchError(f"no netlists (*.cir, *.sp, *.net) found in {', '.join(paths)}")
+        kinds = ", ".join(f"*{x}" for x in NETLIST_SUFFIXES)
+        raise ResbenchError(f"no netlists ({kinds}) found in {', '.join(paths)}")
 
     if not no_files:  # lock --out now: a second run stops before any work or output
         click.get_current_context().with_resource(claim_output(out_dir, "compare"))

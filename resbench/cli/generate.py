@@ -9,6 +9,7 @@ import click
 
 from resbench import __version__
 from resbench.cli import options
+from resbench.defaults import DRN_PRESETS, FAMILIES
 
 # option name -> families it applies to
 _APPLIES = {
@@ -74,10 +75,10 @@ def _command_line(ctx: click.Context, family: str) -> str:
 
 
 @click.command("generate")
-@click.argument("family", type=click.Choice(["drn", "grid", "random"], case_sensitive=False))
+@click.argument("family", type=click.Choice(FAMILIES, case_sensitive=False))
 @click.option(
     "--preset",
-    type=click.Choice(["xs", "1h", "2h", "3h", "xl"], case_sensitive=False),
+    type=click.Choice(DRN_PRESETS, case_sensitive=False),
     help="drn: paper preset: xs 1568-100-10, 1h 1568-1024-10, 2h/3h two/three hidden "
     "layers of 1024, xl 1568-32768-10.  Default xs when --layers is not given.",
 )

@@ -20,6 +20,14 @@ from pathlib import Path
 
 import click
 
+from resbench.defaults import (
+    DEFAULT_ATOL,
+    DEFAULT_DIODE_MODEL,
+    DEFAULT_NGSPICE_MODE,
+    DEFAULT_TIMEOUT,
+    DIODE_MODELS,
+    NGSPICE_MODES,
+)
 from resbench.errors import ResbenchError
 
 
@@ -156,10 +164,6 @@ def write_output(path: str, text: str) -> None:
         raise _cannot_write(path, exc) from None
 
 
-# Keep in step with resbench.bench.compare.DEFAULT_ATOL (not imported: it would pull in
-# pandas when any command's options are built).
-DEFAULT_ATOL = 1e-6
-
 #: netlist files or directories (default: the bundled ``netlists/``)
 paths = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=str))
 
@@ -204,7 +208,7 @@ atol = click.option(
 timeout = click.option(
     "--timeout",
     type=POSITIVE,
-    default=600.0,
+    default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Seconds one ngspice run may take; past it ngspice's process group is killed "
     "and the row says timeout.",
@@ -212,8 +216,8 @@ timeout = click.option(
 
 spice_mode = click.option(
     "--spice-mode",
-    type=click.Choice(["shared", "batch"]),
-    default="shared",
+    type=click.Choice(NGSPICE_MODES),
+    default=DEFAULT_NGSPICE_MODE,
     show_default=True,
     help="shared: libngspice (through PySpice) in a reused worker process; "
     "batch: the 'ngspice -b' program and its rawfile, one process per run.",
@@ -221,8 +225,8 @@ spice_mode = click.option(
 
 diode_model = click.option(
     "--diode-model",
-    type=click.Choice(["switch", "shockley"]),
-    default="switch",
+    type=click.Choice(DIODE_MODELS),
+    default=DEFAULT_DIODE_MODEL,
     show_default=True,
     help="How ngspice models ideal diodes. switch: a self-controlled switch (agrees with "
     "the exact answer to ~1e-7 V). shockley: SPICE's own diode with the netlist's "

@@ -12,12 +12,11 @@ from rich.table import Table
 
 from resbench.cli import options
 from resbench.cli import tables as T
+from resbench.defaults import FAMILIES
 
 if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
     import pandas as pd
 
-# Keep in step with resbench.bench.scale (not imported here: it pulls in pandas).
-_FAMILIES = ("drn", "grid", "random")
 _DEFAULT_SIZES_HELP = (
     "drn 32,64,xs,256,512,1h,4096,16384 (up to 12.9M resistors); grid 10,20,40,70,100,150; "
     "random 100,200,500,1000,2000"
@@ -36,7 +35,7 @@ def _solver_list(ctx: click.Context, param: click.Parameter, value: str) -> tupl
 @click.command("scale")
 @click.option(
     "--family",
-    type=click.Choice(_FAMILIES, case_sensitive=False),
+    type=click.Choice(FAMILIES, case_sensitive=False),
     default="drn",
     show_default=True,
     help="Network family: drn (the paper's deep resistive networks), grid (2-D mesh with "

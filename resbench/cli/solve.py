@@ -27,12 +27,13 @@ from rich.spinner import Spinner
 from rich.table import Table
 
 from resbench.cli import options
+from resbench.defaults import NETLIST_SUFFIXES as NETLIST_SUFFIXES  # re-export
+from resbench.defaults import find_netlists
 from resbench.errors import ResbenchError
 from resbench.solution import FAILED, TIMEOUT, Solution
 from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL
 
 EXIT_OK, EXIT_NOT_CERTIFIED, EXIT_BAD_INPUT = 0, 1, 2
-NETLIST_SUFFIXES = (".cir", ".sp", ".spi", ".net", ".spice", ".ckt")
 
 #: show the phase status line on a terminal's stderr for circuits at least this large
 #: (elements), or netlist files of about as many lines
@@ -53,21 +54,10 @@ _WIDE_WIDTH = 200  # console width of --wide when not on a terminal
 
 
 def expand_paths(paths: tuple[str, ...]) -> list[Path]:
-    """Files as given; directories expanded to their netlists (sorted, `lib/` skipped)."""
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out += sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.suffix.lower() in NETLIST_SUFFIXES
-                and "lib" not in f.relative_to(p).parts[:-1]
-            )
-        else:
-            out.append(p)
-    return out
+    """Files as given; directories expanded to their netlists (sorted, ``lib/`` skipped) by
+    the finder every command shares (``resbench.defaults.find_netlists``).  A missing path
+    is kept: reading it reports the error for that file and the others still run."""
+    return find_netlists(paths, must_exist=False)
 
 
 # ------------------------------------------------------------------ numbers

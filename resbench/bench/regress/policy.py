@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from resbench.defaults import DEFAULT_ATOL as DEFAULT_ATOL  # re-export
 from resbench.errors import ResbenchError
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ RATIO_KEY = {"wall": "ratios", "cpu": "cpu_ratios"}
 MEDIAN_KEY = {"wall": "median", "cpu": "cpu_median"}
 TEST_NAME = "mannwhitneyu-one-sided"
 DEFAULT_SWEEPS_TOLERANCE = 0
-DEFAULT_ATOL = 1e-6
 DEFAULT_BASELINE = Path("results") / "baseline.json"
 BASELINE_FORMAT = 1
 FAST = "cd"
