@@ -73,6 +73,9 @@ class Solution:
     timings: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     certificate: Certificate | None = None
+    #: a one-line human explanation of ``status`` ("" until a solver or
+    #: ``resbench.solve`` fills it)
+    message: str = ""
 
     def __post_init__(self) -> None:
         if self.status != CONVERGED or self.voltages is None:
@@ -128,6 +131,7 @@ class Solution:
             "source": c.source,
             "solver": self.solver,
             "status": self.status,
+            "message": self.message,
             "certified": None if cert is None else bool(cert.ok),
             "sweeps": int(self.sweeps),
             "residual": _finite_or_none(self.residual),

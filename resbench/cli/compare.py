@@ -107,7 +107,7 @@ def compare(
         warmup=warmup,
         atol=atol,
         timeout=timeout,
-        gmin=gmin,
+        gmin=gmin or None,  # 0: none
     )
     opts.validate()
     files = collect_netlists(paths or ("netlists",))

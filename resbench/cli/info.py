@@ -1,4 +1,4 @@
-"""``resbench info``: versions and whether ngspice is found."""
+"""``resbench info``: versions, whether ngspice is found, and the registered solvers."""
 
 from __future__ import annotations
 
@@ -11,12 +11,31 @@ from rich.table import Table
 from resbench.env import environment_report
 
 
+def solvers_line() -> str:
+    """The registered solvers, exact ones marked: ``cd (exact), reference (exact), ngspice``."""
+    from resbench.solvers.registry import get_solver, solver_names
+
+    return ", ".join(
+        f"{name} (exact)" if get_solver(name).exact else name for name in solver_names()
+    )
+
+
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def info(as_json: bool) -> None:
-    """Show versions of resbench's dependencies and whether ngspice is found."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def info(fmt: str, as_json: bool) -> None:
+    """Show versions of resbench's dependencies, whether ngspice is found, and the
+    registered solvers."""
     report = environment_report()
-    if as_json:
+    report["solvers"] = solvers_line()
+    if as_json or fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return
     table = Table(title="resbench environment", show_header=True)

@@ -24,6 +24,7 @@ from resbench.defaults import (
     DEFAULT_ATOL,
     DEFAULT_DIODE_MODEL,
     DEFAULT_NGSPICE_MODE,
+    DEFAULT_RTOL,
     DEFAULT_TIMEOUT,
     DIODE_MODELS,
     NGSPICE_MODES,
@@ -167,15 +168,48 @@ def write_output(path: str, text: str) -> None:
 #: netlist files or directories (default: the bundled ``netlists/``)
 paths = click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=str))
 
-#: the fast exact solver to benchmark
+
+class SolverChoice(click.Choice):
+    """``--solver``'s choices, read from the solver registry (resbench.solvers.registry)
+    each time they are used, so a solver registered after the command was built is
+    offered too, and no command keeps its own list of names."""
+
+    def __init__(self, *, exact_only: bool = False) -> None:
+        self.exact_only = exact_only
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        from resbench.solvers.registry import exact_solver_names, solver_names
+
+        return exact_solver_names() if self.exact_only else solver_names()
+
+
+def _solver_help(exact_only: bool) -> str:
+    from resbench.solvers.registry import get_solver, solver_names
+
+    specs = [get_solver(n) for n in solver_names()]
+    return "; ".join(f"{s.name}: {s.description}" for s in specs if s.exact or not exact_only)
+
+
+#: the solver of ``resbench solve`` (any registered solver)
+solver = click.option(
+    "--solver",
+    "solver",
+    type=SolverChoice(),
+    default="cd",
+    show_default=True,
+    help="Solver (certified whichever it is). " + _solver_help(False) + ".",
+)
+
+#: the fast exact solver to benchmark (any registered exact solver)
 fast_solver = click.option(
     "--solver",
     "solver",
-    type=click.Choice(["cd", "reference"]),
+    type=SolverChoice(exact_only=True),
     default="cd",
     show_default=True,
-    help="Fast solver to compare: cd (numba coordinate descent) or reference "
-    "(slow exact KKT solver).",
+    help="Fast exact solver to compare. " + _solver_help(True) + ".",
 )
 
 repeats = click.option(
@@ -210,8 +244,8 @@ timeout = click.option(
     type=POSITIVE,
     default=DEFAULT_TIMEOUT,
     show_default=True,
-    help="Seconds one ngspice run may take; past it ngspice's process group is killed "
-    "and the row says timeout.",
+    help="ngspice: seconds one run may take; past it ngspice's process group is killed "
+    "(status timeout).",
 )
 
 spice_mode = click.option(
@@ -236,10 +270,19 @@ diode_model = click.option(
 
 gmin = click.option(
     "--gmin",
-    type=POSITIVE,
+    type=NON_NEGATIVE,
     default=None,
-    help="Add a conductance GMIN (S) from every node to ground in both solvers "
-    "(ngspice: rshunt = 1/GMIN).",
+    help="Add a conductance GMIN (S) from every node to ground, as SPICE does, so that nodes "
+    "with no resistive path to a source get a voltage (ngspice: rshunt = 1/GMIN; the exact "
+    "solvers and ngspice get the same GMIN).  Unset or 0: none.",
+)
+
+rtol = click.option(
+    "--rtol",
+    type=POSITIVE,
+    default=DEFAULT_RTOL,
+    show_default=True,
+    help="Relative tolerance of the certificate's verdict.",
 )
 
 out_dir = click.option(

@@ -133,11 +133,14 @@ def _write_baseline(baseline_path: str, doc: dict, as_json: bool) -> None:
     help="Also write the markdown report (for a pull-request comment) to this file.",
 )
 @click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the result as JSON on stdout instead of the markdown report.",
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "json"]),
+    default="md",
+    show_default=True,
+    help="Output on stdout: the markdown report, or the result as JSON.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @options.out_dir
 @options.no_files
 @click.option(
@@ -190,6 +193,7 @@ def regress(
     atol: float,
     timeout: float,
     report_path: str | None,
+    fmt: str,
     as_json: bool,
     out_dir: str,
     no_files: bool,
@@ -223,7 +227,7 @@ def regress(
          different ngspice major version, no/unreadable baseline file
 
     \b
-    Output: the markdown report on stdout (or JSON with --json), --report FILE,
+    Output: the markdown report on stdout (or JSON with --format json), --report FILE,
     and result files in --out (regress_samples.csv, regress_summary.csv,
     regress_summary.md, regress.json) unless --no-files.
     """
@@ -237,6 +241,7 @@ def regress(
     from resbench.cli.options import invocation
     from resbench.errors import ResbenchError
 
+    as_json = as_json or fmt == "json"
     command = invocation()
     err = Console(stderr=True)
     if noise_load and noise_study is None:

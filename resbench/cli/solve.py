@@ -27,11 +27,17 @@ from rich.spinner import Spinner
 from rich.table import Table
 
 from resbench.cli import options
+from resbench.defaults import (
+    CD_DEFAULT_MAX_SWEEPS,
+    CD_DEFAULT_OMEGA,
+    CD_DEFAULT_POLISH,
+    CD_DEFAULT_TOL,
+    CD_POLISH_MODES,
+    find_netlists,
+)
 from resbench.defaults import NETLIST_SUFFIXES as NETLIST_SUFFIXES  # re-export
-from resbench.defaults import find_netlists
 from resbench.errors import ResbenchError
 from resbench.solution import FAILED, TIMEOUT, Solution
-from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL
 
 EXIT_OK, EXIT_NOT_CERTIFIED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -40,15 +46,16 @@ EXIT_OK, EXIT_NOT_CERTIFIED, EXIT_BAD_INPUT = 0, 1, 2
 PROGRESS_MIN_ELEMENTS = 100_000
 _BYTES_PER_LINE = 32  # a netlist line, roughly: "r123456 n1234 n5678 1.2345e+03\n"
 
-#: options that only one solver takes: name -> solver
-_SOLVER_ONLY = {
-    "tol": "cd",
-    "max_sweeps": "cd",
-    "omega": "cd",
-    "polish": "cd",
-    "spice_mode": "ngspice",
-    "diode_model": "ngspice",
-    "timeout": "ngspice",
+#: solver-specific options of the command -> the field of the solver's options dataclass
+#: (resbench.solvers.registry) they fill; a solver whose options lack that field refuses them
+_OPTION_FIELDS = {
+    "tol": "tol",
+    "max_sweeps": "max_sweeps",
+    "omega": "omega",
+    "polish": "polish",
+    "spice_mode": "mode",
+    "diode_model": "diode_model",
+    "timeout": "timeout",
 }
 _WIDE_WIDTH = 200  # console width of --wide when not on a terminal
 
@@ -381,14 +388,7 @@ def _solve_one(
 # ------------------------------------------------------------------ command
 @click.command()
 @click.argument("netlists", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "--solver",
-    type=click.Choice(["cd", "reference", "ngspice"]),
-    default="cd",
-    show_default=True,
-    help="cd: numba coordinate descent (fast); reference: slow exact KKT/Lemke solver; "
-    "ngspice: ngspice through PySpice (ideal diodes as switches), certified like the others.",
-)
+@options.solver
 @click.option(
     "--tol",
     type=options.POSITIVE,
@@ -407,44 +407,37 @@ def _solve_one(
 @click.option(
     "--omega",
     type=options.OMEGA,
-    default="auto",
+    default=CD_DEFAULT_OMEGA,
     show_default=True,
     help="cd: over-relaxation factor in (0, 2), or 'auto' (1 on DRN-like nets, Young's "
     "optimum estimated from the first sweeps on grid-like nets).",
 )
 @click.option(
     "--polish",
-    type=click.Choice(["auto", "always", "never"]),
-    default="auto",
+    type=click.Choice(CD_POLISH_MODES),
+    default=CD_DEFAULT_POLISH,
     show_default=True,
     help="cd: exact active-set polish after the sweeps: auto = when diodes join two free "
     "nodes or the sweeps did not converge.",
 )
-@click.option(
-    "--gmin",
-    type=options.NON_NEGATIVE,
-    default=0.0,
-    show_default=True,
-    help="Add a conductance gmin (S) from every node to ground, as SPICE does, so that "
-    "nodes with no resistive path to a source get a voltage.",
-)
-@click.option(
-    "--rtol",
-    type=options.POSITIVE,
-    default=1e-9,
-    show_default=True,
-    help="Relative tolerance of the certificate's verdict.",
-)
+@options.gmin
+@options.rtol
 @options.spice_mode
 @options.diode_model
+@options.timeout
 @click.option(
-    "--timeout",
-    type=options.POSITIVE,
-    default=600.0,
-    show_default=True,
-    help="ngspice: seconds one run may take; past it ngspice is killed (status timeout).",
+    "--show-diodes",
+    "show_diodes",
+    is_flag=True,
+    help="Show each diode's state and current.",
 )
-@click.option("--diodes", is_flag=True, help="Show each diode's state and current.")
+@click.option(
+    "--diodes",
+    "diodes_alias",
+    is_flag=True,
+    hidden=True,
+    help="Deprecated spelling of --show-diodes (kept so that older commands still work).",
+)
 @click.option(
     "--wide",
     is_flag=True,
@@ -480,12 +473,13 @@ def solve(
     max_sweeps: int,
     omega: float | str,
     polish: str,
-    gmin: float,
+    gmin: float | None,
     rtol: float,
     spice_mode: str,
     diode_model: str,
     timeout: float,
-    diodes: bool,
+    show_diodes: bool,
+    diodes_alias: bool,
     wide: bool,
     fmt: str | None,
     output: str | None,
@@ -501,11 +495,19 @@ def solve(
       2  bad input (unreadable netlist, a circuit without a unique solution,
          an output that cannot be written) or a failed run (no finite answer)
     """
+    from resbench.solvers.registry import get_solver, solver_names
+
+    spec = get_solver(solver)
+    takes = spec.option_names()
     explicit = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
-    for name, only in _SOLVER_ONLY.items():
-        if solver != only and ctx.get_parameter_source(name) in explicit:
+    for name, field in _OPTION_FIELDS.items():
+        if field not in takes and ctx.get_parameter_source(name) in explicit:
             flag = "--" + name.replace("_", "-")
-            raise click.UsageError(f"{flag} applies to --solver {only} only (not {solver})")
+            users = [n for n in solver_names() if field in get_solver(n).option_names()]
+            raise click.UsageError(
+                f"{flag} applies to --solver {', '.join(users)} only (not {solver})"
+            )
+    diodes = show_diodes or diodes_alias
     if output == "-":  # as in generate: '-' is standard output
         output = None
     fmt = options.output_format(fmt, output)
@@ -514,15 +516,11 @@ def solve(
     files = expand_paths(netlists)
     if not files:
         raise ResbenchError(f"no netlists found in {', '.join(netlists)}")
-    solver_options: dict = {}
-    if solver == "cd":
-        solver_options.update(gmin=gmin, tol=tol, max_sweeps=max_sweeps, omega=omega, polish=polish)
-    elif solver == "reference":
-        solver_options.update(gmin=gmin)
-    else:
-        solver_options.update(
-            mode=spice_mode, diode_model=diode_model, timeout=timeout, gmin=gmin or None
-        )
+    solver_options = {
+        field: ctx.params[name] for name, field in _OPTION_FIELDS.items() if field in takes
+    }
+    if gmin and "gmin" in takes:  # unset or 0: the solver's own default (no leak)
+        solver_options["gmin"] = gmin
 
     stream = output is None and fmt == "table"  # print each answer as soon as it is ready
     buffer = io.StringIO()

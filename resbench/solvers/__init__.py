@@ -4,6 +4,8 @@
 * ``reference`` — slow, obviously correct (KKT + Lemke), for tests and checks.
 * ``ngspice`` — ngspice through PySpice, in a child process.
 
+Each solver is declared once in :mod:`resbench.solvers.registry` (name, entry
+function, options dataclass, exact or not); :func:`solve` and the CLI read it.
 Imports are lazy so that importing resbench stays cheap and numba/PySpice load
 only when a solver that needs them runs.
 """
@@ -15,12 +17,62 @@ from collections.abc import Callable
 import numpy as np
 
 from resbench.circuit import Circuit
-from resbench.solution import CONVERGED, FAILED, NOT_CERTIFIED, Solution
+from resbench.defaults import CD_DEFAULT_MAX_SWEEPS as CD_DEFAULT_MAX_SWEEPS  # re-export
+from resbench.defaults import CD_DEFAULT_TOL as CD_DEFAULT_TOL  # re-export
+from resbench.defaults import DEFAULT_RTOL
+from resbench.solution import (
+    CONVERGED,
+    FAILED,
+    NOT_CERTIFIED,
+    STALLED,
+    SWEEP_LIMIT,
+    TIMEOUT,
+    Solution,
+)
+from resbench.solvers.registry import (
+    CdOptions,
+    NgspiceOptions,
+    ReferenceOptions,
+    SolverOptionError,
+    SolverSpec,
+    UnknownSolverError,
+    exact_solver_names,
+    get_solver,
+    register,
+    solver_names,
+    unregister,
+)
 
-SOLVERS = ("cd", "reference", "ngspice")
-CD_DEFAULT_TOL = 1e-12  # relative to the voltage scale (see resbench.solvers.cd)
-CD_DEFAULT_MAX_SWEEPS = 100_000
-EXACT_SOLVERS = ("cd", "reference")
+__all__ = [
+    "CD_DEFAULT_MAX_SWEEPS",
+    "CD_DEFAULT_TOL",
+    "EXACT_SOLVERS",
+    "SOLVERS",
+    "CdOptions",
+    "NgspiceOptions",
+    "ReferenceOptions",
+    "SolverOptionError",
+    "SolverSpec",
+    "UnknownSolverError",
+    "exact_solver_names",
+    "get_solver",
+    "guard_finite",
+    "register",
+    "solve",
+    "solver_names",
+    "status_message",
+    "unregister",
+]
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``SOLVERS`` and ``EXACT_SOLVERS``, read from the registry when asked (so a solver
+    registered later is in them)."""
+    if name == "SOLVERS":
+        return solver_names()
+    if name == "EXACT_SOLVERS":
+        return exact_solver_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def solve(
@@ -28,36 +80,29 @@ def solve(
     solver: str = "cd",
     *,
     certify: bool = True,
-    rtol: float = 1e-9,
+    rtol: float = DEFAULT_RTOL,
     on_phase: Callable[[str], None] | None = None,
     **options,
 ) -> Solution:
     """Solve ``circuit`` with the named solver and (by default) certify the answer.
 
-    ``options`` go to the solver (e.g. ``tol``, ``max_sweeps``, ``omega``, ``gmin``
-    for cd; ``mode``, ``diode_model``, ``timeout`` for ngspice).  When certified,
-    diode and voltage-source currents missing from the solver's answer are taken
+    ``solver`` is a registered name (:func:`solver_names`).  ``options`` go to the
+    solver: the fields of its options dataclass (:class:`CdOptions`,
+    :class:`ReferenceOptions`, :class:`NgspiceOptions`); any other name raises
+    SolverOptionError naming the valid ones, an unknown solver UnknownSolverError.
+    When certified, diode and voltage-source currents missing from the answer are taken
     from the certificate's multipliers, and an exact solver whose answer fails
     the certificate gets status ``not_certified`` (never ``converged``).
     ``on_phase``, if given, is called with ``"solve"`` and then ``"certify"`` as
-    each phase starts (the CLI shows them on a status line).
+    each phase starts (the CLI shows them on a status line).  ``Solution.message``
+    gets a one-line explanation of the status (:func:`status_message`) unless the
+    solver set one.
     """
     if on_phase is not None:
         on_phase("solve")
-    if solver == "cd":
-        from resbench.solvers.cd import solve_cd
-
-        sol = solve_cd(circuit, **options)
-    elif solver == "reference":
-        from resbench.solvers.reference import solve_reference
-
-        sol = solve_reference(circuit, **options)
-    elif solver == "ngspice":
-        from resbench.solvers.ngspice import solve_ngspice
-
-        sol = solve_ngspice(circuit, **options)
-    else:
-        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    spec = get_solver(solver)
+    spec.check_options(options)  # before any work: a mistyped option is an error
+    sol = spec.run(circuit, **options)
     guard_finite(sol)
     if certify and sol.voltages is not None and np.all(np.isfinite(sol.voltages)):
         from resbench.certificate import certify as run_certify
@@ -70,8 +115,10 @@ def solve(
             sol.diode_current = cert.diode_current
         if sol.vsource_current is None:
             sol.vsource_current = cert.vsource_current
-        if solver in EXACT_SOLVERS and sol.status == CONVERGED and not cert.ok:
+        if spec.exact and sol.status == CONVERGED and not cert.ok:
             sol.status = NOT_CERTIFIED
+    if not sol.message:
+        sol.message = status_message(sol)
     return sol
 
 
@@ -87,3 +134,33 @@ def guard_finite(sol: Solution) -> Solution:
             f"{sol.circuit.nodes[k]}): values overflow double precision; rescale units"
         )
     return sol
+
+
+def status_message(sol: Solution) -> str:
+    """A one-line human explanation of ``sol.status`` (what ``Solution.message`` holds)."""
+    lines = str(sol.info.get("error") or "").strip().splitlines()
+    error = lines[0] if lines else ""
+    cert = sol.certificate
+    failed_cert = (
+        f"the optimality certificate rejects the answer (feasibility {cert.feasibility:.3g} V, "
+        f"KCL {cert.kcl:.3g} A, complementarity {cert.complementarity:.3g} W)"
+        if cert is not None and not cert.ok
+        else "the optimality certificate rejects the answer"
+    )
+    if sol.status == CONVERGED:
+        if cert is None:
+            return "converged (not certified)"
+        if cert.ok:
+            return "converged; the optimality certificate proves the answer"
+        return f"converged, but {failed_cert}"
+    if sol.status == NOT_CERTIFIED:
+        return failed_cert
+    if sol.status == SWEEP_LIMIT:
+        return "stopped at the sweep limit before reaching the tolerance"
+    if sol.status == STALLED:
+        return "stalled: no further progress is possible with the solver's moves"
+    if sol.status == TIMEOUT:
+        return error or "the solver ran past its time limit"
+    if sol.status == FAILED:
+        return error or "the solver produced no answer"
+    return error or sol.status
