@@ -110,3 +110,9 @@ def test_library_constants_are_the_defaults() -> None:
     assert scale.FAMILIES is defaults.FAMILIES
     assert bench_compare.NETLIST_SUFFIXES is defaults.NETLIST_SUFFIXES
     assert tuple(PRESETS) == defaults.DRN_PRESETS
+    from resbench.solvers import ngspice
+
+    assert ngspice.MODES is defaults.NGSPICE_MODES
+    assert ngspice.DIODE_MODELS is defaults.DIODE_MODELS
+    assert ngspice.DEFAULT_TIMEOUT is defaults.DEFAULT_TIMEOUT
+    assert bench_compare.CompareOptions().timeout is defaults.DEFAULT_TIMEOUT

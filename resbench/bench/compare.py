@@ -49,8 +49,16 @@ from resbench.bench.check import (
 )
 from resbench.bench.check import voltage_difference as voltage_difference  # re-export
 from resbench.circuit import Circuit
-from resbench.defaults import DEFAULT_ATOL, find_netlists
+from resbench.defaults import (
+    DEFAULT_ATOL,
+    DEFAULT_DIODE_MODEL,
+    DEFAULT_NGSPICE_MODE,
+    DEFAULT_TIMEOUT,
+    DIODE_MODELS,
+    find_netlists,
+)
 from resbench.defaults import NETLIST_SUFFIXES as NETLIST_SUFFIXES  # re-export
+from resbench.defaults import NGSPICE_MODES as MODES
 from resbench.defaults import SKIP_DIRS as SKIP_DIRS  # re-export
 from resbench.errors import ResbenchError
 from resbench.solution import Solution
@@ -80,17 +88,15 @@ class CompareOptions:
     """Options of a comparison run (see ``resbench compare --help``)."""
 
     solver: str = "cd"
-    spice_mode: str = "shared"
-    diode_model: str = "switch"
+    spice_mode: str = DEFAULT_NGSPICE_MODE
+    diode_model: str = DEFAULT_DIODE_MODEL
     repeats: int = 5
     warmup: int = 1
     atol: float = DEFAULT_ATOL
-    timeout: float = 600.0
+    timeout: float = DEFAULT_TIMEOUT
     gmin: float | None = None
 
     def validate(self) -> None:
-        from resbench.solvers.ngspice import DIODE_MODELS, MODES
-
         if self.repeats < 1:
             raise ResbenchError(f"repeats must be >= 1, got {self.repeats}")
         if self.warmup < 0:
@@ -107,6 +113,13 @@ class CompareOptions:
             )
         if self.solver == SPICE:
             raise ResbenchError("the fast solver to compare with ngspice cannot be ngspice")
+        from resbench.solvers.registry import exact_solver_names
+
+        if self.solver not in exact_solver_names():
+            raise ResbenchError(
+                f"unknown fast solver {self.solver!r}; choose an exact one: "
+                f"{', '.join(exact_solver_names())}"
+            )
 
 
 @dataclass
@@ -461,12 +474,12 @@ def compare(
     paths_or_circuits: Item | Sequence[Item] = "netlists",
     *,
     solver: str = "cd",
-    spice_mode: str = "shared",
-    diode_model: str = "switch",
+    spice_mode: str = DEFAULT_NGSPICE_MODE,
+    diode_model: str = DEFAULT_DIODE_MODEL,
     repeats: int = 5,
     warmup: int = 1,
     atol: float = DEFAULT_ATOL,
-    timeout: float = 600.0,
+    timeout: float = DEFAULT_TIMEOUT,
     gmin: float | None = None,
     out: str | os.PathLike | None = None,
 ) -> pd.DataFrame:

@@ -78,7 +78,7 @@ from resbench.bench.results import append_csv_rows, repair_tail
 from resbench.bench.scale_files import FileRules, corrupt, read_scale_csv
 from resbench.bench.scale_report import markdown_summary
 from resbench.circuit import Circuit
-from resbench.defaults import DEFAULT_ATOL, DRN_PRESETS, FAMILIES
+from resbench.defaults import DEFAULT_ATOL, DEFAULT_TIMEOUT, DRN_PRESETS, FAMILIES
 from resbench.errors import ResbenchError
 from resbench.solution import Solution
 
@@ -217,7 +217,7 @@ class ScaleOptions:
     solvers: tuple[str, ...] = ("cd", "spice")
     repeats: int = 5
     warmup: int = 1
-    timeout: float = 600.0
+    timeout: float = DEFAULT_TIMEOUT
     spice_max_size: int | None = None  # None: DEFAULT_SPICE_MAX[family]
     point_budget: float = DEFAULT_POINT_BUDGET
     atol: float = DEFAULT_ATOL
@@ -578,7 +578,7 @@ def run_scale(
     solvers: Sequence[str] = ("cd", "spice"),
     repeats: int = 5,
     warmup: int = 1,
-    timeout: float = 600.0,
+    timeout: float = DEFAULT_TIMEOUT,
     spice_max_size: int | None = None,
     point_budget: float = DEFAULT_POINT_BUDGET,
     atol: float = DEFAULT_ATOL,

@@ -77,13 +77,12 @@ from typing import Any
 import numpy as np
 
 from resbench.circuit import Branches, Circuit
+from resbench.defaults import DEFAULT_TIMEOUT, DIODE_MODELS, NGSPICE_MODES
 from resbench.errors import SolverError
 from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
 
-DEFAULT_TIMEOUT = 600.0
 STARTUP_TIMEOUT = 120.0
-MODES = ("shared", "batch")
-DIODE_MODELS = ("switch", "shockley")
+MODES = NGSPICE_MODES
 SHORT_OHMS = 1e-6  # what a 0-ohm resistor is written as (ngspice turns 0 into 1e-3)
 
 _HEADER_SIZE = 8

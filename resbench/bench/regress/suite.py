@@ -35,6 +35,7 @@ from resbench.bench.regress.policy import (
 )
 from resbench.bench.regress.stats import median_finite
 from resbench.circuit import Circuit
+from resbench.defaults import DEFAULT_TIMEOUT
 from resbench.errors import ResbenchError
 from resbench.solution import CONVERGED, Solution
 
@@ -113,7 +114,7 @@ def default_fast() -> SolveFn:
     return lambda circuit: solve(circuit, FAST, certify=False)
 
 
-def default_spice(timeout: float = 600.0) -> SolveFn:
+def default_spice(timeout: float = DEFAULT_TIMEOUT) -> SolveFn:
     """ngspice (shared-library worker, ideal-diode switch) with a per-run timeout."""
     from resbench.solvers import solve
 
@@ -357,7 +358,7 @@ def run_suite(
     repeats: int | None = None,
     warmup: int = 1,
     atol: float = DEFAULT_ATOL,
-    timeout: float = 600.0,
+    timeout: float = DEFAULT_TIMEOUT,
     slowdown: int = 1,
     perturb: float = 0.0,
     fast: SolveFn | None = None,
