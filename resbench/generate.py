@@ -33,7 +33,6 @@ are 32-bit) or more memory than :func:`available_memory` reports.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +40,11 @@ from typing import Any
 import numpy as np
 
 from resbench.circuit import GROUND, Branches, Circuit, IndexedNames, make_circuit
+from resbench.draws import log_uniform as _log_uniform
+from resbench.draws import uniform as _uniform
 from resbench.errors import ResbenchError
+from resbench.memory import available_memory
+from resbench.memory import gib as _gib
 
 __all__ = [
     "DEFAULT_GAINS",
@@ -106,69 +109,6 @@ def _check_fraction(name: str, value: float) -> float:
 def _rng(seed: int, *stream: int) -> np.random.Generator:
     """Independent, reproducible stream ``stream`` of ``seed`` (so options don't shift others)."""
     return np.random.default_rng([_check_int("seed", seed, 0), *stream])
-
-
-# ------------------------------------------------------------- CPU-independent draws
-# numpy dispatches transcendental ufuncs (np.exp, np.log, …) to SIMD code (AVX2, AVX-512,
-# NEON) whose last bits differ between CPUs, and C code compiled for a CPU with FMA may
-# fuse ``a + b * c``.  Every generated value is therefore built from ``rng.random`` (exact:
-# 53 random bits × 2⁻⁵³) with separately rounded IEEE operations only (+, −, ×, ÷, ldexp,
-# rint), which give the same bits on every CPU: "deterministic by seed" holds everywhere.
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k·_LN2_HI is exact (fdlibm)
-_LN2_LO = 1.90821492927058770002e-10
-_EXP_TERMS = 1.0 / np.array([math.factorial(k) for k in range(15)], dtype=np.float64)
-
-
-def _uniform(rng: np.random.Generator, lo: float, hi: float, size: int) -> np.ndarray:
-    """``U(lo, hi)`` draws as ``lo + (hi − lo)·u``, each operation rounded on its own."""
-    out = rng.random(size)
-    out *= hi - lo
-    out += lo
-    return out
-
-
-def _exp(x: np.ndarray) -> np.ndarray:
-    """e**x from IEEE arithmetic only (|relative error| < 4e-16), bit-identical on every CPU.
-
-    Cody–Waite reduction ``x = k ln2 + r`` with ``|r| <= ln2/2``, a degree-14 Taylor
-    polynomial in Horner form for e**r, then an exact ``ldexp``."""
-    x = np.asarray(x, dtype=np.float64)
-    k = np.rint(x / 0.6931471805599453)
-    r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = np.full_like(r, _EXP_TERMS[-1])
-    for coef in _EXP_TERMS[-2::-1]:
-        p *= r
-        p += coef
-    return np.ldexp(p, k.astype(np.int32))
-
-
-def _log(x: float) -> float:
-    """Natural logarithm of a positive finite float from IEEE arithmetic only
-    (``frexp`` + the atanh series), bit-identical on every CPU and C library."""
-    if not (x > 0.0 and math.isfinite(x)):
-        raise GeneratorError(f"logarithm of {x!r}")
-    m, e = math.frexp(x)  # x = m · 2**e, 0.5 <= m < 1
-    if m < 0.7071067811865476:  # centre m on 1: m in [sqrt(1/2), sqrt(2))
-        m *= 2.0
-        e -= 1
-    s = (m - 1.0) / (m + 1.0)
-    s2 = s * s
-    term, total, k = s, 0.0, 1
-    while True:
-        nxt = total + term / k
-        if nxt == total:
-            break
-        total = nxt
-        term *= s2
-        k += 2
-    return (e * _LN2_HI + 2.0 * total) + e * _LN2_LO
-
-
-def _log_uniform(rng: np.random.Generator, lo: float, hi: float, size: int) -> np.ndarray:
-    """Log-uniform draws in ``[lo, hi]`` (CPU-independent, see :func:`_exp`)."""
-    out = _exp(_uniform(rng, _log(lo), _log(hi), size))
-    np.clip(out, lo, hi, out=out)  # round-off of the exp must not leave the range
-    return out
 
 
 def _resolve_layers(
@@ -312,11 +252,6 @@ _LABELS = {"vsources": "voltage sources", "isources": "current sources"}
 _BASE_BYTES = 1 << 20  # small fixed costs (titles, lists of a few items, numpy calls)
 
 
-def _gib(nbytes: int) -> str:
-    g = nbytes / 2**30
-    return f"{g:,.1f} GiB" if g >= 1 else f"{g:.2g} GiB"
-
-
 @dataclass(frozen=True)
 class SizeEstimate:
     """What a generator would build, computed from its arguments alone.
@@ -335,72 +270,6 @@ class SizeEstimate:
     def describe(self) -> str:
         """``"10,000 nodes, 19,800 resistors, …"`` (the nonzero counts)."""
         return ", ".join(f"{n:,} {_LABELS.get(k, k)}" for k, n in self.counts.items() if n)
-
-
-def _cgroup_dirs() -> list[tuple[str, str, str, str]]:
-    """(limit, usage, stat file, page-cache key) of this process's memory cgroup, v2 and
-    v1, at its own path and at the root (a container sees its own cgroup as the root)."""
-    own = {"v2": "", "v1": ""}
-    try:
-        with open("/proc/self/cgroup") as fh:
-            for line in fh:
-                _, controllers, path = line.rstrip("\n").split(":", 2)
-                if controllers == "":
-                    own["v2"] = path
-                elif "memory" in controllers.split(","):
-                    own["v1"] = path
-    except (OSError, ValueError):
-        pass
-    out = []
-    for rel in dict.fromkeys([own["v2"].strip("/"), ""]):
-        d = os.path.join("/sys/fs/cgroup", rel)
-        out.append((f"{d}/memory.max", f"{d}/memory.current", f"{d}/memory.stat", "inactive_file"))
-    for rel in dict.fromkeys([own["v1"].strip("/"), ""]):
-        d = os.path.join("/sys/fs/cgroup/memory", rel)
-        out.append(
-            (
-                f"{d}/memory.limit_in_bytes",
-                f"{d}/memory.usage_in_bytes",
-                f"{d}/memory.stat",
-                "total_inactive_file",
-            )
-        )
-    return out
-
-
-def available_memory() -> int:
-    """Bytes this process can still allocate: psutil's available memory, lowered by a
-    cgroup memory limit (containers, systemd) and by ``ulimit -v`` where those are set."""
-    import psutil
-
-    avail = int(psutil.virtual_memory().available)
-    for limit_file, usage_file, stat_file, cache_key in _cgroup_dirs():
-        try:
-            with open(limit_file) as fh:
-                limit = int(fh.read().strip())  # "max" (no limit) is a ValueError
-            with open(usage_file) as fh:
-                usage = int(fh.read().strip())
-        except (OSError, ValueError):
-            continue
-        cache = 0  # page cache the kernel reclaims before it kills anything
-        try:
-            with open(stat_file) as fh:
-                for line in fh:
-                    key, _, value = line.partition(" ")
-                    if key == cache_key:
-                        cache = int(value)
-        except (OSError, ValueError):
-            pass
-        avail = min(avail, max(0, limit - usage + cache))
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            avail = min(avail, max(0, soft - psutil.Process().memory_info().vms))
-    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
-        pass
-    return avail
 
 
 def check_fits(est: SizeEstimate, *, netlist: bool = False) -> None:
