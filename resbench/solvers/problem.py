@@ -176,103 +176,28 @@ def _path_drop(links, a: int, b: int) -> float:
 
 # ------------------------------------------------------------------------ compile
 def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
-    """Reduce a Circuit to a :class:`Problem`; raise CircuitError if it has no unique solution."""
+    """Reduce a Circuit to a :class:`Problem`; raise CircuitError if it has no unique solution.
+
+    The steps follow the module docstring: number the supernodes, fold the resistors
+    (in sweep colour order), add the current sources and the ``gmin`` leak, find the
+    islands, turn the diodes into bounds and difference constraints, then compute the
+    tolerance scales and a feasible start.
+    """
     if not (np.isfinite(gmin) and gmin >= 0):
         raise CircuitError(f"gmin must be a finite conductance >= 0, got {gmin:g}")
     check_finite_values(circuit)
-    n_nodes = circuit.n_nodes
-    roots, offs = _supernodes(circuit)
-
-    # supernode numbering: the ground root is fixed (-1), other roots get 0..n-1
-    is_root = roots == np.arange(n_nodes)
-    is_root[0] = False
-    root_ids = np.flatnonzero(is_root)
-    sn_of_root = np.full(n_nodes, -1, dtype=np.int64)
-    sn_of_root[root_ids] = np.arange(root_ids.shape[0])
-    supernode = sn_of_root[roots].astype(np.int32)
-    n = int(root_ids.shape[0])
-    offset = offs.copy()  # for fixed nodes (root 0) this is their absolute voltage
-
-    # ---- resistors: fold edges to fixed nodes, CSR of free–free edges
-    res = circuit.resistors
-    diag, c, deg = kernels.fold_resistors(res.a, res.b, res.value, supernode, offset, n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(deg, out=indptr[1:])
-    indices, data = kernels.fill_csr(res.a, res.b, res.value, supernode, indptr)
-    # sweep order: one colour class after the other (consecutive updates independent)
-    if n > 1 and indices.size:
-        colors = kernels.greedy_colors(indptr, indices, n)
-        if colors.max() > 0:
-            perm, rank = kernels.colour_order(colors)
-            indptr, indices, data = kernels.permute_csr(indptr, indices, data, perm, rank)
-            diag, c = diag[perm], c[perm]
-            supernode = np.where(supernode >= 0, rank[np.maximum(supernode, 0)], -1).astype(
-                np.int32
-            )
-
-    # ---- current sources: from a through the source to b (injects into b)
-    isrc = circuit.isources
-    if len(isrc):
-        sa, sb = supernode[isrc.a], supernode[isrc.b]
-        m = sb >= 0
-        c += np.bincount(sb[m], weights=isrc.value[m], minlength=n)
-        m = sa >= 0
-        c -= np.bincount(sa[m], weights=isrc.value[m], minlength=n)
-
-    # ---- gmin leak to ground from every non-ground node
+    supernode, n, offset = _number_supernodes(circuit)
+    supernode, indptr, indices, data, diag, c = _fold_resistors(circuit, supernode, offset, n)
+    _add_current_sources(circuit, supernode, n, c)
     if gmin > 0:
-        members = supernode >= 0
-        diag += np.bincount(supernode[members], minlength=n) * gmin
-        c -= np.bincount(supernode[members], weights=gmin * offset[members], minlength=n)
+        _add_gmin_leak(supernode, offset, n, gmin, diag, c)
 
     island = _islands(circuit, supernode, n, indptr, indices, data, diag)
 
-    # ---- diodes
-    lo = np.full(n, -np.inf)
-    hi = np.full(n, np.inf)
-    dio = circuit.diodes
-    ff_anode = ff_cathode = np.zeros(0, dtype=np.int32)
-    ff_limit = np.zeros(0)
-    ff_diode = np.zeros(0, dtype=np.int64)
-    if len(dio):
-        sa, sb = supernode[dio.a], supernode[dio.b]
-        oa, ob = offset[dio.a], offset[dio.b]
-        # both ends fixed, or both in one supernode: a constant check v_a <= v_c
-        const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
-        vdiff = oa - ob  # v_a - v_c when both fixed or in the same supernode
-        vtol = ROUND_OFF * max(1.0, float(np.max(np.abs(offset))))
-        bad = np.flatnonzero(const & (vdiff > vtol))
-        if bad.size:
-            j = int(bad[0])
-            raise CircuitError(
-                f"diode {dio.names[j]} is forced to conduct through zero resistance: sources "
-                f"hold v({circuit.nodes[dio.a[j]]}) - v({circuit.nodes[dio.b[j]]}) = "
-                f"{vdiff[j]:g} V > 0 across it; add a series resistor or change the sources",
-                elements=[dio.names[j]] + _holders(circuit, [int(dio.a[j]), int(dio.b[j])]),
-            )
-        m = (sa >= 0) & (sb < 0)  # anode free, cathode fixed: u[sa] <= v_c - off_a
-        np.minimum.at(hi, sa[m], ob[m] - oa[m])
-        m = (sa < 0) & (sb >= 0)  # anode fixed, cathode free: u[sb] >= v_a - off_c
-        np.maximum.at(lo, sb[m], oa[m] - ob[m])
-        m = (sa >= 0) & (sb >= 0) & (sa != sb)  # free–free: u[sa] - u[sb] <= off_c - off_a
-        ff_diode = np.flatnonzero(m)
-        ff_anode = sa[ff_diode].astype(np.int32)
-        ff_cathode = sb[ff_diode].astype(np.int32)
-        ff_limit = (ob[ff_diode] - oa[ff_diode]).astype(np.float64)
-
-    crossed = np.flatnonzero(lo > hi + ROUND_OFF * np.maximum(1.0, np.abs(lo)))
-    if crossed.size:
-        i = int(crossed[0])
-        names = _bound_diodes(circuit, supernode, [i])
-        raise CircuitError(
-            f"diodes {', '.join(names)} cannot all be satisfied: they need node(s) "
-            f"{', '.join(_members(circuit, supernode, i))} to be >= {lo[i]:g} V and "
-            f"<= {hi[i]:g} V at "
-            "once, which would force them to conduct through zero resistance; add a series "
-            "resistor or change the sources",
-            elements=names + _holders(circuit, _diode_nodes(circuit, names)),
-            nodes=_members(circuit, supernode, i),
-        )
+    lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode = _diode_constraints(
+        circuit, supernode, offset, n
+    )
+    _check_bounds_meet(circuit, supernode, lo, hi)
 
     in_ptr, in_anode, in_limit = _adjacency(n, ff_cathode, ff_anode, ff_limit)
     out_ptr, out_cathode, out_limit = _adjacency(n, ff_anode, ff_cathode, ff_limit)
@@ -316,6 +241,138 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         island=island,
         n_islands=int(island.max()) + 1 if island.size else 0,
     )
+
+
+def _number_supernodes(circuit: Circuit) -> tuple[np.ndarray, int, np.ndarray]:
+    """Merge source-joined nodes and number the free supernodes (step 1).
+
+    Returns ``(supernode, n, offset)``: ``supernode[k]`` is node k's free supernode
+    (0..n-1), or -1 when it is tied to ground; ``offset[k]`` is its voltage above its
+    supernode's (for a fixed node, its absolute voltage).
+    """
+    n_nodes = circuit.n_nodes
+    roots, offs = _supernodes(circuit)
+    # the ground root is fixed (-1), other roots get 0..n-1
+    is_root = roots == np.arange(n_nodes)
+    is_root[0] = False
+    root_ids = np.flatnonzero(is_root)
+    sn_of_root = np.full(n_nodes, -1, dtype=np.int64)
+    sn_of_root[root_ids] = np.arange(root_ids.shape[0])
+    supernode = sn_of_root[roots].astype(np.int32)
+    n = int(root_ids.shape[0])
+    offset = offs.copy()  # for fixed nodes (root 0) this is their absolute voltage
+    return supernode, n, offset
+
+
+def _fold_resistors(circuit: Circuit, supernode: np.ndarray, offset: np.ndarray, n: int):
+    """Fold the resistors into L and c (step 2), renumbered into sweep colour order.
+
+    Edges to fixed nodes go into ``diag`` and ``c``; free–free edges into the CSR
+    ``(indptr, indices, data)``.  The supernodes are then renumbered one colour class
+    after the other (consecutive sweep updates are independent).  Returns
+    ``(supernode, indptr, indices, data, diag, c)`` with ``supernode`` renumbered.
+    """
+    res = circuit.resistors
+    diag, c, deg = kernels.fold_resistors(res.a, res.b, res.value, supernode, offset, n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(deg, out=indptr[1:])
+    indices, data = kernels.fill_csr(res.a, res.b, res.value, supernode, indptr)
+    if n > 1 and indices.size:
+        colors = kernels.greedy_colors(indptr, indices, n)
+        if colors.max() > 0:
+            perm, rank = kernels.colour_order(colors)
+            indptr, indices, data = kernels.permute_csr(indptr, indices, data, perm, rank)
+            diag, c = diag[perm], c[perm]
+            supernode = np.where(supernode >= 0, rank[np.maximum(supernode, 0)], -1).astype(
+                np.int32
+            )
+    return supernode, indptr, indices, data, diag, c
+
+
+def _add_current_sources(circuit: Circuit, supernode: np.ndarray, n: int, c: np.ndarray) -> None:
+    """Add each current source to the injections ``c`` in place: out of a, into b."""
+    isrc = circuit.isources
+    if len(isrc):
+        sa, sb = supernode[isrc.a], supernode[isrc.b]
+        m = sb >= 0
+        c += np.bincount(sb[m], weights=isrc.value[m], minlength=n)
+        m = sa >= 0
+        c -= np.bincount(sa[m], weights=isrc.value[m], minlength=n)
+
+
+def _add_gmin_leak(
+    supernode: np.ndarray,
+    offset: np.ndarray,
+    n: int,
+    gmin: float,
+    diag: np.ndarray,
+    c: np.ndarray,
+) -> None:
+    """Add a ``gmin`` conductance to ground from every non-ground node, in place."""
+    members = supernode >= 0
+    diag += np.bincount(supernode[members], minlength=n) * gmin
+    c -= np.bincount(supernode[members], weights=gmin * offset[members], minlength=n)
+
+
+def _diode_constraints(circuit: Circuit, supernode: np.ndarray, offset: np.ndarray, n: int):
+    """Turn the diodes into bounds and difference constraints (step 4).
+
+    A diode with both ends fixed (or in one supernode) is a constant check, an error
+    when sources force it forward; one end fixed tightens ``lo``/``hi``; free–free
+    becomes ``u[an] - u[ca] <= limit``.  Returns
+    ``(lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode)``.
+    """
+    lo = np.full(n, -np.inf)
+    hi = np.full(n, np.inf)
+    dio = circuit.diodes
+    ff_anode = ff_cathode = np.zeros(0, dtype=np.int32)
+    ff_limit = np.zeros(0)
+    ff_diode = np.zeros(0, dtype=np.int64)
+    if len(dio):
+        sa, sb = supernode[dio.a], supernode[dio.b]
+        oa, ob = offset[dio.a], offset[dio.b]
+        # both ends fixed, or both in one supernode: a constant check v_a <= v_c
+        const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
+        vdiff = oa - ob  # v_a - v_c when both fixed or in the same supernode
+        vtol = ROUND_OFF * max(1.0, float(np.max(np.abs(offset))))
+        bad = np.flatnonzero(const & (vdiff > vtol))
+        if bad.size:
+            j = int(bad[0])
+            raise CircuitError(
+                f"diode {dio.names[j]} is forced to conduct through zero resistance: sources "
+                f"hold v({circuit.nodes[dio.a[j]]}) - v({circuit.nodes[dio.b[j]]}) = "
+                f"{vdiff[j]:g} V > 0 across it; add a series resistor or change the sources",
+                elements=[dio.names[j]] + _holders(circuit, [int(dio.a[j]), int(dio.b[j])]),
+            )
+        m = (sa >= 0) & (sb < 0)  # anode free, cathode fixed: u[sa] <= v_c - off_a
+        np.minimum.at(hi, sa[m], ob[m] - oa[m])
+        m = (sa < 0) & (sb >= 0)  # anode fixed, cathode free: u[sb] >= v_a - off_c
+        np.maximum.at(lo, sb[m], oa[m] - ob[m])
+        m = (sa >= 0) & (sb >= 0) & (sa != sb)  # free–free: u[sa] - u[sb] <= off_c - off_a
+        ff_diode = np.flatnonzero(m)
+        ff_anode = sa[ff_diode].astype(np.int32)
+        ff_cathode = sb[ff_diode].astype(np.int32)
+        ff_limit = (ob[ff_diode] - oa[ff_diode]).astype(np.float64)
+    return lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode
+
+
+def _check_bounds_meet(
+    circuit: Circuit, supernode: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> None:
+    """Raise CircuitError naming the diodes when a supernode's bounds cross (lo > hi)."""
+    crossed = np.flatnonzero(lo > hi + ROUND_OFF * np.maximum(1.0, np.abs(lo)))
+    if crossed.size:
+        i = int(crossed[0])
+        names = _bound_diodes(circuit, supernode, [i])
+        raise CircuitError(
+            f"diodes {', '.join(names)} cannot all be satisfied: they need node(s) "
+            f"{', '.join(_members(circuit, supernode, i))} to be >= {lo[i]:g} V and "
+            f"<= {hi[i]:g} V at "
+            "once, which would force them to conduct through zero resistance; add a series "
+            "resistor or change the sources",
+            elements=names + _holders(circuit, _diode_nodes(circuit, names)),
+            nodes=_members(circuit, supernode, i),
+        )
 
 
 V_SCALE_FLOOR = 1e-3  # V: below it tolerances are absolute (1e-12 × 1 mV = 1e-15 V for the
