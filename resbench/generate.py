@@ -39,8 +39,13 @@ from typing import Any
 
 import numpy as np
 
+from resbench._random_graph import (
+    random_diodes,
+    random_isources,
+    random_resistors,
+    random_vsources,
+)
 from resbench.circuit import GROUND, Branches, Circuit, IndexedNames, make_circuit
-from resbench.draws import log_uniform as _log_uniform
 from resbench.draws import uniform as _uniform
 from resbench.errors import ResbenchError
 from resbench.memory import available_memory
@@ -487,38 +492,62 @@ def drn(
         raise GeneratorError(f"inputs must be 'random' or 'digits', got {inputs!r}")
     check_fits(_drn_estimate(sizes, bool(bias)))  # before anything big is allocated
     m = sizes[0] // 2
+    nodes, offsets = _drn_nodes(sizes)
+    # draw order: input image (stream 1), weights (stream 0), bias (stream 2)
+    x = digits_image(m, sample) if inputs == "digits" else _rng(seed, 1, sample).random(m)
+    vsrc = _drn_inputs(x, gain, sizes[0])
+    res = _drn_resistors(_rng(seed, 0), float(g_unit), sizes, offsets)
+    diodes = _drn_diodes(sizes, offsets)
+    isrc = _drn_bias(_rng(seed, 2), float(g_unit), sizes, offsets) if bias else None
 
-    # ---- nodes
+    name = key or "-".join(map(str, sizes))
+    title = (
+        f"resbench drn {name} ({'-'.join(map(str, sizes))}) seed={seed} gain={gain:g} "
+        f"inputs={inputs} sample={sample}{' bias' if bias else ''}"
+    )
+    return make_circuit(title, nodes, resistors=res, diodes=diodes, vsources=vsrc, isources=isrc)
+
+
+def _drn_nodes(sizes: tuple[int, ...]) -> tuple[list[str], np.ndarray]:
+    """Node names of a drn (ground, inputs, hidden layers, outputs) and the index of
+    each layer's first node (ground is 0)."""
     nodes = [GROUND]
     nodes += [f"in{j}" for j in range(sizes[0])]
     for k, n in enumerate(sizes[1:-1], start=1):
         nodes += [f"h{k}_{j}" for j in range(n)]
     nodes += [f"out{j}" for j in range(sizes[-1])]
-    offsets = np.cumsum((1, *sizes))  # first node index of each layer (ground is 0)
+    offsets = np.cumsum((1, *sizes))
+    return nodes, offsets
 
-    # ---- input sources
-    x = digits_image(m, sample) if inputs == "digits" else _rng(seed, 1, sample).random(m)
-    vval = np.empty(sizes[0], dtype=np.float64)
+
+def _drn_inputs(x: np.ndarray, gain: float, n_in: int) -> Branches:
+    """The grounded input sources ``vin*``: ``+x_i·gain`` on even inputs, ``-x_i·gain``
+    on odd ones."""
+    vval = np.empty(n_in, dtype=np.float64)
     vval[0::2] = x * gain
     vval[1::2] = 0.0 - x * gain  # 0.0 - (…) avoids -0.0
-    vsrc = Branches.from_lists(
-        IndexedNames("vin", sizes[0]),
-        np.arange(1, sizes[0] + 1, dtype=np.int32),
-        np.zeros(sizes[0], np.int32),
+    return Branches.from_lists(
+        IndexedNames("vin", n_in),
+        np.arange(1, n_in + 1, dtype=np.int32),
+        np.zeros(n_in, np.int32),
         vval,
     )
 
-    # ---- resistors (preallocated at the upper bound; untouched pages cost no memory)
+
+def _drn_resistors(
+    wrng: np.random.Generator, g_unit: float, sizes: tuple[int, ...], offsets: np.ndarray
+) -> Branches:
+    """The conductances between consecutive layers, block by block (weight stream)."""
+    # preallocated at the upper bound; untouched pages cost no memory
     cap = sum(p * q for p, q in zip(sizes[:-1], sizes[1:], strict=False)) + sum(sizes[1:])
     ra = np.empty(cap, dtype=np.int32)
     rb = np.empty(cap, dtype=np.int32)
     rv = np.empty(cap, dtype=np.float64)
-    wrng = _rng(seed, 0)
     pos = 0
     for li in range(len(sizes) - 1):
         pos = _dense_block(
             wrng,
-            float(g_unit),
+            g_unit,
             sizes[li],
             sizes[li + 1],
             int(offsets[li]),
@@ -528,43 +557,39 @@ def drn(
             rv,
             pos,
         )
-    res = Branches(IndexedNames("r", pos), _shrink(ra, pos), _shrink(rb, pos), _shrink(rv, pos))
+    return Branches(IndexedNames("r", pos), _shrink(ra, pos), _shrink(rb, pos), _shrink(rv, pos))
 
-    # ---- hidden diodes
+
+def _drn_diodes(sizes: tuple[int, ...], offsets: np.ndarray) -> Branches:
+    """One diode to ground per hidden node: ``v >= 0`` on even nodes, ``v <= 0`` on odd."""
     hid = np.arange(offsets[1], offsets[-2], dtype=np.int32)
     even = np.concatenate(
         [np.arange(n, dtype=np.int32) % 2 == 0 for n in sizes[1:-1]] or [np.zeros(0, bool)]
     )
     zeros = np.zeros(hid.shape[0], np.int32)
-    diodes = Branches.from_lists(
+    return Branches.from_lists(
         IndexedNames("d", hid.shape[0]),
         np.where(even, zeros, hid),  # anode: ground for v >= 0, node for v <= 0
         np.where(even, hid, zeros),
         np.zeros(hid.shape[0]),
     )
 
-    # ---- optional bias currents (ground -> node)
-    isrc = None
-    if bias:
-        brng = _rng(seed, 2)
-        parts = []
-        for li in range(1, len(sizes)):
-            c = 1.0 / math.sqrt(sizes[li - 1])
-            parts.append((2.0 * brng.random(sizes[li]) - 1.0) * (c * g_unit))
-        nb = int(offsets[-1] - offsets[1])
-        isrc = Branches.from_lists(
-            IndexedNames("ib", nb),
-            np.zeros(nb, np.int32),
-            np.arange(offsets[1], offsets[-1], dtype=np.int32),
-            np.concatenate(parts),
-        )
 
-    name = key or "-".join(map(str, sizes))
-    title = (
-        f"resbench drn {name} ({'-'.join(map(str, sizes))}) seed={seed} gain={gain:g} "
-        f"inputs={inputs} sample={sample}{' bias' if bias else ''}"
+def _drn_bias(
+    brng: np.random.Generator, g_unit: float, sizes: tuple[int, ...], offsets: np.ndarray
+) -> Branches:
+    """The bias current sources ``ib*`` (ground -> every hidden/output node)."""
+    parts = []
+    for li in range(1, len(sizes)):
+        c = 1.0 / math.sqrt(sizes[li - 1])
+        parts.append((2.0 * brng.random(sizes[li]) - 1.0) * (c * g_unit))
+    nb = int(offsets[-1] - offsets[1])
+    return Branches.from_lists(
+        IndexedNames("ib", nb),
+        np.zeros(nb, np.int32),
+        np.arange(offsets[1], offsets[-1], dtype=np.int32),
+        np.concatenate(parts),
     )
-    return make_circuit(title, nodes, resistors=res, diodes=diodes, vsources=vsrc, isources=isrc)
 
 
 # --------------------------------------------------------------------------- grid
@@ -680,25 +705,6 @@ def grid(
 
 
 # --------------------------------------------------------------------------- random
-class _DSU:
-    def __init__(self, n: int) -> None:
-        self.p = list(range(n))
-
-    def find(self, x: int) -> int:
-        p = self.p
-        while p[x] != x:
-            p[x] = p[p[x]]
-            x = p[x]
-        return x
-
-    def union(self, x: int, y: int) -> bool:
-        rx, ry = self.find(x), self.find(y)
-        if rx == ry:
-            return False
-        self.p[rx] = ry
-        return True
-
-
 def random_network(
     nodes: int,
     *,
@@ -740,116 +746,11 @@ def random_network(
         raise GeneratorError(f"need 0 < r_min <= r_max < inf, got {r_min}, {r_max}")
     check_fits(_random_estimate(n, degree, diodes, nv, ni, ground_resistors))
     rng = _rng(seed, 20)
-
-    # ---- resistor graph: spanning tree + extra distinct edges
-    perm = rng.permutation(n) + 1
-    parent = perm[(rng.random(n - 1) * np.arange(1, n)).astype(np.int64)]
-    ta, tb = parent, perm[1:]
-    m_target = max(n - 1, round(degree * n / 2))
-    keys = set((np.minimum(ta, tb) * (n + 1) + np.maximum(ta, tb)).tolist())
-    extra_a: list[int] = []
-    extra_b: list[int] = []
-    need = min(m_target, n * (n - 1) // 2) - (n - 1)
-    while need > 0:
-        cand = rng.integers(1, n + 1, size=(2, need + 16))
-        for x, y in zip(cand[0].tolist(), cand[1].tolist(), strict=True):
-            if x == y:
-                continue
-            key = min(x, y) * (n + 1) + max(x, y)
-            if key in keys:
-                continue
-            keys.add(key)
-            extra_a.append(x)
-            extra_b.append(y)
-            need -= 1
-            if need == 0:
-                break
-    ng = round(ground_resistors * n)
-    gnd_nodes = np.sort(rng.choice(np.arange(1, n + 1), size=ng, replace=False))
-    ra = np.concatenate([ta, np.asarray(extra_a, np.int64), gnd_nodes])
-    rb = np.concatenate([tb, np.asarray(extra_b, np.int64), np.zeros(ng, np.int64)])
-    rv = _log_uniform(rng, r_min, r_max, ra.shape[0])
-    res = Branches.from_lists(IndexedNames("r", ra.shape[0]), ra, rb, rv)
-
-    # ---- voltage sources: a forest over (ground + nodes); p = one voltage vector satisfying them
-    n_float = min(nv - 1, round(floating * nv))
-    dsu = _DSU(n + 1)
-    held = np.zeros(n + 1, dtype=bool)
-    held[0] = True
-    p = np.zeros(n + 1)
-    va: list[int] = []
-    vb: list[int] = []
-    vv: list[float] = []
-    adj: dict[int, list[tuple[int, float]]] = {}
-    order = rng.permutation(n) + 1
-    for x in order[: nv - n_float].tolist():  # grounded
-        dsu.union(x, 0)
-        held[x] = True
-        va.append(x)
-        vb.append(0)
-        vv.append(float(_uniform(rng, -5.0, 5.0, 1)[0]))
-        adj.setdefault(x, []).append((0, vv[-1]))  # v(x) - v(0) = V
-        adj.setdefault(0, []).append((x, -vv[-1]))
-    tries = 0
-    while len(va) < nv and tries < 100 * nv:
-        tries += 1
-        x, y = (int(t) for t in rng.integers(1, n + 1, size=2))
-        if x == y or not dsu.union(x, y):
-            continue
-        held[x] = held[y] = True
-        va.append(x)
-        vb.append(y)
-        vv.append(float(_uniform(rng, -1.0, 1.0, 1)[0]))
-        adj.setdefault(x, []).append((y, vv[-1]))  # p[y] = p[x] - V
-        adj.setdefault(y, []).append((x, -vv[-1]))
-    seen = np.zeros(n + 1, dtype=bool)
-    for root in [0, *sorted(adj)]:  # propagate p over each source tree (BFS)
-        if seen[root] or root not in adj:
-            continue
-        seen[root] = True
-        stack = [root]
-        while stack:
-            u = stack.pop()
-            for w, volts in adj.get(u, ()):
-                if not seen[w]:
-                    seen[w] = True
-                    p[w] = p[u] - volts
-                    stack.append(w)
-    vsrc = Branches.from_lists([f"v{i}" for i in range(len(va))], va, vb, vv)
-
-    # ---- current sources
-    isrc = None
-    if ni:
-        ia = rng.integers(0, n + 1, size=ni)
-        ib = rng.integers(1, n + 1, size=ni)
-        ib = np.where(ia == ib, 0, ib)
-        isrc = Branches.from_lists(
-            [f"i{i}" for i in range(ni)], ia, ib, _uniform(rng, -1e-3, 1e-3, ni)
-        )
-
-    # ---- diodes, oriented along (p, random rank): p_anode <= p_cathode, acyclic
-    nd = round(diodes * n)
-    free = np.flatnonzero(~held)
-    fixed = np.flatnonzero(held)  # includes ground
-    dio = None
-    if nd and free.size:
-        n_ff = nd // 2 if (free_free and free.size >= 2) else 0
-        n_fx = nd - n_ff
-        u1 = rng.choice(free, size=n_fx, replace=True)
-        w1 = rng.choice(fixed, size=n_fx, replace=True)
-        u2 = rng.choice(free, size=n_ff, replace=True)
-        w2 = rng.choice(free, size=n_ff, replace=True)
-        w2 = np.where(u2 == w2, free[(np.searchsorted(free, u2) + 1) % free.size], w2)
-        u = np.concatenate([u1, u2])
-        w = np.concatenate([w1, w2])
-        rank = rng.permutation(n + 1)
-        fwd = (p[u] < p[w]) | ((p[u] == p[w]) & (rank[u] < rank[w]))
-        dio = Branches.from_lists(
-            IndexedNames("d", u.shape[0]),
-            np.where(fwd, u, w),
-            np.where(fwd, w, u),
-            np.zeros(u.shape[0]),
-        )
+    # the draws from rng happen in this order; keep it (the bundled circuits depend on it)
+    res = random_resistors(rng, n, degree, ground_resistors, r_min, r_max)
+    vsrc, held, p = random_vsources(rng, n, nv, floating)
+    isrc = random_isources(rng, n, ni)
+    dio = random_diodes(rng, n, round(diodes * n), held, p, free_free)
     title = (
         f"resbench random nodes={n} degree={degree:g} seed={seed} diodes={diodes:g}"
         f"{' free-free' if free_free else ''}"
