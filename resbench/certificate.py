@@ -160,162 +160,30 @@ def certify(
     ground, as the solvers' ``--gmin`` option does.  Returns a Certificate
     whose ``diode_current`` and ``vsource_current`` (SPICE sign: current into
     the ``+`` terminal, through the source) are the multipliers found.
+
+    Steps: the scales (and known injections), the feasibility residual, the
+    unknown branch currents that best balance KCL, then complementarity and
+    uniqueness.
     """
     n = circuit.n_nodes
     v = np.asarray(voltages, dtype=np.float64).reshape(-1)
     if v.shape[0] != n:
         raise ValueError(f"certify: got {v.shape[0]} voltages for a circuit of {n} nodes")
-    res_r = circuit.resistors
     dio = circuit.diodes
-    vsrc = circuit.vsources
-    isrc = circuit.isources
-    ind = circuit.inductors
-    nd, nv = len(dio), len(vsrc)
+    nd, nv = len(dio), len(circuit.vsources)
 
     if not np.all(np.isfinite(v)):
-        bad = int(np.argmax(~np.isfinite(v)))
-        inf = float("inf")
-        return Certificate(
-            feasibility=inf,
-            kcl=inf,
-            complementarity=inf,
-            feas_tol=0.0,
-            kcl_tol=0.0,
-            comp_tol=0.0,
-            v_scale=inf,
-            i_scale=inf,
-            ok=False,
-            worst_node=circuit.nodes[bad],
-            worst_element=None,
-            diode_current=np.zeros(nd),
-            vsource_current=np.zeros(nv),
-        )
+        return _non_finite_certificate(circuit, v, nd, nv)
 
-    # ---------------------------------------------------------------- scales
-    inj, tot, gsum = resistor_balance(res_r.a, res_r.b, res_r.value, v, n)
-    # current sources: from a through the source to b (known branch currents)
-    inj += _bincount(isrc.b, isrc.value, n) - _bincount(isrc.a, isrc.value, n)
-    aki = np.abs(isrc.value)
-    tot += _bincount(isrc.a, aki, n) + _bincount(isrc.b, aki, n)
-    if gmin > 0:
-        inj[1:] -= gmin * v[1:]
-        tot[1:] += gmin * np.abs(v[1:])
-    i_scale = float(np.max(tot[1:])) if n > 1 else 0.0
-
-    v_scale = max(float(np.max(np.abs(vsrc.value))) if nv else 0.0, float(np.max(np.abs(v))))
-    # Floor: at each node, its total current over its total conductance (at most
-    # twice the largest voltage, plus what current sources alone would produce).
-    gsum[1:] += gmin
-    held = gsum[1:] > 0
-    if np.any(held):
-        v_scale = max(v_scale, float(np.max(tot[1:][held] / gsum[1:][held])))
-    # Floors (all-zero circuits): V_SCALE_FLOOR, and the current it drives through the
-    # largest conductance at a node, so tolerances stay absolute and sensible there.
-    v_scale = max(v_scale, V_SCALE_FLOOR)
-    g_big = float(np.max(gsum[1:])) if n > 1 else 0.0
-    i_scale = max(i_scale, V_SCALE_FLOOR * g_big, I_SCALE_FLOOR)
+    inj, v_scale, i_scale = _known_currents_and_scales(circuit, v, gmin)
     feas_tol = rtol * v_scale
     kcl_tol = rtol * i_scale
     comp_tol = rtol * v_scale * i_scale
 
-    # ----------------------------------------------------------- feasibility
-    shorts_r = np.flatnonzero(res_r.value == 0)
-    candidates: list[tuple[float, str | None]] = [(abs(float(v[0])) if n else 0.0, "ground")]
-    m, k = _max_and_arg(np.abs(v[vsrc.a] - v[vsrc.b] - vsrc.value))
-    if k >= 0:
-        candidates.append((m, vsrc.names[k]))
-    m, k = _max_and_arg(np.abs(v[res_r.a[shorts_r]] - v[res_r.b[shorts_r]]))
-    if k >= 0:
-        candidates.append((m, res_r.names[int(shorts_r[k])]))
-    m, k = _max_and_arg(np.abs(v[ind.a] - v[ind.b]))
-    if k >= 0:
-        candidates.append((m, ind.names[k]))
-    dv = v[dio.a] - v[dio.b]  # anode - cathode; must be <= 0
-    m, k = _max_and_arg(np.maximum(dv, 0.0))
-    if k >= 0:
-        candidates.append((m, dio.names[k]))
-    feas, worst_element = max(candidates, key=lambda t: t[0])
+    feas, worst_element, dv, shorts_r = _feasibility(circuit, v)
 
-    # ------------------------------------------- unknown branch currents: KCL
     tight = np.flatnonzero(dv >= -feas_tol)
-    ua = np.concatenate([vsrc.a, res_r.a[shorts_r], ind.a, dio.a[tight]]).astype(np.intp)
-    ub = np.concatenate([vsrc.b, res_r.b[shorts_r], ind.b, dio.b[tight]]).astype(np.intp)
-    n_free = nv + len(shorts_r) + len(ind)
-    nonneg = np.zeros(ua.shape[0], dtype=bool)
-    nonneg[n_free:] = True
-    x = np.zeros(ua.shape[0])  # unknown currents, a -> b
-    res = inj.copy()
-
-    live = np.flatnonzero(ua != ub)  # self loops carry no KCL weight
-    if live.size and n > 1:
-        la, lb = ua[live], ub[live]
-        internal = (la != 0) & (lb != 0)
-        graph = sp.coo_matrix(
-            (np.ones(int(internal.sum())), (la[internal], lb[internal])), shape=(n, n)
-        )
-        _, label = connected_components(graph, directed=False)
-        comp = np.where(la != 0, label[la], label[lb])
-        n_unknowns = np.bincount(comp, minlength=label.max() + 1)
-        n_members = np.bincount(label[1:], minlength=label.max() + 1)
-        c_size = n_members[comp]
-        c_unk = n_unknowns[comp]
-
-        # (1) one-node clusters: every unknown joins the node to ground
-        one = np.flatnonzero(c_size == 1)
-        if one.size:
-            br = live[one]
-            node = np.where(ua[br] != 0, ua[br], ub[br])
-            sign = np.where(ua[br] == node, -1.0, 1.0)  # +1: current enters the node
-            rn = res[node]
-            # a free branch balances the node
-            fr = ~nonneg[br]
-            nodes_f, first_f = np.unique(node[fr], return_index=True)
-            jf = br[fr][first_f]
-            x[jf] = -rn[fr][first_f] * sign[fr][first_f]
-            res[nodes_f] = 0.0
-            # otherwise a diode whose direction opposes the imbalance
-            dio_ok = nonneg[br] & (sign * rn < 0) & ~np.isin(node, nodes_f)
-            nodes_d, first_d = np.unique(node[dio_ok], return_index=True)
-            jd = br[dio_ok][first_d]
-            x[jd] = np.abs(rn[dio_ok][first_d])
-            res[nodes_d] = 0.0
-
-        # (2) two-node clusters joined by a single branch
-        two = np.flatnonzero((c_size == 2) & (c_unk == 1))
-        if two.size:
-            br = live[two]
-            a, b = ua[br], ub[br]
-            xi = 0.5 * (res[a] - res[b])
-            xi = np.where(nonneg[br], np.maximum(xi, 0.0), xi)
-            x[br] = xi
-            res[a] -= xi
-            res[b] += xi
-
-        # (3) everything else: one small dense bounded least-squares per cluster
-        rest = np.flatnonzero((c_size >= 2) & ~((c_size == 2) & (c_unk == 1)))
-        if rest.size:
-            br_all, comps = live[rest], comp[rest]
-            order = np.argsort(comps, kind="stable")
-            br_all, comps = br_all[order], comps[order]
-            cuts = np.flatnonzero(np.diff(comps)) + 1
-            node_order = np.argsort(label, kind="stable")
-            starts = np.searchsorted(label[node_order], np.arange(label.max() + 2))
-            local = np.full(n, -1, dtype=np.intp)  # ground stays -1: its equation is dropped
-            for br, cs in zip(np.split(br_all, cuts), np.split(comps, cuts), strict=True):
-                c = int(cs[0])
-                members = node_order[starts[c] : starts[c + 1]]
-                members = members[members != 0]
-                local[members] = np.arange(members.size)
-                ia, ib = local[ua[br]], local[ub[br]]
-                local[members] = -1
-                bmat = np.zeros((members.size, br.size))
-                cols = np.arange(br.size)
-                bmat[ia[ia >= 0], cols[ia >= 0]] = -1.0
-                bmat[ib[ib >= 0], cols[ib >= 0]] += 1.0
-                rloc = res[members]
-                xb = _bounded_lsq(bmat, rloc, nonneg[br])
-                x[br] = xb
-                res[members] = rloc + bmat @ xb
+    x, res, n_free = _unknown_currents(circuit, inj, shorts_r, tight)
 
     res[0] = 0.0  # ground absorbs any current
     kcl_abs = np.abs(res)
@@ -350,3 +218,207 @@ def certify(
         diode_current=diode_current,
         vsource_current=vsource_current,
     )
+
+
+def _non_finite_certificate(circuit: Circuit, v: np.ndarray, nd: int, nv: int) -> Certificate:
+    """A failed certificate for voltages holding NaN or inf, naming the first such node."""
+    bad = int(np.argmax(~np.isfinite(v)))
+    inf = float("inf")
+    return Certificate(
+        feasibility=inf,
+        kcl=inf,
+        complementarity=inf,
+        feas_tol=0.0,
+        kcl_tol=0.0,
+        comp_tol=0.0,
+        v_scale=inf,
+        i_scale=inf,
+        ok=False,
+        worst_node=circuit.nodes[bad],
+        worst_element=None,
+        diode_current=np.zeros(nd),
+        vsource_current=np.zeros(nv),
+    )
+
+
+def _known_currents_and_scales(
+    circuit: Circuit, v: np.ndarray, gmin: float
+) -> tuple[np.ndarray, float, float]:
+    """The currents that follow from ``v`` alone, and the tolerance scales.
+
+    Returns ``(inj, v_scale, i_scale)``: ``inj[k]`` is the net current that the
+    resistors, current sources and ``gmin`` leaks push into node k; the scales are
+    those of the module docstring (with their floors).
+    """
+    n = circuit.n_nodes
+    res_r = circuit.resistors
+    vsrc = circuit.vsources
+    isrc = circuit.isources
+    nv = len(vsrc)
+    inj, tot, gsum = resistor_balance(res_r.a, res_r.b, res_r.value, v, n)
+    # current sources: from a through the source to b (known branch currents)
+    inj += _bincount(isrc.b, isrc.value, n) - _bincount(isrc.a, isrc.value, n)
+    aki = np.abs(isrc.value)
+    tot += _bincount(isrc.a, aki, n) + _bincount(isrc.b, aki, n)
+    if gmin > 0:
+        inj[1:] -= gmin * v[1:]
+        tot[1:] += gmin * np.abs(v[1:])
+    i_scale = float(np.max(tot[1:])) if n > 1 else 0.0
+
+    v_scale = max(float(np.max(np.abs(vsrc.value))) if nv else 0.0, float(np.max(np.abs(v))))
+    # Floor: at each node, its total current over its total conductance (at most
+    # twice the largest voltage, plus what current sources alone would produce).
+    gsum[1:] += gmin
+    held = gsum[1:] > 0
+    if np.any(held):
+        v_scale = max(v_scale, float(np.max(tot[1:][held] / gsum[1:][held])))
+    # Floors (all-zero circuits): V_SCALE_FLOOR, and the current it drives through the
+    # largest conductance at a node, so tolerances stay absolute and sensible there.
+    v_scale = max(v_scale, V_SCALE_FLOOR)
+    g_big = float(np.max(gsum[1:])) if n > 1 else 0.0
+    i_scale = max(i_scale, V_SCALE_FLOOR * g_big, I_SCALE_FLOOR)
+    return inj, v_scale, i_scale
+
+
+def _feasibility(circuit: Circuit, v: np.ndarray):
+    """The worst violation of ground, source, short and diode equations by ``v``.
+
+    Returns ``(feas, worst_element, dv, shorts_r)``: the largest violation (V), the
+    element (or "ground") that has it, every diode's ``v(anode) - v(cathode)``, and
+    the indices of the 0-ohm resistors.
+    """
+    n = circuit.n_nodes
+    res_r = circuit.resistors
+    dio = circuit.diodes
+    vsrc = circuit.vsources
+    ind = circuit.inductors
+    shorts_r = np.flatnonzero(res_r.value == 0)
+    candidates: list[tuple[float, str | None]] = [(abs(float(v[0])) if n else 0.0, "ground")]
+    m, k = _max_and_arg(np.abs(v[vsrc.a] - v[vsrc.b] - vsrc.value))
+    if k >= 0:
+        candidates.append((m, vsrc.names[k]))
+    m, k = _max_and_arg(np.abs(v[res_r.a[shorts_r]] - v[res_r.b[shorts_r]]))
+    if k >= 0:
+        candidates.append((m, res_r.names[int(shorts_r[k])]))
+    m, k = _max_and_arg(np.abs(v[ind.a] - v[ind.b]))
+    if k >= 0:
+        candidates.append((m, ind.names[k]))
+    dv = v[dio.a] - v[dio.b]  # anode - cathode; must be <= 0
+    m, k = _max_and_arg(np.maximum(dv, 0.0))
+    if k >= 0:
+        candidates.append((m, dio.names[k]))
+    feas, worst_element = max(candidates, key=lambda t: t[0])
+    return feas, worst_element, dv, shorts_r
+
+
+def _unknown_currents(
+    circuit: Circuit, inj: np.ndarray, shorts_r: np.ndarray, tight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Choose the unknown branch currents that balance KCL as well as possible.
+
+    The unknowns are the currents (a -> b) of voltage sources, shorts, inductors
+    (any sign) and the ``tight`` diodes (``>= 0``), in that order.  Their branches
+    group the non-ground nodes into clusters, each solved on its own: one-node and
+    one-branch clusters in closed form, the rest by bounded least squares.  Returns
+    ``(x, res, n_free)``: the currents, each node's remaining KCL imbalance, and the
+    number of sign-free unknowns (the diodes' currents are ``x[n_free:]``).
+    """
+    n = circuit.n_nodes
+    res_r = circuit.resistors
+    dio = circuit.diodes
+    vsrc = circuit.vsources
+    ind = circuit.inductors
+    ua = np.concatenate([vsrc.a, res_r.a[shorts_r], ind.a, dio.a[tight]]).astype(np.intp)
+    ub = np.concatenate([vsrc.b, res_r.b[shorts_r], ind.b, dio.b[tight]]).astype(np.intp)
+    n_free = len(vsrc) + len(shorts_r) + len(ind)
+    nonneg = np.zeros(ua.shape[0], dtype=bool)
+    nonneg[n_free:] = True
+    x = np.zeros(ua.shape[0])  # unknown currents, a -> b
+    res = inj.copy()
+
+    live = np.flatnonzero(ua != ub)  # self loops carry no KCL weight
+    if live.size and n > 1:
+        la, lb = ua[live], ub[live]
+        internal = (la != 0) & (lb != 0)
+        graph = sp.coo_matrix(
+            (np.ones(int(internal.sum())), (la[internal], lb[internal])), shape=(n, n)
+        )
+        _, label = connected_components(graph, directed=False)
+        comp = np.where(la != 0, label[la], label[lb])
+        n_unknowns = np.bincount(comp, minlength=label.max() + 1)
+        n_members = np.bincount(label[1:], minlength=label.max() + 1)
+        c_size = n_members[comp]
+        c_unk = n_unknowns[comp]
+
+        one = np.flatnonzero(c_size == 1)
+        if one.size:
+            _balance_one_node(live[one], ua, ub, nonneg, x, res)
+        two = np.flatnonzero((c_size == 2) & (c_unk == 1))
+        if two.size:
+            _balance_one_branch(live[two], ua, ub, nonneg, x, res)
+        rest = np.flatnonzero((c_size >= 2) & ~((c_size == 2) & (c_unk == 1)))
+        if rest.size:
+            _balance_dense(live[rest], comp[rest], label, n, ua, ub, nonneg, x, res)
+    return x, res, n_free
+
+
+def _balance_one_node(br, ua, ub, nonneg, x, res) -> None:
+    """Clusters of one node, every unknown joining it to ground (in place on x, res).
+
+    A sign-free branch balances its node exactly; otherwise a diode whose direction
+    opposes the imbalance takes it.
+    """
+    node = np.where(ua[br] != 0, ua[br], ub[br])
+    sign = np.where(ua[br] == node, -1.0, 1.0)  # +1: current enters the node
+    rn = res[node]
+    # a free branch balances the node
+    fr = ~nonneg[br]
+    nodes_f, first_f = np.unique(node[fr], return_index=True)
+    jf = br[fr][first_f]
+    x[jf] = -rn[fr][first_f] * sign[fr][first_f]
+    res[nodes_f] = 0.0
+    # otherwise a diode whose direction opposes the imbalance
+    dio_ok = nonneg[br] & (sign * rn < 0) & ~np.isin(node, nodes_f)
+    nodes_d, first_d = np.unique(node[dio_ok], return_index=True)
+    jd = br[dio_ok][first_d]
+    x[jd] = np.abs(rn[dio_ok][first_d])
+    res[nodes_d] = 0.0
+
+
+def _balance_one_branch(br, ua, ub, nonneg, x, res) -> None:
+    """Clusters of two nodes joined by a single branch: split the imbalance (in place)."""
+    a, b = ua[br], ub[br]
+    xi = 0.5 * (res[a] - res[b])
+    xi = np.where(nonneg[br], np.maximum(xi, 0.0), xi)
+    x[br] = xi
+    res[a] -= xi
+    res[b] += xi
+
+
+def _balance_dense(br_all, comps, label, n, ua, ub, nonneg, x, res) -> None:
+    """Every other cluster: one small dense bounded least-squares each (in place).
+
+    ``br_all`` are the cluster's branches and ``comps`` their cluster labels; the
+    ground's equation is dropped (it absorbs any current).
+    """
+    order = np.argsort(comps, kind="stable")
+    br_all, comps = br_all[order], comps[order]
+    cuts = np.flatnonzero(np.diff(comps)) + 1
+    node_order = np.argsort(label, kind="stable")
+    starts = np.searchsorted(label[node_order], np.arange(label.max() + 2))
+    local = np.full(n, -1, dtype=np.intp)  # ground stays -1: its equation is dropped
+    for br, cs in zip(np.split(br_all, cuts), np.split(comps, cuts), strict=True):
+        c = int(cs[0])
+        members = node_order[starts[c] : starts[c + 1]]
+        members = members[members != 0]
+        local[members] = np.arange(members.size)
+        ia, ib = local[ua[br]], local[ub[br]]
+        local[members] = -1
+        bmat = np.zeros((members.size, br.size))
+        cols = np.arange(br.size)
+        bmat[ia[ia >= 0], cols[ia >= 0]] = -1.0
+        bmat[ib[ib >= 0], cols[ib >= 0]] += 1.0
+        rloc = res[members]
+        xb = _bounded_lsq(bmat, rloc, nonneg[br])
+        x[br] = xb
+        res[members] = rloc + bmat @ xb
