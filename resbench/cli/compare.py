@@ -16,6 +16,8 @@ from resbench.cli import tables as T
 if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
     import pandas as pd
 
+    from resbench.bench.compare import CompareOptions, CompareRun
+
 
 def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool = False) -> Table:
     """The rich table of a comparison summary (columns from
@@ -85,15 +87,41 @@ def compare(
     an uncertified answer; 2 an error (bad netlist, ngspice failure or timeout);
     130 interrupted (Ctrl-C): the finished rows are kept in --out.
     """
-    from resbench.bench.compare import (
-        CompareInterrupted,
-        CompareOptions,
-        collect_netlists,
-        run_compare,
-    )
     from resbench.bench.results import claim_output
-    from resbench.cli.options import invocation
-    from resbench.cli.progress import progress_bar
+
+    opts, files = _checked_options(
+        spice, paths, solver, spice_mode, diode_model, repeats, warmup, atol, timeout, gmin
+    )
+    if not no_files:  # lock --out now: a second run stops before any work or output
+        click.get_current_context().with_resource(claim_output(out_dir, "compare"))
+    out, err = consoles(wide)
+    run, interrupted = _run_with_progress(files, opts, err, None if no_files else out_dir)
+    _print_report(out, err, run, opts, wide=wide)
+    if interrupted:
+        kept = f"kept in {out_dir}" if run.files else "not saved (--no-files)"
+        err.print(
+            f"interrupted: {len(run.summary)} of {run.planned} netlists finished; their rows are "
+            f"{escape(kept)}",
+            highlight=False,
+        )
+    sys.exit(run.exit_code)
+
+
+def _checked_options(
+    spice: bool,
+    paths: tuple[str, ...],
+    solver: str,
+    spice_mode: str,
+    diode_model: str,
+    repeats: int,
+    warmup: int,
+    atol: float,
+    timeout: float,
+    gmin: float | None,
+) -> tuple[CompareOptions, list]:
+    """The validated comparison options and the netlists to compare; a
+    :class:`~resbench.errors.ResbenchError` (exit 2) before any work if either is wrong."""
+    from resbench.bench.compare import CompareOptions, collect_netlists
     from resbench.defaults import NETLIST_SUFFIXES
     from resbench.errors import ResbenchError
 
@@ -114,15 +142,28 @@ def compare(
     if not files:
         kinds = ", ".join(f"*{x}" for x in NETLIST_SUFFIXES)
         raise ResbenchError(f"no netlists ({kinds}) found in {', '.join(paths)}")
+    return opts, files
 
-    if not no_files:  # lock --out now: a second run stops before any work or output
-        click.get_current_context().with_resource(claim_output(out_dir, "compare"))
+
+def consoles(wide: bool) -> tuple[Console, Console]:
+    """stdout's console (a fixed width when piped or captured, so the table is not
+    squeezed) and stderr's; compare and scale print through them."""
     out = Console()
-    if not out.is_terminal:  # piped or captured: do not squeeze the table
+    if not out.is_terminal:
         out = Console(width=200) if wide else Console(width=max(80, out.width))
-    err = Console(stderr=True)
-    per_netlist = 2 * (repeats + warmup)
-    interrupted = None
+    return out, Console(stderr=True)
+
+
+def _run_with_progress(
+    files: list, opts: CompareOptions, err: Console, out_dir: str | None
+) -> tuple[CompareRun, bool]:
+    """Run the comparison under a progress bar on stderr; returns the run and whether
+    Ctrl-C interrupted it (then the run holds the netlists finished before)."""
+    from resbench.bench.compare import CompareInterrupted, run_compare
+    from resbench.cli.options import invocation
+    from resbench.cli.progress import progress_bar
+
+    per_netlist = 2 * (opts.repeats + opts.warmup)
     with progress_bar(err) as progress:
         task = progress.add_task("compare", total=len(files) * per_netlist)
         done = {"rows": 0}
@@ -145,20 +186,28 @@ def compare(
                 on_run=on_run,
                 on_row=on_row,
                 before_run=before_run,
-                out=None if no_files else out_dir,
+                out=out_dir,
                 command=invocation(),
             )
         except CompareInterrupted as exc:
             progress.stop()
-            interrupted = run = exc.run
+            return exc.run, True
+    return run, False
 
+
+def _print_report(
+    out: Console, err: Console, run: CompareRun, opts: CompareOptions, *, wide: bool
+) -> None:
+    """The summary table, the settings line, JIT compile and worker start-up times
+    (not in the totals), each failed netlist's message (stderr) and the files written."""
+    solver, atol = opts.solver, opts.atol
     out.print(render_table(run.summary, solver, atol, wide=wide))
     s = run.summary
     compile_s = s["fast_compile"].max() if len(s) else float("nan")
     startup_s = s["spice_startup"].max() if len(s) else float("nan")
     out.print(
-        f"medians of {repeats} interleaved repeats after {warmup} warm-up; "
-        f"ngspice {spice_mode} mode, {diode_model} diodes; atol {atol:g} V"
+        f"medians of {opts.repeats} interleaved repeats after {opts.warmup} warm-up; "
+        f"ngspice {opts.spice_mode} mode, {opts.diode_model} diodes; atol {atol:g} V"
         + ("" if wide else "; --wide for every column")
     )
     if compile_s == compile_s:
@@ -172,11 +221,3 @@ def compare(
         )
     if run.files:
         out.print(f"results: {', '.join(str(p) for p in run.files.values())}", soft_wrap=True)
-    if interrupted is not None:
-        kept = f"kept in {out_dir}" if run.files else "not saved (--no-files)"
-        err.print(
-            f"interrupted: {len(s)} of {run.planned} netlists finished; their rows are "
-            f"{escape(kept)}",
-            highlight=False,
-        )
-    sys.exit(run.exit_code)

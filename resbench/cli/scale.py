@@ -17,6 +17,8 @@ from resbench.defaults import FAMILIES
 if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
     import pandas as pd
 
+    from resbench.bench.scale import ScaleOptions
+
 _DEFAULT_SIZES_HELP = (
     "drn 32,64,xs,256,512,1h,4096,16384 (up to 12.9M resistors); grid 10,20,40,70,100,150; "
     "random 100,200,500,1000,2000"
@@ -136,9 +138,56 @@ def scale(
     uncertified answer or a disagreement; 2 an error, failure or timeout;
     130 interrupted (Ctrl-C): finished sizes are kept, --resume carries on.
     """
-    from resbench.bench.results import claim_output, command_line
-    from resbench.bench.scale import STEM, ScaleOptions, check_resume, parse_sizes, run_scale
-    from resbench.cli.progress import progress_bar
+    from resbench.bench.results import claim_output
+    from resbench.bench.scale import STEM, check_resume
+    from resbench.cli.compare import consoles
+
+    opts = _checked_options(
+        family,
+        sizes,
+        solvers,
+        repeats,
+        warmup,
+        timeout,
+        spice_max_size,
+        point_budget,
+        atol,
+        seed,
+        out_dir,
+        write_netlists,
+        resume,
+        plot_format,
+    )
+    plot_name = opts.files()["plot"].name
+    # lock --out now: a second run, or a bad folder, stops before any work
+    click.get_current_context().with_resource(claim_output(opts.out, STEM, plot_name))
+    if opts.resume:
+        check_resume(opts)  # a corrupt or foreign summary: one clear line, before any work
+    out, err = consoles(wide)
+    summary = _run_with_progress(opts, err)
+    _print_report(out, summary, opts, wide=wide)
+    sys.exit(summary.attrs["exit_code"])
+
+
+def _checked_options(
+    family: str,
+    sizes: str | None,
+    solvers: tuple[str, ...],
+    repeats: int,
+    warmup: int,
+    timeout: float,
+    spice_max_size: int | None,
+    point_budget: float,
+    atol: float,
+    seed: int,
+    out_dir: str,
+    write_netlists: str | None,
+    resume: bool,
+    plot_format: str,
+) -> ScaleOptions:
+    """The sweep's validated options: bad sizes or values are a clean error (exit 2)
+    before anything runs."""
+    from resbench.bench.scale import ScaleOptions, parse_sizes
 
     opts = ScaleOptions(
         family=family.lower(),
@@ -156,17 +205,17 @@ def scale(
         resume=resume,
         plot_format=plot_format.lower(),
     )
-    opts.validate()  # bad sizes are a clean error before anything runs
-    plot_name = opts.files()["plot"].name
-    # lock --out now: a second run, or a bad folder, stops before any work
-    click.get_current_context().with_resource(claim_output(opts.out, STEM, plot_name))
-    if opts.resume:
-        check_resume(opts)  # a corrupt or foreign summary: one clear line, before any work
+    opts.validate()
+    return opts
 
-    out = Console()
-    if not out.is_terminal:  # piped or captured: do not squeeze the table
-        out = Console(width=200) if wide else Console(width=max(80, out.width))
-    err = Console(stderr=True)
+
+def _run_with_progress(opts: ScaleOptions, err: Console) -> pd.DataFrame:
+    """Run the sweep under a progress bar on stderr, printing each failed row as its size
+    finishes; Ctrl-C says how to resume and exits with 130."""
+    from resbench.bench.results import command_line
+    from resbench.bench.scale import run_scale
+    from resbench.cli.progress import progress_bar
+
     per_run = opts.warmup + opts.repeats
     with progress_bar(err) as progress:
         task = progress.add_task(f"scale {opts.family}", total=None)
@@ -194,7 +243,7 @@ def scale(
                     )
 
         try:
-            summary = run_scale(
+            return run_scale(
                 opts.family,
                 opts.sizes,
                 solvers=opts.solvers,
@@ -224,6 +273,10 @@ def scale(
             )
             sys.exit(130)
 
+
+def _print_report(out: Console, summary: pd.DataFrame, opts: ScaleOptions, *, wide: bool) -> None:
+    """The summary table, the settings line, the power-law fits, the JIT compile time
+    (not in the totals) and the files written."""
     files = summary.attrs["files"]
     out.print(render_table(summary, opts.family, wide=wide))
     out.print(
@@ -238,7 +291,6 @@ def scale(
         out.print(f"cd JIT compile (not in totals): {compile_s:.3g} s")
     written = [str(p) for p in files.values() if p.exists()]
     out.print(f"results: {', '.join(written)}", soft_wrap=True)
-    sys.exit(summary.attrs["exit_code"])
 
 
 def render_table(summary: pd.DataFrame, family: str, *, wide: bool = False) -> Table:
