@@ -458,6 +458,10 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     conduct; SolverError if the numerics fail.  Returns a Solution with
     ``solver="reference"``, status ``converged``, diode and voltage-source
     currents and timings ``setup``/``solve``/``total``.
+
+    The steps of the module docstring, one helper each: conductances, equality
+    rows, islands and floating nodes (setup); the KKT factorisation, the diode
+    currents by Lemke's algorithm, and the final KKT solve (solve).
     """
     t_start = time.perf_counter()
     circuit.validate()
@@ -467,83 +471,23 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     _check_size(circuit)
     n = circuit.n_nodes
     nf = n - 1
-    res, dio, vsrc, isrc, ind = (
-        circuit.resistors,
-        circuit.diodes,
-        circuit.vsources,
-        circuit.isources,
-        circuit.inductors,
-    )
-    nd, nv = len(dio), len(vsrc)
+    dio = circuit.diodes
+    nd, nv = len(dio), len(circuit.vsources)
 
-    # Conductance matrix (ground dropped), scaled so the largest conductance is 1.
-    pos = np.flatnonzero(res.value > 0)
-    g = 1.0 / res.value[pos]
-    g_scale = float(max(g.max() if g.size else 0.0, gmin, 0.0)) or 1.0
-    g_rel = g / g_scale  # conductances relative to g_scale
-    inc_r = _incidence(res.a[pos], res.b[pos], nf)
-    gmat = (inc_r.T @ sp.diags(g_rel) @ inc_r).tocsc()
-    if gmin > 0:
-        gmat = gmat + sp.identity(nf, format="csc") * (gmin / g_scale)
-    inj = np.bincount(isrc.b, weights=isrc.value, minlength=n) - np.bincount(
-        isrc.a, weights=isrc.value, minlength=n
-    )
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        jvec = inj[1:] / g_scale
-        gd = np.asarray(gmat.diagonal())
-        local = np.abs(jvec[gd > 0]) / gd[gd > 0]
-    b_big = float(np.max(np.abs(vsrc.value), initial=0.0))
-    if not (np.all(np.isfinite(jvec)) and np.all(local <= MAX_SCALE) and b_big <= MAX_SCALE):
-        raise CircuitError(
-            "values too large: the sources and resistances make voltages or currents beyond "
-            f"{MAX_SCALE:g}, which would overflow double precision; rescale units (e.g. kΩ and "
-            "mA instead of Ω and A)"
-        )
-
-    # Equality rows: voltage sources, then shorts (0-ohm resistors), then inductors.
-    short_r = np.flatnonzero(res.value == 0)
-    ea = np.concatenate([vsrc.a, res.a[short_r], ind.a])
-    eb = np.concatenate([vsrc.b, res.b[short_r], ind.b])
-    b_full = np.concatenate([vsrc.value, np.zeros(short_r.size + len(ind))])
-    row_names = list(vsrc.names) + [str(res.names[int(k)]) for k in short_r] + list(ind.names)
-    a_full = _incidence(ea, eb, nf).toarray()
-    indep = _independent_rows(a_full, b_full, row_names)
-    a_i, b_i = a_full[indep], b_full[indep]
-
+    gmat, jvec, g_scale = _conductances(circuit, gmin)
+    a_i, b_i, b_full, row_names, indep = _equality_rows(circuit)
     dmat = _incidence(dio.a, dio.b, nf)
-    zmat = np.zeros((nf, 0))
-    if gmin == 0:
-        zmat, floating = _islands(circuit, a_i, dmat.toarray())
-        if floating.size:
-            names = _names(circuit.nodes, floating)
-            raise CircuitError(
-                "no resistive path to a fixed voltage (ground or a voltage source) from "
-                f"node(s) {_fmt_list(names, floating.size)}, and no diode pins them either; "
-                "the voltage is undefined (use gmin to add a leak to ground)",
-                nodes=names,
-            )
+    zmat = _island_shifts(circuit, a_i, dmat, gmin)
     k_isl = zmat.shape[1]
     t_setup = time.perf_counter()
 
-    # KKT factorisation and the unconstrained-by-diodes solution.  With islands the
-    # KKT matrix is singular along their shifts Z: it is bordered by Z (the extra
-    # unknowns s must end at 0: the net current into each island is zero; the extra
-    # equations fix the shifts Zᵀv = τ, which the LCP then chooses).
     r = a_i.shape[0]
-    a_sp = sp.csr_matrix(a_i)
-    if k_isl:
-        z_sp = sp.csr_matrix(zmat)
-        kkt = sp.bmat(
-            [[gmat, a_sp.T, z_sp], [a_sp, None, None], [z_sp.T, None, None]], format="csc"
-        )
-    else:
-        kkt = sp.bmat([[gmat, a_sp.T], [a_sp, None]], format="csc")
+    kkt = _kkt_matrix(gmat, a_i, zmat)
     if kkt.shape[0] == 0:
-        voltages = np.zeros(n)
         t_end = time.perf_counter()
         return Solution(
             circuit=circuit,
-            voltages=voltages,
+            voltages=np.zeros(n),
             solver="reference",
             status=CONVERGED,
             diode_current=np.zeros(nd),
@@ -554,17 +498,12 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
                 "total": t_end - t_start,
             },
         )
+    # KKT factorisation and the solution without diode currents.
     lu = _factor(kkt)
     rhs0 = np.concatenate([jvec, b_i, np.zeros(k_isl)])
     x0 = lu.solve(rhs0)
     v0 = x0[:nf]
-    # Voltage scale: sources, the answer without diodes, and what each current
-    # source makes across its node's conductance (meaningful when all v are 0).
-    gdiag = gmat.diagonal()
-    local = np.abs(jvec[gdiag > 0]) / gdiag[gdiag > 0]
-    b_max = float(np.max(np.abs(b_full), initial=0.0))
-    v_scale = max(b_max, float(np.max(np.abs(v0), initial=0.0)), float(np.max(local, initial=0.0)))
-    v_scale = max(v_scale, _TINY)
+    v_scale, b_max = _voltage_scale(gmat, jvec, b_full, v0)
 
     lam = np.zeros(nd)  # scaled diode currents (A / g_scale)
     tau = np.zeros(k_isl)  # island shifts Zᵀv
@@ -573,94 +512,25 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     if nd:
         d_dense = dmat.toarray()
         nonzero = np.flatnonzero(np.any(d_dense != 0, axis=1))
-        # Diodes whose two ends are tied together by sources: constant voltage.
-        if r:
-            coef, *_ = np.linalg.lstsq(a_i.T, d_dense[nonzero].T, rcond=None)
-            fixed_mask = np.all(np.abs(a_i.T @ coef - d_dense[nonzero].T) < _FIT_TOL, axis=0)
-        else:
-            coef = np.zeros((0, nonzero.size))
-            fixed_mask = np.zeros(nonzero.size, dtype=bool)
-        for k in np.flatnonzero(fixed_mask):
-            j = int(nonzero[k])
-            drop = float(coef[:, k] @ b_i)  # v(anode) - v(cathode), fixed by sources
-            if drop > _REL_TOL * b_max:
-                srcs = [
-                    row_names[int(indep[i])] for i in np.flatnonzero(np.abs(coef[:, k]) > _RANK_TOL)
-                ]
-                name = str(dio.names[j])
-                raise CircuitError(
-                    f"diode {name} is forced to conduct with zero resistance: voltage sources "
-                    f"({', '.join(srcs)}) hold v(anode) - v(cathode) = {drop:.6g} V > 0",
-                    elements=[name, *srcs],
-                )
+        fixed_mask = _source_tied_diodes(
+            circuit, d_dense, nonzero, a_i, b_i, b_max, row_names, indep
+        )
         free = nonzero[~fixed_mask]
         if free.size and k_isl:
             lam[free], tau, pivots = _island_lcp(
                 lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_i, circuit
             )
         elif free.size:
-            d_free = d_dense[free]
-            sens = lu.solve(np.vstack([d_free.T, np.zeros((r, free.size))]))  # K⁻¹ [Dᵀ; 0]
-            mmat = d_free @ sens[:nf]
-            mmat = 0.5 * (mmat + mmat.T)
-            qvec = -(d_free @ v0)
-            # Round-off of the KKT solve is not a diode voltage: exact zeros matter
-            # for diodes tied through shorts (a ray from -1e-18 would be spurious).
-            qvec[np.abs(qvec) <= _CLEAN_TOL * v_scale] = 0.0
-            diag = np.sqrt(np.maximum(np.diag(mmat), _TINY))
-            mm = mmat / diag[:, None] / diag[None, :]
-            qq = qvec / diag
-            q_scale = float(np.max(np.abs(qq))) or 1.0
-            z, status, pivots = lemke(mm, qq / q_scale)
-            found = None
-            if status == LEMKE_RAY:
-                found = _farkas(a_i, b_i, d_dense[nonzero])
-                if found is None:
-                    # Feasible after all: relax every diode by a round-off-sized
-                    # margin (1e-12 of the voltage scale) and solve again.
-                    shift = _CLEAN_TOL * v_scale / diag / q_scale
-                    z, status, more = lemke(mm, qq / q_scale + shift)
-                    pivots += more
-            if status == LEMKE_RAY:
-                if found is None:
-                    raise SolverError(
-                        "reference: Lemke ray termination but no infeasibility certificate "
-                        "(numerical trouble)"
-                    )
-                rows, diodes = found
-                dnames = [str(dio.names[int(nonzero[k])]) for k in diodes]
-                snames = [row_names[int(indep[k])] for k in rows]
-                raise CircuitError(
-                    "diodes are forced to conduct with zero resistance by voltage sources "
-                    f"(no voltages satisfy them): diodes {', '.join(dnames)}; "
-                    f"sources {', '.join(snames) or '(none)'}",
-                    elements=dnames + snames,
-                )
-            if status != LEMKE_OK:
-                raise SolverError(f"reference: Lemke's algorithm did not finish in {pivots} pivots")
-            lam[free] = z * q_scale / diag
+            lam[free], pivots = _diode_lcp(
+                circuit, lu, d_dense, free, nonzero, v0, r, v_scale, a_i, b_i, row_names, indep
+            )
 
     if k_isl and not (nd and np.any(dmat.getnnz(axis=1) > 0)):
         _check_bounded(circuit, h_isl, zmat)
     # Final KKT solve with the diode currents (and the island shifts).
-    rhs = rhs0 - np.concatenate([dmat.T @ lam, np.zeros(r), -tau])
-    x = lu.solve(rhs)
-    voltages = np.zeros(n)
-    voltages[1:] = x[:nf]
-    info_islands: dict = {}
-    if k_isl:
-        from resbench.islands import settle
-
-        voltages, info_islands = settle(
-            circuit,
-            voltages,
-            lam * g_scale,
-            vtol=_REL_TOL * v_scale,
-            itol=_REL_TOL * v_scale * g_scale,
-        )
-    vsource_current = np.zeros(nv)
-    is_v = indep < nv
-    vsource_current[indep[is_v]] = x[nf : nf + r][is_v] * g_scale
+    voltages, vsource_current, info_islands = _recover(
+        circuit, lu, rhs0, dmat, lam, tau, r, k_isl, indep, g_scale, v_scale
+    )
     t_end = time.perf_counter()
     return guard_finite(
         Solution(
@@ -685,3 +555,228 @@ def solve_reference(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             },
         )
     )
+
+
+def _recover(circuit, lu, rhs0, dmat, lam, tau, r, k_isl, indep, g_scale, v_scale):
+    """Node voltages and source currents from the diode currents (step 5).
+
+    One more KKT solve with the scaled diode currents ``lam`` (and the island shifts
+    ``tau``); islands are then settled (:func:`resbench.islands.settle`).  Returns
+    ``(voltages, vsource_current, info_islands)`` in volts and amperes.
+    """
+    n = circuit.n_nodes
+    nf = n - 1
+    nv = len(circuit.vsources)
+    rhs = rhs0 - np.concatenate([dmat.T @ lam, np.zeros(r), -tau])
+    x = lu.solve(rhs)
+    voltages = np.zeros(n)
+    voltages[1:] = x[:nf]
+    info_islands: dict = {}
+    if k_isl:
+        from resbench.islands import settle
+
+        voltages, info_islands = settle(
+            circuit,
+            voltages,
+            lam * g_scale,
+            vtol=_REL_TOL * v_scale,
+            itol=_REL_TOL * v_scale * g_scale,
+        )
+    vsource_current = np.zeros(nv)
+    is_v = indep < nv
+    vsource_current[indep[is_v]] = x[nf : nf + r][is_v] * g_scale
+    return voltages, vsource_current, info_islands
+
+
+def _conductances(circuit: Circuit, gmin: float) -> tuple[sp.csc_matrix, np.ndarray, float]:
+    """The conductance matrix G (ground dropped) and injections J, scaled by ``g_scale``.
+
+    Conductances are divided by ``g_scale`` (the largest conductance, or ``gmin``) so
+    the largest is 1; ``gmin`` goes on the diagonal.  Raises CircuitError when the
+    values would overflow double precision.  Returns ``(gmat, jvec, g_scale)``.
+    """
+    n = circuit.n_nodes
+    nf = n - 1
+    res, isrc, vsrc = circuit.resistors, circuit.isources, circuit.vsources
+    pos = np.flatnonzero(res.value > 0)
+    g = 1.0 / res.value[pos]
+    g_scale = float(max(g.max() if g.size else 0.0, gmin, 0.0)) or 1.0
+    g_rel = g / g_scale  # conductances relative to g_scale
+    inc_r = _incidence(res.a[pos], res.b[pos], nf)
+    gmat = (inc_r.T @ sp.diags(g_rel) @ inc_r).tocsc()
+    if gmin > 0:
+        gmat = gmat + sp.identity(nf, format="csc") * (gmin / g_scale)
+    inj = np.bincount(isrc.b, weights=isrc.value, minlength=n) - np.bincount(
+        isrc.a, weights=isrc.value, minlength=n
+    )
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        jvec = inj[1:] / g_scale
+        gd = np.asarray(gmat.diagonal())
+        local = np.abs(jvec[gd > 0]) / gd[gd > 0]
+    b_big = float(np.max(np.abs(vsrc.value), initial=0.0))
+    if not (np.all(np.isfinite(jvec)) and np.all(local <= MAX_SCALE) and b_big <= MAX_SCALE):
+        raise CircuitError(
+            "values too large: the sources and resistances make voltages or currents beyond "
+            f"{MAX_SCALE:g}, which would overflow double precision; rescale units (e.g. kΩ and "
+            "mA instead of Ω and A)"
+        )
+    return gmat, jvec, g_scale
+
+
+def _equality_rows(circuit: Circuit):
+    """The independent equality rows ``A_I v = b_I`` (step 1).
+
+    Rows are voltage sources, then shorts (0-ohm resistors), then inductors; a
+    dependent row whose value conflicts is a CircuitError.  Returns
+    ``(a_i, b_i, b_full, row_names, indep)``: the kept rows and values, every row's
+    value, every row's element name, and the indices of the kept rows.
+    """
+    nf = circuit.n_nodes - 1
+    res, vsrc, ind = circuit.resistors, circuit.vsources, circuit.inductors
+    short_r = np.flatnonzero(res.value == 0)
+    ea = np.concatenate([vsrc.a, res.a[short_r], ind.a])
+    eb = np.concatenate([vsrc.b, res.b[short_r], ind.b])
+    b_full = np.concatenate([vsrc.value, np.zeros(short_r.size + len(ind))])
+    row_names = list(vsrc.names) + [str(res.names[int(k)]) for k in short_r] + list(ind.names)
+    a_full = _incidence(ea, eb, nf).toarray()
+    indep = _independent_rows(a_full, b_full, row_names)
+    a_i, b_i = a_full[indep], b_full[indep]
+    return a_i, b_i, b_full, row_names, indep
+
+
+def _island_shifts(
+    circuit: Circuit, a_i: np.ndarray, dmat: sp.csr_matrix, gmin: float
+) -> np.ndarray:
+    """The island shift directions Z (columns), or none when ``gmin > 0`` (step 2).
+
+    Raises CircuitError naming the nodes that neither resistors, sources nor diodes
+    pin to a fixed voltage.
+    """
+    nf = circuit.n_nodes - 1
+    zmat = np.zeros((nf, 0))
+    if gmin == 0:
+        zmat, floating = _islands(circuit, a_i, dmat.toarray())
+        if floating.size:
+            names = _names(circuit.nodes, floating)
+            raise CircuitError(
+                "no resistive path to a fixed voltage (ground or a voltage source) from "
+                f"node(s) {_fmt_list(names, floating.size)}, and no diode pins them either; "
+                "the voltage is undefined (use gmin to add a leak to ground)",
+                nodes=names,
+            )
+    return zmat
+
+
+def _kkt_matrix(gmat: sp.csc_matrix, a_i: np.ndarray, zmat: np.ndarray) -> sp.csc_matrix:
+    """The KKT matrix ``[[G, A_Iᵀ], [A_I, 0]]``, bordered by the island shifts Z if any.
+
+    With islands the KKT matrix is singular along their shifts Z: it is bordered by
+    Z (the extra unknowns s must end at 0: the net current into each island is zero;
+    the extra equations fix the shifts Zᵀv = τ, which the LCP then chooses).
+    """
+    a_sp = sp.csr_matrix(a_i)
+    if zmat.shape[1]:
+        z_sp = sp.csr_matrix(zmat)
+        return sp.bmat(
+            [[gmat, a_sp.T, z_sp], [a_sp, None, None], [z_sp.T, None, None]], format="csc"
+        )
+    return sp.bmat([[gmat, a_sp.T], [a_sp, None]], format="csc")
+
+
+def _voltage_scale(
+    gmat: sp.csc_matrix, jvec: np.ndarray, b_full: np.ndarray, v0: np.ndarray
+) -> tuple[float, float]:
+    """The voltage scale of the relative tolerances, and the largest source value.
+
+    Sources, the answer without diodes ``v0``, and what each current source makes
+    across its node's conductance (meaningful when all v are 0).  Returns
+    ``(v_scale, b_max)``.
+    """
+    gdiag = gmat.diagonal()
+    local = np.abs(jvec[gdiag > 0]) / gdiag[gdiag > 0]
+    b_max = float(np.max(np.abs(b_full), initial=0.0))
+    v_scale = max(b_max, float(np.max(np.abs(v0), initial=0.0)), float(np.max(local, initial=0.0)))
+    v_scale = max(v_scale, _TINY)
+    return v_scale, b_max
+
+
+def _source_tied_diodes(circuit, d_dense, nonzero, a_i, b_i, b_max, row_names, indep):
+    """Which diodes (of ``nonzero``) have both ends tied by sources: a mask over ``nonzero``.
+
+    Such a diode has a constant voltage (``d ∈ range(A_Iᵀ)``); a positive one is a
+    CircuitError naming the diode and the sources that hold it.
+    """
+    dio = circuit.diodes
+    r = a_i.shape[0]
+    if r:
+        coef, *_ = np.linalg.lstsq(a_i.T, d_dense[nonzero].T, rcond=None)
+        fixed_mask = np.all(np.abs(a_i.T @ coef - d_dense[nonzero].T) < _FIT_TOL, axis=0)
+    else:
+        coef = np.zeros((0, nonzero.size))
+        fixed_mask = np.zeros(nonzero.size, dtype=bool)
+    for k in np.flatnonzero(fixed_mask):
+        j = int(nonzero[k])
+        drop = float(coef[:, k] @ b_i)  # v(anode) - v(cathode), fixed by sources
+        if drop > _REL_TOL * b_max:
+            srcs = [
+                row_names[int(indep[i])] for i in np.flatnonzero(np.abs(coef[:, k]) > _RANK_TOL)
+            ]
+            name = str(dio.names[j])
+            raise CircuitError(
+                f"diode {name} is forced to conduct with zero resistance: voltage sources "
+                f"({', '.join(srcs)}) hold v(anode) - v(cathode) = {drop:.6g} V > 0",
+                elements=[name, *srcs],
+            )
+    return fixed_mask
+
+
+def _diode_lcp(circuit, lu, d_dense, free, nonzero, v0, r, v_scale, a_i, b_i, row_names, indep):
+    """Scaled currents of the ``free`` diodes by Lemke's algorithm (steps 3–4, no islands).
+
+    Builds ``M = D P Dᵀ`` and ``q = -D v0``, cleans round-off out of ``q``, and runs
+    Lemke; on a ray, a Farkas certificate names the diodes and sources (CircuitError),
+    or, if the LP finds them feasible, Lemke reruns with a round-off-sized relaxation.
+    Returns ``(lam_free, pivots)``.
+    """
+    dio = circuit.diodes
+    nf = v0.shape[0]
+    d_free = d_dense[free]
+    sens = lu.solve(np.vstack([d_free.T, np.zeros((r, free.size))]))  # K⁻¹ [Dᵀ; 0]
+    mmat = d_free @ sens[:nf]
+    mmat = 0.5 * (mmat + mmat.T)
+    qvec = -(d_free @ v0)
+    # Round-off of the KKT solve is not a diode voltage: exact zeros matter
+    # for diodes tied through shorts (a ray from -1e-18 would be spurious).
+    qvec[np.abs(qvec) <= _CLEAN_TOL * v_scale] = 0.0
+    diag = np.sqrt(np.maximum(np.diag(mmat), _TINY))
+    mm = mmat / diag[:, None] / diag[None, :]
+    qq = qvec / diag
+    q_scale = float(np.max(np.abs(qq))) or 1.0
+    z, status, pivots = lemke(mm, qq / q_scale)
+    found = None
+    if status == LEMKE_RAY:
+        found = _farkas(a_i, b_i, d_dense[nonzero])
+        if found is None:
+            # Feasible after all: relax every diode by a round-off-sized
+            # margin (1e-12 of the voltage scale) and solve again.
+            shift = _CLEAN_TOL * v_scale / diag / q_scale
+            z, status, more = lemke(mm, qq / q_scale + shift)
+            pivots += more
+    if status == LEMKE_RAY:
+        if found is None:
+            raise SolverError(
+                "reference: Lemke ray termination but no infeasibility certificate "
+                "(numerical trouble)"
+            )
+        rows, diodes = found
+        dnames = [str(dio.names[int(nonzero[k])]) for k in diodes]
+        snames = [row_names[int(indep[k])] for k in rows]
+        raise CircuitError(
+            "diodes are forced to conduct with zero resistance by voltage sources "
+            f"(no voltages satisfy them): diodes {', '.join(dnames)}; "
+            f"sources {', '.join(snames) or '(none)'}",
+            elements=dnames + snames,
+        )
+    if status != LEMKE_OK:
+        raise SolverError(f"reference: Lemke's algorithm did not finish in {pivots} pivots")
+    return z * q_scale / diag, pivots
