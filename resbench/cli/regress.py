@@ -249,33 +249,7 @@ def regress(
     if noise_study is not None:
         if update or cases or inject_slowdown != 1 or inject_error:
             raise ResbenchError("--noise-study runs the whole suite unchanged: drop other modes")
-        extra = ["--warmup", str(warmup), "--timeout", str(timeout)]
-        if repeats is not None:
-            extra += ["--repeats", str(repeats)]
-
-        total = noise_study * (2 if noise_load else 1)
-
-        def on_study(k: int, doc) -> None:
-            meds = ", ".join(
-                f"{n} cpu {c.get('cpu_median') or float('nan'):.4g}× wall {c['median']:.4g}×"
-                for n, c in doc["cases"].items()
-            )
-            err.print(f"run {k + 1}/{total} (load {doc['load']}): {meds}", highlight=False)
-
-        # lock --out now: a second run, or a bad folder, stops before the long study
-        click.get_current_context().with_resource(
-            claim_output(out_dir, None, "noise_study.json", "noise_study.md")
-        )
-        study, paths = R.run_noise_study(
-            noise_study,
-            out_dir,
-            load=noise_load,
-            extra_args=extra,
-            command=command,
-            on_run=on_study,
-        )
-        click.echo(R.noise_markdown(study, command=command))
-        err.print(f"written: {', '.join(str(p) for p in paths.values())}", highlight=False)
+        _noise_study_mode(noise_study, noise_load, out_dir, warmup, timeout, repeats, command, err)
         return
     if update and cases:
         raise ResbenchError("--update rewrites the whole baseline: it cannot take --case")
@@ -304,25 +278,8 @@ def regress(
         check_targets([report_path], option="--report")
 
     if update and runs > 1:
-        import tempfile
-
-        extra = ["--warmup", str(warmup), "--timeout", str(timeout), "--atol", str(atol)]
-        if repeats is not None:
-            extra += ["--repeats", str(repeats)]
-        if factor is not None:
-            extra += ["--factor", str(factor)]
-        if alpha is not None:
-            extra += ["--alpha", str(alpha)]
-        if clock is not None:
-            extra += ["--clock", clock]
-        if sweeps_tolerance is not None:
-            extra += ["--sweeps-tolerance", str(sweeps_tolerance)]
-        docs = []
-        with tempfile.TemporaryDirectory(prefix="resbench-update-") as tmp:
-            for k in range(runs):
-                err.print(f"run {k + 1}/{runs} (fresh process)…", highlight=False)
-                docs.append(R.fresh_process_run(Path(tmp) / f"run{k}.json", extra))
-        doc = R.merge_baselines(docs, command=command)
+        extra = _child_args(warmup, timeout, atol, repeats, factor, alpha, clock, sweeps_tolerance)
+        doc = _merged_fresh_runs(runs, extra, command, err)
         _write_baseline(baseline_path, doc, as_json)
         return
 
@@ -361,3 +318,79 @@ def regress(
         written = R.write_regress_files(result, out_dir, command=command)
         err.print(f"results: {', '.join(str(p) for p in written.values())}", highlight=False)
     sys.exit(result.exit_code)
+
+
+def _noise_study_mode(
+    runs: int,
+    load: int,
+    out_dir: str,
+    warmup: int,
+    timeout: float,
+    repeats: int | None,
+    command: str,
+    err: Console,
+) -> None:
+    """``--noise-study``: the whole suite in ``runs`` fresh processes (and as many again
+    beside ``load`` busy-loop processes), its markdown on stdout, its files in --out."""
+    from resbench.bench import regress as R
+    from resbench.bench.results import claim_output
+
+    extra = ["--warmup", str(warmup), "--timeout", str(timeout)]
+    if repeats is not None:
+        extra += ["--repeats", str(repeats)]
+    total = runs * (2 if load else 1)
+
+    def on_study(k: int, doc) -> None:
+        meds = ", ".join(
+            f"{n} cpu {c.get('cpu_median') or float('nan'):.4g}× wall {c['median']:.4g}×"
+            for n, c in doc["cases"].items()
+        )
+        err.print(f"run {k + 1}/{total} (load {doc['load']}): {meds}", highlight=False)
+
+    # lock --out now: a second run, or a bad folder, stops before the long study
+    click.get_current_context().with_resource(
+        claim_output(out_dir, None, "noise_study.json", "noise_study.md")
+    )
+    study, paths = R.run_noise_study(
+        runs, out_dir, load=load, extra_args=extra, command=command, on_run=on_study
+    )
+    click.echo(R.noise_markdown(study, command=command))
+    err.print(f"written: {', '.join(str(p) for p in paths.values())}", highlight=False)
+
+
+def _child_args(
+    warmup: int,
+    timeout: float,
+    atol: float,
+    repeats: int | None,
+    factor: float | None,
+    alpha: float | None,
+    clock: str | None,
+    sweeps_tolerance: int | None,
+) -> list[str]:
+    """The options a fresh ``regress --update`` child process repeats from this one."""
+    extra = ["--warmup", str(warmup), "--timeout", str(timeout), "--atol", str(atol)]
+    for flag, value in (
+        ("--repeats", repeats),
+        ("--factor", factor),
+        ("--alpha", alpha),
+        ("--clock", clock),
+        ("--sweeps-tolerance", sweeps_tolerance),
+    ):
+        if value is not None:
+            extra += [flag, str(value)]
+    return extra
+
+
+def _merged_fresh_runs(runs: int, extra: list[str], command: str, err: Console) -> dict:
+    """``--update --runs N``: the suite in N fresh processes, pooled into one baseline."""
+    import tempfile
+
+    from resbench.bench import regress as R
+
+    docs = []
+    with tempfile.TemporaryDirectory(prefix="resbench-update-") as tmp:
+        for k in range(runs):
+            err.print(f"run {k + 1}/{runs} (fresh process)…", highlight=False)
+            docs.append(R.fresh_process_run(Path(tmp) / f"run{k}.json", extra))
+    return R.merge_baselines(docs, command=command)
