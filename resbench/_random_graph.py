@@ -11,30 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from resbench._unionfind import UnionFind
 from resbench.circuit import Branches, IndexedNames
 from resbench.draws import log_uniform as _log_uniform
 from resbench.draws import uniform as _uniform
-
-
-class _DSU:
-    """Union-find over node indices (path halving): keeps the source graph a forest."""
-
-    def __init__(self, n: int) -> None:
-        self.p = list(range(n))
-
-    def find(self, x: int) -> int:
-        p = self.p
-        while p[x] != x:
-            p[x] = p[p[x]]
-            x = p[x]
-        return x
-
-    def union(self, x: int, y: int) -> bool:
-        rx, ry = self.find(x), self.find(y)
-        if rx == ry:
-            return False
-        self.p[rx] = ry
-        return True
 
 
 def random_resistors(
@@ -83,7 +63,7 @@ def random_vsources(
     """random_network's voltage sources, a forest over (ground + nodes): the sources,
     which nodes they hold (ground included) and one voltage vector that satisfies them."""
     n_float = min(nv - 1, round(floating * nv))
-    dsu = _DSU(n + 1)
+    dsu = UnionFind(n + 1)  # keeps the source graph a forest
     held = np.zeros(n + 1, dtype=bool)
     held[0] = True
     va: list[int] = []

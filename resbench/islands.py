@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from resbench._certificate_kernels import grounded_groups
+from resbench._unionfind import UnionFind
 from resbench.circuit import Circuit
 
 _LCP_ZERO = 1e-14  # entries of the scaled LCP vector (largest = 1) below this are the
@@ -81,19 +82,12 @@ def undefined_islands(circuit: Circuit, labels: np.ndarray, k: int) -> list[int]
         return []
     d = circuit.diodes
     x, y = labels[d.a] + 1, labels[d.b] + 1  # vertex 0 = everything joined to ground
-    parent = list(range(k + 1))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
+    uf = UnionFind(k + 1)
     for p, q in zip(x.tolist(), y.tolist(), strict=True):
-        rp, rq = find(p), find(q)
+        rp, rq = uf.find(p), uf.find(q)
         if rp != rq:
-            parent[max(rp, rq)] = min(rp, rq)
-    return [i for i in range(k) if find(i + 1) != find(0)]
+            uf.union(max(rp, rq), min(rp, rq))  # the smaller root stays: vertex 0 = ground
+    return [i for i in range(k) if uf.find(i + 1) != uf.find(0)]
 
 
 @dataclass
@@ -224,22 +218,15 @@ def spice_limit(
     y = var_of_island[labels[d.b] + 1]
     # diodes carrying current tie their two ends: contract them (union–find over vars,
     # with −1 = the fixed rest)
-    parent = list(range(loose.size + 1))  # index loose.size = the fixed rest
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
+    uf = UnionFind(loose.size + 1)  # index loose.size = the fixed rest
     fixed = loose.size
     on = np.asarray(diode_current) > itol
     for xi, yi in zip(x[on].tolist(), y[on].tolist(), strict=True):
-        a, b = find(xi if xi >= 0 else fixed), find(yi if yi >= 0 else fixed)
+        a, b = uf.find(xi if xi >= 0 else fixed), uf.find(yi if yi >= 0 else fixed)
         if a != b:
-            parent[min(a, b)] = max(a, b)  # `fixed` is the largest index: it stays a root
-    grp = np.array([find(i) for i in range(loose.size + 1)])
-    groups = np.unique(grp[grp != find(fixed)])
+            uf.union(min(a, b), max(a, b))  # `fixed` is the largest index: it stays a root
+    grp = np.array([uf.find(i) for i in range(loose.size + 1)])
+    groups = np.unique(grp[grp != uf.find(fixed)])
     col = np.full(loose.size + 1, -1, dtype=np.int64)
     col[groups] = np.arange(groups.size)
     gx = col[grp[np.where(x >= 0, x, fixed)]]

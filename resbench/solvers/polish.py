@@ -40,6 +40,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 from threadpoolctl import ThreadpoolController
 
+from resbench._unionfind import UnionFind
 from resbench.errors import CircuitError
 from resbench.solvers import _kernels as kernels
 from resbench.solvers.problem import Problem
@@ -72,27 +73,6 @@ def _constraints(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ca = np.concatenate([p.ff_cathode.astype(np.int64), lo_i, np.full(hi_i.size, n)])
     w = np.concatenate([p.ff_limit, -p.lo[lo_i], p.hi[hi_i]])
     return an, ca, w
-
-
-class _Forest:
-    """Union–find over nodes 0..n (n = F) used to keep W a forest."""
-
-    def __init__(self, size: int) -> None:
-        self.parent = list(range(size))
-
-    def find(self, x: int) -> int:
-        parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> bool:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return False
-        self.parent[ra] = rb
-        return True
 
 
 DENSE_MAX = 400  # below this many unknowns, dense linear algebra is faster
@@ -195,7 +175,7 @@ def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: in
 
     # initial working set: the constraints tight at u0, as a forest
     in_working_set = np.zeros(m, dtype=bool)
-    forest = _Forest(n + 1)
+    forest = UnionFind(n + 1)  # over nodes 0..n (n = F): keeps W a forest
     for k in np.flatnonzero(np.abs(gval(ext)) <= vtol):
         if forest.union(int(an[k]), int(ca[k])):
             in_working_set[k] = True

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from resbench._unionfind import UnionFind
 from resbench.circuit import Circuit
 from resbench.errors import CircuitError
 from resbench.solvers import _kernels as kernels
@@ -530,23 +531,16 @@ def _islands(circuit, supernode, n, indptr, indices, data, diag) -> np.ndarray:
     k = int(bad_comp.size)
     # islands joined to a fixed voltage through diodes (union–find; vertex 0 = fixed)
     dio = circuit.diodes
-    parent = list(range(k + 1))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    uf = UnionFind(k + 1)
     if len(dio):
         sa, sb = supernode[dio.a], supernode[dio.b]
         xa = np.where(sa >= 0, island[np.maximum(sa, 0)], -1) + 1
         xb = np.where(sb >= 0, island[np.maximum(sb, 0)], -1) + 1
         for p, q in zip(xa.tolist(), xb.tolist(), strict=True):
-            rp, rq = find(p), find(q)
+            rp, rq = uf.find(p), uf.find(q)
             if rp != rq:
-                parent[max(rp, rq)] = min(rp, rq)
-    cut = [i for i in range(k) if find(i + 1) != 0]
+                uf.union(max(rp, rq), min(rp, rq))  # the smaller root stays: 0 = fixed
+    cut = [i for i in range(k) if uf.find(i + 1) != 0]
     if cut:
         bad_sn = np.flatnonzero(np.isin(island, cut))
         nodes = np.flatnonzero(np.isin(supernode, bad_sn))
