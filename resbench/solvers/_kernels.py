@@ -289,12 +289,12 @@ def scale_rows(indptr, data, inv_diag):  # pragma: no cover - compiled
 # the node's bounds.  Each returns res_v = max_i |clip(x_i) − u_i|, measured before
 # node i moves.  The variants exist for speed: the unbounded ω = 1 sweep is the
 # bare streaming loop (no bound loads, no ω blend), which is what large linear
-# meshes run; loop-invariant branches inside one loop cost 30–60 % (measured).
+# meshes run; loop-invariant branches inside one loop are measurably slower.
 # Index arrays are unsigned so that numba emits no negative-index wraparound, and
 # rows are walked with a running position and per-row degrees (uint32) rather
-# than row pointers: 1.3x faster per sweep on a 1M-resistor grid (paired runs).
-# The shared pieces are inline="always" helpers (inlined in numba's IR: as fast
-# as writing them out; an ordinary jitted call per node was 12 % slower).
+# than row pointers, which streams fewer bytes.  The shared pieces are
+# inline="always" helpers (inlined in numba's IR: as fast as writing them out,
+# unlike an ordinary jitted call per node).  Numbers: docs/measurements.md.
 @njit(inline="always")
 def _row_target(idx, g_over_diag, u, x, k, e):  # pragma: no cover - compiled
     """x + Σ_{k ≤ p < e} g_over_diag[p] · u[idx[p]]: one row of the scaled CSR."""

@@ -34,7 +34,8 @@ Diode models:
 ``diode_model="switch"`` (default)
     each ideal diode becomes the self-controlled switch
     ``S<name> a c a c swideal`` with ``.model swideal sw(vt=0 vh=0 ron=1e-5
-    roff=1e12)``; measured agreement with the exact ideal answer ≤ 6e-8 V.
+    roff=1e12)``; measured agreement with the exact ideal answer ≤ 6e-8 V
+    (docs/design.md §5).
 ``diode_model="shockley"``
     SPICE's own diode with the netlist's ``.model`` (a default model ``d`` for
     any missing one).  Expect each conducting diode to drop about
@@ -310,7 +311,7 @@ def solve_ngspice(
     ``mode``: ``"shared"`` (libngspice in a reused worker process) or
     ``"batch"`` (the ``ngspice -b`` CLI and its rawfile).  ``diode_model``:
     ``"switch"`` (ideal-diode switch, agrees with the exact answer to ≤ 6e-8 V
-    as measured) or ``"shockley"`` (SPICE's diode: expect a forward drop of
+    as measured, docs/design.md §5) or ``"shockley"`` (SPICE's diode: expect a forward drop of
     ≈ N·Vt·ln(I/IS) per conducting diode).  ``timeout`` (seconds) bounds one
     run: past it ngspice's process group is killed and the status is
     ``"timeout"``.  ``gmin`` (siemens), if given, adds a leak from every node to

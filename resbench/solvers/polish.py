@@ -148,9 +148,8 @@ def polish(
 ) -> PolishResult:
     """Finish the minimisation exactly from a feasible point u0 (see module docstring).
 
-    BLAS runs single-threaded here: the matrices are small, and a multi-threaded
-    OpenBLAS on a loaded 2-core machine was measured 40× slower (169 ms vs 4 ms
-    for a 190×190 solve).
+    BLAS runs single-threaded here: the matrices are small, and threads only add
+    overhead on them (measured: docs/measurements.md, "Polish").
     """
     with _BLAS.limit(limits=1, user_api="blas"):
         return _polish(p, u0, tight_tol=tight_tol, max_iter=max_iter)
