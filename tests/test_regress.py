@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resbench.bench import regress as R
+from resbench.bench import timing
 from resbench.bench.regress import noise as regress_noise
 from resbench.bench.regress import suite as regress_suite
 from resbench.cli import regress as cli_regress
@@ -280,11 +281,14 @@ def test_worst_exit_order() -> None:
 def test_injected_slowdown_repeats_the_solve_and_sums_timings() -> None:
     c = TINY[0].build()
     fast = StandInFast()
-    sol = R.fast_runner(c, fast, slowdown=3)()
+    m = R.fast_runner(c, fast, slowdown=3)()
     assert fast.calls == 3
-    assert sol.timings["total"] == pytest.approx(1e-3 * (1.0 + 1.01 + 1.02))
-    assert sol.timings["setup"] + sol.timings["solve"] == pytest.approx(sol.timings["total"])
-    assert sol.info["injected_slowdown"] == 3
+    assert m.timings["total"] == pytest.approx(1e-3 * (1.0 + 1.01 + 1.02))
+    assert m.timings["setup"] + m.timings["solve"] == pytest.approx(m.timings["total"])
+    assert m.extra["injected_slowdown"] == 3
+    # the bench's measurements stay on its record: the solver's Solution is untouched
+    assert m.solution.timings["total"] == pytest.approx(1.02e-3)
+    assert "injected_slowdown" not in m.solution.info
 
 
 def test_inner_measurements_keep_the_median() -> None:
@@ -295,9 +299,27 @@ def test_inner_measurements_keep_the_median() -> None:
         t = next(totals)
         return Solution(circuit, _exact(circuit), "cd", CONVERGED, timings={"total": t})
 
-    sol = R.fast_runner(c, fn, inner=5)()
-    assert sol.timings["total"] == 3e-3
-    assert sol.info["inner_totals"] == [5e-3, 1e-3, 9e-3, 2e-3, 3e-3]
+    m = R.fast_runner(c, fn, inner=5)()
+    assert m.timings["total"] == 3e-3
+    assert m.extra["inner_totals"] == [5e-3, 1e-3, 9e-3, 2e-3, 3e-3]
+    assert "cpu" in m.timings and "cpu" not in m.solution.timings
+    assert "inner_totals" not in m.solution.info
+
+
+def test_the_harness_records_a_runners_measurements_on_its_sample() -> None:
+    """A runner's Measurement becomes the Sample's timings and extra; its Solution is kept
+    as the solver made it (bench measurements never go into Solution.info/timings)."""
+    c = TINY[0].build()
+    samples = timing.run_interleaved(
+        {"cd": R.fast_runner(c, StandInFast(), slowdown=2, inner=3)}, repeats=1, warmup=0
+    )
+    (s,) = samples["cd"]
+    assert s.extra == {"injected_slowdown": 2, "inner_totals": s.extra["inner_totals"]}
+    assert len(s.extra["inner_totals"]) == 3
+    assert s.timings["total"] == pytest.approx(sorted(s.extra["inner_totals"])[1])
+    assert s.as_row()["total"] == s.timings["total"]
+    assert s.solution is not None and s.solution.timings["total"] < s.timings["total"]
+    assert not {"injected_slowdown", "inner_totals"} & set(s.solution.info)
 
 
 def test_a_failing_inner_measurement_is_not_hidden() -> None:
@@ -307,14 +329,15 @@ def test_a_failing_inner_measurement_is_not_hidden() -> None:
     def fn(circuit):
         return Solution(circuit, _exact(circuit), "cd", next(statuses), timings={"total": 1e-3})
 
-    assert R.fast_runner(c, fn, inner=3)().status == FAILED
+    assert R.fast_runner(c, fn, inner=3)().solution.status == FAILED
 
 
 def test_injected_error_moves_every_non_ground_node() -> None:
     c = TINY[0].build()
-    sol = R.fast_runner(c, StandInFast(), perturb=1e-3)()
-    d = sol.voltages - _exact(c)
+    m = R.fast_runner(c, StandInFast(), perturb=1e-3)()
+    d = m.solution.voltages - _exact(c)
     assert d[0] == 0.0 and np.allclose(d[1:], 1e-3)
+    assert m.extra["injected_error"] == 1e-3 and "injected_error" not in m.solution.info
 
 
 def test_runner_rejects_bad_injections() -> None:
@@ -722,8 +745,10 @@ def test_spice_runner_adds_worker_cpu_from_the_second_call() -> None:
 
     run = R.spice_runner(c, fake)
     assert "cpu" not in run().timings  # first call: no worker known before it
-    cpu = run().timings["cpu"]
+    m = run()
+    cpu = m.timings["cpu"]
     assert 0.0 <= cpu < 5.0
+    assert "cpu" not in m.solution.timings  # the bench's measurement, not the solver's
 
 
 def test_run_noise_study_writes_files(tmp_path, monkeypatch) -> None:

@@ -277,34 +277,38 @@ class ScaleOptions:
 
 
 # --------------------------------------------------------------------------- runners
-def _cd_runner(circuit: Circuit) -> Callable[[], Solution]:
+def _cd_runner(circuit: Circuit) -> Callable[[], timing.Measurement]:
+    """cd under a peak-RSS probe of this process; the memory use is the bench's record
+    (``Measurement.extra["memory"]``), not written into the Solution."""
     from resbench.solvers import solve
 
-    def run() -> Solution:
+    def run() -> timing.Measurement:
         release_free_memory()
         with PeakRSS() as probe:
             sol = solve(circuit, "cd", certify=False)
-        sol.info["memory"] = probe.result
-        return sol
+        return timing.Measurement(sol, extra={"memory": probe.result})
 
     return run
 
 
-def _spice_runner(circuit: Circuit, timeout: float) -> Callable[[], Solution]:
+def _spice_runner(circuit: Circuit, timeout: float) -> Callable[[], timing.Measurement]:
+    """ngspice under a polling peak-RSS probe of its worker (started here when needed, so
+    its pid is known before the run: that start-up time is the run's ``startup`` unless
+    the solver reported one).  Memory and start-up are the bench's record."""
     from resbench.solvers import solve
     from resbench.solvers.ngspice import get_worker
 
-    def run() -> Solution:
+    def run() -> timing.Measurement:
         worker = get_worker()
         startup = None
         if not worker.alive():  # start it here so its pid is known before the run
             startup = worker.start()
         with PeakRSS(worker.pid, poll=True) as probe:
             sol = solve(circuit, "ngspice", certify=False, timeout=timeout)
+        times = dict(sol.timings)
         if startup is not None:
-            sol.timings.setdefault("startup", startup)
-        sol.info["memory"] = probe.result
-        return sol
+            times.setdefault("startup", startup)
+        return timing.Measurement(sol, times, {"memory": probe.result})
 
     return run
 
@@ -324,7 +328,7 @@ def _repeats_within(samples: Mapping[str, list[timing.Sample]], opts: ScaleOptio
 
 
 def _run_size(
-    runners: dict[str, Callable[[], Solution]],
+    runners: dict[str, timing.Runner],
     opts: ScaleOptions,
     on_run: Callable[[timing.Sample], None] | None,
     before_run: Callable[[str, str, int], None] | None = None,
@@ -343,9 +347,8 @@ def _run_size(
 
 # --------------------------------------------------------------------------- rows
 def _memory(s: timing.Sample) -> MemoryUse | None:
-    if s.solution is None:
-        return None
-    return s.solution.info.get("memory")
+    """The run's memory use, as the bench's runner measured it (None when not measured)."""
+    return s.extra.get("memory")
 
 
 def _sample_row(base: dict, s: timing.Sample) -> dict:
@@ -712,7 +715,7 @@ def _sweep(
         note = None
         if opts.write_netlists:
             note = _write_netlist(circuit, opts, size)
-        runners: dict[str, Callable[[], Solution]] = {}
+        runners: dict[str, timing.Runner] = {}
         skipped: list[dict] = []
         for solver in wanted:
             if solver == CD:

@@ -10,6 +10,12 @@
 A solver whose run fails, times out or raises is not run again for the same
 job (a 600 s timeout is not worth repeating); its failing run is a sample with
 its status, so no row is lost.
+
+Measurements the bench makes itself (a CPU time, a peak memory, the inner totals of
+a regress slot, the injected faults) belong to the bench's :class:`Sample`, never to
+the solver's :class:`~resbench.solution.Solution`: a runner that makes them returns a
+:class:`Measurement` (its Solution untouched, plus the bench's timings and ``extra``
+values) instead of a bare Solution.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import math
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from resbench.errors import ResbenchError
 from resbench.solution import FAILED, TIMEOUT, Solution
@@ -50,6 +57,25 @@ ERROR_STATUSES = _STOP_STATUSES  # failed, timed out, or raised: no answer
 
 
 @dataclass
+class Measurement:
+    """What a runner returns when the bench measured something on top of the solver's
+    answer: the solver's Solution (left as the solver made it, its voltages aside when
+    a fault is injected), the timings of the run as the bench records them (``None``:
+    the solver's own ``timings``), and bench-only values (``extra``: e.g. ``memory``,
+    ``inner_totals``, ``injected_slowdown``, ``injected_error``).  Keeping them here
+    stops bench measurements leaking into ``Solution.info`` / ``Solution.timings``."""
+
+    solution: Solution
+    timings: dict[str, float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: a runner of the timing harness: a zero-argument callable giving a Solution, or a
+#: Measurement when the bench adds measurements of its own
+Runner = Callable[[], Solution | Measurement]
+
+
+@dataclass
 class Sample:
     """One run of one solver: its raw timings (seconds) and outcome."""
 
@@ -62,6 +88,7 @@ class Sample:
     sweeps: int | None = None
     residual: float | None = None
     solution: Solution | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)  # bench-only values (Measurement)
 
     @property
     def has_answer(self) -> bool:
@@ -101,11 +128,11 @@ class Stats:
         return cls(statistics.median(vals), min(vals), max(vals), len(vals))
 
 
-def _run_once(solver: str, fn: Callable[[], Solution], phase: str, repeat: int) -> Sample:
+def _run_once(solver: str, fn: Runner, phase: str, repeat: int) -> Sample:
     enabled = gc.isenabled()
     gc.disable()  # no cyclic-GC pause inside a timed run (the collector runs between runs)
     try:
-        sol = fn()
+        out = fn()
     except ResbenchError as exc:
         return Sample(solver, phase, repeat, ERROR, error=exc.format())
     except Exception as exc:  # a solver bug must not lose the other rows
@@ -113,21 +140,24 @@ def _run_once(solver: str, fn: Callable[[], Solution], phase: str, repeat: int) 
     finally:
         if enabled:
             gc.enable()
+    m = out if isinstance(out, Measurement) else Measurement(out)
+    sol = m.solution
     return Sample(
         solver,
         phase,
         repeat,
         sol.status,
-        timings=dict(sol.timings),
+        timings=dict(sol.timings if m.timings is None else m.timings),
         error=sol.info.get("error") if sol.info else None,
         sweeps=sol.sweeps,
         residual=sol.residual,
         solution=sol,
+        extra=dict(m.extra),
     )
 
 
 def run_interleaved(
-    runners: Mapping[str, Callable[[], Solution]],
+    runners: Mapping[str, Runner],
     *,
     repeats: int = 5,
     warmup: int = 1,
@@ -137,7 +167,7 @@ def run_interleaved(
     """Run each solver ``warmup`` times, then ``repeats`` times interleaved.
 
     ``runners`` maps a solver label to a zero-argument callable returning a
-    Solution (the same Circuit captured in each).  Order: all warm-ups
+    Solution or a :class:`Measurement` (the same Circuit captured in each).  Order: all warm-ups
     (A B, A B …), then measured runs A B A B ….  ``before_run(solver, phase,
     repeat)`` is called before every run (a progress label names the solver that
     is running), ``on_run(sample)`` after it.  Returns the samples of each solver,

@@ -8,7 +8,9 @@ the answers (cd certified, every node within ``atol`` of ngspice) and returns a
 the timing harness: :func:`fast_runner` carries the injection switches
 (``--inject-slowdown``, ``--inject-error``: stand-ins for a slower or wrong solver,
 kept here so the solver never knows about them) and :func:`spice_runner` adds the
-ngspice worker's CPU time (:func:`resbench.bench.probes.process_cpu_ns`).
+ngspice worker's CPU time (:func:`resbench.bench.probes.process_cpu_ns`).  Both
+return a :class:`~resbench.bench.timing.Measurement`: what they measure is the
+bench's record, never written into the solver's Solution.
 """
 
 from __future__ import annotations
@@ -128,18 +130,21 @@ def fast_runner(
     slowdown: int = 1,
     perturb: float = 0.0,
     inner: int = 1,
-) -> Callable[[], Solution]:
+) -> Callable[[], timing.Measurement]:
     """A zero-argument runner for the timing harness, with the injection switches.
 
     One call is one cd *slot* of a pair: ``inner`` consecutive measurements, of
-    which the one with the median total is returned, its ``cpu`` time set to the
+    which the one with the median total is kept, its ``cpu`` time set to the
     median CPU time (a sub-millisecond solve is otherwise at the mercy of one
-    scheduler preemption, ~4 ms on a shared machine; ``info["inner_totals"]``
-    keeps them all).  ``timings["cpu"]`` is this process's CPU time around the
-    solve, unless the solver reported one.  ``slowdown`` = k makes
-    each measurement k solves and reports their *summed* setup, solve and total
-    times (k × the work); ``perturb`` adds that many volts to every non-ground
-    node of the answer (a wrong answer).
+    scheduler preemption, ~4 ms on a shared machine; ``extra["inner_totals"]``
+    keeps them all).  ``cpu`` is this process's CPU time around the solve, unless
+    the solver reported one.  ``slowdown`` = k makes each measurement k solves and
+    reports their *summed* setup, solve and total times (k × the work); ``perturb``
+    adds that many volts to every non-ground node of the answer (a wrong answer).
+
+    Every measurement lands on the returned :class:`~resbench.bench.timing.Measurement`
+    (its ``timings`` and ``extra``), never in the solver's Solution, whose timings
+    and info stay as the solver made them (its voltages aside under ``perturb``).
     """
     if not (isinstance(slowdown, int) and slowdown >= 1):
         raise ResbenchError(f"injected slowdown must be an integer >= 1, got {slowdown!r}")
@@ -148,74 +153,80 @@ def fast_runner(
     if not math.isfinite(perturb):
         raise ResbenchError(f"injected error must be finite, got {perturb!r}")
 
-    def measure() -> Solution:
+    def measure() -> tuple[Solution, dict[str, float]]:
+        """One measurement: ``slowdown`` solves; the last Solution and the bench's
+        timings of the measurement (the solver's, plus ``cpu``, summed over the solves)."""
         sums: dict[str, float] = {}
         compile_s = 0.0
         sol: Solution | None = None
+        times: dict[str, float] = {}
         for _ in range(slowdown):
             t0 = time.process_time_ns()
             sol = solve_fn(circuit)
-            sol.timings.setdefault("cpu", (time.process_time_ns() - t0) * 1e-9)
+            times = dict(sol.timings)
+            times.setdefault("cpu", (time.process_time_ns() - t0) * 1e-9)
             for key in ("setup", "solve", "total", "cpu"):
-                if key in sol.timings:
-                    sums[key] = sums.get(key, 0.0) + float(sol.timings[key])
-            compile_s = max(compile_s, float(sol.timings.get("compile", 0.0)))
+                if key in times:
+                    sums[key] = sums.get(key, 0.0) + float(times[key])
+            compile_s = max(compile_s, float(times.get("compile", 0.0)))
         assert sol is not None
         if slowdown > 1:
-            sol.timings.update(sums)
-            if "compile" in sol.timings:
-                sol.timings["compile"] = compile_s
-            sol.info["injected_slowdown"] = slowdown
-        return sol
+            times.update(sums)
+            if "compile" in times:
+                times["compile"] = compile_s
+        return sol, times
 
-    def run() -> Solution:
-        sols = [measure() for _ in range(inner)]
-        totals = [float(s.timings.get("total", math.nan)) for s in sols]
-        failed = [s for s in sols if s.status != CONVERGED]
+    def run() -> timing.Measurement:
+        runs = [measure() for _ in range(inner)]
+        totals = [float(t.get("total", math.nan)) for _, t in runs]
+        failed = [r for r in runs if r[0].status != CONVERGED]
         if failed:  # never hide a failing measurement behind the median
-            sol = failed[0]
+            sol, times = failed[0]
         elif inner > 1:
             order = sorted(range(inner), key=lambda k: (not math.isfinite(totals[k]), totals[k]))
-            sol = sols[order[(inner - 1) // 2]]
-            cpus = [float(s.timings.get("cpu", math.nan)) for s in sols]
-            sol.timings["cpu"] = median_finite(cpus)
-            compiles = [s.timings["compile"] for s in sols if "compile" in s.timings]
+            sol, times = runs[order[(inner - 1) // 2]]
+            times["cpu"] = median_finite([float(t.get("cpu", math.nan)) for _, t in runs])
+            compiles = [t["compile"] for _, t in runs if "compile" in t]
             if compiles:
-                sol.timings["compile"] = max(compiles)
+                times["compile"] = max(compiles)
         else:
-            sol = sols[0]
+            sol, times = runs[0]
+        extra: dict[str, Any] = {}
+        if slowdown > 1:
+            extra["injected_slowdown"] = slowdown
         if inner > 1:
-            sol.info["inner_totals"] = totals
+            extra["inner_totals"] = totals
         if perturb and sol.voltages is not None:
             sol.voltages = np.asarray(sol.voltages, dtype=np.float64).copy()
             sol.voltages[1:] += perturb
-            sol.info["injected_error"] = perturb
-        return sol
+            extra["injected_error"] = perturb
+        return timing.Measurement(sol, times, extra)
 
     return run
 
 
-def spice_runner(circuit: Circuit, solve_fn: SolveFn) -> Callable[[], Solution]:
-    """A zero-argument ngspice runner that adds ``timings["cpu"]``: this process's CPU
-    time during the call plus the worker process's (``info["worker_pid"]``; known
-    from the previous call, so a warm-up run has none).  Left out when the worker
-    changed during the call or its CPU time cannot be read, or when the solver
-    reported a ``cpu`` time itself."""
+def spice_runner(circuit: Circuit, solve_fn: SolveFn) -> Callable[[], timing.Measurement]:
+    """A zero-argument ngspice runner whose Measurement adds a ``cpu`` time: this
+    process's CPU time during the call plus the worker process's (the Solution's
+    ``info["worker_pid"]``; known from the previous call, so a warm-up run has none).
+    Left out when the worker changed during the call or its CPU time cannot be read,
+    or when the solver reported a ``cpu`` time itself.  The Solution is not touched."""
     state: dict[str, Any] = {"pid": None}
 
-    def run() -> Solution:
+    def run() -> timing.Measurement:
         pid = state["pid"]
         before = process_cpu_ns(pid) if pid is not None else None
         t0 = time.process_time_ns()
         sol = solve_fn(circuit)
         own = time.process_time_ns() - t0
+        times = dict(sol.timings)
         new_pid = sol.info.get("worker_pid") if sol.info else None
-        if "cpu" not in sol.timings and before is not None and new_pid == pid:
+        if "cpu" not in times and before is not None and new_pid == pid:
             after = process_cpu_ns(pid)
             if after is not None and after >= before:
-                sol.timings["cpu"] = (own + after - before) * 1e-9
+                times["cpu"] = (own + after - before) * 1e-9
         state["pid"] = new_pid
-        return sol
+        return timing.Measurement(sol, times)
 
     return run
 
