@@ -167,3 +167,21 @@ def test_info_lists_the_registered_solvers(echo: SolverSpec) -> None:
         json.loads(res.output)["solvers"] == "cd (exact), reference (exact), ngspice, echo (exact)"
     )
     assert json.loads(CliRunner().invoke(cli, ["info", "--json"]).output)["solvers"]
+
+
+def test_the_bench_times_the_registrys_solvers(echo: SolverSpec) -> None:
+    """scale and regress take the solvers they time from the registry: the fast one must
+    be registered and exact, the reference registered and inexact."""
+    from resbench.bench import scale, timing
+    from resbench.bench.regress import policy
+
+    assert timing.timed_solver("cd", exact=True) is registry.get_solver("cd")
+    assert timing.timed_solver("echo", exact=True) is echo  # a plug-in is found as well
+    assert (policy.FAST, policy.SPICE) == (scale.CD, scale.SPICE) == ("cd", "ngspice")
+    assert set(scale.SOLVER_IDS.values()) <= set(registry.solver_names())
+    with pytest.raises(UnknownSolverError, match="choose one of"):
+        timing.timed_solver("cdd", exact=True)
+    with pytest.raises(ResbenchError, match="not an exact"):
+        timing.timed_solver("ngspice", exact=True)
+    with pytest.raises(ResbenchError, match="not an inexact"):
+        timing.timed_solver("cd", exact=False)

@@ -114,8 +114,9 @@ MEMORY_METHOD = (
 )
 
 #: solver names on the command line → solver ids in the result files
-SOLVER_IDS: dict[str, str] = {"cd": "cd", "spice": "ngspice", "ngspice": "ngspice"}
-CD, SPICE = "cd", "ngspice"
+#: (both names are checked against the solver registry: timing.FAST_SOLVER, REFERENCE_SOLVER)
+CD, SPICE = timing.FAST_SOLVER, timing.REFERENCE_SOLVER
+SOLVER_IDS: dict[str, str] = {CD: CD, "spice": SPICE, SPICE: SPICE}
 DRN_INPUTS, DRN_OUTPUTS = 1568, 10
 
 #: Default sizes per family (drn: hidden width with 1568 inputs and 10 outputs, or a
@@ -285,7 +286,7 @@ def _cd_runner(circuit: Circuit) -> Callable[[], timing.Measurement]:
     def run() -> timing.Measurement:
         release_free_memory()
         with PeakRSS() as probe:
-            sol = solve(circuit, "cd", certify=False)
+            sol = solve(circuit, CD, certify=False)
         return timing.Measurement(sol, extra={"memory": probe.result})
 
     return run
@@ -304,7 +305,7 @@ def _spice_runner(circuit: Circuit, timeout: float) -> Callable[[], timing.Measu
         if not worker.alive():  # start it here so its pid is known before the run
             startup = worker.start()
         with PeakRSS(worker.pid, poll=True) as probe:
-            sol = solve(circuit, "ngspice", certify=False, timeout=timeout)
+            sol = solve(circuit, SPICE, certify=False, timeout=timeout)
         times = dict(sol.timings)
         if startup is not None:
             times.setdefault("startup", startup)

@@ -29,6 +29,7 @@ from typing import Any
 
 from resbench.errors import ResbenchError
 from resbench.solution import FAILED, TIMEOUT, Solution
+from resbench.solvers.registry import SolverSpec, get_solver
 
 WARMUP = "warmup"
 MEASURE = "measure"
@@ -54,6 +55,25 @@ TIMING_COLUMNS = (
 OK = "ok"
 UNCERTIFIED = "uncertified"
 ERROR_STATUSES = _STOP_STATUSES  # failed, timed out, or raised: no answer
+
+
+def timed_solver(name: str, *, exact: bool) -> SolverSpec:
+    """The registry's spec of a solver that ``scale`` or ``regress`` times, so neither
+    keeps its own idea of which solvers exist: an unregistered name raises
+    :class:`~resbench.solvers.registry.UnknownSolverError` (naming the registered ones),
+    and the spec's exactness must be ``exact`` (the fast solver's answer is certified,
+    so it must be exact; ngspice, the reference it is timed against, is not)."""
+    spec = get_solver(name)
+    if spec.exact != exact:
+        kind = "an exact" if exact else "an inexact reference"
+        raise ResbenchError(f"solver {name!r} is not {kind} solver; the bench times it as one")
+    return spec
+
+
+#: the fast solver that ``scale`` and ``regress`` time, and the reference they time it
+#: against (both checked against the solver registry at import)
+FAST_SOLVER = timed_solver("cd", exact=True).name
+REFERENCE_SOLVER = timed_solver("ngspice", exact=False).name
 
 
 @dataclass

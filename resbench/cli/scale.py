@@ -27,8 +27,11 @@ _SPICE_MAX_HELP = "drn 500000, grid 20000, random 5000"
 
 
 def _solver_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """The --solvers list: the registry's fast solver (cd) and ngspice (alias spice)."""
+    from resbench.bench.timing import FAST_SOLVER, REFERENCE_SOLVER
+
     names = tuple(t.strip().lower() for t in value.split(",") if t.strip())
-    bad = [n for n in names if n not in ("cd", "spice", "ngspice")]
+    bad = [n for n in names if n not in (FAST_SOLVER, "spice", REFERENCE_SOLVER)]
     if bad or not names:
         raise click.BadParameter(f"expected a comma list of cd, spice; got {value!r}")
     return names

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from resbench.bench.timing import FAST_SOLVER, REFERENCE_SOLVER
 from resbench.defaults import DEFAULT_ATOL as DEFAULT_ATOL  # re-export
 from resbench.errors import ResbenchError
 
@@ -41,8 +42,8 @@ TEST_NAME = "mannwhitneyu-one-sided"
 DEFAULT_SWEEPS_TOLERANCE = 0
 DEFAULT_BASELINE = Path("results") / "baseline.json"
 BASELINE_FORMAT = 1
-FAST = "cd"
-SPICE = "ngspice"
+FAST = FAST_SOLVER  # the registered exact solver the gate times (cd)
+SPICE = REFERENCE_SOLVER  # the reference it is timed against (ngspice)
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
