@@ -412,7 +412,7 @@ def exit_code(summary: pd.DataFrame) -> int:
 
 def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
     """The markdown summary file: the table, then the machine and options."""
-    from resbench.bench.results import markdown_table
+    from resbench.bench.results import machine_line, markdown_table
 
     s = run.summary
     table = C.markdown_frame(C.COMPARE, s, solver=run.options.solver)
@@ -439,12 +439,8 @@ def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
         "",
     ]
     if meta:
-        m = meta.get("machine", {})
-        v = meta.get("versions", {})
         lines += [
-            f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory')}. "
-            f"Python {v.get('python')}, numpy {v.get('numpy')}, numba {v.get('numba')}, "
-            f"PySpice {v.get('PySpice')}, ngspice {v.get('ngspice')}.",
+            machine_line(meta),
             f"Command: `{meta.get('command')}`",
             "",
         ]

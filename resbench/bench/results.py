@@ -161,6 +161,19 @@ def sidecar(
     return meta
 
 
+def machine_line(meta: dict[str, Any], *, load: bool = False) -> str:
+    """The "Machine: … Python …, ngspice …." line of a markdown summary, from a sidecar
+    (``load``: with the load average, as scale reports it)."""
+    m = meta.get("machine", {})
+    v = meta.get("versions", {})
+    where = f"{m.get('cpu')}, {m.get('cores')} cores, {m.get('memory')}"
+    where += f"; load average {meta.get('load_average')}" if load else ""
+    return (
+        f"Machine: {where}. Python {v.get('python')}, numpy {v.get('numpy')}, "
+        f"numba {v.get('numba')}, PySpice {v.get('PySpice')}, ngspice {v.get('ngspice')}."
+    )
+
+
 def jsonable(obj: Any) -> Any:
     """``obj`` made JSON-safe, recursively: numpy scalars as Python numbers, paths as
     strings, NaN/inf as None, mappings and sequences rebuilt, anything else as its

@@ -28,7 +28,7 @@ def markdown_summary(
     plot: str | None = None,
 ) -> str:
     """The markdown summary: the table, the fits, memory method, machine and command."""
-    from resbench.bench.results import markdown_table
+    from resbench.bench.results import machine_line, markdown_table
 
     s = summary
     table = C.markdown_frame(C.SCALE, s)
@@ -80,12 +80,8 @@ def markdown_summary(
             "",
         ]
     if meta:
-        m = meta.get("machine", {})
-        v = meta.get("versions", {})
         lines += [
-            f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory')}; load average "
-            f"{meta.get('load_average')}. Python {v.get('python')}, numpy {v.get('numpy')}, "
-            f"numba {v.get('numba')}, PySpice {v.get('PySpice')}, ngspice {v.get('ngspice')}.",
+            machine_line(meta, load=True),
             f"Command: `{meta.get('command')}`",
             "",
         ]
