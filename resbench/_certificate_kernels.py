@@ -45,6 +45,21 @@ def _root(parent, x):  # pragma: no cover - compiled
     return x
 
 
+@njit(cache=True, inline="always")
+def _join(parent, a, b):  # pragma: no cover - compiled
+    """Merge the groups of a and b (the smaller root wins, so ground stays root 0);
+    1 when they were two groups, else 0."""
+    x = _root(parent, a)
+    y = _root(parent, b)
+    if x == y:
+        return 0
+    if x < y:
+        parent[y] = x
+    else:
+        parent[x] = y
+    return 1
+
+
 @kernel(INT, I32, I32, I32, I32)
 def grounded_groups(n, ra, rb, la, lb):  # pragma: no cover - compiled
     """Union–find over resistors (ra, rb; shorts included) and equality links (la, lb:
@@ -54,25 +69,11 @@ def grounded_groups(n, ra, rb, la, lb):  # pragma: no cover - compiled
     parent = np.arange(n)
     groups = n
     for e in range(la.shape[0]):
-        x = _root(parent, la[e])
-        y = _root(parent, lb[e])
-        if x != y:
-            groups -= 1
-            if x < y:
-                parent[y] = x
-            else:
-                parent[x] = y
+        groups -= _join(parent, la[e], lb[e])
     for e in range(ra.shape[0]):
         if groups == 1:
             break
-        x = _root(parent, ra[e])
-        y = _root(parent, rb[e])
-        if x != y:
-            groups -= 1
-            if x < y:
-                parent[y] = x
-            else:
-                parent[x] = y
+        groups -= _join(parent, ra[e], rb[e])
     out = np.empty(n, dtype=np.int64)
     for k in range(n):
         out[k] = _root(parent, k)
