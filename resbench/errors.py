@@ -133,3 +133,9 @@ class CircuitError(ResbenchError):
 
 class SolverError(ResbenchError):
     """A solver failed to run (not: failed to certify, which is a status)."""
+
+
+class InputError(ResbenchError):
+    """Input values for a batch that cannot be used: a file that cannot be read, wrong
+    columns or shape, NaN or inf, a name that is not an input, a batch too big for memory.
+    The message says which file / column / row and what to do."""
