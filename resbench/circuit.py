@@ -110,6 +110,55 @@ class Model:
     params: dict[str, float] = field(default_factory=dict)
 
 
+#: DBL_EPSILON * 1e3: how far past ``stop`` ngspice's ``.dc`` loop still takes a point
+DC_END_SLACK = 2.220446049250313e-16 * 1e3
+
+
+@dataclass(frozen=True)
+class DcSweep:
+    """A ``.dc`` card: one or two swept sources, as ngspice runs them.
+
+    ``sources`` holds ``(name, start, stop, step)`` per source (names lower case, V or
+    I sources of the circuit).  The first source is the inner loop: it varies fastest,
+    the second (if any) steps once per pass of the first.  Values follow ngspice's own
+    loop (``dctrcurv.c``): ``start``, then ``+= step`` repeatedly (accumulated, not
+    ``start + k*step``), while ``sign(step) * (value - stop) <= DC_END_SLACK``.
+    """
+
+    sources: tuple[tuple[str, float, float, float], ...]
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.sources) <= 2:
+            raise CircuitError(".dc sweeps one or two sources")
+        for name, _start, _stop, step in self.sources:
+            if not step or step != step:
+                raise CircuitError(f".dc step of {name} must be nonzero")
+
+    @property
+    def names(self) -> list[str]:
+        """Swept source names, inner loop first."""
+        return [s[0] for s in self.sources]
+
+    def axis(self, k: int) -> np.ndarray:
+        """The values source ``k`` takes, in order (ngspice's accumulation)."""
+        _, start, stop, step = self.sources[k]
+        sign = 1.0 if step > 0 else -1.0
+        out: list[float] = []
+        v = float(start)
+        while sign * (v - stop) <= DC_END_SLACK:
+            out.append(v)
+            v += step
+        return np.asarray(out, dtype=np.float64)
+
+    def card(self, written: dict[str, str] | None = None) -> str:
+        """The ``.dc`` line (values exact); ``written`` maps a name to how it is written."""
+        parts = [".dc"]
+        for name, start, stop, step in self.sources:
+            name = (written or {}).get(name, name)
+            parts += [name, repr(float(start)), repr(float(stop)), repr(float(step))]
+        return " ".join(parts)
+
+
 @dataclass(eq=False)
 class Circuit:
     """A flattened DC circuit.  See the module docstring for conventions."""
@@ -126,6 +175,7 @@ class Circuit:
     models: dict[str, Model] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # notes collected while reading
     source: str | None = None  # file it was read from, if any
+    dc: DcSweep | None = None  # the netlist's .dc card, if any
 
     # ------------------------------------------------------------------ queries
     @property
@@ -185,13 +235,20 @@ class Circuit:
             )
         if len(self.diode_models) != len(self.diodes):
             raise CircuitError("diode_models must have one entry per diode")
+        if self.dc is not None:
+            sources = set(self.vsources.names) | set(self.isources.names)
+            for name in self.dc.names:
+                if name not in sources:
+                    raise CircuitError(f".dc sweeps {name!r}, which is not a V or I source")
 
     def equals(self, other: Circuit, *, rtol: float = 0.0) -> bool:
         """Structural equality by names: title, node set, every element (name, node
         names, value, in order per kind), diode models and model cards.  Node
         *indices* may differ (a writer need not preserve node numbering).  Values are
         compared exactly, or to a relative tolerance ``rtol`` (for values computed by
-        numpy on another CPU, whose last bits may differ)."""
+        numpy on another CPU, whose last bits may differ).  The ``.dc`` sweeps must be equal."""
+        if self.dc != other.dc:
+            return False
         if self.title != other.title or set(self.nodes) != set(other.nodes):
             return False
         mine, theirs = np.asarray(self.nodes, dtype=object), np.asarray(other.nodes, dtype=object)

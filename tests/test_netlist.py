@@ -360,14 +360,15 @@ def test_errors_inside_an_included_file_name_that_file(tmp_path: Path) -> None:
 def test_accepted_cards_and_end() -> None:
     c = parse(
         ".options reltol=1e-3\n.option gmin=1e-12\n.temp 27\n.save all\n.print dc v(a)\n"
-        ".probe v(a)\n.op\n.tran 1u 1m\n.dc V1 0 1 0.1\n.ac dec 10 1 1k\n.global vdd\n"
+        ".probe v(a)\n.op\n.tran 1u 1m\n.ac dec 10 1 1k\n.global vdd\n"
         ".title the real title\n"
         "R1 a 0 1\n.end\nthis is never read\n"
     )
     assert c.title == "the real title"
     assert list(c.resistors.names) == ["r1"]
     w = "\n".join(c.warnings)
-    assert ".tran ignored" in w and ".dc ignored" in w and ".ac ignored" in w
+    assert ".tran ignored" in w and ".ac ignored" in w
+    assert c.dc is None  # .dc is a sweep now (tests/test_dc.py)
 
 
 def test_control_block_is_skipped_with_a_warning() -> None:

@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 from resbench._expr import ExprError, evaluate
-from resbench.circuit import Model
+from resbench.circuit import DcSweep, Model
 from resbench.errors import quote, snippet
 from resbench.netlist.lex import (
     _LETTERS,
@@ -58,6 +58,10 @@ _ELEMENTS_HINT = (
     "sources, capacitors (C, open in DC), inductors (L, short in DC) and subcircuits (X)"
 )
 _NUMBER_HINT = "SPICE numbers look like 1k, 4.7u, 1meg, 2.2e-3, 10kohm; or write {expression}"
+
+#: a ``.dc`` card may ask for at most this many points (both loops together)
+MAX_DC_POINTS = 1_000_000
+_DC_USAGE = ".dc SRC START STOP STEP [SRC2 START2 STOP2 STEP2], e.g. .dc V1 0 5 0.1"
 
 _MODEL_HEAD = re.compile(r"([^\s(){}'\"=,]+)\s+([a-z_][a-z0-9_]*)(?![^\s(])")
 
@@ -167,6 +171,71 @@ class _Cards:
                 )
             self.models[name] = Model(name, kind, params)
             self.model_locs[name] = loc
+
+    def parse_dc(self) -> DcSweep | None:
+        """The ``.dc`` card (read once every source and ``.param`` is known): one or two
+        ``SRC START STOP STEP`` groups naming V or I sources; the step nonzero and
+        pointing from START to STOP; at most :data:`MAX_DC_POINTS` points in all."""
+        if self.dc_card is None:
+            return None
+        loc, raw = self.dc_card
+        toks = self.tokens(loc, raw, raw.lower())[1:]
+        if len(toks) not in (4, 8):
+            raise self.error(
+                loc, raw, f".dc needs 4 or 8 fields, found {len(toks)}", hint=_DC_USAGE
+            )
+        sources = []
+        total = 1.0
+        for k in range(0, len(toks), 4):
+            name = toks[k]
+            if name == "temp" or name[0] not in "vi" or "=" in name:
+                what = "the temperature" if name == "temp" else quote(name)
+                raise self.error(
+                    loc,
+                    raw,
+                    f".dc sweeps {what}: resbench sweeps independent V and I sources only",
+                    hint=_DC_USAGE,
+                )
+            group = self.groups[name[0]]
+            if name not in group.names:
+                known = sorted(set(self.groups["v"].names) | set(self.groups["i"].names))
+                shown = ", ".join(known[:10]) + (" …" if len(known) > 10 else "")
+                raise self.error(
+                    loc,
+                    raw,
+                    f".dc sweeps {name}, which is not a source of this netlist",
+                    hint=f"sources: {shown or 'none'} (a subcircuit's are v.<instance>.<name>)",
+                )
+            if any(s[0] == name for s in sources):
+                raise self.error(loc, raw, f".dc sweeps {name} twice", hint=_DC_USAGE)
+            start, stop, step = (
+                self.value(loc, raw, toks[k + j], self.env, f".dc {what} of {name}")
+                for j, what in ((1, "start"), (2, "stop"), (3, "step"))
+            )
+            if step == 0.0:
+                raise self.error(loc, raw, f".dc step of {name} is 0", hint=_DC_USAGE)
+            if (stop - start) * step < 0.0:
+                raise self.error(
+                    loc,
+                    raw,
+                    f".dc step {step:g} of {name} points away from {stop:g} "
+                    f"(start {start:g}): the sweep would be empty",
+                    hint=f"use step {-step:g}, or swap start and stop",
+                )
+            for v, what in ((start, "start"), (stop, "stop")):
+                problem = _range_problem(v)
+                if problem is not None:
+                    raise self.error(loc, raw, f".dc {what} of {name}: {problem}", hint=_RANGE_HINT)
+            total *= abs((stop - start) / step) + 1.0
+            if not total <= MAX_DC_POINTS:
+                raise self.error(
+                    loc,
+                    raw,
+                    f".dc asks for about {total:.3g} points, more than {MAX_DC_POINTS:,}",
+                    hint="use a larger step",
+                )
+            sources.append((name, start, stop, step))
+        return DcSweep(tuple(sources))
 
     def value(
         self, loc: int, raw: str, tok: str, env: _Env, what: str, ctx: _Ctx | None = None

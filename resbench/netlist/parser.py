@@ -13,7 +13,7 @@ from itertools import count
 
 import numpy as np
 
-from resbench.circuit import GROUND, Branches, Circuit, Model
+from resbench.circuit import GROUND, Branches, Circuit, DcSweep, Model
 from resbench.errors import CircuitError, NetlistError, clip_words
 from resbench.netlist.cards import _Cards
 from resbench.netlist.reader import _LINE_BITS, _LINE_MASK, _read_text, _Reader
@@ -76,6 +76,8 @@ class _Parser(_Reader, _Cards, _Subckts):
         self.root = _Subckt(None, [], [], None, 0)
         self.stack: list[_Subckt] = [self.root]
         self.model_cards: list[tuple[int, str]] = []
+        self.dc_card: tuple[int, str] | None = None  # (location, text) of the .dc card
+        self.dc: DcSweep | None = None
         self.globals: set[str] = {GROUND, "gnd"}
         self.including: list[str] = []
         self.include_names: list[str] = []
@@ -143,6 +145,7 @@ class _Parser(_Reader, _Cards, _Subckts):
             models=self.models,
             warnings=self.notes.lines(),
             source=source,
+            dc=self.dc,
         )
         try:
             c.validate()
@@ -212,6 +215,7 @@ def parse_netlist(text: str, *, file: str | None = None, base_dir: str | None = 
         p.parse_models()
         p.build_root()
         p.check_diode_models()
+        p.dc = p.parse_dc()
         return p.circuit(file)
     except NetlistError:
         raise

@@ -44,10 +44,11 @@ _DOLLAR = re.compile(r"[ \t]\$")
 _IGNORED_CARDS = frozenset(
     (".op", ".options", ".option", ".opt", ".temp", ".save", ".print", ".probe", ".plot")
 )
-_ANALYSIS_CARDS = frozenset((".tran", ".dc", ".ac"))
+_ANALYSIS_CARDS = frozenset((".tran", ".ac"))
 _CARDS_HINT = (
     "resbench reads .param .subckt/.ends .include/.inc .model .global .title .op .options "
-    ".temp .save .print .probe .tran/.dc/.ac (ignored) .control/.endc (skipped) and .end"
+    ".temp .save .print .probe .dc (a sweep) .tran/.ac (ignored) .control/.endc (skipped) "
+    "and .end"
 )
 _END, _CONTROL = 1, 2
 _LINE_BITS = 32  # a location is (file index << 32) | line number
@@ -344,6 +345,25 @@ class _Reader:
             self.notes.add(
                 f"{card} ignored (resbench computes the DC operating point)", self.place(loc)
             )
+            return 0
+        if card == ".dc":
+            if len(self.stack) > 1:
+                raise self.error(
+                    loc,
+                    s,
+                    f".dc inside .subckt {self.stack[-1].name}",
+                    hint="write the .dc card at the top level (a subcircuit's sources are "
+                    "named v.<instance>.<name> there)",
+                )
+            if self.dc_card is not None:
+                raise self.error(
+                    loc,
+                    s,
+                    f"a second .dc card (the first is at {self.place(self.dc_card[0])})",
+                    hint="resbench runs one sweep per netlist; sweep two sources in one card: "
+                    ".dc V1 0 1 0.1 V2 0 5 1",
+                )
+            self.dc_card = (loc, s)
             return 0
         if card == ".param":
             toks = self.tokens(loc, s, rest)

@@ -70,13 +70,15 @@ def write_netlist(
     diode_style: str = "diode",
     analysis: str | None = ".op",
     title: str | None = None,
+    dc: bool = True,
 ) -> str:
     """Circuit -> netlist text that both resbench and ngspice read.
 
     The first line is the title; then the ``.model`` cards of ``circuit.models``;
     then the elements kind by kind (R, D, V, I, C, L) in array order, values
     written exactly (``repr`` of the float), so ``parse_netlist(write_netlist(c))``
-    equals ``c``; then ``analysis`` (unless None) and ``.end``.
+    equals ``c``; then ``analysis`` (unless None), the circuit's ``.dc`` card (when it
+    has one and ``dc`` is true) and ``.end``.
 
     ``diode_style="switch"`` writes every ideal diode ``Dx a c model`` as the
     ngspice self-controlled switch ``Sdx a c a c swideal`` plus one card
@@ -150,8 +152,23 @@ def write_netlist(
 
     if analysis is not None:
         out.append(analysis)
+    if dc and circuit.dc is not None:
+        out.append(_dc_card(circuit))
     out.append(".end")
     return "\n".join(out) + "\n"
+
+
+def _dc_card(circuit: Circuit) -> str:
+    """The ``.dc`` line, each source named as the element lines above write it."""
+    assert circuit.dc is not None
+    vnames, inames = set(circuit.vsources.names), set(circuit.isources.names)
+    written: dict[str, str] = {}
+    for name in circuit.dc.names:
+        letter = "v" if name in vnames else "i" if name in inames else None
+        if letter is None:
+            raise CircuitError(f"cannot write .dc: {name!r} is not a V or I source")
+        written[name] = name if name.startswith(letter) else letter + name
+    return circuit.dc.card(written)
 
 
 # ---------------------------------------------------------------------------
