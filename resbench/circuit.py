@@ -150,6 +150,13 @@ class DcSweep:
             v += step
         return np.asarray(out, dtype=np.float64)
 
+    def points(self) -> np.ndarray:
+        """Every point ``[B, k]`` in ngspice's order: column ``j`` is source ``j``'s
+        value; the first source varies fastest (``B = len(axis(0)) * len(axis(1))``)."""
+        axes = [self.axis(k) for k in range(len(self.sources))]
+        grids = np.meshgrid(*axes[::-1], indexing="ij")  # outer first: inner varies fastest
+        return np.stack([g.reshape(-1) for g in grids[::-1]], axis=1)
+
     def card(self, written: dict[str, str] | None = None) -> str:
         """The ``.dc`` line (values exact); ``written`` maps a name to how it is written."""
         parts = [".dc"]

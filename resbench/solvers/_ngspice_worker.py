@@ -15,6 +15,14 @@ Requests (dicts with key ``op``):
 * ``{"op": "run", "netlist": str}`` → ``{"ok": True, "names": [...], "values": ndarray,
   "timings": {"load", "analysis", "fetch", "cleanup"}, "rusage": {...}, "notes": [...]}``
   or ``{"ok": False, "error": str, "notes": [...]}``
+* ``{"op": "sweep", "netlist": str}``: as ``run``, for a netlist whose analysis has many
+  points (a ``.dc``): ``values`` is ``[points, names]`` (every point of the first plot).
+* ``{"op": "load", "netlist": str}`` → ``{"ok": True, "timings": {"load"}}``: load the
+  circuit and keep it loaded for ``alter_op`` requests (until the next load, run or sweep).
+* ``{"op": "alter_op", "values": [(source, value), …]}`` → as ``run`` (``names``, ``values``,
+  ``timings`` = ``alter``, ``analysis``, ``fetch``, ``cleanup``): set each source's DC
+  value with ``alter``, run ``op`` on the loaded circuit, free the result plot.  The
+  circuit is not parsed again: this is how many inputs go through one netlist.
 * ``{"op": "sleep", "seconds": float}`` and ``{"op": "crash"}``: diagnostics used by
   the tests to exercise the parent's timeout and crash handling.
 * ``{"op": "exit"}`` (or end of input): exit.
@@ -131,7 +139,10 @@ class Runner:
     def _plots(self) -> list[str]:
         return [p for p in self.ng.plot_names if p != "const"]
 
-    def _vectors(self, plot: str) -> tuple[list[str], np.ndarray]:
+    def _vectors(self, plot: str, points: bool = False) -> tuple[list[str], np.ndarray]:
+        """Vector names of ``plot`` and their first values ``[names]`` (an operating
+        point), or with ``points`` every value ``[points, names]`` (a sweep; NaN where a
+        vector is shorter than the longest)."""
         lib, ffi, null = self.ng._ngspice_shared, self._ffi, self._null
         all_c = lib.ngSpice_AllVecs(plot.encode())
         names: list[str] = []
@@ -139,16 +150,25 @@ class Runner:
         while all_c[i] != null:
             names.append(ffi.string(all_c[i]).decode("utf-8", "replace"))
             i += 1
-        values = np.full(len(names), np.nan)
-        for k, name in enumerate(names):
+        columns: list[np.ndarray] = []
+        for name in names:
             info = lib.ngGet_Vec_Info(f"{plot}.{name}".encode())
-            if info == null or info.v_length < 1:
-                continue
-            if info.v_realdata != null:
-                values[k] = info.v_realdata[0]
-            elif info.v_compdata != null:
-                values[k] = info.v_compdata[0].cx_real
-        return names, values
+            n = 0 if info == null else int(info.v_length)
+            n = n if points else min(n, 1)
+            col = np.full(max(n, 1), np.nan)
+            if n and info.v_realdata != null:
+                col[:n] = np.frombuffer(ffi.buffer(info.v_realdata, 8 * n), dtype=np.float64)
+            elif n and info.v_compdata != null:
+                for j in range(n):
+                    col[j] = info.v_compdata[j].cx_real
+            columns.append(col)
+        if not points:
+            return names, np.asarray([c[0] for c in columns], dtype=np.float64)
+        rows = max((len(c) for c in columns), default=0)
+        table = np.full((rows, len(names)), np.nan)
+        for k, col in enumerate(columns):
+            table[: len(col), k] = col
+        return names, table
 
     def cleanup(self) -> None:
         """Free the result plots and every loaded circuit (they accumulate otherwise)."""
@@ -159,20 +179,72 @@ class Runner:
                 break
 
     # ------------------------------------------------------------------ run
-    def run(self, netlist: str) -> dict:
-        notes: list[str] = []
+    def load(self, netlist: str) -> str | None:
+        """Free everything, load ``netlist``; the error message, or None when loaded."""
         self.cleanup()  # a previous request that failed half-way may have left state
-        t0 = time.perf_counter()
         self.ng.clear_output()
         try:
             self.ng.load_circuit(netlist)
         except Exception:  # NgSpiceCircuitError / NameError from PySpice
             pass
         out, err = list(self.ng._stdout), list(self.ng._stderr)
-        t1 = time.perf_counter()
         bad = [ln for ln in out + err if ln.lower().lstrip().startswith("error")]
         if bad:
-            return {"ok": False, "error": "ngspice could not load the netlist: " + "; ".join(bad)}
+            return "ngspice could not load the netlist: " + "; ".join(bad)
+        return None
+
+    def load_only(self, netlist: str) -> dict:
+        t0 = time.perf_counter()
+        error = self.load(netlist)
+        if error is not None:
+            self.cleanup()
+            return {"ok": False, "error": error}
+        return {"ok": True, "timings": {"load": time.perf_counter() - t0}}
+
+    def alter_op(self, values: list[tuple[str, float]]) -> dict:
+        """Set the DC value of each named source, rerun ``op`` on the loaded circuit."""
+        t0 = time.perf_counter()
+        for name, value in values:
+            _, err = self._command(f"alter {name} dc = {float(value)!r}")
+            bad = [ln for ln in err if ln.lower().lstrip().startswith("error")]
+            if bad:
+                return {"ok": False, "error": f"ngspice cannot alter {name}: " + "; ".join(bad)}
+        t1 = time.perf_counter()
+        _, err = self._command("op")
+        t2 = time.perf_counter()
+        notes = [ln.strip() for ln in err if ln.strip()]
+        plots = self._plots()
+        if not plots:
+            msg = [ln for ln in notes if any(w in ln.lower() for w in _ERROR_WORDS)] or notes
+            return {
+                "ok": False,
+                "error": "ngspice produced no operating point: " + "; ".join(msg[-5:]),
+                "notes": notes,
+            }
+        names, vals = self._vectors(plots[0])
+        t3 = time.perf_counter()
+        self._command("destroy all")  # the circuit stays loaded
+        t4 = time.perf_counter()
+        return {
+            "ok": True,
+            "names": names,
+            "values": vals,
+            "notes": notes,
+            "timings": {
+                "alter": t1 - t0,
+                "analysis": t2 - t1,
+                "fetch": t3 - t2,
+                "cleanup": t4 - t3,
+            },
+        }
+
+    def run(self, netlist: str, points: bool = False) -> dict:
+        notes: list[str] = []
+        t0 = time.perf_counter()
+        error = self.load(netlist)
+        t1 = time.perf_counter()
+        if error is not None:
+            return {"ok": False, "error": error}
         out, err = self._command("run")
         t2 = time.perf_counter()
         notes = [ln.strip() for ln in err if ln.strip()]
@@ -184,7 +256,7 @@ class Runner:
                 "error": "ngspice produced no operating point: " + "; ".join(msg[-5:]),
                 "notes": notes,
             }
-        names, values = self._vectors(plots[0])
+        names, values = self._vectors(plots[0], points)
         t3 = time.perf_counter()
         out, _ = self._command("rusage everything")
         rusage = parse_rusage(out)
@@ -226,6 +298,12 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
                 }
             elif op == "run":
                 reply = runner.run(req["netlist"])
+            elif op == "sweep":
+                reply = runner.run(req["netlist"], points=True)
+            elif op == "load":
+                reply = runner.load_only(req["netlist"])
+            elif op == "alter_op":
+                reply = runner.alter_op(req["values"])
             elif op == "sleep":
                 time.sleep(float(req.get("seconds", 0.0)))
                 reply = {"ok": True}

@@ -106,17 +106,30 @@ _ACCT_LINE = re.compile(r"^\s*([^=\n]+?)\s*(?:\(seconds\))?\s*=\s*([-+0-9.eE]+)\
 
 # --------------------------------------------------------------------------- netlist
 def emit_netlist(
-    circuit: Circuit, *, diode_model: str = "switch", gmin: float | None = None
+    circuit: Circuit,
+    *,
+    diode_model: str = "switch",
+    gmin: float | None = None,
+    sweep: bool = False,
 ) -> str:
-    """The netlist text ngspice runs, written from the parsed circuit by write_netlist."""
+    """The netlist text ngspice runs, written from the parsed circuit by write_netlist:
+    an ``.op`` (the circuit's ``.dc`` card left out), or with ``sweep`` the ``.dc`` card
+    alone (the circuit must have one)."""
     from resbench.netlist import write_netlist
 
+    if sweep and circuit.dc is None:
+        raise SolverError("the circuit has no .dc card to sweep")
     if diode_model not in DIODE_MODELS:
         raise SolverError(f"unknown diode model {diode_model!r} (choose from {DIODE_MODELS})")
     # "diode" style keeps D lines and the file's .model cards; write_netlist adds a
     # default ``.model <name> d`` for any diode model the circuit lacks.
     style = "switch" if diode_model == "switch" else "diode"
-    text = write_netlist(ngspice_view(circuit), diode_style=style)
+    text = write_netlist(
+        ngspice_view(circuit),
+        diode_style=style,
+        analysis=None if sweep else ".op",
+        dc=sweep,
+    )
     if gmin is not None:
         if not gmin > 0:
             raise SolverError(f"gmin must be positive, got {gmin!r}")
@@ -542,3 +555,241 @@ def _solve_batch(
     timings["fetch"] = t4 - t3
     plot = plots[0]
     return _finish(circuit, plot.names, np.real(plot.data[0]), t0, timings, info)
+
+
+# --------------------------------------------------------------------------- many inputs
+def _spice_options(mode: str, diode_model: str, timeout: float) -> None:
+    if mode not in MODES:
+        raise SolverError(f"unknown ngspice mode {mode!r} (choose from {MODES})")
+    if diode_model not in DIODE_MODELS:
+        raise SolverError(f"unknown diode model {diode_model!r} (choose from {DIODE_MODELS})")
+    if not timeout > 0:
+        raise SolverError(f"timeout must be positive, got {timeout!r}")
+
+
+def _sweep_table(
+    circuit: Circuit, names: list[str], table: np.ndarray, expected: np.ndarray
+) -> np.ndarray:
+    """A ``.dc`` plot's vectors ``table[points, names]`` → node voltages ``[B, n_nodes]``
+    (ground 0); checks the point count and ngspice's sweep values against ``expected``
+    (the inner source's values)."""
+    keys = [_node_key(n) for n in names]
+    col = {k: j for j, k in enumerate(keys)}
+    if table.shape[0] != expected.shape[0]:
+        raise SolverError(
+            f"ngspice's .dc sweep has {table.shape[0]} points, resbench expected "
+            f"{expected.shape[0]} (the sweep stopped early?)"
+        )
+    scale = next((k for k in ("v-sweep", "i-sweep") if k in col), None)
+    if scale is not None:
+        got = table[:, col[scale]]
+        tol = 1e-9 * max(1.0, float(np.max(np.abs(expected))))
+        if not np.allclose(got, expected, rtol=0.0, atol=tol):
+            raise SolverError("ngspice's .dc sweep values differ from the .dc card's points")
+    volts = np.zeros((table.shape[0], circuit.n_nodes))
+    missing = [node for node in circuit.nodes[1:] if node not in col]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise SolverError(f"ngspice's .dc sweep has no voltage for {len(missing)} node(s): {shown}")
+    idx = np.asarray([col[node] for node in circuit.nodes[1:]], dtype=np.int64)
+    volts[:, 1:] = table[:, idx]
+    return volts
+
+
+def ngspice_dc(
+    circuit: Circuit,
+    *,
+    mode: str = "shared",
+    diode_model: str = "switch",
+    timeout: float = DEFAULT_TIMEOUT,
+    gmin: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Run the circuit's ``.dc`` sweep in ngspice (one analysis, every point).
+
+    Returns ``(values[B, k], voltages[B, n_nodes], timings)``: the swept sources'
+    values (column ``j`` = ``circuit.dc.sources[j]``, the first varying fastest, as
+    ngspice runs them and as :func:`resbench.batch.dc.dc_points` lists them), the node
+    voltages at each point (ground column 0), and seconds: ``emit``, ``load``
+    (parsing; in batch mode the process minus the analysis), ``analysis`` (the whole
+    sweep), ``fetch``, ``total`` (and ``startup`` of a fresh worker, not in total).
+    Raises :class:`SolverError` when ngspice fails, times out or is not installed.
+    """
+    _spice_options(mode, diode_model, timeout)
+    if circuit.dc is None:
+        raise SolverError("the circuit has no .dc card (add .dc SRC START STOP STEP)")
+    values = circuit.dc.points()
+    t0 = time.perf_counter()
+    text = emit_netlist(circuit, diode_model=diode_model, gmin=gmin, sweep=True)
+    timings: dict[str, float] = {"emit": time.perf_counter() - t0}
+    if mode == "shared":
+        names, table = _sweep_shared(text, timeout, timings)
+    else:
+        names, table = _sweep_batch(text, timeout, timings)
+    t1 = time.perf_counter()
+    volts = _sweep_table(circuit, names, table, values[:, 0])
+    timings["fetch"] = timings.get("fetch", 0.0) + time.perf_counter() - t1
+    timings["total"] = sum(timings[k] for k in ("emit", "load", "analysis", "fetch"))
+    if not np.all(np.isfinite(volts)):
+        raise SolverError("ngspice's .dc sweep holds non-finite voltages (the analysis failed)")
+    return values, volts, timings
+
+
+def _request(worker: NgspiceWorker, msg: dict, timeout: float, timings: dict) -> dict:
+    """One request to the shared worker (started if needed: ``timings['startup']``);
+    a timeout or crash is a SolverError."""
+    with worker._lock:
+        if not worker.alive():
+            timings["startup"] = timings.get("startup", 0.0) + worker.start()
+        try:
+            return worker._roundtrip(msg, timeout)
+        except WorkerTimeout:
+            raise SolverError(
+                f"ngspice ran past the {timeout:g} s timeout (worker killed)"
+            ) from None
+        except WorkerCrashed as exc:
+            raise SolverError(str(exc)) from None
+
+
+def _sweep_shared(text: str, timeout: float, timings: dict) -> tuple[list[str], np.ndarray]:
+    reply = _request(get_worker(), {"op": "sweep", "netlist": text}, timeout, timings)
+    if not reply.get("ok"):
+        notes = reply.get("notes") or []
+        raise SolverError(
+            reply.get("error", "ngspice failed") + (f" ({trouble(notes)})" if notes else "")
+        )
+    inner = reply["timings"]
+    timings.update(load=inner["load"], analysis=inner["analysis"], fetch=inner["fetch"])
+    return reply["names"], np.asarray(reply["values"], dtype=np.float64)
+
+
+def _sweep_batch(text: str, timeout: float, timings: dict) -> tuple[list[str], np.ndarray]:
+    exe = shutil.which("ngspice")
+    if exe is None:
+        raise SolverError("ngspice executable not found (Debian: apt-get install ngspice)")
+    text = _add_option_line(text, ".options acct")
+    tmp = _make_workdir()
+    try:
+        cir, raw = os.path.join(tmp, "netlist.cir"), os.path.join(tmp, "out.raw")
+        with open(cir, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        t2 = time.perf_counter()
+        proc = subprocess.Popen(
+            [exe, "-b", "-r", raw, cir],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp,
+            start_new_session=True,
+            preexec_fn=_die_with_parent_preexec(),
+        )
+        _LIVE_PROCS[proc.pid] = (os.getpid(), proc)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            proc.communicate()
+            raise SolverError(
+                f"ngspice ran past the {timeout:g} s timeout (process group killed)"
+            ) from None
+        finally:
+            _kill_group(proc)
+        t3 = time.perf_counter()
+        notes = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+        plots = read_rawfile(raw) if os.path.exists(raw) and os.path.getsize(raw) else []
+        t4 = time.perf_counter()
+    finally:
+        _remove_workdir(tmp)
+    if proc.returncode != 0 or not plots:
+        raise SolverError(f"ngspice -b produced no .dc sweep: {trouble(notes)}")
+    acct = parse_acct(out.decode("utf-8", "replace"))
+    analysis = min(acct.get("Total analysis time", 0.0), t3 - t2)
+    timings.update(load=(t3 - t2) - analysis, analysis=analysis, fetch=t4 - t3)
+    return plots[0].names, np.real(plots[0].data).astype(np.float64)
+
+
+def _written_source(circuit: Circuit, name: str) -> str:
+    """A source's name as write_netlist writes it (ngspice knows it by that name)."""
+    if name in set(circuit.vsources.names):
+        letter = "v"
+    elif name in set(circuit.isources.names):
+        letter = "i"
+    else:
+        from resbench.errors import InputError
+
+        known = list(circuit.vsources.names) + list(circuit.isources.names)
+        shown = ", ".join(known[:10]) + (" …" if len(known) > 10 else "")
+        raise InputError(f"{name!r} is not a V or I source of the circuit (sources: {shown})")
+    return name if name.startswith(letter) else letter + name
+
+
+def ngspice_batch(
+    circuit: Circuit,
+    names: list[str],
+    values: np.ndarray,
+    *,
+    diode_model: str = "switch",
+    timeout: float = DEFAULT_TIMEOUT,
+    gmin: float | None = None,
+    info: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Operating points of many inputs in ngspice, parsing the netlist once.
+
+    The shared-mode worker loads the circuit, then for each row of ``values[B, k]``
+    ``alter``s the sources ``names`` (V or I sources of the circuit) to that row and
+    reruns ``op``.  Returns ``(voltages[B, n_nodes], seconds[B])``: node voltages
+    (ground column 0; NaN for a sample ngspice failed on) and ngspice's time per sample
+    (alter + op + reading the vectors; NaN when it failed).  ``timeout`` bounds each
+    sample (a timed-out worker is killed; the next sample reloads the circuit).
+    ``info``, when given, receives ``emit``/``load``/``startup`` seconds (once per load)
+    and ``errors`` {sample: message}.
+    """
+    from resbench.errors import InputError
+
+    _spice_options("shared", diode_model, timeout)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values.reshape(1, -1)
+    if values.ndim != 2 or values.shape[1] != len(names):
+        raise InputError(
+            f"values must be [samples, {len(names)}] (one column per source), got shape "
+            f"{values.shape}"
+        )
+    if not np.all(np.isfinite(values)):
+        raise InputError("values hold NaN or inf")
+    written = [_written_source(circuit, n) for n in names]
+    info = {} if info is None else info
+    errors: dict[int, str] = info.setdefault("errors", {})
+    t0 = time.perf_counter()
+    text = emit_netlist(circuit, diode_model=diode_model, gmin=gmin)
+    info["emit"] = time.perf_counter() - t0
+    worker = get_worker()
+    volts = np.full((values.shape[0], circuit.n_nodes), np.nan)
+    seconds = np.full(values.shape[0], np.nan)
+    loaded_by: int | None = None  # the worker process the circuit is loaded in
+    for i, row in enumerate(values.tolist()):
+        try:
+            if loaded_by is None or loaded_by != worker.pid or not worker.alive():
+                reply = _request(worker, {"op": "load", "netlist": text}, timeout, info)
+                if not reply.get("ok"):
+                    raise SolverError(reply.get("error", "ngspice could not load the netlist"))
+                info["load"] = info.get("load", 0.0) + reply["timings"]["load"]
+                loaded_by = worker.pid
+            msg = {"op": "alter_op", "values": list(zip(written, row, strict=True))}
+            reply = _request(worker, msg, timeout, info)
+        except SolverError as exc:
+            errors[i] = exc.format()
+            loaded_by = None
+            continue
+        if not reply.get("ok"):
+            errors[i] = reply.get("error", "ngspice failed")
+            continue
+        v, _, missing = map_vectors(circuit, reply["names"], reply["values"])
+        if missing or not np.all(np.isfinite(v)):
+            errors[i] = "ngspice returned no valid operating point: " + trouble(
+                reply.get("notes") or []
+            )
+            continue
+        volts[i] = v
+        t = reply["timings"]
+        seconds[i] = t["alter"] + t["analysis"] + t["fetch"]
+    return volts, seconds
