@@ -32,16 +32,23 @@ F64 = types.float64[::1]  # values
 INT = types.int64  # a Python int
 FLOAT = types.float64  # a Python float
 BOOL = types.boolean  # a Python bool
+# batch kernels (resbench.batch._kernels): [chunk, node, sample] blocks, float64 or float32
+F64_3D = types.float64[:, :, ::1]
+F32_3D = types.float32[:, :, ::1]
+F32 = types.float32[::1]
+U8 = types.uint8[::1]
+I64_2D = types.int64[:, ::1]
 
 SIGNATURES: list[tuple[Dispatcher, tuple[types.Type, ...]]] = []
 """Every declared (kernel, argument types), in declaration order."""
 
 
-def kernel(*argtypes: types.Type) -> Callable[[Callable], Dispatcher]:
-    """``njit(cache=True)`` that records ``argtypes`` for :func:`warm_up`."""
+def kernel(*argtypes: types.Type, parallel: bool = False) -> Callable[[Callable], Dispatcher]:
+    """``njit(cache=True)`` that records ``argtypes`` for :func:`warm_up`; ``parallel``
+    for kernels that spread independent work (``prange``) over numba's threads."""
 
     def register(fn: Callable) -> Dispatcher:
-        dispatcher = njit(cache=True)(fn)
+        dispatcher = njit(cache=True, parallel=parallel)(fn)
         SIGNATURES.append((dispatcher, tuple(argtypes)))
         return dispatcher
 
@@ -51,4 +58,5 @@ def kernel(*argtypes: types.Type) -> Callable[[Callable], Dispatcher]:
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every declared kernel signature."""
     for dispatcher, argtypes in SIGNATURES:
-        dispatcher.compile(argtypes)
+        if argtypes not in dispatcher.signatures:
+            dispatcher.compile(argtypes)

@@ -1,18 +1,64 @@
 """Network: one circuit, set up once, solved for many input vectors.
 
-(first cut: every sample is a full single solve on the circuit with its input
-values; the fast batched engine replaces the body of ``solve_batch``.)
+Between inputs only source values change, and everything that depends on them is
+linear in them (docs/design.md §9).  For input values ``s`` (V and I sources):
+
+* node offsets (voltage of a node above its supernode's, or its absolute voltage when
+  fixed): ``offset(s) = offset₀ + M (s − s₀)``, M sparse (±1 along the chain of voltage
+  sources that joins a node to its supernode's root);
+* free-node injections: ``c(s) = c₀ + A (s − s₀)`` with ``A = K M + J``: K takes node
+  offsets to injections through the resistors (and the gmin leak), J the current
+  sources.  In a DRN, A is the dense input-to-hidden conductance block: one GEMM;
+* diode bounds and free–free diode limits: ``ob − oa`` of each diode, linear too (only
+  diodes whose ends move with an input are recomputed per sample).
+
+The structure — supernodes, folding, colouring, islands, sweep arrays — is built once by
+:func:`resbench.solvers.problem.compile_problem` at the netlist's own values (``s₀``).
+A batch is then one matrix product and coordinate-descent sweeps vectorised over the
+samples (:mod:`resbench.batch._kernels`), with the single solver's per-sample stopping
+rule; samples that need it (free–free diodes, no convergence, slow convergence on a
+small problem) get the exact active-set polish on their own reduced problem, as
+:func:`resbench.solvers.cd.solve_cd` does.  Circuits with islands (groups reached only
+through diodes) take the single solver per sample.
+
+Exactness: every sample's answer equals ``resbench.solve`` on the circuit with that
+sample's values (:func:`with_values`) to ≤ 1e-9 of the voltage scale (tests).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 
 import numpy as np
+import scipy.sparse as sp
 
+from resbench.batch.result import BatchCertificate, BatchResult
 from resbench.circuit import Branches, Circuit
-from resbench.errors import CircuitError
+from resbench.defaults import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, DEFAULT_RTOL
+from resbench.errors import CircuitError, InputError, ResbenchError
+from resbench.memory import available_memory, gib
+from resbench.solution import (
+    CONVERGED,
+    FAILED,
+    NOT_CERTIFIED,
+    STALLED,
+    SWEEP_LIMIT,
+    Solution,
+)
+
+F32_TOL = 1e-6  # relative tolerance floor of float32 sweeps (≈ 8 ulps): below it the
+# a-posteriori rule cannot be met in single precision
+F32_RTOL = 1e-5  # default certificate tolerance of float32 answers (their precision:
+# docs/batch.md measures it)
+DENSE_FRACTION = 0.05  # the input map A is stored dense above this fill (a DRN's input
+# layer is ≈ 50 % or more): one BLAS GEMM beats a sparse product there
+DENSE_MAX_BYTES = 1 << 30
+BLOCK = 4096  # samples per block of solve_batch (memory and progress granularity)
+SMALL_PROBLEM = 5000  # as resbench.solvers.cd: polish slowly converging small problems
+_SLOW_SWEEPS = 50
 
 
 def input_sources(circuit: Circuit) -> list[str]:
@@ -40,3 +86,896 @@ def with_values(circuit: Circuit, names: Sequence[str], values: np.ndarray) -> C
         vsources=Branches(vs.names, vs.a, vs.b, vv),
         isources=Branches(isrc.names, isrc.a, isrc.b, iv),
     )
+
+
+@contextmanager
+def _threads(n: int | None):
+    """numba's and BLAS's thread counts limited to ``n`` inside the block (None: as is)."""
+    if n is None:
+        yield
+        return
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(before)
+
+
+class Network:
+    """A circuit set up once for many input vectors (see the module docstring).
+
+    ``inputs``: names of V or I sources whose values change between samples (None:
+    every independent source).  ``gmin``: a leak to ground at every node, as the
+    solvers' option.  Raises CircuitError for an unknown or repeated name, or an input
+    voltage source that closes a loop of voltage sources (its value is then fixed by
+    the others).
+    """
+
+    def __init__(
+        self, circuit: Circuit, inputs: Sequence[str] | None = None, *, gmin: float = 0.0
+    ) -> None:
+        from resbench.solvers.cd import ensure_compiled
+        from resbench.solvers.problem import compile_problem
+
+        t0 = time.perf_counter()
+        self.circuit = circuit
+        self.gmin = float(gmin)
+        self.input_names = self._resolve_inputs(inputs)
+        ensure_compiled()
+        _compile_batch_kernels()
+        self._problem = compile_problem(circuit, gmin=self.gmin)
+        self._build_maps()
+        self.setup_seconds = time.perf_counter() - t0
+        self._certifier = None
+
+    # ------------------------------------------------------------------ inputs
+    def _resolve_inputs(self, inputs: Sequence[str] | None) -> list[str]:
+        c = self.circuit
+        vs_idx = {n: j for j, n in enumerate(c.vsources.names)}
+        is_idx = {n: j for j, n in enumerate(c.isources.names)}
+        names = input_sources(c) if inputs is None else [str(x).lower() for x in inputs]
+        seen: set[str] = set()
+        self._v_in: list[tuple[int, int]] = []  # (column, vsource index)
+        self._i_in: list[tuple[int, int]] = []  # (column, isource index)
+        for col, name in enumerate(names):
+            if name in seen:
+                raise CircuitError(f"input {name!r} is listed twice; list each source once")
+            seen.add(name)
+            if name in vs_idx:
+                self._v_in.append((col, vs_idx[name]))
+            elif name in is_idx:
+                self._i_in.append((col, is_idx[name]))
+            else:
+                valid = input_sources(c)
+                shown = ", ".join(valid[:12]) + (
+                    f" … ({len(valid)} in all)" if len(valid) > 12 else ""
+                )
+                raise CircuitError(
+                    f"{name!r} is not a voltage or current source of this circuit; the "
+                    f"sources are: {shown or 'none'}",
+                    elements=[name],
+                )
+        return names
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.input_names)
+
+    def default_values(self) -> np.ndarray:
+        """The input values written in the netlist ``[n_inputs]``."""
+        s0 = np.zeros(self.n_inputs)
+        for col, j in self._v_in:
+            s0[col] = self.circuit.vsources.value[j]
+        for col, j in self._i_in:
+            s0[col] = self.circuit.isources.value[j]
+        return s0
+
+    def check_values(self, values: object) -> np.ndarray:
+        """Input values as a float64 ``[B, n_inputs]`` array (1-D: one sample), or an
+        InputError saying what is wrong (shape, NaN or inf, not numbers, empty)."""
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"input values are not numbers: {exc}") from None
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self.n_inputs:
+            raise InputError(
+                f"input values have shape {arr.shape}; expected [samples, {self.n_inputs}] "
+                f"with one column per input ({', '.join(self.input_names[:8])}"
+                f"{' …' if self.n_inputs > 8 else ''})"
+            )
+        if arr.shape[0] == 0:
+            raise InputError("no input samples (0 rows); give at least one")
+        bad = np.argwhere(~np.isfinite(arr))
+        if bad.size:
+            r, k = (int(x) for x in bad[0])
+            raise InputError(
+                f"input value of {self.input_names[k]!r} in sample {r} is {arr[r, k]!r}; "
+                f"values must be finite ({bad.shape[0]} such value(s) in all)"
+            )
+        return np.ascontiguousarray(arr)
+
+    def estimate_bytes(
+        self, batch: int, *, dtype: object = np.float64, currents: bool = False
+    ) -> int:
+        """Peak memory of ``solve_batch`` on ``batch`` samples (estimated before allocating)."""
+        p = self._problem
+        item = np.dtype(dtype).itemsize
+        per_sample = (
+            8 * self.circuit.n_nodes * 3  # voltages, offsets, certificate work
+            + item * p.n * 5  # injections, U, OUT, Q, start
+            + 8 * p.n * 2  # float64 injections and start
+            + 8 * self.n_inputs * 2
+            + (16 * p.n if self._var_bounds else 0)
+            + (16 * p.n_ff_diodes if self._var_ff else 0)
+        )
+        if currents:
+            per_sample += 8 * (len(self.circuit.diodes) + len(self.circuit.vsources))
+        rows = min(int(batch), BLOCK)
+        return int(per_sample * rows + 8 * self.circuit.n_nodes * int(batch) + (1 << 20))
+
+    # ------------------------------------------------------------------ setup
+    def _build_maps(self) -> None:
+        """The linear maps from input values to offsets, injections and bounds."""
+        from resbench.solvers import _kernels as kernels
+        from resbench.solvers.problem import KVL_REL_TOL
+
+        c, p = self.circuit, self._problem
+        n_nodes, nin = c.n_nodes, self.n_inputs
+        self._s0 = self.default_values()
+        # ---- offsets: one union–find probe per input voltage source (the structure
+        # does not depend on values, so the offsets are linear in the link values)
+        vs, res, ind = c.vsources, c.resistors, c.inductors
+        shorts = np.flatnonzero(res.value == 0.0)
+        la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64)
+        lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64)
+        rows, cols, vals = [], [], []
+        for col, j in self._v_in:
+            probe = np.zeros(la.shape[0])
+            probe[j] = 1.0
+            _, off, bad = kernels.union_offsets(n_nodes, la, lb, probe, KVL_REL_TOL)
+            if bad >= 0:
+                raise CircuitError(
+                    f"input {vs.names[j]} closes a loop of voltage sources: its value is "
+                    "fixed by the other sources of the loop, so it cannot change between "
+                    "samples; remove it from the inputs (or break the loop)",
+                    elements=[vs.names[j]],
+                )
+            nz = np.flatnonzero(off)
+            rows.append(nz)
+            cols.append(np.full(nz.size, col))
+            vals.append(off[nz])
+        cat = np.concatenate
+        self._M = sp.csr_matrix(
+            (
+                cat(vals) if vals else np.zeros(0),
+                (cat(rows) if rows else np.zeros(0, int), cat(cols) if cols else np.zeros(0, int)),
+            ),
+            shape=(n_nodes, nin),
+        )
+        touched = np.zeros(n_nodes, dtype=bool)
+        touched[self._M.tocoo().row] = True
+        sn = p.supernode
+        # ---- K: node offsets → free-node injections (resistors, gmin), only the columns
+        # of nodes that move with an input
+        ra, rb = res.a.astype(np.int64), res.b.astype(np.int64)
+        keep = (touched[ra] | touched[rb]) & (res.value > 0) & (sn[ra] != sn[rb])
+        ka, kb, g = ra[keep], rb[keep], 1.0 / res.value[keep]
+        kr, kc, kv = [], [], []
+        for own, other in ((ka, kb), (kb, ka)):
+            free = sn[own] >= 0
+            i = sn[own][free].astype(np.int64)
+            kr += [i, i]
+            kc += [own[free], other[free]]
+            kv += [-g[free], g[free]]
+        if self.gmin > 0:
+            members = np.flatnonzero(touched & (sn >= 0))
+            kr.append(sn[members].astype(np.int64))
+            kc.append(members)
+            kv.append(np.full(members.size, -self.gmin))
+        K = sp.csr_matrix(
+            (
+                cat(kv) if kv else np.zeros(0),
+                (cat(kr) if kr else np.zeros(0, int), cat(kc) if kc else np.zeros(0, int)),
+            ),
+            shape=(p.n, n_nodes),
+        )
+        A = (K @ self._M).tocsr()
+        if self._i_in:
+            isrc = c.isources
+            jr, jc, jv = [], [], []
+            for col, j in self._i_in:
+                a_, b_ = sn[isrc.a[j]], sn[isrc.b[j]]
+                if b_ >= 0:
+                    jr.append(b_), jc.append(col), jv.append(1.0)
+                if a_ >= 0:
+                    jr.append(a_), jc.append(col), jv.append(-1.0)
+            A = (A + sp.csr_matrix((jv, (jr, jc)), shape=(p.n, nin))).tocsr()
+        A.eliminate_zeros()
+        self._A_sparse = A
+        fill = A.nnz / max(1, p.n * nin)
+        self._A_dense = (
+            A.toarray() if fill >= DENSE_FRACTION and 8 * p.n * nin <= DENSE_MAX_BYTES else None
+        )
+        self._A32: np.ndarray | sp.csr_matrix | None = None
+        # ---- diodes: per-diode ob − oa, and which of them move with an input
+        dio = c.diodes
+        da, db = dio.a.astype(np.int64), dio.b.astype(np.int64)
+        sa, sb = sn[da], sn[db]
+        moving = touched[da] | touched[db]
+        Mc = self._M.tocsr()
+        self._D = (Mc[db] - Mc[da]).tocsr() if len(dio) else sp.csr_matrix((0, nin))
+        self._dio_base = p.offset[db] - p.offset[da]  # ob − oa at s₀
+        const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
+        self._check_dio = np.flatnonzero(const & moving)  # v_a ≤ v_c to check per sample
+        hi_var = np.flatnonzero((sa >= 0) & (sb < 0) & moving)  # u[sa] ≤ ob − oa
+        lo_var = np.flatnonzero((sa < 0) & (sb >= 0) & moving)  # u[sb] ≥ oa − ob
+        self._hi_var, self._lo_var = hi_var, lo_var
+        self._var_bounds = bool(hi_var.size or lo_var.size)
+        if self._var_bounds:
+            lo0 = np.full(p.n, -np.inf)
+            hi0 = np.full(p.n, np.inf)
+            m = (sa >= 0) & (sb < 0) & ~moving
+            np.minimum.at(hi0, sa[m], self._dio_base[m])
+            m = (sa < 0) & (sb >= 0) & ~moving
+            np.maximum.at(lo0, sb[m], -self._dio_base[m])
+            self._lo0, self._hi0 = lo0, hi0
+        ffd = p.ff_diode
+        self._var_ff = bool(ffd.size and moving[ffd].any())
+        self._in_order = np.argsort(p.ff_cathode, kind="stable")
+        self._out_order = np.argsort(p.ff_anode, kind="stable")
+        # ---- per sample v_scale: fixed voltages, constant source values
+        self._fixed_nodes = np.flatnonzero(sn < 0)
+        fixed_moving = touched[self._fixed_nodes]
+        self._fixed_const_max = float(
+            np.max(np.abs(p.offset[self._fixed_nodes[~fixed_moving]]), initial=0.0)
+        )
+        self._fixed_moving = self._fixed_nodes[fixed_moving]
+        in_v = np.zeros(len(vs), dtype=bool)
+        in_v[[j for _, j in self._v_in]] = True
+        self._vs_const_max = float(np.max(np.abs(vs.value[~in_v]), initial=0.0))
+        self._v_cols = np.array([col for col, _ in self._v_in], dtype=np.int64)
+        # ---- sweep arrays (shared by every sample)
+        from resbench.solvers.cd import sweep_arrays
+
+        self._sweep = sweep_arrays(p) if p.n else None
+        self._inv_diag = 1.0 / p.diag if p.n else np.zeros(0)
+        # warm starts: node → supernode averaging
+        free_nodes = np.flatnonzero(sn >= 0)
+        cnt = np.bincount(sn[free_nodes], minlength=p.n)
+        self._avg = sp.csr_matrix(
+            (1.0 / cnt[sn[free_nodes]], (sn[free_nodes], free_nodes)), shape=(p.n, n_nodes)
+        )
+        self._free_nodes = free_nodes
+
+    # ------------------------------------------------------------------ solving
+    def solve(
+        self,
+        values: object = None,
+        *,
+        certify: bool = True,
+        rtol: float | None = None,
+        warm_start: np.ndarray | None = None,
+        **options: object,
+    ) -> Solution:
+        """One input (None: the netlist's values), no setup: a :class:`Solution`."""
+        vals = self.default_values() if values is None else values
+        ws = None if warm_start is None else np.asarray(warm_start, dtype=np.float64)[None, :]
+        r = self.solve_batch(
+            vals, certify=certify, rtol=rtol, warm_start=ws, currents=bool(certify), **options
+        )
+        cert = None
+        if r.certificate is not None and r.certificate.checked[0]:
+            from resbench.certificate import Certificate
+
+            bc = r.certificate
+            cert = Certificate(
+                feasibility=float(bc.feasibility[0]),
+                kcl=float(bc.kcl[0]),
+                complementarity=float(bc.complementarity[0]),
+                feas_tol=float(bc.feas_tol[0]),
+                kcl_tol=float(bc.kcl_tol[0]),
+                comp_tol=float(bc.comp_tol[0]),
+                v_scale=float(bc.feas_tol[0] / (rtol or DEFAULT_RTOL)),
+                i_scale=float(bc.kcl_tol[0] / (rtol or DEFAULT_RTOL)),
+                ok=bool(bc.ok[0]),
+                diode_current=None if r.diode_current is None else r.diode_current[0],
+                vsource_current=None if r.vsource_current is None else r.vsource_current[0],
+            )
+        sol = Solution(
+            circuit=with_values(self.circuit, self.input_names, np.asarray(r.values[0])),
+            voltages=r.voltages[0],
+            solver="cd",
+            status=str(r.status[0]),
+            diode_current=None if r.diode_current is None else r.diode_current[0],
+            vsource_current=None if r.vsource_current is None else r.vsource_current[0],
+            sweeps=int(r.sweeps[0]),
+            timings={
+                "setup": 0.0,
+                "solve": r.timings["total"] - r.timings.get("certify", 0.0),
+                "total": r.timings["total"],
+            },
+            info={"batch": True, "polished": bool(r.polished[0])},
+            certificate=cert,
+            message=r.messages[0],
+        )
+        return sol
+
+    def solve_batch(
+        self,
+        values: object,
+        *,
+        tol: float = CD_DEFAULT_TOL,
+        max_sweeps: int = CD_DEFAULT_MAX_SWEEPS,
+        dtype: object = np.float64,
+        certify: bool | int = True,
+        rtol: float | None = None,
+        warm_start: BatchResult | np.ndarray | None = None,
+        currents: bool = False,
+        threads: int | None = None,
+        omega: float | str = "auto",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BatchResult:
+        """Solve every row of ``values`` ``[B, n_inputs]`` (see the module docstring).
+
+        ``dtype`` float64 (default) or float32 sweeps (certified at ``rtol`` 1e-5 unless
+        given); ``certify`` True, False or a number of samples spread evenly over the
+        batch; ``warm_start`` a previous BatchResult or node voltages ``[B, n_nodes]``
+        (the nudged phase of EqProp starts from the free phase); ``currents`` adds diode
+        and voltage-source currents (from the certificate's multipliers); ``threads``
+        limits numba's and BLAS's threads.  Raises InputError before allocating when the
+        batch would not fit in memory.
+        """
+        t_start = time.perf_counter()
+        S = self.check_values(values)
+        dt = np.dtype(dtype)
+        if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise InputError(f"dtype must be float64 or float32, got {dt}")
+        if not (isinstance(max_sweeps, int | np.integer) and max_sweeps >= 1):
+            raise InputError(f"max_sweeps must be an integer >= 1, got {max_sweeps!r}")
+        if not (np.isfinite(tol) and tol > 0):
+            raise InputError(f"tol must be a positive number, got {tol!r}")
+        if omega != "auto" and not (0.0 < float(omega) < 2.0):  # type: ignore[arg-type]
+            raise InputError(f"omega must be 'auto' or in (0, 2), got {omega!r}")
+        B = S.shape[0]
+        need = self.estimate_bytes(B, dtype=dt, currents=currents)
+        avail = available_memory()
+        if avail is not None and need > avail:
+            raise InputError(
+                f"a batch of {B:,} samples needs about {gib(need)} but only {gib(avail)} is "
+                "available; solve it in smaller batches"
+            )
+        if rtol is None:
+            rtol = F32_RTOL if dt == np.float32 else DEFAULT_RTOL
+        ws = self._warm_voltages(warm_start, B)
+        V = np.empty((B, self.circuit.n_nodes))
+        sweeps = np.zeros(B, dtype=np.int64)
+        status = np.empty(B, dtype=object)
+        messages = [""] * B
+        polished = np.zeros(B, dtype=bool)
+        t = {"inject": 0.0, "sweep": 0.0, "polish": 0.0}
+        omegas: list[float] = []
+        with _threads(threads):
+            for lo in range(0, B, BLOCK):
+                hi = min(B, lo + BLOCK)
+                self._solve_block(
+                    S[lo:hi],
+                    None if ws is None else ws[lo:hi],
+                    V[lo:hi],
+                    sweeps[lo:hi],
+                    status[lo:hi],
+                    messages,
+                    lo,
+                    polished[lo:hi],
+                    dt,
+                    tol,
+                    int(max_sweeps),
+                    0.0 if omega == "auto" else float(omega),  # type: ignore[arg-type]
+                    t,
+                    omegas,
+                )
+                if progress is not None:
+                    progress(hi, B)
+            t_cert = time.perf_counter()
+            cert, dcur, vcur = self._certify(V, S, certify, rtol, currents)
+        t_end = time.perf_counter()
+        if cert is not None:
+            bad = cert.checked & ~cert.ok & (status == CONVERGED)
+            for b in np.flatnonzero(bad):
+                status[b] = NOT_CERTIFIED
+                messages[b] = (
+                    f"the certificate rejected the answer: feasibility {cert.feasibility[b]:.3g} V,"
+                    f" KCL {cert.kcl[b]:.3g} A, complementarity {cert.complementarity[b]:.3g} W"
+                )
+        timings = dict(t)
+        timings.update(
+            setup=0.0,
+            certify=t_end - t_cert,
+            total=t_end - t_start,
+        )
+        return BatchResult(
+            circuit=self.circuit,
+            input_names=list(self.input_names),
+            values=S,
+            voltages=V,
+            sweeps=sweeps,
+            status=status,
+            messages=messages,
+            polished=polished,
+            dtype=dt.name,
+            certificate=cert,
+            diode_current=dcur,
+            vsource_current=vcur,
+            timings=timings,
+            info={
+                "network_setup": self.setup_seconds,
+                "omega": max(omegas) if omegas else 1.0,
+                "free_supernodes": self._problem.n,
+                "rtol": rtol,
+                "input_map": "dense" if self._A_dense is not None else "sparse",
+            },
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _warm_voltages(self, warm: BatchResult | np.ndarray | None, B: int) -> np.ndarray | None:
+        if warm is None:
+            return None
+        v = warm.voltages if isinstance(warm, BatchResult) else np.asarray(warm, dtype=np.float64)
+        if v.ndim == 1:
+            v = v[None, :]
+        if v.shape != (B, self.circuit.n_nodes):
+            raise InputError(
+                f"warm_start has shape {v.shape}; expected ({B}, {self.circuit.n_nodes}): one "
+                "row of node voltages per sample"
+            )
+        return v
+
+    def _solve_block(
+        self,
+        S,
+        ws,
+        V,
+        sweeps,
+        status,
+        messages,
+        base,
+        polished,
+        dt,
+        tol,
+        max_sweeps,
+        omega,
+        t,
+        omegas,
+    ) -> None:
+        p = self._problem
+        t0 = time.perf_counter()
+        B = S.shape[0]
+        dS = S - self._s0
+        offsets = (
+            p.offset[None, :] + (self._M @ dS.T).T
+            if self._M.nnz
+            else np.broadcast_to(p.offset, (B, p.offset.size))
+        )
+        if p.n_islands:
+            self._solve_singly(S, ws, V, sweeps, status, messages, base, polished, tol, max_sweeps)
+            t["sweep"] += time.perf_counter() - t0
+            return
+        # injections [n, B]
+        if p.n:
+            Cn = self._inject(dS, dt)
+            Cn += p.c[:, None]
+        else:
+            Cn = np.zeros((0, B))
+        lo, hi = self._bounds(dS)  # [n, 1] or [n, B]
+        ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, B]
+        v_scale = self._v_scales(S, offsets, Cn)
+        infeasible = self._infeasible(dS, lo, hi)
+        # start: clip(c/diag) into the bounds; Bellman–Ford per sample with ff diodes
+        U0 = np.clip(Cn * self._inv_diag[:, None], lo, hi)
+        if ws is not None:
+            U0 = self._project_warm(ws, offsets, lo, hi, ffl, U0)
+        if p.n_ff_diodes:
+            U0 = self._feasible_starts(U0, lo, hi, ffl, infeasible)
+        t1 = time.perf_counter()
+        t["inject"] += t1 - t0
+        if p.n == 0:
+            U = np.zeros((0, B))
+            st = np.full(B, 0)
+            sw = np.zeros(B, dtype=np.int64)
+            om = 1.0
+        else:
+            U, st, sw, om = self._sweeps(
+                Cn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega
+            )
+        omegas.append(om)
+        t2 = time.perf_counter()
+        t["sweep"] += t2 - t1
+        sweeps[:] = sw
+        from resbench.batch import _kernels as bk
+
+        for b in range(B):
+            status[b] = CONVERGED if st[b] == bk.CONVERGED else SWEEP_LIMIT
+        # as solve_cd: polish with free–free diodes, without convergence, or after slow
+        # convergence (ω raised or > 50 sweeps) on a small problem
+        slow = (sw > _SLOW_SWEEPS) | (om > 1.0)
+        need = (st != bk.CONVERGED) | (p.n_ff_diodes > 0) | (slow & (p.n <= SMALL_PROBLEM))
+        need &= ~infeasible
+        for b in np.flatnonzero(need & (p.n > 0)):
+            self._polish_one(b, U, Cn, lo, hi, ffl, v_scale, status, messages, base, polished)
+        for b in np.flatnonzero(infeasible):
+            status[b] = FAILED
+            messages[base + b] = self._infeasible_message(S[b])
+        t["polish"] += time.perf_counter() - t2
+        V[:] = offsets
+        if p.n:
+            V[:, self._free_nodes] += U.T[:, p.supernode[self._free_nodes]]
+        V[infeasible] = np.nan
+
+    def _inject(self, dS: np.ndarray, dt: np.dtype) -> np.ndarray:
+        """A (s − s₀) for every sample ``[n, B]`` (float64): one GEMM when A is dense, in
+        the sweeps' precision."""
+        if dt == np.float32:
+            if self._A32 is None:
+                src = self._A_dense if self._A_dense is not None else self._A_sparse
+                self._A32 = src.astype(np.float32)
+            out = self._A32 @ np.ascontiguousarray(dS.T, dtype=np.float32)
+            return np.asarray(out, dtype=np.float64)
+        if self._A_dense is not None:
+            return self._A_dense @ dS.T
+        return np.asarray(self._A_sparse @ dS.T)
+
+    def _bounds(self, dS: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self._problem
+        if not self._var_bounds:
+            return p.lo[:, None], p.hi[:, None]
+        B = dS.shape[0]
+        lo = np.repeat(self._lo0[:, None], B, axis=1)
+        hi = np.repeat(self._hi0[:, None], B, axis=1)
+        sn = p.supernode
+        dio = self.circuit.diodes
+        if self._hi_var.size:
+            k = self._hi_var
+            val = self._dio_base[k][:, None] + (self._D[k] @ dS.T)
+            np.minimum.at(hi, sn[dio.a[k]], np.asarray(val))
+        if self._lo_var.size:
+            k = self._lo_var
+            val = -(self._dio_base[k][:, None] + (self._D[k] @ dS.T))
+            np.maximum.at(lo, sn[dio.b[k]], np.asarray(val))
+        return lo, hi
+
+    def _ff_limits(self, dS: np.ndarray) -> np.ndarray:
+        p = self._problem
+        if not self._var_ff:
+            return p.ff_limit[:, None]
+        k = p.ff_diode
+        return self._dio_base[k][:, None] + np.asarray(self._D[k] @ dS.T)
+
+    def _v_scales(self, S: np.ndarray, offsets: np.ndarray, Cn: np.ndarray) -> np.ndarray:
+        """Per sample: the single solver's voltage scale (resbench.solvers.problem._scales)."""
+        from resbench.solvers.problem import V_SCALE_FLOOR
+
+        p = self._problem
+        B = S.shape[0]
+        vs = np.full(B, max(self._fixed_const_max, self._vs_const_max, V_SCALE_FLOOR))
+        if self._fixed_moving.size:
+            vs = np.maximum(vs, np.abs(offsets[:, self._fixed_moving]).max(axis=1))
+        if self._v_cols.size:
+            vs = np.maximum(vs, np.abs(S[:, self._v_cols]).max(axis=1))
+        held = p.diag > 0
+        if held.any():
+            local = np.abs(Cn[held]) / p.diag[held][:, None]
+            vs = np.maximum(vs, local.max(axis=0))
+        return vs
+
+    def _infeasible(self, dS: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Samples whose sources force a diode forward through zero resistance (the
+        single solver's CircuitError), found vectorised; their message is made later."""
+        from resbench.solvers.problem import ROUND_OFF
+
+        B = dS.shape[0]
+        bad = np.zeros(B, dtype=bool)
+        if self._var_bounds:
+            crossed = lo > hi + ROUND_OFF * np.maximum(1.0, np.abs(lo))
+            bad |= crossed.any(axis=0)
+        if self._check_dio.size:
+            k = self._check_dio
+            vdiff = -(self._dio_base[k][:, None] + np.asarray(self._D[k] @ dS.T))  # oa − ob
+            bad |= (vdiff > 1e-9 * np.maximum(1.0, np.abs(vdiff))).any(axis=0)
+        return bad
+
+    def _infeasible_message(self, s: np.ndarray) -> str:
+        from resbench.solvers.problem import compile_problem
+
+        try:
+            compile_problem(with_values(self.circuit, self.input_names, s), gmin=self.gmin)
+        except ResbenchError as exc:
+            return str(exc)
+        return "the sources of this sample admit no operating point"
+
+    def _project_warm(self, ws, offsets, lo, hi, ffl, U0):
+        """Supernode voltages from warm-start node voltages, clipped into the bounds; a
+        sample whose free–free diodes it violates keeps its cold start."""
+        p = self._problem
+        good = np.all(np.isfinite(ws), axis=1)
+        Uw = np.asarray(self._avg @ (ws - offsets).T)
+        Uw = np.clip(Uw, lo, hi)
+        if p.n_ff_diodes:
+            viol = (Uw[p.ff_anode] - Uw[p.ff_cathode] > ffl).any(axis=0)
+            good &= ~viol
+        U0[:, good] = Uw[:, good]
+        return U0
+
+    def _feasible_starts(self, U0, lo, hi, ffl, infeasible):
+        from resbench.solvers import _kernels as kernels
+
+        p = self._problem
+        B = U0.shape[1]
+        out = U0.copy()
+        for b in range(B):
+            if infeasible[b]:
+                continue
+            lb = lo[:, b if lo.shape[1] > 1 else 0]
+            hb = hi[:, b if hi.shape[1] > 1 else 0]
+            w = ffl[:, b if ffl.shape[1] > 1 else 0]
+            u, cyc = kernels.bellman_ford_start(
+                np.ascontiguousarray(U0[:, b]),
+                np.ascontiguousarray(lb),
+                np.ascontiguousarray(hb),
+                p.ff_anode,
+                p.ff_cathode,
+                np.ascontiguousarray(w),
+            )
+            if cyc.size:
+                infeasible[b] = True
+            else:
+                out[:, b] = u
+        return out
+
+    def _sweeps(self, Cn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega):
+        """Chunked sweeps (resbench.batch._kernels); returns U [n, B], status, sweeps, ω."""
+        from resbench.batch import _kernels as bk
+
+        sw = self._sweep
+        n, B = U0.shape
+        C = 8 if dt == np.float64 else 16
+        nch = -(-B // C)
+        pad = nch * C - B
+
+        def blocks(a: np.ndarray, shared: bool) -> np.ndarray:
+            """[rows, B] → [n_chunks, rows, C] (or [1, rows, 1] when shared)."""
+            if shared:
+                return np.ascontiguousarray(a[:, :1].astype(dt)[None, :, :])
+            if pad:
+                a = np.concatenate([a, np.repeat(a[:, -1:], pad, axis=1)], axis=1)
+            return np.ascontiguousarray(a.reshape(a.shape[0], nch, C).transpose(1, 0, 2), dtype=dt)
+
+        Q = blocks(Cn * self._inv_diag[:, None], False)
+        LO = blocks(lo, lo.shape[1] == 1)
+        HI = blocks(hi, hi.shape[1] == 1)
+        shared_ff = ffl.shape[1] == 1
+        IN_L = blocks(
+            ffl[self._in_order] if ffl.size else np.zeros((0, 1)), shared_ff or not ffl.size
+        )
+        OUT_L = blocks(
+            ffl[self._out_order] if ffl.size else np.zeros((0, 1)), shared_ff or not ffl.size
+        )
+        U = blocks(U0, False)
+        OUT = np.empty_like(U)
+        tolv = v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol)
+        TOL = blocks(tolv[None, :], False).astype(np.float64)[:, 0, :].copy()
+        status = np.zeros((nch, C), dtype=np.int64)
+        skip = np.concatenate([infeasible, np.ones(pad, dtype=bool)]).reshape(nch, C)
+        status[skip] = bk.PENDING
+        sweeps = np.zeros((nch, C), dtype=np.int64)
+        est = np.zeros((nch, C))
+        om = np.ones(nch)
+        eps = float(np.finfo(dt).eps)
+        bk.batch_sweeps(
+            sw.deg,
+            sw.idx,
+            sw.g_over_diag.astype(dt),
+            Q,
+            LO,
+            HI,
+            bool(sw.bounded or self._var_bounds),
+            sw.in_ptr,
+            sw.in_anode,
+            IN_L,
+            sw.out_ptr,
+            sw.out_cathode,
+            OUT_L,
+            U,
+            OUT,
+            TOL,
+            eps,
+            max_sweeps,
+            omega,
+            status,
+            sweeps,
+            est,
+            om,
+        )
+        Uf = OUT.transpose(1, 0, 2).reshape(n, nch * C)[:, :B].astype(np.float64)
+        Uf[:, infeasible] = U0[:, infeasible]
+        return Uf, status.reshape(-1)[:B], sweeps.reshape(-1)[:B], float(om.max())
+
+    def _sample_problem(self, b, Cn, lo, hi, ffl, v_scale):
+        p = self._problem
+        col = lambda a: np.ascontiguousarray(a[:, b if a.shape[1] > 1 else 0])  # noqa: E731
+        c = np.ascontiguousarray(Cn[:, b])
+        ff = col(ffl) if ffl.size else p.ff_limit
+        i_scale = max(float(np.max(p.diag)) * v_scale[b], float(np.max(np.abs(c))), 1e-15)
+        return dataclasses.replace(
+            p,
+            c=c,
+            lo=col(lo),
+            hi=col(hi),
+            ff_limit=ff,
+            in_limit=ff[self._in_order] if ff.size else p.in_limit,
+            out_limit=ff[self._out_order] if ff.size else p.out_limit,
+            v_scale=float(v_scale[b]),
+            i_scale=i_scale,
+        )
+
+    def _polish_one(self, b, U, Cn, lo, hi, ffl, v_scale, status, messages, base, polished):
+        from resbench.solvers.polish import polish as run_polish
+
+        q = self._sample_problem(b, Cn, lo, hi, ffl, v_scale)
+        pr = run_polish(q, np.ascontiguousarray(U[:, b]))
+        polished[b] = True
+        if pr.optimal:
+            U[:, b] = pr.u
+            status[b] = CONVERGED
+        else:
+            status[b] = STALLED
+            messages[base + b] = f"the exact polish did not finish: {pr.message}"
+
+    def _solve_singly(self, S, ws, V, sweeps, status, messages, base, polished, tol, max_sweeps):
+        """Circuits with islands: the single solver per sample (its exact island path)."""
+        from resbench.solvers.cd import solve_cd
+
+        for b in range(S.shape[0]):
+            circ = with_values(self.circuit, self.input_names, S[b])
+            try:
+                sol = solve_cd(
+                    circ,
+                    tol=tol,
+                    max_sweeps=max_sweeps,
+                    gmin=self.gmin,
+                    warm_start=None if ws is None else ws[b],
+                )
+            except ResbenchError as exc:
+                V[b] = np.nan
+                status[b] = FAILED
+                messages[base + b] = str(exc)
+                continue
+            V[b] = sol.voltages
+            sweeps[b] = sol.sweeps
+            status[b] = sol.status
+            polished[b] = bool(sol.info.get("polished"))
+
+    def _certify(self, V, S, certify, rtol, currents):
+        """Certificate of the chosen samples (all, none, or k spread evenly)."""
+        B = V.shape[0]
+        if certify is True:
+            pick = np.arange(B)
+        elif certify is False or certify is None:
+            pick = np.zeros(0, dtype=np.int64)
+        else:
+            k = int(certify)
+            if k < 0:
+                raise InputError(f"certify must be True, False or a sample count >= 0, got {k}")
+            pick = np.unique(np.linspace(0, B - 1, num=min(k, B)).round().astype(np.int64))
+        if currents:
+            pick = np.arange(B)
+        pick = pick[np.all(np.isfinite(V[pick]), axis=1)] if pick.size else pick
+        if pick.size == 0:
+            return None if certify is False else _empty_certificate(B), None, None
+        certifier = self._get_certifier()
+        part = certifier(V[pick], S[pick], rtol)
+        cert = _empty_certificate(B)
+        for f in (
+            "checked",
+            "ok",
+            "feasibility",
+            "kcl",
+            "complementarity",
+            "feas_tol",
+            "kcl_tol",
+            "comp_tol",
+        ):
+            getattr(cert, f)[pick] = getattr(part, f)
+        dcur = vcur = None
+        if currents:
+            dcur = np.full((B, len(self.circuit.diodes)), np.nan)
+            vcur = np.full((B, len(self.circuit.vsources)), np.nan)
+            if part.diode_current is not None:
+                dcur[pick] = part.diode_current
+            if part.vsource_current is not None:
+                vcur[pick] = part.vsource_current
+        if certify is False:
+            cert = None
+        return cert, dcur, vcur
+
+    def _get_certifier(self):
+        """The batch certifier (resbench.batch.certificate), or the scalar one per sample."""
+        if self._certifier is None:
+            try:
+                from resbench.batch.certificate import BatchCertifier
+
+                bc = BatchCertifier(self.circuit, gmin=self.gmin)
+                self._certifier = lambda V, S, rtol: bc.certify(
+                    V, rtol=rtol, **self._source_values(S)
+                )
+            except ImportError:
+                self._certifier = self._scalar_certify
+        return self._certifier
+
+    def _source_values(self, S: np.ndarray) -> dict[str, np.ndarray]:
+        """Per sample values of every V and I source ``[B, n_v]``, ``[B, n_i]``."""
+        c = self.circuit
+        vv = np.repeat(c.vsources.value[None, :], S.shape[0], axis=0)
+        iv = np.repeat(c.isources.value[None, :], S.shape[0], axis=0)
+        for col, j in self._v_in:
+            vv[:, j] = S[:, col]
+        for col, j in self._i_in:
+            iv[:, j] = S[:, col]
+        return {"vsource_values": vv, "isource_values": iv}
+
+    def _scalar_certify(self, V: np.ndarray, S: np.ndarray, rtol: float) -> BatchCertificate:
+        from resbench.certificate import certify
+
+        B = V.shape[0]
+        out = _empty_certificate(B)
+        out.diode_current = np.zeros((B, len(self.circuit.diodes)))
+        out.vsource_current = np.zeros((B, len(self.circuit.vsources)))
+        for b in range(B):
+            circ = with_values(self.circuit, self.input_names, S[b])
+            c = certify(circ, V[b], rtol=rtol, gmin=self.gmin)
+            out.checked[b] = True
+            out.ok[b] = c.ok
+            out.feasibility[b], out.kcl[b], out.complementarity[b] = (
+                c.feasibility,
+                c.kcl,
+                c.complementarity,
+            )
+            out.feas_tol[b], out.kcl_tol[b], out.comp_tol[b] = c.feas_tol, c.kcl_tol, c.comp_tol
+            out.diode_current[b] = c.diode_current
+            out.vsource_current[b] = c.vsource_current
+        return out
+
+
+def _empty_certificate(B: int) -> BatchCertificate:
+    nan = lambda: np.full(B, np.nan)  # noqa: E731
+    return BatchCertificate(
+        checked=np.zeros(B, dtype=bool),
+        ok=np.zeros(B, dtype=bool),
+        feasibility=nan(),
+        kcl=nan(),
+        complementarity=nan(),
+        feas_tol=nan(),
+        kcl_tol=nan(),
+        comp_tol=nan(),
+    )
+
+
+_batch_compiled = False
+
+
+def _compile_batch_kernels() -> None:
+    """Compile (or load from numba's cache) the batch kernels' declared signatures."""
+    global _batch_compiled
+    if _batch_compiled:
+        return
+    from resbench import _jit
+    from resbench.batch import _kernels  # noqa: F401  (registers its kernels)
+
+    _jit.warm_up()
+    _batch_compiled = True

@@ -1,0 +1,247 @@
+"""numba kernels of the batched solver (no I/O; callers in resbench.batch.network validate).
+
+A batch is stored in *chunks* of ``C`` samples: arrays ``[n_chunks, n, C]`` (C-contiguous),
+so that a node's values over the samples of one chunk are contiguous: one row of the
+free–free CSR is streamed once per chunk and applied to C samples with SIMD.  Chunks are
+independent and spread over numba's threads (``prange``).
+
+Per sample, the sweeps and the stopping rule are those of the single solver
+(:func:`resbench.solvers._kernels.cd_sweeps`): the same node order and update, the same
+a-posteriori error estimate res_v · ρ / (1 − ρ) with ρ from the last 4 contraction ratios
+or the geometric mean over 16, the same round-off stop.  A sample that meets its rule is
+copied out at that sweep (``out``) and its sweep count recorded; its column keeps being
+updated with the others of its chunk (cheaper than masking) but is no longer read.
+The automatic over-relaxation follows the single solver: ω = 1 while the residual falls
+fast; every 40 sweeps the slowest active sample's contraction rate updates ω by Young's
+relation (one ω per chunk: the samples share one matrix, hence one spectral radius).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange, types
+
+from resbench import _jit
+from resbench._jit import BOOL, F32, F32_3D, F64, F64_3D, FLOAT, I64_2D, INT, U32, kernel
+from resbench.solvers._kernels import EARLY_RHO, RHO_MAX, ROUND_OFF_ULPS
+
+CONVERGED = 0
+SWEEP_LIMIT = 1
+PENDING = -1  # a sample not to run (padding, or failed before the sweeps)
+OMEGA_CHUNK = 40  # sweeps between two ω updates (as resbench.solvers.cd)
+FAST_RATE = 0.5
+OMEGA_MAX = 1.99
+MU2_MAX = 1.0 - 1e-12
+W = 16  # long-window length of the rate estimate (as cd_sweeps)
+F64_2D = types.float64[:, ::1]
+
+
+def _signature(F, F3):  # noqa: N803 - numba type names
+    return (
+        *(U32, U32, F, F3, F3, F3, BOOL),  # deg, idx, g_over_diag, Q, LO, HI, bounded
+        *(U32, U32, F3, U32, U32, F3),  # free–free diode lists (limits per sample or shared)
+        *(F3, F3, F64_2D, FLOAT, INT, FLOAT),  # U, OUT, tol_v, eps, max_sweeps, omega (0: auto)
+        *(I64_2D, I64_2D, F64_2D, F64),  # status (in: PENDING = skip), sweeps, est, ω per chunk
+    )
+
+
+@njit(inline="always")
+def _update_omega(omega, rate):  # pragma: no cover - compiled
+    """resbench.solvers.cd.update_omega: Young / Hageman–Young update from a rate."""
+    if not np.isfinite(rate) or rate <= FAST_RATE or rate >= 1.0:
+        return omega
+    mu2 = (rate + omega - 1.0) ** 2 / (rate * omega * omega)
+    if mu2 > MU2_MAX:
+        mu2 = MU2_MAX
+    new = 2.0 / (1.0 + math.sqrt(1.0 - mu2))
+    if new < omega:
+        new = omega
+    if new > OMEGA_MAX:
+        new = OMEGA_MAX
+    return new
+
+
+def _batch_sweeps(
+    deg,
+    idx,
+    g_over_diag,
+    Q,
+    LO,
+    HI,
+    bounded,
+    in_ptr,
+    in_anode,
+    IN_LIMIT,
+    out_ptr,
+    out_cathode,
+    OUT_LIMIT,
+    U,
+    OUT,
+    tol_v,
+    eps,
+    max_sweeps,
+    omega0,
+    status,
+    sweeps,
+    est_out,
+    omega_out,
+):  # pragma: no cover - compiled
+    """Sweeps of exact coordinate descent on every chunk of a batch, in place on U.
+
+    ``Q`` = c / diag per sample ``[n_chunks, n, C]``; ``LO``/``HI`` and the diode limits
+    ``IN_LIMIT``/``OUT_LIMIT`` are either per sample (same leading/trailing shape as Q)
+    or shared (shape ``[1, ·, 1]``).  ``status[ch, b]`` is PENDING on entry for samples to
+    skip and anything else to run; on return CONVERGED or SWEEP_LIMIT, with the sweep
+    count and final error estimate; ``OUT`` receives each sample's voltages at the sweep
+    its rule fired.  ``omega0`` > 0 fixes ω; 0 = automatic.
+    """
+    n_chunks = U.shape[0]
+    n = U.shape[1]
+    C = U.shape[2]
+    # 1 where the array is per sample, 0 where it is shared ([1, ·, 1]): index multipliers
+    lo_s = 1 if (LO.shape[0] > 1 or LO.shape[2] > 1) else 0
+    hi_s = 1 if (HI.shape[0] > 1 or HI.shape[2] > 1) else 0
+    ff_s = 1 if (IN_LIMIT.shape[0] > 1 or IN_LIMIT.shape[2] > 1) else 0
+    has_ff = in_anode.shape[0] > 0 or out_cathode.shape[0] > 0
+    for ch in prange(n_chunks):
+        u = U[ch]
+        q = Q[ch]
+        out = OUT[ch]
+        lo_c = LO[ch * lo_s]
+        hi_c = HI[ch * hi_s]
+        in_l = IN_LIMIT[ch * ff_s]
+        out_l = OUT_LIMIT[ch * ff_s]
+        act = np.zeros(C, dtype=np.bool_)
+        n_act = 0
+        for b in range(C):
+            if status[ch, b] != PENDING:
+                act[b] = True
+                n_act += 1
+        x = np.empty(C, dtype=q.dtype)
+        lb = np.empty(C, dtype=q.dtype)
+        hb = np.empty(C, dtype=q.dtype)
+        res = np.zeros(C)
+        prev = np.full(C, np.inf)
+        ring = np.zeros((C, 4))
+        past = np.zeros((C, W))
+        hist = np.zeros((OMEGA_CHUNK, C))
+        om = omega0 if omega0 > 0.0 else 1.0
+        relax = om != 1.0
+        sweep = 0
+        while n_act > 0 and sweep < max_sweeps:
+            for b in range(C):
+                res[b] = 0.0
+            k = 0
+            for i in range(n):
+                e = k + deg[i]
+                for b in range(C):
+                    x[b] = q[i, b]
+                while k < e:
+                    j = idx[k]
+                    gk = g_over_diag[k]
+                    for b in range(C):
+                        x[b] += gk * u[j, b]
+                    k += 1
+                if bounded or has_ff:
+                    for b in range(C):
+                        lb[b] = lo_c[i, b * lo_s]
+                        hb[b] = hi_c[i, b * hi_s]
+                    if has_ff:
+                        for kd in range(in_ptr[i], in_ptr[i + 1]):
+                            a = in_anode[kd]
+                            for b in range(C):
+                                t = u[a, b] - in_l[kd, b * ff_s]
+                                if t > lb[b]:
+                                    lb[b] = t
+                        for kd in range(out_ptr[i], out_ptr[i + 1]):
+                            cth = out_cathode[kd]
+                            for b in range(C):
+                                t = u[cth, b] + out_l[kd, b * ff_s]
+                                if t < hb[b]:
+                                    hb[b] = t
+                    for b in range(C):
+                        ui = u[i, b]
+                        xc = min(max(x[b], lb[b]), hb[b])
+                        r = abs(xc - ui)
+                        if r > res[b]:
+                            res[b] = r
+                        if relax:
+                            xc = min(max(ui + om * (x[b] - ui), lb[b]), hb[b])
+                        u[i, b] = xc
+                elif relax:
+                    for b in range(C):
+                        ui = u[i, b]
+                        r = abs(x[b] - ui)
+                        if r > res[b]:
+                            res[b] = r
+                        u[i, b] = ui + om * (x[b] - ui)
+                else:
+                    for b in range(C):
+                        r = abs(x[b] - u[i, b])
+                        if r > res[b]:
+                            res[b] = r
+                        u[i, b] = x[b]
+            # the stopping rule, per active sample (as cd_sweeps)
+            for b in range(C):
+                if not act[b]:
+                    continue
+                res_v = res[b]
+                hist[sweep % OMEGA_CHUNK, b] = res_v
+                p = prev[b]
+                ratio = res_v / p if p > 0.0 and p < np.inf else 1.0
+                prev[b] = res_v
+                ring[b, sweep % 4] = ratio
+                rho = max(max(ring[b, 0], ring[b, 1]), max(ring[b, 2], ring[b, 3]))
+                if sweep >= W and past[b, sweep % W] > 0.0:
+                    long_rate = (res_v / past[b, sweep % W]) ** (1.0 / W)
+                    if long_rate > rho:
+                        rho = long_rate
+                past[b, sweep % W] = res_v
+                if sweep < 3:
+                    rho = max(rho, EARLY_RHO)
+                if rho > RHO_MAX:
+                    rho = RHO_MAX
+                est = res_v * rho / (1.0 - rho)
+                done = sweep >= 2 and est <= tol_v[ch, b]
+                if not done and res_v <= tol_v[ch, b]:
+                    umax = 0.0
+                    for i in range(n):
+                        if abs(u[i, b]) > umax:
+                            umax = abs(u[i, b])
+                    done = res_v <= ROUND_OFF_ULPS * eps * umax
+                if done:
+                    act[b] = False
+                    n_act -= 1
+                    for i in range(n):
+                        out[i, b] = u[i, b]
+                    status[ch, b] = CONVERGED
+                    sweeps[ch, b] = sweep + 1
+                    est_out[ch, b] = est
+                else:
+                    est_out[ch, b] = est
+            sweep += 1
+            if omega0 == 0.0 and n_act > 0 and sweep % OMEGA_CHUNK == 0:
+                half = OMEGA_CHUNK // 2
+                worst = 0.0
+                for b in range(C):
+                    if act[b] and hist[half - 1, b] > 0.0:
+                        rate = (hist[OMEGA_CHUNK - 1, b] / hist[half - 1, b]) ** (
+                            1.0 / (OMEGA_CHUNK - half)
+                        )
+                        if rate > worst:
+                            worst = rate
+                om = _update_omega(om, worst)
+                relax = om != 1.0
+        for b in range(C):
+            if act[b]:
+                for i in range(n):
+                    out[i, b] = u[i, b]
+                status[ch, b] = SWEEP_LIMIT
+                sweeps[ch, b] = sweep
+        omega_out[ch] = om
+
+
+batch_sweeps = kernel(*_signature(F64, F64_3D), parallel=True)(_batch_sweeps)
+_jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_3D)))
