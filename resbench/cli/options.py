@@ -94,6 +94,38 @@ class AutoOr(click.ParamType):
 OMEGA = AutoOr(finite(0.0, 2.0, min_open=True, max_open=True))
 
 
+class CertifyCount(click.ParamType):
+    """``all``, ``none`` or a sample count N >= 0 (``--certify``): True, False or N
+    (0 is False)."""
+
+    name = "all|none|N"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text == "all":
+            return True
+        if text == "none":
+            return False
+        try:
+            n = int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not 'all', 'none' or a whole number of samples.", param, ctx)
+        if n < 0:
+            self.fail(f"{value!r} is negative: give a number of samples >= 0.", param, ctx)
+        return n if n else False
+
+    def get_metavar(self, param, ctx=None) -> str:  # noqa: ANN001
+        return "[all|none|N]"
+
+
+#: which samples of a batch to certify: ``all`` (True), ``none`` (False) or a count
+CERTIFY = CertifyCount()
+#: precision of the batch sweeps
+DTYPES = ("float64", "float32")
+
+
 # ------------------------------------------------------------- output files
 #: ``-o FILE`` suffix -> output format (anything else: the text table)
 FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".md": "md", ".markdown": "md"}

@@ -16,8 +16,10 @@ import json
 import math
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -26,7 +28,7 @@ from rich.markup import escape
 from rich.spinner import Spinner
 from rich.table import Table
 
-from resbench.cli import options
+from resbench.cli import batch_solve, options
 from resbench.defaults import (
     CD_DEFAULT_MAX_SWEEPS,
     CD_DEFAULT_OMEGA,
@@ -38,6 +40,9 @@ from resbench.defaults import (
 from resbench.defaults import NETLIST_SUFFIXES as NETLIST_SUFFIXES  # re-export
 from resbench.errors import ResbenchError
 from resbench.solution import FAILED, TIMEOUT, Solution
+
+if TYPE_CHECKING:
+    from resbench.circuit import Circuit
 
 EXIT_OK, EXIT_NOT_CERTIFIED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -349,15 +354,9 @@ class PhaseStatus:
             self._live = None
 
 
-def _solve_one(
-    path: Path,
-    solver: str,
-    rtol: float,
-    solver_options: dict,
-    phases: PhaseStatus,
-) -> Solution:
+def _read_one(path: Path, phases: PhaseStatus) -> Circuit:
+    """Read one netlist, with the phase status line for large files."""
     from resbench.netlist import read_netlist
-    from resbench.solvers import solve as run_solve
 
     try:
         size = path.stat().st_size if path.is_file() else 0
@@ -365,7 +364,21 @@ def _solve_one(
         size = 0
     if size >= PROGRESS_MIN_ELEMENTS * _BYTES_PER_LINE:
         phases.show(f"parsing {path} ({size / 1e6:.3g} MB)…")
-    circuit = read_netlist(path)
+    try:
+        return read_netlist(path)
+    finally:
+        phases.stop()
+
+
+def _solve_one(
+    circuit: Circuit,
+    solver: str,
+    rtol: float,
+    solver_options: dict,
+    phases: PhaseStatus,
+) -> Solution:
+    from resbench.solvers import solve as run_solve
+
     s = circuit.sizes()
     elements = s["resistors"] + s["diodes"] + s["vsources"] + s["isources"]
     on_phase: Callable[[str], None] | None = None
@@ -464,6 +477,47 @@ def _solve_one(
     show_default=True,
     help="Rows shown per table in table and md output (0 = all); csv and json hold everything.",
 )
+@click.option(
+    "--inputs",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Solve NETLIST once per row of FILE (.csv: a header row of source names; .npz: one "
+    "array per source name, or 'values' + 'names'; .npy: one column per V then I source, in "
+    "netlist order).  Names are V or I sources; the others keep their netlist values.  "
+    "-o FILE.npz|.csv|.parquet writes every answer.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(options.DTYPES),
+    default="float64",
+    show_default=True,
+    help="Batch (--inputs, .dc): precision of the sweeps; the certificate is float64 "
+    "(float32: certified at a looser --rtol unless given).",
+)
+@click.option(
+    "--threads",
+    type=options.POSITIVE_INT,
+    default=None,
+    help="Batch (--inputs, .dc): threads for the sweeps and BLAS.  Default: every core.",
+)
+@click.option(
+    "--certify",
+    type=options.CERTIFY,
+    default="all",
+    show_default=True,
+    help="Batch (--inputs, .dc): certify all samples, none, or N spread over the batch.",
+)
+@click.option(
+    "--currents",
+    is_flag=True,
+    help="Batch (--inputs, .dc): also compute diode and voltage-source currents (written to -o).",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="A .dc netlist: also write a PNG of the node voltages against the swept source.",
+)
 @click.pass_context
 def solve(
     ctx: click.Context,
@@ -484,38 +538,70 @@ def solve(
     fmt: str | None,
     output: str | None,
     limit: int,
+    inputs: str | None,
+    dtype: str,
+    threads: int | None,
+    certify: bool | int,
+    currents: bool,
+    plot: str | None,
 ) -> None:
     """Solve NETLIST files (or directories of them) and show node voltages,
     diode states, source currents, sweeps, times and the optimality certificate.
 
+    With --inputs FILE, solve one NETLIST for every row of FILE (a batch: the
+    network is set up once); with a .dc card in a single NETLIST, run its sweep.
+    Both print a summary (samples, converged / certified counts, worst residuals,
+    sweeps, time per sample) and write every answer to -o FILE.npz|.csv|.parquet.
+
     \b
     Exit codes:
-      0  every answer certified
-      1  an answer did not certify (or the solver stalled)
-      2  bad input (unreadable netlist, a circuit without a unique solution,
-         an output that cannot be written) or a failed run (no finite answer)
+      0  every answer certified (batch: every sample converged and certified)
+      1  an answer did not certify (or the solver stalled); batch: a sample did not
+         converge or certify
+      2  bad input (unreadable netlist or inputs file, a circuit without a unique
+         solution, a batch too big for memory, an output that cannot be written)
+         or a failed run (no finite answer)
     """
     from resbench.solvers.registry import get_solver, solver_names
 
     spec = get_solver(solver)
     takes = spec.option_names()
     explicit = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) in explicit}
     for name, field in _OPTION_FIELDS.items():
-        if field not in takes and ctx.get_parameter_source(name) in explicit:
+        if field not in takes and name in given:
             flag = "--" + name.replace("_", "-")
             users = [n for n in solver_names() if field in get_solver(n).option_names()]
             raise click.UsageError(
                 f"{flag} applies to --solver {', '.join(users)} only (not {solver})"
             )
-    diodes = show_diodes or diodes_alias
     if output == "-":  # as in generate: '-' is standard output
         output = None
+    batch = _batch_options(ctx, given)
+    if inputs is not None:
+        _refuse_single_only(given, solver, "--inputs")
+        if plot is not None:
+            raise click.UsageError("--plot draws a .dc sweep; it does not apply to --inputs")
+        path = _one_netlist(netlists, "--inputs")
+        _check_batch_output(output)
+        out, err = _batch_consoles(wide)
+        sys.exit(
+            batch_solve.run_inputs(
+                path, inputs, batch, output=output, out=out, err=err, limit=limit, wide=wide
+            )
+        )
+    diodes = show_diodes or diodes_alias
     fmt = options.output_format(fmt, output)
     if output is not None:
         options.prepare_output(output)  # a bad -o fails before any work
     files = expand_paths(netlists)
     if not files:
         raise ResbenchError(f"no netlists found in {', '.join(netlists)}")
+    batch_flags = sorted(f"--{n}" for n in _BATCH_ONLY if n in given)
+    if batch_flags and len(files) != 1:
+        raise click.UsageError(
+            f"{', '.join(batch_flags)} apply to --inputs FILE or to one netlist with a .dc card"
+        )
     solver_options = {
         field: ctx.params[name] for name, field in _OPTION_FIELDS.items() if field in takes
     }
@@ -535,7 +621,36 @@ def solve(
     sols: list[Solution] = []
     for path in files:
         try:
-            sol = _solve_one(path, solver, rtol, solver_options, phases)
+            t0 = time.perf_counter()
+            circuit = _read_one(path, phases)
+            if getattr(circuit, "dc", None) is not None and len(files) == 1:
+                _refuse_single_only(given, solver, "a .dc sweep")
+                _check_batch_output(output)
+                if plot is not None:
+                    options.prepare_output(plot)
+                out, err = _batch_consoles(wide)
+                setup = time.perf_counter() - t0
+                sys.exit(
+                    batch_solve.run_sweep(
+                        path,
+                        circuit,
+                        batch,
+                        output=output,
+                        plot=plot,
+                        out=out,
+                        err=err,
+                        limit=limit,
+                        wide=wide,
+                        setup=setup,
+                    )
+                )
+            if batch_flags or plot is not None:
+                what = ", ".join(batch_flags + (["--plot"] if plot is not None else []))
+                raise click.UsageError(
+                    f"{what} apply to --inputs FILE or to a netlist with a .dc card "
+                    f"({path} has none)"
+                )
+            sol = _solve_one(circuit, solver, rtol, solver_options, phases)
         except ResbenchError as exc:
             click.echo(exc.format(), err=True)
             exit_code = max(exit_code, EXIT_BAD_INPUT)
@@ -551,6 +666,12 @@ def solve(
             exit_code = max(exit_code, EXIT_NOT_CERTIFIED)
         if fmt == "table":
             render_table(sol, console, diodes=diodes, limit=limit, wide=wide)
+            if getattr(circuit, "dc", None) is not None:
+                console.print(
+                    f"[yellow]note:[/yellow] {escape(str(path))} has a .dc card; solve it on "
+                    "its own to run the sweep (shown: its operating point)",
+                    highlight=False,
+                )
     if fmt == "csv":
         text = render_csv(sols)
     elif fmt == "json":
@@ -564,3 +685,71 @@ def solve(
     elif text:
         click.echo(text, nl=False)
     sys.exit(exit_code)
+
+
+# ------------------------------------------------------------------ batches
+#: options of batch runs only (--inputs, .dc sweeps)
+_BATCH_ONLY = ("dtype", "threads", "certify", "currents")
+#: options of single solves only: refused in a batch run (the batch engine is cd's)
+_SINGLE_ONLY = ("polish", "show_diodes", "diodes_alias", "fmt")
+
+
+def _batch_options(ctx: click.Context, given: set[str]) -> batch_solve.BatchOptions:
+    """The batch engine's options from the command's (``--rtol`` only when given: the
+    engine's default depends on the dtype)."""
+    p = ctx.params
+    return batch_solve.BatchOptions(
+        tol=p["tol"],
+        max_sweeps=p["max_sweeps"],
+        omega=p["omega"],
+        rtol=p["rtol"] if "rtol" in given else None,
+        gmin=p["gmin"],
+        dtype=p["dtype"],
+        threads=p["threads"],
+        certify=p["certify"],
+        currents=p["currents"],
+    )
+
+
+def _refuse_single_only(given: set[str], solver: str, what: str) -> None:
+    """A batch run uses cd's batch engine: refuse options that would be silently ignored."""
+    if solver != "cd":
+        raise click.UsageError(f"{what} runs cd's batch engine; --solver {solver} does not apply")
+    flags = {
+        "polish": "--polish",
+        "show_diodes": "--show-diodes",
+        "diodes_alias": "--diodes",
+        "fmt": "--format",
+    }
+    bad = [flags[n] for n in _SINGLE_ONLY if n in given]
+    if bad:
+        raise click.UsageError(
+            f"{', '.join(bad)} apply to single solves, not to {what} (its output format "
+            "comes from -o FILE.npz|.csv|.parquet)"
+        )
+
+
+def _one_netlist(netlists: tuple[str, ...], what: str) -> Path:
+    files = expand_paths(netlists)
+    if len(files) != 1:
+        found = "none" if not files else f"{len(files)}"
+        raise click.UsageError(f"{what} takes exactly one netlist (found {found})")
+    return files[0]
+
+
+def _check_batch_output(output: str | None) -> None:
+    """Refuse, before any work, a batch -o whose format cannot be written or whose
+    folder is not writable."""
+    if output is None:
+        return
+    from resbench.batch.io import check_output
+
+    check_output(output)
+    options.prepare_output(output)
+
+
+def _batch_consoles(wide: bool) -> tuple[Console, Console]:
+    out = _StdoutConsole(highlight=False)
+    if not out.is_terminal:
+        out = _StdoutConsole(highlight=False, width=_WIDE_WIDTH if wide else 80)
+    return out, Console(stderr=True)
