@@ -1,0 +1,447 @@
+"""The optimality certificate of many answers of one network at once.
+
+:func:`certify_batch` gives, per sample, the verdict, residuals and tolerances of
+:func:`resbench.certificate.certify` (docs/design.md §3: feasibility, KCL after the
+unknown source / short / tight-diode currents are chosen per cluster,
+complementarity; the same scales), computed from the circuit and the voltages only,
+vectorised over the batch.  Uniqueness is not examined (the scalar certificate does
+that for one answer).
+
+Why it is cheap enough to leave on: the resistors' KCL imbalance of every node is one
+matrix product ``W @ v`` per batch.  :class:`BatchCertifier` builds the conductance
+matrix once per circuit, split into dense blocks (dense BLAS where the network is
+dense, as between two DRN layers) and a sparse CSR for the rest.  The scales need
+each node's total |current| (not linear in ``v``); a second product ``W @ |v|``
+(float32 on the dense blocks: it only bounds) brackets every node's total, and only
+the nodes whose bound can be the maximum are summed exactly (branch and bound, in
+``_certificate_kernels``).  Clusters of one node or one branch (grounded sources,
+diodes to ground, a floating source between two otherwise free nodes) are balanced
+in closed form per sample; a sample holding any other cluster has its unknown
+currents chosen by the scalar code (:func:`resbench.certificate._unknown_currents`),
+correct and slower.
+
+Per-sample source values: ``inputs`` names sources whose value changes per sample
+(as :class:`resbench.batch.Network`'s inputs); sample ``b`` is then certified against
+the circuit with those sources set to ``values[b]``
+(:func:`resbench.batch.network.with_values`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from resbench.batch._certificate_kernels import balance_clusters, scale_maxima
+from resbench.batch.result import BatchCertificate
+from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
+from resbench.circuit import Circuit
+from resbench.errors import InputError
+
+__all__ = ["BatchCertifier", "CertificateInputError", "certify_batch"]
+
+TILE = 128  # side of the tiles the conductance matrix is cut into (dense or sparse)
+DENSE_FILL = 0.2  # a tile at least this full is multiplied with dense BLAS
+DENSE_MIN_NODES = 2 * TILE  # below this, the sparse product is cheap enough
+DENSE_MAX_BYTES = 1 << 30  # dense blocks (float64 + float32) never take more than this
+F32_SAFE = 1e30  # float32 bounds only for conductances and voltages in [1/this, this]
+BOUND_RTOL = 1e-3  # relative slack on the float32 bound of sum g |v| (its error: ~n 6e-8)
+
+
+class CertificateInputError(InputError, ValueError):
+    """Voltages or values of the wrong shape for the circuit (a ValueError too)."""
+
+
+@dataclass
+class _Block:
+    """A dense block of the conductance matrix: rows r0:r1, columns c0:c1, stored
+    transposed (``[c1-c0, r1-r0]``) so that ``v[:, c0:c1] @ wt`` gives the rows."""
+
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+    wt: np.ndarray  # float64
+    wt32: np.ndarray | None  # float32 copy for the bounds, None when not safe
+
+
+class _Coupling:
+    """``v @ W.T`` for a conductance matrix W (non-ground rows), dense where dense."""
+
+    def __init__(self, w: sp.csr_matrix) -> None:
+        n = w.shape[0]
+        self.blocks: list[_Block] = []
+        coo = w.tocoo()
+        r, c, g = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+        keep = np.ones(r.shape[0], dtype=bool)
+        if n >= DENSE_MIN_NODES and r.size:
+            nt = -(-n // TILE)
+            tiles = r // TILE * nt + c // TILE
+            fill = np.bincount(tiles, minlength=nt * nt).reshape(nt, nt)
+            side = np.minimum(TILE, n - np.arange(nt) * TILE)
+            dense = fill >= DENSE_FILL * np.outer(side, side)
+            if 1.5 * 8 * float((np.outer(side, side) * dense).sum()) > DENSE_MAX_BYTES:
+                dense[:] = False
+            keep = ~dense.reshape(-1)[tiles]
+            for rt0, rt1, ct0, ct1 in _merge_tiles(dense):
+                r0, r1 = rt0 * TILE, min(n, rt1 * TILE)
+                c0, c1 = ct0 * TILE, min(n, ct1 * TILE)
+                sel = (r >= r0) & (r < r1) & (c >= c0) & (c < c1)
+                wt = np.zeros((c1 - c0, r1 - r0))
+                wt[c[sel] - c0, r[sel] - r0] = g[sel]
+                safe = bool(np.all((wt == 0) | ((wt > 1 / F32_SAFE) & (wt < F32_SAFE))))
+                self.blocks.append(
+                    _Block(r0, r1, c0, c1, wt, wt.astype(np.float32) if safe else None)
+                )
+        self.rest = sp.csr_matrix((g[keep], (r[keep], c[keep])), shape=(n, n))
+        self.rest.sum_duplicates()
+
+    def apply(self, v: np.ndarray, *, bound: bool = False) -> np.ndarray:
+        """``v @ W.T`` ([B, n]).  ``bound``: float32 on the dense blocks where safe
+        (for the bounds, whose caller allows BOUND_RTOL of slack)."""
+        out = np.asarray(self.rest @ v.T).T.copy() if self.rest.nnz else np.zeros(v.shape)
+        small = bound and float(np.max(np.abs(v), initial=0.0)) < F32_SAFE
+        for blk in self.blocks:
+            cols = v[:, blk.c0 : blk.c1]
+            if small and blk.wt32 is not None:
+                part = cols.astype(np.float32) @ blk.wt32
+            else:
+                part = cols @ blk.wt
+            out[:, blk.r0 : blk.r1] += part
+        return out
+
+    @property
+    def dense_bytes(self) -> int:
+        return sum(b.wt.nbytes + (b.wt32.nbytes if b.wt32 is not None else 0) for b in self.blocks)
+
+
+def _merge_tiles(dense: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Rectangles (row tiles rt0:rt1, column tiles ct0:ct1) covering the dense tiles:
+    runs of dense tiles along each row of tiles, stacked while the runs repeat."""
+    out: list[list[int]] = []
+    open_: dict[tuple[int, int], int] = {}  # (ct0, ct1) -> index of the block ending here
+    for rt in range(dense.shape[0]):
+        row = np.concatenate([[False], dense[rt], [False]])
+        edges = np.flatnonzero(row[1:] != row[:-1])
+        runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+        nxt: dict[tuple[int, int], int] = {}
+        for ct0, ct1 in runs:
+            k = open_.get((ct0, ct1))
+            if k is not None and out[k][1] == rt:
+                out[k][1] = rt + 1
+            else:
+                out.append([rt, rt + 1, ct0, ct1])
+                k = len(out) - 1
+            nxt[(ct0, ct1)] = k
+        open_ = nxt
+    return [(a, b, c, d) for a, b, c, d in out]
+
+
+class BatchCertifier:
+    """The batched certificate of one circuit, set up once (matrices built here) and
+    reused for every batch: ``BatchCertifier(circuit).certify(voltages)``.
+
+    ``inputs``: names of V or I sources whose value is given per sample to
+    :meth:`certify` (``values[B, len(inputs)]``); None or empty: the circuit's values.
+    ``gmin``: the conductance from every non-ground node to ground that the solvers'
+    ``gmin`` option adds.
+    """
+
+    def __init__(
+        self, circuit: Circuit, *, inputs: Sequence[str] | None = None, gmin: float = 0.0
+    ) -> None:
+        self.circuit = circuit
+        self.gmin = float(gmin)
+        n = circuit.n_nodes
+        self.n = n
+        self.input_names = list(inputs or [])
+        self._setup_sources()
+        res_r = circuit.resistors
+        pos = res_r.value > 0
+        g_all = np.zeros(len(res_r))
+        g_all[pos] = 1.0 / res_r.value[pos]
+        gsum = np.bincount(res_r.a, g_all, minlength=n) + np.bincount(res_r.b, g_all, minlength=n)
+        self.gsum = gsum.astype(np.float64, copy=False)
+        link = pos & (res_r.a != res_r.b)
+        a, b, g = res_r.a[link].astype(np.int64), res_r.b[link].astype(np.int64), g_all[link]
+        w = sp.csr_matrix(
+            (np.concatenate([g, g]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)
+        )
+        w.sum_duplicates()
+        self._indptr = w.indptr.astype(np.int64)
+        self._indices = w.indices.astype(np.int32)
+        self._data = w.data.astype(np.float64)
+        self._diag = np.asarray(w.sum(axis=1)).reshape(-1)  # per node: g to other nodes
+        self._nnz_row = np.diff(self._indptr).astype(np.float64)
+        w_kcl = w.copy()
+        w_kcl.data[: w_kcl.indptr[1]] = 0.0  # the ground row: its KCL is not checked
+        w_kcl.eliminate_zeros()
+        self._w = _Coupling(w_kcl)
+        g_held = self.gsum.copy()
+        g_held[1:] += self.gmin
+        self._inv_g = np.zeros(n)
+        held = g_held > 0
+        held[0] = False
+        self._inv_g[held] = 1.0 / g_held[held]
+        self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
+        self._shorts_r = np.flatnonzero(res_r.value == 0)
+        ind = circuit.inductors
+        vs = circuit.vsources
+        self._fa = np.concatenate([vs.a, res_r.a[self._shorts_r], ind.a]).astype(np.int32)
+        self._fb = np.concatenate([vs.b, res_r.b[self._shorts_r], ind.b]).astype(np.int32)
+        self._da = circuit.diodes.a.astype(np.int32)
+        self._db = circuit.diodes.b.astype(np.int32)
+
+    def _setup_sources(self) -> None:
+        """Which sources take per-sample values, and the fixed current sources' part."""
+        c = self.circuit
+        n = self.n
+        vs_idx = {name: j for j, name in enumerate(c.vsources.names)}
+        is_idx = {name: j for j, name in enumerate(c.isources.names)}
+        v_cols, v_src, i_cols, i_src = [], [], [], []
+        seen: set[str] = set()
+        for col, name in enumerate(self.input_names):
+            if name in seen:
+                raise CertificateInputError(f"input {name!r} is named twice; name each once")
+            seen.add(name)
+            if name in vs_idx:
+                v_cols.append(col)
+                v_src.append(vs_idx[name])
+            elif name in is_idx:
+                i_cols.append(col)
+                i_src.append(is_idx[name])
+            else:
+                valid = ", ".join(list(c.vsources.names)[:10] + list(c.isources.names)[:10])
+                raise CertificateInputError(
+                    f"no voltage or current source named {name!r}; sources: {valid}"
+                )
+        self._v_cols, self._v_src = np.array(v_cols, np.intp), np.array(v_src, np.intp)
+        self._i_cols, self._i_src = np.array(i_cols, np.intp), np.array(i_src, np.intp)
+        isrc = c.isources
+        fixed = np.ones(len(isrc), dtype=bool)
+        fixed[self._i_src] = False
+        val = np.where(fixed, isrc.value, 0.0)
+
+        def per_node(idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+            return np.bincount(idx, w, minlength=n).astype(np.float64, copy=False)
+
+        self._inj0 = per_node(isrc.b, val) - per_node(isrc.a, val)
+        self._tot0 = per_node(isrc.a, np.abs(val)) + per_node(isrc.b, np.abs(val))
+        k = len(i_src)
+        ia, ib = isrc.a[self._i_src], isrc.b[self._i_src]
+        ones = np.ones(k)
+        # [k, n]: values @ inc gives the injections, |values| @ absinc the |currents|
+        self._i_inc = sp.csr_matrix(
+            (np.concatenate([ones, -ones]), (np.r_[0:k, 0:k], np.concatenate([ib, ia]))),
+            shape=(k, n),
+        )
+        self._i_abs = sp.csr_matrix(
+            (np.concatenate([ones, ones]), (np.r_[0:k, 0:k], np.concatenate([ib, ia]))),
+            shape=(k, n),
+        )
+
+    # ------------------------------------------------------------------ checks
+    def _check(self, voltages, values) -> tuple[np.ndarray, np.ndarray | None]:
+        v = np.asarray(voltages, dtype=np.float64)
+        if v.ndim != 2 or v.shape[1] != self.n:
+            raise CertificateInputError(
+                f"voltages must be [batch, {self.n}] (one column per node of the circuit, "
+                f"ground first); got shape {tuple(v.shape)}"
+            )
+        if not self.input_names:
+            if values is not None:
+                raise CertificateInputError(
+                    "values were given but no inputs were named; pass inputs=[source names]"
+                )
+            return np.ascontiguousarray(v), None
+        if values is None:
+            raise CertificateInputError(
+                f"inputs {self.input_names[:5]} were named: pass values[batch, "
+                f"{len(self.input_names)}]"
+            )
+        x = np.asarray(values, dtype=np.float64)
+        if x.ndim == 1 and v.shape[0] == 1:
+            x = x.reshape(1, -1)
+        if x.shape != (v.shape[0], len(self.input_names)):
+            raise CertificateInputError(
+                f"values must be [batch, {len(self.input_names)}] = "
+                f"[{v.shape[0]}, {len(self.input_names)}] (one row per row of voltages, one "
+                f"column per input); got shape {tuple(x.shape)}"
+            )
+        return np.ascontiguousarray(v), x
+
+    # --------------------------------------------------------------- certify
+    def certify(
+        self, voltages: np.ndarray, values: np.ndarray | None = None, *, rtol: float = 1e-9
+    ) -> BatchCertificate:
+        """Certify ``voltages[B, n_nodes]`` (ground column 0), sample by sample, as
+        :func:`resbench.certificate.certify` would (uniqueness aside).  ``values``:
+        ``[B, len(inputs)]`` when inputs were named.  A sample with NaN or inf voltages
+        (or values) fails with infinite residuals and zero tolerances, as in the scalar
+        certificate."""
+        v, x = self._check(voltages, values)
+        nb = v.shape[0]
+        bad = ~np.all(np.isfinite(v), axis=1)
+        if x is not None:
+            bad |= ~np.all(np.isfinite(x), axis=1)
+        if bad.any():
+            v = v.copy()
+            v[bad] = 0.0
+            if x is not None:
+                x = x.copy()
+                x[bad] = 0.0
+        vval, ival = self._source_values(x, nb)
+        inj, tot0, u = self._known_currents(v, ival)
+        v_scale, i_scale = self._scales(v, u, vval, tot0)
+        feas_tol = rtol * v_scale
+        kcl_tol = rtol * i_scale
+        comp_tol = rtol * v_scale * i_scale
+        feas, dv = self._feasibility(v, vval)
+        x_free, x_dio, res = self._unknown_currents(inj, dv, feas_tol)
+        kcl = np.max(np.abs(res[:, 1:]), axis=1) if self.n > 1 else np.zeros(nb)
+        if dv.shape[1]:
+            compl = np.max(np.maximum(-dv, 0.0) * x_dio, axis=1)
+        else:
+            compl = np.zeros(nb)
+        ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
+        nv = len(self.circuit.vsources)
+        cert = BatchCertificate(
+            checked=np.ones(nb, dtype=bool),
+            ok=ok,
+            feasibility=feas,
+            kcl=kcl,
+            complementarity=compl,
+            feas_tol=feas_tol,
+            kcl_tol=kcl_tol,
+            comp_tol=comp_tol,
+            diode_current=x_dio,
+            vsource_current=x_free[:, :nv].copy(),
+        )
+        if bad.any():
+            _fail_non_finite(cert, bad)
+        return cert
+
+    def _source_values(self, x: np.ndarray | None, nb: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-sample voltage-source values [B, nv] and input current values [B, k]."""
+        vval = np.broadcast_to(self.circuit.vsources.value, (nb, len(self.circuit.vsources)))
+        if x is None:
+            return vval, None
+        if self._v_src.size:
+            vval = vval.copy()
+            vval[:, self._v_src] = x[:, self._v_cols]
+        return vval, x[:, self._i_cols] if self._i_src.size else None
+
+    def _known_currents(self, v: np.ndarray, ival: np.ndarray | None):
+        """``inj[B, n]``: current pushed into each node by resistors, current sources and
+        the gmin leak; ``tot0[B, n]``: the |currents| of the sources and leaks; ``u``:
+        the voltages centred per sample."""
+        # centre each sample: W's rows sum to its diagonal, so inj is unchanged and the
+        # round-off scales with the spread of the voltages, not their size
+        centre = 0.5 * (v.max(axis=1, keepdims=True) + v.min(axis=1, keepdims=True))
+        u = v - centre
+        inj = self._w.apply(u)
+        inj -= self._diag * u
+        inj += self._inj0
+        tot0 = np.broadcast_to(self._tot0, v.shape)
+        if ival is not None:
+            inj += np.asarray(ival @ self._i_inc)
+            tot0 = tot0 + np.asarray(np.abs(ival) @ self._i_abs)
+        if self.gmin > 0:
+            inj[:, 1:] -= self.gmin * v[:, 1:]
+            tot0 = np.array(tot0)
+            tot0[:, 1:] += self.gmin * np.abs(v[:, 1:])
+        return inj, np.ascontiguousarray(tot0), u
+
+    def _scales(self, v, u, vval, tot0) -> tuple[np.ndarray, np.ndarray]:
+        """v_scale and i_scale per sample (resbench.certificate._known_currents_and_scales).
+
+        A node's resistor total sum_j g |u_k - u_j| lies within |A - c| .. A + c, with
+        A = sum_j g |u_j| (one product, float32 where safe) and c = |u_k| sum_j g; the
+        kernel sums exactly only the nodes whose upper bound can be the maximum."""
+        nb = v.shape[0]
+        au = np.abs(u)
+        a = self._w.apply(au, bound=True)
+        a_hi = a * (1.0 + BOUND_RTOL) + self._nnz_row * 1e-37  # + float32 underflow
+        a_lo = a * (1.0 - BOUND_RTOL)
+        cc = self._diag * au
+        upper = (a_hi + cc) * (1.0 + 1e-12) + tot0 * (1.0 + 1e-12)
+        lower = np.maximum(np.maximum(cc * (1.0 - 1e-12) - a_hi, a_lo - cc * (1.0 + 1e-12)), 0.0)
+        lower += tot0 * (1.0 - 1e-12)
+        exact = np.full(v.shape, -1.0)
+        tot_max, ratio_max = scale_maxima(
+            self._indptr, self._indices, self._data, v, tot0, upper, lower, self._inv_g, exact
+        )
+        v_scale = np.max(np.abs(v), axis=1)
+        if vval.shape[1]:
+            v_scale = np.maximum(v_scale, np.max(np.abs(vval), axis=1))
+        v_scale = np.maximum(np.maximum(v_scale, ratio_max), V_SCALE_FLOOR)
+        i_scale = np.maximum(tot_max, 0.0) if self.n > 1 else np.zeros(nb)
+        i_scale = np.maximum(i_scale, max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
+        return v_scale, i_scale
+
+    def _feasibility(self, v: np.ndarray, vval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Worst violation per sample [B] and every diode's anode - cathode [B, nd]."""
+        c = self.circuit
+        feas = np.abs(v[:, 0]).copy()
+        vs = c.vsources
+        if len(vs):
+            feas = np.maximum(feas, np.max(np.abs(v[:, vs.a] - v[:, vs.b] - vval), axis=1))
+        r = c.resistors
+        links = [(r.a[self._shorts_r], r.b[self._shorts_r]), (c.inductors.a, c.inductors.b)]
+        for la, lb in links:
+            if la.size:
+                feas = np.maximum(feas, np.max(np.abs(v[:, la] - v[:, lb]), axis=1))
+        dv = np.ascontiguousarray(v[:, c.diodes.a] - v[:, c.diodes.b])
+        if dv.shape[1]:
+            feas = np.maximum(feas, np.max(np.maximum(dv, 0.0), axis=1))
+        return feas, dv
+
+    def _unknown_currents(self, inj, dv, feas_tol):
+        """Currents of the sign-free unknowns [B, nf] and diodes [B, nd], and the KCL
+        imbalance left [B, n]: closed forms in the kernel, the scalar code for samples
+        holding any other kind of cluster."""
+        nb = inj.shape[0]
+        x_free = np.zeros((nb, self._fa.shape[0]))
+        x_dio = np.zeros((nb, self._da.shape[0]))
+        fallback = np.zeros(nb, dtype=np.uint8)
+        res = inj.copy()
+        feas_tol = np.ascontiguousarray(feas_tol, dtype=np.float64)
+        balance_clusters(
+            res, dv, feas_tol, self._fa, self._fb, self._da, self._db, x_free, x_dio, fallback
+        )
+        n_free = self._fa.shape[0]
+        for b in np.flatnonzero(fallback):
+            tight = np.flatnonzero(dv[b] >= -feas_tol[b])
+            xb, rb, _ = _unknown_currents(self.circuit, inj[b].copy(), self._shorts_r, tight)
+            x_free[b] = xb[:n_free]
+            x_dio[b, tight] = xb[n_free:]
+            res[b] = rb
+        res[:, 0] = 0.0  # ground absorbs any current
+        return x_free, x_dio, res
+
+
+def _fail_non_finite(cert: BatchCertificate, bad: np.ndarray) -> None:
+    """Samples with NaN / inf: infinite residuals, zero tolerances, zero currents."""
+    for name in ("feasibility", "kcl", "complementarity"):
+        getattr(cert, name)[bad] = np.inf
+    for name in ("feas_tol", "kcl_tol", "comp_tol"):
+        getattr(cert, name)[bad] = 0.0
+    cert.ok[bad] = False
+    cert.diode_current[bad] = 0.0
+    cert.vsource_current[bad] = 0.0
+
+
+def certify_batch(
+    circuit: Circuit,
+    voltages: np.ndarray,
+    *,
+    rtol: float = 1e-9,
+    gmin: float = 0.0,
+    inputs: Sequence[str] | None = None,
+    values: np.ndarray | None = None,
+) -> BatchCertificate:
+    """One-shot :meth:`BatchCertifier.certify` (builds the matrices, certifies,
+    drops them); use a BatchCertifier for repeated batches through one circuit."""
+    return BatchCertifier(circuit, inputs=inputs, gmin=gmin).certify(voltages, values, rtol=rtol)

@@ -1,0 +1,284 @@
+"""The batched certificate equals the scalar one, sample by sample.
+
+The reference is :func:`resbench.certificate.certify` on each sample alone (on the
+equivalent single circuit when sources take per-sample values): the same verdict, the
+same tolerances and residuals to round-off, the same multipliers where it certifies.
+Batches mix exact answers (from ``resbench.solve``) with perturbed copies that fail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import random_circuits, stalling_case
+
+import resbench
+from resbench.batch.certificate import (
+    BatchCertifier,
+    CertificateInputError,
+    _Coupling,
+    certify_batch,
+)
+from resbench.batch.network import with_values
+from resbench.certificate import certify
+from resbench.circuit import Branches, Circuit, make_circuit
+from resbench.errors import ResbenchError
+from resbench.generate import drn
+
+B = Branches.from_lists
+SETTINGS = dict(deadline=None, database=None, derandomize=True)
+
+
+def _close(x: float, y: float, scale: float) -> bool:
+    """Equal to round-off: 1e-9 relative, or 1e-12 of the quantity's scale (residuals
+    of exact answers are round-off of the scale's size, summed in another order)."""
+    if np.isinf(y):
+        return bool(x == y)
+    return abs(x - y) <= 1e-9 * abs(y) + 1e-12 * scale + 1e-300
+
+
+def assert_matches_scalar(
+    circuit: Circuit,
+    voltages: np.ndarray,
+    *,
+    rtol: float = 1e-9,
+    gmin: float = 0.0,
+    inputs: list[str] | None = None,
+    values: np.ndarray | None = None,
+) -> None:
+    """certify_batch equals the scalar certify on every row."""
+    got = certify_batch(circuit, voltages, rtol=rtol, gmin=gmin, inputs=inputs, values=values)
+    nb = voltages.shape[0]
+    assert got.checked.shape == got.ok.shape == (nb,) and got.checked.all()
+    assert got.diode_current.shape == (nb, len(circuit.diodes))
+    assert got.vsource_current.shape == (nb, len(circuit.vsources))
+    for b in range(nb):
+        c = circuit if inputs is None else with_values(circuit, inputs, values[b])
+        ref = certify(c, voltages[b], rtol=rtol, gmin=gmin)
+        where = f"sample {b}: batch {got.ok[b]} scalar {ref.summary()}"
+        assert got.ok[b] == ref.ok, where
+        for name in ("feas_tol", "kcl_tol", "comp_tol"):
+            assert _close(getattr(got, name)[b], getattr(ref, name), 0.0), (name, where)
+        assert _close(got.feasibility[b], ref.feasibility, ref.v_scale), where
+        assert _close(got.kcl[b], ref.kcl, ref.i_scale), where
+        assert _close(got.complementarity[b], ref.complementarity, ref.v_scale * ref.i_scale)
+        if ref.ok:
+            i_tol = 1e-12 * ref.i_scale + ref.kcl_tol
+            assert np.allclose(got.diode_current[b], ref.diode_current, rtol=1e-9, atol=i_tol)
+            assert np.allclose(got.vsource_current[b], ref.vsource_current, rtol=1e-9, atol=i_tol)
+
+
+def _perturbed(v: np.ndarray, rng: np.random.Generator, k: int) -> np.ndarray:
+    """``k`` copies of ``v`` (ground kept at 0) with one node moved each, by a size
+    drawn over many decades, so some copies fail and tiny moves may pass."""
+    n = v.shape[0]
+    out = np.repeat(v[None, :], k, axis=0)
+    if n < 2:
+        return out
+    scale = max(1.0, float(np.max(np.abs(v))))
+    for row in out:
+        node = int(rng.integers(1, n))
+        row[node] += scale * 10.0 ** rng.uniform(-14, 0) * rng.choice([-1.0, 1.0])
+    return out
+
+
+def _exact_batch(circuit: Circuit, gmin: float, seed: int) -> np.ndarray | None:
+    sol = resbench.solve(circuit, certify=False, gmin=gmin)
+    if sol.voltages is None or not np.all(np.isfinite(sol.voltages)):
+        return None
+    rng = np.random.default_rng(seed)
+    return np.vstack([sol.voltages[None, :], _perturbed(sol.voltages, rng, 5)])
+
+
+# ------------------------------------------------------------ random circuits
+@settings(max_examples=120, **SETTINGS)
+@given(random_circuits(max_nodes=7, max_diodes=5), st.integers(0, 2**31 - 1))
+def test_random_circuits_match_scalar(circuit: Circuit, seed: int) -> None:
+    try:
+        v = _exact_batch(circuit, 0.0, seed)
+    except ResbenchError:  # infeasible circuit: certify random voltages instead
+        v = None
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(3, circuit.n_nodes)) * 5.0
+    noise[:, 0] = 0.0
+    v = noise if v is None else np.vstack([v, noise])
+    assert_matches_scalar(circuit, v)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(random_circuits(max_nodes=6, max_diodes=4, islands=2), st.integers(0, 2**31 - 1))
+def test_islands_and_gmin_match_scalar(circuit: Circuit, seed: int) -> None:
+    gmin = 1e-6
+    try:
+        v = _exact_batch(circuit, gmin, seed)
+    except ResbenchError:
+        return
+    if v is not None:
+        assert_matches_scalar(circuit, v, gmin=gmin)
+        assert_matches_scalar(circuit, v, gmin=gmin, rtol=1e-6)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(random_circuits(max_nodes=6, max_diodes=4), st.data())
+def test_per_sample_source_values_match_scalar(circuit: Circuit, data) -> None:
+    names = list(circuit.vsources.names) + list(circuit.isources.names)
+    if not names:
+        return
+    inputs = data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True), label="inputs")
+    rows, volts = [], []
+    for _ in range(3):
+        x = np.array(
+            [data.draw(st.integers(-20, 20)) / 4.0 for _ in inputs]  # exact multiples
+        )
+        c = with_values(circuit, inputs, x)
+        x = np.where([n in circuit.isources.names for n in inputs], x * 1e-3, x)
+        c = with_values(circuit, inputs, x)
+        try:
+            sol = resbench.solve(c, certify=False)
+        except ResbenchError:
+            continue
+        if sol.voltages is None or not np.all(np.isfinite(sol.voltages)):
+            continue
+        rows += [x, x]
+        bumped = sol.voltages.copy()
+        if bumped.shape[0] > 1:
+            bumped[-1] += 1e-3
+        volts += [sol.voltages, bumped]
+    if rows:
+        assert_matches_scalar(circuit, np.array(volts), inputs=inputs, values=np.array(rows))
+
+
+# ------------------------------------------------------------ named constructs
+def test_floating_sources_shorts_current_sources_and_free_free_diodes() -> None:
+    # n1 -V- n2 floating; n3 = n4 shorted; a current source; a chain of diodes n4->n5->0
+    c = make_circuit(
+        "mixed",
+        ["0", "n1", "n2", "n3", "n4", "n5", "n6"],
+        resistors=B(
+            ["r1", "r2", "r3", "r4", "r5", "r6", "r7"],
+            [1, 2, 3, 4, 5, 6, 3],
+            [0, 0, 0, 0, 0, 0, 4],
+            [1e3, 2e3, 1e3, 5e2, 1e3, 1e3, 0.0],
+        ),
+        vsources=B(["v1", "v2"], [1, 6], [2, 0], [1.5, 2.0]),
+        isources=B(["i1"], [0], [3], [2e-3]),
+        diodes=B(["d1", "d2", "d3"], [4, 5, 6], [5, 0, 1], [0, 0, 0]),
+    )
+    v = _exact_batch(c, 0.0, 1)
+    assert v is not None
+    assert_matches_scalar(c, v)
+    assert certify_batch(c, v[:1]).ok[0]
+
+
+def test_stalling_case_and_shapes_of_clusters() -> None:
+    c = stalling_case()  # V1 —1k— a —D— b —1k— gnd: a one-branch diode cluster
+    good = np.array([0.0, 1.0, 0.5, 0.5])
+    stalled = np.array([0.0, 1.0, 0.0, 0.0])
+    got = certify_batch(c, np.vstack([good, stalled, good]))
+    assert got.ok.tolist() == [True, False, True]
+    assert got.diode_current[0, 0] == pytest.approx(0.5e-3)
+    assert got.vsource_current[0, 0] == pytest.approx(-0.5e-3)
+    assert_matches_scalar(c, np.vstack([good, stalled]))
+
+
+def test_gmin_leak_counts() -> None:
+    c = make_circuit(
+        "leak",
+        ["0", "a", "b"],
+        resistors=B(["r1"], [1], [2], [1e3]),
+        vsources=B(["v1"], [1], [0], [1.0]),
+    )
+    v = np.array([[0.0, 1.0, 1.0], [0.0, 1.0, 0.5], [0.0, 1.0, 1.0]])
+    got = certify_batch(c, v, gmin=1e-3)
+    assert got.ok.tolist() == [False, True, False]
+    assert certify_batch(c, v).ok.tolist() == [True, False, True]
+    assert_matches_scalar(c, v, gmin=1e-3)
+
+
+def test_drn_batch_matches_scalar() -> None:
+    c = drn([12, 9, 7, 3], seed=3, bias=True)
+    names = list(c.vsources.names)
+    rng = np.random.default_rng(0)
+    values, volts = [], []
+    for k in range(4):
+        x = c.vsources.value * rng.uniform(0.2, 2.0)
+        sol = resbench.solve(with_values(c, names, x), certify=False)
+        values.append(x)
+        volts.append(sol.voltages)
+        if k % 2:
+            bad = sol.voltages.copy()
+            bad[-1] += 1e-4 * (1 + k)
+            values.append(x)
+            volts.append(bad)
+    v, x = np.array(volts), np.array(values)
+    assert_matches_scalar(c, v, inputs=names, values=x)
+    got = BatchCertifier(c, inputs=names).certify(v, x)
+    assert got.ok.sum() == 4
+
+
+def test_dense_blocks_give_the_same_products() -> None:
+    c = drn([300, 280, 10], seed=1)
+    cert = BatchCertifier(c)
+    assert cert._w.blocks, "a 300 x 280 layer pair is dense"
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(5, c.n_nodes))
+    w = cert._w.rest.copy()
+    for blk in cert._w.blocks:
+        w = w + sp_block(blk, c.n_nodes)
+    assert np.allclose(cert._w.apply(v), (w @ v.T).T, rtol=1e-12, atol=1e-12)
+    sol = resbench.solve(c, certify=False)
+    volts = np.vstack([sol.voltages, sol.voltages + 1e-6 * rng.normal(size=c.n_nodes)])
+    volts[:, 0] = 0.0
+    assert_matches_scalar(c, volts)
+
+
+def sp_block(blk, n: int):
+    import scipy.sparse as sp
+
+    full = np.zeros((n, n))
+    full[blk.r0 : blk.r1, blk.c0 : blk.c1] = blk.wt.T
+    return sp.csr_matrix(full)
+
+
+def test_coupling_without_dense_blocks_is_the_sparse_product() -> None:
+    import scipy.sparse as sp
+
+    m = sp.random(40, 40, density=0.3, random_state=1, format="csr")
+    cpl = _Coupling(m)
+    assert not cpl.blocks
+    v = np.random.default_rng(0).normal(size=(3, 40))
+    assert np.allclose(cpl.apply(v), (m @ v.T).T)
+
+
+# ------------------------------------------------------------ bad input
+def test_non_finite_rows_fail_without_exception() -> None:
+    c = stalling_case()
+    v = np.array([[0.0, 1.0, 0.5, 0.5], [0.0, np.nan, 0.5, 0.5], [0.0, 1.0, np.inf, 0.5]])
+    got = certify_batch(c, v)
+    assert got.ok.tolist() == [True, False, False]
+    assert np.isinf(got.kcl[1:]).all() and (got.kcl_tol[1:] == 0).all()
+    assert (got.diode_current[1:] == 0).all()
+    assert_matches_scalar(c, v)
+
+
+def test_shape_errors_are_clear() -> None:
+    c = stalling_case()
+    with pytest.raises(ValueError, match=r"\[batch, 4\]"):
+        certify_batch(c, np.zeros(4))
+    with pytest.raises(ValueError, match=r"\[batch, 4\].*shape \(2, 3\)"):
+        certify_batch(c, np.zeros((2, 3)))
+    with pytest.raises(CertificateInputError, match="values must be"):
+        certify_batch(c, np.zeros((2, 4)), inputs=["v1"], values=np.zeros((3, 1)))
+    with pytest.raises(CertificateInputError, match="pass values"):
+        certify_batch(c, np.zeros((2, 4)), inputs=["v1"])
+    with pytest.raises(CertificateInputError, match="no voltage or current source named 'vx'"):
+        BatchCertifier(c, inputs=["vx"])
+    with pytest.raises(ResbenchError, match="named twice"):
+        BatchCertifier(c, inputs=["v1", "v1"])
+
+
+def test_empty_batch() -> None:
+    got = certify_batch(stalling_case(), np.zeros((0, 4)))
+    assert got.ok.shape == (0,) and got.diode_current.shape == (0, 1)
