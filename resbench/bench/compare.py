@@ -95,8 +95,12 @@ class CompareOptions:
     atol: float = DEFAULT_ATOL
     timeout: float = DEFAULT_TIMEOUT
     gmin: float | None = None
+    inputs: str | None = None  # a file of input samples (compare_inputs), or None
+    limit: int = 20  # at most this many samples of ``inputs``, spread evenly
 
     def validate(self) -> None:
+        if self.limit < 1:
+            raise ResbenchError(f"limit must be >= 1, got {self.limit}")
         if self.repeats < 1:
             raise ResbenchError(f"repeats must be >= 1, got {self.repeats}")
         if self.warmup < 0:
@@ -219,6 +223,10 @@ def compare_circuit(
             message="no elements (an empty or title-only netlist): nothing to compare",
         )
         return row, []
+    if circuit.dc is not None:
+        from resbench.bench.compare_points import compare_sweep
+
+        return compare_sweep(circuit, label, opts, on_run=on_run, before_run=before_run)
     samples = timing.run_interleaved(
         _runners(circuit, opts),
         repeats=opts.repeats,
@@ -367,22 +375,13 @@ def _run_compare(
             label = _label(item, index)
             try:
                 circuit = item if isinstance(item, Circuit) else read_netlist(item)
-                row, srows = compare_circuit(
-                    circuit,
-                    label,
-                    opts,
-                    on_run=None if on_run is None else (lambda s, _l=label: on_run(_l, s)),
-                    before_run=(
-                        None
-                        if before_run is None
-                        else (lambda so, ph, k, _l=label: before_run(_l, so, ph, k))
-                    ),
-                )
+                item_rows, srows = _compare_item(circuit, label, opts, on_run, before_run)
             except ResbenchError as exc:
-                row, srows = _error_row(label, opts, exc.format()), []
+                item_rows, srows = [_error_row(label, opts, exc.format())], []
             except Exception as exc:  # a bug must not lose the other rows
-                row, srows = _error_row(label, opts, f"{type(exc).__name__}: {exc}"), []
-            rows.append(row)
+                item_rows, srows = [_error_row(label, opts, f"{type(exc).__name__}: {exc}")], []
+            rows.extend(item_rows)
+            row = item_rows[-1]
             sample_rows.extend(srows)
             if writer is not None:
                 writer.rows(*_frames(rows, sample_rows))
@@ -398,6 +397,25 @@ def _run_compare(
     if interrupted:
         raise CompareInterrupted(run)
     return run
+
+
+def _compare_item(
+    circuit: Circuit,
+    label: str,
+    opts: CompareOptions,
+    on_run: Callable[[str, timing.Sample], None] | None,
+    before_run: Callable[[str, str, str, int], None] | None,
+) -> tuple[list[dict], list[dict]]:
+    """The rows of one netlist: one row (a single operating point or a ``.dc`` sweep), or
+    with ``opts.inputs`` one row per sample and a last row for all of them."""
+    run_cb = None if on_run is None else (lambda s: on_run(label, s))
+    before_cb = None if before_run is None else (lambda so, ph, k: before_run(label, so, ph, k))
+    if opts.inputs is not None:
+        from resbench.bench.compare_points import compare_inputs
+
+        return compare_inputs(circuit, label, opts, on_run=run_cb, before_run=before_cb)
+    row, srows = compare_circuit(circuit, label, opts, on_run=run_cb, before_run=before_cb)
+    return [row], srows
 
 
 def exit_code(summary: pd.DataFrame) -> int:

@@ -52,6 +52,21 @@ def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool 
 @options.out_dir
 @options.no_files
 @T.wide
+@click.option(
+    "--inputs",
+    "inputs",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A file of input samples (.csv, .npy, .npz: one column per source, one row per "
+    "sample) for the one netlist given: each sample is checked against ngspice.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="With --inputs: compare at most this many samples, spread evenly over the file.",
+)
 def compare(
     spice: bool,
     paths: tuple[str, ...],
@@ -66,6 +81,8 @@ def compare(
     out_dir: str,
     no_files: bool,
     wide: bool,
+    inputs: str | None,
+    limit: int,
 ) -> None:
     """Solve every netlist with the fast solver and with ngspice and compare them.
 
@@ -83,6 +100,14 @@ def compare(
     the CSV files are updated as each netlist finishes, and --out is locked
     while the run writes there (a second run on it stops with exit 2).
     A netlist with no elements is a row with status 'empty'.
+
+    \b
+    Many inputs: a netlist with a .dc card is compared with ngspice's own
+    .dc sweep (every point; one row, times for the whole sweep).  With
+    --inputs FILE and one netlist, --limit samples of the file are each solved
+    alone (one network set up once) and by ngspice (netlist loaded once, the
+    sources altered per sample): one row per sample with its median time per
+    sample and speedup, then a row for all of them.
     Exit code: 0 all agree within --atol and certified; 1 a disagreement or
     an uncertified answer; 2 an error (bad netlist, ngspice failure or timeout);
     130 interrupted (Ctrl-C): the finished rows are kept in --out.
@@ -92,6 +117,7 @@ def compare(
     opts, files = _checked_options(
         spice, paths, solver, spice_mode, diode_model, repeats, warmup, atol, timeout, gmin
     )
+    opts = _with_inputs(opts, files, inputs, limit)
     if not no_files:  # lock --out now: a second run stops before any work or output
         click.get_current_context().with_resource(claim_output(out_dir, "compare"))
     out, err = consoles(wide)
@@ -143,6 +169,25 @@ def _checked_options(
         kinds = ", ".join(f"*{x}" for x in NETLIST_SUFFIXES)
         raise ResbenchError(f"no netlists ({kinds}) found in {', '.join(paths)}")
     return opts, files
+
+
+def _with_inputs(
+    opts: CompareOptions, files: list, inputs: str | None, limit: int
+) -> CompareOptions:
+    """The options with ``--inputs``/``--limit`` (one netlist file only), checked."""
+    import dataclasses
+
+    from resbench.errors import ResbenchError
+
+    if inputs is None:
+        return opts
+    if len(files) != 1:
+        raise ResbenchError(
+            f"--inputs needs exactly one netlist, got {len(files)}; give one netlist file"
+        )
+    opts = dataclasses.replace(opts, inputs=inputs, limit=limit)
+    opts.validate()
+    return opts
 
 
 def consoles(wide: bool) -> tuple[Console, Console]:

@@ -737,9 +737,11 @@ def ngspice_batch(
     The shared-mode worker loads the circuit, then for each row of ``values[B, k]``
     ``alter``s the sources ``names`` (V or I sources of the circuit) to that row and
     reruns ``op``.  Returns ``(voltages[B, n_nodes], seconds[B])``: node voltages
-    (ground column 0; NaN for a sample ngspice failed on) and ngspice's time per sample
-    (alter + op + reading the vectors; NaN when it failed).  ``timeout`` bounds each
-    sample (a timed-out worker is killed; the next sample reloads the circuit).
+    (ground column 0; NaN for a sample ngspice failed on) and the time per sample as
+    compare counts ngspice's ``total``: the request's round trip (alter, op, reading the
+    vectors, transfer) without freeing the plot afterwards; NaN when it failed.
+    ``timeout`` bounds each sample (a timed-out worker is killed; the next sample
+    reloads the circuit).
     ``info``, when given, receives ``emit``/``load``/``startup`` seconds (once per load)
     and ``errors`` {sample: message}.
     """
@@ -775,7 +777,9 @@ def ngspice_batch(
                 info["load"] = info.get("load", 0.0) + reply["timings"]["load"]
                 loaded_by = worker.pid
             msg = {"op": "alter_op", "values": list(zip(written, row, strict=True))}
+            t1 = time.perf_counter()
             reply = _request(worker, msg, timeout, info)
+            roundtrip = time.perf_counter() - t1
         except SolverError as exc:
             errors[i] = exc.format()
             loaded_by = None
@@ -790,6 +794,5 @@ def ngspice_batch(
             )
             continue
         volts[i] = v
-        t = reply["timings"]
-        seconds[i] = t["alter"] + t["analysis"] + t["fetch"]
+        seconds[i] = max(0.0, roundtrip - reply["timings"]["cleanup"])
     return volts, seconds
