@@ -14,6 +14,7 @@ import numpy as np
 import psutil
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from strategies import random_circuits, stalling_case
 
 from resbench.circuit import Branches, Circuit, make_circuit
@@ -493,3 +494,75 @@ def test_interrupt_mid_request_does_not_leave_a_stale_reply(
     assert not group_alive(pid)
     sol = solve_ngspice(stalling_case())  # a fresh worker, and the answer to *this* request
     np.testing.assert_allclose(sol.voltages, [0.0, 1.0, 0.5, 0.5], atol=ATOL)
+
+
+# --------------------------------------------------------------------------- many inputs
+def _sources(c: Circuit) -> list[str]:
+    return list(c.vsources.names) + list(c.isources.names)
+
+
+@HYP
+@given(c=random_circuits(max_nodes=6, max_diodes=4), data=st.data())
+def test_batch_of_inputs_equals_single_solves(c: Circuit, data) -> None:
+    """ngspice_batch (load once, alter + op per sample) gives the answers of one full
+    ngspice run per sample on the equivalent circuit."""
+    from resbench.batch.network import with_values
+
+    c = tame(c)
+    assume(not has_equality_loop(c))
+    names = _sources(c)
+    assume(names)
+    k = len(names)
+    rows = data.draw(
+        st.lists(st.lists(st.integers(-8, 8), min_size=k, max_size=k), min_size=1, max_size=3)
+    )
+    scale = np.array([0.25] * len(c.vsources) + [1e-5] * len(c.isources))
+    values = np.asarray(rows, dtype=np.float64) * scale
+    singles = []
+    for row in values:
+        one = with_values(c, names, row)
+        reference_or_skip_example(one)  # a feasible circuit with a unique answer
+        singles.append(solve_ngspice(one))
+    info: dict = {}
+    volts, seconds = ng.ngspice_batch(c, names, values, info=info)
+    assert info["loads"] == 1 and info["errors"] == {}
+    for i, sol in enumerate(singles):
+        assert sol.status == CONVERGED, sol.info.get("error")
+        assert np.max(np.abs(volts[i] - sol.voltages)) <= ATOL
+        assert seconds[i] > 0.0
+
+
+SUBCKT_SOURCE = """a source inside a subcircuit
+.subckt cell in out
+Vb in mid DC 0.5
+R1 mid out 1k
+.ends
+V1 a 0 DC 1
+X1 a b cell
+R2 b 0 2k
+I1 0 b DC 0.1m
+.end
+"""
+
+
+def test_batch_of_inputs_alters_subcircuit_sources_and_refuses_unknown_names() -> None:
+    from resbench.batch.network import with_values
+    from resbench.errors import InputError
+    from resbench.netlist import parse_netlist
+
+    c = parse_netlist(SUBCKT_SOURCE)
+    names = ["v.x1.vb", "v1", "i1"]
+    values = np.array([[0.5, 1.0, 1e-4], [-0.25, 2.0, 0.0], [1.0, -1.0, -2e-4]])
+    volts, _ = ng.ngspice_batch(c, names, values)
+    for i, row in enumerate(values):
+        single = solve_ngspice(with_values(c, names, row))
+        assert np.max(np.abs(volts[i] - single.voltages)) <= 1e-12
+        # v(b) = (v1 - vb) * 2k / 3k + i1 * (1k || 2k)
+        expected = (row[1] - row[0]) * 2 / 3 + row[2] * 2e3 / 3
+        assert abs(single.voltage("b") - expected) <= 1e-9
+    with pytest.raises(InputError, match="not a V or I source"):
+        ng.ngspice_batch(c, ["r2"], np.zeros((1, 1)))
+    with pytest.raises(InputError, match="NaN"):
+        ng.ngspice_batch(c, ["v1"], np.array([[np.nan]]))
+    with pytest.raises(InputError, match="one column per source"):
+        ng.ngspice_batch(c, ["v1"], np.zeros((2, 3)))

@@ -742,8 +742,9 @@ def ngspice_batch(
     vectors, transfer) without freeing the plot afterwards; NaN when it failed.
     ``timeout`` bounds each sample (a timed-out worker is killed; the next sample
     reloads the circuit).
-    ``info``, when given, receives ``emit``/``load``/``startup`` seconds (once per load)
-    and ``errors`` {sample: message}.
+    ``info``, when given, receives ``emit``/``load``/``startup`` seconds, ``loads`` (how
+    many times the netlist was parsed: once, unless a worker had to be restarted) and
+    ``errors`` {sample: message}.
     """
     from resbench.errors import InputError
 
@@ -775,6 +776,7 @@ def ngspice_batch(
                 if not reply.get("ok"):
                     raise SolverError(reply.get("error", "ngspice could not load the netlist"))
                 info["load"] = info.get("load", 0.0) + reply["timings"]["load"]
+                info["loads"] = info.get("loads", 0) + 1
                 loaded_by = worker.pid
             msg = {"op": "alter_op", "values": list(zip(written, row, strict=True))}
             t1 = time.perf_counter()
