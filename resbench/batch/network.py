@@ -345,8 +345,9 @@ class Network:
         # ---- sweep arrays (shared by every sample)
         from resbench.solvers.cd import sweep_arrays
 
-        self._sweep = sweep_arrays(p) if p.n else None
-        self._inv_diag = 1.0 / p.diag if p.n else np.zeros(0)
+        # (islands take the single solver per sample: their diag can be 0)
+        self._sweep = sweep_arrays(p) if p.n and not p.n_islands else None
+        self._inv_diag = np.divide(1.0, p.diag, out=np.zeros(p.n), where=p.diag > 0)
         # warm starts: node → supernode averaging
         free_nodes = np.flatnonzero(sn >= 0)
         cnt = np.bincount(sn[free_nodes], minlength=p.n)
@@ -744,7 +745,7 @@ class Network:
 
         sw = self._sweep
         n, B = U0.shape
-        C = 8 if dt == np.float64 else 16
+        C = bk.CW
         nch = -(-B // C)
         pad = nch * C - B
 
@@ -907,14 +908,22 @@ class Network:
     def _get_certifier(self):
         """The batch certifier (resbench.batch.certificate), or the scalar one per sample."""
         if self._certifier is None:
+            import inspect
+
             try:
                 from resbench.batch.certificate import BatchCertifier
 
+                per_sample = (
+                    "vsource_values" in inspect.signature(BatchCertifier.certify).parameters
+                )
+            except ImportError:
+                per_sample = False
+            if per_sample:
                 bc = BatchCertifier(self.circuit, gmin=self.gmin)
                 self._certifier = lambda V, S, rtol: bc.certify(
                     V, rtol=rtol, **self._source_values(S)
                 )
-            except ImportError:
+            else:
                 self._certifier = self._scalar_certify
         return self._certifier
 

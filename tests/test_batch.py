@@ -1,0 +1,254 @@
+"""Network / solve_batch (issue 12): a batch equals a loop of single solves.
+
+The reference for every sample is ``resbench.solve`` on the equivalent single circuit
+(:func:`with_values`), itself tested against the KKT/Lemke reference and brute force;
+and every converged sample must pass the optimality certificate of that circuit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import random_circuits
+
+from resbench import parse_netlist, read_netlist, solve
+from resbench.batch import BatchResult, Network
+from resbench.batch.network import input_sources, with_values
+from resbench.certificate import certify
+from resbench.errors import CircuitError, InputError, ResbenchError
+from resbench.generate import drn, grid
+
+NETLISTS = Path(__file__).resolve().parent.parent / "netlists"
+REL = 1e-9  # agreement with the single solver, relative to the voltage scale
+
+
+def _scale(v: np.ndarray) -> float:
+    return max(1e-3, float(np.max(np.abs(v))))
+
+
+def _single(circuit, names, s, **kw):
+    try:
+        return solve(with_values(circuit, names, s), **kw)
+    except ResbenchError:
+        return None
+
+
+def _check_against_loop(circuit, net: Network, S: np.ndarray, res: BatchResult) -> int:
+    """Every sample equals the single solver on its circuit; returns how many solved."""
+    solved = 0
+    for b in range(S.shape[0]):
+        sol = _single(circuit, net.input_names, S[b], gmin=net.gmin)
+        if sol is None:  # the single solver rejects the sample: so must the batch
+            assert res.status[b] == "failed", (b, res.status[b])
+            assert res.messages[b]
+            assert np.all(np.isnan(res.voltages[b]))
+            continue
+        if not sol.ok:
+            continue
+        solved += 1
+        assert res.status[b] == "converged", (b, res.status[b], res.messages[b])
+        scale = _scale(sol.voltages)
+        err = np.max(np.abs(res.voltages[b] - sol.voltages))
+        assert err <= REL * scale, (b, err, scale)
+        cert = certify(with_values(circuit, net.input_names, S[b]), res.voltages[b], gmin=net.gmin)
+        assert cert.ok, cert.summary()
+    return solved
+
+
+def _random_values(net: Network, draw_floats, k: int) -> np.ndarray:
+    """k samples: the netlist's values scaled and shifted by drawn amounts."""
+    s0 = net.default_values()
+    rows = []
+    for _ in range(k):
+        scale = np.array([draw_floats() for _ in range(net.n_inputs)])
+        rows.append(s0 * scale + 0.25 * np.round(4 * scale) * (s0 == 0))
+    return np.array(rows)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(random_circuits(max_nodes=7, max_diodes=5), st.data())
+def test_batch_equals_loop_of_single_solves(circuit, data):
+    try:
+        solve(circuit)
+    except ResbenchError:
+        return  # an infeasible netlist: Network refuses it at setup like solve
+    sources = input_sources(circuit)
+    if not sources:
+        return
+    names = data.draw(st.lists(st.sampled_from(sources), min_size=1, unique=True), label="inputs")
+    try:
+        net = Network(circuit, inputs=names)
+    except CircuitError as exc:
+        assert "loop of voltage sources" in str(exc)
+        return
+    k = data.draw(st.integers(1, 12), label="batch")
+    fl = st.floats(-2.0, 2.0).map(lambda x: round(x * 4) / 4)
+    S = _random_values(net, lambda: data.draw(fl), k)
+    res = net.solve_batch(S)
+    assert res.voltages.shape == (k, circuit.n_nodes)
+    _check_against_loop(circuit, net, S, res)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "drn_small.cir",
+        "divider.cir",
+        "floating_sources.cir",
+        "clipper.cir",
+        "grid_clamps.cir",
+        "every_construct.cir",
+        "diode_and.cir",
+        "series_diodes.cir",
+        "stall.cir",
+        "isource_diode.cir",
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_bundled_netlists_batch_equals_loop(name, dtype):
+    circuit = read_netlist(NETLISTS / name)
+    net = Network(circuit)
+    rng = np.random.default_rng(7)
+    s0 = net.default_values()
+    S = s0 * rng.uniform(-1.5, 1.5, (10, net.n_inputs)) + rng.uniform(-1, 1, (10, net.n_inputs)) * (
+        s0 == 0
+    )
+    if dtype == "float64":
+        res = net.solve_batch(S)
+        assert _check_against_loop(circuit, net, S, res) >= 1
+    else:
+        res = net.solve_batch(S, dtype=np.float32)
+        ref = net.solve_batch(S)
+        ok = ref.status == "converged"
+        # float32: within its documented precision (1e-5 of the voltage scale), and the
+        # float64 certificate at rtol 1e-5 says so honestly
+        scale = np.maximum(1e-3, np.abs(ref.voltages).max(axis=1))
+        err = np.abs(res.voltages[ok] - ref.voltages[ok]).max(axis=1, initial=0.0)
+        assert np.all(err <= 1e-5 * scale[ok])
+        assert np.all(res.certificate.ok[ok & (res.status == "converged")])
+
+
+def test_drn_batch_inputs_subset_and_order():
+    c = drn([12, 6, 3], seed=3, bias=True)
+    names = [n for n in c.vsources.names][:12][::-1]  # a subset, in another order
+    net = Network(c, inputs=names)
+    assert net.input_names == names
+    rng = np.random.default_rng(1)
+    S = rng.uniform(-2, 2, (40, len(names)))
+    res = net.solve_batch(S, currents=True)
+    assert res.certificate is not None and res.certificate.ok.all()
+    assert _check_against_loop(c, net, S, res) == 40
+    # currents: the certificate's multipliers of each sample's circuit
+    for b in (0, 17, 39):
+        cert = certify(with_values(c, names, S[b]), res.voltages[b])
+        np.testing.assert_allclose(res.diode_current[b], cert.diode_current, atol=1e-12)
+        np.testing.assert_allclose(res.vsource_current[b], cert.vsource_current, atol=1e-12)
+
+
+def test_current_source_and_floating_source_inputs():
+    # V1 floating between a and b, I1 into a, RG to ground; both as inputs
+    c = parse_netlist(
+        "t\nr1 a 0 1k\nr2 b c 2k\nr3 c 0 1k\nv1 a b 1\ni1 0 a 1m\nd1 c 0 d\n.model d d\n.end\n"
+    )
+    net = Network(c, inputs=["I1", "v1"])
+    S = np.array([[1e-3, 1.0], [-2e-3, 0.5], [5e-3, -3.0], [0.0, 0.0]])
+    res = net.solve_batch(S)
+    assert _check_against_loop(c, net, S, res) == 4
+
+
+def test_free_free_diodes_are_polished_per_sample():
+    c = grid(5, 5, free_free_diodes=True)
+    net = Network(c)
+    rng = np.random.default_rng(3)
+    S = net.default_values() * rng.uniform(0.5, 1.5, (12, net.n_inputs))
+    res = net.solve_batch(S)
+    assert net._problem.n_ff_diodes > 0 and res.polished.all()
+    assert _check_against_loop(c, net, S, res) >= 10
+
+
+def test_warm_start_from_a_previous_batch():
+    c = drn([10, 8, 4], seed=5)
+    net = Network(c)
+    rng = np.random.default_rng(5)
+    S = net.default_values() * rng.uniform(0, 1, (16, net.n_inputs))
+    free = net.solve_batch(S)
+    again = net.solve_batch(S, warm_start=free)
+    assert np.all(again.sweeps <= free.sweeps)
+    assert np.max(np.abs(again.voltages - free.voltages)) <= 1e-9 * _scale(free.voltages)
+    nudged = net.solve_batch(S * 1.01, warm_start=free.voltages)
+    assert _check_against_loop(c, net, S * 1.01, nudged) == 16
+
+
+def test_solve_one_input_gives_a_solution():
+    c = read_netlist(NETLISTS / "drn_small.cir")
+    net = Network(c)
+    sol = net.solve()
+    ref = solve(c)
+    assert sol.status == "converged" and sol.certificate is not None and sol.certificate.ok
+    assert np.max(np.abs(sol.voltages - ref.voltages)) <= 1e-9 * _scale(ref.voltages)
+    assert sol.timings["setup"] == 0.0
+
+
+def test_certify_a_sample_count():
+    c = drn([8, 5, 2], seed=2)
+    net = Network(c)
+    S = np.tile(net.default_values(), (10, 1))
+    res = net.solve_batch(S, certify=3)
+    assert res.certificate.checked.sum() == 3
+    assert res.certificate.ok[res.certificate.checked].all()
+    res = net.solve_batch(S, certify=False)
+    assert res.certificate is None
+
+
+def test_infeasible_sample_is_a_failed_row_with_the_reason():
+    # v1 holds the anode of d1 whose cathode is ground: v1 > 0 forces it to conduct
+    c = parse_netlist("t\nr1 b 0 1k\nr2 a b 1k\nv1 a 0 -1\nd1 a 0 d\n.model d d\n.end\n")
+    net = Network(c)
+    res = net.solve_batch(np.array([[-1.0], [2.0], [-0.5]]))
+    assert list(res.status) == ["converged", "failed", "converged"]
+    assert "d1" in res.messages[1] and "zero resistance" in res.messages[1]
+    assert np.isnan(res.voltages[1]).all() and np.isfinite(res.voltages[[0, 2]]).all()
+
+
+def test_bad_inputs_are_clear_errors():
+    c = read_netlist(NETLISTS / "divider.cir")
+    with pytest.raises(CircuitError, match="not a voltage or current source"):
+        Network(c, inputs=["nope"])
+    with pytest.raises(CircuitError, match="twice"):
+        Network(c, inputs=["v1", "V1"])
+    net = Network(c)
+    with pytest.raises(InputError, match="shape"):
+        net.solve_batch(np.zeros((3, 2)))
+    with pytest.raises(InputError, match="finite"):
+        net.solve_batch(np.array([[1.0], [np.nan]]))
+    with pytest.raises(InputError, match="finite"):
+        net.solve_batch(np.array([[np.inf]]))
+    with pytest.raises(InputError, match="no input samples"):
+        net.solve_batch(np.zeros((0, 1)))
+    with pytest.raises(InputError, match="not numbers"):
+        net.solve_batch([["x"]])
+    with pytest.raises(InputError, match="warm_start"):
+        net.solve_batch(np.ones((2, 1)), warm_start=np.zeros((3, 3)))
+
+
+def test_a_batch_that_does_not_fit_is_refused_before_allocating(monkeypatch):
+    from resbench.batch import network
+
+    net = Network(read_netlist(NETLISTS / "drn_small.cir"))
+    monkeypatch.setattr(network, "available_memory", lambda: 1 << 20)
+    with pytest.raises(InputError, match="GiB"):
+        net.solve_batch(np.zeros((100_000, net.n_inputs)))
+
+
+def test_input_in_a_loop_of_voltage_sources_is_refused():
+    c = parse_netlist("t\nr1 a 0 1k\nv1 a 0 1\nv2 a 0 1\n.end\n")
+    with pytest.raises(CircuitError, match="loop of voltage sources"):
+        Network(c, inputs=["v2"])
