@@ -1,0 +1,521 @@
+"""Batch benchmark: resbench's ``Network.solve_batch`` side by side with the paper's
+own code (issue 12 item 5; docs/batch.md).
+
+For each preset (DRN-XS, DRN-1H), batch size, float dtype and thread count, in one
+process and one run, on the same conductances and the same inputs:
+
+* ``resbench``: ``Network.solve_batch(values, certify=False)``;
+* ``resbench+cert``: the same with ``certify=True`` (every sample certified);
+* ``paper``: the paper's ``DeepResistiveEnergy`` + ``QuadraticMinimizer``
+  ('asynchronous', its own iteration count) loaded with the same parameters
+  (:mod:`resbench.bench.paper`), ``set_input(x, reset=True)`` then
+  ``compute_equilibrium()``, as its Evaluator runs a batch.
+
+Each cell warms every method up once, then times them interleaved (A B C A B C
+…, docs/design.md §7) ``repeats`` times; the per-sample time is the batch time
+divided by the batch size, reported as median, min and max.  Set-up (the
+Network, the paper's model) is done once per preset and reported on its own.
+The answers are compared with each other and with the exact answer: float64
+resbench, every sample certified.  The paper column is skipped, with the
+reason, when torch or the checkout of its code is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resbench.bench import paper as paper_mod
+from resbench.bench.results import (
+    atomic_write_json,
+    atomic_write_text,
+    check_targets,
+    jsonable,
+    machine_line,
+    markdown_table,
+    output_lock,
+    sidecar,
+)
+from resbench.errors import ResbenchError
+
+__all__ = [
+    "DEFAULT",
+    "METHODS",
+    "QUICK",
+    "BatchBenchConfig",
+    "all_threads",
+    "digits_pixels",
+    "label",
+    "render_markdown",
+    "run_batch_bench",
+    "write_batch_bench",
+]
+
+#: the methods timed in each cell, in their interleaved order
+METHODS = ("resbench", "resbench+cert", "paper")
+#: distinct digits images drawn (scikit-learn's loader costs ~27 ms an image); cycled
+DIGITS_DISTINCT = 256
+
+
+def all_threads() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _layer_spec(text: str) -> tuple[int, ...] | None:
+    """Layer sizes of a ``64-32-10`` spec (even input and hidden sizes), else None."""
+    try:
+        sizes = tuple(int(w) for w in text.split("-"))
+    except ValueError:
+        return None
+    ok = len(sizes) >= 2 and min(sizes) >= 1 and all(n % 2 == 0 for n in sizes[:-1])
+    return sizes if ok else None
+
+
+def label(preset: str) -> str:
+    """``DRN-XS`` for a preset, ``DRN 64-32-10`` for layer sizes."""
+    return f"DRN-{preset.upper()}" if _layer_spec(preset) is None else f"DRN {preset}"
+
+
+@dataclass(frozen=True)
+class BatchBenchConfig:
+    """What to run.  ``presets``: names (xs, 1h, …) or layer sizes (``64-32-10``,
+    input gain 1); ``threads``: counts (0 = :func:`all_threads`); ``inputs``:
+    ``digits`` (scikit-learn's digits, resampled to 28×28, as resbench.generate) or
+    ``random`` (uniform pixels in [0, 1]); ``paper_iterations`` None = the paper's
+    own per preset (:data:`resbench.bench.paper.PAPER_ITERATIONS`)."""
+
+    presets: tuple[str, ...] = ("xs", "1h")
+    sizes: tuple[int, ...] = (1, 32, 256, 1024)
+    dtypes: tuple[str, ...] = ("float64", "float32")
+    threads: tuple[int, ...] = (1, 0)
+    repeats: int = 5
+    paper_code: str | None = None
+    inputs: str = "digits"
+    seed: int = 0
+    paper_iterations: int | None = None
+
+    def check(self) -> BatchBenchConfig:
+        """Validated copy (ResbenchError naming the bad option)."""
+        from resbench.generate import PRESETS
+
+        bad = [p for p in self.presets if p not in PRESETS and _layer_spec(p) is None]
+        if bad or not self.presets:
+            raise ResbenchError(
+                f"--presets: choose from {', '.join(PRESETS)} or give layer sizes like "
+                f"64-32-10 (even input and hidden sizes), got {bad or '[]'}"
+            )
+        if not self.sizes or any(b < 1 for b in self.sizes):
+            raise ResbenchError(f"--sizes must be batch sizes >= 1, got {list(self.sizes)}")
+        if not self.dtypes or any(d not in ("float64", "float32") for d in self.dtypes):
+            raise ResbenchError(f"--dtypes: float64 and/or float32, got {list(self.dtypes)}")
+        if not self.threads or any(t < 0 for t in self.threads):
+            raise ResbenchError(f"--threads: counts >= 1 or 'all', got {list(self.threads)}")
+        if self.repeats < 5:
+            raise ResbenchError(f"--repeats must be >= 5 (docs/design.md §7), got {self.repeats}")
+        if self.inputs not in ("digits", "random"):
+            raise ResbenchError(f"--inputs: digits or random, got {self.inputs!r}")
+        if self.paper_iterations is not None and self.paper_iterations < 1:
+            raise ResbenchError(f"--paper-iterations must be >= 1, got {self.paper_iterations}")
+        return self
+
+    def thread_counts(self) -> list[int]:
+        """The thread counts, 0 resolved to every core, without repeats."""
+        out: list[int] = []
+        for t in self.threads:
+            n = all_threads() if t == 0 else t
+            if n not in out:
+                out.append(n)
+        return out
+
+
+#: the full benchmark of issue 12 item 5
+DEFAULT = BatchBenchConfig()
+#: a short run: DRN-XS, batches 1 and 32
+QUICK = BatchBenchConfig(presets=("xs",), sizes=(1, 32))
+
+
+# --------------------------------------------------------------------------- inputs
+def digits_pixels(m: int, batch: int) -> np.ndarray:
+    """``[batch, m]`` pixels in [0, 1]: scikit-learn's digits images 0, 1, … resampled
+    to m pixels (:func:`resbench.generate.digits_image`), the first
+    :data:`DIGITS_DISTINCT` cycled."""
+    from resbench.generate import digits_image
+
+    distinct = np.array([digits_image(m, s) for s in range(min(batch, DIGITS_DISTINCT))])
+    return distinct[np.arange(batch) % distinct.shape[0]]
+
+
+def input_values(pixels: np.ndarray, gain: float) -> np.ndarray:
+    """Input-source values ``[B, 2m]`` (``vin0, vin1, …``): ``+x·gain`` on even inputs,
+    ``-x·gain`` on odd ones, as resbench.generate.drn writes them (the paper's
+    ``gain · cat(x, -x)`` in resbench's order)."""
+    v = np.empty((pixels.shape[0], 2 * pixels.shape[1]), dtype=np.float64)
+    v[:, 0::2] = pixels * gain
+    v[:, 1::2] = 0.0 - pixels * gain
+    return v
+
+
+# --------------------------------------------------------------------------- threads
+@contextlib.contextmanager
+def thread_limits(n: int, torch: Any | None = None) -> Iterator[None]:
+    """numba, every BLAS / OpenMP pool (threadpoolctl) and torch limited to ``n``
+    threads inside the block; restored after."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    torch_before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        numba.set_num_threads(before)
+        if torch is not None and torch_before is not None:
+            torch.set_num_threads(torch_before)
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        return None
+
+
+# --------------------------------------------------------------------------- one cell
+@dataclass
+class _Cell:
+    """One (preset, batch, dtype, threads) cell: raw seconds per method, answers."""
+
+    preset: str
+    batch: int
+    dtype: str
+    threads: int
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    answers: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def _run_cell(cell: _Cell, runners: dict[str, Callable[[], Any]], repeats: int) -> dict[str, Any]:
+    """Warm every runner up once, then ``repeats`` interleaved timed calls; the last
+    answer of each runner is kept."""
+    last: dict[str, Any] = {name: fn() for name, fn in runners.items()}  # warm-up
+    cell.seconds = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, fn in runners.items():
+            dt, last[name] = _timed(fn)
+            cell.seconds[name].append(dt)
+    return last
+
+
+def _max_dv(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None:
+        return float("nan")
+    return float(np.max(np.abs(a - b)))
+
+
+def _status_line(res: Any) -> str:
+    """``B/B converged`` (and how many certified) of a BatchResult."""
+    ok = int(np.count_nonzero(res.ok))
+    text = f"{ok}/{len(res)} ok"
+    if res.certificate is not None:
+        text += f", {int(np.count_nonzero(res.certificate.ok))} certified"
+    return text
+
+
+# --------------------------------------------------------------------------- the bench
+@dataclass
+class _Preset:
+    """What one preset shares across its cells: circuit, Network, paper models, inputs."""
+
+    name: str
+    circuit: Any
+    params: Any
+    network: Any
+    values: np.ndarray
+    setup: dict[str, float]
+    models: dict[str, Any]
+
+
+def _prepare(
+    name: str, config: BatchBenchConfig, paper_ok: bool, log: Callable[[str], None]
+) -> _Preset:
+    from resbench.batch import Network
+    from resbench.generate import DEFAULT_GAINS, drn
+
+    spec = _layer_spec(name)
+    if spec is None:
+        circuit, gain = drn(preset=name, seed=config.seed), DEFAULT_GAINS[name]
+    else:
+        circuit, gain = drn(spec, seed=config.seed, input_gain=1.0), 1.0
+    params = paper_mod.export_paper_params(circuit)
+    t, network = _timed(lambda: Network(circuit, inputs=params.input_names))
+    setup = {"network": t}
+    bmax = max(config.sizes)
+    m = circuit.sizes()["vsources"] // 2
+    if config.inputs == "digits":
+        pixels = digits_pixels(m, bmax)
+    else:
+        pixels = np.random.default_rng([config.seed, 7]).random((bmax, m))
+    values = input_values(pixels, gain)
+    models: dict[str, Any] = {}
+    if paper_ok:
+        for dt in config.dtypes:
+            t, models[dt] = _timed(
+                lambda dt=dt: paper_mod.PaperModel(
+                    params,
+                    dtype=np.dtype(dt),
+                    iterations=config.paper_iterations,
+                    paper_code=config.paper_code,
+                )
+            )
+            setup[f"paper_{dt}"] = t
+    sizes = circuit.sizes()
+    log(
+        f"{label(name)}: {sizes['nodes']} nodes, {sizes['resistors']} resistors, "
+        f"{sizes['diodes']} diodes; Network set-up {setup['network'] * 1e3:.1f} ms"
+    )
+    return _Preset(name, circuit, params, network, values, setup, models)
+
+
+def _exact(pre: _Preset, vals: np.ndarray, threads: int) -> tuple[np.ndarray, str]:
+    """The exact answer: float64 resbench, every sample certified."""
+    res = pre.network.solve_batch(vals, dtype=np.float64, certify=True, threads=threads)
+    return res.voltages, _status_line(res)
+
+
+def _cell_runners(
+    pre: _Preset, vals: np.ndarray, dtype: str, threads: int
+) -> tuple[dict[str, Callable[[], Any]], Any]:
+    dt = np.dtype(dtype)
+    net = pre.network
+    runners: dict[str, Callable[[], Any]] = {
+        "resbench": lambda: net.solve_batch(vals, dtype=dt, certify=False, threads=threads),
+        "resbench+cert": lambda: net.solve_batch(vals, dtype=dt, certify=True, threads=threads),
+    }
+    model = pre.models.get(dtype)
+    if model is not None:
+        x = model.pixels(vals)
+        runners["paper"] = lambda: model.run(x)
+    return runners, model
+
+
+def _summary_row(cell: _Cell, exact: np.ndarray, exact_status: str) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "preset": cell.preset,
+        "batch": cell.batch,
+        "dtype": cell.dtype,
+        "threads": cell.threads,
+    }
+    for name in METHODS:
+        xs = cell.seconds.get(name)
+        if xs:
+            per = [x / cell.batch * 1e6 for x in xs]
+            row[f"{name}_us"] = statistics.median(per)
+            row[f"{name}_us_min"] = min(per)
+            row[f"{name}_us_max"] = max(per)
+        else:
+            row[f"{name}_us"] = row[f"{name}_us_min"] = row[f"{name}_us_max"] = float("nan")
+    ours, theirs = cell.answers.get("resbench"), cell.answers.get("paper")
+    row["speedup"] = row["paper_us"] / row["resbench_us"]
+    row["speedup_cert"] = row["paper_us"] / row["resbench+cert_us"]
+    row["dv_resbench_exact"] = _max_dv(ours, exact)
+    row["dv_paper_exact"] = _max_dv(theirs, exact)
+    row["dv_paper_resbench"] = _max_dv(theirs, ours)
+    row.update(cell.extra)
+    row["exact_status"] = exact_status
+    return row
+
+
+def run_batch_bench(
+    config: BatchBenchConfig, *, log: Callable[[str], None] = lambda s: None
+) -> dict[str, Any]:
+    """Run the benchmark; returns ``{"rows", "samples", "paper_status", "setup",
+    "load", "config"}`` (rows: one per cell, times in µs per sample)."""
+    config = config.check()
+    status = paper_mod.paper_status(config.paper_code)
+    if status is not None:
+        log(f"paper column {status}")
+    torch = None if status is not None else paper_mod.load_paper_code(config.paper_code).torch
+    rows: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    setup: dict[str, dict[str, float]] = {}
+    load = {"before": _load()}
+    for name in config.presets:
+        pre = _prepare(name, config, status is None, log)
+        setup[name] = pre.setup
+        for batch in sorted(config.sizes):
+            vals = pre.values[:batch]
+            exact, exact_status = _exact(pre, vals, all_threads())
+            for dtype in config.dtypes:
+                for threads in config.thread_counts():
+                    cell = _Cell(name, batch, dtype, threads)
+                    with thread_limits(threads, torch):
+                        runners, model = _cell_runners(pre, vals, dtype, threads)
+                        last = _run_cell(cell, runners, config.repeats)
+                    cell.answers["resbench"] = last["resbench"].voltages
+                    cell.extra["resbench_status"] = _status_line(last["resbench+cert"])
+                    cell.extra["sweeps_median"] = float(np.median(last["resbench"].sweeps))
+                    if model is not None:
+                        cell.answers["paper"] = model.voltages(last["paper"])
+                        cell.extra["paper_iterations"] = model.iterations
+                    cell.extra["load"] = _load()
+                    row = _summary_row(cell, exact, exact_status)
+                    rows.append(row)
+                    samples += [
+                        {"preset": name, "batch": batch, "dtype": dtype, "threads": threads,
+                         "method": m, "run": i, "seconds": s}
+                        for m, xs in cell.seconds.items() for i, s in enumerate(xs)
+                    ]  # fmt: skip
+                    log(_cell_line(row))
+    load["after"] = _load()
+    return {
+        "rows": rows,
+        "samples": samples,
+        "paper_status": status or "ran",
+        "setup": setup,
+        "load": load,
+        "config": asdict(config),
+    }
+
+
+def _us(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "skipped"
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def _cell_line(row: dict[str, Any]) -> str:
+    return (
+        f"  {row['preset']:>3} B={row['batch']:<5} {row['dtype']} threads={row['threads']}: "
+        f"resbench {_us(row['resbench_us'])} µs, +cert {_us(row['resbench+cert_us'])} µs, "
+        f"paper {_us(row['paper_us'])} µs per sample; max|dv| paper-exact "
+        f"{row['dv_paper_exact']:.2g} V, resbench-exact {row['dv_resbench_exact']:.2g} V"
+    )
+
+
+# --------------------------------------------------------------------------- report
+def _span(row: dict[str, Any], name: str) -> str:
+    med = row[f"{name}_us"]
+    if not math.isfinite(med):
+        return "skipped"
+    return f"{_us(med)} ({_us(row[f'{name}_us_min'])}–{_us(row[f'{name}_us_max'])})"
+
+
+def summary_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The markdown table: µs per sample, median (min–max), speedups, agreement."""
+    import pandas as pd
+
+    out = []
+    for r in rows:
+        out.append(
+            {
+                "preset": label(r["preset"]),
+                "batch": r["batch"],
+                "dtype": r["dtype"],
+                "threads": r["threads"],
+                "resbench µs": _span(r, "resbench"),
+                "resbench+cert µs": _span(r, "resbench+cert"),
+                "paper µs": _span(r, "paper"),
+                "paper / resbench": f"{r['speedup']:.2f}×" if math.isfinite(r["speedup"]) else "",
+                "paper / (resbench+cert)": (
+                    f"{r['speedup_cert']:.2f}×" if math.isfinite(r["speedup_cert"]) else ""
+                ),
+                "max |dv| resbench−exact": f"{r['dv_resbench_exact']:.1e}",
+                "max |dv| paper−exact": _dv(r["dv_paper_exact"]),
+                "max |dv| paper−resbench": _dv(r["dv_paper_resbench"]),
+                "resbench status": r.get("resbench_status", ""),
+            }
+        )
+    return markdown_table(pd.DataFrame(out))
+
+
+def _dv(x: float) -> str:
+    return f"{x:.1e}" if math.isfinite(x) else "skipped"
+
+
+def render_markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
+    """The results page: what ran, on what machine and load, the table, set-up times."""
+    cfg = result["config"]
+    iters = sorted({r.get("paper_iterations") for r in result["rows"]} - {None})
+    lines = [
+        "# Batch solve: resbench vs the paper's own code",
+        "",
+        f"Command: `{meta.get('command')}`  ",
+        f"{machine_line(meta)} torch {meta.get('versions', {}).get('torch')}.  ",
+        f"Load average (1, 5, 15 min) before {result['load']['before']}, after "
+        f"{result['load']['after']}: the machine is shared, so absolute times are noisy; "
+        "ratios are from the same run, interleaved.",
+        "",
+        f"Paper code: {result['paper_status']}"
+        + (f" ({meta.get('paper_code')}, {iters} iterations, 'asynchronous')" if iters else "")
+        + ".",
+        "",
+        "Per-sample time = batch time / batch size, median (min–max) of "
+        f"{cfg['repeats']} interleaved repeats after a warm-up, µs. Same conductances and "
+        f"inputs on both sides ({cfg['inputs']} images × the preset's input gain, "
+        "cat(x, −x)). `resbench`: `Network.solve_batch(certify=False)`; `resbench+cert`: every "
+        "sample certified; `paper`: `set_input(x, reset=True)` + `compute_equilibrium()`. "
+        "Exact = float64 resbench, every sample certified. The paper runs a fixed number of "
+        "iterations, so its distance to the exact answer is its convergence error, not noise.",
+        "",
+        summary_table(result["rows"]),
+        "Set-up (once per preset, not in the times above): "
+        + "; ".join(
+            f"{label(p)} " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in s.items())
+            for p, s in result["setup"].items()
+        )
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_batch_bench(
+    result: dict[str, Any], out_dir: str | os.PathLike, *, stem: str = "bench_batch"
+) -> dict[str, Path]:
+    """Write ``<stem>.md`` and its JSON sidecar ``<stem>.json`` (machine, versions,
+    threads, git, command, options, every raw sample) atomically under the folder lock."""
+    torch_version = None
+    with contextlib.suppress(Exception):
+        import torch
+
+        torch_version = torch.__version__
+    meta = sidecar(
+        extra={
+            "load_average": result["load"]["before"],
+            "paper_code": result["config"].get("paper_code") or os.environ.get(paper_mod.ENV_VAR),
+        }
+    )
+    meta["versions"]["torch"] = torch_version
+    out = Path(out_dir)
+    paths = {"markdown": out / f"{stem}.md", "sidecar": out / f"{stem}.json"}
+    content = dict(meta)
+    content.update(result)
+    content["files"] = {k: p.name for k, p in paths.items()}
+    with output_lock(out):
+        check_targets(list(paths.values()))
+        atomic_write_text(paths["markdown"], render_markdown(result, meta))
+        atomic_write_json(paths["sidecar"], jsonable(content))
+    return paths
