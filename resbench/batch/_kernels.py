@@ -35,6 +35,8 @@ FAST_RATE = 0.5
 OMEGA_MAX = 1.99
 MU2_MAX = 1.0 - 1e-12
 W = 16  # long-window length of the rate estimate (as cd_sweeps)
+CW = 8  # samples per chunk: a compile-time constant, so the per-edge loop over the
+# chunk's samples is one SIMD operation (a runtime trip count is several times slower)
 F64_2D = types.float64[:, ::1]
 
 
@@ -99,7 +101,7 @@ def _batch_sweeps(
     """
     n_chunks = U.shape[0]
     n = U.shape[1]
-    C = U.shape[2]
+    C = CW  # U.shape[2] == CW (the caller lays chunks out so)
     # 1 where the array is per sample, 0 where it is shared ([1, ·, 1]): index multipliers
     lo_s = 1 if (LO.shape[0] > 1 or LO.shape[2] > 1) else 0
     hi_s = 1 if (HI.shape[0] > 1 or HI.shape[2] > 1) else 0
