@@ -317,3 +317,28 @@ def test_dc_netlist_among_others_solves_its_operating_point():
     res = run("solve", DC_IV, NETLISTS / "divider.cir")
     assert res.exit_code == 0, res.output
     assert "has a .dc card; solve it on its own to run the sweep" in res.output.replace("\n", " ")
+
+
+CLAMP = """diode clamped between two sources
+va a 0 dc 0
+vb b 0 dc 1
+d1 a b dd
+r1 a 0 1k
+r2 b 0 1k
+.model dd d
+.end
+"""
+
+
+def test_infeasible_sample_is_a_failed_row_and_exit_2(tmp_path):
+    net = tmp_path / "clamp.cir"
+    net.write_text(CLAMP)
+    inputs = write_csv(tmp_path / "in.csv", ["va"], np.array([[0.0], [2.0], [0.5]]))
+    out = tmp_path / "out.npz"
+    res = run("solve", net, "--inputs", inputs, "-o", out)
+    assert_clean_failure(res, 2)
+    assert "2 of 3" in res.output and "sample 1: failed" in res.output
+    z = np.load(out)  # the answers are written all the same
+    assert z["status"].tolist() == ["converged", "failed", "converged"]
+    assert np.isnan(z["voltages"][1, 1:]).all()
+    assert z["voltages"][2].tolist() == [0.0, 0.5, 1.0]

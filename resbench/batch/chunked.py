@@ -48,12 +48,13 @@ class MemoryPlan:
 
 
 def _answer_bytes(net: Network, samples: int, currents: bool) -> int:
-    """Bytes of the answers of ``samples`` samples: voltages, inputs, currents, flags."""
+    """Bytes of the answers of ``samples`` samples: voltages, inputs, currents, flags,
+    counted twice (writing them to a file makes one copy)."""
     c = net.circuit
     per = c.n_nodes + net.n_inputs + len(_CERT_FIELDS)
     if currents:
         per += len(c.diodes) + len(c.vsources)
-    return samples * (8 * per + _PER_SAMPLE_EXTRA)
+    return 2 * samples * (8 * per + _PER_SAMPLE_EXTRA)
 
 
 def plan_memory(

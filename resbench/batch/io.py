@@ -499,7 +499,7 @@ def _npz_bytes(result: BatchResult) -> bytes:
         arrays["vsource_current"] = np.asarray(result.vsource_current, dtype=np.float64)
         arrays["vsource_names"] = np.asarray(list(circuit.vsources.names), dtype=str)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
@@ -551,7 +551,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "-o"
     for c in df.columns:
         col = df[c].to_numpy()
         arrays[str(c)] = col.astype(str) if col.dtype == object else col
-    np.savez_compressed(buf, **arrays)
+    np.savez(buf, **arrays)
     return atomic_write_bytes(path, buf.getvalue(), option=option)
 
 

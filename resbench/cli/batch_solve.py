@@ -136,7 +136,8 @@ def render_summary(
     setup_label: str = "parse + set-up",
 ) -> None:
     """The summary table, then the first samples that did not converge or certify."""
-    t = Table(title=title, title_justify="left", show_header=False)
+    console.print(f"[bold]{escape(title)}[/bold]", highlight=False)
+    t = Table(show_header=False)
     t.add_column("what", style="bold")
     t.add_column("value", overflow="fold")
     for what, value in summary_rows(result, seconds, setup, setup_label):
@@ -247,7 +248,7 @@ def run_inputs(
 def render_sweep_rows(table, console: Console, *, names: list[str], limit: int, wide: bool) -> None:
     """The first ``limit`` points of a sweep (0 = all): the swept sources, then the nodes
     that swing most (as many as fit 80 columns; more with ``--wide``)."""
-    nodes = [c for c in table.columns if c not in names]
+    nodes = [c for c in table.columns if c not in names and str(c).startswith("v(")]
     room = (PREVIEW_SAMPLES_WIDE if wide else PREVIEW_SAMPLES + 1) - len(names) + 1
     swing = (table[nodes].max() - table[nodes].min()).sort_values(ascending=False, kind="stable")
     cols = list(names) + list(swing.index[: max(1, room)])
@@ -297,12 +298,20 @@ def run_sweep(
             sweep = run_dc(circuit, progress=update, **kw)
     else:
         sweep = run_dc(circuit, **kw)
-    seconds = time.perf_counter() - t1
+    # the Network is set up inside run_dc: its set-up (and JIT warm-up) is not sweep time
+    net_setup = float(sweep.result.info.get("network_setup", 0.0))
+    seconds = time.perf_counter() - t1 - net_setup
     title = f"{netlist}: {circuit.dc.card()}"
-    render_summary(
-        sweep.result, out, title=title, seconds=seconds, setup=setup, setup_label="parse"
-    )
+    render_summary(sweep.result, out, title=title, seconds=seconds, setup=setup + net_setup)
     table = sweep.table
+    res = sweep.result
+    for names, cur in (
+        (circuit.diodes.names, res.diode_current),
+        (circuit.vsources.names, res.vsource_current),
+    ):
+        if cur is not None:  # --currents: i(element) columns after the voltages
+            for j, name in enumerate(names):
+                table[f"i({name})"] = cur[:, j]
     if output is not None:
         write_table(table, output)
         out.print(f"wrote {escape(output)}", highlight=False)

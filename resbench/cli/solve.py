@@ -479,6 +479,7 @@ def _solve_one(
 )
 @click.option(
     "--inputs",
+    metavar="FILE",
     type=click.Path(path_type=str),
     default=None,
     help="Solve NETLIST once per row of FILE (.csv: a header row of source names; .npz: one "
@@ -514,6 +515,7 @@ def _solve_one(
 )
 @click.option(
     "--plot",
+    metavar="PNG",
     type=click.Path(dir_okay=False, path_type=str),
     default=None,
     help="A .dc netlist: also write a PNG of the node voltages against the swept source.",
@@ -556,8 +558,8 @@ def solve(
     \b
     Exit codes:
       0  every answer certified (batch: every sample converged and certified)
-      1  an answer did not certify (or the solver stalled); batch: a sample did not
-         converge or certify
+      1  an answer did not certify (or the solver stalled); batch: a sample
+         did not converge or certify
       2  bad input (unreadable netlist or inputs file, a circuit without a unique
          solution, a batch too big for memory, an output that cannot be written)
          or a failed run (no finite answer)
