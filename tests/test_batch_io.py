@@ -110,6 +110,8 @@ BAD_INPUTS = [
         names="v1",
     ),
     Bad("duplicate", "in.csv", _text("v1,V1\n1,2\n"), ("duplicated column", "'v1'", "one column")),
+    Bad("no header", "in.csv", _text("1,2\n3,4\n"), ("line 1 holds numbers", "header row")),
+    Bad("semicolons", "in.csv", _text("v1;v2\n1;2\n"), ("'v1;v2'", "separate columns with commas")),
     Bad("unnamed column", "in.csv", _text("v1,,v2\n1,2,3\n"), ("column 2 has no name",)),
     Bad(
         "not a number",
@@ -131,7 +133,12 @@ BAD_INPUTS = [
     Bad("npy columns", "in.npy", _npy(np.ones((4, 2))), ("2 column(s)", "3 input(s)", "v1, v2")),
     Bad("npy 3-D", "in.npy", _npy(np.ones((2, 3, 1))), ("3-D array", "2-D array")),
     Bad("npy strings", "in.npy", _npy(np.array([["a", "b", "c"]])), ("not numbers",)),
-    Bad("npy nan", "in.npy", _npy(np.array([[1, 2, 3], [4, np.nan, 6.0]])), ("row 2", "'v2'")),
+    Bad(
+        "npy nan",
+        "in.npy",
+        _npy(np.array([[1, 2, 3], [4, np.nan, 6.0]])),
+        ("row 2 (index 1), column 'v2': nan is not a finite number",),
+    ),
     Bad("npy zero rows", "in.npy", _npy(np.ones((0, 3))), ("no samples",)),
     Bad("npy corrupt", "in.npy", _bytes(b"not numpy"), ("not a readable .npy",)),
     Bad(

@@ -145,11 +145,10 @@ def _unknown_columns(
     if len(unknown) > _LISTED:
         parts.append(f"… (+{len(unknown) - _LISTED:,} more)")
     what = "is not an input" if len(unknown) == 1 else "are not inputs"
-    return _fail(
-        path,
-        f"column(s) {', '.join(parts)} {what}",
-        f"name columns after the input sources (V or I sources): {_names(valid)}",
-    )
+    hint = f"name columns after the input sources (V or I sources): {_names(valid)}"
+    if any(sep in u for u in unknown for sep in ";\t"):
+        hint = "separate columns with commas; " + hint
+    return _fail(path, f"column(s) {', '.join(parts)} {what}", hint)
 
 
 # ------------------------------------------------------------------ values
@@ -163,7 +162,7 @@ def _check_values(path: str | os.PathLike, values: np.ndarray, names: list[str],
         i, j = (int(k) for k in np.argwhere(bad)[0])
         raise _fail(
             path,
-            f"{rows} {i + 1} (index {i}), column {quote(names[j])}: {values[i, j]!r} "
+            f"{rows} {i + 1} (index {i}), column {quote(names[j])}: {float(values[i, j])!r} "
             "is not a finite number",
             "every source value must be a finite number (no NaN or inf)",
         )
@@ -254,6 +253,12 @@ def _read_csv(
             path,
             "empty file",
             "write a header row of source names, then one row of values per sample",
+        )
+    if all(_NUMBER.match(c.lower()) for c in header):
+        raise _fail(
+            path,
+            f"line {reader.line_num} holds numbers, not source names",
+            "start the file with a header row naming the source of each column",
         )
     canonical = _column_names(path, header, names, circuit, require_all)
     start = buf.tell()  # the csv reader reads its file line by line: the body starts here
