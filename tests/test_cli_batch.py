@@ -342,3 +342,18 @@ def test_infeasible_sample_is_a_failed_row_and_exit_2(tmp_path):
     assert z["status"].tolist() == ["converged", "failed", "converged"]
     assert np.isnan(z["voltages"][1, 1:]).all()
     assert z["voltages"][2].tolist() == [0.0, 0.5, 1.0]
+
+
+def test_threads_and_reading_an_output_back_as_inputs(tmp_path, small_run):
+    _, _, _, inputs, z = small_run
+    first = tmp_path / "first.npz"
+    res = run(
+        "solve", NETLISTS / "drn_small.cir", "--inputs", inputs, "--threads", "1", "-o", first
+    )
+    assert res.exit_code == 0, res.output
+    assert_agrees(np.load(first)["voltages"], z["voltages"])
+    again = tmp_path / "again.npz"  # an output .npz holds 'values' + 'names': valid inputs
+    res = run("solve", NETLISTS / "drn_small.cir", "--inputs", first, "-o", again)
+    assert res.exit_code == 0, res.output
+    assert np.array_equal(np.load(again)["values"], z["values"])
+    assert_agrees(np.load(again)["voltages"], z["voltages"])
