@@ -261,3 +261,33 @@ def test_ngspice_dc_needs_a_card() -> None:
 
     with pytest.raises(SolverError, match="no .dc card"):
         ngspice_dc(parse(""))
+
+
+SUBCKT_SWEEP = """a source inside a subcircuit, swept with a current source
+.subckt cell in out
+Vb in mid DC 0.5
+R1 mid out 1k
+.ends
+V1 a 0 DC 1
+X1 a b cell
+R2 b 0 2k
+I1 0 b DC 0.1m
+.dc v.x1.vb 0 1 0.25 i1 0 1m 0.5m
+.end
+"""
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("mode", ["shared", "batch"])
+def test_sweep_of_a_subcircuit_source_agrees_with_ngspice_and_by_hand(mode: str) -> None:
+    from resbench.solvers.ngspice import ngspice_dc
+
+    c = parse_netlist(SUBCKT_SWEEP)
+    assert c.dc.names == ["v.x1.vb", "i1"]
+    _, spice_volts, _ = ngspice_dc(c, mode=mode)
+    sweep = run_dc(c)
+    assert np.max(np.abs(spice_volts - sweep.voltages)) <= 1e-9
+    vb, i1 = sweep.values[:, 0], sweep.values[:, 1]
+    # v(b) = (v1 - vb) * 2k / 3k + i1 * (1k || 2k)
+    expected = (1.0 - vb) * 2 / 3 + i1 * 2e3 / 3
+    assert np.max(np.abs(sweep.table["v(b)"].to_numpy() - expected)) <= 1e-12

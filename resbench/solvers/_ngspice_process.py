@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from resbench.errors import SolverError
@@ -416,6 +417,66 @@ def _install_sigterm_handler() -> None:
             signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError):  # pragma: no cover - not the main interpreter
         pass
+
+
+@dataclass
+class CliRun:
+    """One ``ngspice -b`` child: exit status (None: killed at the timeout), stdout, stderr
+    lines, the rawfile's bytes (None when it wrote none), its pid, and seconds spent
+    writing the netlist (``write``) and running the child (``child``)."""
+
+    returncode: int | None
+    stdout: str
+    notes: list[str]
+    raw: bytes | None
+    pid: int
+    write: float
+    child: float
+
+
+def run_ngspice_cli(text: str, timeout: float) -> CliRun:
+    """Run ``ngspice -b -r out.raw netlist.cir`` on ``text`` in a private work folder,
+    as a child in its own process group that dies with resbench; past ``timeout``
+    seconds its group is killed (``returncode`` None).  The folder is removed on
+    every path out."""
+    exe = shutil.which("ngspice")
+    if exe is None:
+        raise SolverError("ngspice executable not found (Debian: apt-get install ngspice)")
+    tmp = _make_workdir()
+    try:
+        t1 = time.perf_counter()
+        cir, raw = os.path.join(tmp, "netlist.cir"), os.path.join(tmp, "out.raw")
+        with open(cir, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        t2 = time.perf_counter()
+        proc = subprocess.Popen(
+            [exe, "-b", "-r", raw, cir],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp,
+            start_new_session=True,
+            preexec_fn=_die_with_parent_preexec(),
+        )
+        _LIVE_PROCS[proc.pid] = (os.getpid(), proc)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            proc.communicate()
+            return CliRun(None, "", [], None, proc.pid, t2 - t1, time.perf_counter() - t2)
+        finally:
+            _kill_group(proc)  # reaps it (killing its group first if still running)
+        child = time.perf_counter() - t2
+        data = None
+        if os.path.exists(raw) and os.path.getsize(raw):
+            with open(raw, "rb") as fh:
+                data = fh.read()
+    finally:
+        _remove_workdir(tmp)
+    notes = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+    stdout = out.decode("utf-8", "replace")
+    return CliRun(proc.returncode, stdout, notes, data, proc.pid, t2 - t1, child)
 
 
 _WORKER: NgspiceWorker | None = None

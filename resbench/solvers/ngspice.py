@@ -59,8 +59,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +76,7 @@ from resbench.solvers._ngspice_process import (  # noqa: F401 - re-exported: the
     PARENT_ENV,
     STALE_AGE,
     STARTUP_TIMEOUT,
+    CliRun,
     NgspiceWorker,
     WorkerCrashed,
     WorkerTimeout,
@@ -88,6 +87,7 @@ from resbench.solvers._ngspice_process import (  # noqa: F401 - re-exported: the
     _remove_workdir,
     get_worker,
     kill_children,
+    run_ngspice_cli,
     shutdown_worker,
     sweep_stale_workdirs,
 )
@@ -179,7 +179,11 @@ class RawPlot:
 def read_rawfile(path: str | os.PathLike) -> list[RawPlot]:
     """Read a SPICE rawfile (binary or ASCII, real or complex; every plot in it)."""
     with open(path, "rb") as fh:
-        raw = fh.read()
+        return parse_rawfile(fh.read(), path)
+
+
+def parse_rawfile(raw: bytes, path: str | os.PathLike = "<rawfile>") -> list[RawPlot]:
+    """The plots of a rawfile's bytes (``path`` names it in errors)."""
     plots: list[RawPlot] = []
     pos = 0
     while pos < len(raw):
@@ -477,83 +481,83 @@ def _solve_shared(
     return _finish(circuit, reply["names"], reply["values"], t0, timings, info)
 
 
+@dataclass
+class _CliResult:
+    """One ``ngspice -b`` run read back: the process (``run``), ngspice's accounting
+    (``acct``), its plots and the seconds spent reading them (``fetch``)."""
+
+    run: CliRun
+    acct: dict[str, float]
+    plots: list[RawPlot]
+    fetch: float
+
+    @property
+    def notes(self) -> list[str]:
+        return self.run.notes
+
+    def failure(self) -> str | None:
+        """Why the run gave no result (None when it has a plot with data)."""
+        rc = self.run.returncode
+        if rc == 0 and self.plots and self.plots[0].data.shape[0] >= 1:
+            return None
+        status = f"exit status {rc}" if rc is not None and rc >= 0 else "killed by signal"
+        return f"{status}: {trouble(self.notes)}"
+
+
+def _run_cli(text: str, timeout: float) -> _CliResult:
+    """``ngspice -b`` on ``text`` with ``.options acct`` (:func:`run_ngspice_cli`), its
+    rawfile and accounting read back."""
+    run = run_ngspice_cli(_add_option_line(text, ".options acct"), timeout)
+    t0 = time.perf_counter()
+    plots: list[RawPlot] = []
+    if run.raw:
+        try:
+            plots = parse_rawfile(run.raw, "out.raw")
+        except (SolverError, ValueError) as exc:  # ngspice stopped half-way
+            run.notes.append(str(exc))
+    return _CliResult(run, parse_acct(run.stdout), plots, time.perf_counter() - t0)
+
+
+def _cli_timings(res: _CliResult) -> dict[str, float]:
+    """``transfer`` (writing the file), ``child``, ``analysis`` (ngspice's own accounting,
+    millisecond resolution: 0 for tiny nets), ``load`` (the rest of the process: start,
+    library init, parsing, rawfile write), ``fetch`` (reading the rawfile)."""
+    child = res.run.child
+    analysis = min(res.acct.get("Total analysis time", 0.0), child)
+    return {
+        "child": child,
+        "transfer": res.run.write,
+        "analysis": analysis,
+        "load": child - analysis,
+        "fetch": res.fetch,
+    }
+
+
 def _solve_batch(
     circuit: Circuit, text: str, t0: float, t_emit: float, timeout: float, info: dict
 ) -> Solution:
-    exe = shutil.which("ngspice")
-    if exe is None:
-        raise SolverError("ngspice executable not found (Debian: apt-get install ngspice)")
     timings: dict[str, float] = {"emit": t_emit}
-    text = _add_option_line(text, ".options acct")
-    tmp = _make_workdir()
-    try:
-        t1 = time.perf_counter()
-        cir = os.path.join(tmp, "netlist.cir")
-        raw = os.path.join(tmp, "out.raw")
-        with open(cir, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        t2 = time.perf_counter()
-        proc = subprocess.Popen(
-            [exe, "-b", "-r", raw, cir],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=tmp,
-            start_new_session=True,
-            preexec_fn=_die_with_parent_preexec(),
-        )
-        _LIVE_PROCS[proc.pid] = (os.getpid(), proc)
-        info["ngspice_pid"] = proc.pid
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.communicate()
-            timings["total"] = time.perf_counter() - t0
-            return _failed(
-                circuit,
-                TIMEOUT,
-                f"ngspice ran past the {timeout:g} s timeout (process group killed)",
-                timings,
-                info,
-            )
-        finally:
-            _kill_group(proc)  # reaps it (killing its group first if still running)
-        t3 = time.perf_counter()
-        stdout = out.decode("utf-8", "replace")
-        stderr = err.decode("utf-8", "replace")
-        notes = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-        info["notes"] = notes
-        acct = parse_acct(stdout)
-        info["ngspice"] = acct
-        plots: list[RawPlot] = []
-        if os.path.exists(raw) and os.path.getsize(raw):
-            try:
-                plots = read_rawfile(raw)
-            except (SolverError, ValueError) as exc:  # ngspice stopped half-way
-                notes.append(str(exc))
-        t4 = time.perf_counter()
-    finally:
-        _remove_workdir(tmp)
-    if proc.returncode != 0 or not plots or plots[0].data.shape[0] < 1:
-        status = f"exit status {proc.returncode}" if proc.returncode >= 0 else "killed by signal"
+    run = _run_cli(text, timeout)
+    info["ngspice_pid"] = run.run.pid
+    if run.run.returncode is None:
         timings["total"] = time.perf_counter() - t0
         return _failed(
             circuit,
-            FAILED,
-            f"ngspice -b produced no operating point ({status}): " + trouble(notes),
+            TIMEOUT,
+            f"ngspice ran past the {timeout:g} s timeout (process group killed)",
             timings,
             info,
         )
-    child = t3 - t2
-    # ngspice's own accounting, printed with millisecond resolution (0 for tiny nets)
-    analysis = min(acct.get("Total analysis time", 0.0), child)
-    timings["child"] = child
-    timings["transfer"] = t2 - t1
-    timings["analysis"] = analysis
-    timings["load"] = child - analysis  # process start, library init, parsing, rawfile write
-    timings["fetch"] = t4 - t3
-    plot = plots[0]
+    info["notes"] = run.notes
+    info["ngspice"] = run.acct
+    failure = run.failure()
+    if failure is not None:
+        timings["total"] = time.perf_counter() - t0
+        return _failed(
+            circuit, FAILED, f"ngspice -b produced no operating point ({failure})", timings, info
+        )
+    timings.update(_cli_timings(run))
+    plot = run.plots[0]
     return _finish(circuit, plot.names, np.real(plot.data[0]), t0, timings, info)
 
 
@@ -663,48 +667,15 @@ def _sweep_shared(text: str, timeout: float, timings: dict) -> tuple[list[str], 
 
 
 def _sweep_batch(text: str, timeout: float, timings: dict) -> tuple[list[str], np.ndarray]:
-    exe = shutil.which("ngspice")
-    if exe is None:
-        raise SolverError("ngspice executable not found (Debian: apt-get install ngspice)")
-    text = _add_option_line(text, ".options acct")
-    tmp = _make_workdir()
-    try:
-        cir, raw = os.path.join(tmp, "netlist.cir"), os.path.join(tmp, "out.raw")
-        with open(cir, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        t2 = time.perf_counter()
-        proc = subprocess.Popen(
-            [exe, "-b", "-r", raw, cir],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=tmp,
-            start_new_session=True,
-            preexec_fn=_die_with_parent_preexec(),
-        )
-        _LIVE_PROCS[proc.pid] = (os.getpid(), proc)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.communicate()
-            raise SolverError(
-                f"ngspice ran past the {timeout:g} s timeout (process group killed)"
-            ) from None
-        finally:
-            _kill_group(proc)
-        t3 = time.perf_counter()
-        notes = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
-        plots = read_rawfile(raw) if os.path.exists(raw) and os.path.getsize(raw) else []
-        t4 = time.perf_counter()
-    finally:
-        _remove_workdir(tmp)
-    if proc.returncode != 0 or not plots:
-        raise SolverError(f"ngspice -b produced no .dc sweep: {trouble(notes)}")
-    acct = parse_acct(out.decode("utf-8", "replace"))
-    analysis = min(acct.get("Total analysis time", 0.0), t3 - t2)
-    timings.update(load=(t3 - t2) - analysis, analysis=analysis, fetch=t4 - t3)
-    return plots[0].names, np.real(plots[0].data).astype(np.float64)
+    run = _run_cli(text, timeout)
+    if run.run.returncode is None:
+        raise SolverError(f"ngspice ran past the {timeout:g} s timeout (process group killed)")
+    failure = run.failure()
+    if failure is not None:
+        raise SolverError(f"ngspice -b produced no .dc sweep ({failure})")
+    cli = _cli_timings(run)
+    timings.update(load=cli["load"] + cli["transfer"], analysis=cli["analysis"], fetch=cli["fetch"])
+    return run.plots[0].names, np.real(run.plots[0].data).astype(np.float64)
 
 
 def _written_source(circuit: Circuit, name: str) -> str:
