@@ -160,3 +160,21 @@ def test_dc_netlist_with_a_solver_that_cannot_sweep_is_an_error_row() -> None:
     df = compare(NETLISTS / "dc_diode_iv.cir", solver="reference", repeats=1)
     assert df["status"].iloc[0] == "error"
     assert "cannot sweep" in df["message"].iloc[0]
+
+
+@pytest.mark.spice
+def test_cli_inputs_with_another_exact_solver(tmp_path, monkeypatch) -> None:
+    """A solver other than cd solves each sample's equivalent circuit in full."""
+    np.save(tmp_path / "x.npy", SAMPLES[:2])
+    res = _run(
+        tmp_path,
+        monkeypatch,
+        "clipper.cir",
+        "--inputs",
+        "x.npy",
+        "--solver",
+        "reference",
+        "--no-files",
+    )
+    assert res.exit_code == 0, res.output
+    assert "clipper.cir #1" in res.output and "reference" in res.output

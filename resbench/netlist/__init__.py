@@ -29,6 +29,12 @@ Decisions where SPICE dialects differ (each one covered by tests/test_netlist.py
   value at all is an error (ngspice takes 0 with a warning).  DC, AC and a
   transient function may each appear once.  Notes about ignored parts are
   grouped by kind in ``circuit.warnings``.
+* ``.dc SRC START STOP STEP [SRC2 START2 STOP2 STEP2]`` is read into ``circuit.dc``
+  (a :class:`~resbench.circuit.DcSweep`; values are numbers or ``{…}``): each source
+  must be a V or I source of the (flattened) netlist, a step nonzero and pointing from
+  START to STOP, at most ``MAX_DC_POINTS`` points in all.  A ``.dc`` inside a
+  ``.subckt``, a second ``.dc`` card, and sweeps of a resistor or the temperature
+  are errors.  ``write_netlist`` writes the card back (``dc=False`` leaves it out).
 * Resistor parameters (``tc1=``, ``m=``, ``r=``) are rejected; the instance
   parameters SPICE defines for diodes (``[area] [off] ic= temp= …``),
   capacitors and inductors (``ic= m= temp= …``) are ignored with a note, and any
@@ -69,6 +75,7 @@ Modules (this package re-exports the public API; import from ``resbench.netlist`
 
 from __future__ import annotations
 
+from resbench.netlist.cards import MAX_DC_POINTS
 from resbench.netlist.lex import VALUE_MAX, VALUE_MIN, parse_value
 from resbench.netlist.parser import parse_netlist, read_netlist
 from resbench.netlist.reader import MAX_INCLUDE_DEPTH
@@ -76,6 +83,7 @@ from resbench.netlist.subckt import MAX_EXPANDED_ELEMENTS, MAX_SUBCKT_DEPTH
 from resbench.netlist.writer import write_netlist
 
 __all__ = [
+    "MAX_DC_POINTS",
     "MAX_EXPANDED_ELEMENTS",
     "MAX_INCLUDE_DEPTH",
     "MAX_SUBCKT_DEPTH",

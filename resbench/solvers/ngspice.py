@@ -43,6 +43,11 @@ Diode models:
     voltages differ from the ideal answer by that much; very small ``N`` can
     make ngspice converge to wrong diode states.
 
+Many inputs of one netlist (``resbench compare --inputs`` and ``.dc`` netlists):
+:func:`ngspice_dc` runs the circuit's ``.dc`` card as ngspice's own sweep and returns
+every point; :func:`ngspice_batch` loads the netlist once in the shared worker and,
+per sample, ``alter``s the input sources and reruns ``op`` (no re-parsing).
+
 Timings (seconds, in ``Solution.timings``): ``emit`` (Circuit → text),
 ``transfer`` (text to the worker / file and results back), ``load`` (ngspice
 parses the netlist; in batch mode the whole process minus the analysis),
