@@ -195,6 +195,9 @@ def test_gmin_leak_counts() -> None:
     assert got.ok.tolist() == [False, True, False]
     assert certify_batch(c, v).ok.tolist() == [True, False, True]
     assert_matches_scalar(c, v, gmin=1e-3)
+    one = v[1:2].copy()
+    assert not certify_batch(c, one).ok[0]
+    assert np.array_equal(one, v[1:2]), "the voltages given are not changed"
 
 
 def test_drn_batch_matches_scalar() -> None:
@@ -219,27 +222,31 @@ def test_drn_batch_matches_scalar() -> None:
 
 
 def test_dense_blocks_give_the_same_products() -> None:
-    c = drn([300, 280, 10], seed=1)
-    cert = BatchCertifier(c)
-    assert cert._w.blocks, "a 300 x 280 layer pair is dense"
-    rng = np.random.default_rng(2)
-    v = rng.normal(size=(5, c.n_nodes))
-    w = cert._w.rest.copy()
-    for blk in cert._w.blocks:
-        w = w + sp_block(blk, c.n_nodes)
-    assert np.allclose(cert._w.apply(v), (w @ v.T).T, rtol=1e-12, atol=1e-12)
-    sol = resbench.solve(c, certify=False)
-    volts = np.vstack([sol.voltages, sol.voltages + 1e-6 * rng.normal(size=c.n_nodes)])
-    volts[:, 0] = 0.0
-    assert_matches_scalar(c, volts)
-
-
-def sp_block(blk, n: int):
     import scipy.sparse as sp
 
-    full = np.zeros((n, n))
-    full[blk.r0 : blk.r1, blk.c0 : blk.c1] = blk.wt.T
-    return sp.csr_matrix(full)
+    c = drn([300, 280, 10], seed=1)
+    r = c.resistors
+    g = 1.0 / r.value
+    n = c.n_nodes
+    m = sp.csr_matrix((np.r_[g, g], (np.r_[r.a, r.b], np.r_[r.b, r.a])), shape=(n, n))
+    cpl = _Coupling(m)
+    assert cpl.blocks, "a 300 x 280 layer pair is dense"
+    assert cpl.rest.nnz < 0.1 * m.nnz
+    rng = np.random.default_rng(2)
+    u = rng.normal(size=(n, 5))
+    assert np.allclose(cpl.apply(u), m @ u, rtol=1e-12, atol=1e-12)
+    a32 = cpl.apply(np.abs(u), u32=np.abs(u).astype(np.float32))
+    assert np.allclose(a32, m @ np.abs(u), rtol=1e-5)
+    # the certifier: inputs pinned by their sources, the hidden rows dense
+    cert = BatchCertifier(c)
+    assert cert._w_kcl.blocks and cert._w_pin is not None and cert._w_pin.blocks
+    sol = resbench.solve(c, certify=False)
+    volts = np.vstack([sol.voltages, sol.voltages + 1e-6 * rng.normal(size=n)])
+    volts[:, 0] = 0.0
+    assert_matches_scalar(c, volts)
+    got = cert.certify(volts, currents=False)
+    assert got.vsource_current is None
+    assert got.ok.tolist() == cert.certify(volts).ok.tolist() == [True, False]
 
 
 def test_coupling_without_dense_blocks_is_the_sparse_product() -> None:
@@ -248,8 +255,8 @@ def test_coupling_without_dense_blocks_is_the_sparse_product() -> None:
     m = sp.random(40, 40, density=0.3, random_state=1, format="csr")
     cpl = _Coupling(m)
     assert not cpl.blocks
-    v = np.random.default_rng(0).normal(size=(3, 40))
-    assert np.allclose(cpl.apply(v), (m @ v.T).T)
+    u = np.random.default_rng(0).normal(size=(40, 3))
+    assert np.allclose(cpl.apply(u), m @ u)
 
 
 # ------------------------------------------------------------ bad input

@@ -1,22 +1,26 @@
 """numba kernels of the batched certificate (resbench.batch.certificate); no I/O.
 
-Both work sample by sample on ``[B, n]`` arrays (one row per sample, contiguous):
-
 * :func:`scale_maxima` finds, per sample, the largest total branch current at a node
   and the largest total current over total conductance (the certificate's scales)
-  by branch and bound: the caller gives cheap upper and lower bounds of every node's
-  total (from one matrix product with ``|v|``), and only the nodes whose upper bound
+  by branch and bound: every node's total lies within bounds that follow from one
+  matrix product ``W @ |u|`` (given by the caller); only the nodes whose upper bound
   can still beat the best exact value are summed exactly, best bound first.
+* :func:`feasibility` gives each sample's worst violated equation and the diodes'
+  anode-cathode voltages.
 * :func:`balance_clusters` chooses the unknown currents of voltage sources, shorts,
   inductors and tight diodes exactly as :func:`resbench.certificate._unknown_currents`
   does for clusters of one node or of one branch, and flags a sample holding any
   other cluster (the caller certifies that one with the scalar code).
+
+Samples are independent and spread over numba's threads (``prange``).  Arrays named
+``*_t`` are node-major ``[n, B]`` (as the matrix products give them); the others are
+sample-major ``[B, ...]``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 
 from resbench._jit import F64, I32, I64, kernel
 
@@ -24,74 +28,134 @@ F64_2D = types.float64[:, ::1]
 U8 = types.uint8[::1]
 
 
+@njit(cache=True, inline="always")
+def _upper(a_t, u_t, t0_t, diag, slack, rtol, k, b):  # pragma: no cover - compiled
+    """Upper bound of node k's total |current| in sample b: A (1 + rtol) + slack + c."""
+    cc = diag[k] * abs(u_t[k, b])
+    return (a_t[k, b] * (1.0 + rtol[k]) + slack[k] + cc) * (1.0 + 1e-12) + t0_t[k, b] * (
+        1.0 + 1e-12
+    )
+
+
+@njit(cache=True, inline="always")
+def _lower(a_t, u_t, t0_t, diag, slack, rtol, k, b):  # pragma: no cover - compiled
+    """Lower bound of node k's total: max(c - A, A - c, 0) with the same slack."""
+    cc = diag[k] * abs(u_t[k, b])
+    a_hi = a_t[k, b] * (1.0 + rtol[k]) + slack[k]
+    a_lo = a_t[k, b] * (1.0 - rtol[k])
+    lo = max(cc * (1.0 - 1e-12) - a_hi, a_lo - cc * (1.0 + 1e-12), 0.0)
+    return lo + t0_t[k, b] * (1.0 - 1e-12)
+
+
 @njit(cache=True)
-def _exact_total(indptr, indices, data, v, t0, exact, b, k):  # pragma: no cover - compiled
-    """Sum of |resistor currents| at node k of sample b, plus its known part t0 (cached)."""
-    t = exact[b, k]
-    if t >= 0.0:
-        return t
+def _exact_total(indptr, indices, data, v, t0_t, k, b):  # pragma: no cover - compiled
+    """Sum of |resistor currents| at node k of sample b, plus its known part."""
     vk = v[b, k]
     s = 0.0
     for p in range(indptr[k], indptr[k + 1]):
         s += data[p] * abs(vk - v[b, indices[p]])
-    t = s + t0[b, k]
-    exact[b, k] = t
-    return t
+    return s + t0_t[k, b]
 
 
-@njit(cache=True)
-def _bounded_max(indptr, indices, data, v, t0, upper, lower, weight, exact, b):  # pragma: no cover
-    """max over nodes k >= 1 with weight[k] > 0 of exact total × weight[k], found by
-    branch and bound (-1.0 when no node qualifies)."""
-    n = v.shape[1]
-    floor = -1.0
-    for k in range(1, n):
-        w = weight[k]
-        if w > 0.0 and lower[b, k] * w > floor:
-            floor = lower[b, k] * w
-    m = 0
-    cand = np.empty(n, dtype=np.int64)
-    key = np.empty(n)
-    for k in range(1, n):
-        w = weight[k]
-        if w > 0.0 and upper[b, k] * w >= floor:
-            cand[m] = k
-            key[m] = -upper[b, k] * w
-            m += 1
-    if m == 0:
-        return -1.0
-    order = np.argsort(key[:m])
-    best = -1.0
-    for q in range(m):
-        k = cand[order[q]]
-        if -key[order[q]] < best:
-            break
-        t = _exact_total(indptr, indices, data, v, t0, exact, b, k) * weight[k]
-        if t > best:
-            best = t
-    return best
-
-
-@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64_2D)
-def scale_maxima(indptr, indices, data, v, t0, upper, lower, inv_g, exact):  # pragma: no cover
+@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, F64, F64, parallel=True)
+def scale_maxima(
+    indptr, indices, data, v, a_t, u_t, t0_t, diag, slack, inv_g, rtol
+):  # pragma: no cover
     """Per sample: (max over non-ground nodes of the total |current| at the node,
-    max over nodes with inv_g > 0 of that total × inv_g), -1.0 where no node counts.
+    max over nodes with inv_g > 0 of that total × inv_g); -1.0 where no node counts.
 
     ``indptr, indices, data``: the conductances, one CSR row per node (self loops left
-    out); ``v`` the voltages [B, n]; ``t0`` the known part of each total (current
-    sources, gmin leak); ``upper``/``lower`` valid bounds of each total (t0 included);
-    ``inv_g`` 1 / total conductance of held nodes, else 0; ``exact`` a [B, n] scratch
-    filled with -1 (exact totals computed so far are cached there).
+    out); ``v`` the voltages [B, n]; ``a_t`` = W |u| [n, B] within relative ``rtol[k]``
+    (plus ``slack[k]``) of exact, ``u_t`` the centred voltages [n, B] (the bounds
+    are |A - c| .. A + c with c = diag |u|); ``t0_t`` the known part of each total
+    (current sources, gmin leak) [n, B]; ``inv_g`` 1 / total conductance of held nodes,
+    else 0.
     """
-    nb = v.shape[0]
-    n = v.shape[1]
+    n, nb = a_t.shape
     tot_max = np.empty(nb)
     ratio_max = np.empty(nb)
-    ones = np.ones(n)
-    for b in range(nb):
-        tot_max[b] = _bounded_max(indptr, indices, data, v, t0, upper, lower, ones, exact, b)
-        ratio_max[b] = _bounded_max(indptr, indices, data, v, t0, upper, lower, inv_g, exact, b)
+    for b in prange(nb):
+        # pass 1: the best lower bounds (the maxima are at least these)
+        floor1 = -1.0
+        floor2 = -1.0
+        for k in range(1, n):
+            lo = _lower(a_t, u_t, t0_t, diag, slack, rtol, k, b)
+            if lo > floor1:
+                floor1 = lo
+            if inv_g[k] > 0.0 and lo * inv_g[k] > floor2:
+                floor2 = lo * inv_g[k]
+        # pass 2: candidates whose upper bound reaches the floor, best bound first
+        cand1 = np.empty(n, dtype=np.int64)
+        key1 = np.empty(n)
+        cand2 = np.empty(n, dtype=np.int64)
+        key2 = np.empty(n)
+        m1 = 0
+        m2 = 0
+        for k in range(1, n):
+            up = _upper(a_t, u_t, t0_t, diag, slack, rtol, k, b)
+            if up >= floor1:
+                cand1[m1] = k
+                key1[m1] = -up
+                m1 += 1
+            if inv_g[k] > 0.0 and up * inv_g[k] >= floor2:
+                cand2[m2] = k
+                key2[m2] = -up * inv_g[k]
+                m2 += 1
+        exact = np.full(n, -1.0)
+        best = -1.0
+        order = np.argsort(key1[:m1])
+        for q in range(m1):
+            if -key1[order[q]] < best:
+                break
+            k = cand1[order[q]]
+            t = _exact_total(indptr, indices, data, v, t0_t, k, b)
+            exact[k] = t
+            if t > best:
+                best = t
+        tot_max[b] = best
+        best = -1.0
+        order = np.argsort(key2[:m2])
+        for q in range(m2):
+            if -key2[order[q]] < best:
+                break
+            k = cand2[order[q]]
+            t = exact[k]
+            if t < 0.0:
+                t = _exact_total(indptr, indices, data, v, t0_t, k, b)
+            t *= inv_g[k]
+            if t > best:
+                best = t
+        ratio_max[b] = best
     return tot_max, ratio_max
+
+
+@kernel(F64_2D, I32, I32, F64_2D, I32, I32, parallel=True)
+def feasibility(v, fa, fb, vval, da, db):  # pragma: no cover - compiled
+    """Per sample: the largest violation of ground (v0 = 0), of the sign-free branches
+    (fa - fb = vval for the first vval.shape[1], the voltage sources; 0 for the rest:
+    shorts, inductors) and of the diodes (anode <= cathode); and every diode's
+    anode - cathode [B, nd]."""
+    nb = v.shape[0]
+    nv = vval.shape[1]
+    nd = da.shape[0]
+    feas = np.empty(nb)
+    dv = np.empty((nb, nd))
+    for b in prange(nb):
+        worst = abs(v[b, 0])
+        for j in range(fa.shape[0]):
+            d = v[b, fa[j]] - v[b, fb[j]]
+            if j < nv:
+                d = d - vval[b, j]
+            d = abs(d)
+            if d > worst:
+                worst = d
+        for i in range(nd):
+            d = v[b, da[i]] - v[b, db[i]]
+            dv[b, i] = d
+            if d > worst:
+                worst = d
+        feas[b] = worst
+    return feas, dv
 
 
 @njit(cache=True)
@@ -112,7 +176,83 @@ def _union(parent, a, b):  # pragma: no cover - compiled
         parent[x] = y
 
 
-@kernel(F64_2D, F64_2D, F64, I32, I32, I32, I32, F64_2D, F64_2D, U8)
+@njit(cache=True)
+def _balance_one(res, dv, tol, fa, fb, da, db, x_free, x_dio, b):  # pragma: no cover
+    """One sample of :func:`balance_clusters`; returns 1 when it holds another kind of
+    cluster (nothing written then)."""
+    n = res.shape[1]
+    nf = fa.shape[0]
+    nd = da.shape[0]
+    parent = np.arange(n)
+    size = np.zeros(n, dtype=np.int64)
+    unk = np.zeros(n, dtype=np.int64)
+    done = np.zeros(n, dtype=np.uint8)
+    tight = np.empty(nd, dtype=np.uint8)
+    for i in range(nd):
+        tight[i] = 1 if dv[b, i] >= tol else 0
+    for j in range(nf):
+        if fa[j] != 0 and fb[j] != 0 and fa[j] != fb[j]:
+            _union(parent, fa[j], fb[j])
+    for i in range(nd):
+        if tight[i] and da[i] != 0 and db[i] != 0 and da[i] != db[i]:
+            _union(parent, da[i], db[i])
+    for k in range(1, n):
+        size[_root(parent, k)] += 1
+    for j in range(nf):
+        if fa[j] != fb[j]:
+            unk[_root(parent, fa[j] if fa[j] != 0 else fb[j])] += 1
+    for i in range(nd):
+        if tight[i] and da[i] != db[i]:
+            unk[_root(parent, da[i] if da[i] != 0 else db[i])] += 1
+    for k in range(1, n):  # every cluster must be of a closed-form kind
+        if parent[k] == k and unk[k] > 0 and size[k] > 1:
+            if not (size[k] == 2 and unk[k] == 1):
+                return 1
+    # clusters of one node: the sign-free branches first, in order; two-node clusters
+    for j in range(nf):
+        a = fa[j]
+        c = fb[j]
+        if a == c:
+            continue
+        node = a if a != 0 else c
+        if size[_root(parent, node)] == 1:
+            if not done[node]:
+                sign = -1.0 if a == node else 1.0
+                x_free[b, j] = -res[b, node] * sign
+                res[b, node] = 0.0
+                done[node] = 1
+        else:
+            xi = 0.5 * (res[b, a] - res[b, c])
+            x_free[b, j] = xi
+            res[b, a] -= xi
+            res[b, c] += xi
+    # then the tight diodes, in order: in a one-node cluster the first whose
+    # direction opposes the imbalance takes it
+    for i in range(nd):
+        a = da[i]
+        c = db[i]
+        if not tight[i] or a == c:
+            continue
+        node = a if a != 0 else c
+        if size[_root(parent, node)] == 1:
+            if not done[node]:
+                sign = -1.0 if a == node else 1.0
+                rn = res[b, node]
+                if sign * rn < 0.0:
+                    x_dio[b, i] = abs(rn)
+                    res[b, node] = 0.0
+                    done[node] = 1
+        else:
+            xi = 0.5 * (res[b, a] - res[b, c])
+            if xi < 0.0:
+                xi = 0.0
+            x_dio[b, i] = xi
+            res[b, a] -= xi
+            res[b, c] += xi
+    return 0
+
+
+@kernel(F64_2D, F64_2D, F64, I32, I32, I32, I32, F64_2D, F64_2D, U8, parallel=True)
 def balance_clusters(
     res, dv, feas_tol, fa, fb, da, db, x_free, x_dio, fallback
 ):  # pragma: no cover
@@ -129,86 +269,5 @@ def balance_clusters(
     receive the currents a -> b.
     """
     nb = res.shape[0]
-    n = res.shape[1]
-    nf = fa.shape[0]
-    nd = da.shape[0]
-    parent = np.empty(n, dtype=np.int64)
-    size = np.empty(n, dtype=np.int64)
-    unk = np.empty(n, dtype=np.int64)
-    done = np.empty(n, dtype=np.uint8)
-    tight = np.empty(nd, dtype=np.uint8)
-    for b in range(nb):
-        for k in range(n):
-            parent[k] = k
-            size[k] = 0
-            unk[k] = 0
-            done[k] = 0
-        tol = -feas_tol[b]
-        for i in range(nd):
-            tight[i] = 1 if dv[b, i] >= tol else 0
-        for j in range(nf):
-            if fa[j] != 0 and fb[j] != 0 and fa[j] != fb[j]:
-                _union(parent, fa[j], fb[j])
-        for i in range(nd):
-            if tight[i] and da[i] != 0 and db[i] != 0 and da[i] != db[i]:
-                _union(parent, da[i], db[i])
-        for k in range(1, n):
-            size[_root(parent, k)] += 1
-        for j in range(nf):
-            if fa[j] != fb[j]:
-                unk[_root(parent, fa[j] if fa[j] != 0 else fb[j])] += 1
-        for i in range(nd):
-            if tight[i] and da[i] != db[i]:
-                unk[_root(parent, da[i] if da[i] != 0 else db[i])] += 1
-        # every cluster of this sample must be of a closed-form kind
-        other = False
-        for k in range(1, n):
-            if _root(parent, k) == k and unk[k] > 0 and size[k] > 1:
-                if not (size[k] == 2 and unk[k] == 1):
-                    other = True
-                    break
-        if other:
-            fallback[b] = 1
-            continue
-        # clusters of one node: first the sign-free branches, in order
-        for j in range(nf):
-            a = fa[j]
-            c = fb[j]
-            if a == c:
-                continue
-            node = a if a != 0 else c
-            r = _root(parent, node)
-            if size[r] == 1:
-                if not done[node]:
-                    sign = -1.0 if a == node else 1.0
-                    x_free[b, j] = -res[b, node] * sign
-                    res[b, node] = 0.0
-                    done[node] = 1
-            else:  # the one branch of a two-node cluster
-                xi = 0.5 * (res[b, a] - res[b, c])
-                x_free[b, j] = xi
-                res[b, a] -= xi
-                res[b, c] += xi
-        # then the tight diodes, in order
-        for i in range(nd):
-            a = da[i]
-            c = db[i]
-            if not tight[i] or a == c:
-                continue
-            node = a if a != 0 else c
-            r = _root(parent, node)
-            if size[r] == 1:
-                if not done[node]:
-                    sign = -1.0 if a == node else 1.0
-                    rn = res[b, node]
-                    if sign * rn < 0.0:
-                        x_dio[b, i] = abs(rn)
-                        res[b, node] = 0.0
-                        done[node] = 1
-            else:
-                xi = 0.5 * (res[b, a] - res[b, c])
-                if xi < 0.0:
-                    xi = 0.0
-                x_dio[b, i] = xi
-                res[b, a] -= xi
-                res[b, c] += xi
+    for b in prange(nb):
+        fallback[b] = _balance_one(res, dv, -feas_tol[b], fa, fb, da, db, x_free, x_dio, b)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from resbench.batch._certificate_kernels import balance_clusters, scale_maxima
+from resbench.batch._certificate_kernels import balance_clusters, feasibility, scale_maxima
 from resbench.batch.result import BatchCertificate
 from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
 from resbench.circuit import Circuit
@@ -42,12 +42,13 @@ from resbench.errors import InputError
 
 __all__ = ["BatchCertifier", "CertificateInputError", "certify_batch"]
 
-TILE = 128  # side of the tiles the conductance matrix is cut into (dense or sparse)
+TILE = 32  # side of the tiles the conductance matrix is cut into (dense or sparse)
 DENSE_FILL = 0.2  # a tile at least this full is multiplied with dense BLAS
-DENSE_MIN_NODES = 2 * TILE  # below this, the sparse product is cheap enough
+DENSE_MIN_NODES = 256  # below this, the sparse product is cheap enough
 DENSE_MAX_BYTES = 1 << 30  # dense blocks (float64 + float32) never take more than this
-F32_SAFE = 1e30  # float32 bounds only for conductances and voltages in [1/this, this]
-BOUND_RTOL = 1e-3  # relative slack on the float32 bound of sum g |v| (its error: ~n 6e-8)
+F32_SAFE = 1e30  # float32 bounds only for conductances in [1/this, this]
+F32_SUM_MAX = 1e36  # ... and sums sum g |u| below this (float32 overflows at 3.4e38)
+BOUND_RTOL = 1e-3  # relative slack on the float32 bound of sum g |u| (at least (nnz+4) 1.2e-7)
 
 
 class CertificateInputError(InputError, ValueError):
@@ -56,19 +57,19 @@ class CertificateInputError(InputError, ValueError):
 
 @dataclass
 class _Block:
-    """A dense block of the conductance matrix: rows r0:r1, columns c0:c1, stored
-    transposed (``[c1-c0, r1-r0]``) so that ``v[:, c0:c1] @ wt`` gives the rows."""
+    """A dense block of the conductance matrix: rows r0:r1, columns c0:c1."""
 
     r0: int
     r1: int
     c0: int
     c1: int
-    wt: np.ndarray  # float64
-    wt32: np.ndarray | None  # float32 copy for the bounds, None when not safe
+    w: np.ndarray  # float64 [r1-r0, c1-c0]
+    w32: np.ndarray | None  # float32 copy for the bounds, None when not safe
 
 
 class _Coupling:
-    """``v @ W.T`` for a conductance matrix W (non-ground rows), dense where dense."""
+    """``W @ u`` for a conductance matrix W and node-major voltages ``u[n, B]``, with
+    dense BLAS on the dense blocks of W and a sparse CSR product for the rest."""
 
     def __init__(self, w: sp.csr_matrix) -> None:
         n = w.shape[0]
@@ -89,32 +90,44 @@ class _Coupling:
                 r0, r1 = rt0 * TILE, min(n, rt1 * TILE)
                 c0, c1 = ct0 * TILE, min(n, ct1 * TILE)
                 sel = (r >= r0) & (r < r1) & (c >= c0) & (c < c1)
-                wt = np.zeros((c1 - c0, r1 - r0))
-                wt[c[sel] - c0, r[sel] - r0] = g[sel]
-                safe = bool(np.all((wt == 0) | ((wt > 1 / F32_SAFE) & (wt < F32_SAFE))))
+                wb = np.zeros((r1 - r0, c1 - c0))
+                wb[r[sel] - r0, c[sel] - c0] = g[sel]
+                safe = bool(np.all((wb == 0) | ((wb > 1 / F32_SAFE) & (wb < F32_SAFE))))
                 self.blocks.append(
-                    _Block(r0, r1, c0, c1, wt, wt.astype(np.float32) if safe else None)
+                    _Block(r0, r1, c0, c1, wb, wb.astype(np.float32) if safe else None)
                 )
         self.rest = sp.csr_matrix((g[keep], (r[keep], c[keep])), shape=(n, n))
         self.rest.sum_duplicates()
 
-    def apply(self, v: np.ndarray, *, bound: bool = False) -> np.ndarray:
-        """``v @ W.T`` ([B, n]).  ``bound``: float32 on the dense blocks where safe
-        (for the bounds, whose caller allows BOUND_RTOL of slack)."""
-        out = np.asarray(self.rest @ v.T).T.copy() if self.rest.nnz else np.zeros(v.shape)
-        small = bound and float(np.max(np.abs(v), initial=0.0)) < F32_SAFE
+    def apply(self, u: np.ndarray, *, u32: np.ndarray | None = None) -> np.ndarray:
+        """``W @ u`` ([n, B], ``u`` C-contiguous [n, B]).  ``u32``: ``u`` in float32, to
+        multiply the dense blocks in float32 where safe (for the bounds, whose caller
+        allows BOUND_RTOL of slack)."""
+        out = np.asarray(self.rest @ u) if self.rest.nnz else np.zeros(u.shape)
         for blk in self.blocks:
-            cols = v[:, blk.c0 : blk.c1]
-            if small and blk.wt32 is not None:
-                part = cols.astype(np.float32) @ blk.wt32
+            if u32 is not None and blk.w32 is not None:
+                part = blk.w32 @ u32[blk.c0 : blk.c1]
             else:
-                part = cols @ blk.wt
-            out[:, blk.r0 : blk.r1] += part
+                part = blk.w @ u[blk.c0 : blk.c1]
+            out[blk.r0 : blk.r1] += part
         return out
 
     @property
     def dense_bytes(self) -> int:
-        return sum(b.wt.nbytes + (b.wt32.nbytes if b.wt32 is not None else 0) for b in self.blocks)
+        return sum(b.w.nbytes + (b.w32.nbytes if b.w32 is not None else 0) for b in self.blocks)
+
+
+def _per_node(idx: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    """Sum of ``w`` per node, float64 even when empty."""
+    return np.bincount(idx, w, minlength=n).astype(np.float64, copy=False)
+
+
+def _rows(w: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """``w`` with the rows not in ``keep`` emptied."""
+    out = sp.diags(keep.astype(np.float64)) @ w
+    out = sp.csr_matrix(out)
+    out.eliminate_zeros()
+    return out
 
 
 def _merge_tiles(dense: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -144,7 +157,8 @@ class BatchCertifier:
     reused for every batch: ``BatchCertifier(circuit).certify(voltages)``.
 
     ``inputs``: names of V or I sources whose value is given per sample to
-    :meth:`certify` (``values[B, len(inputs)]``); None or empty: the circuit's values.
+    :meth:`certify` (``values[B, len(inputs)]``); None or empty: the circuit's values
+    (or every source's value per sample, ``vsource_values`` / ``isource_values``).
     ``gmin``: the conductance from every non-ground node to ground that the solvers'
     ``gmin`` option adds.
     """
@@ -162,8 +176,7 @@ class BatchCertifier:
         pos = res_r.value > 0
         g_all = np.zeros(len(res_r))
         g_all[pos] = 1.0 / res_r.value[pos]
-        gsum = np.bincount(res_r.a, g_all, minlength=n) + np.bincount(res_r.b, g_all, minlength=n)
-        self.gsum = gsum.astype(np.float64, copy=False)
+        g_held = _per_node(res_r.a, g_all, n) + _per_node(res_r.b, g_all, n)
         link = pos & (res_r.a != res_r.b)
         a, b, g = res_r.a[link].astype(np.int64), res_r.b[link].astype(np.int64), g_all[link]
         w = sp.csr_matrix(
@@ -174,18 +187,15 @@ class BatchCertifier:
         self._indices = w.indices.astype(np.int32)
         self._data = w.data.astype(np.float64)
         self._diag = np.asarray(w.sum(axis=1)).reshape(-1)  # per node: g to other nodes
-        self._nnz_row = np.diff(self._indptr).astype(np.float64)
-        w_kcl = w.copy()
-        w_kcl.data[: w_kcl.indptr[1]] = 0.0  # the ground row: its KCL is not checked
-        w_kcl.eliminate_zeros()
-        self._w = _Coupling(w_kcl)
-        g_held = self.gsum.copy()
-        g_held[1:] += self.gmin
-        self._inv_g = np.zeros(n)
-        held = g_held > 0
-        held[0] = False
-        self._inv_g[held] = 1.0 / g_held[held]
-        self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
+        # the float32 bound's error per row: relative (conversion and sums) and
+        # absolute (products that underflow)
+        nnz_row = np.diff(self._indptr).astype(np.float64)
+        self._rel = np.maximum(BOUND_RTOL, (nnz_row + 4.0) * 1.2e-7)
+        g_row_max = np.zeros(n)
+        if self._data.size:
+            starts = self._indptr[:-1][nnz_row > 0]
+            g_row_max[nnz_row > 0] = np.maximum.reduceat(self._data, starts)
+        self._slack = nnz_row * (1.0 + g_row_max) * 1e-37
         self._shorts_r = np.flatnonzero(res_r.value == 0)
         ind = circuit.inductors
         vs = circuit.vsources
@@ -193,9 +203,41 @@ class BatchCertifier:
         self._fb = np.concatenate([vs.b, res_r.b[self._shorts_r], ind.b]).astype(np.int32)
         self._da = circuit.diodes.a.astype(np.int32)
         self._db = circuit.diodes.b.astype(np.int32)
+        # KCL rows: the pinned nodes' rows only give their sources' currents
+        pinned = self._pinned()
+        checked = ~pinned
+        checked[0] = False  # ground absorbs any current
+        self._w_kcl = _Coupling(_rows(w, checked))
+        self._w_pin = _Coupling(_rows(w, pinned)) if pinned.any() else None
+        g_held[1:] += self.gmin
+        self._inv_g = np.zeros(n)
+        held = g_held > 0
+        held[0] = False
+        self._inv_g[held] = 1.0 / g_held[held]
+        self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
+
+    def _pinned(self) -> np.ndarray:
+        """bool [n]: nodes held to ground by a voltage source, short or inductor and
+        joined to no other non-ground node by one (nor by any diode): their cluster is
+        always that one node, balanced exactly by that branch, whatever the voltages."""
+        n = self.n
+        fa, fb, da, db = self._fa, self._fb, self._da, self._db
+        live = fa != fb
+        grounded = np.zeros(n, dtype=bool)
+        grounded[fa[live & (fb == 0)]] = True
+        grounded[fb[live & (fa == 0)]] = True
+        joined = np.zeros(n, dtype=bool)
+        for x, y in ((fa, fb), (da, db)):
+            inner = (x != y) & (x != 0) & (y != 0)
+            joined[x[inner]] = True
+            joined[y[inner]] = True
+        pinned = grounded & ~joined
+        pinned[0] = False
+        return pinned
 
     def _setup_sources(self) -> None:
-        """Which sources take per-sample values, and the fixed current sources' part."""
+        """Which sources take per-sample values (columns of ``values``), and the
+        current sources' incidence (injection and |current| per node)."""
         c = self.circuit
         n = self.n
         vs_idx = {name: j for j, name in enumerate(c.vsources.names)}
@@ -220,85 +262,113 @@ class BatchCertifier:
         self._v_cols, self._v_src = np.array(v_cols, np.intp), np.array(v_src, np.intp)
         self._i_cols, self._i_src = np.array(i_cols, np.intp), np.array(i_src, np.intp)
         isrc = c.isources
-        fixed = np.ones(len(isrc), dtype=bool)
-        fixed[self._i_src] = False
-        val = np.where(fixed, isrc.value, 0.0)
-
-        def per_node(idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-            return np.bincount(idx, w, minlength=n).astype(np.float64, copy=False)
-
-        self._inj0 = per_node(isrc.b, val) - per_node(isrc.a, val)
-        self._tot0 = per_node(isrc.a, np.abs(val)) + per_node(isrc.b, np.abs(val))
-        k = len(i_src)
-        ia, ib = isrc.a[self._i_src], isrc.b[self._i_src]
+        k = len(isrc)
+        rows = np.r_[0:k, 0:k]
+        ends = np.concatenate([isrc.b, isrc.a])
         ones = np.ones(k)
-        # [k, n]: values @ inc gives the injections, |values| @ absinc the |currents|
-        self._i_inc = sp.csr_matrix(
-            (np.concatenate([ones, -ones]), (np.r_[0:k, 0:k], np.concatenate([ib, ia]))),
-            shape=(k, n),
-        )
-        self._i_abs = sp.csr_matrix(
-            (np.concatenate([ones, ones]), (np.r_[0:k, 0:k], np.concatenate([ib, ia]))),
-            shape=(k, n),
-        )
+        # [k, n]: values @ inc are the injections (a -> through the source -> b),
+        # |values| @ touch the |currents| at each node
+        self._i_inc = sp.csr_matrix((np.concatenate([ones, -ones]), (rows, ends)), shape=(k, n))
+        self._i_touch = sp.csr_matrix((np.concatenate([ones, ones]), (rows, ends)), shape=(k, n))
 
     # ------------------------------------------------------------------ checks
-    def _check(self, voltages, values) -> tuple[np.ndarray, np.ndarray | None]:
+    def _check(self, voltages) -> np.ndarray:
         v = np.asarray(voltages, dtype=np.float64)
         if v.ndim != 2 or v.shape[1] != self.n:
             raise CertificateInputError(
                 f"voltages must be [batch, {self.n}] (one column per node of the circuit, "
                 f"ground first); got shape {tuple(v.shape)}"
             )
-        if not self.input_names:
-            if values is not None:
+        return np.ascontiguousarray(v)
+
+    def _source_values(self, nb, values, vsource_values, isource_values):
+        """Per-sample values of every voltage source [B, nv] and current source [B, ni]."""
+        c = self.circuit
+        vval = np.broadcast_to(c.vsources.value, (nb, len(c.vsources)))
+        ival = np.broadcast_to(c.isources.value, (nb, len(c.isources)))
+        if self.input_names:
+            if values is None:
                 raise CertificateInputError(
-                    "values were given but no inputs were named; pass inputs=[source names]"
+                    f"inputs {self.input_names[:5]} were named: pass values[batch, "
+                    f"{len(self.input_names)}]"
                 )
-            return np.ascontiguousarray(v), None
-        if values is None:
+            x = np.asarray(values, dtype=np.float64)
+            if x.ndim == 1 and nb == 1:
+                x = x.reshape(1, -1)
+            if x.shape != (nb, len(self.input_names)):
+                raise CertificateInputError(
+                    f"values must be [batch, {len(self.input_names)}] = "
+                    f"[{nb}, {len(self.input_names)}] (one row per row of voltages, one "
+                    f"column per input); got shape {tuple(x.shape)}"
+                )
+            if self._v_src.size:
+                vval = vval.copy()
+                vval[:, self._v_src] = x[:, self._v_cols]
+            if self._i_src.size:
+                ival = ival.copy()
+                ival[:, self._i_src] = x[:, self._i_cols]
+        elif values is not None:
             raise CertificateInputError(
-                f"inputs {self.input_names[:5]} were named: pass values[batch, "
-                f"{len(self.input_names)}]"
+                "values were given but no inputs were named; pass inputs=[source names]"
             )
-        x = np.asarray(values, dtype=np.float64)
-        if x.ndim == 1 and v.shape[0] == 1:
-            x = x.reshape(1, -1)
-        if x.shape != (v.shape[0], len(self.input_names)):
-            raise CertificateInputError(
-                f"values must be [batch, {len(self.input_names)}] = "
-                f"[{v.shape[0]}, {len(self.input_names)}] (one row per row of voltages, one "
-                f"column per input); got shape {tuple(x.shape)}"
-            )
-        return np.ascontiguousarray(v), x
+        for name, given, kind in (
+            ("vsource_values", vsource_values, c.vsources),
+            ("isource_values", isource_values, c.isources),
+        ):
+            if given is None:
+                continue
+            arr = np.asarray(given, dtype=np.float64)
+            if arr.shape != (nb, len(kind)):
+                raise CertificateInputError(
+                    f"{name} must be [batch, {len(kind)}] = [{nb}, {len(kind)}] (one row "
+                    f"per row of voltages, one column per source); got shape {tuple(arr.shape)}"
+                )
+            if name == "vsource_values":
+                vval = arr
+            else:
+                ival = arr
+        return vval, ival
 
     # --------------------------------------------------------------- certify
     def certify(
-        self, voltages: np.ndarray, values: np.ndarray | None = None, *, rtol: float = 1e-9
+        self,
+        voltages: np.ndarray,
+        values: np.ndarray | None = None,
+        *,
+        rtol: float = 1e-9,
+        vsource_values: np.ndarray | None = None,
+        isource_values: np.ndarray | None = None,
+        currents: bool = True,
     ) -> BatchCertificate:
         """Certify ``voltages[B, n_nodes]`` (ground column 0), sample by sample, as
-        :func:`resbench.certificate.certify` would (uniqueness aside).  ``values``:
-        ``[B, len(inputs)]`` when inputs were named.  A sample with NaN or inf voltages
-        (or values) fails with infinite residuals and zero tolerances, as in the scalar
-        certificate."""
-        v, x = self._check(voltages, values)
+        :func:`resbench.certificate.certify` would (uniqueness aside).
+
+        Source values per sample: ``values[B, len(inputs)]`` when inputs were named;
+        or every source's: ``vsource_values[B, n_vsources]``,
+        ``isource_values[B, n_isources]`` (these win).  A sample with NaN or inf
+        voltages or values fails with infinite residuals and zero tolerances, as in
+        the scalar certificate.  ``currents=False`` skips the voltage-source currents
+        of nodes held to ground (one matrix product less; ``vsource_current`` is then
+        None)."""
+        v = self._check(voltages)
         nb = v.shape[0]
+        vval, ival = self._source_values(nb, values, vsource_values, isource_values)
         bad = ~np.all(np.isfinite(v), axis=1)
-        if x is not None:
-            bad |= ~np.all(np.isfinite(x), axis=1)
+        bad |= ~np.all(np.isfinite(vval), axis=1) | ~np.all(np.isfinite(ival), axis=1)
         if bad.any():
-            v = v.copy()
-            v[bad] = 0.0
-            if x is not None:
-                x = x.copy()
-                x[bad] = 0.0
-        vval, ival = self._source_values(x, nb)
-        inj, tot0, u = self._known_currents(v, ival)
-        v_scale, i_scale = self._scales(v, u, vval, tot0)
+            v, vval, ival = v.copy(), vval.copy(), ival.copy()
+            v[bad], vval[bad], ival[bad] = 0.0, 0.0, 0.0
+        inj_t, tot0_t, u_t = self._known_currents(v, ival, currents)
+        v_scale, i_scale = self._scales(v, u_t, vval, tot0_t)
+        del u_t, tot0_t
+        inj = np.ascontiguousarray(inj_t.T)
+        del inj_t
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
-        feas, dv = self._feasibility(v, vval)
+        feas, dv = feasibility(
+            v, self._fa, self._fb, np.ascontiguousarray(vval), self._da, self._db
+        )
         x_free, x_dio, res = self._unknown_currents(inj, dv, feas_tol)
         kcl = np.max(np.abs(res[:, 1:]), axis=1) if self.n > 1 else np.zeros(nb)
         if dv.shape[1]:
@@ -317,61 +387,62 @@ class BatchCertifier:
             kcl_tol=kcl_tol,
             comp_tol=comp_tol,
             diode_current=x_dio,
-            vsource_current=x_free[:, :nv].copy(),
+            vsource_current=x_free[:, :nv].copy() if currents else None,
         )
         if bad.any():
             _fail_non_finite(cert, bad)
         return cert
 
-    def _source_values(self, x: np.ndarray | None, nb: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-sample voltage-source values [B, nv] and input current values [B, k]."""
-        vval = np.broadcast_to(self.circuit.vsources.value, (nb, len(self.circuit.vsources)))
-        if x is None:
-            return vval, None
-        if self._v_src.size:
-            vval = vval.copy()
-            vval[:, self._v_src] = x[:, self._v_cols]
-        return vval, x[:, self._i_cols] if self._i_src.size else None
-
-    def _known_currents(self, v: np.ndarray, ival: np.ndarray | None):
-        """``inj[B, n]``: current pushed into each node by resistors, current sources and
-        the gmin leak; ``tot0[B, n]``: the |currents| of the sources and leaks; ``u``:
-        the voltages centred per sample."""
+    def _known_currents(self, v: np.ndarray, ival: np.ndarray, currents: bool):
+        """Node-major ``[n, B]``: ``inj_t``, the current pushed into each node by
+        resistors, current sources and the gmin leak (pinned nodes' rows only with
+        ``currents``); ``tot0_t``, the |currents| of the sources and leaks; ``u_t``, the
+        voltages centred per sample."""
         # centre each sample: W's rows sum to its diagonal, so inj is unchanged and the
         # round-off scales with the spread of the voltages, not their size
-        centre = 0.5 * (v.max(axis=1, keepdims=True) + v.min(axis=1, keepdims=True))
-        u = v - centre
-        inj = self._w.apply(u)
-        inj -= self._diag * u
-        inj += self._inj0
-        tot0 = np.broadcast_to(self._tot0, v.shape)
-        if ival is not None:
-            inj += np.asarray(ival @ self._i_inc)
-            tot0 = tot0 + np.asarray(np.abs(ival) @ self._i_abs)
+        centre = 0.5 * (v.max(axis=1) + v.min(axis=1))
+        u_t = v.T.copy(order="C")  # a copy even when B == 1 (v.T is then contiguous)
+        u_t -= centre
+        inj_t = self._w_kcl.apply(u_t)
+        if currents and self._w_pin is not None:
+            inj_t += self._w_pin.apply(u_t)
+        inj_t -= self._diag[:, None] * u_t
+        if ival.shape[1]:
+            inj_t += np.asarray(self._i_inc.T @ ival.T)
+            tot0_t = np.ascontiguousarray(self._i_touch.T @ np.abs(ival).T)
+        else:
+            tot0_t = np.zeros(u_t.shape)
         if self.gmin > 0:
-            inj[:, 1:] -= self.gmin * v[:, 1:]
-            tot0 = np.array(tot0)
-            tot0[:, 1:] += self.gmin * np.abs(v[:, 1:])
-        return inj, np.ascontiguousarray(tot0), u
+            inj_t[1:] -= self.gmin * v.T[1:]
+            tot0_t[1:] += self.gmin * np.abs(v.T[1:])
+        return inj_t, tot0_t, u_t
 
-    def _scales(self, v, u, vval, tot0) -> tuple[np.ndarray, np.ndarray]:
+    def _scales(self, v, u_t, vval, tot0_t) -> tuple[np.ndarray, np.ndarray]:
         """v_scale and i_scale per sample (resbench.certificate._known_currents_and_scales).
 
         A node's resistor total sum_j g |u_k - u_j| lies within |A - c| .. A + c, with
         A = sum_j g |u_j| (one product, float32 where safe) and c = |u_k| sum_j g; the
         kernel sums exactly only the nodes whose upper bound can be the maximum."""
         nb = v.shape[0]
-        au = np.abs(u)
-        a = self._w.apply(au, bound=True)
-        a_hi = a * (1.0 + BOUND_RTOL) + self._nnz_row * 1e-37  # + float32 underflow
-        a_lo = a * (1.0 - BOUND_RTOL)
-        cc = self._diag * au
-        upper = (a_hi + cc) * (1.0 + 1e-12) + tot0 * (1.0 + 1e-12)
-        lower = np.maximum(np.maximum(cc * (1.0 - 1e-12) - a_hi, a_lo - cc * (1.0 + 1e-12)), 0.0)
-        lower += tot0 * (1.0 - 1e-12)
-        exact = np.full(v.shape, -1.0)
+        au = np.abs(u_t)
+        big = float(np.max(au, initial=0.0)) * float(np.max(self._diag, initial=0.0))
+        au32 = au.astype(np.float32) if big < F32_SUM_MAX else None
+        a_t = self._w_kcl.apply(au, u32=au32)
+        if self._w_pin is not None:
+            a_t += self._w_pin.apply(au, u32=au32)
+        del au, au32
         tot_max, ratio_max = scale_maxima(
-            self._indptr, self._indices, self._data, v, tot0, upper, lower, self._inv_g, exact
+            self._indptr,
+            self._indices,
+            self._data,
+            v,
+            a_t,
+            u_t,
+            tot0_t,
+            self._diag,
+            self._slack,
+            self._inv_g,
+            self._rel,
         )
         v_scale = np.max(np.abs(v), axis=1)
         if vval.shape[1]:
@@ -380,23 +451,6 @@ class BatchCertifier:
         i_scale = np.maximum(tot_max, 0.0) if self.n > 1 else np.zeros(nb)
         i_scale = np.maximum(i_scale, max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
         return v_scale, i_scale
-
-    def _feasibility(self, v: np.ndarray, vval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Worst violation per sample [B] and every diode's anode - cathode [B, nd]."""
-        c = self.circuit
-        feas = np.abs(v[:, 0]).copy()
-        vs = c.vsources
-        if len(vs):
-            feas = np.maximum(feas, np.max(np.abs(v[:, vs.a] - v[:, vs.b] - vval), axis=1))
-        r = c.resistors
-        links = [(r.a[self._shorts_r], r.b[self._shorts_r]), (c.inductors.a, c.inductors.b)]
-        for la, lb in links:
-            if la.size:
-                feas = np.maximum(feas, np.max(np.abs(v[:, la] - v[:, lb]), axis=1))
-        dv = np.ascontiguousarray(v[:, c.diodes.a] - v[:, c.diodes.b])
-        if dv.shape[1]:
-            feas = np.maximum(feas, np.max(np.maximum(dv, 0.0), axis=1))
-        return feas, dv
 
     def _unknown_currents(self, inj, dv, feas_tol):
         """Currents of the sign-free unknowns [B, nf] and diodes [B, nd], and the KCL
@@ -430,7 +484,8 @@ def _fail_non_finite(cert: BatchCertificate, bad: np.ndarray) -> None:
         getattr(cert, name)[bad] = 0.0
     cert.ok[bad] = False
     cert.diode_current[bad] = 0.0
-    cert.vsource_current[bad] = 0.0
+    if cert.vsource_current is not None:
+        cert.vsource_current[bad] = 0.0
 
 
 def certify_batch(
@@ -441,7 +496,9 @@ def certify_batch(
     gmin: float = 0.0,
     inputs: Sequence[str] | None = None,
     values: np.ndarray | None = None,
+    currents: bool = True,
 ) -> BatchCertificate:
     """One-shot :meth:`BatchCertifier.certify` (builds the matrices, certifies,
     drops them); use a BatchCertifier for repeated batches through one circuit."""
-    return BatchCertifier(circuit, inputs=inputs, gmin=gmin).certify(voltages, values, rtol=rtol)
+    certifier = BatchCertifier(circuit, inputs=inputs, gmin=gmin)
+    return certifier.certify(voltages, values, rtol=rtol, currents=currents)
