@@ -311,6 +311,7 @@ def test_dc_sweep_refuses_single_options_and_bad_outputs(tmp_path):
     res = run("solve", DC_IV, "-o", tmp_path / "x.md")
     assert_clean_failure(res)
     assert ".npz, .csv, .parquet" in res.output
+    assert not (tmp_path / "x.md").exists()
 
 
 def test_dc_netlist_among_others_solves_its_operating_point():

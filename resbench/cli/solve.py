@@ -398,6 +398,13 @@ def _solve_one(
         phases.stop()
 
 
+def _failure_line(exc: ResbenchError | OSError, path: Path) -> str:
+    """One line for a netlist that could not be read or solved (the others still run)."""
+    if isinstance(exc, ResbenchError):
+        return exc.format()
+    return f"error: {exc.filename or path}: {exc.strerror or exc}"
+
+
 # ------------------------------------------------------------------ command
 @click.command()
 @click.argument("netlists", nargs=-1, required=True, type=click.Path())
@@ -581,17 +588,7 @@ def solve(
         output = None
     batch = _batch_options(ctx, given)
     if inputs is not None:
-        _refuse_single_only(given, solver, "--inputs")
-        if plot is not None:
-            raise click.UsageError("--plot draws a .dc sweep; it does not apply to --inputs")
-        path = _one_netlist(netlists, "--inputs")
-        _check_batch_output(output)
-        out, err = _batch_consoles(wide)
-        sys.exit(
-            batch_solve.run_inputs(
-                path, inputs, batch, output=output, out=out, err=err, limit=limit, wide=wide
-            )
-        )
+        sys.exit(_inputs_run(netlists, inputs, batch, given, solver, output, plot, limit, wide))
     diodes = show_diodes or diodes_alias
     fmt = options.output_format(fmt, output)
     if output is not None:
@@ -622,43 +619,28 @@ def solve(
     exit_code = EXIT_OK
     sols: list[Solution] = []
     for path in files:
+        t0 = time.perf_counter()
         try:
-            t0 = time.perf_counter()
             circuit = _read_one(path, phases)
-            if getattr(circuit, "dc", None) is not None and len(files) == 1:
-                _refuse_single_only(given, solver, "a .dc sweep")
-                _check_batch_output(output)
-                if plot is not None:
-                    options.prepare_output(plot)
-                out, err = _batch_consoles(wide)
-                setup = time.perf_counter() - t0
-                sys.exit(
-                    batch_solve.run_sweep(
-                        path,
-                        circuit,
-                        batch,
-                        output=output,
-                        plot=plot,
-                        out=out,
-                        err=err,
-                        limit=limit,
-                        wide=wide,
-                        setup=setup,
-                    )
-                )
-            if batch_flags or plot is not None:
-                what = ", ".join(batch_flags + (["--plot"] if plot is not None else []))
-                raise click.UsageError(
-                    f"{what} apply to --inputs FILE or to a netlist with a .dc card "
-                    f"({path} has none)"
-                )
-            sol = _solve_one(circuit, solver, rtol, solver_options, phases)
-        except ResbenchError as exc:
-            click.echo(exc.format(), err=True)
+        except (ResbenchError, OSError) as exc:
+            click.echo(_failure_line(exc, path), err=True)
             exit_code = max(exit_code, EXIT_BAD_INPUT)
             continue
-        except OSError as exc:
-            click.echo(f"error: {exc.filename or path}: {exc.strerror or exc}", err=True)
+        if getattr(circuit, "dc", None) is not None and len(files) == 1:
+            # its failures reach the command group: one line, exit 2, no -o written
+            setup = time.perf_counter() - t0
+            sys.exit(
+                _sweep_run(path, circuit, batch, given, solver, output, plot, limit, wide, setup)
+            )
+        if batch_flags or plot is not None:
+            what = ", ".join(batch_flags + (["--plot"] if plot is not None else []))
+            raise click.UsageError(
+                f"{what} apply to --inputs FILE or to a netlist with a .dc card ({path} has none)"
+            )
+        try:
+            sol = _solve_one(circuit, solver, rtol, solver_options, phases)
+        except (ResbenchError, OSError) as exc:
+            click.echo(_failure_line(exc, path), err=True)
             exit_code = max(exit_code, EXIT_BAD_INPUT)
             continue
         sols.append(sol)
@@ -694,6 +676,61 @@ def solve(
 _BATCH_ONLY = ("dtype", "threads", "certify", "currents")
 #: options of single solves only: refused in a batch run (the batch engine is cd's)
 _SINGLE_ONLY = ("polish", "show_diodes", "diodes_alias", "fmt")
+
+
+def _inputs_run(
+    netlists: tuple[str, ...],
+    inputs: str,
+    batch: batch_solve.BatchOptions,
+    given: set[str],
+    solver: str,
+    output: str | None,
+    plot: str | None,
+    limit: int,
+    wide: bool,
+) -> int:
+    """``--inputs FILE``: check the options and -o before any work, then run the batch."""
+    _refuse_single_only(given, solver, "--inputs")
+    if plot is not None:
+        raise click.UsageError("--plot draws a .dc sweep; it does not apply to --inputs")
+    path = _one_netlist(netlists, "--inputs")
+    _check_batch_output(output)
+    out, err = _batch_consoles(wide)
+    return batch_solve.run_inputs(
+        path, inputs, batch, output=output, out=out, err=err, limit=limit, wide=wide
+    )
+
+
+def _sweep_run(
+    path: Path,
+    circuit: Circuit,
+    batch: batch_solve.BatchOptions,
+    given: set[str],
+    solver: str,
+    output: str | None,
+    plot: str | None,
+    limit: int,
+    wide: bool,
+    setup: float,
+) -> int:
+    """One netlist with a ``.dc`` card: check the options, -o and --plot, run the sweep."""
+    _refuse_single_only(given, solver, "a .dc sweep")
+    _check_batch_output(output)
+    if plot is not None:
+        options.prepare_output(plot)
+    out, err = _batch_consoles(wide)
+    return batch_solve.run_sweep(
+        path,
+        circuit,
+        batch,
+        output=output,
+        plot=plot,
+        out=out,
+        err=err,
+        limit=limit,
+        wide=wide,
+        setup=setup,
+    )
 
 
 def _batch_options(ctx: click.Context, given: set[str]) -> batch_solve.BatchOptions:
