@@ -579,7 +579,12 @@ class Network:
         v_scale = self._v_scales(S, offsets, Cn)
         infeasible = self._infeasible(dS, lo, hi)
         # start: clip(c/diag) into the bounds; Bellman–Ford per sample with ff diodes
-        U0 = np.clip(Cn * self._inv_diag[:, None], lo, hi)
+        Qn = Cn * self._inv_diag[:, None]  # c / diag: the sweeps' scaled injection
+        U0 = Qn.copy()
+        if np.isfinite(lo).any():
+            np.maximum(U0, lo, out=U0)
+        if np.isfinite(hi).any():
+            np.minimum(U0, hi, out=U0)
         if ws is not None:
             U0 = self._project_warm(ws, offsets, lo, hi, ffl, U0)
         if p.n_ff_diodes:
@@ -593,7 +598,7 @@ class Network:
             om = 1.0
         else:
             U, st, sw, om = self._sweeps(
-                Cn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega
+                Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega
             )
         omegas.append(om)
         t2 = time.perf_counter()
@@ -669,10 +674,8 @@ class Network:
             vs = np.maximum(vs, np.abs(offsets[:, self._fixed_moving]).max(axis=1))
         if self._v_cols.size:
             vs = np.maximum(vs, np.abs(S[:, self._v_cols]).max(axis=1))
-        held = p.diag > 0
-        if held.any():
-            local = np.abs(Cn[held]) / p.diag[held][:, None]
-            vs = np.maximum(vs, local.max(axis=0))
+        if p.n:  # |c_i| / diag_i over the nodes with a conductance (inv_diag is 0 elsewhere)
+            vs = np.maximum(vs, (np.abs(Cn) * self._inv_diag[:, None]).max(axis=0))
         return vs
 
     def _infeasible(self, dS: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -739,7 +742,7 @@ class Network:
                 out[:, b] = u
         return out
 
-    def _sweeps(self, Cn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega):
+    def _sweeps(self, Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega):
         """Chunked sweeps (resbench.batch._kernels); returns U [n, B], status, sweeps, ω."""
         from resbench.batch import _kernels as bk
 
@@ -757,7 +760,7 @@ class Network:
                 a = np.concatenate([a, np.repeat(a[:, -1:], pad, axis=1)], axis=1)
             return np.ascontiguousarray(a.reshape(a.shape[0], nch, C).transpose(1, 0, 2), dtype=dt)
 
-        Q = blocks(Cn * self._inv_diag[:, None], False)
+        Q = blocks(Qn, False)
         LO = blocks(lo, lo.shape[1] == 1)
         HI = blocks(hi, hi.shape[1] == 1)
         shared_ff = ffl.shape[1] == 1
