@@ -566,3 +566,30 @@ def test_batch_of_inputs_alters_subcircuit_sources_and_refuses_unknown_names() -
         ng.ngspice_batch(c, ["v1"], np.array([[np.nan]]))
     with pytest.raises(InputError, match="one column per source"):
         ng.ngspice_batch(c, ["v1"], np.zeros((2, 3)))
+
+
+def test_batch_of_inputs_survives_a_worker_crash(monkeypatch) -> None:
+    """The worker dies on sample 1: that sample is reported, the next one starts a
+    fresh worker, loads the netlist again and is solved."""
+    from resbench.netlist import parse_netlist
+
+    real = ng._request
+    calls = {"alter": 0}
+
+    def crashing(worker, msg, timeout, timings):
+        if msg["op"] == "alter_op":
+            calls["alter"] += 1
+            if calls["alter"] == 2:
+                msg = {"op": "crash"}
+        return real(worker, msg, timeout, timings)
+
+    monkeypatch.setattr(ng, "_request", crashing)
+    c = parse_netlist(SUBCKT_SOURCE)
+    values = np.array([[0.5, 1.0, 0.0], [0.5, 2.0, 0.0], [0.5, 3.0, 0.0]])
+    info: dict = {}
+    volts, seconds = ng.ngspice_batch(c, ["v.x1.vb", "v1", "i1"], values, info=info)
+    assert list(info["errors"]) == [1] and "died" in info["errors"][1]
+    assert info["loads"] == 2
+    assert np.isnan(volts[1, 1:]).all() and np.isnan(seconds[1])
+    b = c.node_index()["b"]
+    assert volts[0, b] == pytest.approx(1 / 3) and volts[2, b] == pytest.approx(5 / 3)
