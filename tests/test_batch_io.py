@@ -10,6 +10,7 @@ reading; write_batch round-trips each format.
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class Bad:
 BAD_INPUTS = [
     Bad("missing", "in.csv", None, ("in.csv", "cannot read", "No such file", "check the path")),
     Bad("folder", "in.csv", _folder, ("in.csv", "cannot read", "not a folder")),
+    Bad("fifo", "in.csv", os.mkfifo, ("not a regular file", "save the inputs to a file")),
     Bad("extension", "in.txt", _text("v1\n1\n"), ("unknown input format", ".csv, .npy, .npz")),
     Bad("empty", "in.csv", _text(""), ("in.csv", "empty file", "header row")),
     Bad("blank", "in.csv", _text("\n \n"), ("empty file",)),
@@ -130,6 +132,8 @@ BAD_INPUTS = [
     Bad("short row", "in.csv", _text("v1,v2\n1,2\n3\n"), ("line 3 has 1 cell", "header has 2")),
     Bad("long row", "in.csv", _text("v1,v2\n1,2,3\n"), ("line 2 has 3 cell", "header has 2")),
     Bad("not utf-8", "in.csv", _bytes(b"v1\n\xff\xfe1\n"), ("not UTF-8",)),
+    Bad("not utf-8 header", "in.csv", _bytes(b"v\xff1\n1\n"), ("not UTF-8",)),
+    Bad("leading blank lines", "in.csv", _text("\n\nv1,v2\n1,2\n3,x\n"), ("line 5", "'x'")),
     Bad("npy columns", "in.npy", _npy(np.ones((4, 2))), ("2 column(s)", "3 input(s)", "v1, v2")),
     Bad("npy 3-D", "in.npy", _npy(np.ones((2, 3, 1))), ("3-D array", "2-D array")),
     Bad("npy strings", "in.npy", _npy(np.array([["a", "b", "c"]])), ("not numbers",)),
@@ -243,17 +247,25 @@ def batches(draw):
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(batch=batches(), blank=st.booleans(), spaces=st.booleans(), bom=st.booleans())
-def test_csv_reads_exactly_what_was_written(tmp_path, batch, blank, spaces, bom):
+@given(
+    batch=batches(),
+    blank=st.booleans(),
+    spaces=st.booleans(),
+    bom=st.booleans(),
+    lead=st.integers(0, 2),
+    crlf=st.booleans(),
+)
+def test_csv_reads_exactly_what_was_written(tmp_path, batch, blank, spaces, bom, lead, crlf):
     names, values = batch
-    lines = [",".join(names)]
+    lines = [""] * lead + [",".join(names)]
     for row in values:
         cells = [repr(float(x)) for x in row]
         lines.append(",".join(f" {c} " if spaces else c for c in cells))
         if blank:
             lines.append("")
     path = tmp_path / "in.csv"
-    path.write_text(("\ufeff" if bom else "") + "\n".join(lines) + "\n", encoding="utf-8")
+    end = "\r\n" if crlf else "\n"
+    path.write_bytes((("\ufeff" if bom else "") + end.join(lines) + end).encode("utf-8"))
     got_names, got = read_inputs(path)
     ref_names, ref = reference_csv(path)
     assert got_names == ref_names == [n.lower() for n in names]

@@ -199,75 +199,78 @@ def _cell(path, text: str, line: int, name: str) -> float:
     return float(text)
 
 
-def _csv_slow(path, reader, names: list[str], ncols: int) -> np.ndarray:
+def _csv_slow(path: Path, header_lines: int, names: list[str]) -> np.ndarray:
     """The rows after the header parsed with the csv module, cell by cell: exact line and
     column of the first ragged row, non-numeric cell or non-finite value.  Used when the
     fast reader refused the file, to say where and why."""
+    ncols = len(names)
     rows: list[list[float]] = []
-    for row in reader:
-        if not row or all(not c.strip() for c in row):
-            continue  # blank line
-        line = reader.line_num
-        if len(row) != ncols:
-            raise _fail(
-                path,
-                f"line {line} has {len(row)} cell(s), the header has {ncols}",
-                "give every row one value per column (no missing or extra cells)",
-            )
-        vals = [_cell(path, c, line, names[j]) for j, c in enumerate(row)]
-        for j, v in enumerate(vals):
-            if not math.isfinite(v):
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        for row in reader:
+            if reader.line_num <= header_lines or not any(c.strip() for c in row):
+                continue  # the header (and what precedes it), or a blank line
+            line = reader.line_num
+            if len(row) != ncols:
                 raise _fail(
                     path,
-                    f"line {line}, column {quote(names[j])}: {quote(row[j].strip())} is not a "
-                    "finite number",
-                    "every source value must be a finite number (no NaN or inf)",
+                    f"line {line} has {len(row)} cell(s), the header has {ncols}",
+                    "give every row one value per column (no missing or extra cells)",
                 )
-        rows.append(vals)
+            vals = [_cell(path, c, line, names[j]) for j, c in enumerate(row)]
+            for j, v in enumerate(vals):
+                if not math.isfinite(v):
+                    raise _fail(
+                        path,
+                        f"line {line}, column {quote(names[j])}: {quote(row[j].strip())} is "
+                        "not a finite number",
+                        "every source value must be a finite number (no NaN or inf)",
+                    )
+            rows.append(vals)
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), ncols)
+
+
+def _csv_header(path: Path) -> tuple[list[str] | None, int]:
+    """The first non-blank row of the file and the number of lines up to it."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        for row in reader:
+            if any(c.strip() for c in row):
+                return row, reader.line_num
+        return None, reader.line_num
 
 
 def _read_csv(
     path: Path, names: Sequence[str] | None, circuit: Circuit | None, require_all: bool
 ) -> tuple[list[str], np.ndarray]:
+    """Header first (csv module); the body by pandas' C reader straight from the file (a
+    big file is never held as text), or, when that refuses it, by :func:`_csv_slow`."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
+        header, header_lines = _csv_header(path)
+        if header is None:
+            raise _fail(
+                path,
+                "empty file",
+                "write a header row of source names, then one row of values per sample",
+            )
+        if all(_NUMBER.match(c.lower()) for c in header):
+            raise _fail(
+                path,
+                f"line {header_lines} holds numbers, not source names",
+                "start the file with a header row naming the source of each column",
+            )
+        canonical = _column_names(path, header, names, circuit, require_all)
+        values = _csv_fast(path, header_lines, len(header))
+        if values is None:
+            values = _csv_slow(path, header_lines, canonical)
+    except UnicodeDecodeError:
         raise _fail(
             path,
-            f"not UTF-8 text (byte {exc.start})",
+            "not UTF-8 text",
             "save it as a UTF-8 CSV file (a header row of source names, one row per sample)",
         ) from None
-    buf = io.StringIO(text)
-    reader = csv.reader(buf)
-    header = None
-    try:
-        for row in reader:
-            if row and any(c.strip() for c in row):
-                header = row
-                break
     except csv.Error as exc:
-        raise _fail(path, f"line {reader.line_num}: {exc}", "fix the CSV quoting") from None
-    if header is None:
-        raise _fail(
-            path,
-            "empty file",
-            "write a header row of source names, then one row of values per sample",
-        )
-    if all(_NUMBER.match(c.lower()) for c in header):
-        raise _fail(
-            path,
-            f"line {reader.line_num} holds numbers, not source names",
-            "start the file with a header row naming the source of each column",
-        )
-    canonical = _column_names(path, header, names, circuit, require_all)
-    start = buf.tell()  # the csv reader reads its file line by line: the body starts here
-    values = _csv_fast(text[start:], len(header))
-    if values is None:
-        try:
-            values = _csv_slow(path, reader, canonical, len(header))
-        except csv.Error as exc:
-            raise _fail(path, f"line {reader.line_num}: {exc}", "fix the CSV quoting") from None
+        raise _fail(path, f"not a readable CSV file ({exc})", "fix its quoting") from None
     if values.shape[0] == 0:
         raise _fail(
             path, "no samples: a header and no rows", "add one row of source values per sample"
@@ -276,22 +279,24 @@ def _read_csv(
     return canonical, values
 
 
-def _csv_fast(text: str, ncols: int) -> np.ndarray | None:
-    """pandas' C reader on every row after the header; None when anything is off (a
+def _csv_fast(path: Path, header_lines: int, ncols: int) -> np.ndarray | None:
+    """pandas' C reader on every line after the header; None when anything is off (a
     ragged row, a cell that is not a number, NaN / inf): then the slow reader says where."""
     import pandas as pd
 
     try:
         df = pd.read_csv(
-            io.StringIO(text),
+            path,
             header=None,
+            skiprows=header_lines,
             dtype=np.float64,
             na_filter=False,
             skip_blank_lines=True,
             engine="c",
+            encoding="utf-8-sig",
         )
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        return None
+        return None  # (UnicodeDecodeError is a ValueError: the slow reader reports it)
     if df.shape[1] != ncols:
         return None
     values = df.to_numpy(dtype=np.float64)
@@ -459,6 +464,12 @@ def read_inputs(
     try:
         if p.is_dir():
             raise IsADirectoryError(21, "Is a directory")
+        if p.exists() and not p.is_file():
+            raise _fail(
+                path,
+                "not a regular file (a pipe or a device)",
+                "save the inputs to a file and give its path",
+            )
         return reader(p, names, circuit, require_all)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
