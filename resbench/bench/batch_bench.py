@@ -348,6 +348,31 @@ def _summary_row(cell: _Cell, exact: np.ndarray, exact_status: str) -> dict[str,
     return row
 
 
+def _bench_cell(
+    pre: _Preset, batch: int, dtype: str, threads: int, exact: tuple[np.ndarray, str],
+    repeats: int, torch: Any | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+    """Time one cell and compare its answers: its summary row and raw samples."""
+    vals = pre.values[:batch]
+    cell = _Cell(pre.name, batch, dtype, threads)
+    with thread_limits(threads, torch):
+        runners, model = _cell_runners(pre, vals, dtype, threads)
+        last = _run_cell(cell, runners, repeats)
+    cell.answers["resbench"] = last["resbench"].voltages
+    cell.extra["resbench_status"] = _status_line(last["resbench+cert"])
+    cell.extra["sweeps_median"] = float(np.median(last["resbench"].sweeps))
+    if model is not None:
+        cell.answers["paper"] = model.voltages(last["paper"])
+        cell.extra["paper_iterations"] = model.iterations
+    cell.extra["load"] = _load()
+    samples = [
+        {"preset": pre.name, "batch": batch, "dtype": dtype, "threads": threads,
+         "method": m, "run": i, "seconds": s}
+        for m, xs in cell.seconds.items() for i, s in enumerate(xs)
+    ]  # fmt: skip
+    return _summary_row(cell, *exact), samples
+
+
 def run_batch_bench(
     config: BatchBenchConfig, *, log: Callable[[str], None] = lambda s: None
 ) -> dict[str, Any]:
@@ -366,28 +391,12 @@ def run_batch_bench(
         pre = _prepare(name, config, status is None, log)
         setup[name] = pre.setup
         for batch in sorted(config.sizes):
-            vals = pre.values[:batch]
-            exact, exact_status = _exact(pre, vals, all_threads())
+            exact = _exact(pre, pre.values[:batch], all_threads())
             for dtype in config.dtypes:
                 for threads in config.thread_counts():
-                    cell = _Cell(name, batch, dtype, threads)
-                    with thread_limits(threads, torch):
-                        runners, model = _cell_runners(pre, vals, dtype, threads)
-                        last = _run_cell(cell, runners, config.repeats)
-                    cell.answers["resbench"] = last["resbench"].voltages
-                    cell.extra["resbench_status"] = _status_line(last["resbench+cert"])
-                    cell.extra["sweeps_median"] = float(np.median(last["resbench"].sweeps))
-                    if model is not None:
-                        cell.answers["paper"] = model.voltages(last["paper"])
-                        cell.extra["paper_iterations"] = model.iterations
-                    cell.extra["load"] = _load()
-                    row = _summary_row(cell, exact, exact_status)
+                    row, raw = _bench_cell(pre, batch, dtype, threads, exact, config.repeats, torch)
                     rows.append(row)
-                    samples += [
-                        {"preset": name, "batch": batch, "dtype": dtype, "threads": threads,
-                         "method": m, "run": i, "seconds": s}
-                        for m, xs in cell.seconds.items() for i, s in enumerate(xs)
-                    ]  # fmt: skip
+                    samples += raw
                     log(_cell_line(row))
     load["after"] = _load()
     return {
@@ -446,6 +455,7 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> str:
                 "max |dv| paper−exact": _dv(r["dv_paper_exact"]),
                 "max |dv| paper−resbench": _dv(r["dv_paper_resbench"]),
                 "resbench status": r.get("resbench_status", ""),
+                "load (1 min)": r["load"][0] if r.get("load") else "",
             }
         )
     return markdown_table(pd.DataFrame(out))
