@@ -433,3 +433,28 @@ def test_bench_with_the_paper_same_inputs_same_answer():
         assert r["paper_us"] > 0 and r["paper_iterations"] == 400
         tol = 1e-9 if r["dtype"] == "float64" else 1e-5
         assert r["dv_paper_exact"] <= tol and r["dv_paper_resbench"] <= tol + 1e-5
+
+
+def test_bench_failed_method_is_a_row_entry(tmp_path, monkeypatch):
+    """A method that raises becomes 'failed' in its cells with the error listed; the
+    other methods still run (docs/design.md §7: a failure is a row, not a lost run)."""
+    from resbench.batch.network import Network
+    from resbench.bench.batch_bench import BatchBenchConfig, run_batch_bench, write_batch_bench
+
+    real = Network.solve_batch
+
+    def broken(self, values, **kw):
+        if kw.get("certify"):
+            raise RuntimeError("certifier broke")
+        return real(self, values, **kw)
+
+    monkeypatch.setattr(Network, "solve_batch", broken)
+    result = run_batch_bench(
+        BatchBenchConfig(**_TINY, dtypes=("float64",), paper_code=str(tmp_path))
+    )
+    for r in result["rows"]:
+        assert r["errors"] == {"resbench+cert": "failed: RuntimeError: certifier broke"}
+        assert r["exact_status"].startswith("failed") and np.isnan(r["dv_resbench_exact"])
+        assert r["resbench_us"] > 0 and np.isnan(r["resbench+cert_us"])
+    page = write_batch_bench(result, tmp_path / "out")["markdown"].read_text()
+    assert "| failed |" in page and "- resbench+cert: failed: RuntimeError: certifier broke" in page

@@ -209,6 +209,7 @@ class _Cell:
     seconds: dict[str, list[float]] = field(default_factory=dict)
     answers: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -217,14 +218,32 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t, out
 
 
+def _failure(exc: Exception) -> str:
+    return f"failed: {type(exc).__name__}: {exc}"[:300]
+
+
 def _run_cell(cell: _Cell, runners: dict[str, Callable[[], Any]], repeats: int) -> dict[str, Any]:
     """Warm every runner up once, then ``repeats`` interleaved timed calls; the last
-    answer of each runner is kept."""
-    last: dict[str, Any] = {name: fn() for name, fn in runners.items()}  # warm-up
-    cell.seconds = {name: [] for name in runners}
+    answer of each runner is kept.  A runner that raises is dropped from the cell and
+    its error kept in ``cell.errors`` (a failed method is a row entry, not a lost run)."""
+    last: dict[str, Any] = {}
+    active: dict[str, Callable[[], Any]] = {}
+    for name, fn in runners.items():  # warm-up
+        try:
+            last[name] = fn()
+            active[name] = fn
+        except Exception as exc:  # noqa: BLE001 - reported in the row
+            cell.errors[name] = _failure(exc)
+    cell.seconds = {name: [] for name in active}
     for _ in range(repeats):
-        for name, fn in runners.items():
-            dt, last[name] = _timed(fn)
+        for name, fn in list(active.items()):
+            try:
+                dt, last[name] = _timed(fn)
+            except Exception as exc:  # noqa: BLE001 - reported in the row
+                cell.errors[name] = _failure(exc)
+                del active[name], last[name]
+                cell.seconds[name] = []
+                continue
             cell.seconds[name].append(dt)
     return last
 
@@ -299,9 +318,12 @@ def _prepare(
     return _Preset(name, circuit, params, network, values, setup, models)
 
 
-def _exact(pre: _Preset, vals: np.ndarray, threads: int) -> tuple[np.ndarray, str]:
-    """The exact answer: float64 resbench, every sample certified."""
-    res = pre.network.solve_batch(vals, dtype=np.float64, certify=True, threads=threads)
+def _exact(pre: _Preset, vals: np.ndarray, threads: int) -> tuple[np.ndarray | None, str]:
+    """The exact answer: float64 resbench, every sample certified (None if it failed)."""
+    try:
+        res = pre.network.solve_batch(vals, dtype=np.float64, certify=True, threads=threads)
+    except Exception as exc:  # noqa: BLE001 - reported in the row
+        return None, _failure(exc)
     return res.voltages, _status_line(res)
 
 
@@ -345,6 +367,7 @@ def _summary_row(cell: _Cell, exact: np.ndarray, exact_status: str) -> dict[str,
     row["dv_paper_resbench"] = _max_dv(theirs, ours)
     row.update(cell.extra)
     row["exact_status"] = exact_status
+    row["errors"] = dict(cell.errors)
     return row
 
 
@@ -358,10 +381,12 @@ def _bench_cell(
     with thread_limits(threads, torch):
         runners, model = _cell_runners(pre, vals, dtype, threads)
         last = _run_cell(cell, runners, repeats)
-    cell.answers["resbench"] = last["resbench"].voltages
-    cell.extra["resbench_status"] = _status_line(last["resbench+cert"])
-    cell.extra["sweeps_median"] = float(np.median(last["resbench"].sweeps))
-    if model is not None:
+    if "resbench" in last:
+        cell.answers["resbench"] = last["resbench"].voltages
+        cell.extra["sweeps_median"] = float(np.median(last["resbench"].sweeps))
+    if "resbench+cert" in last:
+        cell.extra["resbench_status"] = _status_line(last["resbench+cert"])
+    if model is not None and "paper" in last:
         cell.answers["paper"] = model.voltages(last["paper"])
         cell.extra["paper_iterations"] = model.iterations
     cell.extra["load"] = _load()
@@ -421,15 +446,30 @@ def _cell_line(row: dict[str, Any]) -> str:
         f"resbench {_us(row['resbench_us'])} µs, +cert {_us(row['resbench+cert_us'])} µs, "
         f"paper {_us(row['paper_us'])} µs per sample; max|dv| paper-exact "
         f"{row['dv_paper_exact']:.2g} V, resbench-exact {row['dv_resbench_exact']:.2g} V"
+        + "".join(f"; {m} {e}" for m, e in row.get("errors", {}).items())
     )
 
 
 # --------------------------------------------------------------------------- report
 def _span(row: dict[str, Any], name: str) -> str:
     med = row[f"{name}_us"]
+    if name in row.get("errors", {}):
+        return "failed"
     if not math.isfinite(med):
         return "skipped"
     return f"{_us(med)} ({_us(row[f'{name}_us_min'])}–{_us(row[f'{name}_us_max'])})"
+
+
+def _failures(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One markdown line per distinct failure (method: error), with the cells it hit."""
+    seen: dict[str, list[str]] = {}
+    for r in rows:
+        where = f"{label(r['preset'])} B={r['batch']} {r['dtype']} {r['threads']}t"
+        for method, err in r.get("errors", {}).items():
+            seen.setdefault(f"{method}: {err}", []).append(where)
+        if str(r.get("exact_status", "")).startswith("failed"):
+            seen.setdefault(f"exact: {r['exact_status']}", []).append(where)
+    return [f"- {what} ({', '.join(cells)})" for what, cells in seen.items()]
 
 
 def summary_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -491,6 +531,7 @@ def render_markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
         "iterations, so its distance to the exact answer is its convergence error, not noise.",
         "",
         summary_table(result["rows"]),
+        *(["Failures:", *_failures(result["rows"]), ""] if _failures(result["rows"]) else []),
         "Set-up (once per preset, not in the times above): "
         + "; ".join(
             f"{label(p)} " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in s.items())
