@@ -107,6 +107,27 @@ def test_random_circuits_match_scalar(circuit: Circuit, seed: int) -> None:
     assert_matches_scalar(circuit, v)
 
 
+@settings(max_examples=60, **SETTINGS)
+@given(
+    random_circuits(
+        max_nodes=7, max_diodes=6, free_free_diodes=False, floating_sources=False, shorts=False
+    ),
+    st.integers(0, 2**31 - 1),
+)
+def test_grounded_unknowns_match_scalar(circuit: Circuit, seed: int) -> None:
+    """Every source and diode touches ground: the kernel's one-node fast path."""
+    assert BatchCertifier(circuit)._grounded
+    try:
+        v = _exact_batch(circuit, 0.0, seed)
+    except ResbenchError:
+        v = None
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(3, circuit.n_nodes))
+    noise[:, 0] = 0.0
+    v = noise if v is None else np.vstack([v, noise])
+    assert_matches_scalar(circuit, v)
+
+
 @settings(max_examples=40, **SETTINGS)
 @given(random_circuits(max_nodes=6, max_diodes=4, islands=2), st.integers(0, 2**31 - 1))
 def test_islands_and_gmin_match_scalar(circuit: Circuit, seed: int) -> None:

@@ -22,28 +22,24 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, types
 
-from resbench._jit import F64, I32, I64, kernel
+from resbench._jit import BOOL, F64, I32, I64, kernel
 
 F64_2D = types.float64[:, ::1]
 U8 = types.uint8[::1]
 
 
 @njit(cache=True, inline="always")
-def _upper(a_t, u_t, t0_t, diag, slack, rtol, k, b):  # pragma: no cover - compiled
-    """Upper bound of node k's total |current| in sample b: A (1 + rtol) + slack + c."""
+def _upper(a_hi, u_t, t0_t, diag, k, b):  # pragma: no cover - compiled
+    """Upper bound of node k's total |current| in sample b: A + c (A <= a_hi)."""
     cc = diag[k] * abs(u_t[k, b])
-    return (a_t[k, b] * (1.0 + rtol[k]) + slack[k] + cc) * (1.0 + 1e-12) + t0_t[k, b] * (
-        1.0 + 1e-12
-    )
+    return (a_hi[k, b] + cc) * (1.0 + 1e-12) + t0_t[k, b] * (1.0 + 1e-12)
 
 
 @njit(cache=True, inline="always")
-def _lower(a_t, u_t, t0_t, diag, slack, rtol, k, b):  # pragma: no cover - compiled
-    """Lower bound of node k's total: max(c - A, A - c, 0) with the same slack."""
+def _lower(a_hi, a_lo, u_t, t0_t, diag, k, b):  # pragma: no cover - compiled
+    """Lower bound of node k's total: max(c - A, A - c, 0) (a_lo <= A <= a_hi)."""
     cc = diag[k] * abs(u_t[k, b])
-    a_hi = a_t[k, b] * (1.0 + rtol[k]) + slack[k]
-    a_lo = a_t[k, b] * (1.0 - rtol[k])
-    lo = max(cc * (1.0 - 1e-12) - a_hi, a_lo - cc * (1.0 + 1e-12), 0.0)
+    lo = max(cc * (1.0 - 1e-12) - a_hi[k, b], a_lo[k, b] - cc * (1.0 + 1e-12), 0.0)
     return lo + t0_t[k, b] * (1.0 - 1e-12)
 
 
@@ -57,75 +53,93 @@ def _exact_total(indptr, indices, data, v, t0_t, k, b):  # pragma: no cover - co
     return s + t0_t[k, b]
 
 
-@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, F64, F64, parallel=True)
-def scale_maxima(
-    indptr, indices, data, v, a_t, u_t, t0_t, diag, slack, inv_g, rtol
-):  # pragma: no cover
+@njit(cache=True)
+def _best_exact(indptr, indices, data, v, t0_t, weight, cand, key, exact, b):  # pragma: no cover
+    """max over the candidate nodes of exact total × weight, best bound (-key) first,
+    stopping when no bound left can beat the best; -1.0 when there is none."""
+    best = -1.0
+    order = np.argsort(key)
+    for q in range(order.shape[0]):
+        if -key[order[q]] < best:
+            break
+        k = cand[order[q]]
+        t = exact[k]
+        if t < 0.0:
+            t = _exact_total(indptr, indices, data, v, t0_t, k, b)
+            exact[k] = t
+        t *= weight[k]
+        if t > best:
+            best = t
+    return best
+
+
+@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, parallel=True)
+def scale_maxima(indptr, indices, data, v, a_hi, a_lo, u_t, t0_t, diag, inv_g):  # pragma: no cover
     """Per sample: (max over non-ground nodes of the total |current| at the node,
     max over nodes with inv_g > 0 of that total × inv_g); -1.0 where no node counts.
 
     ``indptr, indices, data``: the conductances, one CSR row per node (self loops left
-    out); ``v`` the voltages [B, n]; ``a_t`` = W |u| [n, B] within relative ``rtol[k]``
-    (plus ``slack[k]``) of exact, ``u_t`` the centred voltages [n, B] (the bounds
-    are |A - c| .. A + c with c = diag |u|); ``t0_t`` the known part of each total
+    out); ``v`` the voltages [B, n]; ``a_lo <= A = W |u| <= a_hi`` [n, B] with ``u_t``
+    the centred voltages [n, B] (a node's total is within |A - c| .. A + c, with
+    c = diag |u|); ``t0_t`` the known part of each total
     (current sources, gmin leak) [n, B]; ``inv_g`` 1 / total conductance of held nodes,
-    else 0.
+    else 0.  The bounds are swept node by node (the [n, B] rows in order); only the
+    few candidates per sample are summed exactly, samples spread over threads.
     """
-    n, nb = a_t.shape
+    n, nb = a_hi.shape
+    ones = np.ones(n)
+    # pass 1: per sample, the best lower bounds (each maximum is at least these)
+    floor1 = np.full(nb, -1.0)
+    floor2 = np.full(nb, -1.0)
+    for k in range(1, n):
+        for b in range(nb):
+            lo = _lower(a_hi, a_lo, u_t, t0_t, diag, k, b)
+            if lo > floor1[b]:
+                floor1[b] = lo
+            if inv_g[k] > 0.0 and lo * inv_g[k] > floor2[b]:
+                floor2[b] = lo * inv_g[k]
+    # pass 2: count, then list, the candidates whose upper bound reaches the floor
+    count1 = np.zeros(nb + 1, dtype=np.int64)
+    count2 = np.zeros(nb + 1, dtype=np.int64)
+    for k in range(1, n):
+        for b in range(nb):
+            up = _upper(a_hi, u_t, t0_t, diag, k, b)
+            if up >= floor1[b]:
+                count1[b + 1] += 1
+            if inv_g[k] > 0.0 and up * inv_g[k] >= floor2[b]:
+                count2[b + 1] += 1
+    start1 = np.cumsum(count1)
+    start2 = np.cumsum(count2)
+    cand1 = np.empty(start1[nb], dtype=np.int64)
+    key1 = np.empty(start1[nb])
+    cand2 = np.empty(start2[nb], dtype=np.int64)
+    key2 = np.empty(start2[nb])
+    fill1 = start1[:nb].copy()
+    fill2 = start2[:nb].copy()
+    for k in range(1, n):
+        for b in range(nb):
+            up = _upper(a_hi, u_t, t0_t, diag, k, b)
+            if up >= floor1[b]:
+                cand1[fill1[b]] = k
+                key1[fill1[b]] = -up
+                fill1[b] += 1
+            if inv_g[k] > 0.0 and up * inv_g[k] >= floor2[b]:
+                cand2[fill2[b]] = k
+                key2[fill2[b]] = -up * inv_g[k]
+                fill2[b] += 1
+    # pass 3: per sample, exact totals of the candidates, best bound first
     tot_max = np.empty(nb)
     ratio_max = np.empty(nb)
     for b in prange(nb):
-        # pass 1: the best lower bounds (the maxima are at least these)
-        floor1 = -1.0
-        floor2 = -1.0
-        for k in range(1, n):
-            lo = _lower(a_t, u_t, t0_t, diag, slack, rtol, k, b)
-            if lo > floor1:
-                floor1 = lo
-            if inv_g[k] > 0.0 and lo * inv_g[k] > floor2:
-                floor2 = lo * inv_g[k]
-        # pass 2: candidates whose upper bound reaches the floor, best bound first
-        cand1 = np.empty(n, dtype=np.int64)
-        key1 = np.empty(n)
-        cand2 = np.empty(n, dtype=np.int64)
-        key2 = np.empty(n)
-        m1 = 0
-        m2 = 0
-        for k in range(1, n):
-            up = _upper(a_t, u_t, t0_t, diag, slack, rtol, k, b)
-            if up >= floor1:
-                cand1[m1] = k
-                key1[m1] = -up
-                m1 += 1
-            if inv_g[k] > 0.0 and up * inv_g[k] >= floor2:
-                cand2[m2] = k
-                key2[m2] = -up * inv_g[k]
-                m2 += 1
         exact = np.full(n, -1.0)
-        best = -1.0
-        order = np.argsort(key1[:m1])
-        for q in range(m1):
-            if -key1[order[q]] < best:
-                break
-            k = cand1[order[q]]
-            t = _exact_total(indptr, indices, data, v, t0_t, k, b)
-            exact[k] = t
-            if t > best:
-                best = t
-        tot_max[b] = best
-        best = -1.0
-        order = np.argsort(key2[:m2])
-        for q in range(m2):
-            if -key2[order[q]] < best:
-                break
-            k = cand2[order[q]]
-            t = exact[k]
-            if t < 0.0:
-                t = _exact_total(indptr, indices, data, v, t0_t, k, b)
-            t *= inv_g[k]
-            if t > best:
-                best = t
-        ratio_max[b] = best
+        s1, e1 = start1[b], start1[b + 1]
+        s2, e2 = start2[b], start2[b + 1]
+        tot_max[b] = _best_exact(
+            indptr, indices, data, v, t0_t, ones, cand1[s1:e1], key1[s1:e1], exact, b
+        )
+        ratio_max[b] = _best_exact(
+            indptr, indices, data, v, t0_t, inv_g, cand2[s2:e2], key2[s2:e2], exact, b
+        )
     return tot_max, ratio_max
 
 
@@ -252,9 +266,39 @@ def _balance_one(res, dv, tol, fa, fb, da, db, x_free, x_dio, b):  # pragma: no 
     return 0
 
 
-@kernel(F64_2D, F64_2D, F64, I32, I32, I32, I32, F64_2D, F64_2D, U8, parallel=True)
+@njit(cache=True)
+def _balance_grounded(res, dv, tol, fa, fb, da, db, x_free, x_dio, b):  # pragma: no cover
+    """:func:`_balance_one` when every unknown joins a node to ground (or is a self
+    loop): every cluster is one node, no union-find needed."""
+    n = res.shape[1]
+    done = np.zeros(n, dtype=np.uint8)
+    for j in range(fa.shape[0]):
+        a = fa[j]
+        c = fb[j]
+        if a == c:
+            continue
+        node = a if a != 0 else c
+        if not done[node]:
+            x_free[b, j] = -res[b, node] * (-1.0 if a == node else 1.0)
+            res[b, node] = 0.0
+            done[node] = 1
+    for i in range(da.shape[0]):
+        a = da[i]
+        c = db[i]
+        if a == c or dv[b, i] < tol:
+            continue
+        node = a if a != 0 else c
+        if not done[node]:
+            rn = res[b, node]
+            if (-1.0 if a == node else 1.0) * rn < 0.0:
+                x_dio[b, i] = abs(rn)
+                res[b, node] = 0.0
+                done[node] = 1
+
+
+@kernel(F64_2D, F64_2D, F64, I32, I32, I32, I32, F64_2D, F64_2D, U8, BOOL, parallel=True)
 def balance_clusters(
-    res, dv, feas_tol, fa, fb, da, db, x_free, x_dio, fallback
+    res, dv, feas_tol, fa, fb, da, db, x_free, x_dio, fallback, grounded
 ):  # pragma: no cover
     """Balance KCL with the unknown branch currents, per sample, in place on ``res``.
 
@@ -266,8 +310,14 @@ def balance_clusters(
     unknown splits their imbalance (clipped at 0 for a diode), as in
     resbench.certificate.  A sample holding any other cluster gets ``fallback = 1`` and
     its ``res`` row is left untouched.  ``x_free`` / ``x_dio`` (zeroed by the caller)
-    receive the currents a -> b.
+    receive the currents a -> b.  ``grounded``: every unknown joins a node to ground
+    (or is a self loop), so every cluster is one node (the caller knows it from the
+    circuit; a faster path).
     """
     nb = res.shape[0]
     for b in prange(nb):
-        fallback[b] = _balance_one(res, dv, -feas_tol[b], fa, fb, da, db, x_free, x_dio, b)
+        if grounded:
+            _balance_grounded(res, dv, -feas_tol[b], fa, fb, da, db, x_free, x_dio, b)
+            fallback[b] = 0
+        else:
+            fallback[b] = _balance_one(res, dv, -feas_tol[b], fa, fb, da, db, x_free, x_dio, b)

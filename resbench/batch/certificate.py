@@ -203,6 +203,10 @@ class BatchCertifier:
         self._fb = np.concatenate([vs.b, res_r.b[self._shorts_r], ind.b]).astype(np.int32)
         self._da = circuit.diodes.a.astype(np.int32)
         self._db = circuit.diodes.b.astype(np.int32)
+        self._grounded = not any(
+            np.any((x != y) & (x != 0) & (y != 0))
+            for x, y in ((self._fa, self._fb), (self._da, self._db))
+        )  # every unknown branch touches ground: every cluster is one node
         # KCL rows: the pinned nodes' rows only give their sources' currents
         pinned = self._pinned()
         checked = ~pinned
@@ -427,22 +431,26 @@ class BatchCertifier:
         au = np.abs(u_t)
         big = float(np.max(au, initial=0.0)) * float(np.max(self._diag, initial=0.0))
         au32 = au.astype(np.float32) if big < F32_SUM_MAX else None
-        a_t = self._w_kcl.apply(au, u32=au32)
+        a = self._w_kcl.apply(au, u32=au32)
         if self._w_pin is not None:
-            a_t += self._w_pin.apply(au, u32=au32)
+            a += self._w_pin.apply(au, u32=au32)
         del au, au32
+        a_hi = a * self._rel[:, None]
+        a_hi += a
+        a_hi += self._slack[:, None]
+        a_lo = a - a * self._rel[:, None]
+        del a
         tot_max, ratio_max = scale_maxima(
             self._indptr,
             self._indices,
             self._data,
             v,
-            a_t,
+            a_hi,
+            a_lo,
             u_t,
             tot0_t,
             self._diag,
-            self._slack,
             self._inv_g,
-            self._rel,
         )
         v_scale = np.max(np.abs(v), axis=1)
         if vval.shape[1]:
@@ -463,7 +471,17 @@ class BatchCertifier:
         res = inj.copy()
         feas_tol = np.ascontiguousarray(feas_tol, dtype=np.float64)
         balance_clusters(
-            res, dv, feas_tol, self._fa, self._fb, self._da, self._db, x_free, x_dio, fallback
+            res,
+            dv,
+            feas_tol,
+            self._fa,
+            self._fb,
+            self._da,
+            self._db,
+            x_free,
+            x_dio,
+            fallback,
+            self._grounded,
         )
         n_free = self._fa.shape[0]
         for b in np.flatnonzero(fallback):
