@@ -280,6 +280,43 @@ def test_coupling_without_dense_blocks_is_the_sparse_product() -> None:
     assert np.allclose(cpl.apply(u), m @ u)
 
 
+def test_inductors_self_loops_and_dense_clusters() -> None:
+    # an inductor (a short) and a floating source chain make clusters of three nodes
+    # (scalar fallback); self loops (a source, a diode, a resistor from a node to
+    # itself) carry no KCL weight
+    c = make_circuit(
+        "odd",
+        ["0", "a", "b", "c", "d"],
+        resistors=B(["r1", "r2", "r3", "r4", "r5"], [1, 2, 3, 4, 4], [0, 0, 0, 0, 4], [1e3] * 5),
+        vsources=B(["v1", "v2", "v3"], [1, 2, 3], [0, 1, 3], [1.0, 0.5, 0.0]),
+        isources=B(["i1"], [0], [4], [1e-3]),
+        diodes=B(["d1", "d2"], [4, 0], [4, 2], [0, 0]),
+    )
+    c.inductors = B(["l1"], [3], [2], [1e-3])
+    sol = resbench.solve(c, certify=False)
+    v = np.vstack([sol.voltages, sol.voltages, sol.voltages])
+    v[1, 3] += 1e-3
+    v[2, 4] += 1.0
+    assert certify_batch(c, v).ok.tolist() == [True, False, False]
+    assert_matches_scalar(c, v)
+    assert_matches_scalar(c, v, gmin=1e-9)
+
+
+def test_ground_only_and_no_resistors() -> None:
+    c = make_circuit("empty", ["0"])
+    got = certify_batch(c, np.zeros((2, 1)))
+    assert got.ok.all() and got.diode_current.shape == (2, 0)
+    assert_matches_scalar(c, np.array([[0.0], [1.0]]))
+    c = make_circuit(
+        "sources only",
+        ["0", "a", "b"],
+        vsources=B(["v1"], [1], [0], [2.0]),
+        isources=B(["i1"], [0], [2], [0.0]),
+        diodes=B(["d1"], [2], [1], [0]),
+    )
+    assert_matches_scalar(c, np.array([[0.0, 2.0, 1.0], [0.0, 2.0, 2.5], [1e-3, 2.0, 2.0]]))
+
+
 # ------------------------------------------------------------ bad input
 def test_non_finite_rows_fail_without_exception() -> None:
     c = stalling_case()
