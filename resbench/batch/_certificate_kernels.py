@@ -29,18 +29,20 @@ U8 = types.uint8[::1]
 
 
 @njit(cache=True, inline="always")
-def _upper(a_hi, u_t, t0_t, diag, k, b):  # pragma: no cover - compiled
-    """Upper bound of node k's total |current| in sample b: A + c (A <= a_hi)."""
-    cc = diag[k] * abs(u_t[k, b])
-    return (a_hi[k, b] + cc) * (1.0 + 1e-12) + t0_t[k, b] * (1.0 + 1e-12)
+def _bounds(a_t, u_t, t0_t, diag, rel, slack, k, b):  # pragma: no cover - compiled
+    """(lower, upper) bounds of node k's total |current| in sample b.
 
-
-@njit(cache=True, inline="always")
-def _lower(a_hi, a_lo, u_t, t0_t, diag, k, b):  # pragma: no cover - compiled
-    """Lower bound of node k's total: max(c - A, A - c, 0) (a_lo <= A <= a_hi)."""
+    The resistors' total sum_j g |u_k - u_j| lies within |A - c| .. A + c, with
+    c = diag[k] |u_k| and A = sum_j g |u_j| known as a_t within a relative rel[k]
+    plus slack[k]; t0 (sources, leak) is added, all with 1e-12 of round-off slack."""
     cc = diag[k] * abs(u_t[k, b])
-    lo = max(cc * (1.0 - 1e-12) - a_hi[k, b], a_lo[k, b] - cc * (1.0 + 1e-12), 0.0)
-    return lo + t0_t[k, b] * (1.0 - 1e-12)
+    a = a_t[k, b]
+    a_hi = a + a * rel[k] + slack[k]
+    a_lo = a - a * rel[k]
+    t0 = t0_t[k, b]
+    lo = max(cc * (1.0 - 1e-12) - a_hi, a_lo - cc * (1.0 + 1e-12), 0.0) + t0 * (1.0 - 1e-12)
+    up = (a_hi + cc) * (1.0 + 1e-12) + t0 * (1.0 + 1e-12)
+    return lo, up
 
 
 @njit(cache=True)
@@ -73,73 +75,68 @@ def _best_exact(indptr, indices, data, v, t0_t, weight, cand, key, exact, b):  #
     return best
 
 
-@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, parallel=True)
-def scale_maxima(indptr, indices, data, v, a_hi, a_lo, u_t, t0_t, diag, inv_g):  # pragma: no cover
+CHUNK = 16  # samples per task of scale_maxima: rows of [n, B] read 16 at a time
+
+
+@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, F64, F64, parallel=True)
+def scale_maxima(
+    indptr, indices, data, v, a_t, u_t, t0_t, diag, rel, slack, inv_g
+):  # pragma: no cover
     """Per sample: (max over non-ground nodes of the total |current| at the node,
     max over nodes with inv_g > 0 of that total × inv_g); -1.0 where no node counts.
 
     ``indptr, indices, data``: the conductances, one CSR row per node (self loops left
-    out); ``v`` the voltages [B, n]; ``a_lo <= A = W |u| <= a_hi`` [n, B] with ``u_t``
-    the centred voltages [n, B] (a node's total is within |A - c| .. A + c, with
-    c = diag |u|); ``t0_t`` the known part of each total
-    (current sources, gmin leak) [n, B]; ``inv_g`` 1 / total conductance of held nodes,
-    else 0.  The bounds are swept node by node (the [n, B] rows in order); only the
-    few candidates per sample are summed exactly, samples spread over threads.
+    out); ``v`` the voltages [B, n]; ``a_t`` ~ W |u| [n, B] (within ``rel``, ``slack``
+    per node), ``u_t`` the centred voltages [n, B]; ``t0_t`` the known part of each
+    total (current sources, gmin leak) [n, B]; ``inv_g`` 1 / total conductance of
+    held nodes, else 0 (see :func:`_bounds`).  Chunks of samples are spread over
+    threads; per chunk the bounds are swept node by node, then only the candidates
+    whose upper bound reaches the best lower bound are summed exactly, best first.
     """
-    n, nb = a_hi.shape
+    n, nb = a_t.shape
     ones = np.ones(n)
-    # pass 1: per sample, the best lower bounds (each maximum is at least these)
-    floor1 = np.full(nb, -1.0)
-    floor2 = np.full(nb, -1.0)
-    for k in range(1, n):
-        for b in range(nb):
-            lo = _lower(a_hi, a_lo, u_t, t0_t, diag, k, b)
-            if lo > floor1[b]:
-                floor1[b] = lo
-            if inv_g[k] > 0.0 and lo * inv_g[k] > floor2[b]:
-                floor2[b] = lo * inv_g[k]
-    # pass 2: count, then list, the candidates whose upper bound reaches the floor
-    count1 = np.zeros(nb + 1, dtype=np.int64)
-    count2 = np.zeros(nb + 1, dtype=np.int64)
-    for k in range(1, n):
-        for b in range(nb):
-            up = _upper(a_hi, u_t, t0_t, diag, k, b)
-            if up >= floor1[b]:
-                count1[b + 1] += 1
-            if inv_g[k] > 0.0 and up * inv_g[k] >= floor2[b]:
-                count2[b + 1] += 1
-    start1 = np.cumsum(count1)
-    start2 = np.cumsum(count2)
-    cand1 = np.empty(start1[nb], dtype=np.int64)
-    key1 = np.empty(start1[nb])
-    cand2 = np.empty(start2[nb], dtype=np.int64)
-    key2 = np.empty(start2[nb])
-    fill1 = start1[:nb].copy()
-    fill2 = start2[:nb].copy()
-    for k in range(1, n):
-        for b in range(nb):
-            up = _upper(a_hi, u_t, t0_t, diag, k, b)
-            if up >= floor1[b]:
-                cand1[fill1[b]] = k
-                key1[fill1[b]] = -up
-                fill1[b] += 1
-            if inv_g[k] > 0.0 and up * inv_g[k] >= floor2[b]:
-                cand2[fill2[b]] = k
-                key2[fill2[b]] = -up * inv_g[k]
-                fill2[b] += 1
-    # pass 3: per sample, exact totals of the candidates, best bound first
     tot_max = np.empty(nb)
     ratio_max = np.empty(nb)
-    for b in prange(nb):
-        exact = np.full(n, -1.0)
-        s1, e1 = start1[b], start1[b + 1]
-        s2, e2 = start2[b], start2[b + 1]
-        tot_max[b] = _best_exact(
-            indptr, indices, data, v, t0_t, ones, cand1[s1:e1], key1[s1:e1], exact, b
-        )
-        ratio_max[b] = _best_exact(
-            indptr, indices, data, v, t0_t, inv_g, cand2[s2:e2], key2[s2:e2], exact, b
-        )
+    n_chunks = (nb + CHUNK - 1) // CHUNK
+    for ch in prange(n_chunks):
+        b0 = ch * CHUNK
+        w = min(CHUNK, nb - b0)
+        floor1 = np.full(w, -1.0)
+        floor2 = np.full(w, -1.0)
+        for k in range(1, n):
+            for q in range(w):
+                lo, _ = _bounds(a_t, u_t, t0_t, diag, rel, slack, k, b0 + q)
+                if lo > floor1[q]:
+                    floor1[q] = lo
+                if inv_g[k] > 0.0 and lo * inv_g[k] > floor2[q]:
+                    floor2[q] = lo * inv_g[k]
+        cand1 = np.empty((w, n), dtype=np.int64)
+        key1 = np.empty((w, n))
+        cand2 = np.empty((w, n), dtype=np.int64)
+        key2 = np.empty((w, n))
+        m1 = np.zeros(w, dtype=np.int64)
+        m2 = np.zeros(w, dtype=np.int64)
+        for k in range(1, n):
+            for q in range(w):
+                _, up = _bounds(a_t, u_t, t0_t, diag, rel, slack, k, b0 + q)
+                if up >= floor1[q]:
+                    cand1[q, m1[q]] = k
+                    key1[q, m1[q]] = -up
+                    m1[q] += 1
+                if inv_g[k] > 0.0 and up * inv_g[k] >= floor2[q]:
+                    cand2[q, m2[q]] = k
+                    key2[q, m2[q]] = -up * inv_g[k]
+                    m2[q] += 1
+        exact = np.empty(n)
+        for q in range(w):
+            b = b0 + q
+            exact[:] = -1.0
+            tot_max[b] = _best_exact(
+                indptr, indices, data, v, t0_t, ones, cand1[q, : m1[q]], key1[q, : m1[q]], exact, b
+            )
+            ratio_max[b] = _best_exact(
+                indptr, indices, data, v, t0_t, inv_g, cand2[q, : m2[q]], key2[q, : m2[q]], exact, b
+            )
     return tot_max, ratio_max
 
 

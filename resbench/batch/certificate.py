@@ -435,21 +435,17 @@ class BatchCertifier:
         if self._w_pin is not None:
             a += self._w_pin.apply(au, u32=au32)
         del au, au32
-        a_hi = a * self._rel[:, None]
-        a_hi += a
-        a_hi += self._slack[:, None]
-        a_lo = a - a * self._rel[:, None]
-        del a
         tot_max, ratio_max = scale_maxima(
             self._indptr,
             self._indices,
             self._data,
             v,
-            a_hi,
-            a_lo,
+            a,
             u_t,
             tot0_t,
             self._diag,
+            self._rel,
+            self._slack,
             self._inv_g,
         )
         v_scale = np.max(np.abs(v), axis=1)
