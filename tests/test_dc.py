@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from strategies import random_circuits
 
 import resbench
 from resbench.batch.dc import dc_points, run_dc
@@ -210,6 +211,33 @@ def test_run_dc_sweeps_a_current_source_and_nests() -> None:
     assert np.max(np.abs(sweep.voltages - ref)) <= 1e-9 * max(1.0, float(np.abs(ref).max()))
 
 
+@settings(max_examples=25, deadline=None, database=None, derandomize=True)
+@given(c=random_circuits(max_nodes=6, max_diodes=4), data=st.data())
+def test_run_dc_on_random_circuits_equals_single_solves(c, data) -> None:
+    """A random .dc card (one or two of the circuit's sources) on a random circuit,
+    solved in random chunks with warm starts, equals a full solve per point."""
+    sources = list(c.vsources.names) + list(c.isources.names)
+    assume(sources)
+    picked = data.draw(st.lists(st.sampled_from(sources), min_size=1, max_size=2, unique=True))
+    cards = []
+    for name in picked:
+        unit = 0.25 if name in set(c.vsources.names) else 1e-4
+        lo = data.draw(st.integers(-8, 4)) * unit
+        n = data.draw(st.integers(0, 4))
+        cards.append((name, lo, lo + n * unit, unit))
+    c.dc = DcSweep(tuple(cards))
+    names, values = dc_points(c)
+    try:
+        ref = _loop_of_single_solves(c, names, values)
+    except CircuitError:
+        assume(False)  # some point is infeasible: the reference tests' business
+    assume(np.all(np.isfinite(ref)))
+    sweep = run_dc(c, chunk=data.draw(st.integers(1, 6)))
+    scale = max(1.0, float(np.max(np.abs(ref))))
+    assert np.max(np.abs(sweep.voltages - ref)) <= 1e-9 * scale
+    assert sweep.result.ok.all()
+
+
 def test_diode_iv_matches_its_analytic_answer() -> None:
     """The header of dc_diode_iv.cir: v(out) = 1/3 V while the diode blocks, then
     (v(in) + 0.25) / 1.75."""
@@ -291,3 +319,18 @@ def test_sweep_of_a_subcircuit_source_agrees_with_ngspice_and_by_hand(mode: str)
     # v(b) = (v1 - vb) * 2k / 3k + i1 * (1k || 2k)
     expected = (1.0 - vb) * 2 / 3 + i1 * 2e3 / 3
     assert np.max(np.abs(sweep.table["v(b)"].to_numpy() - expected)) <= 1e-12
+
+
+def test_the_netlist_value_of_a_swept_source_is_not_used() -> None:
+    """V1's written 5 V would force D1 to conduct through no resistance (no solution);
+    no point of the sweep uses it, so the sweep runs (as in ngspice)."""
+    c = parse_netlist(
+        "forced\nV1 a 0 DC 5\nD1 a 0 d\nR1 a b 1k\nR2 b 0 1k\n.model d d\n.dc V1 -2 0 0.5\n"
+    )
+    with pytest.raises(CircuitError, match="forced to conduct"):
+        resbench.solve(c)
+    sweep = run_dc(c)
+    names, values = dc_points(c)
+    assert sweep.result.ok.all()
+    assert np.max(np.abs(sweep.voltages - _loop_of_single_solves(c, names, values))) <= 1e-12
+    assert np.allclose(sweep.table["v(b)"], values[:, 0] / 2, atol=1e-12)

@@ -222,15 +222,21 @@ def run_dc(
     ``certify``, ``currents``, ``threads`` …; ``gmin`` to the Network).  Points are
     solved ``chunk`` at a time; every sample of a chunk starts from the last answer of
     the chunk before (a ``warm_start`` given here is used for the first chunk).
-    ``progress(done, total)`` is called after each chunk.
+    ``progress(done, total)`` is called after each chunk.  The network is set up with
+    the swept sources at the first point (``result.circuit`` is that circuit; the
+    values the netlist gives them are not used, as in ngspice's ``.dc``).
     """
     from resbench.batch import Network
+    from resbench.batch.network import with_values
 
     if chunk < 1:
         raise InputError(f"chunk must be >= 1, got {chunk}")
     names, values = dc_points(circuit)
     net_kw = {"gmin": options.pop("gmin")} if "gmin" in options else {}
-    net = Network(circuit, inputs=names, **net_kw)
+    # The swept sources' own values never take part in a sweep (ngspice ignores them
+    # too): the network is set up at the first point, so a value written in the
+    # netlist that no point uses (a source forcing a diode, say) cannot refuse it.
+    net = Network(with_values(circuit, names, values[0]), inputs=names, **net_kw)
     warm = options.pop("warm_start", None)
     parts: list[BatchResult] = []
     total = values.shape[0]

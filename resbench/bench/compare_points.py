@@ -125,7 +125,7 @@ def _inputs_runners(
     other: a full solve of the equivalent circuit) and ngspice (load once, alter + op)."""
     from resbench.solvers.ngspice import ngspice_batch
 
-    solve_one = _fast_single(circuit, names, opts, setup)
+    solve_one = _fast_single(circuit, names, values[0], opts, setup)
 
     def fast() -> timing.Measurement:
         B = values.shape[0]
@@ -162,16 +162,18 @@ def _inputs_runners(
 
 
 def _fast_single(
-    circuit: Circuit, names: list[str], opts: CompareOptions, setup: dict
+    circuit: Circuit, names: list[str], first: np.ndarray, opts: CompareOptions, setup: dict
 ) -> Callable[[np.ndarray], Solution]:
-    """How the fast side solves one sample: cd through one Network (set up here, its
-    setup time in ``setup``), another exact solver on the equivalent circuit."""
+    """How the fast side solves one sample: cd through one Network (set up here at the
+    first sample, its setup time in ``setup``), another exact solver on the equivalent
+    circuit."""
     from resbench.batch.network import with_values
 
     if opts.solver == "cd":
         from resbench.batch import Network
 
-        net = Network(circuit, inputs=names, gmin=opts.gmin or 0.0)
+        base = with_values(circuit, names, first)  # the netlist's own input values unused
+        net = Network(base, inputs=names, gmin=opts.gmin or 0.0)
         setup["network setup"] = net.setup_seconds
         return lambda row: net.solve(row, certify=False)
     from resbench.solvers import solve
