@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from resbench.bench.compare import SUMMARY_COLUMNS, compare
 from resbench.bench.compare_points import spread
 from resbench.cli.main import cli
+from resbench.errors import ResbenchError
 
 NETLISTS = Path(__file__).resolve().parent.parent / "netlists"
 
@@ -178,3 +179,14 @@ def test_cli_inputs_with_another_exact_solver(tmp_path, monkeypatch) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "clipper.cir #1" in res.output and "reference" in res.output
+
+
+@pytest.mark.spice
+def test_compare_api_with_inputs(tmp_path) -> None:
+    (tmp_path / "clipper.cir").write_text(CLIPPER)
+    np.save(tmp_path / "x.npy", SAMPLES)
+    df = compare(tmp_path / "clipper.cir", inputs=tmp_path / "x.npy", limit=2, repeats=1)
+    assert len(df) == 3 and df.attrs["exit_code"] == 0
+    assert df["netlist"].iloc[1].endswith("clipper.cir #6")
+    with pytest.raises(ResbenchError, match="exactly one netlist"):
+        compare([tmp_path / "clipper.cir"] * 2, inputs=tmp_path / "x.npy")

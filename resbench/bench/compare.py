@@ -496,13 +496,17 @@ def compare(
     timeout: float = DEFAULT_TIMEOUT,
     gmin: float | None = None,
     out: str | os.PathLike | None = None,
+    inputs: str | os.PathLike | None = None,
+    limit: int = 20,
 ) -> pd.DataFrame:
     """Compare ``solver`` with ngspice on netlists (files or directories) or Circuits.
 
     Returns the summary DataFrame (one row per netlist, the columns of
     :data:`resbench.bench.columns.COMPARE`); the raw samples are in ``df.attrs["samples"]``
     and the exit code the CLI would return in ``df.attrs["exit_code"]``.
-    With ``out``, the result files are written there as well.
+    With ``out``, the result files are written there as well.  With ``inputs`` (a file
+    of input samples, one netlist only), at most ``limit`` samples of it are compared,
+    one row each, then a row for all (:func:`resbench.bench.compare_points.compare_inputs`).
     """
     if isinstance(paths_or_circuits, str | os.PathLike | Circuit):
         paths_or_circuits = [paths_or_circuits]
@@ -518,7 +522,11 @@ def compare(
         atol=atol,
         timeout=timeout,
         gmin=gmin,
+        inputs=None if inputs is None else os.fspath(inputs),
+        limit=limit,
     )
+    if inputs is not None and len(items) != 1:
+        raise ResbenchError(f"inputs need exactly one netlist, got {len(items)}")
     run = run_compare(items, opts, out=out)
     df = run.summary.copy()
     df.attrs["samples"] = run.samples
