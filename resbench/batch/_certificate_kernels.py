@@ -28,23 +28,6 @@ F64_2D = types.float64[:, ::1]
 U8 = types.uint8[::1]
 
 
-@njit(cache=True, inline="always")
-def _bounds(a_t, u_t, t0_t, diag, rel, slack, k, b):  # pragma: no cover - compiled
-    """(lower, upper) bounds of node k's total |current| in sample b.
-
-    The resistors' total sum_j g |u_k - u_j| lies within |A - c| .. A + c, with
-    c = diag[k] |u_k| and A = sum_j g |u_j| known as a_t within a relative rel[k]
-    plus slack[k]; t0 (sources, leak) is added, all with 1e-12 of round-off slack."""
-    cc = diag[k] * abs(u_t[k, b])
-    a = a_t[k, b]
-    a_hi = a + a * rel[k] + slack[k]
-    a_lo = a - a * rel[k]
-    t0 = t0_t[k, b]
-    lo = max(cc * (1.0 - 1e-12) - a_hi, a_lo - cc * (1.0 + 1e-12), 0.0) + t0 * (1.0 - 1e-12)
-    up = (a_hi + cc) * (1.0 + 1e-12) + t0 * (1.0 + 1e-12)
-    return lo, up
-
-
 @njit(cache=True)
 def _exact_total(indptr, indices, data, v, t0_t, k, b):  # pragma: no cover - compiled
     """Sum of |resistor currents| at node k of sample b, plus its known part."""
@@ -75,7 +58,62 @@ def _best_exact(indptr, indices, data, v, t0_t, weight, cand, key, exact, b):  #
     return best
 
 
-CHUNK = 16  # samples per task of scale_maxima: rows of [n, B] read 16 at a time
+@njit(cache=True)
+def _floors(a_t, u_t, t0_t, diag, rel, slack, inv_g):  # pragma: no cover - compiled
+    """Per sample, the best lower bound of the totals and of total × inv_g."""
+    n, nb = a_t.shape
+    floor1 = np.full(nb, -1.0)
+    floor2 = np.full(nb, -1.0)
+    for k in range(1, n):  # rows in order, samples innermost: vectorised
+        dk, rk, sk, gk = diag[k], rel[k], slack[k], inv_g[k]
+        ar, ur, tr = a_t[k], u_t[k], t0_t[k]
+        for b in range(nb):
+            cc = dk * abs(ur[b])
+            a = ar[b]
+            l1 = cc * (1.0 - 1e-12) - (a + a * rk + sk)
+            l2 = a - a * rk - cc * (1.0 + 1e-12)
+            lo = l1 if l1 > l2 else l2
+            lo = (lo if lo > 0.0 else 0.0) + tr[b] * (1.0 - 1e-12)
+            f1 = floor1[b]
+            floor1[b] = lo if lo > f1 else f1
+            x = lo * gk
+            f2 = floor2[b]
+            floor2[b] = x if x > f2 else f2
+    return floor1, floor2
+
+
+@njit(cache=True)
+def _candidates(a_t, u_t, t0_t, diag, rel, slack, weight, floor):  # pragma: no cover
+    """Per sample, the nodes whose upper bound × weight reaches the floor: CSR-like
+    (start[B + 1], node, -bound), samples' lists in node order."""
+    n, nb = a_t.shape
+    up = np.empty(nb)
+    count = np.zeros(nb + 1, dtype=np.int64)
+    for sweep in range(2):  # count, then fill
+        if sweep == 1:
+            start = np.cumsum(count)
+            node = np.empty(start[nb], dtype=np.int64)
+            key = np.empty(start[nb])
+            fill = start[:nb].copy()
+        for k in range(1, n):
+            gk = weight[k]
+            if gk <= 0.0:
+                continue
+            dk, rk, sk = diag[k], rel[k], slack[k]
+            ar, ur, tr = a_t[k], u_t[k], t0_t[k]
+            for b in range(nb):
+                a = ar[b]
+                bound = (a + a * rk + sk + dk * abs(ur[b])) * (1.0 + 1e-12) + tr[b] * (1.0 + 1e-12)
+                up[b] = bound * gk
+            for b in range(nb):
+                if up[b] >= floor[b]:
+                    if sweep == 0:
+                        count[b + 1] += 1
+                    else:
+                        node[fill[b]] = k
+                        key[fill[b]] = -up[b]
+                        fill[b] += 1
+    return start, node, key
 
 
 @kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, F64, F64, parallel=True)
@@ -89,54 +127,31 @@ def scale_maxima(
     out); ``v`` the voltages [B, n]; ``a_t`` ~ W |u| [n, B] (within ``rel``, ``slack``
     per node), ``u_t`` the centred voltages [n, B]; ``t0_t`` the known part of each
     total (current sources, gmin leak) [n, B]; ``inv_g`` 1 / total conductance of
-    held nodes, else 0 (see :func:`_bounds`).  Chunks of samples are spread over
-    threads; per chunk the bounds are swept node by node, then only the candidates
-    whose upper bound reaches the best lower bound are summed exactly, best first.
+    held nodes, else 0.  A node's resistor total sum_j g |u_k - u_j| lies within
+    |A - c| .. A + c with c = diag[k] |u_k| and A = sum_j g |u_j|, known as a_t within
+    a relative rel[k] plus slack[k]; t0 is added, all with 1e-12 of round-off slack.
+    The bounds are swept row by row (vectorised over samples); then, samples spread
+    over threads, only the candidates whose upper bound reaches the best lower bound
+    are summed exactly, best bound first.
     """
     n, nb = a_t.shape
     ones = np.ones(n)
+    ones[0] = 0.0  # ground's total does not count
+    floor1, floor2 = _floors(a_t, u_t, t0_t, diag, rel, slack, inv_g)
+    start1, cand1, key1 = _candidates(a_t, u_t, t0_t, diag, rel, slack, ones, floor1)
+    start2, cand2, key2 = _candidates(a_t, u_t, t0_t, diag, rel, slack, inv_g, floor2)
     tot_max = np.empty(nb)
     ratio_max = np.empty(nb)
-    n_chunks = (nb + CHUNK - 1) // CHUNK
-    for ch in prange(n_chunks):
-        b0 = ch * CHUNK
-        w = min(CHUNK, nb - b0)
-        floor1 = np.full(w, -1.0)
-        floor2 = np.full(w, -1.0)
-        for k in range(1, n):
-            for q in range(w):
-                lo, _ = _bounds(a_t, u_t, t0_t, diag, rel, slack, k, b0 + q)
-                if lo > floor1[q]:
-                    floor1[q] = lo
-                if inv_g[k] > 0.0 and lo * inv_g[k] > floor2[q]:
-                    floor2[q] = lo * inv_g[k]
-        cand1 = np.empty((w, n), dtype=np.int64)
-        key1 = np.empty((w, n))
-        cand2 = np.empty((w, n), dtype=np.int64)
-        key2 = np.empty((w, n))
-        m1 = np.zeros(w, dtype=np.int64)
-        m2 = np.zeros(w, dtype=np.int64)
-        for k in range(1, n):
-            for q in range(w):
-                _, up = _bounds(a_t, u_t, t0_t, diag, rel, slack, k, b0 + q)
-                if up >= floor1[q]:
-                    cand1[q, m1[q]] = k
-                    key1[q, m1[q]] = -up
-                    m1[q] += 1
-                if inv_g[k] > 0.0 and up * inv_g[k] >= floor2[q]:
-                    cand2[q, m2[q]] = k
-                    key2[q, m2[q]] = -up * inv_g[k]
-                    m2[q] += 1
-        exact = np.empty(n)
-        for q in range(w):
-            b = b0 + q
-            exact[:] = -1.0
-            tot_max[b] = _best_exact(
-                indptr, indices, data, v, t0_t, ones, cand1[q, : m1[q]], key1[q, : m1[q]], exact, b
-            )
-            ratio_max[b] = _best_exact(
-                indptr, indices, data, v, t0_t, inv_g, cand2[q, : m2[q]], key2[q, : m2[q]], exact, b
-            )
+    for b in prange(nb):
+        exact = np.full(n, -1.0)
+        s1, e1 = start1[b], start1[b + 1]
+        s2, e2 = start2[b], start2[b + 1]
+        tot_max[b] = _best_exact(
+            indptr, indices, data, v, t0_t, ones, cand1[s1:e1], key1[s1:e1], exact, b
+        )
+        ratio_max[b] = _best_exact(
+            indptr, indices, data, v, t0_t, inv_g, cand2[s2:e2], key2[s2:e2], exact, b
+        )
     return tot_max, ratio_max
 
 
