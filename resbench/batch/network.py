@@ -59,6 +59,8 @@ DENSE_MAX_BYTES = 1 << 30
 BLOCK = 4096  # samples per block of solve_batch (memory and progress granularity)
 SMALL_PROBLEM = 5000  # as resbench.solvers.cd: polish slowly converging small problems
 _SLOW_SWEEPS = 50
+SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
+# (reading it costs ~1 ms: more than a small solve)
 
 
 def input_sources(circuit: Circuit) -> list[str]:
@@ -447,7 +449,7 @@ class Network:
             raise InputError(f"omega must be 'auto' or in (0, 2), got {omega!r}")
         B = S.shape[0]
         need = self.estimate_bytes(B, dtype=dt, currents=currents)
-        avail = available_memory()
+        avail = available_memory() if need > SMALL_BATCH_BYTES else None
         if avail is not None and need > avail:
             raise InputError(
                 f"a batch of {B:,} samples needs about {gib(need)} but only {gib(avail)} is "
