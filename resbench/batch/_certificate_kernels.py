@@ -308,9 +308,9 @@ def _balance_grounded(res, dv, tol, fa, fb, da, db, x_free, x_dio, b):  # pragma
                 done[node] = 1
 
 
-@kernel(F64_2D, F64_2D, F64, I32, I32, I32, I32, F64_2D, F64_2D, U8, BOOL, parallel=True)
+@kernel(F64_2D, F64_2D, F64, I32, I32, I32, I32, F64_2D, F64_2D, U8, BOOL, F64, F64, parallel=True)
 def balance_clusters(
-    res, dv, feas_tol, fa, fb, da, db, x_free, x_dio, fallback, grounded
+    res, dv, feas_tol, fa, fb, da, db, x_free, x_dio, fallback, grounded, kcl, compl
 ):  # pragma: no cover
     """Balance KCL with the unknown branch currents, per sample, in place on ``res``.
 
@@ -322,14 +322,29 @@ def balance_clusters(
     unknown splits their imbalance (clipped at 0 for a diode), as in
     resbench.certificate.  A sample holding any other cluster gets ``fallback = 1`` and
     its ``res`` row is left untouched.  ``x_free`` / ``x_dio`` (zeroed by the caller)
-    receive the currents a -> b.  ``grounded``: every unknown joins a node to ground
-    (or is a self loop), so every cluster is one node (the caller knows it from the
-    circuit; a faster path).
+    receive the currents a -> b; ``kcl`` / ``compl`` the sample's largest imbalance
+    left at a non-ground node and largest diode current × reverse voltage (not
+    written for fallback samples).  ``grounded``: every unknown joins a node to
+    ground (or is a self loop), so every cluster is one node (the caller knows it from
+    the circuit; a faster path).
     """
-    nb = res.shape[0]
+    nb, n = res.shape
     for b in prange(nb):
         if grounded:
             _balance_grounded(res, dv, -feas_tol[b], fa, fb, da, db, x_free, x_dio, b)
             fallback[b] = 0
         else:
             fallback[b] = _balance_one(res, dv, -feas_tol[b], fa, fb, da, db, x_free, x_dio, b)
+        if fallback[b]:
+            continue
+        worst = 0.0
+        for k in range(1, n):
+            r = abs(res[b, k])
+            worst = r if r > worst else worst
+        kcl[b] = worst
+        worst = 0.0
+        for i in range(da.shape[0]):
+            c = -dv[b, i] * x_dio[b, i]
+            if dv[b, i] < 0.0 and c > worst:
+                worst = c
+        compl[b] = worst

@@ -365,7 +365,7 @@ class BatchCertifier:
         inj_t, tot0_t, u_t = self._known_currents(v, ival, currents)
         v_scale, i_scale = self._scales(v, u_t, vval, tot0_t)
         del u_t, tot0_t
-        inj = np.ascontiguousarray(inj_t.T)
+        inj = inj_t.T.copy(order="C")  # [B, n], balanced in place below
         del inj_t
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
@@ -373,12 +373,7 @@ class BatchCertifier:
         feas, dv = feasibility(
             v, self._fa, self._fb, np.ascontiguousarray(vval), self._da, self._db
         )
-        x_free, x_dio, res = self._unknown_currents(inj, dv, feas_tol)
-        kcl = np.max(np.abs(res[:, 1:]), axis=1) if self.n > 1 else np.zeros(nb)
-        if dv.shape[1]:
-            compl = np.max(np.maximum(-dv, 0.0) * x_dio, axis=1)
-        else:
-            compl = np.zeros(nb)
+        x_free, x_dio, kcl, compl = self._unknown_currents(inj, dv, feas_tol)
         ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
         nv = len(self.circuit.vsources)
         cert = BatchCertificate(
@@ -457,17 +452,19 @@ class BatchCertifier:
         return v_scale, i_scale
 
     def _unknown_currents(self, inj, dv, feas_tol):
-        """Currents of the sign-free unknowns [B, nf] and diodes [B, nd], and the KCL
-        imbalance left [B, n]: closed forms in the kernel, the scalar code for samples
-        holding any other kind of cluster."""
+        """Currents of the sign-free unknowns [B, nf] and diodes [B, nd], and per sample
+        the largest KCL imbalance left and the complementarity residual: closed forms
+        in the kernel, the scalar code for samples holding any other kind of cluster.
+        ``inj`` is overwritten with the imbalance left."""
         nb = inj.shape[0]
         x_free = np.zeros((nb, self._fa.shape[0]))
         x_dio = np.zeros((nb, self._da.shape[0]))
         fallback = np.zeros(nb, dtype=np.uint8)
-        res = inj.copy()
+        kcl = np.zeros(nb)
+        compl = np.zeros(nb)
         feas_tol = np.ascontiguousarray(feas_tol, dtype=np.float64)
         balance_clusters(
-            res,
+            inj,
             dv,
             feas_tol,
             self._fa,
@@ -478,16 +475,18 @@ class BatchCertifier:
             x_dio,
             fallback,
             self._grounded,
+            kcl,
+            compl,
         )
         n_free = self._fa.shape[0]
-        for b in np.flatnonzero(fallback):
+        for b in np.flatnonzero(fallback):  # inj[b] is untouched there
             tight = np.flatnonzero(dv[b] >= -feas_tol[b])
             xb, rb, _ = _unknown_currents(self.circuit, inj[b].copy(), self._shorts_r, tight)
             x_free[b] = xb[:n_free]
             x_dio[b, tight] = xb[n_free:]
-            res[b] = rb
-        res[:, 0] = 0.0  # ground absorbs any current
-        return x_free, x_dio, res
+            kcl[b] = np.max(np.abs(rb[1:]), initial=0.0)
+            compl[b] = np.max(np.maximum(-dv[b], 0.0) * x_dio[b], initial=0.0)
+        return x_free, x_dio, kcl, compl
 
 
 def _fail_non_finite(cert: BatchCertificate, bad: np.ndarray) -> None:
