@@ -19,6 +19,7 @@ from resbench.batch.certificate import (
     BatchCertifier,
     CertificateInputError,
     _Coupling,
+    _merge_tiles,
     certify_batch,
 )
 from resbench.batch.network import with_values
@@ -268,6 +269,19 @@ def test_dense_blocks_give_the_same_products() -> None:
     got = cert.certify(volts, currents=False)
     assert got.vsource_current is None
     assert got.ok.tolist() == cert.certify(volts).ok.tolist() == [True, False]
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), unique=True))
+def test_dense_tiles_are_covered_once(tiles: list[tuple[int, int]]) -> None:
+    ids = np.array(sorted(r * 7 + c for r, c in tiles), dtype=np.int64)
+    cover = np.zeros((7, 7), dtype=int)
+    for rt0, rt1, ct0, ct1 in _merge_tiles(ids // 7, ids % 7):
+        cover[rt0:rt1, ct0:ct1] += 1
+    want = np.zeros((7, 7), dtype=int)
+    for r, c in tiles:
+        want[r, c] = 1
+    assert np.array_equal(cover, want)
 
 
 def test_coupling_without_dense_blocks_is_the_sparse_product() -> None:

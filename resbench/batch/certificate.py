@@ -80,13 +80,14 @@ class _Coupling:
         if n >= DENSE_MIN_NODES and r.size:
             nt = -(-n // TILE)
             tiles = r // TILE * nt + c // TILE
-            fill = np.bincount(tiles, minlength=nt * nt).reshape(nt, nt)
+            ids, fill = np.unique(tiles, return_counts=True)  # the tiles holding entries
             side = np.minimum(TILE, n - np.arange(nt) * TILE)
-            dense = fill >= DENSE_FILL * np.outer(side, side)
-            if 1.5 * 8 * float((np.outer(side, side) * dense).sum()) > DENSE_MAX_BYTES:
-                dense[:] = False
-            keep = ~dense.reshape(-1)[tiles]
-            for rt0, rt1, ct0, ct1 in _merge_tiles(dense):
+            area = side[ids // nt] * side[ids % nt]
+            dense_ids = ids[fill >= DENSE_FILL * area]
+            if 12.0 * float(area[fill >= DENSE_FILL * area].sum()) > DENSE_MAX_BYTES:
+                dense_ids = dense_ids[:0]  # float64 + float32 copies would not fit
+            keep = ~np.isin(tiles, dense_ids)
+            for rt0, rt1, ct0, ct1 in _merge_tiles(dense_ids // nt, dense_ids % nt):
                 r0, r1 = rt0 * TILE, min(n, rt1 * TILE)
                 c0, c1 = ct0 * TILE, min(n, ct1 * TILE)
                 sel = (r >= r0) & (r < r1) & (c >= c0) & (c < c1)
@@ -130,25 +131,35 @@ def _rows(w: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def _merge_tiles(dense: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Rectangles (row tiles rt0:rt1, column tiles ct0:ct1) covering the dense tiles:
-    runs of dense tiles along each row of tiles, stacked while the runs repeat."""
+def _merge_tiles(rt: np.ndarray, ct: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Rectangles (row tiles rt0:rt1, column tiles ct0:ct1) covering exactly the dense
+    tiles (rt, ct), sorted by row then column: runs of consecutive dense tiles along
+    each row of tiles, stacked while the same run repeats on the next row."""
     out: list[list[int]] = []
     open_: dict[tuple[int, int], int] = {}  # (ct0, ct1) -> index of the block ending here
-    for rt in range(dense.shape[0]):
-        row = np.concatenate([[False], dense[rt], [False]])
-        edges = np.flatnonzero(row[1:] != row[:-1])
-        runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
-        nxt: dict[tuple[int, int], int] = {}
-        for ct0, ct1 in runs:
-            k = open_.get((ct0, ct1))
-            if k is not None and out[k][1] == rt:
-                out[k][1] = rt + 1
-            else:
-                out.append([rt, rt + 1, ct0, ct1])
-                k = len(out) - 1
-            nxt[(ct0, ct1)] = k
-        open_ = nxt
+    cuts = np.flatnonzero((np.diff(rt) != 0) | (np.diff(ct) != 1)) + 1
+    runs = (
+        [
+            (int(rt[i]), int(ct[i]), int(ct[j - 1]) + 1)
+            for i, j in zip(np.r_[0, cuts], np.r_[cuts, rt.size], strict=True)
+        ]
+        if rt.size
+        else []
+    )
+    row_of_open = -1
+    nxt: dict[tuple[int, int], int] = {}
+    for row, ct0, ct1 in runs:
+        if row != row_of_open:
+            open_ = nxt if row == row_of_open + 1 else {}
+            nxt = {}
+            row_of_open = row
+        k = open_.get((ct0, ct1))
+        if k is not None:
+            out[k][1] = row + 1
+        else:
+            out.append([row, row + 1, ct0, ct1])
+            k = len(out) - 1
+        nxt[(ct0, ct1)] = k
     return [(a, b, c, d) for a, b, c, d in out]
 
 
