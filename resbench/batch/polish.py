@@ -1,0 +1,354 @@
+"""Batched exact finish: the polish's first (and usually last) step for many samples.
+
+The single solver's polish (:mod:`resbench.solvers.polish`) starts from CD's point
+with the working set W = the constraints tight there, solves the equality-constrained
+problem for W and stops when that point is primal and dual feasible.  On a sweep or a
+batch most samples stop after that one solve, and many share the same W: the same
+tight bounds and tight free–free diodes.  Only the limits (the right-hand sides of the
+constraints) and the injections differ between them.
+
+:func:`polish_batch` therefore groups the samples of a batch by their tight set and,
+per group, builds the contracted matrix once (clusters of nodes joined by tight
+free–free diodes; nodes tied to the 0 V node F by a tight bound are fixed), factorises
+it once (dense Cholesky below :data:`DENSE_MAX` unknowns, sparse LU above) and solves
+all the group's samples as right-hand sides.  Each sample is then checked exactly as
+the polish checks its own: every constraint primal feasible within
+``REL_TOL × v_scale``, and the multipliers of W (unique, as W is a forest) ≥
+``−REL_TOL × i_scale``.  A sample that passes is at its exact optimum (KKT with a
+strictly convex energy); one that fails (wrong active set) is left to the caller's
+per-sample polish, which then starts its active-set iterations from that point.
+
+As in the polish, W is the tight set reduced to a forest: tight constraints are taken
+in the polish's order (free–free diodes, lower bounds, upper bounds) and one that
+would close a cycle is left out of W (its multiplier is zero; it stays checked as a
+primal constraint).  Circuits with islands (singular contracted matrices) are not
+handled: every sample comes back ``ok = False``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numba import types
+from threadpoolctl import ThreadpoolController
+
+from resbench._jit import F64, I32, I64, kernel
+from resbench._unionfind import UnionFind
+from resbench.errors import InputError
+from resbench.solvers.polish import DENSE_MAX, REL_TOL
+from resbench.solvers.problem import Problem
+
+__all__ = ["polish_batch", "sample_i_scales"]
+
+_BLAS = ThreadpoolController()
+F64_2D = types.float64[:, ::1]  # [row, sample], samples contiguous
+
+
+@kernel(I64, I64, I64, F64, F64_2D, F64_2D)
+def _tree_offsets(order, parent, edge, sign, w, ofs):  # pragma: no cover - numba
+    """Offsets along the forest, parents first: ofs[x] = ofs[parent] + sign · w[edge].
+
+    ``w[k, b]``: limit of forest edge k for sample b; roots keep their row of ``ofs``.
+    """
+    nb = ofs.shape[1]
+    for t in range(order.shape[0]):
+        x = order[t]
+        k = edge[x]
+        if k < 0:
+            continue
+        y = parent[x]
+        s = sign[x]
+        for b in range(nb):
+            ofs[x, b] = ofs[y, b] + s * w[k, b]
+
+
+@kernel(I64, I64, I64, F64, F64_2D, F64_2D)
+def _tree_multipliers(order, parent, edge, sign, acc, lam):  # pragma: no cover - numba
+    """Unique multipliers of a forest W, leaves first (as the polish's pass).
+
+    ``acc[x, b]``: current leaving node x (row n = F), consumed.  Stationarity at x with
+    its parent edge k: acc_x + sign·λ_k = 0, so λ_k = −sign·acc_x, and the subtree's
+    current passes on to the parent.
+    """
+    nb = acc.shape[1]
+    for t in range(order.shape[0] - 1, -1, -1):
+        x = order[t]
+        k = edge[x]
+        if k < 0:
+            continue
+        y = parent[x]
+        s = sign[x]
+        for b in range(nb):
+            lam[k, b] = -s * acc[x, b]
+            acc[y, b] += acc[x, b]
+
+
+@kernel(I64, I32, F64, F64, F64_2D, F64_2D, F64_2D)
+def _residual(indptr, indices, data, diag, x, c, out):  # pragma: no cover - numba
+    """out = c − L x per sample (L = diag − offdiag): the current *into* each node."""
+    n, nb = x.shape
+    for i in range(n):
+        d = diag[i]
+        for b in range(nb):
+            out[i, b] = c[i, b] - d * x[i, b]
+        for t in range(indptr[i], indptr[i + 1]):
+            j = indices[t]
+            g = data[t]
+            for b in range(nb):
+                out[i, b] += g * x[j, b]
+
+
+@kernel(I64, F64_2D, F64_2D)
+def _sum_clusters(cl, r, out):  # pragma: no cover - numba
+    """out[cl[i]] += r[i] over the nodes of a cluster (cl[i] = −1: fixed, skipped)."""
+    nb = r.shape[1]
+    for i in range(cl.shape[0]):
+        k = cl[i]
+        if k < 0:
+            continue
+        for b in range(nb):
+            out[k, b] += r[i, b]
+
+
+@kernel(I64, I32, F64, F64, I64, F64_2D)
+def _contract_dense(indptr, indices, data, diag, cl, mat):  # pragma: no cover - numba
+    """mat = Pᵀ L P summed straight from L's entries (P: node → cluster, −1 fixed)."""
+    for i in range(cl.shape[0]):
+        ci = cl[i]
+        if ci < 0:
+            continue
+        mat[ci, ci] += diag[i]
+        for t in range(indptr[i], indptr[i + 1]):
+            cj = cl[indices[t]]
+            if cj >= 0:
+                mat[ci, cj] -= data[t]
+
+
+def sample_i_scales(p: Problem, C: np.ndarray, v_scale: np.ndarray) -> np.ndarray:
+    """Per sample current scale, as the batch's per-sample problems define it:
+    ``max(max(diag) · v_scale, max |c|, 1e-15)``."""
+    dmax = float(np.max(p.diag)) if p.n else 0.0
+    cmax = np.abs(C).max(axis=0) if C.shape[0] else np.zeros(C.shape[1])
+    return np.maximum(np.maximum(dmax * np.asarray(v_scale, dtype=float), cmax), 1e-15)
+
+
+def _check_shapes(p, C, LO, HI, FFL, U, v_scale, i_scale) -> int:
+    n = p.n
+    if U.ndim != 2 or U.shape[0] != n:
+        raise InputError(f"U must be [n={n}, B] supernode voltages, got shape {U.shape}")
+    B = U.shape[1]
+    for name, a, rows in (("C", C, n), ("LO", LO, n), ("HI", HI, n), ("FFL", FFL, p.n_ff_diodes)):
+        ok_cols = a.ndim == 2 and (a.shape[1] == B or (name != "C" and a.shape[1] == 1))
+        if not ok_cols or a.shape[0] != rows:
+            raise InputError(
+                f"{name} must be [{rows}, B={B}]"
+                + ("" if name == "C" else f" or [{rows}, 1]")
+                + f", got shape {a.shape}: pass one column per sample (or one shared)"
+            )
+    for name, a in (("v_scale", v_scale), ("i_scale", i_scale)):
+        if a.shape != (B,):
+            raise InputError(f"{name} must have one value per sample ({B}), got {a.shape}")
+    return B
+
+
+def polish_batch(
+    p: Problem,
+    C: np.ndarray,
+    LO: np.ndarray,
+    HI: np.ndarray,
+    FFL: np.ndarray,
+    U: np.ndarray,
+    v_scale: np.ndarray,
+    i_scale: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact finish of a batch from feasible points ``U`` (see module docstring).
+
+    ``p``: the problem compiled once (its structure is shared; its c, bounds and limits
+    are not used).  ``C [n, B]``: injections; ``LO``, ``HI [n, B]`` or ``[n, 1]``: bounds;
+    ``FFL [n_ff, B]`` or ``[n_ff, 1]``: free–free limits; ``U [n, B]``: feasible points;
+    ``v_scale``, ``i_scale [B]``: the samples' scales (:func:`sample_i_scales`).
+
+    Returns ``(U_new, ok)``: where ``ok[b]``, ``U_new[:, b]`` is sample b's exact optimum
+    (what :func:`resbench.solvers.polish.polish` returns from ``U[:, b]``); elsewhere
+    ``U_new[:, b] = U[:, b]`` and the caller polishes that sample on its own.
+    """
+    C, LO, HI, FFL, U = (np.asarray(a, dtype=np.float64) for a in (C, LO, HI, FFL, U))
+    v_scale = np.asarray(v_scale, dtype=np.float64).reshape(-1)
+    i_scale = np.asarray(i_scale, dtype=np.float64).reshape(-1)
+    B = _check_shapes(p, C, LO, HI, FFL, U, v_scale, i_scale)
+    U_new = U.copy()
+    ok = np.zeros(B, dtype=bool)
+    if B == 0 or p.n_islands:
+        return U_new, ok
+    n = p.n
+    good = np.isfinite(U).all(axis=0) & np.isfinite(v_scale) & np.isfinite(i_scale)
+    if n == 0:
+        ok[:] = good
+        return U_new, ok
+    an = p.ff_anode.astype(np.int64)
+    ca = p.ff_cathode.astype(np.int64)
+    vtol = REL_TOL * v_scale
+    with np.errstate(invalid="ignore"):  # inf − inf of absent bounds: never tight
+        tight = np.concatenate(
+            [
+                np.abs(U[an] - U[ca] - FFL) <= vtol,
+                np.abs(U - LO) <= vtol,
+                np.abs(HI - U) <= vtol,
+            ]
+        )
+    cols = np.flatnonzero(good)
+    if cols.size == 0:
+        return U_new, ok
+    keys = np.packbits(tight[:, cols], axis=0).T  # [B', bytes]: one row per sample
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
+    L = (
+        np.ascontiguousarray(p.indptr, dtype=np.int64),
+        np.ascontiguousarray(p.indices, dtype=np.int32),
+        np.ascontiguousarray(p.data, dtype=np.float64),
+        np.ascontiguousarray(p.diag, dtype=np.float64),
+    )
+    with _BLAS.limit(limits=1, user_api="blas"):
+        for g in range(first.size):
+            idx = cols[order[bounds[g] : bounds[g + 1]]]
+            pattern = tight[:, cols[first[g]]]
+            res = _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale)
+            if res is not None:
+                u_g, ok_g = res
+                U_new[:, idx[ok_g]] = u_g[:, ok_g]
+                ok[idx[ok_g]] = True
+    return U_new, ok
+
+
+def _col(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Columns ``idx`` of a per-sample array, or its shared column broadcast."""
+    return a[:, idx] if a.shape[1] > 1 else np.repeat(a, idx.size, axis=1)
+
+
+def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
+    """One tight set: contract, factorise once, solve every sample, check each.
+
+    Returns (U_g [n, Bg], ok_g [Bg]) or None when the contracted matrix is singular.
+    """
+    n, nff = p.n, p.n_ff_diodes
+    Bg = idx.size
+    # the tight constraints as edges an → ca (node n = F, 0 V), in the polish's order
+    k_all = np.flatnonzero(pattern)
+    kind = np.where(k_all < nff, 0, np.where(k_all < nff + n, 1, 2))
+    node = np.where(kind == 1, k_all - nff, k_all - nff - n)  # the bound's node
+    e_an = np.where(kind == 1, n, node).astype(np.int64)  # lower: 0 − u_i ≤ −lo_i
+    e_ca = np.where(kind == 2, n, node).astype(np.int64)  # upper: u_i − 0 ≤ hi_i
+    ffk = kind == 0
+    e_an[ffk] = p.ff_anode[k_all[ffk]]
+    e_ca[ffk] = p.ff_cathode[k_all[ffk]]
+    # W: the tight set reduced to a forest (a constraint closing a cycle stays out)
+    uf = UnionFind(n + 1)
+    keep = np.array([uf.union(int(a), int(b)) for a, b in zip(e_an, e_ca, strict=True)], bool)
+    e_an, e_ca, kind, node, k_all = e_an[keep], e_ca[keep], kind[keep], node[keep], k_all[keep]
+    K = k_all.size
+    # limits of W's edges per sample: u[an] − u[ca] = w
+    W = np.empty((K, Bg))
+    ff = kind == 0
+    if ff.any():
+        W[ff] = _col(FFL, idx)[k_all[ff]]
+    if (kind == 1).any():
+        W[kind == 1] = -_col(LO, idx)[node[kind == 1]]
+    if (kind == 2).any():
+        W[kind == 2] = _col(HI, idx)[node[kind == 2]]
+    # BFS over the forest, F's tree first: parent, edge and sign per node
+    parent = np.full(n + 1, -1, dtype=np.int64)
+    edge = np.full(n + 1, -1, dtype=np.int64)
+    sign = np.zeros(n + 1)
+    root = np.arange(n + 1)
+    adj: dict[int, list[tuple[int, int]]] = {}
+    for k in range(K):
+        a, b = int(e_an[k]), int(e_ca[k])
+        adj.setdefault(a, []).append((b, k))
+        adj.setdefault(b, []).append((a, k))
+    seen = np.zeros(n + 1, dtype=bool)
+    bfs: list[int] = []
+    for s in ([n] if n in adj else []) + [x for x in adj if x != n]:
+        if seen[s]:
+            continue
+        seen[s] = True
+        queue = [s]
+        for x in queue:
+            bfs.append(x)
+            for y, k in adj.get(x, []):
+                if seen[y]:
+                    continue
+                seen[y] = True
+                root[y], parent[y], edge[y] = s, x, k
+                sign[y] = 1.0 if y == e_an[k] else -1.0
+                queue.append(y)
+    bfs_order = np.asarray(bfs, dtype=np.int64)
+    ofs = np.zeros((n + 1, Bg))  # u_x = z_root(x) + ofs_x; F's tree: u = ofs (F = 0 V)
+    if K:
+        _tree_offsets(bfs_order, parent, edge, sign, np.ascontiguousarray(W), ofs)
+    fixed = root[:n] == n
+    free_roots = np.unique(root[:n][~fixed])
+    colmap = np.full(n + 1, -1, dtype=np.int64)
+    colmap[free_roots] = np.arange(free_roots.size)
+    cl = colmap[root[:n]]
+    cl[fixed] = -1
+    m = int(free_roots.size)
+    # solve: u = q + P z with P the cluster map; Pᵀ L P z = Pᵀ (c − L q)
+    q = np.ascontiguousarray(ofs[:n])
+    Cg = np.ascontiguousarray(C[:, idx])
+    U_g = q.copy()
+    R = np.empty((n, Bg))
+    if m:
+        _residual(*L, q, Cg, R)
+        rhs = np.zeros((m, Bg))
+        _sum_clusters(cl, R, rhs)
+        try:
+            z = _factor_solve(L, cl, m, rhs)
+        except (np.linalg.LinAlgError, RuntimeError):
+            return None  # singular (cannot happen without islands): the caller polishes
+        free = np.flatnonzero(cl >= 0)
+        U_g[free] += z[cl[free]]
+    # exact checks, per sample: primal feasibility of every constraint ...
+    vfeas = REL_TOL * v_scale[idx]
+    LOg, HIg = (a[:, idx] if a.shape[1] > 1 else a for a in (LO, HI))
+    viol = np.maximum(LOg - U_g, U_g - HIg).max(axis=0)
+    if nff:
+        FFg = FFL[:, idx] if FFL.shape[1] > 1 else FFL
+        viol = np.maximum(viol, (U_g[p.ff_anode] - U_g[p.ff_cathode] - FFg).max(axis=0))
+    ok_g = (viol <= vfeas) & np.isfinite(U_g).all(axis=0)
+    # ... and dual feasibility: W's multipliers ≥ −tol
+    if K:
+        _residual(*L, U_g, Cg, R)
+        acc = np.zeros((n + 1, Bg))
+        np.negative(R, out=acc[:n])  # current leaving each node
+        lam = np.zeros((K, Bg))
+        _tree_multipliers(bfs_order, parent, edge, sign, acc, lam)
+        ok_g &= lam.min(axis=0) >= -REL_TOL * i_scale[idx]
+    return U_g, ok_g
+
+
+def _factor_solve(L, cl: np.ndarray, m: int, rhs: np.ndarray) -> np.ndarray:
+    """Solve Pᵀ L P z = rhs for all columns: one factorisation, dense Cholesky below
+    DENSE_MAX unknowns, else a sparse LU (as the polish's own solve)."""
+    indptr, indices, data, diag = L
+    if m <= DENSE_MAX:
+        mat = np.zeros((m, m))
+        _contract_dense(indptr, indices, data, diag, cl, mat)
+        return sla.cho_solve(sla.cho_factor(mat, check_finite=False), rhs, check_finite=False)
+    n = cl.size
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    ci, cj = cl[rows], cl[indices]
+    both = (ci >= 0) & (cj >= 0)
+    free = cl >= 0
+    dcl = cl[free]
+    mat = sp.coo_matrix(
+        (
+            np.concatenate([-data[both], diag[free]]),
+            (np.concatenate([ci[both], dcl]), np.concatenate([cj[both], dcl])),
+        ),
+        shape=(m, m),
+    ).tocsc()
+    return spla.splu(mat, permc_spec="MMD_AT_PLUS_A").solve(rhs)
