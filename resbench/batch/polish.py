@@ -37,7 +37,7 @@ from threadpoolctl import ThreadpoolController
 from resbench._jit import F64, I32, I64, kernel
 from resbench._unionfind import UnionFind
 from resbench.errors import InputError
-from resbench.solvers.polish import DENSE_MAX, REL_TOL
+from resbench.solvers.polish import DENSE_MAX, REL_TOL, STEP_TOL
 from resbench.solvers.problem import Problem
 
 __all__ = ["polish_batch", "sample_i_scales"]
@@ -162,6 +162,8 @@ def polish_batch(
     U: np.ndarray,
     v_scale: np.ndarray,
     i_scale: np.ndarray,
+    *,
+    max_rounds: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact finish of a batch from feasible points ``U`` (see module docstring).
 
@@ -169,6 +171,8 @@ def polish_batch(
     are not used).  ``C [n, B]``: injections; ``LO``, ``HI [n, B]`` or ``[n, 1]``: bounds;
     ``FFL [n_ff, B]`` or ``[n_ff, 1]``: free–free limits; ``U [n, B]``: feasible points;
     ``v_scale``, ``i_scale [B]``: the samples' scales (:func:`sample_i_scales`).
+    ``max_rounds``: 1 = the tight set's solve only; more = that many rounds of the
+    polish's active-set steps, batched (samples regrouped by working set each round).
 
     Returns ``(U_new, ok)``: where ``ok[b]``, ``U_new[:, b]`` is sample b's exact optimum
     (what :func:`resbench.solvers.polish.polish` returns from ``U[:, b]``); elsewhere
@@ -178,6 +182,8 @@ def polish_batch(
     v_scale = np.asarray(v_scale, dtype=np.float64).reshape(-1)
     i_scale = np.asarray(i_scale, dtype=np.float64).reshape(-1)
     B = _check_shapes(p, C, LO, HI, FFL, U, v_scale, i_scale)
+    if int(max_rounds) < 1:
+        raise InputError(f"max_rounds must be at least 1, got {max_rounds!r}")
     U_new = U.copy()
     ok = np.zeros(B, dtype=bool)
     if B == 0 or p.n_islands:
@@ -187,41 +193,85 @@ def polish_batch(
     if n == 0:
         ok[:] = good
         return U_new, ok
-    an = p.ff_anode.astype(np.int64)
-    ca = p.ff_cathode.astype(np.int64)
-    vtol = REL_TOL * v_scale
-    with np.errstate(invalid="ignore"):  # inf − inf of absent bounds: never tight
-        tight = np.concatenate(
-            [
-                np.abs(U[an] - U[ca] - FFL) <= vtol,
-                np.abs(U - LO) <= vtol,
-                np.abs(HI - U) <= vtol,
-            ]
-        )
+    # every constraint as u[an] − u[ca] ≤ w (node n = F at 0 V), in the polish's order:
+    # free–free diodes, lower bounds (0 − u_i ≤ −lo_i), upper bounds (u_i − 0 ≤ hi_i)
+    ar = np.arange(n, dtype=np.int64)
+    fF = np.full(n, n, dtype=np.int64)
+    an_all = np.concatenate([p.ff_anode.astype(np.int64), fF, ar])
+    ca_all = np.concatenate([p.ff_cathode.astype(np.int64), ar, fF])
+
+    def limits(idx: np.ndarray) -> np.ndarray:
+        return np.concatenate([_col(FFL, idx), -_col(LO, idx), _col(HI, idx)])
+
+    def gaps(X: np.ndarray) -> np.ndarray:  # u[an] − u[ca] per constraint, [m, k]
+        Xe = np.concatenate([X, np.zeros((1, X.shape[1]))])
+        return Xe[an_all] - Xe[ca_all]
+
     cols = np.flatnonzero(good)
     if cols.size == 0:
         return U_new, ok
-    keys = np.packbits(tight[:, cols], axis=0).T  # [B', bytes]: one row per sample
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
+    with np.errstate(invalid="ignore"):  # inf − inf of absent bounds: never tight
+        W = np.zeros((an_all.size, B), dtype=bool)  # working sets: the tight constraints
+        W[:, cols] = np.abs(gaps(U[:, cols]) - limits(cols)) <= REL_TOL * v_scale[cols]
     L = (
         np.ascontiguousarray(p.indptr, dtype=np.int64),
         np.ascontiguousarray(p.indices, dtype=np.int32),
         np.ascontiguousarray(p.data, dtype=np.float64),
         np.ascontiguousarray(p.diag, dtype=np.float64),
     )
-    with _BLAS.limit(limits=1, user_api="blas"):
-        for g in range(first.size):
-            idx = cols[order[bounds[g] : bounds[g + 1]]]
-            pattern = tight[:, cols[first[g]]]
-            res = _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale)
-            if res is not None:
-                u_g, ok_g = res
-                U_new[:, idx[ok_g]] = u_g[:, ok_g]
-                ok[idx[ok_g]] = True
+    X = U.copy()  # each pending sample's current (feasible) point
+    pending = cols
+    with _BLAS.limit(limits=1, user_api="blas"), np.errstate(invalid="ignore"):
+        for rnd in range(int(max_rounds)):
+            last = rnd == int(max_rounds) - 1
+            alive = np.zeros(B, dtype=bool)
+            for idx in _groups(W, pending):
+                res = _solve_group(p, L, W[:, idx[0]], C, LO, HI, FFL, idx, v_scale, i_scale)
+                if res is None:
+                    continue  # singular: left to the caller
+                keep, T, pok, dok, worst = res
+                W[:, idx] = keep[:, None]  # the working set is the tight set's forest
+                done = pok & dok
+                U_new[:, idx[done]] = T[:, done]
+                ok[idx[done]] = True
+                if last:
+                    continue
+                # the polish's steps: towards T until the first constraint outside W
+                # blocks (it joins W); at a feasible T, drop the most negative multiplier
+                drop = pok & ~dok
+                X[:, idx[drop]] = T[:, drop]
+                W[worst[drop], idx[drop]] = False
+                alive[idx[drop]] = True
+                pf = ~pok & np.isfinite(T).all(axis=0)
+                if pf.any():
+                    sub = idx[pf]
+                    step = T[:, pf] - X[:, sub]
+                    slope = gaps(step)
+                    g_now = gaps(X[:, sub]) - limits(sub)
+                    block = ~keep[:, None] & (slope > STEP_TOL * v_scale[sub])
+                    ratio = np.full(slope.shape, np.inf)
+                    ratio[block] = np.maximum(-g_now[block], 0.0) / slope[block]
+                    j = np.argmin(ratio, axis=0)
+                    alpha = ratio[j, np.arange(sub.size)]
+                    moves = alpha < 1.0  # else no blocker although infeasible: give up
+                    sm = sub[moves]
+                    X[:, sm] += alpha[moves] * step[:, moves]
+                    W[j[moves], sm] = True
+                    alive[sm] = True
+            pending = np.flatnonzero(alive)
+            if pending.size == 0:
+                break
     return U_new, ok
+
+
+def _groups(W: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
+    """The samples ``cols`` grouped by identical working-set column of ``W``."""
+    keys = np.packbits(W[:, cols], axis=0).T  # [k, bytes]: one row per sample
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(int(inverse.max()) + 2))
+    return [cols[order[bounds[g] : bounds[g + 1]]] for g in range(bounds.size - 1)]
 
 
 def _col(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -230,13 +280,16 @@ def _col(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
-    """One tight set: contract, factorise once, solve every sample, check each.
+    """One working set: contract, factorise once, solve every sample, check each.
 
-    Returns (U_g [n, Bg], ok_g [Bg]) or None when the contracted matrix is singular.
+    Returns (forest [m], T [n, Bg], primal_ok [Bg], dual_ok [Bg], worst [Bg]) — the
+    working set reduced to a forest, the equality-constrained optima, the checks and
+    the constraint with the most negative multiplier (−1 without any) — or None when
+    the contracted matrix is singular.
     """
     n, nff = p.n, p.n_ff_diodes
     Bg = idx.size
-    # the tight constraints as edges an → ca (node n = F, 0 V), in the polish's order
+    # the working set's constraints as edges an → ca (node n = F, 0 V)
     k_all = np.flatnonzero(pattern)
     kind = np.where(k_all < nff, 0, np.where(k_all < nff + n, 1, 2))
     node = np.where(kind == 1, k_all - nff, k_all - nff - n)  # the bound's node
@@ -245,20 +298,22 @@ def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
     ffk = kind == 0
     e_an[ffk] = p.ff_anode[k_all[ffk]]
     e_ca[ffk] = p.ff_cathode[k_all[ffk]]
-    # W: the tight set reduced to a forest (a constraint closing a cycle stays out)
+    # the set reduced to a forest, in the polish's order (one closing a cycle stays out)
     uf = UnionFind(n + 1)
     keep = np.array([uf.union(int(a), int(b)) for a, b in zip(e_an, e_ca, strict=True)], bool)
     e_an, e_ca, kind, node, k_all = e_an[keep], e_ca[keep], kind[keep], node[keep], k_all[keep]
+    forest = np.zeros(pattern.size, dtype=bool)
+    forest[k_all] = True
     K = k_all.size
     # limits of W's edges per sample: u[an] − u[ca] = w
-    W = np.empty((K, Bg))
+    wk = np.empty((K, Bg))
     ff = kind == 0
     if ff.any():
-        W[ff] = _col(FFL, idx)[k_all[ff]]
+        wk[ff] = _col(FFL, idx)[k_all[ff]]
     if (kind == 1).any():
-        W[kind == 1] = -_col(LO, idx)[node[kind == 1]]
+        wk[kind == 1] = -_col(LO, idx)[node[kind == 1]]
     if (kind == 2).any():
-        W[kind == 2] = _col(HI, idx)[node[kind == 2]]
+        wk[kind == 2] = _col(HI, idx)[node[kind == 2]]
     # BFS over the forest, F's tree first: parent, edge and sign per node
     parent = np.full(n + 1, -1, dtype=np.int64)
     edge = np.full(n + 1, -1, dtype=np.int64)
@@ -288,7 +343,7 @@ def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
     bfs_order = np.asarray(bfs, dtype=np.int64)
     ofs = np.zeros((n + 1, Bg))  # u_x = z_root(x) + ofs_x; F's tree: u = ofs (F = 0 V)
     if K:
-        _tree_offsets(bfs_order, parent, edge, sign, np.ascontiguousarray(W), ofs)
+        _tree_offsets(bfs_order, parent, edge, sign, np.ascontiguousarray(wk), ofs)
     fixed = root[:n] == n
     free_roots = np.unique(root[:n][~fixed])
     colmap = np.full(n + 1, -1, dtype=np.int64)
@@ -318,16 +373,20 @@ def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
     if nff:
         FFg = FFL[:, idx] if FFL.shape[1] > 1 else FFL
         viol = np.maximum(viol, (U_g[p.ff_anode] - U_g[p.ff_cathode] - FFg).max(axis=0))
-    ok_g = (viol <= vfeas) & np.isfinite(U_g).all(axis=0)
+    pok = (viol <= vfeas) & np.isfinite(U_g).all(axis=0)
     # ... and dual feasibility: W's multipliers ≥ −tol
+    dok = np.ones(Bg, dtype=bool)
+    worst = np.full(Bg, -1, dtype=np.int64)
     if K:
         _residual(*L, U_g, Cg, R)
         acc = np.zeros((n + 1, Bg))
         np.negative(R, out=acc[:n])  # current leaving each node
         lam = np.zeros((K, Bg))
         _tree_multipliers(bfs_order, parent, edge, sign, acc, lam)
-        ok_g &= lam.min(axis=0) >= -REL_TOL * i_scale[idx]
-    return U_g, ok_g
+        j = np.argmin(lam, axis=0)  # ties: the lowest constraint index, as the polish
+        dok = lam[j, np.arange(Bg)] >= -REL_TOL * i_scale[idx]
+        worst = k_all[j]
+    return forest, U_g, pok, dok, worst
 
 
 def _factor_solve(L, cl: np.ndarray, m: int, rhs: np.ndarray) -> np.ndarray:
