@@ -10,7 +10,7 @@ constraints) and the injections differ between them.
 :func:`polish_batch` therefore groups the samples of a batch by their tight set and,
 per group, builds the contracted matrix once (clusters of nodes joined by tight
 free–free diodes; nodes tied to the 0 V node F by a tight bound are fixed), factorises
-it once (dense Cholesky below :data:`DENSE_MAX` unknowns, sparse LU above) and solves
+it once (dense LU below :data:`DENSE_MAX` unknowns, sparse LU above) and solves
 all the group's samples as right-hand sides.  Each sample is then checked exactly as
 the polish checks its own: every constraint primal feasible within
 ``REL_TOL × v_scale``, and the multipliers of W (unique, as W is a forest) ≥
@@ -28,7 +28,6 @@ handled: every sample comes back ``ok = False``.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numba import types
@@ -265,13 +264,18 @@ def polish_batch(
 
 
 def _groups(W: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
-    """The samples ``cols`` grouped by identical working-set column of ``W``."""
-    keys = np.packbits(W[:, cols], axis=0).T  # [k, bytes]: one row per sample
-    _, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(int(inverse.max()) + 2))
-    return [cols[order[bounds[g] : bounds[g + 1]]] for g in range(bounds.size - 1)]
+    """The samples ``cols`` grouped by identical working-set column of ``W``: the
+    columns packed into 64-bit words, sorted (lexsort), split where the words change."""
+    packed = np.packbits(W[:, cols], axis=0)  # [bytes, k]
+    pad = -packed.shape[0] % 8
+    if pad or not packed.shape[0]:
+        pad = pad or 8
+        packed = np.concatenate([packed, np.zeros((pad, cols.size), dtype=np.uint8)])
+    words = np.ascontiguousarray(packed.T).view(np.uint64)  # [k, words]
+    order = np.lexsort(words.T[::-1]) if words.shape[1] > 1 else np.argsort(words[:, 0])
+    srt = words[order]
+    cut = np.flatnonzero((srt[1:] != srt[:-1]).any(axis=1)) + 1
+    return [cols[g] for g in np.split(order, cut)]
 
 
 def _col(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -345,7 +349,7 @@ def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
     if K:
         _tree_offsets(bfs_order, parent, edge, sign, np.ascontiguousarray(wk), ofs)
     fixed = root[:n] == n
-    free_roots = np.unique(root[:n][~fixed])
+    free_roots = np.flatnonzero(root[:n] == np.arange(n))  # a BFS start is its own root
     colmap = np.full(n + 1, -1, dtype=np.int64)
     colmap[free_roots] = np.arange(free_roots.size)
     cl = colmap[root[:n]]
@@ -390,13 +394,13 @@ def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
 
 
 def _factor_solve(L, cl: np.ndarray, m: int, rhs: np.ndarray) -> np.ndarray:
-    """Solve Pᵀ L P z = rhs for all columns: one factorisation, dense Cholesky below
-    DENSE_MAX unknowns, else a sparse LU (as the polish's own solve)."""
+    """Solve Pᵀ L P z = rhs for all columns: one factorisation, dense LU below
+    DENSE_MAX unknowns, else a sparse LU (both as the polish's own solve)."""
     indptr, indices, data, diag = L
     if m <= DENSE_MAX:
         mat = np.zeros((m, m))
         _contract_dense(indptr, indices, data, diag, cl, mat)
-        return sla.cho_solve(sla.cho_factor(mat, check_finite=False), rhs, check_finite=False)
+        return np.linalg.solve(mat, rhs)  # LAPACK gesv: least call overhead here
     n = cl.size
     rows = np.repeat(np.arange(n), np.diff(indptr))
     ci, cj = cl[rows], cl[indices]
