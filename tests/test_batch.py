@@ -187,6 +187,17 @@ def test_warm_start_from_a_previous_batch():
     assert _check_against_loop(c, net, S * 1.01, nudged) == 16
 
 
+def test_one_or_two_samples_sweep_singly_with_the_same_answer():
+    c = drn([10, 8, 4], seed=9, bias=True)
+    net = Network(c)
+    rng = np.random.default_rng(9)
+    S = net.default_values() * rng.uniform(0, 1, (2, net.n_inputs))
+    few = net.solve_batch(S)  # below SINGLE_BELOW: the single solver's kernel per sample
+    many = net.solve_batch(np.repeat(S, 8, axis=0))
+    assert np.max(np.abs(few.voltages - many.voltages[::8])) <= 1e-9 * _scale(many.voltages)
+    assert _check_against_loop(c, net, S, few) == 2
+
+
 def test_solve_one_input_gives_a_solution():
     c = read_netlist(NETLISTS / "drn_small.cir")
     net = Network(c)
@@ -244,6 +255,7 @@ def test_a_batch_that_does_not_fit_is_refused_before_allocating(monkeypatch):
 
     net = Network(read_netlist(NETLISTS / "drn_small.cir"))
     monkeypatch.setattr(network, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(network, "SMALL_BATCH_BYTES", 0)
     with pytest.raises(InputError, match="GiB"):
         net.solve_batch(np.zeros((100_000, net.n_inputs)))
 

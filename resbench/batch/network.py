@@ -59,6 +59,7 @@ DENSE_MAX_BYTES = 1 << 30
 BLOCK = 4096  # samples per block of solve_batch (memory and progress granularity)
 SMALL_PROBLEM = 5000  # as resbench.solvers.cd: polish slowly converging small problems
 _SLOW_SWEEPS = 50
+SINGLE_BELOW = 3  # batches of fewer samples sweep one sample at a time (float64)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
 
@@ -599,9 +600,14 @@ class Network:
             sw = np.zeros(B, dtype=np.int64)
             om = 1.0
         else:
-            U, st, sw, om = self._sweeps(
-                Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega
-            )
+            if B < SINGLE_BELOW and dt == np.float64:
+                U, st, sw, om = self._sweeps_singly(
+                    Qn, Cn, lo, hi, ffl, U0, v_scale, infeasible, tol, max_sweeps, omega
+                )
+            else:
+                U, st, sw, om = self._sweeps(
+                    Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega
+                )
         omegas.append(om)
         t2 = time.perf_counter()
         t["sweep"] += t2 - t1
@@ -743,6 +749,44 @@ class Network:
             else:
                 out[:, b] = u
         return out
+
+    def _sweeps_singly(self, Qn, Cn, lo, hi, ffl, U0, v_scale, infeasible, tol, max_sweeps, omega):
+        """A batch of a few samples: the single solver's kernel per sample (a chunk of 8
+        would sweep padding), on the shared sweep arrays with the sample's own fields."""
+        from resbench.batch import _kernels as bk
+        from resbench.solvers.cd import run_sweeps
+
+        n, B = U0.shape
+        U = U0.copy()
+        st = np.full(B, bk.PENDING, dtype=np.int64)
+        sw = np.zeros(B, dtype=np.int64)
+        om_max = 1.0
+        for b in range(B):
+            if infeasible[b]:
+                continue
+            q = self._sample_problem(b, Cn, lo, hi, ffl, v_scale)
+            arrays = self._sweep._replace(
+                q=np.ascontiguousarray(Qn[:, b]),
+                lo=q.lo,
+                hi=q.hi,
+                bounded=bool(self._sweep.bounded or self._var_bounds),
+                in_limit=q.in_limit,
+                out_limit=q.out_limit,
+            )
+            u = np.ascontiguousarray(U[:, b])
+            status, sweeps, _, _, om = run_sweeps(
+                q,
+                u,
+                tol=tol,
+                max_sweeps=max_sweeps,
+                omega="auto" if omega == 0.0 else omega,
+                arrays=arrays,
+            )
+            U[:, b] = u
+            st[b] = bk.CONVERGED if status == 0 else bk.SWEEP_LIMIT
+            sw[b] = sweeps
+            om_max = max(om_max, om)
+        return U, st, sw, om_max
 
     def _sweeps(self, Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega):
         """Chunked sweeps (resbench.batch._kernels); returns U [n, B], status, sweeps, ω."""

@@ -151,15 +151,18 @@ def run_sweeps(
     tol: float = DEFAULT_TOL,
     max_sweeps: int = DEFAULT_MAX_SWEEPS,
     omega: float | str = "auto",
+    arrays: SweepArrays | None = None,
 ) -> tuple[int, int, float, float, float]:
     """Sweep in place on u until the estimated error is ≤ tol × v_scale.
 
+    ``arrays``: the problem's :class:`SweepArrays` when the caller has them already (a
+    batch reuses one set, changing only the per-sample fields).
     Returns (kernel status, sweeps, KCL residual in A, error estimate in V, last ω).
     """
     if p.n == 0:
         return kernels.CD_CONVERGED, 0, 0.0, 0.0, 1.0
     args = _kernel_args(p)
-    sargs = sweep_arrays(p)
+    sargs = sweep_arrays(p) if arrays is None else arrays
     tol_v = tol * p.v_scale
     if omega != "auto":
         om = float(omega)
