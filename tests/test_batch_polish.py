@@ -190,6 +190,7 @@ def test_wrong_active_set_comes_back_not_ok():
     assert np.array_equal(U_new, U)
     # batched active-set steps from there find every optimum
     assert _check(bt, U, rounds=100) == 101
+    assert bt.run(U, None)[1].all()  # None: the polish's own iteration limit
     # and the single polish confirms that those points were not optima
     for b in (0, 100):
         assert np.max(np.abs(polish(bt.problem(b), U[:, b]).u - U[:, b])) > 1e-6
@@ -252,6 +253,8 @@ def test_bad_shapes_are_clear_errors():
         polish_batch(bt.p, bt.C[:, :3], bt.lo, bt.hi, bt.ffl, bt.U, bt.vs, bt.isc)
     with pytest.raises(InputError, match="v_scale"):
         polish_batch(bt.p, bt.C, bt.lo, bt.hi, bt.ffl, bt.U, bt.vs[:3], bt.isc)
+    with pytest.raises(InputError, match="max_rounds"):
+        bt.run(bt.U, 0)
 
 
 def test_empty_batch_and_non_finite_samples():
@@ -264,3 +267,25 @@ def test_empty_batch_and_non_finite_samples():
     U[0, 5] = np.nan
     U_new, ok = bt.run(U)
     assert not ok[5] and ok[np.arange(101) != 5].all()
+
+
+def test_kernels_run_with_their_declared_signatures():
+    """After the warm-up (which compiles the declared signatures), a batch polish adds
+    no specialisation: the callers pass exactly the declared argument types."""
+    from resbench import _jit
+
+    _jit.warm_up()
+    kernels = (
+        bp._residual,
+        bp._sum_clusters,
+        bp._contract_dense,
+        bp._tree_offsets,
+        bp._tree_multipliers,
+    )
+    before = [set(k.signatures) for k in kernels]
+    bt = _diode_iv()
+    bt.run(bt.start, 50)
+    net = Network(grid(5, 5, seed=1, free_free_diodes=True), inputs=["vc0"])
+    bt = Batch(net, np.linspace(0.5, 1.5, 5)[:, None])
+    assert bt.run(bt.U, 100)[1].all()
+    assert [set(k.signatures) for k in kernels] == before

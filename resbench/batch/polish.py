@@ -23,6 +23,15 @@ in the polish's order (free–free diodes, lower bounds, upper bounds) and one t
 would close a cycle is left out of W (its multiplier is zero; it stays checked as a
 primal constraint).  Circuits with islands (singular contracted matrices) are not
 handled: every sample comes back ``ok = False``.
+
+With ``max_rounds > 1`` the samples that fail go on with the polish's own steps,
+batched: a sample whose W-optimum is infeasible steps towards it until the first
+constraint outside W blocks (it joins W); one whose W-optimum is feasible moves there
+and drops its most negative multiplier.  Each round regroups the pending samples by
+their W.  Every sample that comes back ``ok`` passed the same exact check, so the
+rounds change how many samples finish here, never the answers (the optimum of a
+strictly convex problem is unique).  On a sweep, neighbouring samples share their
+working sets and these rounds cost a few solves for many samples at once.
 """
 
 from __future__ import annotations
@@ -162,7 +171,7 @@ def polish_batch(
     v_scale: np.ndarray,
     i_scale: np.ndarray,
     *,
-    max_rounds: int = 1,
+    max_rounds: int | None = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact finish of a batch from feasible points ``U`` (see module docstring).
 
@@ -170,8 +179,9 @@ def polish_batch(
     are not used).  ``C [n, B]``: injections; ``LO``, ``HI [n, B]`` or ``[n, 1]``: bounds;
     ``FFL [n_ff, B]`` or ``[n_ff, 1]``: free–free limits; ``U [n, B]``: feasible points;
     ``v_scale``, ``i_scale [B]``: the samples' scales (:func:`sample_i_scales`).
-    ``max_rounds``: 1 = the tight set's solve only; more = that many rounds of the
-    polish's active-set steps, batched (samples regrouped by working set each round).
+    ``max_rounds``: 1 = the tight set's solve only; more = up to that many rounds of the
+    polish's active-set steps, batched (samples regrouped by working set each round);
+    None = the polish's own iteration limit, ``max(100, 10 × constraints)``.
 
     Returns ``(U_new, ok)``: where ``ok[b]``, ``U_new[:, b]`` is sample b's exact optimum
     (what :func:`resbench.solvers.polish.polish` returns from ``U[:, b]``); elsewhere
@@ -181,8 +191,18 @@ def polish_batch(
     v_scale = np.asarray(v_scale, dtype=np.float64).reshape(-1)
     i_scale = np.asarray(i_scale, dtype=np.float64).reshape(-1)
     B = _check_shapes(p, C, LO, HI, FFL, U, v_scale, i_scale)
+    if max_rounds is None:
+        max_rounds = max(
+            100,
+            10
+            * (
+                p.n_ff_diodes
+                + int(np.isfinite(LO).sum(axis=0).max(initial=0))
+                + int(np.isfinite(HI).sum(axis=0).max(initial=0))
+            ),
+        )
     if int(max_rounds) < 1:
-        raise InputError(f"max_rounds must be at least 1, got {max_rounds!r}")
+        raise InputError(f"max_rounds must be at least 1 (or None), got {max_rounds!r}")
     U_new = U.copy()
     ok = np.zeros(B, dtype=bool)
     if B == 0 or p.n_islands:
