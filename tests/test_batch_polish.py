@@ -276,6 +276,7 @@ def test_kernels_run_with_their_declared_signatures():
 
     _jit.warm_up()
     kernels = (
+        bp._forest,
         bp._residual,
         bp._sum_clusters,
         bp._contract_dense,

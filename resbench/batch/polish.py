@@ -42,8 +42,7 @@ import scipy.sparse.linalg as spla
 from numba import types
 from threadpoolctl import ThreadpoolController
 
-from resbench._jit import F64, I32, I64, kernel
-from resbench._unionfind import UnionFind
+from resbench._jit import F64, I32, I64, INT, kernel
 from resbench.errors import InputError
 from resbench.solvers.polish import DENSE_MAX, REL_TOL, STEP_TOL
 from resbench.solvers.problem import Problem
@@ -91,6 +90,88 @@ def _tree_multipliers(order, parent, edge, sign, acc, lam):  # pragma: no cover 
         for b in range(nb):
             lam[k, b] = -s * acc[x, b]
             acc[y, b] += acc[x, b]
+
+
+@kernel(INT, I64, I64)
+def _forest(n, e_an, e_ca):  # pragma: no cover - numba
+    """The working set's edges reduced to a forest over nodes 0..n (n = F), in order
+    (an edge closing a cycle is left out), and its BFS structure, F's tree first.
+
+    Returns (keep [K0], parent, edge, sign, order, cl, m): per node its parent, the
+    index (among kept edges) of the edge to it and +1 / −1 when it is that edge's
+    anode / cathode (u_x = u_parent ± w); the BFS order (parents first); per free node
+    its cluster 0..m−1, or −1 in F's tree (fixed).
+    """
+    k0 = e_an.shape[0]
+    uf = np.arange(n + 1)
+    keep = np.zeros(k0, dtype=np.bool_)
+    deg = np.zeros(n + 2, dtype=np.int64)
+    for k in range(k0):
+        a = e_an[k]
+        while uf[a] != a:
+            uf[a] = uf[uf[a]]
+            a = uf[a]
+        b = e_ca[k]
+        while uf[b] != b:
+            uf[b] = uf[uf[b]]
+            b = uf[b]
+        if a != b:
+            uf[a] = b
+            keep[k] = True
+            deg[e_an[k] + 1] += 1
+            deg[e_ca[k] + 1] += 1
+    ptr = np.cumsum(deg)
+    fill = ptr[:-1].copy()
+    nbr = np.empty(ptr[-1], dtype=np.int64)
+    via = np.empty(ptr[-1], dtype=np.int64)
+    kan = np.empty(k0, dtype=np.int64)  # anode of each kept edge
+    j = 0
+    for k in range(k0):
+        if keep[k]:
+            a, b = e_an[k], e_ca[k]
+            nbr[fill[a]], via[fill[a]] = b, j
+            fill[a] += 1
+            nbr[fill[b]], via[fill[b]] = a, j
+            fill[b] += 1
+            kan[j] = a
+            j += 1
+    parent = np.full(n + 1, -1, dtype=np.int64)
+    edge = np.full(n + 1, -1, dtype=np.int64)
+    sign = np.zeros(n + 1)
+    root = np.arange(n + 1)
+    seen = np.zeros(n + 1, dtype=np.bool_)
+    order = np.empty(n + 1, dtype=np.int64)
+    head = 0
+    tail = 0
+    for t in range(n + 1):
+        s = n if t == 0 else t - 1  # F first: its tree is the fixed one
+        if seen[s] or ptr[s + 1] == ptr[s]:
+            continue
+        seen[s] = True
+        order[tail] = s
+        tail += 1
+        while head < tail:
+            x = order[head]
+            head += 1
+            for q in range(ptr[x], ptr[x + 1]):
+                y = nbr[q]
+                if seen[y]:
+                    continue
+                seen[y] = True
+                root[y], parent[y], edge[y] = s, x, via[q]
+                sign[y] = 1.0 if kan[via[q]] == y else -1.0
+                order[tail] = y
+                tail += 1
+    cl = np.full(n, -1, dtype=np.int64)
+    m = 0
+    for x in range(n):
+        if root[x] == x:  # a free node that starts its own tree (or has no W edge)
+            cl[x] = m
+            m += 1
+    for x in range(n):
+        if root[x] != x:
+            cl[x] = -1 if root[x] == n else cl[root[x]]
+    return keep, parent, edge, sign, order[:tail], cl, m
 
 
 @kernel(I64, I32, F64, F64, F64_2D, F64_2D, F64_2D)
@@ -323,9 +404,8 @@ def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
     e_an[ffk] = p.ff_anode[k_all[ffk]]
     e_ca[ffk] = p.ff_cathode[k_all[ffk]]
     # the set reduced to a forest, in the polish's order (one closing a cycle stays out)
-    uf = UnionFind(n + 1)
-    keep = np.array([uf.union(int(a), int(b)) for a, b in zip(e_an, e_ca, strict=True)], bool)
-    e_an, e_ca, kind, node, k_all = e_an[keep], e_ca[keep], kind[keep], node[keep], k_all[keep]
+    keep, parent, edge, sign, bfs_order, cl, m = _forest(n, e_an, e_ca)
+    kind, node, k_all = kind[keep], node[keep], k_all[keep]
     forest = np.zeros(pattern.size, dtype=bool)
     forest[k_all] = True
     K = k_all.size
@@ -338,43 +418,10 @@ def _solve_group(p, L, pattern, C, LO, HI, FFL, idx, v_scale, i_scale):
         wk[kind == 1] = -_col(LO, idx)[node[kind == 1]]
     if (kind == 2).any():
         wk[kind == 2] = _col(HI, idx)[node[kind == 2]]
-    # BFS over the forest, F's tree first: parent, edge and sign per node
-    parent = np.full(n + 1, -1, dtype=np.int64)
-    edge = np.full(n + 1, -1, dtype=np.int64)
-    sign = np.zeros(n + 1)
-    root = np.arange(n + 1)
-    adj: dict[int, list[tuple[int, int]]] = {}
-    for k in range(K):
-        a, b = int(e_an[k]), int(e_ca[k])
-        adj.setdefault(a, []).append((b, k))
-        adj.setdefault(b, []).append((a, k))
-    seen = np.zeros(n + 1, dtype=bool)
-    bfs: list[int] = []
-    for s in ([n] if n in adj else []) + [x for x in adj if x != n]:
-        if seen[s]:
-            continue
-        seen[s] = True
-        queue = [s]
-        for x in queue:
-            bfs.append(x)
-            for y, k in adj.get(x, []):
-                if seen[y]:
-                    continue
-                seen[y] = True
-                root[y], parent[y], edge[y] = s, x, k
-                sign[y] = 1.0 if y == e_an[k] else -1.0
-                queue.append(y)
-    bfs_order = np.asarray(bfs, dtype=np.int64)
-    ofs = np.zeros((n + 1, Bg))  # u_x = z_root(x) + ofs_x; F's tree: u = ofs (F = 0 V)
+    # u_x = z_cluster(x) + ofs_x along the trees; F's tree: u = ofs (F = 0 V)
+    ofs = np.zeros((n + 1, Bg))
     if K:
-        _tree_offsets(bfs_order, parent, edge, sign, np.ascontiguousarray(wk), ofs)
-    fixed = root[:n] == n
-    free_roots = np.flatnonzero(root[:n] == np.arange(n))  # a BFS start is its own root
-    colmap = np.full(n + 1, -1, dtype=np.int64)
-    colmap[free_roots] = np.arange(free_roots.size)
-    cl = colmap[root[:n]]
-    cl[fixed] = -1
-    m = int(free_roots.size)
+        _tree_offsets(bfs_order, parent, edge, sign, wk, ofs)
     # solve: u = q + P z with P the cluster map; Pᵀ L P z = Pᵀ (c − L q)
     q = np.ascontiguousarray(ofs[:n])
     Cg = np.ascontiguousarray(C[:, idx])
