@@ -621,8 +621,9 @@ class Network:
         slow = (sw > _SLOW_SWEEPS) | (om > 1.0)
         need = (st != bk.CONVERGED) | (p.n_ff_diodes > 0) | (slow & (p.n <= SMALL_PROBLEM))
         need &= ~infeasible
-        for b in np.flatnonzero(need & (p.n > 0)):
-            self._polish_one(b, U, Cn, lo, hi, ffl, v_scale, status, messages, base, polished)
+        idx = np.flatnonzero(need & (p.n > 0))
+        if idx.size:
+            self._polish_many(idx, U, Cn, lo, hi, ffl, v_scale, status, messages, base, polished)
         for b in np.flatnonzero(infeasible):
             status[b] = FAILED
             messages[base + b] = self._infeasible_message(S[b])
@@ -874,6 +875,36 @@ class Network:
             i_scale=i_scale,
         )
 
+    def _polish_many(self, idx, U, Cn, lo, hi, ffl, v_scale, status, messages, base, polished):
+        """The exact finish of the samples ``idx``: batched (resbench.batch.polish: samples
+        grouped by active set, one factorisation per group, each answer checked exactly),
+        then the single polish for the samples it could not finish."""
+        from resbench.batch.polish import polish_batch, sample_i_scales
+
+        p = self._problem
+
+        def sub(a: np.ndarray) -> np.ndarray:
+            return a[:, idx] if a.shape[1] > 1 else a
+
+        Cb, vb = Cn[:, idx], v_scale[idx]
+        Ub, okb = polish_batch(
+            p,
+            Cb,
+            sub(lo),
+            sub(hi),
+            sub(ffl),
+            U[:, idx],
+            vb,
+            sample_i_scales(p, Cb, vb),
+            max_rounds=None,
+        )
+        done = idx[okb]
+        U[:, done] = Ub[:, okb]
+        status[done] = CONVERGED
+        polished[done] = True
+        for b in idx[~okb]:
+            self._polish_one(b, U, Cn, lo, hi, ffl, v_scale, status, messages, base, polished)
+
     def _polish_one(self, b, U, Cn, lo, hi, ffl, v_scale, status, messages, base, polished):
         from resbench.solvers.polish import polish as run_polish
 
@@ -1033,7 +1064,7 @@ def _compile_batch_kernels() -> None:
     if _batch_compiled:
         return
     from resbench import _jit
-    from resbench.batch import _kernels  # noqa: F401  (registers its kernels)
+    from resbench.batch import _kernels, polish  # noqa: F401  (register their kernels)
 
     _jit.warm_up()
     _batch_compiled = True
