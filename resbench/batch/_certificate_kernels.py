@@ -12,15 +12,17 @@
   does for clusters of one node or of one branch, and flags a sample holding any
   other cluster (the caller certifies that one with the scalar code).
 
-Samples are independent and spread over numba's threads (``prange``).  Arrays named
-``*_t`` are node-major ``[n, B]`` (as the matrix products give them); the others are
+The kernels run on one thread: on a 2-core machine shared with OpenBLAS (whose idle
+threads spin after each product), numba threads made both the kernels and the next
+products slower (DRN-1H, batch 256: 90 ms per certificate with them, 64 ms without).
+Arrays named ``*_t`` are node-major ``[n, B]`` (as the matrix products give them); the others are
 sample-major ``[B, ...]``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 
 from resbench._jit import BOOL, F64, I32, I64, kernel
 
@@ -116,7 +118,7 @@ def _candidates(a_t, u_t, t0_t, diag, rel, slack, weight, floor):  # pragma: no 
     return start, node, key
 
 
-@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, F64, F64, parallel=True)
+@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, F64, F64)
 def scale_maxima(
     indptr, indices, data, v, a_t, u_t, t0_t, diag, rel, slack, inv_g
 ):  # pragma: no cover
@@ -130,9 +132,9 @@ def scale_maxima(
     held nodes, else 0.  A node's resistor total sum_j g |u_k - u_j| lies within
     |A - c| .. A + c with c = diag[k] |u_k| and A = sum_j g |u_j|, known as a_t within
     a relative rel[k] plus slack[k]; t0 is added, all with 1e-12 of round-off slack.
-    The bounds are swept row by row (vectorised over samples); then, samples spread
-    over threads, only the candidates whose upper bound reaches the best lower bound
-    are summed exactly, best bound first.
+    The bounds are swept row by row (vectorised over samples); then per sample only
+    the candidates whose upper bound reaches the best lower bound are summed exactly,
+    best bound first.
     """
     n, nb = a_t.shape
     ones = np.ones(n)
@@ -142,7 +144,7 @@ def scale_maxima(
     start2, cand2, key2 = _candidates(a_t, u_t, t0_t, diag, rel, slack, inv_g, floor2)
     tot_max = np.empty(nb)
     ratio_max = np.empty(nb)
-    for b in prange(nb):
+    for b in range(nb):
         exact = np.full(n, -1.0)
         s1, e1 = start1[b], start1[b + 1]
         s2, e2 = start2[b], start2[b + 1]
@@ -155,7 +157,7 @@ def scale_maxima(
     return tot_max, ratio_max
 
 
-@kernel(F64_2D, I32, I32, F64_2D, I32, I32, parallel=True)
+@kernel(F64_2D, I32, I32, F64_2D, I32, I32)
 def feasibility(v, fa, fb, vval, da, db):  # pragma: no cover - compiled
     """Per sample: the largest violation of ground (v0 = 0), of the sign-free branches
     (fa - fb = vval for the first vval.shape[1], the voltage sources; 0 for the rest:
@@ -166,7 +168,7 @@ def feasibility(v, fa, fb, vval, da, db):  # pragma: no cover - compiled
     nd = da.shape[0]
     feas = np.empty(nb)
     dv = np.empty((nb, nd))
-    for b in prange(nb):
+    for b in range(nb):
         worst = abs(v[b, 0])
         for j in range(fa.shape[0]):
             d = v[b, fa[j]] - v[b, fb[j]]
@@ -308,7 +310,7 @@ def _balance_grounded(res, dv, tol, fa, fb, da, db, x_free, x_dio, b):  # pragma
                 done[node] = 1
 
 
-@kernel(F64_2D, F64_2D, F64, I32, I32, I32, I32, F64_2D, F64_2D, U8, BOOL, F64, F64, parallel=True)
+@kernel(F64_2D, F64_2D, F64, I32, I32, I32, I32, F64_2D, F64_2D, U8, BOOL, F64, F64)
 def balance_clusters(
     res, dv, feas_tol, fa, fb, da, db, x_free, x_dio, fallback, grounded, kcl, compl
 ):  # pragma: no cover
@@ -329,7 +331,7 @@ def balance_clusters(
     the circuit; a faster path).
     """
     nb, n = res.shape
-    for b in prange(nb):
+    for b in range(nb):
         if grounded:
             _balance_grounded(res, dv, -feas_tol[b], fa, fb, da, db, x_free, x_dio, b)
             fallback[b] = 0
