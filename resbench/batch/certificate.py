@@ -294,7 +294,7 @@ class BatchCertifier:
                 f"voltages must be [batch, {self.n}] (one column per node of the circuit, "
                 f"ground first); got shape {tuple(v.shape)}"
             )
-        return np.ascontiguousarray(v)
+        return np.require(v, np.float64, "CW")  # the kernels' declared type: C, writable
 
     def _source_values(self, nb, values, vsource_values, isource_values):
         """Per-sample values of every voltage source [B, nv] and current source [B, ni]."""
@@ -382,7 +382,7 @@ class BatchCertifier:
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
         feas, dv = feasibility(
-            v, self._fa, self._fb, np.ascontiguousarray(vval), self._da, self._db
+            v, self._fa, self._fb, np.require(vval, np.float64, "CW"), self._da, self._db
         )
         x_free, x_dio, kcl, compl = self._unknown_currents(inj, dv, feas_tol)
         ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
