@@ -85,37 +85,54 @@ def _floors(a_t, u_t, t0_t, diag, rel, slack, inv_g):  # pragma: no cover - comp
 
 
 @njit(cache=True)
-def _candidates(a_t, u_t, t0_t, diag, rel, slack, weight, floor):  # pragma: no cover
-    """Per sample, the nodes whose upper bound × weight reaches the floor: CSR-like
-    (start[B + 1], node, -bound), samples' lists in node order."""
+def _candidates(a_t, u_t, t0_t, diag, rel, slack, inv_g, floor1, floor2):  # pragma: no cover
+    """Per sample, the nodes whose upper bound reaches floor1, and those whose upper
+    bound × inv_g reaches floor2: two CSR-like lists (start[B + 1], node, -bound),
+    each sample's in node order.  Two sweeps: count, then fill."""
     n, nb = a_t.shape
     up = np.empty(nb)
-    count = np.zeros(nb + 1, dtype=np.int64)
-    for sweep in range(2):  # count, then fill
+    count1 = np.zeros(nb + 1, dtype=np.int64)
+    count2 = np.zeros(nb + 1, dtype=np.int64)
+    start1 = count1
+    start2 = count2
+    node1 = np.empty(0, dtype=np.int64)
+    node2 = np.empty(0, dtype=np.int64)
+    key1 = np.empty(0)
+    key2 = np.empty(0)
+    fill1 = count1
+    fill2 = count2
+    for sweep in range(2):
         if sweep == 1:
-            start = np.cumsum(count)
-            node = np.empty(start[nb], dtype=np.int64)
-            key = np.empty(start[nb])
-            fill = start[:nb].copy()
+            start1 = np.cumsum(count1)
+            start2 = np.cumsum(count2)
+            node1 = np.empty(start1[nb], dtype=np.int64)
+            key1 = np.empty(start1[nb])
+            node2 = np.empty(start2[nb], dtype=np.int64)
+            key2 = np.empty(start2[nb])
+            fill1 = start1[:nb].copy()
+            fill2 = start2[:nb].copy()
         for k in range(1, n):
-            gk = weight[k]
-            if gk <= 0.0:
-                continue
-            dk, rk, sk = diag[k], rel[k], slack[k]
+            dk, rk, sk, gk = diag[k], rel[k], slack[k], inv_g[k]
             ar, ur, tr = a_t[k], u_t[k], t0_t[k]
-            for b in range(nb):
+            for b in range(nb):  # vectorised
                 a = ar[b]
-                bound = (a + a * rk + sk + dk * abs(ur[b])) * (1.0 + 1e-12) + tr[b] * (1.0 + 1e-12)
-                up[b] = bound * gk
+                up[b] = (a + a * rk + sk + dk * abs(ur[b])) * (1.0 + 1e-12) + tr[b] * (1.0 + 1e-12)
             for b in range(nb):
-                if up[b] >= floor[b]:
+                if up[b] >= floor1[b]:
                     if sweep == 0:
-                        count[b + 1] += 1
+                        count1[b + 1] += 1
                     else:
-                        node[fill[b]] = k
-                        key[fill[b]] = -up[b]
-                        fill[b] += 1
-    return start, node, key
+                        node1[fill1[b]] = k
+                        key1[fill1[b]] = -up[b]
+                        fill1[b] += 1
+                if gk > 0.0 and up[b] * gk >= floor2[b]:
+                    if sweep == 0:
+                        count2[b + 1] += 1
+                    else:
+                        node2[fill2[b]] = k
+                        key2[fill2[b]] = -up[b] * gk
+                        fill2[b] += 1
+    return start1, node1, key1, start2, node2, key2
 
 
 @kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, F64, F64)
@@ -140,8 +157,9 @@ def scale_maxima(
     ones = np.ones(n)
     ones[0] = 0.0  # ground's total does not count
     floor1, floor2 = _floors(a_t, u_t, t0_t, diag, rel, slack, inv_g)
-    start1, cand1, key1 = _candidates(a_t, u_t, t0_t, diag, rel, slack, ones, floor1)
-    start2, cand2, key2 = _candidates(a_t, u_t, t0_t, diag, rel, slack, inv_g, floor2)
+    start1, cand1, key1, start2, cand2, key2 = _candidates(
+        a_t, u_t, t0_t, diag, rel, slack, inv_g, floor1, floor2
+    )
     tot_max = np.empty(nb)
     ratio_max = np.empty(nb)
     for b in range(nb):
