@@ -175,6 +175,55 @@ def scale_maxima(
     return tot_max, ratio_max
 
 
+TB = 32  # side of the blocks the transposes below copy (both sides stay in cache)
+
+
+@kernel(F64_2D)
+def centred_transposed(v):  # pragma: no cover - compiled
+    """``v[B, n]`` centred per sample on (max + min) / 2 and transposed to ``u_t[n, B]``,
+    with ``|u_t|`` in float64 and float32 and the largest ``|u|`` (one pass, blocked)."""
+    nb, n = v.shape
+    centre = np.empty(nb)
+    for b in range(nb):
+        lo = np.inf
+        hi = -np.inf
+        for k in range(n):
+            x = v[b, k]
+            lo = x if x < lo else lo
+            hi = x if x > hi else hi
+        centre[b] = 0.5 * (hi + lo) if n else 0.0
+    u_t = np.empty((n, nb))
+    au_t = np.empty((n, nb))
+    au32 = np.empty((n, nb), dtype=np.float32)
+    big = 0.0
+    for b0 in range(0, nb, TB):
+        for k0 in range(0, n, TB):
+            for b in range(b0, min(nb, b0 + TB)):
+                c = centre[b]
+                for k in range(k0, min(n, k0 + TB)):
+                    x = v[b, k] - c
+                    ax = abs(x)
+                    u_t[k, b] = x
+                    au_t[k, b] = ax
+                    au32[k, b] = np.float32(ax) if ax < 1e38 else np.float32(1e38)
+                    big = ax if ax > big else big
+    return u_t, au_t, au32, big
+
+
+@kernel(F64_2D, F64_2D, F64)
+def minus_diag_transposed(inj_t, u_t, diag):  # pragma: no cover - compiled
+    """``inj_t[n, B] - diag * u_t`` transposed to ``[B, n]`` (blocked)."""
+    n, nb = inj_t.shape
+    out = np.empty((nb, n))
+    for k0 in range(0, n, TB):
+        for b0 in range(0, nb, TB):
+            for k in range(k0, min(n, k0 + TB)):
+                d = diag[k]
+                for b in range(b0, min(nb, b0 + TB)):
+                    out[b, k] = inj_t[k, b] - d * u_t[k, b]
+    return out
+
+
 @kernel(F64_2D, I32, I32, F64_2D, I32, I32)
 def feasibility(v, fa, fb, vval, da, db):  # pragma: no cover - compiled
     """Per sample: the largest violation of ground (v0 = 0), of the sign-free branches

@@ -34,7 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from resbench.batch._certificate_kernels import balance_clusters, feasibility, scale_maxima
+from resbench.batch._certificate_kernels import (
+    balance_clusters,
+    centred_transposed,
+    feasibility,
+    minus_diag_transposed,
+    scale_maxima,
+)
 from resbench.batch.result import BatchCertificate
 from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
 from resbench.circuit import Circuit
@@ -373,11 +379,10 @@ class BatchCertifier:
         if bad.any():
             v, vval, ival = v.copy(), vval.copy(), ival.copy()
             v[bad], vval[bad], ival[bad] = 0.0, 0.0, 0.0
-        inj_t, tot0_t, u_t = self._known_currents(v, ival, currents)
-        v_scale, i_scale = self._scales(v, u_t, vval, tot0_t)
-        del u_t, tot0_t
-        inj = inj_t.T.copy(order="C")  # [B, n], balanced in place below
-        del inj_t
+        inj_t, tot0_t, u = self._known_currents(v, ival, currents)
+        v_scale, i_scale = self._scales(v, u, vval, tot0_t)
+        inj = minus_diag_transposed(inj_t, u[0], self._diag)  # [B, n], balanced in place
+        del inj_t, tot0_t, u
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
@@ -404,19 +409,19 @@ class BatchCertifier:
         return cert
 
     def _known_currents(self, v: np.ndarray, ival: np.ndarray, currents: bool):
-        """Node-major ``[n, B]``: ``inj_t``, the current pushed into each node by
-        resistors, current sources and the gmin leak (pinned nodes' rows only with
-        ``currents``); ``tot0_t``, the |currents| of the sources and leaks; ``u_t``, the
-        voltages centred per sample."""
+        """Node-major ``[n, B]``: ``inj_t``, the current pushed into each node by the
+        resistors (but the ``diag * u`` term, subtracted with the transpose in
+        :func:`minus_diag_transposed`), current sources and the gmin leak (pinned
+        nodes' rows only with ``currents``); ``tot0_t``, the |currents| of the sources
+        and leaks; ``u``, the voltages centred per sample (u_t, |u_t| in float64 and
+        float32, max |u|)."""
         # centre each sample: W's rows sum to its diagonal, so inj is unchanged and the
         # round-off scales with the spread of the voltages, not their size
-        centre = 0.5 * (v.max(axis=1) + v.min(axis=1))
-        u_t = v.T.copy(order="C")  # a copy even when B == 1 (v.T is then contiguous)
-        u_t -= centre
+        u = centred_transposed(v)
+        u_t = u[0]
         inj_t = self._w_kcl.apply(u_t)
         if currents and self._w_pin is not None:
             inj_t += self._w_pin.apply(u_t)
-        inj_t -= self._diag[:, None] * u_t
         if ival.shape[1]:
             inj_t += np.asarray(self._i_inc.T @ ival.T)
             tot0_t = np.ascontiguousarray(self._i_touch.T @ np.abs(ival).T)
@@ -425,22 +430,21 @@ class BatchCertifier:
         if self.gmin > 0:
             inj_t[1:] -= self.gmin * v.T[1:]
             tot0_t[1:] += self.gmin * np.abs(v.T[1:])
-        return inj_t, tot0_t, u_t
+        return inj_t, tot0_t, u
 
-    def _scales(self, v, u_t, vval, tot0_t) -> tuple[np.ndarray, np.ndarray]:
+    def _scales(self, v, u, vval, tot0_t) -> tuple[np.ndarray, np.ndarray]:
         """v_scale and i_scale per sample (resbench.certificate._known_currents_and_scales).
 
         A node's resistor total sum_j g |u_k - u_j| lies within |A - c| .. A + c, with
         A = sum_j g |u_j| (one product, float32 where safe) and c = |u_k| sum_j g; the
         kernel sums exactly only the nodes whose upper bound can be the maximum."""
         nb = v.shape[0]
-        au = np.abs(u_t)
-        big = float(np.max(au, initial=0.0)) * float(np.max(self._diag, initial=0.0))
-        au32 = au.astype(np.float32) if big < F32_SUM_MAX else None
+        u_t, au, au32, big = u
+        if big * float(np.max(self._diag, initial=0.0)) >= F32_SUM_MAX:
+            au32 = None
         a = self._w_kcl.apply(au, u32=au32)
         if self._w_pin is not None:
             a += self._w_pin.apply(au, u32=au32)
-        del au, au32
         tot_max, ratio_max = scale_maxima(
             self._indptr,
             self._indices,
