@@ -262,6 +262,8 @@ def test_dense_blocks_give_the_same_products() -> None:
     # the certifier: inputs pinned by their sources, the hidden rows dense
     cert = BatchCertifier(c)
     assert cert._w_kcl.blocks and cert._w_pin is not None and cert._w_pin.blocks
+    assert cert.setup_bytes >= cert._w_kcl.dense_bytes + cert._w_pin.dense_bytes > 0
+    assert cert.estimate_bytes(256) == 2 * cert.estimate_bytes(128) > 8 * 8 * 256 * n
     sol = resbench.solve(c, certify=False)
     volts = np.vstack([sol.voltages, sol.voltages + 1e-6 * rng.normal(size=n)])
     volts[:, 0] = 0.0

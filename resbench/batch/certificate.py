@@ -20,6 +20,12 @@ in closed form per sample; a sample holding any other cluster has its unknown
 currents chosen by the scalar code (:func:`resbench.certificate._unknown_currents`),
 correct and slower.
 
+Cost per batch: one float64 product for the KCL rows (one more for the rows of nodes
+held by grounded sources when their currents are asked for), one float32 product for
+the bounds, and O(B n) numba passes.  Memory: O(B n) (:meth:`BatchCertifier.
+estimate_bytes`) plus the matrices (:attr:`BatchCertifier.setup_bytes`); no per-sample
+copy of the circuit.
+
 Per-sample source values: ``inputs`` names sources whose value changes per sample
 (as :class:`resbench.batch.Network`'s inputs); sample ``b`` is then certified against
 the circuit with those sources set to ``values[b]``
@@ -236,6 +242,25 @@ class BatchCertifier:
         held[0] = False
         self._inv_g[held] = 1.0 / g_held[held]
         self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
+
+    @property
+    def setup_bytes(self) -> int:
+        """Memory held by this certifier: the dense blocks and the sparse matrices."""
+        sparse = self._indptr.nbytes + self._indices.nbytes + self._data.nbytes
+        for cpl in (self._w_kcl, self._w_pin):
+            if cpl is not None:
+                r = cpl.rest
+                sparse += cpl.dense_bytes + r.data.nbytes + r.indices.nbytes + r.indptr.nbytes
+        return int(sparse)
+
+    def estimate_bytes(self, batch: int) -> int:
+        """Peak memory of :meth:`certify` on ``batch`` samples beyond the inputs and
+        :attr:`setup_bytes`: about nine [n, B] float64 arrays (centred voltages and
+        their |.|, injections, bounds, known totals, products' temporaries) and the
+        per-sample source, diode and branch arrays."""
+        c = self.circuit
+        per_sample = 8.5 * self.n + 2 * len(c.diodes) + self._fa.shape[0] + len(c.vsources)
+        return int(8 * per_sample * max(int(batch), 0))
 
     def _pinned(self) -> np.ndarray:
         """bool [n]: nodes held to ground by a voltage source, short or inductor and
