@@ -195,7 +195,28 @@ class BatchCertifier:
         self.n = n
         self.input_names = list(inputs or [])
         self._setup_sources()
-        res_r = circuit.resistors
+        w, g_held = self._conductances()
+        self._setup_unknowns()
+        # KCL rows: the pinned nodes' rows only give their sources' currents
+        pinned = self._pinned()
+        checked = ~pinned
+        checked[0] = False  # ground absorbs any current
+        self._w_kcl = _Coupling(_rows(w, checked))
+        self._w_pin = _Coupling(_rows(w, pinned)) if pinned.any() else None
+        g_held[1:] += self.gmin
+        self._inv_g = np.zeros(n)
+        held = g_held > 0
+        held[0] = False
+        self._inv_g[held] = 1.0 / g_held[held]
+        self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
+
+    def _conductances(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The conductance matrix W (symmetric, self loops and shorts left out; kept as
+        CSR arrays for the exact sums, with its row sums and the float32 bound's error
+        per row) and every node's total conductance as the scalar certificate counts
+        it (self loops twice)."""
+        n = self.n
+        res_r = self.circuit.resistors
         pos = res_r.value > 0
         g_all = np.zeros(len(res_r))
         g_all[pos] = 1.0 / res_r.value[pos]
@@ -219,29 +240,22 @@ class BatchCertifier:
             starts = self._indptr[:-1][nnz_row > 0]
             g_row_max[nnz_row > 0] = np.maximum.reduceat(self._data, starts)
         self._slack = nnz_row * (1.0 + g_row_max) * 1e-37
+        return w, g_held
+
+    def _setup_unknowns(self) -> None:
+        """The unknown branches: sign-free (voltage sources, shorts, inductors, in that
+        order, a -> b) and diodes; whether every one touches ground."""
+        c = self.circuit
+        res_r, ind, vs = c.resistors, c.inductors, c.vsources
         self._shorts_r = np.flatnonzero(res_r.value == 0)
-        ind = circuit.inductors
-        vs = circuit.vsources
         self._fa = np.concatenate([vs.a, res_r.a[self._shorts_r], ind.a]).astype(np.int32)
         self._fb = np.concatenate([vs.b, res_r.b[self._shorts_r], ind.b]).astype(np.int32)
-        self._da = circuit.diodes.a.astype(np.int32)
-        self._db = circuit.diodes.b.astype(np.int32)
+        self._da = c.diodes.a.astype(np.int32)
+        self._db = c.diodes.b.astype(np.int32)
         self._grounded = not any(
             np.any((x != y) & (x != 0) & (y != 0))
             for x, y in ((self._fa, self._fb), (self._da, self._db))
         )  # every unknown branch touches ground: every cluster is one node
-        # KCL rows: the pinned nodes' rows only give their sources' currents
-        pinned = self._pinned()
-        checked = ~pinned
-        checked[0] = False  # ground absorbs any current
-        self._w_kcl = _Coupling(_rows(w, checked))
-        self._w_pin = _Coupling(_rows(w, pinned)) if pinned.any() else None
-        g_held[1:] += self.gmin
-        self._inv_g = np.zeros(n)
-        held = g_held > 0
-        held[0] = False
-        self._inv_g[held] = 1.0 / g_held[held]
-        self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
 
     @property
     def setup_bytes(self) -> int:
