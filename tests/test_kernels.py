@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 import resbench._certificate_kernels as certificate_kernels
+import resbench.batch._certificate_kernels as batch_certificate_kernels
+import resbench.batch._kernels as batch_kernels
+import resbench.batch.polish  # noqa: F401  (its private kernels register with _jit)
 from resbench import _jit, solvers
 from resbench.generate import drn, grid, random_network
 from resbench.netlist import read_netlist
@@ -25,7 +28,12 @@ def _specialisations() -> dict[str, set]:
 
 def test_every_public_kernel_declares_a_signature():
     declared = {d.py_func.__name__ for d, _ in _jit.SIGNATURES}
-    for module in (kernels, certificate_kernels):
+    for module in (
+        kernels,
+        certificate_kernels,
+        batch_kernels,
+        batch_certificate_kernels,
+    ):
         entry_points = {
             name
             for name in dir(module)

@@ -66,7 +66,8 @@ def _update_omega(omega, rate):  # pragma: no cover - compiled
     return new
 
 
-def _batch_sweeps(
+@kernel(*_signature(F64, F64_3D), parallel=True)
+def batch_sweeps(
     deg,
     idx,
     g_over_diag,
@@ -256,5 +257,4 @@ def _batch_sweeps(
         omega_out[ch] = om
 
 
-batch_sweeps = kernel(*_signature(F64, F64_3D), parallel=True)(_batch_sweeps)
-_jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_3D)))
+_jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_3D)))  # the float32 variant

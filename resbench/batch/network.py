@@ -960,7 +960,7 @@ class Network:
         if pick.size == 0:
             return None if certify is False else _empty_certificate(B), None, None
         certifier = self._get_certifier()
-        part = certifier(V[pick], S[pick], rtol)
+        part = certifier(V[pick], S[pick], rtol, currents)
         cert = _empty_certificate(B)
         for f in (
             "checked",
@@ -986,25 +986,14 @@ class Network:
         return cert, dcur, vcur
 
     def _get_certifier(self):
-        """The batch certifier (resbench.batch.certificate), or the scalar one per sample."""
+        """The batch certifier (resbench.batch.certificate), built on first use."""
         if self._certifier is None:
-            import inspect
+            from resbench.batch.certificate import BatchCertifier
 
-            try:
-                from resbench.batch.certificate import BatchCertifier
-
-                per_sample = (
-                    "vsource_values" in inspect.signature(BatchCertifier.certify).parameters
-                )
-            except ImportError:
-                per_sample = False
-            if per_sample:
-                bc = BatchCertifier(self.circuit, gmin=self.gmin)
-                self._certifier = lambda V, S, rtol: bc.certify(
-                    V, rtol=rtol, **self._source_values(S)
-                )
-            else:
-                self._certifier = self._scalar_certify
+            bc = BatchCertifier(self.circuit, gmin=self.gmin)
+            self._certifier = lambda V, S, rtol, currents: bc.certify(
+                V, rtol=rtol, currents=currents, **self._source_values(S)
+            )
         return self._certifier
 
     def _source_values(self, S: np.ndarray) -> dict[str, np.ndarray]:
@@ -1017,28 +1006,6 @@ class Network:
         for col, j in self._i_in:
             iv[:, j] = S[:, col]
         return {"vsource_values": vv, "isource_values": iv}
-
-    def _scalar_certify(self, V: np.ndarray, S: np.ndarray, rtol: float) -> BatchCertificate:
-        from resbench.certificate import certify
-
-        B = V.shape[0]
-        out = _empty_certificate(B)
-        out.diode_current = np.zeros((B, len(self.circuit.diodes)))
-        out.vsource_current = np.zeros((B, len(self.circuit.vsources)))
-        for b in range(B):
-            circ = with_values(self.circuit, self.input_names, S[b])
-            c = certify(circ, V[b], rtol=rtol, gmin=self.gmin)
-            out.checked[b] = True
-            out.ok[b] = c.ok
-            out.feasibility[b], out.kcl[b], out.complementarity[b] = (
-                c.feasibility,
-                c.kcl,
-                c.complementarity,
-            )
-            out.feas_tol[b], out.kcl_tol[b], out.comp_tol[b] = c.feas_tol, c.kcl_tol, c.comp_tol
-            out.diode_current[b] = c.diode_current
-            out.vsource_current[b] = c.vsource_current
-        return out
 
 
 def _empty_certificate(B: int) -> BatchCertificate:
