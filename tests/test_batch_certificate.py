@@ -33,11 +33,13 @@ SETTINGS = dict(deadline=None, database=None, derandomize=True)
 
 
 def _close(x: float, y: float, scale: float) -> bool:
-    """Equal to round-off: 1e-9 relative, or 1e-12 of the quantity's scale (residuals
-    of exact answers are round-off of the scale's size, summed in another order)."""
+    """Equal to round-off: 1e-9 relative, or 1e-11 of the quantity's scale (residuals
+    of exact answers are round-off of the scale's size, summed in another order: a
+    node of 8 branches gave 8.9e-16 A against 1.1e-21 A at a 5e-4 A scale; the
+    certificate's own tolerance is 1e-9 of the scale)."""
     if np.isinf(y):
         return bool(x == y)
-    return abs(x - y) <= 1e-9 * abs(y) + 1e-12 * scale + 1e-300
+    return abs(x - y) <= 1e-9 * abs(y) + 1e-11 * scale + 1e-300
 
 
 def assert_matches_scalar(
