@@ -32,9 +32,9 @@ F64 = types.float64[::1]  # values
 INT = types.int64  # a Python int
 FLOAT = types.float64  # a Python float
 BOOL = types.boolean  # a Python bool
-# batch kernels (resbench.batch._kernels): [chunk, node, sample] blocks, float64 or float32
-F64_3D = types.float64[:, :, ::1]
-F32_3D = types.float32[:, :, ::1]
+# batch kernels (resbench.batch): node-major [node, sample] arrays, float64 or float32
+F64_2D = types.float64[:, ::1]
+F32_2D = types.float32[:, ::1]
 F32 = types.float32[::1]
 U8 = types.uint8[::1]
 I64_2D = types.int64[:, ::1]

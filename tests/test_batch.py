@@ -264,3 +264,25 @@ def test_input_in_a_loop_of_voltage_sources_is_refused():
     c = parse_netlist("t\nr1 a 0 1k\nv1 a 0 1\nv2 a 0 1\n.end\n")
     with pytest.raises(CircuitError, match="loop of voltage sources"):
         Network(c, inputs=["v2"])
+
+
+def test_paired_and_zero_inputs_fold_with_the_same_answer():
+    """cat(x, −x) inputs with zero pixels (a DRN's input layer): the GEMM runs over the
+    distinct columns only, and every sample still equals its single solve."""
+    c = drn([16, 9, 3], seed=4, bias=True)
+    net = Network(c, inputs=[n for n in c.vsources.names if n.startswith("vin")])
+    assert net.n_inputs == 16 and net._A_dense is not None
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1, (24, 8))
+    x[:, :3] = 0.0  # pixels that are 0 in every sample
+    x[:, 5] = x[:, 4]  # two pixels equal in every sample
+    S = np.concatenate([x, -x], axis=1)
+    res = net.solve_batch(S)
+    A, ST = net._folded(S, np.dtype(np.float64))
+    assert A.shape[1] == ST.shape[0] == 4  # 16 columns → 4 distinct up to sign
+    np.testing.assert_allclose(A @ ST, net._A_dense @ S.T, rtol=1e-13, atol=1e-18)
+    assert _check_against_loop(c, net, S, res) == 24
+    # and nothing to fold: the map itself, in its own column order
+    S2 = rng.uniform(0.1, 1, (8, 16))
+    A2, ST2 = net._folded(S2, np.dtype(np.float64))
+    assert A2 is net._A_dense and np.array_equal(ST2, S2.T)

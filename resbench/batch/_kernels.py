@@ -1,15 +1,15 @@
 """numba kernels of the batched solver (no I/O; callers in resbench.batch.network validate).
 
-A batch is stored in *chunks* of ``C`` samples: arrays ``[n_chunks, n, C]`` (C-contiguous),
-so that a node's values over the samples of one chunk are contiguous: one row of the
-free–free CSR is streamed once per chunk and applied to C samples with SIMD.  Chunks are
-independent and spread over numba's threads (``prange``).
+A batch is node-major, ``[n, B]`` (C-contiguous: a node's values over the samples are
+contiguous), swept in *chunks* of CW = 8 samples (columns): one row of the free–free CSR is
+streamed once per chunk and applied to its 8 samples with SIMD, each edge reading one
+64-byte line.  Chunks are independent and spread over numba's threads (``prange``).
 
 Per sample, the sweeps and the stopping rule are those of the single solver
 (:func:`resbench.solvers._kernels.cd_sweeps`): the same node order and update, the same
 a-posteriori error estimate res_v · ρ / (1 − ρ) with ρ from the last 4 contraction ratios
 or the geometric mean over 16, the same round-off stop.  A sample that meets its rule is
-copied out at that sweep (``out``) and its sweep count recorded; its column keeps being
+copied out at that sweep (``OUT``) and its sweep count recorded; its column keeps being
 updated with the others of its chunk (cheaper than masking) but is no longer read.
 The automatic over-relaxation follows the single solver: ω = 1 while the residual falls
 fast; every 40 sweeps the slowest active sample's contraction rate updates ω by Young's
@@ -21,10 +21,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, prange
 
 from resbench import _jit
-from resbench._jit import BOOL, F32, F32_3D, F64, F64_3D, FLOAT, I64_2D, INT, U32, kernel
+from resbench._jit import BOOL, F32, F32_2D, F64, F64_2D, FLOAT, I64, INT, U32, kernel
 from resbench.solvers._kernels import EARLY_RHO, RHO_MAX, ROUND_OFF_ULPS
 
 CONVERGED = 0
@@ -38,15 +38,14 @@ W = 16  # long-window length of the rate estimate (as cd_sweeps)
 CW = 8  # samples per chunk, fixed: the per-edge update of a chunk is written out for 8
 # samples (8 scalars the compiler keeps in vector registers; a loop over a runtime
 # width, or an array accumulator, measured 1.5-3x slower)
-F64_2D = types.float64[:, ::1]
 
 
-def _signature(F, F3):  # noqa: N803 - numba type names
+def _signature(F, F2):  # noqa: N803 - numba type names
     return (
-        *(U32, U32, F, F3, F3, F3, BOOL),  # deg, idx, g_over_diag, Q, LO, HI, bounded
-        *(U32, U32, F3, U32, U32, F3),  # free–free diode lists (limits per sample or shared)
-        *(F3, F3, F64_2D, FLOAT, INT, FLOAT),  # U, OUT, tol_v, eps, max_sweeps, omega (0: auto)
-        *(I64_2D, I64_2D, F64_2D, F64),  # status (in: PENDING = skip), sweeps, est, ω per chunk
+        *(U32, U32, F, F2, F2, F2, BOOL),  # deg, idx, g_over_diag, Q, LO, HI, bounded
+        *(U32, U32, F2, U32, U32, F2),  # free–free diode lists (limits per sample or shared)
+        *(F2, F2, F64, FLOAT, INT, FLOAT),  # U, OUT, tol_v, eps, max_sweeps, omega (0: auto)
+        *(I64, I64, F64, F64),  # status (in: PENDING = skip), sweeps, est, ω per chunk
     )
 
 
@@ -66,7 +65,7 @@ def _update_omega(omega, rate):  # pragma: no cover - compiled
     return new
 
 
-@kernel(*_signature(F64, F64_3D), parallel=True)
+@kernel(*_signature(F64, F64_2D), parallel=True)
 def batch_sweeps(
     deg,
     idx,
@@ -94,38 +93,33 @@ def batch_sweeps(
 ):  # pragma: no cover - compiled
     """Sweeps of exact coordinate descent on every chunk of a batch, in place on U.
 
-    ``Q`` = c / diag per sample ``[n_chunks, n, C]``; ``LO``/``HI`` and the diode limits
-    ``IN_LIMIT``/``OUT_LIMIT`` are either per sample (same leading/trailing shape as Q)
-    or shared (shape ``[1, ·, 1]``).  ``status[ch, b]`` is PENDING on entry for samples to
+    Arrays are node-major ``[n, B]`` (B a multiple of CW; chunk ch = columns
+    ch·CW … ch·CW + CW − 1, contiguous in each row).  ``Q`` = c / diag per sample;
+    ``LO``/``HI`` and the diode limits ``IN_LIMIT``/``OUT_LIMIT`` are either per sample
+    (``[·, B]``) or shared (``[·, 1]``).  ``status[b]`` is PENDING on entry for samples to
     skip and anything else to run; on return CONVERGED or SWEEP_LIMIT, with the sweep
     count and final error estimate; ``OUT`` receives each sample's voltages at the sweep
     its rule fired.  ``omega0`` > 0 fixes ω; 0 = automatic.
     """
-    n_chunks = U.shape[0]
-    n = U.shape[1]
-    C = CW  # U.shape[2] == CW (the caller lays chunks out so)
-    # 1 where the array is per sample, 0 where it is shared ([1, ·, 1]): index multipliers
-    lo_s = 1 if (LO.shape[0] > 1 or LO.shape[2] > 1) else 0
-    hi_s = 1 if (HI.shape[0] > 1 or HI.shape[2] > 1) else 0
-    ff_s = 1 if (IN_LIMIT.shape[0] > 1 or IN_LIMIT.shape[2] > 1) else 0
+    n = U.shape[0]
+    n_chunks = U.shape[1] // CW
+    C = CW
+    # 1 where the array is per sample, 0 where it is shared ([·, 1]): index multipliers
+    lo_s = 1 if LO.shape[1] > 1 else 0
+    hi_s = 1 if HI.shape[1] > 1 else 0
+    ff_s = 1 if IN_LIMIT.shape[1] > 1 else 0
     has_ff = in_anode.shape[0] > 0 or out_cathode.shape[0] > 0
     for ch in prange(n_chunks):
-        u = U[ch]
-        q = Q[ch]
-        out = OUT[ch]
-        lo_c = LO[ch * lo_s]
-        hi_c = HI[ch * hi_s]
-        in_l = IN_LIMIT[ch * ff_s]
-        out_l = OUT_LIMIT[ch * ff_s]
+        c0 = ch * C
         act = np.zeros(C, dtype=np.bool_)
         n_act = 0
         for b in range(C):
-            if status[ch, b] != PENDING:
+            if status[c0 + b] != PENDING:
                 act[b] = True
                 n_act += 1
-        x = np.empty(C, dtype=q.dtype)
-        lb = np.empty(C, dtype=q.dtype)
-        hb = np.empty(C, dtype=q.dtype)
+        x = np.empty(C, dtype=Q.dtype)
+        lb = np.empty(C, dtype=Q.dtype)
+        hb = np.empty(C, dtype=Q.dtype)
         res = np.zeros(C)
         prev = np.full(C, np.inf)
         ring = np.zeros((C, 4))
@@ -142,61 +136,61 @@ def batch_sweeps(
                 e = k + deg[i]
                 # the row's target for the chunk's 8 samples, in 8 scalars (registers:
                 # an array accumulator is reloaded and stored on every edge)
-                x0, x1, x2, x3 = q[i, 0], q[i, 1], q[i, 2], q[i, 3]
-                x4, x5, x6, x7 = q[i, 4], q[i, 5], q[i, 6], q[i, 7]
+                x0, x1, x2, x3 = Q[i, c0], Q[i, c0 + 1], Q[i, c0 + 2], Q[i, c0 + 3]
+                x4, x5, x6, x7 = Q[i, c0 + 4], Q[i, c0 + 5], Q[i, c0 + 6], Q[i, c0 + 7]
                 while k < e:
                     j = idx[k]
                     gk = g_over_diag[k]
-                    x0 += gk * u[j, 0]
-                    x1 += gk * u[j, 1]
-                    x2 += gk * u[j, 2]
-                    x3 += gk * u[j, 3]
-                    x4 += gk * u[j, 4]
-                    x5 += gk * u[j, 5]
-                    x6 += gk * u[j, 6]
-                    x7 += gk * u[j, 7]
+                    x0 += gk * U[j, c0 + 0]
+                    x1 += gk * U[j, c0 + 1]
+                    x2 += gk * U[j, c0 + 2]
+                    x3 += gk * U[j, c0 + 3]
+                    x4 += gk * U[j, c0 + 4]
+                    x5 += gk * U[j, c0 + 5]
+                    x6 += gk * U[j, c0 + 6]
+                    x7 += gk * U[j, c0 + 7]
                     k += 1
                 x[0], x[1], x[2], x[3] = x0, x1, x2, x3
                 x[4], x[5], x[6], x[7] = x4, x5, x6, x7
                 if bounded or has_ff:
                     for b in range(C):
-                        lb[b] = lo_c[i, b * lo_s]
-                        hb[b] = hi_c[i, b * hi_s]
+                        lb[b] = LO[i, (c0 + b) * lo_s]
+                        hb[b] = HI[i, (c0 + b) * hi_s]
                     if has_ff:
                         for kd in range(in_ptr[i], in_ptr[i + 1]):
                             a = in_anode[kd]
                             for b in range(C):
-                                t = u[a, b] - in_l[kd, b * ff_s]
+                                t = U[a, c0 + b] - IN_LIMIT[kd, (c0 + b) * ff_s]
                                 if t > lb[b]:
                                     lb[b] = t
                         for kd in range(out_ptr[i], out_ptr[i + 1]):
                             cth = out_cathode[kd]
                             for b in range(C):
-                                t = u[cth, b] + out_l[kd, b * ff_s]
+                                t = U[cth, c0 + b] + OUT_LIMIT[kd, (c0 + b) * ff_s]
                                 if t < hb[b]:
                                     hb[b] = t
                     for b in range(C):
-                        ui = u[i, b]
+                        ui = U[i, c0 + b]
                         xc = min(max(x[b], lb[b]), hb[b])
                         r = abs(xc - ui)
                         if r > res[b]:
                             res[b] = r
                         if relax:
                             xc = min(max(ui + om * (x[b] - ui), lb[b]), hb[b])
-                        u[i, b] = xc
+                        U[i, c0 + b] = xc
                 elif relax:
                     for b in range(C):
-                        ui = u[i, b]
+                        ui = U[i, c0 + b]
                         r = abs(x[b] - ui)
                         if r > res[b]:
                             res[b] = r
-                        u[i, b] = ui + om * (x[b] - ui)
+                        U[i, c0 + b] = ui + om * (x[b] - ui)
                 else:
                     for b in range(C):
-                        r = abs(x[b] - u[i, b])
+                        r = abs(x[b] - U[i, c0 + b])
                         if r > res[b]:
                             res[b] = r
-                        u[i, b] = x[b]
+                        U[i, c0 + b] = x[b]
             # the stopping rule, per active sample (as cd_sweeps)
             for b in range(C):
                 if not act[b]:
@@ -218,23 +212,23 @@ def batch_sweeps(
                 if rho > RHO_MAX:
                     rho = RHO_MAX
                 est = res_v * rho / (1.0 - rho)
-                done = sweep >= 2 and est <= tol_v[ch, b]
-                if not done and res_v <= tol_v[ch, b]:
+                done = sweep >= 2 and est <= tol_v[c0 + b]
+                if not done and res_v <= tol_v[c0 + b]:
                     umax = 0.0
                     for i in range(n):
-                        if abs(u[i, b]) > umax:
-                            umax = abs(u[i, b])
+                        if abs(U[i, c0 + b]) > umax:
+                            umax = abs(U[i, c0 + b])
                     done = res_v <= ROUND_OFF_ULPS * eps * umax
                 if done:
                     act[b] = False
                     n_act -= 1
                     for i in range(n):
-                        out[i, b] = u[i, b]
-                    status[ch, b] = CONVERGED
-                    sweeps[ch, b] = sweep + 1
-                    est_out[ch, b] = est
+                        OUT[i, c0 + b] = U[i, c0 + b]
+                    status[c0 + b] = CONVERGED
+                    sweeps[c0 + b] = sweep + 1
+                    est_out[c0 + b] = est
                 else:
-                    est_out[ch, b] = est
+                    est_out[c0 + b] = est
             sweep += 1
             if omega0 == 0.0 and n_act > 0 and sweep % OMEGA_CHUNK == 0:
                 half = OMEGA_CHUNK // 2
@@ -251,10 +245,23 @@ def batch_sweeps(
         for b in range(C):
             if act[b]:
                 for i in range(n):
-                    out[i, b] = u[i, b]
-                status[ch, b] = SWEEP_LIMIT
-                sweeps[ch, b] = sweep
+                    OUT[i, c0 + b] = U[i, c0 + b]
+                status[c0 + b] = SWEEP_LIMIT
+                sweeps[c0 + b] = sweep
         omega_out[ch] = om
 
 
-_jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_3D)))  # the float32 variant
+_jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_2D)))  # the float32 variant
+
+
+@kernel(F64_2D, F64)
+def row_keys(T, r):  # pragma: no cover - compiled
+    """Σ_b T[j, b] · r[b] per row, summed in one fixed order: identical rows give
+    bitwise identical keys (a BLAS product may not: its order depends on the row)."""
+    out = np.empty(T.shape[0])
+    for j in range(T.shape[0]):
+        s = 0.0
+        for b in range(T.shape[1]):
+            s += T[j, b] * r[b]
+        out[j] = s
+    return out

@@ -60,6 +60,7 @@ BLOCK = 4096  # samples per block of solve_batch (memory and progress granularit
 SMALL_PROBLEM = 5000  # as resbench.solvers.cd: polish slowly converging small problems
 _SLOW_SWEEPS = 50
 SINGLE_BELOW = 3  # batches of fewer samples sweep one sample at a time (float64)
+FOLD_CACHE = 4  # folded input maps kept per Network (one per column pattern)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
 
@@ -136,6 +137,7 @@ class Network:
         self._build_maps()
         self.setup_seconds = time.perf_counter() - t0
         self._certifier = None
+        self._g_cache: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ inputs
     def _resolve_inputs(self, inputs: Sequence[str] | None) -> list[str]:
@@ -307,7 +309,10 @@ class Network:
         self._A_dense = (
             A.toarray() if fill >= DENSE_FRACTION and 8 * p.n * nin <= DENSE_MAX_BYTES else None
         )
-        self._A32: np.ndarray | sp.csr_matrix | None = None
+        self._A32: np.ndarray | None = None
+        self._fold_cache: dict[tuple, np.ndarray] = {}
+        # injections at zero input values: c(s) = c_fixed + A s (the dense GEMM path)
+        self._c_fixed = p.c - np.asarray(A @ self._s0) if p.n else np.zeros(0)
         # ---- diodes: per-diode ob − oa, and which of them move with an input
         dio = c.diodes
         da, db = dio.a.astype(np.int64), dio.b.astype(np.int64)
@@ -561,24 +566,27 @@ class Network:
         p = self._problem
         t0 = time.perf_counter()
         B = S.shape[0]
-        dS = S - self._s0
-        offsets = (
-            p.offset[None, :] + (self._M @ dS.T).T
-            if self._M.nnz
-            else np.broadcast_to(p.offset, (B, p.offset.size))
-        )
         if p.n_islands:
             self._solve_singly(S, ws, V, sweeps, status, messages, base, polished, tol, max_sweeps)
             t["sweep"] += time.perf_counter() - t0
             return
-        # injections [n, B]
+        from resbench.batch import _kernels as bk
+
+        # pad to whole chunks (copies of the last sample, never reported)
+        Bp = B if B < SINGLE_BELOW and dt == np.float64 else -(-B // bk.CW) * bk.CW
+        if Bp > B:
+            S = np.concatenate([S, np.repeat(S[-1:], Bp - B, axis=0)])
+            if ws is not None:
+                ws = np.concatenate([ws, np.repeat(ws[-1:], Bp - B, axis=0)])
+        dS = S - self._s0
+        # node offsets, node-major [n_nodes, Bp]
+        offsets = p.offset[:, None] + (self._M @ dS.T) if self._M.nnz else p.offset[:, None]
         if p.n:
-            Cn = self._inject(dS, dt)
-            Cn += p.c[:, None]
+            Cn = self._inject(S, dS, dt)  # injections [n, Bp]
         else:
-            Cn = np.zeros((0, B))
-        lo, hi = self._bounds(dS)  # [n, 1] or [n, B]
-        ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, B]
+            Cn = np.zeros((0, Bp))
+        lo, hi = self._bounds(dS)  # [n, 1] or [n, Bp]
+        ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, Bp]
         v_scale = self._v_scales(S, offsets, Cn)
         infeasible = self._infeasible(dS, lo, hi)
         # start: clip(c/diag) into the bounds; Bellman–Ford per sample with ff diodes
@@ -595,25 +603,23 @@ class Network:
         t1 = time.perf_counter()
         t["inject"] += t1 - t0
         if p.n == 0:
-            U = np.zeros((0, B))
-            st = np.full(B, 0)
-            sw = np.zeros(B, dtype=np.int64)
+            U = np.zeros((0, Bp))
+            st = np.zeros(Bp, dtype=np.int64)
+            sw = np.zeros(Bp, dtype=np.int64)
             om = 1.0
+        elif Bp < SINGLE_BELOW:
+            U, st, sw, om = self._sweeps_singly(
+                Qn, Cn, lo, hi, ffl, U0, v_scale, infeasible, tol, max_sweeps, omega
+            )
         else:
-            if B < SINGLE_BELOW and dt == np.float64:
-                U, st, sw, om = self._sweeps_singly(
-                    Qn, Cn, lo, hi, ffl, U0, v_scale, infeasible, tol, max_sweeps, omega
-                )
-            else:
-                U, st, sw, om = self._sweeps(
-                    Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega
-                )
+            U, st, sw, om = self._sweeps(
+                Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega
+            )
         omegas.append(om)
         t2 = time.perf_counter()
         t["sweep"] += t2 - t1
+        st, sw, infeasible = st[:B], sw[:B], infeasible[:B]
         sweeps[:] = sw
-        from resbench.batch import _kernels as bk
-
         for b in range(B):
             status[b] = CONVERGED if st[b] == bk.CONVERGED else SWEEP_LIMIT
         # as solve_cd: polish with free–free diodes, without convergence, or after slow
@@ -628,23 +634,83 @@ class Network:
             status[b] = FAILED
             messages[base + b] = self._infeasible_message(S[b])
         t["polish"] += time.perf_counter() - t2
-        V[:] = offsets
+        VT = np.broadcast_to(offsets, (offsets.shape[0], Bp)).copy()  # [n_nodes, Bp]
         if p.n:
-            V[:, self._free_nodes] += U.T[:, p.supernode[self._free_nodes]]
+            VT[self._free_nodes] += U[p.supernode[self._free_nodes]]
+        V[:] = VT[:, :B].T
         V[infeasible] = np.nan
 
-    def _inject(self, dS: np.ndarray, dt: np.dtype) -> np.ndarray:
-        """A (s − s₀) for every sample ``[n, B]`` (float64): one GEMM when A is dense, in
-        the sweeps' precision."""
-        if dt == np.float32:
-            if self._A32 is None:
-                src = self._A_dense if self._A_dense is not None else self._A_sparse
-                self._A32 = src.astype(np.float32)
-            out = self._A32 @ np.ascontiguousarray(dS.T, dtype=np.float32)
-            return np.asarray(out, dtype=np.float64)
-        if self._A_dense is not None:
-            return self._A_dense @ dS.T
-        return np.asarray(self._A_sparse @ dS.T)
+    def _inject(self, S: np.ndarray, dS: np.ndarray, dt: np.dtype) -> np.ndarray:
+        """Free-node injections c(s) for every sample ``[n, B]`` (float64).
+
+        Sparse map: c₀ + A (s − s₀).  Dense map (a DRN's input layer): one GEMM,
+        ``c₀ − A s₀ + A s``, over the *distinct* input columns of this batch only
+        (:meth:`_folded`): a column that is zero in every sample drops out, and columns
+        equal up to sign in every sample (a DRN's ``cat(x, −x)`` inputs) are summed
+        into one column of A first.  Exact algebra, same inputs: only the work shrinks.
+        The product runs in the sweeps' precision.
+        """
+        p = self._problem
+        if self._A_dense is None:
+            A = self._A_sparse if dt == np.float64 else self._A_sparse.astype(dt)
+            return p.c[:, None] + np.asarray(A @ np.ascontiguousarray(dS.T, dtype=dt))
+        A, ST = self._folded(S, dt)
+        return self._c_fixed[:, None] + A @ ST
+
+    def _folded(self, S: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(A_f, S_fᵀ) with A_f S_fᵀ = A Sᵀ: the distinct nonzero input columns of S up
+        to sign, and A's columns summed accordingly (cached per column pattern)."""
+        A = self._A_dense
+        nz = np.flatnonzero(np.any(S != 0.0, axis=0))
+        T = S[:, nz].T  # [k, B]
+        if nz.size == 0:
+            return np.zeros((A.shape[0], 1), dtype=dt), np.zeros((1, S.shape[0]), dtype=dt)
+        first = np.argmax(T != 0.0, axis=1)
+        sign = np.sign(T[np.arange(nz.size), first])
+        Tn = T * sign[:, None]
+        # equal columns: equal projections, confirmed exactly on neighbours after sorting
+        from resbench.batch._kernels import row_keys
+
+        h = row_keys(np.ascontiguousarray(Tn), self._probe_vector(S.shape[0]))
+        order = np.argsort(h, kind="stable")
+        hs, ts = h[order], Tn[order]
+        new = np.ones(nz.size, dtype=bool)
+        same = hs[1:] == hs[:-1]
+        new[1:][same] = ~np.all(ts[1:][same] == ts[:-1][same], axis=1)
+        group_sorted = np.cumsum(new) - 1
+        reps = order[new]  # one column per group, groups in sorted order
+        # number the groups in the order of their first column, so that a batch with
+        # nothing to fold keeps A's own column order (group = 0, 1, 2, …)
+        by_first = np.argsort(reps, kind="stable")
+        rank = np.empty_like(by_first)
+        rank[by_first] = np.arange(by_first.size)
+        group = np.empty(nz.size, dtype=np.int64)
+        group[order] = rank[group_sorted]
+        n_groups = int(reps.size)
+        ST = np.ascontiguousarray(Tn[np.sort(reps)], dtype=dt)
+        key = (dt.name, nz.tobytes(), group.tobytes(), sign.tobytes())
+        Af = self._fold_cache.get(key)
+        if Af is None:
+            if n_groups == A.shape[1] and np.all(sign > 0):  # nothing to fold
+                Af = A if dt == np.float64 else self._A_as(dt)
+            else:
+                fold = sp.csr_matrix((sign, (nz, group)), shape=(A.shape[1], n_groups))
+                Af = np.ascontiguousarray((fold.T @ A.T).T, dtype=dt)
+            if len(self._fold_cache) >= FOLD_CACHE:
+                self._fold_cache.pop(next(iter(self._fold_cache)))
+            self._fold_cache[key] = Af
+        return Af, ST
+
+    def _A_as(self, dt: np.dtype) -> np.ndarray:
+        if self._A32 is None:
+            self._A32 = self._A_dense.astype(np.float32)
+        return self._A32
+
+    @staticmethod
+    def _probe_vector(B: int) -> np.ndarray:
+        """A fixed vector with distinct, irrational-looking entries (grouping only: every
+        match it suggests is confirmed exactly)."""
+        return np.sqrt(np.arange(2, B + 2, dtype=np.float64)) - 0.5
 
     def _bounds(self, dS: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self._problem
@@ -679,8 +745,8 @@ class Network:
         p = self._problem
         B = S.shape[0]
         vs = np.full(B, max(self._fixed_const_max, self._vs_const_max, V_SCALE_FLOOR))
-        if self._fixed_moving.size:
-            vs = np.maximum(vs, np.abs(offsets[:, self._fixed_moving]).max(axis=1))
+        if self._fixed_moving.size:  # offsets are node-major [n_nodes, B]
+            vs = np.maximum(vs, np.abs(offsets[self._fixed_moving]).max(axis=0))
         if self._v_cols.size:
             vs = np.maximum(vs, np.abs(S[:, self._v_cols]).max(axis=1))
         if p.n:  # |c_i| / diag_i over the nodes with a conductance (inv_diag is 0 elsewhere)
@@ -717,8 +783,8 @@ class Network:
         sample whose free–free diodes it violates keeps its cold start."""
         p = self._problem
         good = np.all(np.isfinite(ws), axis=1)
-        Uw = np.asarray(self._avg @ (ws - offsets).T)
-        Uw = np.clip(Uw, lo, hi)
+        Uw = np.asarray(self._avg @ (ws.T - offsets))  # offsets node-major [n_nodes, B]
+        Uw = np.minimum(np.maximum(Uw, lo), hi)
         if p.n_ff_diodes:
             viol = (Uw[p.ff_anode] - Uw[p.ff_cathode] > ffl).any(axis=0)
             good &= ~viol
@@ -790,62 +856,45 @@ class Network:
         return U, st, sw, om_max
 
     def _sweeps(self, Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega):
-        """Chunked sweeps (resbench.batch._kernels); returns U [n, B], status, sweeps, ω."""
+        """Chunked sweeps (resbench.batch._kernels) on node-major arrays; B is a multiple
+        of the chunk width (the caller pads).  Returns U [n, B], status, sweeps, ω."""
         from resbench.batch import _kernels as bk
 
         sw = self._sweep
         n, B = U0.shape
-        C = bk.CW
-        nch = -(-B // C)
-        pad = nch * C - B
 
-        def blocks(a: np.ndarray, shared: bool) -> np.ndarray:
-            """[rows, B] → [n_chunks, rows, C] (or [1, rows, 1] when shared)."""
-            if shared:
-                return np.ascontiguousarray(a[:, :1].astype(dt)[None, :, :])
-            if pad:
-                a = np.concatenate([a, np.repeat(a[:, -1:], pad, axis=1)], axis=1)
-            return np.ascontiguousarray(a.reshape(a.shape[0], nch, C).transpose(1, 0, 2), dtype=dt)
+        def arr(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a, dtype=dt)
 
-        Q = blocks(Qn, False)
-        LO = blocks(lo, lo.shape[1] == 1)
-        HI = blocks(hi, hi.shape[1] == 1)
-        shared_ff = ffl.shape[1] == 1
-        IN_L = blocks(
-            ffl[self._in_order] if ffl.size else np.zeros((0, 1)), shared_ff or not ffl.size
-        )
-        OUT_L = blocks(
-            ffl[self._out_order] if ffl.size else np.zeros((0, 1)), shared_ff or not ffl.size
-        )
-        U = blocks(U0, False)
+        empty = np.zeros((0, 1), dtype=dt)
+        in_l = arr(ffl[self._in_order]) if ffl.size else empty
+        out_l = arr(ffl[self._out_order]) if ffl.size else empty
+        U = arr(U0)
         OUT = np.empty_like(U)
-        tolv = v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol)
-        TOL = blocks(tolv[None, :], False).astype(np.float64)[:, 0, :].copy()
-        status = np.zeros((nch, C), dtype=np.int64)
-        skip = np.concatenate([infeasible, np.ones(pad, dtype=bool)]).reshape(nch, C)
-        status[skip] = bk.PENDING
-        sweeps = np.zeros((nch, C), dtype=np.int64)
-        est = np.zeros((nch, C))
-        om = np.ones(nch)
-        eps = float(np.finfo(dt).eps)
+        tolv = np.ascontiguousarray(v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol))
+        status = np.zeros(B, dtype=np.int64)
+        status[infeasible] = bk.PENDING
+        sweeps = np.zeros(B, dtype=np.int64)
+        est = np.zeros(B)
+        om = np.ones(B // bk.CW)
         bk.batch_sweeps(
             sw.deg,
             sw.idx,
-            sw.g_over_diag.astype(dt),
-            Q,
-            LO,
-            HI,
+            self._g_over_diag(dt),
+            arr(Qn),
+            arr(lo),
+            arr(hi),
             bool(sw.bounded or self._var_bounds),
             sw.in_ptr,
             sw.in_anode,
-            IN_L,
+            in_l,
             sw.out_ptr,
             sw.out_cathode,
-            OUT_L,
+            out_l,
             U,
             OUT,
-            TOL,
-            eps,
+            tolv,
+            float(np.finfo(dt).eps),
             max_sweeps,
             omega,
             status,
@@ -853,9 +902,16 @@ class Network:
             est,
             om,
         )
-        Uf = OUT.transpose(1, 0, 2).reshape(n, nch * C)[:, :B].astype(np.float64)
+        Uf = OUT if dt == np.float64 else OUT.astype(np.float64)
         Uf[:, infeasible] = U0[:, infeasible]
-        return Uf, status.reshape(-1)[:B], sweeps.reshape(-1)[:B], float(om.max())
+        return Uf, status, sweeps, float(om.max())
+
+    def _g_over_diag(self, dt: np.dtype) -> np.ndarray:
+        """The sweeps' scaled conductances in the sweeps' precision (cached)."""
+        key = np.dtype(dt).name
+        if key not in self._g_cache:
+            self._g_cache[key] = np.ascontiguousarray(self._sweep.g_over_diag, dtype=dt)
+        return self._g_cache[key]
 
     def _sample_problem(self, b, Cn, lo, hi, ffl, v_scale):
         p = self._problem
