@@ -9,16 +9,23 @@ checkout: --paper-code DIR or RESBENCH_PAPER_CODE; it needs torch
 Usage:
   .venv/bin/python scripts/bench_batch.py --paper-code ~/energy-based-learning
   .venv/bin/python scripts/bench_batch.py --quick
-Writes results/bench_batch.md and results/bench_batch.json (--out DIR).
+Writes results/bench_batch.md and results/bench_batch.json (--out DIR, --stem NAME).
+--passive-threads: idle BLAS/OpenMP threads sleep instead of spinning, so that
+interleaved calls of two runtimes in one process do not slow each other down.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import TYPE_CHECKING
 
-from resbench.bench.batch_bench import DEFAULT, QUICK, BatchBenchConfig
-from resbench.errors import ResbenchError
+if TYPE_CHECKING:
+    from resbench.bench.batch_bench import BatchBenchConfig
+
+#: --passive-threads: idle threads sleep instead of spinning (set before numpy/torch load)
+PASSIVE_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
 def _ints(text: str, *, allow_all: bool = False) -> tuple[int, ...]:
@@ -41,8 +48,10 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(w.strip().lower() for w in text.split(",") if w.strip())
 
 
-def parse(argv: list[str] | None = None) -> tuple[BatchBenchConfig, str]:
-    """Options → a BatchBenchConfig and the output folder."""
+def parse(argv: list[str] | None = None) -> tuple[BatchBenchConfig, str, bool, str]:
+    """Options → a BatchBenchConfig, the output folder, --passive-threads, --stem."""
+    from resbench.bench.batch_bench import DEFAULT, QUICK
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", type=_ints, help="batch sizes (default 1,32,256,1024)")
     ap.add_argument("--presets", type=_words, help="DRN presets (default xs,1h)")
@@ -61,6 +70,14 @@ def parse(argv: list[str] | None = None) -> tuple[BatchBenchConfig, str]:
     ap.add_argument("--seed", type=int, help="network seed (0)")
     ap.add_argument("--quick", action="store_true", help="DRN-XS, batches 1 and 32 only")
     ap.add_argument("--out", default="results", help="output folder (results)")
+    ap.add_argument("--stem", default="bench_batch", help="file names <stem>.md/.json")
+    ap.add_argument(
+        "--passive-threads",
+        action="store_true",
+        help="idle BLAS/OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE,\n"
+        "OPENBLAS_THREAD_TIMEOUT=4): in one process on few cores, one runtime's spinning\n"
+        "threads slow the other's; default: every library's own setting",
+    )
     ns = ap.parse_args(argv)
     base = QUICK if ns.quick else DEFAULT
     given = {
@@ -77,16 +94,22 @@ def parse(argv: list[str] | None = None) -> tuple[BatchBenchConfig, str]:
     import dataclasses
 
     config = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
-    return config, ns.out
+    return config, ns.out, ns.passive_threads, ns.stem
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--passive-threads" in args:  # before numpy, numba or torch load their thread pools
+        for key, value in PASSIVE_ENV.items():
+            os.environ[key] = value
     from resbench.bench.batch_bench import run_batch_bench, write_batch_bench
+    from resbench.errors import ResbenchError
 
     try:
-        config, out = parse(argv)
+        config, out, passive, stem = parse(args)
         result = run_batch_bench(config, log=lambda s: print(s, flush=True))
-        paths = write_batch_bench(result, out)
+        result["passive_threads"] = passive
+        paths = write_batch_bench(result, out, stem=stem)
     except ResbenchError as exc:
         print(exc.format(), file=sys.stderr)
         return exc.exit_code

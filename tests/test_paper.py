@@ -381,11 +381,13 @@ def test_bench_script_options():
     spec = importlib.util.spec_from_file_location("bench_batch_script", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    cfg, out = mod.parse(["--sizes", "1,32", "--threads", "1,all", "--presets", "XS,64-32-10"])
+    cfg, out, passive, stem = mod.parse(
+        ["--sizes", "1,32", "--threads", "1,all", "--presets", "XS,64-32-10"]
+    )
     assert cfg.sizes == (1, 32) and cfg.threads == (1, 0) and cfg.presets == ("xs", "64-32-10")
-    assert out == "results" and cfg.repeats == 5
-    cfg, _ = mod.parse(["--quick", "--paper-code", "/x"])
-    assert cfg.presets == ("xs",) and cfg.paper_code == "/x"
+    assert out == "results" and cfg.repeats == 5 and not passive and stem == "bench_batch"
+    cfg, _, passive, _ = mod.parse(["--quick", "--paper-code", "/x", "--passive-threads"])
+    assert cfg.presets == ("xs",) and cfg.paper_code == "/x" and passive
     with pytest.raises(SystemExit):
         mod.parse(["--threads", "many"])
 

@@ -318,6 +318,23 @@ def _prepare(
     return _Preset(name, circuit, params, network, values, setup, models)
 
 
+def _compile(dtypes: Sequence[str]) -> float:
+    """Seconds to compile resbench's kernels (numba), on a tiny DRN, so that no
+    preset's set-up or warm-up carries them (docs/design.md §7).  A failure here
+    shows again, and is reported, in the cells."""
+    from resbench.batch import Network
+    from resbench.generate import drn
+
+    t = time.perf_counter()
+    net = Network(drn((8, 6, 4), seed=0))
+    values = np.repeat(net.default_values()[None, :], 2, 0)
+    for dt in dtypes:
+        for certify in (False, True):
+            with contextlib.suppress(Exception):
+                net.solve_batch(values, dtype=dt, certify=certify)
+    return time.perf_counter() - t
+
+
 def _exact(pre: _Preset, vals: np.ndarray, threads: int) -> tuple[np.ndarray | None, str]:
     """The exact answer: float64 resbench, every sample certified (None if it failed)."""
     try:
@@ -412,6 +429,8 @@ def run_batch_bench(
     samples: list[dict[str, Any]] = []
     setup: dict[str, dict[str, float]] = {}
     load = {"before": _load()}
+    setup["jit"] = {"compile": _compile(config.dtypes)}
+    log(f"JIT compile (once, not in any time): {setup['jit']['compile']:.1f} s")
     for name in config.presets:
         pre = _prepare(name, config, status is None, log)
         setup[name] = pre.setup
@@ -522,6 +541,15 @@ def render_markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
         + (f" ({meta.get('paper_code')}, {iters} iterations, 'asynchronous')" if iters else "")
         + ".",
         "",
+        "Idle threads: "
+        + (
+            "passive (OMP_WAIT_POLICY=PASSIVE, OPENBLAS_THREAD_TIMEOUT=4: --passive-threads)."
+            if result.get("passive_threads")
+            else "each library's default (OpenBLAS and OpenMP threads spin a while after a "
+            "call; with every core busy, one runtime's spinning threads slow the other's "
+            "next call: see --passive-threads)."
+        ),
+        "",
         "Per-sample time = batch time / batch size, median (min–max) of "
         f"{cfg['repeats']} interleaved repeats after a warm-up, µs. Same conductances and "
         f"inputs on both sides ({cfg['inputs']} images × the preset's input gain, "
@@ -534,7 +562,8 @@ def render_markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
         *(["Failures:", *_failures(result["rows"]), ""] if _failures(result["rows"]) else []),
         "Set-up (once per preset, not in the times above): "
         + "; ".join(
-            f"{label(p)} " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in s.items())
+            (f"{label(p)} " if p != "jit" else "")
+            + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in s.items())
             for p, s in result["setup"].items()
         )
         + ".",
