@@ -429,8 +429,8 @@ def run_batch_bench(
     samples: list[dict[str, Any]] = []
     setup: dict[str, dict[str, float]] = {}
     load = {"before": _load()}
-    setup["jit"] = {"compile": _compile(config.dtypes)}
-    log(f"JIT compile (once, not in any time): {setup['jit']['compile']:.1f} s")
+    setup["jit"] = {"JIT compile": _compile(config.dtypes)}
+    log(f"JIT compile (once, not in any time): {setup['jit']['JIT compile']:.1f} s")
     for name in config.presets:
         pre = _prepare(name, config, status is None, log)
         setup[name] = pre.setup
