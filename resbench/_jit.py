@@ -35,6 +35,8 @@ BOOL = types.boolean  # a Python bool
 # batch kernels (resbench.batch): node-major [node, sample] arrays, float64 or float32
 F64_2D = types.float64[:, ::1]
 F32_2D = types.float32[:, ::1]
+F64_3D = types.float64[:, :, ::1]  # the sweeps' state, [chunk, node, sample]
+F32_3D = types.float32[:, :, ::1]
 F32 = types.float32[::1]
 U8 = types.uint8[::1]
 I64_2D = types.int64[:, ::1]

@@ -46,10 +46,10 @@ class Batch:
             if net._M.nnz
             else np.broadcast_to(p.offset, (B, p.offset.size))
         )
-        self.C = net._inject(dS, F64) + p.c[:, None]
+        self.C = net._inject(S, dS, F64)  # c(s) per sample [n, B]
         self.lo, self.hi = net._bounds(dS)
         self.ffl = net._ff_limits(dS)
-        self.vs = net._v_scales(S, self.offsets, self.C)
+        self.vs = net._v_scales(S, dS, self.C)
         self.bad = net._infeasible(dS, self.lo, self.hi)
         qn = self.C * net._inv_diag[:, None]
         u0 = np.clip(qn, self.lo, self.hi)

@@ -1,9 +1,9 @@
 """numba kernels of the batched solver (no I/O; callers in resbench.batch.network validate).
 
 A batch is node-major, ``[n, B]`` (C-contiguous: a node's values over the samples are
-contiguous), swept in *chunks* of CW = 8 samples (columns): one row of the free–free CSR is
-streamed once per chunk and applied to its 8 samples with SIMD, each edge reading one
-64-byte line.  Chunks are independent and spread over numba's threads (``prange``).
+contiguous), swept in *chunks* of up to CHUNK samples: one row of the free–free CSR is
+streamed once per chunk and applied to its samples with SIMD.  Chunks are independent
+and spread over numba's threads (``prange``).
 
 Per sample, the sweeps and the stopping rule are those of the single solver
 (:func:`resbench.solvers._kernels.cd_sweeps`): the same node order and update, the same
@@ -24,7 +24,20 @@ import numpy as np
 from numba import njit, prange
 
 from resbench import _jit
-from resbench._jit import BOOL, F32, F32_2D, F64, F64_2D, FLOAT, I64, INT, U32, kernel
+from resbench._jit import (
+    BOOL,
+    F32,
+    F32_2D,
+    F32_3D,
+    F64,
+    F64_2D,
+    F64_3D,
+    FLOAT,
+    I64,
+    INT,
+    U32,
+    kernel,
+)
 from resbench.solvers._kernels import EARLY_RHO, RHO_MAX, ROUND_OFF_ULPS
 
 CONVERGED = 0
@@ -35,16 +48,18 @@ FAST_RATE = 0.5
 OMEGA_MAX = 1.99
 MU2_MAX = 1.0 - 1e-12
 W = 16  # long-window length of the rate estimate (as cd_sweeps)
-CW = 8  # samples per chunk, fixed: the per-edge update of a chunk is written out for 8
-# samples (8 scalars the compiler keeps in vector registers; a loop over a runtime
-# width, or an array accumulator, measured 1.5-3x slower)
+CW = 8  # batches are padded to a multiple of this
+CHUNK = 64  # samples per chunk (at most): long enough that the per-edge loop over a
+# chunk's samples runs as SIMD with little loop overhead (DRN-1H, per sweep and sample:
+# 9.1 µs at 8, 3.4 at 32, 2.9 at 64, 3.2 at 128), short enough for a few chunks per
+# thread and a chunk's state in L2 (docs/measurements.md)
 
 
-def _signature(F, F2):  # noqa: N803 - numba type names
+def _signature(F, F2, F3):  # noqa: N803 - numba type names
     return (
-        *(U32, U32, F, F2, F2, F2, BOOL),  # deg, idx, g_over_diag, Q, LO, HI, bounded
-        *(U32, U32, F2, U32, U32, F2),  # free–free diode lists (limits per sample or shared)
-        *(F2, F2, F64, FLOAT, INT, FLOAT),  # U, OUT, tol_v, eps, max_sweeps, omega (0: auto)
+        *(U32, U32, F, F3, F3, F3, BOOL),  # deg, idx, g_over_diag, Q, LO, HI, bounded
+        *(U32, U32, F3, U32, U32, F3),  # free–free diode lists (limits per sample or shared)
+        *(F3, F2, F64, FLOAT, INT, FLOAT),  # U, OUT, tol_v, eps, max_sweeps, omega (0: auto)
         *(I64, I64, F64, F64),  # status (in: PENDING = skip), sweeps, est, ω per chunk
     )
 
@@ -65,7 +80,7 @@ def _update_omega(omega, rate):  # pragma: no cover - compiled
     return new
 
 
-@kernel(*_signature(F64, F64_2D), parallel=True)
+@kernel(*_signature(F64, F64_2D, F64_3D), parallel=True)
 def batch_sweeps(
     deg,
     idx,
@@ -93,24 +108,33 @@ def batch_sweeps(
 ):  # pragma: no cover - compiled
     """Sweeps of exact coordinate descent on every chunk of a batch, in place on U.
 
-    Arrays are node-major ``[n, B]`` (B a multiple of CW; chunk ch = columns
-    ch·CW … ch·CW + CW − 1, contiguous in each row).  ``Q`` = c / diag per sample;
-    ``LO``/``HI`` and the diode limits ``IN_LIMIT``/``OUT_LIMIT`` are either per sample
-    (``[·, B]``) or shared (``[·, 1]``).  ``status[b]`` is PENDING on entry for samples to
-    skip and anything else to run; on return CONVERGED or SWEEP_LIMIT, with the sweep
-    count and final error estimate; ``OUT`` receives each sample's voltages at the sweep
+    Per-sample arrays are laid out ``[chunk, row, C]`` (chunk ch = samples
+    ch·C … ch·C + C − 1): a chunk's rows are one contiguous block that streams and
+    stays in cache (node-major ``[n, B]`` puts rows a power-of-two stride apart, which
+    thrashes the cache sets: measured 3× slower on DRN-1H).  ``Q`` = c / diag;
+    ``LO``/``HI`` and the diode limits ``IN_LIMIT``/``OUT_LIMIT`` are per sample or shared
+    (``[1, row, 1]``).  ``status[b]`` is PENDING on entry for samples to skip and
+    anything else to run; on return CONVERGED or SWEEP_LIMIT, with the sweep count and
+    final error estimate; ``OUT`` (node-major ``[n, B]``) receives each sample's voltages
+    at the sweep
     its rule fired.  ``omega0`` > 0 fixes ω; 0 = automatic.
     """
-    n = U.shape[0]
-    n_chunks = U.shape[1] // CW
-    C = CW
+    n = U.shape[1]
+    n_chunks = U.shape[0]
+    C = U.shape[2]  # samples per chunk
     # 1 where the array is per sample, 0 where it is shared ([·, 1]): index multipliers
-    lo_s = 1 if LO.shape[1] > 1 else 0
-    hi_s = 1 if HI.shape[1] > 1 else 0
-    ff_s = 1 if IN_LIMIT.shape[1] > 1 else 0
+    lo_s = 1 if LO.shape[2] > 1 else 0
+    hi_s = 1 if HI.shape[2] > 1 else 0
+    ff_s = 1 if IN_LIMIT.shape[2] > 1 else 0
     has_ff = in_anode.shape[0] > 0 or out_cathode.shape[0] > 0
     for ch in prange(n_chunks):
         c0 = ch * C
+        u = U[ch]
+        q = Q[ch]
+        lo_c = LO[ch * lo_s]
+        hi_c = HI[ch * hi_s]
+        in_l = IN_LIMIT[ch * ff_s]
+        out_l = OUT_LIMIT[ch * ff_s]
         act = np.zeros(C, dtype=np.bool_)
         n_act = 0
         for b in range(C):
@@ -131,66 +155,68 @@ def batch_sweeps(
         while n_act > 0 and sweep < max_sweeps:
             for b in range(C):
                 res[b] = 0.0
+            # the common case (bounds shared by the samples, no free–free diodes, ω = 1)
+            simple = lo_s == 0 and hi_s == 0 and not has_ff and not relax
             k = 0
             for i in range(n):
                 e = k + deg[i]
-                # the row's target for the chunk's 8 samples, in 8 scalars (registers:
-                # an array accumulator is reloaded and stored on every edge)
-                x0, x1, x2, x3 = Q[i, c0], Q[i, c0 + 1], Q[i, c0 + 2], Q[i, c0 + 3]
-                x4, x5, x6, x7 = Q[i, c0 + 4], Q[i, c0 + 5], Q[i, c0 + 6], Q[i, c0 + 7]
+                for b in range(C):
+                    x[b] = q[i, b]
                 while k < e:
                     j = idx[k]
                     gk = g_over_diag[k]
-                    x0 += gk * U[j, c0 + 0]
-                    x1 += gk * U[j, c0 + 1]
-                    x2 += gk * U[j, c0 + 2]
-                    x3 += gk * U[j, c0 + 3]
-                    x4 += gk * U[j, c0 + 4]
-                    x5 += gk * U[j, c0 + 5]
-                    x6 += gk * U[j, c0 + 6]
-                    x7 += gk * U[j, c0 + 7]
+                    for b in range(C):
+                        x[b] += gk * u[j, b]
                     k += 1
-                x[0], x[1], x[2], x[3] = x0, x1, x2, x3
-                x[4], x[5], x[6], x[7] = x4, x5, x6, x7
+                if simple:
+                    lo_i = lo_c[i, 0]
+                    hi_i = hi_c[i, 0]
+                    for b in range(C):
+                        v = min(max(x[b], lo_i), hi_i)
+                        d = abs(v - u[i, b])
+                        if d > res[b]:
+                            res[b] = d
+                        u[i, b] = v
+                    continue
                 if bounded or has_ff:
                     for b in range(C):
-                        lb[b] = LO[i, (c0 + b) * lo_s]
-                        hb[b] = HI[i, (c0 + b) * hi_s]
+                        lb[b] = lo_c[i, b * lo_s]
+                        hb[b] = hi_c[i, b * hi_s]
                     if has_ff:
                         for kd in range(in_ptr[i], in_ptr[i + 1]):
                             a = in_anode[kd]
                             for b in range(C):
-                                t = U[a, c0 + b] - IN_LIMIT[kd, (c0 + b) * ff_s]
+                                t = u[a, b] - in_l[kd, b * ff_s]
                                 if t > lb[b]:
                                     lb[b] = t
                         for kd in range(out_ptr[i], out_ptr[i + 1]):
                             cth = out_cathode[kd]
                             for b in range(C):
-                                t = U[cth, c0 + b] + OUT_LIMIT[kd, (c0 + b) * ff_s]
+                                t = u[cth, b] + out_l[kd, b * ff_s]
                                 if t < hb[b]:
                                     hb[b] = t
                     for b in range(C):
-                        ui = U[i, c0 + b]
+                        ui = u[i, b]
                         xc = min(max(x[b], lb[b]), hb[b])
                         r = abs(xc - ui)
                         if r > res[b]:
                             res[b] = r
                         if relax:
                             xc = min(max(ui + om * (x[b] - ui), lb[b]), hb[b])
-                        U[i, c0 + b] = xc
+                        u[i, b] = xc
                 elif relax:
                     for b in range(C):
-                        ui = U[i, c0 + b]
+                        ui = u[i, b]
                         r = abs(x[b] - ui)
                         if r > res[b]:
                             res[b] = r
-                        U[i, c0 + b] = ui + om * (x[b] - ui)
+                        u[i, b] = ui + om * (x[b] - ui)
                 else:
                     for b in range(C):
-                        r = abs(x[b] - U[i, c0 + b])
+                        r = abs(x[b] - u[i, b])
                         if r > res[b]:
                             res[b] = r
-                        U[i, c0 + b] = x[b]
+                        u[i, b] = x[b]
             # the stopping rule, per active sample (as cd_sweeps)
             for b in range(C):
                 if not act[b]:
@@ -216,14 +242,14 @@ def batch_sweeps(
                 if not done and res_v <= tol_v[c0 + b]:
                     umax = 0.0
                     for i in range(n):
-                        if abs(U[i, c0 + b]) > umax:
-                            umax = abs(U[i, c0 + b])
+                        if abs(u[i, b]) > umax:
+                            umax = abs(u[i, b])
                     done = res_v <= ROUND_OFF_ULPS * eps * umax
                 if done:
                     act[b] = False
                     n_act -= 1
                     for i in range(n):
-                        OUT[i, c0 + b] = U[i, c0 + b]
+                        OUT[i, c0 + b] = u[i, b]
                     status[c0 + b] = CONVERGED
                     sweeps[c0 + b] = sweep + 1
                     est_out[c0 + b] = est
@@ -245,13 +271,13 @@ def batch_sweeps(
         for b in range(C):
             if act[b]:
                 for i in range(n):
-                    OUT[i, c0 + b] = U[i, c0 + b]
+                    OUT[i, c0 + b] = u[i, b]
                 status[c0 + b] = SWEEP_LIMIT
                 sweeps[c0 + b] = sweep
         omega_out[ch] = om
 
 
-_jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_2D)))  # the float32 variant
+_jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_2D, F32_3D)))  # the float32 variant
 
 
 @kernel(F64_2D, F64)
@@ -265,3 +291,20 @@ def row_keys(T, r):  # pragma: no cover - compiled
             s += T[j, b] * r[b]
         out[j] = s
     return out
+
+
+@kernel(F64, I64, I64, F64, F64_2D, I64, I64, F64_2D, F64_2D)
+def assemble_voltages(
+    offset0, m_row, m_col, m_val, dS, free_nodes, free_sn, U, V
+):  # pragma: no cover - compiled
+    """Node voltages ``V[b, k]`` = offset(s_b)[k] (+ u[supernode of k] for free nodes), in
+    one pass per sample: ``offset0`` plus the offset map's entries (``m_row``, ``m_col``,
+    ``m_val``) times ``dS[b]``, plus ``U[free_sn, b]`` (node-major ``[n, B]``)."""
+    for b in range(V.shape[0]):
+        row = V[b]
+        for k in range(row.shape[0]):
+            row[k] = offset0[k]
+        for t in range(m_row.shape[0]):
+            row[m_row[t]] += m_val[t] * dS[b, m_col[t]]
+        for t in range(free_nodes.shape[0]):
+            row[free_nodes[t]] += U[free_sn[t], b]

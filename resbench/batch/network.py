@@ -60,6 +60,8 @@ BLOCK = 4096  # samples per block of solve_batch (memory and progress granularit
 SMALL_PROBLEM = 5000  # as resbench.solvers.cd: polish slowly converging small problems
 _SLOW_SWEEPS = 50
 SINGLE_BELOW = 3  # batches of fewer samples sweep one sample at a time (float64)
+FOLD_MIN_ROWS = 256  # fold input columns only when A has this many rows: finding equal
+# columns costs a few passes over the inputs, the GEMM 2 × rows flops per input value
 FOLD_CACHE = 4  # folded input maps kept per Network (one per column pattern)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
@@ -92,6 +94,9 @@ def with_values(circuit: Circuit, names: Sequence[str], values: np.ndarray) -> C
     )
 
 
+_BLAS = None  # threadpoolctl's controller, made on first use
+
+
 @contextmanager
 def _threads(n: int | None):
     """numba's and BLAS's thread counts limited to ``n`` inside the block (None: as is)."""
@@ -99,13 +104,17 @@ def _threads(n: int | None):
         yield
         return
     import numba
-    from threadpoolctl import threadpool_limits
 
+    global _BLAS
+    if _BLAS is None:  # inspecting the loaded libraries costs ms: once per process
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
     n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
     before = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
-        with threadpool_limits(limits=n, user_api="blas"):
+        with _BLAS.limit(limits=n, user_api="blas"):
             yield
     finally:
         numba.set_num_threads(before)
@@ -198,7 +207,11 @@ class Network:
             )
         if arr.shape[0] == 0:
             raise InputError("no input samples (0 rows); give at least one")
-        bad = np.argwhere(~np.isfinite(arr))
+        bad = (
+            np.zeros((0, 2), dtype=np.int64)
+            if np.isfinite(arr).all()
+            else np.argwhere(~np.isfinite(arr))
+        )
         if bad.size:
             r, k = (int(x) for x in bad[0])
             raise InputError(
@@ -345,7 +358,27 @@ class Network:
         self._fixed_const_max = float(
             np.max(np.abs(p.offset[self._fixed_nodes[~fixed_moving]]), initial=0.0)
         )
-        self._fixed_moving = self._fixed_nodes[fixed_moving]
+        # a fixed node whose voltage is exactly ± one input voltage source's value (held
+        # by it against ground) is already counted by |values|: only the others are read
+        Mr = self._M.tocsr()
+        fm = self._fixed_nodes[fixed_moving]
+        covered = np.zeros(fm.size, dtype=bool)
+        if fm.size:
+            sub = Mr[fm]
+            one = np.flatnonzero(np.diff(sub.indptr) == 1)
+            col = sub.indices[sub.indptr[one]]
+            sign = sub.data[sub.indptr[one]]
+            v_in = np.zeros(nin, dtype=bool)
+            v_in[[c for c, _ in self._v_in]] = True
+            covered[one] = (
+                (np.abs(sign) == 1.0) & v_in[col] & (p.offset[fm[one]] == sign * self._s0[col])
+            )
+        self._fixed_moving = fm[~covered]
+        self._M_fixed_moving = Mr[self._fixed_moving]
+        Mc = self._M.tocoo()
+        self._m_row = Mc.row.astype(np.int64)
+        self._m_col = Mc.col.astype(np.int64)
+        self._m_val = Mc.data.astype(np.float64)
         in_v = np.zeros(len(vs), dtype=bool)
         in_v[[j for _, j in self._v_in]] = True
         self._vs_const_max = float(np.max(np.abs(vs.value[~in_v]), initial=0.0))
@@ -362,7 +395,8 @@ class Network:
         self._avg = sp.csr_matrix(
             (1.0 / cnt[sn[free_nodes]], (sn[free_nodes], free_nodes)), shape=(p.n, n_nodes)
         )
-        self._free_nodes = free_nodes
+        self._free_nodes = free_nodes.astype(np.int64)
+        self._free_sn = sn[free_nodes].astype(np.int64)
 
     # ------------------------------------------------------------------ solving
     def solve(
@@ -579,15 +613,13 @@ class Network:
             if ws is not None:
                 ws = np.concatenate([ws, np.repeat(ws[-1:], Bp - B, axis=0)])
         dS = S - self._s0
-        # node offsets, node-major [n_nodes, Bp]
-        offsets = p.offset[:, None] + (self._M @ dS.T) if self._M.nnz else p.offset[:, None]
         if p.n:
             Cn = self._inject(S, dS, dt)  # injections [n, Bp]
         else:
             Cn = np.zeros((0, Bp))
         lo, hi = self._bounds(dS)  # [n, 1] or [n, Bp]
         ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, Bp]
-        v_scale = self._v_scales(S, offsets, Cn)
+        v_scale = self._v_scales(S, dS, Cn)
         infeasible = self._infeasible(dS, lo, hi)
         # start: clip(c/diag) into the bounds; Bellman–Ford per sample with ff diodes
         Qn = Cn * self._inv_diag[:, None]  # c / diag: the sweeps' scaled injection
@@ -597,7 +629,7 @@ class Network:
         if np.isfinite(hi).any():
             np.minimum(U0, hi, out=U0)
         if ws is not None:
-            U0 = self._project_warm(ws, offsets, lo, hi, ffl, U0)
+            U0 = self._project_warm(ws, dS, lo, hi, ffl, U0)
         if p.n_ff_diodes:
             U0 = self._feasible_starts(U0, lo, hi, ffl, infeasible)
         t1 = time.perf_counter()
@@ -634,10 +666,17 @@ class Network:
             status[b] = FAILED
             messages[base + b] = self._infeasible_message(S[b])
         t["polish"] += time.perf_counter() - t2
-        VT = np.broadcast_to(offsets, (offsets.shape[0], Bp)).copy()  # [n_nodes, Bp]
-        if p.n:
-            VT[self._free_nodes] += U[p.supernode[self._free_nodes]]
-        V[:] = VT[:, :B].T
+        bk.assemble_voltages(
+            p.offset,
+            self._m_row,
+            self._m_col,
+            self._m_val,
+            dS,
+            self._free_nodes if p.n else np.zeros(0, dtype=np.int64),
+            self._free_sn if p.n else np.zeros(0, dtype=np.int64),
+            np.ascontiguousarray(U, dtype=np.float64) if p.n else np.zeros((1, Bp)),
+            V,
+        )
         V[infeasible] = np.nan
 
     def _inject(self, S: np.ndarray, dS: np.ndarray, dt: np.dtype) -> np.ndarray:
@@ -654,6 +693,9 @@ class Network:
         if self._A_dense is None:
             A = self._A_sparse if dt == np.float64 else self._A_sparse.astype(dt)
             return p.c[:, None] + np.asarray(A @ np.ascontiguousarray(dS.T, dtype=dt))
+        if self._A_dense.shape[0] < FOLD_MIN_ROWS:  # finding the columns would cost more
+            A = self._A_dense if dt == np.float64 else self._A_as(dt)
+            return self._c_fixed[:, None] + A @ np.ascontiguousarray(S.T, dtype=dt)
         A, ST = self._folded(S, dt)
         return self._c_fixed[:, None] + A @ ST
 
@@ -738,15 +780,17 @@ class Network:
         k = p.ff_diode
         return self._dio_base[k][:, None] + np.asarray(self._D[k] @ dS.T)
 
-    def _v_scales(self, S: np.ndarray, offsets: np.ndarray, Cn: np.ndarray) -> np.ndarray:
+    def _v_scales(self, S: np.ndarray, dS: np.ndarray, Cn: np.ndarray) -> np.ndarray:
         """Per sample: the single solver's voltage scale (resbench.solvers.problem._scales)."""
         from resbench.solvers.problem import V_SCALE_FLOOR
 
         p = self._problem
         B = S.shape[0]
         vs = np.full(B, max(self._fixed_const_max, self._vs_const_max, V_SCALE_FLOOR))
-        if self._fixed_moving.size:  # offsets are node-major [n_nodes, B]
-            vs = np.maximum(vs, np.abs(offsets[self._fixed_moving]).max(axis=0))
+        if self._fixed_moving.size:  # fixed voltages that are not just one input's value
+            fm = self._fixed_moving
+            offs = p.offset[fm][:, None] + self._M_fixed_moving @ dS.T
+            vs = np.maximum(vs, np.abs(offs).max(axis=0))
         if self._v_cols.size:
             vs = np.maximum(vs, np.abs(S[:, self._v_cols]).max(axis=1))
         if p.n:  # |c_i| / diag_i over the nodes with a conductance (inv_diag is 0 elsewhere)
@@ -778,10 +822,11 @@ class Network:
             return str(exc)
         return "the sources of this sample admit no operating point"
 
-    def _project_warm(self, ws, offsets, lo, hi, ffl, U0):
+    def _project_warm(self, ws, dS, lo, hi, ffl, U0):
         """Supernode voltages from warm-start node voltages, clipped into the bounds; a
         sample whose free–free diodes it violates keeps its cold start."""
         p = self._problem
+        offsets = p.offset[:, None] + self._M @ dS.T  # node-major [n_nodes, B]
         good = np.all(np.isfinite(ws), axis=1)
         Uw = np.asarray(self._avg @ (ws.T - offsets))  # offsets node-major [n_nodes, B]
         Uw = np.minimum(np.maximum(Uw, lo), hi)
@@ -856,34 +901,68 @@ class Network:
         return U, st, sw, om_max
 
     def _sweeps(self, Qn, lo, hi, ffl, U0, v_scale, infeasible, dt, tol, max_sweeps, omega):
-        """Chunked sweeps (resbench.batch._kernels) on node-major arrays; B is a multiple
-        of the chunk width (the caller pads).  Returns U [n, B], status, sweeps, ω."""
+        """Chunked sweeps (resbench.batch._kernels): node-major arrays laid out in chunks
+        of CW samples; B is a multiple of CW (the caller pads).  Returns U [n, B]
+        (node-major), status, sweeps, ω."""
         from resbench.batch import _kernels as bk
 
         sw = self._sweep
         n, B = U0.shape
+        if B % bk.CW:  # whole chunks only: pad with copies of the last sample, then drop them
+            extra = bk.CW - B % bk.CW
 
-        def arr(a: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(a, dtype=dt)
+            def pad(a: np.ndarray, shared: bool = False) -> np.ndarray:
+                if shared:  # [rows, 1]: one column for every sample, kept as it is
+                    return a
+                if a.ndim == 1:
+                    return np.concatenate([a, np.repeat(a[-1:], extra)])
+                return np.concatenate([a, np.repeat(a[:, -1:], extra, axis=1)], axis=1)
 
-        empty = np.zeros((0, 1), dtype=dt)
-        in_l = arr(ffl[self._in_order]) if ffl.size else empty
-        out_l = arr(ffl[self._out_order]) if ffl.size else empty
-        U = arr(U0)
-        OUT = np.empty_like(U)
+            def bounds(a: np.ndarray) -> np.ndarray:
+                return pad(a, shared=a.shape[1] == 1 and B > 1)
+
+            U, st, swp, om = self._sweeps(
+                pad(Qn),
+                bounds(lo),
+                bounds(hi),
+                bounds(ffl),
+                pad(U0),
+                pad(v_scale),
+                pad(infeasible),
+                dt,
+                tol,
+                max_sweeps,
+                omega,
+            )
+            return np.ascontiguousarray(U[:, :B]), st[:B], swp[:B], om
+        width = _chunk_width(B)
+        nch = B // width
+
+        def chunks(a: np.ndarray) -> np.ndarray:
+            """[rows, B] → [chunk, rows, width]; a shared [rows, 1] → [1, rows, 1]."""
+            if a.shape[1] == 1:
+                return np.ascontiguousarray(a[None, :, :], dtype=dt)
+            rows = a.shape[0]
+            return np.ascontiguousarray(a.reshape(rows, nch, width).transpose(1, 0, 2), dtype=dt)
+
+        empty = np.zeros((1, 0, 1), dtype=dt)
+        in_l = chunks(ffl[self._in_order]) if ffl.size else empty
+        out_l = chunks(ffl[self._out_order]) if ffl.size else empty
+        U = chunks(U0)
+        OUT = np.empty((n, B), dtype=dt)
         tolv = np.ascontiguousarray(v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol))
         status = np.zeros(B, dtype=np.int64)
         status[infeasible] = bk.PENDING
         sweeps = np.zeros(B, dtype=np.int64)
         est = np.zeros(B)
-        om = np.ones(B // bk.CW)
+        om = np.ones(nch)
         bk.batch_sweeps(
             sw.deg,
             sw.idx,
             self._g_over_diag(dt),
-            arr(Qn),
-            arr(lo),
-            arr(hi),
+            chunks(Qn),
+            chunks(lo),
+            chunks(hi),
             bool(sw.bounded or self._var_bounds),
             sw.in_ptr,
             sw.in_anode,
@@ -1062,6 +1141,17 @@ class Network:
         for col, j in self._i_in:
             iv[:, j] = S[:, col]
         return {"vsource_values": vv, "isource_values": iv}
+
+
+def _chunk_width(B: int) -> int:
+    """Samples per chunk of the sweeps: the largest multiple of CW that divides B and is
+    at most CHUNK (B is a multiple of CW)."""
+    from resbench.batch import _kernels as bk
+
+    for width in range(min(bk.CHUNK, B), 0, -bk.CW):
+        if B % width == 0:
+            return width
+    return bk.CW
 
 
 def _empty_certificate(B: int) -> BatchCertificate:
