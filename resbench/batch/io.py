@@ -496,16 +496,7 @@ def _npz_bytes(result: BatchResult) -> bytes:
     }
     cert = result.certificate
     if cert is not None:
-        for field in (
-            "checked",
-            "ok",
-            "feasibility",
-            "kcl",
-            "complementarity",
-            "feas_tol",
-            "kcl_tol",
-            "comp_tol",
-        ):
+        for field in cert.PER_SAMPLE:
             arrays[f"cert_{field}"] = np.asarray(getattr(cert, field))
     circuit = result.circuit
     if result.diode_current is not None:

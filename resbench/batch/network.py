@@ -1097,16 +1097,7 @@ class Network:
         certifier = self._get_certifier()
         part = certifier(V[pick], S[pick], rtol, currents)
         cert = _empty_certificate(B)
-        for f in (
-            "checked",
-            "ok",
-            "feasibility",
-            "kcl",
-            "complementarity",
-            "feas_tol",
-            "kcl_tol",
-            "comp_tol",
-        ):
+        for f in BatchCertificate.PER_SAMPLE:
             getattr(cert, f)[pick] = getattr(part, f)
         dcur = vcur = None
         if currents:

@@ -39,6 +39,18 @@ class BatchCertificate:
     diode_current: np.ndarray | None = None  # A [B, n_diodes] (anode → cathode)
     vsource_current: np.ndarray | None = None  # A [B, n_vsources] (SPICE sign)
 
+    #: the per-sample fields, one value each (what files and merges carry)
+    PER_SAMPLE = (
+        "checked",
+        "ok",
+        "feasibility",
+        "kcl",
+        "complementarity",
+        "feas_tol",
+        "kcl_tol",
+        "comp_tol",
+    )
+
 
 @dataclass
 class BatchResult:

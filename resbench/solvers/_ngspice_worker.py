@@ -115,6 +115,16 @@ def parse_rusage(lines: list[str]) -> dict[str, float]:
     return out
 
 
+def _no_operating_point(notes: list[str]) -> dict:
+    """The reply when a run left no plot: ngspice's error lines (else its last notes)."""
+    msg = [ln for ln in notes if any(w in ln.lower() for w in _ERROR_WORDS)] or notes
+    return {
+        "ok": False,
+        "error": "ngspice produced no operating point: " + "; ".join(msg[-5:]),
+        "notes": notes,
+    }
+
+
 class Runner:
     """Runs netlists on one NgSpiceShared instance."""
 
@@ -215,12 +225,7 @@ class Runner:
         notes = [ln.strip() for ln in err if ln.strip()]
         plots = self._plots()
         if not plots:
-            msg = [ln for ln in notes if any(w in ln.lower() for w in _ERROR_WORDS)] or notes
-            return {
-                "ok": False,
-                "error": "ngspice produced no operating point: " + "; ".join(msg[-5:]),
-                "notes": notes,
-            }
+            return _no_operating_point(notes)
         names, vals = self._vectors(plots[0])
         t3 = time.perf_counter()
         self._command("destroy all")  # the circuit stays loaded
@@ -250,12 +255,7 @@ class Runner:
         notes = [ln.strip() for ln in err if ln.strip()]
         plots = self._plots()
         if not plots:
-            msg = [ln for ln in notes if any(w in ln.lower() for w in _ERROR_WORDS)] or notes
-            return {
-                "ok": False,
-                "error": "ngspice produced no operating point: " + "; ".join(msg[-5:]),
-                "notes": notes,
-            }
+            return _no_operating_point(notes)
         names, values = self._vectors(plots[0], points)
         t3 = time.perf_counter()
         out, _ = self._command("rusage everything")
