@@ -546,7 +546,7 @@ def check_output(path: str | os.PathLike) -> None:
 def write_table(df: pd.DataFrame, path: str | os.PathLike, *, option: str = "-o") -> Path:
     """Write a table atomically, the format from the extension: ``.csv``, ``.parquet``, or
     ``.npz`` (one array per column; text columns as strings)."""
-    from resbench.bench.results import atomic_write_bytes, atomic_write_text
+    from resbench.files import atomic_write_bytes, atomic_write_text
 
     fmt = _output_format(path)
     if fmt == ".csv":
@@ -574,7 +574,7 @@ def write_batch(result: BatchResult, path: str | os.PathLike, *, option: str = "
     without pyarrow: InputError (nothing written); an unwritable path: ResbenchError
     naming ``option``.
     """
-    from resbench.bench.results import atomic_write_bytes
+    from resbench.files import atomic_write_bytes
 
     fmt = _output_format(path)
     if fmt == ".npz":

@@ -38,7 +38,6 @@ import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,9 +48,16 @@ import pandas as pd
 
 from resbench import env
 from resbench.errors import ResbenchError
+from resbench.files import (  # noqa: F401  (re-exported: the bench's file helpers)
+    TMP_SUFFIX,
+    _atomic_write,
+    _reason,
+    atomic_write_bytes,
+    atomic_write_text,
+    output_error,
+)
 
 LOCK_NAME = ".resbench.lock"
-TMP_SUFFIX = ".resbench-tmp"  # temporary files of atomic writes: .<name>.<random>.resbench-tmp
 
 THREAD_VARIABLES = (
     "NUMBA_NUM_THREADS",
@@ -270,28 +276,6 @@ class OutputBusyError(ResbenchError):
     """Another resbench run holds the output folder's lock (exit 2)."""
 
 
-def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
-
-
-def output_error(
-    path: str | os.PathLike, exc: OSError, action: str = "write", *, option: str = "--out"
-) -> ResbenchError:
-    """A one-line error for an ``OSError`` on ``path``: what failed and what to do
-    (``option`` names the command-line option that chose the path)."""
-    p = str(path)
-    if isinstance(exc, IsADirectoryError) or (Path(p).is_dir() and action == "write"):
-        hint = f"it is a directory: remove or rename it, or use another {option}"
-        return ResbenchError(f"cannot {action} {p}: {hint}")
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        hint = f"the disk is full: free space or use another {option}"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = f"no permission to write there: use a writable {option}"
-    else:
-        hint = f"use another {option}"
-    return ResbenchError(f"cannot {action} {p}: {_reason(exc)}; {hint}")
-
-
 def ensure_output_dir(out_dir: str | os.PathLike, *, option: str = "--out") -> Path:
     """Create the output folder (and its parents); a clear ResbenchError when it cannot
     be a folder of results (under /proc, a file in the way, no permission …)."""
@@ -422,46 +406,6 @@ def claim_output(out_dir: str | os.PathLike, stem: str | None, *extra: str) -> I
         files = list(result_paths(out, stem).values()) if stem is not None else []
         check_targets([*files, *(out / name for name in extra)])
         yield out
-
-
-def _atomic_write(path: Path, write: Any, option: str = "--out") -> Path:
-    """Call ``write(fh)`` on a temporary file next to ``path``, fsync, rename over it."""
-    path = Path(path)
-    if path.is_dir():
-        raise output_error(path, IsADirectoryError(errno.EISDIR, "Is a directory"), option=option)
-    try:
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent or ".", prefix=f".{path.name}.", suffix=TMP_SUFFIX
-        )
-    except OSError as exc:
-        raise output_error(path, exc, option=option) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise output_error(path, exc, option=option) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, option: str = "--out") -> Path:
-    """Replace ``path`` with ``data`` atomically (temp file in the same folder + rename);
-    an ``OSError`` is a ResbenchError naming the path and ``option``."""
-    return _atomic_write(Path(path), lambda fh: fh.write(data), option)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str, *, option: str = "--out") -> Path:
-    """Replace ``path`` with UTF-8 ``text`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"), option=option)
 
 
 def atomic_write_csv(path: str | os.PathLike, df: pd.DataFrame) -> Path:
