@@ -8,6 +8,7 @@ and every converged sample must pass the optimality certificate of that circuit.
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from strategies import random_circuits
 
 from resbench import parse_netlist, read_netlist, solve
-from resbench.batch import BatchResult, Network
+from resbench.batch import BatchResult, Network, network
 from resbench.batch.network import input_sources, with_values
 from resbench.certificate import certify
 from resbench.errors import CircuitError, InputError, ResbenchError
@@ -92,7 +93,12 @@ def test_batch_equals_loop_of_single_solves(circuit, data):
     k = data.draw(st.integers(1, 12), label="batch")
     fl = st.floats(-2.0, 2.0).map(lambda x: round(x * 4) / 4)
     S = _random_values(net, lambda: data.draw(fl), k)
-    res = net.solve_batch(S)
+    if net.n_inputs > 1 and data.draw(st.booleans(), label="tie columns"):
+        i, j = data.draw(st.lists(st.integers(0, net.n_inputs - 1), min_size=2, max_size=2))
+        S[:, j] = data.draw(st.sampled_from([-1.0, 0.0, 1.0])) * S[:, i]  # ±equal or zero
+    fold = data.draw(st.booleans(), label="fold input columns")
+    with mock.patch.object(network, "FOLD_MIN_ROWS", 0 if fold else 1 << 30):
+        res = net.solve_batch(S)
     assert res.voltages.shape == (k, circuit.n_nodes)
     _check_against_loop(circuit, net, S, res)
 
@@ -266,9 +272,12 @@ def test_input_in_a_loop_of_voltage_sources_is_refused():
         Network(c, inputs=["v2"])
 
 
-def test_paired_and_zero_inputs_fold_with_the_same_answer():
+def test_paired_and_zero_inputs_fold_with_the_same_answer(monkeypatch):
     """cat(x, −x) inputs with zero pixels (a DRN's input layer): the GEMM runs over the
     distinct columns only, and every sample still equals its single solve."""
+    from resbench.batch import network
+
+    monkeypatch.setattr(network, "FOLD_MIN_ROWS", 0)  # fold on this small network too
     c = drn([16, 9, 3], seed=4, bias=True)
     net = Network(c, inputs=[n for n in c.vsources.names if n.startswith("vin")])
     assert net.n_inputs == 16 and net._A_dense is not None
@@ -278,8 +287,12 @@ def test_paired_and_zero_inputs_fold_with_the_same_answer():
     x[:, 5] = x[:, 4]  # two pixels equal in every sample
     S = np.concatenate([x, -x], axis=1)
     res = net.solve_batch(S)
+    res32 = net.solve_batch(S, dtype=np.float32)
+    scale = np.abs(res.voltages).max(axis=1, keepdims=True)
+    assert np.all(np.abs(res32.voltages - res.voltages) <= 1e-5 * scale)
     A, ST = net._folded(S, np.dtype(np.float64))
     assert A.shape[1] == ST.shape[0] == 4  # 16 columns → 4 distinct up to sign
+    assert any(v.shape[1] == 4 for v in net._fold_cache.values())  # the solve used it
     np.testing.assert_allclose(A @ ST, net._A_dense @ S.T, rtol=1e-13, atol=1e-18)
     assert _check_against_loop(c, net, S, res) == 24
     # and nothing to fold: the map itself, in its own column order
