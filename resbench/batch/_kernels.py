@@ -308,3 +308,40 @@ def assemble_voltages(
             row[m_row[t]] += m_val[t] * dS[b, m_col[t]]
         for t in range(free_nodes.shape[0]):
             row[free_nodes[t]] += U[free_sn[t], b]
+
+
+@kernel(F64_2D, F64)
+def column_keys(S, r):  # pragma: no cover - compiled
+    """Per column j of ``S`` ``[B, k]``: its sign (that of its first nonzero value; 0 for
+    a column of zeros) and the key Σ_b sign_j · S[b, j] · r[b], summed in sample order, so
+    that columns equal up to sign have bitwise equal keys.  One pass over S, row by row."""
+    B = S.shape[0]
+    k = S.shape[1]
+    sign = np.zeros(k)
+    key = np.zeros(k)
+    for b in range(B):
+        rb = r[b]
+        for j in range(k):
+            x = S[b, j]
+            if sign[j] == 0.0 and x != 0.0:
+                sign[j] = 1.0 if x > 0.0 else -1.0
+            key[j] += sign[j] * x * rb
+    return sign, key
+
+
+@kernel(F64_2D, F64, I64, I64)
+def columns_equal(T, sign, first, second):  # pragma: no cover - compiled
+    """For each pair p: is sign · T[first[p]] == sign · T[second[p]] exactly?  ``T`` is
+    the inputs transposed, ``[k, B]`` (a column of the batch is a contiguous row)."""
+    m = first.shape[0]
+    out = np.ones(m, dtype=np.bool_)
+    for p in range(m):
+        a = first[p]
+        c = second[p]
+        sa = sign[a]
+        sc = sign[c]
+        for b in range(T.shape[1]):
+            if sa * T[a, b] != sc * T[c, b]:
+                out[p] = False
+                break
+    return out

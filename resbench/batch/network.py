@@ -702,23 +702,22 @@ class Network:
     def _folded(self, S: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """(A_f, S_fᵀ) with A_f S_fᵀ = A Sᵀ: the distinct nonzero input columns of S up
         to sign, and A's columns summed accordingly (cached per column pattern)."""
+        from resbench.batch._kernels import column_keys, columns_equal
+
         A = self._A_dense
-        nz = np.flatnonzero(np.any(S != 0.0, axis=0))
-        T = S[:, nz].T  # [k, B]
+        S = np.ascontiguousarray(S, dtype=np.float64)
+        sign, keys = column_keys(S, self._probe_vector(S.shape[0]))
+        nz = np.flatnonzero(sign != 0.0)
         if nz.size == 0:
             return np.zeros((A.shape[0], 1), dtype=dt), np.zeros((1, S.shape[0]), dtype=dt)
-        first = np.argmax(T != 0.0, axis=1)
-        sign = np.sign(T[np.arange(nz.size), first])
-        Tn = T * sign[:, None]
-        # equal columns: equal projections, confirmed exactly on neighbours after sorting
-        from resbench.batch._kernels import row_keys
-
-        h = row_keys(np.ascontiguousarray(Tn), self._probe_vector(S.shape[0]))
-        order = np.argsort(h, kind="stable")
-        hs, ts = h[order], Tn[order]
-        new = np.ones(nz.size, dtype=bool)
-        same = hs[1:] == hs[:-1]
-        new[1:][same] = ~np.all(ts[1:][same] == ts[:-1][same], axis=1)
+        # equal columns have equal keys: sort, then confirm equal neighbours exactly
+        order = nz[np.argsort(keys[nz], kind="stable")]
+        ks = keys[order]
+        cand = np.flatnonzero(ks[1:] == ks[:-1])
+        new = np.ones(order.size, dtype=bool)
+        if cand.size:
+            T = np.ascontiguousarray(S.T)
+            new[cand + 1] = ~columns_equal(T, sign, order[cand], order[cand + 1])
         group_sorted = np.cumsum(new) - 1
         reps = order[new]  # one column per group, groups in sorted order
         # number the groups in the order of their first column, so that a batch with
@@ -726,10 +725,13 @@ class Network:
         by_first = np.argsort(reps, kind="stable")
         rank = np.empty_like(by_first)
         rank[by_first] = np.arange(by_first.size)
-        group = np.empty(nz.size, dtype=np.int64)
-        group[order] = rank[group_sorted]
+        group_full = np.full(S.shape[1], -1, dtype=np.int64)
+        group_full[order] = rank[group_sorted]
+        group = group_full[nz]
         n_groups = int(reps.size)
-        ST = np.ascontiguousarray(Tn[np.sort(reps)], dtype=dt)
+        first_cols = np.sort(reps)  # group g's representative column, signed to its norm
+        ST = np.ascontiguousarray((S[:, first_cols] * sign[first_cols]).T, dtype=dt)
+        sign = sign[nz]
         key = (dt.name, nz.tobytes(), group.tobytes(), sign.tobytes())
         Af = self._fold_cache.get(key)
         if Af is None:
