@@ -331,8 +331,7 @@ class Network:
         da, db = dio.a.astype(np.int64), dio.b.astype(np.int64)
         sa, sb = sn[da], sn[db]
         moving = touched[da] | touched[db]
-        Mc = self._M.tocsr()
-        self._D = (Mc[db] - Mc[da]).tocsr() if len(dio) else sp.csr_matrix((0, nin))
+        self._D = (self._M[db] - self._M[da]).tocsr() if len(dio) else sp.csr_matrix((0, nin))
         self._dio_base = p.offset[db] - p.offset[da]  # ob − oa at s₀
         const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
         self._check_dio = np.flatnonzero(const & moving)  # v_a ≤ v_c to check per sample
@@ -360,7 +359,7 @@ class Network:
         )
         # a fixed node whose voltage is exactly ± one input voltage source's value (held
         # by it against ground) is already counted by |values|: only the others are read
-        Mr = self._M.tocsr()
+        Mr = self._M  # CSR: rows = nodes
         fm = self._fixed_nodes[fixed_moving]
         covered = np.zeros(fm.size, dtype=bool)
         if fm.size:
@@ -995,11 +994,15 @@ class Network:
         return self._g_cache[key]
 
     def _sample_problem(self, b, Cn, lo, hi, ffl, v_scale):
+        """Sample b's own reduced problem (the shared structure, its injections, bounds,
+        limits and scales): what the single polish and sweeps take."""
+        from resbench.batch.polish import sample_i_scales
+
         p = self._problem
         col = lambda a: np.ascontiguousarray(a[:, b if a.shape[1] > 1 else 0])  # noqa: E731
         c = np.ascontiguousarray(Cn[:, b])
         ff = col(ffl) if ffl.size else p.ff_limit
-        i_scale = max(float(np.max(p.diag)) * v_scale[b], float(np.max(np.abs(c))), 1e-15)
+        i_scale = float(sample_i_scales(p, c[:, None], v_scale[b : b + 1])[0])
         return dataclasses.replace(
             p,
             c=c,
