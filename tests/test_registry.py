@@ -51,11 +51,12 @@ def echo() -> Iterator[SolverSpec]:
 
 
 def test_builtin_solvers_are_registered() -> None:
-    assert registry.solver_names() == ("cd", "reference", "ngspice")
+    peers = ("osqp", "clarabel", "highs", "scipy", "paper")  # compare/scale --solvers
+    assert registry.solver_names() == ("cd", "reference", "ngspice", *peers)
     assert registry.exact_solver_names() == ("cd", "reference")
     from resbench import solvers
 
-    assert solvers.SOLVERS == ("cd", "reference", "ngspice")
+    assert solvers.SOLVERS == ("cd", "reference", "ngspice", *peers)
     assert solvers.EXACT_SOLVERS == ("cd", "reference")
 
 

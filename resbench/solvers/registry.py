@@ -17,13 +17,24 @@ a built-in solver, or anywhere before use for a plug-in)::
 Options a solver does not declare are refused before it runs, naming the valid
 ones (as scipy's ``_check_unknown_options`` does): a mistyped ``tols=`` is an error,
 never silently ignored.
+
+*Peers* (``peer=True``: OSQP, Clarabel, HiGHS, a scipy direct active-set solve, the
+paper's own PyTorch code) are other people's solvers run on the same reduced problem,
+for ``compare --solvers`` and ``scale --solvers``.  Each lives in an optional extra
+(``extra``, the modules it needs in ``requires``): :meth:`SolverSpec.missing` says
+what to install before anything is imported, and an entry function raises
+:class:`NotInstalled` or :class:`NotApplicable` (a circuit the peer cannot take, such
+as a non-DRN circuit for ``paper``) so that the bench turns either into a row status,
+never a crash.  Peers are not offered as compare's fast solver
+(:func:`exact_solver_names` leaves them out); their answers are certified like cd's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable, Mapping
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +63,27 @@ class UnknownSolverError(ResbenchError, ValueError):
 class SolverOptionError(ResbenchError, TypeError):
     """An option the chosen solver does not take (a TypeError too, as Python reports an
     unexpected keyword argument)."""
+
+
+class SolverUnavailable(ResbenchError):
+    """A peer solver that cannot run here (:class:`NotInstalled`) or on this circuit
+    (:class:`NotApplicable`); ``status`` is the row status the bench shows."""
+
+    status = "unavailable"
+
+
+class NotInstalled(SolverUnavailable):
+    """The peer's optional extra (or the paper's checkout) is missing; the message
+    says exactly what to install or set."""
+
+    status = "not installed"
+
+
+class NotApplicable(SolverUnavailable):
+    """The peer cannot take this circuit (e.g. ``paper`` on a circuit that is not a
+    DRN); the message says why."""
+
+    status = "not applicable"
 
 
 # ------------------------------------------------------------------ options
@@ -95,6 +127,74 @@ class NgspiceOptions:
     gmin: float | None = None
 
 
+@dataclass(frozen=True)
+class OsqpOptions:
+    """Options of ``osqp`` (resbench.solvers.qp.solve_osqp): OSQP's own settings."""
+
+    #: absolute tolerance of OSQP's primal and dual residuals
+    eps_abs: float = 1e-9
+    #: relative tolerance of OSQP's primal and dual residuals
+    eps_rel: float = 1e-9
+    #: OSQP's solution polishing (an active-set refinement after ADMM)
+    polish: bool = True
+    #: ADMM iteration limit
+    max_iter: int = 100_000
+    #: seconds OSQP may run (0: no limit)
+    time_limit: float = 0.0
+    #: conductance (S) from every node to ground
+    gmin: float = 0.0
+
+
+@dataclass(frozen=True)
+class ClarabelOptions:
+    """Options of ``clarabel`` (resbench.solvers.qp.solve_clarabel)."""
+
+    #: Clarabel's tol_gap_abs, tol_gap_rel and tol_feas at once
+    tol: float = 1e-8
+    #: interior-point iteration limit
+    max_iter: int = 200
+    #: conductance (S) from every node to ground
+    gmin: float = 0.0
+
+
+@dataclass(frozen=True)
+class HighsOptions:
+    """Options of ``highs`` (resbench.solvers.qp.solve_highs): HiGHS's QP solver."""
+
+    #: HiGHS's primal_feasibility_tolerance
+    primal_tol: float = 1e-7
+    #: HiGHS's dual_feasibility_tolerance
+    dual_tol: float = 1e-7
+    #: seconds HiGHS may run (0: no limit)
+    time_limit: float = 0.0
+    #: conductance (S) from every node to ground
+    gmin: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScipyOptions:
+    """Options of ``scipy`` (resbench.solvers.scipy_direct.solve_scipy)."""
+
+    #: active-set iteration limit (each iteration is one sparse LU factorisation)
+    max_iter: int = 200
+    #: conductance (S) from every node to ground
+    gmin: float = 0.0
+
+
+@dataclass(frozen=True)
+class PaperOptions:
+    """Options of ``paper`` (resbench.solvers.paper_backend.solve_paper)."""
+
+    #: checkout of the paper's code (None: the RESBENCH_PAPER_CODE environment variable)
+    paper_code: str | None = None
+    #: block-CD iterations (None: the paper's own for a preset, else 4)
+    iterations: int | None = None
+    #: "float64" or "float32"
+    dtype: str = "float64"
+    #: torch threads during the run (None: torch's current setting)
+    threads: int | None = None
+
+
 # ------------------------------------------------------------------ solvers
 @dataclass(frozen=True)
 class SolverSpec:
@@ -108,6 +208,21 @@ class SolverSpec:
     #: True when the answer is exact, so a converged answer must certify
     exact: bool
     description: str = ""
+    #: another project's solver, benchmarked by ``compare``/``scale --solvers``
+    peer: bool = False
+    #: the optional extra that installs it (``pip install -e '.[extra]'``), if any
+    extra: str | None = None
+    #: modules it imports (checked by :meth:`missing` without importing them)
+    requires: tuple[str, ...] = ()
+
+    def missing(self) -> str | None:
+        """None when every module in ``requires`` can be imported, else the status
+        text ``"not installed: pip install -e '.[extra]' (no module osqp)"``."""
+        absent = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if not absent:
+            return None
+        hint = f"pip install -e '.[{self.extra}]'" if self.extra else "install " + absent[0]
+        return f"{NotInstalled.status}: {hint} (no module {', '.join(absent)})"
 
     def function(self) -> Callable[..., Solution]:
         """The entry function, imported now if it was given as ``"module:function"``."""
@@ -178,8 +293,57 @@ def solver_names() -> tuple[str, ...]:
 
 
 def exact_solver_names() -> tuple[str, ...]:
-    """The registered exact solvers (those ``compare`` can benchmark against ngspice)."""
-    return tuple(name for name, spec in _REGISTRY.items() if spec.exact)
+    """The registered exact solvers (those ``compare`` can benchmark against ngspice);
+    peers are not among them."""
+    return tuple(name for name, spec in _REGISTRY.items() if spec.exact and not spec.peer)
+
+
+def peer_solver_names() -> tuple[str, ...]:
+    """The registered peers (other projects' solvers), in registration order."""
+    return tuple(name for name, spec in _REGISTRY.items() if spec.peer)
+
+
+def _convert(spec: SolverSpec, name: str, text: str) -> Any:
+    """``text`` as the type of option ``name`` of ``spec`` (from its default / hint)."""
+    field = next(f for f in dataclasses.fields(spec.options) if f.name == name)
+    hint = str(field.type)
+    low = text.strip().lower()
+    if low in ("none", "null") and "None" in hint:
+        return None
+    try:
+        if hint.startswith("bool"):
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if hint.startswith("int"):
+            return int(low)
+        if hint.startswith("float"):
+            return float(low)
+    except ValueError:
+        kind = hint.split(" ")[0]
+        raise SolverOptionError(f"option {spec.name}.{name} takes a {kind}, got {text!r}") from None
+    return text.strip()
+
+
+def parse_solver_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["osqp.eps_abs=1e-9", "highs.time_limit=60"]`` → ``{"osqp": {"eps_abs": 1e-9},
+    "highs": {"time_limit": 60.0}}``, each value converted to the option's type.  An
+    unknown solver raises UnknownSolverError, an unknown option or a bad value
+    SolverOptionError (naming the valid ones), a malformed item SolverOptionError."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, eq, value = str(item).partition("=")
+        solver, dot, name = key.strip().partition(".")
+        if not eq or not dot or not solver or not name:
+            raise SolverOptionError(
+                f"bad solver option {item!r}: write SOLVER.OPTION=VALUE, e.g. osqp.eps_abs=1e-9"
+            )
+        spec = get_solver(solver.lower())
+        spec.check_options({name: None})
+        out.setdefault(spec.name, {})[name] = _convert(spec, name, value)
+    return out
 
 
 register(
@@ -209,3 +373,59 @@ register(
         description="ngspice through PySpice (ideal diodes as switches), in a child process",
     )
 )
+
+_PEERS = (
+    (
+        "osqp",
+        "resbench.solvers.qp:solve_osqp",
+        OsqpOptions,
+        "qp",
+        ("osqp",),
+        "OSQP (ADMM) on the reduced QP; eps_abs/eps_rel/polish as options",
+    ),
+    (
+        "clarabel",
+        "resbench.solvers.qp:solve_clarabel",
+        ClarabelOptions,
+        "qp",
+        ("clarabel",),
+        "Clarabel (interior point) on the reduced QP",
+    ),
+    (
+        "highs",
+        "resbench.solvers.qp:solve_highs",
+        HighsOptions,
+        "qp",
+        ("highspy",),
+        "HiGHS's QP solver (active set) on the reduced QP",
+    ),
+    (
+        "scipy",
+        "resbench.solvers.scipy_direct:solve_scipy",
+        ScipyOptions,
+        None,
+        ("scipy",),
+        "sparse direct solves (scipy SuperLU) in a primal-dual active-set loop",
+    ),
+    (
+        "paper",
+        "resbench.solvers.paper_backend:solve_paper",
+        PaperOptions,
+        "peers",
+        ("torch",),
+        "the paper's own PyTorch block CD, DRN circuits only (--paper-code DIR)",
+    ),
+)
+for _name, _entry, _opts, _extra, _requires, _desc in _PEERS:
+    register(
+        SolverSpec(
+            _name,
+            _entry,
+            _opts,
+            exact=True,
+            description=_desc,
+            peer=True,
+            extra=_extra,
+            requires=_requires,
+        )
+    )
