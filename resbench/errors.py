@@ -139,3 +139,13 @@ class InputError(ResbenchError):
     """Input values for a batch that cannot be used: a file that cannot be read, wrong
     columns or shape, NaN or inf, a name that is not an input, a batch too big for memory.
     The message says which file / column / row and what to do."""
+
+
+class ResbenchWarning(UserWarning):
+    """Base class of resbench's warnings: something was read but not applied.  The
+    CLI prints them in yellow (``--strict`` turns them into errors); on the API,
+    ``warnings.simplefilter("error", ResbenchWarning)`` does the same."""
+
+
+class IgnoredModelParameterWarning(ResbenchWarning):
+    """A ``.model D`` card has parameters that resbench does not apply (docs/diodes.md)."""

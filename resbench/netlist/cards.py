@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from resbench._expr import ExprError, evaluate
 from resbench.circuit import DcSweep, Model
-from resbench.errors import quote, snippet
+from resbench.diodes import diode_model
+from resbench.errors import CircuitError, quote, snippet
 from resbench.netlist.lex import (
     _LETTERS,
     _PNAME,
@@ -169,7 +170,15 @@ class _Cards:
                     raw,
                     f"model {name} is defined twice (first at {self.place(self.model_locs[name])})",
                 )
-            self.models[name] = Model(name, kind, params)
+            model = Model(name, kind, params)
+            if kind == "d":
+                try:  # bad values (IS <= 0, N = 0, …) are errors at this card's line
+                    diode_model(model)
+                except CircuitError as exc:
+                    raise self.error(
+                        loc, raw, str(exc), hint="see docs/diodes.md for the diode models"
+                    ) from None
+            self.models[name] = model
             self.model_locs[name] = loc
 
     def parse_dc(self) -> DcSweep | None:

@@ -212,6 +212,14 @@ def solve_cd(
     """
     if polish not in ("auto", "always", "never"):
         raise ValueError(f"polish must be auto, always or never, got {polish!r}")
+    from resbench.diodes import has_models, warn_ignored
+
+    warn_ignored(circuit)
+    if has_models(circuit):  # PWL / Shockley diodes: resbench.solvers.shockley (docs/diodes.md)
+        from resbench.solvers.shockley import solve_models
+
+        return solve_models(circuit, tol=tol, max_sweeps=max_sweeps, omega=omega,
+                            polish=polish, gmin=gmin, warm_start=warm_start)  # fmt: skip
     compile_s = ensure_compiled()
     t0 = time.perf_counter()
     p = compile_problem(circuit, gmin=gmin)

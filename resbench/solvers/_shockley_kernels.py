@@ -1,0 +1,245 @@
+"""numba kernels of the Shockley-diode solver (:mod:`resbench.solvers.shockley`).
+
+No I/O.  The node update is the exact minimiser of the (convex) energy in one
+supernode voltage: the root of a strictly increasing function
+
+    φ(x) = A x − B + Σ_k s_k IS_k expm1((s_k x + t_k) / NVt_k)
+
+(resistors and folded sources in ``A x − B``, one term per Shockley diode at the node,
+``s_k = +1`` at its anode, ``−1`` at its cathode), found to round-off by a safeguarded
+Newton iteration inside a bracket, then clipped to the node's ideal-diode bounds.
+Exponents are capped at :data:`Z_MAX` so nothing overflows (φ there is ~1e290 times
+``IS``: far from any root).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from resbench._jit import F64, FLOAT, I32, I64, INT, kernel
+from numba import njit
+
+Z_MAX = 700.0  # exp(700) ≈ 1e304: the largest exponent evaluated
+_EPS = 2.220446049250313e-16
+NO_ROOT = -2  # status: a node's equation has no root (current beyond its diodes' reach)
+CONVERGED = 0
+SWEEP_LIMIT = 1
+
+
+@njit(cache=True, inline="always")
+def _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma: no cover - compiled
+    f = a_i * x - b_i
+    df = a_i
+    for e in range(e0, e1):
+        k = e_diode[e]
+        s = e_sign[e]
+        z = (s * x + t[e - e0]) / nvt[k]
+        if z > Z_MAX:
+            z = Z_MAX
+        f += s * i_s[k] * math.expm1(z)
+        df += i_s[k] * math.exp(z) / nvt[k]
+    return f, df
+
+
+@njit(cache=True)
+def _root(x0, lo, hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma: no cover
+    """The minimiser of the node's energy on [lo, hi]; NaN when φ has no root and no
+    bound stops it."""
+    f0, d0 = _phi(x0, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+    if f0 == 0.0:
+        return x0
+    if f0 > 0.0:  # the root is below x0
+        xr, xl = x0, -np.inf
+        if lo > -np.inf:
+            fl, _ = _phi(lo, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+            if fl >= 0.0:
+                return lo
+            xl = lo
+        else:
+            step = f0 / d0 if d0 > 0.0 else 1.0
+            for _ in range(400):
+                cand = x0 - 2.0 * step
+                fc, _d = _phi(cand, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+                if fc <= 0.0:
+                    xl = cand
+                    break
+                xr = cand
+                step *= 2.0
+            if xl == -np.inf:
+                return np.nan
+    else:  # the root is above x0
+        xl, xr = x0, np.inf
+        if hi < np.inf:
+            fh, _ = _phi(hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+            if fh <= 0.0:
+                return hi
+            xr = hi
+        else:
+            step = -f0 / d0 if d0 > 0.0 else 1.0
+            for _ in range(400):
+                cand = x0 + 2.0 * step
+                fc, _d = _phi(cand, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+                if fc >= 0.0:
+                    xr = cand
+                    break
+                xl = cand
+                step *= 2.0
+            if xr == np.inf:
+                return np.nan
+    # safeguarded Newton inside [xl, xr]
+    x = x0 if xl < x0 < xr else 0.5 * (xl + xr)
+    f, d = _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+    for _ in range(200):
+        if f == 0.0:
+            return x
+        if f > 0.0:
+            xr = x
+        else:
+            xl = x
+        nx = x - f / d if d > 0.0 else np.nan
+        if not (xl < nx < xr):
+            nx = 0.5 * (xl + xr)
+        if nx == x or abs(nx - x) <= 2.0 * _EPS * abs(x) or xr - xl <= 4.0 * _EPS * abs(x):
+            return nx
+        x = nx
+        f, d = _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+    return x
+
+
+@njit(cache=True, inline="always")
+def _node_terms(i, u, e0, e1, e_diode, e_sign, e_other, d_const, g0, t):  # pragma: no cover
+    """Fill t (the other ends) and return Σ s_k G0_k t_k for node i."""
+    acc = 0.0
+    for e in range(e0, e1):
+        k = e_diode[e]
+        o = e_other[e]
+        other = u[o] if o >= 0 else 0.0
+        te = d_const[e] - e_sign[e] * other
+        t[e - e0] = te
+        acc += e_sign[e] * g0[k] * te
+    return acc
+
+
+@kernel(I64, I32, F64, F64, F64, F64, F64, I64, I64, F64, I64, F64, F64, F64, F64, F64, INT, FLOAT)
+def shockley_sweeps(
+    indptr,
+    indices,
+    data,
+    a_diag,
+    c,
+    lo,
+    hi,
+    e_ptr,
+    e_diode,
+    e_sign,
+    e_other,
+    e_const,
+    i_s,
+    nvt,
+    g0,
+    u,
+    max_sweeps,
+    tol_v,
+):  # pragma: no cover - compiled
+    """Gauss–Seidel sweeps of exact node updates until the a-posteriori error estimate
+    ``res_v · ρ / (1 − ρ)`` (res_v: the sweep's largest move, ρ: its ratio to the
+    previous one) is ≤ ``tol_v``.  Returns (status, sweeps, estimate, bad node)."""
+    n = u.shape[0]
+    width = 1
+    for i in range(n):
+        width = max(width, e_ptr[i + 1] - e_ptr[i])
+    t = np.empty(width)
+    prev = np.inf
+    est = np.inf
+    for sweep in range(1, max_sweeps + 1):
+        res_v = 0.0
+        for i in range(n):
+            b = c[i]
+            for e in range(indptr[i], indptr[i + 1]):
+                b += data[e] * u[indices[e]]
+            e0, e1 = e_ptr[i], e_ptr[i + 1]
+            b += _node_terms(i, u, e0, e1, e_diode, e_sign, e_other, e_const, g0, t)
+            if e1 == e0:
+                if a_diag[i] > 0.0:
+                    x = min(max(b / a_diag[i], lo[i]), hi[i])
+                else:
+                    x = _root(u[i], lo[i], hi[i], a_diag[i], b, e0, e1, e_diode, e_sign, t,
+                              i_s, nvt)  # fmt: skip
+            else:
+                x = _root(u[i], lo[i], hi[i], a_diag[i], b, e0, e1, e_diode, e_sign, t, i_s, nvt)
+            if x != x:
+                return NO_ROOT, sweep, np.inf, i
+            dv = abs(x - u[i])
+            if dv > res_v:
+                res_v = dv
+            u[i] = x
+        if res_v == 0.0:
+            return CONVERGED, sweep, 0.0, -1
+        rate = res_v / prev
+        prev = res_v
+        if rate < 1.0:
+            est = res_v * rate / (1.0 - rate)
+            if est <= tol_v and res_v <= tol_v:
+                return CONVERGED, sweep, est, -1
+    return SWEEP_LIMIT, max_sweeps, est, -1
+
+
+@kernel(I64, I32, F64, F64, F64, F64, F64, I64, I64, F64, I64, F64, F64, F64, F64, F64)
+def shockley_residual(
+    indptr, indices, data, a_diag, c, lo, hi, e_ptr, e_diode, e_sign, e_other, e_const, i_s,
+    nvt, g0, u,
+):  # pragma: no cover - compiled  # fmt: skip
+    """Largest KCL imbalance (A) at a free supernode after projection on its bounds."""
+    n = u.shape[0]
+    width = 1
+    for i in range(n):
+        width = max(width, e_ptr[i + 1] - e_ptr[i])
+    t = np.empty(width)
+    worst = 0.0
+    for i in range(n):
+        b = c[i]
+        for e in range(indptr[i], indptr[i + 1]):
+            b += data[e] * u[indices[e]]
+        e0, e1 = e_ptr[i], e_ptr[i + 1]
+        b += _node_terms(i, u, e0, e1, e_diode, e_sign, e_other, e_const, g0, t)
+        g, _ = _phi(u[i], a_diag[i], b, e0, e1, e_diode, e_sign, t, i_s, nvt)
+        if u[i] <= lo[i] and g > 0.0:
+            g = 0.0
+        if u[i] >= hi[i] and g < 0.0:
+            g = 0.0
+        worst = max(worst, abs(g))
+    return worst
+
+
+@kernel(F64, F64, F64, F64, F64)
+def series_node_voltages(va, vc, i_s, nvt, rs):  # pragma: no cover - compiled
+    """Voltage of the node between a series resistance ``rs`` (from ``va``) and a
+    Shockley diode (to ``vc``): the root of the decreasing
+    ``(va − x)/rs − IS expm1((x − vc)/NVt)``, in [min(va, vc), max(va, vc)]."""
+    m = va.shape[0]
+    out = np.empty(m)
+    for k in range(m):
+        xl = min(va[k], vc[k])
+        xr = max(va[k], vc[k])
+        x = 0.5 * (xl + xr)
+        for _ in range(300):
+            z = min((x - vc[k]) / nvt[k], Z_MAX)
+            f = (va[k] - x) / rs[k] - i_s[k] * math.expm1(z)
+            d = -1.0 / rs[k] - i_s[k] * math.exp(z) / nvt[k]
+            if f == 0.0:
+                break
+            if f > 0.0:
+                xl = x
+            else:
+                xr = x
+            nx = x - f / d
+            if not (xl < nx < xr):
+                nx = 0.5 * (xl + xr)
+            if nx == x or abs(nx - x) <= 2.0 * _EPS * abs(x):
+                x = nx
+                break
+            x = nx
+        out[k] = x
+    return out

@@ -1,0 +1,208 @@
+"""The fast solver for circuits with piecewise-linear and Shockley diodes (docs/diodes.md).
+
+:func:`solve_models` is where :func:`resbench.solvers.cd.solve_cd` sends a circuit
+whose diodes are not all ideal:
+
+* Piecewise-linear diodes are expanded into a resistor, a source and an ideal diode
+  (:func:`resbench.diodes.expand`); the result is an ideal-diode circuit, solved by the
+  exact CD + polish, and mapped back to the original nodes.
+* With Shockley diodes the energy ``½ uᵀ L u − cᵀ u + Σ_k F_k(vd_k)``,
+  ``F_k(x) = IS (N Vt expm1(x / N Vt) − x)``, stays convex and smooth.  Exact
+  coordinate descent: each free supernode moves to the exact minimiser of the energy
+  in its own voltage, the root of a strictly increasing 1-D equation solved to
+  round-off by safeguarded Newton in a bracket (:mod:`._shockley_kernels`), clipped to
+  its ideal-diode bounds.  Sweeps stop on the same a-posteriori error estimate as CD;
+  the KCL residual (A) is reported.  Diodes between two free nodes need no polish: the
+  problem is smooth, so exact coordinate descent converges to the optimum
+  (tests/test_diode_models.py shows it).
+
+Setup reuses :func:`compile_problem` on a *surrogate* circuit in which each Shockley
+diode is a resistor of conductance ``G0`` (so supernodes, folding, floating-node errors
+are the same code); the kernel subtracts ``G0 · vd`` again, exactly, and adds the
+Shockley current.  Ideal diodes between two free nodes, or groups of nodes held only by
+ideal diodes (islands), together with Shockley diodes are not supported by this path:
+a SolverError says to use the reference solver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from resbench.circuit import Branches, Circuit
+from resbench.diodes import Expanded, expand, has_shockley
+from resbench.errors import CircuitError, SolverError
+from resbench.solution import CONVERGED, SWEEP_LIMIT, Solution
+from resbench.solvers import _shockley_kernels as sk
+from resbench.solvers import guard_finite
+from resbench.solvers.problem import compile_problem
+
+
+def restrict(sol: Solution, ex: Expanded) -> Solution:
+    """A solution of the expanded circuit as a solution of the original circuit: the
+    internal nodes and the added sources dropped (their values stay in ``info``)."""
+    if not ex.changed:
+        return sol
+    v = None if sol.voltages is None else np.asarray(sol.voltages)[: ex.n_nodes].copy()
+    vcur = sol.vsource_current
+    if vcur is not None:
+        vcur = np.asarray(vcur)[: ex.n_vsources].copy()
+    return dataclasses.replace(sol, circuit=ex.original, voltages=v, vsource_current=vcur)
+
+
+def solve_models(circuit: Circuit, **options) -> Solution:
+    """Solve a circuit with PWL or Shockley diodes (module docstring).  ``options`` are
+    solve_cd's; ``omega``, ``polish`` and ``warm_start`` apply to ideal-diode circuits
+    (after PWL expansion) only."""
+    from resbench.solvers.cd import ensure_compiled, solve_cd
+
+    ex = expand(circuit)
+    if not ex.shockley.any():
+        return restrict(solve_cd(ex.circuit, **options), ex)
+    compile_s = ensure_compiled()
+    t0 = time.perf_counter()
+    sol = solve_shockley(
+        ex,
+        tol=options.get("tol", 1e-12),
+        max_sweeps=options.get("max_sweeps", 100_000),
+        gmin=options.get("gmin", 0.0),
+        t0=t0,
+    )
+    sol.timings["compile"] = compile_s
+    return guard_finite(restrict(sol, ex))
+
+
+@dataclasses.dataclass
+class ShockleyProblem:
+    """The reduced problem with Shockley terms (see module docstring)."""
+
+    p: object  # the Problem of the surrogate circuit
+    a_diag: np.ndarray  # diag minus the surrogate conductances
+    e_ptr: np.ndarray  # per free supernode: its Shockley terms (CSR)
+    e_diode: np.ndarray  # index into the Shockley arrays
+    e_sign: np.ndarray  # +1 at the anode, −1 at the cathode
+    e_other: np.ndarray  # supernode of the other end, −1 when fixed
+    e_const: np.ndarray  # vd = s·x + (e_const − s·u[other])
+    i_s: np.ndarray
+    nvt: np.ndarray
+    g0: np.ndarray
+    index: np.ndarray  # diode index of each Shockley term
+
+
+def compile_shockley(ex: Expanded, gmin: float = 0.0) -> ShockleyProblem:
+    """The :class:`ShockleyProblem` of an expanded circuit (Shockley diodes without RS)."""
+    c = ex.circuit
+    k_sh = np.flatnonzero(ex.shockley)
+    keep = np.flatnonzero(~ex.shockley)
+    d = c.diodes
+    r = c.resistors
+    g_ref = float(np.max(1.0 / r.value[r.value > 0])) if np.any(r.value > 0) else 1.0
+    g0 = np.full(k_sh.size, g_ref)
+    sur = dataclasses.replace(
+        c,
+        resistors=Branches(
+            list(r.names) + [f"#shockley{j}" for j in range(k_sh.size)],
+            np.concatenate([r.a, d.a[k_sh]]),
+            np.concatenate([r.b, d.b[k_sh]]),
+            np.concatenate([r.value, 1.0 / g0]),
+        ),
+        diodes=Branches([d.names[j] for j in keep], d.a[keep], d.b[keep], d.value[keep]),
+        diode_models=[c.diode_models[j] for j in keep],
+    )
+    try:
+        p = compile_problem(sur, gmin=gmin)
+    except CircuitError as exc:
+        raise CircuitError(str(exc).replace("#shockley", "shockley diode #"), exc.elements,
+                           exc.nodes) from None  # fmt: skip
+    if p.n_islands or p.n_ff_diodes:
+        raise SolverError(
+            "ideal diodes between two free nodes (or nodes held only by ideal diodes) together "
+            "with Shockley diodes are not supported by the cd solver; use solver='reference'"
+        )
+    sa = p.supernode[d.a[k_sh]]
+    sc = p.supernode[d.b[k_sh]]
+    const = p.offset[d.a[k_sh]] - p.offset[d.b[k_sh]]
+    live = sa != sc  # both ends in one supernode (or both fixed): no effect on u
+    rows, diode, sign, other, econst = [], [], [], [], []
+    for side, me, them, s in ((0, sa, sc, 1.0), (1, sc, sa, -1.0)):
+        m = live & (me >= 0)
+        j = np.flatnonzero(m)
+        rows.append(me[j])
+        diode.append(j)
+        sign.append(np.full(j.size, s))
+        other.append(them[j])
+        # anode: vd = x + const − u[c]; cathode: vd = u[a] + const − x
+        econst.append(const[j])
+    rows_a = np.concatenate(rows).astype(np.int64)
+    order = np.argsort(rows_a, kind="stable")
+    e_ptr = np.zeros(p.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows_a, minlength=p.n), out=e_ptr[1:])
+    e_diode = np.concatenate(diode).astype(np.int64)[order]
+    e_sign = np.concatenate(sign)[order]
+    e_other = np.concatenate(other).astype(np.int64)[order]
+    e_const = np.concatenate(econst)[order]
+    a_diag = p.diag - np.bincount(rows_a, weights=g0[np.concatenate(diode)], minlength=p.n)
+    a_diag = np.maximum(a_diag, 0.0)
+    return ShockleyProblem(
+        p, a_diag, e_ptr, e_diode, e_sign, e_other, np.ascontiguousarray(e_const),
+        np.ascontiguousarray(ex.i_s[k_sh]), np.ascontiguousarray(ex.nvt[k_sh]), g0, k_sh,
+    )  # fmt: skip
+
+
+def _args(sp: ShockleyProblem) -> tuple:
+    p = sp.p
+    return (
+        p.indptr, p.indices, p.data, sp.a_diag, p.c, p.lo, p.hi, sp.e_ptr, sp.e_diode,
+        sp.e_sign, sp.e_other, sp.e_const, sp.i_s, sp.nvt, sp.g0,
+    )  # fmt: skip
+
+
+def solve_shockley(
+    ex: Expanded,
+    *,
+    tol: float = 1e-12,
+    max_sweeps: int = 100_000,
+    gmin: float = 0.0,
+    t0: float | None = None,
+) -> Solution:
+    """Exact coordinate descent on the expanded circuit (voltages of its nodes)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    sp = compile_shockley(ex, gmin=gmin)
+    p = sp.p
+    u = p.start.copy()
+    t1 = time.perf_counter()
+    tol_v = tol * p.v_scale
+    status, sweeps, est, bad = sk.shockley_sweeps(*_args(sp), u, int(max_sweeps), float(tol_v))
+    if status == sk.NO_ROOT:
+        node = ex.circuit.nodes[int(np.flatnonzero(p.supernode == bad)[0])]
+        raise CircuitError(
+            f"node {node} has no operating point: the current into it exceeds what its "
+            "diodes can carry in reverse (IS) and no resistor drains it",
+            nodes=[node],
+        )
+    res = float(sk.shockley_residual(*_args(sp), u))
+    t2 = time.perf_counter()
+    return Solution(
+        circuit=ex.circuit,
+        voltages=p.voltages(u),
+        solver="cd",
+        status=CONVERGED if status == sk.CONVERGED else SWEEP_LIMIT,
+        sweeps=int(sweeps),
+        residual=res,
+        timings={"setup": t1 - t0, "solve": t2 - t1, "total": t2 - t0},
+        info={
+            "free_supernodes": p.n,
+            "ff_edges": p.n_ff_edges,
+            "shockley_diodes": int(sp.index.size),
+            "tol_v": tol_v,
+            "error_estimate": float(est),
+            "i_scale": p.i_scale,
+            "v_scale": p.v_scale,
+            "polished": False,
+        },
+    )
+
+
+__all__ = ["has_shockley", "restrict", "solve_models", "solve_shockley"]
