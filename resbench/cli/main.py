@@ -99,6 +99,9 @@ def _register() -> None:
     from resbench.cli import regress
 
     cli.add_command(regress.regress)
+    from resbench.cli import train
+
+    cli.add_command(train.train)
 
 
 _register()

@@ -366,12 +366,15 @@ def _check_fits(settings: RunSettings, data: Dataset) -> None:
         )
 
 
-def _start_state(
-    settings: RunSettings, out: Path, resume: bool, overwrite: bool
-) -> tuple[Any, list[float] | None, list[float] | None, np.random.Generator, list, int]:
-    """(drn, lr_weights, lr_biases, rng, rows, epochs done) to start from."""
-    from resbench.drn import Drn
-
+def check_start(
+    settings: RunSettings, out_dir: str | Path, *, resume: bool, overwrite: bool
+) -> Checkpoint | None:
+    """Whether a run may start in ``out_dir``: with ``resume``, the checkpoint there
+    (returned) must be of the same run (settings equal but for the epochs); without
+    it, the folder must not hold a run already, unless ``overwrite``.  TrainError
+    otherwise, saying what to do.  :func:`train` calls it; a caller may call it
+    first to fail before any output."""
+    out = Path(out_dir)
     ckpt_path = out / CHECKPOINT_FILE
     if resume:
         ck = load_checkpoint(ckpt_path)
@@ -382,15 +385,27 @@ def _start_state(
                 f"the checkpoint in {out} is of another run ({what}); resume with the same "
                 "settings (only --epochs may grow), or start a new run in another --out"
             )
-        rng = np.random.Generator(np.random.PCG64())
-        rng.bit_generator.state = ck.rng_state
-        drn = Drn.from_state_dict(ck.state)
-        return drn, ck.lr_weights, ck.lr_biases, rng, ck.rows, ck.epoch
+        return ck
     if not overwrite and (ckpt_path.exists() or (out / ROWS_FILE).exists()):
         raise TrainError(
             f"{out} already holds a training run; add --resume to continue it, --overwrite "
             "to start it again, or use another --out"
         )
+    return None
+
+
+def _start_state(
+    settings: RunSettings, out: Path, resume: bool, overwrite: bool
+) -> tuple[Any, list[float] | None, list[float] | None, np.random.Generator, list, int]:
+    """(drn, lr_weights, lr_biases, rng, rows, epochs done) to start from."""
+    from resbench.drn import Drn
+
+    ck = check_start(settings, out, resume=resume, overwrite=overwrite)
+    if ck is not None:
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = ck.rng_state
+        drn = Drn.from_state_dict(ck.state)
+        return drn, ck.lr_weights, ck.lr_biases, rng, ck.rows, ck.epoch
     for name in RUN_FILES:
         with contextlib.suppress(FileNotFoundError):
             (out / name).unlink()
