@@ -37,6 +37,7 @@ __all__ = [
     "paper_order",
 ]
 
+
 # --------------------------------------------------------------------- parameters
 @dataclass
 class PaperParams:

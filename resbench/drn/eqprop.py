@@ -1,0 +1,320 @@
+"""Centered equilibrium propagation on a DRN, as the paper trains it.
+
+One step (the paper's ``Trainer`` with ``EquilibriumProp``, variant 'centered',
+``training/sgd.py`` of its code):
+
+1. the free phase ``s(0)``: the network's equilibrium for the batch;
+2. two nudged phases ``s(+β)`` and ``s(−β)``, each warm-started from the free
+   state, minimising ``E + β·C`` with ``C = ½ ‖o − t‖²`` (the squared error to
+   the one-hot target: a current ``β (t − o)`` into each output);
+3. the gradient estimate of every parameter θ,
+   ``(∂E/∂θ (s(+β)) − ∂E/∂θ (s(−β))) / (2β)``, where for a conductance
+   ``∂E/∂w_ij = ½ · mean over the batch of ΔV_ij²`` (the branch's voltage drop
+   squared) and for a bias ``∂E/∂b = −mean(v)``;
+4. SGD with a learning rate per layer (weights and biases apart), then the
+   conductances are clamped at 0 (the paper's ``clamp_``).  The loop calls
+   :meth:`EqPropStep.scale_lr` with γ after each epoch (ExponentialLR).
+
+All phases run through the exact solver (:func:`resbench.drn.solve_drn`), where
+the paper runs a fixed number of block-CD iterations.  The input layer's
+injection ``x_in · W_0`` is one GEMM per step, shared by the three phases.
+
+The weight update never loops over the batch in Python: with ``ΔV² = (u_i − w_j)²``,
+``Σ_b [(u⁺_i − w⁺_j)² − (u⁻_i − w⁻_j)²] = r_i + a_j − 2 (U⁺ᵀW⁺ − U⁻ᵀW⁻)_ij`` with
+``r``, ``a`` sums of squares (``r = 0`` for the input layer, which both phases
+share, so its squares cancel), and the cross term a GEMM.  Then one numba pass
+per weight matrix applies ``W ← max(W − lr·G, 0)`` and sums the new columns and
+rows that the solver's next step needs: W is read and written once per step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from resbench.drn.model import Drn
+from resbench.drn.solver import DrnInputs, DrnState, LayerSums, prepare_inputs, solve_drn
+from resbench.errors import ResbenchError
+
+__all__ = ["ALGORITHMS", "EqPropStep", "ExactSimulator", "Simulator", "StepStats", "evaluate"]
+
+ALGORITHMS = ("ep",)
+_ROWS_PER_BLOCK_BYTES = 1 << 19  # the cross term is made in row blocks of ~512 KB (L2)
+
+
+class Simulator(Protocol):
+    """Solves one phase of a DRN (free, or nudged) for a batch."""
+
+    name: str
+
+    def solve(
+        self,
+        drn: Drn,
+        x: np.ndarray,
+        *,
+        targets: np.ndarray | None = None,
+        beta: float = 0.0,
+        warm: DrnState | None = None,
+    ) -> DrnState: ...
+
+
+class ExactSimulator:
+    """resbench's exact batched solver (:func:`resbench.drn.solve_drn`)."""
+
+    name = "resbench"
+
+    def solve(
+        self,
+        drn: Drn,
+        x: np.ndarray,
+        *,
+        targets: np.ndarray | None = None,
+        beta: float = 0.0,
+        warm: DrnState | None = None,
+    ) -> DrnState:
+        return solve_drn(drn, x, targets=targets, beta=beta, warm=warm)
+
+
+@dataclass
+class StepStats:
+    """One training step: the free phase's mean cost ``½‖o − t‖²`` over the batch
+    (``loss``), its misclassified samples (``errors``, argmax ≠ label), the batch
+    size ``n``, total sweeps per phase and seconds per phase (and the update)."""
+
+    loss: float
+    errors: int
+    n: int
+    sweeps: dict[str, int] = field(default_factory=dict)
+    times: dict[str, float] = field(default_factory=dict)
+
+
+def one_hot(labels: np.ndarray, n_out: int, dtype: Any) -> np.ndarray:
+    """One-hot targets ``[B, n_out]`` of integer labels; ResbenchError when out of range."""
+    lab = np.asarray(labels)
+    if lab.ndim != 1 or not np.issubdtype(lab.dtype, np.integer):
+        raise ResbenchError(f"labels must be a 1-d integer array, got {lab.dtype} {lab.shape}")
+    if lab.size and (lab.min() < 0 or lab.max() >= n_out):
+        raise ResbenchError(f"labels must be in 0 … {n_out - 1} (one per output unit)")
+    t = np.zeros((lab.shape[0], n_out), dtype=dtype)
+    t[np.arange(lab.shape[0]), lab] = 1
+    return t
+
+
+def _per_layer(label: str, values: Any, n: int) -> list[float]:
+    if np.isscalar(values):
+        values = [values] * n
+    out = [float(v) for v in values]
+    if len(out) != n or not all(np.isfinite(v) and v >= 0 for v in out):
+        raise ResbenchError(f"{label} needs {n} finite values >= 0 (one per layer), got {values!r}")
+    return out
+
+
+def _cost(out: np.ndarray, t: np.ndarray) -> np.ndarray:
+    d = out.astype(np.float64) - t
+    return 0.5 * np.einsum("ij,ij->i", d, d)
+
+
+class EqPropStep:
+    """Centered EqProp training steps on ``drn`` (updated in place).
+
+    ``lr_weights`` / ``lr_biases``: one learning rate per weight layer / per hidden
+    or output layer (a scalar is used for all).  ``beta > 0``: the nudging.
+    ``simulator``: None for resbench's exact solver (sharing the input injection and
+    column sums between phases), or any :class:`Simulator`.
+    """
+
+    def __init__(
+        self,
+        drn: Drn,
+        *,
+        lr_weights: Any,
+        lr_biases: Any,
+        beta: float,
+        algorithm: str = "ep",
+        simulator: Simulator | None = None,
+    ) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ResbenchError(
+                f"unknown training algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}"
+            )
+        if not (np.isfinite(beta) and beta > 0):
+            raise ResbenchError(f"beta (the nudging) must be a positive number, got {beta!r}")
+        n = len(drn.sizes) - 1
+        self.drn = drn
+        self.algorithm = algorithm
+        self.beta = float(beta)
+        self.lr_weights = _per_layer("lr_weights", lr_weights, n)
+        self.lr_biases = _per_layer("lr_biases", lr_biases, n)
+        self.simulator = simulator
+        self._sums: LayerSums | None = None
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiply every learning rate by ``factor`` (ExponentialLR: γ once per epoch)."""
+        f = float(factor)
+        if not (np.isfinite(f) and f >= 0):
+            raise ResbenchError(f"the learning-rate factor must be >= 0, got {factor!r}")
+        self.lr_weights = [lr * f for lr in self.lr_weights]
+        self.lr_biases = [lr * f for lr in self.lr_biases]
+
+    # ------------------------------------------------------------------ phases
+    def _phases(
+        self, x: np.ndarray, t: np.ndarray
+    ) -> tuple[np.ndarray, DrnState, DrnState, DrnState, dict[str, float]]:
+        drn, beta = self.drn, self.beta
+        times: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if self.simulator is None:
+            if self._sums is None:
+                self._sums = LayerSums.of(drn)
+            inputs: DrnInputs | np.ndarray = prepare_inputs(drn, x)
+            x_in = inputs.x_in
+
+            def run(**kw: Any) -> DrnState:
+                return solve_drn(drn, inputs, sums=self._sums, **kw)
+        else:
+            x_in = drn.input_state(x)
+            sim = self.simulator
+
+            def run(**kw: Any) -> DrnState:
+                return sim.solve(drn, x, **kw)
+
+        free = run()
+        t1 = time.perf_counter()
+        plus = run(targets=t, beta=beta, warm=free)
+        t2 = time.perf_counter()
+        minus = run(targets=t, beta=-beta, warm=free)
+        t3 = time.perf_counter()
+        times.update(free=t1 - t0, plus=t2 - t1, minus=t3 - t2)
+        return x_in, free, plus, minus, times
+
+    def gradients(
+        self, x: np.ndarray, labels: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray], DrnState]:
+        """The EqProp estimates (weights, biases) and the free state, without updating:
+        for tests and inspection (the step fuses the weight part into the update)."""
+        drn = self.drn
+        t = one_hot(labels, drn.sizes[-1], drn.dtype)
+        x_in, free, plus, minus, _ = self._phases(x, t)
+        gw = []
+        for k in range(len(drn.weights)):
+            r, a, u_pm, w_pm = self._terms(k, x_in, plus, minus)
+            cross = u_pm.T @ w_pm
+            gw.append(self._scale(x_in.shape[0]) * (r[:, None] + a[None, :] - 2.0 * cross))
+        gb = self._bias_grads(plus, minus)
+        return gw, gb, free
+
+    def _scale(self, batch: int) -> float:
+        # (1/(2β)) · ½ · (1/B) applied to Σ_b [ΔV²(+β) − ΔV²(−β)]
+        return 1.0 / (4.0 * self.beta * batch)
+
+    def _terms(
+        self, k: int, x_in: np.ndarray, plus: DrnState, minus: DrnState
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For weight matrix k: row term r, column term a, and the stacked factors
+        whose product Uᵀ V is the cross term ``U⁺ᵀW⁺ − U⁻ᵀW⁻``."""
+        wp, wm = plus.layers[k], minus.layers[k]
+        a = np.einsum("bj,bj->j", wp, wp) - np.einsum("bj,bj->j", wm, wm)
+        if k == 0:
+            r = np.zeros(x_in.shape[1], dtype=a.dtype)
+            return r, a, x_in, wp - wm
+        up, um = plus.layers[k - 1], minus.layers[k - 1]
+        r = np.einsum("bi,bi->i", up, up) - np.einsum("bi,bi->i", um, um)
+        return r, a, np.concatenate([up, -um]), np.concatenate([wp, wm])
+
+    def _bias_grads(self, plus: DrnState, minus: DrnState) -> list[np.ndarray]:
+        # ∂E/∂b = −mean(v): (−mean(v⁺) + mean(v⁻)) / (2β)
+        return [
+            (m.mean(axis=0) - p.mean(axis=0)) / (2.0 * self.beta)
+            for p, m in zip(plus.layers, minus.layers, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ the step
+    def step(self, x: np.ndarray, labels: np.ndarray) -> StepStats:
+        """One SGD step on a batch ``x [B, m]``, ``labels [B]``; updates the network."""
+        from resbench.drn._kernels import apply_update
+
+        drn = self.drn
+        t = one_hot(labels, drn.sizes[-1], drn.dtype)
+        x_in, free, plus, minus, times = self._phases(x, t)
+        B = x_in.shape[0]
+        if np.shape(labels)[0] != B:
+            raise ResbenchError(f"{B} inputs but {np.shape(labels)[0]} labels")
+        cost = _cost(free.output, t)
+        errors = int(np.count_nonzero(np.argmax(free.output, axis=1) != np.asarray(labels)))
+        t0 = time.perf_counter()
+        scale = self._scale(B)
+        gb = self._bias_grads(plus, minus)
+        sums = self._sums if self._sums is not None else LayerSums.of(drn)
+        for k, w in enumerate(drn.weights):
+            r, a, u_pm, w_pm = self._terms(k, x_in, plus, minus)
+            lr = self.lr_weights[k] * scale
+            ut = np.ascontiguousarray(u_pm.T)
+            rows = max(1, _ROWS_PER_BLOCK_BYTES // max(1, w.shape[1] * w.itemsize))
+            col = np.zeros(w.shape[1], dtype=np.float64)
+            row = sums.row[k]
+            for i0 in range(0, w.shape[0], rows):
+                i1 = min(i0 + rows, w.shape[0])
+                cross = ut[i0:i1] @ w_pm
+                apply_update(
+                    w[i0:i1],
+                    cross,
+                    r[i0:i1].astype(w.dtype),
+                    a.astype(w.dtype),
+                    lr,
+                    col,
+                    row[i0:i1],
+                )
+            sums.col[k] = col.astype(w.dtype)
+        for k, b in enumerate(drn.biases):
+            b -= (self.lr_biases[k] * gb[k]).astype(b.dtype)
+        self._sums = sums if self.simulator is None else None
+        times["update"] = time.perf_counter() - t0
+        return StepStats(
+            loss=float(cost.mean()),
+            errors=errors,
+            n=B,
+            sweeps={
+                "free": int(free.sweeps.sum()),
+                "plus": int(plus.sweeps.sum()),
+                "minus": int(minus.sweeps.sum()),
+            },
+            times=times,
+        )
+
+
+def evaluate(
+    drn: Drn,
+    x: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int = 256,
+    simulator: Simulator | None = None,
+) -> tuple[float, float, int]:
+    """The free phase over a data set: (mean cost ``½‖o − t‖²``, error rate, total sweeps)."""
+    x = np.asarray(x)
+    lab = np.asarray(labels)
+    if x.ndim != 2 or lab.shape != (x.shape[0],):
+        raise ResbenchError(
+            f"evaluate needs x [N, pixels] and labels [N], got {x.shape}, {lab.shape}"
+        )
+    if int(batch_size) < 1:
+        raise ResbenchError(f"batch_size must be >= 1, got {batch_size!r}")
+    n = x.shape[0]
+    if n == 0:
+        return 0.0, 0.0, 0
+    sums = LayerSums.of(drn) if simulator is None else None
+    total, wrong, sweeps = 0.0, 0, 0
+    for i0 in range(0, n, int(batch_size)):
+        xb, lb = x[i0 : i0 + batch_size], lab[i0 : i0 + batch_size]
+        if simulator is None:
+            st = solve_drn(drn, xb, sums=sums)
+        else:
+            st = simulator.solve(drn, xb)
+        t = one_hot(lb, drn.sizes[-1], np.float64)
+        total += float(_cost(st.output, t).sum())
+        wrong += int(np.count_nonzero(np.argmax(st.output, axis=1) != lb))
+        sweeps += int(st.sweeps.sum())
+    return total / n, wrong / n, sweeps

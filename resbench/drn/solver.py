@@ -1,0 +1,370 @@
+"""The exact equilibrium of a DRN, batched, on the weight matrices themselves.
+
+A DRN's operating point (free, or nudged by ``β · ½‖o − t‖²`` at the outputs)
+minimises the convex energy
+
+    E(s) = ½ Σ_k Σ_ij W_k,ij (s_k,i − s_k+1,j)² − Σ_k b_k·s_k + β · ½ ‖s_L − t‖²
+
+over the free layers (hidden and output) with the input layer held and each
+hidden unit bounded by its diode (first half ``>= 0``, second half ``<= 0``).
+It is resbench's exact coordinate descent (docs/design.md §2), specialised:
+units of one layer are not connected to each other, so updating a whole layer
+at once is exact block coordinate descent, each unit set to its exact
+minimiser
+
+    v_j = clip((c_j + Σ_i W_ij s_prev,i + Σ_m W_jm s_next,m) / (colsum_j + rowsum_j), bound)
+
+(plus ``β·t_j`` in the numerator and ``β`` in the denominator at the outputs).
+Layers are swept as the paper's 'asynchronous' mode does (layers 1, 3, 5, …,
+then 2, 4, …).  The input layer's contribution to layer 1, ``x_in · W_0``, is
+computed once (one GEMM) and reused by every sweep and by every phase of a
+training step (:class:`DrnInputs`): a sweep only touches the hidden-to-hidden
+and hidden-to-output weights.  The conductances change at every training step,
+so nothing is compiled ahead as :class:`resbench.batch.Network` does.
+
+Stopping rule: resbench's (:mod:`resbench.solvers.cd`), per sample: the
+a-posteriori error estimate ``res_v · ρ / (1 − ρ)`` from the largest move of a
+sweep and the observed contraction rate ρ is ``<= tol × v_scale`` (``v_scale``:
+the largest input voltage or ``|c_j| / diag_j``; tol 1e-12 by default), or
+the moves are at round-off level.  Reported per sample: the sweeps and the
+largest projected KCL residual at the final point, in amperes (``g_unit`` ×
+the paper's units), computed once at the end, not used to stop.
+
+Float32 runs the same sweeps in float32 with the tolerance floored at
+``1e-6`` (a few ulps): voltages agree with float64 to about ``1e-6 × v_scale``.
+
+Errors, never a silent wrong answer: a free unit with no conductance at all or a
+group of free units with no conductive path to an input (their voltage is not
+defined: the circuit's "floating node"); a −β phase whose output coefficient
+``colsum − β`` is ``<= 0`` (the energy is not convex: lower β); sweeps that do not
+converge within ``max_sweeps`` or leave finite numbers (a non-convex −β phase).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from resbench.defaults import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL
+from resbench.drn.model import Drn
+from resbench.errors import ResbenchError, SolverError
+
+__all__ = [
+    "DEFAULT_MAX_SWEEPS",
+    "F32_TOL",
+    "DrnInputs",
+    "DrnState",
+    "LayerSums",
+    "prepare_inputs",
+    "solve_drn",
+]
+
+#: float32 sweeps stop at this relative tolerance at best (≈ 8 ulps of float32)
+F32_TOL = 1e-6
+#: sweep limit (a DRN converges in tens of sweeps; the limit only stops a diverging phase)
+DEFAULT_MAX_SWEEPS = CD_DEFAULT_MAX_SWEEPS
+_EARLY_RHO = 0.5  # resbench.solvers._kernels: rate assumed in the first 3 sweeps
+_RHO_MAX = 0.999999
+_ROUND_OFF_ULPS = 8.0
+_V_SCALE_FLOOR = 1e-3  # resbench.solvers.problem.V_SCALE_FLOOR
+_WINDOW = 16
+
+
+@dataclass
+class DrnState:
+    """The free layers' voltages ``layers[k-1]`` ``[B, sizes[k]]`` (k >= 1, the paper's
+    unit order, the network's dtype), with per sample the ``sweeps`` made and the final
+    ``residual``: the largest projected KCL imbalance at a free unit, in amperes."""
+
+    layers: list[np.ndarray]
+    sweeps: np.ndarray
+    residual: np.ndarray
+
+    @property
+    def output(self) -> np.ndarray:
+        """The output layer ``[B, sizes[-1]]``."""
+        return self.layers[-1]
+
+    @property
+    def batch(self) -> int:
+        return int(self.layers[0].shape[0])
+
+
+@dataclass
+class DrnInputs:
+    """A batch's input layer ``x_in = gain · cat(x, -x)`` ``[B, sizes[0]]`` and its
+    injection into layer 1, ``x_in · W_0`` ``[B, sizes[1]]`` (for the weights it was
+    made with), and the largest input voltage per sample."""
+
+    x_in: np.ndarray
+    injection: np.ndarray
+    v_in: np.ndarray
+
+    @property
+    def batch(self) -> int:
+        return int(self.x_in.shape[0])
+
+
+@dataclass
+class LayerSums:
+    """Column and row sums of each weight matrix (the units' total conductances)."""
+
+    col: list[np.ndarray]
+    row: list[np.ndarray]
+
+    @classmethod
+    def of(cls, drn: Drn) -> LayerSums:
+        return cls([w.sum(axis=0) for w in drn.weights], [w.sum(axis=1) for w in drn.weights])
+
+
+def prepare_inputs(drn: Drn, x: np.ndarray) -> DrnInputs:
+    """The :class:`DrnInputs` of pixels ``x [B, m]`` (one GEMM over ``W_0``)."""
+    x_in = drn.input_state(x)
+    inj = x_in @ drn.weights[0]
+    v_in = np.abs(x_in).max(axis=1) if x_in.shape[1] else np.zeros(x_in.shape[0])
+    return DrnInputs(x_in, inj, v_in.astype(np.float64))
+
+
+def _bounds(n: int) -> tuple[slice, slice]:
+    """Excitatory (>= 0) and inhibitory (<= 0) halves of a hidden layer of n units."""
+    return slice(0, n // 2), slice(n // 2, n)
+
+
+def _clip_hidden(v: np.ndarray) -> None:
+    exc, inh = _bounds(v.shape[1])
+    np.maximum(v[:, exc], 0.0, out=v[:, exc])
+    np.minimum(v[:, inh], 0.0, out=v[:, inh])
+
+
+def _diagonals(drn: Drn, sums: LayerSums, beta: float) -> list[np.ndarray]:
+    """Total conductance of each free unit (plus β at the outputs), layers 1 … L-1."""
+    n_free = len(drn.sizes) - 1
+    out = []
+    for k in range(1, n_free + 1):
+        d = sums.col[k - 1].astype(np.float64)
+        if k < n_free:
+            d = d + sums.row[k]
+        else:
+            d = d + beta
+        out.append(d)
+    return out
+
+
+def _check_defined(drn: Drn, sums: LayerSums, diag: list[np.ndarray], beta: float) -> None:
+    """Errors for units whose voltage is not defined, or a non-convex −β phase."""
+    n_free = len(diag)
+    if beta < 0 and np.any(diag[-1] <= 0):
+        j = int(np.flatnonzero(diag[-1] <= 0)[0])
+        raise SolverError(
+            f"the -beta phase is not convex: output unit {j} has total conductance "
+            f"{diag[-1][j] - beta:.6g} (units of g_unit) and beta = {-beta:g}, so its "
+            "coefficient colsum - beta <= 0 and the nudged energy has no minimum; use a "
+            "smaller beta (or the positive variant)"
+        )
+    for k, d in enumerate(diag, start=1):
+        if np.any(d <= 0):
+            j = int(np.flatnonzero(d <= 0)[0])
+            raise SolverError(
+                f"unit {j} of layer {k} has no conductance (all its weights are 0): its "
+                "voltage is not defined (a floating node)"
+            )
+    # every free unit needs a conductive path to an input (or, nudged, to a target):
+    # layer 1 units with a conductance to the inputs are anchored, and so is a unit of
+    # layer k whose every predecessor layer is anchored and which has an input weight
+    anchored = [sums.col[0] > 0]
+    fast = bool(anchored[0].all())
+    if fast:
+        for k in range(1, n_free):
+            if not np.all(sums.col[k] > 0):
+                fast = False
+                break
+    if fast:
+        return
+    anchored = [sums.col[0] > 0] + [np.zeros(n, bool) for n in drn.sizes[2:]]
+    if beta != 0.0:
+        anchored[-1][:] = True
+    links = [drn.weights[k] > 0 for k in range(1, n_free)]  # between free layers k, k+1
+    changed = True
+    while changed:
+        changed = False
+        for k in range(n_free - 1):  # links[k] joins free layers k and k+1 (0-based)
+            fwd = anchored[k + 1] | (anchored[k].astype(np.int64) @ links[k] > 0)
+            bwd = anchored[k] | (links[k].astype(np.int64) @ anchored[k + 1] > 0)
+            if not (np.array_equal(fwd, anchored[k + 1]) and np.array_equal(bwd, anchored[k])):
+                anchored[k + 1], anchored[k] = fwd, bwd
+                changed = True
+    for k, a in enumerate(anchored, start=1):
+        if not a.all():
+            j = int(np.flatnonzero(~a)[0])
+            raise SolverError(
+                f"unit {j} of layer {k} has no conductive path to an input: its voltage is "
+                "not defined (a floating group of nodes; every weight on the way is 0)"
+            )
+
+
+def _as_targets(drn: Drn, targets: Any, batch: int) -> np.ndarray:
+    n_out = drn.sizes[-1]
+    t = np.asarray(targets, dtype=drn.dtype)
+    if t.shape != (batch, n_out):
+        raise ResbenchError(f"targets must have shape [{batch}, {n_out}], got {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise ResbenchError("targets must be finite")
+    return t
+
+
+def _initial(drn: Drn, warm: DrnState | None, batch: int) -> list[np.ndarray]:
+    n_free = len(drn.sizes) - 1
+    if warm is None:
+        return [np.zeros((batch, n), dtype=drn.dtype) for n in drn.sizes[1:]]
+    if len(warm.layers) != n_free or any(
+        np.shape(s) != (batch, n) for s, n in zip(warm.layers, drn.sizes[1:], strict=True)
+    ):
+        raise ResbenchError(
+            "the warm start does not fit: it needs one [batch, size] array per free layer "
+            f"({[(batch, n) for n in drn.sizes[1:]]})"
+        )
+    out = [np.array(s, dtype=drn.dtype, copy=True) for s in warm.layers]
+    for s in out[:-1]:
+        _clip_hidden(s)
+    if not all(np.all(np.isfinite(s)) for s in out):
+        raise ResbenchError("the warm start holds non-finite voltages")
+    return out
+
+
+def solve_drn(
+    drn: Drn,
+    x: np.ndarray | DrnInputs,
+    *,
+    targets: np.ndarray | None = None,
+    beta: float = 0.0,
+    warm: DrnState | None = None,
+    tol: float = CD_DEFAULT_TOL,
+    max_sweeps: int = DEFAULT_MAX_SWEEPS,
+    sums: LayerSums | None = None,
+) -> DrnState:
+    """The exact operating point of a batch (see the module docstring).
+
+    ``x``: pixels ``[B, m]`` or prepared :class:`DrnInputs` (then its injection must
+    have been made with the current ``W_0``).  ``targets [B, n_out]`` and ``beta``:
+    the nudged phase (``β · ½‖o − t‖²`` added to the energy; β may be negative).
+    ``warm``: a state to start from (e.g. the free phase), else 0 V.  ``sums``: the
+    weights' :class:`LayerSums` when the caller keeps them (else computed here).
+    """
+    inputs = x if isinstance(x, DrnInputs) else prepare_inputs(drn, x)
+    B = inputs.batch
+    beta = float(beta)
+    if not np.isfinite(beta):
+        raise ResbenchError(f"beta must be finite, got {beta!r}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ResbenchError(f"tol must be a positive number, got {tol!r}")
+    if int(max_sweeps) < 1:
+        raise ResbenchError(f"max_sweeps must be >= 1, got {max_sweeps!r}")
+    if beta != 0.0 and targets is None:
+        raise ResbenchError("a nudged phase (beta != 0) needs targets")
+    t = _as_targets(drn, targets, B) if beta != 0.0 else None
+    sums = LayerSums.of(drn) if sums is None else sums
+    diag = _diagonals(drn, sums, beta)
+    _check_defined(drn, sums, diag, beta)
+    dt = drn.dtype
+    n_free = len(diag)
+    W = drn.weights
+    # constant part of each free layer's numerator: bias, input injection, β·t
+    const = []
+    for k in range(1, n_free + 1):
+        c = np.broadcast_to(drn.biases[k - 1].astype(dt), (B, drn.sizes[k]))
+        if k == 1:
+            c = c + inputs.injection
+        if k == n_free and t is not None:
+            c = c + beta * t
+        const.append(np.ascontiguousarray(c, dtype=dt))
+    inv = [(1.0 / d).astype(dt) for d in diag]
+    v_scale = np.maximum(inputs.v_in, _V_SCALE_FLOOR)
+    for c, d in zip(const, diag, strict=True):
+        v_scale = np.maximum(v_scale, (np.abs(c) / d).max(axis=1))
+    if t is not None and t.size:
+        v_scale = np.maximum(v_scale, np.abs(t).max(axis=1))
+    eps = float(np.finfo(dt).eps)
+    tol_v = v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol)
+    s = _initial(drn, warm, B)
+    order = list(range(0, n_free, 2)) + list(range(1, n_free, 2))  # layers 1,3,… then 2,4,…
+    sweeps = np.zeros(B, dtype=np.int64)
+    done = np.zeros(B, dtype=bool)
+    ring = np.ones((B, 4))
+    past = np.zeros((B, _WINDOW))
+    prev = np.full(B, np.inf)
+    it = 0
+    while not done.all():
+        if it >= max_sweeps:
+            bad = int(np.flatnonzero(~done)[0])
+            raise SolverError(
+                f"sample {bad} did not converge within {max_sweeps} sweeps"
+                + (" (a -beta phase whose energy is not convex: lower beta)" if beta < 0 else "")
+            )
+        res = np.zeros(B)
+        for i in order:
+            v = const[i].copy()
+            if i > 0:
+                v += s[i - 1] @ W[i]
+            if i < n_free - 1:
+                v += s[i + 1] @ W[i + 1].T
+            v *= inv[i]
+            if i < n_free - 1:
+                _clip_hidden(v)
+            move = np.abs(v - s[i]).max(axis=1) if v.shape[1] else np.zeros(B)
+            np.maximum(res, move, out=res)
+            s[i] = v
+        if not np.all(np.isfinite(res)):
+            raise SolverError(
+                "the sweeps left finite numbers"
+                + (": the -beta phase's energy is not convex here; lower beta" if beta < 0 else "")
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where((prev > 0) & np.isfinite(prev), res / prev, 1.0)
+        prev = res
+        ring[:, it % 4] = ratio
+        rho = ring.max(axis=1)
+        if it >= _WINDOW:
+            old = past[:, it % _WINDOW]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                long_rate = np.where(old > 0, (res / old) ** (1.0 / _WINDOW), 0.0)
+            rho = np.maximum(rho, long_rate)
+        past[:, it % _WINDOW] = res
+        if it < 3:
+            rho = np.maximum(rho, _EARLY_RHO)
+        rho = np.minimum(rho, _RHO_MAX)
+        est = res * rho / (1.0 - rho)
+        umax = np.zeros(B)
+        for layer in s:
+            if layer.shape[1]:
+                np.maximum(umax, np.abs(layer).max(axis=1), out=umax)
+        conv = ((it >= 2) & (est <= tol_v)) | (
+            (res <= tol_v) & (res <= _ROUND_OFF_ULPS * eps * umax)
+        )
+        it += 1
+        newly = conv & ~done
+        sweeps[newly] = it
+        done |= conv
+    residual = _residual(drn, s, const, diag, W)
+    return DrnState(s, sweeps, residual)
+
+
+def _residual(drn, s, const, diag, W) -> np.ndarray:
+    """Largest projected KCL imbalance per sample (A): |clip(x) − v| · diag · g_unit."""
+    n_free = len(s)
+    B = s[0].shape[0]
+    out = np.zeros(B)
+    for i in range(n_free):
+        v = const[i].astype(np.float64)
+        if i > 0:
+            v += s[i - 1].astype(np.float64) @ W[i].astype(np.float64)
+        if i < n_free - 1:
+            v += s[i + 1].astype(np.float64) @ W[i + 1].T.astype(np.float64)
+        v /= diag[i]
+        if i < n_free - 1:
+            _clip_hidden(v)
+        if v.shape[1]:
+            r = (np.abs(v - s[i]) * diag[i]).max(axis=1)
+            np.maximum(out, r, out=out)
+    return out * drn.g_unit
