@@ -25,22 +25,21 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from resbench.circuit import Circuit
 from resbench.solution import CONVERGED, STALLED, SWEEP_LIMIT, Solution
-from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, guard_finite
+from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, direct, guard_finite
 from resbench.solvers import _kernels as kernels
 from resbench.solvers.polish import polish as run_polish
 from resbench.solvers.problem import Problem, compile_problem
 
 DEFAULT_TOL = CD_DEFAULT_TOL
 DEFAULT_MAX_SWEEPS = CD_DEFAULT_MAX_SWEEPS
-SMALL_PROBLEM = 5000  # free supernodes up to which "auto" polishes slowly converging
-# nets (a direct solve there costs milliseconds and removes the error that an
-# iterative stopping rule can leave on ill-conditioned nets)
+SWITCHED = 2  # run_sweeps' status when its ``switch`` stopped the sweeps for the direct finish
 _SLOW_SWEEPS = 50
 _CHUNK = 40  # sweeps between two ω updates
 _FAST_RATE = 0.5  # residual contraction per sweep below which ω stays as it is
@@ -152,12 +151,16 @@ def run_sweeps(
     max_sweeps: int = DEFAULT_MAX_SWEEPS,
     omega: float | str = "auto",
     arrays: SweepArrays | None = None,
+    switch: Callable[[float, float], bool] | None = None,
 ) -> tuple[int, int, float, float, float]:
     """Sweep in place on u until the estimated error is ≤ tol × v_scale.
 
     ``arrays``: the problem's :class:`SweepArrays` when the caller has them already (a
     batch reuses one set, changing only the per-sample fields).
-    Returns (kernel status, sweeps, KCL residual in A, error estimate in V, last ω).
+    ``switch(rate, error)``: asked after each chunk of ``omega="auto"`` with the
+    contraction rate observed over the chunk's second half and the error estimate;
+    True stops the sweeps with status :data:`SWITCHED` (the caller finishes directly).
+    Returns (status, sweeps, KCL residual in A, error estimate in V, last ω).
     """
     if p.n == 0:
         return kernels.CD_CONVERGED, 0, 0.0, 0.0, 1.0
@@ -184,6 +187,9 @@ def run_sweeps(
         half = done // 2
         if half >= 2 and hist[half - 1] > 0:
             rate = (hist[done - 1] / hist[half - 1]) ** (1.0 / (done - half))
+            if switch is not None and switch(rate, est):
+                status = SWITCHED
+                break
             om = update_omega(om, rate)
     return status, sweeps, float(kernels.projected_residual(*args, u)), est, om
 
@@ -197,6 +203,7 @@ def solve_cd(
     polish: str = "auto",
     gmin: float = 0.0,
     warm_start: np.ndarray | None = None,
+    direct_margin: float = direct.SWITCH_MARGIN,
 ) -> Solution:
     """Solve a circuit with exact coordinate descent (see module docstring).
 
@@ -204,8 +211,11 @@ def solve_cd(
     when the a-posteriori error estimate (see ``_kernels.cd_sweeps``) is
     ≤ tol × v_scale.  The KCL residual (A) is reported as ``residual``.
     ``polish``: "auto" (when free–free diodes exist, sweeps hit the limit, or
-    the sweeps converged slowly — ω raised or > 50 sweeps — on a reduced problem
-    of ≤ SMALL_PROBLEM free supernodes), "always" or "never".
+    the sweeps converged slowly — ω raised or > 50 sweeps), "always" or "never".
+    ``direct_margin``: on problems without free–free diodes (and ``polish`` not
+    "never"), the sweeps stop for the direct finish of :mod:`resbench.solvers.direct`
+    when the sweeps still to come are predicted to cost more than ``direct_margin``
+    times the finish (0: at the first look, after 40 sweeps; inf: never).
     ``warm_start``: node voltages (one per circuit node), projected onto the
     constraints.  Raises CircuitError for circuits without a
     unique solution.
@@ -229,7 +239,16 @@ def solve_cd(
     t1 = time.perf_counter()
     if p.n_islands:
         return _solve_islands(p, u, t0, t1, compile_s, tol)
-    status, sweeps, res, est, om = run_sweeps(p, u, tol=tol, max_sweeps=max_sweeps, omega=omega)
+    switch = None
+    if p.n_ff_diodes == 0 and polish != "never":
+        tol_v = tol * p.v_scale
+
+        def switch(rate: float, error: float) -> bool:
+            return direct.should_switch(p, rate, error, tol_v, direct_margin)
+
+    status, sweeps, res, est, om = run_sweeps(
+        p, u, tol=tol, max_sweeps=max_sweeps, omega=omega, switch=switch
+    )
     info: dict = {
         "omega": om,
         "free_supernodes": p.n,
@@ -240,12 +259,14 @@ def solve_cd(
         "i_scale": p.i_scale,
         "v_scale": p.v_scale,
         "polished": False,
+        "direct": False,
     }
+    if status == SWITCHED:
+        return _finish_direct(p, u, sweeps, om, info, t0, t1, compile_s)
     final = CONVERGED if status == kernels.CD_CONVERGED else SWEEP_LIMIT
     slow = om > 1.0 or sweeps > _SLOW_SWEEPS  # contraction was slow: estimate less sure
     want_polish = polish == "always" or (
-        polish == "auto"
-        and (p.n_ff_diodes > 0 or status != kernels.CD_CONVERGED or (slow and p.n <= SMALL_PROBLEM))
+        polish == "auto" and (p.n_ff_diodes > 0 or status != kernels.CD_CONVERGED or slow)
     )
     if want_polish and p.n:
         pr = run_polish(p, u)
@@ -276,6 +297,54 @@ def solve_cd(
                 "total": t2 - t0,
                 "compile": compile_s,
             },
+            info=info,
+        )
+    )
+
+
+def _finish_direct(
+    p: Problem,
+    u: np.ndarray,
+    sweeps: int,
+    om: float,
+    info: dict,
+    t0: float,
+    t1: float,
+    compile_s: float,
+) -> Solution:
+    """The sweeps stopped for the direct finish (:func:`direct.finish_bounds`, a
+    primal–dual active-set method on sparse factorisations); when it does not settle,
+    the primal active-set polish finishes from its feasible point."""
+    dr = direct.finish_bounds(p, u)
+    info.update(
+        direct=True,
+        direct_backend=direct.backend(),
+        direct_iterations=dr.iterations,
+        direct_solves=dr.solves,
+        direct_message=dr.message,
+    )
+    final, u = CONVERGED, dr.u
+    if not dr.optimal:
+        pr = run_polish(p, dr.u)
+        info.update(
+            polished=True,
+            polish_iterations=pr.iterations,
+            polish_solves=pr.solves,
+            polish_message=pr.message,
+        )
+        u = pr.u
+        final = CONVERGED if pr.optimal else STALLED
+    res = float(kernels.projected_residual(*_kernel_args(p), u))
+    t2 = time.perf_counter()
+    return guard_finite(
+        Solution(
+            circuit=p.circuit,
+            voltages=p.voltages(u),
+            solver="cd",
+            status=final,
+            sweeps=int(sweeps),
+            residual=res,
+            timings={"setup": t1 - t0, "solve": t2 - t1, "total": t2 - t0, "compile": compile_s},
             info=info,
         )
     )

@@ -36,13 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 from threadpoolctl import ThreadpoolController
 
 from resbench._unionfind import UnionFind
 from resbench.errors import CircuitError
 from resbench.solvers import _kernels as kernels
+from resbench.solvers.direct import factorize, singular_error, ungrounded_nodes
 from resbench.solvers.problem import Problem
 
 _BLAS = ThreadpoolController()
@@ -83,7 +83,9 @@ def _contracted_solve(p: Problem, cl: np.ndarray, m: int, q: np.ndarray) -> np.n
 
     The contracted matrix M = Pᵀ L P and right-hand side Pᵀ (c − L q) are summed
     straight from L's entries (no products with P): O(nnz), then one SPD solve,
-    dense below DENSE_MAX unknowns.  Returns u.
+    dense below DENSE_MAX unknowns, else the sparse factorisation of
+    :func:`resbench.solvers.direct.factorize` (CHOLMOD or SuperLU), at any size.
+    Returns u.
     """
     u = q.copy()
     if m == 0:
@@ -108,7 +110,10 @@ def _contracted_solve(p: Problem, cl: np.ndarray, m: int, q: np.ndarray) -> np.n
             ),
             shape=(m, m),
         ).tocsc()
-        z = np.atleast_1d(spla.spsolve(mat, rhs, permc_spec="MMD_AT_PLUS_A"))
+        try:
+            z = np.atleast_1d(factorize(mat)(rhs))
+        except np.linalg.LinAlgError:
+            raise singular_error(p, ungrounded_nodes(p, cl >= 0)) from None
     u[free] = q[free] + z[cl[free]]
     return u
 

@@ -1,0 +1,286 @@
+"""Direct finish of the exact solver: sparse factorisations where sweeps converge slowly.
+
+Coordinate descent converges in ~10 sweeps on layered networks (DRNs) but needs
+thousands on 2-D grids, power grids, long chains and stars (its contraction rate ρ
+tends to 1 as the network's diameter grows).  There a sparse factorisation of the
+reduced Laplacian is far cheaper.  This module holds
+
+* the **switch** (:func:`should_switch`): after each chunk of 40 sweeps (DRNs
+  converge before the first ends, so it never looks at them), the observed rate ρ
+  predicts how many more sweeps the stopping rule needs; when their modelled cost
+  exceeds the modelled cost of the finish's factorisations, the solver stops
+  sweeping.  Both costs are
+  models of the problem's size (:func:`sweep_seconds`, :func:`factor_seconds`,
+  constants measured in docs/grids.md), never clock readings, so the decision,
+  and so the sweep count, is the same on every machine and under any load;
+* the **finish** for problems whose only constraints are bounds (diodes to fixed
+  nodes, :func:`finish_bounds`): a primal–dual active-set method (Hintermüller,
+  Ito & Kunisch 2003, a semismooth Newton method) warm-started by the sweeps'
+  iterate.  Each step fixes the bound-active nodes, solves the reduced SPD
+  system L_FF u_F = c_F + G_FA u_A directly, and re-derives the active set
+  from the multipliers (the currents the bounds supply).  It ends when the set
+  repeats and the point is feasible with multipliers of the right sign: the KKT
+  conditions, i.e. the exact answer (up to the solve's round-off).  L is an
+  M-matrix, for which the method is monotone and finite; a set seen before
+  (a cycle) or the iteration limit falls back to the primal active-set polish
+  (:mod:`resbench.solvers.polish`), which is finite for any strictly convex QP;
+* the **factorisation** (:func:`factorize`): CHOLMOD (scikit-sparse, optional:
+  the ``sparse`` extra, which needs SuiteSparse's headers to build) with AMD
+  ordering, else SciPy's SuperLU (``splu``) with the minimum-degree ordering on
+  AᵀA + A.  The polish's sparse solves use it too, so free–free diodes on large
+  nets share the machinery.
+
+A reduced matrix is singular only when a group of free nodes has no conductance
+to a fixed voltage (a floating island that slipped past the problem's checks):
+:func:`check_grounded` names its nodes in a :class:`CircuitError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from resbench.errors import CircuitError
+from resbench.solvers import _kernels as kernels
+from resbench.solvers.problem import ROUND_OFF, TINY, Problem
+
+try:  # optional: CHOLMOD through scikit-sparse (the "sparse" extra)
+    from sksparse.cholmod import CholmodError
+    from sksparse.cholmod import analyze as _cholmod_analyze
+except ImportError:  # pragma: no cover - depends on the environment
+    _cholmod_analyze = None
+    CholmodError = RuntimeError  # type: ignore[assignment,misc]
+
+# ---------------------------------------------------------------- cost model
+# One place for the measured constants (docs/grids.md, "Cost model", under load on
+# the 2-core machine).  A sweep streams each directed free–free edge and each node
+# once; a factorisation of a reduced Laplacian with a fill-reducing ordering costs
+# about nnz^1.5 on 2-D meshes (nested-dissection fill), less on trees, chains and
+# stars, so the model over-estimates it there, which only delays the switch.
+SWEEP_S_PER_ENTRY = 1.5e-9  # s per (directed edge + node) of one sweep
+FACTOR_S_BASE = 2e-3  # s: fixed cost of assembling and factorising a small system
+FACTOR_S_PER_NNZ15 = 1.2e-9  # s per (nnz of L)^1.5, nnz counting the diagonal
+DIRECT_SOLVES = 2  # factorisations a finish is expected to take (measured: 1–4)
+SWITCH_MARGIN = 1.0  # switch when predicted sweeps cost more than MARGIN × the finish
+
+SUPERNODAL_NNZ = 2_000_000  # CHOLMOD's supernodal mode above this nnz, simplicial below
+MAX_ITER = 50  # primal–dual steps before the fall-back to the primal polish
+REL_TOL = 1e-12  # as in polish: feasibility and multiplier signs, relative to the scales
+
+
+def sweep_seconds(p: Problem) -> float:
+    """Modelled seconds of one sweep of ``p`` (deterministic: a function of its size)."""
+    return SWEEP_S_PER_ENTRY * (p.indices.shape[0] + p.n)
+
+
+def factor_seconds(p: Problem) -> float:
+    """Modelled seconds of one factorisation of ``p``'s reduced Laplacian, from its nnz."""
+    nnz = float(p.indices.shape[0] + p.n)
+    return FACTOR_S_BASE + FACTOR_S_PER_NNZ15 * nnz**1.5
+
+
+def predicted_sweeps(rate: float, error: float, tol_v: float) -> float:
+    """Sweeps still needed to bring an error estimate ``error`` to ``tol_v`` at the
+    observed contraction ``rate`` per sweep; inf when nothing contracts.
+
+    The rate observed over a chunk's second half is an *under*-estimate on meshes and
+    chains (the smooth error modes that dominate later contract slowest: on a
+    300×300 grid 0.963 after 40 sweeps, 0.992 after 200), so the prediction errs
+    towards more sweeps only as the sweeps go on; the check repeats after every chunk.
+    """
+    if not (error > tol_v):
+        return 0.0
+    if not (0.0 < rate < 1.0):
+        return math.inf
+    return math.log(tol_v / error) / math.log(rate)
+
+
+def should_switch(
+    p: Problem, rate: float, error: float, tol_v: float, margin: float = SWITCH_MARGIN
+) -> bool:
+    """Whether the direct finish is cheaper than the sweeps still to come (module doc).
+
+    ``margin``: 0 always switches, inf never does (tests force both sides with it).
+    """
+    if margin == math.inf:
+        return False
+    if margin <= 0.0:
+        return True
+    sweeps_cost = predicted_sweeps(rate, error, tol_v) * sweep_seconds(p)
+    return sweeps_cost > margin * DIRECT_SOLVES * factor_seconds(p)
+
+
+# ------------------------------------------------------------- factorisation
+def backend() -> str:
+    """The factorisation used: ``"cholmod"`` when scikit-sparse imports, else ``"splu"``."""
+    return "cholmod" if _cholmod_analyze is not None else "splu"
+
+
+def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A solver x = M⁻¹ b for a sparse SPD matrix M (both triangles stored).
+
+    CHOLMOD (supernodal, AMD ordering) when available, else SuperLU with the
+    minimum-degree ordering on AᵀA + A.  ``use`` forces ``"cholmod"`` or ``"splu"``.
+    Raises ``np.linalg.LinAlgError`` when M is not positive definite / singular.
+    """
+    use = backend() if use is None else use
+    csc = sp.csc_matrix(mat)
+    if use == "cholmod":
+        if _cholmod_analyze is None:
+            raise ValueError("CHOLMOD is not installed (pip install 'resbench[sparse]')")
+        # simplicial up to SUPERNODAL_NNZ: on meshes of 10⁵ nodes its numeric phase was
+        # 1.3–1.8× faster than the supernodal one (small fronts; docs/grids.md)
+        mode = "simplicial" if csc.nnz <= SUPERNODAL_NNZ else "supernodal"
+        try:
+            factor = _cholmod_analyze(csc, mode=mode, ordering_method="amd").cholesky(csc)
+        except CholmodError as exc:
+            raise np.linalg.LinAlgError(str(exc)) from None
+        return factor.solve_A
+    try:
+        lu = spla.splu(csc, permc_spec="MMD_AT_PLUS_A")
+    except RuntimeError as exc:  # "Factor is exactly singular"
+        raise np.linalg.LinAlgError(str(exc)) from None
+    return lu.solve
+
+
+# ---------------------------------------------------------------- singularity
+def ungrounded_nodes(p: Problem, free: np.ndarray | None = None) -> np.ndarray:
+    """Free supernodes in groups (joined by free–free resistors among ``free``) that
+    have no conductance to a fixed voltage or to a node outside ``free``: the rows
+    where the reduced Laplacian is singular.  Empty when it is nonsingular."""
+    if p.n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.repeat(np.arange(p.n), np.diff(p.indptr))
+    keep = (
+        np.ones(p.indices.shape[0], dtype=bool) if free is None else (free[rows] & free[p.indices])
+    )
+    inside = np.bincount(rows[keep], weights=p.data[keep], minlength=p.n)
+    grounded = p.diag - inside > ROUND_OFF * np.maximum(p.diag, TINY)
+    graph = sp.csr_matrix(
+        (np.ones(int(keep.sum())), (rows[keep], p.indices[keep])), shape=(p.n, p.n)
+    )
+    _, comp = sp.csgraph.connected_components(graph, directed=False)
+    mask = np.ones(p.n, dtype=bool) if free is None else free
+    ok = np.zeros(int(comp.max()) + 1, dtype=bool)
+    ok[comp[grounded & mask]] = True
+    return np.flatnonzero(mask & ~ok[comp])
+
+
+def singular_error(p: Problem, bad: np.ndarray) -> CircuitError:
+    """The error for a singular reduced system: names the circuit nodes involved."""
+    nodes = np.flatnonzero(np.isin(p.supernode, bad))
+    names = [p.circuit.nodes[int(k)] for k in nodes[:20]]
+    more = f" and {nodes.size - 20} more" if nodes.size > 20 else ""
+    if not names:
+        return CircuitError(
+            "the reduced system of the direct solve is numerically singular (conductances "
+            "spanning too many orders of magnitude?); rescale the resistor values or pass "
+            "--gmin 1e-12 to add a small leak to ground"
+        )
+    return CircuitError(
+        f"no resistive path to a fixed voltage from node(s) {', '.join(names)}{more}: the "
+        "direct solve's reduced system is singular there and their voltage is not defined "
+        "(SPICE reports a singular matrix); connect them, or pass --gmin 1e-12 to add a "
+        "small leak to ground as SPICE does",
+        nodes=names,
+    )
+
+
+def check_grounded(p: Problem, free: np.ndarray | None = None) -> None:
+    """Raise :func:`singular_error` when some free group floats (see ungrounded_nodes)."""
+    bad = ungrounded_nodes(p, free)
+    if bad.size:
+        raise singular_error(p, bad)
+
+
+# ------------------------------------------------------------------- finish
+@dataclass
+class DirectResult:
+    """Outcome of :func:`finish_bounds`: ``u`` is optimal when ``optimal``; else the
+    caller falls back to the primal polish from the feasible ``u``."""
+
+    u: np.ndarray
+    optimal: bool
+    iterations: int
+    solves: int
+    message: str
+
+
+class _Laplacian:
+    """L = diag(d) − G with both triangles stored and the diagonal in place, assembled
+    once; :meth:`reduced` gives the matrix and right-hand side for a free set."""
+
+    def __init__(self, p: Problem) -> None:
+        self.p = p
+        n = p.n
+        g = sp.csr_matrix((-p.data, p.indices, p.indptr), shape=(n, n))
+        full = (g + sp.diags(p.diag, format="csr")).tocsr()
+        full.sort_indices()
+        self.full = full
+        self.rows = np.repeat(np.arange(n), np.diff(full.indptr))
+        self.is_diag = self.rows == full.indices
+
+    def reduced(self, free: np.ndarray, u: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+        """(L_FF, c_F + G_FA u_A): the system for the free nodes, bound nodes held at u."""
+        p = self.p
+        held = np.where(free, 0.0, u)
+        rhs = p.c + kernels.csr_matvec(p.indptr, p.indices, p.data, held)
+        idx = np.flatnonzero(free)
+        return self.full[idx][:, idx], rhs[idx]
+
+
+def finish_bounds(
+    p: Problem, u0: np.ndarray, *, max_iter: int = MAX_ITER, use: str | None = None
+) -> DirectResult:
+    """Exact minimiser of ½ uᵀLu − cᵀu over lo ≤ u ≤ hi from the iterate u0 (module doc).
+
+    Only for problems without free–free diodes and islands.  Raises CircuitError
+    (naming the nodes) when the reduced system is singular.
+    """
+    if p.n_ff_diodes or p.n_islands:
+        raise ValueError("finish_bounds handles bound constraints only")
+    check_grounded(p)
+    lap = _Laplacian(p)
+    vtol = REL_TOL * p.v_scale
+    ltol = REL_TOL * p.i_scale
+    has_lo, has_hi = np.isfinite(p.lo), np.isfinite(p.hi)
+    u = np.clip(u0, p.lo, p.hi)
+    r = p.gradient(u) / p.diag  # the multiplier in volts (current leaving / conductance)
+    seen: set[bytes] = set()
+    best = u.copy()
+    for it in range(max_iter):
+        # primal–dual active sets: lower bound active when lo − u + r > 0, upper when
+        # u − hi − r > 0 (multiplier and distance to the bound weighed alike, in volts)
+        at_lo = has_lo & (p.lo - u + r > 0.0)
+        at_hi = has_hi & ~at_lo & (u - p.hi - r > 0.0)
+        key = np.packbits(at_lo).tobytes() + np.packbits(at_hi).tobytes()
+        if key in seen:
+            return DirectResult(best, False, it, it, "active set repeated")
+        seen.add(key)
+        free = ~(at_lo | at_hi)
+        u = np.where(at_lo, p.lo, np.where(at_hi, p.hi, u))
+        if free.any():
+            mat, rhs = lap.reduced(free, u)
+            try:
+                x = factorize(mat, use=use)(rhs)
+            except np.linalg.LinAlgError:
+                check_grounded(p, free)
+                raise singular_error(p, np.zeros(0, dtype=np.int64)) from None
+            if not np.all(np.isfinite(x)):
+                check_grounded(p, free)
+                raise singular_error(p, np.zeros(0, dtype=np.int64))
+            u[free] = x
+        g = p.gradient(u)
+        r = g / p.diag
+        feasible = np.all(u >= p.lo - vtol) & np.all(u <= p.hi + vtol)
+        if feasible:
+            best = u.copy()
+            # multipliers: a lower bound supplies g ≥ 0, an upper bound −g ≥ 0
+            if np.all(g[at_lo] >= -ltol) and np.all(g[at_hi] <= ltol):
+                return DirectResult(np.clip(u, p.lo, p.hi), True, it + 1, it + 1, "optimal")
+    return DirectResult(best, False, max_iter, max_iter, "iteration limit")
