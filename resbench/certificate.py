@@ -39,6 +39,7 @@ zero absolute and sensible, 1e-12 V at the default rtol).  Then
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,7 +48,8 @@ from scipy.optimize import nnls
 from scipy.sparse.csgraph import connected_components
 
 from resbench._certificate_kernels import resistor_balance
-from resbench.circuit import Circuit
+from resbench.circuit import Branches, Circuit
+from resbench.diodes import expand, has_models, internal_voltages, shockley_current
 
 V_SCALE_FLOOR = 1e-3  # V: tolerances never go below rtol × 1 mV (1e-12 V at rtol 1e-9)
 I_SCALE_FLOOR = 1e-15  # A
@@ -169,6 +171,8 @@ def certify(
     v = np.asarray(voltages, dtype=np.float64).reshape(-1)
     if v.shape[0] != n:
         raise ValueError(f"certify: got {v.shape[0]} voltages for a circuit of {n} nodes")
+    if has_models(circuit):
+        return _certify_models(circuit, v, rtol, gmin)
     dio = circuit.diodes
     nd, nv = len(dio), len(circuit.vsources)
 
@@ -218,6 +222,48 @@ def certify(
         diode_current=diode_current,
         vsource_current=vsource_current,
     )
+
+
+def _certify_models(circuit: Circuit, v: np.ndarray, rtol: float, gmin: float) -> Certificate:
+    """The certificate of a circuit with piecewise-linear or Shockley diodes
+    (docs/diodes.md): the circuit expanded into resistors, sources and ideal diodes
+    (:func:`resbench.diodes.expand`), the internal nodes set to the voltages that
+    balance their series resistances exactly, each Shockley diode replaced by a current
+    source of its current ``IS expm1(vd / N Vt)`` at ``v``; that circuit is certified
+    as above (KCL with the Shockley currents; complementarity applies to the ideal and
+    PWL diodes only).  Diode currents are per original diode; the worst node may be an
+    internal one (named after its diode)."""
+    ex = expand(circuit)
+    vx = internal_voltages(ex, v)
+    c = ex.circuit
+    d = c.diodes
+    sh = np.flatnonzero(ex.shockley)
+    keep = np.flatnonzero(~ex.shockley)
+    cur = shockley_current(vx[d.a[sh]] - vx[d.b[sh]], ex.i_s[sh], ex.nvt[sh])
+    isrc = c.isources
+    lin = dataclasses.replace(
+        c,
+        diodes=Branches([d.names[j] for j in keep], d.a[keep], d.b[keep], d.value[keep]),
+        diode_models=[c.diode_models[j] for j in keep],
+        isources=Branches(
+            list(isrc.names) + [f"i{d.names[j]}" for j in sh],
+            np.concatenate([isrc.a, d.a[sh]]),
+            np.concatenate([isrc.b, d.b[sh]]),
+            np.concatenate([isrc.value, cur]),
+        ),
+    )
+    if not np.all(np.isfinite(cur)):  # a forward bias beyond double precision
+        k = int(sh[np.argmax(~np.isfinite(cur))])
+        cert = _non_finite_certificate(circuit, v, len(circuit.diodes), len(circuit.vsources))
+        cert.worst_element = d.names[k]
+        return cert
+    cert = certify(lin, vx, rtol=rtol, gmin=gmin)
+    diode_current = np.zeros(len(d))
+    diode_current[keep] = cert.diode_current
+    diode_current[sh] = cur
+    cert.diode_current = diode_current
+    cert.vsource_current = cert.vsource_current[: ex.n_vsources]
+    return cert
 
 
 def _non_finite_certificate(circuit: Circuit, v: np.ndarray, nd: int, nv: int) -> Certificate:

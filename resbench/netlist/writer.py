@@ -71,6 +71,7 @@ def write_netlist(
     analysis: str | None = ".op",
     title: str | None = None,
     dc: bool = True,
+    keep_models: frozenset[str] | set[str] = frozenset(),
 ) -> str:
     """Circuit -> netlist text that both resbench and ngspice read.
 
@@ -82,7 +83,8 @@ def write_netlist(
 
     ``diode_style="switch"`` writes every ideal diode ``Dx a c model`` as the
     ngspice self-controlled switch ``Sdx a c a c swideal`` plus one card
-    ``.model swideal sw(vt=0 vh=0 ron=1e-5 roff=1e12)`` (docs/design.md §5).
+    ``.model swideal sw(vt=0 vh=0 ron=1e-5 roff=1e12)`` (docs/design.md §5); diodes
+    whose model is in ``keep_models`` (Shockley diodes, docs/diodes.md) stay ``D`` lines.
     """
     if diode_style not in ("diode", "switch"):
         raise ValueError(f"diode_style must be 'diode' or 'switch', not {diode_style!r}")
@@ -133,8 +135,16 @@ def write_netlist(
         if diode_style == "diode":
             out.append(_block([names, a, b, list(circuit.diode_models)], None))
         else:
+            dm = list(circuit.diode_models)
+            kept = [k for k, m in enumerate(dm) if m in keep_models] if keep_models else []
+            if kept:
+                out.append(_block([[x[k] for k in kept] for x in (names, a, b, dm)], None))
+                ks = set(kept)
+                sw = [k for k in range(len(dm)) if k not in ks]
+                names, a, b = ([x[k] for k in sw] for x in (names, a, b))
             snames = ["s" + n for n in names]
-            out.append(_block([snames, a, b, a, b, [_SWITCH_MODEL] * len(snames)], None))
+            if snames:
+                out.append(_block([snames, a, b, a, b, [_SWITCH_MODEL] * len(snames)], None))
 
     for letter, kind, br in (
         ("v", "voltage source", circuit.vsources),

@@ -72,6 +72,7 @@ import numpy as np
 
 from resbench.circuit import Branches, Circuit
 from resbench.defaults import DEFAULT_TIMEOUT, DIODE_MODELS, NGSPICE_MODES
+from resbench.diodes import SHOCKLEY, expand, has_models, used_models
 from resbench.errors import SolverError
 from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
 from resbench.solvers._ngspice_process import (  # noqa: F401 - re-exported: the public API
@@ -98,6 +99,10 @@ from resbench.solvers._ngspice_process import (  # noqa: F401 - re-exported: the
 )
 
 MODES = NGSPICE_MODES
+#: ngspice options for circuits with Shockley diodes (docs/diodes.md): Newton stops on
+#: |Δv| <= reltol·|v| + vntol and |Δi| <= reltol·|i| + abstol; gmin is the conductance
+#: ngspice puts across every junction (a current of gmin·vd: 1e-18 A per volt here)
+SHOCKLEY_OPTIONS = ".options reltol=1e-10 vntol=1e-13 abstol=1e-16 gmin=1e-18"
 SHORT_OHMS = 1e-6  # what a 0-ohm resistor is written as (ngspice turns 0 into 1e-3)
 
 # Lines that must never reach ngspice (defence in depth: the writer never emits them).
@@ -129,12 +134,20 @@ def emit_netlist(
     # "diode" style keeps D lines and the file's .model cards; write_netlist adds a
     # default ``.model <name> d`` for any diode model the circuit lacks.
     style = "switch" if diode_model == "switch" else "diode"
+    keep: set[str] = set()
+    if has_models(circuit):  # PWL diodes expanded, Shockley diodes as ngspice's own
+        ex = expand(circuit, keep_rs=True)
+        circuit = ex.circuit
+        keep = {m for m, dm in used_models(circuit).items() if dm.kind == SHOCKLEY}
     text = write_netlist(
         ngspice_view(circuit),
         diode_style=style,
         analysis=None if sweep else ".op",
         dc=sweep,
+        keep_models=keep,
     )
+    if keep:
+        text = _add_option_line(text, SHOCKLEY_OPTIONS)
     if gmin is not None:
         if not gmin > 0:
             raise SolverError(f"gmin must be positive, got {gmin!r}")
