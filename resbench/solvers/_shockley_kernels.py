@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from resbench._jit import F64, FLOAT, I32, I64, INT, kernel
-from numba import njit
 
 Z_MAX = 700.0  # exp(700) ≈ 1e304: the largest exponent evaluated
 _EPS = 2.220446049250313e-16

@@ -837,14 +837,21 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
         i0 = i_s * np.expm1(z) - g * vd
         return dataclasses.replace(
             c,
-            resistors=Branches(list(r.names) + names, np.concatenate([r.a, d.a[sh]]),
-                               np.concatenate([r.b, d.b[sh]]), np.concatenate([r.value, 1 / g])),
-            isources=Branches(list(base_isrc.names) + inames, np.concatenate([base_isrc.a, d.a[sh]]),
-                              np.concatenate([base_isrc.b, d.b[sh]]),
-                              np.concatenate([base_isrc.value, i0])),
+            resistors=Branches(
+                list(r.names) + names,
+                np.concatenate([r.a, d.a[sh]]),
+                np.concatenate([r.b, d.b[sh]]),
+                np.concatenate([r.value, 1 / g]),
+            ),
+            isources=Branches(
+                list(base_isrc.names) + inames,
+                np.concatenate([base_isrc.a, d.a[sh]]),
+                np.concatenate([base_isrc.b, d.b[sh]]),
+                np.concatenate([base_isrc.value, i0]),
+            ),
             diodes=Branches([d.names[j] for j in keep], d.a[keep], d.b[keep], d.value[keep]),
             diode_models=[c.diode_models[j] for j in keep],
-        )  # fmt: skip
+        )
 
     def slope(v: np.ndarray, dv: np.ndarray, t: float) -> float:
         """d/dt of the energy at v + t·dv (increasing in t: the energy is convex)."""
@@ -862,7 +869,8 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     v = solve_reference(linear_circuit(np.zeros(sh.size)), gmin=gmin).voltages
     iterations = 0
     converged = False
-    for iterations in range(1, NEWTON_MAX_ITERATIONS + 1):
+    while iterations < NEWTON_MAX_ITERATIONS:
+        iterations += 1
         target = solve_reference(linear_circuit(v[sa] - v[sc]), gmin=gmin).voltages
         step = target - v
         scale = max(1e-3, float(np.max(np.abs(v))))

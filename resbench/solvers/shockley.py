@@ -126,7 +126,7 @@ def compile_shockley(ex: Expanded, gmin: float = 0.0) -> ShockleyProblem:
     const = p.offset[d.a[k_sh]] - p.offset[d.b[k_sh]]
     live = sa != sc  # both ends in one supernode (or both fixed): no effect on u
     rows, diode, sign, other, econst = [], [], [], [], []
-    for side, me, them, s in ((0, sa, sc, 1.0), (1, sc, sa, -1.0)):
+    for me, them, s in ((sa, sc, 1.0), (sc, sa, -1.0)):
         m = live & (me >= 0)
         j = np.flatnonzero(m)
         rows.append(me[j])
