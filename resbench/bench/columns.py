@@ -227,6 +227,52 @@ COMPARE: tuple[Column, ...] = (
 )
 
 
+#: the fields of one peer's column group in the compare summary, each written as
+#: ``<peer>_<field>`` (``osqp_status``, ``osqp_total_median`` …), in this order
+PEER_FIELDS: tuple[str, ...] = (
+    "status",
+    "claimed",
+    "certified",
+    "feasibility",
+    "kcl",
+    "complementarity",
+    "max_abs_diff",
+    "worst_node",
+    "setup_median",
+    "solve_median",
+    "total_median",
+    "total_min",
+    "total_max",
+    "ratio_total",
+    "ratio_solve",
+    "repeats",
+    "message",
+)
+
+
+def compare_columns(peers: Sequence[str] = ()) -> tuple[Column, ...]:
+    """The compare summary's columns: :data:`COMPARE` (unchanged when there is no peer),
+    then one group of :data:`PEER_FIELDS` per peer (CSV only; the terminal and markdown
+    show peers in the long :data:`PEER_TABLE`)."""
+    return COMPARE + tuple(Column(f"{p}_{f}") for p in peers for f in PEER_FIELDS)
+
+
+#: the 'every solver' table of compare: one row per netlist × solver
+#: (resbench.bench.compare.peer_rows builds the rows)
+PEER_TABLE: tuple[Column, ...] = (
+    Column("netlist", "netlist", "netlist", cell="label"),
+    Column("solver", "solver", "solver", cell="label"),
+    Column("status", "status", "status", cell="status"),
+    Column("claimed", "claimed", "claimed", cell="text"),
+    Column("setup", "setup (s)", "setup", cell="seconds", wide=True),
+    Column("solve", "solve (s)", "solve", cell="seconds", wide=True),
+    Column("total", "total (s)", "total", cell="seconds"),
+    Column("ratio", "time / {solver}", "/ {solver}", cell="ratio"),
+    Column("max_abs_diff", "max |Δv| from {solver} (V)", "max |Δv|", cell="diff"),
+    Column("certified", "certified", "cert", cell="yesno"),
+)
+
+
 # --------------------------------------------------------------------------- scale
 def _cd_row(row: Mapping[str, Any]) -> bool:
     return row["solver"] == "cd"

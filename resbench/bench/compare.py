@@ -20,6 +20,23 @@ is run, in every ngspice mode).  Exit code of a run: 2 if any row is
 error/timeout/failed, else 1 if any is disagree/uncertified, else 0 (``empty``
 rows are reported, not failed); 130 when interrupted (Ctrl-C).
 
+Peers (``peers``, from ``compare --solvers cd,ngspice,osqp,…``): other projects'
+solvers (:func:`resbench.solvers.registry.peer_solver_names`) run in the same
+interleaved repeats on the same Circuit.  Each gets its own column group in the
+summary (:func:`resbench.bench.columns.compare_columns`): its status, its own claimed
+status, setup/solve/total medians, the ratio of its median times to the fast
+solver's, the largest |Δv| from the fast (exact) answer and its certificate.  A
+peer's status (:func:`peer_fields`): ``ok`` (claims success, certified, agrees with
+the fast answer within atol); ``uncertified`` (claims success, the certificate
+rejects the answer); ``disagree`` (certified but further than atol from the fast
+answer); ``stalled``/``sweep_limit`` (it says itself it did not finish);
+``not installed: pip install …`` (its extra is missing: it is never run);
+``not applicable: …`` (e.g. ``paper`` on a circuit that is not a DRN);
+``failed``/``timeout``/``error``.  Peers never change a row's own status or the exit
+code: they are what is being measured, not resbench.  Without ngspice in the list
+(``spice=False``) the ngspice columns stay empty and the row judges the fast answer
+alone.
+
 Files (``out``): the samples and summary CSV files are rewritten (atomically)
 after every netlist, so an interrupted or killed run keeps every finished row;
 the markdown summary and the JSON sidecar are written at the start (state
@@ -61,7 +78,7 @@ from resbench.defaults import NETLIST_SUFFIXES as NETLIST_SUFFIXES  # re-export
 from resbench.defaults import NGSPICE_MODES as MODES
 from resbench.defaults import SKIP_DIRS as SKIP_DIRS  # re-export
 from resbench.errors import ResbenchError
-from resbench.solution import Solution
+from resbench.solution import CONVERGED, Solution
 
 SPICE = "ngspice"
 
@@ -97,6 +114,10 @@ class CompareOptions:
     gmin: float | None = None
     inputs: str | None = None  # a file of input samples (compare_inputs), or None
     limit: int = 20  # at most this many samples of ``inputs``, spread evenly
+    spice: bool = True  # run ngspice (False: ``--solvers`` without it)
+    peers: tuple[str, ...] = ()  # peer solvers (resbench.solvers.registry.peer_solver_names)
+    #: per-solver options, ``{"osqp": {"eps_abs": 1e-9}}`` (``--solver-option``)
+    solver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.limit < 1:
@@ -123,6 +144,32 @@ class CompareOptions:
             raise ResbenchError(
                 f"unknown fast solver {self.solver!r}; choose an exact one: "
                 f"{', '.join(exact_solver_names())}"
+            )
+        self._validate_peers()
+
+    def _validate_peers(self) -> None:
+        from resbench.solvers.registry import get_solver, peer_solver_names
+
+        self.peers = tuple(dict.fromkeys(self.peers))
+        bad = [p for p in self.peers if p not in peer_solver_names()]
+        if bad:
+            raise ResbenchError(
+                f"not a peer solver: {', '.join(bad)}; the peers are "
+                f"{', '.join(peer_solver_names())}"
+            )
+        used = {self.solver, *self.peers, *((SPICE,) if self.spice else ())}
+        for name, given in self.solver_options.items():
+            spec = get_solver(name)
+            if name not in used:
+                raise ResbenchError(
+                    f"options given for {name}, which this run does not use "
+                    f"(solvers: {', '.join(sorted(used))})"
+                )
+            spec.check_options(given)
+        if self.inputs is not None and (self.peers or not self.spice):
+            raise ResbenchError(
+                "--inputs compares the fast solver with ngspice only: use --solvers "
+                f"{self.solver},ngspice with --inputs"
             )
 
 
@@ -176,19 +223,157 @@ def _label(item: Item, index: int) -> str:
 def _runners(circuit: Circuit, opts: CompareOptions) -> dict[str, Callable[[], Solution]]:
     from resbench.solvers import solve
 
-    fast_opts: dict[str, Any] = {}
+    fast_opts: dict[str, Any] = dict(opts.solver_options.get(opts.solver, {}))
     spice_opts: dict[str, Any] = {
         "mode": opts.spice_mode,
         "diode_model": opts.diode_model,
         "timeout": opts.timeout,
+        **opts.solver_options.get(SPICE, {}),
     }
     if opts.gmin is not None:
         fast_opts["gmin"] = opts.gmin
         spice_opts["gmin"] = opts.gmin
-    return {
+    runners: dict[str, Callable[[], Solution]] = {
         opts.solver: lambda: solve(circuit, opts.solver, certify=False, **fast_opts),
-        SPICE: lambda: solve(circuit, SPICE, certify=False, **spice_opts),
     }
+    if opts.spice:
+        runners[SPICE] = lambda: solve(circuit, SPICE, certify=False, **spice_opts)
+    return runners
+
+
+class PeerRunners:
+    """The runners of the peers that can run here, and why the others cannot.
+
+    A peer whose extra is missing is never run (``unavailable[name]`` holds its status
+    text, ``"not installed: pip install -e '.[qp]' (no module osqp)"``); one that raises
+    :class:`~resbench.solvers.registry.SolverUnavailable` when it runs (``paper`` on a
+    circuit that is not a DRN, or without its checkout) is recorded the same way, and
+    the harness stops running it (its sample is an ``error``)."""
+
+    def __init__(
+        self,
+        circuit: Circuit,
+        peers: Sequence[str],
+        options: dict[str, dict[str, Any]] | None = None,
+        gmin: float | None = None,
+    ) -> None:
+        from resbench.solvers.registry import get_solver
+
+        self.unavailable: dict[str, str] = {}
+        self.runners: dict[str, Callable[[], Solution]] = {}
+        for name in peers:
+            spec = get_solver(name)
+            missing = spec.missing()
+            if missing is not None:
+                self.unavailable[name] = missing
+                continue
+            kw = dict((options or {}).get(name, {}))
+            if gmin is not None and "gmin" in spec.option_names():
+                kw["gmin"] = gmin
+            self.runners[name] = self._runner(circuit, name, kw)
+
+    def _runner(self, circuit: Circuit, name: str, kw: dict[str, Any]) -> Callable[[], Solution]:
+        from resbench.solvers import solve
+        from resbench.solvers.registry import SolverUnavailable
+
+        def run() -> Solution:
+            try:
+                return solve(circuit, name, certify=False, **kw)
+            except SolverUnavailable as exc:
+                self.unavailable[name] = f"{exc.status}: {exc.args[0] if exc.args else exc}"
+                raise
+
+        return run
+
+
+def peer_fields(
+    circuit: Circuit,
+    name: str,
+    samples: list[timing.Sample] | None,
+    fast: Solution | None,
+    fast_samples: list[timing.Sample] | None,
+    *,
+    atol: float,
+    gmin: float | None = None,
+    unavailable: str | None = None,
+) -> dict[str, Any]:
+    """The column group of one peer (unprefixed: ``status``, ``claimed``, ``certified``,
+    ``feasibility``, ``kcl``, ``complementarity``, ``max_abs_diff``, ``worst_node``,
+    ``setup_median``, ``solve_median``, ``total_median``/``min``/``max``, ``ratio_total``,
+    ``ratio_solve`` (its median over the fast solver's), ``message``); see the module doc
+    for the status."""
+    from resbench.bench.check import certify_answer, voltage_difference
+
+    nan = float("nan")
+    out: dict[str, Any] = {"status": None, "claimed": None, "message": None}
+    if unavailable is not None:
+        out.update(status=unavailable_status(unavailable), message=unavailable)
+        return out
+    samples = samples or []
+    fin = timing.final_sample(samples)
+    failure = no_answer(fin)
+    for key in ("total", "setup", "solve"):
+        st = timing.timing_stats(samples, key)
+        out[f"{key}_median"] = st.median
+        if key == "total":
+            out.update(total_min=st.min, total_max=st.max)
+    for key in ("total", "solve"):
+        mine = timing.timing_stats(samples, key)
+        ref = timing.timing_stats(fast_samples or [], key)
+        out[f"ratio_{key}"] = timing.speedup(mine, ref)
+    out["repeats"] = len(timing.measured(samples))
+    if failure is not None:
+        out.update(status=failure[0], message=failure[1], max_abs_diff=nan)
+        return out
+    sol = fin.solution if fin is not None else None
+    out["claimed"] = str(sol.info.get("claimed") or sol.status) if sol is not None else None
+    check = certify_answer(circuit, sol, gmin)
+    out.update(check.fields())
+    if check.error:
+        out.update(status=ERROR, message=check.error)
+        return out
+    if fast is not None and sol is not None:
+        dmax, _, worst = voltage_difference(circuit, fast.voltages, sol.voltages, atol)
+        out.update(max_abs_diff=dmax, worst_node=worst)
+    messages = []
+    if sol is None:
+        status = ERROR
+    elif sol.status != CONVERGED:
+        status = sol.status
+        messages.append(f"{name} says {out['claimed']} ({sol.status})")
+    elif not check.certified:
+        status = UNCERTIFIED
+        messages.append(
+            f"{name} says {out['claimed']!r} but the certificate rejects it (kcl "
+            f"{check.kcl:.3g} A, feasibility {check.feasibility:.3g} V)"
+        )
+    else:
+        status = OK
+    d = out.get("max_abs_diff")
+    if d is not None and d == d and d > atol:
+        messages.append(
+            f"max |Δv| {d:.3g} V from {fast.solver if fast else 'cd'} at node "
+            f"{out.get('worst_node')} > atol {atol:g} V"
+        )
+        if status == OK:
+            status = DISAGREE
+    out.update(status=status, message="; ".join(messages) or None)
+    return out
+
+
+def unavailable_status(reason: str) -> str:
+    """The status cell of a peer that cannot run: ``not installed: pip install -e
+    '.[qp]'`` (the install line, or what to set, when the reason has one) or
+    ``not applicable`` (the reason itself goes in the message)."""
+    status, _, why = reason.partition(": ")
+    if not status.startswith("not installed"):
+        return status
+    k = why.find("pip install")
+    if k >= 0:
+        return f"{status}: {why[k:].split(' (')[0].split(',')[0].rstrip(')')}"
+    if "--paper-code" in why:
+        return f"{status}: --paper-code DIR or RESBENCH_PAPER_CODE"
+    return status
 
 
 def _timing_fields(prefix: str, samples: list[timing.Sample], once: str) -> dict:
@@ -223,20 +408,29 @@ def compare_circuit(
             message="no elements (an empty or title-only netlist): nothing to compare",
         )
         return row, []
-    if circuit.dc is not None:
+    if circuit.dc is not None and opts.spice:
         from resbench.bench.compare_points import compare_sweep
 
-        return compare_sweep(circuit, label, opts, on_run=on_run, before_run=before_run)
+        row, srows = compare_sweep(circuit, label, opts, on_run=on_run, before_run=before_run)
+        for name in opts.peers:
+            row[f"{name}_status"] = "not applicable: .dc sweep"
+            row[f"{name}_message"] = (
+                f"{name}: a .dc sweep is compared with ngspice point by point; peers are "
+                "timed on netlists without .dc (one operating point)"
+            )
+        return row, srows
+    peers = PeerRunners(circuit, opts.peers, opts.solver_options, opts.gmin)
     samples = timing.run_interleaved(
-        _runners(circuit, opts),
+        {**_runners(circuit, opts), **peers.runners},
         repeats=opts.repeats,
         warmup=opts.warmup,
         on_run=on_run,
         before_run=before_run,
     )
     sample_rows = [{"netlist": label, **s.as_row()} for ss in samples.values() for s in ss]
-    fast_s, spice_s = samples[opts.solver], samples[SPICE]
-    fast_final, spice_final = timing.final_sample(fast_s), timing.final_sample(spice_s)
+    fast_s, spice_s = samples[opts.solver], samples.get(SPICE, [])
+    fast_final = timing.final_sample(fast_s)
+    spice_final = timing.final_sample(spice_s) if opts.spice else None
     row["fast_status"] = fast_final.status if fast_final else None
     row["spice_status"] = spice_final.status if spice_final else None
     row["repeats"] = len(timing.measured(spice_s))
@@ -247,11 +441,25 @@ def compare_circuit(
         circuit, fast_sol, spice_sol, atol=opts.atol, gmin=opts.gmin, fast_name=opts.solver
     )
     row.update(check.fields("fast", "spice"))
-    status, messages = row_status(
-        [(opts.solver, no_answer(fast_final)), (SPICE, no_answer(spice_final))], check
-    )
+    failures = [(opts.solver, no_answer(fast_final))]
+    if opts.spice:
+        failures.append((SPICE, no_answer(spice_final)))
+    status, messages = row_status(failures, check)
     row.update(_timing_fields("fast", fast_s, "compile"))
-    row.update(_timing_fields("spice", spice_s, "startup"))
+    if opts.spice:
+        row.update(_timing_fields("spice", spice_s, "startup"))
+    for name in opts.peers:
+        fields = peer_fields(
+            circuit,
+            name,
+            samples.get(name),
+            fast_sol,
+            fast_s,
+            atol=opts.atol,
+            gmin=opts.gmin,
+            unavailable=peers.unavailable.get(name),
+        )
+        row.update({f"{name}_{k}": v for k, v in fields.items()})
     fast_total, spice_total = (timing.timing_stats(s, "total") for s in (fast_s, spice_s))
     fast_solve, spice_solve = (timing.timing_stats(s, "solve") for s in (fast_s, spice_s))
     row["speedup_total"] = timing.speedup(spice_total, fast_total)
@@ -266,8 +474,10 @@ def _error_row(label: str, opts: CompareOptions, message: str) -> dict:
 
 
 # --------------------------------------------------------------------------- many circuits
-def _frames(rows: list[dict], sample_rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    summary = C.summary_frame(C.COMPARE, rows)
+def _frames(
+    rows: list[dict], sample_rows: list[dict], peers: Sequence[str] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    summary = C.summary_frame(C.compare_columns(peers), rows)
     samples = pd.DataFrame(sample_rows)
     extra = [c for c in samples.columns if c not in SAMPLE_COLUMNS]
     samples = samples.reindex(columns=SAMPLE_COLUMNS + sorted(extra))
@@ -367,7 +577,7 @@ def _run_compare(
     sample_rows: list[dict] = []
     planned = len(items)
     if writer is not None:
-        summary, samples = _frames(rows, sample_rows)
+        summary, samples = _frames(rows, sample_rows, opts.peers)
         writer.write(CompareRun(summary, samples, opts, 0, planned=planned), "running")
     interrupted = False
     try:
@@ -384,12 +594,12 @@ def _run_compare(
             row = item_rows[-1]
             sample_rows.extend(srows)
             if writer is not None:
-                writer.rows(*_frames(rows, sample_rows))
+                writer.rows(*_frames(rows, sample_rows, opts.peers))
             if on_row is not None:
                 on_row(row)
     except KeyboardInterrupt:
         interrupted = True
-    summary, samples = _frames(rows, sample_rows)
+    summary, samples = _frames(rows, sample_rows, opts.peers)
     code = EXIT_INTERRUPTED if interrupted else exit_code(summary)
     run = CompareRun(summary, samples, opts, code, interrupted=interrupted, planned=planned)
     if writer is not None:
@@ -436,8 +646,10 @@ def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
     table = C.markdown_frame(C.COMPARE, s, solver=run.options.solver)
     o = run.options
     state = (meta or {}).get("state")
+    versus = [f"ngspice ({o.spice_mode} mode, {o.diode_model} diodes)"] if o.spice else []
+    versus += list(o.peers)
     lines = [
-        f"# resbench compare: {o.solver} vs ngspice ({o.spice_mode} mode, {o.diode_model} diodes)",
+        f"# resbench compare: {o.solver} vs {', '.join(versus) or 'nothing (certificate only)'}",
         "",
     ]
     if state == "running":
@@ -456,6 +668,18 @@ def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
         + ("" if state == "running" else f" Exit code {run.exit_code}."),
         "",
     ]
+    if o.peers and len(s):
+        peers = C.markdown_frame(C.PEER_TABLE, pd.DataFrame(peer_rows(s, o)), solver=o.solver)
+        lines += [
+            "## Every solver",
+            "",
+            markdown_table(peers),
+            f"Times are medians of the same interleaved repeats; 'time / {o.solver}' is the "
+            f"ratio of median totals (above 1: slower than {o.solver}); max |Δv| is measured "
+            f"from the {o.solver} answer; 'claimed' is what the solver itself reported, "
+            "'certified' what resbench's certificate says of its answer.",
+            "",
+        ]
     if meta:
         lines += [
             machine_line(meta),
@@ -470,6 +694,83 @@ def markdown_summary(run: CompareRun, meta: dict | None = None) -> str:
             lines.append(f"- `{r['netlist']}` ({r['status']}): {r['message']}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _own_status(claimed: Any, certified: Any, exact: bool) -> str | None:
+    """A solver's status in the 'every solver' table from its own status and its
+    certificate: an exact solver that converged is ok only when certified."""
+    if claimed is None or claimed != claimed:
+        return None
+    if claimed != CONVERGED:
+        return str(claimed)
+    if exact and not (certified is True or str(certified) == "True"):
+        return UNCERTIFIED
+    return OK
+
+
+def _ratio(x: Any, ref: Any) -> float | None:
+    try:
+        x, ref = float(x), float(ref)
+    except (TypeError, ValueError):
+        return None
+    return x / ref if x > 0 and ref > 0 else None
+
+
+def peer_rows(summary: pd.DataFrame, opts: CompareOptions) -> list[dict]:
+    """The summary in long form, one row per netlist × solver (the fast solver, ngspice
+    when it ran, each peer): what the 'every solver' tables show
+    (:data:`resbench.bench.columns.PEER_TABLE`).  A netlist without a fast answer
+    (error, empty) shows its row status on the fast solver's line."""
+    out: list[dict] = []
+    for _, r in summary.iterrows():
+        base = {"netlist": r["netlist"]}
+        fast = _own_status(r.get("fast_status"), r.get("fast_certified"), exact=True)
+        out.append(
+            {
+                **base,
+                "solver": opts.solver,
+                "status": fast or r["status"],
+                "claimed": r.get("fast_status"),
+                "setup": r.get("fast_setup_median"),
+                "solve": r.get("fast_solve_median"),
+                "total": r.get("fast_total_median"),
+                "ratio": _ratio(r.get("fast_total_median"), r.get("fast_total_median")),
+                "max_abs_diff": None,
+                "certified": r.get("fast_certified"),
+            }
+        )
+        if opts.spice:
+            out.append(
+                {
+                    **base,
+                    "solver": SPICE,
+                    "status": _own_status(r.get("spice_status"), None, exact=False),
+                    "claimed": r.get("spice_status"),
+                    "setup": r.get("spice_setup_median"),
+                    "solve": r.get("spice_solve_median"),
+                    "total": r.get("spice_total_median"),
+                    "ratio": _ratio(r.get("spice_total_median"), r.get("fast_total_median")),
+                    "max_abs_diff": r.get("max_abs_diff"),
+                    "certified": r.get("spice_certified"),
+                }
+            )
+        for name in opts.peers:
+            g = {k: r.get(f"{name}_{k}") for k in C.PEER_FIELDS}
+            out.append(
+                {
+                    **base,
+                    "solver": name,
+                    "status": g["status"],
+                    "claimed": g["claimed"],
+                    "setup": g["setup_median"],
+                    "solve": g["solve_median"],
+                    "total": g["total_median"],
+                    "ratio": g["ratio_total"],
+                    "max_abs_diff": g["max_abs_diff"],
+                    "certified": g["certified"],
+                }
+            )
+    return out
 
 
 def write_compare_files(
@@ -498,8 +799,15 @@ def compare(
     out: str | os.PathLike | None = None,
     inputs: str | os.PathLike | None = None,
     limit: int = 20,
+    spice: bool = True,
+    peers: Sequence[str] = (),
+    solver_options: dict[str, dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Compare ``solver`` with ngspice on netlists (files or directories) or Circuits.
+
+    ``peers``: other solvers to time and check alongside (``["osqp", "highs"]``; see the
+    module doc), ``spice=False`` to leave ngspice out, ``solver_options`` per solver
+    (``{"osqp": {"eps_abs": 1e-6}}``).
 
     Returns the summary DataFrame (one row per netlist, the columns of
     :data:`resbench.bench.columns.COMPARE`); the raw samples are in ``df.attrs["samples"]``
@@ -524,6 +832,9 @@ def compare(
         gmin=gmin,
         inputs=None if inputs is None else os.fspath(inputs),
         limit=limit,
+        spice=spice,
+        peers=tuple(peers),
+        solver_options=dict(solver_options or {}),
     )
     if inputs is not None and len(items) != 1:
         raise ResbenchError(f"inputs need exactly one netlist, got {len(items)}")

@@ -1,4 +1,5 @@
-"""``resbench compare --spice [PATH…]``: the fast solver vs ngspice, netlist by netlist."""
+"""``resbench compare [--solvers cd,ngspice,osqp,…] [PATH…]``: the fast solver vs ngspice and
+the peer solvers, netlist by netlist."""
 
 from __future__ import annotations
 
@@ -19,6 +20,120 @@ if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
     from resbench.bench.compare import CompareOptions, CompareRun
 
 
+def parse_solvers(value: str | None, valid: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """A ``--solvers`` comma list as registry names (``spice`` is ``ngspice``), in order,
+    without repeats; a ResbenchError naming the valid names for an unknown one."""
+    from resbench.errors import ResbenchError
+    from resbench.solvers.registry import solver_names
+
+    valid = valid or solver_names()
+    names: list[str] = []
+    for item in (value or "").split(","):
+        key = item.strip().lower()
+        if not key:
+            continue
+        key = "ngspice" if key == "spice" else key
+        if key not in valid:
+            raise ResbenchError(
+                f"unknown solver {item.strip()!r} in --solvers; valid: {', '.join(valid)} "
+                "(spice = ngspice)"
+            )
+        if key not in names:
+            names.append(key)
+    if not names:
+        raise ResbenchError(f"--solvers is empty; give a comma list of {', '.join(valid)}")
+    return tuple(names)
+
+
+#: ``--solvers``: every solver of a run, the fast exact one first among them
+solvers_option = click.option(
+    "--solvers",
+    "solvers",
+    metavar="LIST",
+    default=None,
+    help="Comma list of solvers to run on every netlist: the exact one the others are "
+    "checked against (cd or reference), ngspice (alias spice) and peers: osqp, clarabel, "
+    "highs (pip install -e '.[qp]'), scipy (sparse direct active-set), paper (the paper's "
+    "PyTorch code, DRN netlists only: pip install -e '.[peers]' and --paper-code DIR).  "
+    "Default: cd,ngspice.",
+)
+
+#: ``--solver-option SOLVER.NAME=VALUE`` (repeatable)
+solver_option_option = click.option(
+    "--solver-option",
+    "solver_option",
+    metavar="SOLVER.NAME=VALUE",
+    multiple=True,
+    help="An option of one solver, e.g. osqp.eps_abs=1e-6, osqp.polish=false, "
+    "clarabel.tol=1e-10, highs.dual_tol=1e-9, scipy.max_iter=50, cd.tol=1e-12 "
+    "(repeatable; 'resbench info' lists each solver's options).",
+)
+
+#: ``--paper-code DIR``: the checkout of the paper's code (for the paper solver)
+paper_code_option = click.option(
+    "--paper-code",
+    "paper_code",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Checkout of rain-neuromorphics/energy-based-learning for the paper solver "
+    "(default: $RESBENCH_PAPER_CODE).",
+)
+
+
+def solver_plan(
+    solvers: str | None,
+    solver: str,
+    solver_given: bool,
+    spice: bool | None,
+    solver_option: tuple[str, ...],
+    paper_code: str | None,
+) -> tuple[str, bool, tuple[str, ...], dict]:
+    """(fast solver, run ngspice?, peers, per-solver options) from the command line.
+
+    ``--solvers`` must name exactly one exact solver (cd or reference); ``--solver``
+    may name it too but must then agree.  ``--spice``/``--no-spice`` add or drop
+    ngspice; without ``--solvers`` the run is ``--solver`` and ngspice, as before."""
+    from resbench.errors import ResbenchError
+    from resbench.solvers.registry import (
+        exact_solver_names,
+        parse_solver_options,
+        peer_solver_names,
+    )
+
+    names = parse_solvers(solvers) if solvers is not None else (solver, "ngspice")
+    fast = [n for n in names if n in exact_solver_names()]
+    if len(fast) != 1:
+        raise ResbenchError(
+            f"--solvers must name exactly one of {', '.join(exact_solver_names())} (the exact "
+            f"answer the others are checked against); got {', '.join(names)}"
+        )
+    if solver_given and fast[0] != solver:
+        raise ResbenchError(f"--solver {solver} and --solvers {solvers} name different solvers")
+    peers = tuple(n for n in names if n in peer_solver_names())
+    run_spice = "ngspice" in names if spice is None else spice
+    options = parse_solver_options(solver_option)
+    if paper_code is not None:
+        if "paper" not in peers:
+            raise ResbenchError("--paper-code is for the paper solver: add paper to --solvers")
+        options.setdefault("paper", {})["paper_code"] = paper_code
+    return fast[0], run_spice, peers, options
+
+
+def render_peers(summary: pd.DataFrame, opts: CompareOptions, *, wide: bool = False) -> Table:
+    """The 'every solver' table: one line per netlist × solver (fast, ngspice, peers),
+    with status (a peer that claims success but fails the certificate: 'uncertified',
+    red), its own claimed status, times, time / fast solver, max |Δv| and certificate."""
+    from resbench.bench.columns import PEER_TABLE
+    from resbench.bench.compare import peer_rows
+
+    title = f"every solver: median times, max |Δv| from {opts.solver}, certificate"
+    rows = peer_rows(summary, opts)
+    for prev, row in zip(rows, rows[1:], strict=False):  # each netlist named once
+        if row["netlist"] == prev.get("_netlist", prev["netlist"]):
+            row["_netlist"], row["netlist"] = row["netlist"], ""
+    return T.render(title, PEER_TABLE, rows, wide=wide, solver=opts.solver, atol=opts.atol)
+
+
 def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool = False) -> Table:
     """The rich table of a comparison summary (columns from
     :data:`resbench.bench.columns.COMPARE`).  By default the columns that fit in 80
@@ -36,12 +151,14 @@ def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool 
 @click.command()
 @click.option(
     "--spice/--no-spice",
-    default=True,
-    show_default=True,
-    help="Compare against ngspice (the only comparison so far).",
+    default=None,
+    help="Shorthand: add ngspice to (or drop it from) the solvers; on by default.",
 )
 @options.paths
 @options.fast_solver
+@solvers_option
+@solver_option_option
+@paper_code_option
 @options.repeats
 @options.warmup
 @options.atol
@@ -68,9 +185,12 @@ def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool 
     help="With --inputs: compare at most this many samples, spread evenly over the file.",
 )
 def compare(
-    spice: bool,
+    spice: bool | None,
     paths: tuple[str, ...],
     solver: str,
+    solvers: str | None,
+    solver_option: tuple[str, ...],
+    paper_code: str | None,
     repeats: int,
     warmup: int,
     atol: float,
@@ -102,6 +222,16 @@ def compare(
     A netlist with no elements is a row with status 'empty'.
 
     \b
+    Peers: --solvers cd,ngspice,osqp,clarabel,highs,scipy,paper adds other
+    solvers to the same interleaved repeats on the same reduced problem; a
+    second table shows every solver's status (its own claimed status beside
+    it: a peer that says 'solved' on an answer the certificate rejects is
+    'uncertified', in red), setup/solve/total times, time / cd, max |Δv|
+    from cd and its certificate.  A peer whose extra is missing is a row
+    'not installed: pip install …'; paper on a non-DRN netlist is 'not
+    applicable'.  Peers never change the exit code.
+
+    \b
     Many inputs: a netlist with a .dc card is compared with ngspice's own
     .dc sweep (every point; one row, times for the whole sweep).  With
     --inputs FILE and one netlist, --limit samples of the file are each solved
@@ -114,8 +244,24 @@ def compare(
     """
     from resbench.bench.results import claim_output
 
+    ctx = click.get_current_context()
+    given = ctx.get_parameter_source("solver") == click.core.ParameterSource.COMMANDLINE
+    solver, run_spice, peers, solver_options = solver_plan(
+        solvers, solver, given, spice, solver_option, paper_code
+    )
     opts, files = _checked_options(
-        spice, paths, solver, spice_mode, diode_model, repeats, warmup, atol, timeout, gmin
+        run_spice,
+        paths,
+        solver,
+        spice_mode,
+        diode_model,
+        repeats,
+        warmup,
+        atol,
+        timeout,
+        gmin,
+        peers=peers,
+        solver_options=solver_options,
     )
     opts = _with_inputs(opts, files, inputs, limit)
     if not no_files:  # lock --out now: a second run stops before any work or output
@@ -144,6 +290,9 @@ def _checked_options(
     atol: float,
     timeout: float,
     gmin: float | None,
+    *,
+    peers: tuple[str, ...] = (),
+    solver_options: dict | None = None,
 ) -> tuple[CompareOptions, list]:
     """The validated comparison options and the netlists to compare; a
     :class:`~resbench.errors.ResbenchError` (exit 2) before any work if either is wrong."""
@@ -151,9 +300,15 @@ def _checked_options(
     from resbench.defaults import NETLIST_SUFFIXES
     from resbench.errors import ResbenchError
 
-    if not spice:
-        raise ResbenchError("nothing to compare with: --spice is the only comparison so far")
+    if not spice and not peers:
+        raise ResbenchError(
+            "nothing to compare with: add ngspice or a peer to --solvers (e.g. --solvers "
+            "cd,ngspice,osqp)"
+        )
     opts = CompareOptions(
+        spice=spice,
+        peers=peers,
+        solver_options=dict(solver_options or {}),
         solver=solver,
         spice_mode=spice_mode,
         diode_model=diode_model,
@@ -208,7 +363,7 @@ def _run_with_progress(
     from resbench.cli.options import invocation
     from resbench.cli.progress import progress_bar
 
-    per_netlist = 2 * (opts.repeats + opts.warmup)
+    per_netlist = (1 + opts.spice + len(opts.peers)) * (opts.repeats + opts.warmup)
     with progress_bar(err) as progress:
         task = progress.add_task("compare", total=len(files) * per_netlist)
         done = {"rows": 0}
@@ -246,7 +401,10 @@ def _print_report(
     """The summary table, the settings line, JIT compile and worker start-up times
     (not in the totals), each failed netlist's message (stderr) and the files written."""
     solver, atol = opts.solver, opts.atol
-    out.print(render_table(run.summary, solver, atol, wide=wide))
+    if opts.spice:
+        out.print(render_table(run.summary, solver, atol, wide=wide))
+    if opts.peers or not opts.spice:
+        out.print(render_peers(run.summary, opts, wide=wide))
     s = run.summary
     compile_s = s["fast_compile"].max() if len(s) else float("nan")
     startup_s = s["spice_startup"].max() if len(s) else float("nan")

@@ -39,6 +39,10 @@ STATUS_STYLE = {
     "failed": "bold yellow",
     "empty": "yellow",
     "skipped": "dim",
+    "stalled": "bold red",
+    "sweep_limit": "bold red",
+    "not installed": "yellow",
+    "not applicable": "dim",
 }
 
 
@@ -98,8 +102,10 @@ def text(x: object) -> str:
 
 
 def status(x: object) -> str:
+    """A status, coloured by :data:`STATUS_STYLE` (by what precedes a ':' in statuses
+    that carry a hint, as ``not installed: pip install -e '.[qp]'``)."""
     s = "–" if missing(x) else str(x)
-    style = STATUS_STYLE.get(s, "")
+    style = STATUS_STYLE.get(s, "") or STATUS_STYLE.get(s.split(":")[0], "")
     return f"[{style}]{escape(s)}[/]" if style else escape(s)
 
 

@@ -54,11 +54,18 @@ def solve_paper(
     )
 
     try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise NotInstalled(
+            "the paper solver needs PyTorch: pip install -e '.[peers]' (and a checkout of "
+            "its code: --paper-code DIR or RESBENCH_PAPER_CODE=DIR)"
+        ) from None
+    try:
         load_paper_code(paper_code)
     except PaperCodeUnavailable as exc:
         raise NotInstalled(
-            f"paper: {exc} (needs torch: pip install -e '.[peers]', and the checkout: "
-            "--paper-code DIR or RESBENCH_PAPER_CODE=DIR)"
+            "the paper solver needs a checkout of its code: --paper-code DIR or "
+            f"RESBENCH_PAPER_CODE=DIR ({exc})"
         ) from None
     t0 = time.perf_counter()
     try:

@@ -97,7 +97,8 @@ def active_set_solve(
 ) -> tuple[np.ndarray | None, str, int, str]:
     """Run the primal–dual active-set loop on ``p`` (``L``: its Laplacian, when the
     caller has it): (u or None, resbench status, the number of sparse solves, the
-    loop's own verdict)."""
+    loop's own verdict as ``"word: details"``: optimal, cycling, iteration limit,
+    singular)."""
     if p.n == 0:
         return np.zeros(0), CONVERGED, 0, "trivial"
     L = laplacian(p) if L is None else L
@@ -121,9 +122,9 @@ def active_set_solve(
         try:
             u, lam = _solve_fixed(L, D, p, up, dn, act)
         except (RuntimeError, spla.MatrixRankWarning) as exc:
-            return u, FAILED, k, f"singular system ({exc})"
+            return u, FAILED, k, f"singular: {exc}"
         if not np.all(np.isfinite(u)):
-            return None, FAILED, k, "the sparse solve gave non-finite values"
+            return None, FAILED, k, "non-finite: the sparse solve gave non-finite values"
         mult_d = np.zeros(p.n_ff_diodes)
         mult_d[act] = lam
         r = p.c - L @ u - (D.T @ mult_d if p.n_ff_diodes else 0.0)
@@ -140,12 +141,17 @@ def active_set_solve(
             and np.array_equal(new_act, act)
         )
         if same:
-            return u, CONVERGED, k, f"active set stable after {k} solve(s)"
+            return u, CONVERGED, k, f"optimal: active set stable after {k} solve(s)"
         up, dn, act = new_up, new_dn, new_act
         key = np.packbits(np.concatenate([up, dn, act])).tobytes()
         if key in seen:
-            return u, STALLED, k, f"active set cycles (repeated after {k} solves)"
-    return u, SWEEP_LIMIT, max_iter, f"active set still changing after {max_iter} solves"
+            return u, STALLED, k, f"cycling: an earlier active set again after {k} solves"
+    return (
+        u,
+        SWEEP_LIMIT,
+        max_iter,
+        f"iteration limit: active set still changing after {max_iter} solves",
+    )
 
 
 def solve_scipy(circuit: Circuit, *, max_iter: int = 200, gmin: float = 0.0) -> Solution:
@@ -156,15 +162,15 @@ def solve_scipy(circuit: Circuit, *, max_iter: int = 200, gmin: float = 0.0) -> 
     t1 = time.perf_counter()
     u, status, solves, claimed = active_set_solve(p, max_iter=max_iter, L=L)
     t2 = time.perf_counter()
-    info: dict = {"claimed": claimed, "iterations": solves, "free_supernodes": p.n}
+    word, _, detail = claimed.partition(": ")
+    info: dict = {"claimed": word, "iterations": solves, "free_supernodes": p.n}
     if u is None:
         v = np.full(circuit.n_nodes, np.nan)
         status = FAILED
-        info["error"] = f"scipy: {claimed}"
     else:
         v = p.voltages(u)
-        if status == FAILED:
-            info["error"] = f"scipy: {claimed}"
+    if status == FAILED:
+        info["error"] = f"scipy: {claimed}"
     return Solution(
         circuit=circuit,
         voltages=v,
@@ -173,4 +179,5 @@ def solve_scipy(circuit: Circuit, *, max_iter: int = 200, gmin: float = 0.0) -> 
         sweeps=solves,
         timings={"setup": t1 - t0, "solve": t2 - t1, "total": t2 - t0},
         info=info,
+        message=claimed,
     )
