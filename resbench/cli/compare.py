@@ -165,6 +165,7 @@ def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool 
 @options.timeout
 @options.spice_mode
 @options.diode_model
+@options.strict
 @options.gmin
 @options.out_dir
 @options.no_files
