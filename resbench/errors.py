@@ -147,5 +147,8 @@ class ResbenchWarning(UserWarning):
     ``warnings.simplefilter("error", ResbenchWarning)`` does the same."""
 
 
-class IgnoredModelParameterWarning(ResbenchWarning):
-    """A ``.model D`` card has parameters that resbench does not apply (docs/diodes.md)."""
+class IgnoredModelParameterWarning(ResbenchWarning, ResbenchError):
+    """A ``.model D`` card has parameters that resbench does not apply (docs/diodes.md).
+
+    Also a ResbenchError: where warnings are errors (``--strict``), code that reports
+    ResbenchErrors reports it (``error: model …``, exit 2), never a traceback."""

@@ -373,3 +373,37 @@ seed = click.option(
     show_default=True,
     help="Random seed of the generated networks: the same seed gives the same networks.",
 )
+
+
+def _show_resbench_warnings(ctx: click.Context, _param: click.Parameter, strict: bool) -> bool:
+    """For this command: resbench's warnings (ignored ``.model`` parameters, …) print
+    once each, in yellow, on stderr; with ``--strict`` they are errors (exit 2).  The
+    previous warning settings come back when the command ends."""
+    import warnings
+
+    from resbench.errors import ResbenchWarning
+
+    ctx.with_resource(warnings.catch_warnings())
+    if strict:
+        warnings.simplefilter("error", ResbenchWarning)
+    else:
+        warnings.filterwarnings("once", category=ResbenchWarning)
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        if issubclass(category, ResbenchWarning):
+            click.secho(f"warning: {message}", fg="yellow", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    return strict
+
+
+strict = click.option(
+    "--strict",
+    is_flag=True,
+    expose_value=False,
+    callback=_show_resbench_warnings,
+    help="Treat warnings (e.g. .model parameters that resbench ignores) as errors (exit 2).",
+)

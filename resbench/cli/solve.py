@@ -444,6 +444,7 @@ def _failure_line(exc: ResbenchError | OSError, path: Path) -> str:
 @options.rtol
 @options.spice_mode
 @options.diode_model
+@options.strict
 @options.timeout
 @click.option(
     "--show-diodes",
