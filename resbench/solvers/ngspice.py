@@ -72,7 +72,7 @@ import numpy as np
 
 from resbench.circuit import Branches, Circuit
 from resbench.defaults import DEFAULT_TIMEOUT, DIODE_MODELS, NGSPICE_MODES
-from resbench.diodes import SHOCKLEY, expand, has_models, used_models
+from resbench.diodes import SHOCKLEY, expand, has_models, used_models, warn_ignored
 from resbench.errors import SolverError
 from resbench.solution import CONVERGED, FAILED, TIMEOUT, Solution
 from resbench.solvers._ngspice_process import (  # noqa: F401 - re-exported: the public API
@@ -361,6 +361,7 @@ def solve_ngspice(
         raise SolverError(f"unknown ngspice mode {mode!r} (choose from {MODES})")
     if not timeout > 0:
         raise SolverError(f"timeout must be positive, got {timeout!r}")
+    warn_ignored(circuit)
     t0 = time.perf_counter()
     text = emit_netlist(circuit, diode_model=diode_model, gmin=gmin)
     t_emit = time.perf_counter() - t0
