@@ -44,7 +44,7 @@ DEFAULT_DIODE_MODEL = "switch"
 
 # ------------------------------------------------------------------ generator
 #: network families of ``resbench generate`` / ``resbench scale`` (resbench.generate)
-FAMILIES = ("drn", "grid", "random")
+FAMILIES = ("drn", "grid", "random", "chain", "star", "powergrid")
 #: names of the paper's DRN sizes (their layer sizes: resbench.generate.PRESETS)
 DRN_PRESETS = ("xs", "1h", "2h", "3h", "xl")
 

@@ -1,4 +1,6 @@
-"""Network generators: deep resistive networks (the paper's DRN), grids, random graphs.
+"""Network generators: deep resistive networks (the paper's DRN), grids, random graphs,
+and the topologies where coordinate descent converges slowly (chains, stars, multi-layer
+power grids in the IBM benchmarks' style).
 
 Every generator is deterministic by ``seed`` and returns a
 :class:`resbench.circuit.Circuit`.  Every circuit it returns has a unique DC
@@ -67,6 +69,9 @@ __all__ = [
     "estimate",
     "grid",
     "random_network",
+    "chain",
+    "star",
+    "powergrid",
 ]
 
 #: Paper presets (Scellier, ICML 2024, docs/design.md §8): layer sizes, input layer = 2 × 784.
@@ -400,9 +405,18 @@ def estimate(family: str, *args: Any, **kwargs: Any) -> SizeEstimate:
     :func:`check_fits`) before they allocate anything big."""
     import inspect
 
-    fn = {"grid": grid, "drn": drn, "random": random_network}.get(family)
+    fn = {
+        "grid": grid,
+        "drn": drn,
+        "random": random_network,
+        "chain": chain,
+        "star": star,
+        "powergrid": powergrid,
+    }.get(family)
     if fn is None:
-        raise GeneratorError(f"unknown family {family!r}: choose grid, drn or random")
+        raise GeneratorError(
+            f"unknown family {family!r}: choose grid, drn, random, chain, star or powergrid"
+        )
     try:
         bound = inspect.signature(fn).bind(*args, **kwargs)
     except TypeError as exc:
@@ -422,6 +436,19 @@ def estimate(family: str, *args: Any, **kwargs: Any) -> SizeEstimate:
     if family == "drn":
         sizes, _ = _resolve_layers(a["layers"], a["preset"])
         return _drn_estimate(sizes, bool(a["bias"]))
+    if family == "chain":
+        return _chain_estimate(_check_int("resistors", a["resistors"], 1))
+    if family == "star":
+        return _star_estimate(_check_int("leaves", a["leaves"], 1))
+    if family == "powergrid":
+        return _powergrid_estimate(
+            _check_int("rows", a["rows"], 2),
+            _check_int("cols", a["cols"], 2),
+            _check_int("layers", a["layers"], 1),
+            _check_int("pad_pitch", a["pad_pitch"], 1),
+            _check_fraction("load_fraction", a["load_fraction"]),
+            bool(a["via_sources"]),
+        )
     n, nv, ni = _random_counts(a["nodes"], a["degree"], a["diodes"], a["vsources"], a["isources"])
     return _random_estimate(
         n,
@@ -763,3 +790,282 @@ def random_network(
         vsources=vsrc,
         isources=isrc,
     )
+
+
+# --------------------------------------------------------------------------- chain
+def _chain_estimate(n: int) -> SizeEstimate:
+    counts = {"nodes": n, "resistors": n, "diodes": 0, "vsources": 0, "isources": 1}
+    return SizeEstimate(
+        what=f"a chain of {n:,} resistors",
+        counts=counts,
+        nbytes=_BASE_BYTES + 110 * n + 40 * n,
+        hint="use fewer resistors",
+    )
+
+
+def chain(
+    resistors: int,
+    *,
+    seed: int = 0,
+    current: float = 1e-3,
+    r_min: float = 1.0,
+    r_max: float = 10.0,
+) -> Circuit:
+    """A chain of ``resistors`` resistors ``r*`` (uniform in ``[r_min, r_max]`` ohms)
+    from ground through nodes ``c1 … c{resistors}``, driven by one current source
+    ``i1`` of ``current`` amperes from ground into the far end.
+
+    The worst case of coordinate descent: the information crosses one node per
+    sweep, so the sweeps' contraction rate is 1 − O(1/n²).  Unique by
+    construction (every node reaches ground through the chain; no diode).
+    """
+    n = _check_int("resistors", resistors, 1)
+    if not (isinstance(current, int | float) and math.isfinite(current)):
+        raise GeneratorError(f"current must be a finite number, got {current!r}")
+    if not (0.0 < r_min <= r_max < math.inf):
+        raise GeneratorError(f"need 0 < r_min <= r_max < inf, got {r_min}, {r_max}")
+    check_fits(_chain_estimate(n))
+    rng = _rng(seed, 30)
+    a = np.arange(0, n, dtype=np.int32)
+    b = np.arange(1, n + 1, dtype=np.int32)
+    res = Branches.from_lists(IndexedNames("r", n, 1), a, b, _uniform(rng, r_min, r_max, n))
+    isrc = Branches.from_lists(["i1"], [0], [n], [float(current)])
+    return make_circuit(
+        f"resbench chain resistors={n} seed={seed} current={current:g}A",
+        [GROUND] + [f"c{i}" for i in range(1, n + 1)],
+        resistors=res,
+        isources=isrc,
+    )
+
+
+# --------------------------------------------------------------------------- star
+def _star_estimate(n: int) -> SizeEstimate:
+    counts = {"nodes": n + 1, "resistors": 2 * n, "diodes": 0, "vsources": 0, "isources": 1}
+    return SizeEstimate(
+        what=f"a star of {n:,} leaves",
+        counts=counts,
+        nbytes=_BASE_BYTES + 110 * n + 80 * n,
+        hint="use fewer leaves",
+    )
+
+
+def star(
+    leaves: int,
+    *,
+    seed: int = 0,
+    current: float = 1e-3,
+    r_leaf: float = 1e3,
+    r_ground: float = 1e6,
+) -> Circuit:
+    """A free hub ``hub`` joined to ``leaves`` leaves ``l1 …`` by resistors ``rh*``
+    (``r_leaf`` ohms ± 10 %), each leaf grounded by ``rg*`` (``r_ground`` ohms ± 10 %),
+    and one current source ``i1`` of ``current`` amperes from ground into the hub.
+
+    The other worst case of coordinate descent: the hub's voltage is set by all
+    leaves at once and every leaf by the hub, so the sweeps contract by about
+    r_leaf / (r_leaf + r_ground) per sweep at the leaves but the hub creeps (with
+    ``R hub li 1k``, ``RG li 0 1meg``: 100,000 sweeps did not converge on 100k
+    leaves).  Unique by construction (every leaf is grounded; no diode).
+    """
+    n = _check_int("leaves", leaves, 1)
+    if not (isinstance(current, int | float) and math.isfinite(current)):
+        raise GeneratorError(f"current must be a finite number, got {current!r}")
+    if not (0.0 < r_leaf < math.inf and 0.0 < r_ground < math.inf):
+        raise GeneratorError(f"need finite r_leaf, r_ground > 0, got {r_leaf}, {r_ground}")
+    check_fits(_star_estimate(n))
+    rng = _rng(seed, 40)
+    leaf = np.arange(2, n + 2, dtype=np.int32)
+    names = list(IndexedNames("rh", n, 1)) + list(IndexedNames("rg", n, 1))
+    res = Branches.from_lists(
+        names,
+        np.concatenate([np.ones(n, np.int32), leaf]),
+        np.concatenate([leaf, np.zeros(n, np.int32)]),
+        np.concatenate(
+            [
+                _uniform(rng, 0.9 * r_leaf, 1.1 * r_leaf, n),
+                _uniform(rng, 0.9 * r_ground, 1.1 * r_ground, n),
+            ]
+        ),
+    )
+    isrc = Branches.from_lists(["i1"], [0], [1], [float(current)])
+    return make_circuit(
+        f"resbench star leaves={n} seed={seed} current={current:g}A",
+        [GROUND, "hub"] + [f"l{i}" for i in range(1, n + 1)],
+        resistors=res,
+        isources=isrc,
+    )
+
+
+# --------------------------------------------------------------------------- powergrid
+PG_PITCH = 100  # coordinate units between neighbouring layer-1 nodes in node names
+
+
+def _powergrid_counts(rows: int, cols: int, layers: int, pad_pitch: int, load_fraction: float):
+    nodes = resistors = vias = 0
+    for k in range(1, layers + 1):
+        s = 1 << (k - 1)
+        nr, nc = (rows - 1) // s + 1, (cols - 1) // s + 1
+        nodes += nr * nc
+        if k == 1:
+            resistors += nr * (nc - 1) + nc * (nr - 1)
+        elif k % 2 == 0:
+            resistors += nc * (nr - 1)  # vertical wires
+        else:
+            resistors += nr * (nc - 1)  # horizontal wires
+        if k > 1:
+            vias += nr * nc
+    s = 1 << (layers - 1)
+    nr, nc = (rows - 1) // s + 1, (cols - 1) // s + 1
+    pads = len(range(0, nr, pad_pitch)) * len(range(0, nc, pad_pitch))
+    loads = round(load_fraction * rows * cols)
+    return nodes, resistors, vias, pads, loads
+
+
+def _powergrid_estimate(
+    rows: int, cols: int, layers: int, pad_pitch: int, load_fraction: float, via_sources: bool
+) -> SizeEstimate:
+    nodes, resistors, vias, pads, loads = _powergrid_counts(
+        rows, cols, layers, pad_pitch, load_fraction
+    )
+    counts = {
+        "nodes": nodes + pads,
+        "resistors": resistors + pads + (0 if via_sources else vias),
+        "diodes": 0,
+        "vsources": pads + (vias if via_sources else 0),
+        "isources": loads,
+    }
+    elements = counts["resistors"] + counts["vsources"] + loads
+    return SizeEstimate(
+        what=f"a {rows}x{cols} power grid of {layers} layer(s)",
+        counts=counts,
+        nbytes=_BASE_BYTES + 130 * counts["nodes"] + 130 * elements,
+        hint="use fewer rows, columns or layers",
+    )
+
+
+def powergrid(
+    rows: int,
+    cols: int,
+    *,
+    layers: int = 2,
+    seed: int = 0,
+    pad_pitch: int = 10,
+    load_fraction: float = 0.25,
+    vdd: float = 1.8,
+    via_sources: bool = False,
+    r_wire: float = 0.1,
+    r_via: float = 0.05,
+    r_pad: float = 0.01,
+    i_load: float = 1e-4,
+) -> Circuit:
+    """A multi-layer on-chip power grid in the style of the IBM power-grid benchmarks
+    (ibmpg1–6: ``R``/``V``/``I`` only, nodes ``n{layer}_{x}_{y}``, pads ``_X_n…``).
+
+    Layer 1 is a ``rows × cols`` mesh of wire segments; layer k ≥ 2 has nodes every
+    2^(k−1) points of layer 1 (coarser, like upper metal layers) and wires in one
+    direction, vertical on even layers and horizontal on odd ones; segment
+    resistances are ``r_wire`` × 2^(k−1) / k ohms ± 20 % (upper layers are wider).
+    A via joins each node of layer k ≥ 2 to the layer-(k − 1) node below it: a
+    resistor ``rv*`` of ``r_via`` ohms, or (``via_sources``) a 0 V source ``vv*``, as
+    the published netlists write many of them.  Every ``pad_pitch``-th node of the
+    top layer in each direction is a C4 pad: ``rp*`` of ``r_pad`` ohms to
+    ``_X_n{top}_{x}_{y}``, held at ``vdd`` by ``vp*``.  A ``load_fraction`` of the
+    layer-1 nodes draw a load current ``il*`` of ``U(0, i_load)`` A to ground.
+    Coordinates in names are grid indices × :data:`PG_PITCH`.
+
+    Linear (no diodes) and unique by construction: every node reaches a pad through
+    the wires and vias (each layer's wires meet the layer below at every node).
+    """
+    rows = _check_int("rows", rows, 2)
+    cols = _check_int("cols", cols, 2)
+    layers = _check_int("layers", layers, 1)
+    pad_pitch = _check_int("pad_pitch", pad_pitch, 1)
+    load_fraction = _check_fraction("load_fraction", load_fraction)
+    if (1 << (layers - 1)) >= max(rows, cols):
+        raise GeneratorError(
+            f"{layers} layers need more than {1 << (layers - 1)} rows or columns "
+            "(layer k has a node every 2^(k-1) points)"
+        )
+    for name, val in (("r_wire", r_wire), ("r_via", r_via), ("r_pad", r_pad)):
+        if not (isinstance(val, int | float) and 0.0 < val < math.inf):
+            raise GeneratorError(f"{name} must be a finite resistance > 0, got {val!r}")
+    if not (math.isfinite(vdd) and math.isfinite(i_load) and i_load >= 0):
+        raise GeneratorError(f"need finite vdd and i_load >= 0, got {vdd}, {i_load}")
+    check_fits(_powergrid_estimate(rows, cols, layers, pad_pitch, load_fraction, via_sources))
+    rng = _rng(seed, 50)
+
+    names: list[str] = [GROUND]
+    grids: list[np.ndarray] = []  # per layer: node index per (row, col) of that layer
+    for k in range(1, layers + 1):
+        s = 1 << (k - 1)
+        ys, xs = np.arange(0, rows, s), np.arange(0, cols, s)
+        first = len(names)
+        names += [f"n{k}_{x * PG_PITCH}_{y * PG_PITCH}" for y in ys for x in xs]
+        grids.append(np.arange(first, len(names), dtype=np.int32).reshape(ys.size, xs.size))
+    ra: list[np.ndarray] = []
+    rb: list[np.ndarray] = []
+    rv: list[np.ndarray] = []
+    for k, g in enumerate(grids, start=1):
+        r_k = r_wire * (1 << (k - 1)) / k
+        parts = []
+        if k == 1 or k % 2 == 1:
+            parts.append((g[:, :-1].ravel(), g[:, 1:].ravel()))
+        if k == 1 or k % 2 == 0:
+            parts.append((g[:-1, :].ravel(), g[1:, :].ravel()))
+        for a, b in parts:
+            ra.append(a)
+            rb.append(b)
+            rv.append(_uniform(rng, 0.8 * r_k, 1.2 * r_k, a.size))
+    n_wire = int(sum(a.size for a in ra))
+    res_names: list[str] = list(IndexedNames("r", n_wire, 1))
+    vs_names: list[str] = []
+    vs_a: list[np.ndarray] = []
+    vs_b: list[np.ndarray] = []
+    vs_v: list[np.ndarray] = []
+    for k in range(2, layers + 1):
+        upper = grids[k - 1]
+        lower = grids[k - 2][::2, ::2][: upper.shape[0], : upper.shape[1]]
+        a, b = upper.ravel(), lower.ravel()
+        if via_sources:
+            vs_names += list(IndexedNames(f"vv{k}_", a.size))
+            vs_a.append(a)
+            vs_b.append(b)
+            vs_v.append(np.zeros(a.size))
+        else:
+            res_names += list(IndexedNames(f"rv{k}_", a.size))
+            ra.append(a)
+            rb.append(b)
+            rv.append(np.full(a.size, float(r_via)))
+    top = grids[-1]
+    pads = top[::pad_pitch, ::pad_pitch].ravel()
+    pad_nodes = np.arange(len(names), len(names) + pads.size, dtype=np.int32)
+    names += ["_X_" + names[int(i)] for i in pads]
+    res_names += list(IndexedNames("rp", pads.size, 1))
+    ra.append(pads)
+    rb.append(pad_nodes)
+    rv.append(np.full(pads.size, float(r_pad)))
+    vs_names += list(IndexedNames("vp", pads.size, 1))
+    vs_a.append(pad_nodes)
+    vs_b.append(np.zeros(pads.size, np.int32))
+    vs_v.append(np.full(pads.size, float(vdd)))
+    n_load = round(load_fraction * grids[0].size)
+    where = np.sort(rng.choice(grids[0].ravel(), size=n_load, replace=False))
+    isrc = (
+        Branches.from_lists(
+            IndexedNames("il", n_load, 1),
+            where,
+            np.zeros(n_load, np.int32),
+            _uniform(rng, 0.0, i_load, n_load),
+        )
+        if n_load
+        else None
+    )
+    res = Branches.from_lists(res_names, np.concatenate(ra), np.concatenate(rb), np.concatenate(rv))
+    vsrc = Branches.from_lists(
+        vs_names, np.concatenate(vs_a), np.concatenate(vs_b), np.concatenate(vs_v)
+    )
+    title = (
+        f"resbench powergrid {rows}x{cols} layers={layers} seed={seed} pads={pads.size} "
+        f"loads={n_load}{' via-sources' if via_sources else ''}"
+    )
+    return make_circuit(title, names, resistors=res, vsources=vsrc, isources=isrc)

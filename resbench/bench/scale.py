@@ -125,12 +125,23 @@ DEFAULT_SIZES: dict[str, tuple[str, ...]] = {
     "drn": ("32", "64", "xs", "256", "512", "1h", "4096", "16384"),
     "grid": ("10", "20", "40", "70", "100", "150"),
     "random": ("100", "200", "500", "1000", "2000"),
+    # chain: resistors; star: leaves; powergrid: side length (2 metal layers)
+    "chain": ("1000", "10000", "100000", "1000000"),
+    "star": ("1000", "10000", "100000", "1000000"),
+    "powergrid": ("30", "100", "300", "1000"),
 }
 #: Default --spice-max-size (resistors) per family, chosen so the default sweep ends in
 #: ≤ 10 minutes on a 2-core machine.  Measured ngspice .op times there (s): drn width 100
 #: (79k resistors) 4–6, width 256 (202k) 20–29, width 512 (404k) 70; grid 100×100 (20k) 9,
 #: 150×150 (45k) 47; random 2,000 nodes (4k) 1.4, 10,000 nodes (20k) > 120.
-DEFAULT_SPICE_MAX: dict[str, int] = {"drn": 500_000, "grid": 20_000, "random": 5_000}
+DEFAULT_SPICE_MAX: dict[str, int] = {
+    "drn": 500_000,
+    "grid": 20_000,
+    "random": 5_000,
+    "chain": 200_000,
+    "star": 200_000,
+    "powergrid": 30_000,
+}
 DEFAULT_POINT_BUDGET = 120.0
 STEM = "scale"
 
@@ -200,6 +211,12 @@ def build_circuit(family: str, size: str, seed: int = 0) -> Circuit:
         return generate.grid(int(size), int(size), seed=seed)
     if family == "random":
         return generate.random_network(int(size), seed=seed)
+    if family == "chain":
+        return generate.chain(int(size), seed=seed)
+    if family == "star":
+        return generate.star(int(size), seed=seed)
+    if family == "powergrid":
+        return generate.powergrid(int(size), int(size), seed=seed)
     raise ResbenchError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
 
 

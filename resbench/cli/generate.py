@@ -19,14 +19,20 @@ _APPLIES = {
     "inputs": {"drn"},
     "sample": {"drn"},
     "bias": {"drn"},
-    "rows": {"grid"},
-    "cols": {"grid"},
+    "rows": {"grid", "powergrid"},
+    "cols": {"grid", "powergrid"},
     "clamps": {"grid"},
     "currents": {"grid"},
     "nodes": {"random"},
     "degree": {"random"},
     "diodes": {"random"},
     "free_free": {"grid", "random"},
+    "resistors": {"chain"},
+    "leaves": {"star"},
+    "current": {"chain", "star"},
+    "metal_layers": {"powergrid"},
+    "pad_pitch": {"powergrid"},
+    "via_sources": {"powergrid"},
 }
 
 _DESCRIPTION = {
@@ -37,6 +43,11 @@ _DESCRIPTION = {
     "bias sources and diodes between neighbouring free nodes",
     "random": "a connected sparse random resistor network with grounded and floating voltage "
     "sources, current sources and diodes (feasible and well-posed by construction)",
+    "chain": "a chain of resistors from ground driven by a current source into its far end",
+    "star": "a free hub joined to many leaves (R hub li ~1k, RG li 0 ~1meg), driven by a "
+    "current source into the hub",
+    "powergrid": "a multi-layer on-chip power grid like the IBM benchmarks: wire meshes, vias, "
+    "C4 pads as voltage sources, loads as current sources",
 }
 
 
@@ -128,14 +139,14 @@ def _command_line(ctx: click.Context, family: str) -> str:
     type=click.IntRange(min=2),
     default=30,
     show_default=True,
-    help="grid: number of rows.",
+    help="grid, powergrid: number of rows (of layer 1).",
 )
 @click.option(
     "--cols",
     type=click.IntRange(min=2),
     default=30,
     show_default=True,
-    help="grid: number of columns.",
+    help="grid, powergrid: number of columns (of layer 1).",
 )
 @click.option(
     "--clamps/--no-clamps",
@@ -178,6 +189,48 @@ def _command_line(ctx: click.Context, family: str) -> str:
     "plain coordinate descent can stall).  Default: off for grid, on for random.",
 )
 @click.option(
+    "--resistors",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="chain: number of resistors (and nodes).",
+)
+@click.option(
+    "--leaves",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="star: number of leaves around the free hub.",
+)
+@click.option(
+    "--current",
+    type=options.FINITE,
+    default=1e-3,
+    show_default=True,
+    help="chain, star: the driving current source, amperes.",
+)
+@click.option(
+    "--metal-layers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="powergrid: metal layers (layer k has a node every 2^(k-1) points of layer 1).",
+)
+@click.option(
+    "--pad-pitch",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="powergrid: a C4 pad (voltage source) every this many top-layer nodes.",
+)
+@click.option(
+    "--via-sources/--via-resistors",
+    default=False,
+    show_default=True,
+    help="powergrid: write vias as 0 V voltage sources (as the IBM netlists do) or as "
+    "small resistors.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
@@ -187,7 +240,8 @@ def _command_line(ctx: click.Context, family: str) -> str:
 )
 @click.pass_context
 def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
-    """Generate a network of FAMILY (drn, grid or random) and write it as a netlist.
+    """Generate a network of FAMILY (drn, grid, random, chain, star or powergrid) and
+    write it as a netlist.
 
     \b
     Examples:
@@ -195,6 +249,9 @@ def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
       resbench generate drn --layers 16,8,4 --seed 1 -o drn_small.cir
       resbench generate grid --rows 30 --cols 30 -o grid.cir
       resbench generate random --nodes 500 --free-free -o rand.cir
+      resbench generate powergrid --rows 300 --cols 300 -o pg.cir
+      resbench generate chain --resistors 100000 -o chain.cir
+      resbench generate star --leaves 100000 -o star.cir
     """
     from resbench import generate as gen
     from resbench.netlist import write_netlist
@@ -233,6 +290,20 @@ def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
             "free_free_diodes": bool(opts["free_free"]),
             "currents": opts["currents"],
         }
+    elif family == "chain":
+        args = (opts["resistors"],)
+        kwargs = {"seed": opts["seed"], "current": opts["current"]}
+    elif family == "star":
+        args = (opts["leaves"],)
+        kwargs = {"seed": opts["seed"], "current": opts["current"]}
+    elif family == "powergrid":
+        args = (opts["rows"], opts["cols"])
+        kwargs = {
+            "seed": opts["seed"],
+            "layers": opts["metal_layers"],
+            "pad_pitch": opts["pad_pitch"],
+            "via_sources": opts["via_sources"],
+        }
     else:
         args = (opts["nodes"],)
         kwargs = {
@@ -243,7 +314,14 @@ def generate(ctx: click.Context, family: str, output: str, **opts) -> None:
         }
     # counts and memory (the netlist text included) before anything big is built
     gen.check_fits(gen.estimate(family, *args, **kwargs), netlist=True)
-    make = {"drn": gen.drn, "grid": gen.grid, "random": gen.random_network}[family]
+    make = {
+        "drn": gen.drn,
+        "grid": gen.grid,
+        "random": gen.random_network,
+        "chain": gen.chain,
+        "star": gen.star,
+        "powergrid": gen.powergrid,
+    }[family]
     circuit = make(*args, **kwargs)
 
     sizes = circuit.sizes()
