@@ -165,7 +165,8 @@ def test_info_lists_the_registered_solvers(echo: SolverSpec) -> None:
     res = CliRunner().invoke(cli, ["info", "--format", "json"])
     assert res.exit_code == 0, res.output
     assert (
-        json.loads(res.output)["solvers"] == "cd (exact), reference (exact), ngspice, echo (exact)"
+        json.loads(res.output)["solvers"] == "cd (exact), reference (exact), ngspice, "
+        "osqp (exact), clarabel (exact), highs (exact), scipy (exact), paper (exact), echo (exact)"
     )
     assert json.loads(CliRunner().invoke(cli, ["info", "--json"]).output)["solvers"]
 

@@ -64,8 +64,8 @@ solver_option_option = click.option(
     "solver_option",
     metavar="SOLVER.NAME=VALUE",
     multiple=True,
-    help="An option of one solver, e.g. osqp.eps_abs=1e-6, osqp.polish=false, "
-    "clarabel.tol=1e-10, highs.dual_tol=1e-9, scipy.max_iter=50, cd.tol=1e-12 "
+    help="An option of one solver, e.g. osqp.eps_abs=1e-6, osqp.polishing=false, "
+    "clarabel.eps=1e-10, highs.dual_tol=1e-9, scipy.max_iter=50, cd.tol=1e-12 "
     "(repeatable; 'resbench info' lists each solver's options).",
 )
 

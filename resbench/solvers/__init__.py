@@ -3,6 +3,12 @@
 * ``cd`` — exact coordinate descent with numba + exact active-set polish (fast).
 * ``reference`` — slow, obviously correct (KKT + Lemke), for tests and checks.
 * ``ngspice`` — ngspice through PySpice, in a child process.
+* peers, for ``compare``/``scale --solvers`` (:mod:`resbench.solvers.qp`,
+  :mod:`resbench.solvers.scipy_direct`, :mod:`resbench.solvers.paper_backend`):
+  ``osqp``, ``clarabel``, ``highs`` (extra ``qp``), ``scipy`` (sparse direct
+  active-set) and ``paper`` (the paper's PyTorch code, extra ``peers``), each on the
+  same reduced problem; a missing extra raises :class:`NotInstalled`, a circuit a
+  peer cannot take :class:`NotApplicable`.
 
 Each solver is declared once in :mod:`resbench.solvers.registry` (name, entry
 function, options dataclass, exact or not); :func:`solve` and the CLI read it.
@@ -31,13 +37,23 @@ from resbench.solution import (
 )
 from resbench.solvers.registry import (
     CdOptions,
+    ClarabelOptions,
+    HighsOptions,
     NgspiceOptions,
+    NotApplicable,
+    NotInstalled,
+    OsqpOptions,
+    PaperOptions,
     ReferenceOptions,
+    ScipyOptions,
     SolverOptionError,
     SolverSpec,
+    SolverUnavailable,
     UnknownSolverError,
     exact_solver_names,
     get_solver,
+    parse_solver_options,
+    peer_solver_names,
     register,
     solver_names,
     unregister,
@@ -49,14 +65,24 @@ __all__ = [
     "EXACT_SOLVERS",
     "SOLVERS",
     "CdOptions",
+    "ClarabelOptions",
+    "HighsOptions",
     "NgspiceOptions",
+    "NotApplicable",
+    "NotInstalled",
+    "OsqpOptions",
+    "PaperOptions",
     "ReferenceOptions",
+    "ScipyOptions",
     "SolverOptionError",
     "SolverSpec",
+    "SolverUnavailable",
     "UnknownSolverError",
     "exact_solver_names",
     "get_solver",
     "guard_finite",
+    "parse_solver_options",
+    "peer_solver_names",
     "register",
     "solve",
     "solver_names",

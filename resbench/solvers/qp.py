@@ -190,7 +190,7 @@ def solve_osqp(
     *,
     eps_abs: float = 1e-9,
     eps_rel: float = 1e-9,
-    polish: bool = True,
+    polishing: bool = True,
     max_iter: int = 100_000,
     time_limit: float = 0.0,
     gmin: float = 0.0,
@@ -218,10 +218,10 @@ def solve_osqp(
     solver = osqp.OSQP()
     P = sp.triu(qp.P, format="csc")
     try:
-        solver.setup(P, qp.q, A, lower, upper, polishing=bool(polish), **settings)
+        solver.setup(P, qp.q, A, lower, upper, polishing=bool(polishing), **settings)
     except (TypeError, ValueError):  # osqp < 1.0 calls it "polish"
         solver = osqp.OSQP()
-        solver.setup(P, qp.q, A, lower, upper, polish=bool(polish), **settings)
+        solver.setup(P, qp.q, A, lower, upper, polish=bool(polishing), **settings)
     t1 = time.perf_counter()
     with _quiet_stdout():  # OSQP prints "Polishing not needed" whatever verbose says
         res = solver.solve()
@@ -253,7 +253,7 @@ def _clarabel_status(text: str) -> str:
 
 
 def solve_clarabel(
-    circuit: Circuit, *, tol: float = 1e-8, max_iter: int = 200, gmin: float = 0.0
+    circuit: Circuit, *, eps: float = 1e-8, max_iter: int = 200, gmin: float = 0.0
 ) -> Solution:
     """Clarabel on the reduced QP: G u + s = h with s in the nonnegative cone."""
     clarabel = _import("clarabel")
@@ -264,7 +264,7 @@ def solve_clarabel(
     qp = reduced_qp(p)
     settings = clarabel.DefaultSettings()
     settings.verbose = False
-    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = float(tol)
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = float(eps)
     settings.max_iter = int(max_iter)
     cones = [clarabel.NonnegativeConeT(qp.G.shape[0])] if qp.G.shape[0] else []
     solver = clarabel.DefaultSolver(sp.triu(qp.P, format="csc"), qp.q, qp.G, qp.h, cones, settings)

@@ -136,7 +136,7 @@ class OsqpOptions:
     #: relative tolerance of OSQP's primal and dual residuals
     eps_rel: float = 1e-9
     #: OSQP's solution polishing (an active-set refinement after ADMM)
-    polish: bool = True
+    polishing: bool = True
     #: ADMM iteration limit
     max_iter: int = 100_000
     #: seconds OSQP may run (0: no limit)
@@ -150,7 +150,7 @@ class ClarabelOptions:
     """Options of ``clarabel`` (resbench.solvers.qp.solve_clarabel)."""
 
     #: Clarabel's tol_gap_abs, tol_gap_rel and tol_feas at once
-    tol: float = 1e-8
+    eps: float = 1e-8
     #: interior-point iteration limit
     max_iter: int = 200
     #: conductance (S) from every node to ground
@@ -381,7 +381,7 @@ _PEERS = (
         OsqpOptions,
         "qp",
         ("osqp",),
-        "OSQP (ADMM) on the reduced QP; eps_abs/eps_rel/polish as options",
+        "OSQP (ADMM) on the reduced QP; eps_abs/eps_rel/polishing as options",
     ),
     (
         "clarabel",
