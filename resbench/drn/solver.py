@@ -70,6 +70,7 @@ _RHO_MAX = 0.999999
 _ROUND_OFF_ULPS = 8.0
 _V_SCALE_FLOOR = 1e-3  # resbench.solvers.problem.V_SCALE_FLOOR
 _WINDOW = 16
+_KERNEL_BYTES = 1 << 20  # free-to-free weights up to this size: numba sweeps per sample
 
 
 @dataclass
@@ -288,6 +289,59 @@ def solve_drn(
     eps = float(np.finfo(dt).eps)
     tol_v = v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol)
     s = _initial(drn, warm, B)
+    ff_bytes = sum(w.nbytes for w in W[1:])
+    if ff_bytes <= _KERNEL_BYTES:
+        s = _sweep_kernel(drn, s, const, inv, tol_v, eps, int(max_sweeps), beta)
+        sweeps = s.sweeps
+        s = s.layers
+    else:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            sweeps = _sweep_numpy(s, const, inv, W, tol_v, eps, int(max_sweeps), beta)
+    residual = _residual(drn, s, const, diag, W)
+    return DrnState(s, sweeps, residual)
+
+
+def _fail(status_msg: str, beta: float) -> SolverError:
+    hint = " (a -beta phase whose energy is not convex here: lower beta)" if beta < 0 else ""
+    return SolverError(status_msg + hint)
+
+
+def _sweep_kernel(drn, s, const, inv, tol_v, eps, max_sweeps, beta) -> DrnState:
+    """The sweeps in numba (resbench.drn._kernels.drn_sweeps), sample by sample: for
+    free-to-free weights that fit in a core's cache (DRN-1H's 1024 × 10)."""
+    from resbench.drn import _kernels as kern
+
+    dt = drn.dtype
+    B = s[0].shape[0]
+    sizes = np.array([x.shape[1] for x in s], dtype=np.int64)
+    loff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    W = drn.weights[1:]
+    woff = np.concatenate([[0], np.cumsum([w.size for w in W])]).astype(np.int64)
+    wf = np.concatenate([w.reshape(-1) for w in W]) if W else np.zeros(0, dtype=dt)
+    u = np.concatenate(s, axis=1) if len(s) > 1 else np.ascontiguousarray(s[0])
+    cst = np.concatenate(const, axis=1) if len(const) > 1 else np.ascontiguousarray(const[0])
+    iv = np.concatenate(inv).astype(dt)
+    sweeps = np.zeros(B, dtype=np.int64)
+    status = np.zeros(B, dtype=np.int64)
+    kern.drn_sweeps(
+        np.ascontiguousarray(wf, dtype=dt), woff, loff, np.ascontiguousarray(cst, dtype=dt),
+        iv, u, np.ascontiguousarray(tol_v, dtype=np.float64), eps, max_sweeps, sweeps, status,
+    )  # fmt: skip
+    if np.any(status == kern.NOT_FINITE):
+        raise _fail("the sweeps diverged (non-finite voltages)", beta)
+    if np.any(status == kern.SWEEP_LIMIT):
+        bad = int(np.flatnonzero(status == kern.SWEEP_LIMIT)[0])
+        raise _fail(f"sample {bad} did not converge within {max_sweeps} sweeps", beta)
+    layers = [u[:, loff[k] : loff[k + 1]] for k in range(len(s))]
+    return DrnState(layers, sweeps, np.zeros(B))
+
+
+def _sweep_numpy(s, const, inv, W, tol_v, eps, max_sweeps, beta) -> np.ndarray:
+    """The sweeps in numpy, all samples at once (GEMMs over the batch): for
+    free-to-free weights too large for a cache (DRN-2H's 1024 × 1024), where
+    sharing each pass over them between the samples pays.  Updates ``s`` in place."""
+    n_free = len(s)
+    B = s[0].shape[0]
     order = list(range(0, n_free, 2)) + list(range(1, n_free, 2))  # layers 1,3,… then 2,4,…
     sweeps = np.zeros(B, dtype=np.int64)
     done = np.zeros(B, dtype=bool)
@@ -298,10 +352,7 @@ def solve_drn(
     while not done.all():
         if it >= max_sweeps:
             bad = int(np.flatnonzero(~done)[0])
-            raise SolverError(
-                f"sample {bad} did not converge within {max_sweeps} sweeps"
-                + (" (a -beta phase whose energy is not convex: lower beta)" if beta < 0 else "")
-            )
+            raise _fail(f"sample {bad} did not converge within {max_sweeps} sweeps", beta)
         res = np.zeros(B)
         for i in order:
             v = const[i].copy()
@@ -316,10 +367,7 @@ def solve_drn(
             np.maximum(res, move, out=res)
             s[i] = v
         if not np.all(np.isfinite(res)):
-            raise SolverError(
-                "the sweeps left finite numbers"
-                + (": the -beta phase's energy is not convex here; lower beta" if beta < 0 else "")
-            )
+            raise _fail("the sweeps diverged (non-finite voltages)", beta)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where((prev > 0) & np.isfinite(prev), res / prev, 1.0)
         prev = res
@@ -346,8 +394,7 @@ def solve_drn(
         newly = conv & ~done
         sweeps[newly] = it
         done |= conv
-    residual = _residual(drn, s, const, diag, W)
-    return DrnState(s, sweeps, residual)
+    return sweeps
 
 
 def _residual(drn, s, const, diag, W) -> np.ndarray:
