@@ -34,6 +34,7 @@ class FileRules:
 #: columns of the result files that hold text (every other one is a number or empty)
 TEXT_COLUMNS = ("family", "size", "solver", "phase", "status", "mem_method", "error")
 TEXT_COLUMNS += ("worst_node", "agree", "certified", "run_id", "message")
+TEXT_COLUMNS += ("claimed",)  # a peer's own status (scale --solvers cd,osqp,…)
 
 
 def corrupt(path: Path, what: str) -> ResbenchError:
