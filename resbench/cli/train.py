@@ -113,6 +113,8 @@ class CliObserver(TrainObserver):
 
     def epoch_start(self, epoch: int, samples: int) -> None:
         self.seen = self.errors = 0
+        if not self.err.is_terminal:  # a log file gets the epoch lines only
+            return
         self.progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(bar_width=20),

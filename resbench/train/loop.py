@@ -451,13 +451,23 @@ def train(
         if np.dtype(drn.dtype) != dtype:  # pragma: no cover - identity() compares dtype
             raise TrainError(f"the checkpoint's network is {drn.dtype}, not {dtype}")
         simulator = SIMULATORS[settings.simulator].make()
-        step = EqPropStep(
-            drn,
-            lr_weights=lrw if lrw is not None else cfg.lr_weights,
-            lr_biases=lrb if lrb is not None else cfg.lr_biases,
-            beta=cfg.beta,
-            algorithm=settings.algorithm,
-            simulator=simulator,
+
+        def new_step(lr_weights: Any, lr_biases: Any) -> Any:
+            # A fresh step object each epoch: whatever it caches between batches (the
+            # weights' row and column sums) is rebuilt from the weights alone, so an epoch
+            # runs the same whether the run was resumed before it or not (float32 sums
+            # kept up to date by the updates differ in the last bits from fresh ones).
+            return EqPropStep(
+                drn,
+                lr_weights=lr_weights,
+                lr_biases=lr_biases,
+                beta=cfg.beta,
+                algorithm=settings.algorithm,
+                simulator=simulator,
+            )
+
+        step = new_step(
+            lrw if lrw is not None else cfg.lr_weights, lrb if lrb is not None else cfg.lr_biases
         )
         paths = {
             "rows": out / ROWS_FILE,
@@ -506,6 +516,7 @@ def train(
             try:
                 for epoch in range(done + 1, settings.epochs + 1):
                     order = rng.permutation(n_train)[:per_epoch]
+                    step = new_step(step.lr_weights, step.lr_biases)
                     obs.epoch_start(epoch, per_epoch)
                     lr_used = (_lrs(step.lr_weights), _lrs(step.lr_biases))
                     loss_sum = 0.0
