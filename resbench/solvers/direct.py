@@ -68,7 +68,7 @@ FACTOR_S_PER_NNZ15 = 1.2e-9  # s per (nnz of L)^1.5, nnz counting the diagonal
 DIRECT_SOLVES = 2  # factorisations a finish is expected to take (measured: 1–4)
 SWITCH_MARGIN = 1.0  # switch when predicted sweeps cost more than MARGIN × the finish
 
-SUPERNODAL_NNZ = 2_000_000  # CHOLMOD's supernodal mode above this nnz, simplicial below
+SUPERNODAL_NNZ = 100_000  # CHOLMOD's supernodal mode above this nnz, simplicial below
 MAX_ITER = 50  # primal–dual steps before the fall-back to the primal polish
 REL_TOL = 1e-12  # as in polish: feasibility and multiplier signs, relative to the scales
 
@@ -124,8 +124,9 @@ def backend() -> str:
 def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A solver x = M⁻¹ b for a sparse SPD matrix M (both triangles stored).
 
-    CHOLMOD (supernodal, AMD ordering) when available, else SuperLU with the
-    minimum-degree ordering on AᵀA + A.  ``use`` forces ``"cholmod"`` or ``"splu"``.
+    CHOLMOD (AMD ordering; simplicial or supernodal by size) when available, else
+    SuperLU with the minimum-degree ordering on AᵀA + A and no pivoting.  ``use``
+    forces ``"cholmod"`` or ``"splu"``.
     Raises ``np.linalg.LinAlgError`` when M is not positive definite / singular.
     """
     use = backend() if use is None else use
@@ -133,8 +134,8 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
     if use == "cholmod":
         if _cholmod_analyze is None:
             raise ValueError("CHOLMOD is not installed (pip install 'resbench[sparse]')")
-        # simplicial up to SUPERNODAL_NNZ: on meshes of 10⁵ nodes its numeric phase was
-        # 1.3–1.8× faster than the supernodal one (small fronts; docs/grids.md)
+        # simplicial up to SUPERNODAL_NNZ (no BLAS calls on tiny fronts), supernodal
+        # above: on a 2-layer 300×300 power grid its numeric phase was 4× faster
         mode = "simplicial" if csc.nnz <= SUPERNODAL_NNZ else "supernodal"
         try:
             factor = _cholmod_analyze(csc, mode=mode, ordering_method="amd").cholesky(csc)
@@ -142,7 +143,15 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
             raise np.linalg.LinAlgError(str(exc)) from None
         return factor.solve_A
     try:
-        lu = spla.splu(csc, permc_spec="MMD_AT_PLUS_A")
+        # SPD: no pivoting needed, and pivoting off the diagonal (SuperLU's default
+        # threshold 1) wrecks the symmetric ordering: 32 s instead of 4.9 s on a
+        # 2-layer 300×300 power grid (docs/grids.md)
+        lu = spla.splu(
+            csc,
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
     except RuntimeError as exc:  # "Factor is exactly singular"
         raise np.linalg.LinAlgError(str(exc)) from None
     return lu.solve
