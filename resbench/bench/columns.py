@@ -278,6 +278,10 @@ def _cd_row(row: Mapping[str, Any]) -> bool:
     return row["solver"] == "cd"
 
 
+def _peer_row(row: Mapping[str, Any]) -> bool:
+    return row["solver"] not in ("cd", "ngspice")
+
+
 def _sources(row: Mapping[str, Any]) -> float:
     import pandas as pd
 
@@ -352,3 +356,18 @@ SCALE: tuple[Column, ...] = (
     Column("run_id"),
     Column("message"),
 )
+
+#: the columns a sweep with peers (``scale --solvers cd,osqp,…``) adds at the end of
+#: :data:`SCALE`: a peer's own claimed status, its largest |Δv| from the cd answer and
+#: its median total time over cd's
+SCALE_PEERS: tuple[Column, ...] = (
+    Column("claimed", "claimed", "claimed", wide=True, shown_if=_peer_row),
+    Column("diff_vs_cd", "max |Δv| from cd (V)", "Δv vs cd", cell="fmt:.1e", shown_if=_peer_row),
+    Column("ratio_vs_cd", "time / cd", "/ cd", cell="ratio", shown_if=_peer_row),
+)
+
+
+def scale_columns(peers: bool = False) -> tuple[Column, ...]:
+    """The scale summary's columns: :data:`SCALE`, plus :data:`SCALE_PEERS` when the
+    sweep has peers (a sweep of cd and ngspice alone writes the same files as before)."""
+    return SCALE + SCALE_PEERS if peers else SCALE

@@ -11,6 +11,14 @@ For each size of a generated network family (docs/design.md §7 benchmark rules)
 4. both answers are certified from the circuit, and when both solvers ran the
    largest |Δv| between them is recorded, with the speedup (ratio of medians,
    ngspice / cd, total vs total and solve vs solve);
+   peers (``solvers=("cd", "osqp", …)``: :func:`resbench.solvers.registry.peer_solver_names`)
+   run in the same interleaved repeats, in this process under the same memory probe as
+   cd; each gets a row with its status (:func:`resbench.bench.compare.peer_fields`:
+   ``ok``, ``uncertified`` when it claims success on an answer the certificate
+   rejects, ``disagree``, ``stalled``, ``not installed`` / ``not applicable`` with the
+   reason in ``message``), its own ``claimed`` status, ``diff_vs_cd`` (largest |Δv|
+   from the cd answer) and ``ratio_vs_cd`` (its median total over cd's).  Peer rows
+   never change the exit code;
 5. the rows of that size are appended to ``scale_samples.csv`` and
    ``scale_summary.csv`` and flushed to disk at once, so an interrupted sweep
    keeps every finished size; ``resume=True`` reads those files and skips the
@@ -117,6 +125,17 @@ MEMORY_METHOD = (
 #: (both names are checked against the solver registry: timing.FAST_SOLVER, REFERENCE_SOLVER)
 CD, SPICE = timing.FAST_SOLVER, timing.REFERENCE_SOLVER
 SOLVER_IDS: dict[str, str] = {CD: CD, "spice": SPICE, SPICE: SPICE}
+
+
+def solver_ids() -> dict[str, str]:
+    """:data:`SOLVER_IDS` plus every registered peer (by its own name)."""
+    from resbench.solvers.registry import peer_solver_names
+
+    return {**SOLVER_IDS, **{p: p for p in peer_solver_names()}}
+
+
+NOT_INSTALLED, NOT_APPLICABLE = "not installed", "not applicable"
+PEER_STATUSES = ("disagree", "stalled", "sweep_limit", NOT_INSTALLED, NOT_APPLICABLE)
 DRN_INPUTS, DRN_OUTPUTS = 1568, 10
 
 #: Default sizes per family (drn: hidden width with 1568 inputs and 10 outputs, or a
@@ -244,6 +263,17 @@ class ScaleOptions:
     write_netlists: str | None = None
     resume: bool = False
     plot_format: str = "png"
+    #: per-solver options, ``{"osqp": {"eps_abs": 1e-9}}`` (peers only)
+    solver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def peers(self) -> tuple[str, ...]:
+        """The peer solvers of the sweep (those that are neither cd nor ngspice)."""
+        return tuple(s for s in self.solvers if s not in (CD, SPICE))
+
+    def columns(self) -> tuple[C.Column, ...]:
+        """The summary's columns (:func:`resbench.bench.columns.scale_columns`)."""
+        return C.scale_columns(bool(self.peers))
 
     def validate(self) -> None:
         if self.family not in FAMILIES:
@@ -252,15 +282,31 @@ class ScaleOptions:
             )
         self.sizes = parse_sizes(self.family, self.sizes or None)
         solvers: list[str] = []
+        ids = solver_ids()
+        valid = ", ".join(k for k in ids if k != SPICE)
         for s in self.solvers:
             key = str(s).strip().lower()
-            if key not in SOLVER_IDS:
-                raise ResbenchError(f"unknown solver {s!r}; choose from cd, spice")
-            if SOLVER_IDS[key] not in solvers:
-                solvers.append(SOLVER_IDS[key])
+            if key not in ids:
+                raise ResbenchError(f"unknown solver {s!r}; choose from {valid}")
+            if ids[key] not in solvers:
+                solvers.append(ids[key])
         if not solvers:
-            raise ResbenchError("no solvers given; choose from cd, spice")
+            raise ResbenchError(f"no solvers given; choose from {valid}")
+        if any(s not in (CD, SPICE) for s in solvers) and CD not in solvers:
+            raise ResbenchError(
+                "peers are checked against the cd answer: add cd to the solvers "
+                f"(e.g. cd,{','.join(s for s in solvers if s != CD)})"
+            )
         self.solvers = tuple(solvers)
+        from resbench.solvers.registry import get_solver
+
+        for name, given in self.solver_options.items():
+            if name not in self.peers:
+                raise ResbenchError(
+                    f"options given for {name}: scale takes options for its peers only "
+                    f"({', '.join(self.peers) or 'none in this sweep'})"
+                )
+            get_solver(name).check_options(given)
         if self.repeats < 1:
             raise ResbenchError(f"repeats must be >= 1, got {self.repeats}")
         if self.warmup < 0:
@@ -304,6 +350,28 @@ def _cd_runner(circuit: Circuit) -> Callable[[], timing.Measurement]:
         release_free_memory()
         with PeakRSS() as probe:
             sol = solve(circuit, CD, certify=False)
+        return timing.Measurement(sol, extra={"memory": probe.result})
+
+    return run
+
+
+def _peer_runner(
+    circuit: Circuit, name: str, kw: dict[str, Any], unavailable: dict[str, str]
+) -> Callable[[], timing.Measurement]:
+    """A peer in this process under the same peak-RSS probe as cd; a
+    :class:`~resbench.solvers.registry.SolverUnavailable` it raises is noted in
+    ``unavailable`` (and re-raised: the harness stops running it)."""
+    from resbench.solvers import solve
+    from resbench.solvers.registry import SolverUnavailable
+
+    def run() -> timing.Measurement:
+        release_free_memory()
+        try:
+            with PeakRSS() as probe:
+                sol = solve(circuit, name, certify=False, **kw)
+        except SolverUnavailable as exc:
+            unavailable[name] = f"{exc.status}: {exc.args[0] if exc.args else exc}"
+            raise
         return timing.Measurement(sol, extra={"memory": probe.result})
 
     return run
@@ -420,8 +488,55 @@ def _final_answer(samples: list[timing.Sample] | None) -> Solution | None:
     return fin.solution if fin is not None and fin.has_answer else None
 
 
+def _peer_rows(
+    circuit: Circuit,
+    rows: dict[str, dict],
+    samples: dict[str, list[timing.Sample]],
+    opts: ScaleOptions,
+    unavailable: dict[str, str],
+) -> None:
+    """Fill each peer's row in place from :func:`resbench.bench.compare.peer_fields`:
+    status (``not installed``/``not applicable`` short, the reason in ``message``),
+    ``claimed``, its certificate, ``diff_vs_cd`` and ``ratio_vs_cd``."""
+    from resbench.bench.compare import peer_fields
+
+    cd_answer = _final_answer(samples.get(CD))
+    for name in opts.peers:
+        row = rows.get(name)
+        if row is None:
+            continue
+        f = peer_fields(
+            circuit,
+            name,
+            samples.get(name),
+            cd_answer,
+            samples.get(CD),
+            atol=opts.atol,
+            unavailable=unavailable.get(name),
+        )
+        status = str(f["status"])
+        if status.startswith((NOT_INSTALLED, NOT_APPLICABLE)):
+            status = status.split(":")[0]
+        row.update(
+            status=status,
+            message=f["message"],
+            claimed=f["claimed"],
+            diff_vs_cd=f.get("max_abs_diff"),
+            ratio_vs_cd=f.get("ratio_total"),
+            **{k: f.get(k) for k in ("certified", "feasibility", "kcl", "complementarity")},
+        )
+        if name in samples:
+            sol = _final_answer(samples[name])
+            if sol is not None:
+                row["sweeps"] = sol.sweeps
+
+
 def _size_rows(
-    circuit: Circuit, base: dict, samples: dict[str, list[timing.Sample]], opts: ScaleOptions
+    circuit: Circuit,
+    base: dict,
+    samples: dict[str, list[timing.Sample]],
+    opts: ScaleOptions,
+    unavailable: dict[str, str] | None = None,
 ) -> list[dict]:
     """Summary rows of the solvers that ran at one size, checked by
     :func:`~resbench.bench.check.check_answers`: each answer's certificate (a cd answer
@@ -456,9 +571,13 @@ def _size_rows(
             both.update(check.difference_fields())
             if not check.agree:
                 _add_message(rows[SPICE], check.disagree_message())
-        for r in rows.values():
+        for r in (rows[CD], rows[SPICE]):
             r.update(both)
-    return [rows[s] for s in samples]
+    for name in unavailable or {}:
+        if name not in rows:  # never run: its extra is missing
+            rows[name] = {**base, "solver": name}
+    _peer_rows(circuit, rows, samples, opts, unavailable or {})
+    return [rows[s] for s in opts.solvers if s in rows]
 
 
 # --------------------------------------------------------------------------- files
@@ -478,8 +597,20 @@ def _size_ok(family: str, size: str) -> bool:
 _RULES = FileRules(FAMILIES, (CD, SPICE), (OK, UNCERTIFIED, SKIPPED, *ERROR_STATUSES), _size_ok)
 
 
+def _rules() -> FileRules:
+    """:data:`_RULES` with the registered peers and their statuses."""
+    from resbench.solvers.registry import peer_solver_names
+
+    return FileRules(
+        _RULES.families,
+        (*_RULES.solvers, *peer_solver_names()),
+        (*_RULES.statuses, *PEER_STATUSES),
+        _RULES.size_ok,
+    )
+
+
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
-    return read_scale_csv(path, columns, _RULES)
+    return read_scale_csv(path, columns, _rules())
 
 
 def _resume_state(opts: ScaleOptions, paths: dict[str, Path]) -> set[tuple[str, str]]:
@@ -501,7 +632,7 @@ def check_resume(opts: ScaleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     there are none); a ResbenchError naming the file, what is wrong with it and what
     to do when they cannot be resumed (corrupt, or another family or seed)."""
     paths = opts.files()
-    summary = _read_csv(paths["summary"], C.csv_names(C.SCALE))
+    summary = _read_csv(paths["summary"], C.csv_names(opts.columns()))
     samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
     if len(summary):
         fams = sorted(set(summary["family"].astype(str)))
@@ -526,9 +657,10 @@ def check_resume(opts: ScaleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def exit_code(summary: pd.DataFrame) -> int:
     """2 if any row is error/timeout/failed; else 1 if a cd answer is uncertified or the
-    solvers disagree; else 0 (``skipped`` rows are fine)."""
+    solvers disagree; else 0 (``skipped`` rows are fine; peers' rows never count)."""
     if not len(summary):
         return 0
+    summary = summary[summary["solver"].astype(str).isin((CD, SPICE))]
     statuses = set(summary["status"].astype(str))
     if statuses & set(ERROR_STATUSES):
         return 2
@@ -554,7 +686,7 @@ def _write_reports(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, int]:
     from resbench.bench.results import atomic_write_json, atomic_write_text, sidecar
 
-    summary = _read_csv(paths["summary"], C.csv_names(C.SCALE))
+    summary = _read_csv(paths["summary"], C.csv_names(opts.columns()))
     samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
     fit = fits(summary)
     code = exit_code(summary)
@@ -613,6 +745,7 @@ def run_scale(
     on_size: Callable[[str, list[dict]], None] | None = None,
     before_run: Callable[[str, str, str, int], None] | None = None,
     plot_format: str = "png",
+    solver_options: dict[str, dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Run a scaling sweep (see the module docstring); returns the summary DataFrame.
 
@@ -649,6 +782,7 @@ def run_scale(
         write_netlists=None if write_netlists is None else str(write_netlists),
         resume=resume,
         plot_format=plot_format,
+        solver_options=dict(solver_options or {}),
     )
     opts.validate()
     paths = opts.files()
@@ -723,21 +857,32 @@ def _sweep(
         except (ResbenchError, MemoryError, ValueError) as exc:
             msg = exc.format() if isinstance(exc, ResbenchError) else f"{type(exc).__name__}: {exc}"
             rows = [{**base, "solver": s, "status": ERROR, "message": msg} for s in wanted]
-            append_csv_rows(paths["summary"], C.csv_rows(C.SCALE, rows), C.csv_names(C.SCALE))
+            cols = opts.columns()
+            append_csv_rows(paths["summary"], C.csv_rows(cols, rows), C.csv_names(cols))
             if on_size is not None:
                 on_size(size, rows)
             continue
         base["build_seconds"] = time.perf_counter() - t0
-        base.update({k: v for k, v in circuit.sizes().items() if k in C.csv_names(C.SCALE)})
+        base.update({k: v for k, v in circuit.sizes().items() if k in SUMMARY_COLUMNS})
         base["circuit_bytes"] = circuit_bytes(circuit)
         note = None
         if opts.write_netlists:
             note = _write_netlist(circuit, opts, size)
         runners: dict[str, timing.Runner] = {}
         skipped: list[dict] = []
+        unavailable: dict[str, str] = {}
         for solver in wanted:
             if solver == CD:
                 runners[CD] = _cd_runner(circuit)
+            elif solver != SPICE:
+                from resbench.solvers.registry import get_solver
+
+                missing = get_solver(solver).missing()
+                if missing is not None:
+                    unavailable[solver] = missing
+                else:
+                    kw = dict(opts.solver_options.get(solver, {}))
+                    runners[solver] = _peer_runner(circuit, solver, kw, unavailable)
             elif len(circuit.resistors) > opts.spice_max_size:
                 skipped.append(
                     {
@@ -759,8 +904,10 @@ def _sweep(
             )
             samples = _run_size(runners, opts, hook, pre)
             sample_rows = [_sample_row(base, s) for ss in samples.values() for s in ss]
-            rows = _size_rows(circuit, base, samples, opts)
+            rows = _size_rows(circuit, base, samples, opts, unavailable)
             del samples
+        elif unavailable:
+            rows = _size_rows(circuit, base, {}, opts, unavailable)
         rows += skipped
         if note:
             for r in rows:
@@ -768,7 +915,8 @@ def _sweep(
         order = {s: i for i, s in enumerate(opts.solvers)}
         rows.sort(key=lambda r: order.get(r["solver"], 99))
         append_csv_rows(paths["samples"], sample_rows, SAMPLE_COLUMNS)
-        append_csv_rows(paths["summary"], C.csv_rows(C.SCALE, rows), C.csv_names(C.SCALE))
+        cols = opts.columns()
+        append_csv_rows(paths["summary"], C.csv_rows(cols, rows), C.csv_names(cols))
         del circuit, runners
         if on_size is not None:
             on_size(size, rows)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from resbench.cli import options
 from resbench.cli import tables as T
+from resbench.cli.compare import paper_code_option, solver_option_option
 from resbench.defaults import FAMILIES
 
 if TYPE_CHECKING:  # pandas is imported lazily (it is slow to import)
@@ -27,13 +28,19 @@ _SPICE_MAX_HELP = "drn 500000, grid 20000, random 5000"
 
 
 def _solver_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    """The --solvers list: the registry's fast solver (cd) and ngspice (alias spice)."""
-    from resbench.bench.timing import FAST_SOLVER, REFERENCE_SOLVER
+    """The --solvers list: the registry's fast solver (cd), ngspice (alias spice) and the
+    registered peers (osqp, clarabel, highs, scipy, paper)."""
+    from resbench.bench.scale import solver_ids
 
+    ids = solver_ids()
     names = tuple(t.strip().lower() for t in value.split(",") if t.strip())
-    bad = [n for n in names if n not in (FAST_SOLVER, "spice", REFERENCE_SOLVER)]
+    bad = [n for n in names if n not in ids]
     if bad or not names:
-        raise click.BadParameter(f"expected a comma list of cd, spice; got {value!r}")
+        valid = ", ".join(k for k in ids if k != "ngspice")
+        raise click.BadParameter(
+            f"expected a comma list of {valid} (spice = ngspice); got {value!r}"
+            + (f": unknown {', '.join(bad)}" if bad else "")
+        )
     return names
 
 
@@ -59,8 +66,13 @@ def _solver_list(ctx: click.Context, param: click.Parameter, value: str) -> tupl
     default="cd,spice",
     show_default=True,
     callback=_solver_list,
-    help="Comma list of solvers: cd (numba coordinate descent), spice (ngspice).",
+    help="Comma list of solvers: cd (numba coordinate descent), spice (ngspice), and peers "
+    "checked against cd: osqp, clarabel, highs (pip install -e '.[qp]'), scipy (sparse "
+    "direct active-set), paper (the paper's PyTorch code, drn only: pip install -e "
+    "'.[peers]' and --paper-code DIR).",
 )
+@solver_option_option
+@paper_code_option
 @options.repeats
 @options.warmup
 @options.timeout
@@ -110,6 +122,8 @@ def scale(
     family: str,
     sizes: str | None,
     solvers: tuple[str, ...],
+    solver_option: tuple[str, ...],
+    paper_code: str | None,
     repeats: int,
     warmup: int,
     timeout: float,
@@ -140,11 +154,23 @@ def scale(
     Exit code: 0 all cd answers certified and agreeing with ngspice; 1 an
     uncertified answer or a disagreement; 2 an error, failure or timeout;
     130 interrupted (Ctrl-C): finished sizes are kept, --resume carries on.
+
+    \b
+    Peers (--solvers cd,osqp,clarabel,highs,scipy,paper): one row each per
+    size, with its own claimed status, Δv vs cd, time / cd and certificate
+    (a peer that claims success on an answer the certificate rejects is
+    'uncertified'); a missing extra is a 'not installed' row.  Peer rows
+    never change the exit code.  --solver-option osqp.eps_abs=1e-6 sets a
+    peer's option.
     """
     from resbench.bench.results import claim_output
     from resbench.bench.scale import STEM, check_resume
     from resbench.cli.compare import consoles
+    from resbench.solvers.registry import parse_solver_options
 
+    solver_options = parse_solver_options(solver_option)
+    if paper_code is not None:
+        solver_options.setdefault("paper", {})["paper_code"] = paper_code
     opts = _checked_options(
         family,
         sizes,
@@ -160,6 +186,7 @@ def scale(
         write_netlists,
         resume,
         plot_format,
+        solver_options,
     )
     plot_name = opts.files()["plot"].name
     # lock --out now: a second run, or a bad folder, stops before any work
@@ -187,6 +214,7 @@ def _checked_options(
     write_netlists: str | None,
     resume: bool,
     plot_format: str,
+    solver_options: dict | None = None,
 ) -> ScaleOptions:
     """The sweep's validated options: bad sizes or values are a clean error (exit 2)
     before anything runs."""
@@ -207,6 +235,7 @@ def _checked_options(
         write_netlists=write_netlists,
         resume=resume,
         plot_format=plot_format.lower(),
+        solver_options=dict(solver_options or {}),
     )
     opts.validate()
     return opts
@@ -266,6 +295,7 @@ def _run_with_progress(opts: ScaleOptions, err: Console) -> pd.DataFrame:
                 on_size=on_size,
                 before_run=before_run,
                 plot_format=opts.plot_format,
+                solver_options=opts.solver_options,
             )
         except KeyboardInterrupt:
             progress.stop()
@@ -281,7 +311,7 @@ def _print_report(out: Console, summary: pd.DataFrame, opts: ScaleOptions, *, wi
     """The summary table, the settings line, the power-law fits, the JIT compile time
     (not in the totals) and the files written."""
     files = summary.attrs["files"]
-    out.print(render_table(summary, opts.family, wide=wide))
+    out.print(render_table(summary, opts.family, wide=wide, peers=bool(opts.peers)))
     out.print(
         f"medians of up to {opts.repeats} measured runs after {opts.warmup} warm-up; "
         "speedup = ngspice / cd median total" + ("" if wide else "; --wide for every column"),
@@ -296,15 +326,19 @@ def _print_report(out: Console, summary: pd.DataFrame, opts: ScaleOptions, *, wi
     out.print(f"results: {', '.join(written)}", soft_wrap=True)
 
 
-def render_table(summary: pd.DataFrame, family: str, *, wide: bool = False) -> Table:
+def render_table(
+    summary: pd.DataFrame, family: str, *, wide: bool = False, peers: bool = False
+) -> Table:
     """The terminal table of a sweep (columns from :data:`resbench.bench.columns.SCALE`):
     by default the columns that fit in 80 characters (size, solver, status, resistors,
     median total, speedup, max |Δv|); ``wide`` adds nodes, diodes, runs, min/max, solve
-    time, sweeps, memory and the certificate."""
-    from resbench.bench.columns import SCALE
+    time, sweeps, memory and the certificate.  ``peers``: the peer columns too (Δv vs
+    cd, time / cd; claimed status with ``wide``)."""
+    from resbench.bench.columns import scale_columns
 
     title = f"scale: {family}" + ("" if wide else " (median total time)")
-    return T.render(title, SCALE, (r for _, r in summary.iterrows()), wide=wide)
+    cols = scale_columns(peers)
+    return T.render(title, cols, (r for _, r in summary.iterrows()), wide=wide)
 
 
 def fit_lines(fit: dict) -> list[str]:

@@ -63,10 +63,7 @@ def solve_paper(
     try:
         load_paper_code(paper_code)
     except PaperCodeUnavailable as exc:
-        raise NotInstalled(
-            "the paper solver needs a checkout of its code: --paper-code DIR or "
-            f"RESBENCH_PAPER_CODE=DIR ({exc})"
-        ) from None
+        raise NotInstalled(f"the paper solver needs its code: {exc}") from None
     t0 = time.perf_counter()
     try:
         params = export_paper_params(circuit)
