@@ -103,7 +103,7 @@ SIMULATORS: dict[str, SimulatorSpec] = {
     ),
 }
 #: modules that register further simulators when imported (e.g. an ngspice one)
-SIMULATOR_MODULES: list[str] = []
+SIMULATOR_MODULES: list[str] = ["resbench.drn.spice"]
 
 
 def register_simulator(spec: SimulatorSpec) -> None:
