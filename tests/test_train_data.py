@@ -23,6 +23,7 @@ from resbench.errors import ResbenchError
 from resbench.train.data import (
     MNIST_FILES,
     DatasetError,
+    _digits_arrays,
     load_dataset,
     load_digits,
     load_mnist,
@@ -160,6 +161,9 @@ def test_digits_split() -> None:
     from sklearn.datasets import load_digits as sk
 
     ref = sk()
+    x_all, y_all = _digits_arrays()  # read without importing scikit-learn: the same arrays
+    np.testing.assert_array_equal(x_all, ref.data)
+    np.testing.assert_array_equal(y_all, ref.target)
     allx = np.concatenate([d.images(), d.images(test=True)]) * 16
     assert sorted(map(bytes, allx.astype(np.uint8))) == sorted(
         map(bytes, ref.data.astype(np.uint8))

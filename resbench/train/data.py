@@ -150,13 +150,31 @@ def stratified_split(labels: np.ndarray, test_size: int, seed: int) -> tuple:
     return np.flatnonzero(mask), test_idx
 
 
-def load_digits() -> Dataset:
-    """scikit-learn's digits with the fixed 1,437 / 360 stratified split."""
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as (pixels [1797, 64] uint8, labels [1797] int64).
+
+    Read straight from the CSV that scikit-learn ships (``datasets/data/digits.csv.gz``,
+    the file its ``load_digits`` reads), found without importing scikit-learn, whose
+    import costs seconds; ``load_digits`` itself when that file is not there."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            with gzip.open(path, "rt") as fh:
+                table = np.loadtxt(fh, delimiter=",", dtype=np.float64, ndmin=2)
+            if table.shape == (1797, 65):
+                return table[:, :64].round().astype(np.uint8), table[:, 64].astype(np.int64)
     from sklearn.datasets import load_digits as sk_load_digits
 
     d = sk_load_digits()
-    x = np.asarray(d.data).round().astype(np.uint8)  # stored as floats 0.0..16.0
-    y = np.asarray(d.target, dtype=np.int64)
+    return np.asarray(d.data).round().astype(np.uint8), np.asarray(d.target, dtype=np.int64)
+
+
+def load_digits() -> Dataset:
+    """scikit-learn's digits with the fixed 1,437 / 360 stratified split."""
+    x, y = _digits_arrays()  # pixels stored 0..16
     train, test = stratified_split(y, DIGITS_TEST_SIZE, DIGITS_SPLIT_SEED)
     return Dataset(
         name="digits",
