@@ -13,6 +13,7 @@ import resbench._certificate_kernels as certificate_kernels
 import resbench.batch._certificate_kernels as batch_certificate_kernels
 import resbench.batch._kernels as batch_kernels
 import resbench.batch.polish  # noqa: F401  (its private kernels register with _jit)
+import resbench.drn._kernels as drn_kernels
 from resbench import _jit, solvers
 from resbench.generate import drn, grid, random_network
 from resbench.netlist import read_netlist
@@ -33,6 +34,7 @@ def test_every_public_kernel_declares_a_signature():
         certificate_kernels,
         batch_kernels,
         batch_certificate_kernels,
+        drn_kernels,
     ):
         entry_points = {
             name
