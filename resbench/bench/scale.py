@@ -660,7 +660,8 @@ def exit_code(summary: pd.DataFrame) -> int:
     solvers disagree; else 0 (``skipped`` rows are fine; peers' rows never count)."""
     if not len(summary):
         return 0
-    summary = summary[summary["solver"].astype(str).isin((CD, SPICE))]
+    if "solver" in summary:
+        summary = summary[summary["solver"].astype(str).isin((CD, SPICE))]
     statuses = set(summary["status"].astype(str))
     if statuses & set(ERROR_STATUSES):
         return 2
