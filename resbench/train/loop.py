@@ -585,6 +585,13 @@ def train(
                     obs.epoch_end(row)
             except KeyboardInterrupt:
                 interrupted = True
+            except ResbenchError as exc:  # e.g. a phase with no equilibrium: say so, keep
+                meta["error"] = str(exc)
+                write_meta("failed")
+                kept = f"; the {len(rows)} finished epoch(s) are kept in {out}" if rows else ""
+                raise TrainError(
+                    f"training stopped in epoch {len(rows) + 1}: {exc}{kept}"
+                ) from None
         write_meta("interrupted" if interrupted else "finished")
     return TrainResult(
         rows=rows,
