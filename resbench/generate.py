@@ -841,10 +841,11 @@ def chain(
 # --------------------------------------------------------------------------- star
 def _star_estimate(n: int) -> SizeEstimate:
     counts = {"nodes": n + 1, "resistors": 2 * n, "diodes": 0, "vsources": 0, "isources": 1}
+    # per leaf: its name, two resistor names in a list (measured ~290 B in all)
     return SizeEstimate(
         what=f"a star of {n:,} leaves",
         counts=counts,
-        nbytes=_BASE_BYTES + 110 * n + 80 * n,
+        nbytes=_BASE_BYTES + 340 * n,
         hint="use fewer leaves",
     )
 
@@ -959,7 +960,8 @@ def powergrid(
     i_load: float = 1e-4,
 ) -> Circuit:
     """A multi-layer on-chip power grid in the style of the IBM power-grid benchmarks
-    (ibmpg1–6: ``R``/``V``/``I`` only, nodes ``n{layer}_{x}_{y}``, pads ``_X_n…``).
+    (ibmpg1–6: ``R``/``V``/``I`` only, nodes ``n{layer}_{x}_{y}``, pads ``_X_n…``, which
+    the netlist reader lower-cases, as the names here are).
 
     Layer 1 is a ``rows × cols`` mesh of wire segments; layer k ≥ 2 has nodes every
     2^(k−1) points of layer 1 (coarser, like upper metal layers) and wires in one
@@ -969,7 +971,7 @@ def powergrid(
     resistor ``rv*`` of ``r_via`` ohms, or (``via_sources``) a 0 V source ``vv*``, as
     the published netlists write many of them.  Every ``pad_pitch``-th node of the
     top layer in each direction is a C4 pad: ``rp*`` of ``r_pad`` ohms to
-    ``_X_n{top}_{x}_{y}``, held at ``vdd`` by ``vp*``.  A ``load_fraction`` of the
+    ``_x_n{top}_{x}_{y}``, held at ``vdd`` by ``vp*``.  A ``load_fraction`` of the
     layer-1 nodes draw a load current ``il*`` of ``U(0, i_load)`` A to ground.
     Coordinates in names are grid indices × :data:`PG_PITCH`.
 
@@ -1039,7 +1041,8 @@ def powergrid(
     top = grids[-1]
     pads = top[::pad_pitch, ::pad_pitch].ravel()
     pad_nodes = np.arange(len(names), len(names) + pads.size, dtype=np.int32)
-    names += ["_X_" + names[int(i)] for i in pads]
+    # "_X_" in the published netlists; lower-case here, as the netlist reader makes it
+    names += ["_x_" + names[int(i)] for i in pads]
     res_names += list(IndexedNames("rp", pads.size, 1))
     ra.append(pads)
     rb.append(pad_nodes)
