@@ -250,3 +250,79 @@ def test_train_cli_with_ngspice(tmp_path) -> None:
     meta = json.loads((out / "train.json").read_text())
     assert meta["settings"]["simulator"] == "ngspice" and meta["settings"]["limit"] == 8
     assert meta["epochs_done"] == 1
+
+
+def _headline_script():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_train_headline.py"
+    spec = importlib.util.spec_from_file_location("bench_train_headline", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclass looks its module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_headline_arithmetic() -> None:
+    """The headline script's extrapolation, fit and gain, on numbers worked by hand:
+    the paper's own figures (XL epoch 6.3 min, SPICE XS epoch 160× that, 327× the
+    size) give its ≈ 52,000× gain."""
+    hl = _headline_script()
+    # 15,000 steps × (3 × 2 s + 0.01 s) + 180,000 ops × 10 s
+    assert hl.spice_epoch_seconds(2.0, 10.0, 0.01, 4) == pytest.approx(15_000 * 6.01 + 1.8e6)
+    n = np.array([1e5, 1e6, 1e7])
+    a, b = hl.fit_linear(n, 3.0 + 2e-4 * n)
+    assert a == pytest.approx(3.0) and b == pytest.approx(2e-4)
+    assert hl.size_within(a, b, 3.0 + 2e-4 * 5e8) == pytest.approx(5e8)
+    assert np.isnan(hl.size_within(1.0, 0.0, 10.0))
+    with pytest.raises(ValueError):
+        hl.fit_linear(np.array([1e5, 1e5]), np.array([1.0, 2.0]))
+    xl_n = 1568 * 32768 + 32768 * 10
+    t_xl = 6.3 * 60
+    rows = [
+        {
+            "network": "DRN-XS",
+            "conductances": hl.XS_CONDUCTANCES,
+            "size_vs_xs": 1.0,
+            "resbench_s_per_sample": 10.0 / 60_000,
+            "resbench_epoch_s": 10.0,
+            "resbench_epoch_kind": "measured",
+            "spice_epoch_s": 160 * t_xl,
+            "spice_samples": 4,
+            "spice_op_s": 0.3,
+            "spice_setup_s_per_phase": 0.1,
+            "ratio_epoch": 160 * t_xl / 10.0,
+            "max_dw": 1e-10,
+            "max_step_dw": 1e-2,
+        },
+        {
+            "network": "DRN-XL",
+            "conductances": xl_n,
+            "size_vs_xs": xl_n / hl.XS_CONDUCTANCES,
+            "resbench_s_per_sample": t_xl / 60_000,
+            "resbench_epoch_s": t_xl,
+            "resbench_epoch_kind": "scaled from 40 samples",
+        },
+    ]
+    head = hl.headline(rows)
+    assert head["ratio_at_xs"] == pytest.approx(160 * t_xl / 10.0)
+    xl = head["per_size"][1]
+    assert xl["speedup_vs_spice_xs"] == pytest.approx(160.0)
+    assert xl["gain"] == pytest.approx(160 * 327.7, rel=1e-3)
+    assert not xl["measured"] and head["per_size"][0]["measured"]
+    fit = head["fit"]
+    assert fit["extrapolated_beyond_measured"]
+    assert fit["a"] + fit["b"] * fit["n_within_spice_xs_epoch"] == pytest.approx(160 * t_xl)
+    text = hl.markdown(
+        {
+            "rows": rows,
+            "inputs": "test",
+            "load_average_before": (0, 0, 0),
+            "load_average_after": (0, 0, 0),
+        },
+        {"command": "x", "options": {"batch_size": 4, "dtype": "float64"}},
+        head,
+    )
+    assert "extrapolated" in text and "fit" in text and "160×" in text
