@@ -39,7 +39,7 @@ def assert_clean_failure(res, code: int = 2) -> str:
 
 def test_run_and_resume(tmp_path) -> None:
     out = tmp_path / "run"
-    res = run(*QUICK, "--epochs", 1, "--out", out, "--no-plot")
+    res = run(*QUICK, "--epochs", 1, "--out", out, "--no-plot", "--threads", 1)
     assert res.exit_code == 0, res.output
     assert "epoch   1/1" in res.output and "test error" in res.output
     assert {p.name for p in out.iterdir()} >= {"epochs.csv", "train.json", "checkpoint.npz"}
