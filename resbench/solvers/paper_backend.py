@@ -9,7 +9,8 @@ layout) onto its ``DeepResistiveEnergy`` (:func:`~resbench.bench.paper.export_pa
 This module only wraps that as a solver entry: one operating point, batch 1.
 
 * A circuit that is not a DRN in that layout → :class:`NotApplicable` (the bench shows
-  a "not applicable" row, with the reason the mapping gave).
+  a "not applicable" row, with the reason the mapping gave); this is decided first,
+  in numpy, so it holds without torch too.
 * No torch, or no checkout → :class:`NotInstalled`, whose message says exactly what to
   install (``pip install -e '.[peers]'``) or set (``--paper-code DIR`` /
   ``RESBENCH_PAPER_CODE``).
@@ -53,6 +54,12 @@ def solve_paper(
         load_paper_code,
     )
 
+    t0 = time.perf_counter()
+    try:
+        params = export_paper_params(circuit)
+    except CircuitError as exc:
+        why = exc.args[0] if exc.args else str(exc)
+        raise NotApplicable(f"paper: not a DRN in resbench.generate.drn's layout ({why})") from None
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -64,12 +71,6 @@ def solve_paper(
         load_paper_code(paper_code)
     except PaperCodeUnavailable as exc:
         raise NotInstalled(f"the paper solver needs its code: {exc}") from None
-    t0 = time.perf_counter()
-    try:
-        params = export_paper_params(circuit)
-    except CircuitError as exc:
-        why = exc.args[0] if exc.args else str(exc)
-        raise NotApplicable(f"paper: not a DRN in resbench.generate.drn's layout ({why})") from None
     index = {name.lower(): k for k, name in enumerate(circuit.vsources.names)}
     inputs = circuit.vsources.value[[index[n.lower()] for n in params.input_names]]
     try:

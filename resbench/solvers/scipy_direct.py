@@ -17,7 +17,9 @@ semismooth Newton method on the complementarity conditions:
 2. every constraint's multiplier (A: the current the diode carries) from the residual
    ``c − L u − D_Aᵀ λ``;
 3. a constraint is active next time iff ``multiplier + σ · violation > 0`` (σ: the
-   node's conductance, so that amperes and volts compare); stop when the set repeats.
+   node's conductance, so that amperes and volts compare; a dead band of 1e-13 of
+   the current scale keeps round-off from toggling a degenerate constraint); stop
+   when the set repeats.
 
 With bounds only, L is an M-matrix and the method converges monotonically in finitely
 many steps (ibid., Thm 3.1); with diodes between free nodes it can cycle: a repeated
@@ -92,6 +94,18 @@ def _solve_fixed(
     return u, x[free.size :]
 
 
+ROUND_OFF = 1e-13  # fraction of the current scale below which the active-set rule does
+# not switch a constraint (round-off would toggle a degenerate one, at its bound with a
+# zero multiplier, forever)
+
+
+def _rule(active: np.ndarray, value: np.ndarray, tau: float) -> np.ndarray:
+    """Active next time iff multiplier + σ·violation > 0, with a dead band of ±tau:
+    an active constraint stays unless the value is below −tau, an inactive one joins
+    only above +tau."""
+    return np.where(active, value > -tau, value > tau)
+
+
 def active_set_solve(
     p: Problem, *, max_iter: int = 200, L: sp.csc_matrix | None = None
 ) -> tuple[np.ndarray | None, str, int, str]:
@@ -114,6 +128,7 @@ def active_set_solve(
     act = (
         (D @ u0 >= p.ff_limit - eps) & (D @ force > 0) if p.n_ff_diodes else np.zeros(0, dtype=bool)
     )
+    tau = ROUND_OFF * p.i_scale  # amperes: below it a multiplier or a violation is noise
     seen: set[bytes] = set()
     u: np.ndarray | None = None
     for k in range(1, max_iter + 1):
@@ -130,11 +145,9 @@ def active_set_solve(
         r = p.c - L @ u - (D.T @ mult_d if p.n_ff_diodes else 0.0)
         mu_up = np.where(up, r, 0.0)  # current the upper bound pushes back with
         mu_dn = np.where(dn, -r, 0.0)
-        new_up = mu_up + sigma * (u - p.hi) > 0
-        new_dn = (mu_dn + sigma * (p.lo - u) > 0) & ~new_up
-        new_act = (
-            mult_d + sig_d * (D @ u - p.ff_limit) > 0 if p.n_ff_diodes else np.zeros(0, dtype=bool)
-        )
+        new_up = _rule(up, mu_up + sigma * (u - p.hi), tau)
+        new_dn = _rule(dn, mu_dn + sigma * (p.lo - u), tau) & ~new_up
+        new_act = _rule(act, mult_d + sig_d * (D @ u - p.ff_limit), tau)
         same = (
             np.array_equal(new_up, up)
             and np.array_equal(new_dn, dn)
