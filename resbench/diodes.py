@@ -196,6 +196,7 @@ class Expanded:
     r_value: np.ndarray
     von: np.ndarray
     y_node: np.ndarray
+    rs: np.ndarray  # per diode: the RS left in a Shockley model (``keep_rs``), else 0
 
     @property
     def changed(self) -> bool:
@@ -228,8 +229,9 @@ def expand(circuit: Circuit, *, keep_rs: bool = False) -> Expanded:
     r_value = np.zeros(nd)
     von = np.zeros(nd)
     y_node = np.full(nd, -1, dtype=np.int64)
+    rs = np.zeros(nd)
     base = Expanded(circuit, circuit, circuit.n_nodes, len(circuit.vsources), shock, i_s, nvt,
-                    r_node, r_value, von, y_node)  # fmt: skip
+                    r_node, r_value, von, y_node, rs)  # fmt: skip
     if not nd or not any(m.kind != IDEAL for m in kinds.values()):
         return base
     nodes = list(circuit.nodes)
@@ -251,7 +253,9 @@ def expand(circuit: Circuit, *, keep_rs: bool = False) -> Expanded:
         if m.kind == SHOCKLEY:
             shock[k] = True
             i_s[k], nvt[k] = m.i_s, m.nvt
-            if m.rs > 0 and not keep_rs:
+            if keep_rs:
+                rs[k] = m.rs
+            elif m.rs > 0:
                 x = len(nodes)
                 nodes.append(_unique(f"{dname}_rs", taken_nodes))
                 ra.append(int(anode[k]))
@@ -289,9 +293,6 @@ def expand(circuit: Circuit, *, keep_rs: bool = False) -> Expanded:
             a = y
         von[k] = m.von
         anode[k] = a
-    if keep_rs:
-        for k in np.flatnonzero(shock):
-            r_value[k] = 0.0
     if not changed:
         return base
     # Shockley models whose RS is now a resistor: the diode keeps IS, N only
@@ -323,7 +324,7 @@ def expand(circuit: Circuit, *, keep_rs: bool = False) -> Expanded:
         warnings=list(circuit.warnings),
     )
     return Expanded(ex, circuit, circuit.n_nodes, len(circuit.vsources), shock, i_s, nvt,
-                    r_node, r_value, von, y_node)  # fmt: skip
+                    r_node, r_value, von, y_node, rs)  # fmt: skip
 
 
 def shockley_current(vd: np.ndarray, i_s: np.ndarray, nvt: np.ndarray) -> np.ndarray:

@@ -28,32 +28,60 @@ CONVERGED = 0
 SWEEP_LIMIT = 1
 
 
+@njit(cache=True)
+def _w_exp(y):  # pragma: no cover - compiled
+    """Lambert W of exp(y) without forming exp(y): the root w > 0 of w + ln w = y."""
+    if y < -700.0:
+        return math.exp(y)
+    w = y - math.log(y) if y > 1.0 else math.exp(y)
+    for _ in range(60):
+        nw = w * (1.0 + y - math.log(w)) / (1.0 + w)
+        if abs(nw - w) <= 1e-16 * nw:
+            return nw
+        w = nw
+    return w
+
+
 @njit(cache=True, inline="always")
-def _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma: no cover - compiled
+def diode_iv(vd, i_s, nvt, rs):  # pragma: no cover - compiled
+    """Current and conductance of a Shockley diode at drop ``vd`` (with series ``rs``:
+    ``i = IS expm1((vd − i rs)/NVt)``, in closed form by Lambert W)."""
+    if rs == 0.0:
+        z = vd / nvt
+        if z > Z_MAX:
+            z = Z_MAX
+        return i_s * math.expm1(z), i_s * math.exp(z) / nvt
+    a = i_s * rs / nvt
+    w = _w_exp(math.log(a) + (vd + i_s * rs) / nvt)
+    i = nvt / rs * w - i_s
+    j = i + i_s
+    return i, j / (nvt + rs * j)
+
+
+@njit(cache=True, inline="always")
+def _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs):  # pragma: no cover - compiled
     f = a_i * x - b_i
     df = a_i
     for e in range(e0, e1):
         k = e_diode[e]
         s = e_sign[e]
-        z = (s * x + t[e - e0]) / nvt[k]
-        if z > Z_MAX:
-            z = Z_MAX
-        f += s * i_s[k] * math.expm1(z)
-        df += i_s[k] * math.exp(z) / nvt[k]
+        i, g = diode_iv(s * x + t[e - e0], i_s[k], nvt[k], rs[k])
+        f += s * i
+        df += g
     return f, df
 
 
 @njit(cache=True)
-def _root(x0, lo, hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma: no cover
+def _root(x0, lo, hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs):  # pragma: no cover
     """The minimiser of the node's energy on [lo, hi]; NaN when φ has no root and no
     bound stops it."""
-    f0, d0 = _phi(x0, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+    f0, d0 = _phi(x0, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
     if f0 == 0.0:
         return x0
     if f0 > 0.0:  # the root is below x0
         xr, xl = x0, -np.inf
         if lo > -np.inf:
-            fl, _ = _phi(lo, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+            fl, _ = _phi(lo, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
             if fl >= 0.0:
                 return lo
             xl = lo
@@ -61,7 +89,7 @@ def _root(x0, lo, hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma
             step = f0 / d0 if d0 > 0.0 else 1.0
             for _ in range(400):
                 cand = x0 - 2.0 * step
-                fc, _d = _phi(cand, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+                fc, _d = _phi(cand, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
                 if fc <= 0.0:
                     xl = cand
                     break
@@ -72,7 +100,7 @@ def _root(x0, lo, hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma
     else:  # the root is above x0
         xl, xr = x0, np.inf
         if hi < np.inf:
-            fh, _ = _phi(hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+            fh, _ = _phi(hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
             if fh <= 0.0:
                 return hi
             xr = hi
@@ -80,7 +108,7 @@ def _root(x0, lo, hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma
             step = -f0 / d0 if d0 > 0.0 else 1.0
             for _ in range(400):
                 cand = x0 + 2.0 * step
-                fc, _d = _phi(cand, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+                fc, _d = _phi(cand, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
                 if fc >= 0.0:
                     xr = cand
                     break
@@ -90,7 +118,7 @@ def _root(x0, lo, hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma
                 return np.nan
     # safeguarded Newton inside [xl, xr]
     x = x0 if xl < x0 < xr else 0.5 * (xl + xr)
-    f, d = _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+    f, d = _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
     for _ in range(200):
         if f == 0.0:
             return x
@@ -104,7 +132,7 @@ def _root(x0, lo, hi, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt):  # pragma
         if nx == x or abs(nx - x) <= 2.0 * _EPS * abs(x) or xr - xl <= 4.0 * _EPS * abs(x):
             return nx
         x = nx
-        f, d = _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt)
+        f, d = _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
     return x
 
 
@@ -122,7 +150,9 @@ def _node_terms(i, u, e0, e1, e_diode, e_sign, e_other, d_const, g0, t):  # prag
     return acc
 
 
-@kernel(I64, I32, F64, F64, F64, F64, F64, I64, I64, F64, I64, F64, F64, F64, F64, F64, INT, FLOAT)
+@kernel(
+    I64, I32, F64, F64, F64, F64, F64, I64, I64, F64, I64, F64, F64, F64, F64, F64, F64, INT, FLOAT
+)
 def shockley_sweeps(
     indptr,
     indices,
@@ -138,6 +168,7 @@ def shockley_sweeps(
     e_const,
     i_s,
     nvt,
+    rs,
     g0,
     u,
     max_sweeps,
@@ -166,9 +197,9 @@ def shockley_sweeps(
                     x = min(max(b / a_diag[i], lo[i]), hi[i])
                 else:
                     x = _root(u[i], lo[i], hi[i], a_diag[i], b, e0, e1, e_diode, e_sign, t,
-                              i_s, nvt)  # fmt: skip
+                              i_s, nvt, rs)  # fmt: skip
             else:
-                x = _root(u[i], lo[i], hi[i], a_diag[i], b, e0, e1, e_diode, e_sign, t, i_s, nvt)
+                x = _root(u[i], lo[i], hi[i], a_diag[i], b, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
             if x != x:
                 return NO_ROOT, sweep, np.inf, i
             dv = abs(x - u[i])
@@ -186,10 +217,10 @@ def shockley_sweeps(
     return SWEEP_LIMIT, max_sweeps, est, -1
 
 
-@kernel(I64, I32, F64, F64, F64, F64, F64, I64, I64, F64, I64, F64, F64, F64, F64, F64)
+@kernel(I64, I32, F64, F64, F64, F64, F64, I64, I64, F64, I64, F64, F64, F64, F64, F64, F64)
 def shockley_residual(
     indptr, indices, data, a_diag, c, lo, hi, e_ptr, e_diode, e_sign, e_other, e_const, i_s,
-    nvt, g0, u,
+    nvt, rs, g0, u,
 ):  # pragma: no cover - compiled  # fmt: skip
     """Largest KCL imbalance (A) at a free supernode after projection on its bounds."""
     n = u.shape[0]
@@ -204,7 +235,7 @@ def shockley_residual(
             b += data[e] * u[indices[e]]
         e0, e1 = e_ptr[i], e_ptr[i + 1]
         b += _node_terms(i, u, e0, e1, e_diode, e_sign, e_other, e_const, g0, t)
-        g, _ = _phi(u[i], a_diag[i], b, e0, e1, e_diode, e_sign, t, i_s, nvt)
+        g, _ = _phi(u[i], a_diag[i], b, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
         if u[i] <= lo[i] and g > 0.0:
             g = 0.0
         if u[i] >= hi[i] and g < 0.0:

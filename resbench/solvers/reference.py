@@ -805,8 +805,8 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     :func:`solve_reference`: the minimiser of the energy's quadratic model over the
     feasible set.  The step to it is damped by an exact line search on the true energy
     (the root of its derivative along the step, by bisection), which keeps every
-    iterate feasible and the energy decreasing.  Stops when a full step moves no
-    voltage by more than 1e-15 of the voltage scale."""
+    iterate feasible and the energy decreasing.  Stops after a Newton step that moves no
+    voltage by more than 1e-12 of the voltage scale (the error after it is ~ its square)."""
     from resbench.diodes import expand, shockley_current
     from resbench.solvers.shockley import restrict
 
@@ -831,6 +831,10 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     inames = [f"i{d.names[j]}" for j in sh]
 
     def linear_circuit(vd: np.ndarray) -> Circuit:
+        # linearised no further forward than the voltage that carries i_max (SPICE's
+        # "vcrit" limiting): a far-forward linearisation would make each Newton step
+        # only ~N·Vt long; below it (near the answer) the steps are Newton's
+        vd = np.minimum(vd, v_crit)
         z = np.minimum(vd / nvt, 700.0)
         g = i_s * np.exp(z) / nvt
         g = np.maximum(g, 1e-15 * max(g_max, float(g.max())))
@@ -866,7 +870,12 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             out += float(np.sum(shockley_current(w[sa[m]] - w[sc[m]], i_s[m], nvt[m]) * dd[m]))
         return out
 
+    v_crit = np.full(sh.size, np.inf)
     v = solve_reference(linear_circuit(np.zeros(sh.size)), gmin=gmin).voltages
+    # the largest current the circuit could drive (generous): sources into all resistors
+    v_span = float(np.max(np.abs(v))) + float(np.max(np.abs(c.vsources.value), initial=0.0))
+    i_max = 10.0 * (v_span * float(g_res.sum()) + float(np.abs(base_isrc.value).sum())) + 1e-300
+    v_crit = nvt * np.log1p(i_max / i_s)
     iterations = 0
     converged = False
     while iterations < NEWTON_MAX_ITERATIONS:
@@ -874,7 +883,10 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
         target = solve_reference(linear_circuit(v[sa] - v[sc]), gmin=gmin).voltages
         step = target - v
         scale = max(1e-3, float(np.max(np.abs(v))))
-        if float(np.max(np.abs(step))) <= 1e-15 * scale:
+        if float(np.max(np.abs(step))) <= 1e-12 * scale:
+            # Newton's error after this step is ~ its square: below round-off.  (The
+            # line search cannot judge steps this small: its slope is round-off.)
+            v = target
             converged = True
             break
         t = 1.0
@@ -887,10 +899,15 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
                 else:
                     lo_t = mid
             t = lo_t
-        v = v + t * step
-        if t == 1.0 and float(np.max(np.abs(step))) <= 1e-13 * scale:
-            converged = True  # quadratic convergence: the next step is below round-off
+        if t * float(np.max(np.abs(step))) <= 1e-15 * scale and float(
+            np.max(np.abs(step))
+        ) <= 1e-9 * scale:
+            # the line search is down to round-off but the Newton step is small: near
+            # the answer, where Newton's own step is the better one
+            v = target
+            converged = True
             break
+        v = v + t * step
     if not converged:
         raise SolverError(
             f"the reference Newton iteration did not converge in {NEWTON_MAX_ITERATIONS} steps"

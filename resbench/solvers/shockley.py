@@ -58,7 +58,7 @@ def solve_models(circuit: Circuit, **options) -> Solution:
     (after PWL expansion) only."""
     from resbench.solvers.cd import ensure_compiled, solve_cd
 
-    ex = expand(circuit)
+    ex = expand(circuit, keep_rs=True)  # RS stays in the diode's own equation (Lambert W)
     if not ex.shockley.any():
         return restrict(solve_cd(ex.circuit, **options), ex)
     compile_s = ensure_compiled()
@@ -87,6 +87,7 @@ class ShockleyProblem:
     e_const: np.ndarray  # vd = s·x + (e_const − s·u[other])
     i_s: np.ndarray
     nvt: np.ndarray
+    rs: np.ndarray
     g0: np.ndarray
     index: np.ndarray  # diode index of each Shockley term
 
@@ -147,7 +148,8 @@ def compile_shockley(ex: Expanded, gmin: float = 0.0) -> ShockleyProblem:
     a_diag = np.maximum(a_diag, 0.0)
     return ShockleyProblem(
         p, a_diag, e_ptr, e_diode, e_sign, e_other, np.ascontiguousarray(e_const),
-        np.ascontiguousarray(ex.i_s[k_sh]), np.ascontiguousarray(ex.nvt[k_sh]), g0, k_sh,
+        np.ascontiguousarray(ex.i_s[k_sh]), np.ascontiguousarray(ex.nvt[k_sh]),
+        np.ascontiguousarray(ex.rs[k_sh]), g0, k_sh,
     )  # fmt: skip
 
 
@@ -155,7 +157,7 @@ def _args(sp: ShockleyProblem) -> tuple:
     p = sp.p
     return (
         p.indptr, p.indices, p.data, sp.a_diag, p.c, p.lo, p.hi, sp.e_ptr, sp.e_diode,
-        sp.e_sign, sp.e_other, sp.e_const, sp.i_s, sp.nvt, sp.g0,
+        sp.e_sign, sp.e_other, sp.e_const, sp.i_s, sp.nvt, sp.rs, sp.g0,
     )  # fmt: skip
 
 
