@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from resbench import _jit
-from resbench._jit import F32, F32_2D, F64, F64_2D, FLOAT, I64, INT, kernel
+from resbench._jit import BOOL, F32, F32_2D, F64, F64_2D, FLOAT, I64, INT, kernel
 
-__all__ = ["CONVERGED", "NOT_FINITE", "SWEEP_LIMIT", "apply_update", "drn_sweeps"]
+__all__ = [
+    "CONVERGED",
+    "NOT_FINITE",
+    "SWEEP_LIMIT",
+    "apply_update",
+    "apply_update_lowrank",
+    "drn_sweeps",
+    "input_injection",
+]
 
 
 @kernel(F64_2D, F64_2D, F64, F64, FLOAT, F64, F64)
@@ -37,6 +45,76 @@ def apply_update(w, cross, r, a, lr, col, row):  # pragma: no cover - compiled
 _jit.SIGNATURES.append((apply_update, (F32_2D, F32_2D, F32, F32, FLOAT, F64, F32)))  # float32
 
 
+@kernel(F64_2D, F64_2D, F64_2D, F64, F64, FLOAT, F64, F64, BOOL)
+def apply_update_lowrank(w, ut, v, r, a, lr, col, row, need_row):  # pragma: no cover - compiled
+    """:func:`apply_update` with the cross term made in the same pass:
+    ``cross[i, j] = Σ_k ut[i, k] · v[k, j]`` (rank K = ``ut.shape[1]``, a small batch:
+    the GEMM's rows are made and used while ``w``'s row is in cache, so ``w`` is
+    still read and written once and no [n, m] temporary exists).  K = 4 (the
+    paper's batch) runs unrolled.  Row sums only when ``need_row`` (the input
+    layer's are never needed: its units are held)."""
+    n, m = w.shape
+    K = ut.shape[1]
+    acc_row = np.empty(m, dtype=w.dtype)
+    for i in range(n):
+        base = r[i]
+        if K == 4:
+            c0 = -2.0 * ut[i, 0]
+            c1 = -2.0 * ut[i, 1]
+            c2 = -2.0 * ut[i, 2]
+            c3 = -2.0 * ut[i, 3]
+            for j in range(m):
+                g = base + a[j] + c0 * v[0, j] + c1 * v[1, j] + c2 * v[2, j] + c3 * v[3, j]
+                x = w[i, j] - lr * g
+                if x < 0.0:
+                    x = 0.0
+                w[i, j] = x
+                col[j] += x
+        else:
+            for j in range(m):
+                acc_row[j] = base + a[j]
+            for k in range(K):
+                c = -2.0 * ut[i, k]
+                if c != 0.0:
+                    for j in range(m):
+                        acc_row[j] += c * v[k, j]
+            for j in range(m):
+                x = w[i, j] - lr * acc_row[j]
+                if x < 0.0:
+                    x = 0.0
+                w[i, j] = x
+                col[j] += x
+        if need_row:
+            acc = 0.0
+            for j in range(m):
+                acc += w[i, j]
+            row[i] = acc
+
+
+_jit.SIGNATURES.append(
+    (apply_update_lowrank, (F32_2D, F32_2D, F32_2D, F32, F32, FLOAT, F64, F32, BOOL))
+)  # float32
+
+
+@kernel(F64_2D, F64_2D, I64, FLOAT, F64_2D)
+def input_injection(x, w0, rows, gain, out):  # pragma: no cover - compiled
+    """``out = x_in · W_0`` for ``x_in = gain · cat(x, -x)``, reading only the rows of
+    ``W_0`` of the pixels in ``rows`` (those nonzero in some sample): ``out[b] =
+    gain · Σ_p x[b, p] (W_0[p] − W_0[m + p])``.  ``out`` starts at 0."""
+    B = x.shape[0]
+    m = x.shape[1]
+    n = w0.shape[1]
+    for t in range(rows.shape[0]):
+        p = rows[t]
+        for b in range(B):
+            c = gain * x[b, p]
+            if c != 0.0:
+                for j in range(n):
+                    out[b, j] += c * (w0[p, j] - w0[m + p, j])
+
+
+_jit.SIGNATURES.append((input_injection, (F32_2D, F32_2D, I64, FLOAT, F32_2D)))  # float32
+
 # ---------------------------------------------------------------------- the sweeps
 CONVERGED = 0
 SWEEP_LIMIT = 1
@@ -48,43 +126,42 @@ _WINDOW = 16
 
 
 @njit(cache=True)
-def _layer_update(wf, woff, loff, L, k, u, b, const, inv, tmp):  # pragma: no cover - compiled
+def _layer_update(wf, wt, woff, loff, L, k, u, b, const, inv, tmp):  # pragma: no cover - compiled
     """Exact update of free layer k of sample b in place on ``u[b]``; returns the
     largest move.  Layer k's units are ``loff[k] … loff[k+1]-1``; the weights
     between free layers k-1 and k are ``wf[woff[k-1]:]`` row-major
-    ``[n_{k-1}, n_k]``; hidden layers (k < L-1) are clipped at their diodes (first
-    half >= 0, second half <= 0)."""
+    ``[n_{k-1}, n_k]``, and their transpose ``wt[woff[k-1]:]`` ``[n_k, n_{k-1}]``.
+    Both products are sums of contiguous rows scaled by one voltage (no reduction
+    whose order the compiler would have to keep); zero voltages (diodes held)
+    are skipped.  Hidden layers (k < L-1) are clipped at their diodes (first half
+    >= 0, second half <= 0)."""
     lo = loff[k]
     n = loff[k + 1] - lo
     for j in range(n):
         tmp[j] = const[b, lo + j]
-    if k > 0:  # Σ_i s_prev,i W[i, j]: rows of the previous matrix, contiguous
+    if k > 0:  # Σ_i s_prev,i W[i, :]
         plo = loff[k - 1]
-        n_prev = lo - plo
         base = woff[k - 1]
-        for i in range(n_prev):
+        for i in range(lo - plo):
             si = u[b, plo + i]
             if si != 0.0:
                 row = base + i * n
                 for j in range(n):
                     tmp[j] += si * wf[row + j]
+    hidden = k < L - 1
+    if hidden:  # Σ_m s_next,m Wᵀ[m, :]
+        qlo = loff[k + 1]
+        base = woff[k]
+        for m in range(loff[k + 2] - qlo):
+            sm = u[b, qlo + m]
+            if sm != 0.0:
+                row = base + m * n
+                for j in range(n):
+                    tmp[j] += sm * wt[row + j]
     move = 0.0
     half = n // 2
-    hidden = k < L - 1
-    if hidden:
-        qlo = loff[k + 1]
-        n_next = loff[k + 2] - qlo
-        base = woff[k]
-    else:
-        qlo = 0
-        n_next = 0
-        base = 0
     for j in range(n):
-        acc = tmp[j]
-        row = base + j * n_next
-        for m in range(n_next):
-            acc += wf[row + m] * u[b, qlo + m]
-        v = acc * inv[lo + j]
+        v = tmp[j] * inv[lo + j]
         if hidden:
             if j < half:
                 if v < 0.0:
@@ -98,12 +175,13 @@ def _layer_update(wf, woff, loff, L, k, u, b, const, inv, tmp):  # pragma: no co
     return move
 
 
-@kernel(F64, I64, I64, F64_2D, F64, F64_2D, F64, FLOAT, INT, I64, I64, parallel=True)
+@kernel(F64, F64, I64, I64, F64_2D, F64, F64_2D, F64, FLOAT, INT, I64, I64)
 def drn_sweeps(
-    wf, woff, loff, const, inv, u, tol_v, eps, max_sweeps, sweeps, status
+    wf, wt, woff, loff, const, inv, u, tol_v, eps, max_sweeps, sweeps, status
 ):  # pragma: no cover - compiled
-    """Exact block coordinate descent of a DRN's free layers, sample by sample (in
-    parallel over samples), in place on ``u`` ``[B, n_free_units]``.
+    """Exact block coordinate descent of a DRN's free layers, sample by sample, in
+    place on ``u`` ``[B, n_free_units]`` (serial: under a shared machine, numba's
+    threads were measured 10× slower than one, and a step's samples are few).
 
     Order: the paper's 'asynchronous' mode (free layers 0, 2, 4, … then 1, 3, …).
     Stopping rule: resbench.solvers._kernels.cd_sweeps's, per sample: the largest
@@ -120,7 +198,7 @@ def drn_sweeps(
     for k in range(L):
         if loff[k + 1] - loff[k] > width:
             width = loff[k + 1] - loff[k]
-    for b in prange(B):
+    for b in range(B):
         tmp = np.empty(width, dtype=u.dtype)
         ring = np.ones(4)
         past = np.zeros(_WINDOW)
@@ -130,11 +208,11 @@ def drn_sweeps(
         for it in range(max_sweeps):
             res = 0.0
             for k in range(0, L, 2):
-                mv = _layer_update(wf, woff, loff, L, k, u, b, const, inv, tmp)
+                mv = _layer_update(wf, wt, woff, loff, L, k, u, b, const, inv, tmp)
                 if mv > res or mv != mv:
                     res = mv
             for k in range(1, L, 2):
-                mv = _layer_update(wf, woff, loff, L, k, u, b, const, inv, tmp)
+                mv = _layer_update(wf, wt, woff, loff, L, k, u, b, const, inv, tmp)
                 if mv > res or mv != mv:
                     res = mv
             if not (res < np.inf):
@@ -172,5 +250,5 @@ def drn_sweeps(
 
 
 _jit.SIGNATURES.append(
-    (drn_sweeps, (F32, I64, I64, F32_2D, F32, F32_2D, F64, FLOAT, INT, I64, I64))
+    (drn_sweeps, (F32, F32, I64, I64, F32_2D, F32, F32_2D, F64, FLOAT, INT, I64, I64))
 )  # float32

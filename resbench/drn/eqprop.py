@@ -43,6 +43,7 @@ __all__ = ["ALGORITHMS", "EqPropStep", "ExactSimulator", "Simulator", "StepStats
 
 ALGORITHMS = ("ep",)
 _ROWS_PER_BLOCK_BYTES = 1 << 19  # the cross term is made in row blocks of ~512 KB (L2)
+_LOW_RANK = 16  # up to this rank the update makes the cross term itself
 
 
 class Simulator(Protocol):
@@ -234,8 +235,6 @@ class EqPropStep:
     # ------------------------------------------------------------------ the step
     def step(self, x: np.ndarray, labels: np.ndarray) -> StepStats:
         """One SGD step on a batch ``x [B, m]``, ``labels [B]``; updates the network."""
-        from resbench.drn._kernels import apply_update
-
         drn = self.drn
         t = one_hot(labels, drn.sizes[-1], drn.dtype)
         x_in, free, plus, minus, times = self._phases(x, t)
@@ -250,24 +249,7 @@ class EqPropStep:
         sums = self._sums if self._sums is not None else LayerSums.of(drn)
         for k, w in enumerate(drn.weights):
             r, a, u_pm, w_pm = self._terms(k, x_in, plus, minus)
-            lr = self.lr_weights[k] * scale
-            ut = np.ascontiguousarray(u_pm.T)
-            rows = max(1, _ROWS_PER_BLOCK_BYTES // max(1, w.shape[1] * w.itemsize))
-            col = np.zeros(w.shape[1], dtype=np.float64)
-            row = sums.row[k]
-            for i0 in range(0, w.shape[0], rows):
-                i1 = min(i0 + rows, w.shape[0])
-                cross = ut[i0:i1] @ w_pm
-                apply_update(
-                    w[i0:i1],
-                    cross,
-                    r[i0:i1].astype(w.dtype),
-                    a.astype(w.dtype),
-                    lr,
-                    col,
-                    row[i0:i1],
-                )
-            sums.col[k] = col.astype(w.dtype)
+            _update(w, r, a, u_pm, w_pm, self.lr_weights[k] * scale, sums, k)
         for k, b in enumerate(drn.biases):
             b -= (self.lr_biases[k] * gb[k]).astype(b.dtype)
         self._sums = sums if self.simulator is None else None
@@ -283,6 +265,43 @@ class EqPropStep:
             },
             times=times,
         )
+
+
+def _update(
+    w: np.ndarray,
+    r: np.ndarray,
+    a: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    lr: float,
+    sums: LayerSums,
+    k: int,
+) -> None:
+    """``w ← max(w − lr · (r_i + a_j − 2 (uᵀv)_ij), 0)`` in one pass over w, and its new
+    column / row sums into ``sums`` (layer k).  A small rank (``u`` has K <= 16 rows:
+    the paper's batch of 4) makes the product inside the pass; a larger one makes it
+    with BLAS in row blocks of ~512 KB that the pass then consumes."""
+    from resbench.drn import _kernels as kern
+
+    dt = w.dtype
+    col = np.zeros(w.shape[1], dtype=np.float64)
+    row = sums.row[k]
+    ut = np.ascontiguousarray(u.T, dtype=dt)
+    v = np.ascontiguousarray(v, dtype=dt)
+    r = np.ascontiguousarray(r, dtype=dt)
+    a = np.ascontiguousarray(a, dtype=dt)
+    if ut.shape[1] < 4:  # pad to the unrolled rank 4
+        ut = np.ascontiguousarray(np.pad(ut, ((0, 0), (0, 4 - ut.shape[1]))))
+        v = np.ascontiguousarray(np.pad(v, ((0, 4 - v.shape[0]), (0, 0))))
+    if ut.shape[1] <= _LOW_RANK:
+        kern.apply_update_lowrank(w, ut, v, r, a, float(lr), col, row, k > 0)
+    else:
+        rows = max(1, _ROWS_PER_BLOCK_BYTES // max(1, w.shape[1] * w.itemsize))
+        for i0 in range(0, w.shape[0], rows):
+            i1 = min(i0 + rows, w.shape[0])
+            cross = ut[i0:i1] @ v
+            kern.apply_update(w[i0:i1], cross, r[i0:i1], a, float(lr), col, row[i0:i1])
+    sums.col[k] = col.astype(dt)
 
 
 def evaluate(
