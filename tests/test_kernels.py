@@ -17,6 +17,7 @@ import resbench.drn._kernels as drn_kernels
 from resbench import _jit, solvers
 from resbench.generate import drn, grid, random_network
 from resbench.netlist import read_netlist
+from resbench.solvers import _direct_kernels as direct_kernels
 from resbench.solvers import _kernels as kernels
 from resbench.solvers.cd import ensure_compiled, solve_cd
 
@@ -35,6 +36,7 @@ def test_every_public_kernel_declares_a_signature():
         batch_kernels,
         batch_certificate_kernels,
         drn_kernels,
+        direct_kernels,
     ):
         entry_points = {
             name
@@ -58,6 +60,7 @@ def test_warm_up_compiles_each_declared_signature():
         pytest.param(lambda: random_network(40, seed=2), id="random"),
         pytest.param(lambda: read_netlist(NETLISTS / "series_diodes.cir"), id="islands"),
         pytest.param(lambda: read_netlist(NETLISTS / "every_construct.cir"), id="every-construct"),
+        pytest.param(lambda: grid(30, 30, clamps=True), id="grid-direct-finish"),
     ],
 )
 def test_solving_after_the_warm_up_compiles_nothing(circuit):

@@ -180,7 +180,25 @@ def run_sweeps(
     state = np.zeros(kernels.STATE_LEN)
     while sweeps < max_sweeps:
         k = min(_CHUNK, max_sweeps - sweeps)
-        status, done, _, est = kernels.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
+        if switch is not None and sweeps == 0 and k > direct.SWITCH_AFTER:
+            # a first look after SWITCH_AFTER sweeps (chains, stars: the rate is ~1 at
+            # once); the chunk then goes on, so the sweeps are the same as unsplit
+            status, done, _, est = kernels.cd_sweeps(
+                *sargs, u, om, tol_v, direct.SWITCH_AFTER, hist, state
+            )
+            if status != kernels.CD_CONVERGED:
+                half = done // 2
+                past = hist[half - 1]
+                rate = (hist[done - 1] / past) ** (1.0 / (done - half)) if past > 0 else 1.0
+                if switch(rate, est):
+                    sweeps, status = done, SWITCHED
+                    break
+                status, more, _, est = kernels.cd_sweeps(
+                    *sargs, u, om, tol_v, k - done, hist[done:], state
+                )
+                done += more
+        else:
+            status, done, _, est = kernels.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
         sweeps += done
         if status == kernels.CD_CONVERGED:
             break
@@ -215,7 +233,7 @@ def solve_cd(
     ``direct_margin``: on problems without free–free diodes (and ``polish`` not
     "never"), the sweeps stop for the direct finish of :mod:`resbench.solvers.direct`
     when the sweeps still to come are predicted to cost more than ``direct_margin``
-    times the finish (0: at the first look, after 40 sweeps; inf: never).
+    times the finish (0: at the first look, after 16 sweeps; inf: never).
     ``warm_start``: node voltages (one per circuit node), projected onto the
     constraints.  Raises CircuitError for circuits without a
     unique solution.

@@ -5,8 +5,9 @@ thousands on 2-D grids, power grids, long chains and stars (its contraction rate
 tends to 1 as the network's diameter grows).  There a sparse factorisation of the
 reduced Laplacian is far cheaper.  This module holds
 
-* the **switch** (:func:`should_switch`): after each chunk of 40 sweeps (DRNs
-  converge before the first ends, so it never looks at them), the observed rate ρ
+* the **switch** (:func:`should_switch`): after 16 sweeps and then after each chunk
+  of 40 (layered nets converge in fewer, or contract fast enough that the model
+  keeps the sweeps: the regress suite's DRN sweep counts do not move), the observed rate ρ
   predicts how many more sweeps the stopping rule needs; when their modelled cost
   exceeds the modelled cost of the finish's factorisations, the solver stops
   sweeping.  Both costs are
@@ -46,6 +47,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from resbench.errors import CircuitError
+from resbench.solvers import _direct_kernels as _dk
 from resbench.solvers import _kernels as kernels
 from resbench.solvers.problem import ROUND_OFF, TINY, Problem
 
@@ -65,10 +67,13 @@ except ImportError:  # pragma: no cover - depends on the environment
 SWEEP_S_PER_ENTRY = 1.5e-9  # s per (directed edge + node) of one sweep
 FACTOR_S_BASE = 2e-3  # s: fixed cost of assembling and factorising a small system
 FACTOR_S_PER_NNZ15 = 1.2e-9  # s per (nnz of L)^1.5, nnz counting the diagonal
+SWITCH_AFTER = 16  # sweeps before the first look (then after each chunk of 40)
 DIRECT_SOLVES = 2  # factorisations a finish is expected to take (measured: 1–4)
 SWITCH_MARGIN = 1.0  # switch when predicted sweeps cost more than MARGIN × the finish
 
-SUPERNODAL_NNZ = 100_000  # CHOLMOD's supernodal mode above this nnz, simplicial below
+DENSE_ROW = 1000  # SuperLU: a row with more entries (a star's hub) makes the minimum-degree
+# ordering on AᵀA + A crawl (18 s on a 100k-leaf star); COLAMD, which sets dense rows
+# aside, takes 0.16 s there (but 2.5× MMD's time on meshes)
 MAX_ITER = 50  # primal–dual steps before the fall-back to the primal polish
 REL_TOL = 1e-12  # as in polish: feasibility and multiplier signs, relative to the scales
 
@@ -124,8 +129,9 @@ def backend() -> str:
 def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A solver x = M⁻¹ b for a sparse SPD matrix M (both triangles stored).
 
-    CHOLMOD (AMD ordering; simplicial or supernodal by size) when available, else
-    SuperLU with the minimum-degree ordering on AᵀA + A and no pivoting.  ``use``
+    CHOLMOD (AMD ordering; simplicial or supernodal as CHOLMOD chooses) when
+    available, else SuperLU with no pivoting and the minimum-degree ordering on AᵀA + A
+    (COLAMD when a row is dense).  ``use``
     forces ``"cholmod"`` or ``"splu"``.
     Raises ``np.linalg.LinAlgError`` when M is not positive definite / singular.
     """
@@ -134,11 +140,12 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
     if use == "cholmod":
         if _cholmod_analyze is None:
             raise ValueError("CHOLMOD is not installed (pip install 'resbench[sparse]')")
-        # simplicial up to SUPERNODAL_NNZ (no BLAS calls on tiny fronts), supernodal
-        # above: on a 2-layer 300×300 power grid its numeric phase was 4× faster
-        mode = "simplicial" if csc.nnz <= SUPERNODAL_NNZ else "supernodal"
+        # mode "auto": CHOLMOD picks supernodal when flops / nnz(L) is large (meshes:
+        # 4× faster numeric phase on a 2-layer 300×300 power grid), simplicial
+        # otherwise (chains, stars: supernodal took 0.58 s instead of 0.013 s on a
+        # 100k-leaf star); docs/grids.md
         try:
-            factor = _cholmod_analyze(csc, mode=mode, ordering_method="amd").cholesky(csc)
+            factor = _cholmod_analyze(csc, mode="auto", ordering_method="amd").cholesky(csc)
         except CholmodError as exc:
             raise np.linalg.LinAlgError(str(exc)) from None
         return factor.solve_A
@@ -146,9 +153,10 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
         # SPD: no pivoting needed, and pivoting off the diagonal (SuperLU's default
         # threshold 1) wrecks the symmetric ordering: 32 s instead of 4.9 s on a
         # 2-layer 300×300 power grid (docs/grids.md)
+        dense = csc.shape[0] > 1 and int(np.diff(csc.indptr).max()) > DENSE_ROW
         lu = spla.splu(
             csc,
-            permc_spec="MMD_AT_PLUS_A",
+            permc_spec="COLAMD" if dense else "MMD_AT_PLUS_A",
             diag_pivot_thresh=0.0,
             options={"SymmetricMode": True},
         )
@@ -164,6 +172,13 @@ def ungrounded_nodes(p: Problem, free: np.ndarray | None = None) -> np.ndarray:
     where the reduced Laplacian is singular.  Empty when it is nonsingular."""
     if p.n == 0:
         return np.zeros(0, dtype=np.int64)
+    if free is None:  # the whole problem: two numba passes (as compile_problem's check)
+        inside = kernels.row_sums(p.indptr, p.data, p.n)
+        grounded = p.diag - inside > ROUND_OFF * np.maximum(p.diag, TINY)
+        comp = kernels.components(p.indptr, p.indices, p.n)
+        ok = np.zeros(int(comp.max()) + 1, dtype=bool)
+        ok[comp[grounded]] = True
+        return np.flatnonzero(~ok[comp])
     rows = np.repeat(np.arange(p.n), np.diff(p.indptr))
     keep = (
         np.ones(p.indices.shape[0], dtype=bool) if free is None else (free[rows] & free[p.indices])
@@ -220,27 +235,16 @@ class DirectResult:
     message: str
 
 
-class _Laplacian:
-    """L = diag(d) − G with both triangles stored and the diagonal in place, assembled
-    once; :meth:`reduced` gives the matrix and right-hand side for a free set."""
-
-    def __init__(self, p: Problem) -> None:
-        self.p = p
-        n = p.n
-        g = sp.csr_matrix((-p.data, p.indices, p.indptr), shape=(n, n))
-        full = (g + sp.diags(p.diag, format="csr")).tocsr()
-        full.sort_indices()
-        self.full = full
-        self.rows = np.repeat(np.arange(n), np.diff(full.indptr))
-        self.is_diag = self.rows == full.indices
-
-    def reduced(self, free: np.ndarray, u: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
-        """(L_FF, c_F + G_FA u_A): the system for the free nodes, bound nodes held at u."""
-        p = self.p
-        held = np.where(free, 0.0, u)
-        rhs = p.c + kernels.csr_matvec(p.indptr, p.indices, p.data, held)
-        idx = np.flatnonzero(free)
-        return self.full[idx][:, idx], rhs[idx]
+def reduced_system(p: Problem, free: np.ndarray, u: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
+    """(L_FF, c_F + G_FA u_A): the SPD system of the free nodes, the others held at u
+    (one numba pass, :func:`resbench.solvers._direct_kernels.reduced_system`)."""
+    pos = np.cumsum(free, dtype=np.int64) - 1
+    pos[~free] = -1
+    ptr, idx, val, rhs = _dk.reduced_system(p.indptr, p.indices, p.data, p.diag, p.c, u, pos)
+    m = rhs.shape[0]
+    mat = sp.csc_matrix((val, idx, ptr), shape=(m, m))
+    mat.has_sorted_indices = True
+    return mat, rhs
 
 
 def finish_bounds(
@@ -254,7 +258,6 @@ def finish_bounds(
     if p.n_ff_diodes or p.n_islands:
         raise ValueError("finish_bounds handles bound constraints only")
     check_grounded(p)
-    lap = _Laplacian(p)
     vtol = REL_TOL * p.v_scale
     ltol = REL_TOL * p.i_scale
     has_lo, has_hi = np.isfinite(p.lo), np.isfinite(p.hi)
@@ -274,7 +277,7 @@ def finish_bounds(
         free = ~(at_lo | at_hi)
         u = np.where(at_lo, p.lo, np.where(at_hi, p.hi, u))
         if free.any():
-            mat, rhs = lap.reduced(free, u)
+            mat, rhs = reduced_system(p, free, u)
             try:
                 x = factorize(mat, use=use)(rhs)
             except np.linalg.LinAlgError:
