@@ -224,7 +224,10 @@ def solve_osqp(
         solver.setup(P, qp.q, A, lower, upper, polish=bool(polishing), **settings)
     t1 = time.perf_counter()
     with _quiet_stdout():  # OSQP prints "Polishing not needed" whatever verbose says
-        res = solver.solve()
+        try:
+            res = solver.solve(raise_error=False)  # a failure is a status, not an exception
+        except TypeError:  # osqp < 1.0 has no raise_error
+            res = solver.solve()
     t2 = time.perf_counter()
     claimed = str(res.info.status)
     extra = {"polish_status": int(getattr(res.info, "status_polish", 0) or 0)}
