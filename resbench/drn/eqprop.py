@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from resbench.drn.model import Drn
-from resbench.drn.solver import DrnInputs, DrnState, LayerSums, prepare_inputs, solve_drn
+from resbench.drn.solver import DrnState, LayerSums, PhaseSolver, prepare_inputs, solve_drn
 from resbench.errors import ResbenchError
 
 __all__ = ["ALGORITHMS", "EqPropStep", "ExactSimulator", "Simulator", "StepStats", "evaluate"]
@@ -170,11 +170,12 @@ class EqPropStep:
         if self.simulator is None:
             if self._sums is None:
                 self._sums = LayerSums.of(drn)
-            inputs: DrnInputs | np.ndarray = prepare_inputs(drn, x)
+            inputs = prepare_inputs(drn, x)
             x_in = inputs.x_in
+            phases = PhaseSolver(drn, inputs, self._sums)
 
             def run(**kw: Any) -> DrnState:
-                return solve_drn(drn, inputs, sums=self._sums, **kw)
+                return phases.solve(**kw)
         else:
             x_in = drn.input_state(x)
             sim = self.simulator

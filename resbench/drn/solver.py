@@ -58,6 +58,7 @@ __all__ = [
     "DrnInputs",
     "DrnState",
     "LayerSums",
+    "PhaseSolver",
     "prepare_inputs",
     "solve_drn",
 ]
@@ -234,25 +235,6 @@ def _as_targets(drn: Drn, targets: Any, batch: int) -> np.ndarray:
     return t
 
 
-def _initial(drn: Drn, warm: DrnState | None, batch: int) -> list[np.ndarray]:
-    n_free = len(drn.sizes) - 1
-    if warm is None:
-        return [np.zeros((batch, n), dtype=drn.dtype) for n in drn.sizes[1:]]
-    if len(warm.layers) != n_free or any(
-        np.shape(s) != (batch, n) for s, n in zip(warm.layers, drn.sizes[1:], strict=True)
-    ):
-        raise ResbenchError(
-            "the warm start does not fit: it needs one [batch, size] array per free layer "
-            f"({[(batch, n) for n in drn.sizes[1:]]})"
-        )
-    out = [np.array(s, dtype=drn.dtype, copy=True) for s in warm.layers]
-    for s in out[:-1]:
-        _clip_hidden(s)
-    if not all(np.all(np.isfinite(s)) for s in out):
-        raise ResbenchError("the warm start holds non-finite voltages")
-    return out
-
-
 def solve_drn(
     drn: Drn,
     x: np.ndarray | DrnInputs,
@@ -273,97 +255,149 @@ def solve_drn(
     weights' :class:`LayerSums` when the caller keeps them (else computed here).
     """
     inputs = x if isinstance(x, DrnInputs) else prepare_inputs(drn, x)
-    B = inputs.batch
-    beta = float(beta)
-    if not np.isfinite(beta):
-        raise ResbenchError(f"beta must be finite, got {beta!r}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ResbenchError(f"tol must be a positive number, got {tol!r}")
-    if int(max_sweeps) < 1:
-        raise ResbenchError(f"max_sweeps must be >= 1, got {max_sweeps!r}")
-    if beta != 0.0 and targets is None:
-        raise ResbenchError("a nudged phase (beta != 0) needs targets")
-    t = _as_targets(drn, targets, B) if beta != 0.0 else None
-    sums = LayerSums.of(drn) if sums is None else sums
-    diag = _diagonals(drn, sums, beta)
-    _check_defined(drn, sums, diag, beta)
-    dt = drn.dtype
-    n_free = len(diag)
-    W = drn.weights
-    # constant part of each free layer's numerator: bias, input injection, β·t
-    const = []
-    for k in range(1, n_free + 1):
-        c = np.broadcast_to(drn.biases[k - 1].astype(dt), (B, drn.sizes[k]))
-        if k == 1:
-            c = c + inputs.injection
-        if k == n_free and t is not None:
-            c = c + beta * t
-        const.append(np.ascontiguousarray(c, dtype=dt))
-    inv = [(1.0 / d).astype(dt) for d in diag]
-    v_scale = np.maximum(inputs.v_in, _V_SCALE_FLOOR)
-    for c, d in zip(const, diag, strict=True):
-        v_scale = np.maximum(v_scale, (np.abs(c) / d).max(axis=1))
-    if t is not None and t.size:
-        v_scale = np.maximum(v_scale, np.abs(t).max(axis=1))
-    eps = float(np.finfo(dt).eps)
-    tol_v = v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol)
-    s = _initial(drn, warm, B)
-    ff_bytes = sum(w.nbytes for w in W[1:])
-    if ff_bytes <= _KERNEL_BYTES:
-        s = _sweep_kernel(drn, s, const, inv, tol_v, eps, int(max_sweeps), beta)
-        sweeps = s.sweeps
-        s = s.layers
-    else:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            sweeps = _sweep_numpy(s, const, inv, W, tol_v, eps, int(max_sweeps), beta)
-    residual = _residual(drn, s, const, diag, W)
-    return DrnState(s, sweeps, residual)
+    return PhaseSolver(drn, inputs, sums).solve(
+        targets=targets, beta=beta, warm=warm, tol=tol, max_sweeps=max_sweeps
+    )
+
+
+class PhaseSolver:
+    """The phases of one batch with fixed weights: what does not depend on β (the
+    constant numerators, the conductance sums, the packed weights) made once, then
+    :meth:`solve` per phase.  A training step solves its three phases with one."""
+
+    def __init__(self, drn: Drn, inputs: DrnInputs, sums: LayerSums | None = None) -> None:
+        self.drn = drn
+        self.inputs = inputs
+        self.sums = LayerSums.of(drn) if sums is None else sums
+        dt = drn.dtype
+        B = inputs.batch
+        sizes = drn.sizes[1:]
+        self.loff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        n_all = int(self.loff[-1])
+        const = np.empty((B, n_all), dtype=dt)
+        for k, b in enumerate(drn.biases):
+            const[:, self.loff[k] : self.loff[k + 1]] = b
+        const[:, : sizes[0]] += inputs.injection
+        self.const = const
+        self.diag = np.concatenate(_diagonals(drn, self.sums, 0.0))
+        W = drn.weights[1:]
+        self.kernel = sum(w.nbytes for w in W) <= _KERNEL_BYTES
+        if self.kernel:
+            self.woff = np.concatenate([[0], np.cumsum([w.size for w in W])]).astype(np.int64)
+            empty = np.zeros(0, dtype=dt)
+            self.wf = np.concatenate([w.reshape(-1) for w in W]) if W else empty
+            self.wt = np.concatenate([w.T.reshape(-1) for w in W]) if W else empty
+        held = np.abs(const) / np.where(self.diag > 0, self.diag, np.inf)
+        self._scale_hidden = np.maximum(inputs.v_in, _V_SCALE_FLOOR)
+        if self.loff[-2] > 0:
+            self._scale_hidden = np.maximum(
+                self._scale_hidden, held[:, : self.loff[-2]].max(axis=1)
+            )
+
+    def solve(
+        self,
+        *,
+        targets: np.ndarray | None = None,
+        beta: float = 0.0,
+        warm: DrnState | None = None,
+        tol: float = CD_DEFAULT_TOL,
+        max_sweeps: int = DEFAULT_MAX_SWEEPS,
+    ) -> DrnState:
+        """One phase (see :func:`solve_drn`)."""
+        drn = self.drn
+        B = self.inputs.batch
+        beta = float(beta)
+        if not np.isfinite(beta):
+            raise ResbenchError(f"beta must be finite, got {beta!r}")
+        if not (np.isfinite(tol) and tol > 0):
+            raise ResbenchError(f"tol must be a positive number, got {tol!r}")
+        if int(max_sweeps) < 1:
+            raise ResbenchError(f"max_sweeps must be >= 1, got {max_sweeps!r}")
+        if beta != 0.0 and targets is None:
+            raise ResbenchError("a nudged phase (beta != 0) needs targets")
+        t = _as_targets(drn, targets, B) if beta != 0.0 else None
+        lo = int(self.loff[-2])
+        diag, const = self.diag, self.const
+        if beta != 0.0:
+            diag = diag.copy()
+            diag[lo:] += beta
+            const = const.copy()
+            const[:, lo:] += beta * t
+        n_free = len(drn.sizes) - 1
+        diags = [diag[self.loff[k] : self.loff[k + 1]] for k in range(n_free)]
+        _check_defined(drn, self.sums, diags, beta)
+        dt = drn.dtype
+        inv = (1.0 / diag).astype(dt)
+        v_scale = self._scale_hidden
+        if const.shape[1] > lo:
+            v_scale = np.maximum(v_scale, (np.abs(const[:, lo:]) / diag[lo:]).max(axis=1))
+        if t is not None and t.size:
+            v_scale = np.maximum(v_scale, np.abs(t).max(axis=1))
+        eps = float(np.finfo(dt).eps)
+        tol_v = np.ascontiguousarray(v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol))
+        u = self._initial(warm, B)
+        if self.kernel:
+            sweeps = self._sweep_kernel(u, const, inv, tol_v, eps, int(max_sweeps), beta)
+            residual = np.zeros(B)
+            from resbench.drn import _kernels as kern
+
+            kern.drn_residual(self.wf, self.woff, self.loff, const, diag, u, residual)
+            layers = [u[:, self.loff[k] : self.loff[k + 1]] for k in range(n_free)]
+        else:
+            layers = [u[:, self.loff[k] : self.loff[k + 1]] for k in range(n_free)]
+            cl = [const[:, self.loff[k] : self.loff[k + 1]] for k in range(n_free)]
+            il = [inv[self.loff[k] : self.loff[k + 1]] for k in range(n_free)]
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                sweeps = _sweep_numpy(
+                    layers, cl, il, drn.weights, tol_v, eps, int(max_sweeps), beta
+                )
+            residual = _residual(drn, layers, cl, diags, drn.weights)
+        return DrnState(layers, sweeps, residual * drn.g_unit)
+
+    def _initial(self, warm: DrnState | None, batch: int) -> np.ndarray:
+        drn = self.drn
+        u = np.zeros((batch, int(self.loff[-1])), dtype=drn.dtype)
+        if warm is None:
+            return u
+        n_free = len(drn.sizes) - 1
+        if len(warm.layers) != n_free or any(
+            np.shape(s) != (batch, n) for s, n in zip(warm.layers, drn.sizes[1:], strict=True)
+        ):
+            raise ResbenchError(
+                "the warm start does not fit: it needs one [batch, size] array per free layer "
+                f"({[(batch, n) for n in drn.sizes[1:]]})"
+            )
+        for k, s in enumerate(warm.layers):
+            u[:, self.loff[k] : self.loff[k + 1]] = s
+        if not np.all(np.isfinite(u)):
+            raise ResbenchError("the warm start holds non-finite voltages")
+        for k in range(n_free - 1):
+            _clip_hidden(u[:, self.loff[k] : self.loff[k + 1]])
+        return u
+
+    def _sweep_kernel(self, u, const, inv, tol_v, eps, max_sweeps, beta) -> np.ndarray:
+        """The sweeps in numba (resbench.drn._kernels.drn_sweeps), sample by sample: for
+        free-to-free weights that fit in a core's cache (DRN-1H's 1024 × 10)."""
+        from resbench.drn import _kernels as kern
+
+        B = u.shape[0]
+        sweeps = np.zeros(B, dtype=np.int64)
+        status = np.zeros(B, dtype=np.int64)
+        kern.drn_sweeps(
+            self.wf, self.wt, self.woff, self.loff, const, inv, u, tol_v, eps, max_sweeps,
+            sweeps, status,
+        )  # fmt: skip
+        if np.any(status == kern.NOT_FINITE):
+            raise _fail("the sweeps diverged (non-finite voltages)", beta)
+        if np.any(status == kern.SWEEP_LIMIT):
+            bad = int(np.flatnonzero(status == kern.SWEEP_LIMIT)[0])
+            raise _fail(f"sample {bad} did not converge within {max_sweeps} sweeps", beta)
+        return sweeps
 
 
 def _fail(status_msg: str, beta: float) -> SolverError:
     hint = " (a -beta phase whose energy is not convex here: lower beta)" if beta < 0 else ""
     return SolverError(status_msg + hint)
-
-
-def _sweep_kernel(drn, s, const, inv, tol_v, eps, max_sweeps, beta) -> DrnState:
-    """The sweeps in numba (resbench.drn._kernels.drn_sweeps), sample by sample: for
-    free-to-free weights that fit in a core's cache (DRN-1H's 1024 × 10)."""
-    from resbench.drn import _kernels as kern
-
-    dt = drn.dtype
-    B = s[0].shape[0]
-    sizes = np.array([x.shape[1] for x in s], dtype=np.int64)
-    loff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    W = drn.weights[1:]
-    woff = np.concatenate([[0], np.cumsum([w.size for w in W])]).astype(np.int64)
-    wf = np.concatenate([w.reshape(-1) for w in W]) if W else np.zeros(0, dtype=dt)
-    wt = np.concatenate([w.T.reshape(-1) for w in W]) if W else np.zeros(0, dtype=dt)
-    u = np.concatenate(s, axis=1) if len(s) > 1 else np.ascontiguousarray(s[0])
-    cst = np.concatenate(const, axis=1) if len(const) > 1 else np.ascontiguousarray(const[0])
-    iv = np.concatenate(inv).astype(dt)
-    sweeps = np.zeros(B, dtype=np.int64)
-    status = np.zeros(B, dtype=np.int64)
-    kern.drn_sweeps(
-        np.ascontiguousarray(wf, dtype=dt),
-        np.ascontiguousarray(wt, dtype=dt),
-        woff,
-        loff,
-        np.ascontiguousarray(cst, dtype=dt),
-        iv,
-        u,
-        np.ascontiguousarray(tol_v, dtype=np.float64),
-        eps,
-        max_sweeps,
-        sweeps,
-        status,
-    )
-    if np.any(status == kern.NOT_FINITE):
-        raise _fail("the sweeps diverged (non-finite voltages)", beta)
-    if np.any(status == kern.SWEEP_LIMIT):
-        bad = int(np.flatnonzero(status == kern.SWEEP_LIMIT)[0])
-        raise _fail(f"sample {bad} did not converge within {max_sweeps} sweeps", beta)
-    layers = [u[:, loff[k] : loff[k + 1]] for k in range(len(s))]
-    return DrnState(layers, sweeps, np.zeros(B))
 
 
 def _sweep_numpy(s, const, inv, W, tol_v, eps, max_sweeps, beta) -> np.ndarray:
@@ -428,7 +462,7 @@ def _sweep_numpy(s, const, inv, W, tol_v, eps, max_sweeps, beta) -> np.ndarray:
 
 
 def _residual(drn, s, const, diag, W) -> np.ndarray:
-    """Largest projected KCL imbalance per sample (A): |clip(x) − v| · diag · g_unit."""
+    """Largest projected KCL imbalance per sample (units of g_unit A): |clip(x) − v| · diag."""
     n_free = len(s)
     B = s[0].shape[0]
     out = np.zeros(B)
@@ -444,7 +478,7 @@ def _residual(drn, s, const, diag, W) -> np.ndarray:
         if v.shape[1]:
             r = (np.abs(v - s[i]) * diag[i]).max(axis=1)
             np.maximum(out, r, out=out)
-    return out * drn.g_unit
+    return out
 
 
 def ensure_compiled() -> float:
