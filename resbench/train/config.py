@@ -24,7 +24,7 @@ from resbench.errors import ResbenchError
 
 #: the digits default (tuned: see docs/train.md); 64 pixels → input layer 128
 DIGITS_DEFAULT = DrnConfig(
-    name="digits",
+    name="small",
     sizes=(128, 128, 10),
     input_gain=20.0,
     weight_gains=(1.0, 1.0),
