@@ -43,8 +43,8 @@ def bounds_only(circuit):
     return p
 
 
-def finish_voltages(p, u0, use: str) -> np.ndarray:
-    dr = direct.finish_bounds(p, u0, use=use)
+def finish_voltages(p, u0, use: str, kmax: int | None = None) -> np.ndarray:
+    dr = direct.finish_bounds(p, u0, use=use, kmax=kmax)
     assert dr.optimal, dr.message
     assert np.all(dr.u >= p.lo) and np.all(dr.u <= p.hi)
     return p.voltages(dr.u)
@@ -52,7 +52,7 @@ def finish_voltages(p, u0, use: str) -> np.ndarray:
 
 # ------------------------------------------------------------ the finish itself
 @settings(
-    max_examples=250,
+    max_examples=300,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -61,22 +61,25 @@ def finish_voltages(p, u0, use: str) -> np.ndarray:
     random_circuits(max_nodes=10, max_diodes=8, free_free_diodes=False),
     st.integers(0, 2**32 - 1),
     st.sampled_from(BACKENDS),
+    st.sampled_from([None, 0, 1]),
 )
-def test_finish_matches_reference_from_any_feasible_start(circuit, seed, use):
+def test_finish_matches_reference_from_any_feasible_start(circuit, seed, use, kmax):
     """From the problem's start and from a random point inside the bounds (a poor
-    warm start: many active-set changes), the finish is the reference's answer."""
+    warm start: many active-set changes), the finish is the reference's answer, whether
+    steps reuse the factor through a border (kmax None: up to 64 nodes; 1) or
+    refactorise (0)."""
     p = bounds_only(circuit)
     if p is None:
         return
     ref = solve_reference(circuit)
     tol = 1e-9 * v_scale(circuit)
-    v = finish_voltages(p, p.start, use)
+    v = finish_voltages(p, p.start, use, kmax)
     assert np.max(np.abs(v - ref.voltages)) <= tol
     rng = np.random.default_rng(seed)
     lo = np.where(np.isfinite(p.lo), p.lo, -2 * p.v_scale)
     hi = np.where(np.isfinite(p.hi), p.hi, 2 * p.v_scale)
     u0 = lo + (hi - lo) * rng.random(p.n)
-    v = finish_voltages(p, u0, use)
+    v = finish_voltages(p, u0, use, kmax)
     assert np.max(np.abs(v - ref.voltages)) <= tol
 
 

@@ -74,6 +74,8 @@ SWITCH_MARGIN = 1.0  # switch when predicted sweeps cost more than MARGIN × the
 DENSE_ROW = 1000  # SuperLU: a row with more entries (a star's hub) makes the minimum-degree
 # ordering on AᵀA + A crawl (18 s on a 100k-leaf star); COLAMD, which sets dense rows
 # aside, takes 0.16 s there (but 2.5× MMD's time on meshes)
+BORDER_MAX = 64  # a step reuses the last factor when its free set differs by ≤ this many
+BORDER_ENTRIES = 20_000_000  # … and the k dense columns of the border fit in 160 MB
 MAX_ITER = 50  # primal–dual steps before the fall-back to the primal polish
 REL_TOL = 1e-12  # as in polish: feasibility and multiplier signs, relative to the scales
 
@@ -226,7 +228,8 @@ def check_grounded(p: Problem, free: np.ndarray | None = None) -> None:
 @dataclass
 class DirectResult:
     """Outcome of :func:`finish_bounds`: ``u`` is optimal when ``optimal``; else the
-    caller falls back to the primal polish from the feasible ``u``."""
+    caller falls back to the primal polish from the feasible ``u``.  ``solves``: the
+    factorisations made (a step that reuses one is counted in ``iterations`` only)."""
 
     u: np.ndarray
     optimal: bool
@@ -247,17 +250,98 @@ def reduced_system(p: Problem, free: np.ndarray, u: np.ndarray) -> tuple[sp.csc_
     return mat, rhs
 
 
+class _Base:
+    """A factorisation of L_FF for one free set F, reused for nearby free sets.
+
+    Later steps of the finish usually change the free set by a few nodes (a 300×300
+    clamped grid: 2 of 90k).  The system of a free set F' = (F − D) ∪ E is then solved
+    with the factor of F and a k×k system, k = |D| + |E| (:meth:`solve`): the nodes of
+    E join as a border, those of D are held by Lagrange multipliers.  k + 1 columns
+    of back-substitution instead of a new factorisation.
+    """
+
+    def __init__(self, p: Problem, free: np.ndarray, u: np.ndarray, use: str | None) -> None:
+        self.p = p
+        self.free = free.copy()
+        self.pos = np.cumsum(free, dtype=np.int64) - 1
+        mat, rhs = reduced_system(p, free, u)
+        try:
+            self.solve_a = factorize(mat, use=use)
+        except np.linalg.LinAlgError:
+            check_grounded(p, free)
+            raise singular_error(p, np.zeros(0, dtype=np.int64)) from None
+        self.x = self.solve_a(rhs)
+
+    def solve(self, free: np.ndarray, u: np.ndarray, kmax: int) -> np.ndarray | None:
+        """u with the free nodes of ``free`` solved for (others held at u), or None when
+        the free set is more than ``kmax`` nodes away from the factored one."""
+        p = self.p
+        drop = np.flatnonzero(self.free & ~free)  # D: factored, now held
+        add = np.flatnonzero(~self.free & free)  # E: held when factored, now free
+        k = drop.size + add.size
+        if k > kmax:
+            return None
+        out = u.copy()
+        outside = ~(self.free | free)
+        held = np.where(outside, u, 0.0)
+        pull = p.c + kernels.csr_matvec(p.indptr, p.indices, p.data, held)
+        b_f = pull[self.free]
+        nf = b_f.shape[0]
+        # the border: B = L_FE (F rows), C = L_EE, b_E
+        cols = np.zeros((nf, k))
+        c_ee = np.zeros((add.size, add.size))
+        where_e = {int(e): t for t, e in enumerate(add)}
+        for t, e in enumerate(add):
+            c_ee[t, t] = p.diag[e]
+            for q in range(p.indptr[e], p.indptr[e + 1]):
+                j = int(p.indices[q])
+                if self.free[j]:
+                    cols[self.pos[j], t] -= p.data[q]
+                elif j in where_e:
+                    c_ee[t, where_e[j]] -= p.data[q]
+        for t, d in enumerate(drop):
+            cols[self.pos[d], add.size + t] = 1.0
+        sol = self.solve_a(np.column_stack([b_f, cols]))
+        y0, z = sol[:, 0], sol[:, 1:]
+        s_mat = -(cols.T @ z)
+        s_mat[: add.size, : add.size] += c_ee
+        rhs = np.empty(k)
+        rhs[: add.size] = pull[add] - cols[:, : add.size].T @ y0
+        rhs[add.size :] = u[drop] - y0[self.pos[drop]]
+        try:
+            w = np.linalg.solve(s_mat, rhs)
+        except np.linalg.LinAlgError:
+            return None
+        x_f = y0 - z @ w
+        if not (np.all(np.isfinite(x_f)) and np.all(np.isfinite(w))):
+            return None
+        out[self.free] = x_f
+        out[add] = w[: add.size]
+        out[drop] = u[drop]
+        return out
+
+
 def finish_bounds(
-    p: Problem, u0: np.ndarray, *, max_iter: int = MAX_ITER, use: str | None = None
+    p: Problem,
+    u0: np.ndarray,
+    *,
+    max_iter: int = MAX_ITER,
+    use: str | None = None,
+    kmax: int | None = None,
 ) -> DirectResult:
     """Exact minimiser of ½ uᵀLu − cᵀu over lo ≤ u ≤ hi from the iterate u0 (module doc).
 
-    Only for problems without free–free diodes and islands.  Raises CircuitError
-    (naming the nodes) when the reduced system is singular.
+    Only for problems without free–free diodes and islands.  ``kmax``: the most nodes
+    by which a step's free set may differ from the factored one and still reuse its
+    factor (:class:`_Base`; default :data:`BORDER_MAX`, capped so the k dense columns
+    stay under :data:`BORDER_ENTRIES` numbers); 0 refactorises at every step.  Raises
+    CircuitError (naming the nodes) when the reduced system is singular.
     """
     if p.n_ff_diodes or p.n_islands:
         raise ValueError("finish_bounds handles bound constraints only")
     check_grounded(p)
+    if kmax is None:
+        kmax = min(BORDER_MAX, BORDER_ENTRIES // max(p.n, 1))
     vtol = REL_TOL * p.v_scale
     ltol = REL_TOL * p.i_scale
     has_lo, has_hi = np.isfinite(p.lo), np.isfinite(p.hi)
@@ -265,6 +349,8 @@ def finish_bounds(
     r = p.gradient(u) / p.diag  # the multiplier in volts (current leaving / conductance)
     seen: set[bytes] = set()
     best = u.copy()
+    base: _Base | None = None
+    factors = 0
     for it in range(max_iter):
         # primal–dual active sets: lower bound active when lo − u + r > 0, upper when
         # u − hi − r > 0 (multiplier and distance to the bound weighed alike, in volts)
@@ -272,21 +358,21 @@ def finish_bounds(
         at_hi = has_hi & ~at_lo & (u - p.hi - r > 0.0)
         key = np.packbits(at_lo).tobytes() + np.packbits(at_hi).tobytes()
         if key in seen:
-            return DirectResult(best, False, it, it, "active set repeated")
+            return DirectResult(best, False, it, factors, "active set repeated")
         seen.add(key)
         free = ~(at_lo | at_hi)
         u = np.where(at_lo, p.lo, np.where(at_hi, p.hi, u))
         if free.any():
-            mat, rhs = reduced_system(p, free, u)
-            try:
-                x = factorize(mat, use=use)(rhs)
-            except np.linalg.LinAlgError:
-                check_grounded(p, free)
-                raise singular_error(p, np.zeros(0, dtype=np.int64)) from None
-            if not np.all(np.isfinite(x)):
-                check_grounded(p, free)
-                raise singular_error(p, np.zeros(0, dtype=np.int64))
-            u[free] = x
+            new = base.solve(free, u, kmax) if base is not None else None
+            if new is None:
+                base = _Base(p, free, u, use)
+                factors += 1
+                if not np.all(np.isfinite(base.x)):
+                    check_grounded(p, free)
+                    raise singular_error(p, np.zeros(0, dtype=np.int64))
+                u[free] = base.x
+            else:
+                u = new
         g = p.gradient(u)
         r = g / p.diag
         feasible = np.all(u >= p.lo - vtol) & np.all(u <= p.hi + vtol)
@@ -294,5 +380,5 @@ def finish_bounds(
             best = u.copy()
             # multipliers: a lower bound supplies g ≥ 0, an upper bound −g ≥ 0
             if np.all(g[at_lo] >= -ltol) and np.all(g[at_hi] <= ltol):
-                return DirectResult(np.clip(u, p.lo, p.hi), True, it + 1, it + 1, "optimal")
-    return DirectResult(best, False, max_iter, max_iter, "iteration limit")
+                return DirectResult(np.clip(u, p.lo, p.hi), True, it + 1, factors, "optimal")
+    return DirectResult(best, False, max_iter, factors, "iteration limit")
