@@ -59,7 +59,7 @@ from resbench.errors import ResbenchError, SolverError
 __all__ = ["NgspiceSimulator", "drn_residual", "nudged_netlist", "register"]
 
 #: seconds one ngspice request (a load, or one sample's alter + op) may take by default
-SPICE_TIMEOUT = max(float(DEFAULT_TIMEOUT), 600.0)
+SPICE_TIMEOUT = max(float(DEFAULT_TIMEOUT), 3600.0)
 
 
 def _phase_name(beta: float) -> str:
