@@ -31,7 +31,8 @@ the fast answer within atol); ``uncertified`` (claims success, the certificate
 rejects the answer); ``disagree`` (certified but further than atol from the fast
 answer); ``stalled``/``sweep_limit`` (it says itself it did not finish);
 ``not installed: pip install …`` (its extra is missing: it is never run);
-``not applicable: …`` (e.g. ``paper`` on a circuit that is not a DRN);
+``not applicable`` (``paper`` on a circuit that is not a DRN, any peer on a ``.dc``
+netlist; the reason in ``<peer>_message``);
 ``failed``/``timeout``/``error``.  Peers never change a row's own status or the exit
 code: they are what is being measured, not resbench.  Without ngspice in the list
 (``spice=False``) the ngspice columns stay empty and the row judges the fast answer
@@ -323,7 +324,8 @@ def peer_fields(
         out[f"ratio_{key}"] = timing.speedup(mine, ref)
     out["repeats"] = len(timing.measured(samples))
     if failure is not None:
-        out.update(status=failure[0], message=failure[1], max_abs_diff=nan)
+        said = fin.solution.info.get("claimed") if fin and fin.solution else None
+        out.update(status=failure[0], claimed=said, message=failure[1], max_abs_diff=nan)
         return out
     sol = fin.solution if fin is not None else None
     out["claimed"] = str(sol.info.get("claimed") or sol.status) if sol is not None else None
@@ -413,7 +415,7 @@ def compare_circuit(
 
         row, srows = compare_sweep(circuit, label, opts, on_run=on_run, before_run=before_run)
         for name in opts.peers:
-            row[f"{name}_status"] = "not applicable: .dc sweep"
+            row[f"{name}_status"] = "not applicable"
             row[f"{name}_message"] = (
                 f"{name}: a .dc sweep is compared with ngspice point by point; peers are "
                 "timed on netlists without .dc (one operating point)"
