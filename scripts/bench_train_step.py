@@ -5,7 +5,9 @@ values uniform in (0, 1]; random labels): the step's cost does not depend on
 what the digits look like, only on the shapes, the sparsity and the sweeps.
 Prints, per (preset, batch, dtype): the median step time over ``--steps`` steps
 after ``--warmup`` steps, the phase times, the sweeps, and the epoch time it
-extrapolates to (60,000 samples, without test evaluation).
+extrapolates to (60,000 samples, without test evaluation), in wall-clock time and
+in CPU time of this process (all threads: on a shared machine the CPU time is the
+closer estimate of an idle machine's wall time when one thread works).
 
     .venv/bin/python scripts/bench_train_step.py --preset 1h --batch 4 256 --dtype float64 float32
 """
@@ -33,14 +35,15 @@ def run(name: str, batch: int, dtype: str, steps: int, warmup: int, seed: int) -
     d = Drn.from_config(cfg, seed=seed, dtype=dtype)
     step = EqPropStep(d, lr_weights=cfg.lr_weights, lr_biases=cfg.lr_biases, beta=cfg.beta)
     x, y = synthetic(batch * (steps + warmup), cfg.sizes[0] // 2, seed)
-    times, phases, sweeps = [], {}, {}
+    times, cpu, phases, sweeps = [], [], {}, {}
     for i in range(steps + warmup):
         sl = slice(i * batch, (i + 1) * batch)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         st = step.step(x[sl], y[sl])
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if i >= warmup:
             times.append(dt)
+            cpu.append(dc)
             for k, v in st.times.items():
                 phases.setdefault(k, []).append(v)
             for k, v in st.sweeps.items():
@@ -51,9 +54,11 @@ def run(name: str, batch: int, dtype: str, steps: int, warmup: int, seed: int) -
         "batch": batch,
         "dtype": dtype,
         "step_ms": med * 1e3,
+        "step_cpu_ms": float(np.mean(cpu)) * 1e3,
         "phases_ms": {k: float(np.median(v)) * 1e3 for k, v in phases.items()},
         "sweeps_per_sample": {k: float(np.mean(v)) for k, v in sweeps.items()},
         "epoch_s_60k": med * 60000 / batch,
+        "epoch_cpu_s_60k": float(np.mean(cpu)) * 60000 / batch,
     }
 
 
@@ -78,8 +83,9 @@ def main() -> None:
                 ph = " ".join(f"{k}={v:.2f}" for k, v in r["phases_ms"].items())
                 sw = " ".join(f"{k}={v:.1f}" for k, v in r["sweeps_per_sample"].items())
                 print(
-                    f"DRN-{name.upper()} batch {b:4d} {dt}: step {r['step_ms']:.2f} ms "
-                    f"({ph} ms; sweeps/sample {sw}) -> epoch of 60k ≈ {r['epoch_s_60k']:.1f} s"
+                    f"DRN-{name.upper()} batch {b:4d} {dt}: step {r['step_ms']:.2f} ms wall, "
+                    f"{r['step_cpu_ms']:.2f} ms CPU ({ph} ms; sweeps/sample {sw}) -> epoch of "
+                    f"60k ≈ {r['epoch_s_60k']:.1f} s wall, {r['epoch_cpu_s_60k']:.1f} s CPU"
                 )
     if a.json:
         with open(a.json, "w") as f:

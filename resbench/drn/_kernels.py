@@ -53,36 +53,43 @@ def apply_update_lowrank(w, ut, v, r, a, lr, col, row, need_row):  # pragma: no 
     the GEMM's rows are made and used while ``w``'s row is in cache, so ``w`` is
     still read and written once and no [n, m] temporary exists).  K = 4 (the
     paper's batch) runs unrolled.  Row sums only when ``need_row`` (the input
-    layer's are never needed: its units are held)."""
+    layer's are never needed: its units are held).  Arithmetic in ``w``'s dtype."""
     n, m = w.shape
     K = ut.shape[1]
     acc_row = np.empty(m, dtype=w.dtype)
+    scal = np.empty(3, dtype=w.dtype)  # lr, -2 and 0 in w's dtype (no float64 promotion)
+    scal[0] = lr
+    scal[1] = -2.0
+    scal[2] = 0.0
+    lrw = scal[0]
+    m2 = scal[1]
+    zero = scal[2]
     for i in range(n):
         base = r[i]
         if K == 4:
-            c0 = -2.0 * ut[i, 0]
-            c1 = -2.0 * ut[i, 1]
-            c2 = -2.0 * ut[i, 2]
-            c3 = -2.0 * ut[i, 3]
+            c0 = m2 * ut[i, 0]
+            c1 = m2 * ut[i, 1]
+            c2 = m2 * ut[i, 2]
+            c3 = m2 * ut[i, 3]
             for j in range(m):
                 g = base + a[j] + c0 * v[0, j] + c1 * v[1, j] + c2 * v[2, j] + c3 * v[3, j]
-                x = w[i, j] - lr * g
-                if x < 0.0:
-                    x = 0.0
+                x = w[i, j] - lrw * g
+                if x < zero:
+                    x = zero
                 w[i, j] = x
                 col[j] += x
         else:
             for j in range(m):
                 acc_row[j] = base + a[j]
             for k in range(K):
-                c = -2.0 * ut[i, k]
-                if c != 0.0:
+                c = m2 * ut[i, k]
+                if c != zero:
                     for j in range(m):
                         acc_row[j] += c * v[k, j]
             for j in range(m):
-                x = w[i, j] - lr * acc_row[j]
-                if x < 0.0:
-                    x = 0.0
+                x = w[i, j] - lrw * acc_row[j]
+                if x < zero:
+                    x = zero
                 w[i, j] = x
                 col[j] += x
         if need_row:
