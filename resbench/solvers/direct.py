@@ -59,16 +59,20 @@ except ImportError:  # pragma: no cover - depends on the environment
     CholmodError = RuntimeError  # type: ignore[assignment,misc]
 
 # ---------------------------------------------------------------- cost model
-# One place for the measured constants (docs/grids.md, "Cost model", under load on
-# the 2-core machine).  A sweep streams each directed free–free edge and each node
-# once; a factorisation of a reduced Laplacian with a fill-reducing ordering costs
-# about nnz^1.5 on 2-D meshes (nested-dissection fill), less on trees, chains and
-# stars, so the model over-estimates it there, which only delays the switch.
+# One place for the measured constants (docs/grids.md, "Cost model": CPU seconds, one
+# BLAS thread, CHOLMOD, on the 2-core machine under load).  A sweep streams each
+# directed free–free edge and each node once; a factorisation with a fill-reducing
+# ordering measured 0.033 / 0.51 / 2.3 / 6.9 s on 100² / 300² / 600² / 1000² meshes
+# (nnz 5e4 … 5e6: ~nnz^1.15, supernodal BLAS gets faster as the fronts grow) and
+# 0.04 s on a 100k chain or star (the model over-estimates those, which only delays
+# the switch there by a chunk).  The same model whichever factorisation is installed,
+# so the switch, and the sweep count, are the same everywhere.
 SWEEP_S_PER_ENTRY = 1.5e-9  # s per (directed edge + node) of one sweep
 FACTOR_S_BASE = 2e-3  # s: fixed cost of assembling and factorising a small system
-FACTOR_S_PER_NNZ15 = 1.2e-9  # s per (nnz of L)^1.5, nnz counting the diagonal
+FACTOR_S_COEF = 1.4e-7  # s per (nnz of L, diagonal included)^FACTOR_EXP
+FACTOR_EXP = 1.15
 SWITCH_AFTER = 16  # sweeps before the first look (then after each chunk of 40)
-DIRECT_SOLVES = 2  # factorisations a finish is expected to take (measured: 1–4)
+DIRECT_SOLVES = 1  # factorisations a finish takes (later steps reuse it: _Base)
 SWITCH_MARGIN = 1.0  # switch when predicted sweeps cost more than MARGIN × the finish
 
 DENSE_ROW = 1000  # SuperLU: a row with more entries (a star's hub) makes the minimum-degree
@@ -88,7 +92,7 @@ def sweep_seconds(p: Problem) -> float:
 def factor_seconds(p: Problem) -> float:
     """Modelled seconds of one factorisation of ``p``'s reduced Laplacian, from its nnz."""
     nnz = float(p.indices.shape[0] + p.n)
-    return FACTOR_S_BASE + FACTOR_S_PER_NNZ15 * nnz**1.5
+    return FACTOR_S_BASE + FACTOR_S_COEF * nnz**FACTOR_EXP
 
 
 def predicted_sweeps(rate: float, error: float, tol_v: float) -> float:
