@@ -32,7 +32,6 @@ from resbench.errors import (
 from resbench.netlist import write_netlist
 from tests.strategies import random_circuits
 
-
 FAST = (Phase.explicit, Phase.reuse, Phase.generate)  # no shrinking: each try solves 2-3 times
 
 
@@ -65,14 +64,15 @@ def test_divider_of_the_issue() -> None:
     """ngspice gives 0.4988 V (with R2) and 0.62944 V (without); resbench gave 0 V."""
     for extra, want in (("R2 mid 0 1k\n", 0.4988), ("", 0.62944)):
         c, cd, ref = solve_all(
-            "t\nV1 in 0 1\nR1 in mid 1k\n" + extra + "D1 mid 0 dmod\n"
-            ".model dmod D(IS=1e-14 N=1)\n"
+            "t\nV1 in 0 1\nR1 in mid 1k\n" + extra + "D1 mid 0 dmod\n.model dmod D(IS=1e-14 N=1)\n"
         )
         assert cd.ok and ref.ok
         assert cd.voltage("mid") == pytest.approx(want, abs=5e-5)
         assert abs(cd.voltage("mid") - ref.voltage("mid")) <= 1e-12
         exact = brentq(
-            lambda v, extra=extra: (1 - v) / 1e3 - (v / 1e3 if extra else 0) - shockley(v, 1e-14, 1),
+            lambda v, extra=extra: (
+                (1 - v) / 1e3 - (v / 1e3 if extra else 0) - shockley(v, 1e-14, 1)
+            ),
             0.0,
             1.0,
             xtol=1e-15,
@@ -96,7 +96,9 @@ def test_thermal_voltage_is_ngspices() -> None:
 )
 def test_one_node_against_brentq(v: float, r: float, i_s: float, n: float, rs: float) -> None:
     """V —R— a —D— gnd: KCL (V − a)/R = i(a) is one monotone equation."""
-    c, cd, ref = solve_all(f"t\nV1 in 0 {v!r}\nR1 in a {r!r}\nD1 a 0 dm\n{model_text(i_s, n, rs)}\n")
+    c, cd, ref = solve_all(
+        f"t\nV1 in 0 {v!r}\nR1 in a {r!r}\nD1 a 0 dm\n{model_text(i_s, n, rs)}\n"
+    )
     lo, hi = min(0.0, v), max(0.0, v)
     if lo == hi:
         exact = 0.0
@@ -234,9 +236,7 @@ def test_random_circuits_cd_vs_reference(circuit: Circuit, i_s: float, n: float)
 
 # -------------------------------------------------------------------- piecewise linear
 def test_pwl_closed_form() -> None:
-    c, cd, ref = solve_all(
-        "pwl\nV1 in 0 1\nR1 in a 1k\nD1 a 0 dp\n.model dp D(VON=0.3 RON=100)\n"
-    )
+    c, cd, ref = solve_all("pwl\nV1 in 0 1\nR1 in a 1k\nD1 a 0 dp\n.model dp D(VON=0.3 RON=100)\n")
     i = (1 - 0.3) / 1100
     for sol in (cd, ref):
         assert sol.ok
@@ -358,7 +358,7 @@ def test_ngspice_agrees_on_shockley_and_pwl() -> None:
     c = parse_netlist(text)
     sp = solve(c, "ngspice")
     ref = solve(c, "reference")
-    assert sp.ok and ref.ok
+    assert sp.status == "converged" and ref.ok  # ngspice: a switch of 1e-5 ohm, not exact
     assert np.max(np.abs(sp.voltages - ref.voltages)) <= 1e-6
 
 

@@ -199,7 +199,9 @@ def shockley_sweeps(
                     x = _root(u[i], lo[i], hi[i], a_diag[i], b, e0, e1, e_diode, e_sign, t,
                               i_s, nvt, rs)  # fmt: skip
             else:
-                x = _root(u[i], lo[i], hi[i], a_diag[i], b, e0, e1, e_diode, e_sign, t, i_s, nvt, rs)
+                x = _root(
+                    u[i], lo[i], hi[i], a_diag[i], b, e0, e1, e_diode, e_sign, t, i_s, nvt, rs
+                )
             if x != x:
                 return NO_ROOT, sweep, np.inf, i
             dv = abs(x - u[i])

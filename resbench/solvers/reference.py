@@ -800,14 +800,14 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     (:func:`resbench.diodes.expand`), which the KKT + Lemke path solves exactly.  With
     Shockley diodes: damped Newton on the convex problem.  Each iteration replaces every
     Shockley diode by its linearisation at the current point (a conductance
-    ``G = IS exp(vd/NVt)/NVt``, floored at 1e-15 of the largest conductance, in parallel
+    ``G = IS exp(vd/NVt)/NVt``, floored at 1e-9 of the largest resistor conductance, in parallel
     with a current source) and solves that ideal-diode circuit exactly with
     :func:`solve_reference`: the minimiser of the energy's quadratic model over the
     feasible set.  The step to it is damped by an exact line search on the true energy
     (the root of its derivative along the step, by bisection), which keeps every
     iterate feasible and the energy decreasing.  Stops after a Newton step that moves no
     voltage by more than 1e-12 of the voltage scale (the error after it is ~ its square)."""
-    from resbench.diodes import expand, shockley_current
+    from resbench.diodes import expand
     from resbench.solvers.shockley import restrict
 
     t0 = time.perf_counter()
@@ -817,7 +817,13 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
         return restrict(sol, ex)
     c = ex.circuit
     d = c.diodes
-    sh = np.flatnonzero(ex.shockley)
+    from resbench.solvers.problem import _number_supernodes
+
+    # a Shockley diode whose two ends the sources tie together (or both to ground)
+    # changes no voltage: its current flows through the sources; it is left out
+    sn = _number_supernodes(c)[0]
+    tied = ex.shockley & (sn[d.a] == sn[d.b])
+    sh = np.flatnonzero(ex.shockley & ~tied)
     keep = np.flatnonzero(~ex.shockley)
     i_s, nvt = ex.i_s[sh], ex.nvt[sh]
     sa, sc = d.a[sh].astype(np.int64), d.b[sh].astype(np.int64)
@@ -837,7 +843,7 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
         vd = np.minimum(vd, v_crit)
         z = np.minimum(vd / nvt, 700.0)
         g = i_s * np.exp(z) / nvt
-        g = np.maximum(g, 1e-15 * max(g_max, float(g.max())))
+        g = np.maximum(g, 1e-9 * g_max)
         i0 = i_s * np.expm1(z) - g * vd
         return dataclasses.replace(
             c,
@@ -857,6 +863,11 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             diode_models=[c.diode_models[j] for j in keep],
         )
 
+    v_crit = np.full(sh.size, np.inf)
+    if not sh.size:
+        base = linear_circuit(np.zeros(0))
+        return restrict(dataclasses.replace(solve_reference(base, gmin=gmin), circuit=c), ex)
+
     def slope(v: np.ndarray, dv: np.ndarray, t: float) -> float:
         """d/dt of the energy at v + t·dv (increasing in t: the energy is convex)."""
         w = v + t * dv
@@ -867,7 +878,9 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
         dd = dv[sa] - dv[sc]
         m = dd != 0.0
         if m.any():
-            out += float(np.sum(shockley_current(w[sa[m]] - w[sc[m]], i_s[m], nvt[m]) * dd[m]))
+            # exponent capped at 700 (as the kernels): finite, and far above any answer
+            z = np.minimum((w[sa[m]] - w[sc[m]]) / nvt[m], 700.0)
+            out += float(np.sum(i_s[m] * np.expm1(z) * dd[m]))
         return out
 
     v_crit = np.full(sh.size, np.inf)
@@ -883,7 +896,14 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
         target = solve_reference(linear_circuit(v[sa] - v[sc]), gmin=gmin).voltages
         step = target - v
         scale = max(1e-3, float(np.max(np.abs(v))))
-        if float(np.max(np.abs(step))) <= 1e-12 * scale:
+        limited = bool(np.any(v[sa] - v[sc] > v_crit))
+        if limited and (iterations > 30 or float(np.max(np.abs(step))) <= 1e-6 * scale):
+            # near the answer (or slow): no more limiting, Newton's own steps from here
+            v_crit = np.full(sh.size, np.inf)
+            continue
+        if limited:
+            pass
+        elif float(np.max(np.abs(step))) <= 1e-12 * scale:
             # Newton's error after this step is ~ its square: below round-off.  (The
             # line search cannot judge steps this small: its slope is round-off.)
             v = target
@@ -899,9 +919,11 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
                 else:
                     lo_t = mid
             t = lo_t
-        if t * float(np.max(np.abs(step))) <= 1e-15 * scale and float(
-            np.max(np.abs(step))
-        ) <= 1e-9 * scale:
+        if (
+            not limited
+            and t * float(np.max(np.abs(step))) <= 1e-15 * scale
+            and float(np.max(np.abs(step))) <= 1e-9 * scale
+        ):
             # the line search is down to round-off but the Newton step is small: near
             # the answer, where Newton's own step is the better one
             v = target
