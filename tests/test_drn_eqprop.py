@@ -89,6 +89,11 @@ def test_eqprop_matches_finite_differences_to_order_beta_squared(sizes, seed, bi
     scale = np.abs(fd).max()
     assert e2 <= 1e-3 * scale
     assert 3.0 <= e1 / e2 <= 5.0, (e1, e2)  # O(β²): halving β quarters the error
+    # backprop through the fixed point is the exact gradient (EqProp's β → 0 limit)
+    step = EqPropStep(d, lr_weights=0.0, lr_biases=0.0, beta=beta, algorithm="bp")
+    gw, gb, _ = step.gradients(x, labels)
+    bp = np.concatenate([g.reshape(-1) for g in gw + gb])
+    assert np.abs(bp - fd).max() <= 1e-6 * scale, np.abs(bp - fd).max() / scale
 
 
 def test_step_is_sgd_then_clamp():
@@ -117,6 +122,21 @@ def test_step_is_sgd_then_clamp():
         np.testing.assert_allclose(a, b, rtol=1e-12)
     step.scale_lr(0.5)
     assert step.lr_weights == [0.35, 0.15] and step.lr_biases == [0.1, 0.05]
+
+
+def test_bp_step_is_sgd_then_clamp():
+    d, x, labels = _net((8, 6, 4, 3), 8, 0.3)
+    ref = d.copy()
+    gw, gb, _ = EqPropStep(ref, lr_weights=0.1, lr_biases=0.2, beta=1.0, algorithm="bp").gradients(
+        x, labels
+    )
+    stats = EqPropStep(d, lr_weights=0.1, lr_biases=0.2, beta=1.0, algorithm="bp").step(x, labels)
+    for k in range(3):
+        np.testing.assert_allclose(
+            d.weights[k], np.maximum(ref.weights[k] - 0.1 * gw[k], 0), rtol=1e-12, atol=1e-15
+        )
+        np.testing.assert_allclose(d.biases[k], ref.biases[k] - 0.2 * gb[k], rtol=1e-12)
+    assert stats.sweeps["adjoint"] > 0 and stats.sweeps["plus"] == stats.sweeps["minus"] == 0
 
 
 def test_float32_step_close_to_float64():

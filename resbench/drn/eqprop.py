@@ -41,7 +41,7 @@ from resbench.errors import ResbenchError
 
 __all__ = ["ALGORITHMS", "EqPropStep", "ExactSimulator", "Simulator", "StepStats", "evaluate"]
 
-ALGORITHMS = ("ep",)
+ALGORITHMS = ("ep", "bp")
 _ROWS_PER_BLOCK_BYTES = 1 << 19  # the cross term is made in row blocks of ~512 KB (L2)
 _LOW_RANK = 16  # up to this rank the update makes the cross term itself
 
@@ -195,28 +195,74 @@ class EqPropStep:
     def gradients(
         self, x: np.ndarray, labels: np.ndarray
     ) -> tuple[list[np.ndarray], list[np.ndarray], DrnState]:
-        """The EqProp estimates (weights, biases) and the free state, without updating:
+        """The gradient estimates (weights, biases) and the free state, without updating:
         for tests and inspection (the step fuses the weight part into the update)."""
         drn = self.drn
         t = one_hot(labels, drn.sizes[-1], drn.dtype)
-        x_in, free, plus, minus, _ = self._phases(x, t)
-        gw = []
-        for k in range(len(drn.weights)):
-            r, a, u_pm, w_pm = self._terms(k, x_in, plus, minus)
-            cross = u_pm.T @ w_pm
-            gw.append(self._scale(x_in.shape[0]) * (r[:, None] + a[None, :] - 2.0 * cross))
-        gb = self._bias_grads(plus, minus)
+        _, free, terms, gb, _, _ = self._estimate(x, t)
+        gw = [sc * (r[:, None] + a[None, :] - 2.0 * (u.T @ v)) for r, a, u, v, sc in terms]
         return gw, gb, free
 
-    def _scale(self, batch: int) -> float:
-        # (1/(2β)) · ½ · (1/B) applied to Σ_b [ΔV²(+β) − ΔV²(−β)]
-        return 1.0 / (4.0 * self.beta * batch)
+    def _estimate(self, x: np.ndarray, t: np.ndarray) -> tuple:
+        """(x_in, free state, per weight matrix the factors (r, a, U, V, scale) of its
+        gradient ``scale · (r_i + a_j − 2 (UᵀV)_ij)``, bias gradients, sweeps, times)."""
+        if self.algorithm == "bp":
+            return self._estimate_bp(x, t)
+        x_in, free, plus, minus, times = self._phases(x, t)
+        scale = 1.0 / (4.0 * self.beta * x_in.shape[0])
+        terms = [(*self._terms(k, x_in, plus, minus), scale) for k in range(len(self.drn.weights))]
+        sweeps = {
+            "free": int(free.sweeps.sum()),
+            "plus": int(plus.sweeps.sum()),
+            "minus": int(minus.sweeps.sum()),
+        }
+        return x_in, free, terms, self._bias_grads(plus, minus), sweeps, times
+
+    def _estimate_bp(self, x: np.ndarray, t: np.ndarray) -> tuple:
+        """Backprop through the fixed point (implicit differentiation of the free
+        equilibrium): the adjoint λ solves ``H λ = ∂C/∂s`` on the units that are free
+        to move (H the energy's Hessian there; units held by their diode keep λ = 0),
+        then ``dL/dw_ij = −mean (λ_i − λ_j)(s_i − s_j)`` and ``dL/db_j = mean λ_j``:
+        EqProp's limit β → 0."""
+        drn = self.drn
+        t0 = time.perf_counter()
+        if self.simulator is None:
+            if self._sums is None:
+                self._sums = LayerSums.of(drn)
+            inputs = prepare_inputs(drn, x)
+            x_in = inputs.x_in
+            free = PhaseSolver(drn, inputs, self._sums).solve()
+        else:
+            x_in = drn.input_state(x)
+            free = self.simulator.solve(drn, x)
+        t1 = time.perf_counter()
+        lam, sweeps = _adjoint(drn, free, t, self._sums or LayerSums.of(drn))
+        t2 = time.perf_counter()
+        B = x_in.shape[0]
+        states = [x_in, *free.layers]
+        lams = [np.zeros_like(x_in), *lam]
+        terms = []
+        h = np.sqrt(0.5)
+        for k in range(len(drn.weights)):
+            sp, lp, sq, lq = states[k], lams[k], states[k + 1], lams[k + 1]
+            r = np.einsum("bi,bi->i", lp, sp)
+            a = np.einsum("bj,bj->j", lq, sq)
+            if k == 0:
+                u, v = h * sp, h * lq
+            else:
+                u, v = h * np.concatenate([lp, sp]), h * np.concatenate([sq, lq])
+            terms.append((r, a, u, v, -1.0 / B))
+        gb = [layer.mean(axis=0) for layer in lam]
+        times = {"free": t1 - t0, "plus": 0.0, "minus": 0.0, "adjoint": t2 - t1}
+        counts = {"free": int(free.sweeps.sum()), "plus": 0, "minus": 0, "adjoint": sweeps}
+        return x_in, free, terms, gb, counts, times
 
     def _terms(
         self, k: int, x_in: np.ndarray, plus: DrnState, minus: DrnState
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For weight matrix k: row term r, column term a, and the stacked factors
-        whose product Uᵀ V is the cross term ``U⁺ᵀW⁺ − U⁻ᵀW⁻``."""
+        whose product Uᵀ V is the cross term ``U⁺ᵀW⁺ − U⁻ᵀW⁻``, of
+        Σ_b [ΔV²(+β) − ΔV²(−β)] (scaled by (1/(2β)) · ½ · (1/B))."""
         wp, wm = plus.layers[k], minus.layers[k]
         a = np.einsum("bj,bj->j", wp, wp) - np.einsum("bj,bj->j", wm, wm)
         if k == 0:
@@ -235,37 +281,71 @@ class EqPropStep:
 
     # ------------------------------------------------------------------ the step
     def step(self, x: np.ndarray, labels: np.ndarray) -> StepStats:
-        """One SGD step on a batch ``x [B, m]``, ``labels [B]``; updates the network."""
+        """One SGD step on a batch ``x [B, m]``, ``labels [B]``; updates the network.
+        ``sweeps`` / ``times`` have the keys free, plus, minus (and adjoint for bp,
+        whose plus and minus are 0); ``times`` also update."""
         drn = self.drn
+        if np.ndim(labels) != 1 or np.shape(labels)[0] != np.shape(x)[0]:
+            raise ResbenchError(f"{np.shape(x)[0]} inputs but labels of shape {np.shape(labels)}")
         t = one_hot(labels, drn.sizes[-1], drn.dtype)
-        x_in, free, plus, minus, times = self._phases(x, t)
+        x_in, free, terms, gb, sweeps, times = self._estimate(x, t)
         B = x_in.shape[0]
-        if np.shape(labels)[0] != B:
-            raise ResbenchError(f"{B} inputs but {np.shape(labels)[0]} labels")
         cost = _cost(free.output, t)
         errors = int(np.count_nonzero(np.argmax(free.output, axis=1) != np.asarray(labels)))
         t0 = time.perf_counter()
-        scale = self._scale(B)
-        gb = self._bias_grads(plus, minus)
         sums = self._sums if self._sums is not None else LayerSums.of(drn)
-        for k, w in enumerate(drn.weights):
-            r, a, u_pm, w_pm = self._terms(k, x_in, plus, minus)
-            _update(w, r, a, u_pm, w_pm, self.lr_weights[k] * scale, sums, k)
+        for k, (w, (r, a, u, v, scale)) in enumerate(zip(drn.weights, terms, strict=True)):
+            _update(w, r, a, u, v, self.lr_weights[k] * scale, sums, k)
         for k, b in enumerate(drn.biases):
             b -= (self.lr_biases[k] * gb[k]).astype(b.dtype)
         self._sums = sums if self.simulator is None else None
         times["update"] = time.perf_counter() - t0
-        return StepStats(
-            loss=float(cost.mean()),
-            errors=errors,
-            n=B,
-            sweeps={
-                "free": int(free.sweeps.sum()),
-                "plus": int(plus.sweeps.sum()),
-                "minus": int(minus.sweeps.sum()),
-            },
-            times=times,
-        )
+        return StepStats(loss=float(cost.mean()), errors=errors, n=B, sweeps=sweeps, times=times)
+
+
+def _adjoint(
+    drn: Drn, free: DrnState, t: np.ndarray, sums: LayerSums, tol: float = 1e-13
+) -> tuple[list[np.ndarray], int]:
+    """λ with ``H λ = o − t`` on the outputs' equation, per sample, by block
+    Gauss–Seidel over the layers (the sweeps' order; units held at 0 by their diode
+    keep λ = 0); the total sweeps.  Linear and symmetric positive definite on the
+    free units, so it converges; stops when a sweep moves λ by <= tol × max|λ|
+    with the contraction-rate estimate of the solver."""
+    W = drn.weights
+    n_free = len(free.layers)
+    B = free.layers[0].shape[0]
+    diag = [sums.col[k - 1].astype(np.float64) + (sums.row[k] if k < n_free else 0.0)
+            for k in range(1, n_free + 1)]  # fmt: skip
+    inv = [np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0) for d in diag]
+    mask = [(s != 0).astype(np.float64) for s in free.layers[:-1]] + [np.ones((B, drn.sizes[-1]))]
+    g = [np.zeros((B, n)) for n in drn.sizes[1:-1]] + [free.output.astype(np.float64) - t]
+    lam = [np.zeros((B, n)) for n in drn.sizes[1:]]
+    Wd = [w.astype(np.float64, copy=False) for w in W]
+    order = list(range(0, n_free, 2)) + list(range(1, n_free, 2))
+    prev, ring = np.inf, [1.0] * 4
+    for it in range(100_000):
+        move = 0.0
+        for i in order:
+            v = g[i].copy()
+            if i > 0:
+                v += lam[i - 1] @ Wd[i]
+            if i < n_free - 1:
+                v += lam[i + 1] @ Wd[i + 1].T
+            v *= inv[i]
+            v *= mask[i]
+            move = max(move, float(np.abs(v - lam[i]).max()) if v.size else 0.0)
+            lam[i] = v
+        if not np.isfinite(move):
+            raise ResbenchError("the adjoint (backprop) sweeps diverged")
+        ring[it % 4] = move / prev if 0 < prev < np.inf else 1.0
+        prev = move
+        rho = min(max(max(ring), 0.5 if it < 3 else 0.0), 0.999999)
+        top = max(float(np.abs(x).max()) if x.size else 0.0 for x in lam)
+        if it >= 2 and move * rho / (1.0 - rho) <= tol * max(top, 1e-300):
+            return [x.astype(drn.dtype) for x in lam], (it + 1) * B
+        if move == 0.0:
+            return [x.astype(drn.dtype) for x in lam], (it + 1) * B
+    raise ResbenchError("the adjoint (backprop) sweeps did not converge")
 
 
 def _update(
