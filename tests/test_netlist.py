@@ -536,7 +536,7 @@ def test_every_construct_netlist() -> None:
     assert terminals(c, c.resistors)["r.xamp.xd.r3"] == ("xamp.xd.n1", "vcc")  # .global
     assert values(c.vsources) == {"vcc": 5.0, "vin": 2.5, "vt": 0.0, "vclamp": 1.5}
     assert values(c.isources) == {"ibias": 1e-3, "ib2": 5e-4}
-    assert c.models["dideal"].params == {"is": 1e-14, "n": 1.0}
+    assert c.models["dideal"].params == {"cjo": 1e-12, "tt": 1e-9}
     w = "\n".join(c.warnings)
     for note in (".control", "AC specification", "transient", ".tran"):
         assert note in w
