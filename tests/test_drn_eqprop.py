@@ -228,3 +228,34 @@ def test_gradient_equals_the_papers_equilibrium_prop(sizes):
     assert len(theirs) == len(ours)
     for a, b in zip(theirs, ours, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_next_batch_injection_made_in_the_update_pass(monkeypatch, dtype):
+    """step(..., next_x=) makes the next batch's input injection while it updates W_0:
+    the same training as without it, and the next step does not pass over W_0 again."""
+    from resbench.drn import eqprop
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1, (24, 8)) * (rng.random((24, 8)) < 0.5)
+    labels = rng.integers(0, 3, 24)
+    a = Drn.init((16, 10, 3), input_gain=3.0, weight_gains=(1.0, 1.0), seed=4, dtype=dtype)
+    b = a.copy()
+    sa = EqPropStep(a, lr_weights=0.05, lr_biases=0.05, beta=0.5)
+    sb = EqPropStep(b, lr_weights=0.05, lr_biases=0.05, beta=0.5)
+    calls = []
+    real = eqprop.prepare_inputs
+    monkeypatch.setattr(eqprop, "prepare_inputs", lambda *args: calls.append(1) or real(*args))
+    for i in range(0, 24, 4):
+        nxt = x[i + 4 : i + 8] if i + 4 < 24 else None
+        la = sa.step(x[i : i + 4], labels[i : i + 4], next_x=nxt)
+        lb = sb.step(x[i : i + 4], labels[i : i + 4])
+        assert la.loss == pytest.approx(lb.loss, rel=1e-5 if dtype == np.float32 else 1e-12)
+    assert len(calls) == 6 + 1  # b's six steps, and a's first
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for u, v in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
+        np.testing.assert_allclose(u, v, rtol=tol, atol=tol)
+    # a batch other than the announced one is injected afresh
+    sa.step(x[:4], labels[:4], next_x=x[4:8])
+    sa.step(x[8:12], labels[8:12])
+    assert len(calls) == 6 + 1 + 2

@@ -13,6 +13,7 @@ __all__ = [
     "NOT_FINITE",
     "SWEEP_LIMIT",
     "apply_update",
+    "apply_update_inject",
     "apply_update_lowrank",
     "drn_residual",
     "drn_sweeps",
@@ -101,6 +102,64 @@ def apply_update_lowrank(w, ut, v, r, a, lr, col, row, need_row):  # pragma: no 
 
 _jit.SIGNATURES.append(
     (apply_update_lowrank, (F32_2D, F32_2D, F32_2D, F32, F32, FLOAT, F64, F32, BOOL))
+)  # float32
+
+
+@kernel(F64_2D, F64_2D, F64_2D, F64, F64, FLOAT, F64, F64_2D, F64_2D)
+def apply_update_inject(w, ut, v, r, a, lr, col, x_next, inj):  # pragma: no cover - compiled
+    """:func:`apply_update_lowrank` of the input layer's weights (no row sums) that
+    also makes the next batch's input injection ``inj = x_next · W_new`` in the same
+    pass (``x_next`` [B', n] the next input layer ``gain · cat(x, -x)``; ``inj`` [B', m]
+    starts at 0): each new row of ``W_0`` is used while it is in cache, so the next
+    step needs no pass of its own over ``W_0``."""
+    n, m = w.shape
+    K = ut.shape[1]
+    Bn = x_next.shape[0]
+    acc_row = np.empty(m, dtype=w.dtype)
+    scal = np.empty(3, dtype=w.dtype)
+    scal[0] = lr
+    scal[1] = -2.0
+    scal[2] = 0.0
+    lrw = scal[0]
+    m2 = scal[1]
+    zero = scal[2]
+    for i in range(n):
+        base = r[i]
+        if K == 4:
+            c0 = m2 * ut[i, 0]
+            c1 = m2 * ut[i, 1]
+            c2 = m2 * ut[i, 2]
+            c3 = m2 * ut[i, 3]
+            for j in range(m):
+                g = base + a[j] + c0 * v[0, j] + c1 * v[1, j] + c2 * v[2, j] + c3 * v[3, j]
+                x = w[i, j] - lrw * g
+                if x < zero:
+                    x = zero
+                w[i, j] = x
+                col[j] += x
+        else:
+            for j in range(m):
+                acc_row[j] = base + a[j]
+            for k in range(K):
+                c = m2 * ut[i, k]
+                if c != zero:
+                    for j in range(m):
+                        acc_row[j] += c * v[k, j]
+            for j in range(m):
+                x = w[i, j] - lrw * acc_row[j]
+                if x < zero:
+                    x = zero
+                w[i, j] = x
+                col[j] += x
+        for b in range(Bn):
+            xb = x_next[b, i]
+            if xb != zero:
+                for j in range(m):
+                    inj[b, j] += xb * w[i, j]
+
+
+_jit.SIGNATURES.append(
+    (apply_update_inject, (F32_2D, F32_2D, F32_2D, F32, F32, FLOAT, F64, F32_2D, F32_2D))
 )  # float32
 
 
