@@ -172,6 +172,21 @@ def test_a_loose_solve_that_claims_success_is_flagged(name: str, loose: dict) ->
     assert f["claimed"] == sol.info["claimed"] and "certificate rejects" in f["message"]
 
 
+@pytest.mark.parametrize("name", ["osqp", "clarabel", "highs", "scipy"])
+def test_a_circuit_without_free_nodes(name: str) -> None:
+    """Every node held by a source: nothing to hand the solver, the answer is the
+    sources' (and JIT compilation is reported apart, never in the times)."""
+    if not _have({"highs": "highspy"}.get(name, name)):
+        pytest.skip(f"{name} not installed")
+    from resbench.netlist import parse_netlist
+
+    circuit = parse_netlist("held\nv1 a 0 2\nv2 b a 1\nr1 b 0 1k\n.end\n")
+    sol = solve(circuit, name)
+    assert sol.status == CONVERGED and sol.certificate.ok
+    assert sol.voltage("a") == 2.0 and sol.voltage("b") == 3.0
+    assert "compile" in sol.timings
+
+
 def test_options_reach_the_solver() -> None:
     """A limit of one active-set step on a net that needs several stops there."""
     circuit = read_netlist(NETLISTS / "grid_clamps.cir")
