@@ -173,8 +173,11 @@ def _diagonals(drn: Drn, sums: LayerSums, beta: float) -> list[np.ndarray]:
     return out
 
 
-def _check_defined(drn: Drn, sums: LayerSums, diag: list[np.ndarray], beta: float) -> None:
-    """Errors for units whose voltage is not defined, or a non-convex −β phase."""
+def _check_defined(
+    drn: Drn, sums: LayerSums, diag: list[np.ndarray], beta: float, *, outputs_only: bool = False
+) -> None:
+    """Errors for units whose voltage is not defined, or a non-convex −β phase
+    (``outputs_only``: just the latter)."""
     n_free = len(diag)
     if beta < 0 and np.any(diag[-1] <= 0):
         j = int(np.flatnonzero(diag[-1] <= 0)[0])
@@ -184,6 +187,8 @@ def _check_defined(drn: Drn, sums: LayerSums, diag: list[np.ndarray], beta: floa
             "coefficient colsum - beta <= 0 and the nudged energy has no minimum; use a "
             "smaller beta (or the positive variant)"
         )
+    if outputs_only:
+        return
     for k, d in enumerate(diag, start=1):
         if np.any(d <= 0):
             j = int(np.flatnonzero(d <= 0)[0])
@@ -269,6 +274,7 @@ class PhaseSolver:
         self.drn = drn
         self.inputs = inputs
         self.sums = LayerSums.of(drn) if sums is None else sums
+        self._free_defined = False
         dt = drn.dtype
         B = inputs.batch
         sizes = drn.sizes[1:]
@@ -325,7 +331,11 @@ class PhaseSolver:
             const[:, lo:] += beta * t
         n_free = len(drn.sizes) - 1
         diags = [diag[self.loff[k] : self.loff[k + 1]] for k in range(n_free)]
-        _check_defined(drn, self.sums, diags, beta)
+        if not self._free_defined or beta < 0:
+            # once the free phase is defined, a +β phase is (its outputs are held by the
+            # targets too); a −β phase still needs its output coefficients checked
+            _check_defined(drn, self.sums, diags, beta, outputs_only=self._free_defined)
+            self._free_defined = self._free_defined or beta == 0.0
         dt = drn.dtype
         inv = (1.0 / diag).astype(dt)
         v_scale = self._scale_hidden
