@@ -30,7 +30,9 @@ def synthetic(n: int, pixels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, rng.integers(0, 10, n)
 
 
-def run(name: str, batch: int, dtype: str, steps: int, warmup: int, seed: int) -> dict:
+def run(
+    name: str, batch: int, dtype: str, steps: int, warmup: int, seed: int, prefetch: bool
+) -> dict:
     cfg = preset(name)
     d = Drn.from_config(cfg, seed=seed, dtype=dtype)
     step = EqPropStep(d, lr_weights=cfg.lr_weights, lr_biases=cfg.lr_biases, beta=cfg.beta)
@@ -39,7 +41,8 @@ def run(name: str, batch: int, dtype: str, steps: int, warmup: int, seed: int) -
     for i in range(steps + warmup):
         sl = slice(i * batch, (i + 1) * batch)
         t0, c0 = time.perf_counter(), time.process_time()
-        st = step.step(x[sl], y[sl])
+        nxt = x[sl.stop : sl.stop + batch] if prefetch and i + 1 < steps + warmup else None
+        st = step.step(x[sl], y[sl], next_x=nxt)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if i >= warmup:
             times.append(dt)
@@ -53,6 +56,7 @@ def run(name: str, batch: int, dtype: str, steps: int, warmup: int, seed: int) -
         "preset": name,
         "batch": batch,
         "dtype": dtype,
+        "next_x": prefetch,
         "step_ms": med * 1e3,
         "step_cpu_ms": float(np.mean(cpu)) * 1e3,
         "phases_ms": {k: float(np.median(v)) * 1e3 for k, v in phases.items()},
@@ -71,6 +75,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the rows to this file")
+    ap.add_argument(
+        "--no-next",
+        action="store_true",
+        help="do not pass the next batch to step (its injection then costs a pass of its own)",
+    )
     a = ap.parse_args()
     print(f"JIT compile/load: {ensure_compiled():.2f} s")
     rows = []
@@ -78,7 +87,7 @@ def main() -> None:
         for b in a.batch:
             for dt in a.dtype:
                 steps = a.steps if b <= 16 else max(10, a.steps // 10)
-                r = run(name, b, dt, steps, min(a.warmup, steps), a.seed)
+                r = run(name, b, dt, steps, min(a.warmup, steps), a.seed, not a.no_next)
                 rows.append(r)
                 ph = " ".join(f"{k}={v:.2f}" for k, v in r["phases_ms"].items())
                 sw = " ".join(f"{k}={v:.1f}" for k, v in r["sweeps_per_sample"].items())
