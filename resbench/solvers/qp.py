@@ -149,6 +149,8 @@ def _solution(
         v = np.full(circuit.n_nodes, np.nan)
         status = FAILED
         info.setdefault("error", f"{solver} returned no solution ({claimed})")
+    if status == FAILED:
+        info.setdefault("error", f"{solver} reports {claimed!r}")
     return Solution(
         circuit=circuit,
         voltages=v,
