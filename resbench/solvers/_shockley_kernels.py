@@ -33,10 +33,14 @@ def _w_exp(y):  # pragma: no cover - compiled
     """Lambert W of exp(y) without forming exp(y): the root w > 0 of w + ln w = y."""
     if y < -700.0:
         return math.exp(y)
-    w = y - math.log(y) if y > 1.0 else math.exp(y)
-    for _ in range(60):
+    if y > 1.0:
+        ly = math.log(y)
+        w = y - ly + ly / y  # two terms of the asymptotic series
+    else:
+        w = math.exp(y)
+    for _ in range(30):  # Newton on w + ln w = y: quadratic from these starts
         nw = w * (1.0 + y - math.log(w)) / (1.0 + w)
-        if abs(nw - w) <= 1e-16 * nw:
+        if abs(nw - w) <= 4e-16 * nw:
             return nw
         w = nw
     return w
@@ -275,4 +279,17 @@ def series_node_voltages(va, vc, i_s, nvt, rs):  # pragma: no cover - compiled
                 break
             x = nx
         out[k] = x
+    return out
+
+
+@kernel(F64, F64, F64, F64)
+def diode_currents(vd, i_s, nvt, rs):  # pragma: no cover - compiled
+    """Currents and conductances of Shockley diodes at drops ``vd`` (:func:`diode_iv`);
+    returned as one array ``[i..., g...]``."""
+    m = vd.shape[0]
+    out = np.empty(2 * m)
+    for k in range(m):
+        i, g = diode_iv(vd[k], i_s[k], nvt[k], rs[k])
+        out[k] = i
+        out[m + k] = g
     return out

@@ -39,6 +39,9 @@ from resbench.solvers import _shockley_kernels as sk
 from resbench.solvers import guard_finite
 from resbench.solvers.problem import compile_problem
 
+NEWTON_AFTER = 100  # sweeps before the Newton polish is tried
+DENSE_NEWTON = 300  # free supernodes up to which the Newton polish uses dense algebra
+NEWTON_MAX_NODES = 200_000  # free supernodes up to which it is (a sparse factorisation)
 KCL_FACTOR = 100.0  # sweeps also stop only when KCL <= KCL_FACTOR × tol × i_scale (A)
 
 
@@ -97,6 +100,9 @@ class ShockleyProblem:
     rs: np.ndarray
     g0: np.ndarray
     index: np.ndarray  # diode index of each Shockley term
+    d_sa: np.ndarray  # per Shockley diode: anode supernode (−1 fixed)
+    d_sc: np.ndarray  # cathode supernode (−1 fixed)
+    d_const: np.ndarray  # vd = u[sa] − u[sc] + d_const
 
 
 def compile_shockley(ex: Expanded, gmin: float = 0.0) -> ShockleyProblem:
@@ -156,7 +162,8 @@ def compile_shockley(ex: Expanded, gmin: float = 0.0) -> ShockleyProblem:
     return ShockleyProblem(
         p, a_diag, e_ptr, e_diode, e_sign, e_other, np.ascontiguousarray(e_const),
         np.ascontiguousarray(ex.i_s[k_sh]), np.ascontiguousarray(ex.nvt[k_sh]),
-        np.ascontiguousarray(ex.rs[k_sh]), g0, k_sh,
+        np.ascontiguousarray(ex.rs[k_sh]), g0, k_sh, np.where(live, sa, -1),
+        np.where(live, sc, -1), const,
     )  # fmt: skip
 
 
@@ -185,10 +192,12 @@ def solve_shockley(
     tol_v = tol * p.v_scale
     tol_i = KCL_FACTOR * tol * p.i_scale
     sweeps = 0
+    newton = 0
     while True:
-        status, done, est, bad = sk.shockley_sweeps(
-            *_args(sp), u, int(max_sweeps - sweeps), float(tol_v)
-        )
+        budget = int(max_sweeps - sweeps)
+        if newton == 0 and p.n <= NEWTON_MAX_NODES:
+            budget = min(budget, NEWTON_AFTER)
+        status, done, est, bad = sk.shockley_sweeps(*_args(sp), u, budget, float(tol_v))
         sweeps += int(done)
         if status == sk.NO_ROOT:
             node = ex.circuit.nodes[int(np.flatnonzero(p.supernode == bad)[0])]
@@ -197,6 +206,11 @@ def solve_shockley(
                 "diodes can carry in reverse (IS) and no resistor drains it",
                 nodes=[node],
             )
+        if status == sk.SWEEP_LIMIT and newton == 0 and sweeps < max_sweeps:
+            # slow sweeps (conducting diodes between free nodes are stiff couplings):
+            # projected Newton on the whole reduced problem, then sweeps again
+            newton = newton_polish(sp, u, tol_i)
+            continue
         res = float(sk.shockley_residual(*_args(sp), u))
         # a conducting diode is a large conductance g: a voltage error δ is a current
         # g·δ; the sweeps go on until KCL holds too (docs/diodes.md)
@@ -220,9 +234,115 @@ def solve_shockley(
             "error_estimate": float(est),
             "i_scale": p.i_scale,
             "v_scale": p.v_scale,
-            "polished": False,
+            "polished": newton > 0,
+            "newton_iterations": newton,
         },
     )
 
 
 __all__ = ["has_shockley", "restrict", "solve_models", "solve_shockley"]
+
+
+def newton_polish(sp: ShockleyProblem, u: np.ndarray, tol_i: float, max_iter: int = 100) -> int:
+    """Projected Newton on the reduced problem, in place on ``u``; returns its iterations.
+
+    The gradient is the KCL imbalance ``L u − c + Aᵀ(i(vd) − G0 vd)`` and the Hessian
+    ``L + Aᵀ diag(g(vd) − G0) A`` (``A``: the Shockley diodes' incidence on the free
+    supernodes; the ``G0`` terms undo the setup's surrogate resistors).  Nodes held at an
+    ideal-diode bound by their gradient stay there; the step on the others is cut at the
+    first bound it meets and damped by an exact line search (bisection on the energy's
+    derivative along it, which is increasing: the energy is convex).  Stops when the
+    largest projected imbalance is ≤ ``tol_i`` or the step no longer moves ``u``."""
+    import scipy.sparse as sps
+    import scipy.sparse.linalg as spla
+
+    p = sp.p
+    n = p.n
+    lmat = sps.diags(p.diag) - sps.csr_matrix((p.data, p.indices, p.indptr), shape=(n, n))
+    m = sp.d_sa.size
+    rows = np.concatenate([np.arange(m), np.arange(m)])
+    cols = np.concatenate([sp.d_sa, sp.d_sc])
+    vals = np.concatenate([np.ones(m), -np.ones(m)])
+    keep = cols >= 0
+    amat = sps.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(m, n))
+    amat_t = amat.T.tocsr()
+    dense = n <= DENSE_NEWTON  # small problems: numpy's dense algebra has less overhead
+    if dense:
+        lmat, amat, amat_t = lmat.toarray(), amat.toarray(), amat_t.toarray()
+    g0 = sp.g0
+
+    def vd_of(x: np.ndarray) -> np.ndarray:
+        return amat @ x + sp.d_const
+
+    def grad_of(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vd = vd_of(x)
+        ig = sk.diode_currents(vd, sp.i_s, sp.nvt, sp.rs)
+        i, g = ig[:m], ig[m:]
+        return lmat @ x - p.c + amat_t @ (i - g0 * vd), g
+
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+        grad, g = grad_of(u)
+        at_lo = (u <= p.lo) & (grad > 0)
+        at_hi = (u >= p.hi) & (grad < 0)
+        free = ~(at_lo | at_hi)
+        if not free.any() or float(np.max(np.abs(grad[free]))) <= tol_i:
+            break
+        f = np.flatnonzero(free)
+        try:
+            if dense:
+                hess = lmat + (amat_t * (g - g0)) @ amat
+                step_f = -np.linalg.solve(hess[np.ix_(f, f)], grad[f])
+            else:
+                hess = lmat + amat_t @ sps.diags(g - g0) @ amat
+                step_f = -spla.spsolve(hess[f][:, f].tocsc(), grad[f])
+        except (RuntimeError, np.linalg.LinAlgError):
+            break
+        if not np.all(np.isfinite(step_f)):
+            break
+        step = np.zeros(n)
+        step[f] = step_f
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room = np.where(
+                step > 0, (p.hi - u) / step, np.where(step < 0, (p.lo - u) / step, np.inf)
+            )
+        t_max = min(1.0, float(np.min(room, initial=np.inf)))
+        if t_max <= 0.0:
+            break
+
+        t = _line_search(lambda t, s=step: float(s @ grad_of(u + t * s)[0]), t_max)
+        new = np.clip(u + t * step, p.lo, p.hi)
+        if np.array_equal(new, u):
+            break
+        u[:] = new
+    return it
+
+
+def _line_search(slope, t_max: float) -> float:
+    """The root in [0, t_max] of an increasing ``slope`` (t_max when it stays ≤ 0):
+    regula falsi with the Illinois rule, bracketed, to about 1e-12 of t_max."""
+    s_hi = slope(t_max)
+    if s_hi <= 0.0:
+        return t_max
+    lo_t, hi_t, s_lo = 0.0, t_max, slope(0.0)
+    if s_lo >= 0.0:
+        return 0.0
+    side = 0
+    for _ in range(100):
+        t = (lo_t * s_hi - hi_t * s_lo) / (s_hi - s_lo)
+        if not lo_t < t < hi_t:
+            t = 0.5 * (lo_t + hi_t)
+        st = slope(t)
+        if st > 0.0:
+            hi_t, s_hi = t, st
+            if side == 1:
+                s_lo *= 0.5
+            side = 1
+        else:
+            lo_t, s_lo = t, st
+            if side == -1:
+                s_hi *= 0.5
+            side = -1
+        if hi_t - lo_t <= 1e-12 * t_max or st == 0.0:
+            break
+    return lo_t
