@@ -145,7 +145,10 @@ def test_diode_between_free_nodes_against_nested_brentq(
         assert sol.ok, sol.certificate.summary()
         assert abs(sol.voltage("a") - va) <= 1e-10
         assert abs(sol.voltage("b") - vb) <= 1e-10
-    assert cd.status == "converged" and not cd.info.get("polished")
+    # the smooth problem converges under plain exact coordinate descent (no polish)
+    pure = solve(c, polish="never")
+    assert pure.ok and not pure.info["polished"]
+    assert np.max(np.abs(pure.voltages - ref.voltages)) <= 1e-10
 
 
 def test_forward_chain_between_free_nodes() -> None:

@@ -78,6 +78,7 @@ def solve_models(circuit: Circuit, **options) -> Solution:
         tol=options.get("tol", 1e-12),
         max_sweeps=options.get("max_sweeps", 100_000),
         gmin=options.get("gmin", 0.0),
+        newton=options.get("polish", "auto") != "never",
         t0=t0,
     )
     sol.timings["compile"] = compile_s
@@ -181,9 +182,11 @@ def solve_shockley(
     tol: float = 1e-12,
     max_sweeps: int = 100_000,
     gmin: float = 0.0,
+    newton: bool = True,
     t0: float | None = None,
 ) -> Solution:
-    """Exact coordinate descent on the expanded circuit (voltages of its nodes)."""
+    """Exact coordinate descent on the expanded circuit (voltages of its nodes); when the
+    sweeps are slow (``NEWTON_AFTER`` sweeps) and ``newton``, the Newton polish."""
     t0 = time.perf_counter() if t0 is None else t0
     sp = compile_shockley(ex, gmin=gmin)
     p = sp.p
@@ -192,7 +195,7 @@ def solve_shockley(
     tol_v = tol * p.v_scale
     tol_i = KCL_FACTOR * tol * p.i_scale
     sweeps = 0
-    newton = 0
+    newton = 0 if newton else -1  # -1: no polish (cd's polish="never")
     while True:
         budget = int(max_sweeps - sweeps)
         if newton == 0 and p.n <= NEWTON_MAX_NODES:
@@ -235,7 +238,7 @@ def solve_shockley(
             "i_scale": p.i_scale,
             "v_scale": p.v_scale,
             "polished": newton > 0,
-            "newton_iterations": newton,
+            "newton_iterations": max(newton, 0),
         },
     )
 
