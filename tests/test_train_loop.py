@@ -209,3 +209,31 @@ def test_learns_digits(tmp_path, digits) -> None:
     res = train(s, digits, tmp_path, plot=False)
     assert res.rows[-1]["test_error"] < 0.3
     assert res.rows[-1]["train_error"] < 0.5
+
+
+def test_ctrl_c_while_writing_finishes_the_epoch(tmp_path, digits, monkeypatch) -> None:
+    """Ctrl-C that comes while an epoch's files are written waits for them: the epoch
+    is complete on disk (row, checkpoint, sidecar) and reported, then the run stops."""
+    import os
+    import signal
+
+    from resbench.train import loop
+
+    write = loop.write_rows
+
+    def write_and_interrupt(path, rows):
+        os.kill(os.getpid(), signal.SIGINT)
+        write(path, rows)
+
+    monkeypatch.setattr(loop, "write_rows", write_and_interrupt)
+    ended = []
+
+    class Record(TrainObserver):
+        def epoch_end(self, row):
+            ended.append(row["epoch"])
+
+    res = train(small(epochs=3, limit=20), digits, tmp_path, observer=Record(), plot=False)
+    assert res.interrupted and ended == [1] and len(res.rows) == 1
+    assert load_checkpoint(tmp_path / CHECKPOINT_FILE).epoch == 1
+    assert json.loads((tmp_path / SIDECAR_FILE).read_text())["status"] == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

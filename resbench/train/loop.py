@@ -567,7 +567,7 @@ def train(
                         "lr_biases": lr_used[1],
                     }
                     rows.append(row)
-                    with _no_interrupt():  # an epoch's files are written whole or not at all
+                    with _deferred_interrupt() as ctrl_c:  # an epoch's files, all or none
                         write_rows(paths["rows"], rows)
                         save_checkpoint(
                             paths["checkpoint"],
@@ -583,6 +583,8 @@ def train(
                         if plot:
                             plot_training(rows, paths["plot"], title=_title(settings, data))
                     obs.epoch_end(row)
+                    if ctrl_c:  # came while the files were written: stop after them
+                        raise KeyboardInterrupt
             except KeyboardInterrupt:
                 interrupted = True
             except ResbenchError as exc:  # e.g. a phase with no equilibrium: say so, keep
@@ -612,22 +614,21 @@ def _title(settings: RunSettings, data: Dataset) -> str:
 
 
 @contextlib.contextmanager
-def _no_interrupt():
-    """Defer Ctrl-C (SIGINT) until the block ends, in the main thread; elsewhere a no-op."""
+def _deferred_interrupt():
+    """Hold Ctrl-C (SIGINT) back inside the block, in the main thread (elsewhere a
+    no-op): yields a list that is non-empty when Ctrl-C came meanwhile."""
     import signal
     import threading
 
+    caught: list = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield caught
         return
-    caught = []
     old = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
     try:
-        yield
+        yield caught
     finally:
         signal.signal(signal.SIGINT, old)
-    if caught:
-        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
