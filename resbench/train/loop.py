@@ -198,7 +198,10 @@ class TrainObserver:
 @dataclass
 class TrainResult:
     """What :func:`train` did: the rows of every finished epoch (this run's and,
-    when resumed, the earlier ones), the trained network, the output files."""
+    when resumed, the earlier ones), the trained network, the output files.
+
+    After a Ctrl-C in the middle of an epoch, ``drn`` holds that epoch's updates so
+    far; the checkpoint on disk holds the network of the last finished epoch."""
 
     rows: list[dict[str, Any]]
     drn: Any  # resbench.drn.Drn
@@ -448,7 +451,7 @@ def train(
     out = Path(out_dir)
     with output_lock(out):
         drn, lrw, lrb, rng, rows, done = _start_state(settings, out, resume, overwrite)
-        if np.dtype(drn.dtype) != dtype:  # pragma: no cover - identity() compares dtype
+        if np.dtype(drn.dtype) != dtype:  # identity() compares the dtype: a damaged file
             raise TrainError(f"the checkpoint's network is {drn.dtype}, not {dtype}")
         simulator = SIMULATORS[settings.simulator].make()
 
