@@ -234,6 +234,15 @@ def expand(circuit: Circuit, *, keep_rs: bool = False) -> Expanded:
                     r_node, r_value, von, y_node, rs)  # fmt: skip
     if not nd or not any(m.kind != IDEAL for m in kinds.values()):
         return base
+    if not any(
+        m.kind == PWL or (m.kind == SHOCKLEY and m.rs > 0 and not keep_rs) for m in kinds.values()
+    ):  # only Shockley diodes without a series resistance to expand: nothing to add
+        for k in range(nd):
+            m = kinds[dm[k]]
+            if m.kind == SHOCKLEY:
+                shock[k] = True
+                i_s[k], nvt[k], rs[k] = m.i_s, m.nvt, m.rs
+        return base
     nodes = list(circuit.nodes)
     taken_nodes = set(nodes)
     taken_names = set()

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from resbench.circuit import Branches, Circuit
+from resbench.circuit import Branches, Circuit, IndexedNames
 from resbench.diodes import Expanded, expand, has_shockley
 from resbench.errors import CircuitError, SolverError
 from resbench.solution import CONVERGED, SWEEP_LIMIT, Solution
@@ -42,6 +43,7 @@ from resbench.solvers.problem import compile_problem
 NEWTON_AFTER = 100  # sweeps before the Newton polish is tried
 DENSE_NEWTON = 300  # free supernodes up to which the Newton polish uses dense algebra
 NEWTON_MAX_NODES = 200_000  # free supernodes up to which it is (a sparse factorisation)
+_warmed = False
 KCL_FACTOR = 100.0  # sweeps also stop only when KCL <= KCL_FACTOR × tol × i_scale (A)
 
 
@@ -66,12 +68,15 @@ def solve_models(circuit: Circuit, **options) -> Solution:
     ex = expand(circuit, keep_rs=True)  # RS stays in the diode's own equation (Lambert W)
     if not ex.shockley.any():
         return restrict(solve_cd(ex.circuit, **options), ex)
-    from resbench import _jit
-
+    global _warmed
     compile_s = ensure_compiled()
-    t0 = time.perf_counter()
-    _jit.warm_up()  # this module's kernels, if cd's warm-up ran before they were imported
-    compile_s += time.perf_counter() - t0
+    if not _warmed:  # this module's kernels, if cd's warm-up ran before they were imported
+        from resbench import _jit
+
+        t0 = time.perf_counter()
+        _jit.warm_up()
+        _warmed = True
+        compile_s += time.perf_counter() - t0
     t0 = time.perf_counter()
     sol = solve_shockley(
         ex,
@@ -83,6 +88,28 @@ def solve_models(circuit: Circuit, **options) -> Solution:
     )
     sol.timings["compile"] = compile_s
     return guard_finite(restrict(sol, ex))
+
+
+class _Joined(Sequence[str]):
+    """Two name sequences read as one, without copying (setup of large networks)."""
+
+    def __init__(self, first: Sequence[str], second: Sequence[str]) -> None:
+        self.first, self.second = first, second
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.second)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        k = len(self.first)
+        return self.first[i] if i < k else self.second[i - k]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.first
+        yield from self.second
 
 
 @dataclasses.dataclass
@@ -113,12 +140,13 @@ def compile_shockley(ex: Expanded, gmin: float = 0.0) -> ShockleyProblem:
     keep = np.flatnonzero(~ex.shockley)
     d = c.diodes
     r = c.resistors
-    g_ref = float(np.max(1.0 / r.value[r.value > 0])) if np.any(r.value > 0) else 1.0
+    pos = r.value[r.value > 0]
+    g_ref = 1.0 / float(pos.min()) if pos.size else 1.0  # the largest conductance
     g0 = np.full(k_sh.size, g_ref)
     sur = dataclasses.replace(
         c,
         resistors=Branches(
-            list(r.names) + [f"#shockley{j}" for j in range(k_sh.size)],
+            _Joined(r.names, IndexedNames("#shockley", k_sh.size)),
             np.concatenate([r.a, d.a[k_sh]]),
             np.concatenate([r.b, d.b[k_sh]]),
             np.concatenate([r.value, 1.0 / g0]),
