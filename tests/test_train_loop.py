@@ -39,7 +39,7 @@ from resbench.train.loop import (
     with_epochs,
 )
 
-TIMES = {"epoch_s", "free_s", "plus_s", "minus_s", "update_s", "eval_s", "total_s"}
+TIMES = {"epoch_s", "free_s", "plus_s", "minus_s", "update_s", "eval_s", "total_s", "full_epoch_s"}
 TIMES |= {"samples_per_s"}
 
 
@@ -148,6 +148,7 @@ def test_files(tmp_path, digits) -> None:
     assert (csv[["sweeps_free", "sweeps_plus", "sweeps_minus", "sweeps_eval"]] >= 1).all().all()
     assert (csv["epoch_s"] > 0).all() and (csv["samples_per_s"] > 0).all()
     assert np.allclose(csv["total_s"], csv["epoch_s"] + csv["eval_s"])
+    assert np.allclose(csv["full_epoch_s"], csv["epoch_s"] * 1437 / 50)
     meta = json.loads((tmp_path / SIDECAR_FILE).read_text())
     assert meta["command"] == "resbench train --test"
     assert {"machine", "versions", "threads", "git", "timestamp"} <= set(meta)

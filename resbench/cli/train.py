@@ -148,10 +148,13 @@ class CliObserver(TrainObserver):
 
     def epoch_end(self, row: dict[str, Any]) -> None:
         self.stop()
+        full = (
+            f"; whole epoch ~{row['full_epoch_s']:.3g} s (extrapolated)" if row["limited"] else ""
+        )
         self.out.print(
             f"epoch {row['epoch']:>3}/{self.epochs}  train error {100 * row['train_error']:5.2f} %"
             f"  test error {100 * row['test_error']:5.2f} %  {row['epoch_s']:.3g} s"
-            f" ({row['samples_per_s']:,.0f} samples/s) + test {row['eval_s']:.3g} s",
+            f" ({row['samples_per_s']:,.0f} samples/s) + test {row['eval_s']:.3g} s{full}",
             highlight=False,
         )
 

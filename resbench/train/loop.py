@@ -66,6 +66,7 @@ ROW_COLUMNS = (
     "update_s",
     "eval_s",  # wall time of the test evaluation
     "total_s",  # epoch_s + eval_s
+    "full_epoch_s",  # epoch_s scaled to the whole training set (extrapolated when limited)
     "sweeps_free",  # mean sweeps per sample of each phase
     "sweeps_plus",
     "sweeps_minus",
@@ -561,6 +562,7 @@ def train(
                         "update_s": times["update"],
                         "eval_s": t_eval,
                         "total_s": t_train + t_eval,
+                        "full_epoch_s": t_train * n_train / per_epoch,
                         "sweeps_free": sweeps["free"] / per_epoch,
                         "sweeps_plus": sweeps["plus"] / per_epoch,
                         "sweeps_minus": sweeps["minus"] / per_epoch,
