@@ -103,6 +103,9 @@ class CdOptions:
     gmin: float = 0.0
     #: starting node voltages (one per circuit node), projected onto the constraints
     warm_start: np.ndarray | None = None
+    #: stop the sweeps for the direct finish when the sweeps still to come are predicted
+    #: to cost more than this many times it (resbench.solvers.direct.SWITCH_MARGIN)
+    direct_margin: float = 1.0
 
 
 @dataclass(frozen=True)
