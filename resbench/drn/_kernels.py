@@ -242,6 +242,62 @@ def _layer_update(wf, wt, woff, loff, L, k, u, b, const, inv, tmp):  # pragma: n
     return move
 
 
+@njit(cache=True)
+def _solve_sample(
+    wf, wt, woff, loff, const, inv, u, tol_v, eps, max_sweeps, sweeps, status, b, width
+):  # pragma: no cover - compiled
+    """The sweeps of sample b (see :func:`drn_sweeps`)."""
+    L = loff.shape[0] - 1
+    tmp = np.empty(width, dtype=u.dtype)
+    ring = np.ones(4)
+    past = np.zeros(_WINDOW)
+    prev = np.inf
+    status[b] = SWEEP_LIMIT
+    sweeps[b] = max_sweeps
+    for it in range(max_sweeps):
+        res = 0.0
+        for k in range(0, L, 2):
+            mv = _layer_update(wf, wt, woff, loff, L, k, u, b, const, inv, tmp)
+            if mv > res or mv != mv:
+                res = mv
+        for k in range(1, L, 2):
+            mv = _layer_update(wf, wt, woff, loff, L, k, u, b, const, inv, tmp)
+            if mv > res or mv != mv:
+                res = mv
+        if not (res < np.inf):
+            status[b] = NOT_FINITE
+            sweeps[b] = it + 1
+            break
+        ratio = res / prev if prev > 0.0 and prev < np.inf else 1.0
+        prev = res
+        ring[it % 4] = ratio
+        rho = ring.max()
+        if it >= _WINDOW and past[it % _WINDOW] > 0.0:
+            long_rate = (res / past[it % _WINDOW]) ** (1.0 / _WINDOW)
+            if long_rate > rho:
+                rho = long_rate
+        past[it % _WINDOW] = res
+        if it < 3 and rho < _EARLY_RHO:
+            rho = _EARLY_RHO
+        if rho > _RHO_MAX:
+            rho = _RHO_MAX
+        est = res * rho / (1.0 - rho)
+        if it >= 2 and est <= tol_v[b]:
+            status[b] = CONVERGED
+            sweeps[b] = it + 1
+            break
+        if res <= tol_v[b]:
+            umax = 0.0
+            for j in range(u.shape[1]):
+                a = abs(u[b, j])
+                if a > umax:
+                    umax = a
+            if res <= _ROUND_OFF_ULPS * eps * umax:
+                status[b] = CONVERGED
+                sweeps[b] = it + 1
+                break
+
+
 @kernel(F64, F64, I64, I64, F64_2D, F64, F64_2D, F64, FLOAT, INT, I64, I64)
 def drn_sweeps(
     wf, wt, woff, loff, const, inv, u, tol_v, eps, max_sweeps, sweeps, status
@@ -260,65 +316,58 @@ def drn_sweeps(
     SWEEP_LIMIT or NOT_FINITE).
     """
     B = u.shape[0]
-    L = loff.shape[0] - 1
-    width = 0
-    for k in range(L):
-        if loff[k + 1] - loff[k] > width:
-            width = loff[k + 1] - loff[k]
+    width = _width(loff)
     for b in range(B):
-        tmp = np.empty(width, dtype=u.dtype)
-        ring = np.ones(4)
-        past = np.zeros(_WINDOW)
-        prev = np.inf
-        status[b] = SWEEP_LIMIT
-        sweeps[b] = max_sweeps
-        for it in range(max_sweeps):
-            res = 0.0
-            for k in range(0, L, 2):
-                mv = _layer_update(wf, wt, woff, loff, L, k, u, b, const, inv, tmp)
-                if mv > res or mv != mv:
-                    res = mv
-            for k in range(1, L, 2):
-                mv = _layer_update(wf, wt, woff, loff, L, k, u, b, const, inv, tmp)
-                if mv > res or mv != mv:
-                    res = mv
-            if not (res < np.inf):
-                status[b] = NOT_FINITE
-                sweeps[b] = it + 1
-                break
-            ratio = res / prev if prev > 0.0 and prev < np.inf else 1.0
-            prev = res
-            ring[it % 4] = ratio
-            rho = ring.max()
-            if it >= _WINDOW and past[it % _WINDOW] > 0.0:
-                long_rate = (res / past[it % _WINDOW]) ** (1.0 / _WINDOW)
-                if long_rate > rho:
-                    rho = long_rate
-            past[it % _WINDOW] = res
-            if it < 3 and rho < _EARLY_RHO:
-                rho = _EARLY_RHO
-            if rho > _RHO_MAX:
-                rho = _RHO_MAX
-            est = res * rho / (1.0 - rho)
-            if it >= 2 and est <= tol_v[b]:
-                status[b] = CONVERGED
-                sweeps[b] = it + 1
-                break
-            if res <= tol_v[b]:
-                umax = 0.0
-                for j in range(u.shape[1]):
-                    a = abs(u[b, j])
-                    if a > umax:
-                        umax = a
-                if res <= _ROUND_OFF_ULPS * eps * umax:
-                    status[b] = CONVERGED
-                    sweeps[b] = it + 1
-                    break
+        _solve_sample(
+            wf, wt, woff, loff, const, inv, u, tol_v, eps, max_sweeps, sweeps, status, b, width
+        )
 
 
 _jit.SIGNATURES.append(
     (drn_sweeps, (F32, F32, I64, I64, F32_2D, F32, F32_2D, F64, FLOAT, INT, I64, I64))
 )  # float32
+
+
+@njit(cache=True)
+def _width(loff):  # pragma: no cover - compiled
+    width = 0
+    for k in range(loff.shape[0] - 1):
+        if loff[k + 1] - loff[k] > width:
+            width = loff[k + 1] - loff[k]
+    return width
+
+
+@njit(cache=True)
+def _residual_sample(wf, woff, loff, const, diag, u, out, b):  # pragma: no cover - compiled
+    L = loff.shape[0] - 1
+    worst = 0.0
+    for k in range(L):
+        lo = loff[k]
+        n = loff[k + 1] - lo
+        hidden = k < L - 1
+        for j in range(n):
+            c = np.float64(const[b, lo + j])
+            if k > 0:
+                plo = loff[k - 1]
+                base = woff[k - 1]
+                for i in range(lo - plo):
+                    c += np.float64(wf[base + i * n + j]) * np.float64(u[b, plo + i])
+            if hidden:
+                qlo = loff[k + 1]
+                nn = loff[k + 2] - qlo
+                base = woff[k] + j * nn
+                for m in range(nn):
+                    c += np.float64(wf[base + m]) * np.float64(u[b, qlo + m])
+            x = c / diag[lo + j]
+            if hidden:
+                if j < n // 2:
+                    x = max(x, 0.0)
+                else:
+                    x = min(x, 0.0)
+            r = abs(x - np.float64(u[b, lo + j])) * diag[lo + j]
+            if r > worst or r != r:
+                worst = r
+    out[b] = worst
 
 
 @kernel(F64, I64, I64, F64_2D, F64, F64_2D, F64)
@@ -328,37 +377,8 @@ def drn_residual(wf, woff, loff, const, diag, u, out):  # pragma: no cover - com
     times g_unit it is amperes), accumulated in float64.  Computed once at the end,
     apart from the sweeps: dot products over ``wf`` only (the sweeps use row
     sums of ``wf`` and its transpose), so a fault in one does not hide in the other."""
-    B = u.shape[0]
-    L = loff.shape[0] - 1
-    for b in range(B):
-        worst = 0.0
-        for k in range(L):
-            lo = loff[k]
-            n = loff[k + 1] - lo
-            hidden = k < L - 1
-            for j in range(n):
-                c = np.float64(const[b, lo + j])
-                if k > 0:
-                    plo = loff[k - 1]
-                    base = woff[k - 1]
-                    for i in range(lo - plo):
-                        c += np.float64(wf[base + i * n + j]) * np.float64(u[b, plo + i])
-                if hidden:
-                    qlo = loff[k + 1]
-                    nn = loff[k + 2] - qlo
-                    base = woff[k] + j * nn
-                    for m in range(nn):
-                        c += np.float64(wf[base + m]) * np.float64(u[b, qlo + m])
-                x = c / diag[lo + j]
-                if hidden:
-                    if j < n // 2:
-                        x = max(x, 0.0)
-                    else:
-                        x = min(x, 0.0)
-                r = abs(x - np.float64(u[b, lo + j])) * diag[lo + j]
-                if r > worst or r != r:
-                    worst = r
-        out[b] = worst
+    for b in range(u.shape[0]):
+        _residual_sample(wf, woff, loff, const, diag, u, out, b)
 
 
 _jit.SIGNATURES.append((drn_residual, (F32, I64, I64, F32_2D, F64, F32_2D, F64)))  # float32
