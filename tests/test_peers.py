@@ -312,3 +312,16 @@ def test_paper_in_compare_on_a_drn() -> None:
     )
     row = run_compare([NETLISTS / "drn_small.cir"], opts).summary.iloc[0]
     assert row["paper_status"] == "ok" and row["paper_max_abs_diff"] <= 1e-9
+
+
+def test_compare_peers_with_gmin_and_a_dc_netlist_without_ngspice() -> None:
+    """--gmin reaches the peers that take it; one that has no leak is not applicable; a
+    .dc netlist without ngspice is compared at its operating point, and says so."""
+    opts = CompareOptions(spice=False, peers=("scipy", "paper"), repeats=1, warmup=0, gmin=1e-9)
+    run = run_compare([NETLISTS / "divider.cir", NETLISTS / "dc_diode_iv.cir"], opts)
+    div, dc = run.summary.iloc[0], run.summary.iloc[1]
+    assert div["scipy_status"] == "ok" and div["scipy_max_abs_diff"] <= 1e-9
+    if _have("torch"):
+        assert div["paper_status"] == "not applicable" and "gmin" in div["paper_message"]
+    assert dc["status"] == "ok" and "operating point" in dc["message"]
+    assert dc["scipy_status"] == "ok"

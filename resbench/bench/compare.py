@@ -269,7 +269,12 @@ class PeerRunners:
                 self.unavailable[name] = missing
                 continue
             kw = dict((options or {}).get(name, {}))
-            if gmin is not None and "gmin" in spec.option_names():
+            if gmin:
+                if "gmin" not in spec.option_names():
+                    self.unavailable[name] = (
+                        f"not applicable: {name} has no gmin leak (--gmin {gmin:g})"
+                    )
+                    continue
                 kw["gmin"] = gmin
             self.runners[name] = self._runner(circuit, name, kw)
 
@@ -467,6 +472,8 @@ def compare_circuit(
     row["speedup_total"] = timing.speedup(spice_total, fast_total)
     row["speedup_solve"] = timing.speedup(spice_solve, fast_solve)
     row["status"] = status
+    if circuit.dc is not None:  # here only without ngspice: no sweep to compare with
+        messages.append("the .dc sweep needs ngspice in --solvers; compared at the operating point")
     row["message"] = "; ".join(messages) or None
     return row, sample_rows
 
