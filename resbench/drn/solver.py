@@ -21,7 +21,8 @@ computed once (one GEMM) and reused by every sweep and by every phase of a
 training step (:class:`DrnInputs`): a sweep only touches the hidden-to-hidden
 and hidden-to-output weights.  Small batches (< 8) sweep sample by sample in
 numba; larger ones sweep all samples at once with numpy GEMMs.  The
-conductances change at every training step, so nothing is compiled ahead as :class:`resbench.batch.Network` does.
+conductances change at every training step, so nothing is compiled ahead as
+:class:`resbench.batch.Network` does.
 
 Stopping rule: resbench's (:mod:`resbench.solvers.cd`), per sample: the
 a-posteriori error estimate ``res_v · ρ / (1 − ρ)`` from the largest move of a
