@@ -53,6 +53,8 @@ def test_run_and_resume(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert "Resuming" in res.output and "epoch   2/2" in res.output
     assert list(pd.read_csv(out / "epochs.csv")["epoch"]) == [1, 2]
+    res = run("--out", out, "--resume", "--no-plot")
+    assert res.exit_code == 0 and "nothing to train" in res.output, res.output
     # --resume with other settings: refused, naming the difference
     msg = assert_clean_failure(run(*QUICK, "--seed", 9, "--out", out, "--resume"))
     assert "seed" in msg and "another run" in msg

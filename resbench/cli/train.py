@@ -378,6 +378,11 @@ def train(ctx: click.Context, **opts: Any) -> None:
         )
     finally:
         observer.stop()
+    if result.resumed_from >= settings.epochs:
+        out.print(
+            f"  nothing to train: the run has finished its {result.resumed_from} epoch(s); "
+            "give a larger --epochs to train further"
+        )
     _print_summary(out, result, time.perf_counter() - t0)
     if result.interrupted:
         err.print(
