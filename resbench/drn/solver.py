@@ -482,12 +482,13 @@ def _residual(drn, s, const, diag, W) -> np.ndarray:
     n_free = len(s)
     B = s[0].shape[0]
     out = np.zeros(B)
+    f64 = [w.astype(np.float64, copy=False) for w in W]  # float32 weights: one copy each
     for i in range(n_free):
         v = const[i].astype(np.float64)
         if i > 0:
-            v += s[i - 1].astype(np.float64) @ W[i].astype(np.float64)
+            v += s[i - 1].astype(np.float64, copy=False) @ f64[i]
         if i < n_free - 1:
-            v += s[i + 1].astype(np.float64) @ W[i + 1].T.astype(np.float64)
+            v += s[i + 1].astype(np.float64, copy=False) @ f64[i + 1].T
         v /= diag[i]
         if i < n_free - 1:
             _clip_hidden(v)
