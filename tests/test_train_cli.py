@@ -116,6 +116,10 @@ def test_help_explains() -> None:
 
 
 def test_build_config() -> None:
+    from resbench.cli.train import PRESET_NAMES
+    from resbench.drn import PRESETS
+
+    assert sorted(PRESET_NAMES) == sorted(PRESETS)
     assert build_config(dataset="digits", pixels=64) == DIGITS_DEFAULT
     xs = build_config(dataset="digits", pixels=64, preset_name="xs")
     assert xs.sizes == (128, 100, 10) and xs.input_gain == 100.0 and xs.batch_size == 4

@@ -32,9 +32,11 @@ from rich.table import Table
 from rich.text import Text
 
 from resbench.cli import options
+from resbench.drn.config import PRESETS
 from resbench.train.loop import TrainObserver
 
-PRESET_NAMES = ("xs", "1h", "2h", "3h", "xl")
+#: the paper's presets, smallest first (resbench.drn.PRESETS: one list of names)
+PRESET_NAMES = tuple(sorted(PRESETS, key=lambda k: PRESETS[k].sizes[1:]))
 #: options that define the run: with --resume, any of them given must match the checkpoint
 SETTING_OPTIONS = (
     "preset",
