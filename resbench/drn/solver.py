@@ -482,7 +482,8 @@ def _residual(drn, s, const, diag, W) -> np.ndarray:
     n_free = len(s)
     B = s[0].shape[0]
     out = np.zeros(B)
-    f64 = [w.astype(np.float64, copy=False) for w in W]  # float32 weights: one copy each
+    # free-to-free weights in float64 (a copy only for float32 ones; W_0 is not needed)
+    f64 = [None] + [w.astype(np.float64, copy=False) for w in W[1:]]
     for i in range(n_free):
         v = const[i].astype(np.float64)
         if i > 0:
