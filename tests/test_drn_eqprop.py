@@ -20,14 +20,14 @@ from resbench.errors import ResbenchError
 FD_TOL = 1e-15  # the solver's tolerance for the finite differences
 
 
-def _net(sizes, seed, bias_scale):
+def _net(sizes, seed, bias_scale, batch=5):
     """Conductances in [0.3, 1.5] (FD steps stay >= 0), random biases, random inputs."""
     rng = np.random.default_rng(seed)
     weights = [rng.uniform(0.3, 1.5, (a, b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     biases = [rng.normal(0, bias_scale, n) for n in sizes[1:]]
     d = Drn(sizes, weights, biases, input_gain=1.5)
-    x = rng.uniform(-1, 1, (5, sizes[0] // 2))
-    labels = rng.integers(0, sizes[-1], 5)
+    x = rng.uniform(-1, 1, (batch, sizes[0] // 2))
+    labels = rng.integers(0, sizes[-1], batch)
     return d, x, labels
 
 
@@ -96,8 +96,9 @@ def test_eqprop_matches_finite_differences_to_order_beta_squared(sizes, seed, bi
     assert np.abs(bp - fd).max() <= 1e-6 * scale, np.abs(bp - fd).max() / scale
 
 
-def test_step_is_sgd_then_clamp():
-    d, x, labels = _net((8, 6, 3), 7, 0.3)
+@pytest.mark.parametrize("batch", [4, 5, 20])  # the update's unrolled, generic, BLAS paths
+def test_step_is_sgd_then_clamp(batch):
+    d, x, labels = _net((8, 6, 3), 7, 0.3, batch)
     d.weights[0][0, :] = 1e-4  # so small that the step pushes some below 0
     lrw, lrb = [0.7, 0.3], [0.2, 0.1]
     ref = d.copy()
@@ -114,7 +115,7 @@ def test_step_is_sgd_then_clamp():
     t = one_hot(labels, 3, np.float64)
     assert stats.loss == pytest.approx(0.5 * np.mean(np.sum((free.output - t) ** 2, axis=1)))
     assert stats.errors == int(np.count_nonzero(free.output.argmax(axis=1) != labels))
-    assert stats.n == 5 and set(stats.sweeps) == set(stats.times) - {"update"}
+    assert stats.n == batch and set(stats.sweeps) == set(stats.times) - {"update"}
     # the sums the step keeps for the next one are the new weights' sums (the input
     # layer's row sums are not kept: its units are held, no update reads them)
     fresh = LayerSums.of(d)
