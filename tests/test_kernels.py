@@ -19,6 +19,7 @@ from resbench.generate import drn, grid, random_network
 from resbench.netlist import read_netlist
 from resbench.solvers import _direct_kernels as direct_kernels
 from resbench.solvers import _kernels as kernels
+from resbench.solvers import _shockley_kernels as shockley_kernels
 from resbench.solvers.cd import ensure_compiled, solve_cd
 
 NETLISTS = Path(__file__).resolve().parent.parent / "netlists"
@@ -37,6 +38,7 @@ def test_every_public_kernel_declares_a_signature():
         batch_certificate_kernels,
         drn_kernels,
         direct_kernels,
+        shockley_kernels,
     ):
         entry_points = {
             name
@@ -61,6 +63,8 @@ def test_warm_up_compiles_each_declared_signature():
         pytest.param(lambda: read_netlist(NETLISTS / "series_diodes.cir"), id="islands"),
         pytest.param(lambda: read_netlist(NETLISTS / "every_construct.cir"), id="every-construct"),
         pytest.param(lambda: grid(30, 30, clamps=True), id="grid-direct-finish"),
+        pytest.param(lambda: read_netlist(NETLISTS / "shockley_bridge.cir"), id="shockley-rs"),
+        pytest.param(lambda: read_netlist(NETLISTS / "drn_small_shockley.cir"), id="shockley-drn"),
     ],
 )
 def test_solving_after_the_warm_up_compiles_nothing(circuit):

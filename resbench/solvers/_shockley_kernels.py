@@ -47,7 +47,7 @@ def _w_exp(y):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def diode_iv(vd, i_s, nvt, rs):  # pragma: no cover - compiled
+def _diode_iv(vd, i_s, nvt, rs):  # pragma: no cover - compiled
     """Current and conductance of a Shockley diode at drop ``vd`` (with series ``rs``:
     ``i = IS expm1((vd − i rs)/NVt)``, in closed form by Lambert W)."""
     if rs == 0.0:
@@ -69,7 +69,7 @@ def _phi(x, a_i, b_i, e0, e1, e_diode, e_sign, t, i_s, nvt, rs):  # pragma: no c
     for e in range(e0, e1):
         k = e_diode[e]
         s = e_sign[e]
-        i, g = diode_iv(s * x + t[e - e0], i_s[k], nvt[k], rs[k])
+        i, g = _diode_iv(s * x + t[e - e0], i_s[k], nvt[k], rs[k])
         f += s * i
         df += g
     return f, df
@@ -284,12 +284,12 @@ def series_node_voltages(va, vc, i_s, nvt, rs):  # pragma: no cover - compiled
 
 @kernel(F64, F64, F64, F64)
 def diode_currents(vd, i_s, nvt, rs):  # pragma: no cover - compiled
-    """Currents and conductances of Shockley diodes at drops ``vd`` (:func:`diode_iv`);
+    """Currents and conductances of Shockley diodes at drops ``vd`` (:func:`_diode_iv`);
     returned as one array ``[i..., g...]``."""
     m = vd.shape[0]
     out = np.empty(2 * m)
     for k in range(m):
-        i, g = diode_iv(vd[k], i_s[k], nvt[k], rs[k])
+        i, g = _diode_iv(vd[k], i_s[k], nvt[k], rs[k])
         out[k] = i
         out[m + k] = g
     return out
