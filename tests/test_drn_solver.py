@@ -229,3 +229,31 @@ def test_numba_and_numpy_sweeps_agree(monkeypatch, dtype):
             np.testing.assert_allclose(u, v, rtol=0, atol=tol * 2.0)
         if dtype == np.float64:
             np.testing.assert_array_equal(a.sweeps, b.sweeps)
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_exported_netlist_agrees_with_ngspice(tmp_path, beta):
+    """The exported circuit, written as a netlist and read back, solved by ngspice
+    (ideal diodes as its switch model), has solve_drn's voltages within DEFAULT_ATOL."""
+    from resbench.defaults import DEFAULT_ATOL
+    from resbench.netlist import read_netlist, write_netlist
+    from resbench.solvers.ngspice import solve_ngspice
+
+    rng = np.random.default_rng(3)
+    d = Drn.init((8, 6, 4), input_gain=2.0, weight_gains=(1.0, 1.0), seed=3)
+    for b in d.biases:
+        b[:] = rng.normal(0, 0.3, b.shape)
+    x = rng.uniform(0, 1, (1, 4))
+    t = np.eye(4)[[2]]
+    got = solve_drn(d, x, targets=t if beta else None, beta=beta)
+    path = tmp_path / "drn.cir"
+    path.write_text(write_netlist(d.to_circuit(x[0], targets=t[0] if beta else None, beta=beta)))
+    c = read_netlist(path)
+    sol = solve_ngspice(c)
+    mine = node_voltages(d, x, got, 0, t if beta else None)
+    idx = c.node_index()
+    p = d.to_paper_params(x[0])
+    names = list(p.nodes) + ([f"t{j}" for j in range(4)] if beta else [])
+    want = np.array([sol.voltages[idx[n]] for n in names])
+    np.testing.assert_allclose(mine, want, rtol=0, atol=DEFAULT_ATOL)
