@@ -32,7 +32,7 @@ deps:
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,io,qp]'
+	$(PIP) install -q -e '.[dev,io,qp,cluster]'
 	touch $(STAMP)
 
 demo: setup
