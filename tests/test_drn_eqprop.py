@@ -179,6 +179,10 @@ def test_bad_arguments_are_clear_errors():
     step = EqPropStep(d, lr_weights=0.1, lr_biases=0.1, beta=1.0)
     with pytest.raises(ResbenchError, match="labels must be in"):
         step.step(x, np.full(5, 7))
+    with pytest.raises(ResbenchError, match="labels of shape"):
+        step.step(x, labels[:3])
+    with pytest.raises(ResbenchError, match="at least one sample"):
+        step.step(x[:0], labels[:0])
 
 
 # --------------------------------------------------------------------------- the paper's code

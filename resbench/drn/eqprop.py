@@ -312,6 +312,8 @@ class EqPropStep:
         drn = self.drn
         if np.ndim(labels) != 1 or np.shape(labels)[0] != np.shape(x)[0]:
             raise ResbenchError(f"{np.shape(x)[0]} inputs but labels of shape {np.shape(labels)}")
+        if np.shape(x)[0] == 0:
+            raise ResbenchError("a training step needs at least one sample")
         t = one_hot(labels, drn.sizes[-1], drn.dtype)
         x_in, free, terms, gb, sweeps, times = self._estimate(x, t)
         B = x_in.shape[0]
