@@ -166,7 +166,7 @@ def test_info_lists_the_registered_solvers(echo: SolverSpec) -> None:
     assert res.exit_code == 0, res.output
     assert (
         json.loads(res.output)["solvers"] == "cd (exact), reference (exact), ngspice, "
-        "osqp (exact), clarabel (exact), highs (exact), scipy (exact), paper (exact), echo (exact)"
+        "osqp (peer), clarabel (peer), highs (peer), scipy (peer), paper (peer), echo (exact)"
     )
     assert json.loads(CliRunner().invoke(cli, ["info", "--json"]).output)["solvers"]
 

@@ -12,12 +12,18 @@ from resbench.env import environment_report
 
 
 def solvers_line() -> str:
-    """The registered solvers, exact ones marked: ``cd (exact), reference (exact), ngspice``."""
+    """The registered solvers, exact ones and peers marked:
+    ``cd (exact), reference (exact), ngspice, osqp (peer), …``.  A peer answers what its
+    own algorithm gives (the certificate judges it), so it is never labelled exact."""
     from resbench.solvers.registry import get_solver, solver_names
 
-    return ", ".join(
-        f"{name} (exact)" if get_solver(name).exact else name for name in solver_names()
-    )
+    def label(name: str) -> str:
+        spec = get_solver(name)
+        if spec.peer:
+            return f"{name} (peer)"
+        return f"{name} (exact)" if spec.exact else name
+
+    return ", ".join(label(name) for name in solver_names())
 
 
 @click.command()
