@@ -268,14 +268,16 @@ class CliObserver(TrainObserver):
     default="ep",
     show_default=True,
     help="ep: centered equilibrium propagation (the paper's).  bp: "
-    "backpropagation through the equilibrium, when available.",
+    "backpropagation through the free equilibrium (the paper's baseline).",
 )
 @click.option(
     "--simulator",
     type=SimulatorChoice(),
     default="resbench",
     show_default=True,
-    help="What solves each phase: resbench's exact batched solver.",
+    help="What solves each phase: resbench (its exact batched solver) or another "
+    "registered simulator, e.g. ngspice (every phase of every sample an ngspice .op: "
+    "slow, use --limit).  The test set is always scored by resbench.",
 )
 @click.option(
     "--threads",

@@ -63,6 +63,7 @@ ROW_COLUMNS = (
     "free_s",
     "plus_s",
     "minus_s",
+    "adjoint_s",  # --algorithm bp: the adjoint solve (its plus and minus are 0)
     "update_s",
     "eval_s",  # wall time of the test evaluation
     "total_s",  # epoch_s + eval_s
@@ -70,6 +71,7 @@ ROW_COLUMNS = (
     "sweeps_free",  # mean sweeps per sample of each phase
     "sweeps_plus",
     "sweeps_minus",
+    "sweeps_adjoint",
     "sweeps_eval",
     "samples_per_s",  # train_samples / epoch_s
     "lr_weights",  # learning rates used during the epoch, one per layer, comma-separated
@@ -525,12 +527,17 @@ def train(
                     lr_used = (_lrs(step.lr_weights), _lrs(step.lr_biases))
                     loss_sum = 0.0
                     errors = 0
-                    times = dict.fromkeys(("free", "plus", "minus", "update"), 0.0)
-                    sweeps = dict.fromkeys(("free", "plus", "minus"), 0)
+                    times = dict.fromkeys(("free", "plus", "minus", "adjoint", "update"), 0.0)
+                    sweeps = dict.fromkeys(("free", "plus", "minus", "adjoint"), 0)
                     t0 = clock()
+                    nxt = data.batch(order[:bs], dtype=dtype)
                     for start in range(0, per_epoch, bs):
-                        xb, yb = data.batch(order[start : start + bs], dtype=dtype)
-                        st = step.step(xb, yb)
+                        xb, yb = nxt
+                        ahead = order[start + bs : start + 2 * bs]
+                        nxt = data.batch(ahead, dtype=dtype) if ahead.size else None
+                        # the next batch's inputs go with this step: its update pass
+                        # over W_0 also makes their injection (one pass instead of two)
+                        st = step.step(xb, yb, next_x=None if nxt is None else nxt[0])
                         loss_sum += float(st.loss) * st.n
                         errors += int(st.errors)
                         for k in times:
@@ -559,6 +566,7 @@ def train(
                         "free_s": times["free"],
                         "plus_s": times["plus"],
                         "minus_s": times["minus"],
+                        "adjoint_s": times["adjoint"],
                         "update_s": times["update"],
                         "eval_s": t_eval,
                         "total_s": t_train + t_eval,
@@ -566,6 +574,7 @@ def train(
                         "sweeps_free": sweeps["free"] / per_epoch,
                         "sweeps_plus": sweeps["plus"] / per_epoch,
                         "sweeps_minus": sweeps["minus"] / per_epoch,
+                        "sweeps_adjoint": sweeps["adjoint"] / per_epoch,
                         "sweeps_eval": int(test_sweeps) / max(1, data.n_test),
                         "samples_per_s": per_epoch / t_train if t_train > 0 else float("nan"),
                         "lr_weights": lr_used[0],
