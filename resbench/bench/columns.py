@@ -371,3 +371,12 @@ def scale_columns(peers: bool = False) -> tuple[Column, ...]:
     """The scale summary's columns: :data:`SCALE`, plus :data:`SCALE_PEERS` when the
     sweep has peers (a sweep of cd and ngspice alone writes the same files as before)."""
     return SCALE + SCALE_PEERS if peers else SCALE
+
+
+#: where a cell ran: the last columns of a ``--cluster`` sweep's summary (scale and
+#: compare; resbench.bench.cluster.worker_info fills them); in-process runs omit them
+WORKER: tuple[Column, ...] = (
+    Column("worker_host", "worker", "worker", wide=True),
+    Column("worker_cpu"),
+    Column("worker_cores"),
+)

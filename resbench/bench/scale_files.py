@@ -35,6 +35,7 @@ class FileRules:
 TEXT_COLUMNS = ("family", "size", "solver", "phase", "status", "mem_method", "error")
 TEXT_COLUMNS += ("worst_node", "agree", "certified", "run_id", "message")
 TEXT_COLUMNS += ("claimed",)  # a peer's own status (scale --solvers cd,osqp,…)
+TEXT_COLUMNS += ("worker_host", "worker_cpu")  # where a --cluster cell ran
 
 
 def corrupt(path: Path, what: str) -> ResbenchError:
