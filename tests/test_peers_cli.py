@@ -184,6 +184,8 @@ def test_scale_with_peers_and_resume(tmp_path: Path) -> None:
     assert (peers["ratio_vs_cd"] > 0).all() and set(peers["claimed"]) <= {"solved", "optimal"}
     paper = s[s["solver"] == "paper"]
     assert set(paper["status"]) <= {"not installed", "not applicable"}  # a grid is no DRN
+    md = (tmp_path / "scale_summary.md").read_text()  # the markdown shows the peer columns
+    assert "| claimed |" in md and "from cd (V)" in md and "| time / cd |" in md
     res = run(*args, "--resume")
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(tmp_path / "scale_summary.csv")) == 8

@@ -1,7 +1,8 @@
 """The markdown summary of ``resbench scale``: the table, the fits, how memory and
 time were measured, the machine and the command.
 
-The table's columns come from :data:`resbench.bench.columns.SCALE`.
+The table's columns come from :func:`resbench.bench.columns.scale_columns` (the peer
+columns only for a sweep with peers).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def markdown_summary(
     from resbench.bench.results import machine_line, markdown_table
 
     s = summary
-    table = C.markdown_frame(C.SCALE, s)
+    # a sweep with peers (scale --solvers) shows their claimed status, |Δv| and ratio too
+    peers = bool(len(s)) and "claimed" in s and bool(s["claimed"].notna().any())
+    table = C.markdown_frame(C.scale_columns(peers), s)
     lines = [
         f"# resbench scale: {opts.family} (seed {opts.seed})",
         "",
