@@ -1,5 +1,5 @@
 """solve_drn, the exact batched DRN solver, against resbench's independent solvers:
-the reference (KKT + Lemke) and the batch Network on the exported circuit (free and
+the reference (KKT + Lemke), cd and the batch Network on the exported circuit (free and
 nudged: the nudge is a resistor β·g_unit to a source at the target), the certificate
 of its answers, a naive KKT check of the −β phase (which no circuit holds), warm
 starts, float32, and the errors for undefined or non-convex phases."""
@@ -15,6 +15,7 @@ from resbench.batch.network import Network
 from resbench.certificate import certify
 from resbench.drn import Drn, DrnState, solve_drn
 from resbench.errors import ResbenchError, SolverError
+from resbench.solvers.cd import solve_cd
 from resbench.solvers.reference import solve_reference
 
 ATOL = 1e-9
@@ -72,6 +73,7 @@ def test_agrees_with_the_reference_solver_and_certifies(case, beta):
         want = solve_reference(c).voltages
         mine = node_voltages(d, x, got, b, t)
         np.testing.assert_allclose(mine, want, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(mine, solve_cd(c).voltages, rtol=0, atol=ATOL)
         cert = certify(c, mine)
         assert cert.ok, cert
         # the reported residual is the circuit's KCL imbalance (A), at round-off
