@@ -387,3 +387,33 @@ def test_ngspice_warns_too() -> None:
     c = parse_netlist("t\nV1 in 0 1\nR1 in a 1k\nD1 a 0 dm\n.model dm D(IS=1e-14 BV=5)\n")
     with pytest.warns(IgnoredModelParameterWarning):
         solve(c, "ngspice")
+
+
+def test_cd_refuses_shockley_with_free_ideal_diodes() -> None:
+    """Ideal diodes between free nodes beside Shockley diodes: cd says to use the
+    reference, which solves it (certified)."""
+    from resbench.errors import SolverError
+
+    c = parse_netlist(
+        "t\nV1 in 0 1\nR1 in a 1k\nD1 a b dm\nR2 b 0 1k\nD3 b c di\nR3 c 0 1k\n"
+        ".model dm D(IS=1e-14)\n.model di D\n"
+    )
+    with pytest.raises(SolverError, match="use the reference solver"):
+        solve(c)
+    assert solve(c, "reference").ok
+
+
+@pytest.mark.spice
+def test_compare_cli_warns_and_strict_fails(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from resbench.cli.main import cli
+
+    f = tmp_path / "div.cir"
+    f.write_text("t\nV1 in 0 1\nR1 in a 1k\nD1 a 0 dm\n.model dm D(IS=1e-14 BV=5)\n")
+    run = CliRunner().invoke(cli, ["compare", "--no-files", "--repeats", "1", str(f)])
+    assert run.exit_code == 0, run.output
+    assert run.output.count("warning: model dm: parameters BV are ignored") == 1
+    run = CliRunner().invoke(cli, ["compare", "--no-files", "--repeats", "1", "--strict", str(f)])
+    assert run.exit_code == 2
+    assert "parameters BV are ignored" in run.output

@@ -61,8 +61,9 @@ def restrict(sol: Solution, ex: Expanded) -> Solution:
 
 def solve_models(circuit: Circuit, **options) -> Solution:
     """Solve a circuit with PWL or Shockley diodes (module docstring).  ``options`` are
-    solve_cd's; ``omega``, ``polish`` and ``warm_start`` apply to ideal-diode circuits
-    (after PWL expansion) only."""
+    solve_cd's: ``omega`` and ``warm_start`` apply to ideal-diode circuits (after PWL
+    expansion) only; ``polish="never"`` also turns the Newton polish of Shockley
+    circuits off."""
     from resbench.solvers.cd import ensure_compiled, solve_cd
 
     ex = expand(circuit, keep_rs=True)  # RS stays in the diode's own equation (Lambert W)
@@ -162,7 +163,8 @@ def compile_shockley(ex: Expanded, gmin: float = 0.0) -> ShockleyProblem:
     if p.n_islands or p.n_ff_diodes:
         raise SolverError(
             "ideal diodes between two free nodes (or nodes held only by ideal diodes) together "
-            "with Shockley diodes are not supported by the cd solver; use solver='reference'"
+            "with Shockley diodes are not supported by the cd solver; use the reference solver "
+            "(--solver reference, or solver='reference')"
         )
     sa = p.supernode[d.a[k_sh]]
     sc = p.supernode[d.b[k_sh]]
