@@ -224,3 +224,13 @@ def test_factorize_reports_singular_matrices(use):
     lap = sp.csc_matrix(np.array([[1.0, -1.0], [-1.0, 1.0]]))
     with pytest.raises(np.linalg.LinAlgError):
         direct.factorize(lap, use=use)
+
+
+def test_polish_has_no_size_limit():
+    """Sweeps that converged slowly are polished at any size (the 5,000-free-node limit
+    is gone): a 6,400-node mesh swept to the stopping rule ends with the exact polish."""
+    c = grid(80, 80, seed=5, clamps=False, currents=40)
+    sol = solve_cd(c, direct_margin=math.inf)
+    assert sol.info["free_supernodes"] > 5000
+    assert not sol.info["direct"] and sol.info["polished"] and sol.status == CONVERGED
+    assert certify(c, sol.voltages).ok
