@@ -230,8 +230,8 @@ def solve_cd(
     ≤ tol × v_scale.  The KCL residual (A) is reported as ``residual``.
     ``polish``: "auto" (when free–free diodes exist, sweeps hit the limit, or
     the sweeps converged slowly — ω raised or > 50 sweeps), "always" or "never".
-    ``direct_margin``: on problems without free–free diodes (and ``polish`` not
-    "never"), the sweeps stop for the direct finish of :mod:`resbench.solvers.direct`
+    ``direct_margin``: on problems without free–free diodes (``omega="auto"``,
+    ``polish`` not "never"), the sweeps stop for the direct finish of :mod:`resbench.solvers.direct`
     when the sweeps still to come are predicted to cost more than ``direct_margin``
     times the finish (0: at the first look, after 16 sweeps; inf: never).
     ``warm_start``: node voltages (one per circuit node), projected onto the
