@@ -417,3 +417,14 @@ def test_compare_cli_warns_and_strict_fails(tmp_path) -> None:
     run = CliRunner().invoke(cli, ["compare", "--no-files", "--repeats", "1", "--strict", str(f)])
     assert run.exit_code == 2
     assert "parameters BV are ignored" in run.output
+
+
+def test_solvers_that_read_diodes_as_ideal_refuse_models() -> None:
+    """compile_problem (the peers' setup) never reads a Shockley or PWL diode as a bound."""
+    from resbench.errors import SolverError
+    from resbench.solvers.problem import compile_problem
+
+    for card in ("D(IS=1e-14)", "D(VON=0.3)"):
+        c = parse_netlist(f"t\nV1 in 0 1\nR1 in a 1k\nD1 a 0 dm\n.model dm {card}\n")
+        with pytest.raises(SolverError, match="reads every diode as ideal"):
+            compile_problem(c)

@@ -34,7 +34,8 @@ import numpy as np
 
 from resbench._unionfind import UnionFind
 from resbench.circuit import Circuit
-from resbench.errors import CircuitError
+from resbench.diodes import has_models
+from resbench.errors import CircuitError, SolverError
 from resbench.solvers import _kernels as kernels
 
 KVL_REL_TOL = 1e-9  # a loop of sources conflicts when its closing value and the drop the
@@ -186,6 +187,11 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     """
     if not (np.isfinite(gmin) and gmin >= 0):
         raise CircuitError(f"gmin must be a finite conductance >= 0, got {gmin:g}")
+    if has_models(circuit):  # never read a PWL or Shockley diode as an ideal bound
+        raise SolverError(
+            "the circuit has piecewise-linear or Shockley diodes (docs/diodes.md); this "
+            "solver reads every diode as ideal: use cd or reference"
+        )
     check_finite_values(circuit)
     supernode, n, offset = _number_supernodes(circuit)
     supernode, indptr, indices, data, diag, c = _fold_resistors(circuit, supernode, offset, n)
