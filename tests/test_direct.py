@@ -234,3 +234,53 @@ def test_polish_has_no_size_limit():
     assert sol.info["free_supernodes"] > 5000
     assert not sol.info["direct"] and sol.info["polished"] and sol.status == CONVERGED
     assert certify(c, sol.voltages).ok
+
+
+# ------------------------------------------------- free–free diodes: finish_general
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(random_circuits(max_nodes=10, max_diodes=8), st.integers(0, 3))
+def test_finish_general_matches_reference(circuit, sweeps):
+    """With free–free diodes: from the problem's feasible start, or after a few sweeps,
+    the block active-set finish is the reference's answer, or hands a feasible point on
+    (then the polish finishes exactly)."""
+    from resbench.solvers.cd import run_sweeps
+    from resbench.solvers.polish import polish
+
+    try:
+        p = compile_problem(circuit)
+    except CircuitError:
+        return
+    if p.n == 0 or p.n_islands:
+        return
+    ref = solve_reference(circuit)
+    u = p.start.copy()
+    if sweeps:
+        run_sweeps(p, u, max_sweeps=sweeps, omega=1.0)
+    dr = direct.finish_general(p, u)
+    if not dr.optimal:  # the fall-back's contract: a feasible point
+        assert np.all(dr.u >= p.lo - 1e-9) and np.all(dr.u <= p.hi + 1e-9)
+        dr = polish(p, dr.u)
+        assert dr.optimal
+    err = np.max(np.abs(p.voltages(dr.u) - ref.voltages))
+    assert err <= 1e-9 * v_scale(circuit), (err, dr.message)
+
+
+def test_large_free_free_nets_use_the_block_finish(monkeypatch):
+    c = grid(14, 14, seed=6, free_free_diodes=True)
+    ref = solve_reference(c)
+    monkeypatch.setattr(direct, "GENERAL_MIN", 0)
+    sol = solve_cd(c)
+    assert sol.info["direct"] and sol.info["direct_message"] == "optimal"
+    assert not sol.info["polished"] and sol.status == CONVERGED
+    assert np.max(np.abs(sol.voltages - ref.voltages)) <= 1e-9
+    # a finish that does not settle hands over to the polish, still exact
+    real = direct.finish_general
+    monkeypatch.setattr(direct, "finish_general", lambda p, u: real(p, u, max_iter=1))
+    sol = solve_cd(c)
+    assert sol.info["direct"] and sol.info["polished"] and sol.status == CONVERGED
+    assert np.max(np.abs(sol.voltages - ref.voltages)) <= 1e-9

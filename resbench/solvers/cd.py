@@ -286,6 +286,22 @@ def solve_cd(
     want_polish = polish == "always" or (
         polish == "auto" and (p.n_ff_diodes > 0 or status != kernels.CD_CONVERGED or slow)
     )
+    if want_polish and p.n and p.n_ff_diodes and p.n > direct.GENERAL_MIN:
+        # large nets with free–free diodes: the block active-set finish first (the
+        # primal polish changes one constraint per factorisation)
+        dr = direct.finish_general(p, u)
+        info.update(
+            direct=True,
+            direct_backend=direct.backend(),
+            direct_iterations=dr.iterations,
+            direct_solves=dr.solves,
+            direct_message=dr.message,
+        )
+        if dr.optimal:
+            u, want_polish, final = dr.u, False, CONVERGED
+            res = float(kernels.projected_residual(*_kernel_args(p), u))
+        else:
+            u = dr.u  # feasible: the polish starts there
     if want_polish and p.n:
         pr = run_polish(p, u)
         info.update(
