@@ -79,7 +79,7 @@ from resbench.defaults import NETLIST_SUFFIXES as NETLIST_SUFFIXES  # re-export
 from resbench.defaults import NGSPICE_MODES as MODES
 from resbench.defaults import SKIP_DIRS as SKIP_DIRS  # re-export
 from resbench.errors import ResbenchError
-from resbench.solution import CONVERGED, Solution
+from resbench.solution import CONVERGED, FAILED, Solution
 
 SPICE = "ngspice"
 
@@ -119,6 +119,8 @@ class CompareOptions:
     peers: tuple[str, ...] = ()  # peer solvers (resbench.solvers.registry.peer_solver_names)
     #: per-solver options, ``{"osqp": {"eps_abs": 1e-9}}`` (``--solver-option``)
     solver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``--cluster``: ``local:N`` or a scheduler address (None: in this process)
+    cluster: str | None = None
 
     def validate(self) -> None:
         if self.limit < 1:
@@ -147,6 +149,10 @@ class CompareOptions:
                 f"{', '.join(exact_solver_names())}"
             )
         self._validate_peers()
+        if self.cluster is not None:
+            from resbench.bench.cluster import parse_cluster
+
+            parse_cluster(self.cluster)
 
     def _validate_peers(self) -> None:
         from resbench.solvers.registry import get_solver, peer_solver_names
@@ -484,9 +490,12 @@ def _error_row(label: str, opts: CompareOptions, message: str) -> dict:
 
 # --------------------------------------------------------------------------- many circuits
 def _frames(
-    rows: list[dict], sample_rows: list[dict], peers: Sequence[str] = ()
+    rows: list[dict], sample_rows: list[dict], opts: CompareOptions | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    summary = C.summary_frame(C.compare_columns(peers), rows)
+    columns = C.compare_columns(opts.peers if opts is not None else ())
+    if opts is not None and opts.cluster is not None:
+        columns += C.WORKER
+    summary = C.summary_frame(columns, rows)
     samples = pd.DataFrame(sample_rows)
     extra = [c for c in samples.columns if c not in SAMPLE_COLUMNS]
     samples = samples.reindex(columns=SAMPLE_COLUMNS + sorted(extra))
@@ -549,6 +558,7 @@ def run_compare(
     before_run: Callable[[str, str, str, int], None] | None = None,
     out: str | os.PathLike | None = None,
     command: str | None = None,
+    cluster: Any = None,
 ) -> CompareRun:
     """Compare every item (a netlist path or a Circuit); one summary row each.
 
@@ -561,15 +571,34 @@ def run_compare(
     up to date as rows finish (:func:`write_compare_files` is then not needed).
     On Ctrl-C the finished rows are kept (and written) and
     :class:`CompareInterrupted` (a KeyboardInterrupt) is raised with them.
+
+    ``cluster`` (or ``opts.cluster``): ``"local:N"``, a Dask scheduler's address, or a
+    ``distributed.Client``: one cell per netlist on its workers
+    (:mod:`resbench.bench.cluster`; the same rows, in the same order, plus the worker's
+    host, CPU and cores).  ``on_run``/``before_run`` are then not called (the runs
+    happen on the workers); ``on_row`` is, as each netlist finishes.
     """
+    import contextlib
+    import dataclasses
+
     from resbench.bench.results import output_lock
 
     opts = opts or CompareOptions()
+    client = None
+    if cluster is not None:
+        if not isinstance(cluster, str):
+            client, cluster = cluster, str(getattr(cluster.scheduler, "address", "client"))
+        opts = dataclasses.replace(opts, cluster=cluster)
     opts.validate()
-    if out is None:
-        return _run_compare(items, opts, on_run, on_row, before_run, None)
-    with output_lock(out):
-        return _run_compare(items, opts, on_run, on_row, before_run, _Writer(out, opts, command))
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            stack.enter_context(output_lock(out))
+        if opts.cluster is not None and client is None:  # connect before any work
+            from resbench.bench.cluster import connect
+
+            client = stack.enter_context(connect(opts.cluster))
+        writer = None if out is None else _Writer(out, opts, command)
+        return _run_compare(items, opts, on_run, on_row, before_run, writer, client)
 
 
 def _run_compare(
@@ -579,36 +608,30 @@ def _run_compare(
     on_row: Callable[[dict], None] | None,
     before_run: Callable[[str, str, str, int], None] | None,
     writer: _Writer | None,
+    client: Any = None,
 ) -> CompareRun:
-    from resbench.netlist import read_netlist
-
     rows: list[dict] = []
     sample_rows: list[dict] = []
     planned = len(items)
     if writer is not None:
-        summary, samples = _frames(rows, sample_rows, opts.peers)
+        summary, samples = _frames(rows, sample_rows, opts)
         writer.write(CompareRun(summary, samples, opts, 0, planned=planned), "running")
     interrupted = False
     try:
-        for index, item in enumerate(items):
-            label = _label(item, index)
-            try:
-                circuit = item if isinstance(item, Circuit) else read_netlist(item)
-                item_rows, srows = _compare_item(circuit, label, opts, on_run, before_run)
-            except ResbenchError as exc:
-                item_rows, srows = [_error_row(label, opts, exc.format())], []
-            except Exception as exc:  # a bug must not lose the other rows
-                item_rows, srows = [_error_row(label, opts, f"{type(exc).__name__}: {exc}")], []
-            rows.extend(item_rows)
-            row = item_rows[-1]
-            sample_rows.extend(srows)
-            if writer is not None:
-                writer.rows(*_frames(rows, sample_rows, opts.peers))
-            if on_row is not None:
-                on_row(row)
+        if client is None and opts.cluster is None:
+            for index, item in enumerate(items):
+                item_rows, srows = compare_cell(item, _label(item, index), opts, on_run, before_run)
+                rows.extend(item_rows)
+                sample_rows.extend(srows)
+                if writer is not None:
+                    writer.rows(*_frames(rows, sample_rows, opts))
+                if on_row is not None:
+                    on_row(item_rows[-1])
+        else:
+            _compare_on_cluster(items, opts, on_row, writer, client, rows, sample_rows)
     except KeyboardInterrupt:
         interrupted = True
-    summary, samples = _frames(rows, sample_rows, opts.peers)
+    summary, samples = _frames(rows, sample_rows, opts)
     code = EXIT_INTERRUPTED if interrupted else exit_code(summary)
     run = CompareRun(summary, samples, opts, code, interrupted=interrupted, planned=planned)
     if writer is not None:
@@ -616,6 +639,80 @@ def _run_compare(
     if interrupted:
         raise CompareInterrupted(run)
     return run
+
+
+def compare_cell(
+    item: Item,
+    label: str,
+    opts: CompareOptions,
+    on_run: Callable[[str, timing.Sample], None] | None = None,
+    before_run: Callable[[str, str, str, int], None] | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """One cell of a comparison: read the netlist (a path, read here: on a cluster, on
+    the worker) or take the Circuit, run every solver on it, and return its summary rows
+    and sample rows.  A netlist that does not parse, or a circuit a solver rejects, is an
+    ``error`` row; so is any other exception (a bug must not lose the other rows).  The
+    in-process run and a cluster worker both run this, so they give the same rows."""
+    from resbench.netlist import read_netlist
+
+    try:
+        circuit = item if isinstance(item, Circuit) else read_netlist(item)
+        return _compare_item(circuit, label, opts, on_run, before_run)
+    except ResbenchError as exc:
+        return [_error_row(label, opts, exc.format())], []
+    except Exception as exc:  # a bug must not lose the other rows
+        return [_error_row(label, opts, f"{type(exc).__name__}: {exc}")], []
+
+
+def _compare_on_cluster(
+    items: Sequence[Item],
+    opts: CompareOptions,
+    on_row: Callable[[dict], None] | None,
+    writer: _Writer | None,
+    client: Any,
+    rows: list[dict],
+    sample_rows: list[dict],
+) -> None:
+    """One cell per netlist on the cluster's workers (:mod:`resbench.bench.cluster`).
+    Workers get the netlist's absolute path and read it themselves (so they need the
+    same files at the same paths); the rows come back here, each with the worker's host,
+    CPU and cores, and the files are rewritten in netlist order as cells finish.  A cell
+    whose worker died (after the scheduler's retry) is a ``failed`` row with the reason.
+    ``rows`` and ``sample_rows`` are filled in place (in netlist order), so an
+    interrupted run keeps what finished."""
+    import dataclasses
+
+    from resbench.bench import cluster
+
+    remote = opts
+    if opts.inputs is not None:
+        remote = dataclasses.replace(opts, inputs=str(Path(opts.inputs).resolve()))
+    cells = []
+    for index, item in enumerate(items):
+        label = _label(item, index)
+        where = item if isinstance(item, Circuit) else str(Path(item).resolve())
+        cells.append(cluster.Cell(index, label, compare_cell, (where, label, remote)))
+    done: dict[int, tuple[list[dict], list[dict]]] = {}
+
+    def finished(outcome: cluster.Outcome) -> None:
+        if outcome.error is None:
+            item_rows, srows = outcome.result
+        else:
+            row = _error_row(outcome.cell.label, opts, outcome.error)
+            row["status"] = FAILED
+            item_rows, srows = [row], []
+        for r in item_rows:
+            r.update(outcome.worker)
+        done[outcome.cell.index] = (item_rows, srows)
+        rows[:] = [r for k in sorted(done) for r in done[k][0]]
+        sample_rows[:] = [r for k in sorted(done) for r in done[k][1]]
+        if writer is not None:
+            writer.rows(*_frames(rows, sample_rows, opts))
+        if on_row is not None:
+            on_row(item_rows[-1])
+
+    with cluster.connect(client if client is not None else opts.cluster) as c:
+        cluster.run_cells(c, cells, finished)
 
 
 def _compare_item(
@@ -811,12 +908,14 @@ def compare(
     spice: bool = True,
     peers: Sequence[str] = (),
     solver_options: dict[str, dict[str, Any]] | None = None,
+    cluster: Any = None,
 ) -> pd.DataFrame:
     """Compare ``solver`` with ngspice on netlists (files or directories) or Circuits.
 
     ``peers``: other solvers to time and check alongside (``["osqp", "highs"]``; see the
     module doc), ``spice=False`` to leave ngspice out, ``solver_options`` per solver
-    (``{"osqp": {"eps_abs": 1e-6}}``).
+    (``{"osqp": {"eps_abs": 1e-6}}``), ``cluster`` to run on Dask workers
+    (:func:`run_compare`).
 
     Returns the summary DataFrame (one row per netlist, the columns of
     :data:`resbench.bench.columns.COMPARE`); the raw samples are in ``df.attrs["samples"]``
@@ -847,7 +946,7 @@ def compare(
     )
     if inputs is not None and len(items) != 1:
         raise ResbenchError(f"inputs need exactly one netlist, got {len(items)}")
-    run = run_compare(items, opts, out=out)
+    run = run_compare(items, opts, out=out, cluster=cluster)
     df = run.summary.copy()
     df.attrs["samples"] = run.samples
     df.attrs["exit_code"] = run.exit_code

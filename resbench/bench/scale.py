@@ -170,6 +170,7 @@ OK, UNCERTIFIED, ERROR, ERROR_STATUSES = (
     timing.ERROR,
     timing.ERROR_STATUSES,
 )
+FAILED = "failed"  # a cluster cell whose worker died (see resbench.bench.cluster)
 #: the CSV columns, in order (declared in resbench.bench.columns)
 SAMPLE_COLUMNS = C.csv_names(C.SCALE_SAMPLES)
 SUMMARY_COLUMNS = C.csv_names(C.SCALE)
@@ -265,6 +266,10 @@ class ScaleOptions:
     plot_format: str = "png"
     #: per-solver options, ``{"osqp": {"eps_abs": 1e-9}}`` (peers only)
     solver_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``--cluster``: ``local:N`` or a scheduler address (None: in this process)
+    cluster: str | None = None
+    #: the summary has the worker columns (a cluster sweep, or resuming one)
+    worker_columns: bool = False
 
     @property
     def peers(self) -> tuple[str, ...]:
@@ -272,8 +277,10 @@ class ScaleOptions:
         return tuple(s for s in self.solvers if s not in (CD, SPICE))
 
     def columns(self) -> tuple[C.Column, ...]:
-        """The summary's columns (:func:`resbench.bench.columns.scale_columns`)."""
-        return C.scale_columns(bool(self.peers))
+        """The summary's columns (:func:`resbench.bench.columns.scale_columns`), with
+        :data:`resbench.bench.columns.WORKER` at the end in a cluster sweep."""
+        cols = C.scale_columns(bool(self.peers))
+        return cols + C.WORKER if self.cluster is not None or self.worker_columns else cols
 
     def validate(self) -> None:
         if self.family not in FAMILIES:
@@ -328,6 +335,10 @@ class ScaleOptions:
             raise ResbenchError(
                 f"plot format must be one of {', '.join(PLOT_FORMATS)}, got {self.plot_format!r}"
             )
+        if self.cluster is not None:
+            from resbench.bench.cluster import parse_cluster
+
+            parse_cluster(self.cluster)
 
     def files(self) -> dict[str, Path]:
         out = Path(self.out)
@@ -632,6 +643,7 @@ def check_resume(opts: ScaleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     there are none); a ResbenchError naming the file, what is wrong with it and what
     to do when they cannot be resumed (corrupt, or another family or seed)."""
     paths = opts.files()
+    _adopt_layout(opts, paths["summary"])
     summary = _read_csv(paths["summary"], C.csv_names(opts.columns()))
     samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
     if len(summary):
@@ -653,6 +665,43 @@ def check_resume(opts: ScaleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "replaced) or use another --out"
             )
     return summary, samples
+
+
+def _adopt_layout(opts: ScaleOptions, path: Path) -> None:
+    """Resume across ``--cluster`` and in-process: an in-process resume of a cluster
+    sweep keeps its worker columns (``opts.worker_columns``; new rows record this
+    machine), and a cluster resume of an in-process sweep adds them, empty, to the rows
+    already there (the summary is rewritten atomically).  Other headers are left for
+    :func:`_read_csv` to judge."""
+    from resbench.bench.results import atomic_write_csv
+
+    try:
+        with path.open(encoding="utf-8") as fh:
+            header = fh.readline().rstrip("\n").split(",")
+    except (OSError, UnicodeDecodeError):
+        return
+    plain = C.csv_names(C.scale_columns(bool(opts.peers)))
+    workers = plain + C.csv_names(C.WORKER)
+    if opts.cluster is None and header == workers:
+        opts.worker_columns = True
+    elif opts.cluster is not None and header == plain:
+        old = _read_csv(path, plain)
+        atomic_write_csv(path, old.reindex(columns=workers))
+
+
+def _sweep_order(summary: pd.DataFrame, opts: ScaleOptions) -> pd.DataFrame:
+    """The summary in sweep order (size as given, then solver): a cluster sweep appends
+    rows in the order cells finish; an in-process one is already in this order."""
+    if not len(summary):
+        return summary
+    sizes = {s: i for i, s in enumerate(opts.sizes)}
+    solvers = {s: i for i, s in enumerate(opts.solvers)}
+    key = [
+        (sizes.get(str(z), len(sizes)), solvers.get(str(v), len(solvers)))
+        for z, v in zip(summary["size"], summary["solver"], strict=True)
+    ]
+    order = sorted(range(len(key)), key=key.__getitem__)
+    return summary.iloc[order].reset_index(drop=True)
 
 
 def exit_code(summary: pd.DataFrame) -> int:
@@ -687,7 +736,7 @@ def _write_reports(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict, int]:
     from resbench.bench.results import atomic_write_json, atomic_write_text, sidecar
 
-    summary = _read_csv(paths["summary"], C.csv_names(opts.columns()))
+    summary = _sweep_order(_read_csv(paths["summary"], C.csv_names(opts.columns())), opts)
     samples = _read_csv(paths["samples"], SAMPLE_COLUMNS)
     fit = fits(summary)
     code = exit_code(summary)
@@ -747,6 +796,7 @@ def run_scale(
     before_run: Callable[[str, str, str, int], None] | None = None,
     plot_format: str = "png",
     solver_options: dict[str, dict[str, Any]] | None = None,
+    cluster: Any = None,
 ) -> pd.DataFrame:
     """Run a scaling sweep (see the module docstring); returns the summary DataFrame.
 
@@ -765,8 +815,18 @@ def run_scale(
     atomically.  On Ctrl-C the finished sizes stay on disk, the reports (markdown,
     plot, sidecar with ``state: interrupted``) are written for them, and the
     KeyboardInterrupt goes on.
+
+    ``cluster``: ``"local:N"`` or a Dask scheduler's address (or a
+    ``distributed.Client``) to run one cell per size on its workers
+    (:mod:`resbench.bench.cluster`): the rows are the same, plus the worker's host, CPU
+    and cores; ``on_run``/``before_run`` are then not called (the runs happen on the
+    workers), ``on_size`` is, as each size finishes.
     """
     from resbench.bench.results import claim_output
+
+    client = None
+    if cluster is not None and not isinstance(cluster, str):
+        client, cluster = cluster, str(getattr(cluster.scheduler, "address", "client"))
 
     opts = ScaleOptions(
         family=family,
@@ -784,11 +844,19 @@ def run_scale(
         resume=resume,
         plot_format=plot_format,
         solver_options=dict(solver_options or {}),
+        cluster=cluster,
     )
     opts.validate()
     paths = opts.files()
     with claim_output(opts.out, STEM, paths["plot"].name):
-        return _run_scale(opts, paths, command, on_start, on_run, on_size, before_run)
+        if opts.cluster is not None and client is None:  # connect before touching any file
+            from resbench.bench.cluster import connect
+
+            with connect(opts.cluster) as client:
+                return _run_scale(
+                    opts, paths, command, on_start, on_run, on_size, before_run, client
+                )
+        return _run_scale(opts, paths, command, on_start, on_run, on_size, before_run, client)
 
 
 def _run_scale(
@@ -799,6 +867,7 @@ def _run_scale(
     on_run: Callable[[str, timing.Sample], None] | None,
     on_size: Callable[[str, list[dict]], None] | None,
     before_run: Callable[[str, str, str, int], None] | None,
+    client: Any = None,
 ) -> pd.DataFrame:
     from resbench.bench.results import output_error
 
@@ -814,7 +883,7 @@ def _run_scale(
             except OSError as exc:
                 raise output_error(paths[key], exc, "replace") from None
     try:
-        _sweep(opts, paths, done, run_id, on_start, on_run, on_size, before_run)
+        _sweep(opts, paths, done, run_id, on_start, on_run, on_size, before_run, client)
     except KeyboardInterrupt:
         _write_reports(opts, paths, command, started, state="interrupted")
         raise
@@ -832,8 +901,10 @@ def _sweep(
     on_run: Callable[[str, timing.Sample], None] | None,
     on_size: Callable[[str, list[dict]], None] | None,
     before_run: Callable[[str, str, str, int], None] | None,
+    client: Any = None,
 ) -> None:
-    """Run every pending (size, solver) pair, appending each size's rows as it ends."""
+    """Run every pending (size, solver) pair, appending each size's rows as it ends
+    (in this process, or one cell per size on ``opts.cluster``)."""
     todo = [(size, [s for s in opts.solvers if (size, s) not in done]) for size in opts.sizes]
     todo = [(size, ss) for size, ss in todo if ss]
     if on_start is not None:
@@ -847,80 +918,155 @@ def _sweep(
                 f"{exc.strerror or exc}; use another --write-netlists"
             ) from None
 
-    for size, wanted in todo:
-        base: dict[str, Any] = {"family": opts.family, "size": size, "seed": opts.seed}
-        base["run_id"] = run_id
-        rows: list[dict] = []
-        sample_rows: list[dict] = []
-        t0 = time.perf_counter()
-        try:
-            circuit = build_circuit(opts.family, size, opts.seed)
-        except (ResbenchError, MemoryError, ValueError) as exc:
-            msg = exc.format() if isinstance(exc, ResbenchError) else f"{type(exc).__name__}: {exc}"
-            rows = [{**base, "solver": s, "status": ERROR, "message": msg} for s in wanted]
-            cols = opts.columns()
-            append_csv_rows(paths["summary"], C.csv_rows(cols, rows), C.csv_names(cols))
-            if on_size is not None:
-                on_size(size, rows)
-            continue
-        base["build_seconds"] = time.perf_counter() - t0
-        base.update({k: v for k, v in circuit.sizes().items() if k in SUMMARY_COLUMNS})
-        base["circuit_bytes"] = circuit_bytes(circuit)
-        note = None
-        if opts.write_netlists:
-            note = _write_netlist(circuit, opts, size)
-        runners: dict[str, timing.Runner] = {}
-        skipped: list[dict] = []
-        unavailable: dict[str, str] = {}
-        for solver in wanted:
-            if solver == CD:
-                runners[CD] = _cd_runner(circuit)
-            elif solver != SPICE:
-                from resbench.solvers.registry import get_solver
-
-                missing = get_solver(solver).missing()
-                if missing is not None:
-                    unavailable[solver] = missing
-                else:
-                    kw = dict(opts.solver_options.get(solver, {}))
-                    runners[solver] = _peer_runner(circuit, solver, kw, unavailable)
-            elif len(circuit.resistors) > opts.spice_max_size:
-                skipped.append(
-                    {
-                        **base,
-                        "solver": SPICE,
-                        "status": SKIPPED,
-                        "message": f"{len(circuit.resistors):,} resistors > --spice-max-size "
-                        f"{opts.spice_max_size:,}",
-                    }
-                )
-            else:
-                runners[SPICE] = _spice_runner(circuit, opts.timeout)
-        if runners:
+    if opts.cluster is None:
+        for size, wanted in todo:
             hook = None if on_run is None else (lambda s, _size=size: on_run(_size, s))
             pre = (
                 None
                 if before_run is None
                 else (lambda so, ph, k, _size=size: before_run(_size, so, ph, k))
             )
-            samples = _run_size(runners, opts, hook, pre)
-            sample_rows = [_sample_row(base, s) for ss in samples.values() for s in ss]
-            rows = _size_rows(circuit, base, samples, opts, unavailable)
-            del samples
-        elif unavailable:
-            rows = _size_rows(circuit, base, {}, opts, unavailable)
-        rows += skipped
-        if note:
-            for r in rows:
-                r["message"] = "; ".join(filter(None, [r.get("message"), note]))
-        order = {s: i for i, s in enumerate(opts.solvers)}
-        rows.sort(key=lambda r: order.get(r["solver"], 99))
-        append_csv_rows(paths["samples"], sample_rows, SAMPLE_COLUMNS)
-        cols = opts.columns()
-        append_csv_rows(paths["summary"], C.csv_rows(cols, rows), C.csv_names(cols))
-        del circuit, runners
+            rows, sample_rows = scale_cell(opts, size, wanted, run_id, hook, pre)
+            if opts.worker_columns:  # resuming a cluster sweep here: this machine
+                from resbench.bench.cluster import worker_info
+
+                for r in rows:
+                    r.update(worker_info())
+            _append_cell(opts, paths, rows, sample_rows)
+            if on_size is not None:
+                on_size(size, rows)
+    else:
+        _sweep_on_cluster(opts, paths, todo, run_id, on_size, client)
+
+
+def _append_cell(
+    opts: ScaleOptions, paths: dict[str, Path], rows: list[dict], sample_rows: list[dict]
+) -> None:
+    """Append one size's rows to the samples and summary files (each rewritten atomically)."""
+    append_csv_rows(paths["samples"], sample_rows, SAMPLE_COLUMNS)
+    cols = opts.columns()
+    append_csv_rows(paths["summary"], C.csv_rows(cols, rows), C.csv_names(cols))
+
+
+def _sweep_on_cluster(
+    opts: ScaleOptions,
+    paths: dict[str, Path],
+    todo: list[tuple[str, list[str]]],
+    run_id: str,
+    on_size: Callable[[str, list[dict]], None] | None,
+    client: Any,
+) -> None:
+    """One cell per pending size on the cluster's workers (:mod:`resbench.bench.cluster`):
+    each worker generates its size from (family, size, seed) and runs
+    :func:`scale_cell`; the rows are appended here as cells finish, each with the
+    worker's host, CPU and cores.  A cell whose worker died (after the scheduler's
+    retry) is a ``failed`` row per solver with the reason."""
+    import dataclasses
+
+    from resbench.bench import cluster
+
+    remote = dataclasses.replace(
+        opts,
+        out=str(Path(opts.out).resolve()),
+        write_netlists=None
+        if opts.write_netlists is None
+        else str(Path(opts.write_netlists).resolve()),
+    )
+    cells = [
+        cluster.Cell(i, f"{opts.family} {size}", scale_cell, (remote, size, wanted, run_id))
+        for i, (size, wanted) in enumerate(todo)
+    ]
+
+    def done(outcome: cluster.Outcome) -> None:
+        size, wanted = todo[outcome.cell.index]
+        if outcome.error is None:
+            rows, sample_rows = outcome.result
+        else:
+            base = {"family": opts.family, "size": size, "seed": opts.seed, "run_id": run_id}
+            rows = [
+                {**base, "solver": s, "status": FAILED, "message": outcome.error} for s in wanted
+            ]
+            sample_rows = []
+        for r in rows:
+            r.update(outcome.worker)
+        _append_cell(opts, paths, rows, sample_rows)
         if on_size is not None:
             on_size(size, rows)
+
+    with cluster.connect(client if client is not None else opts.cluster) as c:
+        cluster.run_cells(c, cells, done)
+
+
+def scale_cell(
+    opts: ScaleOptions,
+    size: str,
+    wanted: Sequence[str],
+    run_id: str,
+    on_run: Callable[[timing.Sample], None] | None = None,
+    before_run: Callable[[str, str, int], None] | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """One cell of a sweep: build the circuit of ``size`` from (family, size, seed), run
+    the ``wanted`` solvers on it (warm-up, interleaved repeats) and return its summary
+    rows (in solver order) and sample rows.  The in-process sweep and a cluster worker
+    both run this, so they give the same rows; it writes no result file (only the
+    netlist, with ``write_netlists``)."""
+    base: dict[str, Any] = {"family": opts.family, "size": size, "seed": opts.seed}
+    base["run_id"] = run_id
+    rows: list[dict] = []
+    sample_rows: list[dict] = []
+    t0 = time.perf_counter()
+    try:
+        circuit = build_circuit(opts.family, size, opts.seed)
+    except (ResbenchError, MemoryError, ValueError) as exc:
+        msg = exc.format() if isinstance(exc, ResbenchError) else f"{type(exc).__name__}: {exc}"
+        return [{**base, "solver": s, "status": ERROR, "message": msg} for s in wanted], []
+    base["build_seconds"] = time.perf_counter() - t0
+    base.update({k: v for k, v in circuit.sizes().items() if k in SUMMARY_COLUMNS})
+    base["circuit_bytes"] = circuit_bytes(circuit)
+    note = None
+    if opts.write_netlists:
+        note = _write_netlist(circuit, opts, size)
+    runners: dict[str, timing.Runner] = {}
+    skipped: list[dict] = []
+    unavailable: dict[str, str] = {}
+    for solver in wanted:
+        if solver == CD:
+            runners[CD] = _cd_runner(circuit)
+        elif solver != SPICE:
+            from resbench.solvers.registry import get_solver
+
+            missing = get_solver(solver).missing()
+            if missing is not None:
+                unavailable[solver] = missing
+            else:
+                kw = dict(opts.solver_options.get(solver, {}))
+                runners[solver] = _peer_runner(circuit, solver, kw, unavailable)
+        elif len(circuit.resistors) > opts.spice_max_size:
+            skipped.append(
+                {
+                    **base,
+                    "solver": SPICE,
+                    "status": SKIPPED,
+                    "message": f"{len(circuit.resistors):,} resistors > --spice-max-size "
+                    f"{opts.spice_max_size:,}",
+                }
+            )
+        else:
+            runners[SPICE] = _spice_runner(circuit, opts.timeout)
+    if runners:
+        samples = _run_size(runners, opts, on_run, before_run)
+        sample_rows = [_sample_row(base, s) for ss in samples.values() for s in ss]
+        rows = _size_rows(circuit, base, samples, opts, unavailable)
+        del samples
+    elif unavailable:
+        rows = _size_rows(circuit, base, {}, opts, unavailable)
+    rows += skipped
+    if note:
+        for r in rows:
+            r["message"] = "; ".join(filter(None, [r.get("message"), note]))
+    order = {s: i for i, s in enumerate(opts.solvers)}
+    rows.sort(key=lambda r: order.get(r["solver"], 99))
+    return rows, sample_rows
 
 
 def _write_netlist(circuit: Circuit, opts: ScaleOptions, size: str) -> str | None:

@@ -185,6 +185,7 @@ def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool 
     show_default=True,
     help="With --inputs: compare at most this many samples, spread evenly over the file.",
 )
+@options.cluster
 def compare(
     spice: bool | None,
     paths: tuple[str, ...],
@@ -204,6 +205,7 @@ def compare(
     wide: bool,
     inputs: str | None,
     limit: int,
+    cluster: str | None,
 ) -> None:
     """Solve every netlist with the fast solver and with ngspice and compare them.
 
@@ -242,6 +244,12 @@ def compare(
     Exit code: 0 all agree within --atol and certified; 1 a disagreement or
     an uncertified answer; 2 an error (bad netlist, ngspice failure or timeout);
     130 interrupted (Ctrl-C): the finished rows are kept in --out.
+
+    \b
+    --cluster local:2 (or tcp://HOST:PORT): one cell per netlist, with all
+    its solvers, on a Dask worker, which reads the netlist itself (remote
+    workers need the same files at the same absolute paths); rows are
+    written here as cells finish, with the worker's host, CPU and cores.
     """
     from resbench.bench.results import claim_output
 
@@ -265,6 +273,10 @@ def compare(
         solver_options=solver_options,
     )
     opts = _with_inputs(opts, files, inputs, limit)
+    if cluster is not None:
+        import dataclasses
+
+        opts = dataclasses.replace(opts, cluster=cluster)
     if not no_files:  # lock --out now: a second run stops before any work or output
         click.get_current_context().with_resource(claim_output(out_dir, "compare"))
     out, err = consoles(wide)
@@ -379,6 +391,9 @@ def _run_with_progress(
         def on_row(row: dict) -> None:
             done["rows"] += 1
             progress.update(task, completed=done["rows"] * per_netlist)
+            if opts.cluster is not None:
+                where = f" on {row['worker_host']}" if row.get("worker_host") else ""
+                progress.update(task, description=escape(f"{row['netlist']} done{where}"))
 
         try:
             run = run_compare(

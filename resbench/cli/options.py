@@ -407,3 +407,30 @@ strict = click.option(
     callback=_show_resbench_warnings,
     help="Treat warnings (e.g. .model parameters that resbench ignores) as errors (exit 2).",
 )
+
+
+def _cluster_value(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--cluster``: checked here (``local:N`` or a scheduler address), connected later."""
+    if value is None:
+        return None
+    from resbench.bench.cluster import ClusterError, parse_cluster
+
+    try:
+        parse_cluster(value)
+    except ClusterError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+    return value.strip()
+
+
+#: ``--cluster``: scale and compare on Dask distributed (resbench.bench.cluster)
+cluster = click.option(
+    "--cluster",
+    metavar="ADDRESS|local:N",
+    default=None,
+    callback=_cluster_value,
+    help="Run on Dask distributed: local:N starts N single-threaded worker processes here; "
+    "tcp://HOST:PORT uses a running `dask scheduler` (workers: `dask worker ADDRESS "
+    "--nthreads 1`; pip install -e '.[cluster]').  One cell (a netlist or a size, with all "
+    "its solvers) runs on one worker; rows record the worker's host, CPU and cores.  "
+    "See docs/cluster.md.",
+)

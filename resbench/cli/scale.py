@@ -117,6 +117,7 @@ def _solver_list(ctx: click.Context, param: click.Parameter, value: str) -> tupl
     show_default=True,
     help="Format of the plot (scale.png, scale.pdf or scale.svg; 200 dpi).",
 )
+@options.cluster
 @T.wide
 def scale(
     family: str,
@@ -135,6 +136,7 @@ def scale(
     write_netlists: str | None,
     resume: bool,
     plot_format: str,
+    cluster: str | None,
     wide: bool,
 ) -> None:
     """Time each solver on growing generated networks: tables, power-law fits and a plot.
@@ -162,6 +164,11 @@ def scale(
     'uncertified'); a missing extra is a 'not installed' row.  Peer rows
     never change the exit code.  --solver-option osqp.eps_abs=1e-6 sets a
     peer's option.
+
+    \b
+    --cluster local:2 (or tcp://HOST:PORT): one cell per size, generated on a
+    Dask worker from (family, size, seed) with all its solvers; rows are
+    written here as cells finish, with the worker's host, CPU and cores.
     """
     from resbench.bench.results import claim_output
     from resbench.bench.scale import STEM, check_resume
@@ -187,6 +194,7 @@ def scale(
         resume,
         plot_format,
         solver_options,
+        cluster,
     )
     plot_name = opts.files()["plot"].name
     # lock --out now: a second run, or a bad folder, stops before any work
@@ -215,6 +223,7 @@ def _checked_options(
     resume: bool,
     plot_format: str,
     solver_options: dict | None = None,
+    cluster: str | None = None,
 ) -> ScaleOptions:
     """The sweep's validated options: bad sizes or values are a clean error (exit 2)
     before anything runs."""
@@ -236,6 +245,7 @@ def _checked_options(
         resume=resume,
         plot_format=plot_format.lower(),
         solver_options=dict(solver_options or {}),
+        cluster=cluster,
     )
     opts.validate()
     return opts
@@ -266,6 +276,10 @@ def _run_with_progress(opts: ScaleOptions, err: Console) -> pd.DataFrame:
         def on_size(size: str, rows: list[dict]) -> None:
             state["done"] += per_run * len(rows)
             progress.update(task, completed=state["done"])
+            if opts.cluster is not None:
+                where = rows[0].get("worker_host") if rows else None
+                done = f"{opts.family} {size} done" + (f" on {where}" if where else "")
+                progress.update(task, description=escape(done))
             for r in rows:
                 if r.get("status") not in ("ok", "skipped"):
                     err.print(
@@ -296,6 +310,7 @@ def _run_with_progress(opts: ScaleOptions, err: Console) -> pd.DataFrame:
                 before_run=before_run,
                 plot_format=opts.plot_format,
                 solver_options=opts.solver_options,
+                cluster=opts.cluster,
             )
         except KeyboardInterrupt:
             progress.stop()
@@ -338,6 +353,10 @@ def render_table(
 
     title = f"scale: {family}" + ("" if wide else " (median total time)")
     cols = scale_columns(peers)
+    if "worker_host" in summary:  # a --cluster sweep: where each size ran (--wide)
+        from resbench.bench.columns import WORKER
+
+        cols += WORKER
     return T.render(title, cols, (r for _, r in summary.iterrows()), wide=wide)
 
 
