@@ -234,14 +234,18 @@ def expand(circuit: Circuit, *, keep_rs: bool = False) -> Expanded:
                     r_node, r_value, von, y_node, rs)  # fmt: skip
     if not nd or not any(m.kind != IDEAL for m in kinds.values()):
         return base
+    # per-diode parameters through a table of the models (one dict lookup per diode)
+    table = list(kinds.values())
+    code = {m.name: j for j, m in enumerate(table)}
+    idx = np.fromiter((code[m] for m in dm), dtype=np.int64, count=nd)
+    shock[:] = np.array([m.kind == SHOCKLEY for m in table])[idx]
+    i_s[:] = np.array([m.i_s for m in table])[idx]
+    nvt[:] = np.array([m.nvt if m.kind == SHOCKLEY else 0.0 for m in table])[idx]
+    if keep_rs:
+        rs[:] = np.array([m.rs if m.kind == SHOCKLEY else 0.0 for m in table])[idx]
     if not any(
         m.kind == PWL or (m.kind == SHOCKLEY and m.rs > 0 and not keep_rs) for m in kinds.values()
     ):  # only Shockley diodes without a series resistance to expand: nothing to add
-        for k in range(nd):
-            m = kinds[dm[k]]
-            if m.kind == SHOCKLEY:
-                shock[k] = True
-                i_s[k], nvt[k], rs[k] = m.i_s, m.nvt, m.rs
         return base
     nodes = list(circuit.nodes)
     taken_nodes = set(nodes)
@@ -254,17 +258,14 @@ def expand(circuit: Circuit, *, keep_rs: bool = False) -> Expanded:
     new_models = dict(circuit.models)
     ideal_name = None
     changed = False
-    for k in range(nd):
+    expandable = np.array(
+        [m.kind == PWL or (m.kind == SHOCKLEY and m.rs > 0 and not keep_rs) for m in table]
+    )
+    for k in np.flatnonzero(expandable[idx]).tolist():
         m = kinds[dm[k]]
-        if m.kind == IDEAL:
-            continue
         dname = circuit.diodes.names[k]
         if m.kind == SHOCKLEY:
-            shock[k] = True
-            i_s[k], nvt[k] = m.i_s, m.nvt
-            if keep_rs:
-                rs[k] = m.rs
-            elif m.rs > 0:
+            if m.rs > 0:
                 x = len(nodes)
                 nodes.append(_unique(f"{dname}_rs", taken_nodes))
                 ra.append(int(anode[k]))
