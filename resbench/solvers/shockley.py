@@ -44,7 +44,7 @@ NEWTON_AFTER = 100  # sweeps before the Newton polish is tried
 DENSE_NEWTON = 300  # free supernodes up to which the Newton polish uses dense algebra
 NEWTON_MAX_NODES = 200_000  # free supernodes up to which it is (a sparse factorisation)
 _warmed = False
-KCL_FACTOR = 100.0  # sweeps also stop only when KCL <= KCL_FACTOR × tol × i_scale (A)
+KCL_FACTOR = 10.0  # sweeps also stop only when KCL <= KCL_FACTOR × tol × i_scale (A)
 
 
 def restrict(sol: Solution, ex: Expanded) -> Solution:
@@ -243,6 +243,10 @@ def solve_shockley(
             # slow sweeps (conducting diodes between free nodes are stiff couplings):
             # projected Newton on the whole reduced problem, then sweeps again
             newton = newton_polish(sp, u, tol_i)
+            res = float(sk.shockley_residual(*_args(sp), u))
+            if res <= tol_i:  # Newton's answer already meets the KCL stop rule
+                status, est = sk.CONVERGED, 0.0
+                break
             continue
         res = float(sk.shockley_residual(*_args(sp), u))
         # a conducting diode is a large conductance g: a voltage error δ is a current
