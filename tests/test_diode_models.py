@@ -367,11 +367,15 @@ def test_ngspice_agrees_on_shockley_and_pwl() -> None:
 
 @pytest.mark.spice
 @settings(max_examples=8, deadline=None, phases=FAST, suppress_health_check=[HealthCheck.too_slow])
-@given(circuit=random_circuits(max_nodes=5, max_diodes=4, islands=0), n=st.sampled_from([1.0, 2.0]))
+@given(
+    circuit=random_circuits(max_nodes=5, max_diodes=4, islands=0), n=st.sampled_from([8.0, 20.0])
+)
 def test_random_circuits_vs_ngspice(circuit: Circuit, n: float) -> None:
+    # sources up to 5 V can sit right across a diode: with N·Vt ≥ 0.2 V the currents stay
+    # physical (≤ IS·e^30 ≈ 0.1 A); at e^70 ngspice "converges" to infeasible answers
     c = _with_shockley(circuit, 1e-14, n)
-    v_max = float(np.max(np.abs(c.vsources.value), initial=0.0))
-    assume(3 * v_max < 500 * n * VT)
+    v_max = float(np.abs(c.vsources.value).sum())
+    assume(v_max < 30 * n * VT)
     try:
         cd = solve(c)
     except CircuitError:

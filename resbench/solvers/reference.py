@@ -863,6 +863,16 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
             diode_models=[c.diode_models[j] for j in keep],
         )
 
+    tied_free = sn >= 0
+    members = np.bincount(sn[tied_free], minlength=int(sn.max(initial=-1)) + 1)
+
+    def snap(step: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(step)
+        if tied_free.any():
+            mean = np.bincount(sn[tied_free], weights=step[tied_free], minlength=members.size)
+            out[tied_free] = (mean / np.maximum(members, 1))[sn[tied_free]]
+        return out
+
     v_crit = np.full(sh.size, np.inf)
     if not sh.size:
         base = linear_circuit(np.zeros(0))
@@ -894,7 +904,10 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     while iterations < NEWTON_MAX_ITERATIONS:
         iterations += 1
         target = solve_reference(linear_circuit(v[sa] - v[sc]), gmin=gmin).voltages
-        step = target - v
+        # the step moves every node of a source-tied group by the same amount (and
+        # source-held nodes not at all): exactly, not up to the round-off of ``target``,
+        # which times the large currents inside such a group would swamp the slope
+        step = snap(target - v)
         scale = max(1e-3, float(np.max(np.abs(v))))
         limited = bool(np.any(v[sa] - v[sc] > v_crit))
         if limited and (iterations > 30 or float(np.max(np.abs(step))) <= 1e-6 * scale):
