@@ -218,12 +218,12 @@ def _with_shockley(c: Circuit, i_s: float, n: float) -> Circuit:
 @given(
     circuit=random_circuits(max_nodes=6, max_diodes=5, islands=0),
     i_s=st.sampled_from([1e-14, 1e-9, 1e-4]),
-    n=st.sampled_from([1.0, 2.0, 8.0]),
+    n=st.sampled_from([1.0, 4.0, 8.0, 20.0]),
 )
 def test_random_circuits_cd_vs_reference(circuit: Circuit, i_s: float, n: float) -> None:
     c = _with_shockley(circuit, i_s, n)
-    v_max = float(np.max(np.abs(c.vsources.value), initial=0.0))
-    assume(3 * v_max < 500 * n * VT)  # forward currents stay far from overflow
+    # sources can sit right across a diode: keep its current physical (≤ IS·e^40)
+    assume(float(np.abs(c.vsources.value).sum()) < 40 * n * VT)
     try:
         ref = solve(c, "reference")
     except CircuitError:

@@ -800,8 +800,8 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
     (:func:`resbench.diodes.expand`), which the KKT + Lemke path solves exactly.  With
     Shockley diodes: damped Newton on the convex problem.  Each iteration replaces every
     Shockley diode by its linearisation at the current point (a conductance
-    ``G = IS exp(vd/NVt)/NVt``, floored at 1e-9 of the largest resistor conductance, in parallel
-    with a current source) and solves that ideal-diode circuit exactly with
+    ``G = IS exp(vd/NVt)/NVt``, kept within [1e-9, 1e12] × the largest resistor
+    conductance, in parallel with a current source) and solves that ideal-diode circuit exactly with
     :func:`solve_reference`: the minimiser of the energy's quadratic model over the
     feasible set.  The step to it is damped by an exact line search on the true energy
     (the root of its derivative along the step, by bisection), which keeps every
@@ -843,7 +843,10 @@ def solve_reference_models(circuit: Circuit, *, gmin: float = 0.0) -> Solution:
         vd = np.minimum(vd, v_crit)
         z = np.minimum(vd / nvt, 700.0)
         g = i_s * np.exp(z) / nvt
-        g = np.maximum(g, 1e-9 * g_max)
+        # floor (a node held by reverse-biased diodes alone stays defined) and cap (a far
+        # forward iterate's e^700 would make the KKT matrix singular); the line search
+        # on the true energy corrects the model either way
+        g = np.clip(g, 1e-9 * g_max, 1e12 * g_max)
         i0 = i_s * np.expm1(z) - g * vd
         return dataclasses.replace(
             c,
