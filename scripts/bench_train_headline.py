@@ -113,17 +113,19 @@ def spice_epoch_seconds(
 
 
 def fit_linear(n: np.ndarray, t: np.ndarray) -> tuple[float, float]:
-    """Fit ``t = a + b · n`` (a fixed cost plus work proportional to the conductances),
-    least squares on the relative error (the sizes span orders of magnitude), with
-    ``a >= 0``; returns (a, b).  ValueError with fewer than two distinct sizes."""
+    """Fit ``t = a + b · n`` (a fixed cost plus work proportional to the conductances)
+    by ordinary least squares, with ``a >= 0``; returns (a, b).  Unweighted on purpose:
+    the largest sizes dominate, and they are the ones that say what a still larger
+    network costs (the fit is used to extrapolate).  ValueError with fewer than two
+    distinct sizes."""
     n = np.asarray(n, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     if n.shape[0] < 2 or np.unique(n).shape[0] < 2:
         raise ValueError("a fit needs at least two network sizes")
-    A = np.stack([np.ones_like(n), n], axis=1) / t[:, None]
-    (a, b), *_ = np.linalg.lstsq(A, np.ones_like(t), rcond=None)
+    A = np.stack([np.ones_like(n), n], axis=1)
+    (a, b), *_ = np.linalg.lstsq(A, t, rcond=None)
     if a < 0:  # no negative fixed cost: refit through the origin
-        a, b = 0.0, float(np.sum(n / t) / np.sum((n / t) ** 2))
+        a, b = 0.0, float(np.dot(n, t) / np.dot(n, n))
     return float(a), float(b)
 
 
@@ -389,8 +391,8 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
         n_star = size_within(a, b, t_spice)
         pred = a + b * ns
         out["fit"] = {
-            "model": "resbench epoch seconds = a + b * conductances (least squares on the "
-            "relative error, a >= 0)",
+            "model": "resbench epoch seconds = a + b * conductances (ordinary least "
+            "squares, a >= 0)",
             "a": a,
             "b": b,
             "max_relative_misfit": float(np.max(np.abs(pred - ts) / ts)),
@@ -578,7 +580,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--render",
         action="store_true",
-        help="measure nothing: rewrite <out>/<stem>.md from <out>/<stem>.json",
+        help="measure nothing: recompute the headline from <out>/<stem>.json, rewrite .md",
     )
     args = ap.parse_args(argv)
     if args.quick:
@@ -594,14 +596,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def render(out: Path, stem: str) -> int:
-    """Rewrite ``<stem>.md`` from the measurements in ``<stem>.json`` (no new run)."""
+    """Recompute the headline and rewrite ``<stem>.md`` from the measurements in
+    ``<stem>.json`` (no new run)."""
     import json
 
-    from resbench.bench.results import atomic_write_text
+    from resbench.bench.results import atomic_write_json, atomic_write_text
 
     meta = json.loads((out / f"{stem}.json").read_text())
     result = {k: meta[k] for k in ("rows", "inputs", "load_average_before", "load_average_after")}
-    text = markdown(result, meta, headline(meta["rows"]))
+    meta["headline"] = headline(meta["rows"])
+    text = markdown(result, meta, meta["headline"])
+    atomic_write_json(out / f"{stem}.json", meta)
     atomic_write_text(out / f"{stem}.md", text)
     print(text)
     return 0
