@@ -142,13 +142,17 @@ def connect(cluster: Any, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
     import dask
 
     if kind == "local":
-        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        one_cell = {  # one retry; one cell per worker (none queued on it, lost if it dies)
+            "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+            "distributed.scheduler.worker-saturation": 1.0,
+        }
+        with dask.config.set(one_cell):
             try:
                 local = distributed.LocalCluster(
                     n_workers=int(value),
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    scheduler_kwargs={"dashboard": False},  # no web server, no port
                     silence_logs=logging.ERROR,
                 )
             except Exception as exc:  # no sockets, no memory, …: say so in one line
@@ -241,6 +245,15 @@ def failure_reason(exc: BaseException, label: str) -> str:
     return f"{label}: {name}: {text}" if text else f"{label}: {name}"
 
 
+def _slots(client: Any) -> int:
+    """Cells to keep in flight: one per worker thread (at least one, so a scheduler whose
+    workers have not joined yet gets a cell to hand the first one)."""
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # the scheduler went away: as_completed reports it on the cells
+        return 1
+
+
 def run_cells(
     client: Any,
     cells: Sequence[Cell],
@@ -248,21 +261,34 @@ def run_cells(
 ) -> None:
     """Run every cell on ``client``'s workers, calling ``on_done`` in this process as each
     finishes (in the order they finish).  A cell whose worker died too often, or whose
-    function raised, is an :class:`Outcome` with ``error``; the others go on.  On any
-    exit before the end (an exception from ``on_done``, Ctrl-C) the cells not yet done are
-    cancelled and the exception goes on."""
+    function raised, is an :class:`Outcome` with ``error``; the others go on.
+
+    At most one cell per worker thread is submitted at a time (the next when one
+    finishes): Dask assigns a small batch of tasks to workers at once, two to a worker,
+    and a worker that dies takes every cell assigned to it down with it (each counts a
+    death), so keeping one cell per worker keeps a death to the cell that was running.
+    On any exit before the end (an exception from ``on_done``, Ctrl-C) the cells not yet
+    done are cancelled and the exception goes on."""
     distributed = _distributed()
     run = uuid.uuid4().hex[:8]
-    futures = {
-        client.submit(
-            _on_worker, c.fn, *c.args, key=f"resbench-cell-{run}-{c.index}", pure=False
-        ): c
-        for c in cells
-    }
-    pending = set(futures)
+    todo = list(cells)
+    futures: dict[Any, Cell] = {}
+    pending: set[Any] = set()
+    flow = distributed.as_completed()
+
+    def fill() -> None:
+        while todo and len(pending) < _slots(client):
+            c = todo.pop(0)
+            key = f"resbench-cell-{run}-{c.index}"
+            fut = client.submit(_on_worker, c.fn, *c.args, key=key, pure=False)
+            futures[fut] = c
+            pending.add(fut)
+            flow.add(fut)
+
     try:
-        for fut in distributed.as_completed(list(futures)):
-            cell = futures[fut]
+        fill()
+        for fut in flow:
+            cell = futures.pop(fut)
             pending.discard(fut)
             if fut.status == "finished":
                 result, info = fut.result()
@@ -270,10 +296,11 @@ def run_cells(
             else:
                 try:
                     exc = fut.exception()
-                except BaseException as lost:  # cancelled futures raise here
+                except Exception as lost:  # cancelled futures raise here
                     exc = lost
                 outcome = Outcome(cell, error=failure_reason(exc, cell.label))
             fut.release()
+            fill()
             on_done(outcome)
     finally:
         if pending:
