@@ -262,8 +262,10 @@ class _Base:
     Later steps of the finish usually change the free set by a few nodes (a 300×300
     clamped grid: 2 of 90k).  The system of a free set F' = (F − D) ∪ E is then solved
     with the factor of F and a k×k system, k = |D| + |E| (:meth:`solve`): the nodes of
-    E join as a border, those of D are held by Lagrange multipliers.  k + 1 columns
-    of back-substitution instead of a new factorisation.
+    E join as a border, those of D are held by Lagrange multipliers.  k columns of
+    back-substitution instead of a new factorisation; a node's column is kept for the
+    next step (the same few nodes tend to move again), and when the other held nodes
+    sit where they sat at the factorisation, the base solution gives the rest.
     """
 
     def __init__(self, p: Problem, free: np.ndarray, u: np.ndarray, use: str | None) -> None:
@@ -277,6 +279,8 @@ class _Base:
             check_grounded(p, free)
             raise singular_error(p, np.zeros(0, dtype=np.int64)) from None
         self.x = self.solve_a(rhs)
+        self.u0 = u.copy()
+        self.columns: dict[tuple[str, int], np.ndarray] = {}
 
     def solve(self, free: np.ndarray, u: np.ndarray, kmax: int) -> np.ndarray | None:
         """u with the free nodes of ``free`` solved for (others held at u), or None when
@@ -307,8 +311,20 @@ class _Base:
                     c_ee[t, where_e[j]] -= p.data[q]
         for t, d in enumerate(drop):
             cols[self.pos[d], add.size + t] = 1.0
-        sol = self.solve_a(np.column_stack([b_f, cols]))
-        y0, z = sol[:, 0], sol[:, 1:]
+        keys = [("e", int(e)) for e in add] + [("d", int(d)) for d in drop]
+        if len(self.columns) + k > max(kmax, 1) * 2:
+            self.columns.clear()
+        need = [t for t, key in enumerate(keys) if key not in self.columns]
+        if need:
+            fresh = np.asarray(self.solve_a(cols[:, need])).reshape(nf, len(need))
+            for j, t in enumerate(need):
+                self.columns[keys[t]] = fresh[:, j]
+        z = np.column_stack([self.columns[key] for key in keys]) if k else np.zeros((nf, 0))
+        if np.array_equal(u[outside], self.u0[outside]):
+            # b_F = base rhs − G_FE u0_E, and A⁻¹(−G_FE) = Z_E
+            y0 = self.x + z[:, : add.size] @ self.u0[add]
+        else:
+            y0 = self.solve_a(b_f)
         s_mat = -(cols.T @ z)
         s_mat[: add.size, : add.size] += c_ee
         rhs = np.empty(k)
