@@ -52,7 +52,7 @@ def finish_voltages(p, u0, use: str, kmax: int | None = None) -> np.ndarray:
 
 # ------------------------------------------------------------ the finish itself
 @settings(
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -238,7 +238,7 @@ def test_polish_has_no_size_limit():
 
 # ------------------------------------------------- free–free diodes: finish_general
 @settings(
-    max_examples=200,
+    max_examples=150,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
