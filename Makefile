@@ -5,7 +5,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-DEB_PACKAGES := libngspice0 libngspice0-dev ngspice
+# libsuitesparse-dev: CHOLMOD for the sparse extra; libopenblas0-pthread: the BLAS CHOLMOD
+# links (Debian's reference BLAS factorises 4x slower)
+DEB_PACKAGES := libngspice0 libngspice0-dev ngspice libsuitesparse-dev libopenblas0-pthread
 STAMP := $(VENV)/.installed
 
 .PHONY: setup deps demo test lint bench-parse clean
@@ -32,7 +34,7 @@ deps:
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,io,qp,cluster]'
+	$(PIP) install -q -e '.[dev,io,qp,cluster,sparse]'
 	touch $(STAMP)
 
 demo: setup
