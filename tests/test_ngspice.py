@@ -145,6 +145,22 @@ def test_stalling_case_and_flattened_names() -> None:
         np.testing.assert_allclose(sol.voltages, [0.0, 1.0, 0.5, 0.5], atol=ATOL)
 
 
+@pytest.mark.parametrize("mode", ["shared", "batch"])
+def test_upper_case_node_names_from_python(mode: str) -> None:
+    """ngspice lower-cases node names; a Circuit built in Python keeps its own case and
+    still gets every voltage back (it used to be 'returned no voltage')."""
+    c = make_circuit(
+        "upper",
+        ["0", "IN", "Mid"],
+        resistors=Branches.from_lists(["R1", "r2"], [1, 2], [2, 0], [1e3, 1e3]),
+        vsources=Branches.from_lists(["V1"], [1], [0], [1.0]),
+    )
+    sol = solve_ngspice(c, mode=mode)
+    assert sol.status == CONVERGED, sol.info.get("error")
+    np.testing.assert_allclose(sol.voltages, [0.0, 1.0, 0.5], atol=1e-12)
+    np.testing.assert_allclose(sol.vsource_current, [-0.5e-3], rtol=1e-9)
+
+
 def test_zero_ohm_resistor_is_a_short() -> None:
     """ngspice would silently turn 0 Ω into 1 mΩ (1e-6 V error at 1 mA)."""
     c = make_circuit(

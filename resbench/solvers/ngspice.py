@@ -317,7 +317,7 @@ def map_vectors(
     for k, node in enumerate(circuit.nodes):
         if k == 0:
             continue
-        v = table.get(node)
+        v = table.get(node.lower())  # ngspice lower-cases names; a Circuit built in Python may not
         if v is None:
             missing.append(node)
             volts[k] = np.nan
@@ -326,7 +326,10 @@ def map_vectors(
     vs = circuit.vsources
     vcur: np.ndarray | None = None
     if len(vs):
-        got = [currents.get(str(n).lower()) for n in vs.names]
+        # the writer prefixes a name that does not start with 'v' (resbench/netlist/writer.py)
+        got = [
+            currents.get((n if n.startswith("v") else "v" + n).lower()) for n in map(str, vs.names)
+        ]
         if all(x is not None for x in got):
             vcur = np.asarray(got, dtype=np.float64)
     return volts, vcur, missing
