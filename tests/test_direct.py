@@ -284,3 +284,24 @@ def test_large_free_free_nets_use_the_block_finish(monkeypatch):
     sol = solve_cd(c)
     assert sol.info["direct"] and sol.info["polished"] and sol.status == CONVERGED
     assert np.max(np.abs(sol.voltages - ref.voltages)) <= 1e-9
+
+
+def test_cli_solve_reports_the_direct_finish(tmp_path) -> None:
+    """`resbench solve` says when the direct finish ran, with its backend and counts."""
+    from click.testing import CliRunner
+
+    from resbench.cli.main import cli
+    from resbench.netlist import write_netlist
+
+    c = grid(150, 150, seed=0)
+    sol = solve_cd(c)
+    assert sol.info.get("direct"), "a 150x150 clamped grid switches to the direct finish"
+    path = tmp_path / "g.cir"
+    path.write_text(write_netlist(c))
+    res = CliRunner().invoke(cli, ["solve", str(path)])
+    assert res.exit_code == 0, res.output
+    want = (
+        f"direct finish ({direct.backend()}): {sol.info['direct_iterations']} active-set "
+        f"step(s), {sol.info['direct_solves']} factorisation(s)"
+    )
+    assert want in " ".join(res.output.split())

@@ -125,6 +125,15 @@ def footer_lines(sol: Solution) -> list[tuple[str, str]]:
         lines.append(
             ("", f"sweeps: {sol.sweeps:,}{om}, KCL residual: {_num(sol.residual, '.3g')} A")
         )
+        if sol.info.get("direct"):
+            lines.append(
+                (
+                    "",
+                    f"direct finish ({sol.info.get('direct_backend')}): "
+                    f"{sol.info.get('direct_iterations')} active-set step(s), "
+                    f"{sol.info.get('direct_solves')} factorisation(s)",
+                )
+            )
         if sol.info.get("polished"):
             lines.append(
                 ("", f"polish: {sol.info.get('polish_iterations')} active-set iteration(s)")
