@@ -156,6 +156,32 @@ def test_compare_killed_client_keeps_finished_rows(client, tmp_path: Path) -> No
     assert json.loads((tmp_path / "out" / "compare.json").read_text())["state"] == "interrupted"
 
 
+def test_compare_cell_without_result_is_a_failed_row(
+    client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A netlist whose cell comes back without a result (here its function raises on the
+    worker; a dead worker is the same path) is a ``failed`` row with the reason, in its
+    place among the others."""
+    real = bench_compare.compare_cell
+    nets = []
+    for i in range(3):
+        path = tmp_path / f"n{i}.cir"
+        path.write_text(write_netlist(generate.grid(3, 3 + i, seed=i)))
+        nets.append(path)
+
+    def broken(item, label, *args):  # noqa: ANN001, ANN002, ANN202 - runs on a worker
+        if str(item).endswith("n1.cir"):
+            raise MemoryError("no room")
+        return real(item, label, *args)
+
+    monkeypatch.setattr(bench_compare, "compare_cell", broken)
+    opts = CompareOptions(repeats=1, warmup=0, spice=False, peers=("scipy",))
+    run = run_compare(nets, opts, out=tmp_path / "out", cluster=client)
+    assert run.summary["status"].tolist() == ["ok", "failed", "ok"]
+    assert run.summary["message"][1].endswith("n1.cir: MemoryError: no room")
+    assert run.exit_code == 2
+
+
 def test_resume_an_in_process_sweep_on_the_cluster(client, tmp_path: Path) -> None:
     """The worker columns are added to a sweep begun in-process (its rows: empty there)."""
     out = tmp_path / "out"
@@ -241,6 +267,20 @@ def test_bad_scheduler_address_is_a_clear_error_quickly(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["compare", str(net), "--cluster", address, "--no-files"])
     assert result.exit_code == 2
     assert "no Dask scheduler at" in result.output and "Traceback" not in result.output
+
+
+def test_a_listener_that_is_not_a_scheduler_is_refused_quickly() -> None:
+    """Something accepts connections at the address but never speaks Dask: refused after
+    the handshake wait, not left hanging."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        t0 = time.perf_counter()
+        with pytest.raises(cl.ClusterError, match="no Dask handshake"):
+            with cl.connect(address, timeout=1.0):
+                pass
+        assert time.perf_counter() - t0 < 5
 
 
 @pytest.mark.parametrize(

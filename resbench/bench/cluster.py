@@ -186,7 +186,8 @@ def connect(cluster: Any, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
 
 def _reachable(address: str, timeout: float) -> None:
     """Refuse at once an address nothing listens on (Dask's client would retry until its
-    timeout); a :class:`ClusterError` saying what to check."""
+    timeout), or where what listens is not a Dask server (the client would wait for its
+    handshake without a limit); a :class:`ClusterError` saying what to check."""
     import socket
 
     scheme, _, rest = address.partition("://")
@@ -194,9 +195,18 @@ def _reachable(address: str, timeout: float) -> None:
         return
     host, _, port = rest.rpartition(":")
     host = host.strip("[]")
+    wait = min(timeout, 5.0)
     try:
-        with socket.create_connection((host, int(port)), timeout=min(timeout, 5.0)):
-            return
+        with socket.create_connection((host, int(port)), timeout=wait) as sock:
+            if scheme == "tls":
+                return
+            # a Dask server sends its handshake as soon as it accepts a connection
+            sock.settimeout(wait)
+            if sock.recv(1):
+                return
+            reason = "it closed the connection without a Dask handshake"
+    except TimeoutError:
+        reason = f"something listens there but sent no Dask handshake within {wait:g} s"
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
     raise ClusterError(
