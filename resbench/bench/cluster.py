@@ -1,6 +1,6 @@
 """Sweeps on Dask distributed: ``resbench scale --cluster`` and ``resbench compare --cluster``.
 
-The work of a sweep splits into independent *cells* (docs/design.md §9, Distributed):
+The work of a sweep splits into independent *cells* (docs/cluster.md):
 one generated size (scale) or one netlist (compare), each with **all** its solvers,
 warm-up and interleaved repeats, on **one** worker, so a ratio of two solvers' times
 never mixes machines.  This module only moves cells and results; what a cell does is

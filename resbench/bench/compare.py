@@ -38,6 +38,11 @@ code: they are what is being measured, not resbench.  Without ngspice in the lis
 (``spice=False``) the ngspice columns stay empty and the row judges the fast answer
 alone.
 
+Cluster (``cluster``, ``compare --cluster local:N|tcp://HOST:PORT``): each netlist is
+one cell on a Dask worker, which reads the netlist itself and runs
+:func:`compare_cell`, the function the in-process run uses; the rows come back in
+netlist order with the worker's host, CPU and cores (docs/cluster.md).
+
 Files (``out``): the samples and summary CSV files are rewritten (atomically)
 after every netlist, so an interrupted or killed run keeps every finished row;
 the markdown summary and the JSON sidecar are written at the start (state

@@ -29,6 +29,14 @@ At the end: power-law fits of median time against resistors per solver
 range used stated), ``scale_summary.md``, the ``scale.json`` sidecar and
 ``scale.png`` (log-log time vs resistors, speedup vs resistors).
 
+Cluster
+-------
+With ``cluster`` (``resbench scale --cluster local:N|tcp://HOST:PORT``) each pending
+size is one cell on a Dask worker (:mod:`resbench.bench.cluster`): the worker builds
+the circuit from (family, size, seed) and runs :func:`scale_cell`, the function the
+in-process sweep runs; this process appends the rows as cells finish, each with the
+worker's ``worker_host``, ``worker_cpu`` and ``worker_cores``.  See docs/cluster.md.
+
 Repeats
 -------
 ``repeats`` measured runs per solver and size, except that when the warm-up run
@@ -1075,6 +1083,7 @@ def _write_netlist(circuit: Circuit, opts: ScaleOptions, size: str) -> str | Non
 
     path = Path(opts.write_netlists or ".") / f"{opts.family}_{size}_seed{opts.seed}.cir"
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # on a remote worker: its own disk
         path.write_text(write_netlist(circuit), encoding="utf-8")
     except (OSError, ResbenchError) as exc:
         return f"netlist not written: {exc}"
