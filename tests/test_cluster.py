@@ -318,3 +318,24 @@ def test_cli_scale_on_a_running_scheduler(client, tmp_path: Path) -> None:
     summary = pd.read_csv(tmp_path / "scale_summary.csv")
     assert summary["status"].tolist() == ["ok"] * 2
     assert summary["worker_host"].notna().all()
+
+
+def test_cli_compare_on_a_running_scheduler(client, tmp_path: Path) -> None:
+    """``resbench compare --cluster tcp://…``: rows in netlist order, the worker in --wide."""
+    for i in (2, 1):
+        (tmp_path / f"n{i}.cir").write_text(write_netlist(generate.grid(3, 2 + i, seed=i)))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "compare", str(tmp_path), "--solvers", "cd,scipy", "--repeats", "1",
+            "--cluster", client.scheduler.address, "--out", str(out), "--wide",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / "compare_summary.csv")
+    assert [Path(n).name for n in summary["netlist"]] == ["n1.cir", "n2.cir"]
+    assert summary["scipy_status"].tolist() == ["ok", "ok"]
+    assert summary["worker_host"].notna().all()
+    meta = json.loads((out / "compare.json").read_text())
+    assert meta["options"]["cluster"] == client.scheduler.address

@@ -139,13 +139,14 @@ def render_table(summary: pd.DataFrame, solver: str, atol: float, *, wide: bool 
     :data:`resbench.bench.columns.COMPARE`).  By default the columns that fit in 80
     characters (netlist, status, nodes, max |Δv|, both totals, speedup); ``wide`` adds
     resistors, diodes, the worst node, both certificates and the solve-only speedup."""
-    from resbench.bench.columns import COMPARE
+    from resbench.bench.columns import COMPARE, WORKER
 
     title = f"{solver} vs ngspice" + (
         "" if wide else f": median total times, speedup = ngspice / {solver}"
     )
     rows = (r for _, r in summary.iterrows())
-    return T.render(title, COMPARE, rows, wide=wide, solver=solver, atol=atol)
+    cols = COMPARE + WORKER if "worker_host" in summary else COMPARE  # --cluster: --wide
+    return T.render(title, cols, rows, wide=wide, solver=solver, atol=atol)
 
 
 @click.command()
