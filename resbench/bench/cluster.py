@@ -152,6 +152,7 @@ def connect(cluster: Any, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
                     n_workers=int(value),
                     threads_per_worker=1,
                     processes=True,
+                    memory_limit=0,  # no per-worker cap: a cell may use what in-process may
                     scheduler_kwargs={"dashboard": False},  # no web server, no port
                     silence_logs=logging.ERROR,
                 )
