@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,6 +47,7 @@ from resbench.solution import (
     SWEEP_LIMIT,
     Solution,
 )
+from resbench.threads import limit_threads
 
 F32_TOL = 1e-6  # relative tolerance floor of float32 sweeps (≈ 8 ulps): below it the
 # a-posteriori rule cannot be met in single precision
@@ -92,32 +92,6 @@ def with_values(circuit: Circuit, names: Sequence[str], values: np.ndarray) -> C
         vsources=Branches(vs.names, vs.a, vs.b, vv),
         isources=Branches(isrc.names, isrc.a, isrc.b, iv),
     )
-
-
-_BLAS = None  # threadpoolctl's controller, made on first use
-
-
-@contextmanager
-def _threads(n: int | None):
-    """numba's and BLAS's thread counts limited to ``n`` inside the block (None: as is)."""
-    if n is None:
-        yield
-        return
-    import numba
-
-    global _BLAS
-    if _BLAS is None:  # inspecting the loaded libraries costs ms: once per process
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    before = numba.get_num_threads()
-    numba.set_num_threads(n)
-    try:
-        with _BLAS.limit(limits=n, user_api="blas"):
-            yield
-    finally:
-        numba.set_num_threads(before)
 
 
 class Network:
@@ -504,7 +478,7 @@ class Network:
         polished = np.zeros(B, dtype=bool)
         t = {"inject": 0.0, "sweep": 0.0, "polish": 0.0}
         omegas: list[float] = []
-        with _threads(threads):
+        with limit_threads(threads):
             for lo in range(0, B, BLOCK):
                 hi = min(B, lo + BLOCK)
                 self._solve_block(

@@ -38,6 +38,7 @@ import numpy as np
 
 from resbench.errors import ResbenchError
 from resbench.files import atomic_write_bytes
+from resbench.threads import limit_threads
 from resbench.train.data import Dataset
 
 #: files of a run, in its output folder
@@ -517,7 +518,7 @@ def train(
         bs = int(cfg.batch_size)
         obs.run_start(settings, data, done + 1)
         interrupted = False
-        ctx = _threads(threads)
+        ctx = limit_threads(threads)
         with ctx:
             try:
                 for epoch in range(done + 1, settings.epochs + 1):
@@ -643,18 +644,6 @@ def _deferred_interrupt():
         yield caught
     finally:
         signal.signal(signal.SIGINT, old)
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    """numba's and BLAS's threads limited to ``n`` (None: as they are)."""
-    if n is None:
-        yield
-        return
-    from resbench.batch.network import _threads as limit
-
-    with limit(n):
-        yield
 
 
 def with_epochs(settings: RunSettings, epochs: int) -> RunSettings:
