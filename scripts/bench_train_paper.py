@@ -186,7 +186,8 @@ def run(code: Any, name: str, batch: int, dtype: str, a: argparse.Namespace) -> 
     tdt = {"float64": torch.float64, "float32": torch.float32}[dtype]
     steps = a.steps if batch <= 16 else a.steps_large
     chunk = min(a.chunk, steps)
-    total = a.warmup + steps
+    warmup = a.warmup if batch <= 16 else a.warmup_large
+    total = warmup + steps
     d = Drn.from_config(cfg, seed=a.seed, dtype=dtype)
     ours = EqPropStep(d, lr_weights=cfg.lr_weights, lr_biases=cfg.lr_biases, beta=cfg.beta)
     x, y = synthetic(batch * (total + 1), cfg.sizes[0] // 2, a.seed + 1)
@@ -210,12 +211,12 @@ def run(code: Any, name: str, batch: int, dtype: str, a: argparse.Namespace) -> 
             theirs.step(*px[i])
             return time.perf_counter() - t0
 
-        for i in range(a.warmup):  # warm-up, interleaved too, not timed
+        for i in range(warmup):  # warm-up, interleaved too, not timed
             ours_step(i)
             paper_step(i)
         t_ours: list[float] = []
         t_paper: list[float] = []
-        i = a.warmup
+        i = warmup
         while i < total:
             j = min(i + chunk, total)
             t_ours += [ours_step(k) for k in range(i, j)]
@@ -235,7 +236,7 @@ def run(code: Any, name: str, batch: int, dtype: str, a: argparse.Namespace) -> 
         "dtype": dtype,
         "paper_iterations": iterations,
         "steps_timed": steps,
-        "warmup": a.warmup,
+        "warmup": warmup,
         "chunk": chunk,
         "resbench_step_ms": mo * 1e3,
         "paper_step_ms": mp * 1e3,
@@ -345,7 +346,8 @@ def main() -> None:
     ap.add_argument("--dtype", nargs="+", default=["float64", "float32"])
     ap.add_argument("--steps", type=int, default=60, help="timed steps at batch <= 16")
     ap.add_argument("--steps-large", type=int, default=10, help="timed steps at batch > 16")
-    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=5, help="untimed steps at batch <= 16")
+    ap.add_argument("--warmup-large", type=int, default=1, help="untimed steps at batch > 16")
     ap.add_argument("--chunk", type=int, default=10, help="steps of one before the other")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0)
