@@ -47,6 +47,51 @@ def apply_update(w, cross, r, a, lr, col, row):  # pragma: no cover - compiled
 _jit.SIGNATURES.append((apply_update, (F32_2D, F32_2D, F32, F32, FLOAT, F64, F32)))  # float32
 
 
+@njit(cache=True)
+def _update_row(w, i, ut, v, base, a, lrw, m2, zero, col, acc_row):  # pragma: no cover
+    """Row ``i`` of the fused update: ``w[i] = max(w[i] − lr·(r_i + a − 2·Σ_k ut[i,k]·v[k]), 0)``
+    with the column sums accumulated; K = 4 (the paper's batch) unrolled; ``lrw``,
+    ``m2`` (−2) and ``zero`` in ``w``'s dtype (no float64 promotion)."""
+    m = w.shape[1]
+    K = ut.shape[1]
+    if K == 4:
+        c0 = m2 * ut[i, 0]
+        c1 = m2 * ut[i, 1]
+        c2 = m2 * ut[i, 2]
+        c3 = m2 * ut[i, 3]
+        for j in range(m):
+            g = base + a[j] + c0 * v[0, j] + c1 * v[1, j] + c2 * v[2, j] + c3 * v[3, j]
+            x = w[i, j] - lrw * g
+            if x < zero:
+                x = zero
+            w[i, j] = x
+            col[j] += x
+    else:
+        for j in range(m):
+            acc_row[j] = base + a[j]
+        for k in range(K):
+            c = m2 * ut[i, k]
+            if c != zero:
+                for j in range(m):
+                    acc_row[j] += c * v[k, j]
+        for j in range(m):
+            x = w[i, j] - lrw * acc_row[j]
+            if x < zero:
+                x = zero
+            w[i, j] = x
+            col[j] += x
+
+
+@njit(cache=True)
+def _constants(w, lr):  # pragma: no cover - compiled
+    """lr, −2 and 0 in ``w``'s dtype."""
+    scal = np.empty(3, dtype=w.dtype)
+    scal[0] = lr
+    scal[1] = -2.0
+    scal[2] = 0.0
+    return scal
+
+
 @kernel(F64_2D, F64_2D, F64_2D, F64, F64, FLOAT, F64, F64, BOOL)
 def apply_update_lowrank(w, ut, v, r, a, lr, col, row, need_row):  # pragma: no cover - compiled
     """:func:`apply_update` with the cross term made in the same pass:
@@ -56,43 +101,10 @@ def apply_update_lowrank(w, ut, v, r, a, lr, col, row, need_row):  # pragma: no 
     paper's batch) runs unrolled.  Row sums only when ``need_row`` (the input
     layer's are never needed: its units are held).  Arithmetic in ``w``'s dtype."""
     n, m = w.shape
-    K = ut.shape[1]
     acc_row = np.empty(m, dtype=w.dtype)
-    scal = np.empty(3, dtype=w.dtype)  # lr, -2 and 0 in w's dtype (no float64 promotion)
-    scal[0] = lr
-    scal[1] = -2.0
-    scal[2] = 0.0
-    lrw = scal[0]
-    m2 = scal[1]
-    zero = scal[2]
+    scal = _constants(w, lr)
     for i in range(n):
-        base = r[i]
-        if K == 4:
-            c0 = m2 * ut[i, 0]
-            c1 = m2 * ut[i, 1]
-            c2 = m2 * ut[i, 2]
-            c3 = m2 * ut[i, 3]
-            for j in range(m):
-                g = base + a[j] + c0 * v[0, j] + c1 * v[1, j] + c2 * v[2, j] + c3 * v[3, j]
-                x = w[i, j] - lrw * g
-                if x < zero:
-                    x = zero
-                w[i, j] = x
-                col[j] += x
-        else:
-            for j in range(m):
-                acc_row[j] = base + a[j]
-            for k in range(K):
-                c = m2 * ut[i, k]
-                if c != zero:
-                    for j in range(m):
-                        acc_row[j] += c * v[k, j]
-            for j in range(m):
-                x = w[i, j] - lrw * acc_row[j]
-                if x < zero:
-                    x = zero
-                w[i, j] = x
-                col[j] += x
+        _update_row(w, i, ut, v, r[i], a, scal[0], scal[1], scal[2], col, acc_row)
         if need_row:
             acc = 0.0
             for j in range(m):
@@ -113,44 +125,12 @@ def apply_update_inject(w, ut, v, r, a, lr, col, x_next, inj):  # pragma: no cov
     starts at 0): each new row of ``W_0`` is used while it is in cache, so the next
     step needs no pass of its own over ``W_0``."""
     n, m = w.shape
-    K = ut.shape[1]
     Bn = x_next.shape[0]
     acc_row = np.empty(m, dtype=w.dtype)
-    scal = np.empty(3, dtype=w.dtype)
-    scal[0] = lr
-    scal[1] = -2.0
-    scal[2] = 0.0
-    lrw = scal[0]
-    m2 = scal[1]
+    scal = _constants(w, lr)
     zero = scal[2]
     for i in range(n):
-        base = r[i]
-        if K == 4:
-            c0 = m2 * ut[i, 0]
-            c1 = m2 * ut[i, 1]
-            c2 = m2 * ut[i, 2]
-            c3 = m2 * ut[i, 3]
-            for j in range(m):
-                g = base + a[j] + c0 * v[0, j] + c1 * v[1, j] + c2 * v[2, j] + c3 * v[3, j]
-                x = w[i, j] - lrw * g
-                if x < zero:
-                    x = zero
-                w[i, j] = x
-                col[j] += x
-        else:
-            for j in range(m):
-                acc_row[j] = base + a[j]
-            for k in range(K):
-                c = m2 * ut[i, k]
-                if c != zero:
-                    for j in range(m):
-                        acc_row[j] += c * v[k, j]
-            for j in range(m):
-                x = w[i, j] - lrw * acc_row[j]
-                if x < zero:
-                    x = zero
-                w[i, j] = x
-                col[j] += x
+        _update_row(w, i, ut, v, r[i], a, scal[0], scal[1], zero, col, acc_row)
         for b in range(Bn):
             xb = x_next[b, i]
             if xb != zero:
