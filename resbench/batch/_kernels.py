@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 
 from resbench import _jit
 from resbench._jit import (
@@ -345,3 +345,171 @@ def columns_equal(T, sign, first, second):  # pragma: no cover - compiled
                 out[p] = False
                 break
     return out
+
+
+# --------------------------------------------------------------------------- fused passes
+# The passes over a batch's inputs and states that numpy would make one at a time
+# (each allocating a temporary as large as the batch), done in one loop each: on a
+# small network (DRN-XS) they cost more than the sweeps themselves.
+
+F64_2F = types.float64[::1, :]  # a column-major matrix (the input map A, by column)
+B1 = types.boolean[::1]  # a mask
+
+
+@kernel(F64_2D)
+def all_finite(S):  # pragma: no cover - compiled
+    """True when every entry of ``S`` is finite (one pass, no temporary)."""
+    for b in range(S.shape[0]):
+        row = S[b]
+        for j in range(row.shape[0]):
+            if not np.isfinite(row[j]):
+                return False
+    return True
+
+
+@kernel(F64_2D, I64)
+def rows_absmax(S, cols):  # pragma: no cover - compiled
+    """Per row b: max_j |S[b, cols[j]]| (0 for no columns)."""
+    out = np.zeros(S.shape[0])
+    for b in range(S.shape[0]):
+        m = 0.0
+        for t in range(cols.shape[0]):
+            x = abs(S[b, cols[t]])
+            if x > m:
+                m = x
+        out[b] = m
+    return out
+
+
+@kernel(F64_2D, F64, B1)
+def scan_columns(S, r, vmask):  # pragma: no cover - compiled
+    """:func:`column_keys` and, in the same pass over ``S`` ``[B, k]``, each row's
+    max |S[b, j]| over the columns with ``vmask[j]`` (the inputs that are voltages)."""
+    B = S.shape[0]
+    k = S.shape[1]
+    sign = np.zeros(k)
+    key = np.zeros(k)
+    vmax = np.zeros(B)
+    for b in range(B):
+        rb = r[b]
+        m = 0.0
+        for j in range(k):
+            x = S[b, j]
+            if sign[j] == 0.0 and x != 0.0:
+                sign[j] = 1.0 if x > 0.0 else -1.0
+            key[j] += sign[j] * x * rb
+            if vmask[j] and abs(x) > m:
+                m = abs(x)
+        vmax[b] = m
+    return sign, key, vmax
+
+
+@kernel(F64_2D, F64, I64, I64)
+def pairs_equal(S, sign, first, second):  # pragma: no cover - compiled
+    """For each pair p: is sign·S[:, first[p]] == sign·S[:, second[p]] exactly, in every
+    row?  Row by row over ``S`` ``[B, k]`` (no transposed copy)."""
+    m = first.shape[0]
+    out = np.ones(m, dtype=np.bool_)
+    for b in range(S.shape[0]):
+        row = S[b]
+        for p in range(m):
+            if out[p]:
+                a = first[p]
+                c = second[p]
+                if sign[a] * row[a] != sign[c] * row[c]:
+                    out[p] = False
+    return out
+
+
+@kernel(F64_2F, I64, I64, F64, INT)
+def fold_columns(A, cols, group, sign, n_groups):  # pragma: no cover - compiled
+    """``Af[:, g] = Σ sign[t] · A[:, cols[t]]`` over the t with ``group[t] == g``, as
+    ``[n_groups, rows]`` C-order (its transpose is A_f, column-major).  ``A`` is
+    column-major: each column is read once, contiguously."""
+    rows = A.shape[0]
+    out = np.zeros((n_groups, rows))
+    for t in range(cols.shape[0]):
+        g = group[t]
+        s = sign[t]
+        j = cols[t]
+        dst = out[g]
+        for i in range(rows):
+            dst[i] += s * A[i, j]
+    return out
+
+
+@kernel(F64_2F, F64, F64_2D, F64_2D)
+def gemv_nonzero(A, c0, S, out):  # pragma: no cover - compiled
+    """A few samples' injections ``out[:, b] = c0 + Σ_j A[:, j] S[b, j]`` over the
+    nonzero S[b, j] only (``A`` column-major: a column is contiguous).  A small batch's
+    GEMM would read all of A; an input that is zero (a dark pixel) costs nothing here."""
+    rows = A.shape[0]
+    for b in range(S.shape[0]):
+        acc = c0.copy()
+        for j in range(S.shape[1]):
+            s = S[b, j]
+            if s != 0.0:
+                for i in range(rows):
+                    acc[i] += A[i, j] * s
+        for i in range(rows):
+            out[i, b] = acc[i]
+
+
+def _prepare_signature(F3):  # noqa: N803 - numba type names
+    return (F64_2D, F64, F64_2D, F64_2D, F3, F3, F64)  # C, inv_diag, LO, HI, Q, U, qmax
+
+
+@kernel(*_prepare_signature(F64_3D))
+def prepare_chunks(C, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover - compiled
+    """The sweeps' inputs in one pass over the injections ``C`` ``[n, B]``: ``Q`` = c /
+    diag and the cold start ``U`` = clip(Q, LO, HI) in chunk layout ``[chunk, n, w]``
+    (the sweeps' precision), and per sample ``qmax[b]`` = max_i |c_i| / diag_i (a part
+    of the voltage scale).  ``LO``/``HI`` are ``[n, 1]`` (shared) or ``[n, B]``.  The
+    arithmetic is numpy's: c · inv_diag in float64, then rounded to the sweeps' type."""
+    n = C.shape[0]
+    nch = Q.shape[0]
+    w = Q.shape[2]
+    lo_s = 1 if LO.shape[1] > 1 else 0
+    hi_s = 1 if HI.shape[1] > 1 else 0
+    for b in range(qmax.shape[0]):
+        qmax[b] = 0.0
+    for ch in range(nch):
+        for i in range(n):
+            d = inv_diag[i]
+            for t in range(w):
+                b = ch * w + t
+                q = C[i, b] * d
+                aq = abs(q)
+                if aq > qmax[b]:
+                    qmax[b] = aq
+                u = min(max(q, LO[i, b * lo_s]), HI[i, b * hi_s])
+                Q[ch, i, t] = q
+                U[ch, i, t] = u
+
+
+_jit.SIGNATURES.append((prepare_chunks, _prepare_signature(F32_3D)))
+
+
+@kernel(F64, I64, I64, F64, F64_2D, F64, I64, I64, F64_2D, F64_2D)
+def assemble_voltages_s(
+    offset0, m_row, m_col, m_val, S, s0, free_nodes, free_sn, U, V
+):  # pragma: no cover - compiled
+    """:func:`assemble_voltages` from the inputs ``S`` (``dS`` = S − s0 formed entry by
+    entry, as numpy's subtraction would), over blocks of samples: ``U`` ``[n, B]`` is
+    read a block of contiguous samples at a time instead of one strided column."""
+    B = V.shape[0]
+    blk = 16
+    for b0 in range(0, B, blk):
+        b1 = min(B, b0 + blk)
+        for b in range(b0, b1):
+            row = V[b]
+            for k in range(row.shape[0]):
+                row[k] = offset0[k]
+            for t in range(m_row.shape[0]):
+                c = m_col[t]
+                row[m_row[t]] += m_val[t] * (S[b, c] - s0[c])
+        for t in range(free_nodes.shape[0]):
+            k = free_nodes[t]
+            urow = U[free_sn[t]]
+            for b in range(b0, b1):
+                V[b, k] += urow[b]

@@ -60,8 +60,11 @@ BLOCK = 4096  # samples per block of solve_batch (memory and progress granularit
 SMALL_PROBLEM = 5000  # as resbench.solvers.cd: polish slowly converging small problems
 _SLOW_SWEEPS = 50
 SINGLE_BELOW = 3  # batches of fewer samples sweep one sample at a time (float64)
-FOLD_MIN_ROWS = 256  # fold input columns only when A has this many rows: finding equal
-# columns costs a few passes over the inputs, the GEMM 2 × rows flops per input value
+FOLD_MIN_ROWS = 16  # fold input columns only when A has this many rows: finding equal
+# columns costs two passes over the inputs, the GEMM 2 × rows flops per input value
+# (DRN-XS, 110 rows: folding digits' cat(x, −x) saves ~2.5 ms of a 256-sample batch)
+GEMV_MAX = 4  # batches of at most this many samples: the dense map by its nonzero input
+# columns (one pass over those columns of A; no fold, nothing cached per pattern)
 FOLD_CACHE = 4  # folded input maps kept per Network (one per column pattern)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
@@ -181,18 +184,17 @@ class Network:
             )
         if arr.shape[0] == 0:
             raise InputError("no input samples (0 rows); give at least one")
-        bad = (
-            np.zeros((0, 2), dtype=np.int64)
-            if np.isfinite(arr).all()
-            else np.argwhere(~np.isfinite(arr))
-        )
-        if bad.size:
+        arr = np.ascontiguousarray(arr)
+        from resbench.batch._kernels import all_finite
+
+        if not all_finite(arr):
+            bad = np.argwhere(~np.isfinite(arr))
             r, k = (int(x) for x in bad[0])
             raise InputError(
                 f"input value of {self.input_names[k]!r} in sample {r} is {arr[r, k]!r}; "
                 f"values must be finite ({bad.shape[0]} such value(s) in all)"
             )
-        return np.ascontiguousarray(arr)
+        return arr
 
     def estimate_bytes(
         self, batch: int, *, dtype: object = np.float64, currents: bool = False
@@ -293,8 +295,12 @@ class Network:
         A.eliminate_zeros()
         self._A_sparse = A
         fill = A.nnz / max(1, p.n * nin)
+        # column-major: a column (one input's couplings) is contiguous, for the fold and
+        # the few-sample product over nonzero inputs; BLAS takes either order
         self._A_dense = (
-            A.toarray() if fill >= DENSE_FRACTION and 8 * p.n * nin <= DENSE_MAX_BYTES else None
+            np.asfortranarray(A.toarray())
+            if fill >= DENSE_FRACTION and 8 * p.n * nin <= DENSE_MAX_BYTES
+            else None
         )
         self._A32: np.ndarray | None = None
         self._fold_cache: dict[tuple, np.ndarray] = {}
@@ -356,6 +362,22 @@ class Network:
         in_v[[j for _, j in self._v_in]] = True
         self._vs_const_max = float(np.max(np.abs(vs.value[~in_v]), initial=0.0))
         self._v_cols = np.array([col for col, _ in self._v_in], dtype=np.int64)
+        self._in_columns = tuple(
+            np.array(x, dtype=np.int64).reshape(-1)
+            for x in (
+                [c for c, _ in self._v_in],
+                [j for _, j in self._v_in],
+                [c for c, _ in self._i_in],
+                [j for _, j in self._i_in],
+            )
+        )  # input columns and their V / I source indices
+        self._paired_maps: dict[str, np.ndarray] = {}
+        self._v_mask = np.zeros(nin, dtype=bool)
+        self._v_mask[self._v_cols] = True
+        # the per-sample work needs the input changes dS = s − s₀ only for these
+        self._needs_dS = bool(
+            self._var_bounds or self._var_ff or self._check_dio.size or self._fixed_moving.size
+        )
         # ---- sweep arrays (shared by every sample)
         from resbench.solvers.cd import sweep_arrays
 
@@ -406,7 +428,7 @@ class Network:
                 vsource_current=None if r.vsource_current is None else r.vsource_current[0],
             )
         sol = Solution(
-            circuit=with_values(self.circuit, self.input_names, np.asarray(r.values[0])),
+            circuit=self._sample_circuit(np.asarray(r.values[0])),
             voltages=r.voltages[0],
             solver="cd",
             status=str(r.status[0]),
@@ -540,6 +562,21 @@ class Network:
         )
 
     # ------------------------------------------------------------------ internals
+    def _sample_circuit(self, s: np.ndarray) -> Circuit:
+        """:func:`with_values` of one sample, from the input columns resolved at set-up
+        (no lookup by name: the Solution of ``solve`` carries it)."""
+        c = self.circuit
+        vs, isrc = c.vsources, c.isources
+        vv, iv = vs.value.copy(), isrc.value.copy()
+        vcol, vidx, icol, iidx = self._in_columns
+        vv[vidx] = s[vcol]
+        iv[iidx] = s[icol]
+        return dataclasses.replace(
+            c,
+            vsources=Branches(vs.names, vs.a, vs.b, vv),
+            isources=Branches(isrc.names, isrc.a, isrc.b, iv),
+        )
+
     def _warm_voltages(self, warm: BatchResult | np.ndarray | None, B: int) -> np.ndarray | None:
         if warm is None:
             return None
@@ -585,26 +622,48 @@ class Network:
             S = np.concatenate([S, np.repeat(S[-1:], Bp - B, axis=0)])
             if ws is not None:
                 ws = np.concatenate([ws, np.repeat(ws[-1:], Bp - B, axis=0)])
-        dS = S - self._s0
+        dS = S - self._s0 if (self._needs_dS or ws is not None) else None
         if p.n:
-            Cn = self._inject(S, dS, dt)  # injections [n, Bp]
+            Cn, vmax = self._inject_scan(S, dt)  # injections [n, Bp]; max |voltage input|
         else:
-            Cn = np.zeros((0, Bp))
+            Cn, vmax = np.zeros((0, Bp)), None
         lo, hi = self._bounds(dS)  # [n, 1] or [n, Bp]
         ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, Bp]
-        v_scale = self._v_scales(S, dS, Cn)
-        infeasible = self._infeasible(dS, lo, hi)
-        # start: clip(c/diag) into the bounds; Bellman–Ford per sample with ff diodes
-        Qn = Cn * self._inv_diag[:, None]  # c / diag: the sweeps' scaled injection
-        U0 = Qn.copy()
-        if np.isfinite(lo).any():
-            np.maximum(U0, lo, out=U0)
-        if np.isfinite(hi).any():
-            np.minimum(U0, hi, out=U0)
-        if ws is not None:
-            U0 = self._project_warm(ws, dS, lo, hi, ffl, U0)
-        if p.n_ff_diodes:
-            U0 = self._feasible_starts(U0, lo, hi, ffl, infeasible)
+        infeasible = self._infeasible(dS, lo, hi) if dS is not None else np.zeros(Bp, dtype=bool)
+        # the common case (cold start, no free–free diodes, whole chunks): the sweeps'
+        # inputs in chunk layout and the voltage scale in one pass over Cn
+        fused = (
+            p.n > 0 and ws is None and not p.n_ff_diodes and Bp >= SINGLE_BELOW and Bp % bk.CW == 0
+        )
+        if fused:
+            width = _chunk_width(Bp)
+            nch = Bp // width
+            Qc = np.empty((nch, p.n, width), dtype=dt)
+            Uc = np.empty((nch, p.n, width), dtype=dt)
+            qmax = np.empty(Bp)
+            bk.prepare_chunks(
+                np.ascontiguousarray(Cn, dtype=dt),
+                self._inv_diag,
+                np.ascontiguousarray(lo, dtype=np.float64),
+                np.ascontiguousarray(hi, dtype=np.float64),
+                Qc,
+                Uc,
+                qmax,
+            )
+            v_scale = self._v_scales(S, dS, Cn, vmax=vmax, qmax=qmax)
+        else:
+            v_scale = self._v_scales(S, dS, Cn, vmax=vmax)
+            # start: clip(c/diag) into the bounds; Bellman–Ford per sample with ff diodes
+            Qn = Cn * self._inv_diag[:, None]  # c / diag: the sweeps' scaled injection
+            U0 = Qn.copy()
+            if np.isfinite(lo).any():
+                np.maximum(U0, lo, out=U0)
+            if np.isfinite(hi).any():
+                np.minimum(U0, hi, out=U0)
+            if ws is not None:
+                U0 = self._project_warm(ws, dS, lo, hi, ffl, U0)
+            if p.n_ff_diodes:
+                U0 = self._feasible_starts(U0, lo, hi, ffl, infeasible)
         t1 = time.perf_counter()
         t["inject"] += t1 - t0
         if p.n == 0:
@@ -612,6 +671,10 @@ class Network:
             st = np.zeros(Bp, dtype=np.int64)
             sw = np.zeros(Bp, dtype=np.int64)
             om = 1.0
+        elif fused:
+            U, st, sw, om = self._sweep_chunks(
+                Qc, Uc, lo, hi, ffl, v_scale, infeasible, dt, tol, max_sweeps, omega
+            )
         elif Bp < SINGLE_BELOW:
             U, st, sw, om = self._sweeps_singly(
                 Qn, Cn, lo, hi, ffl, U0, v_scale, infeasible, tol, max_sweeps, omega
@@ -639,12 +702,13 @@ class Network:
             status[b] = FAILED
             messages[base + b] = self._infeasible_message(S[b])
         t["polish"] += time.perf_counter() - t2
-        bk.assemble_voltages(
+        bk.assemble_voltages_s(
             p.offset,
             self._m_row,
             self._m_col,
             self._m_val,
-            dS,
+            S,
+            self._s0,
             self._free_nodes if p.n else np.zeros(0, dtype=np.int64),
             self._free_sn if p.n else np.zeros(0, dtype=np.int64),
             np.ascontiguousarray(U, dtype=np.float64) if p.n else np.zeros((1, Bp)),
@@ -652,47 +716,101 @@ class Network:
         )
         V[infeasible] = np.nan
 
-    def _inject(self, S: np.ndarray, dS: np.ndarray, dt: np.dtype) -> np.ndarray:
-        """Free-node injections c(s) for every sample ``[n, B]`` (float64).
+    def _inject(self, S: np.ndarray, dS: np.ndarray | None, dt: np.dtype) -> np.ndarray:
+        """Free-node injections c(s) for every sample ``[n, B]`` (see :meth:`_inject_scan`)."""
+        return self._inject_scan(S, dt)[0]
 
-        Sparse map: c₀ + A (s − s₀).  Dense map (a DRN's input layer): one GEMM,
-        ``c₀ − A s₀ + A s``, over the *distinct* input columns of this batch only
+    def _inject_scan(self, S: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
+        """Free-node injections c(s) for every sample ``[n, B]`` (float64), and, when the
+        pass that folds the inputs found it, each sample's max |voltage input| (else None).
+
+        Sparse map: c₀ + A (s − s₀).  Dense map (a DRN's input layer): ``c₀ − A s₀ + A s``:
+        for a few samples, by the nonzero inputs' columns of A only (a zero input costs
+        nothing); for a batch, one GEMM over the *distinct* input columns of this batch
         (:meth:`_folded`): a column that is zero in every sample drops out, and columns
-        equal up to sign in every sample (a DRN's ``cat(x, −x)`` inputs) are summed
-        into one column of A first.  Exact algebra, same inputs: only the work shrinks.
-        The product runs in the sweeps' precision.
+        equal up to sign in every sample (a DRN's ``cat(x, −x)`` inputs) are summed into
+        one column of A first.  Exact algebra, same inputs: only the work shrinks.  The
+        product runs in the sweeps' precision.
         """
+        from resbench.batch._kernels import gemv_nonzero
+
         p = self._problem
-        if self._A_dense is None:
-            A = self._A_sparse if dt == np.float64 else self._A_sparse.astype(dt)
-            return p.c[:, None] + np.asarray(A @ np.ascontiguousarray(dS.T, dtype=dt))
-        if self._A_dense.shape[0] < FOLD_MIN_ROWS:  # finding the columns would cost more
-            A = self._A_dense if dt == np.float64 else self._A_as(dt)
-            return self._c_fixed[:, None] + A @ np.ascontiguousarray(S.T, dtype=dt)
-        A, ST = self._folded(S, dt)
-        return self._c_fixed[:, None] + A @ ST
+        A = self._A_dense
+        if A is None:
+            As = self._A_sparse if dt == np.float64 else self._A_sparse.astype(dt)
+            dS = S - self._s0
+            return p.c[:, None] + np.asarray(As @ np.ascontiguousarray(dS.T, dtype=dt)), None
+        if S.shape[0] <= GEMV_MAX and dt == np.float64:
+            Cn = np.empty((A.shape[0], S.shape[0]))
+            Ap, X = self._paired(S)
+            gemv_nonzero(Ap, self._c_fixed, X, Cn)
+            return Cn, None
+        if A.shape[0] < FOLD_MIN_ROWS:  # finding the columns would cost more
+            Ad = A if dt == np.float64 else self._A_as(dt)
+            ST = S.T if dt == np.float64 else S.astype(dt).T  # (BLAS reads it transposed)
+            return self._c_fixed[:, None] + Ad @ ST, None
+        Af, ST, vmax = self._folded_scan(S, dt)
+        return self._c_fixed[:, None] + Af @ ST, vmax
+
+    def _paired(self, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(A_p, X) with A_p Xᵀ = A Sᵀ for a few samples: when every sample's inputs come
+        in pairs of opposite values (a DRN's ``cat(x, −x)``: interleaved ``x₀, −x₀, …``
+        or in halves ``x, −x``), A_p = A[:, first of pair] − A[:, second] (made once,
+        kept) and X the first of each pair: half the columns to read.  Else (A, S)."""
+        A = self._A_dense
+        k = S.shape[1]
+        if k % 2 == 0 and k:
+            h = k // 2
+            for layout, first, second in (
+                ("interleaved", slice(0, None, 2), slice(1, None, 2)),
+                ("halves", slice(0, h), slice(h, None)),
+            ):
+                if np.array_equal(S[:, second], -S[:, first]):
+                    Ap = self._paired_maps.get(layout)
+                    if Ap is None:
+                        Ap = np.asfortranarray(A[:, first] - A[:, second])
+                        self._paired_maps[layout] = Ap
+                    return Ap, np.ascontiguousarray(S[:, first])
+        return A, S
 
     def _folded(self, S: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-        """(A_f, S_fᵀ) with A_f S_fᵀ = A Sᵀ: the distinct nonzero input columns of S up
-        to sign, and A's columns summed accordingly (cached per column pattern)."""
-        from resbench.batch._kernels import column_keys, columns_equal
+        """(A_f, S_fᵀ) with A_f S_fᵀ = A Sᵀ (see :meth:`_folded_scan`)."""
+        Af, ST, _ = self._folded_scan(S, dt)
+        return Af, ST
+
+    def _folded_scan(
+        self, S: np.ndarray, dt: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(A_f, S_fᵀ, vmax) with A_f S_fᵀ = A Sᵀ: the distinct nonzero input columns of
+        S up to sign, and A's columns summed accordingly (cached per column pattern);
+        vmax[b] = max |S[b, j]| over the voltage inputs (read in the same pass).  Two
+        passes over S, row by row: the keys (and vmax), then the exact check of the
+        columns whose keys match."""
+        from resbench.batch._kernels import fold_columns, pairs_equal, scan_columns
 
         A = self._A_dense
         S = np.ascontiguousarray(S, dtype=np.float64)
-        sign, keys = column_keys(S, self._probe_vector(S.shape[0]))
+        sign, keys, vmax = scan_columns(S, self._probe_vector(S.shape[0]), self._v_mask)
         nz = np.flatnonzero(sign != 0.0)
         if nz.size == 0:
-            return np.zeros((A.shape[0], 1), dtype=dt), np.zeros((1, S.shape[0]), dtype=dt)
+            return (
+                np.zeros((A.shape[0], 1), dtype=dt),
+                np.zeros((1, S.shape[0]), dtype=dt),
+                vmax,
+            )
         # equal columns have equal keys: sort, then confirm equal neighbours exactly
         order = nz[np.argsort(keys[nz], kind="stable")]
         ks = keys[order]
         cand = np.flatnonzero(ks[1:] == ks[:-1])
         new = np.ones(order.size, dtype=bool)
         if cand.size:
-            T = np.ascontiguousarray(S.T)
-            new[cand + 1] = ~columns_equal(T, sign, order[cand], order[cand + 1])
+            new[cand + 1] = ~pairs_equal(S, sign, order[cand], order[cand + 1])
         group_sorted = np.cumsum(new) - 1
         reps = order[new]  # one column per group, groups in sorted order
+        n_groups = int(reps.size)
+        if n_groups == A.shape[1] and np.all(sign > 0):  # nothing to fold
+            Af = A if dt == np.float64 else self._A_as(dt)
+            return Af, (S.T if dt == np.float64 else S.astype(dt).T), vmax
         # number the groups in the order of their first column, so that a batch with
         # nothing to fold keeps A's own column order (group = 0, 1, 2, …)
         by_first = np.argsort(reps, kind="stable")
@@ -701,22 +819,19 @@ class Network:
         group_full = np.full(S.shape[1], -1, dtype=np.int64)
         group_full[order] = rank[group_sorted]
         group = group_full[nz]
-        n_groups = int(reps.size)
         first_cols = np.sort(reps)  # group g's representative column, signed to its norm
-        ST = np.ascontiguousarray((S[:, first_cols] * sign[first_cols]).T, dtype=dt)
+        ST = ((S[:, first_cols] * sign[first_cols]).astype(dt, copy=False)).T
         sign = sign[nz]
         key = (dt.name, nz.tobytes(), group.tobytes(), sign.tobytes())
         Af = self._fold_cache.get(key)
         if Af is None:
-            if n_groups == A.shape[1] and np.all(sign > 0):  # nothing to fold
-                Af = A if dt == np.float64 else self._A_as(dt)
-            else:
-                fold = sp.csr_matrix((sign, (nz, group)), shape=(A.shape[1], n_groups))
-                Af = np.ascontiguousarray((fold.T @ A.T).T, dtype=dt)
+            Af = fold_columns(A, nz.astype(np.int64), group, sign, n_groups).T  # column-major
+            if dt != np.float64:
+                Af = Af.astype(dt)
             if len(self._fold_cache) >= FOLD_CACHE:
                 self._fold_cache.pop(next(iter(self._fold_cache)))
             self._fold_cache[key] = Af
-        return Af, ST
+        return Af, ST, vmax
 
     def _A_as(self, dt: np.dtype) -> np.ndarray:
         if self._A32 is None:
@@ -755,8 +870,19 @@ class Network:
         k = p.ff_diode
         return self._dio_base[k][:, None] + np.asarray(self._D[k] @ dS.T)
 
-    def _v_scales(self, S: np.ndarray, dS: np.ndarray, Cn: np.ndarray) -> np.ndarray:
-        """Per sample: the single solver's voltage scale (resbench.solvers.problem._scales)."""
+    def _v_scales(
+        self,
+        S: np.ndarray,
+        dS: np.ndarray | None,
+        Cn: np.ndarray,
+        *,
+        vmax: np.ndarray | None = None,
+        qmax: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Per sample: the single solver's voltage scale (resbench.solvers.problem._scales).
+        ``vmax`` (max |voltage input| per sample) and ``qmax`` (max |c_i| / diag_i) when a
+        fused pass already has them."""
+        from resbench.batch._kernels import rows_absmax
         from resbench.solvers.problem import V_SCALE_FLOOR
 
         p = self._problem
@@ -764,12 +890,16 @@ class Network:
         vs = np.full(B, max(self._fixed_const_max, self._vs_const_max, V_SCALE_FLOOR))
         if self._fixed_moving.size:  # fixed voltages that are not just one input's value
             fm = self._fixed_moving
+            if dS is None:
+                dS = S - self._s0
             offs = p.offset[fm][:, None] + self._M_fixed_moving @ dS.T
             vs = np.maximum(vs, np.abs(offs).max(axis=0))
         if self._v_cols.size:
-            vs = np.maximum(vs, np.abs(S[:, self._v_cols]).max(axis=1))
+            np.maximum(vs, rows_absmax(S, self._v_cols) if vmax is None else vmax, out=vs)
         if p.n:  # |c_i| / diag_i over the nodes with a conductance (inv_diag is 0 elsewhere)
-            vs = np.maximum(vs, (np.abs(Cn) * self._inv_diag[:, None]).max(axis=0))
+            if qmax is None:
+                qmax = (np.abs(Cn) * self._inv_diag[:, None]).max(axis=0)
+            np.maximum(vs, qmax, out=vs)
         return vs
 
     def _infeasible(self, dS: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -881,7 +1011,6 @@ class Network:
         (node-major), status, sweeps, ω."""
         from resbench.batch import _kernels as bk
 
-        sw = self._sweep
         n, B = U0.shape
         if B % bk.CW:  # whole chunks only: pad with copies of the last sample, then drop them
             extra = bk.CW - B % bk.CW
@@ -920,10 +1049,36 @@ class Network:
             rows = a.shape[0]
             return np.ascontiguousarray(a.reshape(rows, nch, width).transpose(1, 0, 2), dtype=dt)
 
+        U, st, swp, om = self._sweep_chunks(
+            chunks(Qn), chunks(U0), lo, hi, ffl, v_scale, infeasible, dt, tol, max_sweeps, omega
+        )
+        if infeasible.any():
+            U[:, infeasible] = U0[:, infeasible]
+        return U, st, swp, om
+
+    def _sweep_chunks(
+        self, Q, U, lo, hi, ffl, v_scale, infeasible, dt, tol, max_sweeps, omega
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """The chunked sweeps on ``Q`` (c / diag) from ``U`` (the start), both in chunk
+        layout ``[chunk, n, width]`` and the sweeps' precision; bounds and diode limits
+        ``[rows, B]`` or shared ``[rows, 1]``.  Returns U [n, B] (node-major, float64;
+        an infeasible sample's column is 0), status, sweeps, ω."""
+        from resbench.batch import _kernels as bk
+
+        sw = self._sweep
+        nch, n, width = U.shape
+        B = nch * width
+
+        def chunks(a: np.ndarray) -> np.ndarray:
+            """[rows, B] → [chunk, rows, width]; a shared [rows, 1] → [1, rows, 1]."""
+            if a.shape[1] == 1:
+                return np.ascontiguousarray(a[None, :, :], dtype=dt)
+            rows = a.shape[0]
+            return np.ascontiguousarray(a.reshape(rows, nch, width).transpose(1, 0, 2), dtype=dt)
+
         empty = np.zeros((1, 0, 1), dtype=dt)
         in_l = chunks(ffl[self._in_order]) if ffl.size else empty
         out_l = chunks(ffl[self._out_order]) if ffl.size else empty
-        U = chunks(U0)
         OUT = np.empty((n, B), dtype=dt)
         tolv = np.ascontiguousarray(v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol))
         status = np.zeros(B, dtype=np.int64)
@@ -935,7 +1090,7 @@ class Network:
             sw.deg,
             sw.idx,
             self._g_over_diag(dt),
-            chunks(Qn),
+            Q,
             chunks(lo),
             chunks(hi),
             bool(sw.bounded or self._var_bounds),
@@ -957,7 +1112,8 @@ class Network:
             om,
         )
         Uf = OUT if dt == np.float64 else OUT.astype(np.float64)
-        Uf[:, infeasible] = U0[:, infeasible]
+        if infeasible.any():  # never swept: OUT holds no value there
+            Uf[:, infeasible] = 0.0
         return Uf, status, sweeps, float(om.max())
 
     def _g_over_diag(self, dt: np.dtype) -> np.ndarray:
