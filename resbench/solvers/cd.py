@@ -34,6 +34,7 @@ from resbench.circuit import Circuit
 from resbench.solution import CONVERGED, STALLED, SWEEP_LIMIT, Solution
 from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, direct, guard_finite
 from resbench.solvers import _kernels as kernels
+from resbench.solvers import _problem_kernels as setup_kernels
 from resbench.solvers.polish import polish as run_polish
 from resbench.solvers.problem import Problem, compile_problem
 
@@ -91,20 +92,29 @@ class SweepArrays(NamedTuple):
 
 
 def sweep_arrays(p: Problem) -> SweepArrays:
-    """The :class:`SweepArrays` of a problem: one pass over its edges."""
-    inv = 1.0 / p.diag
+    """The :class:`SweepArrays` of a problem: one pass over its rows and edges.
+
+    The column indices are ``p.indices`` viewed as uint32 (non-negative int32: the same
+    values, no copy); the diode lists' row pointers are converted only when there are
+    diodes (without, they are all zero).
+    """
+    deg, g_over_diag, q = setup_kernels.sweep_rows(p.indptr, p.data, p.diag, p.c)
+
+    def ptr32(ptr: np.ndarray) -> np.ndarray:
+        return ptr.astype(np.uint32) if ptr[-1] else np.zeros(ptr.shape[0], np.uint32)
+
     return SweepArrays(
-        deg=np.diff(p.indptr).astype(np.uint32),
-        idx=p.indices.astype(np.uint32),
-        g_over_diag=kernels.scale_rows(p.indptr, p.data, inv),
-        q=p.c * inv,
+        deg=deg,
+        idx=p.indices.view(np.uint32),
+        g_over_diag=g_over_diag,
+        q=q,
         lo=p.lo,
         hi=p.hi,
         bounded=bool(np.isfinite(p.lo).any() or np.isfinite(p.hi).any()),
-        in_ptr=p.in_ptr.astype(np.uint32),
+        in_ptr=ptr32(p.in_ptr),
         in_anode=p.in_anode.astype(np.uint32),
         in_limit=p.in_limit,
-        out_ptr=p.out_ptr.astype(np.uint32),
+        out_ptr=ptr32(p.out_ptr),
         out_cathode=p.out_cathode.astype(np.uint32),
         out_limit=p.out_limit,
     )

@@ -37,6 +37,7 @@ from resbench.circuit import Circuit
 from resbench.diodes import has_models
 from resbench.errors import CircuitError, SolverError
 from resbench.solvers import _kernels as kernels
+from resbench.solvers import _problem_kernels as setup_kernels
 
 KVL_REL_TOL = 1e-9  # a loop of sources conflicts when its closing value and the drop the
 # other links imply differ by more than this fraction of the larger (judged per loop,
@@ -194,17 +195,26 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         )
     check_finite_values(circuit)
     supernode, n, offset = _number_supernodes(circuit)
-    supernode, indptr, indices, data, diag, c = _fold_resistors(circuit, supernode, offset, n)
+    res = circuit.resistors
+    supernode, indptr, indices, data, diag, c, held, parent, rank = (
+        setup_kernels.build_problem_arrays(res.a, res.b, res.value, supernode, offset, n)
+    )
     _add_current_sources(circuit, supernode, n, c)
     if gmin > 0:
         _add_gmin_leak(supernode, offset, n, gmin, diag, c)
 
-    island = _islands(circuit, supernode, n, indptr, indices, data, diag)
+    if n and setup_kernels.all_grounded(
+        diag, indptr, data, held, gmin > 0, parent, rank, ROUND_OFF, TINY
+    ):
+        island = np.zeros(0, dtype=np.int64)  # every group is held: nothing to label
+    else:
+        island = _islands(circuit, supernode, n, indptr, indices, data, diag)
 
     lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode = _diode_constraints(
         circuit, supernode, offset, n
     )
-    _check_bounds_meet(circuit, supernode, lo, hi)
+    if len(circuit.diodes):  # without diodes every bound is infinite: nothing can cross
+        _check_bounds_meet(circuit, supernode, lo, hi)
 
     in_ptr, in_anode, in_limit = _adjacency(n, ff_cathode, ff_anode, ff_limit)
     out_ptr, out_cathode, out_limit = _adjacency(n, ff_anode, ff_cathode, ff_limit)
@@ -213,7 +223,10 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     v_scale, i_scale = _scales(circuit, supernode, offset, diag, c)
 
     # ---- feasible start
-    start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
+    if len(circuit.diodes):
+        start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
+    else:  # infinite bounds: the clip changes nothing
+        start = setup_kernels.unbounded_start(c, diag)
     if ff_anode.size:
         start = _feasible_start(
             circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode
@@ -254,46 +267,13 @@ def _number_supernodes(circuit: Circuit) -> tuple[np.ndarray, int, np.ndarray]:
     """Merge source-joined nodes and number the free supernodes (step 1).
 
     Returns ``(supernode, n, offset)``: ``supernode[k]`` is node k's free supernode
-    (0..n-1), or -1 when it is tied to ground; ``offset[k]`` is its voltage above its
-    supernode's (for a fixed node, its absolute voltage).
+    (0..n-1, in the order of their union–find roots), or -1 when it is tied to ground;
+    ``offset[k]`` is its voltage above its supernode's (for a fixed node, its absolute
+    voltage).  :func:`compile_problem` then renumbers the supernodes in colour order.
     """
-    n_nodes = circuit.n_nodes
-    roots, offs = _supernodes(circuit)
-    # the ground root is fixed (-1), other roots get 0..n-1
-    is_root = roots == np.arange(n_nodes)
-    is_root[0] = False
-    root_ids = np.flatnonzero(is_root)
-    sn_of_root = np.full(n_nodes, -1, dtype=np.int64)
-    sn_of_root[root_ids] = np.arange(root_ids.shape[0])
-    supernode = sn_of_root[roots].astype(np.int32)
-    n = int(root_ids.shape[0])
-    offset = offs.copy()  # for fixed nodes (root 0) this is their absolute voltage
-    return supernode, n, offset
-
-
-def _fold_resistors(circuit: Circuit, supernode: np.ndarray, offset: np.ndarray, n: int):
-    """Fold the resistors into L and c (step 2), renumbered into sweep colour order.
-
-    Edges to fixed nodes go into ``diag`` and ``c``; free–free edges into the CSR
-    ``(indptr, indices, data)``.  The supernodes are then renumbered one colour class
-    after the other (consecutive sweep updates are independent).  Returns
-    ``(supernode, indptr, indices, data, diag, c)`` with ``supernode`` renumbered.
-    """
-    res = circuit.resistors
-    diag, c, deg = kernels.fold_resistors(res.a, res.b, res.value, supernode, offset, n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(deg, out=indptr[1:])
-    indices, data = kernels.fill_csr(res.a, res.b, res.value, supernode, indptr)
-    if n > 1 and indices.size:
-        colors = kernels.greedy_colors(indptr, indices, n)
-        if colors.max() > 0:
-            perm, rank = kernels.colour_order(colors)
-            indptr, indices, data = kernels.permute_csr(indptr, indices, data, perm, rank)
-            diag, c = diag[perm], c[perm]
-            supernode = np.where(supernode >= 0, rank[np.maximum(supernode, 0)], -1).astype(
-                np.int32
-            )
-    return supernode, indptr, indices, data, diag, c
+    roots, offset = _supernodes(circuit)  # for fixed nodes (root 0) offset is absolute
+    supernode, n = setup_kernels.number_supernodes(roots, circuit.n_nodes)
+    return supernode, int(n), offset
 
 
 def _add_current_sources(circuit: Circuit, supernode: np.ndarray, n: int, c: np.ndarray) -> None:
@@ -420,7 +400,24 @@ def _scales(circuit: Circuit, supernode, offset, diag, c) -> tuple[float, float]
     v_scale = the largest of |fixed voltages|, |source values| and |c_i / diag_i| (what
     the injections alone make across each node's conductance), floored at
     V_SCALE_FLOOR; i_scale = the larger of max diag × v_scale and max |c|.
+
+    The maxima come from one kernel pass; when a value is not finite or too large,
+    :func:`_scales_checked` recomputes them with numpy and raises the error.
     """
+    vs = circuit.vsources.value
+    flag, fixed, local, dmax, cmax, vmax = setup_kernels.scales(
+        diag, c, supernode, offset, np.ascontiguousarray(vs, dtype=np.float64), MAX_SCALE
+    )
+    if flag == setup_kernels.SCALES_OK:
+        v_scale = max(fixed, local, vmax, V_SCALE_FLOOR)
+        i_scale = max(dmax * v_scale, cmax, I_SCALE_FLOOR)
+        if v_scale <= MAX_SCALE and i_scale <= MAX_SCALE:
+            return v_scale, i_scale
+    return _scales_checked(circuit, supernode, offset, diag, c)
+
+
+def _scales_checked(circuit: Circuit, supernode, offset, diag, c) -> tuple[float, float]:
+    """:func:`_scales` in numpy, with the errors that name what overflows."""
     n = diag.shape[0]
     if n and not np.all(np.isfinite(diag)):
         bad = np.flatnonzero(~np.isfinite(diag))

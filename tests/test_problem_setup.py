@@ -1,0 +1,317 @@
+"""The fused setup kernels (resbench.solvers._problem_kernels) build the same Problem as
+the multi-pass algorithm they replaced, bit for bit, and the same errors.
+
+``old_compile_problem`` below is that algorithm as it was (commit 5fe972e): numpy glue
+around the separate ``_kernels`` passes (fold, CSR fill in supernode order, greedy
+colouring, colour order, CSR permutation, row sums, components).  Every array of the
+Problem (values, dtype and order: the colour order and the row order decide the sweep
+order, hence the sweep counts), every scalar and every error message must agree, on
+random circuits of the whole dialect, islands, gmin, and on grids and random networks.
+``sweep_arrays`` is compared against its previous numpy form the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import random_circuits
+
+from resbench.circuit import Branches, Circuit, make_circuit
+from resbench.errors import CircuitError
+from resbench.generate import drn, grid, random_network
+from resbench.solvers import _kernels as kernels
+from resbench.solvers import problem as P
+from resbench.solvers.cd import SweepArrays, sweep_arrays
+from resbench.solvers.problem import compile_problem
+
+
+# ---------------------------------------------------------------- the old algorithm
+def old_number_supernodes(circuit: Circuit):
+    n_nodes = circuit.n_nodes
+    roots, offs = P._supernodes(circuit)
+    is_root = roots == np.arange(n_nodes)
+    is_root[0] = False
+    root_ids = np.flatnonzero(is_root)
+    sn_of_root = np.full(n_nodes, -1, dtype=np.int64)
+    sn_of_root[root_ids] = np.arange(root_ids.shape[0])
+    supernode = sn_of_root[roots].astype(np.int32)
+    return supernode, int(root_ids.shape[0]), offs.copy()
+
+
+def old_fold_resistors(circuit: Circuit, supernode, offset, n: int):
+    res = circuit.resistors
+    diag, c, deg = kernels.fold_resistors(res.a, res.b, res.value, supernode, offset, n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(deg, out=indptr[1:])
+    indices, data = kernels.fill_csr(res.a, res.b, res.value, supernode, indptr)
+    if n > 1 and indices.size:
+        colors = kernels.greedy_colors(indptr, indices, n)
+        if colors.max() > 0:
+            perm, rank = kernels.colour_order(colors)
+            indptr, indices, data = kernels.permute_csr(indptr, indices, data, perm, rank)
+            diag, c = diag[perm], c[perm]
+            supernode = np.where(supernode >= 0, rank[np.maximum(supernode, 0)], -1).astype(
+                np.int32
+            )
+    return supernode, indptr, indices, data, diag, c
+
+
+def old_compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> P.Problem:
+    """compile_problem before the fused kernels (the parts it kept are called as is)."""
+    if not (np.isfinite(gmin) and gmin >= 0):
+        raise CircuitError(f"gmin must be a finite conductance >= 0, got {gmin:g}")
+    P.check_finite_values(circuit)
+    supernode, n, offset = old_number_supernodes(circuit)
+    supernode, indptr, indices, data, diag, c = old_fold_resistors(circuit, supernode, offset, n)
+    P._add_current_sources(circuit, supernode, n, c)
+    if gmin > 0:
+        P._add_gmin_leak(supernode, offset, n, gmin, diag, c)
+    island = P._islands(circuit, supernode, n, indptr, indices, data, diag)
+    lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode = P._diode_constraints(
+        circuit, supernode, offset, n
+    )
+    P._check_bounds_meet(circuit, supernode, lo, hi)
+    in_ptr, in_anode, in_limit = P._adjacency(n, ff_cathode, ff_anode, ff_limit)
+    out_ptr, out_cathode, out_limit = P._adjacency(n, ff_anode, ff_cathode, ff_limit)
+    v_scale, i_scale = P._scales_checked(circuit, supernode, offset, diag, c)
+    start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
+    if ff_anode.size:
+        start = P._feasible_start(
+            circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode
+        )
+    return P.Problem(
+        circuit=circuit,
+        n=n,
+        supernode=supernode,
+        offset=offset,
+        indptr=indptr,
+        indices=indices,
+        data=data,
+        diag=diag,
+        c=c,
+        lo=lo,
+        hi=hi,
+        ff_anode=ff_anode,
+        ff_cathode=ff_cathode,
+        ff_limit=ff_limit,
+        ff_diode=ff_diode,
+        in_ptr=in_ptr,
+        in_anode=in_anode,
+        in_limit=in_limit,
+        out_ptr=out_ptr,
+        out_cathode=out_cathode,
+        out_limit=out_limit,
+        start=start,
+        v_scale=v_scale,
+        i_scale=i_scale,
+        gmin=gmin,
+        island=island,
+        n_islands=int(island.max()) + 1 if island.size else 0,
+    )
+
+
+def old_sweep_arrays(p: P.Problem) -> SweepArrays:
+    inv = 1.0 / p.diag
+    return SweepArrays(
+        deg=np.diff(p.indptr).astype(np.uint32),
+        idx=p.indices.astype(np.uint32),
+        g_over_diag=kernels.scale_rows(p.indptr, p.data, inv),
+        q=p.c * inv,
+        lo=p.lo,
+        hi=p.hi,
+        bounded=bool(np.isfinite(p.lo).any() or np.isfinite(p.hi).any()),
+        in_ptr=p.in_ptr.astype(np.uint32),
+        in_anode=p.in_anode.astype(np.uint32),
+        in_limit=p.in_limit,
+        out_ptr=p.out_ptr.astype(np.uint32),
+        out_cathode=p.out_cathode.astype(np.uint32),
+        out_limit=p.out_limit,
+    )
+
+
+# ----------------------------------------------------------------------- comparison
+def assert_same_array(name: str, x: np.ndarray, y: np.ndarray) -> None:
+    assert x.dtype == y.dtype, (name, x.dtype, y.dtype)
+    assert x.shape == y.shape, (name, x.shape, y.shape)
+    # the bytes: equal values, and the same NaNs and signed zeros
+    assert np.ascontiguousarray(x).tobytes() == np.ascontiguousarray(y).tobytes(), name
+
+
+def assert_same_problem(new: P.Problem, old: P.Problem) -> None:
+    for f in dataclasses.fields(P.Problem):
+        if f.name in ("circuit", "info"):
+            continue
+        x, y = getattr(new, f.name), getattr(old, f.name)
+        if isinstance(y, np.ndarray):
+            assert_same_array(f.name, x, y)
+        else:
+            assert type(x) is type(y) and x == y, (f.name, x, y)
+
+
+def assert_same_sweep_arrays(new: SweepArrays, old: SweepArrays) -> None:
+    for name, x, y in zip(new._fields, new, old, strict=True):
+        if isinstance(y, np.ndarray):
+            assert_same_array(name, x, y)
+        else:
+            assert x == y, (name, x, y)
+
+
+def check_same(circuit: Circuit, gmin: float = 0.0) -> P.Problem | None:
+    """compile_problem agrees with the old algorithm: the same Problem and sweep arrays,
+    or the same error (type, message, elements, nodes).  Returns the Problem."""
+    try:
+        old = old_compile_problem(circuit, gmin=gmin)
+    except CircuitError as e:
+        with pytest.raises(CircuitError) as got:
+            compile_problem(circuit, gmin=gmin)
+        assert str(got.value) == str(e)
+        assert got.value.elements == e.elements and got.value.nodes == e.nodes
+        return None
+    new = compile_problem(circuit, gmin=gmin)
+    assert_same_problem(new, old)
+    if new.n:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            assert_same_sweep_arrays(sweep_arrays(new), old_sweep_arrays(old))
+    return new
+
+
+def with_resistors(circuit: Circuit, a, b, ohms, prefix: str = "rx") -> Circuit:
+    """``circuit`` plus resistors a–b of the given values."""
+    r = circuit.resistors
+    names = [*r.names, *(f"{prefix}{k}" for k in range(len(a)))]
+    return dataclasses.replace(
+        circuit,
+        resistors=Branches.from_lists(
+            names,
+            np.concatenate([r.a, np.asarray(a, np.int32)]),
+            np.concatenate([r.b, np.asarray(b, np.int32)]),
+            np.concatenate([r.value, np.asarray(ohms, np.float64)]),
+        ),
+    )
+
+
+SETTINGS = settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+# ------------------------------------------------------------------ random circuits
+@SETTINGS
+@given(random_circuits(max_nodes=12, max_diodes=8), st.sampled_from([0.0, 0.0, 1e-9]))
+def test_random_circuits_compile_as_before(circuit, gmin):
+    check_same(circuit, gmin)
+
+
+@SETTINGS
+@given(random_circuits(max_nodes=8, max_diodes=6, islands=3))
+def test_circuits_with_islands_compile_as_before(circuit):
+    check_same(circuit)
+
+
+@SETTINGS
+@given(
+    random_circuits(max_nodes=10, max_diodes=0, free_free_diodes=False),
+    st.lists(st.tuples(st.integers(0, 10), st.integers(0, 10)), max_size=6),
+    st.lists(st.sampled_from([1.0, 1e3, 1e15, 1e-300, 0.0, -5.0]), min_size=6, max_size=6),
+)
+def test_odd_resistors_compile_as_before(circuit, pairs, ohms):
+    """Parallel resistors, self-loops, negative values (skipped by the fold, as before),
+    0-ohm shorts, conductances near overflow and ones too weak to hold a node (which the
+    island test must judge exactly as ``_islands`` did)."""
+    pairs = [(a % circuit.n_nodes, b % circuit.n_nodes) for a, b in pairs]
+    a = [p for p, _ in pairs]
+    b = [q for _, q in pairs]
+    check_same(with_resistors(circuit, a, b, ohms[: len(pairs)]))
+
+
+def test_unconnected_nodes_and_floating_groups_fail_as_before():
+    """A node with no element, a floating group of resistors, a floating group held only
+    by a 1e15-ohm resistor next to 1-ohm ones (an island by the relative test)."""
+    nodes = ["0", "a", "b", "c", "d", "e"]
+    r = Branches.from_lists(["r1", "r2", "r3"], [1, 3, 4], [0, 4, 5], [1e3, 1.0, 1.0])
+    v = Branches.from_lists(["v1"], [1], [0], [1.0])
+    c = make_circuit("floating", nodes, resistors=r, vsources=v)
+    assert check_same(c) is None
+    held = with_resistors(c, [5, 2], [0, 1], [1e15, 10.0])
+    assert check_same(held) is None
+    assert check_same(held, gmin=1e-12) is not None
+    tied = with_resistors(c, [5, 2], [0, 1], [1e6, 10.0])
+    assert check_same(tied) is not None
+
+
+def test_kvl_loop_and_forced_diode_errors_are_unchanged():
+    nodes = ["0", "a", "b"]
+    r = Branches.from_lists(["r1"], [1], [2], [1e3])
+    loop = make_circuit(
+        "loop",
+        nodes,
+        resistors=r,
+        vsources=Branches.from_lists(["v1", "v2", "v3"], [1, 2, 1], [0, 0, 2], [1.0, 0.5, 0.25]),
+    )
+    assert check_same(loop) is None
+    forced = make_circuit(
+        "forced",
+        nodes,
+        resistors=r,
+        vsources=Branches.from_lists(["v1", "v2"], [1, 2], [0, 0], [1.0, 0.5]),
+        diodes=Branches.from_lists(["d1"], [1], [2], [0.0]),
+    )
+    assert check_same(forced) is None
+
+
+# ----------------------------------------------------------------- grids and networks
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: grid(40, 37, seed=1, clamps=False), id="grid-free"),
+        pytest.param(lambda: grid(30, 30, seed=2), id="grid-clamps"),
+        pytest.param(
+            lambda: grid(25, 31, seed=3, free_free_diodes=True, currents=7), id="grid-ff-diodes"
+        ),
+        pytest.param(lambda: grid(2, 2, seed=4, clamps=False), id="grid-2x2-all-fixed"),
+        pytest.param(lambda: grid(2, 3, seed=4, clamps=False), id="grid-2x3"),
+        pytest.param(lambda: random_network(1500, seed=5), id="random-network"),
+        pytest.param(lambda: random_network(800, seed=6, free_free=False), id="random-no-ff"),
+        pytest.param(lambda: drn(preset="xs", seed=0), id="drn-xs"),
+    ],
+)
+def test_generated_circuits_compile_as_before(make):
+    assert check_same(make()) is not None
+
+
+def test_a_grid_split_in_two_is_an_error_as_before():
+    """Two grids side by side, only one held by sources: the other is floating."""
+    g = grid(12, 12, seed=7, clamps=False)
+    n = g.n_nodes
+    nodes = list(g.nodes) + [f"h{k}" for k in range(n - 1)]
+    r = g.resistors
+    shifted = Branches.from_lists(
+        [f"q{k}" for k in range(len(r))], r.a + (n - 1), r.b + (n - 1), r.value
+    )
+    both = dataclasses.replace(
+        g,
+        nodes=nodes,
+        resistors=Branches.from_lists(
+            [*r.names, *shifted.names],
+            np.concatenate([r.a, shifted.a]),
+            np.concatenate([r.b, shifted.b]),
+            np.concatenate([r.value, shifted.value]),
+        ),
+    )
+    assert check_same(both) is None
+    assert check_same(both, gmin=1e-12) is not None
+
+
+def test_sweep_arrays_share_the_column_indices_without_a_copy():
+    """The uint32 indices are a view of the Problem's int32 ones (same values)."""
+    p = compile_problem(grid(9, 11, seed=8, clamps=False))
+    s = sweep_arrays(p)
+    assert s.idx.dtype == np.uint32 and np.shares_memory(s.idx, p.indices)
+    assert np.array_equal(s.idx.astype(np.int64), p.indices.astype(np.int64))
