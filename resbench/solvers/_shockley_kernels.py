@@ -293,3 +293,166 @@ def diode_currents(vd, i_s, nvt, rs):  # pragma: no cover - compiled
         out[k] = i
         out[m + k] = g
     return out
+
+
+@njit(cache=True)
+def _newton_grad(x, indptr, indices, data, diag, c, d_sa, d_sc, d_const, i_s, nvt, rs, g0,
+                 grad, g):  # pragma: no cover - compiled  # fmt: skip
+    """The energy's gradient ``L x − c + Aᵀ(i(vd) − G0 vd)`` into ``grad`` and the
+    diodes' conductances into ``g`` (``L``: the surrogate's Laplacian, whose G0 terms
+    the ``− G0 vd`` undoes; ``A``: the diodes' incidence on the free supernodes)."""
+    n = x.shape[0]
+    for i in range(n):
+        acc = diag[i] * x[i]
+        for e in range(indptr[i], indptr[i + 1]):
+            acc -= data[e] * x[indices[e]]
+        grad[i] = acc - c[i]
+    for k in range(d_sa.shape[0]):
+        a = d_sa[k]
+        b = d_sc[k]
+        vd = d_const[k]
+        if a >= 0:
+            vd += x[a]
+        if b >= 0:
+            vd -= x[b]
+        i, gk = _diode_iv(vd, i_s[k], nvt[k], rs[k])
+        g[k] = gk
+        r = i - g0[k] * vd
+        if a >= 0:
+            grad[a] += r
+        if b >= 0:
+            grad[b] -= r
+
+
+@njit(cache=True)
+def _newton_slope(t, u, step, x, indptr, indices, data, diag, c, d_sa, d_sc, d_const, i_s,
+                  nvt, rs, g0, grad, g):  # pragma: no cover - compiled  # fmt: skip
+    """The energy's derivative along ``step`` at ``u + t step`` (``x``, ``grad``, ``g``:
+    work arrays)."""
+    for i in range(u.shape[0]):
+        x[i] = u[i] + t * step[i]
+    _newton_grad(x, indptr, indices, data, diag, c, d_sa, d_sc, d_const, i_s, nvt, rs, g0,
+                 grad, g)  # fmt: skip
+    s = 0.0
+    for i in range(u.shape[0]):
+        s += step[i] * grad[i]
+    return s
+
+
+@kernel(I64, I32, F64, F64, F64, F64, F64, I64, I64, F64, F64, F64, F64, F64, F64, FLOAT, INT)
+def newton_dense(indptr, indices, data, diag, c, lo, hi, d_sa, d_sc, d_const, i_s, nvt, rs, g0,
+                 u, tol_i, max_iter):  # pragma: no cover - compiled  # fmt: skip
+    """Projected Newton on a small reduced Shockley problem, dense, in place on ``u``;
+    returns its iterations (``resbench.solvers.shockley.newton_polish`` describes the
+    method, and runs it with scipy on larger problems).  One call instead of a few
+    hundred numpy operations: on a circuit of a few nodes the Python version costs
+    milliseconds, far more than its arithmetic."""
+    n = u.shape[0]
+    m = d_sa.shape[0]
+    grad = np.empty(n)
+    g = np.empty(m)
+    xw = np.empty(n)
+    gw = np.empty(n)
+    gkw = np.empty(m)
+    step = np.empty(n)
+    free = np.empty(n, dtype=np.int64)
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+        _newton_grad(u, indptr, indices, data, diag, c, d_sa, d_sc, d_const, i_s, nvt, rs, g0,
+                     grad, g)  # fmt: skip
+        nf = 0
+        worst = 0.0
+        for i in range(n):
+            if (u[i] <= lo[i] and grad[i] > 0.0) or (u[i] >= hi[i] and grad[i] < 0.0):
+                continue
+            free[nf] = i
+            nf += 1
+            worst = max(worst, abs(grad[i]))
+        if nf == 0 or worst <= tol_i:
+            break
+        # the Hessian L + Aᵀ diag(g − G0) A on the free nodes
+        pos = np.full(n, -1, dtype=np.int64)
+        for j in range(nf):
+            pos[free[j]] = j
+        hess = np.zeros((nf, nf))
+        for j in range(nf):
+            i = free[j]
+            hess[j, j] += diag[i]
+            for e in range(indptr[i], indptr[i + 1]):
+                q = pos[indices[e]]
+                if q >= 0:
+                    hess[j, q] -= data[e]
+        for k in range(m):
+            w = g[k] - g0[k]
+            a = pos[d_sa[k]] if d_sa[k] >= 0 else -1
+            b = pos[d_sc[k]] if d_sc[k] >= 0 else -1
+            if a >= 0:
+                hess[a, a] += w
+            if b >= 0:
+                hess[b, b] += w
+            if a >= 0 and b >= 0:
+                hess[a, b] -= w
+                hess[b, a] -= w
+        rhs = np.empty(nf)
+        for j in range(nf):
+            rhs[j] = -grad[free[j]]
+        try:
+            step_f = np.linalg.solve(hess, rhs)
+        except Exception:  # singular: stop (the sweeps go on from u)
+            break
+        if not np.all(np.isfinite(step_f)):
+            break
+        step[:] = 0.0
+        for j in range(nf):
+            step[free[j]] = step_f[j]
+        t_max = 1.0
+        for i in range(n):
+            if step[i] > 0.0:
+                t_max = min(t_max, (hi[i] - u[i]) / step[i])
+            elif step[i] < 0.0:
+                t_max = min(t_max, (lo[i] - u[i]) / step[i])
+        if t_max <= 0.0:
+            break
+        # the line search: the root in [0, t_max] of the increasing slope (regula falsi,
+        # Illinois rule, bracketed, to about 1e-12 of t_max)
+        s_hi = _newton_slope(t_max, u, step, xw, indptr, indices, data, diag, c, d_sa, d_sc,
+                             d_const, i_s, nvt, rs, g0, gw, gkw)  # fmt: skip
+        if s_hi <= 0.0:
+            t = t_max
+        else:
+            lo_t, hi_t = 0.0, t_max
+            s_lo = _newton_slope(0.0, u, step, xw, indptr, indices, data, diag, c, d_sa, d_sc,
+                                 d_const, i_s, nvt, rs, g0, gw, gkw)  # fmt: skip
+            if s_lo >= 0.0:
+                t = 0.0
+            else:
+                side = 0
+                for _ in range(100):
+                    t = (lo_t * s_hi - hi_t * s_lo) / (s_hi - s_lo)
+                    if not lo_t < t < hi_t:
+                        t = 0.5 * (lo_t + hi_t)
+                    st = _newton_slope(t, u, step, xw, indptr, indices, data, diag, c, d_sa,
+                                       d_sc, d_const, i_s, nvt, rs, g0, gw, gkw)  # fmt: skip
+                    if st > 0.0:
+                        hi_t, s_hi = t, st
+                        if side == 1:
+                            s_lo *= 0.5
+                        side = 1
+                    else:
+                        lo_t, s_lo = t, st
+                        if side == -1:
+                            s_hi *= 0.5
+                        side = -1
+                    if hi_t - lo_t <= 1e-12 * t_max or st == 0.0:
+                        break
+                t = lo_t
+        moved = False
+        for i in range(n):
+            x = min(max(u[i] + t * step[i], lo[i]), hi[i])
+            if x != u[i]:
+                moved = True
+            xw[i] = x
+        if not moved:
+            break
+        u[:] = xw
+    return it

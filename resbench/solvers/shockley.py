@@ -41,6 +41,11 @@ from resbench.solvers import guard_finite
 from resbench.solvers.problem import compile_problem
 
 NEWTON_AFTER = 100  # sweeps before the Newton polish is tried
+NEWTON_AFTER_SMALL = 10  # the same on problems of at most SMALL_NEWTON free supernodes,
+# where a dense Newton iteration costs less than a few sweeps
+SMALL_NEWTON = 64
+EARLY_NEWTON_ITER = 30  # iterations of the early attempt (from a good point Newton needs
+# under 10; one that needs more is cheaper to leave to the sweeps)
 DENSE_NEWTON = 300  # free supernodes up to which the Newton polish uses dense algebra
 NEWTON_MAX_NODES = 200_000  # free supernodes up to which it is (a sparse factorisation)
 _warmed = False
@@ -193,8 +198,8 @@ def compile_shockley(ex: Expanded, gmin: float = 0.0) -> ShockleyProblem:
     return ShockleyProblem(
         p, a_diag, e_ptr, e_diode, e_sign, e_other, np.ascontiguousarray(e_const),
         np.ascontiguousarray(ex.i_s[k_sh]), np.ascontiguousarray(ex.nvt[k_sh]),
-        np.ascontiguousarray(ex.rs[k_sh]), g0, k_sh, np.where(live, sa, -1),
-        np.where(live, sc, -1), const,
+        np.ascontiguousarray(ex.rs[k_sh]), g0, k_sh, np.where(live, sa, -1).astype(np.int64),
+        np.where(live, sc, -1).astype(np.int64), const,
     )  # fmt: skip
 
 
@@ -216,7 +221,8 @@ def solve_shockley(
     t0: float | None = None,
 ) -> Solution:
     """Exact coordinate descent on the expanded circuit (voltages of its nodes); when the
-    sweeps are slow (``NEWTON_AFTER`` sweeps) and ``newton``, the Newton polish."""
+    sweeps are slow (``NEWTON_AFTER`` sweeps, ``NEWTON_AFTER_SMALL`` on small problems)
+    and ``newton``, the Newton polish."""
     t0 = time.perf_counter() if t0 is None else t0
     sp = compile_shockley(ex, gmin=gmin)
     p = sp.p
@@ -225,11 +231,19 @@ def solve_shockley(
     tol_v = tol * p.v_scale
     tol_i = KCL_FACTOR * tol * p.i_scale
     sweeps = 0
-    newton = 0 if newton else -1  # -1: no polish (cd's polish="never")
+    # sweeps before each Newton attempt: on a small problem an early, cheap one whose
+    # point is dropped when it does not meet the KCL rule (the sweeps then go on from
+    # where they were, and the usual attempt follows at NEWTON_AFTER sweeps)
+    attempts = [NEWTON_AFTER]
+    if p.n <= SMALL_NEWTON:
+        attempts = [NEWTON_AFTER_SMALL, NEWTON_AFTER - NEWTON_AFTER_SMALL]
+    if not newton or p.n > NEWTON_MAX_NODES:
+        attempts = []  # no polish (cd's polish="never"), or too large for it
+    newton_iterations, polished = 0, False
     while True:
         budget = int(max_sweeps - sweeps)
-        if newton == 0 and p.n <= NEWTON_MAX_NODES:
-            budget = min(budget, NEWTON_AFTER)
+        if attempts:
+            budget = min(budget, attempts[0])
         status, done, est, bad = sk.shockley_sweeps(*_args(sp), u, budget, float(tol_v))
         sweeps += int(done)
         if status == sk.NO_ROOT:
@@ -239,14 +253,22 @@ def solve_shockley(
                 "diodes can carry in reverse (IS) and no resistor drains it",
                 nodes=[node],
             )
-        if status == sk.SWEEP_LIMIT and newton == 0 and sweeps < max_sweeps:
+        if status == sk.SWEEP_LIMIT and attempts and sweeps < max_sweeps:
             # slow sweeps (conducting diodes between free nodes are stiff couplings):
             # projected Newton on the whole reduced problem, then sweeps again
-            newton = newton_polish(sp, u, tol_i)
+            attempts.pop(0)
+            before = u.copy() if attempts else None
+            newton_iterations += newton_polish(
+                sp, u, tol_i, max_iter=EARLY_NEWTON_ITER if attempts else 100
+            )
             res = float(sk.shockley_residual(*_args(sp), u))
             if res <= tol_i:  # Newton's answer already meets the KCL stop rule
-                status, est = sk.CONVERGED, 0.0
+                status, est, polished = sk.CONVERGED, 0.0, True
                 break
+            if before is not None:
+                u[:] = before  # an early attempt that missed: its point is not used
+            else:
+                attempts, polished = [], True
             continue
         res = float(sk.shockley_residual(*_args(sp), u))
         # a conducting diode is a large conductance g: a voltage error δ is a current
@@ -271,8 +293,8 @@ def solve_shockley(
             "error_estimate": float(est),
             "i_scale": p.i_scale,
             "v_scale": p.v_scale,
-            "polished": newton > 0,
-            "newton_iterations": max(newton, 0),
+            "polished": polished,
+            "newton_iterations": newton_iterations,
         },
     )
 
@@ -290,11 +312,15 @@ def newton_polish(sp: ShockleyProblem, u: np.ndarray, tol_i: float, max_iter: in
     first bound it meets and damped by an exact line search (bisection on the energy's
     derivative along it, which is increasing: the energy is convex).  Stops when the
     largest projected imbalance is ≤ ``tol_i`` or the step no longer moves ``u``."""
+    p = sp.p
+    n = p.n
+    if n <= DENSE_NEWTON:  # small problems: one numba call, the same method, dense
+        args = (p.indptr, p.indices, p.data, p.diag, p.c, p.lo, p.hi, sp.d_sa, sp.d_sc,
+                sp.d_const, sp.i_s, sp.nvt, sp.rs, sp.g0)  # fmt: skip
+        return int(sk.newton_dense(*args, u, float(tol_i), int(max_iter)))
     import scipy.sparse as sps
     import scipy.sparse.linalg as spla
 
-    p = sp.p
-    n = p.n
     lmat = sps.diags(p.diag) - sps.csr_matrix((p.data, p.indices, p.indptr), shape=(n, n))
     m = sp.d_sa.size
     rows = np.concatenate([np.arange(m), np.arange(m)])
@@ -303,9 +329,6 @@ def newton_polish(sp: ShockleyProblem, u: np.ndarray, tol_i: float, max_iter: in
     keep = cols >= 0
     amat = sps.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(m, n))
     amat_t = amat.T.tocsr()
-    dense = n <= DENSE_NEWTON  # small problems: numpy's dense algebra has less overhead
-    if dense:
-        lmat, amat, amat_t = lmat.toarray(), amat.toarray(), amat_t.toarray()
     g0 = sp.g0
 
     def vd_of(x: np.ndarray) -> np.ndarray:
@@ -327,12 +350,8 @@ def newton_polish(sp: ShockleyProblem, u: np.ndarray, tol_i: float, max_iter: in
             break
         f = np.flatnonzero(free)
         try:
-            if dense:
-                hess = lmat + (amat_t * (g - g0)) @ amat
-                step_f = -np.linalg.solve(hess[np.ix_(f, f)], grad[f])
-            else:
-                hess = lmat + amat_t @ sps.diags(g - g0) @ amat
-                step_f = -spla.spsolve(hess[f][:, f].tocsc(), grad[f])
+            hess = lmat + amat_t @ sps.diags(g - g0) @ amat
+            step_f = -spla.spsolve(hess[f][:, f].tocsc(), grad[f])
         except (RuntimeError, np.linalg.LinAlgError):
             break
         if not np.all(np.isfinite(step_f)):
