@@ -43,11 +43,9 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.optimize import nnls
-from scipy.sparse.csgraph import connected_components
 
-from resbench._certificate_kernels import resistor_balance
+from resbench._certificate_kernels import link_components, resistor_balance
 from resbench.circuit import Branches, Circuit
 from resbench.diodes import expand, has_models, internal_voltages, shockley_current
 
@@ -386,10 +384,7 @@ def _unknown_currents(
     if live.size and n > 1:
         la, lb = ua[live], ub[live]
         internal = (la != 0) & (lb != 0)
-        graph = sp.coo_matrix(
-            (np.ones(int(internal.sum())), (la[internal], lb[internal])), shape=(n, n)
-        )
-        _, label = connected_components(graph, directed=False)
+        label = link_components(n, la[internal].astype(np.int64), lb[internal].astype(np.int64))
         comp = np.where(la != 0, label[la], label[lb])
         n_unknowns = np.bincount(comp, minlength=label.max() + 1)
         n_members = np.bincount(label[1:], minlength=label.max() + 1)

@@ -36,12 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 from threadpoolctl import ThreadpoolController
 
 from resbench._unionfind import UnionFind
 from resbench.errors import CircuitError
 from resbench.solvers import _kernels as kernels
+from resbench.solvers._polish_kernels import edge_components
 from resbench.solvers.direct import factorize, singular_error, ungrounded_nodes
 from resbench.solvers.problem import Problem
 
@@ -75,6 +75,7 @@ def _constraints(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return an, ca, w
 
 
+BLAS_UNTHREADED = 32  # free supernodes up to which polish leaves BLAS's threads as they are
 DENSE_MAX = 400  # below this many unknowns, dense linear algebra is faster
 
 
@@ -154,8 +155,12 @@ def polish(
     """Finish the minimisation exactly from a feasible point u0 (see module docstring).
 
     BLAS runs single-threaded here: the matrices are small, and threads only add
-    overhead on them (measured: docs/measurements.md, "Polish").
+    overhead on them (measured: docs/measurements.md, "Polish").  Problems of at most
+    ``BLAS_UNTHREADED`` free supernodes skip the limit: BLAS does not thread matrices
+    that small, and setting it costs more than their whole polish.
     """
+    if p.n <= BLAS_UNTHREADED:
+        return _polish(p, u0, tight_tol=tight_tol, max_iter=max_iter)
     with _BLAS.limit(limits=1, user_api="blas"):
         return _polish(p, u0, tight_tol=tight_tol, max_iter=max_iter)
 
@@ -251,10 +256,7 @@ def _singular_groups(p, cl, m, ext):
     rows = np.repeat(np.arange(n), np.diff(p.indptr))
     ci, cj = cl[rows], cl[p.indices]
     both = (ci >= 0) & (cj >= 0) & (ci != cj)
-    n_comp, comp = connected_components(
-        sp.coo_matrix((np.ones(int(both.sum())), (ci[both], cj[both])), shape=(m, m)),
-        directed=False,
-    )
+    n_comp, comp = edge_components(m, ci[both], cj[both])
     grounded = np.zeros(n_comp, dtype=bool)
     free = cl >= 0
     grounded[comp[cl[free & (p.island < 0)]]] = True  # holds a node with a conductance
