@@ -27,6 +27,7 @@ sample's values (:func:`with_values`) to ≤ 1e-9 of the voltage scale (tests).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -571,7 +572,7 @@ class Network:
         vcol, vidx, icol, iidx = self._in_columns
         vv[vidx] = s[vcol]
         iv[iidx] = s[icol]
-        return dataclasses.replace(
+        return _replaced(
             c,
             vsources=Branches(vs.names, vs.a, vs.b, vv),
             isources=Branches(isrc.names, isrc.a, isrc.b, iv),
@@ -711,7 +712,7 @@ class Network:
             self._s0,
             self._free_nodes if p.n else np.zeros(0, dtype=np.int64),
             self._free_sn if p.n else np.zeros(0, dtype=np.int64),
-            np.ascontiguousarray(U, dtype=np.float64) if p.n else np.zeros((1, Bp)),
+            np.ascontiguousarray(U.T, dtype=np.float64) if p.n else np.zeros((Bp, 1)),
             V,
         )
         V[infeasible] = np.nan
@@ -1038,7 +1039,7 @@ class Network:
                 max_sweeps,
                 omega,
             )
-            return np.ascontiguousarray(U[:, :B]), st[:B], swp[:B], om
+            return U[:, :B], st[:B], swp[:B], om
         width = _chunk_width(B)
         nch = B // width
 
@@ -1061,8 +1062,8 @@ class Network:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """The chunked sweeps on ``Q`` (c / diag) from ``U`` (the start), both in chunk
         layout ``[chunk, n, width]`` and the sweeps' precision; bounds and diode limits
-        ``[rows, B]`` or shared ``[rows, 1]``.  Returns U [n, B] (node-major, float64;
-        an infeasible sample's column is 0), status, sweeps, ω."""
+        ``[rows, B]`` or shared ``[rows, 1]``.  Returns U [n, B] (float64, a view of
+        sample-major rows; an infeasible sample's column is 0), status, sweeps, ω."""
         from resbench.batch import _kernels as bk
 
         sw = self._sweep
@@ -1079,7 +1080,7 @@ class Network:
         empty = np.zeros((1, 0, 1), dtype=dt)
         in_l = chunks(ffl[self._in_order]) if ffl.size else empty
         out_l = chunks(ffl[self._out_order]) if ffl.size else empty
-        OUT = np.empty((n, B), dtype=dt)
+        OUT = np.empty((B, n), dtype=dt)  # sample-major (the kernel's copy-out)
         tolv = np.ascontiguousarray(v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol))
         status = np.zeros(B, dtype=np.int64)
         status[infeasible] = bk.PENDING
@@ -1111,7 +1112,7 @@ class Network:
             est,
             om,
         )
-        Uf = OUT if dt == np.float64 else OUT.astype(np.float64)
+        Uf = (OUT if dt == np.float64 else OUT.astype(np.float64)).T  # [n, B], by sample
         if infeasible.any():  # never swept: OUT holds no value there
             Uf[:, infeasible] = 0.0
         return Uf, status, sweeps, float(om.max())
@@ -1133,7 +1134,7 @@ class Network:
         c = np.ascontiguousarray(Cn[:, b])
         ff = col(ffl) if ffl.size else p.ff_limit
         i_scale = float(sample_i_scales(p, c[:, None], v_scale[b : b + 1])[0])
-        return dataclasses.replace(
+        return _replaced(
             p,
             c=c,
             lo=col(lo),
@@ -1267,6 +1268,15 @@ class Network:
         for col, j in self._i_in:
             iv[:, j] = S[:, col]
         return {"vsource_values": vv, "isource_values": iv}
+
+
+def _replaced(obj, **fields):
+    """``dataclasses.replace`` without re-running ``__init__`` (a shallow copy with some
+    fields changed): for the objects of one sample, made per call of ``solve``, whose
+    other fields were validated when the network was set up."""
+    out = copy.copy(obj)
+    out.__dict__.update(fields)
+    return out
 
 
 def _chunk_width(B: int) -> int:
