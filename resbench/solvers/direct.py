@@ -38,8 +38,11 @@ to a fixed voltage (a floating island that slipped past the problem's checks):
 
 from __future__ import annotations
 
+import ctypes
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +61,45 @@ except ImportError:  # pragma: no cover - depends on the environment
     _cholmod_analyze = None
     CholmodError = RuntimeError  # type: ignore[assignment,misc]
 
+
+def _openmp_runtime() -> ctypes.CDLL | None:
+    """The GNU OpenMP runtime when a library already loaded it (Debian's CHOLMOD is
+    built with OpenMP), else None; never loads it."""
+    try:
+        lib = ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+        lib.omp_get_max_active_levels.restype = ctypes.c_int
+        lib.omp_set_max_active_levels.argtypes = [ctypes.c_int]
+    except (OSError, AttributeError):
+        return None
+    return lib
+
+
+_GOMP = _openmp_runtime() if _cholmod_analyze is not None else None
+
+
+@contextmanager
+def serial_openmp() -> Iterator[None]:
+    """OpenMP regions run on the calling thread only, for the duration.
+
+    Debian's CHOLMOD opens an OpenMP region with a fixed thread count
+    (``num_threads``, so ``OMP_NUM_THREADS`` does not reach it) for small copy loops
+    in every supernode; the threads' wake-ups and spinning cost more than the loops
+    (300×300 mesh, supernodal: 0.21 s instead of 0.34–0.50 s wall under load,
+    docs/grids.md).  Setting the runtime's max-active-levels to 0 makes those regions
+    serial; the previous value is restored after, so numba's OpenMP layer (the same
+    runtime) is untouched outside.  The arithmetic is the same either way.
+    """
+    if _GOMP is None:
+        yield
+        return
+    old = int(_GOMP.omp_get_max_active_levels())
+    _GOMP.omp_set_max_active_levels(0)
+    try:
+        yield
+    finally:
+        _GOMP.omp_set_max_active_levels(old)
+
+
 # ---------------------------------------------------------------- cost model
 # One place for the measured constants (docs/grids.md, "Cost model": CPU seconds, one
 # BLAS thread, CHOLMOD, on the 2-core machine under load).  A sweep streams each
@@ -67,6 +109,12 @@ except ImportError:  # pragma: no cover - depends on the environment
 # 0.04 s on a 100k chain or star (the model over-estimates those, which only delays
 # the switch there by a chunk).  The same model whichever factorisation is installed,
 # so the switch, and the sweep count, are the same everywhere.
+# Since then the factorisation got faster (serial OpenMP regions, nested dissection:
+# 0.27 / 1.4 / ~4.3 s on 300² / 600² / 1000²), but the model is kept: what the finish
+# costs depends on how close the sweeps got as much as on the factorisation.  A model
+# fitted to the new times (2.5e-7 · nnz^1.08) switched the 300×300 clamped grid after
+# 40 sweeps instead of 80, and its finish took 5 active-set steps instead of 3 (64
+# nodes changed bounds in the first), 0.9 s CPU instead of 0.5 s (docs/grids.md).
 SWEEP_S_PER_ENTRY = 1.5e-9  # s per (directed edge + node) of one sweep
 FACTOR_S_BASE = 2e-3  # s: fixed cost of assembling and factorising a small system
 FACTOR_S_COEF = 1.4e-7  # s per (nnz of L, diagonal included)^FACTOR_EXP
@@ -80,8 +128,21 @@ DENSE_ROW = 1000  # SuperLU: a row with more entries (a star's hub) makes the mi
 # aside, takes 0.16 s there (but 2.5× MMD's time on meshes)
 BORDER_MAX = 64  # a step reuses the last factor when its free set differs by ≤ this many
 BORDER_ENTRIES = 20_000_000  # … and the k dense columns of the border fit in 160 MB
+COLUMN_S_PER_ENTRY = 2.2e-8  # s per (nnz + n) of one column's solve with the factor
+# (0.010 s per column on a 300×300 mesh; a 64-node border cost 0.7–0.8 s there, a new
+# factorisation 0.3 s)
+BORDER_SHARE = 0.5  # … and the k column solves cost ≤ this share of a factorisation,
+# both as modelled (factor_seconds over-estimates today's factorisations ~1.6× on
+# meshes: the break-even, measured, is k ≈ 25–30 on the 300×300 mesh)
 GENERAL_MIN = 2000  # free nodes above which nets with free–free diodes try finish_general
 # before the primal polish (below, the polish's steps cost little: unchanged behaviour)
+ND_MIN = 50_000  # nodes from which CHOLMOD gets a nested-dissection order on mesh-like
+# systems (below, AMD's order costs as many flops: 70² … 200² meshes, within ±15 %)
+ND_MIN_DENSITY = 4.5  # … whose matrix has ≥ this many entries per row (2-D meshes ~5;
+# chains, stars and trees 3, where AMD's order is already optimal)
+ND_MAX_DEGREE = 64  # … and no row with more (a hub: a level is then most of the graph)
+ND_LEAF = 64  # parts of at most this many nodes are not split further
+ND_GIVE_UP = 2.25  # (separator size)² / part size above which AMD is used instead
 MAX_ITER = 50  # primal–dual steps before the fall-back to the primal polish
 REL_TOL = 1e-12  # as in polish: feasibility and multiplier signs, relative to the scales
 
@@ -95,6 +156,16 @@ def factor_seconds(p: Problem) -> float:
     """Modelled seconds of one factorisation of ``p``'s reduced Laplacian, from its nnz."""
     nnz = float(p.indices.shape[0] + p.n)
     return FACTOR_S_BASE + FACTOR_S_COEF * nnz**FACTOR_EXP
+
+
+def border_limit(p: Problem) -> int:
+    """The most nodes by which a step's free set may differ from the factored one and
+    still reuse its factor (:class:`_Base`): :data:`BORDER_MAX`, fewer when the k dense
+    columns would pass :data:`BORDER_ENTRIES` numbers or their solves would cost more
+    than :data:`BORDER_SHARE` of a factorisation (a function of the size only)."""
+    column = COLUMN_S_PER_ENTRY * (p.indices.shape[0] + p.n)
+    by_cost = int(BORDER_SHARE * factor_seconds(p) / max(column, 1e-300))
+    return max(0, min(BORDER_MAX, BORDER_ENTRIES // max(p.n, 1), by_cost))
 
 
 def predicted_sweeps(rate: float, error: float, tol_v: float) -> float:
@@ -134,13 +205,39 @@ def backend() -> str:
     return "cholmod" if _cholmod_analyze is not None else "splu"
 
 
+def nd_order(csc: sp.csc_matrix) -> np.ndarray | None:
+    """A nested-dissection elimination order for the SPD matrix ``csc`` (both
+    triangles, sorted indices) when it looks like a 2-D mesh, else None (module doc).
+
+    A function of the sparsity pattern only: ≥ :data:`ND_MIN` rows, ≥
+    :data:`ND_MIN_DENSITY` entries per row, none with more than :data:`ND_MAX_DEGREE`,
+    and level-set separators no larger than ~1.5 √(part size)
+    (:func:`resbench.solvers._direct_kernels.nested_dissection`).  On the 300×300
+    clamped grid it needs 0.55× the flops of AMD's order (3.3e8 vs 6.0e8, as METIS's
+    3.2e8) and takes about as long to find; on the 1000×1000 grid the factorisation
+    took 2.5 s instead of 3.6 s (docs/grids.md).
+    """
+    n = csc.shape[0]
+    if n < ND_MIN or csc.nnz < ND_MIN_DENSITY * n:
+        return None
+    if int(np.diff(csc.indptr).max()) > ND_MAX_DEGREE:
+        return None
+    perm, worst = _dk.nested_dissection(
+        csc.indptr.astype(np.int64, copy=False),
+        csc.indices.astype(np.int32, copy=False),
+        ND_LEAF,
+        ND_GIVE_UP,
+    )
+    return perm if worst <= ND_GIVE_UP else None
+
+
 def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A solver x = M⁻¹ b for a sparse SPD matrix M (both triangles stored).
 
-    CHOLMOD (AMD ordering; simplicial or supernodal as CHOLMOD chooses) when
-    available, else SuperLU with no pivoting and the minimum-degree ordering on AᵀA + A
-    (COLAMD when a row is dense).  ``use``
-    forces ``"cholmod"`` or ``"splu"``.
+    CHOLMOD (nested dissection on mesh-like matrices, :func:`nd_order`, else AMD;
+    simplicial or supernodal as CHOLMOD chooses) when available, else SuperLU with
+    no pivoting and the minimum-degree ordering on AᵀA + A (COLAMD when a row is
+    dense).  ``use`` forces ``"cholmod"`` or ``"splu"``.
     Raises ``np.linalg.LinAlgError`` when M is not positive definite / singular.
     """
     use = backend() if use is None else use
@@ -148,15 +245,39 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
     if use == "cholmod":
         if _cholmod_analyze is None:
             raise ValueError("CHOLMOD is not installed (pip install 'resbench[sparse]')")
+        csc.sort_indices()
+        perm = nd_order(csc)
+        if perm is not None:
+            ptr, idx, val = _dk.permute_symmetric(
+                csc.indptr.astype(np.int64, copy=False),
+                csc.indices.astype(np.int32, copy=False),
+                csc.data.astype(np.float64, copy=False),
+                perm,
+            )
+            csc = sp.csc_matrix((val, idx, ptr), shape=csc.shape)
+            csc.has_sorted_indices = True
         # mode "auto": CHOLMOD picks supernodal when flops / nnz(L) is large (meshes:
         # 4× faster numeric phase on a 2-layer 300×300 power grid), simplicial
         # otherwise (chains, stars: supernodal took 0.58 s instead of 0.013 s on a
-        # 100k-leaf star); docs/grids.md
+        # 100k-leaf star); docs/grids.md.  With our order CHOLMOD only postorders it.
         try:
-            factor = _cholmod_analyze(csc, mode="auto", ordering_method="amd").cholesky(csc)
+            with serial_openmp():
+                factor = _cholmod_analyze(
+                    csc, mode="auto", ordering_method="amd" if perm is None else "natural"
+                ).cholesky(csc)
         except CholmodError as exc:
             raise np.linalg.LinAlgError(str(exc)) from None
-        return factor.solve_A
+        if perm is None:
+            return factor.solve_A
+        solve_p = factor.solve_A
+
+        def solve(b: np.ndarray) -> np.ndarray:
+            b = np.asarray(b)
+            x = np.empty(b.shape)
+            x[perm] = solve_p(b[perm])
+            return x
+
+        return solve
     try:
         # SPD: no pivoting needed, and pivoting off the diagonal (SuperLU's default
         # threshold 1) wrecks the symmetric ordering: 32 s instead of 4.9 s on a
@@ -355,15 +476,15 @@ def finish_bounds(
 
     Only for problems without free–free diodes and islands.  ``kmax``: the most nodes
     by which a step's free set may differ from the factored one and still reuse its
-    factor (:class:`_Base`; default :data:`BORDER_MAX`, capped so the k dense columns
-    stay under :data:`BORDER_ENTRIES` numbers); 0 refactorises at every step.  Raises
+    factor (:class:`_Base`; default :func:`border_limit`); 0 refactorises at every
+    step.  Raises
     CircuitError (naming the nodes) when the reduced system is singular.
     """
     if p.n_ff_diodes or p.n_islands:
         raise ValueError("finish_bounds handles bound constraints only")
     check_grounded(p)
     if kmax is None:
-        kmax = min(BORDER_MAX, BORDER_ENTRIES // max(p.n, 1))
+        kmax = border_limit(p)
     vtol = REL_TOL * p.v_scale
     ltol = REL_TOL * p.i_scale
     has_lo, has_hi = np.isfinite(p.lo), np.isfinite(p.hi)
