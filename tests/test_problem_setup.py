@@ -30,9 +30,35 @@ from resbench.solvers.problem import compile_problem
 
 
 # ---------------------------------------------------------------- the old algorithm
+def old_supernodes(circuit: Circuit):
+    """The union–find with offsets over all nodes, and its KVL error."""
+    vs, res, ind = circuit.vsources, circuit.resistors, circuit.inductors
+    shorts = np.flatnonzero(res.value == 0.0)
+    la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64)
+    lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64)
+    lval = np.concatenate([vs.value, np.zeros(shorts.size + len(ind))])
+    root, offset, bad = kernels.union_offsets(circuit.n_nodes, la, lb, lval, P.KVL_REL_TOL)
+    if bad >= 0:
+        names = list(vs.names) + [res.names[int(j)] for j in shorts] + list(ind.names)
+        links = list(zip(names, la.tolist(), lb.tolist(), lval.tolist(), strict=True))
+        name, a, b, val = links[bad]
+        loop = P._source_loop(links[:bad], a, b)
+        drop = P._path_drop(links[:bad], a, b)
+        elements = [name] + loop
+        raise CircuitError(
+            f"voltage sources form a loop whose values disagree (KVL): "
+            f"{', '.join(elements)} require v({circuit.nodes[a]}) - v({circuit.nodes[b]}) "
+            f"to be both {val:.12g} V and {drop:.12g} V (they differ by {abs(val - drop):.3g} V); "
+            "remove one source or fix its value",
+            elements=elements,
+            nodes=[circuit.nodes[a], circuit.nodes[b]],
+        )
+    return root, offset
+
+
 def old_number_supernodes(circuit: Circuit):
     n_nodes = circuit.n_nodes
-    roots, offs = P._supernodes(circuit)
+    roots, offs = old_supernodes(circuit)
     is_root = roots == np.arange(n_nodes)
     is_root[0] = False
     root_ids = np.flatnonzero(is_root)
@@ -315,3 +341,39 @@ def test_sweep_arrays_share_the_column_indices_without_a_copy():
     s = sweep_arrays(p)
     assert s.idx.dtype == np.uint32 and np.shares_memory(s.idx, p.indices)
     assert np.array_equal(s.idx.astype(np.int64), p.indices.astype(np.int64))
+
+
+@SETTINGS
+@given(random_circuits(max_nodes=10, max_diodes=3), st.data())
+def test_conflicting_source_loops_fail_as_before(circuit, data):
+    """A source added across the ends of a chain of sources with another value."""
+    vs = circuit.vsources
+    if not len(vs):
+        return
+    k = data.draw(st.integers(0, len(vs) - 1))
+    extra = Branches.from_lists(
+        [*vs.names, "vx"],
+        np.append(vs.a, vs.a[k]),
+        np.append(vs.b, vs.b[k]),
+        np.append(vs.value, vs.value[k] + data.draw(st.sampled_from([0.5, -1e-3, 0.0]))),
+    )
+    check_same(dataclasses.replace(circuit, vsources=extra))
+
+
+def test_a_loop_of_floating_sources_in_a_grid_fails_as_before():
+    """On a large node set (the union–find runs on the link ends only)."""
+    g = grid(30, 30, seed=9, clamps=False)
+    k = g.node_index()
+    chain = ["g5_5", "g5_6", "g6_6", "g6_5"]
+    a = [k[x] for x in chain]
+    b = [k[x] for x in chain[1:] + chain[:1]]
+    vs = g.vsources
+    for close in (-0.75, -0.5):  # consistent (0.25 · 3 − 0.75 = 0) or not
+        loop = Branches.from_lists(
+            [*vs.names, "va", "vb", "vc", "vd"],
+            np.concatenate([vs.a, a]),
+            np.concatenate([vs.b, b]),
+            np.concatenate([vs.value, [0.25, 0.25, 0.25, close]]),
+        )
+        failed = check_same(dataclasses.replace(g, vsources=loop)) is None
+        assert failed == (close != -0.75)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from resbench._jit import BOOL, F64, I32, I64, INT, U8, kernel
+from resbench._jit import BOOL, F64, I32, I64, INT, U8, U32, kernel
 
 # scales() flags: the fast path found nothing to report; else the caller reruns the
 # numpy code, which raises the error with its message
@@ -26,23 +26,45 @@ SCALES_OK = 0
 SCALES_CHECK = 1
 
 
-@kernel(I64, INT)
-def number_supernodes(root, n_nodes):  # pragma: no cover - compiled
-    """Free supernode numbers from the union–find roots (ground's root 0 is fixed).
+@kernel(F64)
+def first_nonfinite(values):  # pragma: no cover - compiled
+    """Index of the first NaN or ±inf in ``values``, or −1."""
+    for k in range(values.shape[0]):
+        if not np.isfinite(values[k]):
+            return k
+    return -1
 
-    Roots other than 0 get 0, 1, … in increasing node order; every node takes its
-    root's number (−1 for the nodes tied to ground).  Returns (supernode int32, n).
+
+@kernel(I64, I64, F64, I32, F64)
+def expand_supernodes(ends, root, off, supernode, offset):  # pragma: no cover - compiled
+    """Free supernode numbers and offsets of every node from the union–find with offsets
+    run on the link ends only (``ends``: the sorted distinct nodes that a link touches,
+    ground first; ``root``/``off``: its result on them, in their compact numbering).
+
+    A node that no link touches is its own root at offset 0.  Roots other than ground
+    are numbered 0, 1, … in increasing node order; every node takes its root's number
+    (−1 for the nodes tied to ground).  Writes ``supernode`` and ``offset`` (one entry
+    per node) and returns the number of free supernodes.
     """
-    number = np.full(n_nodes, -1, dtype=np.int32)
+    n_nodes = supernode.shape[0]
+    n_ends = ends.shape[0]
+    number = np.full(n_ends, -1, dtype=np.int32)  # per compact root: its supernode
     n = 0
-    for k in range(1, n_nodes):
-        if root[k] == k:
-            number[k] = n
-            n += 1
-    supernode = np.empty(n_nodes, dtype=np.int32)
+    p = 0
     for k in range(n_nodes):
-        supernode[k] = number[root[k]]
-    return supernode, n
+        if p < n_ends and ends[p] == k:
+            offset[k] = off[p]
+            if root[p] == p and k != 0:
+                number[p] = n
+                n += 1
+            p += 1
+        else:
+            offset[k] = 0.0
+            supernode[k] = n
+            n += 1
+    for p in range(n_ends):
+        supernode[ends[p]] = number[root[p]]
+    return n
 
 
 @njit(cache=True)
@@ -54,44 +76,42 @@ def _find(parent, x):  # pragma: no cover - compiled
     return x
 
 
-@kernel(I32, I32, F64, I32, F64, INT)
-def build_problem_arrays(ra, rb, ohms, supernode, offset, n):  # pragma: no cover - compiled
-    """Fold the resistors and build the free–free CSR in sweep colour order.
+# The free–free CSR in colour order, in three kernels (the caller allocates the arrays:
+# resbench.solvers._memory).  Together they are ``_kernels.fold_resistors`` +
+# ``fill_csr`` + ``greedy_colors`` + ``colour_order`` + ``permute_csr`` and the
+# renumbering of ``diag``, ``c`` and ``supernode``: the same arrays, bit for bit, with
+# fewer passes and no CSR built in supernode order and then copied.
 
-    Equivalent to ``_kernels.fold_resistors`` + ``fill_csr`` + ``greedy_colors`` +
-    ``colour_order`` + ``permute_csr`` and the renumbering of ``diag``, ``c`` and
-    ``supernode`` (the same arrays, bit for bit), in fewer passes and fewer bytes:
 
-    1. a light pass over the resistors counts each supernode's free–free edges and
-       lists each free–free edge at its higher-numbered end (linked lists: a half
-       adjacency, in supernode order);
-    2. the greedy colouring visits the supernodes in order and gives each the
-       smallest colour none of its lower-numbered neighbours has, which is what
-       ``greedy_colors`` computes from the full CSR (a node's higher neighbours are
-       still uncoloured when it is visited); the same loop joins each node to its
-       lower neighbours in a union–find (the connected components, for the islands);
-    3. a stable counting sort by colour (``colour_order``) gives the rank of each
-       supernode in colour order, and the supernodes are renumbered by it;
-    4. one pass over the resistors, in the new numbering, folds fixed-node edges into
-       ``diag``/``c`` (the operations of ``fold_resistors``, in the same order: each
-       node's sums see the same terms in the same order whatever its number) and
-       writes the free–free edges into the CSR rows, which therefore keep the
-       resistor order as ``fill_csr`` + ``permute_csr`` did; it also marks the
-       supernodes with an edge to a fixed node.
+@kernel(I32, I32, F64, I32, I32, I32, I32, I32, I32, I32, I32)
+def order_supernodes(
+    ra, rb, ohms, supernode, deg, head, low, nxt, color, mark, parent
+):  # pragma: no cover - compiled
+    """Degrees, greedy colours and connected components of the free–free graph.
 
-    Returns ``(supernode, indptr, indices, data, diag, c, held, parent, rank)``:
-    ``supernode`` renumbered in colour order; ``held[k]`` is 1 when supernode k has a
-    resistor to a fixed node; ``parent`` the union–find forest over the supernodes in
-    their *first* numbering and ``rank[i]`` the new number of first number i (for
-    :func:`all_grounded`).
+    1. One light pass over the resistors counts each supernode's free–free edges
+       (``deg``) and lists each edge at its higher-numbered end: ``head[i]`` is the last
+       edge listed at i, ``low[q]`` an edge's lower end, ``nxt[q]`` the edge listed
+       before it at the same node (linked lists: a half adjacency).
+    2. The greedy colouring visits the supernodes in order and gives each the smallest
+       colour none of its lower-numbered neighbours has.  That is what
+       ``_kernels.greedy_colors`` computes from the full CSR (a node's higher neighbours
+       are still uncoloured when it is visited, and a smallest absent colour does not
+       depend on the order the neighbours are read in).  The same loop joins each node
+       to its lower neighbours in a union–find (``parent``; the smaller root stays a
+       root).
+
+    ``deg``, ``head``, ``color``, ``parent`` have one entry per free supernode, ``mark``
+    one more (scratch: ``mark[c] = i`` while colour c is taken at i), ``low`` and
+    ``nxt`` one per resistor; any contents on entry.  Returns (edges, colours): the
+    number of free–free edges and of colours.
     """
-    m = ra.shape[0]
-    deg = np.zeros(n, dtype=np.int32)
-    head = np.full(n, -1, dtype=np.int32)  # last free–free edge listed at each node
-    low = np.empty(m, dtype=np.int32)  # per listed edge: its lower end
-    nxt = np.empty(m, dtype=np.int32)  # per listed edge: the one listed before it
-    mff = 0
-    for e in range(m):  # 1. count the free–free edges, list each at its higher end
+    n = deg.shape[0]
+    for i in range(n):
+        deg[i] = 0
+        head[i] = -1
+    m_ff = 0
+    for e in range(ra.shape[0]):
         if ohms[e] <= 0.0:
             continue
         i = supernode[ra[e]]
@@ -101,88 +121,101 @@ def build_problem_arrays(ra, rb, ohms, supernode, offset, n):  # pragma: no cove
         deg[i] += 1
         deg[j] += 1
         hi = max(i, j)
-        low[mff] = min(i, j)
-        nxt[mff] = head[hi]
-        head[hi] = mff
-        mff += 1
+        low[m_ff] = min(i, j)
+        nxt[m_ff] = head[hi]
+        head[hi] = m_ff
+        m_ff += 1
 
-    # 2. greedy colours + union–find over the same lists (the order within a list
-    # matters to neither: a colour is the smallest one absent from a set)
-    color = np.empty(n, dtype=np.int32)
-    mark = np.full(n + 1, -1, dtype=np.int32)
-    parent = np.empty(n, dtype=np.int32)
-    ncol = 0
+    for i in range(n + 1):
+        mark[i] = -1
+    n_colors = 0
     for i in range(n):
         parent[i] = i
+        ri = i  # the root of i's set (i is still alone: only lower ends join it)
         q = head[i]
         while q >= 0:
             j = low[q]
             mark[color[j]] = i
             rj = _find(parent, j)
-            ri = _find(parent, i)
-            if ri != rj:
-                if ri < rj:
-                    parent[rj] = ri
-                else:
-                    parent[ri] = rj
+            if rj < ri:
+                parent[ri] = rj
+                ri = rj
+            elif rj > ri:
+                parent[rj] = ri
             q = nxt[q]
         cnew = 0
         while mark[cnew] == i:
             cnew += 1
         color[i] = cnew
-        if cnew + 1 > ncol:
-            ncol = cnew + 1
+        if cnew >= n_colors:
+            n_colors = cnew + 1
+    return m_ff, n_colors
 
-    # 3. stable counting sort by colour: rank[i] = place of supernode i (in place of
-    # its colour); the row pointers start as each new row's start, shifted by one
-    first = np.zeros(ncol + 1, dtype=np.int64)
+
+@kernel(I32, I32, INT, I32, I32, I64, I32)
+def renumber(supernode, color, n_colors, deg, row_len, indptr, new_supernode):  # pragma: no cover
+    """Colour order: a stable counting sort of the supernodes by colour (as
+    ``_kernels.colour_order``).  Overwrites ``color`` with each supernode's rank (its
+    number in colour order), writes ``new_supernode`` (per node: its supernode's rank,
+    −1 for fixed nodes) and the row pointers shifted by one for :func:`fold_fill`:
+    ``indptr[k + 1]`` = the start of row k (``row_len`` is scratch)."""
+    n = color.shape[0]
+    first = np.zeros(n_colors + 1, dtype=np.int64)
     for i in range(n):
         first[color[i] + 1] += 1
-    for col in range(ncol):
+    for col in range(n_colors):
         first[col + 1] += first[col]
-    rank = color
     for i in range(n):
         col = color[i]
         k = first[col]
         first[col] = k + 1
-        rank[i] = k
-    row_len = np.empty(n, dtype=np.int32)
-    for i in range(n):
-        row_len[rank[i]] = deg[i]
-    indptr = np.empty(n + 1, dtype=np.int64)
+        color[i] = k
+        row_len[k] = deg[i]
     indptr[0] = 0
     acc = 0
     for k in range(n):
-        indptr[k + 1] = acc  # row k is filled from here; ends at its final value
+        indptr[k + 1] = acc
         acc += row_len[k]
-    new_sn = np.empty(supernode.shape[0], dtype=np.int32)
     for k in range(supernode.shape[0]):
         s = supernode[k]
-        new_sn[k] = rank[s] if s >= 0 else -1
+        new_supernode[k] = color[s] if s >= 0 else -1
 
-    # 4. fold (as _kernels.fold_resistors) and fill the CSR in the new numbering
-    diag = np.zeros(n)
-    c = np.zeros(n)
-    held = np.zeros(n, dtype=np.uint8)
-    indices = np.empty(acc, dtype=np.int32)
-    data = np.empty(acc)
-    for e in range(m):
+
+@kernel(I32, I32, F64, I32, F64, I64, F64, F64, U8, I32, F64)
+def fold_fill(
+    ra, rb, ohms, supernode, offset, indptr, diag, c, held, indices, data
+):  # pragma: no cover - compiled
+    """One pass over the resistors, supernodes in colour order: fold every resistor into
+    ``diag``/``c`` and write the free–free ones into the CSR rows.
+
+    The fold is ``_kernels.fold_resistors``' arithmetic in the same order: each node's
+    sums see the same terms in the same (resistor) order whatever its number, so they
+    are the same bits; a term ``g·(off_b − off_a)`` that is ±0 is not added to ``c`` (it
+    would change no bit: ``c`` starts at +0 and a sum is −0 only when both terms are).
+    Each row gets its entries in resistor order, as ``fill_csr`` + ``permute_csr``
+    gave them.  ``held[k]`` becomes 1 at supernodes with a resistor to a fixed node.
+
+    On entry ``indptr`` is as :func:`renumber` left it, ``diag``, ``c`` and ``held`` are
+    zero; on return ``indptr[k + 1]`` is the end of row k.
+    """
+    for e in range(ra.shape[0]):
         r = ohms[e]
         if r <= 0.0:
             continue
         a = ra[e]
         b = rb[e]
-        i = new_sn[a]
-        j = new_sn[b]
+        i = supernode[a]
+        j = supernode[b]
         if i == j:
             continue
         ge = 1.0 / r
         if i >= 0 and j >= 0:
             diag[i] += ge
             diag[j] += ge
-            d = offset[b] - offset[a]
-            c[i] += ge * d
-            c[j] -= ge * d
+            t = ge * (offset[b] - offset[a])
+            if t != 0.0:
+                c[i] += t
+                c[j] -= t
             p = indptr[i + 1]
             indices[p] = j
             data[p] = ge
@@ -199,7 +232,6 @@ def build_problem_arrays(ra, rb, ohms, supernode, offset, n):  # pragma: no cove
             diag[j] += ge
             c[j] += ge * (offset[a] - offset[b])
             held[j] = 1
-    return new_sn, indptr, indices, data, diag, c, held, parent, rank
 
 
 @kernel(F64, I64, F64, U8, BOOL, I32, I32, F64, F64)
@@ -215,7 +247,7 @@ def all_grounded(
     a resistor to a fixed node (``held``), or everywhere when a ``gmin`` leak was
     added (``leak``).  Elsewhere ``diag_k`` is the same conductances added in the same
     (resistor) order as the row, so the difference is exactly 0 (or NaN): not held.
-    ``parent``/``rank`` as returned by :func:`build_problem_arrays`.
+    ``parent`` as :func:`order_supernodes` and ``rank`` as :func:`renumber` left them.
     """
     n = diag.shape[0]
     ok = np.zeros(n, dtype=np.bool_)
@@ -282,27 +314,21 @@ def scales(diag, c, supernode, offset, vsrc, max_scale):  # pragma: no cover - c
     return SCALES_OK, fixed, local, dmax, cmax, vmax
 
 
-@kernel(F64, F64)
-def unbounded_start(c, diag):  # pragma: no cover - compiled
-    """``c / diag`` where ``diag > 0``, else 0: the start when no diode bounds a node
-    (``np.clip`` to infinite bounds changes nothing)."""
-    n = c.shape[0]
-    out = np.zeros(n)
-    for i in range(n):
-        if diag[i] > 0.0:
-            out[i] = c[i] / diag[i]
-    return out
+@kernel(F64, F64, F64)
+def unbounded_start(c, diag, out):  # pragma: no cover - compiled
+    """``out = c / diag`` where ``diag > 0``, else 0: the start when no diode bounds a
+    node (``np.clip`` to infinite bounds changes nothing)."""
+    for i in range(c.shape[0]):
+        out[i] = c[i] / diag[i] if diag[i] > 0.0 else 0.0
 
 
-@kernel(I64, F64, F64, F64)
-def sweep_rows(indptr, data, diag, c):  # pragma: no cover - compiled
-    """The sweeps' per-row arrays in one pass: uint32 row degrees, ``data / diag`` per
-    row as ``data · (1 / diag)`` and ``c · (1 / diag)`` (the products the numpy code
-    formed, bit for bit; a zero diagonal gives ±inf as numpy's division does)."""
+@kernel(I64, F64, F64, F64, U32, F64, F64)
+def sweep_rows(indptr, data, diag, c, deg, g, q):  # pragma: no cover - compiled
+    """The sweeps' per-row arrays in one pass: uint32 row degrees ``deg``, ``g = data /
+    diag`` per row as ``data · (1 / diag)`` and ``q = c · (1 / diag)`` (the products the
+    numpy code formed, bit for bit; a zero diagonal gives ±inf as numpy's division
+    does)."""
     n = diag.shape[0]
-    deg = np.empty(n, dtype=np.uint32)
-    g = np.empty(data.shape[0])
-    q = np.empty(n)
     for i in range(n):
         d = diag[i]
         s = 1.0 / d if d != 0.0 else np.copysign(np.inf, d)
@@ -312,4 +338,3 @@ def sweep_rows(indptr, data, diag, c):  # pragma: no cover - compiled
         deg[i] = b - a
         for k in range(a, b):
             g[k] = data[k] * s
-    return deg, g, q

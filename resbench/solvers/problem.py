@@ -37,6 +37,7 @@ from resbench.circuit import Circuit
 from resbench.diodes import has_models
 from resbench.errors import CircuitError, SolverError
 from resbench.solvers import _kernels as kernels
+from resbench.solvers import _memory
 from resbench.solvers import _problem_kernels as setup_kernels
 
 KVL_REL_TOL = 1e-9  # a loop of sources conflicts when its closing value and the drop the
@@ -115,17 +116,27 @@ class Problem:
 
 
 # --------------------------------------------------------------------- supernodes
-def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
+def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray, int]:
     """Union–find with offsets over voltage sources, 0-ohm resistors and inductors.
 
-    Returns (root, offset): for node k, ``v[k] = v[root[k]] + offset[k]``.
+    Returns ``(supernode, offset, n)``: for node k, ``v[k] = u[supernode[k]] +
+    offset[k]``, with the free supernodes numbered 0..n-1 in the order of their roots
+    and ``supernode = -1`` for the nodes tied to ground (``offset`` then is their
+    absolute voltage).  The union–find (``_kernels.union_offsets``) runs on the nodes
+    that a link touches, renumbered 0.. in node order with ground first: it merges and
+    adds in the same order as on all nodes, and every other node is its own root at
+    offset 0, so the result is the same, without arrays over all nodes.
     """
     vs, res, ind = circuit.vsources, circuit.resistors, circuit.inductors
     shorts = np.flatnonzero(res.value == 0.0)
     la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64)
     lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64)
     lval = np.concatenate([vs.value, np.zeros(shorts.size + len(ind))])
-    root, offset, bad = kernels.union_offsets(circuit.n_nodes, la, lb, lval, KVL_REL_TOL)
+    ends = np.sort(np.concatenate([np.zeros(1, np.int64), la, lb]))
+    ends = ends[np.concatenate([[True], ends[1:] != ends[:-1]])]  # distinct, ground first
+    root, off, bad = kernels.union_offsets(
+        ends.shape[0], np.searchsorted(ends, la), np.searchsorted(ends, lb), lval, KVL_REL_TOL
+    )
     if bad >= 0:
         names = list(vs.names) + [res.names[int(j)] for j in shorts] + list(ind.names)
         links = list(zip(names, la.tolist(), lb.tolist(), lval.tolist(), strict=True))
@@ -141,7 +152,10 @@ def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
             elements=elements,
             nodes=[circuit.nodes[a], circuit.nodes[b]],
         )
-    return root, offset
+    supernode = _memory.empty(circuit.n_nodes, np.int32)
+    offset = _memory.empty(circuit.n_nodes, np.float64)
+    n = setup_kernels.expand_supernodes(ends, root, off, supernode, offset)
+    return supernode, offset, int(n)
 
 
 def _links_path(links, a: int, b: int) -> list[tuple[str, float]]:
@@ -195,9 +209,8 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         )
     check_finite_values(circuit)
     supernode, n, offset = _number_supernodes(circuit)
-    res = circuit.resistors
-    supernode, indptr, indices, data, diag, c, held, parent, rank = (
-        setup_kernels.build_problem_arrays(res.a, res.b, res.value, supernode, offset, n)
+    supernode, indptr, indices, data, diag, c, held, parent, rank = _fold_resistors(
+        circuit, supernode, offset, n
     )
     _add_current_sources(circuit, supernode, n, c)
     if gmin > 0:
@@ -226,7 +239,8 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     if len(circuit.diodes):
         start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
     else:  # infinite bounds: the clip changes nothing
-        start = setup_kernels.unbounded_start(c, diag)
+        start = _memory.empty(n, np.float64)
+        setup_kernels.unbounded_start(c, diag, start)
     if ff_anode.size:
         start = _feasible_start(
             circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode
@@ -271,9 +285,44 @@ def _number_supernodes(circuit: Circuit) -> tuple[np.ndarray, int, np.ndarray]:
     ``offset[k]`` is its voltage above its supernode's (for a fixed node, its absolute
     voltage).  :func:`compile_problem` then renumbers the supernodes in colour order.
     """
-    roots, offset = _supernodes(circuit)  # for fixed nodes (root 0) offset is absolute
-    supernode, n = setup_kernels.number_supernodes(roots, circuit.n_nodes)
-    return supernode, int(n), offset
+    supernode, offset, n = _supernodes(circuit)
+    return supernode, n, offset
+
+
+def _fold_resistors(circuit: Circuit, supernode: np.ndarray, offset: np.ndarray, n: int):
+    """Fold the resistors into L and c (step 2), renumbered into sweep colour order.
+
+    Edges to fixed nodes go into ``diag`` and ``c``; free–free edges into the CSR
+    ``(indptr, indices, data)``, whose supernodes are numbered one colour class after
+    the other (consecutive sweep updates are independent).  Three kernels of
+    :mod:`resbench.solvers._problem_kernels` on arrays allocated here
+    (:mod:`resbench.solvers._memory`).  Returns ``(supernode, indptr, indices, data,
+    diag, c, held, parent, rank)``: ``supernode`` renumbered, and for
+    :func:`_problem_kernels.all_grounded` the supernodes with a resistor to a fixed node, the
+    union–find forest of the free–free graph and each supernode's rank.
+    """
+    res = circuit.resistors
+    m = len(res)
+    if m >= 2**31 - 1:  # the kernels number resistors with int32
+        raise CircuitError(f"too many resistors ({m:,}): at most {2**31 - 2:,} are supported")
+    deg, head, color, parent, row_len, mark, low, nxt = _memory.workspace(
+        *[(n, np.int32)] * 5, (n + 1, np.int32), (m, np.int32), (m, np.int32)
+    )
+    m_ff, n_colors = setup_kernels.order_supernodes(
+        res.a, res.b, res.value, supernode, deg, head, low, nxt, color, mark, parent
+    )
+    indptr = _memory.empty(n + 1, np.int64)
+    new_supernode = _memory.empty(supernode.shape[0], np.int32)
+    setup_kernels.renumber(supernode, color, n_colors, deg, row_len, indptr, new_supernode)
+    diag = _memory.zeros(n, np.float64)
+    c = _memory.zeros(n, np.float64)
+    held = np.zeros(n, dtype=np.uint8)
+    indices = _memory.empty(2 * m_ff, np.int32)
+    data = _memory.empty(2 * m_ff, np.float64)
+    setup_kernels.fold_fill(
+        res.a, res.b, res.value, new_supernode, offset, indptr, diag, c, held, indices, data
+    )
+    return new_supernode, indptr, indices, data, diag, c, held, parent, color
 
 
 def _add_current_sources(circuit: Circuit, supernode: np.ndarray, n: int, c: np.ndarray) -> None:
@@ -309,8 +358,8 @@ def _diode_constraints(circuit: Circuit, supernode: np.ndarray, offset: np.ndarr
     becomes ``u[an] - u[ca] <= limit``.  Returns
     ``(lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode)``.
     """
-    lo = np.full(n, -np.inf)
-    hi = np.full(n, np.inf)
+    lo = _memory.full(n, -np.inf)
+    hi = _memory.full(n, np.inf)
     dio = circuit.diodes
     ff_anode = ff_cathode = np.zeros(0, dtype=np.int32)
     ff_limit = np.zeros(0)
@@ -371,10 +420,11 @@ MAX_SCALE = 1e100  # largest voltage (V) or current (A) scale: beyond it product
 def check_finite_values(circuit: Circuit) -> None:
     """Every element value must be a finite number (NaN or inf is a clear error)."""
     for kind, br in circuit.kinds().items():
-        vals = np.asarray(br.value, dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(vals))
-        if bad.size and kind in ("r", "v", "i"):
-            j = int(bad[0])
+        if kind not in ("r", "v", "i"):
+            continue
+        vals = np.ascontiguousarray(br.value, dtype=np.float64)
+        j = int(setup_kernels.first_nonfinite(vals))
+        if j >= 0:
             raise CircuitError(
                 f"{br.names[j]} has the value {vals[j]!r}: element values must be finite "
                 "numbers; fix the value (or its units)",
