@@ -1,16 +1,19 @@
 """numba kernels of the active-set polish (:mod:`resbench.solvers.polish`).  No I/O.
 
-Small graphs are the common case of the polish's bookkeeping (a few clusters of a
-working set), where scipy's ``connected_components`` costs ~200 µs of input checks and
-format conversions for a handful of edges; a union–find over the edge list costs
-microseconds at every size.
+Small problems are the common case of the bundled netlists (a few free nodes), where
+the Python polish is ~100 numpy calls per iteration and scipy's
+``connected_components`` ~200 µs of input checks and format conversions for a handful
+of edges: milliseconds against microseconds of arithmetic.  ``polish_dense`` takes the
+polish's steps in one call on such problems; ``edge_components`` is a union–find over
+an edge list, for the island groups of the Python polish at any size.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from resbench._jit import I64, INT, kernel
+from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, kernel
 
 
 @kernel(INT, I64, I64)
@@ -45,3 +48,370 @@ def edge_components(n, a, b):  # pragma: no cover - compiled
         else:
             label[i] = label[r]
     return count, label
+
+
+# statuses of polish_dense
+OPTIMAL = 0
+ITERATION_LIMIT = 1
+UNBOUNDED = 2  # an island's ray that no diode blocks: the ray is returned
+SINGULAR = 3  # a contracted matrix that LAPACK finds singular
+
+
+@njit(cache=True)
+def _gradient(n, indptr, indices, data, diag, c, u, out):  # pragma: no cover - compiled
+    """L u − c into ``out[:n]`` (``Problem.gradient``, in the same order of operations)."""
+    for i in range(n):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * u[indices[k]]
+        out[i] = diag[i] * u[i] - s - c[i]
+
+
+@njit(cache=True)
+def _contracted(n, indptr, indices, data, diag, c, cl, m, q, out):  # pragma: no cover
+    """Minimise the energy over u = q + z[cl] (cl[i] = −1: u_i = q_i) into ``out``: the
+    dense contracted system (polish's ``_contracted_solve``).  False when singular."""
+    for i in range(n):
+        out[i] = q[i]
+    if m == 0:
+        return True
+    mat = np.zeros((m, m))
+    rhs = np.zeros(m)
+    for i in range(n):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * q[indices[k]]
+        ci = cl[i]
+        if ci < 0:
+            continue
+        rhs[ci] += c[i] - (diag[i] * q[i] - s)
+        for k in range(indptr[i], indptr[i + 1]):
+            cj = cl[indices[k]]
+            if cj >= 0:
+                mat[ci, cj] -= data[k]
+    for i in range(n):
+        if cl[i] >= 0:
+            mat[cl[i], cl[i]] += diag[i]
+    try:
+        z = np.linalg.solve(mat, rhs)
+    except Exception:  # LAPACK's exact zero pivot
+        return False
+    for i in range(n):
+        if cl[i] >= 0:
+            out[i] = q[i] + z[cl[i]]
+    return True
+
+
+@njit(cache=True)
+def _find(parent, x):  # pragma: no cover - compiled
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@kernel(I64, I32, F64, F64, F64, F64, F64, I32, I32, F64, I64, F64, FLOAT, FLOAT, FLOAT, FLOAT,
+        FLOAT, BOOL, INT)  # fmt: skip
+def polish_dense(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff_limit, island,
+                 u0, vtol, vfeas, ltol, step_tol, ray_slope, bounds_first,
+                 max_iter):  # pragma: no cover - compiled  # fmt: skip
+    """The exact active-set polish of :mod:`resbench.solvers.polish` (its ``_polish``,
+    step for step: the same working sets, roots, anchors and ties) for small problems,
+    dense, in one call.  On a circuit of a few nodes the Python version is ~100 numpy
+    calls per iteration, milliseconds against microseconds of arithmetic.
+
+    ``island``: per free supernode its island or −1 (empty: none).  ``bounds_first``:
+    try ``polish_bounds`` first (no free–free diodes, no islands).  ``max_iter`` < 0:
+    the default, max(100, 10 × constraints).  Returns (status, u, iterations, solves,
+    ray): status :data:`OPTIMAL`, :data:`ITERATION_LIMIT`, :data:`UNBOUNDED` (``ray``:
+    the island shift, over nodes 0..n) or :data:`SINGULAR`."""
+    n = u0.shape[0]
+    ray = np.zeros(n + 1)
+    work = np.empty(n + 1)
+    if bounds_first:
+        # polish_bounds: fix the nodes at an active bound, solve the rest, check
+        cl = np.full(n, -1, dtype=np.int64)
+        q = u0.copy()
+        nfree = 0
+        for i in range(n):
+            at_lo = u0[i] - lo[i] <= vtol
+            at_hi = hi[i] - u0[i] <= vtol
+            if at_lo:
+                q[i] = lo[i]
+            elif at_hi:
+                q[i] = hi[i]
+            else:
+                cl[i] = nfree
+                nfree += 1
+                q[i] = 0.0
+        u = np.empty(n)
+        if not _contracted(n, indptr, indices, data, diag, c, cl, nfree, q, u):
+            return SINGULAR, u0.copy(), 0, 0, ray
+        ok = True
+        for i in range(n):
+            if u[i] < lo[i] - vfeas or u[i] > hi[i] + vfeas:
+                ok = False
+        if ok:
+            _gradient(n, indptr, indices, data, diag, c, u, work)
+            for i in range(n):
+                at_lo = u0[i] - lo[i] <= vtol
+                at_hi = hi[i] - u0[i] <= vtol
+                if at_lo and work[i] < -ltol:
+                    ok = False
+                elif at_hi and not at_lo and -work[i] < -ltol:
+                    ok = False
+        if ok:
+            return OPTIMAL, u, 1, 1, ray
+    # the constraints u[an] − u[ca] ≤ w over nodes 0..n (n: the fixed 0 V node F)
+    nff = ff_anode.shape[0]
+    m = nff
+    for i in range(n):
+        if np.isfinite(lo[i]):
+            m += 1
+    for i in range(n):
+        if np.isfinite(hi[i]):
+            m += 1
+    an = np.empty(m, dtype=np.int64)
+    ca = np.empty(m, dtype=np.int64)
+    w = np.empty(m)
+    for k in range(nff):
+        an[k] = ff_anode[k]
+        ca[k] = ff_cathode[k]
+        w[k] = ff_limit[k]
+    k = nff
+    for i in range(n):
+        if np.isfinite(lo[i]):
+            an[k] = n
+            ca[k] = i
+            w[k] = -lo[i]
+            k += 1
+    for i in range(n):
+        if np.isfinite(hi[i]):
+            an[k] = i
+            ca[k] = n
+            w[k] = hi[i]
+            k += 1
+    if max_iter < 0:
+        max_iter = max(100, 10 * m)
+    ext = np.zeros(n + 1)
+    ext[:n] = u0
+    # the initial working set: the constraints tight at u0, as a forest
+    in_w = np.zeros(m, dtype=np.bool_)
+    parent = np.arange(n + 1)
+    for k in range(m):
+        if abs(ext[an[k]] - ext[ca[k]] - w[k]) <= vtol:
+            ra = _find(parent, an[k])
+            rb = _find(parent, ca[k])
+            if ra != rb:
+                parent[ra] = rb
+                in_w[k] = True
+    n_islands = island.shape[0] > 0
+    target = np.zeros(n + 1)
+    step = np.zeros(n + 1)
+    root = np.empty(n + 1, dtype=np.int64)
+    ofs = np.empty(n + 1)
+    parent_edge = np.empty(n + 1, dtype=np.int64)
+    order = np.empty(n + 1, dtype=np.int64)
+    seen = np.empty(n + 1, dtype=np.bool_)
+    deg = np.empty(n + 2, dtype=np.int64)
+    keyed = np.empty(n + 1, dtype=np.bool_)
+    keys = np.empty(n + 1, dtype=np.int64)
+    col = np.empty(n + 1, dtype=np.int64)
+    cl = np.empty(n, dtype=np.int64)
+    q = np.empty(n)
+    acc = np.empty(n + 1)
+    lam = np.zeros(m)
+    solves = 0
+    for it in range(max_iter):
+        # ---- _solve_eqp: clusters of the working-set forest (BFS from each root, the
+        # roots in the order the nodes first appear in the working set, F first)
+        deg[:] = 0
+        keyed[:] = False
+        nkeys = 0
+        for k in range(m):
+            if in_w[k]:
+                deg[an[k] + 1] += 1
+                deg[ca[k] + 1] += 1
+                for x in (an[k], ca[k]):
+                    if not keyed[x]:
+                        keyed[x] = True
+                        keys[nkeys] = x
+                        nkeys += 1
+        for x in range(n + 1):
+            deg[x + 1] += deg[x]
+        fill = deg[: n + 1].copy()
+        adj_node = np.empty(max(deg[n + 1], 1), dtype=np.int64)
+        adj_edge = np.empty(max(deg[n + 1], 1), dtype=np.int64)
+        for k in range(m):
+            if in_w[k]:
+                a = an[k]
+                b = ca[k]
+                adj_node[fill[a]] = b
+                adj_edge[fill[a]] = k
+                fill[a] += 1
+                adj_node[fill[b]] = a
+                adj_edge[fill[b]] = k
+                fill[b] += 1
+        for x in range(n + 1):
+            root[x] = x
+            ofs[x] = 0.0
+            parent_edge[x] = -1
+            seen[x] = False
+        n_order = 0
+        for pass_ in range(2):  # F first, then the other keys in order
+            for j in range(nkeys):
+                s = keys[j]
+                if (pass_ == 0) != (s == n) or seen[s]:
+                    continue
+                seen[s] = True
+                head = n_order
+                order[n_order] = s
+                n_order += 1
+                while head < n_order:
+                    x = order[head]
+                    head += 1
+                    for e in range(deg[x], deg[x + 1]):
+                        y = adj_node[e]
+                        if seen[y]:
+                            continue
+                        seen[y] = True
+                        k = adj_edge[e]
+                        root[y] = s
+                        parent_edge[y] = k
+                        ofs[y] = ofs[x] + (w[k] if y == an[k] else -w[k])
+                        order[n_order] = y
+                        n_order += 1
+        # free clusters numbered by their root (np.unique's order); F's cluster fixed
+        col[:] = -1
+        for x in range(n):
+            if root[x] != root[n]:
+                col[root[x]] = 0
+        mc = 0
+        for x in range(n + 1):
+            if col[x] == 0:
+                col[x] = mc
+                mc += 1
+        for i in range(n):
+            cl[i] = -1 if root[i] == root[n] else col[root[i]]
+            q[i] = ofs[i]
+        if n_islands:
+            # _singular_groups: groups of clusters that no conductance ties to a fixed
+            # or held node carry a ray (net current) or get an anchored cluster
+            ga = np.empty(indices.shape[0], dtype=np.int64)
+            gb = np.empty(indices.shape[0], dtype=np.int64)
+            ne = 0
+            for i in range(n):
+                for kk in range(indptr[i], indptr[i + 1]):
+                    ci = cl[i]
+                    cj = cl[indices[kk]]
+                    if ci >= 0 and cj >= 0 and ci != cj:
+                        ga[ne] = ci
+                        gb[ne] = cj
+                        ne += 1
+            n_comp, comp = edge_components(mc, ga[:ne], gb[:ne])
+            grounded = np.zeros(n_comp, dtype=np.bool_)
+            for i in range(n):
+                if cl[i] >= 0 and island[i] < 0:
+                    grounded[comp[cl[i]]] = True
+                for kk in range(indptr[i], indptr[i + 1]):
+                    if cl[i] >= 0 and cl[indices[kk]] < 0:
+                        grounded[comp[cl[i]]] = True
+            if not grounded.all():
+                force = np.zeros(n_comp)
+                for i in range(n):
+                    if cl[i] >= 0:
+                        force[comp[cl[i]]] += c[i]
+                any_moving = False
+                for g in range(n_comp):
+                    if not grounded[g] and abs(force[g]) > ltol:
+                        any_moving = True
+                if any_moving:
+                    ray[:] = 0.0
+                    for i in range(n):
+                        if cl[i] >= 0:
+                            g = comp[cl[i]]
+                            if not grounded[g] and abs(force[g]) > ltol:
+                                ray[i] = np.sign(force[g])
+                    solves += 1
+                    # an island whose working-set group carries a net current: the
+                    # energy falls linearly as it shifts; move until a diode outside W
+                    # blocks it
+                    best, j = np.inf, -1
+                    for k in range(m):
+                        sl = ray[an[k]] - ray[ca[k]]
+                        if not in_w[k] and sl > ray_slope:
+                            r = max(-(ext[an[k]] - ext[ca[k]] - w[k]), 0.0) / sl
+                            if r < best:
+                                best, j = r, k
+                    if j < 0:
+                        return UNBOUNDED, ext[:n].copy(), it, solves, ray
+                    for x in range(n + 1):
+                        ext[x] = ext[x] + best * ray[x]
+                    ext[n] = 0.0
+                    in_w[j] = True
+                    continue
+                # anchor the smallest cluster of each singular group at its value
+                first = np.full(n_comp, -1, dtype=np.int64)
+                for ci in range(mc - 1, -1, -1):
+                    first[comp[ci]] = ci
+                anchor = np.zeros(mc, dtype=np.bool_)
+                for g in range(n_comp):
+                    if not grounded[g]:
+                        anchor[first[g]] = True
+                new_id = np.full(mc, -1, dtype=np.int64)
+                kept = 0
+                for ci in range(mc):
+                    if not anchor[ci]:
+                        new_id[ci] = kept
+                        kept += 1
+                for i in range(n):
+                    if cl[i] >= 0:
+                        if anchor[cl[i]]:
+                            q[i] = ext[i]
+                        cl[i] = new_id[cl[i]]
+                mc = kept
+        solves += 1
+        if not _contracted(n, indptr, indices, data, diag, c, cl, mc, q, target):
+            return SINGULAR, ext[:n].copy(), it, solves, ray
+        target[n] = 0.0
+        # ---- step towards the target until a constraint outside W blocks
+        for x in range(n + 1):
+            step[x] = target[x] - ext[x]
+        best, kb = np.inf, -1
+        for k in range(m):
+            sl = step[an[k]] - step[ca[k]]
+            if not in_w[k] and sl > step_tol:
+                r = max(-(ext[an[k]] - ext[ca[k]] - w[k]), 0.0) / sl
+                if r < best:
+                    best, kb = r, k
+        if kb >= 0 and best < 1.0:
+            for x in range(n + 1):
+                ext[x] = ext[x] + best * step[x]
+            ext[n] = 0.0
+            in_w[kb] = True
+            continue
+        ext[:] = target
+        # ---- unique multipliers of the W forest: leaves first
+        _gradient(n, indptr, indices, data, diag, c, ext, acc)
+        acc[n] = 0.0
+        lam[:] = 0.0
+        for jj in range(n_order - 1, -1, -1):
+            x = order[jj]
+            k = parent_edge[x]
+            if k < 0:
+                continue
+            if x == an[k]:
+                lk = -acc[x]
+                acc[ca[k]] -= lk
+            else:
+                lk = acc[x]
+                acc[an[k]] += lk
+            lam[k] = lk
+        worst, kw = np.inf, -1
+        for k in range(m):
+            if in_w[k] and lam[k] < worst:
+                worst, kw = lam[k], k
+        if kw < 0 or worst >= -ltol:
+            return OPTIMAL, ext[:n].copy(), it + 1, solves, ray
+        in_w[kw] = False
+    return ITERATION_LIMIT, ext[:n].copy(), max_iter, solves, ray

@@ -41,6 +41,7 @@ from threadpoolctl import ThreadpoolController
 from resbench._unionfind import UnionFind
 from resbench.errors import CircuitError
 from resbench.solvers import _kernels as kernels
+from resbench.solvers import _polish_kernels as pk
 from resbench.solvers._polish_kernels import edge_components
 from resbench.solvers.direct import factorize, singular_error, ungrounded_nodes
 from resbench.solvers.problem import Problem
@@ -75,7 +76,7 @@ def _constraints(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return an, ca, w
 
 
-BLAS_UNTHREADED = 32  # free supernodes up to which polish leaves BLAS's threads as they are
+SMALL_MAX = 48  # free supernodes up to which the polish is one numba call (polish_dense)
 DENSE_MAX = 400  # below this many unknowns, dense linear algebra is faster
 
 
@@ -156,13 +157,33 @@ def polish(
 
     BLAS runs single-threaded here: the matrices are small, and threads only add
     overhead on them (measured: docs/measurements.md, "Polish").  Problems of at most
-    ``BLAS_UNTHREADED`` free supernodes skip the limit: BLAS does not thread matrices
-    that small, and setting it costs more than their whole polish.
+    ``SMALL_MAX`` free supernodes run as one numba call (:func:`_polish_small`).
     """
-    if p.n <= BLAS_UNTHREADED:
-        return _polish(p, u0, tight_tol=tight_tol, max_iter=max_iter)
+    if p.n <= SMALL_MAX:  # one numba call, no BLAS threads at this size
+        return _polish_small(p, u0, tight_tol=tight_tol, max_iter=max_iter)
     with _BLAS.limit(limits=1, user_api="blas"):
         return _polish(p, u0, tight_tol=tight_tol, max_iter=max_iter)
+
+
+def _polish_small(
+    p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: int | None
+) -> PolishResult:
+    """:func:`_polish` as one numba call (:func:`._polish_kernels.polish_dense`, the same
+    steps, dense), for problems of at most ``SMALL_MAX`` free supernodes."""
+    vtol = REL_TOL * p.v_scale if tight_tol is None else tight_tol
+    status, u, iterations, solves, ray = pk.polish_dense(
+        p.indptr, p.indices, p.data, p.diag, p.c, p.lo, p.hi, p.ff_anode, p.ff_cathode,
+        p.ff_limit, p.island, np.ascontiguousarray(u0, dtype=np.float64), float(vtol),
+        REL_TOL * p.v_scale, REL_TOL * p.i_scale, STEP_TOL * p.v_scale, RAY_SLOPE,
+        p.n_ff_diodes == 0 and p.n_islands == 0, -1 if max_iter is None else int(max_iter),
+    )  # fmt: skip
+    if status == pk.UNBOUNDED:
+        raise _unbounded(p, ray)
+    if status == pk.SINGULAR:  # as numpy's dense solve raises it in _contracted_solve
+        raise np.linalg.LinAlgError("Singular matrix")
+    if status == pk.OPTIMAL:
+        return PolishResult(u, True, int(iterations), int(solves), "optimal")
+    return PolishResult(u, False, int(iterations), int(solves), "iteration limit")
 
 
 def _polish(p: Problem, u0: np.ndarray, *, tight_tol: float | None, max_iter: int | None):
