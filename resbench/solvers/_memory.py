@@ -9,10 +9,11 @@ already advises its own allocations of ≥ 4 MiB; arrays that numba allocates in
 kernel, or smaller numpy ones, get 4 KiB pages.  So the setup allocates its large
 arrays here, in Python, and the kernels fill them.
 
-:func:`empty` returns an ordinary numpy array (it owns its memory): the advice covers
-the whole 2 MiB pages inside it.  :func:`workspace` returns aligned views of one
-buffer for temporaries that die with the call.  Elsewhere than Linux, or when the
-advice fails, these are plain ``np.empty``: the advice is only a hint.
+:func:`empty` and :func:`zeros` return, from 1 MiB up, a view that starts on a huge
+page of a buffer padded to whole huge pages (values, dtype and contiguity are those of
+``np.empty``; ``base`` is the buffer); :func:`workspace` returns views of one such
+buffer for temporaries that die with the call.  Elsewhere than Linux these are plain
+``np.empty``; where the advice fails they still work: it is only a hint.
 """
 
 from __future__ import annotations
@@ -52,21 +53,40 @@ def _advise(address: int, nbytes: int) -> None:
         _madvise(start, end - start, _MADV_HUGEPAGE)  # a hint: a failure changes nothing
 
 
+MIN_BYTES = HUGE_PAGE // 2  # smaller arrays stay on ordinary pages (a huge page for a
+# 1 MiB array wastes at most 1 MiB; below that the faults saved are too few to matter)
+
+
+def _aligned_buffer(nbytes: int, zero: bool) -> np.ndarray:
+    """uint8 buffer of whole huge pages covering nbytes, starting on a huge page and
+    advised: a view of a numpy allocation one huge page larger (the padding is never
+    touched, so it costs address space, not memory)."""
+    total = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
+    raw = (np.zeros if zero else np.empty)(total + HUGE_PAGE, dtype=np.uint8)
+    skip = -raw.ctypes.data % HUGE_PAGE
+    buf = raw[skip : skip + total]
+    _advise(buf.ctypes.data, total)
+    return buf
+
+
 def empty(n: int, dtype: type | np.dtype) -> np.ndarray:
-    """``np.empty(n, dtype)``, its untouched pages advised to be huge ones."""
-    a = np.empty(n, dtype=dtype)
-    if a.nbytes >= HUGE_PAGE:
-        _advise(a.ctypes.data, a.nbytes)
-    return a
+    """``np.empty(n, dtype)``; from 1 MiB up, on advised huge pages (then a view of a
+    slightly larger buffer: same values and dtype, ``base`` is that buffer)."""
+    dt = np.dtype(dtype)
+    nbytes = int(n) * dt.itemsize
+    if nbytes < MIN_BYTES or _madvise is None:
+        return np.empty(n, dtype=dt)
+    return _aligned_buffer(nbytes, zero=False)[:nbytes].view(dt)
 
 
 def zeros(n: int, dtype: type | np.dtype) -> np.ndarray:
-    """``np.zeros(n, dtype)`` on advised pages (a large calloc maps fresh zero pages, so
+    """``np.zeros(n, dtype)``, as :func:`empty` (a large calloc maps fresh zero pages, so
     the advice comes before any page is touched)."""
-    a = np.zeros(n, dtype=dtype)
-    if a.nbytes >= HUGE_PAGE:
-        _advise(a.ctypes.data, a.nbytes)
-    return a
+    dt = np.dtype(dtype)
+    nbytes = int(n) * dt.itemsize
+    if nbytes < MIN_BYTES or _madvise is None:
+        return np.zeros(n, dtype=dt)
+    return _aligned_buffer(nbytes, zero=True)[:nbytes].view(dt)
 
 
 def full(n: int, value: float) -> np.ndarray:
@@ -85,12 +105,12 @@ def workspace(*parts: tuple[int, type | np.dtype]) -> list[np.ndarray]:
     for s in sizes:
         offsets.append(total)
         total += -(-s // 64) * 64
-    align = HUGE_PAGE if total >= HUGE_PAGE else 64
-    raw = np.empty(total + align, dtype=np.uint8)
-    skip = -raw.ctypes.data % align
-    buf = raw[skip : skip + total]
-    if align == HUGE_PAGE:
-        _advise(buf.ctypes.data, total)
+    if total < MIN_BYTES or _madvise is None:
+        raw = np.empty(total + 64, dtype=np.uint8)
+        skip = -raw.ctypes.data % 64
+        buf = raw[skip : skip + total]
+    else:
+        buf = _aligned_buffer(total, zero=False)
     return [
         buf[o : o + s].view(np.dtype(dt))
         for o, s, (_, dt) in zip(offsets, sizes, parts, strict=True)
