@@ -356,15 +356,24 @@ F64_2F = types.float64[::1, :]  # a column-major matrix (the input map A, by col
 B1 = types.boolean[::1]  # a mask
 
 
-@kernel(F64_2D)
+PASS_BLOCK = 64  # rows (or columns) per parallel task of the passes below
+
+
+@kernel(F64_2D, parallel=True)
 def all_finite(S):  # pragma: no cover - compiled
     """True when every entry of ``S`` is finite (one pass, no temporary)."""
-    for b in range(S.shape[0]):
-        row = S[b]
-        for j in range(row.shape[0]):
-            if not np.isfinite(row[j]):
-                return False
-    return True
+    B = S.shape[0]
+    nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
+    bad = np.zeros(nblk, dtype=np.bool_)
+    for blk in prange(nblk):
+        for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
+            row = S[b]
+            acc = 0.0
+            for j in range(row.shape[0]):
+                acc += row[j] * 0.0  # NaN once any entry is NaN or ±inf
+            if acc != 0.0:
+                bad[blk] = True
+    return not bad.any()
 
 
 @kernel(F64_2D, I64)
@@ -381,45 +390,66 @@ def rows_absmax(S, cols):  # pragma: no cover - compiled
     return out
 
 
-@kernel(F64_2D, F64, B1)
+@kernel(F64_2D, F64, B1, parallel=True)
 def scan_columns(S, r, vmask):  # pragma: no cover - compiled
     """:func:`column_keys` and, in the same pass over ``S`` ``[B, k]``, each row's
-    max |S[b, j]| over the columns with ``vmask[j]`` (the inputs that are voltages)."""
+    max |S[b, j]| over the columns with ``vmask[j]`` (the inputs that are voltages).
+    Blocks of columns run in parallel; a column's key is summed in sample order by one
+    thread, so equal columns still get bitwise equal keys."""
     B = S.shape[0]
     k = S.shape[1]
+    nblk = (k + PASS_BLOCK - 1) // PASS_BLOCK
     sign = np.zeros(k)
     key = np.zeros(k)
+    part = np.zeros((nblk, B))
+    for blk in prange(nblk):
+        j0 = blk * PASS_BLOCK
+        j1 = min(k, j0 + PASS_BLOCK)
+        for b in range(B):
+            rb = r[b]
+            m = 0.0
+            for j in range(j0, j1):
+                x = S[b, j]
+                if sign[j] == 0.0 and x != 0.0:
+                    sign[j] = 1.0 if x > 0.0 else -1.0
+                key[j] += sign[j] * x * rb
+                if vmask[j] and abs(x) > m:
+                    m = abs(x)
+            part[blk, b] = m
     vmax = np.zeros(B)
-    for b in range(B):
-        rb = r[b]
-        m = 0.0
-        for j in range(k):
-            x = S[b, j]
-            if sign[j] == 0.0 and x != 0.0:
-                sign[j] = 1.0 if x > 0.0 else -1.0
-            key[j] += sign[j] * x * rb
-            if vmask[j] and abs(x) > m:
-                m = abs(x)
-        vmax[b] = m
+    for blk in range(nblk):
+        for b in range(B):
+            if part[blk, b] > vmax[b]:
+                vmax[b] = part[blk, b]
     return sign, key, vmax
 
 
-@kernel(F64_2D, F64, I64, I64)
+@kernel(F64_2D, F64, I64, I64, parallel=True)
 def pairs_equal(S, sign, first, second):  # pragma: no cover - compiled
     """For each pair p: is sign·S[:, first[p]] == sign·S[:, second[p]] exactly, in every
-    row?  Row by row over ``S`` ``[B, k]`` (no transposed copy)."""
+    row?  Row by row over ``S`` ``[B, k]`` (no transposed copy), blocks of rows in
+    parallel."""
     m = first.shape[0]
+    B = S.shape[0]
     sa = np.empty(m)
     sc = np.empty(m)
     for p in range(m):
         sa[p] = sign[first[p]]
         sc[p] = sign[second[p]]
-    diff = np.zeros(m, dtype=np.uint8)
-    for b in range(S.shape[0]):
-        row = S[b]
-        for p in range(m):  # no branch: a mismatch is rare, and a branch per pair costs
-            diff[p] |= sa[p] * row[first[p]] != sc[p] * row[second[p]]
-    return diff == 0
+    nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
+    diff = np.zeros((nblk, m), dtype=np.uint8)
+    for blk in prange(nblk):
+        d = diff[blk]
+        for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
+            row = S[b]
+            for p in range(m):  # no branch: a mismatch is rare, and a branch per pair costs
+                d[p] |= sa[p] * row[first[p]] != sc[p] * row[second[p]]
+    out = np.ones(m, dtype=np.bool_)
+    for blk in range(nblk):
+        for p in range(m):
+            if diff[blk, p]:
+                out[p] = False
+    return out
 
 
 @kernel(F64_2F, I64, I64, F64, INT)
@@ -439,42 +469,51 @@ def fold_columns(A, cols, group, sign, n_groups):  # pragma: no cover - compiled
     return out
 
 
-@kernel(F64_2F, F64, F64_2D, F64_2D)
+@kernel(F64_2F, F64, F64_2D, F64_2D, parallel=True)
 def gemv_nonzero(A, c0, S, out):  # pragma: no cover - compiled
     """A few samples' injections ``out[:, b] = c0 + Σ_j A[:, j] S[b, j]`` over the
     nonzero S[b, j] only (``A`` column-major: a column is contiguous).  A small batch's
-    GEMM would read all of A; an input that is zero (a dark pixel) costs nothing here."""
+    GEMM would read all of A; an input that is zero (a dark pixel) costs nothing here.
+    Blocks of rows in parallel (each row summed in column order by one thread)."""
     rows = A.shape[0]
-    for b in range(S.shape[0]):
-        acc = c0.copy()
-        for j in range(S.shape[1]):
-            s = S[b, j]
-            if s != 0.0:
-                for i in range(rows):
-                    acc[i] += A[i, j] * s
-        for i in range(rows):
-            out[i, b] = acc[i]
+    blk_rows = 256
+    nblk = (rows + blk_rows - 1) // blk_rows
+    for blk in prange(nblk):
+        i0 = blk * blk_rows
+        i1 = min(rows, i0 + blk_rows)
+        acc = np.empty(i1 - i0)
+        for b in range(S.shape[0]):
+            for i in range(i0, i1):
+                acc[i - i0] = c0[i]
+            for j in range(S.shape[1]):
+                s = S[b, j]
+                if s != 0.0:
+                    for i in range(i0, i1):
+                        acc[i - i0] += A[i, j] * s
+            for i in range(i0, i1):
+                out[i, b] = acc[i - i0]
 
 
 def _prepare_signature(F3):  # noqa: N803 - numba type names
     return (F64_2D, F64, F64_2D, F64_2D, F3, F3, F64)  # C, inv_diag, LO, HI, Q, U, qmax
 
 
-@kernel(*_prepare_signature(F64_3D))
+@kernel(*_prepare_signature(F64_3D), parallel=True)
 def prepare_chunks(C, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover - compiled
     """The sweeps' inputs in one pass over the injections ``C`` ``[n, B]``: ``Q`` = c /
     diag and the cold start ``U`` = clip(Q, LO, HI) in chunk layout ``[chunk, n, w]``
     (the sweeps' precision), and per sample ``qmax[b]`` = max_i |c_i| / diag_i (a part
     of the voltage scale).  ``LO``/``HI`` are ``[n, 1]`` (shared) or ``[n, B]``.  The
-    arithmetic is numpy's: c · inv_diag in float64, then rounded to the sweeps' type."""
+    arithmetic is numpy's: c · inv_diag in float64, then rounded to the sweeps' type.
+    Chunks in parallel."""
     n = C.shape[0]
     nch = Q.shape[0]
     w = Q.shape[2]
     lo_s = 1 if LO.shape[1] > 1 else 0
     hi_s = 1 if HI.shape[1] > 1 else 0
-    for b in range(qmax.shape[0]):
-        qmax[b] = 0.0
-    for ch in range(nch):
+    for ch in prange(nch):
+        for t in range(w):
+            qmax[ch * w + t] = 0.0
         for i in range(n):
             d = inv_diag[i]
             for t in range(w):
@@ -491,15 +530,16 @@ def prepare_chunks(C, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover - compi
 _jit.SIGNATURES.append((prepare_chunks, _prepare_signature(F32_3D)))
 
 
-@kernel(F64, I64, I64, F64, F64_2D, F64, I64, I64, F64_2D, F64_2D)
+@kernel(F64, I64, I64, F64, F64_2D, F64, I64, I64, F64_2D, F64_2D, parallel=True)
 def assemble_voltages_s(
     offset0, m_row, m_col, m_val, S, s0, free_nodes, free_sn, UT, V
 ):  # pragma: no cover - compiled
     """:func:`assemble_voltages` from the inputs ``S`` (``dS`` = S − s0 formed entry by
     entry, as numpy's subtraction would) and the supernode voltages sample-major
     (``UT`` ``[B, n]``, as the sweeps write them): every access is within one sample's
-    rows (node-major U read a column at a time is a strided gather: 6 ms on DRN-1H)."""
-    for b in range(V.shape[0]):
+    rows (node-major U read a column at a time is a strided gather: 6 ms on DRN-1H).
+    Samples in parallel."""
+    for b in prange(V.shape[0]):
         row = V[b]
         for k in range(row.shape[0]):
             row[k] = offset0[k]
