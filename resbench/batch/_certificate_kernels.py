@@ -24,25 +24,205 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from resbench._jit import BOOL, F64, I32, I64, kernel
+from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, kernel
 
 F64_2D = types.float64[:, ::1]
 U8 = types.uint8[::1]
+B1 = types.boolean[::1]
 
 
+K_EXACT = 8  # rows with at most this many folded entries are summed exactly, not bounded
+SLACK = 1e-12  # relative slack on every bound, for the float64 round-off of the sums
+
+
+# ------------------------------------------------------------------ column folding
+@kernel(F64_2D, F64)
+def column_keys(v, r):  # pragma: no cover - compiled
+    """Per column j of ``v`` ``[B, n]``: its sign (that of its first nonzero value; 0 for
+    a column of zeros) and the key sum_b sign_j v[b, j] r[b], summed in sample order, so
+    that columns equal up to sign have bitwise equal keys.  One pass, row by row."""
+    nb, n = v.shape
+    sign = np.zeros(n)
+    key = np.zeros(n)
+    for b in range(nb):
+        rb = r[b]
+        for j in range(n):
+            x = v[b, j]
+            if sign[j] == 0.0 and x != 0.0:
+                sign[j] = 1.0 if x > 0.0 else -1.0
+            key[j] += sign[j] * x * rb
+    return sign, key
+
+
+@kernel(F64_2D, F64, I64, I64)
+def columns_equal(v_t, sign, first, second):  # pragma: no cover - compiled
+    """For each pair p: is sign v_t[first[p]] == sign v_t[second[p]] in every sample?
+    ``v_t`` node-major ``[n, B]`` (a column of the batch is a contiguous row)."""
+    m = first.shape[0]
+    out = np.ones(m, dtype=np.bool_)
+    for p in range(m):
+        a = first[p]
+        c = second[p]
+        sa = sign[a]
+        sc = sign[c]
+        for b in range(v_t.shape[1]):
+            if sa * v_t[a, b] != sc * v_t[c, b]:
+                out[p] = False
+                break
+    return out
+
+
+@kernel(F64_2D, I64, F64, INT)
+def fold_dense(w, slot, sig, width):  # pragma: no cover - compiled
+    """A dense block ``w[rows, cols]`` with its columns summed into ``width`` groups:
+    ``(sum_j sig_j w[:, j], sum_j w[:, j])`` over the columns j of each group
+    (``slot[j]``; -1: a column of zeros, left out).  The first gives ``W v`` from one
+    voltage per group, the second ``W |v|`` from its magnitude."""
+    rows, cols = w.shape
+    ws = np.zeros((rows, width))
+    wa = np.zeros((rows, width))
+    for r in range(rows):
+        for c in range(cols):
+            s = slot[c]
+            if s >= 0:
+                g = w[r, c]
+                ws[r, s] += sig[c] * g
+                wa[r, s] += g
+    return ws, wa
+
+
+@kernel(I64, I32, F64, I64, F64)
+def fold_csr(indptr, indices, data, grp, sig):  # pragma: no cover - compiled
+    """The conductances' CSR rows with their columns folded: one entry per (row, group,
+    sign), conductances summed.  ``grp[j]`` is column j's group (the index of its
+    representative column; -1: a column of zeros) and ``sig[j]`` its sign against the
+    representative.  Returns (indptr, column of the representative or -1, sign,
+    conductance); the total at node k is then sum_p g_p |v_k - sign_p v[col_p]|."""
+    n = indptr.shape[0] - 1
+    nnz = indices.shape[0]
+    fptr = np.zeros(n + 1, dtype=np.int64)
+    fcol = np.empty(nnz, dtype=np.int64)
+    fsg = np.empty(nnz)
+    fg = np.empty(nnz)
+    pos_slot = np.full(n + 1, -1, dtype=np.int64)  # per representative (+1: zeros)
+    neg_slot = np.full(n + 1, -1, dtype=np.int64)
+    q = 0
+    for k in range(n):
+        start = q
+        for p in range(indptr[k], indptr[k + 1]):
+            j = indices[p]
+            gj = grp[j]
+            s = sig[j] if gj >= 0 else 1.0
+            key = gj + 1
+            slots = pos_slot if s > 0.0 else neg_slot
+            at = slots[key]
+            if at < start:
+                slots[key] = q
+                fcol[q] = gj
+                fsg[q] = s
+                fg[q] = data[p]
+                q += 1
+            else:
+                fg[at] += data[p]
+        fptr[k + 1] = q
+    return fptr, fcol[:q].copy(), fsg[:q].copy(), fg[:q].copy()
+
+
+# ------------------------------------------------------------------ layouts
+TB = 32  # side of the blocks the transposes below copy (both sides stay in cache)
+
+
+@kernel(F64_2D, INT)
+def transposed(v, tile):  # pragma: no cover - compiled
+    """``v[B, n]`` transposed to ``v_t[n, B]`` (blocked), with per sample the largest and
+    smallest voltage of every ``tile`` consecutive nodes ``[n_tiles, B]`` and the largest
+    ``|v|`` ``[B]`` (node-major passes, vectorised over the samples)."""
+    nb, n = v.shape
+    nt = (n + tile - 1) // tile
+    v_t = np.empty((n, nb))
+    for b0 in range(0, nb, TB):
+        for k0 in range(0, n, TB):
+            for b in range(b0, min(nb, b0 + TB)):
+                for k in range(k0, min(n, k0 + TB)):
+                    v_t[k, b] = v[b, k]
+    hi = np.empty((nt, nb))
+    lo = np.empty((nt, nb))
+    big = np.zeros(nb)
+    for t in range(nt):
+        h = hi[t]
+        lw = lo[t]
+        first = v_t[t * tile]
+        for b in range(nb):
+            h[b] = first[b]
+            lw[b] = first[b]
+        for k in range(t * tile + 1, min(n, (t + 1) * tile)):
+            row = v_t[k]
+            for b in range(nb):
+                x = row[b]
+                h[b] = x if x > h[b] else h[b]
+                lw[b] = x if x < lw[b] else lw[b]
+        for b in range(nb):
+            m = max(abs(h[b]), abs(lw[b]))
+            big[b] = m if m > big[b] else big[b]
+    return v_t, hi, lo, big
+
+
+@kernel(F64_2D, F64_2D, I64, I64)
+def range_extremes(tile_hi, tile_lo, t0, t1):  # pragma: no cover - compiled
+    """Per range r of tiles ``t0[r] .. t1[r]`` (inclusive) and sample: the largest and
+    smallest voltage over those tiles ``[n_ranges, B]``."""
+    nr = t0.shape[0]
+    nb = tile_hi.shape[1]
+    hi = np.full((nr, nb), -np.inf)
+    lo = np.full((nr, nb), np.inf)
+    for r in range(nr):
+        h = hi[r]
+        lw = lo[r]
+        for t in range(t0[r], t1[r] + 1):
+            th = tile_hi[t]
+            tl = tile_lo[t]
+            for b in range(nb):
+                h[b] = th[b] if th[b] > h[b] else h[b]
+                lw[b] = tl[b] if tl[b] < lw[b] else lw[b]
+    return hi, lo
+
+
+@kernel(F64_2D, F64_2D, F64)
+def kcl_transposed(p_t, v_t, diag):  # pragma: no cover - compiled
+    """``p_t[n, B] - diag * v_t`` transposed to ``[B, n]`` (blocked): the current the
+    resistors (and whatever ``p_t`` holds besides) push into each node."""
+    n, nb = p_t.shape
+    out = np.empty((nb, n))
+    for k0 in range(0, n, TB):
+        for b0 in range(0, nb, TB):
+            for k in range(k0, min(n, k0 + TB)):
+                d = diag[k]
+                for b in range(b0, min(nb, b0 + TB)):
+                    out[b, k] = p_t[k, b] - d * v_t[k, b]
+    return out
+
+
+# ------------------------------------------------------------------ the scales
 @njit(cache=True)
-def _exact_total(indptr, indices, data, v, t0_t, k, b):  # pragma: no cover - compiled
-    """Sum of |resistor currents| at node k of sample b, plus its known part."""
+def _exact_total(fptr, fcol, fsg, fg, v, t0_t, has_t0, k, b):  # pragma: no cover
+    """Sum of |resistor currents| at node k of sample b (folded rows), plus its known
+    part."""
     vk = v[b, k]
     s = 0.0
-    for p in range(indptr[k], indptr[k + 1]):
-        s += data[p] * abs(vk - v[b, indices[p]])
-    return s + t0_t[k, b]
+    for p in range(fptr[k], fptr[k + 1]):
+        j = fcol[p]
+        if j < 0:
+            s += fg[p] * abs(vk)
+        else:
+            s += fg[p] * abs(vk - fsg[p] * v[b, j])
+    return s + t0_t[k, b] if has_t0 else s
 
 
 @njit(cache=True)
-def _best_exact(indptr, indices, data, v, t0_t, weight, cand, key, exact, b):  # pragma: no cover
-    """max over the candidate nodes of exact total × weight, best bound (-key) first,
+def _best_exact(  # pragma: no cover - compiled
+    fptr, fcol, fsg, fg, v, t0_t, has_t0, up, exact_row, weight, cand, key, exact, b
+):
+    """max over the candidate nodes of exact total x weight, best bound (-key) first,
     stopping when no bound left can beat the best; -1.0 when there is none."""
     best = -1.0
     order = np.argsort(key)
@@ -52,7 +232,10 @@ def _best_exact(indptr, indices, data, v, t0_t, weight, cand, key, exact, b):  #
         k = cand[order[q]]
         t = exact[k]
         if t < 0.0:
-            t = _exact_total(indptr, indices, data, v, t0_t, k, b)
+            if exact_row[k]:
+                t = up[k, b]
+            else:
+                t = _exact_total(fptr, fcol, fsg, fg, v, t0_t, has_t0, k, b)
             exact[k] = t
         t *= weight[k]
         if t > best:
@@ -61,167 +244,160 @@ def _best_exact(indptr, indices, data, v, t0_t, weight, cand, key, exact, b):  #
 
 
 @njit(cache=True)
-def _floors(a_t, u_t, t0_t, diag, rel, slack, inv_g):  # pragma: no cover - compiled
-    """Per sample, the best lower bound of the totals and of total × inv_g."""
-    n, nb = a_t.shape
-    floor1 = np.full(nb, -1.0)
-    floor2 = np.full(nb, -1.0)
-    for k in range(1, n):  # rows in order, samples innermost: vectorised
-        dk, rk, sk, gk = diag[k], rel[k], slack[k], inv_g[k]
-        ar, ur, tr = a_t[k], u_t[k], t0_t[k]
+def _bounds(  # pragma: no cover - compiled
+    v_t, p_t, a_t, has_a, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
+    fptr, fcol, fsg, fg, exact_row, up, floor1, floor2,
+):  # fmt: skip
+    """Fill ``up[n, B]`` with an upper bound of every node's total (its exact value on
+    the rows summed exactly) and raise the floors to the best lower bounds."""
+    n, nb = v_t.shape
+    acc = np.empty(nb)
+    for k in range(1, n):
+        d = diag[k]
+        gk = inv_g[k]
+        vk_row = v_t[k]
+        ur = up[k]
+        if exact_row[k]:  # few entries: the exact sum, vectorised over the samples
+            for b in range(nb):
+                acc[b] = t0_t[k, b] if has_t0 else 0.0
+            for p in range(fptr[k], fptr[k + 1]):
+                j = fcol[p]
+                g = fg[p]
+                if j < 0:
+                    for b in range(nb):
+                        acc[b] += g * abs(vk_row[b])
+                else:
+                    s = fsg[p]
+                    vj = v_t[j]
+                    for b in range(nb):
+                        acc[b] += g * abs(vk_row[b] - s * vj[b])
+            for b in range(nb):
+                t = acc[b]
+                ur[b] = t
+                floor1[b] = t if t > floor1[b] else floor1[b]
+                x = t * gk
+                floor2[b] = x if x > floor2[b] else floor2[b]
+            continue
+        r = rid[k]
+        hr = ext_hi[r]
+        lr = ext_lo[r]
+        pr = p_t[k]
+        rk = rel[k]
+        sk = slack[k]
         for b in range(nb):
-            cc = dk * abs(ur[b])
-            a = ar[b]
-            l1 = cc * (1.0 - 1e-12) - (a + a * rk + sk)
-            l2 = a - a * rk - cc * (1.0 + 1e-12)
-            lo = l1 if l1 > l2 else l2
-            lo = (lo if lo > 0.0 else 0.0) + tr[b] * (1.0 - 1e-12)
-            f1 = floor1[b]
-            floor1[b] = lo if lo > f1 else f1
-            x = lo * gk
-            f2 = floor2[b]
-            floor2[b] = x if x > f2 else f2
-    return floor1, floor2
+            vk = vk_row[b]
+            hi = hr[b]
+            lo = lr[b]
+            m = max(abs(hi), abs(lo), abs(vk))
+            t0 = t0_t[k, b] if has_t0 else 0.0
+            e = rk * d * m + sk + SLACK * (2.0 * d * m + t0)
+            lin = d * vk - pr[b]  # sum_j g (v_k - v_j)
+            if vk >= hi:  # every neighbour at or below: the total is lin
+                lower = lin - e
+                upper = lin + e
+            elif vk <= lo:  # every neighbour at or above
+                lower = -lin - e
+                upper = -lin + e
+            else:
+                lower = abs(lin) - e
+                upper = d * max(hi - vk, vk - lo) + e
+                if has_a:
+                    u2 = d * abs(vk) + a_t[k, b] + e
+                    upper = u2 if u2 < upper else upper
+            lower = (lower if lower > 0.0 else 0.0) + t0
+            upper = upper + t0
+            ur[b] = upper
+            floor1[b] = lower if lower > floor1[b] else floor1[b]
+            x = lower * gk
+            floor2[b] = x if x > floor2[b] else floor2[b]
 
 
 @njit(cache=True)
-def _candidates(a_t, u_t, t0_t, diag, rel, slack, inv_g, floor1, floor2):  # pragma: no cover
+def _candidates(up, inv_g, floor1, floor2):  # pragma: no cover - compiled
     """Per sample, the nodes whose upper bound reaches floor1, and those whose upper
-    bound × inv_g reaches floor2: two CSR-like lists (start[B + 1], node, -bound),
+    bound x inv_g reaches floor2: two CSR-like lists (start[B + 1], node, -bound),
     each sample's in node order.  Two sweeps: count, then fill."""
-    n, nb = a_t.shape
-    up = np.empty(nb)
+    n, nb = up.shape
     count1 = np.zeros(nb + 1, dtype=np.int64)
     count2 = np.zeros(nb + 1, dtype=np.int64)
-    start1 = count1
-    start2 = count2
-    node1 = np.empty(0, dtype=np.int64)
-    node2 = np.empty(0, dtype=np.int64)
-    key1 = np.empty(0)
-    key2 = np.empty(0)
-    fill1 = count1
-    fill2 = count2
-    for sweep in range(2):
-        if sweep == 1:
-            start1 = np.cumsum(count1)
-            start2 = np.cumsum(count2)
-            node1 = np.empty(start1[nb], dtype=np.int64)
-            key1 = np.empty(start1[nb])
-            node2 = np.empty(start2[nb], dtype=np.int64)
-            key2 = np.empty(start2[nb])
-            fill1 = start1[:nb].copy()
-            fill2 = start2[:nb].copy()
-        for k in range(1, n):
-            dk, rk, sk, gk = diag[k], rel[k], slack[k], inv_g[k]
-            ar, ur, tr = a_t[k], u_t[k], t0_t[k]
-            for b in range(nb):  # vectorised
-                a = ar[b]
-                up[b] = (a + a * rk + sk + dk * abs(ur[b])) * (1.0 + 1e-12) + tr[b] * (1.0 + 1e-12)
-            for b in range(nb):
-                if up[b] >= floor1[b]:
-                    if sweep == 0:
-                        count1[b + 1] += 1
-                    else:
-                        node1[fill1[b]] = k
-                        key1[fill1[b]] = -up[b]
-                        fill1[b] += 1
-                if gk > 0.0 and up[b] * gk >= floor2[b]:
-                    if sweep == 0:
-                        count2[b + 1] += 1
-                    else:
-                        node2[fill2[b]] = k
-                        key2[fill2[b]] = -up[b] * gk
-                        fill2[b] += 1
+    for k in range(1, n):
+        gk = inv_g[k]
+        ur = up[k]
+        for b in range(nb):
+            if ur[b] >= floor1[b]:
+                count1[b + 1] += 1
+            if gk > 0.0 and ur[b] * gk >= floor2[b]:
+                count2[b + 1] += 1
+    start1 = np.cumsum(count1)
+    start2 = np.cumsum(count2)
+    node1 = np.empty(start1[nb], dtype=np.int64)
+    key1 = np.empty(start1[nb])
+    node2 = np.empty(start2[nb], dtype=np.int64)
+    key2 = np.empty(start2[nb])
+    fill1 = start1[:nb].copy()
+    fill2 = start2[:nb].copy()
+    for k in range(1, n):
+        gk = inv_g[k]
+        ur = up[k]
+        for b in range(nb):
+            u = ur[b]
+            if u >= floor1[b]:
+                node1[fill1[b]] = k
+                key1[fill1[b]] = -u
+                fill1[b] += 1
+            if gk > 0.0 and u * gk >= floor2[b]:
+                node2[fill2[b]] = k
+                key2[fill2[b]] = -u * gk
+                fill2[b] += 1
     return start1, node1, key1, start2, node2, key2
 
 
-@kernel(I64, I32, F64, F64_2D, F64_2D, F64_2D, F64_2D, F64, F64, F64, F64)
-def scale_maxima(
-    indptr, indices, data, v, a_t, u_t, t0_t, diag, rel, slack, inv_g
-):  # pragma: no cover
-    """Per sample: (max over non-ground nodes of the total |current| at the node,
-    max over nodes with inv_g > 0 of that total × inv_g); -1.0 where no node counts.
+@kernel(F64_2D, F64_2D, F64_2D, F64_2D, BOOL, F64_2D, F64_2D, I64, F64, F64, F64, F64_2D,
+        BOOL, F64, I64, I64, F64, F64, B1, FLOAT, F64)  # fmt: skip
+def scale_maxima(  # pragma: no cover - compiled
+    v, v_t, p_t, a_t, has_a, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0,
+    inv_g, fptr, fcol, fsg, fg, exact_row, i_floor, v_floor,
+):  # fmt: skip
+    """Per sample: (max(i_floor, the largest total |current| at a non-ground node),
+    max(v_floor, the largest total x inv_g)), the certificate's i_scale and v_scale.
 
-    ``indptr, indices, data``: the conductances, one CSR row per node (self loops left
-    out); ``v`` the voltages [B, n]; ``a_t`` ~ W |u| [n, B] (within ``rel``, ``slack``
-    per node), ``u_t`` the centred voltages [n, B]; ``t0_t`` the known part of each
-    total (current sources, gmin leak) [n, B]; ``inv_g`` 1 / total conductance of
-    held nodes, else 0.  A node's resistor total sum_j g |u_k - u_j| lies within
-    |A - c| .. A + c with c = diag[k] |u_k| and A = sum_j g |u_j|, known as a_t within
-    a relative rel[k] plus slack[k]; t0 is added, all with 1e-12 of round-off slack.
-    The bounds are swept row by row (vectorised over samples); then per sample only
-    the candidates whose upper bound reaches the best lower bound are summed exactly,
-    best bound first.
+    A node's total is sum_j g |v_k - v_j| (the folded CSR ``fptr, fcol, fsg, fg``) plus
+    its known part ``t0_t`` (current sources, gmin leak).  Rows of at most K_EXACT
+    entries (``exact_row``) are summed exactly; the others are bounded from
+    ``p_t`` = sum_j g v_j (within ``rel * diag * m + slack``, m the largest |v| among
+    the node and the voltages ``ext_hi / ext_lo`` of the node range ``rid`` holding
+    its neighbours): the total is exactly ``±(diag v_k - p)`` when every neighbour
+    lies on one side of v_k, else between ``|diag v_k - p|`` and
+    ``min(diag max(hi - v_k, v_k - lo), diag |v_k| + a_t)`` (``a_t``, an upper bound of
+    sum_j g |v_j|, when ``has_a``).  Then per sample only the nodes whose upper bound
+    reaches the best lower bound (or the floor) are summed exactly, best bound first.
+    ``v`` is ``[B, n]``; the other 2-d arrays node-major ``[., B]``.
     """
-    n, nb = a_t.shape
+    n, nb = v_t.shape
+    up = np.empty((n, nb))
+    floor1 = np.full(nb, i_floor)
+    floor2 = v_floor.copy()
+    _bounds(v_t, p_t, a_t, has_a, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
+            fptr, fcol, fsg, fg, exact_row, up, floor1, floor2)  # fmt: skip
+    start1, cand1, key1, start2, cand2, key2 = _candidates(up, inv_g, floor1, floor2)
     ones = np.ones(n)
-    ones[0] = 0.0  # ground's total does not count
-    floor1, floor2 = _floors(a_t, u_t, t0_t, diag, rel, slack, inv_g)
-    start1, cand1, key1, start2, cand2, key2 = _candidates(
-        a_t, u_t, t0_t, diag, rel, slack, inv_g, floor1, floor2
-    )
-    tot_max = np.empty(nb)
-    ratio_max = np.empty(nb)
+    i_scale = np.empty(nb)
+    v_scale = np.empty(nb)
+    exact = np.full(n, -1.0)
     for b in range(nb):
-        exact = np.full(n, -1.0)
         s1, e1 = start1[b], start1[b + 1]
         s2, e2 = start2[b], start2[b + 1]
-        tot_max[b] = _best_exact(
-            indptr, indices, data, v, t0_t, ones, cand1[s1:e1], key1[s1:e1], exact, b
-        )
-        ratio_max[b] = _best_exact(
-            indptr, indices, data, v, t0_t, inv_g, cand2[s2:e2], key2[s2:e2], exact, b
-        )
-    return tot_max, ratio_max
-
-
-TB = 32  # side of the blocks the transposes below copy (both sides stay in cache)
-
-
-@kernel(F64_2D)
-def centred_transposed(v):  # pragma: no cover - compiled
-    """``v[B, n]`` centred per sample on (max + min) / 2 and transposed to ``u_t[n, B]``,
-    with ``|u_t|`` in float64 and float32 and the largest ``|u|`` (one pass, blocked)."""
-    nb, n = v.shape
-    centre = np.empty(nb)
-    for b in range(nb):
-        lo = np.inf
-        hi = -np.inf
-        for k in range(n):
-            x = v[b, k]
-            lo = x if x < lo else lo
-            hi = x if x > hi else hi
-        centre[b] = 0.5 * (hi + lo) if n else 0.0
-    u_t = np.empty((n, nb))
-    au_t = np.empty((n, nb))
-    au32 = np.empty((n, nb), dtype=np.float32)
-    big = 0.0
-    for b0 in range(0, nb, TB):
-        for k0 in range(0, n, TB):
-            for b in range(b0, min(nb, b0 + TB)):
-                c = centre[b]
-                for k in range(k0, min(n, k0 + TB)):
-                    x = v[b, k] - c
-                    ax = abs(x)
-                    u_t[k, b] = x
-                    au_t[k, b] = ax
-                    au32[k, b] = np.float32(ax) if ax < 1e38 else np.float32(1e38)
-                    big = ax if ax > big else big
-    return u_t, au_t, au32, big
-
-
-@kernel(F64_2D, F64_2D, F64)
-def minus_diag_transposed(inj_t, u_t, diag):  # pragma: no cover - compiled
-    """``inj_t[n, B] - diag * u_t`` transposed to ``[B, n]`` (blocked)."""
-    n, nb = inj_t.shape
-    out = np.empty((nb, n))
-    for k0 in range(0, n, TB):
-        for b0 in range(0, nb, TB):
-            for k in range(k0, min(n, k0 + TB)):
-                d = diag[k]
-                for b in range(b0, min(nb, b0 + TB)):
-                    out[b, k] = inj_t[k, b] - d * u_t[k, b]
-    return out
+        for q in range(s1, e1):
+            exact[cand1[q]] = -1.0
+        for q in range(s2, e2):
+            exact[cand2[q]] = -1.0
+        best = _best_exact(fptr, fcol, fsg, fg, v, t0_t, has_t0, up, exact_row, ones,
+                           cand1[s1:e1], key1[s1:e1], exact, b)  # fmt: skip
+        i_scale[b] = best if best > i_floor else i_floor
+        best = _best_exact(fptr, fcol, fsg, fg, v, t0_t, has_t0, up, exact_row, inv_g,
+                           cand2[s2:e2], key2[s2:e2], exact, b)  # fmt: skip
+        v_scale[b] = best if best > v_floor[b] else v_floor[b]
+    return i_scale, v_scale
 
 
 @kernel(F64_2D, I32, I32, F64_2D, I32, I32)
@@ -417,3 +593,106 @@ def balance_clusters(
             if dv[b, i] < 0.0 and c > worst:
                 worst = c
         compl[b] = worst
+
+
+@kernel(F64_2D, F64_2D, F64, INT, I32, I32, I32, I32, I64, I64, F64, BOOL)
+def grounded_check(
+    p_t, v_t, diag, nv, fa, fb, da, db, bptr, bidx, feas_tol, want_free
+):  # pragma: no cover - compiled
+    """:func:`feasibility` and :func:`balance_clusters` in one node-major pass, for
+    circuits whose unknown branches all join a node to ground (or are self loops):
+    every cluster is one node, balanced by its first sign-free branch, else by its first
+    tight diode whose direction opposes the imbalance (as ``_balance_grounded``).
+
+    ``p_t[n, B]`` holds the current pushed into each node but the ``-diag v`` term;
+    the first ``nv`` sign-free branches (the voltage sources) are left out of the
+    feasibility returned (:func:`source_feasibility` gives theirs); ``bptr, bidx``: per node, its
+    unknown branches in balancing order (sign-free j first, then diodes as nf + i).
+    Returns per sample feasibility, KCL and complementarity residuals, the sign-free
+    currents ``[nf, B]`` (``want_free``; else ``[nf, 0]``, and nodes held by a
+    sign-free branch are not summed at all) and the diode currents ``[nd, B]``.
+    """
+    n, nb = v_t.shape
+    nf = fa.shape[0]
+    nd = da.shape[0]
+    feas = np.zeros(nb)
+    for j in range(nv, nf):
+        va = v_t[fa[j]]
+        vb = v_t[fb[j]]
+        for b in range(nb):
+            d = abs(va[b] - vb[b])
+            feas[b] = d if d > feas[b] else feas[b]
+    dv_t = np.empty((nd, nb))
+    for i in range(nd):
+        va = v_t[da[i]]
+        vb = v_t[db[i]]
+        for b in range(nb):
+            d = va[b] - vb[b]
+            dv_t[i, b] = d
+            feas[b] = d if d > feas[b] else feas[b]
+    x_free = np.zeros((nf, nb if want_free else 0))
+    x_dio = np.zeros((nd, nb))
+    kcl = np.zeros(nb)
+    res = np.empty(nb)
+    done = np.zeros(nb, dtype=np.uint8)
+    for k in range(1, n):
+        first = -1
+        for q in range(bptr[k], bptr[k + 1]):
+            if bidx[q] < nf:
+                first = bidx[q]
+                break
+        if first >= 0 and not want_free:
+            continue  # its first sign-free branch takes whatever is left
+        d = diag[k]
+        pr = p_t[k]
+        vr = v_t[k]
+        for b in range(nb):
+            res[b] = pr[b] - d * vr[b]
+        if first >= 0:
+            sign = -1.0 if fa[first] == k else 1.0
+            xr = x_free[first]
+            for b in range(nb):
+                xr[b] = -res[b] * sign
+            continue
+        for b in range(nb):
+            done[b] = 0
+        for q in range(bptr[k], bptr[k + 1]):
+            i = bidx[q] - nf
+            sign = -1.0 if da[i] == k else 1.0
+            dr = dv_t[i]
+            xr = x_dio[i]
+            for b in range(nb):
+                if done[b] == 0 and dr[b] >= -feas_tol[b] and sign * res[b] < 0.0:
+                    xr[b] = abs(res[b])
+                    res[b] = 0.0
+                    done[b] = 1
+        for b in range(nb):
+            r = abs(res[b])
+            kcl[b] = r if r > kcl[b] else kcl[b]
+    compl = np.zeros(nb)
+    for i in range(nd):
+        dr = dv_t[i]
+        xr = x_dio[i]
+        for b in range(nb):
+            c = -dr[b] * xr[b]
+            if dr[b] < 0.0 and c > compl[b]:
+                compl[b] = c
+    return feas, kcl, compl, x_free, x_dio
+
+
+@kernel(F64_2D, I32, I32, F64_2D)
+def source_feasibility(v, fa, fb, vval):  # pragma: no cover - compiled
+    """Per sample (``v[B, n]``, ``vval[B, nv]``): the largest violation of ground and
+    of the voltage sources' equations v[fa] - v[fb] = vval (the first nv of fa, fb)."""
+    nb = v.shape[0]
+    nv = vval.shape[1]
+    out = np.empty(nb)
+    for b in range(nb):
+        vr = v[b]
+        xr = vval[b]
+        worst = abs(vr[0])
+        for j in range(nv):
+            d = abs(vr[fa[j]] - vr[fb[j]] - xr[j])
+            worst = d if d > worst else worst
+        out[b] = worst
+    return out

@@ -10,21 +10,32 @@ that for one answer).
 Why it is cheap enough to leave on: the resistors' KCL imbalance of every node is one
 matrix product ``W @ v`` per batch.  :class:`BatchCertifier` builds the conductance
 matrix once per circuit, split into dense blocks (dense BLAS where the network is
-dense, as between two DRN layers) and a sparse CSR for the rest.  The scales need
-each node's total |current| (not linear in ``v``); a second product ``W @ |v|``
-(float32 on the dense blocks: it only bounds) brackets every node's total, and only
-the nodes whose bound can be the maximum are summed exactly (branch and bound, in
-``_certificate_kernels``).  Clusters of one node or one branch (grounded sources,
-diodes to ground, a floating source between two otherwise free nodes) are balanced
-in closed form per sample; a sample holding any other cluster has its unknown
-currents chosen by the scalar code (:func:`resbench.certificate._unknown_currents`),
-correct and slower.
+dense, as between two DRN layers) and a sparse CSR for the rest.  Columns of the
+batch's voltages that are equal up to sign in every sample, or zero in every sample,
+are folded first (exact algebra: W's columns summed with their signs, cached per
+pattern), as the solver folds its inputs: a DRN's ``cat(x, -x)`` inputs, and pixels
+that repeat, cost one column each.
 
-Cost per batch: one float64 product for the KCL rows (one more for the rows of nodes
-held by grounded sources when their currents are asked for), one float32 product for
-the bounds, and O(B n) numba passes.  Memory: O(B n) (:meth:`BatchCertifier.
-estimate_bytes`) plus the matrices (:attr:`BatchCertifier.setup_bytes`); no per-sample
-copy of the circuit.
+The scales need each node's total |current| sum_j g |v_k - v_j| (not linear in
+``v``).  From the same product p = sum_j g v_j the total is exactly ``±(diag v_k -
+p)`` at a node whose neighbours all lie on one side of it (a DRN's input nodes), else
+it lies between ``|diag v_k - p|`` and bounds from the neighbours' extreme voltages
+and ``W |v|`` (folded too).  Only the nodes whose upper bound can be the maximum are
+summed exactly, on the folded rows (branch and bound, in ``_certificate_kernels``).
+The rows of nodes held by grounded sources (a DRN's inputs, whose columns do not
+fold) are multiplied in float32 when their currents are not asked for: they only
+bound, with the round-off bound ``(width + 4) 1.2e-7 diag max|v|`` added.
+Clusters of one node or one branch (grounded sources, diodes to ground, a floating
+source between two otherwise free nodes) are balanced in closed form per sample; a
+sample holding any other cluster has its unknown currents chosen by the scalar code
+(:func:`resbench.certificate._unknown_currents`), correct and slower.
+
+Cost per batch: one float64 product over the folded columns for the KCL rows (and
+one for ``W |v|`` where a row needs it), one product for the rows of nodes held by
+grounded sources (float32 unless their currents are asked for), and O(B n) numba
+passes.  Memory: O(B n) (:meth:`BatchCertifier.estimate_bytes`) plus the matrices
+(:attr:`BatchCertifier.setup_bytes`) and the folded copies of the batches' column
+patterns (a few kept); no per-sample copy of the circuit.
 
 Per-sample source values: ``inputs`` names sources whose value changes per sample
 (as :class:`resbench.batch.Network`'s inputs); sample ``b`` is then certified against
@@ -34,18 +45,27 @@ the circuit with those sources set to ``values[b]``
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
 from resbench.batch._certificate_kernels import (
+    K_EXACT,
     balance_clusters,
-    centred_transposed,
+    column_keys,
+    columns_equal,
     feasibility,
-    minus_diag_transposed,
+    fold_csr,
+    fold_dense,
+    grounded_check,
+    kcl_transposed,
+    range_extremes,
     scale_maxima,
+    source_feasibility,
+    transposed,
 )
 from resbench.batch.result import BatchCertificate
 from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
@@ -60,7 +80,10 @@ DENSE_MIN_NODES = 256  # below this, the sparse product is cheap enough
 DENSE_MAX_BYTES = 1 << 30  # dense blocks (float64 + float32) never take more than this
 F32_SAFE = 1e30  # float32 bounds only for conductances in [1/this, this]
 F32_SUM_MAX = 1e36  # ... and sums sum g |u| below this (float32 overflows at 3.4e38)
-BOUND_RTOL = 1e-3  # relative slack on the float32 bound of sum g |u| (at least (nnz+4) 1.2e-7)
+F32_PER_TERM = 1.2e-7  # float32 round-off per term of a product (2 units: a safe margin)
+F64_PER_TERM = 2.3e-16  # the same in float64
+FOLD_CACHE = 4  # column patterns whose folded matrices are kept
+RANGE_BUDGET = 8  # range extremes cost at most this many passes over the node tiles
 
 
 class CertificateInputError(InputError, ValueError):
@@ -114,20 +137,95 @@ class _Coupling:
 
     def apply(self, u: np.ndarray, *, u32: np.ndarray | None = None) -> np.ndarray:
         """``W @ u`` ([n, B], ``u`` C-contiguous [n, B]).  ``u32``: ``u`` in float32, to
-        multiply the dense blocks in float32 where safe (for the bounds, whose caller
-        allows BOUND_RTOL of slack)."""
-        out = np.asarray(self.rest @ u) if self.rest.nnz else np.zeros(u.shape)
-        for blk in self.blocks:
-            if u32 is not None and blk.w32 is not None:
-                part = blk.w32 @ u32[blk.c0 : blk.c1]
-            else:
-                part = blk.w @ u[blk.c0 : blk.c1]
-            out[blk.r0 : blk.r1] += part
+        multiply the dense blocks in float32 where safe (for bounds only)."""
+        out = np.zeros(u.shape)
+        self.apply_folded(None, u, out, u32=u32)
         return out
+
+    def apply_folded(
+        self,
+        fold: _Fold | None,
+        u: np.ndarray,
+        out: np.ndarray,
+        *,
+        u32: np.ndarray | None = None,
+        absolute: bool = False,
+    ) -> None:
+        """``out += W @ u`` with each dense block's columns folded as ``fold`` says
+        (None: unfolded); ``absolute``: ``u`` holds |v| and the folded blocks sum |W|'s
+        columns (``W |v|``).  ``u32``: float32 ``u`` for the dense blocks where safe."""
+        if self.rest.nnz:
+            out += self.rest @ u
+        for i, blk in enumerate(self.blocks):
+            fb = fold.block(self, i) if fold is not None else None
+            if fb is None:
+                if u32 is not None and blk.w32 is not None:
+                    part = blk.w32 @ u32[blk.c0 : blk.c1]
+                else:
+                    part = blk.w @ u[blk.c0 : blk.c1]
+            elif fb.reps.size == 0:
+                continue
+            else:
+                x = u[fb.reps]
+                if u32 is not None and blk.w32 is not None and not absolute:
+                    part = fb.signed32() @ x.astype(np.float32)
+                else:
+                    part = (fb.summed if absolute else fb.signed) @ x
+            out[blk.r0 : blk.r1] += part
 
     @property
     def dense_bytes(self) -> int:
         return sum(b.w.nbytes + (b.w32.nbytes if b.w32 is not None else 0) for b in self.blocks)
+
+
+@dataclass
+class _FoldedBlock:
+    """A dense block with its columns folded: ``signed`` (sum of sign x g per group) for
+    ``W v``, ``summed`` (sum of g) for ``W |v|``, one column per group; ``reps``: the
+    node whose voltage stands for each group."""
+
+    reps: np.ndarray
+    signed: np.ndarray
+    summed: np.ndarray
+    _signed32: np.ndarray | None = None
+
+    def signed32(self) -> np.ndarray:
+        if self._signed32 is None:
+            self._signed32 = self.signed.astype(np.float32)
+        return self._signed32
+
+
+@dataclass
+class _Fold:
+    """The batch's columns grouped: ``rep[j]`` is the node whose voltage column j equals
+    up to the sign ``sig[j]`` in every sample (j itself when none), -1 for a column of
+    zeros.  Folded blocks and the folded CSR rows are built on first use and kept with
+    the pattern."""
+
+    rep: np.ndarray  # int64 [n]
+    sig: np.ndarray  # float64 [n]
+    identity: bool
+    blocks: dict = field(default_factory=dict)
+    csr: tuple | None = None
+
+    def block(self, cpl: _Coupling, i: int) -> _FoldedBlock | None:
+        """Block ``i`` of ``cpl`` folded, or None when none of its columns fold."""
+        if self.identity:
+            return None
+        k = (id(cpl), i)
+        if k not in self.blocks:
+            blk = cpl.blocks[i]
+            rep, sig = self.rep[blk.c0 : blk.c1], self.sig[blk.c0 : blk.c1]
+            if np.array_equal(rep, np.arange(blk.c0, blk.c1)) and np.all(sig > 0):
+                self.blocks[k] = None
+            else:
+                live = rep >= 0
+                reps, slot = np.unique(rep[live], return_inverse=True)
+                slots = np.full(rep.shape[0], -1, dtype=np.int64)
+                slots[live] = slot
+                ws, wa = fold_dense(blk.w, slots, np.ascontiguousarray(sig), int(reps.size))
+                self.blocks[k] = _FoldedBlock(reps.astype(np.int64), ws, wa)
+        return self.blocks[k]
 
 
 def _per_node(idx: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
@@ -203,17 +301,66 @@ class BatchCertifier:
         checked[0] = False  # ground absorbs any current
         self._w_kcl = _Coupling(_rows(w, checked))
         self._w_pin = _Coupling(_rows(w, pinned)) if pinned.any() else None
+        self._checked = checked
         g_held[1:] += self.gmin
         self._inv_g = np.zeros(n)
         held = g_held > 0
         held[0] = False
         self._inv_g[held] = 1.0 / g_held[held]
         self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
+        self._setup_bounds()
+        self._any_dense = bool(self._w_kcl.blocks or (self._w_pin and self._w_pin.blocks))
+        self._identity = _Fold(np.arange(n, dtype=np.int64), np.ones(n), True)
+        self._folds: OrderedDict[bytes, _Fold] = OrderedDict()
+
+    def _setup_bounds(self) -> None:
+        """Per row: the round-off of its product (float64 and float32, relative to
+        diag max|v|: (terms + 4) per-term units, terms = the widths of its dense blocks
+        plus its sparse entries) and the absolute slack of products that underflow in
+        float32; the range of node tiles holding its neighbours (ranges shared, the
+        longest widened to every node while their passes would exceed RANGE_BUDGET)."""
+        n = self.n
+        terms = np.zeros(n)
+        for cpl in (self._w_kcl, self._w_pin):
+            if cpl is None:
+                continue
+            terms += np.diff(cpl.rest.indptr)
+            for blk in cpl.blocks:
+                terms[blk.r0 : blk.r1] += blk.c1 - blk.c0
+        self._rel64 = (terms + 4.0) * F64_PER_TERM
+        self._rel32 = (terms + 4.0) * F32_PER_TERM
+        nnz_row = np.diff(self._indptr)
+        g_row_max = np.zeros(n)
+        if self._data.size:
+            starts = self._indptr[:-1][nnz_row > 0]
+            g_row_max[nnz_row > 0] = np.maximum.reduceat(self._data, starts)
+        self._slack32 = terms * (1.0 + g_row_max) * 1e-37
+        self._slack64 = np.zeros(n)
+        nt = max(1, -(-n // TILE))
+        bounded = nnz_row > K_EXACT
+        t0 = np.zeros(n, dtype=np.int64)
+        t1 = np.full(n, nt - 1, dtype=np.int64)
+        if bounded.any():
+            t0[bounded] = self._indices[self._indptr[:-1][bounded]] // TILE
+            t1[bounded] = self._indices[self._indptr[1:][bounded] - 1] // TILE
+        pairs, rid = np.unique(t0 * nt + t1, return_inverse=True)
+        r0, r1 = pairs // nt, pairs % nt
+        uses = np.bincount(rid[bounded], minlength=pairs.size) > 0
+        length = np.where(uses, r1 - r0 + 1, 0)
+        widen = np.zeros(pairs.size, dtype=bool)
+        for r in np.argsort(-length, kind="stable"):
+            if length[~widen].sum() <= RANGE_BUDGET * nt:
+                break
+            widen[r] = True
+        r0[widen], r1[widen] = 0, nt - 1
+        self._range_t0 = r0.astype(np.int64)
+        self._range_t1 = r1.astype(np.int64)
+        self._rid = rid.astype(np.int64).reshape(-1)
 
     def _conductances(self) -> tuple[sp.csr_matrix, np.ndarray]:
         """The conductance matrix W (symmetric, self loops and shorts left out; kept as
-        CSR arrays for the exact sums, with its row sums and the float32 bound's error
-        per row) and every node's total conductance as the scalar certificate counts
+        CSR arrays for the exact sums, with its row sums) and every node's total
+        conductance as the scalar certificate counts
         it (self loops twice)."""
         n = self.n
         res_r = self.circuit.resistors
@@ -231,15 +378,6 @@ class BatchCertifier:
         self._indices = w.indices.astype(np.int32)
         self._data = w.data.astype(np.float64)
         self._diag = np.asarray(w.sum(axis=1)).reshape(-1)  # per node: g to other nodes
-        # the float32 bound's error per row: relative (conversion and sums) and
-        # absolute (products that underflow)
-        nnz_row = np.diff(self._indptr).astype(np.float64)
-        self._rel = np.maximum(BOUND_RTOL, (nnz_row + 4.0) * 1.2e-7)
-        g_row_max = np.zeros(n)
-        if self._data.size:
-            starts = self._indptr[:-1][nnz_row > 0]
-            g_row_max[nnz_row > 0] = np.maximum.reduceat(self._data, starts)
-        self._slack = nnz_row * (1.0 + g_row_max) * 1e-37
         return w, g_held
 
     def _setup_unknowns(self) -> None:
@@ -256,6 +394,14 @@ class BatchCertifier:
             np.any((x != y) & (x != 0) & (y != 0))
             for x, y in ((self._fa, self._fb), (self._da, self._db))
         )  # every unknown branch touches ground: every cluster is one node
+        # per node, its unknown branches to ground in balancing order (sign-free first)
+        nf = self._fa.shape[0]
+        ends = [(self._fa, self._fb, 0), (self._da, self._db, nf)]
+        node = np.concatenate([np.where(x != 0, x, y)[x != y] for x, y, _ in ends])
+        idx = np.concatenate([np.flatnonzero(x != y) + off for x, y, off in ends])
+        order = np.lexsort((idx, node))
+        self._bidx = idx[order].astype(np.int64)
+        self._bptr = np.searchsorted(node[order], np.arange(self.n + 1)).astype(np.int64)
 
     @property
     def setup_bytes(self) -> int:
@@ -269,9 +415,9 @@ class BatchCertifier:
 
     def estimate_bytes(self, batch: int) -> int:
         """Peak memory of :meth:`certify` on ``batch`` samples beyond the inputs and
-        :attr:`setup_bytes`: about nine [n, B] float64 arrays (centred voltages and
-        their |.|, injections, bounds, known totals, products' temporaries) and the
-        per-sample source, diode and branch arrays."""
+        :attr:`setup_bytes`: about nine [n, B] float64 arrays (voltages transposed and
+        their |.|, products, injections, bounds, known totals, products' temporaries)
+        and the per-sample source, diode and branch arrays."""
         c = self.circuit
         per_sample = 8.5 * self.n + 2 * len(c.diodes) + self._fa.shape[0] + len(c.vsources)
         return int(8 * per_sample * max(int(batch), 0))
@@ -418,17 +564,24 @@ class BatchCertifier:
         if bad.any():
             v, vval, ival = v.copy(), vval.copy(), ival.copy()
             v[bad], vval[bad], ival[bad] = 0.0, 0.0, 0.0
-        inj_t, tot0_t, u = self._known_currents(v, ival, currents)
-        v_scale, i_scale = self._scales(v, u, vval, tot0_t)
-        inj = minus_diag_transposed(inj_t, u[0], self._diag)  # [B, n], balanced in place
-        del inj_t, tot0_t, u
+        v_scale, i_scale, p_t, v_t = self._currents_and_scales(v, vval, ival, currents)
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
-        feas, dv = feasibility(
-            v, self._fa, self._fb, np.require(vval, np.float64, "CW"), self._da, self._db
-        )
-        x_free, x_dio, kcl, compl = self._unknown_currents(inj, dv, feas_tol)
+        vval = np.require(vval, np.float64, "CW")
+        if self._grounded:  # every cluster is one node: one node-major pass
+            feas, kcl, compl, xf_t, xd_t = grounded_check(
+                p_t, v_t, self._diag, len(self.circuit.vsources), self._fa, self._fb,
+                self._da, self._db, self._bptr, self._bidx, feas_tol, currents,
+            )  # fmt: skip
+            feas = np.maximum(feas, source_feasibility(v, self._fa, self._fb, vval))
+            x_dio = xd_t.T
+            x_free = xf_t.T
+        else:
+            inj = kcl_transposed(p_t, v_t, self._diag)  # [B, n], balanced in place
+            del p_t
+            feas, dv = feasibility(v, self._fa, self._fb, vval, self._da, self._db)
+            x_free, x_dio, kcl, compl = self._unknown_currents(inj, dv, feas_tol)
         ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
         nv = len(self.circuit.vsources)
         cert = BatchCertificate(
@@ -447,63 +600,129 @@ class BatchCertifier:
             _fail_non_finite(cert, bad)
         return cert
 
-    def _known_currents(self, v: np.ndarray, ival: np.ndarray, currents: bool):
-        """Node-major ``[n, B]``: ``inj_t``, the current pushed into each node by the
-        resistors (but the ``diag * u`` term, subtracted with the transpose in
-        :func:`minus_diag_transposed`), current sources and the gmin leak (pinned
-        nodes' rows only with ``currents``); ``tot0_t``, the |currents| of the sources
-        and leaks; ``u``, the voltages centred per sample (u_t, |u_t| in float64 and
-        float32, max |u|)."""
-        # centre each sample: W's rows sum to its diagonal, so inj is unchanged and the
-        # round-off scales with the spread of the voltages, not their size
-        u = centred_transposed(v)
-        u_t = u[0]
-        inj_t = self._w_kcl.apply(u_t)
-        if currents and self._w_pin is not None:
-            inj_t += self._w_pin.apply(u_t)
-        if ival.shape[1]:
-            inj_t += np.asarray(self._i_inc.T @ ival.T)
-            tot0_t = np.ascontiguousarray(self._i_touch.T @ np.abs(ival).T)
+    def _fold(self, v: np.ndarray, v_t: np.ndarray) -> _Fold:
+        """The batch's columns grouped (equal up to sign in every sample, or all zero),
+        with the folded matrices of that pattern (cached); the identity when the
+        circuit has no dense block (nothing to gain)."""
+        if not self._any_dense or v.shape[0] == 0:
+            return self._identity
+        nb, n = v.shape
+        probe = np.sqrt(np.arange(2, nb + 2, dtype=np.float64)) - 0.5
+        sign, key = column_keys(v, probe)
+        rep = np.arange(n, dtype=np.int64)
+        sig = np.ones(n)
+        rep[sign == 0.0] = -1
+        nz = np.flatnonzero(sign != 0.0)
+        order = nz[np.argsort(key[nz], kind="stable")]
+        cand = np.flatnonzero(key[order][1:] == key[order][:-1])
+        if cand.size:
+            same = columns_equal(v_t, sign, order[cand], order[cand + 1])
+            new = np.ones(order.size, dtype=bool)
+            new[cand[same] + 1] = False
+            first = order[new][np.cumsum(new) - 1]  # equal keys keep column order
+            rep[order] = first
+            sig[order] = sign[order] * sign[first]
+        identity = bool(np.all(sig > 0) and np.array_equal(rep, np.arange(n)))
+        if identity:
+            return self._identity
+        pattern = rep.tobytes() + sig.tobytes()
+        fold = self._folds.get(pattern)
+        if fold is None:
+            fold = _Fold(rep, sig, False)
+            if len(self._folds) >= FOLD_CACHE:
+                self._folds.popitem(last=False)
+            self._folds[pattern] = fold
         else:
-            tot0_t = np.zeros(u_t.shape)
-        if self.gmin > 0:
-            inj_t[1:] -= self.gmin * v.T[1:]
-            tot0_t[1:] += self.gmin * np.abs(v.T[1:])
-        return inj_t, tot0_t, u
+            self._folds.move_to_end(pattern)
+        return fold
 
-    def _scales(self, v, u, vval, tot0_t) -> tuple[np.ndarray, np.ndarray]:
-        """v_scale and i_scale per sample (resbench.certificate._known_currents_and_scales).
+    def _folded_rows(self, fold: _Fold) -> tuple:
+        """The CSR rows of W folded as ``fold`` says, and which rows are short enough
+        (K_EXACT entries) to be summed exactly every time."""
+        if fold.csr is None:
+            fptr, fcol, fsg, fg = fold_csr(
+                self._indptr, self._indices, self._data, fold.rep, fold.sig
+            )
+            fold.csr = (fptr, fcol, fsg, fg, np.diff(fptr) <= K_EXACT)
+        return fold.csr
 
-        A node's resistor total sum_j g |u_k - u_j| lies within |A - c| .. A + c, with
-        A = sum_j g |u_j| (one product, float32 where safe) and c = |u_k| sum_j g; the
-        kernel sums exactly only the nodes whose upper bound can be the maximum."""
-        nb = v.shape[0]
-        u_t, au, au32, big = u
-        if big * float(np.max(self._diag, initial=0.0)) >= F32_SUM_MAX:
-            au32 = None
-        a = self._w_kcl.apply(au, u32=au32)
+    def _currents_and_scales(self, v, vval, ival, currents):
+        """v_scale and i_scale per sample (resbench.certificate._known_currents_and_scales)
+        and node-major ``p_t`` (the current the resistors, current sources and gmin leak
+        push into each node, but the ``-diag v`` term; pinned nodes' rows exact only
+        with ``currents``) and ``v_t``.
+
+        One product p = W v (folded columns; float64 on the KCL rows; float32 on the
+        pinned rows unless ``currents`` or unsafe) gives the KCL and, with the
+        neighbours' extreme voltages, bounds of every node's total; ``W |v|`` (folded)
+        tightens the bounds of KCL rows whose neighbours lie on both sides.  The kernel
+        sums exactly only the nodes whose upper bound can be the maximum."""
+        nb, n = v.shape
+        v_t, tile_hi, tile_lo, big = transposed(v, TILE)
+        fold = self._fold(v, v_t)
+        fptr, fcol, fsg, fg, exact_row = self._folded_rows(fold)
+        p_t = np.zeros((n, nb))
+        self._w_kcl.apply_folded(fold, v_t, p_t)
+        rel, slack = self._rel64, self._slack64
         if self._w_pin is not None:
-            a += self._w_pin.apply(au, u32=au32)
-        tot_max, ratio_max = scale_maxima(
-            self._indptr,
-            self._indices,
-            self._data,
-            v,
-            a,
-            u_t,
-            tot0_t,
-            self._diag,
-            self._rel,
-            self._slack,
-            self._inv_g,
-        )
-        v_scale = np.max(np.abs(v), axis=1)
+            max_diag = float(np.max(self._diag, initial=0.0))
+            f32 = not currents and float(np.max(big, initial=0.0)) * max_diag < F32_SUM_MAX
+            f32 = f32 and any(blk.w32 is not None for blk in self._w_pin.blocks)
+            v32 = None
+            if f32:  # the columns of the float32 blocks only
+                v32 = np.empty(v_t.shape, dtype=np.float32)
+                for blk in self._w_pin.blocks:
+                    v32[blk.c0 : blk.c1] = v_t[blk.c0 : blk.c1]
+            self._w_pin.apply_folded(fold, v_t, p_t, u32=v32)
+            if f32:
+                pin = ~self._checked
+                rel = np.where(pin, self._rel32, self._rel64)
+                slack = np.where(pin, self._slack32, self._slack64)
+        has_a = bool(np.any(self._checked & ~exact_row))
+        if has_a:
+            a_t = np.zeros((n, nb))
+            self._w_kcl.apply_folded(fold, np.abs(v_t), a_t, absolute=True)
+        else:
+            a_t = np.zeros((1, 1))
+        has_t0 = bool(ival.shape[1]) or self.gmin > 0
+        t0_t = np.zeros((n, nb)) if has_t0 else np.zeros((1, 1))
+        if ival.shape[1]:
+            t0_t += np.asarray(self._i_touch.T @ np.abs(ival).T)
+        if self.gmin > 0:
+            t0_t[1:] += self.gmin * np.abs(v_t[1:])
+        ext_hi, ext_lo = range_extremes(tile_hi, tile_lo, self._range_t0, self._range_t1)
+        v_floor = np.maximum(big, V_SCALE_FLOOR)
         if vval.shape[1]:
-            v_scale = np.maximum(v_scale, np.max(np.abs(vval), axis=1))
-        v_scale = np.maximum(np.maximum(v_scale, ratio_max), V_SCALE_FLOOR)
-        i_scale = np.maximum(tot_max, 0.0) if self.n > 1 else np.zeros(nb)
-        i_scale = np.maximum(i_scale, max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
-        return v_scale, i_scale
+            v_floor = np.maximum(v_floor, np.max(np.abs(vval), axis=1))
+        i_floor = max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR)
+        i_scale, v_scale = scale_maxima(
+            v,
+            v_t,
+            p_t,
+            a_t,
+            has_a,
+            ext_hi,
+            ext_lo,
+            self._rid,
+            self._diag,
+            rel,
+            slack,
+            t0_t,
+            has_t0,
+            self._inv_g,
+            fptr,
+            fcol,
+            fsg,
+            fg,
+            exact_row,
+            float(i_floor),
+            np.ascontiguousarray(v_floor, dtype=np.float64),
+        )
+        if ival.shape[1]:  # the known currents, after the bounds (they need W v alone)
+            p_t += np.asarray(self._i_inc.T @ ival.T)
+        if self.gmin > 0:
+            p_t[1:] -= self.gmin * v_t[1:]
+        return v_scale, i_scale, p_t, v_t
 
     def _unknown_currents(self, inj, dv, feas_tol):
         """Currents of the sign-free unknowns [B, nf] and diodes [B, nd], and per sample
