@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import nnls
 
-from resbench._certificate_kernels import link_components, resistor_balance
+from resbench._certificate_kernels import balance_clusters, feasibility, known_currents
 from resbench.circuit import Branches, Circuit
 from resbench.diodes import expand, has_models, internal_voltages, shockley_current
 
@@ -104,11 +104,6 @@ class Certificate:
             if where:
                 text += "; " + ", ".join(where)
         return text
-
-
-def _bincount(idx: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
-    """Sum of ``weights`` per node, always float64 (np.bincount gives int64 when empty)."""
-    return np.bincount(idx, weights=weights, minlength=n).astype(np.float64, copy=False)
 
 
 def _max_and_arg(x: np.ndarray) -> tuple[float, int]:
@@ -294,33 +289,11 @@ def _known_currents_and_scales(
     resistors, current sources and ``gmin`` leaks push into node k; the scales are
     those of the module docstring (with their floors).
     """
-    n = circuit.n_nodes
-    res_r = circuit.resistors
-    vsrc = circuit.vsources
-    isrc = circuit.isources
-    nv = len(vsrc)
-    inj, tot, gsum = resistor_balance(res_r.a, res_r.b, res_r.value, v, n)
-    # current sources: from a through the source to b (known branch currents)
-    inj += _bincount(isrc.b, isrc.value, n) - _bincount(isrc.a, isrc.value, n)
-    aki = np.abs(isrc.value)
-    tot += _bincount(isrc.a, aki, n) + _bincount(isrc.b, aki, n)
-    if gmin > 0:
-        inj[1:] -= gmin * v[1:]
-        tot[1:] += gmin * np.abs(v[1:])
-    i_scale = float(np.max(tot[1:])) if n > 1 else 0.0
-
-    v_scale = max(float(np.max(np.abs(vsrc.value))) if nv else 0.0, float(np.max(np.abs(v))))
-    # Floor: at each node, its total current over its total conductance (at most
-    # twice the largest voltage, plus what current sources alone would produce).
-    gsum[1:] += gmin
-    held = gsum[1:] > 0
-    if np.any(held):
-        v_scale = max(v_scale, float(np.max(tot[1:][held] / gsum[1:][held])))
-    # Floors (all-zero circuits): V_SCALE_FLOOR, and the current it drives through the
-    # largest conductance at a node, so tolerances stay absolute and sensible there.
-    v_scale = max(v_scale, V_SCALE_FLOOR)
-    g_big = float(np.max(gsum[1:])) if n > 1 else 0.0
-    i_scale = max(i_scale, V_SCALE_FLOOR * g_big, I_SCALE_FLOOR)
+    res_r, isrc = circuit.resistors, circuit.isources
+    inj, v_scale, i_scale = known_currents(
+        res_r.a, res_r.b, res_r.value, isrc.a, isrc.b, isrc.value, circuit.vsources.value, v,
+        circuit.n_nodes, float(gmin), V_SCALE_FLOOR, I_SCALE_FLOOR,
+    )  # fmt: skip
     return inj, v_scale, i_scale
 
 
@@ -331,27 +304,22 @@ def _feasibility(circuit: Circuit, v: np.ndarray):
     element (or "ground") that has it, every diode's ``v(anode) - v(cathode)``, and
     the indices of the 0-ohm resistors.
     """
-    n = circuit.n_nodes
-    res_r = circuit.resistors
-    dio = circuit.diodes
-    vsrc = circuit.vsources
-    ind = circuit.inductors
+    res_r, dio, vsrc, ind = circuit.resistors, circuit.diodes, circuit.vsources, circuit.inductors
     shorts_r = np.flatnonzero(res_r.value == 0)
-    candidates: list[tuple[float, str | None]] = [(abs(float(v[0])) if n else 0.0, "ground")]
-    m, k = _max_and_arg(np.abs(v[vsrc.a] - v[vsrc.b] - vsrc.value))
-    if k >= 0:
-        candidates.append((m, vsrc.names[k]))
-    m, k = _max_and_arg(np.abs(v[res_r.a[shorts_r]] - v[res_r.b[shorts_r]]))
-    if k >= 0:
-        candidates.append((m, res_r.names[int(shorts_r[k])]))
-    m, k = _max_and_arg(np.abs(v[ind.a] - v[ind.b]))
-    if k >= 0:
-        candidates.append((m, ind.names[k]))
-    dv = v[dio.a] - v[dio.b]  # anode - cathode; must be <= 0
-    m, k = _max_and_arg(np.maximum(dv, 0.0))
-    if k >= 0:
-        candidates.append((m, dio.names[k]))
-    feas, worst_element = max(candidates, key=lambda t: t[0])
+    feas, kind, k, dv = feasibility(
+        v, vsrc.a, vsrc.b, vsrc.value, res_r.a[shorts_r], res_r.b[shorts_r], ind.a, ind.b,
+        dio.a, dio.b,
+    )  # fmt: skip
+    if kind == 0:
+        worst_element: str | None = "ground"
+    elif kind == 1:
+        worst_element = vsrc.names[k]
+    elif kind == 2:
+        worst_element = res_r.names[int(shorts_r[k])]
+    elif kind == 3:
+        worst_element = ind.names[k]
+    else:
+        worst_element = dio.names[k]
     return feas, worst_element, dv, shorts_r
 
 
@@ -372,68 +340,19 @@ def _unknown_currents(
     dio = circuit.diodes
     vsrc = circuit.vsources
     ind = circuit.inductors
-    ua = np.concatenate([vsrc.a, res_r.a[shorts_r], ind.a, dio.a[tight]]).astype(np.intp)
-    ub = np.concatenate([vsrc.b, res_r.b[shorts_r], ind.b, dio.b[tight]]).astype(np.intp)
+    ua = np.concatenate([vsrc.a, res_r.a[shorts_r], ind.a, dio.a[tight]]).astype(np.int64)
+    ub = np.concatenate([vsrc.b, res_r.b[shorts_r], ind.b, dio.b[tight]]).astype(np.int64)
     n_free = len(vsrc) + len(shorts_r) + len(ind)
     nonneg = np.zeros(ua.shape[0], dtype=bool)
     nonneg[n_free:] = True
     x = np.zeros(ua.shape[0])  # unknown currents, a -> b
     res = inj.copy()
 
-    live = np.flatnonzero(ua != ub)  # self loops carry no KCL weight
-    if live.size and n > 1:
-        la, lb = ua[live], ub[live]
-        internal = (la != 0) & (lb != 0)
-        label = link_components(n, la[internal].astype(np.int64), lb[internal].astype(np.int64))
-        comp = np.where(la != 0, label[la], label[lb])
-        n_unknowns = np.bincount(comp, minlength=label.max() + 1)
-        n_members = np.bincount(label[1:], minlength=label.max() + 1)
-        c_size = n_members[comp]
-        c_unk = n_unknowns[comp]
-
-        one = np.flatnonzero(c_size == 1)
-        if one.size:
-            _balance_one_node(live[one], ua, ub, nonneg, x, res)
-        two = np.flatnonzero((c_size == 2) & (c_unk == 1))
-        if two.size:
-            _balance_one_branch(live[two], ua, ub, nonneg, x, res)
-        rest = np.flatnonzero((c_size >= 2) & ~((c_size == 2) & (c_unk == 1)))
-        if rest.size:
-            _balance_dense(live[rest], comp[rest], label, n, ua, ub, nonneg, x, res)
+    # self loops carry no KCL weight; one-node and one-branch clusters in closed form
+    rest, comp, label = balance_clusters(n, ua, ub, nonneg, x, res)
+    if rest.size:
+        _balance_dense(rest, comp, label, n, ua, ub, nonneg, x, res)
     return x, res, n_free
-
-
-def _balance_one_node(br, ua, ub, nonneg, x, res) -> None:
-    """Clusters of one node, every unknown joining it to ground (in place on x, res).
-
-    A sign-free branch balances its node exactly; otherwise a diode whose direction
-    opposes the imbalance takes it.
-    """
-    node = np.where(ua[br] != 0, ua[br], ub[br])
-    sign = np.where(ua[br] == node, -1.0, 1.0)  # +1: current enters the node
-    rn = res[node]
-    # a free branch balances the node
-    fr = ~nonneg[br]
-    nodes_f, first_f = np.unique(node[fr], return_index=True)
-    jf = br[fr][first_f]
-    x[jf] = -rn[fr][first_f] * sign[fr][first_f]
-    res[nodes_f] = 0.0
-    # otherwise a diode whose direction opposes the imbalance
-    dio_ok = nonneg[br] & (sign * rn < 0) & ~np.isin(node, nodes_f)
-    nodes_d, first_d = np.unique(node[dio_ok], return_index=True)
-    jd = br[dio_ok][first_d]
-    x[jd] = np.abs(rn[dio_ok][first_d])
-    res[nodes_d] = 0.0
-
-
-def _balance_one_branch(br, ua, ub, nonneg, x, res) -> None:
-    """Clusters of two nodes joined by a single branch: split the imbalance (in place)."""
-    a, b = ua[br], ub[br]
-    xi = 0.5 * (res[a] - res[b])
-    xi = np.where(nonneg[br], np.maximum(xi, 0.0), xi)
-    x[br] = xi
-    res[a] -= xi
-    res[b] += xi
 
 
 def _balance_dense(br_all, comps, label, n, ua, ub, nonneg, x, res) -> None:

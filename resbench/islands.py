@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from resbench._certificate_kernels import grounded_groups
+from resbench._certificate_kernels import floating_labels, grounded_groups
 from resbench._unionfind import UnionFind
 from resbench.circuit import Circuit
 
@@ -62,13 +62,8 @@ def island_labels(circuit: Circuit, gmin: float = 0.0) -> tuple[np.ndarray, int]
     la = np.concatenate([vs.a, ind.a]).astype(ra.dtype)
     lb = np.concatenate([vs.b, ind.b]).astype(ra.dtype)
     root = grounded_groups(n, ra, rb, la, lb)  # every resistor joins (0-ohm shorts too)
-    labels = np.full(n, -1, dtype=np.int64)
-    floating = root != 0
-    if not floating.any():
-        return labels, 0
-    roots, inv = np.unique(root[floating], return_inverse=True)
-    labels[floating] = inv
-    return labels, int(roots.size)
+    labels, k = floating_labels(root)
+    return labels, int(k)
 
 
 def island_nodes(circuit: Circuit, labels: np.ndarray, island: int, limit: int = 12) -> list[str]:

@@ -1,7 +1,6 @@
-"""The union–find component kernels that replace scipy's ``connected_components`` in the
-polish (``edge_components``) and the certificate (``link_components``): the same
-components, numbered the same way (by each component's smallest vertex), on random and
-edge-case graphs."""
+"""The union–find component kernel that replaces scipy's ``connected_components`` in the
+polish (``edge_components``): the same components, numbered the same way (by each
+component's smallest vertex), on random and edge-case graphs."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components
 
-from resbench._certificate_kernels import link_components
 from resbench.solvers._polish_kernels import edge_components
 
 
@@ -39,7 +37,6 @@ def test_same_components_and_numbering_as_scipy(g) -> None:
     got_count, got = edge_components(n, a, b)
     assert got_count == count
     assert np.array_equal(got, want)
-    assert np.array_equal(link_components(n, a, b), want)
 
 
 @pytest.mark.parametrize(
@@ -57,4 +54,3 @@ def test_small_cases(n: int, edges: list[tuple[int, int]], labels: list[int]) ->
     b = np.array([e[1] for e in edges], dtype=np.int64)
     count, got = edge_components(n, a, b)
     assert got.tolist() == labels and count == max(labels) + 1
-    assert link_components(n, a, b).tolist() == labels
