@@ -44,7 +44,8 @@ def expand_supernodes(ends, root, off, supernode, offset):  # pragma: no cover -
     A node that no link touches is its own root at offset 0.  Roots other than ground
     are numbered 0, 1, … in increasing node order; every node takes its root's number
     (−1 for the nodes tied to ground).  Writes ``supernode`` and ``offset`` (one entry
-    per node) and returns the number of free supernodes.
+    per node) and returns the number of free supernodes and whether any node of a free
+    supernode has an offset other than ±0 (a floating source; see :func:`fold_fill`).
     """
     n_nodes = supernode.shape[0]
     n_ends = ends.shape[0]
@@ -62,9 +63,13 @@ def expand_supernodes(ends, root, off, supernode, offset):  # pragma: no cover -
             offset[k] = 0.0
             supernode[k] = n
             n += 1
+    free_offsets = False
     for p in range(n_ends):
-        supernode[ends[p]] = number[root[p]]
-    return n
+        s = number[root[p]]
+        supernode[ends[p]] = s
+        if s >= 0 and off[p] != 0.0:
+            free_offsets = True
+    return n, free_offsets
 
 
 @njit(cache=True)
@@ -103,8 +108,8 @@ def order_supernodes(
 
     ``deg``, ``head``, ``color``, ``parent`` have one entry per free supernode, ``mark``
     one more (scratch: ``mark[c] = i`` while colour c is taken at i), ``low`` and
-    ``nxt`` one per resistor; any contents on entry.  Returns (edges, colours): the
-    number of free–free edges and of colours.
+    ``nxt`` one per resistor; any contents on entry.  Returns (edges, colours,
+    groups): the numbers of free–free edges, of colours and of connected groups.
     """
     n = deg.shape[0]
     for i in range(n):
@@ -129,6 +134,7 @@ def order_supernodes(
     for i in range(n + 1):
         mark[i] = -1
     n_colors = 0
+    n_groups = n
     for i in range(n):
         parent[i] = i
         ri = i  # the root of i's set (i is still alone: only lower ends join it)
@@ -140,8 +146,10 @@ def order_supernodes(
             if rj < ri:
                 parent[ri] = rj
                 ri = rj
+                n_groups -= 1
             elif rj > ri:
                 parent[rj] = ri
+                n_groups -= 1
             q = nxt[q]
         cnew = 0
         while mark[cnew] == i:
@@ -149,7 +157,7 @@ def order_supernodes(
         color[i] = cnew
         if cnew >= n_colors:
             n_colors = cnew + 1
-    return m_ff, n_colors
+    return m_ff, n_colors, n_groups
 
 
 @kernel(I32, I32, INT, I32, I32, I64, I32)
@@ -181,9 +189,9 @@ def renumber(supernode, color, n_colors, deg, row_len, indptr, new_supernode):  
         new_supernode[k] = color[s] if s >= 0 else -1
 
 
-@kernel(I32, I32, F64, I32, F64, I64, F64, F64, U8, I32, F64)
+@kernel(I32, I32, F64, I32, F64, BOOL, I64, F64, F64, U8, I32, F64)
 def fold_fill(
-    ra, rb, ohms, supernode, offset, indptr, diag, c, held, indices, data
+    ra, rb, ohms, supernode, offset, free_offsets, indptr, diag, c, held, indices, data
 ):  # pragma: no cover - compiled
     """One pass over the resistors, supernodes in colour order: fold every resistor into
     ``diag``/``c`` and write the free–free ones into the CSR rows.
@@ -192,6 +200,8 @@ def fold_fill(
     sums see the same terms in the same (resistor) order whatever its number, so they
     are the same bits; a term ``g·(off_b − off_a)`` that is ±0 is not added to ``c`` (it
     would change no bit: ``c`` starts at +0 and a sum is −0 only when both terms are).
+    Without ``free_offsets`` (every node of a free supernode at offset ±0) the term of a
+    free–free resistor is ±0 unless g is infinite, and its offsets are not read.
     Each row gets its entries in resistor order, as ``fill_csr`` + ``permute_csr``
     gave them.  ``held[k]`` becomes 1 at supernodes with a resistor to a fixed node.
 
@@ -212,10 +222,11 @@ def fold_fill(
         if i >= 0 and j >= 0:
             diag[i] += ge
             diag[j] += ge
-            t = ge * (offset[b] - offset[a])
-            if t != 0.0:
-                c[i] += t
-                c[j] -= t
+            if free_offsets or ge == np.inf:
+                t = ge * (offset[b] - offset[a])
+                if t != 0.0:
+                    c[i] += t
+                    c[j] -= t
             p = indptr[i + 1]
             indices[p] = j
             data[p] = ge
@@ -234,9 +245,9 @@ def fold_fill(
             held[j] = 1
 
 
-@kernel(F64, I64, F64, U8, BOOL, I32, I32, F64, F64)
+@kernel(F64, I64, F64, U8, BOOL, I32, INT, I32, F64, F64)
 def all_grounded(
-    diag, indptr, data, held, leak, parent, rank, round_off, tiny
+    diag, indptr, data, held, leak, parent, n_groups, rank, round_off, tiny
 ):  # pragma: no cover - compiled
     """True when every connected group of free supernodes has a conductance to a fixed
     voltage: a member k with ``diag_k − Σ_row data > round_off · max(diag_k, tiny)``,
@@ -247,10 +258,13 @@ def all_grounded(
     a resistor to a fixed node (``held``), or everywhere when a ``gmin`` leak was
     added (``leak``).  Elsewhere ``diag_k`` is the same conductances added in the same
     (resistor) order as the row, so the difference is exactly 0 (or NaN): not held.
-    ``parent`` as :func:`order_supernodes` and ``rank`` as :func:`renumber` left them.
+    ``parent`` and the number of groups ``n_groups`` as :func:`order_supernodes` and
+    ``rank`` as :func:`renumber` left them: the answer is whether the held members'
+    roots are ``n_groups`` distinct ones.
     """
     n = diag.shape[0]
     ok = np.zeros(n, dtype=np.bool_)
+    n_ok = 0
     for i in range(n):
         k = rank[i]
         if not (leak or held[k]):
@@ -260,11 +274,11 @@ def all_grounded(
             s += data[p]
         d = diag[k]
         if d - s > round_off * np.maximum(d, tiny):
-            ok[_find(parent, i)] = True
-    for i in range(n):
-        if not ok[_find(parent, i)]:
-            return False
-    return True
+            r = _find(parent, i)
+            if not ok[r]:
+                ok[r] = True
+                n_ok += 1
+    return n_ok == n_groups
 
 
 @kernel(F64, F64, I32, F64, F64, F64)

@@ -116,16 +116,18 @@ class Problem:
 
 
 # --------------------------------------------------------------------- supernodes
-def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray, int]:
+def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """Union–find with offsets over voltage sources, 0-ohm resistors and inductors.
 
-    Returns ``(supernode, offset, n)``: for node k, ``v[k] = u[supernode[k]] +
-    offset[k]``, with the free supernodes numbered 0..n-1 in the order of their roots
-    and ``supernode = -1`` for the nodes tied to ground (``offset`` then is their
-    absolute voltage).  The union–find (``_kernels.union_offsets``) runs on the nodes
-    that a link touches, renumbered 0.. in node order with ground first: it merges and
-    adds in the same order as on all nodes, and every other node is its own root at
-    offset 0, so the result is the same, without arrays over all nodes.
+    Returns ``(supernode, offset, n, free_offsets)``: for node k, ``v[k] =
+    u[supernode[k]] + offset[k]``, with the free supernodes numbered 0..n-1 in the
+    order of their roots and ``supernode = -1`` for the nodes tied to ground (``offset``
+    then is their absolute voltage); ``free_offsets``: some node of a free supernode has
+    an offset other than 0 (a floating source).  The union–find
+    (``_kernels.union_offsets``) runs on the nodes that a link touches, renumbered 0..
+    in node order with ground first: it merges and adds in the same order as on all
+    nodes, and every other node is its own root at offset 0, so the result is the same,
+    without arrays over all nodes.
     """
     vs, res, ind = circuit.vsources, circuit.resistors, circuit.inductors
     shorts = np.flatnonzero(res.value == 0.0)
@@ -154,8 +156,8 @@ def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray, int]:
         )
     supernode = _memory.empty(circuit.n_nodes, np.int32)
     offset = _memory.empty(circuit.n_nodes, np.float64)
-    n = setup_kernels.expand_supernodes(ends, root, off, supernode, offset)
-    return supernode, offset, int(n)
+    n, free_offsets = setup_kernels.expand_supernodes(ends, root, off, supernode, offset)
+    return supernode, offset, int(n), bool(free_offsets)
 
 
 def _links_path(links, a: int, b: int) -> list[tuple[str, float]]:
@@ -208,16 +210,16 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
             "solver reads every diode as ideal: use cd or reference"
         )
     check_finite_values(circuit)
-    supernode, n, offset = _number_supernodes(circuit)
-    supernode, indptr, indices, data, diag, c, held, parent, rank = _fold_resistors(
-        circuit, supernode, offset, n
+    supernode, offset, n, free_offsets = _supernodes(circuit)
+    supernode, indptr, indices, data, diag, c, held, (parent, n_groups), rank = _fold_resistors(
+        circuit, supernode, offset, n, free_offsets
     )
     _add_current_sources(circuit, supernode, n, c)
     if gmin > 0:
         _add_gmin_leak(supernode, offset, n, gmin, diag, c)
 
     if n and setup_kernels.all_grounded(
-        diag, indptr, data, held, gmin > 0, parent, rank, ROUND_OFF, TINY
+        diag, indptr, data, held, gmin > 0, parent, n_groups, rank, ROUND_OFF, TINY
     ):
         island = np.zeros(0, dtype=np.int64)  # every group is held: nothing to label
     else:
@@ -285,11 +287,13 @@ def _number_supernodes(circuit: Circuit) -> tuple[np.ndarray, int, np.ndarray]:
     ``offset[k]`` is its voltage above its supernode's (for a fixed node, its absolute
     voltage).  :func:`compile_problem` then renumbers the supernodes in colour order.
     """
-    supernode, offset, n = _supernodes(circuit)
+    supernode, offset, n, _ = _supernodes(circuit)
     return supernode, n, offset
 
 
-def _fold_resistors(circuit: Circuit, supernode: np.ndarray, offset: np.ndarray, n: int):
+def _fold_resistors(
+    circuit: Circuit, supernode: np.ndarray, offset: np.ndarray, n: int, free_offsets: bool
+):
     """Fold the resistors into L and c (step 2), renumbered into sweep colour order.
 
     Edges to fixed nodes go into ``diag`` and ``c``; free–free edges into the CSR
@@ -297,9 +301,10 @@ def _fold_resistors(circuit: Circuit, supernode: np.ndarray, offset: np.ndarray,
     the other (consecutive sweep updates are independent).  Three kernels of
     :mod:`resbench.solvers._problem_kernels` on arrays allocated here
     (:mod:`resbench.solvers._memory`).  Returns ``(supernode, indptr, indices, data,
-    diag, c, held, parent, rank)``: ``supernode`` renumbered, and for
-    :func:`_problem_kernels.all_grounded` the supernodes with a resistor to a fixed node, the
-    union–find forest of the free–free graph and each supernode's rank.
+    diag, c, held, (parent, groups), rank)``: ``supernode`` renumbered, and for
+    :func:`_problem_kernels.all_grounded` the supernodes with a resistor to a fixed
+    node, the union–find forest of the free–free graph with its number of groups, and
+    each supernode's rank.
     """
     res = circuit.resistors
     m = len(res)
@@ -308,7 +313,7 @@ def _fold_resistors(circuit: Circuit, supernode: np.ndarray, offset: np.ndarray,
     deg, head, color, parent, row_len, mark, low, nxt = _memory.workspace(
         *[(n, np.int32)] * 5, (n + 1, np.int32), (m, np.int32), (m, np.int32)
     )
-    m_ff, n_colors = setup_kernels.order_supernodes(
+    m_ff, n_colors, n_groups = setup_kernels.order_supernodes(
         res.a, res.b, res.value, supernode, deg, head, low, nxt, color, mark, parent
     )
     indptr = _memory.empty(n + 1, np.int64)
@@ -320,9 +325,20 @@ def _fold_resistors(circuit: Circuit, supernode: np.ndarray, offset: np.ndarray,
     indices = _memory.empty(2 * m_ff, np.int32)
     data = _memory.empty(2 * m_ff, np.float64)
     setup_kernels.fold_fill(
-        res.a, res.b, res.value, new_supernode, offset, indptr, diag, c, held, indices, data
+        res.a,
+        res.b,
+        res.value,
+        new_supernode,
+        offset,
+        free_offsets,
+        indptr,
+        diag,
+        c,
+        held,
+        indices,
+        data,
     )
-    return new_supernode, indptr, indices, data, diag, c, held, parent, color
+    return new_supernode, indptr, indices, data, diag, c, held, (parent, n_groups), color
 
 
 def _add_current_sources(circuit: Circuit, supernode: np.ndarray, n: int, c: np.ndarray) -> None:
