@@ -24,6 +24,7 @@ from resbench.circuit import Branches, Circuit, make_circuit
 from resbench.errors import CircuitError
 from resbench.generate import drn, grid, random_network
 from resbench.solvers import _kernels as kernels
+from resbench.solvers import _memory
 from resbench.solvers import problem as P
 from resbench.solvers.cd import SweepArrays, sweep_arrays
 from resbench.solvers.problem import compile_problem
@@ -383,3 +384,32 @@ def test_a_loop_of_floating_sources_in_a_grid_fails_as_before():
         )
         failed = check_same(dataclasses.replace(g, vsources=loop)) is None
         assert failed == (close != -0.75)
+
+
+@pytest.mark.parametrize("n", [0, 7, 200_000, 600_001])
+def test_memory_helpers_make_ordinary_contiguous_arrays(n):
+    """resbench.solvers._memory: the shapes, dtypes, contents and independence of
+    np.empty / np.zeros / np.full; large ones start on a huge page."""
+    z = _memory.zeros(n, np.float64)
+    assert z.shape == (n,) and z.dtype == np.float64 and z.flags.c_contiguous
+    assert z.flags.writeable and not z.any()
+    f = _memory.full(n, -np.inf)
+    assert f.shape == (n,) and np.all(f == -np.inf)
+    e = _memory.empty(n, np.int32)
+    assert e.shape == (n,) and e.dtype == np.int32 and e.flags.c_contiguous
+    e[:] = 3
+    assert not z.any() and np.all(f == -np.inf)  # no shared memory
+    if _memory._madvise is not None and e.nbytes >= _memory.MIN_BYTES:
+        assert e.ctypes.data % _memory.HUGE_PAGE == 0
+    parts = _memory.workspace((n, np.int32), (n + 1, np.uint8), (3, np.float64), (n, np.int64))
+    assert [(p.shape, p.dtype) for p in parts] == [
+        ((n,), np.int32),
+        ((n + 1,), np.uint8),
+        ((3,), np.float64),
+        ((n,), np.int64),
+    ]
+    for k, p in enumerate(parts):
+        assert p.ctypes.data % 64 == 0 and p.flags.c_contiguous
+        p[:] = k + 1
+    for k, p in enumerate(parts):  # disjoint: each kept what was written to it
+        assert np.all(p == k + 1)
