@@ -394,61 +394,69 @@ def rows_absmax(S, cols):  # pragma: no cover - compiled
 def scan_columns(S, r, vmask):  # pragma: no cover - compiled
     """:func:`column_keys` and, in the same pass over ``S`` ``[B, k]``, each row's
     max |S[b, j]| over the columns with ``vmask[j]`` (the inputs that are voltages).
-    Blocks of columns run in parallel; a column's key is summed in sample order by one
-    thread, so equal columns still get bitwise equal keys."""
+    Blocks of rows run in parallel, each with its own signs and partial keys; the
+    partials are added in block order, a block's negated when its sign differs from
+    the column's (exact), so columns equal up to sign still get bitwise equal keys."""
     B = S.shape[0]
     k = S.shape[1]
-    nblk = (k + PASS_BLOCK - 1) // PASS_BLOCK
-    sign = np.zeros(k)
-    key = np.zeros(k)
-    part = np.zeros((nblk, B))
+    nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
+    psign = np.zeros((nblk, k))
+    pkey = np.zeros((nblk, k))
+    vmax = np.zeros(B)
     for blk in prange(nblk):
-        j0 = blk * PASS_BLOCK
-        j1 = min(k, j0 + PASS_BLOCK)
-        for b in range(B):
+        sg = psign[blk]
+        ky = pkey[blk]
+        for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
+            row = S[b]
             rb = r[b]
             m = 0.0
-            for j in range(j0, j1):
-                x = S[b, j]
-                if sign[j] == 0.0 and x != 0.0:
-                    sign[j] = 1.0 if x > 0.0 else -1.0
-                key[j] += sign[j] * x * rb
+            for j in range(k):
+                x = row[j]
+                if sg[j] == 0.0 and x != 0.0:
+                    sg[j] = 1.0 if x > 0.0 else -1.0
+                ky[j] += sg[j] * x * rb
                 if vmask[j] and abs(x) > m:
                     m = abs(x)
-            part[blk, b] = m
-    vmax = np.zeros(B)
+            vmax[b] = m
+    sign = np.zeros(k)
+    key = np.zeros(k)
     for blk in range(nblk):
-        for b in range(B):
-            if part[blk, b] > vmax[b]:
-                vmax[b] = part[blk, b]
+        for j in range(k):
+            s = psign[blk, j]
+            if s == 0.0:
+                continue
+            if sign[j] == 0.0:
+                sign[j] = s
+            key[j] += pkey[blk, j] if s == sign[j] else -pkey[blk, j]
     return sign, key, vmax
 
 
-@kernel(F64_2D, F64, I64, I64, parallel=True)
-def pairs_equal(S, sign, first, second):  # pragma: no cover - compiled
-    """For each pair p: is sign·S[:, first[p]] == sign·S[:, second[p]] exactly, in every
-    row?  Row by row over ``S`` ``[B, k]`` (no transposed copy), blocks of rows in
-    parallel."""
-    m = first.shape[0]
+@kernel(F64_2D, F64, I64, parallel=True)
+def adjacent_equal(S, sign, order):  # pragma: no cover - compiled
+    """For each i < len(order) − 1: is sign·S[:, order[i]] == sign·S[:, order[i + 1]]
+    exactly, in every row?  Per row: one gather of the columns in ``order``, then
+    neighbours compared (no transposed copy of S); blocks of rows in parallel."""
+    m = order.shape[0]
     B = S.shape[0]
-    sa = np.empty(m)
-    sc = np.empty(m)
-    for p in range(m):
-        sa[p] = sign[first[p]]
-        sc[p] = sign[second[p]]
+    sg = np.empty(m)
+    for i in range(m):
+        sg[i] = sign[order[i]]
     nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
     diff = np.zeros((nblk, m), dtype=np.uint8)
     for blk in prange(nblk):
         d = diff[blk]
+        g = np.empty(m)
         for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
             row = S[b]
-            for p in range(m):  # no branch: a mismatch is rare, and a branch per pair costs
-                d[p] |= sa[p] * row[first[p]] != sc[p] * row[second[p]]
-    out = np.ones(m, dtype=np.bool_)
+            for i in range(m):
+                g[i] = sg[i] * row[order[i]]
+            for i in range(m - 1):
+                d[i] |= g[i] != g[i + 1]
+    out = np.ones(max(m - 1, 0), dtype=np.bool_)
     for blk in range(nblk):
-        for p in range(m):
-            if diff[blk, p]:
-                out[p] = False
+        for i in range(m - 1):
+            if diff[blk, i]:
+                out[i] = False
     return out
 
 

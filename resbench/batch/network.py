@@ -787,7 +787,7 @@ class Network:
         vmax[b] = max |S[b, j]| over the voltage inputs (read in the same pass).  Two
         passes over S, row by row: the keys (and vmax), then the exact check of the
         columns whose keys match."""
-        from resbench.batch._kernels import fold_columns, pairs_equal, scan_columns
+        from resbench.batch._kernels import adjacent_equal, fold_columns, scan_columns
 
         A = self._A_dense
         S = np.ascontiguousarray(S, dtype=np.float64)
@@ -805,7 +805,7 @@ class Network:
         cand = np.flatnonzero(ks[1:] == ks[:-1])
         new = np.ones(order.size, dtype=bool)
         if cand.size:
-            new[cand + 1] = ~pairs_equal(S, sign, order[cand], order[cand + 1])
+            new[cand + 1] = ~adjacent_equal(S, sign, order)[cand]
         group_sorted = np.cumsum(new) - 1
         reps = order[new]  # one column per group, groups in sorted order
         n_groups = int(reps.size)
