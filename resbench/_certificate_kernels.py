@@ -275,3 +275,66 @@ def feasibility(v, va, vb, vval, sa, sb, la, lb, da, db):  # pragma: no cover - 
     if k >= 0 and m > best:
         best, cat, idx = m, 4, k
     return best, cat, idx, dv
+
+
+@kernel(I64, I64, I64, I64, I64)
+def dense_clusters(rest, comp, label, ua, ub):  # pragma: no cover - compiled
+    """The clusters that ``balance_clusters`` leaves to bounded least squares, laid out
+    for one small dense problem each: clusters in the order of their labels, their
+    branches in the order given, their nodes (ground dropped: it absorbs any current)
+    in node order.  Returns ``(branches, branch_ptr, nodes, node_ptr, bmat, bmat_ptr)``:
+    cluster c's branches ``branches[branch_ptr[c]:branch_ptr[c + 1]]``, its nodes
+    likewise, and its incidence matrix (rows: nodes, columns: branches; −1 where a
+    branch leaves a node, +1 where it enters) row-major in ``bmat[bmat_ptr[c]:…]``."""
+    n = label.shape[0]
+    n_labels = 0
+    for i in range(n):
+        n_labels = max(n_labels, label[i] + 1)
+    cid = np.full(n_labels, -1, dtype=np.int64)
+    for j in range(rest.shape[0]):
+        cid[comp[j]] = 0
+    nc = 0
+    for g in range(n_labels):
+        if cid[g] == 0:
+            cid[g] = nc
+            nc += 1
+    branch_ptr = np.zeros(nc + 1, dtype=np.int64)
+    for j in range(rest.shape[0]):
+        branch_ptr[cid[comp[j]] + 1] += 1
+    node_ptr = np.zeros(nc + 1, dtype=np.int64)
+    for i in range(1, n):
+        if cid[label[i]] >= 0:
+            node_ptr[cid[label[i]] + 1] += 1
+    for c in range(nc):
+        branch_ptr[c + 1] += branch_ptr[c]
+        node_ptr[c + 1] += node_ptr[c]
+    branches = np.empty(rest.shape[0], dtype=np.int64)
+    fill = branch_ptr[:nc].copy()
+    for j in range(rest.shape[0]):
+        c = cid[comp[j]]
+        branches[fill[c]] = rest[j]
+        fill[c] += 1
+    nodes = np.empty(node_ptr[nc], dtype=np.int64)
+    local = np.full(n, -1, dtype=np.int64)
+    fill = node_ptr[:nc].copy()
+    for i in range(1, n):
+        c = cid[label[i]]
+        if c >= 0:
+            local[i] = fill[c] - node_ptr[c]
+            nodes[fill[c]] = i
+            fill[c] += 1
+    bmat_ptr = np.zeros(nc + 1, dtype=np.int64)
+    for c in range(nc):
+        rows = node_ptr[c + 1] - node_ptr[c]
+        cols = branch_ptr[c + 1] - branch_ptr[c]
+        bmat_ptr[c + 1] = bmat_ptr[c] + rows * cols
+    bmat = np.zeros(bmat_ptr[nc])
+    for c in range(nc):
+        cols = branch_ptr[c + 1] - branch_ptr[c]
+        for j in range(cols):
+            t = branches[branch_ptr[c] + j]
+            if local[ua[t]] >= 0:
+                bmat[bmat_ptr[c] + local[ua[t]] * cols + j] = -1.0
+            if local[ub[t]] >= 0:
+                bmat[bmat_ptr[c] + local[ub[t]] * cols + j] += 1.0
+    return branches, branch_ptr, nodes, node_ptr, bmat, bmat_ptr

@@ -45,7 +45,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import nnls
 
-from resbench._certificate_kernels import balance_clusters, feasibility, known_currents
+from resbench._certificate_kernels import (
+    balance_clusters,
+    dense_clusters,
+    feasibility,
+    known_currents,
+)
 from resbench.circuit import Branches, Circuit
 from resbench.diodes import expand, has_models, internal_voltages, shockley_current
 
@@ -359,25 +364,14 @@ def _balance_dense(br_all, comps, label, n, ua, ub, nonneg, x, res) -> None:
     """Every other cluster: one small dense bounded least-squares each (in place).
 
     ``br_all`` are the cluster's branches and ``comps`` their cluster labels; the
-    ground's equation is dropped (it absorbs any current).
+    ground's equation is dropped (it absorbs any current).  The clusters' nodes,
+    branches and incidence matrices come from one kernel (:func:`dense_clusters`).
     """
-    order = np.argsort(comps, kind="stable")
-    br_all, comps = br_all[order], comps[order]
-    cuts = np.flatnonzero(np.diff(comps)) + 1
-    node_order = np.argsort(label, kind="stable")
-    starts = np.searchsorted(label[node_order], np.arange(label.max() + 2))
-    local = np.full(n, -1, dtype=np.intp)  # ground stays -1: its equation is dropped
-    for br, cs in zip(np.split(br_all, cuts), np.split(comps, cuts), strict=True):
-        c = int(cs[0])
-        members = node_order[starts[c] : starts[c + 1]]
-        members = members[members != 0]
-        local[members] = np.arange(members.size)
-        ia, ib = local[ua[br]], local[ub[br]]
-        local[members] = -1
-        bmat = np.zeros((members.size, br.size))
-        cols = np.arange(br.size)
-        bmat[ia[ia >= 0], cols[ia >= 0]] = -1.0
-        bmat[ib[ib >= 0], cols[ib >= 0]] += 1.0
+    branches, b_ptr, nodes, n_ptr, bmats, m_ptr = dense_clusters(br_all, comps, label, ua, ub)
+    for c in range(b_ptr.shape[0] - 1):
+        br = branches[b_ptr[c] : b_ptr[c + 1]]
+        members = nodes[n_ptr[c] : n_ptr[c + 1]]
+        bmat = bmats[m_ptr[c] : m_ptr[c + 1]].reshape(members.size, br.size)
         rloc = res[members]
         xb = _bounded_lsq(bmat, rloc, nonneg[br])
         x[br] = xb
