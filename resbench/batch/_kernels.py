@@ -431,6 +431,30 @@ def scan_columns(S, r, vmask):  # pragma: no cover - compiled
     return sign, key, vmax
 
 
+@kernel(F64_2D, F64, I64, I64, parallel=True)
+def equal_to_rep(S, sign, cols, rep):  # pragma: no cover - compiled
+    """Is sign·S[:, cols[t]] == sign·S[:, rep[t]] exactly for every t, in every row?
+    Per row, the columns are read in their own order and the few representatives
+    gathered from the same (cached) row; blocks of rows in parallel."""
+    m = cols.shape[0]
+    B = S.shape[0]
+    sc = np.empty(m)
+    sr = np.empty(m)
+    for t in range(m):
+        sc[t] = sign[cols[t]]
+        sr[t] = sign[rep[t]]
+    nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
+    bad = np.zeros(nblk, dtype=np.uint8)
+    for blk in prange(nblk):
+        d = 0
+        for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
+            row = S[b]
+            for t in range(m):
+                d |= sc[t] * row[cols[t]] != sr[t] * row[rep[t]]
+        bad[blk] = d
+    return not bad.any()
+
+
 @kernel(F64_2D, F64, I64, parallel=True)
 def adjacent_equal(S, sign, order):  # pragma: no cover - compiled
     """For each i < len(order) − 1: is sign·S[:, order[i]] == sign·S[:, order[i + 1]]

@@ -787,7 +787,12 @@ class Network:
         vmax[b] = max |S[b, j]| over the voltage inputs (read in the same pass).  Two
         passes over S, row by row: the keys (and vmax), then the exact check of the
         columns whose keys match."""
-        from resbench.batch._kernels import adjacent_equal, fold_columns, scan_columns
+        from resbench.batch._kernels import (
+            adjacent_equal,
+            equal_to_rep,
+            fold_columns,
+            scan_columns,
+        )
 
         A = self._A_dense
         S = np.ascontiguousarray(S, dtype=np.float64)
@@ -802,10 +807,15 @@ class Network:
         # equal columns have equal keys: sort, then confirm equal neighbours exactly
         order = nz[np.argsort(keys[nz], kind="stable")]
         ks = keys[order]
-        cand = np.flatnonzero(ks[1:] == ks[:-1])
         new = np.ones(order.size, dtype=bool)
-        if cand.size:
-            new[cand + 1] = ~adjacent_equal(S, sign, order)[cand]
+        new[1:] = ks[1:] != ks[:-1]  # runs of equal keys: the groups, once confirmed
+        if not new.all():
+            rep = np.empty(S.shape[1], dtype=np.int64)
+            rep[order] = order[new][np.cumsum(new) - 1]  # each column's run's first column
+            if not equal_to_rep(S, sign, nz, rep[nz]):  # a key collision: neighbour by neighbour
+                cand = np.flatnonzero(~new[1:])
+                new[:] = True
+                new[cand + 1] = ~adjacent_equal(S, sign, order)[cand]
         group_sorted = np.cumsum(new) - 1
         reps = order[new]  # one column per group, groups in sorted order
         n_groups = int(reps.size)
