@@ -243,9 +243,14 @@ def test_random_circuits_compile_as_before(circuit, gmin):
 
 
 @SETTINGS
-@given(random_circuits(max_nodes=8, max_diodes=6, islands=3))
-def test_circuits_with_islands_compile_as_before(circuit):
-    check_same(circuit)
+@given(random_circuits(max_nodes=8, max_diodes=6, islands=3), st.booleans())
+def test_circuits_with_islands_compile_as_before(circuit, mark):
+    """Both ways of finding the supernodes held by a resistor (marked in the fold, or
+    every row summed)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(P, "_mark_held", lambda m, m_ff, n: mark)
+        check_same(circuit)
+        check_same(circuit, gmin=1e-9)
 
 
 @SETTINGS
@@ -273,10 +278,13 @@ def test_unconnected_nodes_and_floating_groups_fail_as_before():
     c = make_circuit("floating", nodes, resistors=r, vsources=v)
     assert check_same(c) is None
     held = with_resistors(c, [5, 2], [0, 1], [1e15, 10.0])
-    assert check_same(held) is None
-    assert check_same(held, gmin=1e-12) is not None
     tied = with_resistors(c, [5, 2], [0, 1], [1e6, 10.0])
-    assert check_same(tied) is not None
+    for mark in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(P, "_mark_held", lambda m, m_ff, n, mark=mark: mark)
+            assert check_same(held) is None
+            assert check_same(held, gmin=1e-12) is not None
+            assert check_same(tied) is not None
 
 
 def test_kvl_loop_and_forced_diode_errors_are_unchanged():

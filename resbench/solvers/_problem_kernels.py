@@ -26,15 +26,6 @@ SCALES_OK = 0
 SCALES_CHECK = 1
 
 
-@kernel(F64)
-def first_nonfinite(values):  # pragma: no cover - compiled
-    """Index of the first NaN or ±inf in ``values``, or −1."""
-    for k in range(values.shape[0]):
-        if not np.isfinite(values[k]):
-            return k
-    return -1
-
-
 @kernel(I64, I64, F64, I32, F64)
 def expand_supernodes(ends, root, off, supernode, offset):  # pragma: no cover - compiled
     """Free supernode numbers and offsets of every node from the union–find with offsets
@@ -189,25 +180,11 @@ def renumber(supernode, color, n_colors, deg, row_len, indptr, new_supernode):  
         new_supernode[k] = color[s] if s >= 0 else -1
 
 
-@kernel(I32, I32, F64, I32, F64, BOOL, I64, F64, F64, U8, I32, F64)
-def fold_fill(
-    ra, rb, ohms, supernode, offset, free_offsets, indptr, diag, c, held, indices, data
+@njit(inline="always")
+def _fold_fill(
+    ra, rb, ohms, supernode, offset, free_offsets, indptr, diag, c, held, indices, data, mark
 ):  # pragma: no cover - compiled
-    """One pass over the resistors, supernodes in colour order: fold every resistor into
-    ``diag``/``c`` and write the free–free ones into the CSR rows.
-
-    The fold is ``_kernels.fold_resistors``' arithmetic in the same order: each node's
-    sums see the same terms in the same (resistor) order whatever its number, so they
-    are the same bits; a term ``g·(off_b − off_a)`` that is ±0 is not added to ``c`` (it
-    would change no bit: ``c`` starts at +0 and a sum is −0 only when both terms are).
-    Without ``free_offsets`` (every node of a free supernode at offset ±0) the term of a
-    free–free resistor is ±0 unless g is infinite, and its offsets are not read.
-    Each row gets its entries in resistor order, as ``fill_csr`` + ``permute_csr``
-    gave them.  ``held[k]`` becomes 1 at supernodes with a resistor to a fixed node.
-
-    On entry ``indptr`` is as :func:`renumber` left it, ``diag``, ``c`` and ``held`` are
-    zero; on return ``indptr[k + 1]`` is the end of row k.
-    """
+    """The loop of :func:`fold_fill` (``mark``: a constant of each caller)."""
     for e in range(ra.shape[0]):
         r = ohms[e]
         if r <= 0.0:
@@ -238,16 +215,54 @@ def fold_fill(
         elif i >= 0:
             diag[i] += ge
             c[i] += ge * (offset[b] - offset[a])
-            held[i] = 1
+            if mark:
+                held[i] = 1
         elif j >= 0:
             diag[j] += ge
             c[j] += ge * (offset[a] - offset[b])
-            held[j] = 1
+            if mark:
+                held[j] = 1
+
+
+@kernel(I32, I32, F64, I32, F64, BOOL, I64, F64, F64, U8, I32, F64)
+def fold_fill(
+    ra, rb, ohms, supernode, offset, free_offsets, indptr, diag, c, held, indices, data
+):  # pragma: no cover - compiled
+    """One pass over the resistors, supernodes in colour order: fold every resistor into
+    ``diag``/``c`` and write the free–free ones into the CSR rows.
+
+    The fold is ``_kernels.fold_resistors``' arithmetic in the same order: each node's
+    sums see the same terms in the same (resistor) order whatever its number, so they
+    are the same bits; a term ``g·(off_b − off_a)`` that is ±0 is not added to ``c`` (it
+    would change no bit: ``c`` starts at +0 and a sum is −0 only when both terms are).
+    Without ``free_offsets`` (every node of a free supernode at offset ±0) the term of a
+    free–free resistor is ±0 unless g is infinite, and its offsets are not read.
+    Each row gets its entries in resistor order, as ``fill_csr`` + ``permute_csr``
+    gave them.  ``held[k]`` becomes 1 at supernodes with a resistor to a fixed node.
+
+    On entry ``indptr`` is as :func:`renumber` left it, ``diag``, ``c`` and ``held`` are
+    zero; on return ``indptr[k + 1]`` is the end of row k.
+    """
+    _fold_fill(
+        ra, rb, ohms, supernode, offset, free_offsets, indptr, diag, c, held, indices, data, True
+    )
+
+
+@kernel(I32, I32, F64, I32, F64, BOOL, I64, F64, F64, U8, I32, F64)
+def fold_fill_unmarked(
+    ra, rb, ohms, supernode, offset, free_offsets, indptr, diag, c, held, indices, data
+):  # pragma: no cover - compiled
+    """:func:`fold_fill` without ``held`` (left as it is): for nets where most resistors
+    have a fixed end (a DRN: marking would be a store per resistor, ~10 % of the pass),
+    :func:`all_grounded` then sums every row instead, which costs less there."""
+    _fold_fill(
+        ra, rb, ohms, supernode, offset, free_offsets, indptr, diag, c, held, indices, data, False
+    )
 
 
 @kernel(F64, I64, F64, U8, BOOL, I32, INT, I32, F64, F64)
 def all_grounded(
-    diag, indptr, data, held, leak, parent, n_groups, rank, round_off, tiny
+    diag, indptr, data, held, every_row, parent, n_groups, rank, round_off, tiny
 ):  # pragma: no cover - compiled
     """True when every connected group of free supernodes has a conductance to a fixed
     voltage: a member k with ``diag_k − Σ_row data > round_off · max(diag_k, tiny)``,
@@ -255,9 +270,10 @@ def all_grounded(
     order from 0, as ``_kernels.row_sums``).
 
     The row sum is formed only where it can differ from ``diag_k``: at supernodes with
-    a resistor to a fixed node (``held``), or everywhere when a ``gmin`` leak was
-    added (``leak``).  Elsewhere ``diag_k`` is the same conductances added in the same
-    (resistor) order as the row, so the difference is exactly 0 (or NaN): not held.
+    a resistor to a fixed node (``held``), or everywhere when ``every_row`` (a ``gmin``
+    leak was added, or ``held`` was not marked).  Elsewhere ``diag_k`` is the same
+    conductances added in the same (resistor) order as the row, so the difference is
+    exactly 0 (or NaN): not held.
     ``parent`` and the number of groups ``n_groups`` as :func:`order_supernodes` and
     ``rank`` as :func:`renumber` left them: the answer is whether the held members'
     roots are ``n_groups`` distinct ones.
@@ -267,7 +283,7 @@ def all_grounded(
     n_ok = 0
     for i in range(n):
         k = rank[i]
-        if not (leak or held[k]):
+        if not (every_row or held[k]):
             continue
         s = 0.0
         for p in range(indptr[k], indptr[k + 1]):
