@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 from numba import njit, types
 
@@ -338,3 +340,66 @@ def dense_clusters(rest, comp, label, ua, ub):  # pragma: no cover - compiled
             if local[ub[t]] >= 0:
                 bmat[bmat_ptr[c] + local[ub[t]] * cols + j] += 1.0
     return branches, branch_ptr, nodes, node_ptr, bmat, bmat_ptr
+
+
+@njit(cache=True)
+def _dijkstra(n_vertices, head, nxt, to, wt, source):  # pragma: no cover - compiled
+    """Shortest distances from ``source`` (weights ≥ 0) over adjacency lists given as
+    linked lists (``head[a]`` → edge, ``nxt[e]`` → next edge of the same tail), each
+    list in the order the edges were added; the heap breaks ties by vertex."""
+    dist = np.full(n_vertices, np.inf)
+    dist[source] = 0.0
+    heap = [(0.0, source)]
+    while len(heap):
+        dd, a = heapq.heappop(heap)
+        if dd > dist[a]:
+            continue
+        e = head[a]
+        while e >= 0:
+            nd = dd + wt[e]
+            b = to[e]
+            if nd < dist[b]:
+                dist[b] = nd
+                heapq.heappush(heap, (nd, b))
+            e = nxt[e]
+    return dist
+
+
+@kernel(INT, I64, I64, F64, B1)
+def shift_ranges(k, x, y, slack, on):  # pragma: no cover - compiled
+    """Largest and smallest shift of each of ``k`` islands (``resbench.islands.analyse``):
+    shortest paths from vertex 0 (everything joined to ground) in the graph of the
+    constraints ``t_x − t_y ≤ slack`` of each diode joining two different groups
+    (anode group x, cathode group y; ``= 0`` when ``on``), and in its reverse.
+    Returns ``(high, low)``, one entry per island."""
+    m = 0
+    for d in range(x.shape[0]):
+        if x[d] != y[d]:
+            m += 2 if on[d] else 1
+    tail = np.empty(m, dtype=np.int64)
+    to = np.empty(m, dtype=np.int64)
+    wt = np.empty(m)
+    e = 0
+    for d in range(x.shape[0]):
+        if x[d] == y[d]:
+            continue
+        tail[e], to[e], wt[e] = y[d], x[d], 0.0 if on[d] else slack[d]  # t_x ≤ t_y + s
+        e += 1
+        if on[d]:
+            tail[e], to[e], wt[e] = x[d], y[d], 0.0  # t_x ≥ t_y
+            e += 1
+    dists = []
+    for reverse in (False, True):
+        head = np.full(k + 1, -1, dtype=np.int64)
+        nxt = np.full(m, -1, dtype=np.int64)
+        last = np.full(k + 1, -1, dtype=np.int64)
+        for e in range(m):  # append, keeping each list in edge order
+            a = to[e] if reverse else tail[e]
+            if last[a] < 0:
+                head[a] = e
+            else:
+                nxt[last[a]] = e
+            last[a] = e
+        dst = tail if reverse else to
+        dists.append(_dijkstra(k + 1, head, nxt, dst, wt, 0))
+    return dists[0][1:], -dists[1][1:]

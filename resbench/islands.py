@@ -29,12 +29,11 @@ defined voltage at all (SPICE: singular matrix): :func:`undefined_islands`.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from resbench._certificate_kernels import floating_labels, grounded_groups
+from resbench._certificate_kernels import floating_labels, grounded_groups, shift_ranges
 from resbench._unionfind import UnionFind
 from resbench.circuit import Circuit
 
@@ -113,43 +112,6 @@ class Uniqueness:
         )
 
 
-def _graph(circuit: Circuit, v, lam, labels, vtol, itol):
-    """Edges (from, to, weight) of the shift constraints t_to ≤ t_from + w."""
-    d = circuit.diodes
-    x, y = labels[d.a] + 1, labels[d.b] + 1
-    m = x != y
-    slack = np.maximum(v[d.b] - v[d.a], 0.0)
-    slack[slack <= vtol] = 0.0
-    on = np.asarray(lam) > itol
-    edges: list[tuple[int, int, float]] = []
-    for xi, yi, s, o in zip(
-        x[m].tolist(), y[m].tolist(), slack[m].tolist(), on[m].tolist(), strict=True
-    ):
-        edges.append((yi, xi, 0.0 if o else s))  # t_x − t_y ≤ s
-        if o:
-            edges.append((xi, yi, 0.0))  # t_x − t_y ≥ 0
-    return edges
-
-
-def _dijkstra(n_vertices: int, edges, source: int) -> np.ndarray:
-    adj: list[list[tuple[int, float]]] = [[] for _ in range(n_vertices)]
-    for a, b, w in edges:
-        adj[a].append((b, w))
-    dist = np.full(n_vertices, np.inf)
-    dist[source] = 0.0
-    heap = [(0.0, source)]
-    while heap:
-        dd, a = heapq.heappop(heap)
-        if dd > dist[a]:
-            continue
-        for b, w in adj[a]:
-            nd = dd + w
-            if nd < dist[b]:
-                dist[b] = nd
-                heapq.heappush(heap, (nd, b))
-    return dist
-
-
 def analyse(
     circuit: Circuit,
     v: np.ndarray,
@@ -162,15 +124,19 @@ def analyse(
     gmin: float = 0.0,
 ) -> Uniqueness:
     """Is the optimal point ``v`` (with optimal diode currents) the only one?  Shift
-    ranges of every island by shortest paths (module docstring); slacks ≤ vtol count
-    as 0 and currents ≤ itol as no current."""
+    ranges of every island by shortest paths (module docstring; the numba kernel
+    :func:`resbench._certificate_kernels.shift_ranges`); slacks ≤ vtol count as 0 and
+    currents ≤ itol as no current."""
     if labels is None or k is None:
         labels, k = island_labels(circuit, gmin)
     if k == 0:
         return Uniqueness()
-    edges = _graph(circuit, np.asarray(v, dtype=float), diode_current, labels, vtol, itol)
-    high = _dijkstra(k + 1, edges, 0)[1:]
-    low = -_dijkstra(k + 1, [(b, a, w) for a, b, w in edges], 0)[1:]
+    v = np.asarray(v, dtype=float)
+    d = circuit.diodes
+    slack = np.maximum(v[d.b] - v[d.a], 0.0)
+    slack[slack <= vtol] = 0.0
+    on = np.asarray(diode_current) > itol
+    high, low = shift_ranges(k, labels[d.a] + 1, labels[d.b] + 1, slack, on)
     loose = np.flatnonzero((high > vtol) | (low < -vtol))
     if loose.size == 0:
         return Uniqueness(n_islands=k)

@@ -1,14 +1,18 @@
 """The certificate's kernels (issue 16) against the Python they replaced.
 
-``known_currents``, ``feasibility`` and ``balance_clusters`` replaced ~40 numpy calls
-of :mod:`resbench.certificate` (a few hundred µs on a circuit of a few nodes).  The
+``known_currents``, ``feasibility``, ``balance_clusters``, ``dense_clusters`` and
+``shift_ranges`` replaced ~50 numpy calls and two Python Dijkstras of
+:mod:`resbench.certificate` and :mod:`resbench.islands` (a few hundred µs on a circuit
+of a few nodes).  The
 Python versions are kept here, verbatim but for their names (and scipy's
 ``connected_components`` for the clusters), as the reference: on random circuits with
 islands, shorts, sources and gmin, at solved and at random voltages, the kernels give
-the same currents, scales, worst element and unknown currents.
+the same currents, scales, worst element, unknown currents and island shift ranges.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 import scipy.sparse as sp
@@ -189,6 +193,43 @@ def balance_one_branch_python(br, ua, ub, nonneg, x, res) -> None:
     res[b] += xi
 
 
+def graph_python(circuit: Circuit, v, lam, labels, vtol, itol):
+    """Edges (from, to, weight) of the shift constraints t_to ≤ t_from + w."""
+    d = circuit.diodes
+    x, y = labels[d.a] + 1, labels[d.b] + 1
+    m = x != y
+    slack = np.maximum(v[d.b] - v[d.a], 0.0)
+    slack[slack <= vtol] = 0.0
+    on = np.asarray(lam) > itol
+    edges: list[tuple[int, int, float]] = []
+    for xi, yi, s, o in zip(
+        x[m].tolist(), y[m].tolist(), slack[m].tolist(), on[m].tolist(), strict=True
+    ):
+        edges.append((yi, xi, 0.0 if o else s))  # t_x − t_y ≤ s
+        if o:
+            edges.append((xi, yi, 0.0))  # t_x − t_y ≥ 0
+    return edges
+
+
+def dijkstra_python(n_vertices: int, edges, source: int) -> np.ndarray:
+    adj: list[list[tuple[int, float]]] = [[] for _ in range(n_vertices)]
+    for a, b, w in edges:
+        adj[a].append((b, w))
+    dist = np.full(n_vertices, np.inf)
+    dist[source] = 0.0
+    heap = [(0.0, source)]
+    while heap:
+        dd, a = heapq.heappop(heap)
+        if dd > dist[a]:
+            continue
+        for b, w in adj[a]:
+            nd = dd + w
+            if nd < dist[b]:
+                dist[b] = nd
+                heapq.heappush(heap, (nd, b))
+    return dist
+
+
 # ---------------------------------------------------------------- the comparisons
 def _island_labels_python(circuit: Circuit) -> tuple[np.ndarray, int]:
     n = circuit.n_nodes
@@ -251,3 +292,32 @@ def test_kernels_match_the_python_certificate(
     labels0, k0 = _island_labels_python(circuit)
     assert k == k0
     np.testing.assert_array_equal(labels, labels0)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    circuit=random_circuits(max_nodes=8, max_diodes=7, islands=3),
+    seed=st.integers(0, 2**16),
+    on_share=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_shift_ranges_match_the_python_shortest_paths(
+    circuit: Circuit, seed: int, on_share: float
+) -> None:
+    """``analyse``'s kernel against the Python Dijkstra it replaced, at random voltages
+    and random diode currents (the ranges are shortest paths whatever the point)."""
+    labels, k = islands.island_labels(circuit)
+    if k == 0:
+        return
+    rng = np.random.default_rng(seed)
+    v = rng.normal(0.0, 1.0, circuit.n_nodes)
+    lam = np.where(rng.random(len(circuit.diodes)) < on_share, 1e-3, 0.0)
+    vtol, itol = 1e-9, 1e-12
+    rep = islands.analyse(circuit, v, lam, vtol=vtol, itol=itol, labels=labels, k=k)
+    edges = graph_python(circuit, v, lam, labels, vtol, itol)
+    high = dijkstra_python(k + 1, edges, 0)[1:]
+    low = -dijkstra_python(k + 1, [(b, a, w) for a, b, w in edges], 0)[1:]
+    loose = np.flatnonzero((high > vtol) | (low < -vtol))
+    assert rep.unique == (loose.size == 0)
+    assert rep.loose == loose.tolist()
+    np.testing.assert_array_equal(rep.high, high[loose])
+    np.testing.assert_array_equal(rep.low, low[loose] + 0.0)
