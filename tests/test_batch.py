@@ -299,3 +299,24 @@ def test_paired_and_zero_inputs_fold_with_the_same_answer(monkeypatch):
     S2 = rng.uniform(0.1, 1, (8, 16))
     A2, ST2 = net._folded(S2, np.dtype(np.float64))
     assert A2 is net._A_dense and np.array_equal(ST2, S2.T)
+
+
+def test_fold_survives_key_collisions(monkeypatch):
+    """A probe vector that gives every column the same key (a collision everywhere):
+    the grouping falls back to exact neighbour checks, and the product is unchanged."""
+    from resbench.batch import network
+
+    monkeypatch.setattr(network, "FOLD_MIN_ROWS", 0)
+    c = drn([16, 9, 3], seed=5, bias=True)
+    net = Network(c, inputs=[n for n in c.vsources.names if n.startswith("vin")])
+    monkeypatch.setattr(net, "_probe_vector", lambda B: np.zeros(B))
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, (12, 8))
+    x[:, 2] = x[:, 1]  # equal neighbours: still folded
+    x[:, 6] = x[:, 0]  # equal but far apart: kept apart (exact, just less folding)
+    S = np.concatenate([x, -x], axis=1)
+    A, ST = net._folded(S, np.dtype(np.float64))
+    assert A.shape[1] < 16
+    np.testing.assert_allclose(A @ ST, net._A_dense @ S.T, rtol=1e-13, atol=1e-18)
+    res = net.solve_batch(S, certify=False)
+    assert _check_against_loop(c, net, S, res) == 12
