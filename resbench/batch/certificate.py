@@ -57,6 +57,7 @@ from resbench.batch._certificate_kernels import (
     balance_clusters,
     column_keys,
     columns_equal,
+    csr_add_product,
     feasibility,
     fold_csr,
     fold_dense,
@@ -134,6 +135,8 @@ class _Coupling:
                 )
         self.rest = sp.csr_matrix((g[keep], (r[keep], c[keep])), shape=(n, n))
         self.rest.sum_duplicates()
+        self.rest.indptr = self.rest.indptr.astype(np.int32)  # the kernel's declared types
+        self.rest.indices = self.rest.indices.astype(np.int32)
 
     def apply(self, u: np.ndarray, *, u32: np.ndarray | None = None) -> np.ndarray:
         """``W @ u`` ([n, B], ``u`` C-contiguous [n, B]).  ``u32``: ``u`` in float32, to
@@ -155,7 +158,8 @@ class _Coupling:
         (None: unfolded); ``absolute``: ``u`` holds |v| and the folded blocks sum |W|'s
         columns (``W |v|``).  ``u32``: float32 ``u`` for the dense blocks where safe."""
         if self.rest.nnz:
-            out += self.rest @ u
+            r = self.rest
+            csr_add_product(r.indptr, r.indices, r.data, u, out)
         for i, blk in enumerate(self.blocks):
             fb = fold.block(self, i) if fold is not None else None
             if fb is None:
@@ -312,6 +316,17 @@ class BatchCertifier:
         self._any_dense = bool(self._w_kcl.blocks or (self._w_pin and self._w_pin.blocks))
         self._identity = _Fold(np.arange(n, dtype=np.int64), np.ones(n), True)
         self._folds: OrderedDict[bytes, _Fold] = OrderedDict()
+        self._work: dict[str, np.ndarray] = {}
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+        """A work array kept between calls (uninitialised): fresh arrays of a batch's
+        size are page-faulted in on every call, which cost more than the passes that
+        fill them (several ms per certificate on DRN-1H)."""
+        buf = self._work.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = np.empty(shape, dtype=dtype)
+            self._work[name] = buf
+        return buf
 
     def _setup_bounds(self) -> None:
         """Per row: the round-off of its product (float64 and float32, relative to
@@ -573,6 +588,7 @@ class BatchCertifier:
             feas, kcl, compl, xf_t, xd_t = grounded_check(
                 p_t, v_t, self._diag, len(self.circuit.vsources), self._fa, self._fb,
                 self._da, self._db, self._bptr, self._bidx, feas_tol, currents,
+                self._buffer("dv_t", (self._da.shape[0], nb)),
             )  # fmt: skip
             feas = np.maximum(feas, source_feasibility(v, self._fa, self._fb, vval))
             x_dio = xd_t.T
@@ -658,10 +674,12 @@ class BatchCertifier:
         tightens the bounds of KCL rows whose neighbours lie on both sides.  The kernel
         sums exactly only the nodes whose upper bound can be the maximum."""
         nb, n = v.shape
-        v_t, tile_hi, tile_lo, big = transposed(v, TILE)
+        v_t = self._buffer("v_t", (n, nb))
+        tile_hi, tile_lo, big = transposed(v, TILE, v_t)
         fold = self._fold(v, v_t)
         fptr, fcol, fsg, fg, exact_row = self._folded_rows(fold)
-        p_t = np.zeros((n, nb))
+        p_t = self._buffer("p_t", (n, nb))
+        p_t.fill(0.0)
         self._w_kcl.apply_folded(fold, v_t, p_t)
         rel, slack = self._rel64, self._slack64
         if self._w_pin is not None:
@@ -670,7 +688,7 @@ class BatchCertifier:
             f32 = f32 and any(blk.w32 is not None for blk in self._w_pin.blocks)
             v32 = None
             if f32:  # the columns of the float32 blocks only
-                v32 = np.empty(v_t.shape, dtype=np.float32)
+                v32 = self._buffer("v32", v_t.shape, np.float32)
                 for blk in self._w_pin.blocks:
                     v32[blk.c0 : blk.c1] = v_t[blk.c0 : blk.c1]
             self._w_pin.apply_folded(fold, v_t, p_t, u32=v32)
@@ -680,8 +698,10 @@ class BatchCertifier:
                 slack = np.where(pin, self._slack32, self._slack64)
         has_a = bool(np.any(self._checked & ~exact_row))
         if has_a:
-            a_t = np.zeros((n, nb))
-            self._w_kcl.apply_folded(fold, np.abs(v_t), a_t, absolute=True)
+            a_t = self._buffer("a_t", (n, nb))
+            a_t.fill(0.0)
+            av_t = np.abs(v_t, out=self._buffer("av_t", (n, nb)))
+            self._w_kcl.apply_folded(fold, av_t, a_t, absolute=True)
         else:
             a_t = np.zeros((1, 1))
         has_t0 = bool(ival.shape[1]) or self.gmin > 0
@@ -717,6 +737,7 @@ class BatchCertifier:
             exact_row,
             float(i_floor),
             np.ascontiguousarray(v_floor, dtype=np.float64),
+            self._buffer("up", (n, nb)),
         )
         if ival.shape[1]:  # the known currents, after the bounds (they need W v alone)
             p_t += np.asarray(self._i_inc.T @ ival.T)
