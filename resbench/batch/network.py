@@ -27,10 +27,11 @@ sample's values (:func:`with_values`) to ≤ 1e-9 of the voltage scale (tests).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -67,6 +68,9 @@ FOLD_MIN_ROWS = 16  # fold input columns only when A has this many rows: finding
 GEMV_MAX = 4  # batches of at most this many samples: the dense map by its nonzero input
 # columns (one pass over those columns of A; no fold, nothing cached per pattern)
 FOLD_CACHE = 4  # folded input maps kept per Network (one per column pattern)
+SERIAL_BELOW = 1 << 15  # a block with fewer (samples × (nodes + inputs)) runs its kernels
+# on one thread: waking numba's workers costs more than such a block's work (a .dc sweep
+# of a few nodes), and on a busy machine a parallel region can wait ms for a worker
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
 
@@ -188,7 +192,9 @@ class Network:
         arr = np.ascontiguousarray(arr)
         from resbench.batch._kernels import all_finite
 
-        if not all_finite(arr):
+        with _one_thread(arr.size < SERIAL_BELOW):
+            finite = all_finite(arr)
+        if not finite:
             bad = np.argwhere(~np.isfinite(arr))
             r, k = (int(x) for x in bad[0])
             raise InputError(
@@ -504,22 +510,24 @@ class Network:
         with limit_threads(threads):
             for lo in range(0, B, BLOCK):
                 hi = min(B, lo + BLOCK)
-                self._solve_block(
-                    S[lo:hi],
-                    None if ws is None else ws[lo:hi],
-                    V[lo:hi],
-                    sweeps[lo:hi],
-                    status[lo:hi],
-                    messages,
-                    lo,
-                    polished[lo:hi],
-                    dt,
-                    tol,
-                    int(max_sweeps),
-                    0.0 if omega == "auto" else float(omega),  # type: ignore[arg-type]
-                    t,
-                    omegas,
-                )
+                small = (hi - lo) * (self.circuit.n_nodes + self.n_inputs) < SERIAL_BELOW
+                with _one_thread(small):
+                    self._solve_block(
+                        S[lo:hi],
+                        None if ws is None else ws[lo:hi],
+                        V[lo:hi],
+                        sweeps[lo:hi],
+                        status[lo:hi],
+                        messages,
+                        lo,
+                        polished[lo:hi],
+                        dt,
+                        tol,
+                        int(max_sweeps),
+                        0.0 if omega == "auto" else float(omega),  # type: ignore[arg-type]
+                        t,
+                        omegas,
+                    )
                 if progress is not None:
                     progress(hi, B)
             t_cert = time.perf_counter()
@@ -1097,31 +1105,32 @@ class Network:
         sweeps = np.zeros(B, dtype=np.int64)
         est = np.zeros(B)
         om = np.ones(nch)
-        bk.batch_sweeps(
-            sw.deg,
-            sw.idx,
-            self._g_over_diag(dt),
-            Q,
-            chunks(lo),
-            chunks(hi),
-            bool(sw.bounded or self._var_bounds),
-            sw.in_ptr,
-            sw.in_anode,
-            in_l,
-            sw.out_ptr,
-            sw.out_cathode,
-            out_l,
-            U,
-            OUT,
-            tolv,
-            float(np.finfo(dt).eps),
-            max_sweeps,
-            omega,
-            status,
-            sweeps,
-            est,
-            om,
-        )
+        with _one_thread(nch < 2):  # one chunk: nothing to spread
+            bk.batch_sweeps(
+                sw.deg,
+                sw.idx,
+                self._g_over_diag(dt),
+                Q,
+                chunks(lo),
+                chunks(hi),
+                bool(sw.bounded or self._var_bounds),
+                sw.in_ptr,
+                sw.in_anode,
+                in_l,
+                sw.out_ptr,
+                sw.out_cathode,
+                out_l,
+                U,
+                OUT,
+                tolv,
+                float(np.finfo(dt).eps),
+                max_sweeps,
+                omega,
+                status,
+                sweeps,
+                est,
+                om,
+            )
         Uf = (OUT if dt == np.float64 else OUT.astype(np.float64)).T  # [n, B], by sample
         if infeasible.any():  # never swept: OUT holds no value there
             Uf[:, infeasible] = 0.0
@@ -1278,6 +1287,22 @@ class Network:
         for col, j in self._i_in:
             iv[:, j] = S[:, col]
         return {"vsource_values": vv, "isource_values": iv}
+
+
+@contextlib.contextmanager
+def _one_thread(on: bool) -> Iterator[None]:
+    """numba's kernels on the calling thread only inside the block, when ``on``."""
+    if not on:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _replaced(obj, **fields):
