@@ -168,3 +168,39 @@ def test_fold_patterns_are_cached_and_bounded(net: Network) -> None:
         again = bc.certify(volts, values)
         assert len(bc._folds) == min(i + 1, FOLD_CACHE)
         assert np.array_equal(first.kcl_tol, again.kcl_tol) and first.ok.all()
+
+
+def test_pinned_node_between_its_neighbours_sets_the_scale() -> None:
+    """A node held by a source, with neighbours above and below it, carries the
+    largest total: its bound must not use W |v| (only the KCL rows have it)."""
+    from test_batch_certificate import assert_matches_scalar
+
+    import resbench
+    from resbench.batch.certificate import certify_batch
+    from resbench.circuit import Branches, make_circuit
+
+    leaves = list(range(1, 11))  # held at ±10 V; p (0 V) is joined to each by 1 ohm
+    res_a = leaves + [12] * 10
+    res_b = [11] * 10 + leaves
+    c = make_circuit(
+        "pinned hub",
+        ["0"] + [f"l{k}" for k in leaves] + ["hub", "p"],
+        resistors=Branches.from_lists(
+            [f"r{i}" for i in range(20)], res_a, res_b, [1e3] * 10 + [1.0] * 10
+        ),
+        vsources=Branches.from_lists(
+            [f"v{k}" for k in leaves] + ["vp"],
+            leaves + [12],
+            [0] * 11,
+            [10.0 if k % 2 else -10.0 for k in leaves] + [0.0],
+        ),
+    )
+    v = resbench.solve(c, certify=False).voltages
+    volts = np.vstack([v, v])
+    volts[1, 11] += 1e-3
+    assert certify_batch(c, volts).ok.tolist() == [True, False]
+    assert_matches_scalar(c, volts)
+    got = certify_batch(c, volts, currents=False)
+    ref = certify(c, v)
+    assert BatchCertifier(c)._rid is not None and ref.i_scale == pytest.approx(100.0, rel=1e-3)
+    assert _close(got.kcl_tol[0], ref.kcl_tol, 0.0)

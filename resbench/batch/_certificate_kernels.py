@@ -266,13 +266,15 @@ def _row_exact(v_t, t0_t, has_t0, fptr, fcol, fsg, fg, k, acc):  # pragma: no co
 
 @njit(cache=True)
 def _bounds(  # pragma: no cover - compiled
-    v_t, p_t, a_t, has_a, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
+    v_t, p_t, a_t, a_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
     fptr, fcol, fsg, fg, exact_row, up, floor1, floor2,
 ):  # fmt: skip
     """Fill ``up[n, B]`` with an upper bound of every node's total (its exact value on
     the rows summed exactly) and raise the floors to the best lower bounds."""
     n, nb = v_t.shape
     acc = np.empty(nb)
+    zero = np.zeros(nb)
+    big = np.full(nb, np.inf)  # no W |v|: that bound never binds
     for k in range(1, n):
         d = diag[k]
         gk = inv_g[k]
@@ -291,34 +293,26 @@ def _bounds(  # pragma: no cover - compiled
         hr = ext_hi[r]
         lr = ext_lo[r]
         pr = p_t[k]
-        rk = rel[k]
+        tr = t0_t[k] if has_t0 else zero
+        ar = a_t[k] if a_ok[k] else big
+        rd = rel[k] * d
         sk = slack[k]
+        # branch-free (vectorised): at a one-sided node the total is |lin| within e;
+        # elsewhere |lin| - e is still a lower bound (triangle inequality)
         for b in range(nb):
             vk = vk_row[b]
             hi = hr[b]
             lo = lr[b]
-            m = max(abs(hi), abs(lo), abs(vk))
-            t0 = t0_t[k, b] if has_t0 else 0.0
-            e = rk * d * m + sk + SLACK * (2.0 * d * m + t0)
-            lin = d * vk - pr[b]  # sum_j g (v_k - v_j)
-            if vk >= hi:  # every neighbour at or below: the total is lin
-                lower = lin - e
-                upper = lin + e
-            elif vk <= lo:  # every neighbour at or above
-                lower = -lin - e
-                upper = -lin + e
-            else:
-                lower = abs(lin) - e
-                upper = d * max(hi - vk, vk - lo) + e
-                if has_a:
-                    u2 = d * abs(vk) + a_t[k, b] + e
-                    upper = u2 if u2 < upper else upper
-            lower = (lower if lower > 0.0 else 0.0) + t0
-            upper = upper + t0
+            m = max(max(abs(hi), abs(lo)), abs(vk))
+            t0 = tr[b]
+            e = rd * m + sk + SLACK * (2.0 * d * m + t0)
+            alin = abs(d * vk - pr[b])  # |sum_j g (v_k - v_j)|
+            inside = min(d * max(hi - vk, vk - lo), d * abs(vk) + ar[b]) + e
+            upper = (alin + e if (vk >= hi) | (vk <= lo) else inside) + t0
+            lower = max(alin - e, 0.0) + t0
             ur[b] = upper
-            floor1[b] = lower if lower > floor1[b] else floor1[b]
-            x = lower * gk
-            floor2[b] = x if x > floor2[b] else floor2[b]
+            floor1[b] = max(floor1[b], lower)
+            floor2[b] = max(floor2[b], lower * gk)
 
 
 @njit(cache=True)
@@ -361,10 +355,10 @@ def _candidates(up, inv_g, floor1, floor2):  # pragma: no cover - compiled
     return start1, node1, key1, start2, node2, key2
 
 
-@kernel(F64_2D, F64_2D, F64_2D, F64_2D, BOOL, F64_2D, F64_2D, I64, F64, F64, F64, F64_2D,
+@kernel(F64_2D, F64_2D, F64_2D, F64_2D, B1, F64_2D, F64_2D, I64, F64, F64, F64, F64_2D,
         BOOL, F64, I64, I64, F64, F64, B1, FLOAT, F64, F64_2D)  # fmt: skip
 def scale_maxima(  # pragma: no cover - compiled
-    v, v_t, p_t, a_t, has_a, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0,
+    v, v_t, p_t, a_t, a_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0,
     inv_g, fptr, fcol, fsg, fg, exact_row, i_floor, v_floor, up,
 ):  # fmt: skip
     """Per sample: (max(i_floor, the largest total |current| at a non-ground node),
@@ -377,8 +371,8 @@ def scale_maxima(  # pragma: no cover - compiled
     the node and the voltages ``ext_hi / ext_lo`` of the node range ``rid`` holding
     its neighbours): the total is exactly ``±(diag v_k - p)`` when every neighbour
     lies on one side of v_k, else between ``|diag v_k - p|`` and
-    ``min(diag max(hi - v_k, v_k - lo), diag |v_k| + a_t)`` (``a_t``, an upper bound of
-    sum_j g |v_j|, when ``has_a``).  Then per sample only the nodes whose upper bound
+    ``min(diag max(hi - v_k, v_k - lo), diag |v_k| + a_t)`` (``a_t``, sum_j g |v_j|, on
+    the rows where ``a_ok``).  Then per sample only the nodes whose upper bound
     reaches the best lower bound (or the floor) are summed exactly, best bound first.
     ``v`` is ``[B, n]``; the other 2-d arrays node-major ``[., B]``; ``up`` ``[n, B]``
     is scratch.
@@ -386,7 +380,7 @@ def scale_maxima(  # pragma: no cover - compiled
     n, nb = v_t.shape
     floor1 = np.full(nb, i_floor)
     floor2 = v_floor.copy()
-    _bounds(v_t, p_t, a_t, has_a, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
+    _bounds(v_t, p_t, a_t, a_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
             fptr, fcol, fsg, fg, exact_row, up, floor1, floor2)  # fmt: skip
     # a row that is a candidate in many samples is summed exactly for all of them at
     # once (vectorised), cheaper than one by one (DRN-XS: the hidden rows)

@@ -696,8 +696,8 @@ class BatchCertifier:
                 pin = ~self._checked
                 rel = np.where(pin, self._rel32, self._rel64)
                 slack = np.where(pin, self._slack32, self._slack64)
-        has_a = bool(np.any(self._checked & ~exact_row))
-        if has_a:
+        a_ok = self._checked & ~exact_row  # W |v| bounds the KCL rows summed inexactly
+        if a_ok.any():
             a_t = self._buffer("a_t", (n, nb))
             a_t.fill(0.0)
             av_t = np.abs(v_t, out=self._buffer("av_t", (n, nb)))
@@ -720,7 +720,7 @@ class BatchCertifier:
             v_t,
             p_t,
             a_t,
-            has_a,
+            a_ok,
             ext_hi,
             ext_lo,
             self._rid,
