@@ -273,7 +273,7 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
 
         def solve(b: np.ndarray) -> np.ndarray:
             b = np.asarray(b)
-            x = np.empty(b.shape)
+            x = np.empty(b.shape, order="F")  # columns contiguous (the border's columns)
             x[perm] = solve_p(b[perm])
             return x
 
@@ -405,61 +405,96 @@ class _Base:
 
     def solve(self, free: np.ndarray, u: np.ndarray, kmax: int) -> np.ndarray | None:
         """u with the free nodes of ``free`` solved for (others held at u), or None when
-        the free set is more than ``kmax`` nodes away from the factored one."""
+        the free set is more than ``kmax`` nodes away from the factored one.
+
+        The border's k columns B (B = L_FE for E, unit columns for D) have a few
+        entries each, so they are kept as (rows, values) and only their solves
+        Z = A⁻¹B are dense: the k×k system needs Bᵀ Z and Bᵀ y₀ (gathers), and the
+        answer x_F = y₀ − Z w is k axpys; no n×k array is built but the right-hand
+        sides of the solves not cached (on the 300×300 clamped grid the dense
+        formulation spent about as long moving n×k arrays as solving).
+        """
         p = self.p
         drop = np.flatnonzero(self.free & ~free)  # D: factored, now held
         add = np.flatnonzero(~self.free & free)  # E: held when factored, now free
-        k = drop.size + add.size
+        ne = add.size
+        k = drop.size + ne
         if k > kmax:
             return None
-        out = u.copy()
         outside = ~(self.free | free)
-        held = np.where(outside, u, 0.0)
-        pull = p.c + kernels.csr_matvec(p.indptr, p.indices, p.data, held)
-        b_f = pull[self.free]
-        nf = b_f.shape[0]
-        # the border: B = L_FE (F rows), C = L_EE, b_E
-        cols = np.zeros((nf, k))
-        c_ee = np.zeros((add.size, add.size))
+        same = np.array_equal(u[outside], self.u0[outside])
+        # the border: column t of B as (rows among F, values); C = L_EE; pull = c + G u
+        # over the held neighbours (outside F ∪ E) at the nodes of E
+        rows: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        c_ee = np.zeros((ne, ne))
+        pull_e = p.c[add].copy()
         where_e = {int(e): t for t, e in enumerate(add)}
         for t, e in enumerate(add):
             c_ee[t, t] = p.diag[e]
-            for q in range(p.indptr[e], p.indptr[e + 1]):
-                j = int(p.indices[q])
-                if self.free[j]:
-                    cols[self.pos[j], t] -= p.data[q]
-                elif j in where_e:
-                    c_ee[t, where_e[j]] -= p.data[q]
-        for t, d in enumerate(drop):
-            cols[self.pos[d], add.size + t] = 1.0
+            nbr = p.indices[p.indptr[e] : p.indptr[e + 1]]
+            g = p.data[p.indptr[e] : p.indptr[e + 1]]
+            inf = self.free[nbr]
+            rows.append(self.pos[nbr[inf]])
+            vals.append(-g[inf])
+            for j, gj in zip(nbr[~inf].tolist(), g[~inf].tolist(), strict=True):
+                if j in where_e:
+                    c_ee[t, where_e[j]] -= gj
+                elif not free[j]:
+                    pull_e[t] += gj * u[j]
+        for d in drop:
+            rows.append(self.pos[d : d + 1])
+            vals.append(np.ones(1))
         keys = [("e", int(e)) for e in add] + [("d", int(d)) for d in drop]
         if len(self.columns) + k > max(kmax, 1) * 2:
             self.columns.clear()
         need = [t for t, key in enumerate(keys) if key not in self.columns]
+        nf = self.x.shape[0]
         if need:
-            fresh = np.asarray(self.solve_a(cols[:, need])).reshape(nf, len(need))
+            rhs_b = np.zeros((nf, len(need)), order="F")
             for j, t in enumerate(need):
-                self.columns[keys[t]] = fresh[:, j]
-        z = np.column_stack([self.columns[key] for key in keys]) if k else np.zeros((nf, 0))
-        if np.array_equal(u[outside], self.u0[outside]):
-            # b_F = base rhs − G_FE u0_E, and A⁻¹(−G_FE) = Z_E
-            y0 = self.x + z[:, : add.size] @ self.u0[add]
+                np.add.at(rhs_b[:, j], rows[t], vals[t])  # parallel resistors: summed
+            fresh = np.asarray(self.solve_a(rhs_b)).reshape(nf, len(need))
+            for j, t in enumerate(need):
+                self.columns[keys[t]] = np.ascontiguousarray(fresh[:, j])
+        z = [self.columns[key] for key in keys]
+        s_mat = np.empty((k, k))  # −Bᵀ Z, plus C on the E block
+        for a_ in range(k):
+            for b_ in range(k):
+                s_mat[a_, b_] = -(vals[a_] @ z[b_][rows[a_]])
+        s_mat[:ne, :ne] += c_ee
+        if same:
+            # b_F = base rhs − G_FE u0_E = base rhs + B_E u0_E: y0 = x + Z_E u0_E
+            y0 = None
+            u0e = self.u0[add]
+            bty = np.array([vals[t] @ self.x[rows[t]] for t in range(k)])
+            bty -= s_mat[:, :ne] @ u0e - np.concatenate([c_ee @ u0e, np.zeros(drop.size)])
         else:
-            y0 = self.solve_a(b_f)
-        s_mat = -(cols.T @ z)
-        s_mat[: add.size, : add.size] += c_ee
+            held = np.where(outside, u, 0.0)
+            b_f = (p.c + kernels.csr_matvec(p.indptr, p.indices, p.data, held))[self.free]
+            y0 = np.asarray(self.solve_a(b_f))
+            bty = np.array([vals[t] @ y0[rows[t]] for t in range(k)])
         rhs = np.empty(k)
-        rhs[: add.size] = pull[add] - cols[:, : add.size].T @ y0
-        rhs[add.size :] = u[drop] - y0[self.pos[drop]]
+        rhs[:ne] = pull_e - bty[:ne]
+        rhs[ne:] = u[drop] - bty[ne:]
         try:
             w = np.linalg.solve(s_mat, rhs)
         except np.linalg.LinAlgError:
             return None
-        x_f = y0 - z @ w
+        if y0 is None:
+            x_f = self.x.copy()
+            coef = -w
+            coef[:ne] += u0e
+        else:
+            x_f = y0.copy()
+            coef = -w
+        for t in range(k):
+            x_f += coef[t] * z[t]
         if not (np.all(np.isfinite(x_f)) and np.all(np.isfinite(w))):
             return None
+        out = u.copy()
         out[self.free] = x_f
-        out[add] = w[: add.size]
+        out[add] = w[:ne]
         out[drop] = u[drop]
         return out
 
