@@ -1,12 +1,18 @@
 """numba kernels of the batched certificate (resbench.batch.certificate); no I/O.
 
+* :func:`column_keys`, :func:`columns_equal`, :func:`fold_dense`, :func:`fold_csr`
+  group the batch's voltage columns that are equal up to sign (or zero) in every
+  sample and fold the conductances' columns accordingly.
 * :func:`scale_maxima` finds, per sample, the largest total branch current at a node
   and the largest total current over total conductance (the certificate's scales)
-  by branch and bound: every node's total lies within bounds that follow from one
-  matrix product ``W @ |u|`` (given by the caller); only the nodes whose upper bound
-  can still beat the best exact value are summed exactly, best bound first.
+  by branch and bound: every node's total lies within bounds that follow from the
+  product ``p = W v`` (given by the caller) and the neighbours' extreme voltages
+  (exact within round-off where the neighbours lie on one side); only the nodes
+  whose upper bound can still beat the best exact value are summed exactly, best
+  bound first, on the folded rows.
 * :func:`feasibility` gives each sample's worst violated equation and the diodes'
-  anode-cathode voltages.
+  anode-cathode voltages; :func:`grounded_check` does feasibility and balancing in
+  one node-major pass when every cluster is one node.
 * :func:`balance_clusters` chooses the unknown currents of voltage sources, shorts,
   inductors and tight diodes exactly as :func:`resbench.certificate._unknown_currents`
   does for clusters of one node or of one branch, and flags a sample holding any
@@ -15,8 +21,8 @@
 The kernels run on one thread: on a 2-core machine shared with OpenBLAS (whose idle
 threads spin after each product), numba threads made both the kernels and the next
 products slower (DRN-1H, batch 256: 90 ms per certificate with them, 64 ms without).
-Arrays named ``*_t`` are node-major ``[n, B]`` (as the matrix products give them); the others are
-sample-major ``[B, ...]``.
+Arrays named ``*_t`` are node-major ``[n, B]`` (as the matrix products give them); the
+others are sample-major ``[B, ...]``.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ DENSE_FILL = 0.2  # a tile at least this full is multiplied with dense BLAS
 DENSE_MIN_NODES = 256  # below this, the sparse product is cheap enough
 DENSE_MAX_BYTES = 1 << 30  # dense blocks (float64 + float32) never take more than this
 F32_SAFE = 1e30  # float32 bounds only for conductances in [1/this, this]
-F32_SUM_MAX = 1e36  # ... and sums sum g |u| below this (float32 overflows at 3.4e38)
+F32_SUM_MAX = 1e36  # ... and sums sum g |v| below this (float32 overflows at 3.4e38)
 F32_PER_TERM = 1.2e-7  # float32 round-off per term of a product (2 units: a safe margin)
 F64_PER_TERM = 2.3e-16  # the same in float64
 FOLD_CACHE = 4  # column patterns whose folded matrices are kept
@@ -431,8 +431,9 @@ class BatchCertifier:
     def estimate_bytes(self, batch: int) -> int:
         """Peak memory of :meth:`certify` on ``batch`` samples beyond the inputs and
         :attr:`setup_bytes`: about nine [n, B] float64 arrays (voltages transposed and
-        their |.|, products, injections, bounds, known totals, products' temporaries)
-        and the per-sample source, diode and branch arrays."""
+        their |.|, products, injections, bounds, known totals, products' temporaries;
+        most are kept between calls, for the next batch of the same size) and the
+        per-sample source, diode and branch arrays."""
         c = self.circuit
         per_sample = 8.5 * self.n + 2 * len(c.diodes) + self._fa.shape[0] + len(c.vsources)
         return int(8 * per_sample * max(int(batch), 0))
