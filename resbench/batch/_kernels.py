@@ -359,21 +359,18 @@ B1 = types.boolean[::1]  # a mask
 PASS_BLOCK = 64  # rows (or columns) per parallel task of the passes below
 
 
-@kernel(F64_2D, parallel=True)
+@kernel(F64_2D)
 def all_finite(S):  # pragma: no cover - compiled
-    """True when every entry of ``S`` is finite (one pass, no temporary)."""
-    B = S.shape[0]
-    nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
-    bad = np.zeros(nblk, dtype=np.bool_)
-    for blk in prange(nblk):
-        for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
-            row = S[b]
-            acc = 0.0
-            for j in range(row.shape[0]):
-                acc += row[j] * 0.0  # NaN once any entry is NaN or ±inf
-            if acc != 0.0:
-                bad[blk] = True
-    return not bad.any()
+    """True when every entry of ``S`` is finite (one pass, no temporary; serial: a
+    parallel region would cost more than this pass)."""
+    for b in range(S.shape[0]):
+        row = S[b]
+        acc = 0.0
+        for j in range(row.shape[0]):
+            acc += row[j] * 0.0  # NaN once any entry is NaN or ±inf
+        if acc != 0.0:
+            return False
+    return True
 
 
 @kernel(F64_2D, I64)

@@ -68,9 +68,10 @@ FOLD_MIN_ROWS = 16  # fold input columns only when A has this many rows: finding
 GEMV_MAX = 4  # batches of at most this many samples: the dense map by its nonzero input
 # columns (one pass over those columns of A; no fold, nothing cached per pattern)
 FOLD_CACHE = 4  # folded input maps kept per Network (one per column pattern)
-SERIAL_BELOW = 1 << 15  # a block with fewer (samples × (nodes + inputs)) runs its kernels
-# on one thread: waking numba's workers costs more than such a block's work (a .dc sweep
-# of a few nodes), and on a busy machine a parallel region can wait ms for a worker
+SERIAL_BELOW = 1 << 18  # a block with fewer (samples × (nodes + inputs)) runs its kernels
+# on one thread: waking numba's workers costs more than such a block's passes (a .dc
+# sweep of a few nodes; DRN-1H at batch 32), and on a busy machine each parallel region
+# can wait ms for a descheduled worker (measured: batch 32 on 2 busy cores, 4-6x slower)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
 
@@ -192,9 +193,7 @@ class Network:
         arr = np.ascontiguousarray(arr)
         from resbench.batch._kernels import all_finite
 
-        with _one_thread(arr.size < SERIAL_BELOW):
-            finite = all_finite(arr)
-        if not finite:
+        if not all_finite(arr):
             bad = np.argwhere(~np.isfinite(arr))
             r, k = (int(x) for x in bad[0])
             raise InputError(
