@@ -104,9 +104,12 @@ def test_only_small_problems_take_the_kernel(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(pol, "_polish_small", lambda *a, **k: calls.append(1) or real(*a, **k))
     pol.polish(p, p.start.copy())
     assert calls == [1]
+    monkeypatch.setattr(pol, "UNTHREADED_MAX", p.n - 1)  # the kernel under the BLAS limit
+    pol.polish(p, p.start.copy())
+    assert calls == [1, 1]
     monkeypatch.setattr(pol, "SMALL_MAX", p.n - 1)
     pol.polish(p, p.start.copy())
-    assert calls == [1]
+    assert calls == [1, 1]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -122,3 +125,16 @@ def test_generated_nets_kernel_and_python_agree(seed: int) -> None:
             small = pol._polish_small(p, u, tight_tol=None, max_iter=None)
             _same(p, small, pol._polish(p, u, tight_tol=None, max_iter=None))
             assert small.optimal
+
+
+def test_kernel_up_to_dense_max_takes_the_python_steps() -> None:
+    """A net of ~190 free nodes (the bundled random_small's size): several iterations of
+    190-unknown dense solves, the same in both."""
+    p = compile_problem(random_network(200, seed=3, diodes=0.3))
+    assert pol.UNTHREADED_MAX < p.n <= pol.SMALL_MAX and p.n_ff_diodes
+    u = p.start.copy()
+    run_sweeps(p, u, max_sweeps=20)
+    small = pol.polish(p, u)
+    python = pol._polish(p, u, tight_tol=None, max_iter=None)
+    _same(p, small, python)
+    assert small.optimal and small.iterations > 1
