@@ -11,9 +11,13 @@ Steps (docs/design.md §1, §2):
    ``v[k] = u[supernode[k]] + offset[k]``.  The supernode of ground is *fixed*: its nodes
    get ``supernode = -1`` and ``offset`` = their absolute voltage.  A loop of sources with
    conflicting values is a :class:`CircuitError` naming them.
-2. *Fold.*  One pass over the resistors (numba): an edge to a fixed node adds its
-   conductance to the free end's diagonal and a constant to its injection ``c``;
-   only free–free edges go into the CSR matrix that the sweeps read.
+2. *Fold.*  An edge to a fixed node adds its conductance to the free end's diagonal
+   and a constant to its injection ``c``; only free–free edges go into the CSR
+   matrix that the sweeps read, its supernodes numbered one greedy colour class after
+   the other.  A light pass over the resistors lists the free–free edges and colours
+   the supernodes; one more folds and writes the CSR directly in colour order
+   (numba, :mod:`resbench.solvers._problem_kernels`; large arrays on huge pages,
+   :mod:`resbench.solvers._memory`).
 3. *Islands.*  A connected group of free supernodes without a conductance to a
    fixed voltage (and no ``gmin``) is an *island* (``Problem.island``): its voltages
    are defined through the diodes that join it to the rest (series diodes, diode
@@ -213,14 +217,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     check_finite_values(circuit)
     supernode, offset, n, free_offsets = _supernodes(circuit)
     f = _fold_resistors(circuit, supernode, offset, n, free_offsets)
-    supernode, indptr, indices, data, diag, c = (
-        f.supernode,
-        f.indptr,
-        f.indices,
-        f.data,
-        f.diag,
-        f.c,
-    )
+    supernode, indptr, indices, data, diag, c = f[:6]
     _add_current_sources(circuit, supernode, n, c)
     if gmin > 0:
         _add_gmin_leak(supernode, offset, n, gmin, diag, c)
