@@ -45,6 +45,7 @@ the circuit with those sources set to ``values[b]``
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,23 @@ F32_PER_TERM = 1.2e-7  # float32 round-off per term of a product (2 units: a saf
 F64_PER_TERM = 2.3e-16  # the same in float64
 FOLD_CACHE = 4  # column patterns whose folded matrices are kept
 RANGE_BUDGET = 8  # range extremes cost at most this many passes over the node tiles
+SMALL_PRODUCT = 1 << 25  # multiply-adds below which a product runs on one BLAS thread
+
+_BLAS = None  # threadpoolctl's controller, made on first use (inspecting libraries costs ms)
+
+
+def _one_blas_thread(macs: int):
+    """A context running a product of ``macs`` multiply-adds on one BLAS thread when it
+    is small: waking BLAS's other threads for it cost more than it saved on a loaded
+    2-core machine (DRN-XS: ~7 ms per product); large products keep their threads."""
+    global _BLAS
+    if macs >= SMALL_PRODUCT:
+        return contextlib.nullcontext()
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 class CertificateInputError(InputError, ValueError):
@@ -162,19 +180,21 @@ class _Coupling:
             csr_add_product(r.indptr, r.indices, r.data, u, out)
         for i, blk in enumerate(self.blocks):
             fb = fold.block(self, i) if fold is not None else None
-            if fb is None:
-                if u32 is not None and blk.w32 is not None:
-                    part = blk.w32 @ u32[blk.c0 : blk.c1]
-                else:
-                    part = blk.w @ u[blk.c0 : blk.c1]
-            elif fb.reps.size == 0:
+            if fb is not None and fb.reps.size == 0:
                 continue
-            else:
-                x = u[fb.reps]
-                if u32 is not None and blk.w32 is not None and not absolute:
-                    part = fb.signed32() @ x.astype(np.float32)
+            width = blk.c1 - blk.c0 if fb is None else fb.reps.size
+            with _one_blas_thread((blk.r1 - blk.r0) * width * u.shape[1]):
+                if fb is None:
+                    if u32 is not None and blk.w32 is not None:
+                        part = blk.w32 @ u32[blk.c0 : blk.c1]
+                    else:
+                        part = blk.w @ u[blk.c0 : blk.c1]
                 else:
-                    part = (fb.summed if absolute else fb.signed) @ x
+                    x = u[fb.reps]
+                    if u32 is not None and blk.w32 is not None and not absolute:
+                        part = fb.signed32() @ x.astype(np.float32)
+                    else:
+                        part = (fb.summed if absolute else fb.signed) @ x
             out[blk.r0 : blk.r1] += part
 
     @property
