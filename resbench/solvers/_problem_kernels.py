@@ -156,8 +156,9 @@ def renumber(supernode, color, n_colors, deg, row_len, indptr, new_supernode):  
     """Colour order: a stable counting sort of the supernodes by colour (as
     ``_kernels.colour_order``).  Overwrites ``color`` with each supernode's rank (its
     number in colour order), writes ``new_supernode`` (per node: its supernode's rank,
-    −1 for fixed nodes) and the row pointers shifted by one for :func:`fold_fill`:
-    ``indptr[k + 1]`` = the start of row k (``row_len`` is scratch)."""
+    −1 for fixed nodes; it may be ``supernode`` itself) and the row pointers shifted by
+    one for :func:`fold_fill`: ``indptr[k + 1]`` = the start of row k (``row_len`` is
+    scratch)."""
     n = color.shape[0]
     first = np.zeros(n_colors + 1, dtype=np.int64)
     for i in range(n):

@@ -339,15 +339,17 @@ def _fold_resistors(
     m = len(res)
     if m >= 2**31 - 1:  # the kernels number resistors with int32
         raise CircuitError(f"too many resistors ({m:,}): at most {2**31 - 2:,} are supported")
-    deg, head, color, parent, row_len, mark, low, nxt = _memory.workspace(
-        *[(n, np.int32)] * 5, (n + 1, np.int32), (m, np.int32), (m, np.int32)
+    deg, head, color, parent, mark, low, nxt = _memory.workspace(
+        *[(n, np.int32)] * 4, (n + 1, np.int32), (m, np.int32), (m, np.int32)
     )
     m_ff, n_colors, n_groups = setup_kernels.order_supernodes(
         res.a, res.b, res.value, supernode, deg, head, low, nxt, color, mark, parent
     )
     indptr = _memory.empty(n + 1, np.int64)
-    new_supernode = _memory.empty(supernode.shape[0], np.int32)
-    setup_kernels.renumber(supernode, color, n_colors, deg, row_len, indptr, new_supernode)
+    # renumbered in place (the first numbering is not needed after this); the linked
+    # lists' heads are scratch for the row lengths
+    new_supernode = supernode
+    setup_kernels.renumber(supernode, color, n_colors, deg, head, indptr, new_supernode)
     diag = _memory.zeros(n, np.float64)
     c = _memory.zeros(n, np.float64)
     held = np.zeros(n, dtype=np.uint8)
