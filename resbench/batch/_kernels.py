@@ -280,73 +280,6 @@ def batch_sweeps(
 _jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_2D, F32_3D)))  # the float32 variant
 
 
-@kernel(F64_2D, F64)
-def row_keys(T, r):  # pragma: no cover - compiled
-    """Σ_b T[j, b] · r[b] per row, summed in one fixed order: identical rows give
-    bitwise identical keys (a BLAS product may not: its order depends on the row)."""
-    out = np.empty(T.shape[0])
-    for j in range(T.shape[0]):
-        s = 0.0
-        for b in range(T.shape[1]):
-            s += T[j, b] * r[b]
-        out[j] = s
-    return out
-
-
-@kernel(F64, I64, I64, F64, F64_2D, I64, I64, F64_2D, F64_2D)
-def assemble_voltages(
-    offset0, m_row, m_col, m_val, dS, free_nodes, free_sn, U, V
-):  # pragma: no cover - compiled
-    """Node voltages ``V[b, k]`` = offset(s_b)[k] (+ u[supernode of k] for free nodes), in
-    one pass per sample: ``offset0`` plus the offset map's entries (``m_row``, ``m_col``,
-    ``m_val``) times ``dS[b]``, plus ``U[free_sn, b]`` (node-major ``[n, B]``)."""
-    for b in range(V.shape[0]):
-        row = V[b]
-        for k in range(row.shape[0]):
-            row[k] = offset0[k]
-        for t in range(m_row.shape[0]):
-            row[m_row[t]] += m_val[t] * dS[b, m_col[t]]
-        for t in range(free_nodes.shape[0]):
-            row[free_nodes[t]] += U[free_sn[t], b]
-
-
-@kernel(F64_2D, F64)
-def column_keys(S, r):  # pragma: no cover - compiled
-    """Per column j of ``S`` ``[B, k]``: its sign (that of its first nonzero value; 0 for
-    a column of zeros) and the key Σ_b sign_j · S[b, j] · r[b], summed in sample order, so
-    that columns equal up to sign have bitwise equal keys.  One pass over S, row by row."""
-    B = S.shape[0]
-    k = S.shape[1]
-    sign = np.zeros(k)
-    key = np.zeros(k)
-    for b in range(B):
-        rb = r[b]
-        for j in range(k):
-            x = S[b, j]
-            if sign[j] == 0.0 and x != 0.0:
-                sign[j] = 1.0 if x > 0.0 else -1.0
-            key[j] += sign[j] * x * rb
-    return sign, key
-
-
-@kernel(F64_2D, F64, I64, I64)
-def columns_equal(T, sign, first, second):  # pragma: no cover - compiled
-    """For each pair p: is sign · T[first[p]] == sign · T[second[p]] exactly?  ``T`` is
-    the inputs transposed, ``[k, B]`` (a column of the batch is a contiguous row)."""
-    m = first.shape[0]
-    out = np.ones(m, dtype=np.bool_)
-    for p in range(m):
-        a = first[p]
-        c = second[p]
-        sa = sign[a]
-        sc = sign[c]
-        for b in range(T.shape[1]):
-            if sa * T[a, b] != sc * T[c, b]:
-                out[p] = False
-                break
-    return out
-
-
 # --------------------------------------------------------------------------- fused passes
 # The passes over a batch's inputs and states that numpy would make one at a time
 # (each allocating a temporary as large as the batch), done in one loop each: on a
@@ -389,8 +322,10 @@ def rows_absmax(S, cols):  # pragma: no cover - compiled
 
 @kernel(F64_2D, F64, B1, parallel=True)
 def scan_columns(S, r, vmask):  # pragma: no cover - compiled
-    """:func:`column_keys` and, in the same pass over ``S`` ``[B, k]``, each row's
-    max |S[b, j]| over the columns with ``vmask[j]`` (the inputs that are voltages).
+    """Per column j of ``S`` ``[B, k]``: its sign (that of its first nonzero value; 0
+    for a column of zeros) and the key Σ_b sign_j · S[b, j] · r[b], so that columns equal
+    up to sign have bitwise equal keys; and, in the same pass, each row's max |S[b, j]|
+    over the columns with ``vmask[j]`` (the inputs that are voltages).
     Blocks of rows run in parallel, each with its own signs and partial keys; the
     partials are added in block order, a block's negated when its sign differs from
     the column's (exact), so columns equal up to sign still get bitwise equal keys."""
@@ -563,10 +498,12 @@ _jit.SIGNATURES.append((prepare_chunks, _prepare_signature(F32_3D)))
 def assemble_voltages_s(
     offset0, m_row, m_col, m_val, S, s0, free_nodes, free_sn, UT, V
 ):  # pragma: no cover - compiled
-    """:func:`assemble_voltages` from the inputs ``S`` (``dS`` = S − s0 formed entry by
-    entry, as numpy's subtraction would) and the supernode voltages sample-major
-    (``UT`` ``[B, n]``, as the sweeps write them): every access is within one sample's
-    rows (node-major U read a column at a time is a strided gather: 6 ms on DRN-1H).
+    """Node voltages ``V[b, k]`` = offset(s_b)[k] (+ u[supernode of k] for free nodes):
+    ``offset0`` plus the offset map's entries (``m_row``, ``m_col``, ``m_val``) times
+    S[b] − s0 (formed entry by entry, as numpy's subtraction would), plus the supernode
+    voltages read sample-major (``UT`` ``[B, n]``, as the sweeps write them): every
+    access is within one sample's rows (node-major U read a column at a time is a
+    strided gather: 6 ms on DRN-1H).
     Samples in parallel."""
     for b in prange(V.shape[0]):
         row = V[b]
