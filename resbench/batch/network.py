@@ -1270,22 +1270,13 @@ class Network:
         if self._certifier is None:
             from resbench.batch.certificate import BatchCertifier
 
-            bc = BatchCertifier(self.circuit, gmin=self.gmin)
+            # the certifier places the inputs' columns itself (one gather per kind of
+            # source, not one Python assignment per input)
+            bc = BatchCertifier(self.circuit, inputs=self.input_names, gmin=self.gmin)
             self._certifier = lambda V, S, rtol, currents: bc.certify(
-                V, rtol=rtol, currents=currents, **self._source_values(S)
+                V, S, rtol=rtol, currents=currents
             )
         return self._certifier
-
-    def _source_values(self, S: np.ndarray) -> dict[str, np.ndarray]:
-        """Per sample values of every V and I source ``[B, n_v]``, ``[B, n_i]``."""
-        c = self.circuit
-        vv = np.repeat(c.vsources.value[None, :], S.shape[0], axis=0)
-        iv = np.repeat(c.isources.value[None, :], S.shape[0], axis=0)
-        for col, j in self._v_in:
-            vv[:, j] = S[:, col]
-        for col, j in self._i_in:
-            iv[:, j] = S[:, col]
-        return {"vsource_values": vv, "isource_values": iv}
 
 
 @contextlib.contextmanager
