@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from resbench._jit import BOOL, F64, I32, I64, INT, U8, U32, kernel
+from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, U8, U32, kernel
 
 # scales() flags: the fast path found nothing to report; else the caller reruns the
 # numpy code, which raises the error with its message
@@ -261,7 +261,7 @@ def fold_fill_unmarked(
     )
 
 
-@kernel(F64, I64, F64, U8, BOOL, I32, INT, I32, F64, F64)
+@kernel(F64, I64, F64, U8, BOOL, I32, INT, I32, FLOAT, FLOAT)
 def all_grounded(
     diag, indptr, data, held, every_row, parent, n_groups, rank, round_off, tiny
 ):  # pragma: no cover - compiled
@@ -298,7 +298,7 @@ def all_grounded(
     return n_ok == n_groups
 
 
-@kernel(F64, F64, I32, F64, F64, F64)
+@kernel(F64, F64, I32, F64, F64, FLOAT)
 def scales(diag, c, supernode, offset, vsrc, max_scale):  # pragma: no cover - compiled
     """The maxima of ``problem._scales`` in one pass, or a flag to rerun it.
 
