@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_batch_certificate import _close
 
+import resbench.batch.certificate as batch_certificate
 from resbench.batch import Network
 from resbench.batch.certificate import BatchCertifier
 from resbench.batch.network import with_values
@@ -25,6 +26,16 @@ from resbench.generate import drn
 
 SETTINGS = dict(deadline=None, database=None, derandomize=True)
 LAYERS = [300, 280, 10]  # > 256 nodes: dense blocks, so the columns fold
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fold_small_batches():
+    """These batches are small (1–7 samples): fold them anyway, as a batch of
+    FOLD_MIN_BATCH or more samples would be (small ones are left unfolded for speed)."""
+    before = batch_certificate.FOLD_MIN_BATCH
+    batch_certificate.FOLD_MIN_BATCH = 1
+    yield
+    batch_certificate.FOLD_MIN_BATCH = before
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +179,24 @@ def test_fold_patterns_are_cached_and_bounded(net: Network) -> None:
         again = bc.certify(volts, values)
         assert len(bc._folds) == min(i + 1, FOLD_CACHE)
         assert np.array_equal(first.kcl_tol, again.kcl_tol) and first.ok.all()
+
+
+def test_small_batches_are_not_folded_and_still_match(net: Network) -> None:
+    """Below FOLD_MIN_BATCH samples the columns are not folded (a new pattern on almost
+    every call costs more to fold than it saves); the answer is the scalar one."""
+    bc = BatchCertifier(net.circuit, inputs=net.input_names)
+    m = LAYERS[0] // 2
+    pixels = np.zeros((2, m))
+    pixels[:, : m // 2] = 0.25  # equal and zero columns that a large batch would fold
+    values = _values(pixels, 1.0)
+    volts = net.solve_batch(values, certify=False).voltages
+    before = batch_certificate.FOLD_MIN_BATCH
+    batch_certificate.FOLD_MIN_BATCH = 16
+    try:
+        _assert_matches_scalar(bc, volts, values, 1e-9, True)
+        assert not bc._folds
+    finally:
+        batch_certificate.FOLD_MIN_BATCH = before
 
 
 def test_pinned_node_between_its_neighbours_sets_the_scale() -> None:

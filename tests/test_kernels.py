@@ -19,6 +19,7 @@ from resbench.generate import drn, grid, random_network
 from resbench.netlist import read_netlist
 from resbench.solvers import _direct_kernels as direct_kernels
 from resbench.solvers import _kernels as kernels
+from resbench.solvers import _polish_kernels as polish_kernels
 from resbench.solvers import _problem_kernels as problem_kernels
 from resbench.solvers import _shockley_kernels as shockley_kernels
 from resbench.solvers.cd import ensure_compiled, solve_cd
@@ -41,6 +42,7 @@ def test_every_public_kernel_declares_a_signature():
         direct_kernels,
         shockley_kernels,
         problem_kernels,
+        polish_kernels,
     ):
         entry_points = {
             name
