@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, types
 
 from resbench._jit import F64, FLOAT, I32, I64, INT, kernel
+from resbench._unionfind import find_root as _root
 
 
 @kernel(I32, I32, F64, F64, INT)
@@ -37,14 +38,6 @@ def resistor_balance(ra, rb, ohms, v, n):  # pragma: no cover - compiled
         gsum[a] += g
         gsum[b] += g
     return inj, tot, gsum
-
-
-@njit(cache=True)
-def _root(parent, x):  # pragma: no cover - compiled
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
 
 
 @njit(cache=True, inline="always")

@@ -5,7 +5,8 @@ the island checks in :mod:`resbench.islands` and :mod:`resbench.solvers.problem`
 (which islands a chain of diodes joins to a fixed voltage) and the polish step's
 working-set forest.  The numba kernel ``resbench.solvers._kernels.union_offsets``
 is a different structure (it carries voltage offsets along the tree) and stays
-separate.
+separate.  :func:`find_root` is the same find (path halving) for numba kernels over a
+``parent`` array: the setup, polish and certificate kernels share it.
 
 :meth:`UnionFind.union` always hangs ``a``'s root under ``b``'s root, so a caller
 that needs a particular vertex to stay a root (for example "vertex 0 = ground")
@@ -13,6 +14,8 @@ picks the argument order; the generators depend on this being deterministic.
 """
 
 from __future__ import annotations
+
+from numba import njit
 
 
 class UnionFind:
@@ -39,3 +42,12 @@ class UnionFind:
             return False
         self.parent[ra] = rb
         return True
+
+
+@njit(cache=True)
+def find_root(parent, x):  # pragma: no cover - compiled
+    """Root of ``x`` in the forest ``parent`` (numba), halving the path on the way."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x

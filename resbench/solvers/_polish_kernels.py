@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, kernel
+from resbench._unionfind import find_root as _find
 
 
 @kernel(INT, I64, I64)
@@ -100,14 +101,6 @@ def _contracted(n, indptr, indices, data, diag, c, cl, m, q, out):  # pragma: no
         if cl[i] >= 0:
             out[i] = q[i] + z[cl[i]]
     return True
-
-
-@njit(cache=True)
-def _find(parent, x):  # pragma: no cover - compiled
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
 
 
 @kernel(I64, I32, F64, F64, F64, F64, F64, I32, I32, F64, I64, F64, FLOAT, FLOAT, FLOAT, FLOAT,

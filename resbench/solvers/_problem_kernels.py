@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, U8, U32, kernel
+from resbench._unionfind import find_root as _find
 
 # scales() flags: the fast path found nothing to report; else the caller reruns the
 # numpy code, which raises the error with its message
@@ -61,15 +62,6 @@ def expand_supernodes(ends, root, off, supernode, offset):  # pragma: no cover -
         if s >= 0 and off[p] != 0.0:
             free_offsets = True
     return n, free_offsets
-
-
-@njit(cache=True)
-def _find(parent, x):  # pragma: no cover - compiled
-    """Root of x with path halving."""
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
 
 
 # The free–free CSR in colour order, in three kernels (the caller allocates the arrays:
