@@ -43,7 +43,7 @@ class Batch:
         dS = S - net._s0
         self.offsets = (
             p.offset[None, :] + (net._M @ dS.T).T
-            if net._M.nnz
+            if np.count_nonzero(net._M.toarray() if hasattr(net._M, "toarray") else net._M)
             else np.broadcast_to(p.offset, (B, p.offset.size))
         )
         self.C = net._inject(S, dS, F64)  # c(s) per sample [n, B]

@@ -68,6 +68,10 @@ FOLD_MIN_ROWS = 16  # fold input columns only when A has this many rows: finding
 GEMV_MAX = 4  # batches of at most this many samples: the dense map by its nonzero input
 # columns (one pass over those columns of A; no fold, nothing cached per pattern)
 FOLD_CACHE = 4  # folded input maps kept per Network (one per column pattern)
+SMALL_MAPS = 64  # circuits of at most this many nodes keep their input maps (M, K, A,
+# D, the warm-start average) as dense arrays: one scipy.sparse construction costs
+# ~50-100 µs, more than a tiny circuit's whole dense map (a .dc sweep of a 4-node
+# diode circuit set up ~2 ms of sparse matrices per call)
 SERIAL_BELOW = 1 << 18  # a block with fewer (samples × (nodes + inputs)) runs its kernels
 # on one thread: waking numba's workers costs more than such a block's passes (a .dc
 # sweep of a few nodes; DRN-1H at batch 32), and on a busy machine each parallel region
@@ -253,15 +257,17 @@ class Network:
             cols.append(np.full(nz.size, col))
             vals.append(off[nz])
         cat = np.concatenate
-        self._M = sp.csr_matrix(
-            (
-                cat(vals) if vals else np.zeros(0),
-                (cat(rows) if rows else np.zeros(0, int), cat(cols) if cols else np.zeros(0, int)),
-            ),
-            shape=(n_nodes, nin),
-        )
+        m_val = cat(vals) if vals else np.zeros(0)
+        m_row = cat(rows) if rows else np.zeros(0, np.int64)
+        m_col = cat(cols) if cols else np.zeros(0, np.int64)
+        small = n_nodes <= SMALL_MAPS
+        if small:  # one entry per (node, input): no duplicates to sum
+            self._M = np.zeros((n_nodes, nin))
+            self._M[m_row, m_col] = m_val
+        else:
+            self._M = sp.csr_matrix((m_val, (m_row, m_col)), shape=(n_nodes, nin))
         touched = np.zeros(n_nodes, dtype=bool)
-        touched[self._M.tocoo().row] = True
+        touched[m_row] = True
         sn = p.supernode
         # ---- K: node offsets → free-node injections (resistors, gmin), only the columns
         # of nodes that move with an input
@@ -280,14 +286,16 @@ class Network:
             kr.append(sn[members].astype(np.int64))
             kc.append(members)
             kv.append(np.full(members.size, -self.gmin))
-        K = sp.csr_matrix(
-            (
-                cat(kv) if kv else np.zeros(0),
-                (cat(kr) if kr else np.zeros(0, int), cat(kc) if kc else np.zeros(0, int)),
-            ),
-            shape=(p.n, n_nodes),
-        )
-        A = (K @ self._M).tocsr()
+        k_val = cat(kv) if kv else np.zeros(0)
+        k_row = cat(kr) if kr else np.zeros(0, np.int64)
+        k_col = cat(kc) if kc else np.zeros(0, np.int64)
+        if small:
+            K = np.zeros((p.n, n_nodes))
+            np.add.at(K, (k_row, k_col), k_val)
+            A = K @ self._M
+        else:
+            K = sp.csr_matrix((k_val, (k_row, k_col)), shape=(p.n, n_nodes))
+            A = (K @ self._M).tocsr()
         if self._i_in:
             isrc = c.isources
             jr, jc, jv = [], [], []
@@ -297,14 +305,21 @@ class Network:
                     jr.append(b_), jc.append(col), jv.append(1.0)
                 if a_ >= 0:
                     jr.append(a_), jc.append(col), jv.append(-1.0)
-            A = (A + sp.csr_matrix((jv, (jr, jc)), shape=(p.n, nin))).tocsr()
-        A.eliminate_zeros()
-        self._A_sparse = A
-        fill = A.nnz / max(1, p.n * nin)
+            if small:
+                np.add.at(A, (np.asarray(jr, np.int64), np.asarray(jc, np.int64)), jv)
+            else:
+                A = (A + sp.csr_matrix((jv, (jr, jc)), shape=(p.n, nin))).tocsr()
+        if small:
+            a_nnz = int(np.count_nonzero(A))
+        else:
+            A.eliminate_zeros()
+            a_nnz = A.nnz
+        self._A_sparse = A  # small circuits: a dense array (same products)
+        fill = a_nnz / max(1, p.n * nin)
         # column-major: a column (one input's couplings) is contiguous, for the fold and
         # the few-sample product over nonzero inputs; BLAS takes either order
         self._A_dense = (
-            np.asfortranarray(A.toarray())
+            np.asfortranarray(A if small else A.toarray())
             if fill >= DENSE_FRACTION and 8 * p.n * nin <= DENSE_MAX_BYTES
             else None
         )
@@ -317,7 +332,10 @@ class Network:
         da, db = dio.a.astype(np.int64), dio.b.astype(np.int64)
         sa, sb = sn[da], sn[db]
         moving = touched[da] | touched[db]
-        self._D = (self._M[db] - self._M[da]).tocsr() if len(dio) else sp.csr_matrix((0, nin))
+        if small:
+            self._D = self._M[db] - self._M[da]
+        else:
+            self._D = (self._M[db] - self._M[da]).tocsr() if len(dio) else sp.csr_matrix((0, nin))
         self._dio_base = p.offset[db] - p.offset[da]  # ob − oa at s₀
         const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
         self._check_dio = np.flatnonzero(const & moving)  # v_a ≤ v_c to check per sample
@@ -349,10 +367,16 @@ class Network:
         fm = self._fixed_nodes[fixed_moving]
         covered = np.zeros(fm.size, dtype=bool)
         if fm.size:
-            sub = Mr[fm]
-            one = np.flatnonzero(np.diff(sub.indptr) == 1)
-            col = sub.indices[sub.indptr[one]]
-            sign = sub.data[sub.indptr[one]]
+            if small:
+                sub = Mr[fm]
+                one = np.flatnonzero(np.count_nonzero(sub, axis=1) == 1)
+                col = np.argmax(sub[one] != 0.0, axis=1)
+                sign = sub[one, col]
+            else:
+                sub = Mr[fm]
+                one = np.flatnonzero(np.diff(sub.indptr) == 1)
+                col = sub.indices[sub.indptr[one]]
+                sign = sub.data[sub.indptr[one]]
             v_in = np.zeros(nin, dtype=bool)
             v_in[[c for c, _ in self._v_in]] = True
             covered[one] = (
@@ -360,10 +384,16 @@ class Network:
             )
         self._fixed_moving = fm[~covered]
         self._M_fixed_moving = Mr[self._fixed_moving]
-        Mc = self._M.tocoo()
-        self._m_row = Mc.row.astype(np.int64)
-        self._m_col = Mc.col.astype(np.int64)
-        self._m_val = Mc.data.astype(np.float64)
+        if small:  # the COO entries in CSR order (row-major), as tocoo() gives them
+            order = np.lexsort((m_col, m_row))
+            self._m_row = m_row[order].astype(np.int64)
+            self._m_col = m_col[order].astype(np.int64)
+            self._m_val = m_val[order].astype(np.float64)
+        else:
+            Mc = self._M.tocoo()
+            self._m_row = Mc.row.astype(np.int64)
+            self._m_col = Mc.col.astype(np.int64)
+            self._m_val = Mc.data.astype(np.float64)
         in_v = np.zeros(len(vs), dtype=bool)
         in_v[[j for _, j in self._v_in]] = True
         self._vs_const_max = float(np.max(np.abs(vs.value[~in_v]), initial=0.0))
@@ -393,9 +423,13 @@ class Network:
         # warm starts: node → supernode averaging
         free_nodes = np.flatnonzero(sn >= 0)
         cnt = np.bincount(sn[free_nodes], minlength=p.n)
-        self._avg = sp.csr_matrix(
-            (1.0 / cnt[sn[free_nodes]], (sn[free_nodes], free_nodes)), shape=(p.n, n_nodes)
-        )
+        if small:
+            self._avg = np.zeros((p.n, n_nodes))
+            self._avg[sn[free_nodes], free_nodes] = 1.0 / cnt[sn[free_nodes]]
+        else:
+            self._avg = sp.csr_matrix(
+                (1.0 / cnt[sn[free_nodes]], (sn[free_nodes], free_nodes)), shape=(p.n, n_nodes)
+            )
         self._free_nodes = free_nodes.astype(np.int64)
         self._free_sn = sn[free_nodes].astype(np.int64)
 
@@ -960,30 +994,25 @@ class Network:
         return U0
 
     def _feasible_starts(self, U0, lo, hi, ffl, infeasible):
-        from resbench.solvers import _kernels as kernels
+        """Every sample's start made feasible for its free–free diodes (the single
+        solver's Bellman–Ford, one kernel call over the batch); a sample whose
+        constraints have a negative cycle is marked in ``infeasible``."""
+        from resbench.batch._kernels import feasible_starts
 
         p = self._problem
-        B = U0.shape[1]
-        out = U0.copy()
-        for b in range(B):
-            if infeasible[b]:
-                continue
-            lb = lo[:, b if lo.shape[1] > 1 else 0]
-            hb = hi[:, b if hi.shape[1] > 1 else 0]
-            w = ffl[:, b if ffl.shape[1] > 1 else 0]
-            u, cyc = kernels.bellman_ford_start(
-                np.ascontiguousarray(U0[:, b]),
-                np.ascontiguousarray(lb),
-                np.ascontiguousarray(hb),
-                p.ff_anode,
-                p.ff_cathode,
-                np.ascontiguousarray(w),
-            )
-            if cyc.size:
-                infeasible[b] = True
-            else:
-                out[:, b] = u
-        return out
+        out = np.empty(U0.shape)
+        f64 = np.float64
+        feasible_starts(
+            np.ascontiguousarray(U0, dtype=f64),
+            np.ascontiguousarray(lo, dtype=f64),
+            np.ascontiguousarray(hi, dtype=f64),
+            np.ascontiguousarray(ffl, dtype=f64),
+            p.ff_anode,
+            p.ff_cathode,
+            infeasible,
+            out,
+        )
+        return out.astype(U0.dtype, copy=False)
 
     def _sweeps_singly(self, Qn, Cn, lo, hi, ffl, U0, v_scale, infeasible, tol, max_sweeps, omega):
         """A batch of a few samples: the single solver's kernel per sample (a chunk of 8
