@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import _old_setup_kernels as old_kernels
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -71,15 +72,15 @@ def old_number_supernodes(circuit: Circuit):
 
 def old_fold_resistors(circuit: Circuit, supernode, offset, n: int):
     res = circuit.resistors
-    diag, c, deg = kernels.fold_resistors(res.a, res.b, res.value, supernode, offset, n)
+    diag, c, deg = old_kernels.fold_resistors(res.a, res.b, res.value, supernode, offset, n)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(deg, out=indptr[1:])
-    indices, data = kernels.fill_csr(res.a, res.b, res.value, supernode, indptr)
+    indices, data = old_kernels.fill_csr(res.a, res.b, res.value, supernode, indptr)
     if n > 1 and indices.size:
-        colors = kernels.greedy_colors(indptr, indices, n)
+        colors = old_kernels.greedy_colors(indptr, indices, n)
         if colors.max() > 0:
-            perm, rank = kernels.colour_order(colors)
-            indptr, indices, data = kernels.permute_csr(indptr, indices, data, perm, rank)
+            perm, rank = old_kernels.colour_order(colors)
+            indptr, indices, data = old_kernels.permute_csr(indptr, indices, data, perm, rank)
             diag, c = diag[perm], c[perm]
             supernode = np.where(supernode >= 0, rank[np.maximum(supernode, 0)], -1).astype(
                 np.int32
@@ -146,7 +147,7 @@ def old_sweep_arrays(p: P.Problem) -> SweepArrays:
     return SweepArrays(
         deg=np.diff(p.indptr).astype(np.uint32),
         idx=p.indices.astype(np.uint32),
-        g_over_diag=kernels.scale_rows(p.indptr, p.data, inv),
+        g_over_diag=old_kernels.scale_rows(p.indptr, p.data, inv),
         q=p.c * inv,
         lo=p.lo,
         hi=p.hi,

@@ -65,10 +65,11 @@ def expand_supernodes(ends, root, off, supernode, offset):  # pragma: no cover -
 
 
 # The free–free CSR in colour order, in three kernels (the caller allocates the arrays:
-# resbench.solvers._memory).  Together they are ``_kernels.fold_resistors`` +
-# ``fill_csr`` + ``greedy_colors`` + ``colour_order`` + ``permute_csr`` and the
-# renumbering of ``diag``, ``c`` and ``supernode``: the same arrays, bit for bit, with
-# fewer passes and no CSR built in supernode order and then copied.
+# resbench.solvers._memory).  Together they are the previous setup's
+# (tests/_old_setup_kernels.py) ``fold_resistors`` + ``fill_csr`` + ``greedy_colors`` +
+# ``colour_order`` + ``permute_csr`` and the renumbering of ``diag``, ``c`` and
+# ``supernode``: the same arrays, bit for bit, with fewer passes and no CSR built in
+# supernode order and then copied.
 
 
 @kernel(I32, I32, F64, I32, I32, I32, I32, I32, I32, I32, I32)
@@ -83,7 +84,7 @@ def order_supernodes(
        before it at the same node (linked lists: a half adjacency).
     2. The greedy colouring visits the supernodes in order and gives each the smallest
        colour none of its lower-numbered neighbours has.  That is what
-       ``_kernels.greedy_colors`` computes from the full CSR (a node's higher neighbours
+       the previous ``greedy_colors`` computes from the full CSR (a node's higher neighbours
        are still uncoloured when it is visited, and a smallest absent colour does not
        depend on the order the neighbours are read in).  The same loop joins each node
        to its lower neighbours in a union–find (``parent``; the smaller root stays a
@@ -146,7 +147,7 @@ def order_supernodes(
 @kernel(I32, I32, INT, I32, I32, I64, I32)
 def renumber(supernode, color, n_colors, deg, row_len, indptr, new_supernode):  # pragma: no cover
     """Colour order: a stable counting sort of the supernodes by colour (as
-    ``_kernels.colour_order``).  Overwrites ``color`` with each supernode's rank (its
+    the previous ``colour_order``).  Overwrites ``color`` with each supernode's rank (its
     number in colour order), writes ``new_supernode`` (per node: its supernode's rank,
     −1 for fixed nodes; it may be ``supernode`` itself) and the row pointers shifted by
     one for :func:`fold_fill`: ``indptr[k + 1]`` = the start of row k (``row_len`` is
@@ -224,7 +225,7 @@ def fold_fill(
     """One pass over the resistors, supernodes in colour order: fold every resistor into
     ``diag``/``c`` and write the free–free ones into the CSR rows.
 
-    The fold is ``_kernels.fold_resistors``' arithmetic in the same order: each node's
+    The fold is the previous ``fold_resistors``' arithmetic in the same order: each node's
     sums see the same terms in the same (resistor) order whatever its number, so they
     are the same bits; a term ``g·(off_b − off_a)`` that is ±0 is not added to ``c`` (it
     would change no bit: ``c`` starts at +0 and a sum is −0 only when both terms are).
