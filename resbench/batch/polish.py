@@ -36,6 +36,8 @@ working sets and these rounds cost a few solves for many samples at once.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -50,6 +52,10 @@ from resbench.solvers.problem import Problem
 __all__ = ["polish_batch", "sample_i_scales"]
 
 _BLAS = ThreadpoolController()
+#: below this many unknowns × samples the BLAS calls of a batch are too small for
+#: OpenBLAS to thread (its gesv runs one thread under m·n < 10,000), so the
+#: single-thread limit, ~0.2-0.3 ms of threadpoolctl bookkeeping per call, is skipped
+_LIMIT_MIN_WORK = 4096
 F64_2D = types.float64[:, ::1]  # [row, sample], samples contiguous
 
 
@@ -321,7 +327,12 @@ def polish_batch(
     )
     X = U.copy()  # each pending sample's current (feasible) point
     pending = cols
-    with _BLAS.limit(limits=1, user_api="blas"), np.errstate(invalid="ignore"):
+    limit = (
+        _BLAS.limit(limits=1, user_api="blas")
+        if n * cols.size >= _LIMIT_MIN_WORK
+        else contextlib.nullcontext()
+    )
+    with limit, np.errstate(invalid="ignore"):
         for rnd in range(int(max_rounds)):
             last = rnd == int(max_rounds) - 1
             alive = np.zeros(B, dtype=bool)
