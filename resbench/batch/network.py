@@ -67,6 +67,8 @@ FOLD_MIN_ROWS = 16  # fold input columns only when A has this many rows: finding
 # (DRN-XS, 110 rows: folding digits' cat(x, −x) saves ~2.5 ms of a 256-sample batch)
 GEMV_MAX = 4  # batches of at most this many samples: the dense map by its nonzero input
 # columns (one pass over those columns of A; no fold, nothing cached per pattern)
+_EPS = {np.dtype(t): float(np.finfo(t).eps) for t in (np.float64, np.float32)}  # read
+# once: np.finfo per call costs a few µs, paid on every batch of a tiny circuit
 FOLD_CACHE = 4  # folded input maps kept per Network (one per column pattern)
 SMALL_MAPS = 64  # circuits of at most this many nodes keep their input maps (M, K, A,
 # D, the warm-start average) as dense arrays: one scipy.sparse construction costs
@@ -369,7 +371,7 @@ class Network:
         if fm.size:
             if small:
                 sub = Mr[fm]
-                one = np.flatnonzero(np.count_nonzero(sub, axis=1) == 1)
+                one = np.flatnonzero((sub != 0.0).sum(axis=1) == 1)
                 col = np.argmax(sub[one] != 0.0, axis=1)
                 sign = sub[one, col]
             else:
@@ -1151,7 +1153,7 @@ class Network:
                 U,
                 OUT,
                 tolv,
-                float(np.finfo(dt).eps),
+                _EPS[np.dtype(dt)],
                 max_sweeps,
                 omega,
                 status,
