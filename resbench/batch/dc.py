@@ -245,7 +245,9 @@ def run_dc(
         res = net.solve_batch(block, warm_start=warm, **options)
         parts.append(res)
         last = res.voltages[-1]
-        if np.all(np.isfinite(last)):
+        if lo + len(block) >= total:  # the last chunk: no next start to make
+            pass
+        elif np.all(np.isfinite(last)):
             warm = np.repeat(last[None, :], min(chunk, total - lo - len(block)) or 1, axis=0)
         else:
             warm = None

@@ -1,0 +1,86 @@
+"""Small circuits keep the batch Network's input maps dense (network.SMALL_MAPS): the
+dense maps must equal the sparse ones the larger circuits build, and the answers of
+both must agree; the batched feasible-start kernel must equal the single solver's
+Bellman–Ford run sample by sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from resbench import read_netlist
+from resbench.batch import Network
+from resbench.batch import network as network_mod
+from resbench.batch._kernels import feasible_starts
+from resbench.solvers._kernels import bellman_ford_start
+
+NETLISTS = [
+    "netlists/dc_diode_iv.cir",
+    "netlists/dc_drn_unit.cir",
+    "netlists/isource_diode.cir",
+    "netlists/diode_logic.cir",
+    "netlists/clipper.cir",
+]
+
+
+def _dense(a: object) -> np.ndarray:
+    return a.toarray() if hasattr(a, "toarray") else np.asarray(a)
+
+
+def _pair(path: str, gmin: float, monkeypatch: pytest.MonkeyPatch) -> tuple[Network, Network]:
+    circuit = read_netlist(path)
+    dense = Network(circuit, gmin=gmin)
+    monkeypatch.setattr(network_mod, "SMALL_MAPS", -1)  # every circuit: the sparse maps
+    sparse = Network(circuit, gmin=gmin)
+    monkeypatch.undo()
+    return dense, sparse
+
+
+@pytest.mark.parametrize("path", NETLISTS)
+@pytest.mark.parametrize("gmin", [0.0, 1e-6])
+def test_dense_maps_equal_sparse(path: str, gmin: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    dense, sparse = _pair(path, gmin, monkeypatch)
+    assert isinstance(dense._M, np.ndarray) and not isinstance(sparse._M, np.ndarray)
+    for name in ("_M", "_A_sparse", "_D", "_M_fixed_moving", "_avg"):
+        np.testing.assert_allclose(
+            _dense(getattr(dense, name)), _dense(getattr(sparse, name)), rtol=1e-15, atol=0
+        )
+    for name in ("_m_row", "_m_col", "_m_val", "_check_dio", "_hi_var", "_lo_var"):
+        np.testing.assert_array_equal(getattr(dense, name), getattr(sparse, name))
+    np.testing.assert_array_equal(dense._fixed_moving, sparse._fixed_moving)
+    assert dense._needs_dS == sparse._needs_dS
+    rng = np.random.default_rng(7)
+    S = dense.default_values()[None, :] + rng.uniform(-2.0, 2.0, (37, dense.n_inputs))
+    a = dense.solve_batch(S, certify=True)
+    b = sparse.solve_batch(S, certify=True)
+    np.testing.assert_array_equal(a.status, b.status)
+    np.testing.assert_allclose(a.voltages, b.voltages, rtol=1e-12, atol=1e-12)
+    assert a.certificate.ok.all() == b.certificate.ok.all()
+
+
+def test_feasible_starts_kernel_matches_single_bellman_ford() -> None:
+    rng = np.random.default_rng(3)
+    n, B = 6, 9
+    anode = np.array([0, 1, 2, 3, 4, 0], dtype=np.int32)
+    cathode = np.array([1, 2, 3, 4, 0, 5], dtype=np.int32)
+    U0 = rng.uniform(-1.0, 1.0, (n, B))
+    lo = np.full((n, 1), -np.inf)
+    hi = rng.uniform(0.5, 2.0, (n, B))
+    ffl = rng.uniform(-0.3, 0.4, (anode.size, B))  # some samples: a negative cycle
+    infeasible = np.zeros(B, dtype=bool)
+    infeasible[2] = True  # already infeasible: left as it is
+    out = np.empty((n, B))
+    feasible_starts(U0, lo, hi, ffl, anode, cathode, infeasible, out)
+    seen_cycle = False
+    for b in range(B):
+        if b == 2:
+            np.testing.assert_array_equal(out[:, b], U0[:, b])
+            assert infeasible[b]
+            continue
+        u, cyc = bellman_ford_start(
+            U0[:, b].copy(), lo[:, 0].copy(), hi[:, b].copy(), anode, cathode, ffl[:, b].copy()
+        )
+        assert bool(cyc.size) == bool(infeasible[b])
+        seen_cycle |= bool(cyc.size)
+        np.testing.assert_array_equal(out[:, b], U0[:, b] if cyc.size else u)
+    assert infeasible[[b for b in range(B) if b != 2]].any() == seen_cycle
