@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, types
 
 from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, kernel
+from resbench._unionfind import find_root as _root
 
 F64_2D = types.float64[:, ::1]
 U8 = types.uint8[::1]
@@ -458,14 +459,6 @@ def feasibility(v, fa, fb, vval, da, db):  # pragma: no cover - compiled
                 worst = d
         feas[b] = worst
     return feas, dv
-
-
-@njit(cache=True)
-def _root(parent, x):  # pragma: no cover - compiled
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
 
 
 @njit(cache=True)
