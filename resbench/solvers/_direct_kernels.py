@@ -7,8 +7,30 @@ float64, as in resbench.solvers._kernels.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from resbench._jit import F64, FLOAT, I32, I64, INT, kernel
+
+
+@njit(cache=True, inline="always")
+def _sort_row(idx, val, start, stop):  # pragma: no cover - compiled
+    """Sort one CSR row's entries ``start:stop`` by column, values alongside: insertion
+    sort (rows are short), np.argsort for a long row (a hub's)."""
+    if stop - start > 32:
+        order = np.argsort(idx[start:stop])
+        idx[start:stop] = idx[start:stop][order]
+        val[start:stop] = val[start:stop][order]
+        return
+    for a in range(start + 1, stop):
+        ki = idx[a]
+        kv = val[a]
+        b = a - 1
+        while b >= start and idx[b] > ki:
+            idx[b + 1] = idx[b]
+            val[b + 1] = val[b]
+            b -= 1
+        idx[b + 1] = ki
+        val[b + 1] = kv
 
 
 @kernel(I64, I32, F64, F64, F64, F64, I64)
@@ -53,24 +75,7 @@ def reduced_system(indptr, indices, data, diag, c, u, pos):  # pragma: no cover 
             else:
                 s += data[k] * u[j]
         rhs[r] = s
-        # insertion sort of the row by column (rows are short; a hub's row is sorted
-        # by np.argsort instead)
-        length = q - start
-        if length > 32:
-            order = np.argsort(idx[start:q])
-            idx[start:q] = idx[start:q][order]
-            val[start:q] = val[start:q][order]
-        else:
-            for a in range(start + 1, q):
-                ki = idx[a]
-                kv = val[a]
-                b = a - 1
-                while b >= start and idx[b] > ki:
-                    idx[b + 1] = idx[b]
-                    val[b + 1] = val[b]
-                    b -= 1
-                idx[b + 1] = ki
-                val[b + 1] = kv
+        _sort_row(idx, val, start, q)
         # parallel resistors: one entry per column (the factorisations need no duplicates)
         w = start
         for a in range(start + 1, q):
@@ -298,21 +303,6 @@ def permute_symmetric(ptr, idx, val, perm):  # pragma: no cover - compiled
             oidx[q] = inv[idx[p]]
             oval[q] = val[p]
             q += 1
-        length = q - start
-        if length > 32:
-            order = np.argsort(oidx[start:q])
-            oidx[start:q] = oidx[start:q][order]
-            oval[start:q] = oval[start:q][order]
-        else:
-            for x in range(start + 1, q):
-                ki = oidx[x]
-                kv = oval[x]
-                y = x - 1
-                while y >= start and oidx[y] > ki:
-                    oidx[y + 1] = oidx[y]
-                    oval[y + 1] = oval[y]
-                    y -= 1
-                oidx[y + 1] = ki
-                oval[y + 1] = kv
+        _sort_row(oidx, oval, start, q)
         optr[j + 1] = q
     return optr, oidx, oval
