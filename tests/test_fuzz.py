@@ -290,7 +290,7 @@ def _run_case(workdir: Path, case: tuple[bytes, bytes | None]) -> None:
 
 
 FUZZ = settings(
-    max_examples=2000,
+    max_examples=1200,
     deadline=timedelta(seconds=10),
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

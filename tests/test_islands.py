@@ -183,7 +183,7 @@ def _check(circuit: Circuit, solver: str, expected: np.ndarray | None, rel: floa
     return sol
 
 
-@settings(max_examples=250, **SETTINGS)
+@settings(max_examples=150, **SETTINGS)
 @given(random_circuits(max_nodes=4, max_diodes=4, islands=2))
 def test_islands_match_brute_force(circuit):
     """cd and reference against the enumeration of diode states (and, where the
@@ -193,7 +193,7 @@ def test_islands_match_brute_force(circuit):
         _check(circuit, solver, expected)
 
 
-@settings(max_examples=250, **SETTINGS)
+@settings(max_examples=150, **SETTINGS)
 @given(random_circuits(max_nodes=7, max_diodes=6, islands=3))
 def test_islands_cd_matches_reference(circuit):
     try:
