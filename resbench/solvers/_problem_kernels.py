@@ -20,6 +20,12 @@ from numba import njit
 
 from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, U8, U32, kernel
 from resbench._unionfind import find_root as _find
+from resbench.solvers._kernels import (
+    bellman_ford_start,
+    components,
+    row_sums,
+    union_offsets,
+)
 
 # scales() flags: the fast path found nothing to report; else the caller reruns the
 # numpy code, which raises the error with its message
@@ -362,3 +368,278 @@ def sweep_rows(indptr, data, diag, c, deg, g, q):  # pragma: no cover - compiled
         deg[i] = b - a
         for k in range(a, b):
             g[k] = data[k] * s
+
+
+# ------------------------------------------------------------------ small circuits
+# The whole of compile_problem in one kernel call, for small circuits (issue 16: on a
+# 4-node netlist the setup's ~40 numpy and kernel calls cost ~0.4 ms, most of a `.dc`
+# point or a small `.op`).  It calls the kernels the large path calls, in the same
+# order, and does the numpy glue of problem.py as loops with the same floating-point
+# operations in the same order, so it builds the same Problem bit for bit
+# (tests/test_setup_small.py runs both paths).  Anything that is an error, or close to
+# one (a KVL conflict, a forced diode, an undefined island, crossed bounds, a value
+# that is not finite or too large, a negative diode cycle), returns SMALL_FALLBACK
+# and the large path runs and raises its error with its message.
+
+SMALL_OK = 0
+SMALL_FALLBACK = 1
+
+# the constants of problem.py, in this order, as one float64 array (``consts``)
+C_KVL_REL_TOL, C_ROUND_OFF, C_TINY, C_MAX_SCALE, C_V_FLOOR, C_I_FLOOR = range(6)
+
+
+@njit(cache=True)
+def _small_fail():  # pragma: no cover - compiled
+    """The return tuple of :func:`compile_small` when the large path must run."""
+    i32 = np.zeros(0, dtype=np.int32)
+    i64 = np.zeros(0, dtype=np.int64)
+    f64 = np.zeros(0, dtype=np.float64)
+    return (
+        SMALL_FALLBACK, 0, i32, f64, i64, i32, f64, f64, f64, f64, f64,
+        i32, i32, f64, i64, i64, i32, f64, i64, i32, f64, f64, 0.0, 0.0, i64, 0,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _adjacency_small(n, owner, nbr, w):  # pragma: no cover - compiled
+    """``problem._adjacency``: CSR lists of (neighbour, w) per owner, as its stable
+    argsort and bincount + cumsum make them (a stable counting sort)."""
+    m = owner.shape[0]
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    out_nbr = np.empty(m, dtype=np.int32)
+    out_w = np.empty(m, dtype=np.float64)
+    for k in range(m):
+        ptr[owner[k] + 1] += 1
+    for i in range(n):
+        ptr[i + 1] += ptr[i]
+    fill = ptr[:n].copy()
+    for k in range(m):
+        i = owner[k]
+        p = fill[i]
+        out_nbr[p] = nbr[k]
+        out_w[p] = w[k]
+        fill[i] = p + 1
+    return ptr, out_nbr, out_w
+
+
+@kernel(INT, I32, I32, F64, I32, I32, F64, I32, I32, F64, I32, I32, I32, I32, FLOAT, F64)
+def compile_small(
+    n_nodes, va, vb, vval, ra, rb, ohms, ia, ib, ival, la_ind, lb_ind, da, db, gmin, consts
+):  # pragma: no cover - compiled
+    """``problem.compile_problem`` in one call (see the comment above): element arrays
+    of the voltage sources (``va, vb, vval``), resistors, current sources, inductors
+    (ends only) and diodes (ends only), the ``gmin`` leak and problem.py's constants.
+
+    Returns ``(status, n, supernode, offset, indptr, indices, data, diag, c, lo, hi,
+    ff_anode, ff_cathode, ff_limit, ff_diode, in_ptr, in_anode, in_limit, out_ptr,
+    out_cathode, out_limit, start, v_scale, i_scale, island, n_islands)``; with
+    ``status`` SMALL_FALLBACK the rest is placeholders.
+    """
+    kvl_tol = consts[C_KVL_REL_TOL]
+    round_off = consts[C_ROUND_OFF]
+    tiny = consts[C_TINY]
+    max_scale = consts[C_MAX_SCALE]
+    # check_finite_values: resistors, voltage and current sources
+    for arr in (ohms, vval, ival):
+        for k in range(arr.shape[0]):
+            if not np.isfinite(arr[k]):
+                return _small_fail()
+
+    # ---- supernodes (problem._supernodes): the union–find on every node; with every
+    # node as a link end it merges and adds as on the link ends alone
+    n_v = va.shape[0]
+    n_short = 0
+    for e in range(ohms.shape[0]):
+        if ohms[e] == 0.0:
+            n_short += 1
+    n_l = n_v + n_short + la_ind.shape[0]
+    la = np.empty(n_l, dtype=np.int64)
+    lb = np.empty(n_l, dtype=np.int64)
+    lval = np.zeros(n_l, dtype=np.float64)
+    q = 0
+    for k in range(n_v):
+        la[q] = va[k]
+        lb[q] = vb[k]
+        lval[q] = vval[k]
+        q += 1
+    for e in range(ohms.shape[0]):
+        if ohms[e] == 0.0:
+            la[q] = ra[e]
+            lb[q] = rb[e]
+            q += 1
+    for k in range(la_ind.shape[0]):
+        la[q] = la_ind[k]
+        lb[q] = lb_ind[k]
+        q += 1
+    root, off, bad = union_offsets(n_nodes, la, lb, lval, kvl_tol)
+    if bad >= 0:
+        return _small_fail()
+    supernode = np.empty(n_nodes, dtype=np.int32)
+    offset = np.empty(n_nodes, dtype=np.float64)
+    n, free_offsets = expand_supernodes(
+        np.arange(n_nodes).astype(np.int64), root, off, supernode, offset
+    )
+
+    # ---- fold (problem._fold_resistors; always marking the held supernodes)
+    m = ra.shape[0]
+    deg = np.empty(n, dtype=np.int32)
+    head = np.empty(n, dtype=np.int32)
+    color = np.empty(n, dtype=np.int32)
+    parent = np.empty(n, dtype=np.int32)
+    mark = np.empty(n + 1, dtype=np.int32)
+    low = np.empty(m, dtype=np.int32)
+    nxt = np.empty(m, dtype=np.int32)
+    m_ff, n_colors, n_groups = order_supernodes(
+        ra, rb, ohms, supernode, deg, head, low, nxt, color, mark, parent
+    )
+    indptr = np.empty(n + 1, dtype=np.int64)
+    renumber(supernode, color, n_colors, deg, head, indptr, supernode)
+    diag = np.zeros(n, dtype=np.float64)
+    c = np.zeros(n, dtype=np.float64)
+    held = np.zeros(n, dtype=np.uint8)
+    indices = np.empty(2 * m_ff, dtype=np.int32)
+    data = np.empty(2 * m_ff, dtype=np.float64)
+    fold_fill(ra, rb, ohms, supernode, offset, free_offsets, indptr, diag, c, held, indices, data)
+
+    # ---- current sources (problem._add_current_sources: c += bincount(b); c -= bincount(a))
+    if ia.shape[0]:
+        acc = np.zeros(n, dtype=np.float64)
+        for k in range(ia.shape[0]):
+            s = supernode[ib[k]]
+            if s >= 0:
+                acc[s] += ival[k]
+        for i in range(n):
+            c[i] += acc[i]
+        acc[:] = 0.0
+        for k in range(ia.shape[0]):
+            s = supernode[ia[k]]
+            if s >= 0:
+                acc[s] += ival[k]
+        for i in range(n):
+            c[i] -= acc[i]
+    # ---- gmin (problem._add_gmin_leak)
+    if gmin > 0:
+        cnt = np.zeros(n, dtype=np.int64)
+        acc = np.zeros(n, dtype=np.float64)
+        for k in range(n_nodes):
+            s = supernode[k]
+            if s >= 0:
+                cnt[s] += 1
+                acc[s] += gmin * offset[k]
+        for i in range(n):
+            diag[i] += cnt[i] * gmin
+            c[i] -= acc[i]
+
+    # ---- islands (compile_problem's all_grounded test, then problem._islands)
+    island = np.zeros(0, dtype=np.int64)
+    n_islands = 0
+    if n and not all_grounded(
+        diag, indptr, data, held, gmin > 0, parent, n_groups, color, round_off, tiny
+    ):
+        ff_sum = row_sums(indptr, data, n)
+        comp = components(indptr, indices, n)
+        n_comp = 0
+        for i in range(n):
+            n_comp = max(n_comp, comp[i] + 1)
+        ok = np.zeros(n_comp, dtype=np.bool_)
+        for i in range(n):
+            if diag[i] - ff_sum[i] > round_off * np.maximum(diag[i], tiny):
+                ok[comp[i]] = True
+        ids = np.full(n_comp, -1, dtype=np.int64)
+        for g in range(n_comp):
+            if not ok[g]:
+                ids[g] = n_islands
+                n_islands += 1
+        if n_islands:
+            island = np.empty(n, dtype=np.int64)
+            for i in range(n):
+                island[i] = ids[comp[i]]
+            # every island must be joined to a fixed voltage through diodes (vertex 0)
+            uf = np.arange(n_islands + 1).astype(np.int32)
+            for k in range(da.shape[0]):
+                sa = supernode[da[k]]
+                sb = supernode[db[k]]
+                rx = _find(uf, island[sa] + 1 if sa >= 0 else 0)
+                ry = _find(uf, island[sb] + 1 if sb >= 0 else 0)
+                if rx != ry:
+                    uf[max(rx, ry)] = min(rx, ry)
+            for g in range(1, n_islands + 1):
+                if _find(uf, g) != 0:
+                    return _small_fail()
+
+    # ---- diodes (problem._diode_constraints and _check_bounds_meet)
+    lo = np.full(n, -np.inf)
+    hi = np.full(n, np.inf)
+    n_d = da.shape[0]
+    n_ff = 0
+    if n_d:
+        big = 0.0
+        for k in range(n_nodes):
+            x = abs(offset[k])
+            if not np.isfinite(x):
+                return _small_fail()  # (the numpy code's maximum would be NaN or inf)
+            big = max(big, x)
+        vtol = round_off * max(1.0, big)
+        for k in range(n_d):
+            sa = supernode[da[k]]
+            sb = supernode[db[k]]
+            oa = offset[da[k]]
+            ob = offset[db[k]]
+            if (sa < 0 and sb < 0) or (sa == sb and sa >= 0):
+                if oa - ob > vtol:
+                    return _small_fail()
+            elif sa >= 0 and sb < 0:
+                x = ob - oa
+                hi[sa] = hi[sa] if hi[sa] < x else x  # np.minimum.at (equal: the new one)
+            elif sa < 0 and sb >= 0:
+                x = oa - ob
+                lo[sb] = lo[sb] if lo[sb] > x else x  # np.maximum.at
+            else:
+                n_ff += 1
+        for i in range(n):
+            if lo[i] > hi[i] + round_off * max(1.0, abs(lo[i])):
+                return _small_fail()
+    ff_anode = np.empty(n_ff, dtype=np.int32)
+    ff_cathode = np.empty(n_ff, dtype=np.int32)
+    ff_limit = np.empty(n_ff, dtype=np.float64)
+    ff_diode = np.empty(n_ff, dtype=np.int64)
+    q = 0
+    for k in range(n_d if n_ff else 0):
+        sa = supernode[da[k]]
+        sb = supernode[db[k]]
+        if sa >= 0 and sb >= 0 and sa != sb:
+            ff_anode[q] = sa
+            ff_cathode[q] = sb
+            ff_limit[q] = offset[db[k]] - offset[da[k]]
+            ff_diode[q] = k
+            q += 1
+    in_ptr, in_anode, in_limit = _adjacency_small(n, ff_cathode, ff_anode, ff_limit)
+    out_ptr, out_cathode, out_limit = _adjacency_small(n, ff_anode, ff_cathode, ff_limit)
+
+    # ---- scales (problem._scales; the numpy code runs when they overflow)
+    flag, fixed, local, dmax, cmax, vmax = scales(diag, c, supernode, offset, vval, max_scale)
+    if flag != SCALES_OK:
+        return _small_fail()
+    v_scale = max(max(max(fixed, local), vmax), consts[C_V_FLOOR])
+    i_scale = max(max(dmax * v_scale, cmax), consts[C_I_FLOOR])
+    if not (v_scale <= max_scale and i_scale <= max_scale):
+        return _small_fail()
+
+    # ---- feasible start (np.clip(c / diag, lo, hi), then Bellman–Ford)
+    start = np.empty(n, dtype=np.float64)
+    if n_d:
+        for i in range(n):
+            x = c[i] / diag[i] if diag[i] > 0 else 0.0
+            x = x if x > lo[i] else lo[i]  # np.clip: max(x, lo), then min(·, hi)
+            start[i] = x if x < hi[i] else hi[i]
+    else:
+        unbounded_start(c, diag, start)
+    if n_ff:
+        start, cyc = bellman_ford_start(start, lo, hi, ff_anode, ff_cathode, ff_limit)
+        if cyc.shape[0]:
+            return _small_fail()
+    return (
+        SMALL_OK, n, supernode, offset, indptr, indices, data, diag, c, lo, hi,
+        ff_anode, ff_cathode, ff_limit, ff_diode, in_ptr, in_anode, in_limit,
+        out_ptr, out_cathode, out_limit, start, v_scale, i_scale, island, n_islands,
+    )  # fmt: skip

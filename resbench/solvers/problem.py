@@ -32,6 +32,7 @@ Steps (docs/design.md §1, §2):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -207,13 +208,17 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     islands, turn the diodes into bounds and difference constraints, then compute the
     tolerance scales and a feasible start.
     """
-    if not (np.isfinite(gmin) and gmin >= 0):
+    if not (math.isfinite(gmin) and gmin >= 0):
         raise CircuitError(f"gmin must be a finite conductance >= 0, got {gmin:g}")
     if has_models(circuit):  # never read a PWL or Shockley diode as an ideal bound
         raise SolverError(
             "the circuit has piecewise-linear or Shockley diodes (docs/diodes.md); this "
             "solver reads every diode as ideal: use cd or reference"
         )
+    if _is_small(circuit):
+        p = _compile_small(circuit, gmin)
+        if p is not None:
+            return p
     check_finite_values(circuit)
     supernode, offset, n, free_offsets = _supernodes(circuit)
     f = _fold_resistors(circuit, supernode, offset, n, free_offsets)
@@ -282,6 +287,53 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         island=island,
         n_islands=int(island.max()) + 1 if island.size else 0,
     )
+
+
+SMALL_SIZE = 100_000  # nodes + resistors + diodes up to which compile_problem runs as
+# one kernel call (_problem_kernels.compile_small): a bundled netlist's ~40 calls of
+# the large path cost 10× the work (0.3-0.6 ms against 40-60 µs), and up to here its
+# arrays (< 2 MB each) gain nothing from huge pages (drn_xs, 80k elements: 0.6 ms
+# against 1.4 ms); the large path's huge pages and link-end-only union–find pay off
+# from 1M resistors on
+
+
+def _is_small(circuit: Circuit) -> bool:
+    """Whether :func:`compile_problem` takes the one-call path (:data:`SMALL_SIZE`)."""
+    return len(circuit.nodes) + len(circuit.resistors) + len(circuit.diodes) <= SMALL_SIZE
+
+
+def _compile_small(circuit: Circuit, gmin: float) -> Problem | None:
+    """:func:`compile_problem` as one kernel call (``_problem_kernels.compile_small``,
+    the same Problem bit for bit), or None where the large path must run: an error to
+    raise with its message, or a value that is not finite or too large."""
+    vs, res, isrc, ind, dio = (
+        circuit.vsources,
+        circuit.resistors,
+        circuit.isources,
+        circuit.inductors,
+        circuit.diodes,
+    )
+    out = setup_kernels.compile_small(
+        len(circuit.nodes),
+        vs.a,
+        vs.b,
+        vs.value,
+        res.a,
+        res.b,
+        res.value,
+        isrc.a,
+        isrc.b,
+        isrc.value,
+        ind.a,
+        ind.b,
+        dio.a,
+        dio.b,
+        float(gmin),
+        _SMALL_CONSTS,
+    )
+    if out[0] != setup_kernels.SMALL_OK:
+        return None
+    return Problem(circuit, *out[1:22], *out[22:24], gmin, *out[24:26])
 
 
 def _number_supernodes(circuit: Circuit) -> tuple[np.ndarray, int, np.ndarray]:
@@ -466,6 +518,19 @@ V_SCALE_FLOOR = 1e-3  # V: below it tolerances are absolute (1e-12 × 1 mV = 1e-
 # sweeps), so a circuit whose sources are all zero gets sensible, not denormal, tolerances
 I_SCALE_FLOOR = 1e-15  # A
 MAX_SCALE = 1e100  # largest voltage (V) or current (A) scale: beyond it products overflow
+
+# problem.py's constants for _problem_kernels.compile_small, in its order
+_SMALL_CONSTS = np.zeros(6)
+_SMALL_CONSTS[
+    [
+        setup_kernels.C_KVL_REL_TOL,
+        setup_kernels.C_ROUND_OFF,
+        setup_kernels.C_TINY,
+        setup_kernels.C_MAX_SCALE,
+        setup_kernels.C_V_FLOOR,
+        setup_kernels.C_I_FLOOR,
+    ]
+] = [KVL_REL_TOL, ROUND_OFF, TINY, MAX_SCALE, V_SCALE_FLOOR, I_SCALE_FLOOR]
 
 
 def check_finite_values(circuit: Circuit) -> None:
