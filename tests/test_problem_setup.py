@@ -229,7 +229,7 @@ def with_resistors(circuit: Circuit, a, b, ohms, prefix: str = "rx") -> Circuit:
 
 
 SETTINGS = settings(
-    max_examples=400,
+    max_examples=250,  # with tests/test_setup_small.py forcing each path
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
