@@ -344,6 +344,72 @@ def scales(diag, c, supernode, offset, vsrc, max_scale):  # pragma: no cover - c
     return SCALES_OK, fixed, local, dmax, cmax, vmax
 
 
+@kernel(F64)
+def scan_resistors(ohms):  # pragma: no cover - compiled
+    """One pass over the resistor values for the large path: ``(bad, shorts)``, the
+    index of the first value that is not finite (−1 if none: then
+    ``problem.check_finite_values`` has nothing to say about resistors) and the number
+    of 0-ohm shorts (when 0, ``problem._supernodes`` does not look for them)."""
+    shorts = 0
+    for e in range(ohms.shape[0]):
+        r = ohms[e]
+        if not np.isfinite(r):
+            return e, shorts
+        if r == 0.0:
+            shorts += 1
+    return -1, shorts
+
+
+@kernel(F64, F64, I32, F64, F64, FLOAT, F64, F64, F64)
+def scales_unbounded(
+    diag, c, supernode, offset, vsrc, max_scale, lo, hi, start
+):  # pragma: no cover - compiled
+    """:func:`scales`, and for a circuit without diodes the bounds and the start in the
+    same pass over the supernodes: ``lo = −inf``, ``hi = +inf``, ``start`` as
+    :func:`unbounded_start`.  Returns what :func:`scales` returns; with SCALES_CHECK
+    ``lo``, ``hi`` and ``start`` are not all written."""
+    fixed = 0.0
+    for k in range(supernode.shape[0]):
+        if supernode[k] < 0:
+            x = abs(offset[k])
+            if not x <= max_scale:
+                return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
+            if x > fixed:
+                fixed = x
+    vmax = 0.0
+    for k in range(vsrc.shape[0]):
+        x = abs(vsrc[k])
+        if not x <= max_scale:
+            return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
+        if x > vmax:
+            vmax = x
+    local = 0.0
+    dmax = 0.0
+    cmax = 0.0
+    for i in range(diag.shape[0]):
+        d = diag[i]
+        ci = c[i]
+        lo[i] = -np.inf
+        hi[i] = np.inf
+        if not (np.isfinite(d) and np.isfinite(ci)):
+            return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
+        a = abs(ci)
+        if d > 0.0:
+            start[i] = ci / d
+            x = a / d
+            if not x <= max_scale:
+                return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
+            if x > local:
+                local = x
+        else:
+            start[i] = 0.0
+        if d > dmax:
+            dmax = d
+        if a > cmax:
+            cmax = a
+    return SCALES_OK, fixed, local, dmax, cmax, vmax
+
+
 @kernel(F64, F64, F64)
 def unbounded_start(c, diag, out):  # pragma: no cover - compiled
     """``out = c / diag`` where ``diag > 0``, else 0: the start when no diode bounds a

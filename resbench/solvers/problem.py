@@ -122,8 +122,9 @@ class Problem:
 
 
 # --------------------------------------------------------------------- supernodes
-def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """Union–find with offsets over voltage sources, 0-ohm resistors and inductors.
+def _supernodes(circuit: Circuit, shorts: bool = True) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """Union–find with offsets over voltage sources, 0-ohm resistors (``shorts``: there
+    may be some) and inductors.
 
     Returns ``(supernode, offset, n, free_offsets)``: for node k, ``v[k] =
     u[supernode[k]] + offset[k]``, with the free supernodes numbered 0..n-1 in the
@@ -136,7 +137,7 @@ def _supernodes(circuit: Circuit) -> tuple[np.ndarray, np.ndarray, int, bool]:
     without arrays over all nodes.
     """
     vs, res, ind = circuit.vsources, circuit.resistors, circuit.inductors
-    shorts = np.flatnonzero(res.value == 0.0)
+    shorts = np.flatnonzero(res.value == 0.0) if shorts else np.zeros(0, dtype=np.int64)
     la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64)
     lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64)
     lval = np.concatenate([vs.value, np.zeros(shorts.size + len(ind))])
@@ -219,8 +220,9 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         p = _compile_small(circuit, gmin)
         if p is not None:
             return p
-    check_finite_values(circuit)
-    supernode, offset, n, free_offsets = _supernodes(circuit)
+    bad, n_shorts = setup_kernels.scan_resistors(circuit.resistors.value)
+    check_finite_values(circuit, resistors=bad >= 0)
+    supernode, offset, n, free_offsets = _supernodes(circuit, n_shorts > 0)
     f = _fold_resistors(circuit, supernode, offset, n, free_offsets)
     supernode, indptr, indices, data, diag, c = f[:6]
     _add_current_sources(circuit, supernode, n, c)
@@ -235,24 +237,22 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
     else:
         island = _islands(circuit, supernode, n, indptr, indices, data, diag)
 
-    lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode = _diode_constraints(
-        circuit, supernode, offset, n
-    )
-    if len(circuit.diodes):  # without diodes every bound is infinite: nothing can cross
+    if len(circuit.diodes):
+        lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode = _diode_constraints(
+            circuit, supernode, offset, n
+        )
         _check_bounds_meet(circuit, supernode, lo, hi)
-
+        v_scale, i_scale = _scales(circuit, supernode, offset, diag, c)  # relative tolerances
+        start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
+    else:  # infinite bounds, no constraints; the scales, bounds and start in one pass
+        lo, hi, start = (_memory.empty(n, np.float64) for _ in range(3))
+        ff_anode = ff_cathode = np.zeros(0, dtype=np.int32)
+        ff_limit, ff_diode = np.zeros(0), np.zeros(0, dtype=np.int64)
+        v_scale, i_scale = _scales(circuit, supernode, offset, diag, c, (lo, hi, start))
     in_ptr, in_anode, in_limit = _adjacency(n, ff_cathode, ff_anode, ff_limit)
     out_ptr, out_cathode, out_limit = _adjacency(n, ff_anode, ff_cathode, ff_limit)
 
-    # ---- scales (for relative tolerances)
-    v_scale, i_scale = _scales(circuit, supernode, offset, diag, c)
-
     # ---- feasible start
-    if len(circuit.diodes):
-        start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
-    else:  # infinite bounds: the clip changes nothing
-        start = _memory.empty(n, np.float64)
-        setup_kernels.unbounded_start(c, diag, start)
     if ff_anode.size:
         start = _feasible_start(
             circuit, start, lo, hi, ff_anode, ff_cathode, ff_limit, ff_diode, supernode
@@ -533,10 +533,11 @@ _SMALL_CONSTS[
 ] = [KVL_REL_TOL, ROUND_OFF, TINY, MAX_SCALE, V_SCALE_FLOOR, I_SCALE_FLOOR]
 
 
-def check_finite_values(circuit: Circuit) -> None:
-    """Every element value must be a finite number (NaN or inf is a clear error)."""
+def check_finite_values(circuit: Circuit, *, resistors: bool = True) -> None:
+    """Every element value must be a finite number (NaN or inf is a clear error).
+    ``resistors=False``: the caller has checked the resistors."""
     for kind, br in circuit.kinds().items():
-        if kind not in ("r", "v", "i"):
+        if kind not in ("r", "v", "i") or (kind == "r" and not resistors):
             continue
         vals = np.asarray(br.value, dtype=np.float64)
         finite = np.isfinite(vals)
@@ -561,7 +562,9 @@ def _too_large(
     )
 
 
-def _scales(circuit: Circuit, supernode, offset, diag, c) -> tuple[float, float]:
+def _scales(
+    circuit: Circuit, supernode, offset, diag, c, unbounded: tuple | None = None
+) -> tuple[float, float]:
     """Voltage and current scales of the problem, or a CircuitError when they overflow.
 
     v_scale = the largest of |fixed voltages|, |source values| and |c_i / diag_i| (what
@@ -569,18 +572,31 @@ def _scales(circuit: Circuit, supernode, offset, diag, c) -> tuple[float, float]
     V_SCALE_FLOOR; i_scale = the larger of max diag × v_scale and max |c|.
 
     The maxima come from one kernel pass; when a value is not finite or too large,
-    :func:`_scales_checked` recomputes them with numpy and raises the error.
+    :func:`_scales_checked` recomputes them with numpy and raises the error.  With
+    ``unbounded = (lo, hi, start)`` (a circuit without diodes) the same pass writes
+    the infinite bounds and the start (``_problem_kernels.scales_unbounded``).
     """
-    vs = circuit.vsources.value
-    flag, fixed, local, dmax, cmax, vmax = setup_kernels.scales(
-        diag, c, supernode, offset, np.ascontiguousarray(vs, dtype=np.float64), MAX_SCALE
-    )
+    vs = np.ascontiguousarray(circuit.vsources.value, dtype=np.float64)
+    if unbounded is None:
+        flag, fixed, local, dmax, cmax, vmax = setup_kernels.scales(
+            diag, c, supernode, offset, vs, MAX_SCALE
+        )
+    else:
+        flag, fixed, local, dmax, cmax, vmax = setup_kernels.scales_unbounded(
+            diag, c, supernode, offset, vs, MAX_SCALE, *unbounded
+        )
     if flag == setup_kernels.SCALES_OK:
         v_scale = max(fixed, local, vmax, V_SCALE_FLOOR)
         i_scale = max(dmax * v_scale, cmax, I_SCALE_FLOOR)
         if v_scale <= MAX_SCALE and i_scale <= MAX_SCALE:
             return v_scale, i_scale
-    return _scales_checked(circuit, supernode, offset, diag, c)
+    scales = _scales_checked(circuit, supernode, offset, diag, c)  # (raises)
+    if unbounded is not None:  # pragma: no cover - _scales_checked raised
+        lo, hi, start = unbounded
+        lo.fill(-np.inf)
+        hi.fill(np.inf)
+        setup_kernels.unbounded_start(c, diag, start)
+    return scales
 
 
 def _scales_checked(circuit: Circuit, supernode, offset, diag, c) -> tuple[float, float]:
