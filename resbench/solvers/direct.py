@@ -77,6 +77,50 @@ def _openmp_runtime() -> ctypes.CDLL | None:
 _GOMP = _openmp_runtime() if _cholmod_analyze is not None else None
 
 
+def _openblas_runtime() -> ctypes.CDLL | None:
+    """The OpenBLAS that CHOLMOD calls when one is loaded (Debian links CHOLMOD to the
+    system ``libblas.so.3``, an OpenBLAS there; numpy and SciPy carry their own copies,
+    which this does not touch), else None; never loads a library."""
+    for name in ("libopenblas.so.0", "libblas.so.3"):
+        try:
+            lib = ctypes.CDLL(name, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+            lib.openblas_get_num_threads.restype = ctypes.c_int
+            lib.openblas_set_num_threads.argtypes = [ctypes.c_int]
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
+
+
+_OPENBLAS = _openblas_runtime() if _cholmod_analyze is not None else None
+
+
+@contextmanager
+def serial_blas(rows: int) -> Iterator[None]:
+    """CHOLMOD's BLAS calls run on the calling thread, for the duration, when the
+    matrix has at most :data:`SERIAL_BLAS_MAX` rows (else the BLAS keeps its threads).
+
+    OpenBLAS hands a call's blocks to its worker threads, which then spin for a while
+    waiting for more; on a factorisation's many small fronts the hand-offs and the
+    spinning cost more than they save (300×300 clamped grid: CPU time ~1.3× wall with
+    two threads, docs/grids.md), and under load a spinning or descheduled worker delays
+    the caller.  The previous count is restored after, so other users of that library
+    keep their setting.  Same arithmetic order either way (no K-splitting in GEMM).
+    """
+    if _OPENBLAS is None or rows > SERIAL_BLAS_MAX:
+        yield
+        return
+    old = int(_OPENBLAS.openblas_get_num_threads())
+    if old == 1:
+        yield
+        return
+    _OPENBLAS.openblas_set_num_threads(1)
+    try:
+        yield
+    finally:
+        _OPENBLAS.openblas_set_num_threads(old)
+
+
 @contextmanager
 def serial_openmp() -> Iterator[None]:
     """OpenMP regions run on the calling thread only, for the duration.
@@ -136,6 +180,8 @@ BORDER_SHARE = 0.5  # … and the k column solves cost ≤ this share of a facto
 # meshes: the break-even, measured, is k ≈ 25–30 on the 300×300 mesh)
 GENERAL_MIN = 2000  # free nodes above which nets with free–free diodes try finish_general
 # before the primal polish (below, the polish's steps cost little: unchanged behaviour)
+SERIAL_BLAS_MAX = 200_000  # rows up to which CHOLMOD's BLAS runs on one thread
+# (serial_blas; above, the large fronts of a 1000×1000 mesh keep the BLAS's threads)
 ND_MIN = 50_000  # nodes from which CHOLMOD gets a nested-dissection order on mesh-like
 # systems (below, AMD's order costs as many flops: 70² … 200² meshes, within ±15 %)
 ND_MIN_DENSITY = 4.5  # … whose matrix has ≥ this many entries per row (2-D meshes ~5;
@@ -260,16 +306,21 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
         # 4× faster numeric phase on a 2-layer 300×300 power grid), simplicial
         # otherwise (chains, stars: supernodal took 0.58 s instead of 0.013 s on a
         # 100k-leaf star); docs/grids.md.  With our order CHOLMOD only postorders it.
+        rows = csc.shape[0]
         try:
-            with serial_openmp():
+            with serial_openmp(), serial_blas(rows):
                 factor = _cholmod_analyze(
                     csc, mode="auto", ordering_method="amd" if perm is None else "natural"
                 ).cholesky(csc)
         except CholmodError as exc:
             raise np.linalg.LinAlgError(str(exc)) from None
+
+        def solve_p(b: np.ndarray) -> np.ndarray:
+            with serial_openmp(), serial_blas(rows):
+                return factor.solve_A(b)
+
         if perm is None:
-            return factor.solve_A
-        solve_p = factor.solve_A
+            return solve_p
 
         def solve(b: np.ndarray) -> np.ndarray:
             b = np.asarray(b)
