@@ -58,6 +58,10 @@ OPTIMAL = 0
 ITERATION_LIMIT = 1
 UNBOUNDED = 2  # an island's ray that no diode blocks: the ray is returned
 SINGULAR = 3  # a contracted matrix that LAPACK finds singular
+#: the batch polish solves contracted systems of at most this many unknowns by
+#: :func:`_lu_solve`, larger ones by LAPACK; the single polish always by LAPACK (its
+#: answers stay those of the Python polish bit for bit)
+LU_MAX = 16
 
 
 @njit(cache=True)
@@ -71,15 +75,18 @@ def _gradient(n, indptr, indices, data, diag, c, u, out):  # pragma: no cover - 
 
 
 @njit(cache=True)
-def _contracted(n, indptr, indices, data, diag, c, cl, m, q, out):  # pragma: no cover
+def _contracted(n, indptr, indices, data, diag, c, cl, m, q, out, mat, rhs,
+                lu_max):  # pragma: no cover - compiled  # fmt: skip
     """Minimise the energy over u = q + z[cl] (cl[i] = −1: u_i = q_i) into ``out``: the
-    dense contracted system (polish's ``_contracted_solve``).  False when singular."""
+    dense contracted system (polish's ``_contracted_solve``), built in the work arrays
+    ``mat [≥ m, ≥ m]`` and ``rhs [≥ m]``, solved by :func:`_lu_solve` up to ``lu_max``
+    unknowns, else by LAPACK.  False when singular."""
     for i in range(n):
         out[i] = q[i]
     if m == 0:
         return True
-    mat = np.zeros((m, m))
-    rhs = np.zeros(m)
+    mat[:m, :m] = 0.0
+    rhs[:m] = 0.0
     for i in range(n):
         s = 0.0
         for k in range(indptr[i], indptr[i + 1]):
@@ -95,14 +102,75 @@ def _contracted(n, indptr, indices, data, diag, c, cl, m, q, out):  # pragma: no
     for i in range(n):
         if cl[i] >= 0:
             mat[cl[i], cl[i]] += diag[i]
-    try:
-        z = np.linalg.solve(mat, rhs)
-    except Exception:  # LAPACK's exact zero pivot
-        return False
+    if m <= lu_max:
+        if not _lu_solve(mat, rhs, m):
+            return False
+        z = rhs
+    else:
+        try:
+            z = np.linalg.solve(mat[:m, :m], rhs[:m])
+        except Exception:  # LAPACK's exact zero pivot
+            return False
     for i in range(n):
         if cl[i] >= 0:
             out[i] = q[i] + z[cl[i]]
     return True
+
+
+@njit(cache=True)
+def _lu_solve(a, b, m):  # pragma: no cover - compiled
+    """Solve ``a[:m, :m] x = b[:m]`` in place (x into ``b``, ``a`` overwritten): LU with
+    partial pivoting (first largest pivot, as LAPACK's getrf), unblocked.  False on an
+    exact zero pivot (singular), as LAPACK reports it.  For the few unknowns of
+    :data:`LU_MAX`, LAPACK's call (argument checks, Fortran-order copies) costs a
+    microsecond, 100x the arithmetic."""
+    for k in range(m):
+        p = k
+        big = abs(a[k, k])
+        for i in range(k + 1, m):
+            if abs(a[i, k]) > big:
+                big = abs(a[i, k])
+                p = i
+        if big == 0.0:
+            return False
+        if p != k:
+            for j in range(m):
+                a[k, j], a[p, j] = a[p, j], a[k, j]
+            b[k], b[p] = b[p], b[k]
+        for i in range(k + 1, m):
+            f = a[i, k] / a[k, k]
+            for j in range(k + 1, m):
+                a[i, j] -= f * a[k, j]
+            b[i] -= f * b[k]
+    for k in range(m - 1, -1, -1):
+        s = b[k]
+        for j in range(k + 1, m):
+            s -= a[k, j] * b[j]
+        b[k] = s / a[k, k]
+    return True
+
+
+@njit(cache=True)
+def _workspace(n, n_ff):  # pragma: no cover - compiled
+    """The polish's work arrays for problems of ``n`` free supernodes and ``n_ff``
+    free–free diodes (at most n_ff + 2n constraints): allocated once per kernel call
+    and reused by every sample of a batch (a few nodes' polish is microseconds, about
+    what thirty allocations cost)."""
+    mx = n_ff + 2 * n
+    n1 = n + 1
+    fl = (np.zeros(n1), np.empty(n1), np.empty(n1), np.empty(n1), np.empty(n1),
+          np.empty(n1), np.empty(n1), np.empty(n), np.empty(n), np.empty(mx), np.empty(mx),
+          np.empty(max(n, 1)))  # fmt: skip
+    it = (np.empty(mx, dtype=np.int64), np.empty(mx, dtype=np.int64),
+          np.empty(n1, dtype=np.int64), np.empty(n1, dtype=np.int64),
+          np.empty(n1, dtype=np.int64), np.empty(n + 2, dtype=np.int64),
+          np.empty(n1, dtype=np.int64), np.empty(n1, dtype=np.int64),
+          np.empty(n1, dtype=np.int64), np.empty(n, dtype=np.int64),
+          np.empty(max(2 * mx, 1), dtype=np.int64), np.empty(max(2 * mx, 1), dtype=np.int64),
+          np.empty(n1, dtype=np.int64))  # fmt: skip
+    bo = (np.empty(mx, dtype=np.bool_), np.empty(n1, dtype=np.bool_),
+          np.empty(n1, dtype=np.bool_))  # fmt: skip
+    return fl, it, bo, np.empty((max(n, 1), max(n, 1)))
 
 
 @njit(cache=True)
@@ -135,9 +203,13 @@ def polish_dense(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, f
     the default, max(100, 10 × constraints).  Returns (status, u, iterations, solves,
     ray): status :data:`OPTIMAL`, :data:`ITERATION_LIMIT`, :data:`UNBOUNDED` (``ray``:
     the island shift, over nodes 0..n) or :data:`SINGULAR`."""
-    return _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff_limit,
-                       island, u0, vtol, vfeas, ltol, step_tol, ray_slope, bounds_first,
-                       max_iter)  # fmt: skip
+    ws = _workspace(u0.shape[0], ff_anode.shape[0])
+    st, iterations, solves = _polish_one(
+        indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff_limit, island, u0,
+        vtol, vfeas, ltol, step_tol, ray_slope, bounds_first, max_iter, ws, 0,
+    )  # fmt: skip
+    fl = ws[0]
+    return st, fl[8].copy(), iterations, solves, fl[0].copy()
 
 
 @kernel(I64, I32, F64, F64, F64_2D, F64_2D, F64_2D, I32, I32, F64_2D, I64, F64_2D, F64, F64,
@@ -164,6 +236,8 @@ def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cath
     hi = np.empty(n)
     u0 = np.empty(n)
     ffl = np.empty(nff)
+    ws = _workspace(n, nff)
+    u = ws[0][8]
     for b in range(nb):
         blo = b if LO.shape[1] > 1 else 0
         bhi = b if HI.shape[1] > 1 else 0
@@ -176,11 +250,11 @@ def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cath
         for k in range(nff):
             ffl[k] = FFL[k, bff]
         vs = v_scale[b]
-        st, u, _, _, _ = _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode,
-                                     ff_cathode, ffl, island, u0, rel_tol * vs, rel_tol * vs,
-                                     rel_tol * i_scale[b], step_rel * vs, ray_slope,
-                                     bounds_first, max_iter)  # fmt: skip
-        status[b] = st
+        status[b], _, _ = _polish_one(
+            indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ffl, island, u0,
+            rel_tol * vs, rel_tol * vs, rel_tol * i_scale[b], step_rel * vs, ray_slope,
+            bounds_first, max_iter, ws, LU_MAX,
+        )  # fmt: skip
         for i in range(n):
             out[i, b] = u[i]
     return out, status
@@ -188,20 +262,26 @@ def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cath
 
 @njit(cache=True)
 def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff_limit, island,
-                u0, vtol, vfeas, ltol, step_tol, ray_slope, bounds_first,
-                max_iter):  # pragma: no cover - compiled  # fmt: skip
-    """:func:`polish_dense`'s body (shared with :func:`polish_dense_batch`)."""
+                u0, vtol, vfeas, ltol, step_tol, ray_slope, bounds_first, max_iter, ws,
+                lu_max):  # pragma: no cover - compiled  # fmt: skip
+    """:func:`polish_dense`'s steps in the work arrays ``ws`` (:func:`_workspace`), shared
+    with :func:`polish_dense_batch`.  ``lu_max``: contracted systems up to that many
+    unknowns are solved by :func:`_lu_solve` (0: always LAPACK, as the Python polish).
+    Returns (status, iterations, solves); the answer is left in ``ws``'s ``u`` (and an
+    unbounded island's shift in its ``ray``)."""
     n = u0.shape[0]
-    ray = np.zeros(n + 1)
-    work = np.empty(n + 1)
+    fl, it_ws, bo, mat = ws
+    ray, work, ext, target, step, ofs, acc, q, u, w, lam, rhs = fl
+    an, ca, root, parent_edge, order, deg, keys, col, fill, cl, adj_node, adj_edge, parent = it_ws
+    in_w, seen, keyed = bo
+    ray[:] = 0.0
     if bounds_first:
         # polish_bounds: fix the nodes at an active bound, solve the rest, check
-        cl = np.full(n, -1, dtype=np.int64)
-        q = u0.copy()
         nfree = 0
         for i in range(n):
             at_lo = u0[i] - lo[i] <= vtol
             at_hi = hi[i] - u0[i] <= vtol
+            cl[i] = -1
             if at_lo:
                 q[i] = lo[i]
             elif at_hi:
@@ -210,9 +290,9 @@ def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff
                 cl[i] = nfree
                 nfree += 1
                 q[i] = 0.0
-        u = np.empty(n)
-        if not _contracted(n, indptr, indices, data, diag, c, cl, nfree, q, u):
-            return SINGULAR, u0.copy(), 0, 0, ray
+        if not _contracted(n, indptr, indices, data, diag, c, cl, nfree, q, u, mat, rhs, lu_max):
+            u[:] = u0
+            return SINGULAR, 0, 0
         ok = True
         for i in range(n):
             if u[i] < lo[i] - vfeas or u[i] > hi[i] + vfeas:
@@ -227,44 +307,36 @@ def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff
                 elif at_hi and not at_lo and -work[i] < -ltol:
                     ok = False
         if ok:
-            return OPTIMAL, u, 1, 1, ray
+            return OPTIMAL, 1, 1
     # the constraints u[an] − u[ca] ≤ w over nodes 0..n (n: the fixed 0 V node F)
     nff = ff_anode.shape[0]
     m = nff
-    for i in range(n):
-        if np.isfinite(lo[i]):
-            m += 1
-    for i in range(n):
-        if np.isfinite(hi[i]):
-            m += 1
-    an = np.empty(m, dtype=np.int64)
-    ca = np.empty(m, dtype=np.int64)
-    w = np.empty(m)
     for k in range(nff):
         an[k] = ff_anode[k]
         ca[k] = ff_cathode[k]
         w[k] = ff_limit[k]
-    k = nff
     for i in range(n):
         if np.isfinite(lo[i]):
-            an[k] = n
-            ca[k] = i
-            w[k] = -lo[i]
-            k += 1
+            an[m] = n
+            ca[m] = i
+            w[m] = -lo[i]
+            m += 1
     for i in range(n):
         if np.isfinite(hi[i]):
-            an[k] = i
-            ca[k] = n
-            w[k] = hi[i]
-            k += 1
+            an[m] = i
+            ca[m] = n
+            w[m] = hi[i]
+            m += 1
     if max_iter < 0:
         max_iter = max(100, 10 * m)
-    ext = np.zeros(n + 1)
     ext[:n] = u0
+    ext[n] = 0.0
+    target[:] = 0.0
     # the initial working set: the constraints tight at u0, as a forest
-    in_w = np.zeros(m, dtype=np.bool_)
-    parent = np.arange(n + 1)
+    for x in range(n + 1):
+        parent[x] = x
     for k in range(m):
+        in_w[k] = False
         if abs(ext[an[k]] - ext[ca[k]] - w[k]) <= vtol:
             ra = _find(parent, an[k])
             rb = _find(parent, ca[k])
@@ -272,21 +344,7 @@ def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff
                 parent[ra] = rb
                 in_w[k] = True
     n_islands = island.shape[0] > 0
-    target = np.zeros(n + 1)
-    step = np.zeros(n + 1)
-    root = np.empty(n + 1, dtype=np.int64)
-    ofs = np.empty(n + 1)
-    parent_edge = np.empty(n + 1, dtype=np.int64)
-    order = np.empty(n + 1, dtype=np.int64)
-    seen = np.empty(n + 1, dtype=np.bool_)
-    deg = np.empty(n + 2, dtype=np.int64)
-    keyed = np.empty(n + 1, dtype=np.bool_)
-    keys = np.empty(n + 1, dtype=np.int64)
-    col = np.empty(n + 1, dtype=np.int64)
-    cl = np.empty(n, dtype=np.int64)
-    q = np.empty(n)
-    acc = np.empty(n + 1)
-    lam = np.zeros(m)
+    lam[:m] = 0.0
     solves = 0
     for it in range(max_iter):
         # ---- _solve_eqp: clusters of the working-set forest (BFS from each root, the
@@ -305,9 +363,8 @@ def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff
                         nkeys += 1
         for x in range(n + 1):
             deg[x + 1] += deg[x]
-        fill = deg[: n + 1].copy()
-        adj_node = np.empty(max(deg[n + 1], 1), dtype=np.int64)
-        adj_edge = np.empty(max(deg[n + 1], 1), dtype=np.int64)
+        for x in range(n + 1):
+            fill[x] = deg[x]
         for k in range(m):
             if in_w[k]:
                 a = an[k]
@@ -404,7 +461,8 @@ def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff
                     # blocks it
                     best, j = _first_blocker(m, an, ca, w, in_w, ext, ray, ray_slope)
                     if j < 0:
-                        return UNBOUNDED, ext[:n].copy(), it, solves, ray
+                        u[:] = ext[:n]
+                        return UNBOUNDED, it, solves
                     for x in range(n + 1):
                         ext[x] = ext[x] + best * ray[x]
                     ext[n] = 0.0
@@ -431,8 +489,9 @@ def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff
                         cl[i] = new_id[cl[i]]
                 mc = kept
         solves += 1
-        if not _contracted(n, indptr, indices, data, diag, c, cl, mc, q, target):
-            return SINGULAR, ext[:n].copy(), it, solves, ray
+        if not _contracted(n, indptr, indices, data, diag, c, cl, mc, q, target, mat, rhs, lu_max):
+            u[:] = ext[:n]
+            return SINGULAR, it, solves
         target[n] = 0.0
         # ---- step towards the target until a constraint outside W blocks
         for x in range(n + 1):
@@ -448,7 +507,7 @@ def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff
         # ---- unique multipliers of the W forest: leaves first
         _gradient(n, indptr, indices, data, diag, c, ext, acc)
         acc[n] = 0.0
-        lam[:] = 0.0
+        lam[:m] = 0.0
         for jj in range(n_order - 1, -1, -1):
             x = order[jj]
             k = parent_edge[x]
@@ -466,6 +525,8 @@ def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff
             if in_w[k] and lam[k] < worst:
                 worst, kw = lam[k], k
         if kw < 0 or worst >= -ltol:
-            return OPTIMAL, ext[:n].copy(), it + 1, solves, ray
+            u[:] = ext[:n]
+            return OPTIMAL, it + 1, solves
         in_w[kw] = False
-    return ITERATION_LIMIT, ext[:n].copy(), max_iter, solves, ray
+    u[:] = ext[:n]
+    return ITERATION_LIMIT, max_iter, solves
