@@ -32,6 +32,12 @@ their W.  Every sample that comes back ``ok`` passed the same exact check, so th
 rounds change how many samples finish here, never the answers (the optimum of a
 strictly convex problem is unique).  On a sweep, neighbouring samples share their
 working sets and these rounds cost a few solves for many samples at once.
+
+Small problems (at most :data:`PER_SAMPLE_MAX` free supernodes, a ``.dc`` sweep of a
+few nodes) skip the grouping: its numpy calls cost ~0.1 ms per group and round, while
+the single polish's own steps take a microsecond per sample there.  Every sample then
+runs those steps in one numba call (``polish_dense_batch``), up to ``max_rounds``
+solves: the single polish's answer, from the same point.
 """
 
 from __future__ import annotations
