@@ -278,7 +278,41 @@ def nd_order(csc: sp.csc_matrix) -> np.ndarray | None:
 
 
 def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """A solver x = M⁻¹ b for a sparse SPD matrix M (both triangles stored).
+    """A solver x = M⁻¹ b for a sparse SPD matrix M (both triangles stored), b one
+    column or several: :func:`factorize_ordered`'s solve with its order undone."""
+    solve_p, perm = factorize_ordered(mat, use=use)
+    if perm is None:
+        return solve_p
+
+    def solve(b: np.ndarray) -> np.ndarray:
+        b = np.asarray(b)
+        if b.ndim == 1:
+            x = np.empty(b.shape)
+            x[perm] = solve_p(b[perm])
+            return x
+        # several columns: permuted column by column into and out of Fortran order,
+        # which CHOLMOD takes without a copy (a row gather of an n×k array and its
+        # scatter cost ~2× as much: 90k×10, ~16 vs ~8 ms)
+        bp = np.empty(b.shape, order="F")
+        for j in range(b.shape[1]):
+            bp[:, j] = b[perm, j]
+        y = solve_p(bp)
+        x = np.empty(b.shape, order="F")
+        for j in range(b.shape[1]):
+            x[perm, j] = y[:, j]
+        return x
+
+    return solve
+
+
+def factorize_ordered(
+    mat: sp.spmatrix, *, use: str | None = None
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
+    """``(solve, perm)``: ``solve`` gives y = (P M Pᵀ)⁻¹ c for the SPD matrix M (both
+    triangles stored) and the elimination order ``perm`` (row j of P M Pᵀ is row
+    ``perm[j]`` of M), or ``perm`` None when the order is the factorisation's own
+    (``solve`` then is M⁻¹).  Callers that build right-hand sides directly in that
+    order (the border's columns, :class:`_Base`) skip :func:`factorize`'s permuting.
 
     CHOLMOD (nested dissection on mesh-like matrices, :func:`nd_order`, else AMD;
     simplicial or supernodal as CHOLMOD chooses) when available, else SuperLU with
@@ -319,28 +353,7 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
             with serial_openmp(), serial_blas(rows):
                 return factor.solve_A(b)
 
-        if perm is None:
-            return solve_p
-
-        def solve(b: np.ndarray) -> np.ndarray:
-            b = np.asarray(b)
-            if b.ndim == 1:
-                x = np.empty(b.shape)
-                x[perm] = solve_p(b[perm])
-                return x
-            # several columns (the border's): permuted column by column into and out of
-            # Fortran order, which CHOLMOD takes without a copy (a row gather of an
-            # n×k array and its scatter cost ~2× as much: 90k×10, ~16 vs ~8 ms)
-            bp = np.empty(b.shape, order="F")
-            for j in range(b.shape[1]):
-                bp[:, j] = b[perm, j]
-            y = solve_p(bp)
-            x = np.empty(b.shape, order="F")
-            for j in range(b.shape[1]):
-                x[perm, j] = y[:, j]
-            return x
-
-        return solve
+        return solve_p, perm
     try:
         # SPD: no pivoting needed, and pivoting off the diagonal (SuperLU's default
         # threshold 1) wrecks the symmetric ordering: 32 s instead of 4.9 s on a
@@ -354,7 +367,7 @@ def factorize(mat: sp.spmatrix, *, use: str | None = None) -> Callable[[np.ndarr
         )
     except RuntimeError as exc:  # "Factor is exactly singular"
         raise np.linalg.LinAlgError(str(exc)) from None
-    return lu.solve
+    return lu.solve, None
 
 
 # ---------------------------------------------------------------- singularity
@@ -455,14 +468,24 @@ class _Base:
     def __init__(self, p: Problem, free: np.ndarray, u: np.ndarray, use: str | None) -> None:
         self.p = p
         self.free = free.copy()
+        # pos: a free node's row in the factor's order (the border's columns are built
+        # and solved there, and the base solution kept there: no permuting of n×k
+        # arrays, only of the one answer per step); other entries unused
         self.pos = np.cumsum(free, dtype=np.int64) - 1
         mat, rhs = reduced_system(p, free, u)
         try:
-            self.solve_a = factorize(mat, use=use)
+            self.solve_a, perm = factorize_ordered(mat, use=use)
         except np.linalg.LinAlgError:
             check_grounded(p, free)
             raise singular_error(p, np.zeros(0, dtype=np.int64)) from None
-        self.x = self.solve_a(rhs)
+        self.perm = perm
+        if perm is not None:
+            self.inv = np.empty_like(perm)
+            self.inv[perm] = np.arange(perm.shape[0], dtype=perm.dtype)
+            self.pos[free] = self.inv[self.pos[free]]
+            rhs = rhs[perm]
+        self.xp = np.asarray(self.solve_a(rhs))  # in the factor's order
+        self.x = self.xp if perm is None else self.xp[self.inv]  # in the free nodes' order
         self.u0 = u.copy()
         self.columns: dict[tuple[str, int], np.ndarray] = {}
 
@@ -512,7 +535,7 @@ class _Base:
         if len(self.columns) + k > max(kmax, 1) * 2:
             self.columns.clear()
         need = [t for t, key in enumerate(keys) if key not in self.columns]
-        nf = self.x.shape[0]
+        nf = self.xp.shape[0]
         if need:
             rhs_b = np.zeros((nf, len(need)), order="F")
             for j, t in enumerate(need):
@@ -530,12 +553,12 @@ class _Base:
             # b_F = base rhs − G_FE u0_E = base rhs + B_E u0_E: y0 = x + Z_E u0_E
             y0 = None
             u0e = self.u0[add]
-            bty = np.array([vals[t] @ self.x[rows[t]] for t in range(k)])
+            bty = np.array([vals[t] @ self.xp[rows[t]] for t in range(k)])
             bty -= s_mat[:, :ne] @ u0e - np.concatenate([c_ee @ u0e, np.zeros(drop.size)])
         else:
             held = np.where(outside, u, 0.0)
             b_f = (p.c + kernels.csr_matvec(p.indptr, p.indices, p.data, held))[self.free]
-            y0 = np.asarray(self.solve_a(b_f))
+            y0 = np.asarray(self.solve_a(b_f if self.perm is None else b_f[self.perm]))
             bty = np.array([vals[t] @ y0[rows[t]] for t in range(k)])
         rhs = np.empty(k)
         rhs[:ne] = pull_e - bty[:ne]
@@ -545,7 +568,7 @@ class _Base:
         except np.linalg.LinAlgError:
             return None
         if y0 is None:
-            x_f = self.x.copy()
+            x_f = self.xp.copy()
             coef = -w
             coef[:ne] += u0e
         else:
@@ -556,7 +579,7 @@ class _Base:
         if not (np.all(np.isfinite(x_f)) and np.all(np.isfinite(w))):
             return None
         out = u.copy()
-        out[self.free] = x_f
+        out[self.free] = x_f if self.perm is None else x_f[self.inv]
         out[add] = w[:ne]
         out[drop] = u[drop]
         return out
