@@ -28,6 +28,12 @@ Steps (docs/design.md §1, §2):
    free supernodes becomes a difference constraint.  A feasible start comes from
    Bellman–Ford on the difference-constraint graph; a negative cycle means the
    sources force diodes to conduct through zero resistance: the error names them.
+
+Up to :data:`SMALL_SIZE` elements (every bundled netlist but the largest generated
+ones) steps 1–4 run as one kernel call, ``_problem_kernels.compile_small``: the same
+kernels and arithmetic, without the ~40 numpy and kernel calls that cost ten times
+the work on a small circuit (a ``.dc`` sweep or a small ``.op``).  It leaves every error,
+and any value that is not finite or too large, to the path above, which raises it.
 """
 
 from __future__ import annotations
