@@ -174,10 +174,14 @@ def transposed(v, tile, v_t):  # pragma: no cover - compiled
     return hi, lo, big
 
 
-@kernel(F64_2D, F64_2D, I64, I64)
-def range_extremes(tile_hi, tile_lo, t0, t1):  # pragma: no cover - compiled
+@kernel(F64_2D, F64_2D, I64, I64, F64_2D, I64, F64, F64, F64_2D, BOOL, B1, FLOAT, F64)
+def range_extremes(  # pragma: no cover - compiled
+    tile_hi, tile_lo, t0, t1, v_t, rid, diag, inv_g, t0_t, has_t0, rows, i_floor, v_floor
+):  # fmt: skip
     """Per range r of tiles ``t0[r] .. t1[r]`` (inclusive) and sample: the largest and
-    smallest voltage over those tiles ``[n_ranges, B]``."""
+    smallest voltage over those tiles ``[n_ranges, B]``; and which of ``rows`` need
+    their product (:func:`_rows_needing_product`, on the ranges ``rid`` of the nodes;
+    none when ``rows`` is empty)."""
     nr = t0.shape[0]
     nb = tile_hi.shape[1]
     hi = np.full((nr, nb), -np.inf)
@@ -191,7 +195,12 @@ def range_extremes(tile_hi, tile_lo, t0, t1):  # pragma: no cover - compiled
             for b in range(nb):
                 h[b] = th[b] if th[b] > h[b] else h[b]
                 lw[b] = tl[b] if tl[b] < lw[b] else lw[b]
-    return hi, lo
+    if rows.shape[0] == 0:
+        return hi, lo, np.zeros(0, dtype=np.bool_)
+    need = _rows_needing_product(
+        v_t, hi, lo, rid, diag, inv_g, t0_t, has_t0, rows, i_floor, v_floor
+    )  # fmt: skip
+    return hi, lo, need
 
 
 @kernel(F64_2D, F64_2D, F64)
@@ -273,11 +282,13 @@ def _row_exact(v_t, t0_t, has_t0, fptr, fcol, fsg, fg, k, acc):  # pragma: no co
 
 @njit(cache=True)
 def _bounds(  # pragma: no cover - compiled
-    v_t, p_t, a_t, a_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
+    v_t, p_t, a_t, a_ok, p_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
     fptr, fcol, fsg, fg, exact_row, up, floor1, floor2,
 ):  # fmt: skip
     """Fill ``up[n, B]`` with an upper bound of every node's total (its exact value on
-    the rows summed exactly) and raise the floors to the best lower bounds."""
+    the rows summed exactly) and raise the floors to the best lower bounds.  Rows
+    without ``p_ok`` (their product was not computed) are bounded by the neighbours'
+    range alone, with the known part as their lower bound."""
     n, nb = v_t.shape
     acc = np.empty(nb)
     zero = np.zeros(nb)
@@ -304,6 +315,19 @@ def _bounds(  # pragma: no cover - compiled
         ar = a_t[k] if a_ok[k] else big
         rd = rel[k] * d
         sk = slack[k]
+        if not p_ok[k]:  # no product: the range bounds
+            for b in range(nb):
+                vk = vk_row[b]
+                hi = hr[b]
+                lo = lr[b]
+                m = max(max(abs(hi), abs(lo)), abs(vk))
+                t0 = tr[b]
+                e = rd * m + sk + SLACK * (2.0 * d * m + t0)
+                ur[b] = min(d * max(hi - vk, vk - lo), d * abs(vk) + ar[b]) + e + t0
+                lower = max(d * max(max(vk - hi, lo - vk), 0.0) - e, 0.0) + t0
+                floor1[b] = max(floor1[b], lower)
+                floor2[b] = max(floor2[b], lower * gk)
+            continue
         # branch-free (vectorised): at a one-sided node the total is |lin| within e;
         # elsewhere |lin| - e is still a lower bound (triangle inequality)
         for b in range(nb):
@@ -362,10 +386,10 @@ def _candidates(up, inv_g, floor1, floor2):  # pragma: no cover - compiled
     return start1, node1, key1, start2, node2, key2
 
 
-@kernel(F64_2D, F64_2D, F64_2D, F64_2D, B1, F64_2D, F64_2D, I64, F64, F64, F64, F64_2D,
+@kernel(F64_2D, F64_2D, F64_2D, F64_2D, B1, B1, F64_2D, F64_2D, I64, F64, F64, F64, F64_2D,
         BOOL, F64, I64, I64, F64, F64, B1, FLOAT, F64, F64_2D)  # fmt: skip
 def scale_maxima(  # pragma: no cover - compiled
-    v, v_t, p_t, a_t, a_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0,
+    v, v_t, p_t, a_t, a_ok, p_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0,
     inv_g, fptr, fcol, fsg, fg, exact_row, i_floor, v_floor, up,
 ):  # fmt: skip
     """Per sample: (max(i_floor, the largest total |current| at a non-ground node),
@@ -379,7 +403,8 @@ def scale_maxima(  # pragma: no cover - compiled
     its neighbours): the total is exactly ``±(diag v_k - p)`` when every neighbour
     lies on one side of v_k, else between ``|diag v_k - p|`` and
     ``min(diag max(hi - v_k, v_k - lo), diag |v_k| + a_t)`` (``a_t``, sum_j g |v_j|, on
-    the rows where ``a_ok``).  Then per sample only the nodes whose upper bound
+    the rows where ``a_ok``); rows without ``p_ok`` have no product, only the range
+    bound.  Then per sample only the nodes whose upper bound
     reaches the best lower bound (or the floor) are summed exactly, best bound first.
     ``v`` is ``[B, n]``; the other 2-d arrays node-major ``[., B]``; ``up`` ``[n, B]``
     is scratch.
@@ -387,8 +412,8 @@ def scale_maxima(  # pragma: no cover - compiled
     n, nb = v_t.shape
     floor1 = np.full(nb, i_floor)
     floor2 = v_floor.copy()
-    _bounds(v_t, p_t, a_t, a_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
-            fptr, fcol, fsg, fg, exact_row, up, floor1, floor2)  # fmt: skip
+    _bounds(v_t, p_t, a_t, a_ok, p_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0,
+            inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2)  # fmt: skip
     # a row that is a candidate in many samples is summed exactly for all of them at
     # once (vectorised), cheaper than one by one (DRN-XS: the hidden rows)
     exact_row = exact_row.copy()
@@ -430,6 +455,57 @@ def scale_maxima(  # pragma: no cover - compiled
                            cand2[s2:e2], key2[s2:e2], exact, b)  # fmt: skip
         v_scale[b] = best if best > v_floor[b] else v_floor[b]
     return i_scale, v_scale
+
+
+@njit(cache=True)
+def _rows_needing_product(  # pragma: no cover - compiled
+    v_t, ext_hi, ext_lo, rid, diag, inv_g, t0_t, has_t0, rows, i_floor, v_floor
+):  # fmt: skip
+    """Which of ``rows`` can hold a sample's scale, so that their product ``W v`` is
+    worth computing: row k in sample b is ruled out when its range bound
+    ``diag max(hi - v_k, v_k - lo)`` (+ its known part) is below the best one-sided
+    lower bound ``diag dist(v_k, [lo, hi])`` of any of ``rows`` (the total at a node all
+    of whose neighbours lie on one side is at least that), or the floors ``i_floor``,
+    ``v_floor`` (and the same over the total conductance for v_scale).  Only a
+    heuristic for which product to skip: the bounds of rows left out stay valid (the
+    range bound), so the scales stay exact whatever this returns."""
+    n, nb = v_t.shape
+    f1 = np.full(nb, i_floor)
+    f2 = v_floor.copy()
+    for k in range(1, n):
+        if not rows[k]:
+            continue
+        d = diag[k]
+        gk = inv_g[k]
+        vr = v_t[k]
+        hr = ext_hi[rid[k]]
+        lr = ext_lo[rid[k]]
+        for b in range(nb):
+            vk = vr[b]
+            low = d * max(max(vk - hr[b], lr[b] - vk), 0.0)
+            if has_t0:
+                low += t0_t[k, b]
+            f1[b] = low if low > f1[b] else f1[b]
+            x = low * gk
+            f2[b] = x if x > f2[b] else f2[b]
+    need = np.zeros(n, dtype=np.bool_)
+    for k in range(1, n):
+        if not rows[k]:
+            continue
+        d = diag[k]
+        gk = inv_g[k]
+        vr = v_t[k]
+        hr = ext_hi[rid[k]]
+        lr = ext_lo[rid[k]]
+        for b in range(nb):
+            vk = vr[b]
+            up = d * max(hr[b] - vk, vk - lr[b])
+            if has_t0:
+                up += t0_t[k, b]
+            if up >= f1[b] or up * gk >= f2[b]:
+                need[k] = True
+                break
+    return need
 
 
 @kernel(F64_2D, I32, I32, F64_2D, I32, I32)
