@@ -291,17 +291,17 @@ def polish_batch(
     B = _check_shapes(p, C, LO, HI, FFL, U, v_scale, i_scale)
     if max_rounds is not None and int(max_rounds) < 1:
         raise InputError(f"max_rounds must be at least 1 (or None), got {max_rounds!r}")
+    n = p.n
+    if 0 < n <= PER_SAMPLE_MAX and B and not p.n_islands:
+        return _polish_each(p, C, LO, HI, FFL, U, v_scale, i_scale, max_rounds)
     U_new = U.copy()
     ok = np.zeros(B, dtype=bool)
     if B == 0 or p.n_islands:
         return U_new, ok
-    n = p.n
     good = np.isfinite(U).all(axis=0) & np.isfinite(v_scale) & np.isfinite(i_scale)
     if n == 0:
         ok[:] = good
         return U_new, ok
-    if n <= PER_SAMPLE_MAX:
-        return _polish_each(p, C, LO, HI, FFL, U, v_scale, i_scale, good, max_rounds)
     if max_rounds is None:
         max_rounds = max(
             100,
@@ -388,34 +388,19 @@ def polish_batch(
     return U_new, ok
 
 
-def _polish_each(p, C, LO, HI, FFL, U, v_scale, i_scale, good, max_rounds):
+def _polish_each(p, C, LO, HI, FFL, U, v_scale, i_scale, max_rounds):
     """Small problems: the single polish's steps for every sample, in one numba call
     (:func:`resbench.solvers._polish_kernels.polish_dense_batch`), up to ``max_rounds``
     solves each (the polish's own limit when the caller asked for that).  The answers
     are the single polish's from the same points; a sample it does not finish within
-    the limit is left as it was, for the caller."""
-    U_new = U.copy()
-    ok = np.zeros(U.shape[1], dtype=bool)
-    cols = np.flatnonzero(good)
-    if cols.size == 0:
-        return U_new, ok
-    every = cols.size == U.shape[1]
-
-    def sub(a: np.ndarray) -> np.ndarray:
-        a = a if every or a.shape[1] == 1 else a[:, cols]
-        return np.ascontiguousarray(a, dtype=np.float64)
-
-    T, st = pk.polish_dense_batch(
-        p.indptr, p.indices, p.data, p.diag, sub(C), sub(LO), sub(HI),
-        p.ff_anode, p.ff_cathode, sub(FFL), p.island, sub(U),
-        np.ascontiguousarray(v_scale[cols]), np.ascontiguousarray(i_scale[cols]),
-        REL_TOL, STEP_TOL, RAY_SLOPE, p.n_ff_diodes == 0 and p.n_islands == 0,
+    the limit, or with a non-finite start or scale, is left as it was, for the caller."""
+    U_new, st = pk.polish_dense_batch(
+        p.indptr, p.indices, p.data, p.diag, *(np.ascontiguousarray(a) for a in (C, LO, HI)),
+        p.ff_anode, p.ff_cathode, np.ascontiguousarray(FFL), p.island, np.ascontiguousarray(U),
+        v_scale, i_scale, REL_TOL, STEP_TOL, RAY_SLOPE, p.n_ff_diodes == 0 and p.n_islands == 0,
         -1 if max_rounds is None else int(max_rounds),
     )  # fmt: skip
-    done = st == pk.OPTIMAL
-    U_new[:, cols[done]] = T[:, done]
-    ok[cols[done]] = True
-    return U_new, ok
+    return U_new, st == pk.OPTIMAL
 
 
 def _groups(W: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:

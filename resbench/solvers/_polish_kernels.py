@@ -58,6 +58,7 @@ OPTIMAL = 0
 ITERATION_LIMIT = 1
 UNBOUNDED = 2  # an island's ray that no diode blocks: the ray is returned
 SINGULAR = 3  # a contracted matrix that LAPACK finds singular
+NOT_FINITE = 4  # polish_dense_batch: a sample whose start or scales are not finite
 #: the batch polish solves contracted systems of at most this many unknowns by
 #: :func:`_lu_solve`, larger ones by LAPACK; the single polish always by LAPACK (its
 #: answers stay those of the Python polish bit for bit)
@@ -225,8 +226,10 @@ def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cath
     or ``[n_ff, 1]`` (one shared column); ``v_scale``, ``i_scale [B]``.  Each sample's
     tolerances are the single polish's: ``rel_tol`` × its scales (tight set,
     feasibility, multipliers) and ``step_rel`` × its v_scale (steps).  Returns
-    ``(U_new [n, B], status [B])``, each column what :func:`polish_dense` returns for
-    that sample (:data:`OPTIMAL`, …)."""
+    ``(U_new [n, B], status [B])``: per sample the status :func:`polish_dense` returns
+    (:data:`OPTIMAL`, …) or :data:`NOT_FINITE` (not run: a start or scale is NaN or
+    inf); the column is the optimum where OPTIMAL, else the sample's start, unchanged
+    (the caller polishes it on its own)."""
     n, nb = U.shape
     nff = ff_anode.shape[0]
     out = np.empty((n, nb))
@@ -250,13 +253,20 @@ def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cath
         for k in range(nff):
             ffl[k] = FFL[k, bff]
         vs = v_scale[b]
-        status[b], _, _ = _polish_one(
-            indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ffl, island, u0,
-            rel_tol * vs, rel_tol * vs, rel_tol * i_scale[b], step_rel * vs, ray_slope,
-            bounds_first, max_iter, ws, LU_MAX,
-        )  # fmt: skip
+        finite = np.isfinite(vs) and np.isfinite(i_scale[b])
         for i in range(n):
-            out[i, b] = u[i]
+            finite = finite and np.isfinite(u0[i])
+        if finite:
+            status[b], _, _ = _polish_one(
+                indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ffl, island,
+                u0, rel_tol * vs, rel_tol * vs, rel_tol * i_scale[b], step_rel * vs,
+                ray_slope, bounds_first, max_iter, ws, LU_MAX,
+            )  # fmt: skip
+        else:
+            status[b] = NOT_FINITE
+        done = status[b] == OPTIMAL
+        for i in range(n):
+            out[i, b] = u[i] if done else u0[i]
     return out, status
 
 
