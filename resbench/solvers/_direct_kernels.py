@@ -90,6 +90,16 @@ def reduced_system(indptr, indices, data, diag, c, u, pos):  # pragma: no cover 
     return ptr, idx[:q].copy(), val[:q].copy(), rhs
 
 
+ND_WINDOW = 0.35  # nested_dissection cuts at the smallest level between this share of
+# a part's nodes and 1 − it (the middle level only: 18 % more flops on a 300×300 mesh,
+# 3.57e8 vs 2.91e8; windows of 0.25 / 0.3 / 0.4 gave 3.15e8 / 3.12e8 / 3.27e8)
+ND_MEASURE_MIN = 4096  # parts from which a split's |S|²/|part| counts towards ``worst``:
+# the window's unbalanced cuts leave 1–2.5k-node parts of odd shape whose cuts reach
+# ~1.2 √part on a 250×250 mesh (|S|²/|part| 1.43; 0.79 from 4096 up, 0.94 on the
+# 300×300 clamped grid), a matter of shape, not of a graph that is no mesh (the
+# ibmpg1-sized 3-layer power grid: 3.15, so it still gives up there)
+
+
 @kernel(I64, I32, I32, INT, INT, INT, I32, I32)
 def _search(ptr, idx, label, cur, new, root, queue, lev):  # pragma: no cover - compiled
     """Breadth-first search from ``root`` over the nodes labelled ``cur``, relabelling
@@ -120,22 +130,26 @@ def nested_dissection(ptr, idx, leaf, give_up):  # pragma: no cover - compiled
 
     ``ptr``/``idx``: a symmetric sparsity pattern in CSR (the diagonal may be stored).
     Returns ``(perm, worst)``: ``perm[k]`` (int64) is the node eliminated k-th;
-    ``worst`` the largest |S|² / |part| over the splits of parts of ≥ 1024 nodes (about
-    1 on 2-D meshes, whose separators are ~√n; larger where the levels are poor cuts).
+    ``worst`` the largest |S|² / |part| over the splits of parts of ≥
+    :data:`ND_MEASURE_MIN` nodes (about 1 on 2-D meshes, whose separators are ~√n;
+    larger where the levels are poor cuts).
     It stops, ``perm`` unfinished, as soon as ``worst`` exceeds ``give_up`` (the caller
     then uses another order: on the 3-layer power grids the upper layers' long wires
     make the levels thick cuts, and AMD's order costs fewer flops).
 
-    Each connected part of more than ``leaf`` nodes is split by the middle level of a
-    breadth-first search: from a pseudo-peripheral node for the whole graph (two
+    Each connected part of more than ``leaf`` nodes is split by a level of a
+    breadth-first search (the smallest among those with between :data:`ND_WINDOW` and
+    1 − ND_WINDOW of the part's nodes before them, the middle one when no other is
+    smaller): from a pseudo-peripheral node for the whole graph (two
     searches: from any node, then from the last node reached), from an end of the
     parent's cut for a part split off (one search, so the next cut runs across the
     last).  The nodes of that level with a neighbour in the next level are the
     separator (the others join the first half) and are eliminated after both halves,
     which are split in turn; a disconnected part is split into its components.  On
-    2-D meshes the levels are short cuts and the factor's flops are those of METIS's
-    order (3.3e8 vs 3.2e8 on a 300×300 mesh; AMD's 6.0e8); about one search of the
-    graph per level of the dissection.
+    2-D meshes the levels are short cuts and the factor's flops are below those of
+    METIS's order (2.9e8 vs 3.5e8 on the 300×300 clamped grid's reduced matrix, 3.6e8
+    with the middle level always; AMD's 4.6e8); about one search of the graph per
+    level of the dissection.
     """
     n = ptr.shape[0] - 1
     nodes = np.arange(n).astype(np.int32)
@@ -216,9 +230,30 @@ def nested_dissection(ptr, idx, leaf, give_up):  # pragma: no cover - compiled
                 perm[t] = nodes[t]
                 label[nodes[t]] = -1
             continue
-        # the middle level: where the count of nodes reached passes half
+        # the cut level: the middle one (where the count of nodes reached passes
+        # half), or a smaller level among those with between ND_WINDOW·s and
+        # (1 − ND_WINDOW)·s nodes before them (the first smallest; the level's size
+        # stands for its cut, which is a part of it)
         k = lev[queue[(s - 1) // 2]]
         k = min(max(k, 1), depth - 1)
+        t_lo = int(ND_WINDOW * s)
+        l_lo = max(lev[queue[t_lo]], 1)
+        l_hi = min(lev[queue[min(s - 1, int((1.0 - ND_WINDOW) * s))]], depth - 1)
+        if l_hi > l_lo:
+            size = np.zeros(l_hi - l_lo + 1, dtype=np.int64)
+            t = t_lo
+            while t > 0 and lev[queue[t - 1]] >= l_lo:
+                t -= 1
+            while t < s and lev[queue[t]] <= l_hi:
+                lv = lev[queue[t]]
+                if lv >= l_lo:
+                    size[lv - l_lo] += 1
+                t += 1
+            best = size[k - l_lo]
+            for lv in range(l_lo, l_hi + 1):
+                if size[lv - l_lo] < best:
+                    best = size[lv - l_lo]
+                    k = lv
         # parts: A = levels < k and the level-k nodes without a neighbour in level k+1,
         # B = levels > k, S = the rest of level k (queue holds the nodes by level);
         # the children search from the first node of levels k−1 and k+1 (an end of
@@ -254,7 +289,7 @@ def nested_dissection(ptr, idx, leaf, give_up):  # pragma: no cover - compiled
                 else:
                     nodes[a + na] = v
                     na += 1
-        if s >= 1024:
+        if s >= ND_MEASURE_MIN:
             worst = max(worst, ns * ns / s)
             if worst > give_up:
                 return perm, worst
