@@ -270,7 +270,7 @@ def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cath
     return out, status
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff_limit, island,
                 u0, vtol, vfeas, ltol, step_tol, ray_slope, bounds_first, max_iter, ws,
                 lu_max):  # pragma: no cover - compiled  # fmt: skip
