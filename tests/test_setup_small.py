@@ -138,3 +138,39 @@ def test_small_circuits_take_the_one_call_path():
     )
     assert P._compile_small(nan, 0.0) is None
     assert check_same(nan) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_order_supernodes_finds_the_connected_groups(seed):
+    """``_problem_kernels.order_supernodes``: its number of groups and its forest
+    (``parent``) are the free–free graph's connected components, which the island test
+    (``all_grounded``) reads; random sparse graphs with many components, shorts and
+    non-positive values (not edges), and fixed ends."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from resbench._unionfind import find_root
+    from resbench.solvers import _problem_kernels as K
+
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(1, 400)), int(rng.integers(0, 600))
+    supernode = rng.integers(-1, n, size=n + 20).astype(np.int32)  # -1: a fixed node
+    ra = rng.integers(0, n + 20, size=m).astype(np.int32)
+    rb = rng.integers(0, n + 20, size=m).astype(np.int32)
+    ohms = rng.choice([1.0, 2.0, 0.0, -1.0], size=m, p=[0.5, 0.4, 0.05, 0.05])
+    deg, head, color, parent, low, nxt = (np.empty(k, np.int32) for k in [n] * 4 + [m] * 2)
+    mark = np.empty(n + 1, np.int32)
+    m_ff, _, n_groups = K.order_supernodes(
+        ra, rb, ohms, supernode, deg, head, low, nxt, color, mark, parent
+    )
+    i, j = supernode[ra], supernode[rb]
+    edge = (ohms > 0) & (i >= 0) & (j >= 0) & (i != j)
+    assert m_ff == int(edge.sum())
+    graph = coo_matrix((np.ones(m_ff), (i[edge], j[edge])), shape=(n, n))
+    n_comp, comp = connected_components(graph, directed=False)
+    assert n_groups == n_comp
+    roots = np.array([find_root(parent, k) for k in range(n)])
+    assert np.all(roots <= np.arange(n))  # the smaller root stays a root
+    for k in range(n_comp):  # one root per component, a different one for each
+        assert np.unique(roots[comp == k]).size == 1
+    assert np.unique(roots).size == n_comp

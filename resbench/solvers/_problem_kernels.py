@@ -95,7 +95,9 @@ def order_supernodes(
        are still uncoloured when it is visited, and a smallest absent colour does not
        depend on the order the neighbours are read in).  The same loop joins each node
        to its lower neighbours in a union–find (``parent``; the smaller root stays a
-       root).
+       root): a node starts at the root of its first lower neighbour, and a further
+       one is looked up only when its parent is another node (on a grid, at the
+       few seams where groups met), not once per edge.
 
     ``deg``, ``head``, ``color``, ``parent`` have one entry per free supernode, ``mark``
     one more (scratch: ``mark[c] = i`` while colour c is taken at i), ``low`` and
@@ -127,21 +129,29 @@ def order_supernodes(
     n_colors = 0
     n_groups = n
     for i in range(n):
-        parent[i] = i
-        ri = i  # the root of i's set (i is still alone: only lower ends join it)
         q = head[i]
-        while q >= 0:
+        if q < 0:
+            parent[i] = i  # no lower neighbour: a root
+        else:  # joins its first lower neighbour's set, below that set's root
             j = low[q]
             mark[color[j]] = i
-            rj = _find(parent, j)
-            if rj < ri:
-                parent[ri] = rj
-                ri = rj
-                n_groups -= 1
-            elif rj > ri:
-                parent[rj] = ri
-                n_groups -= 1
+            ri = _find(parent, j)
+            parent[i] = ri
+            n_groups -= 1
             q = nxt[q]
+            while q >= 0:
+                j = low[q]
+                mark[color[j]] = i
+                if parent[j] != parent[i]:  # else one set already
+                    rj = _find(parent, j)
+                    ri = _find(parent, i)
+                    if rj < ri:
+                        parent[ri] = rj
+                        n_groups -= 1
+                    elif rj > ri:
+                        parent[rj] = ri
+                        n_groups -= 1
+                q = nxt[q]
         cnew = 0
         while mark[cnew] == i:
             cnew += 1
