@@ -58,6 +58,7 @@ CHUNK = 64  # samples per chunk (at most): long enough that the per-edge loop ov
 def _signature(F, F2, F3):  # noqa: N803 - numba type names
     return (
         *(U32, U32, F, F3, F3, F3, BOOL),  # deg, idx, g_over_diag, Q, LO, HI, bounded
+        *(I64, U32, U32, U32, U32),  # hub rows: slot, early, push_ptr, push_slot, push_k
         *(U32, U32, F3, U32, U32, F3),  # free–free diode lists (limits per sample or shared)
         *(F3, F2, F64, FLOAT, INT, FLOAT),  # U, OUT, tol_v, eps, max_sweeps, omega (0: auto)
         *(I64, I64, F64, F64),  # status (in: PENDING = skip), sweeps, est, ω per chunk
@@ -89,6 +90,11 @@ def batch_sweeps(
     LO,
     HI,
     bounded,
+    slot,
+    early,
+    push_ptr,
+    push_slot,
+    push_k,
     in_ptr,
     in_anode,
     IN_LIMIT,
@@ -127,10 +133,19 @@ def batch_sweeps(
     hi_s = 1 if HI.shape[2] > 1 else 0
     ff_s = 1 if IN_LIMIT.shape[2] > 1 else 0
     has_ff = in_anode.shape[0] > 0 or out_cathode.shape[0] > 0
+    n_hubs = 0
+    for i in range(n):
+        if slot[i] >= 0:
+            n_hubs += 1
+    hub = np.empty(n_hubs, dtype=np.int64)  # slot → its row
+    for i in range(n):
+        if slot[i] >= 0:
+            hub[slot[i]] = i
     for ch in prange(n_chunks):
         c0 = ch * C
         u = U[ch]
         q = Q[ch]
+        acc = np.empty((n_hubs, C), dtype=Q.dtype)  # hub rows' sums of earlier terms
         lo_c = LO[ch * lo_s]
         hi_c = HI[ch * hi_s]
         in_l = IN_LIMIT[ch * ff_s]
@@ -157,11 +172,20 @@ def batch_sweeps(
                 res[b] = 0.0
             # the common case (bounds shared by the samples, no free–free diodes, ω = 1)
             simple = lo_s == 0 and hi_s == 0 and not has_ff and not relax
+            for h in range(n_hubs):
+                for b in range(C):
+                    acc[h, b] = q[hub[h], b]
             k = 0
             for i in range(n):
                 e = k + deg[i]
-                for b in range(C):
-                    x[b] = q[i, b]
+                h = slot[i]
+                if h >= 0:  # its earlier terms were added as those nodes were updated
+                    for b in range(C):
+                        x[b] = acc[h, b]
+                    k += early[i]
+                else:
+                    for b in range(C):
+                        x[b] = q[i, b]
                 while k < e:
                     j = idx[k]
                     gk = g_over_diag[k]
@@ -177,8 +201,7 @@ def batch_sweeps(
                         if d > res[b]:
                             res[b] = d
                         u[i, b] = v
-                    continue
-                if bounded or has_ff:
+                elif bounded or has_ff:
                     for b in range(C):
                         lb[b] = lo_c[i, b * lo_s]
                         hb[b] = hi_c[i, b * hi_s]
@@ -217,6 +240,12 @@ def batch_sweeps(
                         if r > res[b]:
                             res[b] = r
                         u[i, b] = x[b]
+                # this node's term of each later hub row, in that row's own order
+                for kp in range(push_ptr[i], push_ptr[i + 1]):
+                    h = push_slot[kp]
+                    gk = g_over_diag[push_k[kp]]
+                    for b in range(C):
+                        acc[h, b] += gk * u[i, b]
             # the stopping rule, per active sample (as cd_sweeps)
             for b in range(C):
                 if not act[b]:
@@ -294,14 +323,18 @@ PASS_BLOCK = 64  # rows (or columns) per parallel task of the passes below
 
 @kernel(F64_2D)
 def all_finite(S):  # pragma: no cover - compiled
-    """True when every entry of ``S`` is finite (one pass, no temporary; serial: a
-    parallel region would cost more than this pass)."""
+    """True when every entry of ``S`` is finite: one pass, x · 0 summed per column (0
+    unless some entry is NaN or ±inf), so the loop over a row runs as SIMD (a single
+    running sum would be one long dependency chain); serial: a parallel region would
+    cost more than this pass."""
+    k = S.shape[1]
+    acc = np.zeros(k)
     for b in range(S.shape[0]):
         row = S[b]
-        acc = 0.0
-        for j in range(row.shape[0]):
-            acc += row[j] * 0.0  # NaN once any entry is NaN or ±inf
-        if acc != 0.0:
+        for j in range(k):
+            acc[j] += row[j] * 0.0
+    for j in range(k):
+        if acc[j] != 0.0:
             return False
     return True
 
@@ -320,46 +353,80 @@ def rows_absmax(S, cols):  # pragma: no cover - compiled
     return out
 
 
-@kernel(F64_2D, F64, B1, parallel=True)
-def scan_columns(S, r, vmask):  # pragma: no cover - compiled
-    """Per column j of ``S`` ``[B, k]``: its sign (that of its first nonzero value; 0
-    for a column of zeros) and the key Σ_b sign_j · S[b, j] · r[b], so that columns equal
-    up to sign have bitwise equal keys; and, in the same pass, each row's max |S[b, j]|
-    over the columns with ``vmask[j]`` (the inputs that are voltages).
-    Blocks of rows run in parallel, each with its own signs and partial keys; the
-    partials are added in block order, a block's negated when its sign differs from
-    the column's (exact), so columns equal up to sign still get bitwise equal keys."""
+ABS_BITS = np.int64(0x7FFFFFFFFFFFFFFF)  # a float64's bits less its sign bit
+
+
+@kernel(F64_2D, F64, I64, BOOL, parallel=True)
+def scan_columns(S, r, vcols, all_v):  # pragma: no cover - compiled
+    """Per column j of ``S`` ``[B, k]``: a sign (0 for a column of zeros) and a key such
+    that columns equal up to sign have bitwise equal keys and sign · column equal; and,
+    in the same pass, each row's max |S[b, j]| over the columns ``vcols`` (the inputs
+    that are voltages; ``all_v``: every column is one).
+
+    The raw key Σ_b S[b, j] · r[b] (r > 0) of a negated column is exactly the negated
+    raw key, so sign = the raw key's sign and key = |raw key| group columns equal up to
+    sign (any consistent sign serves the fold: negating a group's column of A and its
+    input together is exact).  A nonzero column whose raw key is 0 (cancellation) takes
+    the sign of its first nonzero value instead.  A key is NaN or ±inf when its column
+    holds a NaN or ±inf, so finite keys prove finite inputs (an infinite key from huge
+    finite inputs is left to the caller's exact check).  The loops over a row are
+    branch-free and carry no dependency, so they run as SIMD; the row maximum compares
+    the magnitudes' bit patterns as integers (ordered as the magnitudes for non-NaN
+    values).  Blocks of rows run in parallel, each with its own partial sums, added in
+    block order (the same for any thread count)."""
     B = S.shape[0]
     k = S.shape[1]
     nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
-    psign = np.zeros((nblk, k))
     pkey = np.zeros((nblk, k))
-    vmax = np.zeros(B)
+    pabs = np.zeros((nblk, k))
+    vbits = np.zeros(B, dtype=np.int64)  # max |S[b, j]| as bits (view: float64)
+    nv = k if all_v else vcols.shape[0]
     for blk in prange(nblk):
-        sg = psign[blk]
         ky = pkey[blk]
+        ab = pabs[blk]
         for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
             row = S[b]
             rb = r[b]
-            m = 0.0
             for j in range(k):
                 x = row[j]
-                if sg[j] == 0.0 and x != 0.0:
-                    sg[j] = 1.0 if x > 0.0 else -1.0
-                ky[j] += sg[j] * x * rb
-                if vmask[j] and abs(x) > m:
-                    m = abs(x)
-            vmax[b] = m
+                ky[j] += x * rb
+                ab[j] += abs(x)
+            bits = row.view(np.int64)
+            m = np.int64(0)
+            if all_v:
+                for j in range(k):
+                    a = bits[j] & ABS_BITS
+                    m = a if a > m else m
+            else:
+                for t in range(nv):
+                    a = bits[vcols[t]] & ABS_BITS
+                    m = a if a > m else m
+            vbits[b] = m
+    vmax = vbits.view(np.float64)
     sign = np.zeros(k)
     key = np.zeros(k)
-    for blk in range(nblk):
-        for j in range(k):
-            s = psign[blk, j]
-            if s == 0.0:
-                continue
-            if sign[j] == 0.0:
-                sign[j] = s
-            key[j] += pkey[blk, j] if s == sign[j] else -pkey[blk, j]
+    for j in range(k):
+        kj = 0.0
+        aj = 0.0
+        for blk in range(nblk):
+            kj += pkey[blk, j]
+            aj += pabs[blk, j]
+        if aj == 0.0:  # a column of zeros (or of nothing)
+            continue
+        if kj > 0.0:
+            sign[j] = 1.0
+        elif kj < 0.0:
+            sign[j] = -1.0
+        elif kj == 0.0:  # cancellation: the first nonzero value's sign
+            for b in range(B):
+                if S[b, j] != 0.0:
+                    sign[j] = 1.0 if S[b, j] > 0.0 else -1.0
+                    break
+        else:  # NaN: not a number to group by (the caller rejects the input)
+            sign[j] = 1.0
+        key[j] = abs(kj)
+        if kj != kj:
+            key[j] = kj
     return sign, key, vmax
 
 
@@ -436,62 +503,95 @@ def fold_columns(A, cols, group, sign, n_groups):  # pragma: no cover - compiled
 @kernel(F64_2F, F64, F64_2D, F64_2D, parallel=True)
 def gemv_nonzero(A, c0, S, out):  # pragma: no cover - compiled
     """A few samples' injections ``out[:, b] = c0 + Σ_j A[:, j] S[b, j]`` over the
-    nonzero S[b, j] only (``A`` column-major: a column is contiguous).  A small batch's
-    GEMM would read all of A; an input that is zero (a dark pixel) costs nothing here.
-    Blocks of rows in parallel (each row summed in column order by one thread)."""
+    nonzero S[b, j] only, added in column order (``A`` column-major: a column is
+    contiguous).  A small batch's GEMM would read all of A; an input that is zero (a
+    dark pixel) costs nothing here.  Four columns per pass over a block of rows, their
+    terms still added one after another (the same sums as one column at a time), so
+    the partial sums are loaded and stored a quarter as often.  Blocks of rows in
+    parallel (each row summed by one thread)."""
     rows = A.shape[0]
     blk_rows = 256
     nblk = (rows + blk_rows - 1) // blk_rows
+    k = S.shape[1]
+    nb = S.shape[0]
+    nzc = np.empty((nb, k), dtype=np.int64)  # each sample's nonzero columns
+    cnt = np.zeros(nb, dtype=np.int64)
+    for b in range(nb):
+        for j in range(k):
+            if S[b, j] != 0.0:
+                nzc[b, cnt[b]] = j
+                cnt[b] += 1
     for blk in prange(nblk):
         i0 = blk * blk_rows
         i1 = min(rows, i0 + blk_rows)
         acc = np.empty(i1 - i0)
-        for b in range(S.shape[0]):
+        for b in range(nb):
+            m = cnt[b]
+            cols = nzc[b]
             for i in range(i0, i1):
                 acc[i - i0] = c0[i]
-            for j in range(S.shape[1]):
-                s = S[b, j]
-                if s != 0.0:
-                    for i in range(i0, i1):
-                        acc[i - i0] += A[i, j] * s
+            t = 0
+            while t + 4 <= m:
+                j0, j1, j2, j3 = cols[t], cols[t + 1], cols[t + 2], cols[t + 3]
+                s0, s1, s2, s3 = S[b, j0], S[b, j1], S[b, j2], S[b, j3]
+                for i in range(i0, i1):
+                    a = acc[i - i0] + A[i, j0] * s0
+                    a = a + A[i, j1] * s1
+                    a = a + A[i, j2] * s2
+                    acc[i - i0] = a + A[i, j3] * s3
+                t += 4
+            while t < m:
+                j0 = cols[t]
+                s0 = S[b, j0]
+                for i in range(i0, i1):
+                    acc[i - i0] += A[i, j0] * s0
+                t += 1
             for i in range(i0, i1):
                 out[i, b] = acc[i - i0]
 
 
-def _prepare_signature(F3):  # noqa: N803 - numba type names
-    return (F64_2D, F64, F64_2D, F64_2D, F3, F3, F64)  # C, inv_diag, LO, HI, Q, U, qmax
+def _prepare_signature(F2, F3):  # noqa: N803 - numba type names
+    return (F2, F64, F64, F64_2D, F64_2D, F3, F3, F64)  # G, base, inv_diag, LO, HI, Q, U, qmax
 
 
-@kernel(*_prepare_signature(F64_3D), parallel=True)
-def prepare_chunks(C, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover - compiled
-    """The sweeps' inputs in one pass over the injections ``C`` ``[n, B]``: ``Q`` = c /
-    diag and the cold start ``U`` = clip(Q, LO, HI) in chunk layout ``[chunk, n, w]``
-    (the sweeps' precision), and per sample ``qmax[b]`` = max_i |c_i| / diag_i (a part
-    of the voltage scale).  ``LO``/``HI`` are ``[n, 1]`` (shared) or ``[n, B]``.  The
-    arithmetic is numpy's: c · inv_diag in float64, then rounded to the sweeps' type.
+@kernel(*_prepare_signature(F64_2D, F64_3D), parallel=True)
+def prepare_chunks(G, base, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover - compiled
+    """The sweeps' inputs in one pass over the injections c = ``base`` + ``G``
+    (``G`` ``[n, B]`` the input map's product in the sweeps' precision, ``base`` [n]
+    the injections at zero inputs): ``Q`` = c / diag and the cold start ``U`` =
+    clip(Q, LO, HI) in chunk layout ``[chunk, n, w]`` (the sweeps' precision), and per
+    sample ``qmax[b]`` = max_i |c_i| / diag_i (a part of the voltage scale).
+    ``LO``/``HI`` are ``[n, 1]`` (shared) or ``[n, B]``.  The arithmetic is numpy's
+    ``(base + G) · inv_diag`` in float64, then rounded to the sweeps' type (the sum c
+    is never stored: the polish forms it for the few samples it needs).
     Chunks in parallel."""
-    n = C.shape[0]
+    n = G.shape[0]
     nch = Q.shape[0]
     w = Q.shape[2]
     lo_s = 1 if LO.shape[1] > 1 else 0
     hi_s = 1 if HI.shape[1] > 1 else 0
     for ch in prange(nch):
-        for t in range(w):
-            qmax[ch * w + t] = 0.0
+        qm = np.zeros(w)
         for i in range(n):
             d = inv_diag[i]
+            c0 = base[i]
+            g = G[i, ch * w : (ch + 1) * w]
+            lo = LO[i]
+            hi = HI[i]
+            qc = Q[ch, i]
+            uc = U[ch, i]
             for t in range(w):
                 b = ch * w + t
-                q = C[i, b] * d
+                q = (c0 + np.float64(g[t])) * d
                 aq = abs(q)
-                if aq > qmax[b]:
-                    qmax[b] = aq
-                u = min(max(q, LO[i, b * lo_s]), HI[i, b * hi_s])
-                Q[ch, i, t] = q
-                U[ch, i, t] = u
+                qm[t] = aq if aq > qm[t] else qm[t]
+                qc[t] = q
+                uc[t] = min(max(q, lo[b * lo_s]), hi[b * hi_s])
+        for t in range(w):
+            qmax[ch * w + t] = qm[t]
 
 
-_jit.SIGNATURES.append((prepare_chunks, _prepare_signature(F32_3D)))
+_jit.SIGNATURES.append((prepare_chunks, _prepare_signature(F32_2D, F32_3D)))
 
 
 @kernel(F64, I64, I64, F64, F64_2D, F64, I64, I64, F64_2D, F64_2D, parallel=True)

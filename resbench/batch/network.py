@@ -78,6 +78,8 @@ SERIAL_BELOW = 1 << 18  # a block with fewer (samples × (nodes + inputs)) runs 
 # on one thread: waking numba's workers costs more than such a block's passes (a .dc
 # sweep of a few nodes; DRN-1H at batch 32), and on a busy machine each parallel region
 # can wait ms for a descheduled worker (measured: batch 32 on 2 busy cores, 4-6x slower)
+HUB_MIN_DEG = 32  # rows with at least this many entries are summed by push in the batch
+# sweeps when their order allows (hub_rows): a DRN's output nodes
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
 
@@ -421,6 +423,7 @@ class Network:
 
         # (islands take the single solver per sample: their diag can be 0)
         self._sweep = sweep_arrays(p) if p.n and not p.n_islands else None
+        self._hubs = hub_rows(self._sweep.deg, self._sweep.idx) if self._sweep else None
         self._inv_diag = np.divide(1.0, p.diag, out=np.zeros(p.n), where=p.diag > 0)
         # warm starts: node → supernode averaging
         free_nodes = np.flatnonzero(sn >= 0)
@@ -642,7 +645,7 @@ class Network:
         sweeps,
         status,
         messages,
-        base,
+        offset,
         polished,
         dt,
         tol,
@@ -655,7 +658,9 @@ class Network:
         t0 = time.perf_counter()
         B = S.shape[0]
         if p.n_islands:
-            self._solve_singly(S, ws, V, sweeps, status, messages, base, polished, tol, max_sweeps)
+            self._solve_singly(
+                S, ws, V, sweeps, status, messages, offset, polished, tol, max_sweeps
+            )
             t["sweep"] += time.perf_counter() - t0
             return
         from resbench.batch import _kernels as bk
@@ -667,18 +672,17 @@ class Network:
             if ws is not None:
                 ws = np.concatenate([ws, np.repeat(ws[-1:], Bp - B, axis=0)])
         dS = S - self._s0 if (self._needs_dS or ws is not None) else None
-        if p.n:
-            Cn, vmax = self._inject_scan(S, dt)  # injections [n, Bp]; max |voltage input|
+        if p.n:  # injections base + G [n, Bp]; max |voltage input| per sample
+            G, base, vmax = self._inject_parts(S, dt)
         else:
-            Cn, vmax = np.zeros((0, Bp)), None
+            G, base, vmax = np.zeros((0, Bp)), np.zeros(0), None
+        Cn = None if fused_ok(p, ws, Bp) else _injections(G, base)  # (fused: formed later)
         lo, hi = self._bounds(dS)  # [n, 1] or [n, Bp]
         ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, Bp]
         infeasible = self._infeasible(dS, lo, hi) if dS is not None else np.zeros(Bp, dtype=bool)
         # the common case (cold start, no free–free diodes, whole chunks): the sweeps'
-        # inputs in chunk layout and the voltage scale in one pass over Cn
-        fused = (
-            p.n > 0 and ws is None and not p.n_ff_diodes and Bp >= SINGLE_BELOW and Bp % bk.CW == 0
-        )
+        # inputs in chunk layout and the voltage scale in one pass over base + G
+        fused = fused_ok(p, ws, Bp)
         if fused:
             width = _chunk_width(Bp)
             nch = Bp // width
@@ -686,7 +690,8 @@ class Network:
             Uc = np.empty((nch, p.n, width), dtype=dt)
             qmax = np.empty(Bp)
             bk.prepare_chunks(
-                np.ascontiguousarray(Cn, dtype=dt),
+                np.ascontiguousarray(G, dtype=dt),
+                base if base is not None else np.zeros(p.n),
                 self._inv_diag,
                 np.ascontiguousarray(lo, dtype=np.float64),
                 np.ascontiguousarray(hi, dtype=np.float64),
@@ -694,7 +699,7 @@ class Network:
                 Uc,
                 qmax,
             )
-            v_scale = self._v_scales(S, dS, Cn, vmax=vmax, qmax=qmax)
+            v_scale = self._v_scales(S, dS, None, vmax=vmax, qmax=qmax)
         else:
             v_scale = self._v_scales(S, dS, Cn, vmax=vmax)
             # start: clip(c/diag) into the bounds; Bellman–Ford per sample with ff diodes
@@ -741,10 +746,13 @@ class Network:
         need &= ~infeasible
         idx = np.flatnonzero(need & (p.n > 0))
         if idx.size:
-            self._polish_many(idx, U, Cn, lo, hi, ffl, v_scale, status, messages, base, polished)
+            if Cn is None:  # the fused pass did not store c: form it for these samples
+                Cn = np.zeros((p.n, Bp))
+                Cn[:, idx] = _injections(G[:, idx], base)
+            self._polish_many(idx, U, Cn, lo, hi, ffl, v_scale, status, messages, offset, polished)
         for b in np.flatnonzero(infeasible):
             status[b] = FAILED
-            messages[base + b] = self._infeasible_message(S[b])
+            messages[offset + b] = self._infeasible_message(S[b])
         t["polish"] += time.perf_counter() - t2
         bk.assemble_voltages_s(
             p.offset,
@@ -761,12 +769,22 @@ class Network:
         V[infeasible] = np.nan
 
     def _inject(self, S: np.ndarray, dS: np.ndarray | None, dt: np.dtype) -> np.ndarray:
-        """Free-node injections c(s) for every sample ``[n, B]`` (see :meth:`_inject_scan`)."""
+        """Free-node injections c(s) for every sample ``[n, B]`` (see :meth:`_inject_parts`)."""
         return self._inject_scan(S, dt)[0]
 
     def _inject_scan(self, S: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
-        """Free-node injections c(s) for every sample ``[n, B]`` (float64), and, when the
-        pass that folds the inputs found it, each sample's max |voltage input| (else None).
+        """Free-node injections c(s) ``[n, B]`` (float64) and the max |voltage input| per
+        sample when the fold's pass found it (see :meth:`_inject_parts`)."""
+        G, base, vmax = self._inject_parts(S, dt)
+        return _injections(G, base), vmax
+
+    def _inject_parts(
+        self, S: np.ndarray, dt: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Free-node injections c(s) = base + G for every sample, as ``(G [n, B], base
+        [n] or None (G is c), vmax)``: vmax, each sample's max |voltage input| when the
+        pass that folds the inputs found it (else None).  c itself is formed only where
+        it is needed (the fused chunk pass adds base as it reads G).
 
         Sparse map: c₀ + A (s − s₀).  Dense map (a DRN's input layer): ``c₀ − A s₀ + A s``:
         for a few samples, by the nonzero inputs' columns of A only (a zero input costs
@@ -774,7 +792,7 @@ class Network:
         (:meth:`_folded`): a column that is zero in every sample drops out, and columns
         equal up to sign in every sample (a DRN's ``cat(x, −x)`` inputs) are summed into
         one column of A first.  Exact algebra, same inputs: only the work shrinks.  The
-        product runs in the sweeps' precision.
+        product runs in the sweeps' precision (float32: A kept in float32).
         """
         from resbench.batch._kernels import gemv_nonzero
 
@@ -783,18 +801,18 @@ class Network:
         if A is None:
             As = self._A_sparse if dt == np.float64 else self._A_sparse.astype(dt)
             dS = S - self._s0
-            return p.c[:, None] + np.asarray(As @ np.ascontiguousarray(dS.T, dtype=dt)), None
+            return np.asarray(As @ np.ascontiguousarray(dS.T, dtype=dt)), p.c, None
         if S.shape[0] <= GEMV_MAX and dt == np.float64:
             Cn = np.empty((A.shape[0], S.shape[0]))
             Ap, X = self._paired(S)
             gemv_nonzero(Ap, self._c_fixed, X, Cn)
-            return Cn, None
+            return Cn, None, None
         if A.shape[0] < FOLD_MIN_ROWS:  # finding the columns would cost more
             Ad = A if dt == np.float64 else self._A_as(dt)
             ST = S.T if dt == np.float64 else S.astype(dt).T  # (BLAS reads it transposed)
-            return self._c_fixed[:, None] + Ad @ ST, None
+            return Ad @ ST, self._c_fixed, None
         Af, ST, vmax = self._folded_scan(S, dt)
-        return self._c_fixed[:, None] + Af @ ST, vmax
+        return Af @ ST, self._c_fixed, vmax
 
     def _paired(self, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(A_p, X) with A_p Xᵀ = A Sᵀ for a few samples: when every sample's inputs come
@@ -832,6 +850,7 @@ class Network:
         columns whose keys match."""
         from resbench.batch._kernels import (
             adjacent_equal,
+            all_finite,
             equal_to_rep,
             fold_columns,
             scan_columns,
@@ -839,7 +858,11 @@ class Network:
 
         A = self._A_dense
         S = np.ascontiguousarray(S, dtype=np.float64)
-        sign, keys, vmax = scan_columns(S, self._probe_vector(S.shape[0]), self._v_mask)
+        sign, keys, vmax = scan_columns(
+            S, self._probe_vector(S.shape[0]), self._v_cols, bool(self._v_mask.all())
+        )
+        if not np.isfinite(keys).all() and not all_finite(S):  # (callers check first)
+            raise InputError("input values must be finite")
         nz = np.flatnonzero(sign != 0.0)
         if nz.size == 0:
             return (
@@ -1144,6 +1167,7 @@ class Network:
                 chunks(lo),
                 chunks(hi),
                 bool(sw.bounded or self._var_bounds),
+                *self._hubs,
                 sw.in_ptr,
                 sw.in_anode,
                 in_l,
@@ -1333,6 +1357,64 @@ def _replaced(obj, **fields):
     out = copy.copy(obj)
     out.__dict__.update(fields)
     return out
+
+
+def fused_ok(p, ws: np.ndarray | None, Bp: int) -> bool:
+    """Whether a block takes the fused path of :meth:`Network._solve_block`: a cold
+    start, no free–free diodes, whole chunks (the sweeps' inputs made in one pass)."""
+    from resbench.batch import _kernels as bk
+
+    return p.n > 0 and ws is None and not p.n_ff_diodes and Bp >= SINGLE_BELOW and Bp % bk.CW == 0
+
+
+def _injections(G: np.ndarray, base: np.ndarray | None) -> np.ndarray:
+    """c = base + G as float64 ``[n, B]`` (G as it is when base is None)."""
+    if base is None:
+        return np.asarray(G, dtype=np.float64)
+    return base[:, None] + G
+
+
+def hub_rows(
+    deg: np.ndarray, idx: np.ndarray, min_deg: int = HUB_MIN_DEG
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of the sweeps' CSR (``deg``, ``idx``) whose terms from earlier nodes the
+    batch sweeps add as those nodes are updated ("hubs": a DRN's output nodes, each
+    coupled to every hidden node), for :func:`resbench.batch._kernels.batch_sweeps`.
+
+    A row of at least ``min_deg`` entries qualifies when its entries of earlier nodes
+    (j < i) come first and in ascending order: pushing u_j into the row's sum as node j
+    is updated then adds the same terms in the same order as reading them when row i is
+    swept (bitwise the same sum), while the hub's many neighbours are read once, hot,
+    instead of again from L2/L3.  Returns (slot [n]: the row's hub number or −1;
+    early [n]: its leading entries that are pushed; push_ptr [n + 1], push_slot,
+    push_k: per node j, the hub rows it adds to and the entry index k of its term).
+    """
+    n = deg.shape[0]
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(deg, out=ptr[1:])
+    slot = np.full(n, -1, dtype=np.int64)
+    early = np.zeros(n, dtype=np.uint32)
+    src: list[np.ndarray] = []
+    dst: list[np.ndarray] = []
+    ks: list[np.ndarray] = []
+    for i in np.flatnonzero(deg >= min_deg):
+        cols = idx[ptr[i] : ptr[i + 1]].astype(np.int64)
+        m = int(np.count_nonzero(cols < i))
+        if m == 0 or not (np.all(cols[:m] < i) and np.all(np.diff(cols[:m]) > 0)):
+            continue
+        slot[i] = len(src)
+        early[i] = m
+        src.append(cols[:m])
+        dst.append(np.full(m, slot[i], dtype=np.int64))
+        ks.append(np.arange(ptr[i], ptr[i] + m, dtype=np.int64))
+    if not src:
+        z = np.zeros(0, dtype=np.uint32)
+        return slot, early, np.zeros(n + 1, dtype=np.uint32), z, z
+    s, d, k = np.concatenate(src), np.concatenate(dst), np.concatenate(ks)
+    order = np.argsort(s, kind="stable")  # by pushing node; a hub's own order within
+    push_ptr = np.zeros(n + 1, dtype=np.uint32)
+    np.cumsum(np.bincount(s, minlength=n), out=push_ptr[1:])
+    return slot, early, push_ptr, d[order].astype(np.uint32), k[order].astype(np.uint32)
 
 
 def _chunk_width(B: int) -> int:
