@@ -594,27 +594,58 @@ def prepare_chunks(G, base, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover -
 _jit.SIGNATURES.append((prepare_chunks, _prepare_signature(F32_2D, F32_3D)))
 
 
-@kernel(F64, I64, I64, F64, F64_2D, F64, I64, I64, F64_2D, F64_2D, parallel=True)
+@kernel(
+    *(F64, I64, I64, F64, F64, F64),  # offset0; one-term nodes: node, column, m, s0, offset
+    *(I64, I64, F64),  # free nodes without terms: node, supernode, offset
+    *(I64, I64, F64, I64, I64),  # the rest: term rows, columns, values; free nodes, supernodes
+    *(F64, F64_2D, F64_2D, F64_2D),  # s0, S, UT, V
+    parallel=True,
+)
 def assemble_voltages_s(
-    offset0, m_row, m_col, m_val, S, s0, free_nodes, free_sn, UT, V
+    offset0,
+    one_node,
+    one_col,
+    one_m,
+    one_s0,
+    one_off,
+    free_node,
+    free_sn,
+    free_off,
+    m_row,
+    m_col,
+    m_val,
+    rest_node,
+    rest_sn,
+    s0,
+    S,
+    UT,
+    V,
 ):  # pragma: no cover - compiled
-    """Node voltages ``V[b, k]`` = offset(s_b)[k] (+ u[supernode of k] for free nodes):
-    ``offset0`` plus the offset map's entries (``m_row``, ``m_col``, ``m_val``) times
-    S[b] − s0 (formed entry by entry, as numpy's subtraction would), plus the supernode
-    voltages read sample-major (``UT`` ``[B, n]``, as the sweeps write them): every
-    access is within one sample's rows (node-major U read a column at a time is a
-    strided gather: 6 ms on DRN-1H).
-    Samples in parallel."""
+    """Node voltages ``V[b, k]`` = offset(s_b)[k] (+ u[supernode of k] for free nodes),
+    with the offset map M: offset0[k] + Σ M[k, c] (S[b, c] − s0[c]) over k's entries in
+    M's row order, then + u.  Three kinds of node, each written once with no
+    read-modify-write chain: a node held by one input (one entry of M, not free):
+    ``one_off + one_m · (S[b, c] − one_s0)``; a free node whose offset does not move:
+    ``free_off + u``; every other node (``m_*`` its entries, ``rest_*`` its free part)
+    added up in the same order as the one-kind formula would.  The offsets of the
+    first two kinds are offset0's entries, read once at set-up.  Supernode voltages
+    are read sample-major (``UT`` ``[B, n]``, as the sweeps write them).  Samples in
+    parallel."""
     for b in prange(V.shape[0]):
         row = V[b]
+        srow = S[b]
+        urow = UT[b]
         for k in range(row.shape[0]):
             row[k] = offset0[k]
+        for t in range(one_node.shape[0]):
+            row[one_node[t]] = one_off[t] + one_m[t] * (srow[one_col[t]] - one_s0[t])
+        for t in range(free_node.shape[0]):
+            row[free_node[t]] = free_off[t] + urow[free_sn[t]]
         for t in range(m_row.shape[0]):
             c = m_col[t]
-            row[m_row[t]] += m_val[t] * (S[b, c] - s0[c])
-        urow = UT[b]
-        for t in range(free_nodes.shape[0]):
-            row[free_nodes[t]] += urow[free_sn[t]]
+            row[m_row[t]] += m_val[t] * (srow[c] - s0[c])
+        for t in range(rest_node.shape[0]):
+            row[rest_node[t]] += urow[rest_sn[t]]
 
 
 @kernel(F64_2D, F64_2D, F64_2D, F64_2D, _jit.I32, _jit.I32, types.boolean[::1], F64_2D)

@@ -437,6 +437,9 @@ class Network:
             )
         self._free_nodes = free_nodes.astype(np.int64)
         self._free_sn = sn[free_nodes].astype(np.int64)
+        self._voltage_plan = voltage_plan(
+            p.offset, sn, self._m_row, self._m_col, self._m_val, self._s0
+        )
 
     # ------------------------------------------------------------------ solving
     def solve(
@@ -756,13 +759,9 @@ class Network:
         t["polish"] += time.perf_counter() - t2
         bk.assemble_voltages_s(
             p.offset,
-            self._m_row,
-            self._m_col,
-            self._m_val,
-            S,
+            *self._voltage_plan,
             self._s0,
-            self._free_nodes if p.n else np.zeros(0, dtype=np.int64),
-            self._free_sn if p.n else np.zeros(0, dtype=np.int64),
+            S,
             np.ascontiguousarray(U.T, dtype=np.float64) if p.n else np.zeros((Bp, 1)),
             V,
         )
@@ -1372,6 +1371,49 @@ def _injections(G: np.ndarray, base: np.ndarray | None) -> np.ndarray:
     if base is None:
         return np.asarray(G, dtype=np.float64)
     return base[:, None] + G
+
+
+def voltage_plan(
+    offset0: np.ndarray,
+    supernode: np.ndarray,
+    m_row: np.ndarray,
+    m_col: np.ndarray,
+    m_val: np.ndarray,
+    s0: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """The arguments of :func:`resbench.batch._kernels.assemble_voltages_s` between
+    ``offset0`` and ``s0``: the nodes held by one input (one entry of the offset map M
+    and not free: a DRN's input nodes), the free nodes with no entry, and the rest (M's
+    entries of the other nodes in M's order, and their free parts).  ``m_*`` are M's
+    entries in row order."""
+    n_nodes = offset0.shape[0]
+    count = np.bincount(m_row, minlength=n_nodes)
+    free = supernode >= 0
+    one = (count == 1) & ~free
+    at = np.zeros(n_nodes, dtype=np.int64)  # a node's (first) entry of M
+    at[m_row[::-1]] = np.arange(m_row.size - 1, -1, -1)
+    one_node = np.flatnonzero(one).astype(np.int64)
+    e = at[one_node]
+    one_col = m_col[e].astype(np.int64)
+    free_only = np.flatnonzero(free & (count == 0)).astype(np.int64)
+    rest = ~one[m_row]
+    rest_free = np.flatnonzero(free & (count > 0)).astype(np.int64)
+    f64 = np.float64
+    return (
+        one_node,
+        one_col,
+        m_val[e].astype(f64),
+        s0[one_col].astype(f64),
+        offset0[one_node].astype(f64),
+        free_only,
+        supernode[free_only].astype(np.int64),
+        offset0[free_only].astype(f64),
+        m_row[rest].astype(np.int64),
+        m_col[rest].astype(np.int64),
+        m_val[rest].astype(f64),
+        rest_free,
+        supernode[rest_free].astype(np.int64),
+    )
 
 
 def hub_rows(
