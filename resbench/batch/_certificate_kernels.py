@@ -139,19 +139,14 @@ def fold_csr(indptr, indices, data, grp, sig):  # pragma: no cover - compiled
 TB = 32  # side of the blocks the transposes below copy (both sides stay in cache)
 
 
-@kernel(F64_2D, INT, F64_2D)
-def transposed(v, tile, v_t):  # pragma: no cover - compiled
-    """``v[B, n]`` transposed into ``v_t[n, B]`` (blocked; the caller's buffer); returns
-    per sample the largest and smallest voltage of every ``tile`` consecutive nodes
-    ``[n_tiles, B]`` and the largest ``|v|`` ``[B]`` (node-major passes, vectorised over
-    the samples)."""
-    nb, n = v.shape
+@kernel(F64_2D, INT)
+def tile_extremes(v_t, tile):  # pragma: no cover - compiled
+    """Per sample, the largest and smallest voltage of every ``tile`` consecutive nodes
+    ``[n_tiles, B]`` of node-major ``v_t[n, B]``, and the largest ``|v|`` ``[B]``
+    (node-major passes, vectorised over the samples; the caller transposes with
+    numpy, ~5x faster than a numba loop)."""
+    n, nb = v_t.shape
     nt = (n + tile - 1) // tile
-    for b0 in range(0, nb, TB):
-        for k0 in range(0, n, TB):
-            for b in range(b0, min(nb, b0 + TB)):
-                for k in range(k0, min(n, k0 + TB)):
-                    v_t[k, b] = v[b, k]
     hi = np.empty((nt, nb))
     lo = np.empty((nt, nb))
     big = np.zeros(nb)
@@ -282,8 +277,8 @@ def _row_exact(v_t, t0_t, has_t0, fptr, fcol, fsg, fg, k, acc):  # pragma: no co
 
 @njit(cache=True)
 def _bounds(  # pragma: no cover - compiled
-    v_t, p_t, a_t, a_ok, p_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0, inv_g,
-    fptr, fcol, fsg, fg, exact_row, up, floor1, floor2,
+    v_t, p_t, a_t, a_ok, a_up, a_slack, p_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t,
+    has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2,
 ):  # fmt: skip
     """Fill ``up[n, B]`` with an upper bound of every node's total (its exact value on
     the rows summed exactly) and raise the floors to the best lower bounds.  Rows
@@ -313,6 +308,8 @@ def _bounds(  # pragma: no cover - compiled
         pr = p_t[k]
         tr = t0_t[k] if has_t0 else zero
         ar = a_t[k] if a_ok[k] else big
+        au = a_up[k]  # W |v| within round-off: a_t x a_up + a_slack bounds it
+        asl = a_slack[k]
         rd = rel[k] * d
         sk = slack[k]
         if not p_ok[k]:  # no product: the range bounds
@@ -323,7 +320,7 @@ def _bounds(  # pragma: no cover - compiled
                 m = max(max(abs(hi), abs(lo)), abs(vk))
                 t0 = tr[b]
                 e = rd * m + sk + SLACK * (2.0 * d * m + t0)
-                ur[b] = min(d * max(hi - vk, vk - lo), d * abs(vk) + ar[b]) + e + t0
+                ur[b] = min(d * max(hi - vk, vk - lo), d * abs(vk) + ar[b] * au + asl) + e + t0
                 lower = max(d * max(max(vk - hi, lo - vk), 0.0) - e, 0.0) + t0
                 floor1[b] = max(floor1[b], lower)
                 floor2[b] = max(floor2[b], lower * gk)
@@ -338,7 +335,7 @@ def _bounds(  # pragma: no cover - compiled
             t0 = tr[b]
             e = rd * m + sk + SLACK * (2.0 * d * m + t0)
             alin = abs(d * vk - pr[b])  # |sum_j g (v_k - v_j)|
-            inside = min(d * max(hi - vk, vk - lo), d * abs(vk) + ar[b]) + e
+            inside = min(d * max(hi - vk, vk - lo), d * abs(vk) + ar[b] * au + asl) + e
             upper = (alin + e if (vk >= hi) | (vk <= lo) else inside) + t0
             lower = max(alin - e, 0.0) + t0
             ur[b] = upper
@@ -386,11 +383,11 @@ def _candidates(up, inv_g, floor1, floor2):  # pragma: no cover - compiled
     return start1, node1, key1, start2, node2, key2
 
 
-@kernel(F64_2D, F64_2D, F64_2D, F64_2D, B1, B1, F64_2D, F64_2D, I64, F64, F64, F64, F64_2D,
-        BOOL, F64, I64, I64, F64, F64, B1, FLOAT, F64, F64_2D)  # fmt: skip
+@kernel(F64_2D, F64_2D, F64_2D, F64_2D, B1, F64, F64, B1, F64_2D, F64_2D, I64, F64, F64, F64,
+        F64_2D, BOOL, F64, I64, I64, F64, F64, B1, FLOAT, F64, F64_2D)  # fmt: skip
 def scale_maxima(  # pragma: no cover - compiled
-    v, v_t, p_t, a_t, a_ok, p_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0,
-    inv_g, fptr, fcol, fsg, fg, exact_row, i_floor, v_floor, up,
+    v, v_t, p_t, a_t, a_ok, a_up, a_slack, p_ok, ext_hi, ext_lo, rid, diag, rel, slack,
+    t0_t, has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, i_floor, v_floor, up,
 ):  # fmt: skip
     """Per sample: (max(i_floor, the largest total |current| at a non-ground node),
     max(v_floor, the largest total x inv_g)), the certificate's i_scale and v_scale.
@@ -402,18 +399,19 @@ def scale_maxima(  # pragma: no cover - compiled
     the node and the voltages ``ext_hi / ext_lo`` of the node range ``rid`` holding
     its neighbours): the total is exactly ``±(diag v_k - p)`` when every neighbour
     lies on one side of v_k, else between ``|diag v_k - p|`` and
-    ``min(diag max(hi - v_k, v_k - lo), diag |v_k| + a_t)`` (``a_t``, sum_j g |v_j|, on
-    the rows where ``a_ok``); rows without ``p_ok`` have no product, only the range
-    bound.  Then per sample only the nodes whose upper bound
-    reaches the best lower bound (or the floor) are summed exactly, best bound first.
+    ``min(diag max(hi - v_k, v_k - lo), diag |v_k| + a)`` (``a = a_t a_up + a_slack``
+    bounds sum_j g |v_j| on the rows where ``a_ok``: ``a_t`` may be a float32
+    product); rows without ``p_ok`` have no product, only the range bound.  Then per
+    sample only the nodes whose upper bound reaches the best lower bound (or the
+    floor) are summed exactly, best bound first.
     ``v`` is ``[B, n]``; the other 2-d arrays node-major ``[., B]``; ``up`` ``[n, B]``
     is scratch.
     """
     n, nb = v_t.shape
     floor1 = np.full(nb, i_floor)
     floor2 = v_floor.copy()
-    _bounds(v_t, p_t, a_t, a_ok, p_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t, has_t0,
-            inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2)  # fmt: skip
+    _bounds(v_t, p_t, a_t, a_ok, a_up, a_slack, p_ok, ext_hi, ext_lo, rid, diag, rel, slack,
+            t0_t, has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2)  # fmt: skip
     # a row that is a candidate in many samples is summed exactly for all of them at
     # once (vectorised), cheaper than one by one (DRN-XS: the hidden rows)
     exact_row = exact_row.copy()

@@ -67,7 +67,7 @@ from resbench.batch._certificate_kernels import (
     range_extremes,
     scale_maxima,
     source_feasibility,
-    transposed,
+    tile_extremes,
 )
 from resbench.batch.result import BatchCertificate
 from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
@@ -175,12 +175,13 @@ class _Coupling:
         u32: np.ndarray | None = None,
         absolute: bool = False,
         rows: np.ndarray | None = None,
+        single: bool = False,
     ) -> None:
         """``out += W @ u`` with each dense block's columns folded as ``fold`` says
         (None: unfolded); ``absolute``: ``u`` holds |v| and the folded blocks sum |W|'s
-        columns (``W |v|``).  ``u32``: float32 ``u`` for the dense blocks where safe.
-        ``rows`` (bool [n]): the dense blocks' rows to compute (None: all); the others
-        are left partial."""
+        columns (``W |v|``).  ``u32``: float32 ``u`` for the dense blocks where safe;
+        ``single``: the same, ``u`` converted here.  ``rows`` (bool [n]): the dense
+        blocks' rows to compute (None: all); the others are left partial."""
         if self.rest.nnz:
             r = self.rest
             csr_add_product(r.indptr, r.indices, r.data, u, out)
@@ -197,14 +198,19 @@ class _Coupling:
                     sel = None
             height = blk.r1 - blk.r0 if sel is None else sel.size
             width = blk.c1 - blk.c0 if fb is None else fb.reps.size
-            f32 = u32 is not None and blk.w32 is not None
+            f32 = (u32 is not None or single) and blk.w32 is not None
             if fb is None:
                 w = blk.w32 if f32 else blk.w
-                x = u32[blk.c0 : blk.c1] if f32 else u[blk.c0 : blk.c1]
+                x = u[blk.c0 : blk.c1]
+                if f32:
+                    x = u32[blk.c0 : blk.c1] if u32 is not None else x.astype(np.float32)
             else:
-                w = fb.summed if absolute else (fb.signed32() if f32 else fb.signed)
+                if absolute:
+                    w = fb.summed32() if f32 else fb.summed
+                else:
+                    w = fb.signed32() if f32 else fb.signed
                 x = u[fb.reps]
-                if f32 and not absolute:
+                if f32:
                     x = x.astype(np.float32)
             if sel is not None:
                 w = w[sel]  # a copy of the rows asked for, smaller than the product saved
@@ -230,11 +236,17 @@ class _FoldedBlock:
     signed: np.ndarray
     summed: np.ndarray
     _signed32: np.ndarray | None = None
+    _summed32: np.ndarray | None = None
 
     def signed32(self) -> np.ndarray:
         if self._signed32 is None:
             self._signed32 = self.signed.astype(np.float32)
         return self._signed32
+
+    def summed32(self) -> np.ndarray:
+        if self._summed32 is None:
+            self._summed32 = self.summed.astype(np.float32)
+        return self._summed32
 
 
 @dataclass
@@ -385,6 +397,8 @@ class BatchCertifier:
                 terms[blk.r0 : blk.r1] += blk.c1 - blk.c0
         self._rel64 = (terms + 4.0) * F64_PER_TERM
         self._rel32 = (terms + 4.0) * F32_PER_TERM
+        self._up32 = 1.0 + self._rel32
+        self._one = np.ones(n)
         nnz_row = np.diff(self._indptr)
         g_row_max = np.zeros(n)
         if self._data.size:
@@ -731,7 +745,8 @@ class BatchCertifier:
         sums exactly only the nodes whose upper bound can be the maximum."""
         nb, n = v.shape
         v_t = self._buffer("v_t", (n, nb))
-        tile_hi, tile_lo, big = transposed(v, TILE, v_t)
+        np.copyto(v_t, v.T)
+        tile_hi, tile_lo, big = tile_extremes(v_t, TILE)
         fold = self._fold(v, v_t)
         fptr, fcol, fsg, fg, exact_row = self._folded_rows(fold)
         p_t = self._buffer("p_t", (n, nb))
@@ -775,11 +790,17 @@ class BatchCertifier:
                 rel = np.where(pin, self._rel32, self._rel64)
                 slack = np.where(pin, self._slack32, self._slack64)
         a_ok = self._checked & ~exact_row  # W |v| bounds the KCL rows summed inexactly
+        a_up, a_slack = self._one, self._slack64
         if a_ok.any():
             a_t = self._buffer("a_t", (n, nb))
             a_t.fill(0.0)
             av_t = np.abs(v_t, out=self._buffer("av_t", (n, nb)))
-            self._w_kcl.apply_folded(fold, av_t, a_t, absolute=True)
+            # W |v| only bounds: float32 where safe, raised by its round-off bound
+            # (relative, as for the held rows, and the underflow slack)
+            a32 = float(np.max(big, initial=0.0)) * max_diag < F32_SUM_MAX
+            self._w_kcl.apply_folded(fold, av_t, a_t, absolute=True, single=a32)
+            if a32:
+                a_up, a_slack = self._up32, self._slack32
         else:
             a_t = np.zeros((1, 1))
         i_scale, v_scale = scale_maxima(
@@ -788,6 +809,8 @@ class BatchCertifier:
             p_t,
             a_t,
             a_ok,
+            a_up,
+            a_slack,
             p_ok,
             ext_hi,
             ext_lo,
