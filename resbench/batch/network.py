@@ -877,7 +877,9 @@ class Network:
         if not new.all():
             rep = np.empty(S.shape[1], dtype=np.int64)
             rep[order] = order[new][np.cumsum(new) - 1]  # each column's run's first column
-            if not equal_to_rep(S, sign, nz, rep[nz]):  # a key collision: neighbour by neighbour
+            other = nz[rep[nz] != nz]  # a representative needs no check against itself
+            if not equal_to_rep(S, sign, other, rep[other]):  # a key collision:
+                # confirm the runs neighbour by neighbour
                 cand = np.flatnonzero(~new[1:])
                 new[:] = True
                 new[cand + 1] = ~adjacent_equal(S, sign, order)[cand]
