@@ -398,7 +398,7 @@ def _polish_each(p, C, LO, HI, FFL, U, v_scale, i_scale, max_rounds):
         p.indptr, p.indices, p.data, p.diag, *(np.ascontiguousarray(a) for a in (C, LO, HI)),
         p.ff_anode, p.ff_cathode, np.ascontiguousarray(FFL), p.island, np.ascontiguousarray(U),
         v_scale, i_scale, REL_TOL, STEP_TOL, RAY_SLOPE, p.n_ff_diodes == 0 and p.n_islands == 0,
-        -1 if max_rounds is None else int(max_rounds),
+        -1 if max_rounds is None else int(max_rounds), pk.LU_MAX,
     )  # fmt: skip
     return U_new, st == pk.OPTIMAL
 

@@ -59,9 +59,9 @@ ITERATION_LIMIT = 1
 UNBOUNDED = 2  # an island's ray that no diode blocks: the ray is returned
 SINGULAR = 3  # a contracted matrix that LAPACK finds singular
 NOT_FINITE = 4  # polish_dense_batch: a sample whose start or scales are not finite
-#: the batch polish solves contracted systems of at most this many unknowns by
-#: :func:`_lu_solve`, larger ones by LAPACK; the single polish always by LAPACK (its
-#: answers stay those of the Python polish bit for bit)
+#: the batch polish (``lu_max`` of :func:`polish_dense_batch`) solves contracted
+#: systems of at most this many unknowns by :func:`_lu_solve`, larger ones by LAPACK;
+#: the single polish passes 0: always LAPACK, its answers those of the Python polish
 LU_MAX = 16
 
 
@@ -190,10 +190,10 @@ def _first_blocker(m, an, ca, w, in_w, ext, direction, min_slope):  # pragma: no
 
 
 @kernel(I64, I32, F64, F64, F64, F64, F64, I32, I32, F64, I64, F64, FLOAT, FLOAT, FLOAT, FLOAT,
-        FLOAT, BOOL, INT)  # fmt: skip
+        FLOAT, BOOL, INT, INT)  # fmt: skip
 def polish_dense(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff_limit, island,
-                 u0, vtol, vfeas, ltol, step_tol, ray_slope, bounds_first,
-                 max_iter):  # pragma: no cover - compiled  # fmt: skip
+                 u0, vtol, vfeas, ltol, step_tol, ray_slope, bounds_first, max_iter,
+                 lu_max):  # pragma: no cover - compiled  # fmt: skip
     """The exact active-set polish of :mod:`resbench.solvers.polish` (its ``_polish``,
     step for step: the same working sets, roots, anchors and ties) for small problems,
     dense, in one call.  On a circuit of a few nodes the Python version is ~100 numpy
@@ -201,23 +201,26 @@ def polish_dense(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, f
 
     ``island``: per free supernode its island or −1 (empty: none).  ``bounds_first``:
     try ``polish_bounds`` first (no free–free diodes, no islands).  ``max_iter`` < 0:
-    the default, max(100, 10 × constraints).  Returns (status, u, iterations, solves,
+    the default, max(100, 10 × constraints).  ``lu_max``: contracted systems of up to
+    that many unknowns solved by :func:`_lu_solve`, larger ones by LAPACK (0: always
+    LAPACK, as the Python polish; a run-time argument, so that both kernels share one
+    compiled :func:`_polish_one`).  Returns (status, u, iterations, solves,
     ray): status :data:`OPTIMAL`, :data:`ITERATION_LIMIT`, :data:`UNBOUNDED` (``ray``:
     the island shift, over nodes 0..n) or :data:`SINGULAR`."""
     ws = _workspace(u0.shape[0], ff_anode.shape[0])
     st, iterations, solves = _polish_one(
         indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff_limit, island, u0,
-        vtol, vfeas, ltol, step_tol, ray_slope, bounds_first, max_iter, ws, 0,
+        vtol, vfeas, ltol, step_tol, ray_slope, bounds_first, max_iter, ws, lu_max,
     )  # fmt: skip
     fl = ws[0]
     return st, fl[8].copy(), iterations, solves, fl[0].copy()
 
 
 @kernel(I64, I32, F64, F64, F64_2D, F64_2D, F64_2D, I32, I32, F64_2D, I64, F64_2D, F64, F64,
-        FLOAT, FLOAT, FLOAT, BOOL, INT)  # fmt: skip
+        FLOAT, FLOAT, FLOAT, BOOL, INT, INT)  # fmt: skip
 def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cathode, FFL, island,
-                       U, v_scale, i_scale, rel_tol, step_rel, ray_slope, bounds_first,
-                       max_iter):  # pragma: no cover - compiled  # fmt: skip
+                       U, v_scale, i_scale, rel_tol, step_rel, ray_slope, bounds_first, max_iter,
+                       lu_max):  # pragma: no cover - compiled  # fmt: skip
     """:func:`polish_dense` for every sample of a batch, in one call: the batch's exact
     finish on small problems, where grouping samples by working set (numpy calls per
     group) costs milliseconds against microseconds of arithmetic per sample.
@@ -260,7 +263,7 @@ def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cath
             status[b], _, _ = _polish_one(
                 indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ffl, island,
                 u0, rel_tol * vs, rel_tol * vs, rel_tol * i_scale[b], step_rel * vs,
-                ray_slope, bounds_first, max_iter, ws, LU_MAX,
+                ray_slope, bounds_first, max_iter, ws, lu_max,
             )  # fmt: skip
         else:
             status[b] = NOT_FINITE
@@ -270,7 +273,7 @@ def polish_dense_batch(indptr, indices, data, diag, C, LO, HI, ff_anode, ff_cath
     return out, status
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _polish_one(indptr, indices, data, diag, c, lo, hi, ff_anode, ff_cathode, ff_limit, island,
                 u0, vtol, vfeas, ltol, step_tol, ray_slope, bounds_first, max_iter, ws,
                 lu_max):  # pragma: no cover - compiled  # fmt: skip

@@ -182,6 +182,7 @@ def _polish_small(
         p.ff_limit, p.island, np.ascontiguousarray(u0, dtype=np.float64), float(vtol),
         REL_TOL * p.v_scale, REL_TOL * p.i_scale, STEP_TOL * p.v_scale, RAY_SLOPE,
         p.n_ff_diodes == 0 and p.n_islands == 0, -1 if max_iter is None else int(max_iter),
+        0,  # LAPACK for every solve: the Python polish's arithmetic
     )  # fmt: skip
     if status == pk.UNBOUNDED:
         raise _unbounded(p, ray)
