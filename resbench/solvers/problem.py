@@ -251,7 +251,7 @@ def compile_problem(circuit: Circuit, *, gmin: float = 0.0) -> Problem:
         v_scale, i_scale = _scales(circuit, supernode, offset, diag, c)  # relative tolerances
         start = np.clip(np.divide(c, diag, out=np.zeros(n), where=diag > 0), lo, hi)
     else:  # infinite bounds, no constraints; the scales, bounds and start in one pass
-        lo, hi, start = (_memory.empty(n, np.float64) for _ in range(3))
+        (lo, start), hi = f.spare, _memory.empty(n, np.float64)
         ff_anode = ff_cathode = np.zeros(0, dtype=np.int32)
         ff_limit, ff_diode = np.zeros(0), np.zeros(0, dtype=np.int64)
         v_scale, i_scale = _scales(circuit, supernode, offset, diag, c, (lo, hi, start))
@@ -359,7 +359,9 @@ class _Folded(NamedTuple):
     diagonal and the injection, and for :func:`_problem_kernels.all_grounded` the
     supernodes with a resistor to a fixed node (when ``marked``), the union–find
     forest of the free–free graph with its number of groups, and each supernode's rank
-    (its number in colour order, by its first number)."""
+    (its number in colour order, by its first number).  ``spare``: two float64 arrays
+    of one entry per supernode whose memory held scratch (dead once
+    :func:`_problem_kernels.all_grounded` has run): buffers for ``lo`` and ``start``."""
 
     supernode: np.ndarray
     indptr: np.ndarray
@@ -372,6 +374,7 @@ class _Folded(NamedTuple):
     parent: np.ndarray
     n_groups: int
     rank: np.ndarray
+    spare: tuple[np.ndarray, np.ndarray]
 
 
 def _mark_held(m: int, m_ff: int, n: int) -> bool:
@@ -397,7 +400,12 @@ def _fold_resistors(
     m = len(res)
     if m >= 2**31 - 1:  # the kernels number resistors with int32
         raise CircuitError(f"too many resistors ({m:,}): at most {2**31 - 2:,} are supported")
-    deg, head, color, parent, mark = _memory.workspace(*[(n, np.int32)] * 4, (n + 1, np.int32))
+    # scratch in buffers that later take lo (deg, head: dead after renumber) and the
+    # start (color, parent: dead after the island check): fewer fresh pages
+    spare = (_memory.empty(n, np.float64), _memory.empty(n, np.float64))
+    deg, head = spare[0].view(np.int32)[:n], spare[0].view(np.int32)[n:]
+    color, parent = spare[1].view(np.int32)[:n], spare[1].view(np.int32)[n:]
+    mark = _memory.empty(n + 1, np.int32)
     lists = _memory.empty(2 * m, np.int32)  # the edge lists (low, nxt), then the indices
     low, nxt = lists[:m], lists[m:]
     m_ff, n_colors, n_groups = setup_kernels.order_supernodes(
@@ -432,8 +440,9 @@ def _fold_resistors(
         data,
     )
     return _Folded(
-        new_supernode, indptr, indices, data, diag, c, held, mark_held, parent, n_groups, color
-    )
+        new_supernode, indptr, indices, data, diag, c, held, mark_held, parent, n_groups, color,
+        spare,
+    )  # fmt: skip
 
 
 def _add_current_sources(circuit: Circuit, supernode: np.ndarray, n: int, c: np.ndarray) -> None:
