@@ -644,8 +644,7 @@ class BatchCertifier:
         v = self._check(voltages)
         nb = v.shape[0]
         vval, ival = self._source_values(nb, values, vsource_values, isource_values)
-        bad = ~np.all(np.isfinite(v), axis=1)
-        bad |= ~np.all(np.isfinite(vval), axis=1) | ~np.all(np.isfinite(ival), axis=1)
+        bad = _non_finite_rows(v) | _non_finite_rows(vval) | _non_finite_rows(ival)
         if bad.any():
             v, vval, ival = v.copy(), vval.copy(), ival.copy()
             v[bad], vval[bad], ival[bad] = 0.0, 0.0, 0.0
@@ -872,6 +871,17 @@ class BatchCertifier:
             kcl[b] = np.max(np.abs(rb[1:]), initial=0.0)
             compl[b] = np.max(np.maximum(-dv[b], 0.0) * x_dio[b], initial=0.0)
         return x_free, x_dio, kcl, compl
+
+
+def _non_finite_rows(x: np.ndarray) -> np.ndarray:
+    """bool [B]: the rows of ``x[B, m]`` holding NaN or inf.  A row's sum is finite
+    when all its values are (one fast pass, no [B, m] temporary); only rows whose sum
+    is not (NaN, inf, or finite values that overflow it) are checked value by value."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        suspect = ~np.isfinite(x.sum(axis=1))
+    if suspect.any():
+        suspect[suspect] = ~np.all(np.isfinite(x[suspect]), axis=1)
+    return suspect
 
 
 def _fail_non_finite(cert: BatchCertificate, bad: np.ndarray) -> None:
