@@ -796,15 +796,20 @@ def source_feasibility(v, fa, fb, vval):  # pragma: no cover - compiled
     return out
 
 
-@kernel(I32, I32, F64, F64_2D, F64_2D)
-def csr_add_product(indptr, indices, data, u, out):  # pragma: no cover - compiled
-    """``out += A u`` for a CSR matrix A (``indptr, indices, data``) and node-major
-    ``u[n, B]``, in place (no temporary as large as the batch), vectorised over B."""
+@kernel(I32, I32, F64, F64_2D, F64_2D, BOOL)
+def csr_add_product(indptr, indices, data, u, out, absolute):  # pragma: no cover - compiled
+    """``out += A u`` (``absolute``: ``A |u|``) for a CSR matrix A (``indptr, indices,
+    data``) and node-major ``u[n, B]``, in place (no temporary as large as the batch),
+    vectorised over B."""
     nb = u.shape[1]
     for r in range(indptr.shape[0] - 1):
         orow = out[r]
         for p in range(indptr[r], indptr[r + 1]):
             g = data[p]
             urow = u[indices[p]]
-            for b in range(nb):
-                orow[b] += g * urow[b]
+            if absolute:
+                for b in range(nb):
+                    orow[b] += g * abs(urow[b])
+            else:
+                for b in range(nb):
+                    orow[b] += g * urow[b]

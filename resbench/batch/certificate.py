@@ -178,13 +178,14 @@ class _Coupling:
         single: bool = False,
     ) -> None:
         """``out += W @ u`` with each dense block's columns folded as ``fold`` says
-        (None: unfolded); ``absolute``: ``u`` holds |v| and the folded blocks sum |W|'s
-        columns (``W |v|``).  ``u32``: float32 ``u`` for the dense blocks where safe;
-        ``single``: the same, ``u`` converted here.  ``rows`` (bool [n]): the dense
-        blocks' rows to compute (None: all); the others are left partial."""
+        (None: unfolded); ``absolute``: ``W |u|`` (the folded blocks sum |W|'s columns;
+        |u| taken of the columns read only).  ``u32``: float32 ``u`` for the dense
+        blocks where safe; ``single``: the same, ``u`` converted here.  ``rows`` (bool
+        [n]): the dense blocks' rows to compute (None: all); the others are left
+        partial."""
         if self.rest.nnz:
             r = self.rest
-            csr_add_product(r.indptr, r.indices, r.data, u, out)
+            csr_add_product(r.indptr, r.indices, r.data, u, out, absolute)
         for i, blk in enumerate(self.blocks):
             fb = fold.block(self, i) if fold is not None else None
             if fb is not None and fb.reps.size == 0:
@@ -212,6 +213,8 @@ class _Coupling:
                 x = u[fb.reps]
                 if f32:
                     x = x.astype(np.float32)
+            if absolute:
+                x = np.abs(x)
             if sel is not None:
                 w = w[sel]  # a copy of the rows asked for, smaller than the product saved
             with _one_blas_thread(height * width * u.shape[1]):
@@ -793,11 +796,10 @@ class BatchCertifier:
         if a_ok.any():
             a_t = self._buffer("a_t", (n, nb))
             a_t.fill(0.0)
-            av_t = np.abs(v_t, out=self._buffer("av_t", (n, nb)))
             # W |v| only bounds: float32 where safe, raised by its round-off bound
             # (relative, as for the held rows, and the underflow slack)
             a32 = float(np.max(big, initial=0.0)) * max_diag < F32_SUM_MAX
-            self._w_kcl.apply_folded(fold, av_t, a_t, absolute=True, single=a32)
+            self._w_kcl.apply_folded(fold, v_t, a_t, absolute=True, single=a32)
             if a32:
                 a_up, a_slack = self._up32, self._slack32
         else:
