@@ -24,16 +24,21 @@ and ``W |v|`` (folded too).  Only the nodes whose upper bound can be the maximum
 summed exactly, on the folded rows (branch and bound, in ``_certificate_kernels``).
 The rows of nodes held by grounded sources (a DRN's inputs, whose columns do not
 fold) are multiplied in float32 when their currents are not asked for: they only
-bound, with the round-off bound ``(width + 4) 1.2e-7 diag max|v|`` added.
+bound, with the round-off bound ``(width + 4) 1.2e-7 diag max|v|`` added; and only
+the rows whose range bound can reach a sample's scale (against one-sided lower
+bounds that need no product), the others keeping their range bounds (DRN-1H, batch
+256: about 860 of 1568 rows).  ``W |v|`` is multiplied in float32 too where safe,
+raised by the same relative bound.
 Clusters of one node or one branch (grounded sources, diodes to ground, a floating
 source between two otherwise free nodes) are balanced in closed form per sample; a
 sample holding any other cluster has its unknown currents chosen by the scalar code
 (:func:`resbench.certificate._unknown_currents`), correct and slower.
 
 Cost per batch: one float64 product over the folded columns for the KCL rows (and
-one for ``W |v|`` where a row needs it), one product for the rows of nodes held by
-grounded sources (float32 unless their currents are asked for), and O(B n) numba
-passes.  Memory: O(B n) (:meth:`BatchCertifier.estimate_bytes`) plus the matrices
+a float32 one for ``W |v|`` where a row needs it), one product for the rows of nodes
+held by grounded sources that can hold a scale (float32 unless their currents are
+asked for), and O(B n) numba passes.  Memory: O(B n)
+(:meth:`BatchCertifier.estimate_bytes`) plus the matrices
 (:attr:`BatchCertifier.setup_bytes`) and the folded copies of the batches' column
 patterns (a few kept); no per-sample copy of the circuit.
 
