@@ -80,6 +80,14 @@ SERIAL_BELOW = 1 << 18  # a block with fewer (samples × (nodes + inputs)) runs 
 # can wait ms for a descheduled worker (measured: batch 32 on 2 busy cores, 4-6x slower)
 HUB_MIN_DEG = 32  # rows with at least this many entries are summed by push in the batch
 # sweeps when their order allows (hub_rows): a DRN's output nodes
+PASS_PARALLEL = 1 << 20  # a pass over fewer entries (the input scan, its check, the
+# chunk pass, the voltage assembly) runs on one thread even in a parallel block: each
+# parallel region waits for a worker, ~10-50 us on a quiet machine and ms when the
+# other core is busy, more than such a pass gains (DRN-XS at batch 256: 6 regions)
+GEMM_PARALLEL = 1 << 25  # multiply-adds under which the batch's input GEMM runs on one
+# BLAS thread (as the certificate's products): waking BLAS's second thread costs more
+# than it saves there, ms on a busy machine (DRN-1H at batch 256, 54 folded columns:
+# 14M multiply-adds)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
 
@@ -692,16 +700,17 @@ class Network:
             Qc = np.empty((nch, p.n, width), dtype=dt)
             Uc = np.empty((nch, p.n, width), dtype=dt)
             qmax = np.empty(Bp)
-            bk.prepare_chunks(
-                np.ascontiguousarray(G, dtype=dt),
-                base if base is not None else np.zeros(p.n),
-                self._inv_diag,
-                np.ascontiguousarray(lo, dtype=np.float64),
-                np.ascontiguousarray(hi, dtype=np.float64),
-                Qc,
-                Uc,
-                qmax,
-            )
+            with _one_thread(G.size < PASS_PARALLEL):
+                bk.prepare_chunks(
+                    np.ascontiguousarray(G, dtype=dt),
+                    base if base is not None else np.zeros(p.n),
+                    self._inv_diag,
+                    np.ascontiguousarray(lo, dtype=np.float64),
+                    np.ascontiguousarray(hi, dtype=np.float64),
+                    Qc,
+                    Uc,
+                    qmax,
+                )
             v_scale = self._v_scales(S, dS, None, vmax=vmax, qmax=qmax)
         else:
             v_scale = self._v_scales(S, dS, Cn, vmax=vmax)
@@ -757,14 +766,15 @@ class Network:
             status[b] = FAILED
             messages[offset + b] = self._infeasible_message(S[b])
         t["polish"] += time.perf_counter() - t2
-        bk.assemble_voltages_s(
-            p.offset,
-            *self._voltage_plan,
-            self._s0,
-            S,
-            np.ascontiguousarray(U.T, dtype=np.float64) if p.n else np.zeros((Bp, 1)),
-            V,
-        )
+        with _one_thread(V.size + B * self._m_row.size < PASS_PARALLEL):
+            bk.assemble_voltages_s(
+                p.offset,
+                *self._voltage_plan,
+                self._s0,
+                S,
+                np.ascontiguousarray(U.T, dtype=np.float64) if p.n else np.zeros((Bp, 1)),
+                V,
+            )
         V[infeasible] = np.nan
 
     def _inject(self, S: np.ndarray, dS: np.ndarray | None, dt: np.dtype) -> np.ndarray:
@@ -811,7 +821,9 @@ class Network:
             ST = S.T if dt == np.float64 else S.astype(dt).T  # (BLAS reads it transposed)
             return Ad @ ST, self._c_fixed, None
         Af, ST, vmax = self._folded_scan(S, dt)
-        return Af @ ST, self._c_fixed, vmax
+        with _blas_one_thread(Af.shape[0] * Af.shape[1] * ST.shape[1] < GEMM_PARALLEL):
+            G = Af @ ST
+        return G, self._c_fixed, vmax
 
     def _paired(self, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(A_p, X) with A_p Xᵀ = A Sᵀ for a few samples: when every sample's inputs come
@@ -857,9 +869,10 @@ class Network:
 
         A = self._A_dense
         S = np.ascontiguousarray(S, dtype=np.float64)
-        sign, keys, vmax = scan_columns(
-            S, self._probe_vector(S.shape[0]), self._v_cols, bool(self._v_mask.all())
-        )
+        with _one_thread(S.size < PASS_PARALLEL):
+            sign, keys, vmax = scan_columns(
+                S, self._probe_vector(S.shape[0]), self._v_cols, bool(self._v_mask.all())
+            )
         if not np.isfinite(keys).all() and not all_finite(S):  # (callers check first)
             raise InputError("input values must be finite")
         nz = np.flatnonzero(sign != 0.0)
@@ -878,7 +891,9 @@ class Network:
             rep = np.empty(S.shape[1], dtype=np.int64)
             rep[order] = order[new][np.cumsum(new) - 1]  # each column's run's first column
             other = nz[rep[nz] != nz]  # a representative needs no check against itself
-            if not equal_to_rep(S, sign, other, rep[other]):  # a key collision:
+            with _one_thread(S.size < PASS_PARALLEL):
+                same = equal_to_rep(S, sign, other, rep[other])
+            if not same:  # a key collision:
                 # confirm the runs neighbour by neighbour
                 cand = np.flatnonzero(~new[1:])
                 new[:] = True
@@ -1333,6 +1348,31 @@ class Network:
                 V, S, rtol=rtol, currents=currents
             )
         return self._certifier
+
+
+_BLAS_LIBS: list | None = None  # threadpoolctl's BLAS controllers, found on first use
+
+
+@contextlib.contextmanager
+def _blas_one_thread(on: bool) -> Iterator[None]:
+    """BLAS on the calling thread only inside the block, when ``on`` (its own thread
+    count calls, ~1 us: threadpoolctl's limit() re-reads every library's info, ~30 us)."""
+    global _BLAS_LIBS
+    if not on:
+        yield
+        return
+    if _BLAS_LIBS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_LIBS = [lc for lc in ThreadpoolController().lib_controllers if lc.user_api == "blas"]
+    before = [lc.get_num_threads() for lc in _BLAS_LIBS]
+    for lc in _BLAS_LIBS:
+        lc.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lc, n in zip(_BLAS_LIBS, before, strict=True):
+            lc.set_num_threads(n)
 
 
 @contextlib.contextmanager
