@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -426,27 +427,45 @@ class Network:
         self._needs_dS = bool(
             self._var_bounds or self._var_ff or self._check_dio.size or self._fixed_moving.size
         )
-        # ---- sweep arrays (shared by every sample)
-        from resbench.solvers.cd import sweep_arrays
-
-        # (islands take the single solver per sample: their diag can be 0)
-        self._sweep = sweep_arrays(p) if p.n and not p.n_islands else None
-        self._hubs = hub_rows(self._sweep.deg, self._sweep.idx) if self._sweep else None
-        self._inv_diag = np.divide(1.0, p.diag, out=np.zeros(p.n), where=p.diag > 0)
-        # warm starts: node → supernode averaging
+        # sweep arrays, hub rows and the warm-start averaging are built on first use
+        # (cached properties below): a .dc sweep of a diode needs none of them
         free_nodes = np.flatnonzero(sn >= 0)
-        cnt = np.bincount(sn[free_nodes], minlength=p.n)
-        if small:
-            self._avg = np.zeros((p.n, n_nodes))
-            self._avg[sn[free_nodes], free_nodes] = 1.0 / cnt[sn[free_nodes]]
-        else:
-            self._avg = sp.csr_matrix(
-                (1.0 / cnt[sn[free_nodes]], (sn[free_nodes], free_nodes)), shape=(p.n, n_nodes)
-            )
+        self._inv_diag = np.divide(1.0, p.diag, out=np.zeros(p.n), where=p.diag > 0)
         self._free_nodes = free_nodes.astype(np.int64)
         self._free_sn = sn[free_nodes].astype(np.int64)
         self._voltage_plan = voltage_plan(
             p.offset, sn, self._m_row, self._m_col, self._m_val, self._s0
+        )
+
+    @functools.cached_property
+    def _sweep(self):
+        """The sweep arrays shared by every sample (None: no free node, or islands, which
+        take the single solver per sample: their diag can be 0)."""
+        from resbench.solvers.cd import sweep_arrays
+
+        p = self._problem
+        return sweep_arrays(p) if p.n and not p.n_islands else None
+
+    @functools.cached_property
+    def _hubs(self):
+        """The sweeps' hub rows (:func:`hub_rows`), None without sweep arrays."""
+        sw = self._sweep
+        return hub_rows(sw.deg, sw.idx) if sw is not None else None
+
+    @functools.cached_property
+    def _avg(self):
+        """Warm starts: the node → supernode averaging map ``[n, n_nodes]`` (dense on
+        small circuits, CSR otherwise)."""
+        p, n_nodes = self._problem, self.circuit.n_nodes
+        sn = p.supernode
+        free_nodes = np.flatnonzero(sn >= 0)
+        cnt = np.bincount(sn[free_nodes], minlength=p.n)
+        if n_nodes <= SMALL_MAPS:
+            avg = np.zeros((p.n, n_nodes))
+            avg[sn[free_nodes], free_nodes] = 1.0 / cnt[sn[free_nodes]]
+            return avg
+        return sp.csr_matrix(
+            (1.0 / cnt[sn[free_nodes]], (sn[free_nodes], free_nodes)), shape=(p.n, n_nodes)
         )
 
     # ------------------------------------------------------------------ solving
@@ -675,6 +694,7 @@ class Network:
             t["sweep"] += time.perf_counter() - t0
             return
         from resbench.batch import _kernels as bk
+        from resbench.batch.polish import PER_SAMPLE_MAX
 
         # pad to whole chunks (copies of the last sample, never reported)
         Bp = B if B < SINGLE_BELOW and dt == np.float64 else -(-B // bk.CW) * bk.CW
@@ -732,6 +752,11 @@ class Network:
             st = np.zeros(Bp, dtype=np.int64)
             sw = np.zeros(Bp, dtype=np.int64)
             om = 1.0
+        elif p.n_ff_diodes and p.n <= PER_SAMPLE_MAX and ws is None:
+            # tiny problems with free–free diodes (a .dc sweep of a diode): every sample
+            # is polished below, and the polish is exact from any feasible start, so the
+            # sweeps would only cost time (0 sweeps reported)
+            U, st, sw, om = U0, np.full(Bp, bk.CONVERGED), np.zeros(Bp, np.int64), 1.0
         elif fused:
             U, st, sw, om = self._sweep_chunks(
                 Qc, Uc, lo, hi, ffl, v_scale, infeasible, dt, tol, max_sweeps, omega
@@ -749,8 +774,8 @@ class Network:
         t["sweep"] += t2 - t1
         st, sw, infeasible = st[:B], sw[:B], infeasible[:B]
         sweeps[:] = sw
-        for b in range(B):
-            status[b] = CONVERGED if st[b] == bk.CONVERGED else SWEEP_LIMIT
+        status[:] = SWEEP_LIMIT
+        status[st == bk.CONVERGED] = CONVERGED
         # as solve_cd: polish with free–free diodes, without convergence, or after slow
         # convergence (ω raised or > 50 sweeps) on a small problem
         slow = (sw > _SLOW_SWEEPS) | (om > 1.0)
@@ -1243,17 +1268,19 @@ class Network:
 
         p = self._problem
 
-        def sub(a: np.ndarray) -> np.ndarray:
-            return a[:, idx] if a.shape[1] > 1 else a
+        every = idx.size == U.shape[1]  # every sample (a .dc sweep with diodes): no copies
 
-        Cb, vb = Cn[:, idx], v_scale[idx]
+        def sub(a: np.ndarray) -> np.ndarray:
+            return a[:, idx] if a.shape[1] > 1 and not every else a
+
+        Cb, vb = (Cn, v_scale) if every else (Cn[:, idx], v_scale[idx])
         Ub, okb = polish_batch(
             p,
             Cb,
             sub(lo),
             sub(hi),
             sub(ffl),
-            U[:, idx],
+            U if every else U[:, idx],
             vb,
             sample_i_scales(p, Cb, vb),
             max_rounds=None,
@@ -1316,11 +1343,15 @@ class Network:
             pick = np.unique(np.linspace(0, B - 1, num=min(k, B)).round().astype(np.int64))
         if currents:
             pick = np.arange(B)
-        pick = pick[np.all(np.isfinite(V[pick]), axis=1)] if pick.size else pick
+        if pick.size == B and np.isfinite(V.sum(axis=1)).all():
+            pass  # every sample, every voltage finite (one pass; an overflowing sum → below)
+        elif pick.size:
+            pick = pick[np.all(np.isfinite(V[pick]), axis=1)]
         if pick.size == 0:
             return None if certify is False else _empty_certificate(B), None, None
         certifier = self._get_certifier()
-        part = certifier(V[pick], S[pick], rtol, currents)
+        every = pick.size == B  # no copies of V and S
+        part = certifier(V if every else V[pick], S if every else S[pick], rtol, currents)
         cert = _empty_certificate(B)
         for f in BatchCertificate.PER_SAMPLE:
             getattr(cert, f)[pick] = getattr(part, f)
