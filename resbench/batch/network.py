@@ -1081,37 +1081,58 @@ class Network:
         return out.astype(U0.dtype, copy=False)
 
     def _sweeps_singly(self, Qn, Cn, lo, hi, ffl, U0, v_scale, infeasible, tol, max_sweeps, omega):
-        """A batch of a few samples: the single solver's kernel per sample (a chunk of 8
-        would sweep padding), on the shared sweep arrays with the sample's own fields."""
+        """A batch of a few samples: the single solver's sweeps per sample (a chunk of 8
+        would sweep padding), on the shared sweep arrays with the sample's own fields.
+
+        The loop of :func:`resbench.solvers.cd.run_sweeps` (same kernel, chunks and ω
+        updates: the same sweeps bit for bit) without what the batch discards: the
+        sample's full reduced problem (its current scale) and the final KCL residual."""
         from resbench.batch import _kernels as bk
-        from resbench.solvers.cd import run_sweeps
+        from resbench.solvers import _kernels as kernels
+        from resbench.solvers.cd import _CHUNK, update_omega
 
         n, B = U0.shape
         U = U0.copy()
         st = np.full(B, bk.PENDING, dtype=np.int64)
         sw = np.zeros(B, dtype=np.int64)
         om_max = 1.0
+        base = self._sweep
+        bounded = bool(base.bounded or self._var_bounds)
+        p = self._problem
+        col = lambda a, b: np.ascontiguousarray(a[:, b if a.shape[1] > 1 else 0])  # noqa: E731
         for b in range(B):
             if infeasible[b]:
                 continue
-            q = self._sample_problem(b, Cn, lo, hi, ffl, v_scale)
-            arrays = self._sweep._replace(
+            ff = col(ffl, b) if ffl.size else p.ff_limit
+            sargs = base._replace(
                 q=np.ascontiguousarray(Qn[:, b]),
-                lo=q.lo,
-                hi=q.hi,
-                bounded=bool(self._sweep.bounded or self._var_bounds),
-                in_limit=q.in_limit,
-                out_limit=q.out_limit,
+                lo=col(lo, b),
+                hi=col(hi, b),
+                bounded=bounded,
+                in_limit=ff[self._in_order] if ff.size else p.in_limit,
+                out_limit=ff[self._out_order] if ff.size else p.out_limit,
             )
             u = np.ascontiguousarray(U[:, b])
-            status, sweeps, _, _, om = run_sweeps(
-                q,
-                u,
-                tol=tol,
-                max_sweeps=max_sweeps,
-                omega="auto" if omega == 0.0 else omega,
-                arrays=arrays,
-            )
+            tol_v = tol * float(v_scale[b])
+            if omega != 0.0:
+                om = float(omega)
+                status, sweeps, _, _ = kernels.cd_sweeps(
+                    *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN)
+                )
+            else:
+                om, sweeps, status = 1.0, 0, kernels.CD_SWEEP_LIMIT
+                hist = np.zeros(_CHUNK)
+                state = np.zeros(kernels.STATE_LEN)
+                while sweeps < max_sweeps:
+                    k = min(_CHUNK, max_sweeps - sweeps)
+                    status, done, _, _ = kernels.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
+                    sweeps += done
+                    if status == kernels.CD_CONVERGED:
+                        break
+                    half = done // 2
+                    if half >= 2 and hist[half - 1] > 0:
+                        rate = (hist[done - 1] / hist[half - 1]) ** (1.0 / (done - half))
+                        om = update_omega(om, rate)
             U[:, b] = u
             st[b] = bk.CONVERGED if status == 0 else bk.SWEEP_LIMIT
             sw[b] = sweeps
@@ -1408,13 +1429,18 @@ def _blas_one_thread(on: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _one_thread(on: bool) -> Iterator[None]:
-    """numba's kernels on the calling thread only inside the block, when ``on``."""
+    """numba's kernels on the calling thread only inside the block, when ``on`` (a
+    block nested in another that already set one thread sets nothing: each set costs
+    µs, paid several times per call on a tiny batch)."""
     if not on:
         yield
         return
     import numba
 
     before = numba.get_num_threads()
+    if before == 1:
+        yield
+        return
     numba.set_num_threads(1)
     try:
         yield
