@@ -250,9 +250,9 @@ class Network:
         # ---- offsets: one union–find probe per input voltage source (the structure
         # does not depend on values, so the offsets are linear in the link values)
         vs, res, ind = c.vsources, c.resistors, c.inductors
-        shorts = np.flatnonzero(res.value == 0.0)
-        la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64)
-        lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64)
+        shorts = (res.value == 0.0).nonzero()[0]
+        la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64, copy=False)
+        lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64, copy=False)
         rows, cols, vals = [], [], []
         for col, j in self._v_in:
             probe = np.zeros(la.shape[0])
@@ -265,7 +265,7 @@ class Network:
                     "samples; remove it from the inputs (or break the loop)",
                     elements=[vs.names[j]],
                 )
-            nz = np.flatnonzero(off)
+            nz = off.nonzero()[0]
             rows.append(nz)
             cols.append(np.full(nz.size, col))
             vals.append(off[nz])
@@ -284,19 +284,19 @@ class Network:
         sn = p.supernode
         # ---- K: node offsets → free-node injections (resistors, gmin), only the columns
         # of nodes that move with an input
-        ra, rb = res.a.astype(np.int64), res.b.astype(np.int64)
+        ra, rb = res.a.astype(np.int64, copy=False), res.b.astype(np.int64, copy=False)
         keep = (touched[ra] | touched[rb]) & (res.value > 0) & (sn[ra] != sn[rb])
         ka, kb, g = ra[keep], rb[keep], 1.0 / res.value[keep]
         kr, kc, kv = [], [], []
         for own, other in ((ka, kb), (kb, ka)):
             free = sn[own] >= 0
-            i = sn[own][free].astype(np.int64)
+            i = sn[own][free].astype(np.int64, copy=False)
             kr += [i, i]
             kc += [own[free], other[free]]
             kv += [-g[free], g[free]]
         if self.gmin > 0:
-            members = np.flatnonzero(touched & (sn >= 0))
-            kr.append(sn[members].astype(np.int64))
+            members = (touched & (sn >= 0)).nonzero()[0]
+            kr.append(sn[members].astype(np.int64, copy=False))
             kc.append(members)
             kv.append(np.full(members.size, -self.gmin))
         k_val = cat(kv) if kv else np.zeros(0)
@@ -342,7 +342,7 @@ class Network:
         self._c_fixed = p.c - np.asarray(A @ self._s0) if p.n else np.zeros(0)
         # ---- diodes: per-diode ob − oa, and which of them move with an input
         dio = c.diodes
-        da, db = dio.a.astype(np.int64), dio.b.astype(np.int64)
+        da, db = dio.a.astype(np.int64, copy=False), dio.b.astype(np.int64, copy=False)
         sa, sb = sn[da], sn[db]
         moving = touched[da] | touched[db]
         if small:
@@ -351,9 +351,9 @@ class Network:
             self._D = (self._M[db] - self._M[da]).tocsr() if len(dio) else sp.csr_matrix((0, nin))
         self._dio_base = p.offset[db] - p.offset[da]  # ob − oa at s₀
         const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
-        self._check_dio = np.flatnonzero(const & moving)  # v_a ≤ v_c to check per sample
-        hi_var = np.flatnonzero((sa >= 0) & (sb < 0) & moving)  # u[sa] ≤ ob − oa
-        lo_var = np.flatnonzero((sa < 0) & (sb >= 0) & moving)  # u[sb] ≥ oa − ob
+        self._check_dio = (const & moving).nonzero()[0]  # v_a ≤ v_c to check per sample
+        hi_var = ((sa >= 0) & (sb < 0) & moving).nonzero()[0]  # u[sa] ≤ ob − oa
+        lo_var = ((sa < 0) & (sb >= 0) & moving).nonzero()[0]  # u[sb] ≥ oa − ob
         self._hi_var, self._lo_var = hi_var, lo_var
         self._var_bounds = bool(hi_var.size or lo_var.size)
         if self._var_bounds:
@@ -369,7 +369,7 @@ class Network:
         self._in_order = np.argsort(p.ff_cathode, kind="stable")
         self._out_order = np.argsort(p.ff_anode, kind="stable")
         # ---- per sample v_scale: fixed voltages, constant source values
-        self._fixed_nodes = np.flatnonzero(sn < 0)
+        self._fixed_nodes = (sn < 0).nonzero()[0]
         fixed_moving = touched[self._fixed_nodes]
         self._fixed_const_max = float(
             np.max(np.abs(p.offset[self._fixed_nodes[~fixed_moving]]), initial=0.0)
@@ -382,12 +382,12 @@ class Network:
         if fm.size:
             if small:
                 sub = Mr[fm]
-                one = np.flatnonzero((sub != 0.0).sum(axis=1) == 1)
+                one = ((sub != 0.0).sum(axis=1) == 1).nonzero()[0]
                 col = np.argmax(sub[one] != 0.0, axis=1)
                 sign = sub[one, col]
             else:
                 sub = Mr[fm]
-                one = np.flatnonzero(np.diff(sub.indptr) == 1)
+                one = (np.diff(sub.indptr) == 1).nonzero()[0]
                 col = sub.indices[sub.indptr[one]]
                 sign = sub.data[sub.indptr[one]]
             v_in = np.zeros(nin, dtype=bool)
@@ -399,9 +399,9 @@ class Network:
         self._M_fixed_moving = Mr[self._fixed_moving]
         if small:  # the COO entries in CSR order (row-major), as tocoo() gives them
             order = np.lexsort((m_col, m_row))
-            self._m_row = m_row[order].astype(np.int64)
-            self._m_col = m_col[order].astype(np.int64)
-            self._m_val = m_val[order].astype(np.float64)
+            self._m_row = m_row[order].astype(np.int64, copy=False)
+            self._m_col = m_col[order].astype(np.int64, copy=False)
+            self._m_val = m_val[order].astype(np.float64, copy=False)
         else:
             Mc = self._M.tocoo()
             self._m_row = Mc.row.astype(np.int64)
@@ -411,15 +411,6 @@ class Network:
         in_v[[j for _, j in self._v_in]] = True
         self._vs_const_max = float(np.max(np.abs(vs.value[~in_v]), initial=0.0))
         self._v_cols = np.array([col for col, _ in self._v_in], dtype=np.int64)
-        self._in_columns = tuple(
-            np.array(x, dtype=np.int64).reshape(-1)
-            for x in (
-                [c for c, _ in self._v_in],
-                [j for _, j in self._v_in],
-                [c for c, _ in self._i_in],
-                [j for _, j in self._i_in],
-            )
-        )  # input columns and their V / I source indices
         self._paired_maps: dict[str, np.ndarray] = {}
         self._v_mask = np.zeros(nin, dtype=bool)
         self._v_mask[self._v_cols] = True
@@ -429,12 +420,23 @@ class Network:
         )
         # sweep arrays, hub rows and the warm-start averaging are built on first use
         # (cached properties below): a .dc sweep of a diode needs none of them
-        free_nodes = np.flatnonzero(sn >= 0)
         self._inv_diag = np.divide(1.0, p.diag, out=np.zeros(p.n), where=p.diag > 0)
-        self._free_nodes = free_nodes.astype(np.int64)
-        self._free_sn = sn[free_nodes].astype(np.int64)
         self._voltage_plan = voltage_plan(
             p.offset, sn, self._m_row, self._m_col, self._m_val, self._s0
+        )
+
+    @functools.cached_property
+    def _in_columns(self) -> tuple[np.ndarray, ...]:
+        """The input columns and their V / I source indices (vcol, vidx, icol, iidx):
+        one Solution's circuit per ``solve`` (built on first use: a batch needs none)."""
+        return tuple(
+            np.array(x, dtype=np.int64).reshape(-1)
+            for x in (
+                [c for c, _ in self._v_in],
+                [j for _, j in self._v_in],
+                [c for c, _ in self._i_in],
+                [j for _, j in self._i_in],
+            )
         )
 
     @functools.cached_property
@@ -458,7 +460,7 @@ class Network:
         small circuits, CSR otherwise)."""
         p, n_nodes = self._problem, self.circuit.n_nodes
         sn = p.supernode
-        free_nodes = np.flatnonzero(sn >= 0)
+        free_nodes = (sn >= 0).nonzero()[0]
         cnt = np.bincount(sn[free_nodes], minlength=p.n)
         if n_nodes <= SMALL_MAPS:
             avg = np.zeros((p.n, n_nodes))
@@ -603,7 +605,7 @@ class Network:
         t_end = time.perf_counter()
         if cert is not None:
             bad = cert.checked & ~cert.ok & (status == CONVERGED)
-            for b in np.flatnonzero(bad):
+            for b in bad.nonzero()[0]:
                 status[b] = NOT_CERTIFIED
                 messages[b] = (
                     f"the certificate rejected the answer: feasibility {cert.feasibility[b]:.3g} V,"
@@ -781,13 +783,13 @@ class Network:
         slow = (sw > _SLOW_SWEEPS) | (om > 1.0)
         need = (st != bk.CONVERGED) | (p.n_ff_diodes > 0) | (slow & (p.n <= SMALL_PROBLEM))
         need &= ~infeasible
-        idx = np.flatnonzero(need & (p.n > 0))
+        idx = (need & (p.n > 0)).nonzero()[0]
         if idx.size:
             if Cn is None:  # the fused pass did not store c: form it for these samples
                 Cn = np.zeros((p.n, Bp))
                 Cn[:, idx] = _injections(G[:, idx], base)
             self._polish_many(idx, U, Cn, lo, hi, ffl, v_scale, status, messages, offset, polished)
-        for b in np.flatnonzero(infeasible):
+        for b in infeasible.nonzero()[0]:
             status[b] = FAILED
             messages[offset + b] = self._infeasible_message(S[b])
         t["polish"] += time.perf_counter() - t2
@@ -900,7 +902,7 @@ class Network:
             )
         if not np.isfinite(keys).all() and not all_finite(S):  # (callers check first)
             raise InputError("input values must be finite")
-        nz = np.flatnonzero(sign != 0.0)
+        nz = (sign != 0.0).nonzero()[0]
         if nz.size == 0:
             return (
                 np.zeros((A.shape[0], 1), dtype=dt),
@@ -920,7 +922,7 @@ class Network:
                 same = equal_to_rep(S, sign, other, rep[other])
             if not same:  # a key collision:
                 # confirm the runs neighbour by neighbour
-                cand = np.flatnonzero(~new[1:])
+                cand = (~new[1:]).nonzero()[0]
                 new[:] = True
                 new[cand + 1] = ~adjacent_equal(S, sign, order)[cand]
         group_sorted = np.cumsum(new) - 1
@@ -1491,27 +1493,27 @@ def voltage_plan(
     one = (count == 1) & ~free
     at = np.zeros(n_nodes, dtype=np.int64)  # a node's (first) entry of M
     at[m_row[::-1]] = np.arange(m_row.size - 1, -1, -1)
-    one_node = np.flatnonzero(one).astype(np.int64)
+    one_node = one.nonzero()[0].astype(np.int64, copy=False)
     e = at[one_node]
-    one_col = m_col[e].astype(np.int64)
-    free_only = np.flatnonzero(free & (count == 0)).astype(np.int64)
+    one_col = m_col[e].astype(np.int64, copy=False)
+    free_only = (free & (count == 0)).nonzero()[0].astype(np.int64, copy=False)
     rest = ~one[m_row]
-    rest_free = np.flatnonzero(free & (count > 0)).astype(np.int64)
+    rest_free = (free & (count > 0)).nonzero()[0].astype(np.int64, copy=False)
     f64 = np.float64
     return (
         one_node,
         one_col,
-        m_val[e].astype(f64),
-        s0[one_col].astype(f64),
-        offset0[one_node].astype(f64),
+        m_val[e].astype(f64, copy=False),
+        s0[one_col].astype(f64, copy=False),
+        offset0[one_node].astype(f64, copy=False),
         free_only,
-        supernode[free_only].astype(np.int64),
-        offset0[free_only].astype(f64),
-        m_row[rest].astype(np.int64),
-        m_col[rest].astype(np.int64),
-        m_val[rest].astype(f64),
+        supernode[free_only].astype(np.int64, copy=False),
+        offset0[free_only].astype(f64, copy=False),
+        m_row[rest].astype(np.int64, copy=False),
+        m_col[rest].astype(np.int64, copy=False),
+        m_val[rest].astype(f64, copy=False),
         rest_free,
-        supernode[rest_free].astype(np.int64),
+        supernode[rest_free].astype(np.int64, copy=False),
     )
 
 
@@ -1538,7 +1540,7 @@ def hub_rows(
     src: list[np.ndarray] = []
     dst: list[np.ndarray] = []
     ks: list[np.ndarray] = []
-    for i in np.flatnonzero(deg >= min_deg):
+    for i in (deg >= min_deg).nonzero()[0]:
         cols = idx[ptr[i] : ptr[i + 1]].astype(np.int64)
         m = int(np.count_nonzero(cols < i))
         if m == 0 or not (np.all(cols[:m] < i) and np.all(np.diff(cols[:m]) > 0)):
