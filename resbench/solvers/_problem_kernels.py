@@ -308,16 +308,12 @@ def all_grounded(
     return n_ok == n_groups
 
 
-@kernel(F64, F64, I32, F64, F64, FLOAT)
-def scales(diag, c, supernode, offset, vsrc, max_scale):  # pragma: no cover - compiled
-    """The maxima of ``problem._scales`` in one pass, or a flag to rerun it.
-
-    Returns ``(flag, fixed, local, dmax, cmax, vmax)``: the largest |offset| of a fixed
-    node, |c_i| / diag_i over diag_i > 0, diag_i, |c_i| and |source value|.  ``flag`` is
-    SCALES_CHECK when a value is not finite or a ratio exceeds ``max_scale``: the numpy
-    code then runs and raises its error (maxima are exact, so the order of the
-    comparisons does not change them).
-    """
+@njit(inline="always")
+def _scales_pass(
+    diag, c, supernode, offset, vsrc, max_scale, lo, hi, start, fill
+):  # pragma: no cover - compiled
+    """The one pass of :func:`scales` and :func:`scales_unbounded`; ``fill``: also write
+    ``lo = −inf``, ``hi = +inf`` and the start ``c / diag`` (0 where diag is 0)."""
     fixed = 0.0
     for k in range(supernode.shape[0]):
         if supernode[k] < 0:
@@ -339,20 +335,41 @@ def scales(diag, c, supernode, offset, vsrc, max_scale):  # pragma: no cover - c
     for i in range(diag.shape[0]):
         d = diag[i]
         ci = c[i]
+        if fill:
+            lo[i] = -np.inf
+            hi[i] = np.inf
         if not (np.isfinite(d) and np.isfinite(ci)):
             return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
         a = abs(ci)
         if d > 0.0:
+            if fill:
+                start[i] = ci / d
             x = a / d
             if not x <= max_scale:
                 return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
             if x > local:
                 local = x
+        elif fill:
+            start[i] = 0.0
         if d > dmax:
             dmax = d
         if a > cmax:
             cmax = a
     return SCALES_OK, fixed, local, dmax, cmax, vmax
+
+
+@kernel(F64, F64, I32, F64, F64, FLOAT)
+def scales(diag, c, supernode, offset, vsrc, max_scale):  # pragma: no cover - compiled
+    """The maxima of ``problem._scales`` in one pass, or a flag to rerun it.
+
+    Returns ``(flag, fixed, local, dmax, cmax, vmax)``: the largest |offset| of a fixed
+    node, |c_i| / diag_i over diag_i > 0, diag_i, |c_i| and |source value|.  ``flag`` is
+    SCALES_CHECK when a value is not finite or a ratio exceeds ``max_scale``: the numpy
+    code then runs and raises its error (maxima are exact, so the order of the
+    comparisons does not change them).
+    """
+    none = np.zeros(0)
+    return _scales_pass(diag, c, supernode, offset, vsrc, max_scale, none, none, none, False)
 
 
 @kernel(F64)
@@ -379,46 +396,7 @@ def scales_unbounded(
     same pass over the supernodes: ``lo = −inf``, ``hi = +inf``, ``start`` as
     :func:`unbounded_start`.  Returns what :func:`scales` returns; with SCALES_CHECK
     ``lo``, ``hi`` and ``start`` are not all written."""
-    fixed = 0.0
-    for k in range(supernode.shape[0]):
-        if supernode[k] < 0:
-            x = abs(offset[k])
-            if not x <= max_scale:
-                return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
-            if x > fixed:
-                fixed = x
-    vmax = 0.0
-    for k in range(vsrc.shape[0]):
-        x = abs(vsrc[k])
-        if not x <= max_scale:
-            return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
-        if x > vmax:
-            vmax = x
-    local = 0.0
-    dmax = 0.0
-    cmax = 0.0
-    for i in range(diag.shape[0]):
-        d = diag[i]
-        ci = c[i]
-        lo[i] = -np.inf
-        hi[i] = np.inf
-        if not (np.isfinite(d) and np.isfinite(ci)):
-            return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
-        a = abs(ci)
-        if d > 0.0:
-            start[i] = ci / d
-            x = a / d
-            if not x <= max_scale:
-                return SCALES_CHECK, 0.0, 0.0, 0.0, 0.0, 0.0
-            if x > local:
-                local = x
-        else:
-            start[i] = 0.0
-        if d > dmax:
-            dmax = d
-        if a > cmax:
-            cmax = a
-    return SCALES_OK, fixed, local, dmax, cmax, vmax
+    return _scales_pass(diag, c, supernode, offset, vsrc, max_scale, lo, hi, start, True)
 
 
 @kernel(F64, F64, F64)
