@@ -154,6 +154,8 @@ class DcSweep:
         """Every point ``[B, k]`` in ngspice's order: column ``j`` is source ``j``'s
         value; the first source varies fastest (``B = len(axis(0)) * len(axis(1))``)."""
         axes = [self.axis(k) for k in range(len(self.sources))]
+        if len(axes) == 1:  # one source: its axis as the one column (no grid to build)
+            return axes[0].reshape(-1, 1)
         grids = np.meshgrid(*axes[::-1], indexing="ij")  # outer first: inner varies fastest
         return np.stack([g.reshape(-1) for g in grids[::-1]], axis=1)
 

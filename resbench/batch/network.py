@@ -372,24 +372,31 @@ class Network:
         self._fixed_nodes = (sn < 0).nonzero()[0]
         fixed_moving = touched[self._fixed_nodes]
         self._fixed_const_max = float(
-            np.max(np.abs(p.offset[self._fixed_nodes[~fixed_moving]]), initial=0.0)
+            np.maximum.reduce(np.abs(p.offset[self._fixed_nodes[~fixed_moving]]), initial=0.0)
         )
         # a fixed node whose voltage is exactly ± one input voltage source's value (held
         # by it against ground) is already counted by |values|: only the others are read
         Mr = self._M  # CSR: rows = nodes
         fm = self._fixed_nodes[fixed_moving]
         covered = np.zeros(fm.size, dtype=bool)
-        if fm.size:
-            if small:
-                sub = Mr[fm]
-                one = ((sub != 0.0).sum(axis=1) == 1).nonzero()[0]
-                col = np.argmax(sub[one] != 0.0, axis=1)
-                sign = sub[one, col]
-            else:
-                sub = Mr[fm]
-                one = (np.diff(sub.indptr) == 1).nonzero()[0]
-                col = sub.indices[sub.indptr[one]]
-                sign = sub.data[sub.indptr[one]]
+        if fm.size and small:
+            # a few nodes: M's entries (one per node and input, each nonzero) read as
+            # Python numbers (a dozen numpy calls on 1-element arrays cost more)
+            entries: dict[int, list[tuple[int, float]]] = {}
+            for r, k, x in zip(m_row.tolist(), m_col.tolist(), m_val.tolist(), strict=True):
+                entries.setdefault(r, []).append((k, x))
+            v_cols = {c for c, _ in self._v_in}
+            off0, s0 = p.offset.tolist(), self._s0.tolist()
+            for i, node in enumerate(fm.tolist()):
+                ent = entries.get(node, [])
+                if len(ent) == 1:
+                    k, x = ent[0]
+                    covered[i] = abs(x) == 1.0 and k in v_cols and off0[node] == x * s0[k]
+        elif fm.size:
+            sub = Mr[fm]
+            one = (np.diff(sub.indptr) == 1).nonzero()[0]
+            col = sub.indices[sub.indptr[one]]
+            sign = sub.data[sub.indptr[one]]
             v_in = np.zeros(nin, dtype=bool)
             v_in[[c for c, _ in self._v_in]] = True
             covered[one] = (
@@ -409,7 +416,7 @@ class Network:
             self._m_val = Mc.data.astype(np.float64)
         in_v = np.zeros(len(vs), dtype=bool)
         in_v[[j for _, j in self._v_in]] = True
-        self._vs_const_max = float(np.max(np.abs(vs.value[~in_v]), initial=0.0))
+        self._vs_const_max = float(np.maximum.reduce(np.abs(vs.value[~in_v]), initial=0.0))
         self._v_cols = np.array([col for col, _ in self._v_in], dtype=np.int64)
         self._paired_maps: dict[str, np.ndarray] = {}
         self._v_mask = np.zeros(nin, dtype=bool)
@@ -1487,6 +1494,20 @@ def voltage_plan(
     and not free: a DRN's input nodes), the free nodes with no entry, and the rest (M's
     entries of the other nodes in M's order, and their free parts).  ``m_*`` are M's
     entries in row order."""
+    if offset0.shape[0] <= SMALL_MAPS:  # a few nodes: the same arrays from Python numbers
+        return _voltage_plan_small(offset0, supernode, m_row, m_col, m_val, s0)
+    return _voltage_plan_arrays(offset0, supernode, m_row, m_col, m_val, s0)
+
+
+def _voltage_plan_arrays(
+    offset0: np.ndarray,
+    supernode: np.ndarray,
+    m_row: np.ndarray,
+    m_col: np.ndarray,
+    m_val: np.ndarray,
+    s0: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """:func:`voltage_plan` by whole-array operations (any size)."""
     n_nodes = offset0.shape[0]
     count = np.bincount(m_row, minlength=n_nodes)
     free = supernode >= 0
@@ -1514,6 +1535,49 @@ def voltage_plan(
         m_val[rest].astype(f64, copy=False),
         rest_free,
         supernode[rest_free].astype(np.int64, copy=False),
+    )
+
+
+def _voltage_plan_small(
+    offset0: np.ndarray,
+    supernode: np.ndarray,
+    m_row: np.ndarray,
+    m_col: np.ndarray,
+    m_val: np.ndarray,
+    s0: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """:func:`voltage_plan` of a circuit of a few nodes, read as Python numbers (a
+    .dc sweep of a diode sets a Network up per sweep: two dozen numpy calls on arrays
+    of a few entries cost more than these loops).  The same arrays, same dtypes."""
+    n_nodes = offset0.shape[0]
+    rows, cols, vals = m_row.tolist(), m_col.tolist(), m_val.tolist()
+    sn, off, s = supernode.tolist(), offset0.tolist(), s0.tolist()
+    count = [0] * n_nodes
+    first = [0] * n_nodes  # a node's first entry of M
+    for i, r in enumerate(rows):
+        if count[r] == 0:
+            first[r] = i
+        count[r] += 1
+    one_node = [k for k in range(n_nodes) if count[k] == 1 and sn[k] < 0]
+    one_col = [cols[first[k]] for k in one_node]
+    free_only = [k for k in range(n_nodes) if count[k] == 0 and sn[k] >= 0]
+    rest = [i for i, r in enumerate(rows) if not (count[r] == 1 and sn[r] < 0)]
+    rest_free = [k for k in range(n_nodes) if count[k] > 0 and sn[k] >= 0]
+    i64, f64 = np.int64, np.float64
+    return (
+        np.array(one_node, dtype=i64),
+        np.array(one_col, dtype=i64),
+        np.array([vals[first[k]] for k in one_node], dtype=f64),
+        np.array([s[j] for j in one_col], dtype=f64),
+        np.array([off[k] for k in one_node], dtype=f64),
+        np.array(free_only, dtype=i64),
+        np.array([sn[k] for k in free_only], dtype=i64),
+        np.array([off[k] for k in free_only], dtype=f64),
+        np.array([rows[i] for i in rest], dtype=i64),
+        np.array([cols[i] for i in rest], dtype=i64),
+        np.array([vals[i] for i in rest], dtype=f64),
+        np.array(rest_free, dtype=i64),
+        np.array([sn[k] for k in rest_free], dtype=i64),
     )
 
 
