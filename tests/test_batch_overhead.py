@@ -111,3 +111,29 @@ def test_few_sample_sweeps_equal_run_sweeps(omega: float, max_sweeps: int) -> No
     assert [s == 0 for s in st.tolist()] == [r[0] == 0 for r in ref]
     assert om == max([1.0] + [r[2] for r in ref])
     assert max_sweeps == 500 or sw.max() == max_sweeps  # the sweep limit is exercised
+
+
+def test_one_thread_sets_restores_and_nests() -> None:
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread: nothing to set")
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        with nw._one_thread(True):
+            assert numba.get_num_threads() == 1
+            with nw._one_thread(True):  # nested: nothing set, nothing restored
+                assert numba.get_num_threads() == 1
+            assert numba.get_num_threads() == 1
+        assert numba.get_num_threads() == 2
+        with nw._one_thread(False):
+            assert numba.get_num_threads() == 2
+        with pytest.raises(RuntimeError), nw._one_thread(True):
+            raise RuntimeError("inside")
+        assert numba.get_num_threads() == 2
+        with nw._one_thread(True):  # the flag was cleared by the exit above
+            assert numba.get_num_threads() == 1
+        assert numba.get_num_threads() == 2
+    finally:
+        numba.set_num_threads(before)

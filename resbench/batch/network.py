@@ -31,6 +31,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -146,7 +147,7 @@ class Network:
         self._build_maps()
         self.setup_seconds = time.perf_counter() - t0
         self._certifier = None
-        self._g_cache: dict[str, np.ndarray] = {}
+        self._g_cache: dict[np.dtype, np.ndarray] = {}
 
     # ------------------------------------------------------------------ inputs
     def _resolve_inputs(self, inputs: Sequence[str] | None) -> list[str]:
@@ -1263,10 +1264,12 @@ class Network:
 
     def _g_over_diag(self, dt: np.dtype) -> np.ndarray:
         """The sweeps' scaled conductances in the sweeps' precision (cached)."""
-        key = np.dtype(dt).name
-        if key not in self._g_cache:
-            self._g_cache[key] = np.ascontiguousarray(self._sweep.g_over_diag, dtype=dt)
-        return self._g_cache[key]
+        g = self._g_cache.get(dt)
+        if g is None:
+            g = self._g_cache[np.dtype(dt)] = np.ascontiguousarray(
+                self._sweep.g_over_diag, dtype=dt
+            )
+        return g
 
     def _sample_problem(self, b, Cn, lo, hi, ffl, v_scale):
         """Sample b's own reduced problem (the shared structure, its injections, bounds,
@@ -1436,25 +1439,43 @@ def _blas_one_thread(on: bool) -> Iterator[None]:
             lc.set_num_threads(n)
 
 
-@contextlib.contextmanager
-def _one_thread(on: bool) -> Iterator[None]:
-    """numba's kernels on the calling thread only inside the block, when ``on`` (a
-    block nested in another that already set one thread sets nothing: each set costs
-    µs, paid several times per call on a tiny batch)."""
-    if not on:
-        yield
-        return
-    import numba
+_SERIAL = threading.local()  # .active: this thread is inside a block that set one thread
+_NO_LIMIT = contextlib.nullcontext()
 
-    before = numba.get_num_threads()
-    if before == 1:
-        yield
-        return
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+
+class _OneThread:
+    """numba's kernels on the calling thread only, inside the block (see _one_thread)."""
+
+    __slots__ = ("before",)
+
+    def __init__(self) -> None:
+        self.before = 0  # numba's thread count to restore (0: nothing was set)
+
+    def __enter__(self) -> None:
+        import numba
+
+        before = numba.get_num_threads()
+        if before != 1:
+            numba.set_num_threads(1)
+            self.before = before
+            _SERIAL.active = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before:
+            import numba
+
+            _SERIAL.active = False
+            numba.set_num_threads(self.before)
+
+
+def _one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
+    """numba's kernels on the calling thread only inside the block, when ``on``.  A
+    block nested in one that already set one thread (on this thread) does nothing:
+    reading and setting numba's count costs µs each, paid several times per call on a
+    tiny batch (a .dc sweep, one sample)."""
+    if not on or getattr(_SERIAL, "active", False):
+        return _NO_LIMIT
+    return _OneThread()
 
 
 def _replaced(obj, **fields):
