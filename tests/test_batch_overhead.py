@@ -137,3 +137,22 @@ def test_one_thread_sets_restores_and_nests() -> None:
         assert numba.get_num_threads() == 2
     finally:
         numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_small_k_equals_the_entries_summed_by_add_at(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    n_nodes = int(rng.integers(1, 10))
+    sn = rng.integers(-1, 4, size=n_nodes).astype(np.int64)
+    n = int(sn.max()) + 1 if (sn >= 0).any() else 0
+    touched = rng.random(n_nodes) < 0.6
+    m = int(rng.integers(0, 16))
+    ra = rng.integers(0, n_nodes, size=m).astype(np.int32)
+    rb = rng.integers(0, n_nodes, size=m).astype(np.int32)
+    value = rng.choice([0.0, 1.0, 3.3, 1e-3, 7.0 / 3.0], size=m) * rng.random(m)
+    gmin = float(rng.choice([0.0, 1e-12]))
+    small = nw._k_small(n, n_nodes, sn, touched, ra, rb, value, gmin)
+    k_row, k_col, k_val = nw._k_entries(sn, touched, ra, rb, value, gmin)
+    full = np.zeros((n, n_nodes))
+    np.add.at(full, (k_row, k_col), k_val)
+    assert small.shape == full.shape and np.array_equal(small, full)

@@ -285,31 +285,18 @@ class Network:
         sn = p.supernode
         # ---- K: node offsets → free-node injections (resistors, gmin), only the columns
         # of nodes that move with an input
-        ra, rb = res.a.astype(np.int64, copy=False), res.b.astype(np.int64, copy=False)
-        keep = (touched[ra] | touched[rb]) & (res.value > 0) & (sn[ra] != sn[rb])
-        ka, kb, g = ra[keep], rb[keep], 1.0 / res.value[keep]
-        kr, kc, kv = [], [], []
-        for own, other in ((ka, kb), (kb, ka)):
-            free = sn[own] >= 0
-            i = sn[own][free].astype(np.int64, copy=False)
-            kr += [i, i]
-            kc += [own[free], other[free]]
-            kv += [-g[free], g[free]]
-        if self.gmin > 0:
-            members = (touched & (sn >= 0)).nonzero()[0]
-            kr.append(sn[members].astype(np.int64, copy=False))
-            kc.append(members)
-            kv.append(np.full(members.size, -self.gmin))
-        k_val = cat(kv) if kv else np.zeros(0)
-        k_row = cat(kr) if kr else np.zeros(0, np.int64)
-        k_col = cat(kc) if kc else np.zeros(0, np.int64)
-        if small:
-            K = np.zeros((p.n, n_nodes))
-            np.add.at(K, (k_row, k_col), k_val)
+        if small and len(res) <= SMALL_MAPS:
+            K = _k_small(p.n, n_nodes, sn, touched, res.a, res.b, res.value, self.gmin)
             A = K @ self._M
         else:
-            K = sp.csr_matrix((k_val, (k_row, k_col)), shape=(p.n, n_nodes))
-            A = (K @ self._M).tocsr()
+            k_row, k_col, k_val = _k_entries(sn, touched, res.a, res.b, res.value, self.gmin)
+            if small:
+                K = np.zeros((p.n, n_nodes))
+                np.add.at(K, (k_row, k_col), k_val)
+                A = K @ self._M
+            else:
+                K = sp.csr_matrix((k_val, (k_row, k_col)), shape=(p.n, n_nodes))
+                A = (K @ self._M).tocsr()
         if self._i_in:
             isrc = c.isources
             jr, jc, jv = [], [], []
@@ -1476,6 +1463,73 @@ def _one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
     if not on or getattr(_SERIAL, "active", False):
         return _NO_LIMIT
     return _OneThread()
+
+
+def _k_entries(
+    sn: np.ndarray,
+    touched: np.ndarray,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    value: np.ndarray,
+    gmin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The entries (row, column, value) of K, node offsets → free-node injections
+    (resistors, gmin), only in the columns of nodes that move with an input
+    (``touched``); duplicates are summed in this order."""
+    ra, rb = ra.astype(np.int64, copy=False), rb.astype(np.int64, copy=False)
+    keep = (touched[ra] | touched[rb]) & (value > 0) & (sn[ra] != sn[rb])
+    ka, kb, g = ra[keep], rb[keep], 1.0 / value[keep]
+    kr, kc, kv = [], [], []
+    for own, other in ((ka, kb), (kb, ka)):
+        free = sn[own] >= 0
+        i = sn[own][free].astype(np.int64, copy=False)
+        kr += [i, i]
+        kc += [own[free], other[free]]
+        kv += [-g[free], g[free]]
+    if gmin > 0:
+        members = (touched & (sn >= 0)).nonzero()[0]
+        kr.append(sn[members].astype(np.int64, copy=False))
+        kc.append(members)
+        kv.append(np.full(members.size, -gmin))
+    cat = np.concatenate
+    return cat(kr), cat(kc), cat(kv)
+
+
+def _k_small(
+    n: int,
+    n_nodes: int,
+    sn: np.ndarray,
+    touched: np.ndarray,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    value: np.ndarray,
+    gmin: float,
+) -> np.ndarray:
+    """K dense ``[n, n_nodes]`` of a circuit of a few resistors, from Python numbers:
+    the entries of :func:`_k_entries` summed in the same order from 0.0 (as
+    ``np.add.at`` does), so the same array; two dozen numpy calls on arrays of a few
+    entries cost more than these loops (a .dc sweep sets a Network up per sweep)."""
+    snl, tl = sn.tolist(), touched.tolist()
+    kept = [
+        (a, b, 1.0 / v)
+        for a, b, v in zip(ra.tolist(), rb.tolist(), value.tolist(), strict=True)
+        if (tl[a] or tl[b]) and v > 0 and snl[a] != snl[b]
+    ]
+    acc: dict[tuple[int, int], float] = {}
+    for block in ([(a, b, g) for a, b, g in kept], [(b, a, g) for a, b, g in kept]):
+        rows = [(snl[own], own, other, g) for own, other, g in block if snl[own] >= 0]
+        for i, own, _, g in rows:
+            acc[i, own] = acc.get((i, own), 0.0) + -g
+        for i, _, other, g in rows:
+            acc[i, other] = acc.get((i, other), 0.0) + g
+    if gmin > 0:
+        for m in range(n_nodes):
+            if tl[m] and snl[m] >= 0:
+                acc[snl[m], m] = acc.get((snl[m], m), 0.0) + -gmin
+    K = np.zeros((n, n_nodes))
+    for (i, j), x in acc.items():
+        K[i, j] = x
+    return K
 
 
 def _replaced(obj, **fields):
