@@ -214,7 +214,14 @@ def _with_shockley(c: Circuit, i_s: float, n: float) -> Circuit:
     return c
 
 
-@settings(max_examples=40, deadline=None, phases=FAST, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    phases=FAST,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     circuit=random_circuits(max_nodes=6, max_diodes=5, islands=0),
     i_s=st.sampled_from([1e-14, 1e-9, 1e-4]),
@@ -366,7 +373,14 @@ def test_ngspice_agrees_on_shockley_and_pwl() -> None:
 
 
 @pytest.mark.spice
-@settings(max_examples=8, deadline=None, phases=FAST, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=8,
+    deadline=None,
+    phases=FAST,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     circuit=random_circuits(max_nodes=5, max_diodes=4, islands=0), n=st.sampled_from([8.0, 20.0])
 )
@@ -383,7 +397,15 @@ def test_random_circuits_vs_ngspice(circuit: Circuit, n: float) -> None:
     sp = solve(c, "ngspice")
     assert cd.ok
     if sp.status == "converged":
-        assert np.max(np.abs(sp.voltages - cd.voltages)) <= 1e-6
+        # ngspice stops at its own tolerances: where its answer does not certify (seed 33
+        # found one 2.1e-6 V off, KCL 1.6e-11 A), it is held to 1e-5 V, and cd to the
+        # reference instead
+        tol = 1e-6 if sp.ok else 1e-5
+        assert np.max(np.abs(sp.voltages - cd.voltages)) <= tol
+        if not sp.ok:
+            ref = solve(c, "reference")
+            scale = max(1.0, float(np.max(np.abs(ref.voltages))))
+            assert np.max(np.abs(ref.voltages - cd.voltages)) <= 1e-9 * scale
 
 
 @pytest.mark.spice
@@ -432,3 +454,36 @@ def test_solvers_that_read_diodes_as_ideal_refuse_models() -> None:
         c = parse_netlist(f"t\nV1 in 0 1\nR1 in a 1k\nD1 a 0 dm\n.model dm {card}\n")
         with pytest.raises(SolverError, match="reads every diode as ideal"):
             compile_problem(c)
+
+
+def test_kcl_finish_meets_the_certificate_when_currents_are_small() -> None:
+    """Found by test_random_circuits_vs_ngspice: a 2.75 mA current source into 41.6 kΩ
+    puts 114 V on the net, so the solver's crude current scale (max diag × v_scale,
+    4.8 A) allowed a KCL imbalance (2.6e-11 A) that the certificate, whose scale is the
+    current that flows (5.5 mA), rejects.  The final Newton steps now bring KCL below
+    the certificate's tolerance: certified, and equal to the reference."""
+    c = parse_netlist(
+        "t\nr1 n1 0 100\nr2 n2 0 526.842\nr3 n3 n2 80666.487\nr4 n4 0 100.002\n"
+        "r5 n5 n2 41646.261\nr6 n1 n2 100.002\nr7 0 n2 100.002\nr8 n2 n4 0\n"
+        "d1 n4 0 d\ni1 n5 n1 -0.00275\n.model d D(IS=1e-14 N=8)\n"
+    )
+    cd = solve(c)
+    assert cd.ok, cd.certificate.summary()
+    assert cd.certificate.kcl <= 0.1 * cd.certificate.kcl_tol
+    ref = solve(c, "reference")
+    assert ref.ok
+    assert np.max(np.abs(cd.voltages - ref.voltages)) <= 1e-9 * np.max(np.abs(ref.voltages))
+
+
+def test_kcl_finish_with_a_floating_source_and_a_dangling_node() -> None:
+    """Found the same way (seed 7): a dangling node behind 100 Ω on a node held by a
+    floating 2.25 V source; the certificate's current scale (0.13 mA) is 350× below the
+    solver's.  Certified after the final Newton steps."""
+    c = parse_netlist(
+        "t\nr1 n1 0 6058.069\nr2 n2 n1 100.002\nr3 n3 0 11155.289\nd1 0 n1 d\n"
+        "v1 n1 n3 -2.25\n.model d D(IS=1e-14 N=8)\n"
+    )
+    cd = solve(c)
+    assert cd.ok, cd.certificate.summary()
+    ref = solve(c, "reference")
+    assert np.max(np.abs(cd.voltages - ref.voltages)) <= 1e-9 * np.max(np.abs(ref.voltages))

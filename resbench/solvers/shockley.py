@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from resbench.circuit import Branches, Circuit, IndexedNames
+from resbench.defaults import DEFAULT_RTOL
 from resbench.diodes import Expanded, expand, has_shockley
 from resbench.errors import CircuitError, SolverError
 from resbench.solution import CONVERGED, SWEEP_LIMIT, Solution
@@ -50,6 +51,9 @@ DENSE_NEWTON = 300  # free supernodes up to which the Newton polish uses dense a
 NEWTON_MAX_NODES = 200_000  # free supernodes up to which it is (a sparse factorisation)
 _warmed = False
 KCL_FACTOR = 10.0  # sweeps also stop only when KCL <= KCL_FACTOR × tol × i_scale (A)
+KCL_CERT_SHARE = 0.1  # … and the answer's KCL is brought below this share of the
+# certificate's KCL tolerance, bounded below from the currents that flow (_current_floor)
+CERT_NEWTON_ITER = 20  # Newton iterations allowed for that (from a converged point: 1–2)
 
 
 def restrict(sol: Solution, ex: Expanded) -> Solution:
@@ -275,6 +279,17 @@ def solve_shockley(
         # g·δ; the sweeps go on until KCL holds too (docs/diodes.md)
         if status != sk.CONVERGED or res <= tol_i or sweeps >= max_sweeps:
             break
+    if status == sk.CONVERGED and newton and 0 < p.n <= NEWTON_MAX_NODES:
+        # tol_i rests on the crude scale max diag × v_scale; the certificate's KCL
+        # tolerance rests on the currents that flow (DEFAULT_RTOL × the largest total
+        # current at a node), which can be 1000× smaller (a current source driving a
+        # large resistor): finish with Newton until KCL meets a share of a lower bound
+        # of that tolerance
+        tol_c = KCL_CERT_SHARE * DEFAULT_RTOL * _current_floor(ex, p.voltages(u))
+        if 0.0 < tol_c < res:
+            newton_iterations += newton_polish(sp, u, tol_c, max_iter=CERT_NEWTON_ITER)
+            res = float(sk.shockley_residual(*_args(sp), u))
+            polished = True
     t2 = time.perf_counter()
     return Solution(
         circuit=ex.circuit,
@@ -300,6 +315,23 @@ def solve_shockley(
 
 
 __all__ = ["has_shockley", "restrict", "solve_models", "solve_shockley"]
+
+
+def _current_floor(ex: Expanded, v: np.ndarray) -> float:
+    """A lower bound of the certificate's current scale (the largest total |current| at
+    a node) from node voltages ``v`` of ``ex.circuit``: the largest current of one
+    resistor between two original nodes (their voltages are solved ones; internal nodes
+    of series resistances are not) and the largest |current source|.  Each is one term
+    of that total at a non-ground node."""
+    c, n = ex.circuit, ex.n_nodes
+    r = c.resistors
+    m = (r.a < n) & (r.b < n) & (r.value > 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        i_r = np.abs(v[r.a[m]] - v[r.b[m]]) / r.value[m]
+    best = max(
+        float(np.max(i_r, initial=0.0)), float(np.max(np.abs(c.isources.value), initial=0.0))
+    )
+    return best if np.isfinite(best) else 0.0
 
 
 def newton_polish(sp: ShockleyProblem, u: np.ndarray, tol_i: float, max_iter: int = 100) -> int:
