@@ -26,7 +26,8 @@ from resbench.batch.polish import polish_batch, sample_i_scales
 from resbench.certificate import certify
 from resbench.errors import InputError, ResbenchError
 from resbench.generate import grid
-from resbench.solvers.polish import REL_TOL, polish
+from resbench.solvers import _polish_kernels as pk
+from resbench.solvers.polish import RAY_SLOPE, REL_TOL, STEP_TOL, polish
 
 NETLISTS = Path(__file__).resolve().parent.parent / "netlists"
 REL = 1e-9  # agreement with the single polish, relative to the sample's v_scale
@@ -99,6 +100,24 @@ def _tight_is_forest(bt: Batch, b: int, u: np.ndarray) -> bool:
     return all(uf.union(a, c) for a, c in edges)
 
 
+def _single_solves(bt: Batch, b: int, u: np.ndarray) -> int:
+    """Solves the single polish takes from ``u``, in the arithmetic the batch path uses:
+    up to ``PER_SAMPLE_MAX`` free supernodes the batch runs the single polish's kernel
+    with its own small LU (``lu_max``), whose rounding can take one more step than
+    LAPACK's on a degenerate working set (a cluster carrying no current: multiplier 0);
+    the answer is the same."""
+    p = bt.problem(b)
+    if bt.p.n > bp.PER_SAMPLE_MAX:
+        return polish(p, np.ascontiguousarray(u)).solves
+    out = pk.polish_dense(
+        p.indptr, p.indices, p.data, p.diag, p.c, p.lo, p.hi, p.ff_anode, p.ff_cathode,
+        p.ff_limit, p.island, np.ascontiguousarray(u, dtype=np.float64), REL_TOL * p.v_scale,
+        REL_TOL * p.v_scale, REL_TOL * p.i_scale, STEP_TOL * p.v_scale, RAY_SLOPE,
+        p.n_ff_diodes == 0 and p.n_islands == 0, -1, pk.LU_MAX,
+    )  # fmt: skip
+    return int(out[3])
+
+
 def _check(bt: Batch, U: np.ndarray, *, expect_all_optimal: bool = False, rounds: int = 1) -> int:
     """ok ⇒ U_new = polish(sample, U) and certified; optimal U with a forest ⇒ ok;
     with many rounds, every feasible sample finishes.
@@ -115,8 +134,8 @@ def _check(bt: Batch, U: np.ndarray, *, expect_all_optimal: bool = False, rounds
         if expect_all_optimal:
             assert not _tight_is_forest(bt, b, U[:, b]), f"optimal U, forest, ok False: {b}"
         # the single polish does not finish in its first solve either (or W had a cycle)
-        ref = polish(bt.problem(b), np.ascontiguousarray(U[:, b]))
-        assert ref.solves > 1 or not _tight_is_forest(bt, b, U[:, b]) or rounds > 1, b
+        solves = _single_solves(bt, b, U[:, b])
+        assert solves > 1 or not _tight_is_forest(bt, b, U[:, b]) or rounds > 1, b
     for b in np.flatnonzero(ok):
         ref = polish(bt.problem(b), np.ascontiguousarray(U[:, b]))
         assert ref.optimal
@@ -138,7 +157,13 @@ def _optima(bt: Batch) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- random circuits
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(random_circuits(max_nodes=7, max_diodes=6), st.data())
 def test_random_circuits_match_single_polish(circuit, data):
     try:
