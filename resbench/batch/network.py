@@ -1086,7 +1086,7 @@ class Network:
         sample's full reduced problem (its current scale) and the final KCL residual."""
         from resbench.batch import _kernels as bk
         from resbench.solvers import _kernels as kernels
-        from resbench.solvers.cd import _CHUNK, update_omega
+        from resbench.solvers.cd import auto_sweeps
 
         n, B = U0.shape
         U = U0.copy()
@@ -1116,20 +1116,8 @@ class Network:
                 status, sweeps, _, _ = kernels.cd_sweeps(
                     *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN)
                 )
-            else:
-                om, sweeps, status = 1.0, 0, kernels.CD_SWEEP_LIMIT
-                hist = np.zeros(_CHUNK)
-                state = np.zeros(kernels.STATE_LEN)
-                while sweeps < max_sweeps:
-                    k = min(_CHUNK, max_sweeps - sweeps)
-                    status, done, _, _ = kernels.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
-                    sweeps += done
-                    if status == kernels.CD_CONVERGED:
-                        break
-                    half = done // 2
-                    if half >= 2 and hist[half - 1] > 0:
-                        rate = (hist[done - 1] / hist[half - 1]) ** (1.0 / (done - half))
-                        om = update_omega(om, rate)
+            else:  # run_sweeps' own loop, without the residual it adds
+                status, sweeps, _, om = auto_sweeps(sargs, u, tol_v, max_sweeps)
             U[:, b] = u
             st[b] = bk.CONVERGED if status == 0 else bk.SWEEP_LIMIT
             sw[b] = sweeps

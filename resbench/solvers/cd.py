@@ -190,6 +190,21 @@ def run_sweeps(
             *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN)
         )
         return status, sweeps, float(kernels.projected_residual(*args, u)), est, om
+    status, sweeps, est, om = auto_sweeps(sargs, u, tol_v, max_sweeps, switch)
+    return status, sweeps, float(kernels.projected_residual(*args, u)), est, om
+
+
+def auto_sweeps(
+    sargs: SweepArrays,
+    u: np.ndarray,
+    tol_v: float,
+    max_sweeps: int,
+    switch: Callable[[float, float], bool] | None = None,
+) -> tuple[int, int, float, float]:
+    """The sweeps of ``omega="auto"`` on ``u`` in place (:func:`run_sweeps`' loop: chunks
+    of ``_CHUNK``, ω raised from the contraction rate of each chunk's second half, the
+    ``switch`` asked as run_sweeps documents).  Returns (status, sweeps, error estimate
+    in V, last ω).  The batch Network calls it per sample on its own sweep arrays."""
     om, sweeps, est, status = 1.0, 0, np.inf, kernels.CD_SWEEP_LIMIT
     hist = np.zeros(_CHUNK)
     state = np.zeros(kernels.STATE_LEN)
@@ -224,7 +239,7 @@ def run_sweeps(
                 status = SWITCHED
                 break
             om = update_omega(om, rate)
-    return status, sweeps, float(kernels.projected_residual(*args, u)), est, om
+    return status, sweeps, est, om
 
 
 def solve_cd(
