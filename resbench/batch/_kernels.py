@@ -483,6 +483,82 @@ def adjacent_equal(S, sign, order):  # pragma: no cover - compiled
     return out
 
 
+@kernel(F64_2D, F64, F64)
+def group_columns(S, sign, key):  # pragma: no cover - compiled
+    """The fold's grouping of the columns of ``S`` ``[B, k]`` in one call (serial: for
+    the small passes, where the numpy steps it replaces cost more than the work).
+
+    The nonzero columns (sign ≠ 0) with equal ``key`` form a group, found by a hash
+    table of the keys' bits (the keys are never NaN: the caller rejects those inputs;
+    0.0 and −0.0 are one key); each column is checked exactly against its group's
+    first column (sign·S[:, j] == sign·S[:, first] in every row).  Returns ``(ok, nz,
+    group, first, ST)``: nz the nonzero columns (ascending), group each one's group,
+    groups numbered by their first column, first those columns (ascending) and
+    ST[b, g] = sign·S[b, first[g]].  ``ok`` False: two columns of one group differ (a
+    key collision); the rest is then empty and the caller groups the slow way.  The
+    same groups and numbers as the sort by key they replace (Network._group_numpy)."""
+    B = S.shape[0]
+    k = S.shape[1]
+    size = 16
+    while size < 2 * k:
+        size *= 2
+    mask = size - 1
+    slot_bits = np.empty(size, dtype=np.int64)
+    slot_group = np.full(size, -1, dtype=np.int64)
+    first = np.empty(k, dtype=np.int64)
+    nz = np.empty(k, dtype=np.int64)
+    group = np.empty(k, dtype=np.int64)
+    n = 0
+    n_groups = 0
+    for j in range(k):
+        if sign[j] == 0.0:
+            continue
+        kj = key[j]
+        bits = np.int64(0) if kj == 0.0 else np.float64(kj).view(np.int64)
+        h = (np.uint64(bits) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+        s = np.int64(h) & mask
+        while slot_group[s] >= 0 and slot_bits[s] != bits:
+            s = (s + 1) & mask
+        if slot_group[s] < 0:
+            slot_bits[s] = bits
+            slot_group[s] = n_groups
+            first[n_groups] = j
+            n_groups += 1
+        nz[n] = j
+        group[n] = slot_group[s]
+        n += 1
+    # the exact check: each column against its group's first column
+    m = 0
+    cols = np.empty(n, dtype=np.int64)
+    reps = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        r = first[group[t]]
+        if r != nz[t]:
+            cols[m] = nz[t]
+            reps[m] = r
+            m += 1
+    sc = np.empty(m)
+    sr = np.empty(m)
+    for t in range(m):
+        sc[t] = sign[cols[t]]
+        sr[t] = sign[reps[t]]
+    d = False
+    for b in range(B):
+        row = S[b]
+        for t in range(m):
+            d |= sc[t] * row[cols[t]] != sr[t] * row[reps[t]]
+    if d:
+        e = np.empty(0, dtype=np.int64)
+        return False, e, e, e, np.empty((0, 0))
+    first = first[:n_groups].copy()
+    ST = np.empty((B, n_groups))
+    for b in range(B):
+        for g in range(n_groups):
+            j = first[g]
+            ST[b, g] = S[b, j] * sign[j]
+    return True, nz[:n].copy(), group[:n].copy(), first, ST
+
+
 @kernel(F64_2F, I64, I64, F64, INT)
 def fold_columns(A, cols, group, sign, n_groups):  # pragma: no cover - compiled
     """``Af[:, g] = Σ sign[t] · A[:, cols[t]]`` over the t with ``group[t] == g``, as

@@ -882,10 +882,9 @@ class Network:
         passes over S, row by row: the keys (and vmax), then the exact check of the
         columns whose keys match."""
         from resbench.batch._kernels import (
-            adjacent_equal,
             all_finite,
-            equal_to_rep,
             fold_columns,
+            group_columns,
             scan_columns,
         )
 
@@ -897,13 +896,49 @@ class Network:
             )
         if not np.isfinite(keys).all() and not all_finite(S):  # (callers check first)
             raise InputError("input values must be finite")
-        nz = (sign != 0.0).nonzero()[0]
+        if S.size < PASS_PARALLEL:  # one serial kernel for the small passes
+            ok, nz, group, first_cols, SF = group_columns(S, sign, keys)
+            if not ok:  # a key collision: neighbour by neighbour
+                nz, group, first_cols, SF = self._group_numpy(S, sign, keys)
+        else:
+            nz, group, first_cols, SF = self._group_numpy(S, sign, keys)
         if nz.size == 0:
             return (
                 np.zeros((A.shape[0], 1), dtype=dt),
                 np.zeros((1, S.shape[0]), dtype=dt),
                 vmax,
             )
+        n_groups = int(first_cols.size)
+        if n_groups == A.shape[1] and np.all(sign > 0):  # nothing to fold
+            Af = A if dt == np.float64 else self._A_as(dt)
+            return Af, (S.T if dt == np.float64 else S.astype(dt).T), vmax
+        ST = SF.astype(dt, copy=False).T
+        sign = sign[nz]
+        key = (dt.name, nz.tobytes(), group.tobytes(), sign.tobytes())
+        Af = self._fold_cache.get(key)
+        if Af is None:
+            Af = fold_columns(A, nz.astype(np.int64), group, sign, n_groups).T  # column-major
+            if dt != np.float64:
+                Af = Af.astype(dt)
+            if len(self._fold_cache) >= FOLD_CACHE:
+                self._fold_cache.pop(next(iter(self._fold_cache)))
+            self._fold_cache[key] = Af
+        return Af, ST, vmax
+
+    @staticmethod
+    def _group_numpy(
+        S: np.ndarray, sign: np.ndarray, keys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The fold's grouping by numpy steps and parallel passes: ``(nz, group, first,
+        SF)`` as :func:`resbench.batch._kernels.group_columns` returns them, for a large
+        S (its passes over S in parallel) or after a key collision (runs confirmed
+        neighbour by neighbour: a run whose columns differ is split where they do)."""
+        from resbench.batch._kernels import adjacent_equal, equal_to_rep
+
+        nz = (sign != 0.0).nonzero()[0]
+        if nz.size == 0:
+            e = np.empty(0, dtype=np.int64)
+            return nz, e, e, np.empty((S.shape[0], 0))
         # equal columns have equal keys: sort, then confirm equal neighbours exactly
         order = nz[np.argsort(keys[nz], kind="stable")]
         ks = keys[order]
@@ -922,10 +957,6 @@ class Network:
                 new[cand + 1] = ~adjacent_equal(S, sign, order)[cand]
         group_sorted = np.cumsum(new) - 1
         reps = order[new]  # one column per group, groups in sorted order
-        n_groups = int(reps.size)
-        if n_groups == A.shape[1] and np.all(sign > 0):  # nothing to fold
-            Af = A if dt == np.float64 else self._A_as(dt)
-            return Af, (S.T if dt == np.float64 else S.astype(dt).T), vmax
         # number the groups in the order of their first column, so that a batch with
         # nothing to fold keeps A's own column order (group = 0, 1, 2, …)
         by_first = np.argsort(reps, kind="stable")
@@ -935,18 +966,7 @@ class Network:
         group_full[order] = rank[group_sorted]
         group = group_full[nz]
         first_cols = np.sort(reps)  # group g's representative column, signed to its norm
-        ST = ((S[:, first_cols] * sign[first_cols]).astype(dt, copy=False)).T
-        sign = sign[nz]
-        key = (dt.name, nz.tobytes(), group.tobytes(), sign.tobytes())
-        Af = self._fold_cache.get(key)
-        if Af is None:
-            Af = fold_columns(A, nz.astype(np.int64), group, sign, n_groups).T  # column-major
-            if dt != np.float64:
-                Af = Af.astype(dt)
-            if len(self._fold_cache) >= FOLD_CACHE:
-                self._fold_cache.pop(next(iter(self._fold_cache)))
-            self._fold_cache[key] = Af
-        return Af, ST, vmax
+        return nz, group, first_cols, S[:, first_cols] * sign[first_cols]
 
     def _A_as(self, dt: np.dtype) -> np.ndarray:
         if self._A32 is None:
