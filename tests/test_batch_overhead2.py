@@ -89,3 +89,26 @@ def test_small_and_large_batch_paths_fold_alike(monkeypatch: pytest.MonkeyPatch)
         assert Af.shape[1] < 16 and Af.dtype == Af2.dtype == ST.dtype == dt
         assert np.array_equal(Af, Af2) and np.array_equal(ST, ST2)
         assert np.array_equal(vmax, vmax2)
+
+
+def test_limit_threads_sets_and_restores_as_the_shared_one() -> None:
+    """Network's own thread limit: numba's and BLAS's counts inside the block as
+    resbench.threads.limit_threads sets them, and both restored after."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    from resbench.threads import limit_threads
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = (numba.get_num_threads(), blas())
+    for n in (1, 2, 10_000, None):
+        with limit_threads(n):
+            want = (numba.get_num_threads(), blas())
+        with nw._limit_threads(n):
+            got = (numba.get_num_threads(), blas())
+        assert got == want
+        assert (numba.get_num_threads(), blas()) == before
+    with nw._limit_threads(1):
+        assert numba.get_num_threads() == 1 and set(blas()) <= {1}
