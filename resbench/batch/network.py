@@ -33,7 +33,7 @@ import dataclasses
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,6 +51,7 @@ from resbench.solution import (
     SWEEP_LIMIT,
     Solution,
 )
+from resbench.threads import blas_threads, limit_threads
 
 F32_TOL = 1e-6  # relative tolerance floor of float32 sweeps (≈ 8 ulps): below it the
 # a-posteriori rule cannot be met in single precision
@@ -571,7 +572,7 @@ class Network:
         polished = np.zeros(B, dtype=bool)
         t = {"inject": 0.0, "sweep": 0.0, "polish": 0.0}
         omegas: list[float] = []
-        with _limit_threads(threads):
+        with limit_threads(threads):
             for lo in range(0, B, BLOCK):
                 hi = min(B, lo + BLOCK)
                 small = (hi - lo) * (self.circuit.n_nodes + self.n_inputs) < SERIAL_BELOW
@@ -1408,53 +1409,9 @@ class Network:
         return self._certifier
 
 
-_BLAS_LIBS: list | None = None  # threadpoolctl's BLAS controllers, found on first use
-
-
-@contextlib.contextmanager
-def _blas_threads(n: int) -> Iterator[None]:
-    """BLAS's thread count set to ``n`` inside the block, then restored (its own thread
-    count calls, ~1 µs each: threadpoolctl's limit() re-reads every library's info, ~30
-    µs a call)."""
-    global _BLAS_LIBS
-    if _BLAS_LIBS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_LIBS = [lc for lc in ThreadpoolController().lib_controllers if lc.user_api == "blas"]
-    before = [lc.get_num_threads() for lc in _BLAS_LIBS]
-    for lc in _BLAS_LIBS:
-        lc.set_num_threads(n)
-    try:
-        yield
-    finally:
-        for lc, m in zip(_BLAS_LIBS, before, strict=True):
-            lc.set_num_threads(m)
-
-
 def _blas_one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
     """BLAS on the calling thread only inside the block, when ``on``."""
-    return _blas_threads(1) if on else _NO_LIMIT
-
-
-@contextlib.contextmanager
-def _limit_threads(n: int | None) -> Iterator[None]:
-    """:func:`resbench.threads.limit_threads` (numba's and BLAS's thread counts set to
-    ``n``, clipped to 1 … numba's configured maximum; None: as they are), the same
-    calls to the libraries, less threadpoolctl's re-reading of every library's info
-    (~30 µs of a tiny batch's call)."""
-    if n is None:
-        yield
-        return
-    import numba
-
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    before = numba.get_num_threads()
-    numba.set_num_threads(n)
-    try:
-        with _blas_threads(n):
-            yield
-    finally:
-        numba.set_num_threads(before)
+    return blas_threads(1) if on else _NO_LIMIT
 
 
 _SERIAL = threading.local()  # .active: this thread is inside a block that set one thread
