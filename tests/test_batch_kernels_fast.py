@@ -1,0 +1,170 @@
+"""The batch kernels' fast paths (issue 12) give the same numbers as their general paths.
+
+* node-voltage assembly: a plan whose kinds are runs of consecutive nodes and columns
+  (a DRN's) takes contiguous loops; the same plan with its entries permuted (no runs)
+  takes the indexed loops: bit-for-bit the same voltages;
+* the sweeps' input pass: shared bounds (scalars per row) and the same bounds given per
+  sample give the same Q, start and |c|/diag maxima;
+* the sweeps copy each sample out at the sweep its rule fired, also when the samples
+  of a chunk finish at different sweeps: equal to one chunk per sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from resbench.batch import _kernels as bk
+
+
+def _plan(rng: np.random.Generator, n_nodes: int, n_in: int, n_sn: int, perm: bool):
+    """An assembly plan: nodes 1 … n_in held by one input each, the next n_sn free
+    with a constant offset, node 0 and the last two nodes of the third kind."""
+    s0 = rng.normal(size=n_in)
+    offset0 = rng.normal(size=n_nodes)
+    one_node = np.arange(1, n_in + 1)
+    one_col = np.arange(n_in)
+    free_node = np.arange(n_in + 1, n_in + 1 + n_sn)
+    free_sn = np.arange(n_sn)
+    if perm:  # the same entries, in another order: not runs
+        p, q = rng.permutation(n_in), rng.permutation(n_sn)
+        one_node, one_col, free_node, free_sn = one_node[p], one_col[p], free_node[q], free_sn[q]
+    one_m = np.where(one_col % 3 == 0, -1.0, 1.0)
+    rest = np.array([n_nodes - 2, n_nodes - 2, n_nodes - 1])
+    return (
+        offset0,
+        one_node.astype(np.int64),
+        one_col.astype(np.int64),
+        one_m,
+        s0[one_col],
+        offset0[one_node],
+        free_node.astype(np.int64),
+        free_sn.astype(np.int64),
+        offset0[free_node],
+        rest.astype(np.int64),
+        np.array([0, 2, 1], dtype=np.int64),
+        np.array([0.5, -2.0, 3.0]),
+        np.array([n_nodes - 1], dtype=np.int64),
+        np.array([0], dtype=np.int64),
+        s0,
+    )
+
+
+def _assemble_reference(plan, S, UT):
+    (offset0, one_node, one_col, one_m, one_s0, one_off, free_node, free_sn, free_off,
+     m_row, m_col, m_val, rest_node, rest_sn, s0) = plan  # fmt: skip
+    V = np.tile(offset0, (S.shape[0], 1))
+    V[:, one_node] = one_off + one_m * (S[:, one_col] - one_s0)
+    V[:, free_node] = free_off + UT[:, free_sn]
+    for t in range(m_row.size):
+        V[:, m_row[t]] += m_val[t] * (S[:, m_col[t]] - s0[m_col[t]])
+    for t in range(rest_node.size):
+        V[:, rest_node[t]] += UT[:, rest_sn[t]]
+    return V
+
+
+def test_voltage_assembly_runs_equal_the_indexed_loops():
+    rng = np.random.default_rng(7)
+    n_in, n_sn = 9, 6
+    n_nodes = 1 + n_in + n_sn + 2
+    S = rng.uniform(-3, 3, (5, n_in))
+    UT = rng.normal(size=(5, n_sn))
+    out = {}
+    for perm in (False, True):
+        plan = _plan(np.random.default_rng(1), n_nodes, n_in, n_sn, perm)
+        V = np.full((5, n_nodes), np.nan)
+        bk.assemble_voltages_s(*plan, S, UT, V)
+        assert np.array_equal(V, _assemble_reference(plan, S, UT))
+        out[perm] = V
+    assert np.array_equal(out[False], out[True])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_prepare_chunks_shared_bounds_equal_per_sample_bounds(dtype):
+    rng = np.random.default_rng(3)
+    n, B, w = 13, 24, 8
+    G = rng.normal(size=(n, B)).astype(dtype)
+    base = rng.normal(size=n)
+    inv = rng.uniform(0.1, 2.0, n)
+    lo = np.where(rng.random(n) < 0.5, -np.inf, rng.normal(size=n) - 0.5)[:, None]
+    hi = np.where(rng.random(n) < 0.5, np.inf, rng.normal(size=n) + 0.5)[:, None]
+    got = []
+    for L, H in ((lo, hi), (np.repeat(lo, B, 1), np.repeat(hi, B, 1))):
+        Q = np.empty((B // w, n, w), dtype=dtype)
+        U = np.empty_like(Q)
+        qmax = np.empty(B)
+        bk.prepare_chunks(
+            G, base, inv, np.ascontiguousarray(L), np.ascontiguousarray(H), Q, U, qmax
+        )
+        got.append((Q, U, qmax))
+    (Q, U, qmax), other = got
+    for a, b in zip(got[0], other, strict=True):
+        assert np.array_equal(a, b)
+    q = (base[:, None] + G.astype(np.float64)) * inv[:, None]
+    chunked = lambda a: a.reshape(n, B // w, w).transpose(1, 0, 2)  # noqa: E731
+    assert np.array_equal(Q, chunked(q.astype(dtype)))
+    assert np.array_equal(U, chunked(np.clip(q, lo, hi).astype(dtype)))
+    assert np.array_equal(qmax, np.abs(q).max(axis=0))
+
+
+def _chain(n: int):
+    """A chain of n nodes, each coupled to its neighbours (g/diag = 0.45), as the
+    sweeps' CSR, with no hub rows."""
+    deg = np.array([1] + [2] * (n - 2) + [1], dtype=np.uint32)
+    idx = []
+    for i in range(n):
+        idx += [j for j in (i - 1, i + 1) if 0 <= j < n]
+    g = np.full(len(idx), 0.45)
+    slot = np.full(n, -1, dtype=np.int64)
+    z = np.zeros(0, dtype=np.uint32)
+    return (
+        deg,
+        np.array(idx, dtype=np.uint32),
+        g,
+        slot,
+        np.zeros(n, np.uint32),
+        np.zeros(n + 1, np.uint32),
+        z,
+        z,
+    )
+
+
+def _sweep(chain, Q, tol, max_sweeps=200):
+    nch, n, C = Q.shape
+    B = nch * C
+    U = np.zeros_like(Q)
+    OUT = np.full((B, n), np.nan)
+    status = np.zeros(B, dtype=np.int64)
+    sweeps = np.zeros(B, dtype=np.int64)
+    est = np.zeros(B)
+    om = np.zeros(nch)
+    lo = np.full((1, n, 1), -np.inf)
+    hi = np.full((1, n, 1), np.inf)
+    e = np.zeros(0, dtype=np.uint32)
+    ff = np.zeros((1, 0, 1))
+    bk.batch_sweeps(
+        *chain[:3], Q, lo, hi, False, *chain[3:],
+        np.zeros(n + 1, np.uint32), e, ff, np.zeros(n + 1, np.uint32), e, ff,
+        U, OUT, tol, 2.2e-16, max_sweeps, 1.0, status, sweeps, est, om,
+    )  # fmt: skip
+    return OUT, status, sweeps
+
+
+def test_sweeps_copy_each_sample_out_at_its_own_sweep():
+    """Samples of one chunk with very different injections stop at different sweeps;
+    each one's answer equals that of a chunk of its own (the row-wise copy-out)."""
+    n, C = 30, 8
+    rng = np.random.default_rng(5)
+    scale = 10.0 ** rng.integers(-6, 3, C)
+    q = rng.normal(size=(n, C)) * scale
+    tol = np.full(C, 1e-9)
+    chain = _chain(n)
+    OUT, status, sweeps = _sweep(chain, np.ascontiguousarray(q[None]), tol)
+    assert (status == bk.CONVERGED).all() and np.unique(sweeps).size > 1
+    for b in range(C):
+        o, s, k = _sweep(chain, np.ascontiguousarray(q[None, :, b : b + 1]), tol[b : b + 1])
+        assert np.array_equal(o[0], OUT[b]) and k[0] == sweeps[b]
+    # a sweep limit copies out the samples still running at the last sweep
+    OUT, status, sweeps = _sweep(chain, np.ascontiguousarray(q[None]), tol, max_sweeps=3)
+    assert (status == bk.SWEEP_LIMIT).all() and (sweeps == 3).all()
+    assert np.isfinite(OUT).all()
