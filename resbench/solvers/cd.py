@@ -263,7 +263,9 @@ def solve_cd(
     ``direct_margin``: on problems without free–free diodes (``omega="auto"``,
     ``polish`` not "never"), the sweeps stop for the direct finish of :mod:`resbench.solvers.direct`
     when the sweeps still to come are predicted to cost more than ``direct_margin``
-    times the finish (0: at the first look, after 16 sweeps; inf: never).
+    times the finish (0: at the first look, after 16 sweeps; inf: never).  Linear
+    circuits (no diodes) without a ``warm_start`` make that comparison before any
+    sweep (:func:`resbench.solvers.direct.linear_at_once`; 0: no sweep at all).
     ``warm_start``: node voltages (one per circuit node), projected onto the
     constraints.  Raises CircuitError for circuits without a
     unique solution.
@@ -294,21 +296,21 @@ def solve_cd(
         def switch(rate: float, error: float) -> bool:
             return direct.should_switch(p, rate, error, tol_v, direct_margin)
 
+        if (
+            omega == "auto"
+            and warm_start is None
+            and direct.is_linear(p)
+            and direct.linear_at_once(p, direct_margin)
+        ):
+            # linear and deep: no sweep (the direct solve gains nothing from them);
+            # a warm start may be close enough for the sweeps, so it keeps them
+            info = _info(p, 1.0, math.inf, tol)
+            return _finish_direct(p, u, 0, 1.0, info, t0, t1, compile_s)
+
     status, sweeps, res, est, om = run_sweeps(
         p, u, tol=tol, max_sweeps=max_sweeps, omega=omega, switch=switch
     )
-    info: dict = {
-        "omega": om,
-        "free_supernodes": p.n,
-        "ff_edges": p.n_ff_edges,
-        "ff_diodes": p.n_ff_diodes,
-        "tol_v": tol * p.v_scale,
-        "error_estimate": float(est),
-        "i_scale": p.i_scale,
-        "v_scale": p.v_scale,
-        "polished": False,
-        "direct": False,
-    }
+    info = _info(p, om, est, tol)
     if status == SWITCHED:
         return _finish_direct(p, u, sweeps, om, info, t0, t1, compile_s)
     final = CONVERGED if status == kernels.CD_CONVERGED else SWEEP_LIMIT
@@ -364,6 +366,23 @@ def solve_cd(
             info=info,
         )
     )
+
+
+def _info(p: Problem, om: float, est: float, tol: float) -> dict:
+    """The solution's ``info`` before any finish: the last ω, the problem's sizes and
+    scales, the sweeps' error estimate in V (inf when no sweep ran)."""
+    return {
+        "omega": om,
+        "free_supernodes": p.n,
+        "ff_edges": p.n_ff_edges,
+        "ff_diodes": p.n_ff_diodes,
+        "tol_v": tol * p.v_scale,
+        "error_estimate": float(est),
+        "i_scale": p.i_scale,
+        "v_scale": p.v_scale,
+        "polished": False,
+        "direct": False,
+    }
 
 
 def _finish_direct(

@@ -14,6 +14,9 @@ reduced Laplacian is far cheaper.  This module holds
   models of the problem's size (:func:`sweep_seconds`, :func:`factor_seconds`,
   constants measured in docs/grids.md), never clock readings, so the decision,
   and so the sweep count, is the same on every machine and under any load;
+* for **linear** problems (no diodes) the same comparison before any sweep
+  (:func:`linear_at_once`), with the sweeps predicted from the graph's depth:
+  deep networks (meshes, power grids, chains) go straight to the direct solve;
 * the **finish** for problems whose only constraints are bounds (diodes to fixed
   nodes, :func:`finish_bounds`): a primal–dual active-set method (Hintermüller,
   Ito & Kunisch 2003, a semismooth Newton method) warm-started by the sweeps'
@@ -166,6 +169,11 @@ FACTOR_EXP = 1.15
 SWITCH_AFTER = 16  # sweeps before the first look (then after each chunk of 40)
 DIRECT_SOLVES = 1  # factorisations a finish takes (later steps reuse it: _Base)
 SWITCH_MARGIN = 1.0  # switch when predicted sweeps cost more than MARGIN × the finish
+LINEAR_SWEEPS_PER_DEPTH = 10.0  # a linear problem needs at least ~this many sweeps per
+# level of its graph's depth (linear_at_once): 10-19 on meshes and 3-layer power grids
+# (30x30 ... 100x100 meshes: 1005 / 1218 / 2021 sweeps at depth 56 / 96 / 196;
+# ibmpg1-sized grid 2140 at depth 113), 12-13 on sparse random networks (131 / 175
+# sweeps at depth 10 / 14, which then stay below the factorisation's cost)
 
 DENSE_ROW = 1000  # SuperLU: a row with more entries (a star's hub) makes the minimum-degree
 # ordering on AᵀA + A crawl (18 s on a 100k-leaf star); COLAMD, which sets dense rows
@@ -243,6 +251,44 @@ def should_switch(
         return True
     sweeps_cost = predicted_sweeps(rate, error, tol_v) * sweep_seconds(p)
     return sweeps_cost > margin * DIRECT_SOLVES * factor_seconds(p)
+
+
+def is_linear(p: Problem) -> bool:
+    """Whether ``p`` has no constraint at all (no diode, so no finite bound, no
+    free–free diode, no island): its answer is one solve of the reduced system."""
+    return (
+        p.n_ff_diodes == 0
+        and p.n_islands == 0
+        and not (np.isfinite(p.lo).any() or np.isfinite(p.hi).any())
+    )
+
+
+def linear_at_once(p: Problem, margin: float = SWITCH_MARGIN) -> bool:
+    """Whether a linear problem (:func:`is_linear`) goes to the direct solve before any
+    sweep: when the sweeps it would need are predicted to cost more than ``margin`` ×
+    the factorisation, both as modelled (:func:`sweep_seconds`, :func:`factor_seconds`).
+
+    For a linear problem the sweeps are no use to the direct solve (one factorisation
+    and one solve whatever the start), so the switch's first look after
+    :data:`SWITCH_AFTER` sweeps, and the chunk that follows it on meshes (whose rate
+    looks fast at first: 40 sweeps on the ibmpg1-sized grid, ~4 ms of ~55), is only
+    worth waiting for where the sweeps might converge first.  Without a rate to go by,
+    the sweeps needed are predicted from the graph's depth (:data:`LINEAR_SWEEPS_PER_DEPTH`
+    per level, :func:`resbench.solvers._direct_kernels.pseudo_depth`, two passes over
+    the edges): meshes and power grids are deep and need thousands, sparse random
+    networks are shallow and converge in ~150 (their fill makes the factorisation
+    dear: they keep the sweeps).  A function of the problem's structure only, as the
+    switch is.  ``margin``: 0 always, inf never.
+    """
+    if margin == math.inf or p.n == 0:
+        return False
+    if margin <= 0.0:
+        return True
+    factor = margin * DIRECT_SOLVES * factor_seconds(p)
+    per_level = LINEAR_SWEEPS_PER_DEPTH * sweep_seconds(p)
+    if per_level * (p.n - 1) <= factor:  # not even a chain of all the nodes would do
+        return False
+    return per_level * int(_dk.pseudo_depth(p.indptr, p.indices)) > factor
 
 
 # ------------------------------------------------------------- factorisation
