@@ -34,27 +34,36 @@ def _csr(edges: list[tuple[int, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
     return ptr, idx
 
 
+BIG = 1 << 40  # no limit
+
+
 def test_pseudo_depth_of_known_graphs():
     """A path's depth is its length from either end (the search finds the far end
-    first), a mesh's its rows + columns − 2, a star's 2; nothing and one node 0."""
+    first), a mesh's its rows + columns − 2, a star's 2; nothing and one node 0.  With
+    a limit below the depth the answer is limit + 1; at or above it, the depth."""
+    depth = dk.pseudo_depth
     n = 50
     ptr, idx = _csr([(k, k + 1) for k in range(n - 1)], n)
-    assert dk.pseudo_depth(ptr, idx) == n - 1
+    assert depth(ptr, idx, BIG) == n - 1
+    assert depth(ptr, idx, 10) == 11 and depth(ptr, idx, n - 1) == n - 1
     mid = [(k, k + 1) for k in range(n - 1)]  # the same path numbered from its middle
     order = np.argsort(np.abs(np.arange(n) - n // 2), kind="stable")
     ren = np.empty(n, dtype=np.int64)
     ren[order] = np.arange(n)
     ptr, idx = _csr([(int(ren[a]), int(ren[b])) for a, b in mid], n)
-    assert dk.pseudo_depth(ptr, idx) == n - 1
+    assert depth(ptr, idx, BIG) == n - 1
+    assert depth(ptr, idx, n - 2) == n - 1  # past the limit only in the second search
+    assert depth(ptr, idx, 30) == 31
     r, c = 7, 12
     mesh = [(i * c + j, i * c + j + 1) for i in range(r) for j in range(c - 1)]
     mesh += [(i * c + j, (i + 1) * c + j) for i in range(r - 1) for j in range(c)]
     ptr, idx = _csr(mesh, r * c)
-    assert dk.pseudo_depth(ptr, idx) == r + c - 2
+    assert depth(ptr, idx, BIG) == r + c - 2
+    assert depth(ptr, idx, 5) == 6
     ptr, idx = _csr([(0, k) for k in range(1, 30)], 30)
-    assert dk.pseudo_depth(ptr, idx) == 2
-    assert dk.pseudo_depth(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)) == 0
-    assert dk.pseudo_depth(np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int32)) == 0
+    assert depth(ptr, idx, BIG) == 2 and depth(ptr, idx, 1) == 2
+    assert depth(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), BIG) == 0
+    assert depth(np.zeros(2, dtype=np.int64), np.zeros(0, dtype=np.int32), BIG) == 0
 
 
 def test_is_linear():

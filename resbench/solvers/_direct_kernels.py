@@ -343,23 +343,24 @@ def permute_symmetric(ptr, idx, val, perm):  # pragma: no cover - compiled
     return optr, oidx, oval
 
 
-@kernel(I64, I32)
-def pseudo_depth(ptr, idx):  # pragma: no cover - compiled
+@kernel(I64, I32, INT)
+def pseudo_depth(ptr, idx, limit):  # pragma: no cover - compiled
     """The depth of a breadth-first search of a graph (CSR, symmetric pattern) from a
     pseudo-peripheral node: search from node 0, then from the last node reached, and
-    return the second search's deepest level (0 for an empty or one-node graph).  A
-    lower bound on the diameter of node 0's component, within a factor of 2 of it;
-    two passes over the edges."""
+    return the second search's deepest level (0 for an empty or one-node graph), or
+    ``limit`` + 1 as soon as either search reaches a level past ``limit`` (the caller
+    only asks whether the depth exceeds it: on a deep graph half a search).  Without
+    the limit, a lower bound on the diameter of node 0's component, within a factor
+    of 2 of it; at most two passes over the edges."""
     n = ptr.shape[0] - 1
     if n == 0:
         return 0
-    lev = np.full(n, -1, dtype=np.int64)
-    queue = np.empty(n, dtype=np.int64)
+    lev = np.empty(n, dtype=np.int32)
+    queue = np.empty(n, dtype=np.int32)
     root = 0
     depth = 0
     for _ in range(2):
-        for v in range(n):
-            lev[v] = -1
+        lev[:] = -1
         lev[root] = 0
         queue[0] = root
         head = 0
@@ -367,10 +368,13 @@ def pseudo_depth(ptr, idx):  # pragma: no cover - compiled
         while head < tail:
             v = queue[head]
             head += 1
+            nxt = lev[v] + 1
             for q in range(ptr[v], ptr[v + 1]):
                 w = idx[q]
                 if lev[w] < 0:
-                    lev[w] = lev[v] + 1
+                    if nxt > limit:
+                        return limit + 1
+                    lev[w] = nxt
                     queue[tail] = w
                     tail += 1
         root = queue[tail - 1]

@@ -273,12 +273,13 @@ def linear_at_once(p: Problem, margin: float = SWITCH_MARGIN) -> bool:
     :data:`SWITCH_AFTER` sweeps, and the chunk that follows it on meshes (whose rate
     looks fast at first: 40 sweeps on the ibmpg1-sized grid, ~4 ms of ~55), is only
     worth waiting for where the sweeps might converge first.  Without a rate to go by,
-    the sweeps needed are predicted from the graph's depth (:data:`LINEAR_SWEEPS_PER_DEPTH`
-    per level, :func:`resbench.solvers._direct_kernels.pseudo_depth`, two passes over
-    the edges): meshes and power grids are deep and need thousands, sparse random
-    networks are shallow and converge in ~150 (their fill makes the factorisation
-    dear: they keep the sweeps).  A function of the problem's structure only, as the
-    switch is.  ``margin``: 0 always, inf never.
+    the sweeps needed are predicted from the graph's depth
+    (:data:`LINEAR_SWEEPS_PER_DEPTH` per level,
+    :func:`resbench.solvers._direct_kernels.pseudo_depth`: at most two passes over the
+    edges, half of one on a deep graph): meshes and power grids are deep and need
+    thousands, sparse random networks are shallow and converge in ~150 (their fill
+    makes the factorisation dear: they keep the sweeps).  A function of the problem's
+    structure only, as the switch is.  ``margin``: 0 always, inf never.
     """
     if margin == math.inf or p.n == 0:
         return False
@@ -288,7 +289,8 @@ def linear_at_once(p: Problem, margin: float = SWITCH_MARGIN) -> bool:
     per_level = LINEAR_SWEEPS_PER_DEPTH * sweep_seconds(p)
     if per_level * (p.n - 1) <= factor:  # not even a chain of all the nodes would do
         return False
-    return per_level * int(_dk.pseudo_depth(p.indptr, p.indices)) > factor
+    limit = int(factor / per_level)  # the depth above which the sweeps cost more
+    return int(_dk.pseudo_depth(p.indptr, p.indices, limit)) > limit
 
 
 # ------------------------------------------------------------- factorisation
