@@ -38,6 +38,19 @@ from resbench._jit import (
     U32,
     kernel,
 )
+from resbench.batch._simd import (
+    lanes,
+    madd,
+    splat,
+    vabs,
+    vload,
+    vload2,
+    vmax,
+    vmin,
+    vstore,
+    vstore2,
+    vsub,
+)
 from resbench.solvers._kernels import EARLY_RHO, RHO_MAX, ROUND_OFF_ULPS, bellman_ford_start
 
 CONVERGED = 0
@@ -79,6 +92,130 @@ def _update_omega(omega, rate):  # pragma: no cover - compiled
     if new > OMEGA_MAX:
         new = OMEGA_MAX
     return new
+
+
+@njit
+def _simple_sweep(
+    deg, idx, g, slot, early, push_ptr, push_slot, push_k, q, u, acc, lo, hi, res
+):  # pragma: no cover - compiled
+    """One sweep of the common case (bounds shared by the samples, no free–free diodes,
+    ω = 1) on a chunk's state ``u`` [n, C], with SIMD values held in registers
+    (:mod:`resbench.batch._simd`).
+
+    The samples are taken a *tile* of four vectors at a time (16 float64 or 32
+    float32 samples), and the tile is swept over every node: its running sums, and the
+    largest change per sample (``res``, reset by the caller), stay in registers across
+    a row's entries and the whole sweep, where the loops over the chunk's samples
+    loaded and stored them once per entry (and re-checked per loop that their arrays
+    do not overlap).  A chunk's width that is not a multiple of a tile ends with tiles
+    of one vector, then single samples.  Each sample's arithmetic is the loops':
+    x = q_i (or the hub's pushed sum) + g·u_j entry by entry, clip into [lo_i, hi_i],
+    the change |v − u_i|, and v·g pushed into each later hub row; the samples are
+    independent, so the order of the tiles changes nothing.  Hub sums ``acc`` are
+    initialised by the caller."""
+    n = u.shape[0]
+    C = u.shape[1]
+    L = lanes(u)
+    t0 = 0
+    while t0 + 4 * L <= C:  # tiles of four vectors
+        t1 = t0 + L
+        t2 = t0 + 2 * L
+        t3 = t0 + 3 * L
+        r0 = vload(res, t0)
+        r1 = vload(res, t1)
+        r2 = vload(res, t2)
+        r3 = vload(res, t3)
+        k = 0
+        for i in range(n):
+            e = k + deg[i]
+            h = slot[i]
+            if h >= 0:
+                x0 = vload2(acc, h, t0)
+                x1 = vload2(acc, h, t1)
+                x2 = vload2(acc, h, t2)
+                x3 = vload2(acc, h, t3)
+                k += early[i]
+            else:
+                x0 = vload2(q, i, t0)
+                x1 = vload2(q, i, t1)
+                x2 = vload2(q, i, t2)
+                x3 = vload2(q, i, t3)
+            while k < e:
+                j = idx[k]
+                gk = splat(g[k], u)
+                x0 = madd(x0, gk, vload2(u, j, t0))
+                x1 = madd(x1, gk, vload2(u, j, t1))
+                x2 = madd(x2, gk, vload2(u, j, t2))
+                x3 = madd(x3, gk, vload2(u, j, t3))
+                k += 1
+            lo_i = splat(lo[i, 0], u)
+            hi_i = splat(hi[i, 0], u)
+            v0 = vmin(vmax(x0, lo_i), hi_i)
+            v1 = vmin(vmax(x1, lo_i), hi_i)
+            v2 = vmin(vmax(x2, lo_i), hi_i)
+            v3 = vmin(vmax(x3, lo_i), hi_i)
+            r0 = vmax(r0, vabs(vsub(v0, vload2(u, i, t0))))
+            r1 = vmax(r1, vabs(vsub(v1, vload2(u, i, t1))))
+            r2 = vmax(r2, vabs(vsub(v2, vload2(u, i, t2))))
+            r3 = vmax(r3, vabs(vsub(v3, vload2(u, i, t3))))
+            vstore2(u, i, t0, v0)
+            vstore2(u, i, t1, v1)
+            vstore2(u, i, t2, v2)
+            vstore2(u, i, t3, v3)
+            for kp in range(push_ptr[i], push_ptr[i + 1]):
+                hp = push_slot[kp]
+                gk = splat(g[push_k[kp]], u)
+                vstore2(acc, hp, t0, madd(vload2(acc, hp, t0), gk, v0))
+                vstore2(acc, hp, t1, madd(vload2(acc, hp, t1), gk, v1))
+                vstore2(acc, hp, t2, madd(vload2(acc, hp, t2), gk, v2))
+                vstore2(acc, hp, t3, madd(vload2(acc, hp, t3), gk, v3))
+        vstore(res, t0, r0)
+        vstore(res, t1, r1)
+        vstore(res, t2, r2)
+        vstore(res, t3, r3)
+        t0 += 4 * L
+    while t0 + L <= C:  # tiles of one vector
+        r0 = vload(res, t0)
+        k = 0
+        for i in range(n):
+            e = k + deg[i]
+            h = slot[i]
+            if h >= 0:
+                x0 = vload2(acc, h, t0)
+                k += early[i]
+            else:
+                x0 = vload2(q, i, t0)
+            while k < e:
+                x0 = madd(x0, splat(g[k], u), vload2(u, idx[k], t0))
+                k += 1
+            v0 = vmin(vmax(x0, splat(lo[i, 0], u)), splat(hi[i, 0], u))
+            r0 = vmax(r0, vabs(vsub(v0, vload2(u, i, t0))))
+            vstore2(u, i, t0, v0)
+            for kp in range(push_ptr[i], push_ptr[i + 1]):
+                hp = push_slot[kp]
+                vstore2(acc, hp, t0, madd(vload2(acc, hp, t0), splat(g[push_k[kp]], u), v0))
+        vstore(res, t0, r0)
+        t0 += L
+    for b in range(t0, C):  # single samples
+        k = 0
+        for i in range(n):
+            e = k + deg[i]
+            h = slot[i]
+            if h >= 0:
+                xb = acc[h, b]
+                k += early[i]
+            else:
+                xb = q[i, b]
+            while k < e:
+                xb += g[k] * u[idx[k], b]
+                k += 1
+            v = min(max(xb, lo[i, 0]), hi[i, 0])
+            d = abs(v - u[i, b])
+            if d > res[b]:
+                res[b] = d
+            u[i, b] = v
+            for kp in range(push_ptr[i], push_ptr[i + 1]):
+                acc[push_slot[kp], b] += g[push_k[kp]] * v
 
 
 @njit(inline="always")
@@ -172,7 +309,7 @@ def batch_sweeps(
         x = np.empty(C, dtype=Q.dtype)
         lb = np.empty(C, dtype=Q.dtype)
         hb = np.empty(C, dtype=Q.dtype)
-        res = np.zeros(C)
+        res = np.zeros(C, dtype=Q.dtype)  # (the sweeps' type: a max of their numbers)
         prev = np.full(C, np.inf)
         ring = np.zeros((C, 4))
         past = np.zeros((C, W))
@@ -189,83 +326,80 @@ def batch_sweeps(
             for h in range(n_hubs):
                 for b in range(C):
                     acc[h, b] = q[hub[h], b]
-            k = 0
-            for i in range(n):
-                e = k + deg[i]
-                h = slot[i]
-                if h >= 0:  # its earlier terms were added as those nodes were updated
-                    for b in range(C):
-                        x[b] = acc[h, b]
-                    k += early[i]
-                else:
-                    for b in range(C):
-                        x[b] = q[i, b]
-                while k < e:
-                    j = idx[k]
-                    gk = g_over_diag[k]
-                    for b in range(C):
-                        x[b] += gk * u[j, b]
-                    k += 1
-                if simple:
-                    lo_i = lo_c[i, 0]
-                    hi_i = hi_c[i, 0]
-                    for b in range(C):
-                        v = min(max(x[b], lo_i), hi_i)
-                        d = abs(v - u[i, b])
-                        if d > res[b]:
-                            res[b] = d
-                        u[i, b] = v
-                elif bounded or has_ff:
-                    for b in range(C):
-                        lb[b] = lo_c[i, b * lo_s]
-                        hb[b] = hi_c[i, b * hi_s]
-                    if has_ff:
-                        for kd in range(in_ptr[i], in_ptr[i + 1]):
-                            a = in_anode[kd]
-                            for b in range(C):
-                                t = u[a, b] - in_l[kd, b * ff_s]
-                                if t > lb[b]:
-                                    lb[b] = t
-                        for kd in range(out_ptr[i], out_ptr[i + 1]):
-                            cth = out_cathode[kd]
-                            for b in range(C):
-                                t = u[cth, b] + out_l[kd, b * ff_s]
-                                if t < hb[b]:
-                                    hb[b] = t
-                    for b in range(C):
-                        ui = u[i, b]
-                        xc = min(max(x[b], lb[b]), hb[b])
-                        r = abs(xc - ui)
-                        if r > res[b]:
-                            res[b] = r
-                        if relax:
-                            xc = min(max(ui + om * (x[b] - ui), lb[b]), hb[b])
-                        u[i, b] = xc
-                elif relax:
-                    for b in range(C):
-                        ui = u[i, b]
-                        r = abs(x[b] - ui)
-                        if r > res[b]:
-                            res[b] = r
-                        u[i, b] = ui + om * (x[b] - ui)
-                else:
-                    for b in range(C):
-                        r = abs(x[b] - u[i, b])
-                        if r > res[b]:
-                            res[b] = r
-                        u[i, b] = x[b]
-                # this node's term of each later hub row, in that row's own order
-                for kp in range(push_ptr[i], push_ptr[i + 1]):
-                    h = push_slot[kp]
-                    gk = g_over_diag[push_k[kp]]
-                    for b in range(C):
-                        acc[h, b] += gk * u[i, b]
+            if simple:  # register tiles (the same numbers as the loops below)
+                _simple_sweep(
+                    deg, idx, g_over_diag, slot, early, push_ptr, push_slot, push_k,
+                    q, u, acc, lo_c, hi_c, res,
+                )  # fmt: skip
+            else:
+                k = 0
+                for i in range(n):
+                    e = k + deg[i]
+                    h = slot[i]
+                    if h >= 0:  # its earlier terms were added as those nodes were updated
+                        for b in range(C):
+                            x[b] = acc[h, b]
+                        k += early[i]
+                    else:
+                        for b in range(C):
+                            x[b] = q[i, b]
+                    while k < e:
+                        j = idx[k]
+                        gk = g_over_diag[k]
+                        for b in range(C):
+                            x[b] += gk * u[j, b]
+                        k += 1
+                    if bounded or has_ff:
+                        for b in range(C):
+                            lb[b] = lo_c[i, b * lo_s]
+                            hb[b] = hi_c[i, b * hi_s]
+                        if has_ff:
+                            for kd in range(in_ptr[i], in_ptr[i + 1]):
+                                a = in_anode[kd]
+                                for b in range(C):
+                                    t = u[a, b] - in_l[kd, b * ff_s]
+                                    if t > lb[b]:
+                                        lb[b] = t
+                            for kd in range(out_ptr[i], out_ptr[i + 1]):
+                                cth = out_cathode[kd]
+                                for b in range(C):
+                                    t = u[cth, b] + out_l[kd, b * ff_s]
+                                    if t < hb[b]:
+                                        hb[b] = t
+                        for b in range(C):
+                            ui = u[i, b]
+                            xc = min(max(x[b], lb[b]), hb[b])
+                            r = abs(xc - ui)
+                            if r > res[b]:
+                                res[b] = r
+                            if relax:
+                                xc = min(max(ui + om * (x[b] - ui), lb[b]), hb[b])
+                            u[i, b] = xc
+                    elif relax:
+                        for b in range(C):
+                            ui = u[i, b]
+                            r = abs(x[b] - ui)
+                            if r > res[b]:
+                                res[b] = r
+                            u[i, b] = ui + om * (x[b] - ui)
+                    else:
+                        for b in range(C):
+                            r = abs(x[b] - u[i, b])
+                            if r > res[b]:
+                                res[b] = r
+                            u[i, b] = x[b]
+                    # this node's term of each later hub row, in that row's own order
+                    for kp in range(push_ptr[i], push_ptr[i + 1]):
+                        h = push_slot[kp]
+                        gk = g_over_diag[push_k[kp]]
+                        for b in range(C):
+                            acc[h, b] += gk * u[i, b]
             # the stopping rule, per active sample (as cd_sweeps)
             n_fin = 0
             for b in range(C):
                 if not act[b]:
                     continue
-                res_v = res[b]
+                res_v = np.float64(res[b])
                 hist[sweep % OMEGA_CHUNK, b] = res_v
                 p = prev[b]
                 ratio = res_v / p if p > 0.0 and p < np.inf else 1.0
