@@ -34,6 +34,7 @@ from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, kernel
 from resbench._unionfind import find_root as _root
 
 F64_2D = types.float64[:, ::1]
+F32_2D = types.float32[:, ::1]
 U8 = types.uint8[::1]
 B1 = types.boolean[::1]
 
@@ -278,17 +279,20 @@ def _row_exact(v_t, t0_t, has_t0, fptr, fcol, fsg, fg, k, acc):  # pragma: no co
 @njit(cache=True)
 def _bounds(  # pragma: no cover - compiled
     v_t, p_t, a_t, a_ok, a_up, a_slack, p_ok, ext_hi, ext_lo, rid, diag, rel, slack, t0_t,
-    has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2,
+    has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2, lazy,
 ):  # fmt: skip
     """Fill ``up[n, B]`` with an upper bound of every node's total (its exact value on
     the rows summed exactly) and raise the floors to the best lower bounds.  Rows
     without ``p_ok`` (their product was not computed) are bounded by the neighbours'
-    range alone, with the known part as their lower bound."""
+    range alone, with the known part as their lower bound.  ``lazy`` rows are left
+    to :func:`_lazy_bounds`."""
     n, nb = v_t.shape
     acc = np.empty(nb)
     zero = np.zeros(nb)
     big = np.full(nb, np.inf)  # no W |v|: that bound never binds
     for k in range(1, n):
+        if lazy[k]:
+            continue  # bounded by _lazy_bounds, once the floors are known
         d = diag[k]
         gk = inv_g[k]
         vk_row = v_t[k]
@@ -343,15 +347,169 @@ def _bounds(  # pragma: no cover - compiled
             floor2[b] = max(floor2[b], lower * gk)
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _row_dots(w, h32, idx, count, out):  # pragma: no cover - compiled
+    """``out[r] = sum_j w_j h32[idx[r], j]`` for r < count, in float32 and in any order
+    (vectorised, four samples per pass over ``w``): the caller bounds the round-off by
+    (len + 4) x 1.2e-7 x sum_j |w_j h_j|, whatever the order."""
+    m = w.shape[0]
+    r = 0
+    while r + 4 <= count:
+        h0 = h32[idx[r]]
+        h1 = h32[idx[r + 1]]
+        h2 = h32[idx[r + 2]]
+        h3 = h32[idx[r + 3]]
+        s0 = np.float32(0.0)
+        s1 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        s3 = np.float32(0.0)
+        for j in range(m):
+            x = w[j]
+            s0 += x * h0[j]
+            s1 += x * h1[j]
+            s2 += x * h2[j]
+            s3 += x * h3[j]
+        out[r] = s0
+        out[r + 1] = s1
+        out[r + 2] = s2
+        out[r + 3] = s3
+        r += 4
+    while r < count:
+        h0 = h32[idx[r]]
+        s0 = np.float32(0.0)
+        for j in range(m):
+            s0 += w[j] * h0[j]
+        out[r] = s0
+        r += 1
+
+
 @njit(cache=True)
-def _candidates(up, inv_g, floor1, floor2):  # pragma: no cover - compiled
+def _grow(a, size):  # pragma: no cover - compiled
+    """``a`` copied into a longer array (the first ``size`` entries kept), with room for
+    ``a``'s length more at least."""
+    out = np.empty(2 * a.shape[0] + size, dtype=a.dtype)
+    out[:size] = a[:size]
+    return out
+
+
+@njit(cache=True)
+def _lazy_bounds(  # pragma: no cover - compiled
+    v_t, ext_hi, ext_lo, rid, diag, t0_t, has_t0, inv_g, lazy_rows, lslot, pin32, h32,
+    lrel, lslack, floor1, floor2,
+):  # fmt: skip
+    """Bounds of the ``lazy_rows`` (rows of source-held nodes, whose product ``W v``
+    was not computed), per (row, sample), raising the floors; returns the (row,
+    sample, upper bound) of the pairs whose bound reached the floors when examined.
+
+    Per row, one vectorised pass over the samples: the range bounds (the total lies
+    between ``diag dist(v_k, [lo, hi])``, exact where every neighbour lies on one
+    side, and ``diag max(hi - v_k, v_k - lo)``) raise the floors, and a pair whose
+    upper bound cannot reach them is done: the floors only rise, so it can never hold
+    a scale (no bound is stored for it).  Where it can, ``p = sum_j g v_j`` of that row
+    and sample alone is multiplied in float32 (``pin32[lslot[k]]`` against the
+    sample's voltages ``h32[b]`` of the columns the rows span; round-off below ``lrel
+    diag max(|lo|, |hi|) + lslack``) and bounds the total as in :func:`_bounds`
+    (``|diag v_k - p|`` within round-off where the neighbours lie on one side, a lower
+    bound anywhere).  A DRN's digits: ~165 of 1568 input rows per sample reach the
+    floors (the saturated pixels), against ~850 rows x every sample in a product of
+    rows."""
+    nb = v_t.shape[1]
+    zero = np.zeros(nb)
+    ub = np.empty(nb)
+    lw = np.empty(nb)
+    flag = np.empty(nb, dtype=np.uint8)
+    idx = np.empty(nb, dtype=np.int64)
+    dots = np.empty(nb, dtype=np.float32)
+    cap = 64 * nb + 16
+    pk = np.empty(cap, dtype=np.int64)
+    pb = np.empty(cap, dtype=np.int64)
+    pu = np.empty(cap)
+    size = 0
+    for q in range(lazy_rows.shape[0]):
+        k = lazy_rows[q]
+        d = diag[k]
+        gk = inv_g[k]
+        vr = v_t[k]
+        hr = ext_hi[rid[k]]
+        lr = ext_lo[rid[k]]
+        tr = t0_t[k] if has_t0 else zero
+        for b in range(nb):  # branch-free (vectorised): the range bounds
+            vk = vr[b]
+            hi = hr[b]
+            lo = lr[b]
+            m = max(max(abs(hi), abs(lo)), abs(vk))
+            t0 = tr[b]
+            e = SLACK * (2.0 * d * m + t0)
+            a = vk - hi
+            c = lo - vk
+            out = a if a > c else c  # distance from v_k to [lo, hi]
+            out = out if out > 0.0 else 0.0
+            lower = d * out - e
+            lw[b] = (lower if lower > 0.0 else 0.0) + t0
+            far = -a if -a > -c else -c  # max(hi - v_k, v_k - lo)
+            ub[b] = d * far + e + t0
+        for b in range(nb):
+            lower = lw[b]
+            f1 = floor1[b]
+            floor1[b] = lower if lower > f1 else f1
+            f2 = floor2[b]
+            x = lower * gk
+            floor2[b] = x if x > f2 else f2
+        reach = 0
+        for b in range(nb):  # branch-free: which pairs reach a floor
+            u = ub[b]
+            f = (u >= floor1[b]) | (u * gk >= floor2[b])
+            flag[b] = f
+            reach |= f
+        if reach == 0:
+            continue
+        count = 0
+        for b in range(nb):  # branch-free compaction
+            idx[count] = b
+            count += flag[b]
+        if size + count > pk.shape[0]:  # room for this row's pairs
+            pk = _grow(pk, size)
+            pb = _grow(pb, size)
+            pu = _grow(pu, size)
+        _row_dots(pin32[lslot[k]], h32, idx, count, dots)
+        rd = lrel[k] * d
+        sk = lslack[k]
+        for r in range(count):
+            b = idx[r]
+            upper = ub[b]
+            vk = vr[b]
+            hi = hr[b]
+            lo = lr[b]
+            mh = max(abs(hi), abs(lo))
+            t0 = tr[b]
+            ep = rd * mh + sk + SLACK * (2.0 * d * max(mh, abs(vk)) + t0)
+            alin = abs(d * vk - np.float64(dots[r]))
+            if vk >= hi or vk <= lo:
+                x = alin + ep + t0
+                upper = x if x < upper else upper
+            lower = max(alin - ep, 0.0) + t0
+            floor1[b] = lower if lower > floor1[b] else floor1[b]
+            x = lower * gk
+            floor2[b] = x if x > floor2[b] else floor2[b]
+            pk[size] = k
+            pb[size] = b
+            pu[size] = upper
+            size += 1
+    return pk[:size], pb[:size], pu[:size]
+
+
+@njit(cache=True)
+def _candidates(up, inv_g, floor1, floor2, lazy, pk, pb, pu):  # pragma: no cover - compiled
     """Per sample, the nodes whose upper bound reaches floor1, and those whose upper
-    bound x inv_g reaches floor2: two CSR-like lists (start[B + 1], node, -bound),
-    each sample's in node order.  Two sweeps: count, then fill."""
+    bound x inv_g reaches floor2: two CSR-like lists (start[B + 1], node, -bound).
+    Bounds from ``up`` (rows not ``lazy``, in node order) and from the lazy pairs
+    (row ``pk``, sample ``pb``, bound ``pu``).  Two sweeps: count, then fill."""
     n, nb = up.shape
     count1 = np.zeros(nb + 1, dtype=np.int64)
     count2 = np.zeros(nb + 1, dtype=np.int64)
     for k in range(1, n):
+        if lazy[k]:
+            continue
         gk = inv_g[k]
         ur = up[k]
         for b in range(nb):
@@ -359,6 +517,13 @@ def _candidates(up, inv_g, floor1, floor2):  # pragma: no cover - compiled
                 count1[b + 1] += 1
             if gk > 0.0 and ur[b] * gk >= floor2[b]:
                 count2[b + 1] += 1
+    for q in range(pk.shape[0]):
+        b = pb[q]
+        gk = inv_g[pk[q]]
+        if pu[q] >= floor1[b]:
+            count1[b + 1] += 1
+        if gk > 0.0 and pu[q] * gk >= floor2[b]:
+            count2[b + 1] += 1
     start1 = np.cumsum(count1)
     start2 = np.cumsum(count2)
     node1 = np.empty(start1[nb], dtype=np.int64)
@@ -368,6 +533,8 @@ def _candidates(up, inv_g, floor1, floor2):  # pragma: no cover - compiled
     fill1 = start1[:nb].copy()
     fill2 = start2[:nb].copy()
     for k in range(1, n):
+        if lazy[k]:
+            continue
         gk = inv_g[k]
         ur = up[k]
         for b in range(nb):
@@ -380,14 +547,29 @@ def _candidates(up, inv_g, floor1, floor2):  # pragma: no cover - compiled
                 node2[fill2[b]] = k
                 key2[fill2[b]] = -u * gk
                 fill2[b] += 1
+    for q in range(pk.shape[0]):
+        b = pb[q]
+        k = pk[q]
+        gk = inv_g[k]
+        u = pu[q]
+        if u >= floor1[b]:
+            node1[fill1[b]] = k
+            key1[fill1[b]] = -u
+            fill1[b] += 1
+        if gk > 0.0 and u * gk >= floor2[b]:
+            node2[fill2[b]] = k
+            key2[fill2[b]] = -u * gk
+            fill2[b] += 1
     return start1, node1, key1, start2, node2, key2
 
 
 @kernel(F64_2D, F64_2D, F64_2D, F64_2D, B1, F64, F64, B1, F64_2D, F64_2D, I64, F64, F64, F64,
-        F64_2D, BOOL, F64, I64, I64, F64, F64, B1, FLOAT, F64, F64_2D)  # fmt: skip
+        F64_2D, BOOL, F64, I64, I64, F64, F64, B1, FLOAT, F64, F64_2D, B1, I64, I64, F32_2D,
+        F32_2D, F64, F64)  # fmt: skip
 def scale_maxima(  # pragma: no cover - compiled
     v, v_t, p_t, a_t, a_ok, a_up, a_slack, p_ok, ext_hi, ext_lo, rid, diag, rel, slack,
     t0_t, has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, i_floor, v_floor, up,
+    lazy, lazy_rows, lslot, pin32, h32, lrel, lslack,
 ):  # fmt: skip
     """Per sample: (max(i_floor, the largest total |current| at a non-ground node),
     max(v_floor, the largest total x inv_g)), the certificate's i_scale and v_scale.
@@ -404,6 +586,9 @@ def scale_maxima(  # pragma: no cover - compiled
     product); rows without ``p_ok`` have no product, only the range bound.  Then per
     sample only the nodes whose upper bound reaches the best lower bound (or the
     floor) are summed exactly, best bound first.
+    ``lazy`` rows (listed in ``lazy_rows``; none of them ``p_ok`` or ``exact_row``) are
+    multiplied per sample only where their range bound can reach the sample's floors
+    (:func:`_lazy_bounds`: float32 rows ``pin32[lslot[k]]`` against ``h32[B, span]``).
     ``v`` is ``[B, n]``; the other 2-d arrays node-major ``[., B]``; ``up`` ``[n, B]``
     is scratch.
     """
@@ -411,13 +596,16 @@ def scale_maxima(  # pragma: no cover - compiled
     floor1 = np.full(nb, i_floor)
     floor2 = v_floor.copy()
     _bounds(v_t, p_t, a_t, a_ok, a_up, a_slack, p_ok, ext_hi, ext_lo, rid, diag, rel, slack,
-            t0_t, has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2)  # fmt: skip
+            t0_t, has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2,
+            lazy)  # fmt: skip
+    pk, pb, pu = _lazy_bounds(v_t, ext_hi, ext_lo, rid, diag, t0_t, has_t0, inv_g, lazy_rows,
+                              lslot, pin32, h32, lrel, lslack, floor1, floor2)  # fmt: skip
     # a row that is a candidate in many samples is summed exactly for all of them at
     # once (vectorised), cheaper than one by one (DRN-XS: the hidden rows)
     exact_row = exact_row.copy()
     acc = np.empty(nb)
     for k in range(1, n):
-        if exact_row[k]:
+        if exact_row[k] or lazy[k]:
             continue
         gk = inv_g[k]
         ur = up[k]
@@ -434,7 +622,9 @@ def scale_maxima(  # pragma: no cover - compiled
                 floor1[b] = t if t > floor1[b] else floor1[b]
                 x = t * gk
                 floor2[b] = x if x > floor2[b] else floor2[b]
-    start1, cand1, key1, start2, cand2, key2 = _candidates(up, inv_g, floor1, floor2)
+    start1, cand1, key1, start2, cand2, key2 = _candidates(
+        up, inv_g, floor1, floor2, lazy, pk, pb, pu
+    )
     ones = np.ones(n)
     i_scale = np.empty(nb)
     v_scale = np.empty(nb)

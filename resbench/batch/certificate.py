@@ -23,12 +23,16 @@ it lies between ``|diag v_k - p|`` and bounds from the neighbours' extreme volta
 and ``W |v|`` (folded too).  Only the nodes whose upper bound can be the maximum are
 summed exactly, on the folded rows (branch and bound, in ``_certificate_kernels``).
 The rows of nodes held by grounded sources (a DRN's inputs, whose columns do not
-fold) are multiplied in float32 when their currents are not asked for: they only
-bound, with the round-off bound ``(width + 4) 1.2e-7 diag max|v|`` added; and only
-the rows whose range bound can reach a sample's scale (against one-sided lower
-bounds that need no product), the others keeping their range bounds (DRN-1H, batch
-256: about 860 of 1568 rows).  ``W |v|`` is multiplied in float32 too where safe,
-raised by the same relative bound.
+fold) only bound the scales when their currents are not asked for.  Where those rows
+are dense over the columns they span (a DRN: the first hidden layer), they are kept
+as one float32 matrix and multiplied per (row, sample), only where the row's range
+bound can reach that sample's floors (``_lazy_bounds``; the floors from one-sided
+lower bounds that need no product): a DRN's digits need ~165 of 1568 rows per
+sample (its saturated pixels), where a product of whole rows took ~850 rows for
+every sample.  Elsewhere they are multiplied in float32 as whole rows, only the rows
+whose range bound can reach a sample's scale.  Either way the round-off bound
+``(width + 4) 1.2e-7 diag max|v|`` is added.  ``W |v|`` is multiplied in float32 too
+where safe, raised by the same relative bound.
 Clusters of one node or one branch (grounded sources, diodes to ground, a floating
 source between two otherwise free nodes) are balanced in closed form per sample; a
 sample holding any other cluster has its unknown currents chosen by the scalar code
@@ -87,6 +91,8 @@ DENSE_MIN_NODES = 256  # below this, the sparse product is cheap enough
 DENSE_MAX_BYTES = 1 << 30  # dense blocks (float64 + float32) never take more than this
 F32_SAFE = 1e30  # float32 bounds only for conductances in [1/this, this]
 F32_SUM_MAX = 1e36  # ... and sums sum g |v| below this (float32 overflows at 3.4e38)
+F32_V_MAX = 1e36  # ... and voltages below this when they are converted to float32
+LAZY_MAX_BYTES = 1 << 28  # the held rows' float32 copy for per-sample products
 F32_PER_TERM = 1.2e-7  # float32 round-off per term of a product (2 units: a safe margin)
 F64_PER_TERM = 2.3e-16  # the same in float64
 FOLD_CACHE = 4  # column patterns whose folded matrices are kept
@@ -374,6 +380,7 @@ class BatchCertifier:
         self._inv_g[held] = 1.0 / g_held[held]
         self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
         self._setup_bounds()
+        self._setup_lazy(_rows(w, pinned))
         self._any_dense = bool(self._w_kcl.blocks or (self._w_pin and self._w_pin.blocks))
         self._identity = _Fold(np.arange(n, dtype=np.int64), np.ones(n), True)
         self._folds: OrderedDict[bytes, _Fold] = OrderedDict()
@@ -435,6 +442,38 @@ class BatchCertifier:
         self._range_t1 = r1.astype(np.int64)
         self._rid = rid.astype(np.int64).reshape(-1)
 
+    def _setup_lazy(self, w_pin: sp.csr_matrix) -> None:
+        """The held rows as one dense float32 matrix ``_pin32[row, span]`` over the
+        columns ``_span = (c0, c1)`` their entries span, for the per-(row, sample)
+        products of :func:`_lazy_bounds` (``_lslot[k]``: node k's row; ``_lrel``,
+        ``_lslack``: its round-off bound, as the float32 bounds'); None where the rows
+        are not dense enough over that span, too large, or not float32-safe (the held
+        rows are then multiplied whole, as the other rows)."""
+        n = self.n
+        self._pin32: np.ndarray | None = None
+        self._lslot = np.full(n, -1, dtype=np.int64)
+        self._span = (0, 0)
+        rows = np.flatnonzero(np.diff(w_pin.indptr) > 0)
+        if rows.size == 0:
+            return
+        c0, c1 = int(w_pin.indices.min()), int(w_pin.indices.max()) + 1
+        width = c1 - c0
+        g = w_pin.data
+        if (
+            w_pin.nnz < DENSE_FILL * rows.size * width
+            or 4 * rows.size * width > LAZY_MAX_BYTES
+            or not np.all((g > 1 / F32_SAFE) & (g < F32_SAFE))
+        ):
+            return
+        sub = w_pin[rows][:, c0:c1].toarray()
+        self._pin32 = np.ascontiguousarray(sub, dtype=np.float32)
+        self._lslot[rows] = np.arange(rows.size)
+        self._span = (c0, c1)
+        self._lrel = np.full(n, (width + 4.0) * F32_PER_TERM)
+        g_row_max = np.zeros(n)
+        g_row_max[rows] = sub.max(axis=1)
+        self._lslack = width * (1.0 + g_row_max) * 1e-37
+
     def _conductances(self) -> tuple[sp.csr_matrix, np.ndarray]:
         """The conductance matrix W (symmetric, self loops and shorts left out; kept as
         CSR arrays for the exact sums, with its row sums) and every node's total
@@ -489,6 +528,8 @@ class BatchCertifier:
             if cpl is not None:
                 r = cpl.rest
                 sparse += cpl.dense_bytes + r.data.nbytes + r.indices.nbytes + r.indptr.nbytes
+        if self._pin32 is not None:
+            sparse += self._pin32.nbytes
         return int(sparse)
 
     def estimate_bytes(self, batch: int) -> int:
@@ -771,9 +812,25 @@ class BatchCertifier:
         v_floor = np.ascontiguousarray(v_floor, dtype=np.float64)
         i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
         max_diag = float(np.max(self._diag, initial=0.0))
+        big_v = float(np.max(big, initial=0.0))
         f32 = self._w_pin is not None and not currents
-        f32 = f32 and float(np.max(big, initial=0.0)) * max_diag < F32_SUM_MAX
+        f32 = f32 and big_v * max_diag < F32_SUM_MAX
+        # the held rows multiplied per (row, sample) where they can reach a scale
+        lazy = f32 and self._pin32 is not None and big_v < F32_V_MAX
         f32 = f32 and any(blk.w32 is not None for blk in self._w_pin.blocks)
+        if lazy:
+            lazy_mask = self._pinned_rows & ~exact_row & (self._lslot >= 0)
+            lazy_rows = np.flatnonzero(lazy_mask)
+            c0, c1 = self._span
+            h32 = self._buffer("h32", (nb, c1 - c0), np.float32)
+            np.copyto(h32, v[:, c0:c1], casting="same_kind")
+            pin32, lslot, lrel, lslack = self._pin32, self._lslot, self._lrel, self._lslack
+            f32 = False  # no product of held rows (their KCL is not asked for)
+        else:
+            lazy_mask = np.zeros(n, dtype=bool)
+            lazy_rows = np.zeros(0, dtype=np.int64)
+            h32 = pin32 = np.zeros((0, 0), dtype=np.float32)
+            lslot, lrel, lslack = self._lslot, self._rel32, self._slack32
         # the held rows' products only bound the scales (float32): skip those of rows
         # whose range bound cannot reach a sample's scale (DRN-1H: about half, the
         # inputs never near the batch's extreme voltages)
@@ -784,7 +841,9 @@ class BatchCertifier:
         )  # fmt: skip
         rel, slack = self._rel64, self._slack64
         p_ok = self._all_rows
-        if self._w_pin is not None:
+        if lazy:
+            p_ok = self._checked
+        elif self._w_pin is not None:
             v32 = None
             if f32:  # the columns of the float32 blocks only
                 v32 = self._buffer("v32", v_t.shape, np.float32)
@@ -835,6 +894,13 @@ class BatchCertifier:
             i_floor,
             v_floor,
             self._buffer("up", (n, nb)),
+            lazy_mask,
+            lazy_rows,
+            lslot,
+            pin32,
+            h32,
+            lrel,
+            lslack,
         )
         if ival.shape[1]:  # the known currents, after the bounds (they need W v alone)
             p_t += np.asarray(self._i_inc.T @ ival.T)
