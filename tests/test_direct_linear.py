@@ -188,3 +188,25 @@ def test_floating_group_at_once_names_the_nodes(monkeypatch):
     with pytest.raises(CircuitError, match="no resistive path") as exc:
         solve_cd(c, direct_margin=0.0)
     assert sorted(exc.value.nodes) == ["b", "c"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: powergrid(30, 50, layers=3, via_sources=True, seed=1),
+        lambda: grid(25, 25, clamps=False, currents=5, seed=1),
+        lambda: chain(2000, seed=1),
+    ],
+)
+def test_finish_without_bounds_equals_the_active_set_loop(make):
+    """finish_bounds on a problem without bounds solves once and skips the multipliers;
+    the same problem with one bound far out of reach goes through the active-set loop:
+    one step, the same voltages bit for bit."""
+    p = compile_problem(make())
+    short = direct.finish_bounds(p, p.start)
+    lo = p.lo.copy()
+    lo[0] = -1e300
+    loop = direct.finish_bounds(dataclasses.replace(p, lo=lo), p.start)
+    assert short.optimal and loop.optimal and short.solves == loop.solves == 1
+    assert short.iterations == loop.iterations == 1
+    assert np.array_equal(short.u, loop.u)

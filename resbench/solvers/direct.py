@@ -657,6 +657,17 @@ def finish_bounds(
     vtol = REL_TOL * p.v_scale
     ltol = REL_TOL * p.i_scale
     has_lo, has_hi = np.isfinite(p.lo), np.isfinite(p.hi)
+    if p.n and not (has_lo.any() or has_hi.any()):
+        # no bound at all (a linear circuit): the first step's solve of the whole
+        # reduced system is the answer, without the multipliers' two gradients
+        free = np.ones(p.n, dtype=bool)
+        base = _Base(p, free, u0, use)
+        if not np.all(np.isfinite(base.x)):
+            check_grounded(p, free)
+            raise singular_error(p, np.zeros(0, dtype=np.int64))
+        u = np.empty(p.n)
+        u[:] = base.x
+        return DirectResult(u, True, 1, 1, "optimal")
     u = np.clip(u0, p.lo, p.hi)
     r = p.gradient(u) / p.diag  # the multiplier in volts (current leaving / conductance)
     seen: set[bytes] = set()
