@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from resbench.batch import Network
+from resbench.batch import _network_kernels as nk
 from resbench.batch import network as nw
 from resbench.generate import drn
 from resbench.netlist import read_netlist
@@ -33,12 +34,44 @@ def _plan_inputs(rng: np.random.Generator, n_nodes: int, n_in: int):
     return offset0, supernode, m_row, m_col, m_val, rng.normal(size=n_in)
 
 
+def _small_maps_of_entries(offset0, supernode, m_row, m_col, m_val, s0):
+    """small_maps on the dense M of the given entries (no diodes, every column a
+    voltage input, no constant source)."""
+    n_nodes, n_in = offset0.shape[0], s0.shape[0]
+    M = np.zeros((n_nodes, n_in))
+    M[m_row, m_col] = m_val
+    touched = np.zeros(n_nodes, dtype=bool)
+    touched[m_row] = True
+    sn = supernode.astype(np.int32)
+    n = int(sn.max()) + 1 if (sn >= 0).any() else 0
+    e32, e64 = np.zeros(0, np.int32), np.zeros(0, np.int64)
+    return nk.small_maps(
+        M,
+        touched,
+        sn,
+        offset0,
+        np.ones(n),
+        s0,
+        e32,
+        e32,
+        e64,
+        e32,
+        e32,
+        np.ones(n_in, dtype=bool),
+        np.zeros(0, dtype=bool),
+        np.zeros(0),
+    )
+
+
 @pytest.mark.parametrize("seed", range(40))
-def test_small_voltage_plan_equals_the_array_plan(seed: int) -> None:
+def test_small_maps_plan_equals_the_array_plan(seed: int) -> None:
     rng = np.random.default_rng(seed)
     args = _plan_inputs(rng, int(rng.integers(1, 9)), int(rng.integers(0, 4)))
-    small = nw._voltage_plan_small(*args)
-    full = nw._voltage_plan_arrays(*args)
+    out = _small_maps_of_entries(*args)
+    for got, ref in zip(out[14:17], args[2:5], strict=True):  # M's entries, row-major
+        assert got.dtype == ref.dtype and np.array_equal(got, ref)
+    small = out[19:]
+    full = nw.voltage_plan(*args)
     assert len(small) == len(full) == 13
     for a, b in zip(small, full, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
@@ -51,7 +84,7 @@ def test_dc_networks_plan_as_the_array_code(name: str) -> None:
     net = Network(c, inputs=c.dc.names)
     p = net._problem
     args = (p.offset, p.supernode, net._m_row, net._m_col, net._m_val, net._s0)
-    for a, b in zip(net._voltage_plan, nw._voltage_plan_arrays(*args), strict=True):
+    for a, b in zip(net._voltage_plan, nw.voltage_plan(*args), strict=True):
         assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
@@ -141,18 +174,44 @@ def test_one_thread_sets_restores_and_nests() -> None:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_small_k_equals_the_entries_summed_by_add_at(seed: int) -> None:
+    """small_offset_maps' K is _k_entries' list summed in order by np.add.at, and its M
+    is one union–find probe per input source."""
+    from resbench.solvers._kernels import union_offsets
+
     rng = np.random.default_rng(100 + seed)
-    n_nodes = int(rng.integers(1, 10))
-    sn = rng.integers(-1, 4, size=n_nodes).astype(np.int64)
+    n_nodes = int(rng.integers(2, 10))
+    sn = rng.integers(-1, 4, size=n_nodes).astype(np.int32)
     n = int(sn.max()) + 1 if (sn >= 0).any() else 0
-    touched = rng.random(n_nodes) < 0.6
+    held = rng.choice(np.arange(1, n_nodes), size=int(rng.integers(0, n_nodes)), replace=False)
+    vs_a = held.astype(np.int32)  # grounded sources: inputs in a shuffled column order
+    vs_b = np.zeros(held.size, dtype=np.int32)
+    vidx = rng.permutation(held.size).astype(np.int64)
+    vcol = np.arange(held.size, dtype=np.int64)
     m = int(rng.integers(0, 16))
     ra = rng.integers(0, n_nodes, size=m).astype(np.int32)
     rb = rng.integers(0, n_nodes, size=m).astype(np.int32)
     value = rng.choice([0.0, 1.0, 3.3, 1e-3, 7.0 / 3.0], size=m) * rng.random(m)
     gmin = float(rng.choice([0.0, 1e-12]))
-    small = nw._k_small(n, n_nodes, sn, touched, ra, rb, value, gmin)
-    k_row, k_col, k_val = nw._k_entries(sn, touched, ra, rb, value, gmin)
+    e32 = np.zeros(0, np.int32)
+    M, touched, K, bad = nk.small_offset_maps(
+        n_nodes, n, held.size, vcol, vidx, vs_a, vs_b, ra, rb, value, e32, e32, 1e-9, sn, gmin
+    )
+    shorts = value == 0.0
+    la = np.concatenate([vs_a, ra[shorts]]).astype(np.int64)
+    lb = np.concatenate([vs_b, rb[shorts]]).astype(np.int64)
+    M_ref = np.zeros((n_nodes, held.size))
+    for t in range(held.size):
+        probe = np.zeros(la.size)
+        probe[vidx[t]] = 1.0
+        _, off, bad_ref = union_offsets(n_nodes, la, lb, probe, 1e-9)
+        if bad_ref >= 0:  # a loop of sources through a short: the first such input
+            assert bad == t
+            return
+        M_ref[:, vcol[t]] = off
+    assert bad == -1
+    assert np.array_equal(M, M_ref)
+    assert np.array_equal(touched, (M_ref != 0).any(axis=1))
+    k_row, k_col, k_val = nw._k_entries(sn.astype(np.int64), touched, ra, rb, value, gmin)
     full = np.zeros((n, n_nodes))
     np.add.at(full, (k_row, k_col), k_val)
-    assert small.shape == full.shape and np.array_equal(small, full)
+    assert K.shape == full.shape and np.array_equal(K, full)

@@ -84,3 +84,66 @@ def test_feasible_starts_kernel_matches_single_bellman_ford() -> None:
         seen_cycle |= bool(cyc.size)
         np.testing.assert_array_equal(out[:, b], U0[:, b] if cyc.size else u)
     assert infeasible[[b for b in range(B) if b != 2]].any() == seen_cycle
+
+
+EXACT = (
+    "_M",
+    "_D",
+    "_dio_base",
+    "_check_dio",
+    "_hi_var",
+    "_lo_var",
+    "_var_bounds",
+    "_var_ff",
+    "_in_order",
+    "_out_order",
+    "_fixed_nodes",
+    "_fixed_moving",
+    "_M_fixed_moving",
+    "_fixed_const_max",
+    "_m_row",
+    "_m_col",
+    "_m_val",
+    "_vs_const_max",
+    "_vs_floor",
+    "_inv_diag",
+    "_needs_dS",
+    "_v_cols",
+    "_v_mask",
+)
+
+
+def _small_circuits():
+    from resbench.generate import random_network
+
+    for path in NETLISTS:
+        yield path, read_netlist(path)
+    for seed in range(6):
+        yield (
+            f"random{seed}",
+            random_network(
+                int(8 + 7 * seed), seed=seed, diodes=0.3, vsources=1 + seed % 3, isources=seed % 2
+            ),
+        )
+
+
+@pytest.mark.parametrize("gmin", [0.0, 1e-6])
+def test_small_map_kernels_equal_the_sparse_steps_exactly(
+    gmin: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two small-map kernels (resbench.batch._network_kernels) give every array the
+    sparse whole-array steps give, bit for bit (same dtypes), with every source an
+    input and with only some of them."""
+    for label, circuit in _small_circuits():
+        names = network_mod.input_sources(circuit)
+        for inputs in (None, names[::2]):
+            dense = Network(circuit, inputs=inputs, gmin=gmin)
+            monkeypatch.setattr(network_mod, "SMALL_MAPS", -1)
+            sparse = Network(circuit, inputs=inputs, gmin=gmin)
+            monkeypatch.undo()
+            assert isinstance(dense._M, np.ndarray), label
+            for name in EXACT + (("_lo0", "_hi0") if sparse._var_bounds else ()):
+                a, b = _dense(getattr(dense, name)), _dense(getattr(sparse, name))
+                assert a.dtype == b.dtype and np.array_equal(a, b), (label, inputs, name)
+            for a, b in zip(dense._voltage_plan, sparse._voltage_plan, strict=True):
+                assert a.dtype == b.dtype and np.array_equal(a, b), (label, "plan")

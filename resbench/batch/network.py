@@ -31,6 +31,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -92,6 +93,8 @@ GEMM_PARALLEL = 1 << 25  # multiply-adds under which the batch's input GEMM runs
 # 14M multiply-adds)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
+_F64 = np.dtype(np.float64)
+_DT_NAME = {_F64: "float64", np.dtype(np.float32): "float32"}  # (dtype.name: ~5 µs)
 
 
 def input_sources(circuit: Circuit) -> list[str]:
@@ -134,9 +137,8 @@ class Network:
     def __init__(
         self, circuit: Circuit, inputs: Sequence[str] | None = None, *, gmin: float = 0.0
     ) -> None:
-        from resbench.solvers.cd import ensure_compiled
-        from resbench.solvers.problem import compile_problem
-
+        ensure_compiled = _LAZY.cd.ensure_compiled
+        compile_problem = _LAZY.problem.compile_problem
         t0 = time.perf_counter()
         self.circuit = circuit
         self.gmin = float(gmin)
@@ -209,9 +211,7 @@ class Network:
         if arr.shape[0] == 0:
             raise InputError("no input samples (0 rows); give at least one")
         arr = np.ascontiguousarray(arr)
-        from resbench.batch._kernels import all_finite
-
-        if not all_finite(arr):
+        if not _LAZY.bk.all_finite(arr):
             bad = np.argwhere(~np.isfinite(arr))
             r, k = (int(x) for x in bad[0])
             raise InputError(
@@ -241,62 +241,52 @@ class Network:
 
     # ------------------------------------------------------------------ setup
     def _build_maps(self) -> None:
-        """The linear maps from input values to offsets, injections and bounds."""
-        from resbench.solvers import _kernels as kernels
-        from resbench.solvers.problem import KVL_REL_TOL
+        """The linear maps from input values to offsets, injections and bounds.
 
+        A circuit of at most SMALL_MAPS nodes builds them dense, in two kernel calls
+        (:mod:`resbench.batch._network_kernels`: a ``.dc`` sweep sets a Network up per
+        sweep, and a hundred numpy steps on arrays of a few entries cost more than its
+        whole sweep); larger circuits build them sparse, by whole-array steps.  Both
+        give the same maps (tests/test_batch_small_maps.py)."""
+        KVL_REL_TOL, V_SCALE_FLOOR = _LAZY.problem.KVL_REL_TOL, _LAZY.problem.V_SCALE_FLOOR
         c, p = self.circuit, self._problem
         n_nodes, nin = c.n_nodes, self.n_inputs
         self._s0 = self.default_values()
-        # ---- offsets: one union–find probe per input voltage source (the structure
-        # does not depend on values, so the offsets are linear in the link values)
-        vs, res, ind = c.vsources, c.resistors, c.inductors
-        shorts = (res.value == 0.0).nonzero()[0]
-        la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64, copy=False)
-        lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64, copy=False)
-        rows, cols, vals = [], [], []
-        for col, j in self._v_in:
-            probe = np.zeros(la.shape[0])
-            probe[j] = 1.0
-            _, off, bad = kernels.union_offsets(n_nodes, la, lb, probe, KVL_REL_TOL)
-            if bad >= 0:
-                raise CircuitError(
-                    f"input {vs.names[j]} closes a loop of voltage sources: its value is "
-                    "fixed by the other sources of the loop, so it cannot change between "
-                    "samples; remove it from the inputs (or break the loop)",
-                    elements=[vs.names[j]],
-                )
-            nz = off.nonzero()[0]
-            rows.append(nz)
-            cols.append(np.full(nz.size, col))
-            vals.append(off[nz])
-        cat = np.concatenate
-        m_val = cat(vals) if vals else np.zeros(0)
-        m_row = cat(rows) if rows else np.zeros(0, np.int64)
-        m_col = cat(cols) if cols else np.zeros(0, np.int64)
-        small = n_nodes <= SMALL_MAPS
-        if small:  # one entry per (node, input): no duplicates to sum
-            self._M = np.zeros((n_nodes, nin))
-            self._M[m_row, m_col] = m_val
-        else:
-            self._M = sp.csr_matrix((m_val, (m_row, m_col)), shape=(n_nodes, nin))
-        touched = np.zeros(n_nodes, dtype=bool)
-        touched[m_row] = True
+        vs = c.vsources
         sn = p.supernode
-        # ---- K: node offsets → free-node injections (resistors, gmin), only the columns
+        small = n_nodes <= SMALL_MAPS
+        v_cols = [col for col, _ in self._v_in]
+        self._v_cols = np.array(v_cols, dtype=np.int64)
+        self._v_mask = np.zeros(nin, dtype=bool)
+        self._v_mask[self._v_cols] = True
+        in_v = np.zeros(len(vs), dtype=bool)
+        in_v[[j for _, j in self._v_in]] = True
+        # ---- offsets: one union–find probe per input voltage source (the structure
+        # does not depend on values, so the offsets are linear in the link values);
+        # K: node offsets → free-node injections (resistors, gmin), only the columns
         # of nodes that move with an input
-        if small and len(res) <= SMALL_MAPS:
-            K = _k_small(p.n, n_nodes, sn, touched, res.a, res.b, res.value, self.gmin)
+        if small:
+            res, ind = c.resistors, c.inductors
+            self._M, touched, K, bad = _LAZY.nk.small_offset_maps(
+                n_nodes,
+                p.n,
+                nin,
+                self._v_cols,
+                np.array([j for _, j in self._v_in], dtype=np.int64),
+                *(_i32(vs.a), _i32(vs.b), _i32(res.a), _i32(res.b), res.value),
+                *(_i32(ind.a), _i32(ind.b), KVL_REL_TOL, _i32(sn), self.gmin),
+            )
+            if bad >= 0:
+                raise _loop_error(vs.names[self._v_in[bad][1]])
             A = K @ self._M
         else:
-            k_row, k_col, k_val = _k_entries(sn, touched, res.a, res.b, res.value, self.gmin)
-            if small:
-                K = np.zeros((p.n, n_nodes))
-                np.add.at(K, (k_row, k_col), k_val)
-                A = K @ self._M
-            else:
-                K = sp.csr_matrix((k_val, (k_row, k_col)), shape=(p.n, n_nodes))
-                A = (K @ self._M).tocsr()
+            M, touched, m_row, m_col, m_val = self._offset_map()
+            self._M = M
+            k_row, k_col, k_val = _k_entries(
+                sn, touched, c.resistors.a, c.resistors.b, c.resistors.value, self.gmin
+            )
+            K = sp.csr_matrix((k_val, (k_row, k_col)), shape=(p.n, n_nodes))
+            A = (K @ self._M).tocsr()
         if self._i_in:
             isrc = c.isources
             jr, jc, jv = [], [], []
@@ -328,15 +318,89 @@ class Network:
         self._fold_cache: dict[tuple, np.ndarray] = {}
         # injections at zero input values: c(s) = c_fixed + A s (the dense GEMM path)
         self._c_fixed = p.c - np.asarray(A @ self._s0) if p.n else np.zeros(0)
+        if small:
+            dio = c.diodes
+            out = _LAZY.nk.small_maps(
+                self._M,
+                touched,
+                _i32(sn),
+                p.offset,
+                p.diag,
+                self._s0,
+                _i32(dio.a),
+                _i32(dio.b),
+                p.ff_diode.astype(np.int64, copy=False),
+                _i32(p.ff_anode),
+                _i32(p.ff_cathode),
+                self._v_mask,
+                in_v,
+                vs.value,
+            )
+            (self._D, self._dio_base, self._check_dio, self._hi_var, self._lo_var) = out[:5]
+            self._lo0, self._hi0, self._var_ff, self._in_order, self._out_order = out[5:10]
+            self._fixed_nodes, self._fixed_moving, self._M_fixed_moving = out[10:13]
+            self._fixed_const_max = out[13]
+            self._m_row, self._m_col, self._m_val = out[14:17]
+            self._vs_const_max, self._inv_diag = out[17:19]
+            self._voltage_plan = tuple(out[19:])
+            self._var_bounds = bool(self._hi_var.size or self._lo_var.size)
+        else:
+            self._large_maps(touched, m_row, m_col, m_val, in_v)
+        # every sample's voltage scale is at least this (fixed and source voltages that
+        # do not move, the floor)
+        self._vs_floor = max(self._fixed_const_max, self._vs_const_max, V_SCALE_FLOOR)
+        self._paired_maps: dict[int, np.ndarray] = {}  # by pair_layout's layout
+        # the per-sample work needs the input changes dS = s − s₀ only for these
+        self._needs_dS = bool(
+            self._var_bounds or self._var_ff or self._check_dio.size or self._fixed_moving.size
+        )
+
+    def _offset_map(self):
+        """The offset map M (CSR ``[n_nodes, n_inputs]``) by one union–find probe per
+        input voltage source, the nodes it moves, and its entries (row, column, value)
+        in probe order (the large circuits' path of :meth:`_build_maps`)."""
+        from resbench.solvers import _kernels as kernels
+        from resbench.solvers.problem import KVL_REL_TOL
+
+        c = self.circuit
+        n_nodes, nin = c.n_nodes, self.n_inputs
+        vs, res, ind = c.vsources, c.resistors, c.inductors
+        shorts = (res.value == 0.0).nonzero()[0]
+        la = np.concatenate([vs.a, res.a[shorts], ind.a]).astype(np.int64, copy=False)
+        lb = np.concatenate([vs.b, res.b[shorts], ind.b]).astype(np.int64, copy=False)
+        rows, cols, vals = [], [], []
+        for col, j in self._v_in:
+            probe = np.zeros(la.shape[0])
+            probe[j] = 1.0
+            _, off, bad = kernels.union_offsets(n_nodes, la, lb, probe, KVL_REL_TOL)
+            if bad >= 0:
+                raise _loop_error(vs.names[j])
+            nz = off.nonzero()[0]
+            rows.append(nz)
+            cols.append(np.full(nz.size, col))
+            vals.append(off[nz])
+        cat = np.concatenate
+        m_val = cat(vals) if vals else np.zeros(0)
+        m_row = cat(rows) if rows else np.zeros(0, np.int64)
+        m_col = cat(cols) if cols else np.zeros(0, np.int64)
+        M = sp.csr_matrix((m_val, (m_row, m_col)), shape=(n_nodes, nin))
+        touched = np.zeros(n_nodes, dtype=bool)
+        touched[m_row] = True
+        return M, touched, m_row, m_col, m_val
+
+    def _large_maps(self, touched, m_row, m_col, m_val, in_v) -> None:
+        """What :meth:`_build_maps` derives from the offset map M of a large circuit
+        (sparse), by whole-array steps: the attributes ``small_maps`` returns for a
+        small one (see :func:`resbench.batch._network_kernels.small_maps`)."""
+        c, p = self.circuit, self._problem
+        nin = self.n_inputs
+        sn = p.supernode
         # ---- diodes: per-diode ob − oa, and which of them move with an input
         dio = c.diodes
         da, db = dio.a.astype(np.int64, copy=False), dio.b.astype(np.int64, copy=False)
         sa, sb = sn[da], sn[db]
         moving = touched[da] | touched[db]
-        if small:
-            self._D = self._M[db] - self._M[da]
-        else:
-            self._D = (self._M[db] - self._M[da]).tocsr() if len(dio) else sp.csr_matrix((0, nin))
+        self._D = (self._M[db] - self._M[da]).tocsr() if len(dio) else sp.csr_matrix((0, nin))
         self._dio_base = p.offset[db] - p.offset[da]  # ob − oa at s₀
         const = ((sa < 0) & (sb < 0)) | ((sa == sb) & (sa >= 0))
         self._check_dio = (const & moving).nonzero()[0]  # v_a ≤ v_c to check per sample
@@ -367,54 +431,24 @@ class Network:
         Mr = self._M  # CSR: rows = nodes
         fm = self._fixed_nodes[fixed_moving]
         covered = np.zeros(fm.size, dtype=bool)
-        if fm.size and small:
-            # a few nodes: M's entries (one per node and input, each nonzero) read as
-            # Python numbers (a dozen numpy calls on 1-element arrays cost more)
-            entries: dict[int, list[tuple[int, float]]] = {}
-            for r, k, x in zip(m_row.tolist(), m_col.tolist(), m_val.tolist(), strict=True):
-                entries.setdefault(r, []).append((k, x))
-            v_cols = {c for c, _ in self._v_in}
-            off0, s0 = p.offset.tolist(), self._s0.tolist()
-            for i, node in enumerate(fm.tolist()):
-                ent = entries.get(node, [])
-                if len(ent) == 1:
-                    k, x = ent[0]
-                    covered[i] = abs(x) == 1.0 and k in v_cols and off0[node] == x * s0[k]
-        elif fm.size:
+        if fm.size:
             sub = Mr[fm]
             one = (np.diff(sub.indptr) == 1).nonzero()[0]
             col = sub.indices[sub.indptr[one]]
             sign = sub.data[sub.indptr[one]]
-            v_in = np.zeros(nin, dtype=bool)
-            v_in[[c for c, _ in self._v_in]] = True
             covered[one] = (
-                (np.abs(sign) == 1.0) & v_in[col] & (p.offset[fm[one]] == sign * self._s0[col])
+                (np.abs(sign) == 1.0)
+                & self._v_mask[col]
+                & (p.offset[fm[one]] == sign * self._s0[col])
             )
         self._fixed_moving = fm[~covered]
         self._M_fixed_moving = Mr[self._fixed_moving]
-        if small:  # the COO entries in CSR order (row-major), as tocoo() gives them
-            order = np.lexsort((m_col, m_row))
-            self._m_row = m_row[order].astype(np.int64, copy=False)
-            self._m_col = m_col[order].astype(np.int64, copy=False)
-            self._m_val = m_val[order].astype(np.float64, copy=False)
-        else:
-            Mc = self._M.tocoo()
-            self._m_row = Mc.row.astype(np.int64)
-            self._m_col = Mc.col.astype(np.int64)
-            self._m_val = Mc.data.astype(np.float64)
-        in_v = np.zeros(len(vs), dtype=bool)
-        in_v[[j for _, j in self._v_in]] = True
+        Mc = self._M.tocoo()
+        self._m_row = Mc.row.astype(np.int64)
+        self._m_col = Mc.col.astype(np.int64)
+        self._m_val = Mc.data.astype(np.float64)
+        vs = c.vsources
         self._vs_const_max = float(np.maximum.reduce(np.abs(vs.value[~in_v]), initial=0.0))
-        self._v_cols = np.array([col for col, _ in self._v_in], dtype=np.int64)
-        self._paired_maps: dict[str, np.ndarray] = {}
-        self._v_mask = np.zeros(nin, dtype=bool)
-        self._v_mask[self._v_cols] = True
-        # the per-sample work needs the input changes dS = s − s₀ only for these
-        self._needs_dS = bool(
-            self._var_bounds or self._var_ff or self._check_dio.size or self._fixed_moving.size
-        )
-        # sweep arrays, hub rows and the warm-start averaging are built on first use
-        # (cached properties below): a .dc sweep of a diode needs none of them
         self._inv_diag = np.divide(1.0, p.diag, out=np.zeros(p.n), where=p.diag > 0)
         self._voltage_plan = voltage_plan(
             p.offset, sn, self._m_row, self._m_col, self._m_val, self._s0
@@ -433,6 +467,24 @@ class Network:
                 [j for _, j in self._i_in],
             )
         )
+
+    @functools.cached_property
+    def _in_runs(self) -> tuple[slice | None, slice | None]:
+        """Per kind (V, I): the slice of a sample that holds every source of that kind in
+        order, when the inputs of that kind are all its sources, listed in order in
+        consecutive columns (a DRN's input voltages); else None."""
+        vcol, vidx, icol, iidx = self._in_columns
+        runs = []
+        for cols, idx, count in (
+            (vcol, vidx, len(self.circuit.vsources)),
+            (icol, iidx, len(self.circuit.isources)),
+        ):
+            whole = idx.size == count and count > 0 and np.array_equal(idx, np.arange(count))
+            if whole and np.array_equal(cols, cols[0] + np.arange(count)):
+                runs.append(slice(int(cols[0]), int(cols[0]) + count))
+            else:
+                runs.append(None)
+        return runs[0], runs[1]
 
     @functools.cached_property
     def _sweep(self):
@@ -545,12 +597,12 @@ class Network:
         """
         t_start = time.perf_counter()
         S = self.check_values(values)
-        dt = np.dtype(dtype)
-        if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        dt = _F64 if dtype is np.float64 else np.dtype(dtype)  # (np.dtype(): ~1 µs)
+        if dt not in _DT_NAME:
             raise InputError(f"dtype must be float64 or float32, got {dt}")
         if not (isinstance(max_sweeps, int | np.integer) and max_sweeps >= 1):
             raise InputError(f"max_sweeps must be an integer >= 1, got {max_sweeps!r}")
-        if not (np.isfinite(tol) and tol > 0):
+        if not (math.isfinite(tol) and tol > 0):
             raise InputError(f"tol must be a positive number, got {tol!r}")
         if omega != "auto" and not (0.0 < float(omega) < 2.0):  # type: ignore[arg-type]
             raise InputError(f"omega must be 'auto' or in (0, 2), got {omega!r}")
@@ -572,7 +624,7 @@ class Network:
         polished = np.zeros(B, dtype=bool)
         t = {"inject": 0.0, "sweep": 0.0, "polish": 0.0}
         omegas: list[float] = []
-        with limit_threads(threads):
+        with limit_threads(threads) if threads is not None else _NO_LIMIT:
             for lo in range(0, B, BLOCK):
                 hi = min(B, lo + BLOCK)
                 small = (hi - lo) * (self.circuit.n_nodes + self.n_inputs) < SERIAL_BELOW
@@ -621,7 +673,7 @@ class Network:
             status=status,
             messages=messages,
             polished=polished,
-            dtype=dt.name,
+            dtype=_DT_NAME[dt],
             certificate=cert,
             diode_current=dcur,
             vsource_current=vcur,
@@ -640,16 +692,20 @@ class Network:
         """:func:`with_values` of one sample, from the input columns resolved at set-up
         (no lookup by name: the Solution of ``solve`` carries it)."""
         c = self.circuit
-        vs, isrc = c.vsources, c.isources
-        vv, iv = vs.value.copy(), isrc.value.copy()
         vcol, vidx, icol, iidx = self._in_columns
-        vv[vidx] = s[vcol]
-        iv[iidx] = s[icol]
-        return _replaced(
-            c,
-            vsources=Branches(vs.names, vs.a, vs.b, vv),
-            isources=Branches(isrc.names, isrc.a, isrc.b, iv),
-        )
+        runs = self._in_runs
+        fields = {}  # a kind with no input keeps its sources (nothing of theirs changes)
+        for key, br, cols, idx, run in (
+            ("vsources", c.vsources, vcol, vidx, runs[0]),
+            ("isources", c.isources, icol, iidx, runs[1]),
+        ):
+            if run is not None:  # every source of the kind, in order: one copy
+                fields[key] = Branches(br.names, br.a, br.b, s[run].astype(np.float64))
+            elif idx.size:
+                value = br.value.copy()
+                value[idx] = s[cols]
+                fields[key] = Branches(br.names, br.a, br.b, value)
+        return _replaced(c, **fields)
 
     def _warm_voltages(self, warm: BatchResult | np.ndarray | None, B: int) -> np.ndarray | None:
         if warm is None:
@@ -690,11 +746,17 @@ class Network:
             )
             t["sweep"] += time.perf_counter() - t0
             return
-        from resbench.batch import _kernels as bk
-        from resbench.batch.polish import PER_SAMPLE_MAX
+        bk = _LAZY.bk
 
-        # pad to whole chunks (copies of the last sample, never reported)
-        Bp = B if B < SINGLE_BELOW and dt == np.float64 else -(-B // bk.CW) * bk.CW
+        # tiny problems with free–free diodes (a .dc sweep of a diode): every sample is
+        # polished, and the polish is exact from any feasible start: no sweeps
+        no_sweeps = p.n == 0 or (
+            bool(p.n_ff_diodes) and p.n <= _LAZY.polish.PER_SAMPLE_MAX and ws is None
+        )
+        # pad to whole chunks for the chunked sweeps (copies of the last sample, never
+        # reported); a batch without sweeps, or of a few float64 samples, is not padded
+        few = B < SINGLE_BELOW and dt == np.float64
+        Bp = B if no_sweeps or few else -(-B // bk.CW) * bk.CW
         if Bp > B:
             S = np.concatenate([S, np.repeat(S[-1:], Bp - B, axis=0)])
             if ws is not None:
@@ -704,13 +766,13 @@ class Network:
             G, base, vmax = self._inject_parts(S, dt)
         else:
             G, base, vmax = np.zeros((0, Bp)), np.zeros(0), None
-        Cn = None if fused_ok(p, ws, Bp) else _injections(G, base)  # (fused: formed later)
-        lo, hi = self._bounds(dS)  # [n, 1] or [n, Bp]
-        ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, Bp]
-        infeasible = self._infeasible(dS, lo, hi) if dS is not None else np.zeros(Bp, dtype=bool)
         # the common case (cold start, no free–free diodes, whole chunks): the sweeps'
         # inputs in chunk layout and the voltage scale in one pass over base + G
         fused = fused_ok(p, ws, Bp)
+        Cn = None if fused else _injections(G, base)  # (fused: formed later)
+        lo, hi = self._bounds(dS)  # [n, 1] or [n, Bp]
+        ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, Bp]
+        infeasible = self._infeasible(dS, lo, hi) if dS is not None else np.zeros(Bp, dtype=bool)
         if fused:
             width = _chunk_width(Bp)
             nch = Bp // width
@@ -730,14 +792,8 @@ class Network:
                 )
             v_scale = self._v_scales(S, dS, None, vmax=vmax, qmax=qmax)
         else:
-            v_scale = self._v_scales(S, dS, Cn, vmax=vmax)
             # start: clip(c/diag) into the bounds; Bellman–Ford per sample with ff diodes
-            Qn = Cn * self._inv_diag[:, None]  # c / diag: the sweeps' scaled injection
-            U0 = Qn.copy()
-            if np.isfinite(lo).any():
-                np.maximum(U0, lo, out=U0)
-            if np.isfinite(hi).any():
-                np.minimum(U0, hi, out=U0)
+            Qn, U0, v_scale = self._start(S, dS, Cn, lo, hi, vmax)
             if ws is not None:
                 U0 = self._project_warm(ws, dS, lo, hi, ffl, U0)
             if p.n_ff_diodes:
@@ -749,10 +805,7 @@ class Network:
             st = np.zeros(Bp, dtype=np.int64)
             sw = np.zeros(Bp, dtype=np.int64)
             om = 1.0
-        elif p.n_ff_diodes and p.n <= PER_SAMPLE_MAX and ws is None:
-            # tiny problems with free–free diodes (a .dc sweep of a diode): every sample
-            # is polished below, and the polish is exact from any feasible start, so the
-            # sweeps would only cost time (0 sweeps reported)
+        elif no_sweeps:  # (tiny, with free–free diodes: 0 sweeps reported)
             U, st, sw, om = U0, np.full(Bp, bk.CONVERGED), np.zeros(Bp, np.int64), 1.0
         elif fused:
             U, st, sw, om = self._sweep_chunks(
@@ -771,22 +824,29 @@ class Network:
         t["sweep"] += t2 - t1
         st, sw, infeasible = st[:B], sw[:B], infeasible[:B]
         sweeps[:] = sw
-        status[:] = SWEEP_LIMIT
-        status[st == bk.CONVERGED] = CONVERGED
         # as solve_cd: polish with free–free diodes, without convergence, or after slow
         # convergence (ω raised or > 50 sweeps) on a small problem
-        slow = (sw > _SLOW_SWEEPS) | (om > 1.0)
-        need = (st != bk.CONVERGED) | (p.n_ff_diodes > 0) | (slow & (p.n <= SMALL_PROBLEM))
-        need &= ~infeasible
-        idx = (need & (p.n > 0)).nonzero()[0]
+        conv, idx, n_bad = _LAZY.nk.polish_needs(
+            st,
+            sw,
+            infeasible,
+            bk.CONVERGED,
+            _SLOW_SWEEPS,
+            p.n > 0 and (p.n_ff_diodes > 0 or (om > 1.0 and p.n <= SMALL_PROBLEM)),
+            p.n > 0 and p.n <= SMALL_PROBLEM,
+            p.n > 0,
+        )
+        status[:] = SWEEP_LIMIT
+        status[conv] = CONVERGED
         if idx.size:
             if Cn is None:  # the fused pass did not store c: form it for these samples
                 Cn = np.zeros((p.n, Bp))
                 Cn[:, idx] = _injections(G[:, idx], base)
             self._polish_many(idx, U, Cn, lo, hi, ffl, v_scale, status, messages, offset, polished)
-        for b in infeasible.nonzero()[0]:
-            status[b] = FAILED
-            messages[offset + b] = self._infeasible_message(S[b])
+        if n_bad:
+            for b in infeasible.nonzero()[0]:
+                status[b] = FAILED
+                messages[offset + b] = self._infeasible_message(S[b])
         t["polish"] += time.perf_counter() - t2
         with _one_thread(V.size + B * self._m_row.size < PASS_PARALLEL):
             bk.assemble_voltages_s(
@@ -797,7 +857,34 @@ class Network:
                 np.ascontiguousarray(U.T, dtype=np.float64) if p.n else np.zeros((Bp, 1)),
                 V,
             )
-        V[infeasible] = np.nan
+        if n_bad:
+            V[infeasible] = np.nan
+
+    def _start(self, S, dS, Cn, lo, hi, vmax):
+        """(Qn, U0, v_scale) of a node-major batch from its injections ``Cn`` [n, B]:
+        c / diag (the sweeps' scaled injection), its clip into the bounds ``lo``/``hi``
+        (the cold start), and each sample's voltage scale (as :meth:`_v_scales`), in one
+        pass (:func:`resbench.batch._network_kernels.start_columns`)."""
+        Cn = np.ascontiguousarray(Cn, dtype=np.float64)
+        Qn = np.empty(Cn.shape)
+        U0 = np.empty(Cn.shape)
+        vs = np.empty(S.shape[0])
+        _LAZY.nk.start_columns(
+            Cn,
+            self._inv_diag,
+            lo,
+            hi,
+            S,
+            self._v_cols,
+            self._vs_floor,
+            _NO_VMAX if vmax is None else vmax,
+            Qn,
+            U0,
+            vs,
+        )
+        if self._fixed_moving.size:  # fixed voltages that are not just one input's value
+            np.maximum(vs, self._fixed_scales(S, dS), out=vs)
+        return Qn, U0, vs
 
     def _inject(self, S: np.ndarray, dS: np.ndarray | None, dt: np.dtype) -> np.ndarray:
         """Free-node injections c(s) for every sample ``[n, B]`` (see :meth:`_inject_parts`)."""
@@ -825,8 +912,7 @@ class Network:
         one column of A first.  Exact algebra, same inputs: only the work shrinks.  The
         product runs in the sweeps' precision (float32: A kept in float32).
         """
-        from resbench.batch._kernels import gemv_nonzero
-
+        gemv_nonzero = _LAZY.bk.gemv_nonzero
         p = self._problem
         A = self._A_dense
         if A is None:
@@ -853,20 +939,18 @@ class Network:
         or in halves ``x, −x``), A_p = A[:, first of pair] − A[:, second] (made once,
         kept) and X the first of each pair: half the columns to read.  Else (A, S)."""
         A = self._A_dense
-        k = S.shape[1]
-        if k % 2 == 0 and k:
-            h = k // 2
-            for layout, first, second in (
-                ("interleaved", slice(0, None, 2), slice(1, None, 2)),
-                ("halves", slice(0, h), slice(h, None)),
-            ):
-                if np.array_equal(S[:, second], -S[:, first]):
-                    Ap = self._paired_maps.get(layout)
-                    if Ap is None:
-                        Ap = np.asfortranarray(A[:, first] - A[:, second])
-                        self._paired_maps[layout] = Ap
-                    return Ap, np.ascontiguousarray(S[:, first])
-        return A, S
+        layout = _LAZY.nk.pair_layout(S)  # 0: no pairs, 1: interleaved, 2: halves
+        if not layout:
+            return A, S
+        h = S.shape[1] // 2
+        first, second = (
+            (slice(0, None, 2), slice(1, None, 2)) if layout == 1 else (slice(0, h), slice(h, None))
+        )
+        Ap = self._paired_maps.get(layout)
+        if Ap is None:
+            Ap = np.asfortranarray(A[:, first] - A[:, second])
+            self._paired_maps[layout] = Ap
+        return Ap, np.ascontiguousarray(S[:, first])
 
     def _folded(self, S: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """(A_f, S_fᵀ) with A_f S_fᵀ = A Sᵀ (see :meth:`_folded_scan`)."""
@@ -1017,18 +1101,12 @@ class Network:
         """Per sample: the single solver's voltage scale (resbench.solvers.problem._scales).
         ``vmax`` (max |voltage input| per sample) and ``qmax`` (max |c_i| / diag_i) when a
         fused pass already has them."""
-        from resbench.batch._kernels import rows_absmax
-        from resbench.solvers.problem import V_SCALE_FLOOR
-
+        rows_absmax = _LAZY.bk.rows_absmax
         p = self._problem
         B = S.shape[0]
-        vs = np.full(B, max(self._fixed_const_max, self._vs_const_max, V_SCALE_FLOOR))
+        vs = np.full(B, self._vs_floor)
         if self._fixed_moving.size:  # fixed voltages that are not just one input's value
-            fm = self._fixed_moving
-            if dS is None:
-                dS = S - self._s0
-            offs = p.offset[fm][:, None] + self._M_fixed_moving @ dS.T
-            vs = np.maximum(vs, np.abs(offs).max(axis=0))
+            vs = np.maximum(vs, self._fixed_scales(S, dS))
         if self._v_cols.size:
             np.maximum(vs, rows_absmax(S, self._v_cols) if vmax is None else vmax, out=vs)
         if p.n:  # |c_i| / diag_i over the nodes with a conductance (inv_diag is 0 elsewhere)
@@ -1036,6 +1114,14 @@ class Network:
                 qmax = (np.abs(Cn) * self._inv_diag[:, None]).max(axis=0)
             np.maximum(vs, qmax, out=vs)
         return vs
+
+    def _fixed_scales(self, S: np.ndarray, dS: np.ndarray | None) -> np.ndarray:
+        """Per sample: max |voltage| of the fixed nodes that move with the inputs (other
+        than a node held by one input source, already counted by that input's value)."""
+        if dS is None:
+            dS = S - self._s0
+        offs = self._problem.offset[self._fixed_moving][:, None] + self._M_fixed_moving @ dS.T
+        return np.abs(offs).max(axis=0)
 
     def _infeasible(self, dS: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Samples whose sources force a diode forward through zero resistance (the
@@ -1080,12 +1166,10 @@ class Network:
         """Every sample's start made feasible for its free–free diodes (the single
         solver's Bellman–Ford, one kernel call over the batch); a sample whose
         constraints have a negative cycle is marked in ``infeasible``."""
-        from resbench.batch._kernels import feasible_starts
-
         p = self._problem
         out = np.empty(U0.shape)
         f64 = np.float64
-        feasible_starts(
+        _LAZY.bk.feasible_starts(
             np.ascontiguousarray(U0, dtype=f64),
             np.ascontiguousarray(lo, dtype=f64),
             np.ascontiguousarray(hi, dtype=f64),
@@ -1104,10 +1188,7 @@ class Network:
         The loop of :func:`resbench.solvers.cd.run_sweeps` (same kernel, chunks and ω
         updates: the same sweeps bit for bit) without what the batch discards: the
         sample's full reduced problem (its current scale) and the final KCL residual."""
-        from resbench.batch import _kernels as bk
-        from resbench.solvers import _kernels as kernels
-        from resbench.solvers.cd import auto_sweeps
-
+        bk, kernels = _LAZY.bk, _LAZY.sk
         n, B = U0.shape
         U = U0.copy()
         st = np.full(B, bk.PENDING, dtype=np.int64)
@@ -1116,18 +1197,38 @@ class Network:
         base = self._sweep
         bounded = bool(base.bounded or self._var_bounds)
         p = self._problem
-        col = lambda a, b: np.ascontiguousarray(a[:, b if a.shape[1] > 1 else 0])  # noqa: E731
+
+        def col(a: np.ndarray, b: int) -> np.ndarray:
+            return np.ascontiguousarray(a[:, b if a.shape[1] > 1 else 0])
+
+        # a shared column (bounds, diode limits that do not move) is read once
+        lo_b = col(lo, 0) if lo.shape[1] == 1 else None
+        hi_b = col(hi, 0) if hi.shape[1] == 1 else None
+        ff_shared = not ffl.size or ffl.shape[1] == 1
+        if ff_shared:
+            ff = col(ffl, 0) if ffl.size else p.ff_limit
+            in_l = ff[self._in_order] if ff.size else p.in_limit
+            out_l = ff[self._out_order] if ff.size else p.out_limit
         for b in range(B):
             if infeasible[b]:
                 continue
-            ff = col(ffl, b) if ffl.size else p.ff_limit
-            sargs = base._replace(
-                q=np.ascontiguousarray(Qn[:, b]),
-                lo=col(lo, b),
-                hi=col(hi, b),
-                bounded=bounded,
-                in_limit=ff[self._in_order] if ff.size else p.in_limit,
-                out_limit=ff[self._out_order] if ff.size else p.out_limit,
+            if not ff_shared:
+                ff = col(ffl, b)
+                in_l, out_l = ff[self._in_order], ff[self._out_order]
+            sargs = type(base)(  # base with the sample's fields (cheaper than _replace)
+                base.deg,
+                base.idx,
+                base.g_over_diag,
+                np.ascontiguousarray(Qn[:, b]),
+                col(lo, b) if lo_b is None else lo_b,
+                col(hi, b) if hi_b is None else hi_b,
+                bounded,
+                base.in_ptr,
+                base.in_anode,
+                in_l,
+                base.out_ptr,
+                base.out_cathode,
+                out_l,
             )
             u = np.ascontiguousarray(U[:, b])
             tol_v = tol * float(v_scale[b])
@@ -1137,7 +1238,7 @@ class Network:
                     *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN)
                 )
             else:  # run_sweeps' own loop, without the residual it adds
-                status, sweeps, _, om = auto_sweeps(sargs, u, tol_v, max_sweeps)
+                status, sweeps, _, om = _LAZY.cd.auto_sweeps(sargs, u, tol_v, max_sweeps)
             U[:, b] = u
             st[b] = bk.CONVERGED if status == 0 else bk.SWEEP_LIMIT
             sw[b] = sweeps
@@ -1148,8 +1249,7 @@ class Network:
         """Chunked sweeps (resbench.batch._kernels): node-major arrays laid out in chunks
         of CW samples; B is a multiple of CW (the caller pads).  Returns U [n, B]
         (node-major), status, sweeps, ω."""
-        from resbench.batch import _kernels as bk
-
+        bk = _LAZY.bk
         n, B = U0.shape
         if B % bk.CW:  # whole chunks only: pad with copies of the last sample, then drop them
             extra = bk.CW - B % bk.CW
@@ -1202,8 +1302,7 @@ class Network:
         layout ``[chunk, n, width]`` and the sweeps' precision; bounds and diode limits
         ``[rows, B]`` or shared ``[rows, 1]``.  Returns U [n, B] (float64, a view of
         sample-major rows; an infeasible sample's column is 0), status, sweeps, ω."""
-        from resbench.batch import _kernels as bk
-
+        bk = _LAZY.bk
         sw = self._sweep
         nch, n, width = U.shape
         B = nch * width
@@ -1292,10 +1391,8 @@ class Network:
         """The exact finish of the samples ``idx``: batched (resbench.batch.polish: samples
         grouped by active set, one factorisation per group, each answer checked exactly),
         then the single polish for the samples it could not finish."""
-        from resbench.batch.polish import polish_batch, sample_i_scales
-
+        polish_batch, sample_i_scales = _LAZY.polish.polish_batch, _LAZY.polish.sample_i_scales
         p = self._problem
-
         every = idx.size == U.shape[1]  # every sample (a .dc sweep with diodes): no copies
 
         def sub(a: np.ndarray) -> np.ndarray:
@@ -1313,6 +1410,11 @@ class Network:
             sample_i_scales(p, Cb, vb),
             max_rounds=None,
         )
+        if every and okb.all():  # (then idx is every sample, unpadded: B = U's columns)
+            U[...] = Ub
+            status[:] = CONVERGED
+            polished[:] = True
+            return
         done = idx[okb]
         U[:, done] = Ub[:, okb]
         status[done] = CONVERGED
@@ -1359,6 +1461,8 @@ class Network:
 
     def _certify(self, V, S, certify, rtol, currents):
         """Certificate of the chosen samples (all, none, or k spread evenly)."""
+        if (certify is False or certify is None) and not currents:
+            return None, None, None
         B = V.shape[0]
         if certify is True:
             pick = np.arange(B)
@@ -1427,20 +1531,41 @@ class _OneThread:
         self.before = 0  # numba's thread count to restore (0: nothing was set)
 
     def __enter__(self) -> None:
-        import numba
-
-        before = numba.get_num_threads()
+        get, set_ = _THREAD_COUNT or _thread_count_functions()
+        before = get()
         if before != 1:
-            numba.set_num_threads(1)
+            set_(1)
             self.before = before
             _SERIAL.active = True
 
     def __exit__(self, *exc: object) -> None:
         if self.before:
-            import numba
-
             _SERIAL.active = False
-            numba.set_num_threads(self.before)
+            _THREAD_COUNT[1](self.before)
+
+
+_THREAD_COUNT: list = []  # numba's (get, set) of the thread count, once looked up
+
+
+def _thread_count_functions() -> list:
+    """numba's get and set of the calling thread's thread count.  The public
+    ``numba.get_num_threads`` / ``set_num_threads`` take numba's process-wide launch
+    lock (a multiprocessing lock) and check their argument on every call, ~2 µs each,
+    three calls per one-thread block: paid several times by a one-sample solve or a
+    ``.dc`` sweep.  Once the threads are launched, the functions they end in (ctypes
+    calls into the threading layer, the same per-thread count) are called directly;
+    the public ones where this numba has no such functions.  The counts set here are
+    1 and the count read before (always valid)."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    numba.get_num_threads()  # launches the threads (once) as the public call does
+    get = getattr(parallel, "_get_num_threads", None)
+    set_ = getattr(parallel, "_set_num_threads", None)
+    if not (callable(get) and callable(set_)):
+        get, set_ = numba.get_num_threads, numba.set_num_threads
+    _THREAD_COUNT[:] = [get, set_]
+    return _THREAD_COUNT
 
 
 def _one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
@@ -1451,6 +1576,21 @@ def _one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
     if not on or getattr(_SERIAL, "active", False):
         return _NO_LIMIT
     return _OneThread()
+
+
+def _i32(a: np.ndarray) -> np.ndarray:
+    """Node indices as the small-map kernels take them (int32, contiguous)."""
+    return np.ascontiguousarray(a, dtype=np.int32)
+
+
+def _loop_error(name: str) -> CircuitError:
+    """The error of an input voltage source that closes a loop of voltage sources."""
+    return CircuitError(
+        f"input {name} closes a loop of voltage sources: its value is fixed by the other "
+        "sources of the loop, so it cannot change between samples; remove it from the "
+        "inputs (or break the loop)",
+        elements=[name],
+    )
 
 
 def _k_entries(
@@ -1483,43 +1623,6 @@ def _k_entries(
     return cat(kr), cat(kc), cat(kv)
 
 
-def _k_small(
-    n: int,
-    n_nodes: int,
-    sn: np.ndarray,
-    touched: np.ndarray,
-    ra: np.ndarray,
-    rb: np.ndarray,
-    value: np.ndarray,
-    gmin: float,
-) -> np.ndarray:
-    """K dense ``[n, n_nodes]`` of a circuit of a few resistors, from Python numbers:
-    the entries of :func:`_k_entries` summed in the same order from 0.0 (as
-    ``np.add.at`` does), so the same array; two dozen numpy calls on arrays of a few
-    entries cost more than these loops (a .dc sweep sets a Network up per sweep)."""
-    snl, tl = sn.tolist(), touched.tolist()
-    kept = [
-        (a, b, 1.0 / v)
-        for a, b, v in zip(ra.tolist(), rb.tolist(), value.tolist(), strict=True)
-        if (tl[a] or tl[b]) and v > 0 and snl[a] != snl[b]
-    ]
-    acc: dict[tuple[int, int], float] = {}
-    for block in ([(a, b, g) for a, b, g in kept], [(b, a, g) for a, b, g in kept]):
-        rows = [(snl[own], own, other, g) for own, other, g in block if snl[own] >= 0]
-        for i, own, _, g in rows:
-            acc[i, own] = acc.get((i, own), 0.0) + -g
-        for i, _, other, g in rows:
-            acc[i, other] = acc.get((i, other), 0.0) + g
-    if gmin > 0:
-        for m in range(n_nodes):
-            if tl[m] and snl[m] >= 0:
-                acc[snl[m], m] = acc.get((snl[m], m), 0.0) + -gmin
-    K = np.zeros((n, n_nodes))
-    for (i, j), x in acc.items():
-        K[i, j] = x
-    return K
-
-
 def _replaced(obj, **fields):
     """``dataclasses.replace`` without re-running ``__init__`` (a shallow copy with some
     fields changed): for the objects of one sample, made per call of ``solve``, whose
@@ -1532,9 +1635,13 @@ def _replaced(obj, **fields):
 def fused_ok(p, ws: np.ndarray | None, Bp: int) -> bool:
     """Whether a block takes the fused path of :meth:`Network._solve_block`: a cold
     start, no free–free diodes, whole chunks (the sweeps' inputs made in one pass)."""
-    from resbench.batch import _kernels as bk
-
-    return p.n > 0 and ws is None and not p.n_ff_diodes and Bp >= SINGLE_BELOW and Bp % bk.CW == 0
+    return (
+        p.n > 0
+        and ws is None
+        and not p.n_ff_diodes
+        and Bp >= SINGLE_BELOW
+        and Bp % _LAZY.bk.CW == 0
+    )
 
 
 def _injections(G: np.ndarray, base: np.ndarray | None) -> np.ndarray:
@@ -1556,21 +1663,8 @@ def voltage_plan(
     ``offset0`` and ``s0``: the nodes held by one input (one entry of the offset map M
     and not free: a DRN's input nodes), the free nodes with no entry, and the rest (M's
     entries of the other nodes in M's order, and their free parts).  ``m_*`` are M's
-    entries in row order."""
-    if offset0.shape[0] <= SMALL_MAPS:  # a few nodes: the same arrays from Python numbers
-        return _voltage_plan_small(offset0, supernode, m_row, m_col, m_val, s0)
-    return _voltage_plan_arrays(offset0, supernode, m_row, m_col, m_val, s0)
-
-
-def _voltage_plan_arrays(
-    offset0: np.ndarray,
-    supernode: np.ndarray,
-    m_row: np.ndarray,
-    m_col: np.ndarray,
-    m_val: np.ndarray,
-    s0: np.ndarray,
-) -> tuple[np.ndarray, ...]:
-    """:func:`voltage_plan` by whole-array operations (any size)."""
+    entries in row order.  (A circuit of a few nodes gets the same arrays from
+    :func:`resbench.batch._network_kernels.small_maps`.)"""
     n_nodes = offset0.shape[0]
     count = np.bincount(m_row, minlength=n_nodes)
     free = supernode >= 0
@@ -1598,49 +1692,6 @@ def _voltage_plan_arrays(
         m_val[rest].astype(f64, copy=False),
         rest_free,
         supernode[rest_free].astype(np.int64, copy=False),
-    )
-
-
-def _voltage_plan_small(
-    offset0: np.ndarray,
-    supernode: np.ndarray,
-    m_row: np.ndarray,
-    m_col: np.ndarray,
-    m_val: np.ndarray,
-    s0: np.ndarray,
-) -> tuple[np.ndarray, ...]:
-    """:func:`voltage_plan` of a circuit of a few nodes, read as Python numbers (a
-    .dc sweep of a diode sets a Network up per sweep: two dozen numpy calls on arrays
-    of a few entries cost more than these loops).  The same arrays, same dtypes."""
-    n_nodes = offset0.shape[0]
-    rows, cols, vals = m_row.tolist(), m_col.tolist(), m_val.tolist()
-    sn, off, s = supernode.tolist(), offset0.tolist(), s0.tolist()
-    count = [0] * n_nodes
-    first = [0] * n_nodes  # a node's first entry of M
-    for i, r in enumerate(rows):
-        if count[r] == 0:
-            first[r] = i
-        count[r] += 1
-    one_node = [k for k in range(n_nodes) if count[k] == 1 and sn[k] < 0]
-    one_col = [cols[first[k]] for k in one_node]
-    free_only = [k for k in range(n_nodes) if count[k] == 0 and sn[k] >= 0]
-    rest = [i for i, r in enumerate(rows) if not (count[r] == 1 and sn[r] < 0)]
-    rest_free = [k for k in range(n_nodes) if count[k] > 0 and sn[k] >= 0]
-    i64, f64 = np.int64, np.float64
-    return (
-        np.array(one_node, dtype=i64),
-        np.array(one_col, dtype=i64),
-        np.array([vals[first[k]] for k in one_node], dtype=f64),
-        np.array([s[j] for j in one_col], dtype=f64),
-        np.array([off[k] for k in one_node], dtype=f64),
-        np.array(free_only, dtype=i64),
-        np.array([sn[k] for k in free_only], dtype=i64),
-        np.array([off[k] for k in free_only], dtype=f64),
-        np.array([rows[i] for i in rest], dtype=i64),
-        np.array([cols[i] for i in rest], dtype=i64),
-        np.array([vals[i] for i in rest], dtype=f64),
-        np.array(rest_free, dtype=i64),
-        np.array([sn[k] for k in rest_free], dtype=i64),
     )
 
 
@@ -1721,7 +1772,40 @@ def _compile_batch_kernels() -> None:
     if _batch_compiled:
         return
     from resbench import _jit
-    from resbench.batch import _kernels, polish  # noqa: F401  (register their kernels)
+    from resbench.batch import _kernels, _network_kernels, polish  # noqa: F401  (register)
 
     _jit.warm_up()
     _batch_compiled = True
+
+
+_NO_VMAX = np.zeros(0)
+
+
+class _Lazy:
+    """Modules of the solve path, imported on first use and then read as attributes:
+    an import statement inside a function costs ~1 µs per call (more once the call's
+    arrays have pushed the import machinery out of cache), paid a dozen times per
+    one-sample solve.  Modules only (a test that patches a module's attribute is seen)."""
+
+    _WHERE = {  # noqa: RUF012
+        "bk": "resbench.batch._kernels",
+        "nk": "resbench.batch._network_kernels",
+        "sk": "resbench.solvers._kernels",
+        "cd": "resbench.solvers.cd",
+        "polish": "resbench.batch.polish",
+        "problem": "resbench.solvers.problem",
+    }
+
+    def __getattr__(self, name: str):
+        import importlib
+
+        try:
+            where = self._WHERE[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        mod = importlib.import_module(where)
+        setattr(self, name, mod)
+        return mod
+
+
+_LAZY = _Lazy()

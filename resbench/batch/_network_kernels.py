@@ -1,0 +1,435 @@
+"""numba kernels of the batch Network's own bookkeeping (no I/O; callers validate).
+
+The sweeps, the input products and the polish have their kernels in
+:mod:`resbench.batch._kernels` and :mod:`resbench.batch.polish`; these are the small
+passes around them that a one-sample call (``Network.solve``) or a ``.dc`` sweep of a
+few nodes would otherwise pay as a dozen numpy calls each (every numpy call on a
+handful of entries costs ~1-3 µs, more than the arithmetic).  Each returns exactly
+what the numpy steps it replaces gave (tests/test_network_kernels.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import types
+
+from resbench._jit import BOOL, F64, F64_2D, FLOAT, I32, I64, INT, kernel
+from resbench.solvers._kernels import union_offsets
+
+B1 = types.boolean[::1]  # a mask
+
+
+@kernel(F64_2D, F64, F64_2D, F64_2D, F64_2D, I64, FLOAT, F64, F64_2D, F64_2D, F64)
+def start_columns(
+    C, inv_diag, LO, HI, S, vcols, floor, vmax, Q, U, vscale
+):  # pragma: no cover - compiled
+    """The sweeps' inputs of a node-major batch (``C`` ``[n, B]``, the injections):
+    ``Q = C · inv_diag`` (c / diag), the cold start ``U = clip(Q, LO, HI)`` (``LO`` /
+    ``HI`` ``[n, 1]`` shared or ``[n, B]``), and per sample the voltage scale's part
+    ``vscale[b] = max(floor, max_j |S[b, vcols[j]]|, max_i |Q[i, b]|)`` (``vmax``:
+    the middle term when a pass already has it, [B], else empty).
+
+    The same numbers as numpy's ``C * inv_diag[:, None]``, ``np.maximum`` /
+    ``np.minimum`` and maxima of absolute values, NaN included (a NaN injection gives
+    a NaN start and scale, as numpy's maximum propagates it)."""
+    n = C.shape[0]
+    B = C.shape[1]
+    lo_s = 1 if LO.shape[1] > 1 else 0
+    hi_s = 1 if HI.shape[1] > 1 else 0
+    for b in range(B):
+        m = floor
+        if vmax.shape[0] > 0:
+            if vmax[b] > m or vmax[b] != vmax[b]:
+                m = vmax[b]
+        else:
+            for t in range(vcols.shape[0]):
+                x = abs(S[b, vcols[t]])
+                if x > m:
+                    m = x
+        vscale[b] = m
+    for i in range(n):
+        d = inv_diag[i]
+        for b in range(B):
+            q = C[i, b] * d
+            Q[i, b] = q
+            u = q
+            lo = LO[i, b * lo_s]
+            if u < lo:
+                u = lo
+            hi = HI[i, b * hi_s]
+            if u > hi:
+                u = hi
+            U[i, b] = u
+            aq = abs(q)
+            m = vscale[b]
+            if aq > m or (aq != aq and m == m):
+                vscale[b] = aq
+
+
+@kernel(F64_2D)
+def pair_layout(S):  # pragma: no cover - compiled
+    """How every row of ``S`` ``[B, k]`` pairs its columns into opposite values (a DRN's
+    ``cat(x, −x)``): 1 interleaved (``S[b, 2j + 1] == −S[b, 2j]``), 2 in halves
+    (``S[b, h + j] == −S[b, j]``), 0 neither (or k odd or 0).  Interleaved is tried
+    first, as numpy's two ``array_equal`` checks it replaces."""
+    B = S.shape[0]
+    k = S.shape[1]
+    if k == 0 or k % 2:
+        return 0
+    h = k // 2
+    ok = True
+    for b in range(B):
+        for j in range(h):
+            if S[b, 2 * j + 1] != -S[b, 2 * j]:
+                ok = False
+                break
+        if not ok:
+            break
+    if ok:
+        return 1
+    for b in range(B):
+        for j in range(h):
+            if S[b, h + j] != -S[b, j]:
+                return 0
+    return 2
+
+
+@kernel(I64, I64, B1, INT, INT, BOOL, BOOL, BOOL)
+def polish_needs(
+    status, sweeps, infeasible, converged, slow_sweeps, every, check_slow, any_free
+):  # pragma: no cover - compiled
+    """After the sweeps: which samples converged (``status == converged``), which need
+    the exact polish, and how many are infeasible.  A sample needs the polish when
+    ``any_free`` (the problem has free nodes), it is not infeasible, and ``every``
+    (free–free diodes, or ω raised on a small problem), or it did not converge, or
+    (``check_slow``: a small problem) it took more than ``slow_sweeps`` sweeps: the
+    rule of resbench.solvers.cd.solve_cd.  Returns (converged mask, the samples to
+    polish in increasing order, the number of infeasible samples)."""
+    B = status.shape[0]
+    conv = np.empty(B, dtype=np.bool_)
+    need = np.empty(B, dtype=np.int64)
+    k = 0
+    bad = 0
+    for b in range(B):
+        ok = status[b] == converged
+        conv[b] = ok
+        if infeasible[b]:
+            bad += 1
+            continue
+        if any_free and (every or not ok or (check_slow and sweeps[b] > slow_sweeps)):
+            need[k] = b
+            k += 1
+    return conv, need[:k].copy(), bad
+
+
+@kernel(INT, INT, INT, I64, I64, I32, I32, I32, I32, F64, I32, I32, FLOAT, I32, FLOAT)
+def small_offset_maps(
+    n_nodes, n, nin, vcol, vidx, vs_a, vs_b, res_a, res_b, res_val, ind_a, ind_b, rel_tol, sn, gmin
+):  # pragma: no cover - compiled
+    """The input maps of a circuit of a few nodes that the numpy steps of
+    ``Network._build_maps`` build one input at a time: the offset map M ``[n_nodes,
+    nin]`` (one union–find probe per input voltage source ``vidx[t]`` in column
+    ``vcol[t]``: links are the voltage sources, zero-ohm resistors and inductors, as
+    :func:`resbench.solvers._kernels.union_offsets` takes them), the nodes that move
+    with an input (``touched``), and K ``[n, n_nodes]`` (node offsets → free-node
+    injections through the resistors and the gmin leak, in the touched columns only),
+    summed from 0.0 in the order of ``network._k_entries`` (as ``np.add.at`` sums
+    them).  Returns (M, touched, K, bad): bad is the first input t whose source closes
+    a loop of voltage sources (−1: none)."""
+    n_short = 0
+    for r in range(res_val.shape[0]):
+        if res_val[r] == 0.0:
+            n_short += 1
+    n_links = vs_a.shape[0] + n_short + ind_a.shape[0]
+    la = np.empty(n_links, dtype=np.int64)
+    lb = np.empty(n_links, dtype=np.int64)
+    k = 0
+    for j in range(vs_a.shape[0]):
+        la[k] = vs_a[j]
+        lb[k] = vs_b[j]
+        k += 1
+    for r in range(res_val.shape[0]):
+        if res_val[r] == 0.0:
+            la[k] = res_a[r]
+            lb[k] = res_b[r]
+            k += 1
+    for j in range(ind_a.shape[0]):
+        la[k] = ind_a[j]
+        lb[k] = ind_b[j]
+        k += 1
+    M = np.zeros((n_nodes, nin))
+    touched = np.zeros(n_nodes, dtype=np.bool_)
+    K = np.zeros((n, n_nodes))
+    for t in range(vcol.shape[0]):
+        probe = np.zeros(n_links)
+        probe[vidx[t]] = 1.0
+        _, off, bad = union_offsets(n_nodes, la, lb, probe, rel_tol)
+        if bad >= 0:
+            return M, touched, K, t
+        for node in range(n_nodes):
+            if off[node] != 0.0:
+                M[node, vcol[t]] = off[node]
+                touched[node] = True
+    # K as _k_entries lists its entries: the kept resistors with their own end as
+    # "own" (−g at [sn[own], own], then +g at [sn[own], other]), then the same with
+    # the ends swapped, then the gmin leak of each touched free node
+    nres = res_val.shape[0]
+    for swap in range(2):
+        for sign in range(2):
+            for r in range(nres):
+                a = res_a[r]
+                b = res_b[r]
+                v = res_val[r]
+                if not ((touched[a] or touched[b]) and v > 0 and sn[a] != sn[b]):
+                    continue
+                own, other = (b, a) if swap else (a, b)
+                i = sn[own]
+                if i < 0:
+                    continue
+                g = 1.0 / v
+                if sign == 0:
+                    K[i, own] += -g
+                else:
+                    K[i, other] += g
+    if gmin > 0:
+        for m in range(n_nodes):
+            if touched[m] and sn[m] >= 0:
+                K[sn[m], m] += -gmin
+    return M, touched, K, -1
+
+
+@kernel(F64_2D, B1, I32, F64, F64, F64, I32, I32, I64, I32, I32, B1, B1, F64)
+def small_maps(
+    M,
+    touched,
+    sn,
+    offset,
+    diag,
+    s0,
+    dio_a,
+    dio_b,
+    ff_diode,
+    ff_anode,
+    ff_cathode,
+    v_mask,
+    in_v,
+    vs_value,
+):  # pragma: no cover - compiled
+    """Everything else ``Network._build_maps`` derives from the offset map M of a
+    circuit of a few nodes, in one call (the numpy steps cost ~100 µs on a 4-node
+    circuit, more than its whole ``.dc`` sweep's sweeps): the same arrays, in the same
+    order and dtypes, as the general (sparse) code gives.  ``v_mask`` marks M's
+    voltage-input columns, ``in_v`` the voltage sources that are inputs.
+
+    Returns, in order: D (per diode ob − oa's input map), dio_base (ob − oa at s₀),
+    check_dio, hi_var, lo_var (diodes whose bound moves), lo0, hi0 (the bounds of the
+    diodes that do not move), var_ff (a free–free diode moves), in_order, out_order
+    (stable argsorts of the free–free diodes' cathodes / anodes), fixed_nodes,
+    fixed_moving (fixed nodes that move, less those held by one input source alone),
+    M_fixed_moving (their rows of M), fixed_const_max, m_row, m_col, m_val (M's
+    entries in row-major order), vs_const_max, inv_diag, and the 13 arrays of
+    :func:`resbench.batch.network.voltage_plan`."""
+    n_nodes, nin = M.shape
+    n = diag.shape[0]
+    nd = dio_a.shape[0]
+    # ---- diodes
+    D = np.empty((nd, nin))
+    dio_base = np.empty(nd)
+    moving = np.empty(nd, dtype=np.bool_)
+    for d in range(nd):
+        a = dio_a[d]
+        b = dio_b[d]
+        for c in range(nin):
+            D[d, c] = M[b, c] - M[a, c]
+        dio_base[d] = offset[b] - offset[a]
+        moving[d] = touched[a] or touched[b]
+    n_check = 0
+    n_hi = 0
+    n_lo = 0
+    check_dio = np.empty(nd, dtype=np.int64)
+    hi_var = np.empty(nd, dtype=np.int64)
+    lo_var = np.empty(nd, dtype=np.int64)
+    lo0 = np.full(n, -np.inf)
+    hi0 = np.full(n, np.inf)
+    for d in range(nd):
+        sa = sn[dio_a[d]]
+        sb = sn[dio_b[d]]
+        const = (sa < 0 and sb < 0) or (sa == sb and sa >= 0)
+        if const and moving[d]:
+            check_dio[n_check] = d
+            n_check += 1
+        if sa >= 0 and sb < 0:
+            if moving[d]:
+                hi_var[n_hi] = d
+                n_hi += 1
+            elif dio_base[d] < hi0[sa]:
+                hi0[sa] = dio_base[d]
+        if sa < 0 and sb >= 0:
+            if moving[d]:
+                lo_var[n_lo] = d
+                n_lo += 1
+            elif -dio_base[d] > lo0[sb]:
+                lo0[sb] = -dio_base[d]
+    var_ff = False
+    for t in range(ff_diode.shape[0]):
+        if moving[ff_diode[t]]:
+            var_ff = True
+    in_order = np.argsort(ff_cathode, kind="mergesort")
+    out_order = np.argsort(ff_anode, kind="mergesort")
+    # ---- M's entries in row-major order, per node their count and first entry
+    n_ent = 0
+    for r in range(n_nodes):
+        for c in range(nin):
+            if M[r, c] != 0.0:
+                n_ent += 1
+    m_row = np.empty(n_ent, dtype=np.int64)
+    m_col = np.empty(n_ent, dtype=np.int64)
+    m_val = np.empty(n_ent)
+    count = np.zeros(n_nodes, dtype=np.int64)
+    first = np.zeros(n_nodes, dtype=np.int64)
+    e = 0
+    for r in range(n_nodes):
+        for c in range(nin):
+            if M[r, c] != 0.0:
+                if count[r] == 0:
+                    first[r] = e
+                count[r] += 1
+                m_row[e] = r
+                m_col[e] = c
+                m_val[e] = M[r, c]
+                e += 1
+    # ---- fixed nodes: the constant ones' max |voltage|; the moving ones that are not
+    # just ± one input voltage (already counted by that input's value)
+    n_fixed = 0
+    for k in range(n_nodes):
+        if sn[k] < 0:
+            n_fixed += 1
+    fixed_nodes = np.empty(n_fixed, dtype=np.int64)
+    fixed_moving = np.empty(n_fixed, dtype=np.int64)
+    fixed_const_max = 0.0
+    t = 0
+    n_fm = 0
+    for k in range(n_nodes):
+        if sn[k] >= 0:
+            continue
+        fixed_nodes[t] = k
+        t += 1
+        if not touched[k]:
+            x = abs(offset[k])
+            if x > fixed_const_max:
+                fixed_const_max = x
+            continue
+        covered = False
+        if count[k] == 1:
+            c = m_col[first[k]]
+            x = m_val[first[k]]
+            covered = abs(x) == 1.0 and v_mask[c] and offset[k] == x * s0[c]
+        if not covered:
+            fixed_moving[n_fm] = k
+            n_fm += 1
+    fixed_moving = fixed_moving[:n_fm].copy()
+    M_fixed_moving = np.empty((n_fm, nin))
+    for t in range(n_fm):
+        for c in range(nin):
+            M_fixed_moving[t, c] = M[fixed_moving[t], c]
+    vs_const_max = 0.0
+    for j in range(vs_value.shape[0]):
+        if not in_v[j]:
+            x = abs(vs_value[j])
+            if x > vs_const_max:
+                vs_const_max = x
+    inv_diag = np.zeros(n)
+    for i in range(n):
+        if diag[i] > 0:
+            inv_diag[i] = 1.0 / diag[i]
+    # ---- the voltage plan (network._voltage_plan_arrays)
+    n_one = 0
+    n_free_only = 0
+    n_rest_free = 0
+    for k in range(n_nodes):
+        if count[k] == 1 and sn[k] < 0:
+            n_one += 1
+        if count[k] == 0 and sn[k] >= 0:
+            n_free_only += 1
+        if count[k] > 0 and sn[k] >= 0:
+            n_rest_free += 1
+    one_node = np.empty(n_one, dtype=np.int64)
+    one_col = np.empty(n_one, dtype=np.int64)
+    one_m = np.empty(n_one)
+    one_s0 = np.empty(n_one)
+    one_off = np.empty(n_one)
+    free_only = np.empty(n_free_only, dtype=np.int64)
+    free_sn = np.empty(n_free_only, dtype=np.int64)
+    free_off = np.empty(n_free_only)
+    rest_free = np.empty(n_rest_free, dtype=np.int64)
+    rest_sn = np.empty(n_rest_free, dtype=np.int64)
+    i1 = 0
+    i2 = 0
+    i3 = 0
+    for k in range(n_nodes):
+        if count[k] == 1 and sn[k] < 0:
+            one_node[i1] = k
+            one_col[i1] = m_col[first[k]]
+            one_m[i1] = m_val[first[k]]
+            one_s0[i1] = s0[m_col[first[k]]]
+            one_off[i1] = offset[k]
+            i1 += 1
+        if count[k] == 0 and sn[k] >= 0:
+            free_only[i2] = k
+            free_sn[i2] = sn[k]
+            free_off[i2] = offset[k]
+            i2 += 1
+        if count[k] > 0 and sn[k] >= 0:
+            rest_free[i3] = k
+            rest_sn[i3] = sn[k]
+            i3 += 1
+    n_rest = 0
+    for e in range(n_ent):
+        r = m_row[e]
+        if not (count[r] == 1 and sn[r] < 0):
+            n_rest += 1
+    rest_row = np.empty(n_rest, dtype=np.int64)
+    rest_col = np.empty(n_rest, dtype=np.int64)
+    rest_val = np.empty(n_rest)
+    t = 0
+    for e in range(n_ent):
+        r = m_row[e]
+        if not (count[r] == 1 and sn[r] < 0):
+            rest_row[t] = r
+            rest_col[t] = m_col[e]
+            rest_val[t] = m_val[e]
+            t += 1
+    return (
+        D,
+        dio_base,
+        check_dio[:n_check].copy(),
+        hi_var[:n_hi].copy(),
+        lo_var[:n_lo].copy(),
+        lo0,
+        hi0,
+        var_ff,
+        in_order,
+        out_order,
+        fixed_nodes,
+        fixed_moving,
+        M_fixed_moving,
+        fixed_const_max,
+        m_row,
+        m_col,
+        m_val,
+        vs_const_max,
+        inv_diag,
+        one_node,
+        one_col,
+        one_m,
+        one_s0,
+        one_off,
+        free_only,
+        free_sn,
+        free_off,
+        rest_row,
+        rest_col,
+        rest_val,
+        rest_free,
+        rest_sn,
+    )
