@@ -160,10 +160,12 @@ def tile_extremes(v_t, tile):  # pragma: no cover - compiled
             lw[b] = first[b]
         for k in range(t * tile + 1, min(n, (t + 1) * tile)):
             row = v_t[k]
-            for b in range(nb):
+            for b in range(nb):  # + 0.0: stores LLVM vectorises (not conditional ones)
                 x = row[b]
-                h[b] = x if x > h[b] else h[b]
-                lw[b] = x if x < lw[b] else lw[b]
+                y = h[b]
+                h[b] = (x if x > y else y) + 0.0
+                y = lw[b]
+                lw[b] = (x if x < y else y) + 0.0
         for b in range(nb):
             m = max(abs(h[b]), abs(lw[b]))
             big[b] = m if m > big[b] else big[b]
@@ -326,8 +328,8 @@ def _bounds(  # pragma: no cover - compiled
                 e = rd * m + sk + SLACK * (2.0 * d * m + t0)
                 ur[b] = min(d * max(hi - vk, vk - lo), d * abs(vk) + ar[b] * au + asl) + e + t0
                 lower = max(d * max(max(vk - hi, lo - vk), 0.0) - e, 0.0) + t0
-                floor1[b] = max(floor1[b], lower)
-                floor2[b] = max(floor2[b], lower * gk)
+                floor1[b] = max(floor1[b], lower) + 0.0
+                floor2[b] = max(floor2[b], lower * gk) + 0.0
             continue
         # branch-free (vectorised): at a one-sided node the total is |lin| within e;
         # elsewhere |lin| - e is still a lower bound (triangle inequality)
@@ -343,8 +345,8 @@ def _bounds(  # pragma: no cover - compiled
             upper = (alin + e if (vk >= hi) | (vk <= lo) else inside) + t0
             lower = max(alin - e, 0.0) + t0
             ur[b] = upper
-            floor1[b] = max(floor1[b], lower)
-            floor2[b] = max(floor2[b], lower * gk)
+            floor1[b] = max(floor1[b], lower) + 0.0  # + 0.0: a vectorised store
+            floor2[b] = max(floor2[b], lower * gk) + 0.0
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
@@ -448,13 +450,13 @@ def _lazy_bounds(  # pragma: no cover - compiled
             lw[b] = (lower if lower > 0.0 else 0.0) + t0
             far = -a if -a > -c else -c  # max(hi - v_k, v_k - lo)
             ub[b] = d * far + e + t0
-        for b in range(nb):
+        for b in range(nb):  # + 0.0: stores LLVM vectorises (not conditional ones)
             lower = lw[b]
             f1 = floor1[b]
-            floor1[b] = lower if lower > f1 else f1
+            floor1[b] = (lower if lower > f1 else f1) + 0.0
             f2 = floor2[b]
             x = lower * gk
-            floor2[b] = x if x > f2 else f2
+            floor2[b] = (x if x > f2 else f2) + 0.0
         reach = 0
         for b in range(nb):  # branch-free: which pairs reach a floor
             u = ub[b]
@@ -910,14 +912,17 @@ def grounded_check(
         vb = v_t[fb[j]]
         for b in range(nb):
             d = abs(va[b] - vb[b])
-            feas[b] = d if d > feas[b] else feas[b]
+            f = feas[b]
+            feas[b] = (d if d > f else f) + 0.0  # + 0.0: a store LLVM vectorises
     for i in range(nd):
         va = v_t[da[i]]
         vb = v_t[db[i]]
+        dr = dv_t[i]
         for b in range(nb):
             d = va[b] - vb[b]
-            dv_t[i, b] = d
-            feas[b] = d if d > feas[b] else feas[b]
+            dr[b] = d
+            f = feas[b]
+            feas[b] = (d if d > f else f) + 0.0
     x_free = np.zeros((nf, nb if want_free else 0))
     x_dio = np.zeros((nd, nb))
     kcl = np.zeros(nb)
@@ -949,29 +954,45 @@ def grounded_check(
             sign = -1.0 if da[i] == k else 1.0
             dr = dv_t[i]
             xr = x_dio[i]
-            for b in range(nb):
-                if done[b] == 0 and dr[b] >= -feas_tol[b] and sign * res[b] < 0.0:
-                    xr[b] = abs(res[b])
-                    res[b] = 0.0
-                    done[b] = 1
+            for b in range(nb):  # branch-free (vectorised)
+                rb = res[b]
+                take = (done[b] == 0) & (dr[b] >= -feas_tol[b]) & (sign * rb < 0.0)
+                x = xr[b]
+                xr[b] = (abs(rb) if take else x) + 0.0
+                res[b] = (0.0 if take else rb) + 0.0
+                done[b] = done[b] | np.uint8(take)
         for b in range(nb):
             r = abs(res[b])
-            kcl[b] = r if r > kcl[b] else kcl[b]
+            f = kcl[b]
+            kcl[b] = (r if r > f else f) + 0.0
     compl = np.zeros(nb)
     for i in range(nd):
         dr = dv_t[i]
         xr = x_dio[i]
         for b in range(nb):
-            c = -dr[b] * xr[b]
-            if dr[b] < 0.0 and c > compl[b]:
-                compl[b] = c
+            c = -dr[b] * xr[b]  # > 0 only where reverse biased (dr < 0), as x >= 0
+            f = compl[b]
+            compl[b] = (c if c > f else f) + 0.0
     return feas, kcl, compl, x_free, x_dio
 
 
-@kernel(F64_2D, I32, I32, F64_2D)
-def source_feasibility(v, fa, fb, vval):  # pragma: no cover - compiled
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _max_abs_diff(x, g, y):  # pragma: no cover - compiled
+    """max_j |x_j - g - y_j| (finite values: the caller zeroes samples holding NaN or
+    inf), vectorised: a maximum is exact in any order."""
+    worst = 0.0
+    for j in range(x.shape[0]):
+        d = abs(x[j] - g - y[j])
+        worst = d if d > worst else worst
+    return worst
+
+
+@kernel(F64_2D, I32, I32, F64_2D, INT)
+def source_feasibility(v, fa, fb, vval, a0):  # pragma: no cover - compiled
     """Per sample (``v[B, n]``, ``vval[B, nv]``): the largest violation of ground and
-    of the voltage sources' equations v[fa] - v[fb] = vval (the first nv of fa, fb)."""
+    of the voltages sources' equations v[fa] - v[fb] = vval (the first nv of fa, fb).
+    ``a0 >= 0``: the sources hold nodes a0, a0 + 1, ... to ground (fa = a0 + j, fb = 0;
+    a DRN's inputs), read as one contiguous, vectorised run."""
     nb = v.shape[0]
     nv = vval.shape[1]
     out = np.empty(nb)
@@ -979,9 +1000,13 @@ def source_feasibility(v, fa, fb, vval):  # pragma: no cover - compiled
         vr = v[b]
         xr = vval[b]
         worst = abs(vr[0])
-        for j in range(nv):
-            d = abs(vr[fa[j]] - vr[fb[j]] - xr[j])
+        if a0 >= 0:
+            d = _max_abs_diff(vr[a0 : a0 + nv], vr[0], xr)
             worst = d if d > worst else worst
+        else:
+            for j in range(nv):
+                d = abs(vr[fa[j]] - vr[fb[j]] - xr[j])
+                worst = d if d > worst else worst
         out[b] = worst
     return out
 

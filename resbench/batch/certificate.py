@@ -505,6 +505,13 @@ class BatchCertifier:
         self._shorts_r = np.flatnonzero(res_r.value == 0)
         self._fa = np.concatenate([vs.a, res_r.a[self._shorts_r], ind.a]).astype(np.int32)
         self._fb = np.concatenate([vs.b, res_r.b[self._shorts_r], ind.b]).astype(np.int32)
+        nv = len(vs)
+        run = self._fa[:nv].astype(np.int64)
+        # the voltage sources hold consecutive nodes to ground (a DRN's inputs): their
+        # feasibility is one contiguous run per sample (source_feasibility)
+        self._a0 = -1
+        if nv and np.all(self._fb[:nv] == 0) and np.array_equal(run, run[0] + np.arange(nv)):
+            self._a0 = int(run[0])
         self._da = c.diodes.a.astype(np.int32)
         self._db = c.diodes.b.astype(np.int32)
         self._grounded = not any(
@@ -708,7 +715,7 @@ class BatchCertifier:
                 self._da, self._db, self._bptr, self._bidx, feas_tol, currents,
                 self._buffer("dv_t", (self._da.shape[0], nb)),
             )  # fmt: skip
-            feas = np.maximum(feas, source_feasibility(v, self._fa, self._fb, vval))
+            feas = np.maximum(feas, source_feasibility(v, self._fa, self._fb, vval, self._a0))
             x_dio = xd_t.T
             x_free = xf_t.T
         else:
