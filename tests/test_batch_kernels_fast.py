@@ -168,3 +168,66 @@ def test_sweeps_copy_each_sample_out_at_its_own_sweep():
     OUT, status, sweeps = _sweep(chain, np.ascontiguousarray(q[None]), tol, max_sweeps=3)
     assert (status == bk.SWEEP_LIMIT).all() and (sweeps == 3).all()
     assert np.isfinite(OUT).all()
+
+
+def test_chunk_width_divides_the_batch_and_keeps_the_state_in_cache():
+    # DRN-1H (1034 nodes): float64 state of 16 samples, float32 of 32 (one tile each)
+    assert bk.chunk_width(256, 1034, 8) == 16
+    assert bk.chunk_width(256, 1034, 4) == 32
+    # DRN-XS (110 nodes): the widest chunk
+    assert bk.chunk_width(256, 110, 8) == bk.CHUNK
+    for B in (8, 16, 24, 40, 56, 256, 1000):
+        for n, item in ((3, 8), (110, 4), (1034, 8), (10**6, 4)):
+            w = bk.chunk_width(B, n, item)
+            assert B % w == 0 and w % bk.CW == 0 and w <= bk.CHUNK
+    assert bk.chunk_width(8, 1034, 8) == 8  # never wider than the batch
+
+
+def _graph_with_hub(n: int, rng: np.random.Generator):
+    """A sparse random graph on n − 1 nodes plus a last node coupled to all of them,
+    as the sweeps' CSR (g/diag summing to < 1 per row: a contraction), with its hub
+    rows (:func:`resbench.batch.network.hub_rows`)."""
+    from resbench.batch.network import hub_rows
+
+    adj = [set() for _ in range(n)]
+    for i in range(n - 1):
+        for j in rng.choice(n - 1, 3, replace=False):
+            if j != i:
+                adj[i].add(int(j))
+                adj[int(j)].add(i)
+        adj[i].add(n - 1)
+        adj[n - 1].add(i)
+    deg = np.array([len(a) for a in adj], dtype=np.uint32)
+    idx = np.concatenate([sorted(a) for a in adj]).astype(np.uint32)
+    g = np.concatenate([np.full(len(a), 0.9 / len(a)) for a in adj])
+    return deg, idx, g, hub_rows(deg, idx, min_deg=n - 1)
+
+
+@pytest.mark.parametrize(("dtype", "C"), [(np.float64, 37), (np.float32, 45), (np.float64, 64)])
+def test_register_tiles_equal_the_per_sample_loops(dtype, C):
+    """Shared bounds take the register tiles (four-vector tiles, one-vector tiles, single
+    samples: C = 37 float64 is 16 + 16 + 4 + 1); the same bounds given per sample take
+    the loops over the chunk's samples: the same answers, sweep counts and estimates."""
+    rng = np.random.default_rng(11)
+    n = 41
+    deg, idx, g, hubs = _graph_with_hub(n, rng)
+    assert (hubs[0] >= 0).sum() == 1
+    q = rng.normal(size=(1, n, C)).astype(dtype)
+    lo = np.where(rng.random(n) < 0.3, -0.2, -np.inf)[None, :, None].astype(dtype)
+    hi = np.where(rng.random(n) < 0.3, 0.3, np.inf)[None, :, None].astype(dtype)
+    e = np.zeros(0, dtype=np.uint32)
+    ff = np.zeros((1, 0, 1), dtype=dtype)
+    eps = float(np.finfo(dtype).eps)
+    got = []
+    for L, H in ((lo, hi), (np.repeat(lo, C, 2), np.repeat(hi, C, 2))):
+        OUT = np.full((C, n), np.nan, dtype=dtype)
+        out = (np.zeros(C, np.int64), np.zeros(C, np.int64), np.zeros(C), np.zeros(1))
+        bk.batch_sweeps(
+            deg, idx, g.astype(dtype), q, np.ascontiguousarray(L), np.ascontiguousarray(H),
+            True, *hubs, np.zeros(n + 1, np.uint32), e, ff, np.zeros(n + 1, np.uint32), e,
+            ff, np.zeros_like(q), OUT, np.full(C, 1e-5), eps, 500, 1.0, *out,
+        )  # fmt: skip
+        got.append((OUT, *out[:3]))
+    for a, b in zip(*got, strict=True):
+        assert np.array_equal(a, b)
+    assert (got[0][1] == bk.CONVERGED).all()

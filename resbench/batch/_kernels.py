@@ -38,6 +38,7 @@ from resbench._jit import (
     U32,
     kernel,
 )
+from resbench.batch import _simd
 from resbench.batch._simd import (
     lanes,
     madd,
@@ -66,6 +67,30 @@ CHUNK = 64  # samples per chunk (at most): long enough that the per-edge loop ov
 # chunk's samples runs as SIMD with little loop overhead (DRN-1H, per sweep and sample:
 # 9.1 µs at 8, 3.4 at 32, 2.9 at 64, 3.2 at 128), short enough for a few chunks per
 # thread and a chunk's state in L2 (docs/measurements.md)
+
+
+STATE_BYTES = 256 * 1024  # a chunk's swept state (u and q) kept within half of L2
+TILE_VECTORS = 4  # vectors per register tile of the sweeps (_simple_sweep)
+
+
+def chunk_width(B: int, n: int, itemsize: int) -> int:
+    """Samples per chunk of the sweeps for a batch of ``B`` samples (a multiple of CW)
+    of ``n`` free supernodes in ``itemsize``-byte floats: the largest multiple of CW
+    that divides B and is at most CHUNK and at most the width whose state (u and q,
+    2·n·width·itemsize bytes) fits STATE_BYTES, but not below one register tile (16
+    float64 or 32 float32 samples) when B allows.
+
+    With the sweeps in register tiles, a narrow chunk no longer pays loop overhead per
+    sample, while a chunk whose state leaves L2 streams it from L3 every sweep: on
+    DRN-1H (1034 nodes) float64, one thread, 8.7 µs a sample at 16, 9.6 at 64; float32
+    5.4 at 32 (16 is half a tile: 8.7); DRN-XS (110 nodes) keeps 64."""
+    tile = TILE_VECTORS * _simd.VECTOR_BYTES // itemsize
+    cap = STATE_BYTES // max(1, 2 * n * itemsize)
+    cap = max(tile, cap - cap % tile)
+    for width in range(min(CHUNK, cap, B) // CW * CW, 0, -CW):
+        if B % width == 0:
+            return width
+    return CW
 
 
 def _signature(F, F2, F3):  # noqa: N803 - numba type names
