@@ -314,7 +314,9 @@ def _bounds(  # pragma: no cover - compiled
         pr = p_t[k]
         tr = t0_t[k] if has_t0 else zero
         ar = a_t[k] if a_ok[k] else big
+        al = a_t[k] if a_ok[k] else zero
         au = a_up[k]  # W |v| within round-off: a_t x a_up + a_slack bounds it
+        ad = 2.0 - au  # ... and (a_t - a_slack) x (2 - a_up) from below
         asl = a_slack[k]
         rd = rel[k] * d
         sk = slack[k]
@@ -343,7 +345,9 @@ def _bounds(  # pragma: no cover - compiled
             alin = abs(d * vk - pr[b])  # |sum_j g (v_k - v_j)|
             inside = min(d * max(hi - vk, vk - lo), d * abs(vk) + ar[b] * au + asl) + e
             upper = (alin + e if (vk >= hi) | (vk <= lo) else inside) + t0
-            lower = max(alin - e, 0.0) + t0
+            # and sum_j g |v_j| - diag |v_k| (W |v| within its round-off; 0 without it)
+            above = (al[b] - asl) * ad - d * abs(vk) - e
+            lower = max(max(alin - e, above), 0.0) + t0
             ur[b] = upper
             floor1[b] = max(floor1[b], lower) + 0.0  # + 0.0: a vectorised store
             floor2[b] = max(floor2[b], lower * gk) + 0.0
