@@ -187,16 +187,19 @@ class _Coupling:
         absolute: bool = False,
         rows: np.ndarray | None = None,
         single: bool = False,
+        fresh: bool = False,
+        need: np.ndarray | None = None,
     ) -> None:
         """``out += W @ u`` with each dense block's columns folded as ``fold`` says
         (None: unfolded); ``absolute``: ``W |u|`` (the folded blocks sum |W|'s columns;
         |u| taken of the columns read only).  ``u32``: float32 ``u`` for the dense
         blocks where safe; ``single``: the same, ``u`` converted here.  ``rows`` (bool
         [n]): the dense blocks' rows to compute (None: all); the others are left
-        partial."""
-        if self.rest.nnz:
-            r = self.rest
-            csr_add_product(r.indptr, r.indices, r.data, u, out, absolute)
+        partial.  ``fresh``: ``out`` holds no values yet (``out = W @ u``, no pass to
+        zero it first): the first dense block of each row range writes its product
+        in place, and of the rows no block wrote only those in ``need`` (bool [n];
+        None: all) are zeroed, the others are left undefined."""
+        written = np.zeros(out.shape[0], dtype=bool) if fresh else None
         for i, blk in enumerate(self.blocks):
             fb = fold.block(self, i) if fold is not None else None
             if fb is not None and fb.reps.size == 0:
@@ -214,26 +217,62 @@ class _Coupling:
             if fb is None:
                 w = blk.w32 if f32 else blk.w
                 x = u[blk.c0 : blk.c1]
-                if f32:
-                    x = u32[blk.c0 : blk.c1] if u32 is not None else x.astype(np.float32)
+                if f32 and u32 is not None and not absolute:
+                    x = u32[blk.c0 : blk.c1]
+                elif f32 or absolute:  # one pass: |x| (and float32) into a new array
+                    dst = np.empty(x.shape, dtype=np.float32 if f32 else np.float64)
+                    if absolute:
+                        np.abs(x, out=dst)
+                    else:
+                        dst[...] = x
+                    x = dst
             else:
                 if absolute:
                     w = fb.summed32() if f32 else fb.summed
                 else:
                     w = fb.signed32() if f32 else fb.signed
-                x = u[fb.reps]
+                x = u[fb.reps]  # a copy: |.| in place
                 if f32:
-                    x = x.astype(np.float32)
-            if absolute:
-                x = np.abs(x)
+                    dst = np.empty(x.shape, dtype=np.float32)
+                    if absolute:
+                        np.abs(x, out=dst)
+                    else:
+                        dst[...] = x
+                    x = dst
+                elif absolute:
+                    np.abs(x, out=x)
             if sel is not None:
                 w = w[sel]  # a copy of the rows asked for, smaller than the product saved
+            target = out[blk.r0 : blk.r1] if sel is None else None
+            first = written is not None and sel is None and not written[blk.r0 : blk.r1].any()
             with _one_blas_thread(height * width * u.shape[1]):
-                part = w @ x
+                if first and not f32:
+                    np.matmul(w, x, out=target)  # written in place: no temporary, no add
+                else:
+                    part = w @ x
+            if first:
+                if f32:
+                    target[...] = part
+                written[blk.r0 : blk.r1] = True
+                continue
+            if written is not None:  # rows of this block no block wrote yet: zero
+                fill = ~written[blk.r0 : blk.r1]
+                if sel is not None:
+                    fill[:] = False
+                    fill[sel] = ~written[blk.r0 + sel]
+                if fill.any():
+                    out[blk.r0 + np.flatnonzero(fill)] = 0.0
+                    written[blk.r0 + np.flatnonzero(fill)] = True
             if sel is None:
-                out[blk.r0 : blk.r1] += part
+                target += part
             else:
                 out[blk.r0 + sel] += part
+        if written is not None:
+            zero = ~written if need is None else need & ~written
+            _zero_rows(out, zero)
+        if self.rest.nnz:
+            r = self.rest
+            csr_add_product(r.indptr, r.indices, r.data, u, out, absolute)
 
     @property
     def dense_bytes(self) -> int:
@@ -294,6 +333,16 @@ class _Fold:
                 ws, wa = fold_dense(blk.w, slots, np.ascontiguousarray(sig), int(reps.size))
                 self.blocks[k] = _FoldedBlock(reps.astype(np.int64), ws, wa)
         return self.blocks[k]
+
+
+def _zero_rows(out: np.ndarray, rows: np.ndarray) -> None:
+    """Zero the rows of ``out`` where ``rows`` (bool) holds, run by run (contiguous
+    writes, no index array as large as the rows)."""
+    if not rows.any():
+        return
+    edges = np.flatnonzero(np.diff(np.r_[False, rows, False]))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        out[a:b] = 0.0
 
 
 def _per_node(idx: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
@@ -804,9 +853,19 @@ class BatchCertifier:
         tile_hi, tile_lo, big = tile_extremes(v_t, TILE)
         fold = self._fold(v, v_t)
         fptr, fcol, fsg, fg, exact_row = self._folded_rows(fold)
+        max_diag = float(np.max(self._diag, initial=0.0))
+        big_v = float(np.max(big, initial=0.0))
+        f32 = self._w_pin is not None and not currents
+        f32 = f32 and big_v * max_diag < F32_SUM_MAX
+        # the held rows multiplied per (row, sample) where they can reach a scale
+        lazy = f32 and self._pin32 is not None and big_v < F32_V_MAX
+        f32 = f32 and any(blk.w32 is not None for blk in self._w_pin.blocks)
         p_t = self._buffer("p_t", (n, nb))
-        p_t.fill(0.0)
-        self._w_kcl.apply_folded(fold, v_t, p_t)
+        # rows of held nodes need no value when they are bounded per (row, sample) and
+        # every cluster is one node (their source takes whatever they hold); else zero
+        self._w_kcl.apply_folded(
+            fold, v_t, p_t, fresh=True, need=self._checked if lazy and self._grounded else None
+        )
         has_t0 = bool(ival.shape[1]) or self.gmin > 0
         t0_t = np.zeros((n, nb)) if has_t0 else np.zeros((1, 1))
         if ival.shape[1]:
@@ -818,13 +877,6 @@ class BatchCertifier:
             v_floor = np.maximum(v_floor, np.max(np.abs(vval), axis=1))
         v_floor = np.ascontiguousarray(v_floor, dtype=np.float64)
         i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
-        max_diag = float(np.max(self._diag, initial=0.0))
-        big_v = float(np.max(big, initial=0.0))
-        f32 = self._w_pin is not None and not currents
-        f32 = f32 and big_v * max_diag < F32_SUM_MAX
-        # the held rows multiplied per (row, sample) where they can reach a scale
-        lazy = f32 and self._pin32 is not None and big_v < F32_V_MAX
-        f32 = f32 and any(blk.w32 is not None for blk in self._w_pin.blocks)
         if lazy:
             lazy_mask = self._pinned_rows & ~exact_row & (self._lslot >= 0)
             lazy_rows = np.flatnonzero(lazy_mask)
@@ -866,11 +918,13 @@ class BatchCertifier:
         a_up, a_slack = self._one, self._slack64
         if a_ok.any():
             a_t = self._buffer("a_t", (n, nb))
-            a_t.fill(0.0)
             # W |v| only bounds: float32 where safe, raised by its round-off bound
-            # (relative, as for the held rows, and the underflow slack)
+            # (relative, as for the held rows, and the underflow slack); only the rows
+            # a_ok are read
             a32 = float(np.max(big, initial=0.0)) * max_diag < F32_SUM_MAX
-            self._w_kcl.apply_folded(fold, v_t, a_t, absolute=True, single=a32)
+            self._w_kcl.apply_folded(
+                fold, v_t, a_t, absolute=True, single=a32, fresh=True, need=a_ok
+            )
             if a32:
                 a_up, a_slack = self._up32, self._slack32
         else:
