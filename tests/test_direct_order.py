@@ -133,8 +133,11 @@ def test_nd_order_only_for_mesh_like_matrices():
 
 @needs_cholmod
 @pytest.mark.parametrize("holes", [0.0, 0.3])
-def test_factorize_through_the_order_matches_splu(holes):
-    """Solves with the order (one right-hand side and several) agree with SuperLU's."""
+def test_factorize_through_the_order_matches_splu(monkeypatch, holes):
+    """Solves with the order (one right-hand side and several) agree with SuperLU's
+    (without the independent set's elimination, which would leave a Schur complement
+    below ND_MIN rows: tests/test_direct_schur.py)."""
+    monkeypatch.setattr(direct, "SCHUR_MIN", math.inf)
     m = _laplacian(230, 230, np.random.default_rng(3), holes)
     assert direct.nd_order(m) is not None or holes > 0
     rng = np.random.default_rng(4)
@@ -188,17 +191,21 @@ def test_border_limit_is_a_function_of_the_size():
 
 
 def test_mesh_solves_agree_with_amd_order(monkeypatch):
-    """A 230×230 mesh (52,900 nodes: the finish factors through the nested-dissection
-    order) where the sweeps switch to the finish ends certified, with the same sweeps and the
-    same voltages (to round-off) as with AMD's order.  (Clamped: the same, through the
-    border's column solves, but 30 s under load; tests/test_direct.py covers the
-    active-set steps on small nets.)"""
+    """A 230×230 mesh (52,900 nodes: without the independent set's elimination the
+    finish factors through the nested-dissection order) solved directly ends certified,
+    with the same sweeps and the same voltages (to round-off) as with AMD's order, and
+    as with the elimination (its Schur complement, 26k rows, gets AMD's order).
+    (Clamped: the same, through the border's column solves, but 30 s under load;
+    tests/test_direct.py covers the active-set steps on small nets.)"""
     c = grid(230, 230, seed=3, clamps=False, currents=300)
+    schur = solve_cd(c)
+    monkeypatch.setattr(direct, "SCHUR_MIN", math.inf)
     sol = solve_cd(c)
     assert sol.status == CONVERGED and sol.info["direct"], sol.info
     assert certify(c, sol.voltages).ok
     monkeypatch.setattr(direct, "ND_MIN", 10**12)
     amd = solve_cd(c)
-    assert amd.status == CONVERGED and amd.sweeps == sol.sweeps
+    assert amd.status == CONVERGED and amd.sweeps == sol.sweeps == schur.sweeps
     scale = max(1.0, float(np.max(np.abs(amd.voltages))))
-    assert np.max(np.abs(sol.voltages - amd.voltages)) <= 1e-9 * scale
+    for other in (sol, schur):
+        assert np.max(np.abs(other.voltages - amd.voltages)) <= 1e-9 * scale

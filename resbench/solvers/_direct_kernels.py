@@ -7,9 +7,11 @@ float64, as in resbench.solvers._kernels.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 from resbench._jit import F64, FLOAT, I32, I64, INT, kernel
+
+BOOL_1D = types.boolean[::1]  # a mask, as numpy's comparisons make it
 
 
 @njit(cache=True, inline="always")
@@ -380,3 +382,158 @@ def pseudo_depth(ptr, idx, limit):  # pragma: no cover - compiled
         root = queue[tail - 1]
         depth = lev[root]
     return depth
+
+
+@kernel(I64, I32, INT)
+def independent_set(ptr, idx, max_degree):  # pragma: no cover - compiled
+    """A maximal independent set of the nodes of degree ≤ ``max_degree`` (CSR,
+    symmetric pattern; the diagonal, when stored, is not counted), chosen greedily by
+    increasing degree, ties by index (a counting sort: deterministic).  Returns a
+    boolean mask.  Eliminated first, no two of them touch, so their pivots are their
+    own diagonal entries and each makes only its neighbours a clique
+    (:func:`schur_independent`)."""
+    n = ptr.shape[0] - 1
+    deg = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        for q in range(ptr[i], ptr[i + 1]):
+            if idx[q] != i:
+                deg[i] += 1
+    start = np.zeros(max_degree + 2, dtype=np.int64)
+    for i in range(n):
+        if deg[i] <= max_degree:
+            start[deg[i] + 1] += 1
+    for d in range(max_degree + 1):
+        start[d + 1] += start[d]
+    order = np.empty(start[max_degree + 1], dtype=np.int64)
+    for i in range(n):
+        if deg[i] <= max_degree:
+            order[start[deg[i]]] = i
+            start[deg[i]] += 1
+    state = np.zeros(n, dtype=np.int8)  # 0 open, 1 chosen, 2 next to a chosen node
+    for t in range(order.shape[0]):
+        i = order[t]
+        if state[i] == 0:
+            state[i] = 1
+            for q in range(ptr[i], ptr[i + 1]):
+                j = idx[q]
+                if j != i:
+                    state[j] = 2
+    return state == 1
+
+
+@kernel(I64, I32, F64, BOOL_1D)
+def schur_independent(ptr, idx, val, inset):  # pragma: no cover - compiled
+    """The Schur complement S = M_BB − M_BI D_I⁻¹ M_IB of an SPD matrix M (CSR, both
+    triangles, the diagonal stored) on the nodes B outside the independent set I
+    (``inset``): D_I is diagonal, I being independent.  Returns ``(ptr, idx, val,
+    bnodes, inodes, d_i)``: S with both triangles, rows sorted by column (symmetric:
+    the same arrays are its CSC form), B's and I's nodes in increasing order, and
+    I's pivots (their diagonal entries; a pivot ≤ 0 is returned as it is, for the
+    caller to reject)."""
+    n = ptr.shape[0] - 1
+    pos = np.empty(n, dtype=np.int64)  # a node's index among B, or among I
+    nb = 0
+    ni = 0
+    for i in range(n):
+        if inset[i]:
+            pos[i] = ni
+            ni += 1
+        else:
+            pos[i] = nb
+            nb += 1
+    bnodes = np.empty(nb, dtype=np.int64)
+    inodes = np.empty(ni, dtype=np.int64)
+    d_i = np.zeros(ni)
+    for i in range(n):
+        if inset[i]:
+            inodes[pos[i]] = i
+            for q in range(ptr[i], ptr[i + 1]):
+                if idx[q] == i:
+                    d_i[pos[i]] += val[q]
+        else:
+            bnodes[pos[i]] = i
+    # upper bound of S's entries: a row's B entries plus, per I neighbour, its entries
+    cap = 0
+    for t in range(nb):
+        i = bnodes[t]
+        for q in range(ptr[i], ptr[i + 1]):
+            k = idx[q]
+            if inset[k]:
+                cap += ptr[k + 1] - ptr[k]
+            else:
+                cap += 1
+    sptr = np.zeros(nb + 1, dtype=np.int64)
+    sidx = np.empty(cap, dtype=np.int32)
+    sval = np.empty(cap)
+    acc = np.zeros(nb)
+    mark = np.full(nb, -1, dtype=np.int64)
+    w = 0
+    for t in range(nb):
+        i = bnodes[t]
+        start = w
+        for q in range(ptr[i], ptr[i + 1]):
+            k = idx[q]
+            if not inset[k]:
+                c = pos[k]
+                if mark[c] != t:
+                    mark[c] = t
+                    acc[c] = 0.0
+                    sidx[w] = c
+                    w += 1
+                acc[c] += val[q]
+            else:
+                f = val[q] / d_i[pos[k]]
+                for r in range(ptr[k], ptr[k + 1]):
+                    j = idx[r]
+                    if j == k:
+                        continue
+                    c = pos[j]
+                    if mark[c] != t:
+                        mark[c] = t
+                        acc[c] = 0.0
+                        sidx[w] = c
+                        w += 1
+                    acc[c] -= f * val[r]
+        for a in range(start, w):
+            sval[a] = acc[sidx[a]]
+        _sort_row(sidx, sval, start, w)
+        sptr[t + 1] = w
+    return sptr, sidx[:w].copy(), sval[:w].copy(), bnodes, inodes, d_i
+
+
+@kernel(I64, I32, F64, I64, I64, F64, F64)
+def schur_rhs(ptr, idx, val, bnodes, pos_i, d_i, b):  # pragma: no cover - compiled
+    """The right-hand side of the Schur system: b_B − M_BI D_I⁻¹ b_I, for ``b`` in the
+    order (B, I) of :func:`schur_independent` (``pos_i[k]``: node k's index among I,
+    −1 for a node of B)."""
+    nb = bnodes.shape[0]
+    out = np.empty(nb)
+    for t in range(nb):
+        i = bnodes[t]
+        s = b[t]
+        for q in range(ptr[i], ptr[i + 1]):
+            k = idx[q]
+            c = pos_i[k]
+            if c >= 0:
+                s -= val[q] * (b[nb + c] / d_i[c])
+        out[t] = s
+    return out
+
+
+@kernel(I64, I32, F64, I64, I64, F64, F64, F64)
+def schur_back(ptr, idx, val, inodes, pos_b, d_i, b, x_b):  # pragma: no cover - compiled
+    """The whole solution in the order (B, I) from the Schur system's solution ``x_b``:
+    x_I = D_I⁻¹ (b_I − M_IB x_B) (``pos_b[j]``: node j's index among B, −1 for I)."""
+    nb = x_b.shape[0]
+    ni = inodes.shape[0]
+    out = np.empty(nb + ni)
+    out[:nb] = x_b
+    for c in range(ni):
+        k = inodes[c]
+        s = b[nb + c]
+        for q in range(ptr[k], ptr[k + 1]):
+            j = pos_b[idx[q]]
+            if j >= 0 and idx[q] != k:
+                s -= val[q] * x_b[j]
+        out[nb + c] = s / d_i[c]
+    return out
