@@ -65,6 +65,8 @@ def test_fresh_folded_products_of_a_batch(coupling) -> None:
     v_t = np.ascontiguousarray(v.T)
     fold = bc._fold(v, v_t)
     assert not fold.identity
+    merged = [fold.merged(cpl, gi) for gi in range(len(cpl.groups))]
+    assert any(m is not None for m in merged), "a hidden row group multiplied as one"
     for absolute in (False, True):
         want = m @ (np.abs(v_t) if absolute else v_t)
         out = np.full(v_t.shape, np.nan)

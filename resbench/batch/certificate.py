@@ -96,6 +96,8 @@ LAZY_MAX_BYTES = 1 << 28  # the held rows' float32 copy for per-sample products
 F32_PER_TERM = 1.2e-7  # float32 round-off per term of a product (2 units: a safe margin)
 F64_PER_TERM = 2.3e-16  # the same in float64
 FOLD_CACHE = 4  # column patterns whose folded matrices are kept
+FOLD_KEEP = 0.9  # a block whose columns fold to more groups than this share is not folded
+MERGE_WIDTH = 64  # unfolded blocks at most this wide are multiplied with their row group's
 FOLD_MIN_BATCH = 16  # fewer samples are not folded: their pattern is new on almost every
 # call (one input's equal values), and building its folded matrices reads W once or twice,
 # more than the products it saves (DRN-1H, one sample: 36 ms folded vs ~2 ms unfolded)
@@ -165,6 +167,15 @@ class _Coupling:
                 self.blocks.append(
                     _Block(r0, r1, c0, c1, wb, wb.astype(np.float32) if safe else None)
                 )
+        # blocks sharing their rows (a DRN's hidden layer: the inputs' block and the
+        # outputs'), multiplied as one when folded (one product, no partial sums)
+        self.groups: list[list[int]] = []
+        for i, blk in enumerate(self.blocks):
+            last = self.blocks[self.groups[-1][0]] if self.groups else None
+            if last is not None and (last.r0, last.r1) == (blk.r0, blk.r1):
+                self.groups[-1].append(i)
+            else:
+                self.groups.append([i])
         self.rest = sp.csr_matrix((g[keep], (r[keep], c[keep])), shape=(n, n))
         self.rest.sum_duplicates()
         self.rest.indptr = self.rest.indptr.astype(np.int32)  # the kernel's declared types
@@ -200,8 +211,7 @@ class _Coupling:
         in place, and of the rows no block wrote only those in ``need`` (bool [n];
         None: all) are zeroed, the others are left undefined."""
         written = np.zeros(out.shape[0], dtype=bool) if fresh else None
-        for i, blk in enumerate(self.blocks):
-            fb = fold.block(self, i) if fold is not None else None
+        for blk, fb in self._parts(fold, rows):
             if fb is not None and fb.reps.size == 0:
                 continue
             sel = None
@@ -274,6 +284,22 @@ class _Coupling:
             r = self.rest
             csr_add_product(r.indptr, r.indices, r.data, u, out, absolute)
 
+    def _parts(self, fold: _Fold | None, rows: np.ndarray | None) -> list:
+        """(block, folded block or None) to multiply: each row group's blocks merged
+        into one where ``fold`` allows it and every row is asked for, else block by
+        block."""
+        parts = []
+        for gi, members in enumerate(self.groups):
+            mb = fold.merged(self, gi) if fold is not None and rows is None else None
+            if mb is not None:
+                b = self.blocks[members[0]]
+                parts.append((_Block(b.r0, b.r1, 0, 0, b.w, b.w32), mb))
+                continue
+            for i in members:
+                fb = fold.block(self, i) if fold is not None else None
+                parts.append((self.blocks[i], fb))
+        return parts
+
     @property
     def dense_bytes(self) -> int:
         return sum(b.w.nbytes + (b.w32.nbytes if b.w32 is not None else 0) for b in self.blocks)
@@ -316,22 +342,59 @@ class _Fold:
     csr: tuple | None = None
 
     def block(self, cpl: _Coupling, i: int) -> _FoldedBlock | None:
-        """Block ``i`` of ``cpl`` folded, or None when none of its columns fold."""
+        """Block ``i`` of ``cpl`` folded, or None when folding would not save a tenth of
+        its columns (none fold, or a few: read in place)."""
         if self.identity:
             return None
         k = (id(cpl), i)
         if k not in self.blocks:
             blk = cpl.blocks[i]
             rep, sig = self.rep[blk.c0 : blk.c1], self.sig[blk.c0 : blk.c1]
-            if np.array_equal(rep, np.arange(blk.c0, blk.c1)) and np.all(sig > 0):
+            live = rep >= 0
+            groups = np.unique(rep[live]).size
+            if groups > FOLD_KEEP * (blk.c1 - blk.c0):
+                # folding saves little: the block's columns are read in place (a
+                # DRN's hidden layer, a few nodes always 0), not gathered per product
                 self.blocks[k] = None
             else:
-                live = rep >= 0
                 reps, slot = np.unique(rep[live], return_inverse=True)
                 slots = np.full(rep.shape[0], -1, dtype=np.int64)
                 slots[live] = slot
                 ws, wa = fold_dense(blk.w, slots, np.ascontiguousarray(sig), int(reps.size))
                 self.blocks[k] = _FoldedBlock(reps.astype(np.int64), ws, wa)
+        return self.blocks[k]
+
+    def merged(self, cpl: _Coupling, gi: int) -> _FoldedBlock | None:
+        """The blocks of row group ``gi`` of ``cpl`` as one folded block (their folded
+        or narrow unfolded columns side by side, ``reps`` the columns to read), or None
+        where the group is one block, a block has no float32 copy, or a wide block does
+        not fold (gathering its columns would cost more than the partial sums saved)."""
+        members = cpl.groups[gi]
+        if self.identity or len(members) < 2:
+            return None
+        k = (id(cpl), "group", gi)
+        if k not in self.blocks:
+            cols, signed, summed = [], [], []
+            ok = True
+            for i in members:
+                blk = cpl.blocks[i]
+                fb = self.block(cpl, i)
+                if blk.w32 is None or (fb is None and blk.c1 - blk.c0 > MERGE_WIDTH):
+                    ok = False
+                    break
+                if fb is None:
+                    cols.append(np.arange(blk.c0, blk.c1, dtype=np.int64))
+                    signed.append(blk.w)
+                    summed.append(blk.w)
+                else:
+                    cols.append(fb.reps)
+                    signed.append(fb.signed)
+                    summed.append(fb.summed)
+            self.blocks[k] = (
+                _FoldedBlock(np.concatenate(cols), np.hstack(signed), np.hstack(summed))
+                if ok
+                else None
+            )
         return self.blocks[k]
 
 
