@@ -50,16 +50,22 @@ def test_fresh_products_equal_the_sparse_product(coupling, absolute, single) -> 
     assert np.allclose(out[need], want[need], rtol=rtol, atol=rtol * np.abs(want).max())
 
 
-def test_fresh_folded_products_of_a_batch(coupling) -> None:
-    """Columns equal up to sign and zero columns folded (as a DRN's inputs)."""
-    cpl, m = coupling
-    c = drn([300, 280, 10], seed=1)
+def test_fresh_folded_products_of_a_batch() -> None:
+    """Columns equal up to sign and zero columns folded (as a DRN's inputs); layers
+    on whole tiles, so that the hidden rows' blocks (inputs', outputs') share their
+    rows and are multiplied as one."""
+    c = drn([320, 255, 10], seed=1)
     bc = BatchCertifier(c)
-    n = m.shape[0]
+    cpl = bc._w_kcl
+    r = c.resistors
+    g = 1.0 / r.value
+    n = c.n_nodes
+    m = sp.csr_matrix((np.r_[g, g], (np.r_[r.a, r.b], np.r_[r.b, r.a])), shape=(n, n))
+    m = sp.diags(bc._checked.astype(float)) @ m  # the KCL rows
     rng = np.random.default_rng(6)
     v = rng.normal(size=(20, n))
     v[:, 0] = 0.0
-    v[:, 2] = -v[:, 1]  # a pair x, -x
+    v[:, 2:321:2] = -v[:, 1:320:2]  # the inputs in pairs x, -x, as a DRN's
     v[:, 5] = v[:, 3]
     v[:, 7:40] = 0.0  # dark inputs
     v_t = np.ascontiguousarray(v.T)
