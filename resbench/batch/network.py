@@ -28,7 +28,6 @@ sample's values (:func:`with_values`) to ≤ 1e-9 of the voltage scale (tests).
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import functools
 import math
@@ -1626,8 +1625,11 @@ def _k_entries(
 def _replaced(obj, **fields):
     """``dataclasses.replace`` without re-running ``__init__`` (a shallow copy with some
     fields changed): for the objects of one sample, made per call of ``solve``, whose
-    other fields were validated when the network was set up."""
-    out = copy.copy(obj)
+    other fields were validated when the network was set up.  (A new instance and its
+    fields: what ``copy.copy`` does for these plain classes, without its protocol
+    lookups, ~2 µs.)"""
+    out = object.__new__(type(obj))
+    out.__dict__.update(obj.__dict__)
     out.__dict__.update(fields)
     return out
 
