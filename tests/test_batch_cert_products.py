@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from resbench.batch.certificate import BatchCertifier, _Coupling, _zero_rows
+from resbench.batch.certificate import BatchCertifier, _Coupling, _Fold, _zero_rows
 from resbench.generate import drn
 
 
@@ -101,3 +101,28 @@ def test_zero_rows_runs() -> None:
     assert out[:, 0].tolist() == [0, 0, 1, 0, 1, 1, 0]
     _zero_rows(out, np.zeros(7, dtype=bool))
     assert out.sum() == 6.0
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_folded_sparse_rest_equals_the_sparse_product(absolute) -> None:
+    """Columns of the sparse rest folded as the batch's (pairs x, -x; zero columns):
+    the folded CSR product equals the plain one."""
+    n = 120
+    m = sp.random(n, n, density=0.2, random_state=3, format="csr")
+    cpl = _Coupling(m)
+    assert not cpl.blocks and cpl.rest.nnz
+    rng = np.random.default_rng(9)
+    u = rng.normal(size=(n, 5))
+    rep = np.arange(n, dtype=np.int64)
+    sig = np.ones(n)
+    u[61:120:2] = -u[60:119:2]  # pairs: column 2k + 1 is minus column 2k
+    rep[61:120:2] = np.arange(60, 119, 2)
+    sig[61:120:2] = -1.0
+    u[:50] = 0.0  # zero columns
+    rep[:50] = -1
+    fold = _Fold(rep, sig, False)
+    assert fold.rest(cpl) is not None
+    want = m @ (np.abs(u) if absolute else u)
+    out = np.full((n, 5), np.nan)
+    cpl.apply_folded(fold, u, out, absolute=absolute, fresh=True)
+    assert np.allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())

@@ -1032,3 +1032,27 @@ def csr_add_product(indptr, indices, data, u, out, absolute):  # pragma: no cove
             else:
                 for b in range(nb):
                     orow[b] += g * urow[b]
+
+
+@kernel(I64, I64, F64, F64, F64_2D, F64_2D, BOOL)
+def folded_csr_add_product(fptr, fcol, fsg, fg, u, out, absolute):  # pragma: no cover
+    """``out += A u`` (``absolute``: ``A |u|``) for a CSR matrix A with its columns
+    folded (:func:`fold_csr`: per entry the representative column ``fcol`` or -1 for a
+    column of zeros, left out, its sign ``fsg`` and the summed conductance ``fg``), on
+    node-major ``u[n, B]``, in place, vectorised over B."""
+    nb = u.shape[1]
+    for r in range(fptr.shape[0] - 1):
+        orow = out[r]
+        for p in range(fptr[r], fptr[r + 1]):
+            j = fcol[p]
+            if j < 0:
+                continue
+            urow = u[j]
+            if absolute:
+                g = fg[p]
+                for b in range(nb):
+                    orow[b] += g * abs(urow[b])
+            else:
+                g = fg[p] * fsg[p]
+                for b in range(nb):
+                    orow[b] += g * urow[b]
