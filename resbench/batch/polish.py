@@ -232,12 +232,53 @@ def _contract_dense(indptr, indices, data, diag, cl, mat):  # pragma: no cover -
                 mat[ci, cj] -= data[t]
 
 
+@kernel(F64, F64_2D, F64)
+def _i_scales(diag, C, v_scale):  # pragma: no cover - numba
+    """:func:`sample_i_scales` in one pass (NaN propagates as in numpy's max and
+    maximum: a sample with a NaN injection or scale gets a NaN scale)."""
+    dmax = 0.0
+    for i in range(diag.shape[0]):
+        d = diag[i]
+        if i == 0 or d > dmax or d != d:
+            dmax = d
+        if dmax != dmax:
+            break
+    nb = C.shape[1]
+    cmax = np.zeros(nb)
+    for i in range(C.shape[0]):
+        for b in range(nb):
+            a = abs(C[i, b])
+            m = cmax[b]
+            if m == m and (a > m or a != a):  # a NaN stays
+                cmax[b] = a
+    out = np.empty(nb)
+    for b in range(nb):
+        x = dmax * v_scale[b]
+        y = cmax[b]
+        x = x if (x > y or x != x) else y  # np.maximum: NaN wins
+        out[b] = x if (x > 1e-15 or x != x) else 1e-15
+    return out
+
+
 def sample_i_scales(p: Problem, C: np.ndarray, v_scale: np.ndarray) -> np.ndarray:
     """Per sample current scale, as the batch's per-sample problems define it:
-    ``max(max(diag) · v_scale, max |c|, 1e-15)``."""
+    ``max(max(diag) · v_scale, max |c|, 1e-15)``.  One numba pass for float64 arrays
+    (six numpy calls cost ~8 µs, a .dc sweep's whole polish of a sample ~0.5 µs)."""
+    vs = np.asarray(v_scale, dtype=float)
+    if (
+        isinstance(C, np.ndarray)
+        and C.dtype == np.float64
+        and C.ndim == 2
+        and C.flags.c_contiguous
+        and vs.ndim == 1
+        and vs.shape[0] == C.shape[1]
+    ):
+        return _i_scales(
+            np.ascontiguousarray(p.diag, dtype=np.float64), C, np.ascontiguousarray(vs)
+        )
     dmax = float(np.max(p.diag)) if p.n else 0.0
     cmax = np.abs(C).max(axis=0) if C.shape[0] else np.zeros(C.shape[1])
-    return np.maximum(np.maximum(dmax * np.asarray(v_scale, dtype=float), cmax), 1e-15)
+    return np.maximum(np.maximum(dmax * vs, cmax), 1e-15)
 
 
 def _check_shapes(p, C, LO, HI, FFL, U, v_scale, i_scale) -> int:
