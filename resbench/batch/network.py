@@ -192,9 +192,11 @@ class Network:
             s0[col] = self.circuit.isources.value[j]
         return s0
 
-    def check_values(self, values: object) -> np.ndarray:
+    def check_values(self, values: object, *, finite: bool = True) -> np.ndarray:
         """Input values as a float64 ``[B, n_inputs]`` array (1-D: one sample), or an
-        InputError saying what is wrong (shape, NaN or inf, not numbers, empty)."""
+        InputError saying what is wrong (shape, NaN or inf, not numbers, empty).
+        ``finite=False`` leaves the NaN / inf check to the caller (:meth:`_check_finite`:
+        ``solve_batch`` has the fold's pass over the values find them, one pass fewer)."""
         try:
             arr = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -210,14 +212,20 @@ class Network:
         if arr.shape[0] == 0:
             raise InputError("no input samples (0 rows); give at least one")
         arr = np.ascontiguousarray(arr)
-        if not _LAZY.bk.all_finite(arr):
-            bad = np.argwhere(~np.isfinite(arr))
+        if finite:
+            self._check_finite(arr)
+        return arr
+
+    def _check_finite(self, S: np.ndarray) -> None:
+        """An InputError naming the first NaN or inf of the values ``S`` (checked values,
+        sample-major), if any."""
+        if not _LAZY.bk.all_finite(S):
+            bad = np.argwhere(~np.isfinite(S))
             r, k = (int(x) for x in bad[0])
             raise InputError(
-                f"input value of {self.input_names[k]!r} in sample {r} is {arr[r, k]!r}; "
+                f"input value of {self.input_names[k]!r} in sample {r} is {S[r, k]!r}; "
                 f"values must be finite ({bad.shape[0]} such value(s) in all)"
             )
-        return arr
 
     def estimate_bytes(
         self, batch: int, *, dtype: object = np.float64, currents: bool = False
@@ -595,7 +603,13 @@ class Network:
         batch would not fit in memory.
         """
         t_start = time.perf_counter()
-        S = self.check_values(values)
+        # one block: its finiteness is checked there, by the fold's pass over the values
+        # when it makes one (a pass fewer over a large batch's values); several blocks:
+        # here, before any block is solved
+        S = self.check_values(values, finite=False)
+        one_block = S.shape[0] <= BLOCK
+        if not one_block:
+            self._check_finite(S)
         dt = _F64 if dtype is np.float64 else np.dtype(dtype)  # (np.dtype(): ~1 µs)
         if dt not in _DT_NAME:
             raise InputError(f"dtype must be float64 or float32, got {dt}")
@@ -643,6 +657,7 @@ class Network:
                         0.0 if omega == "auto" else float(omega),  # type: ignore[arg-type]
                         t,
                         omegas,
+                        check_finite=one_block,
                     )
                 if progress is not None:
                     progress(hi, B)
@@ -735,11 +750,19 @@ class Network:
         omega,
         t,
         omegas,
+        *,
+        check_finite: bool = False,
     ) -> None:
+        """Solve the samples ``S`` of one block into ``V``, ``sweeps``, ``status``,
+        ``messages`` (from ``offset``), ``polished``; phase times added to ``t``.
+        ``check_finite``: S is not yet checked for NaN / inf (the whole batch is this
+        block): the fold's scan checks it, or this does before any work."""
         p = self._problem
         t0 = time.perf_counter()
         B = S.shape[0]
         if p.n_islands:
+            if check_finite:
+                self._check_finite(S)
             self._solve_singly(
                 S, ws, V, sweeps, status, messages, offset, polished, tol, max_sweeps
             )
@@ -756,13 +779,20 @@ class Network:
         # reported); a batch without sweeps, or of a few float64 samples, is not padded
         few = B < SINGLE_BELOW and dt == np.float64
         Bp = B if no_sweeps or few else -(-B // bk.CW) * bk.CW
+        S_in = S
+        if check_finite and not (p.n and self._fold_scans(Bp, dt)):
+            self._check_finite(S_in)  # (else the fold's scan of the values finds them)
         if Bp > B:
             S = np.concatenate([S, np.repeat(S[-1:], Bp - B, axis=0)])
             if ws is not None:
                 ws = np.concatenate([ws, np.repeat(ws[-1:], Bp - B, axis=0)])
         dS = S - self._s0 if (self._needs_dS or ws is not None) else None
         if p.n:  # injections base + G [n, Bp]; max |voltage input| per sample
-            G, base, vmax = self._inject_parts(S, dt)
+            try:
+                G, base, vmax = self._inject_parts(S, dt)
+            except _NotFinite:
+                self._check_finite(S_in)  # the error that names the first such value
+                raise
         else:
             G, base, vmax = np.zeros((0, Bp)), np.zeros(0), None
         # the common case (cold start, no free–free diodes, whole chunks): the sweeps'
@@ -918,7 +948,7 @@ class Network:
             As = self._A_sparse if dt == np.float64 else self._A_sparse.astype(dt)
             dS = S - self._s0
             return np.asarray(As @ np.ascontiguousarray(dS.T, dtype=dt)), p.c, None
-        if S.shape[0] <= GEMV_MAX and dt == np.float64:
+        if S.shape[0] <= GEMV_MAX and dt == np.float64:  # (see _fold_scans)
             Cn = np.empty((A.shape[0], S.shape[0]))
             Ap, X = self._paired(S)
             gemv_nonzero(Ap, self._c_fixed, X, Cn)
@@ -931,6 +961,17 @@ class Network:
         with _blas_one_thread(Af.shape[0] * Af.shape[1] * ST.shape[1] < GEMM_PARALLEL):
             G = Af @ ST
         return G, self._c_fixed, vmax
+
+    def _fold_scans(self, B: int, dt: np.dtype) -> bool:
+        """Whether :meth:`_inject_parts` takes a block of ``B`` samples (padded) through
+        the fold (:meth:`_folded_scan`, a pass over every value that also finds a NaN or
+        inf): a dense map of enough rows, and not the few-sample float64 product."""
+        A = self._A_dense
+        return (
+            A is not None
+            and not (B <= GEMV_MAX and dt == np.float64)
+            and A.shape[0] >= FOLD_MIN_ROWS
+        )
 
     def _paired(self, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(A_p, X) with A_p Xᵀ = A Sᵀ for a few samples: when every sample's inputs come
@@ -977,8 +1018,9 @@ class Network:
             sign, keys, vmax = scan_columns(
                 S, self._probe_vector(S.shape[0]), self._v_cols, bool(self._v_mask.all())
             )
-        if not np.isfinite(keys).all() and not all_finite(S):  # (callers check first)
-            raise InputError("input values must be finite")
+        if not np.isfinite(keys).all() and not all_finite(S):  # (an inf or NaN makes its
+            # column's key inf or NaN; a finite key may overflow: confirmed on S)
+            raise _NotFinite("input values must be finite")
         if S.size < PASS_PARALLEL:  # one serial kernel for the small passes
             ok, nz, group, first_cols, SF = group_columns(S, sign, keys)
             if not ok:  # a key collision: neighbour by neighbour
@@ -1781,6 +1823,10 @@ def _compile_batch_kernels() -> None:
 
 
 _NO_VMAX = np.zeros(0)
+
+
+class _NotFinite(InputError):
+    """The fold's pass found a NaN or inf among the values (the caller names it)."""
 
 
 class _Lazy:
