@@ -140,17 +140,58 @@ def fold_csr(indptr, indices, data, grp, sig):  # pragma: no cover - compiled
 TB = 32  # side of the blocks the transposes below copy (both sides stay in cache)
 
 
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _abs_max(x):  # pragma: no cover - compiled
+    """max_j |x_j| of finite values (the caller zeroes samples holding NaN or inf),
+    vectorised: a maximum is exact in any order."""
+    m = 0.0
+    for j in range(x.shape[0]):
+        a = abs(x[j])
+        m = a if a > m else m
+    return m
+
+
+@kernel(F64_2D, INT, INT, F32_2D)
+def span_copy(v, c0, c1, h32):  # pragma: no cover - compiled
+    """``h32[b] = v[b, c0:c1]`` in float32, and per sample the largest and smallest of
+    those voltages ``[B]`` (float64, exact): the range of the neighbours of rows whose
+    entries lie in columns c0:c1 (finite values: the caller zeroes the others)."""
+    nb = v.shape[0]
+    hi = np.empty(nb)
+    lo = np.empty(nb)
+    for b in range(nb):
+        run = v[b, c0:c1]
+        out = h32[b]
+        for j in range(c1 - c0):
+            out[j] = run[j]
+        hi[b], lo[b] = _extremes(run)
+    return hi, lo
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _extremes(x):  # pragma: no cover - compiled
+    """(max, min) of finite values, vectorised (exact in any order)."""
+    h = x[0]
+    lw = x[0]
+    for j in range(x.shape[0]):
+        a = x[j]
+        h = a if a > h else h
+        lw = a if a < lw else lw
+    return h, lw
+
+
 @kernel(F64_2D, INT)
 def tile_extremes(v_t, tile):  # pragma: no cover - compiled
     """Per sample, the largest and smallest voltage of every ``tile`` consecutive nodes
-    ``[n_tiles, B]`` of node-major ``v_t[n, B]``, and the largest ``|v|`` ``[B]``
-    (node-major passes, vectorised over the samples; the caller transposes with
-    numpy, ~5x faster than a numba loop)."""
+    ``[n_tiles, B]`` of node-major ``v_t[n, B]``, the largest ``|v|`` ``[B]``, and per
+    node its largest ``|v|`` over the batch ``[n]`` (node-major passes, vectorised over
+    the samples; the caller transposes with numpy, ~5x faster than a numba loop)."""
     n, nb = v_t.shape
     nt = (n + tile - 1) // tile
     hi = np.empty((nt, nb))
     lo = np.empty((nt, nb))
     big = np.zeros(nb)
+    node_max = np.empty(n)
     for t in range(nt):
         h = hi[t]
         lw = lo[t]
@@ -158,6 +199,7 @@ def tile_extremes(v_t, tile):  # pragma: no cover - compiled
         for b in range(nb):
             h[b] = first[b]
             lw[b] = first[b]
+        node_max[t * tile] = _abs_max(first)
         for k in range(t * tile + 1, min(n, (t + 1) * tile)):
             row = v_t[k]
             for b in range(nb):  # + 0.0: stores LLVM vectorises (not conditional ones)
@@ -166,10 +208,11 @@ def tile_extremes(v_t, tile):  # pragma: no cover - compiled
                 h[b] = (x if x > y else y) + 0.0
                 y = lw[b]
                 lw[b] = (x if x < y else y) + 0.0
+            node_max[k] = _abs_max(row)
         for b in range(nb):
             m = max(abs(h[b]), abs(lw[b]))
             big[b] = m if m > big[b] else big[b]
-    return hi, lo, big
+    return hi, lo, big, node_max
 
 
 @kernel(F64_2D, F64_2D, I64, I64, F64_2D, I64, F64, F64, F64_2D, BOOL, B1, FLOAT, F64)
@@ -400,14 +443,16 @@ def _grow(a, size):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _lazy_bounds(  # pragma: no cover - compiled
-    v_t, ext_hi, ext_lo, rid, diag, t0_t, has_t0, inv_g, lazy_rows, lslot, pin32, h32,
-    lrel, lslack, floor1, floor2,
+    v_t, span_hi, span_lo, diag, t0_t, has_t0, inv_g, lazy_rows, lslot, pin32, h32, lrel,
+    lslack, floor1, floor2, node_max,
 ):  # fmt: skip
     """Bounds of the ``lazy_rows`` (rows of source-held nodes, whose product ``W v``
     was not computed), per (row, sample), raising the floors; returns the (row,
     sample, upper bound) of the pairs whose bound reached the floors when examined.
 
-    Per row, one vectorised pass over the samples: the range bounds (the total lies
+    The neighbours' range is ``[span_lo, span_hi]`` per sample (the extremes of the
+    columns the rows span).  Per row, vectorised passes over the samples: the range
+    bounds (the total lies
     between ``diag dist(v_k, [lo, hi])``, exact where every neighbour lies on one
     side, and ``diag max(hi - v_k, v_k - lo)``) raise the floors, and a pair whose
     upper bound cannot reach them is done: the floors only rise, so it can never hold
@@ -418,9 +463,18 @@ def _lazy_bounds(  # pragma: no cover - compiled
     (``|diag v_k - p|`` within round-off where the neighbours lie on one side, a lower
     bound anywhere).  A DRN's digits: ~165 of 1568 input rows per sample reach the
     floors (the saturated pixels), against ~850 rows x every sample in a product of
-    rows."""
+    rows.  A row is skipped whole when no sample can reach a floor: its range bound
+    is below ``diag (node_max[k] + max |v| over its range's samples)`` (``node_max``:
+    each node's largest |v| over the batch), below every sample's floors (without
+    known parts ``t0``); a DRN's pixels that never come near the batch's largest."""
     nb = v_t.shape[1]
     zero = np.zeros(nb)
+    min1 = np.inf
+    min2 = np.inf
+    for b in range(nb):
+        min1 = min(min1, floor1[b])
+        min2 = min(min2, floor2[b])
+    span_max = max(_abs_max(span_hi), _abs_max(span_lo))  # over the batch
     ub = np.empty(nb)
     lw = np.empty(nb)
     flag = np.empty(nb, dtype=np.uint8)
@@ -436,9 +490,13 @@ def _lazy_bounds(  # pragma: no cover - compiled
         d = diag[k]
         gk = inv_g[k]
         vr = v_t[k]
-        hr = ext_hi[rid[k]]
-        lr = ext_lo[rid[k]]
+        hr = span_hi
+        lr = span_lo
         tr = t0_t[k] if has_t0 else zero
+        if not has_t0:  # d max(hi - v, v - lo) + e <= d (|v| + span_max) (1 + 1e-11)
+            u = d * (node_max[k] + span_max) * (1.0 + 1e-11)
+            if u < min1 and u * gk < min2:
+                continue
         for b in range(nb):  # branch-free (vectorised): the range bounds
             vk = vr[b]
             hi = hr[b]
@@ -571,11 +629,11 @@ def _candidates(up, inv_g, floor1, floor2, lazy, pk, pb, pu):  # pragma: no cove
 
 @kernel(F64_2D, F64_2D, F64_2D, F64_2D, B1, F64, F64, B1, F64_2D, F64_2D, I64, F64, F64, F64,
         F64_2D, BOOL, F64, I64, I64, F64, F64, B1, FLOAT, F64, F64_2D, B1, I64, I64, F32_2D,
-        F32_2D, F64, F64)  # fmt: skip
+        F32_2D, F64, F64, F64, F64, F64)  # fmt: skip
 def scale_maxima(  # pragma: no cover - compiled
     v, v_t, p_t, a_t, a_ok, a_up, a_slack, p_ok, ext_hi, ext_lo, rid, diag, rel, slack,
     t0_t, has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, i_floor, v_floor, up,
-    lazy, lazy_rows, lslot, pin32, h32, lrel, lslack,
+    lazy, lazy_rows, lslot, pin32, h32, lrel, lslack, node_max, span_hi, span_lo,
 ):  # fmt: skip
     """Per sample: (max(i_floor, the largest total |current| at a non-ground node),
     max(v_floor, the largest total x inv_g)), the certificate's i_scale and v_scale.
@@ -594,7 +652,10 @@ def scale_maxima(  # pragma: no cover - compiled
     floor) are summed exactly, best bound first.
     ``lazy`` rows (listed in ``lazy_rows``; none of them ``p_ok`` or ``exact_row``) are
     multiplied per sample only where their range bound can reach the sample's floors
-    (:func:`_lazy_bounds`: float32 rows ``pin32[lslot[k]]`` against ``h32[B, span]``).
+    (:func:`_lazy_bounds`: float32 rows ``pin32[lslot[k]]`` against ``h32[B, span]``;
+    ``node_max``: each node's largest |v| over the batch, to skip whole rows;
+    ``span_hi``, ``span_lo``: per sample the extremes of the voltages of those columns,
+    the range of the lazy rows' neighbours, from :func:`span_copy`).
     ``v`` is ``[B, n]``; the other 2-d arrays node-major ``[., B]``; ``up`` ``[n, B]``
     is scratch.
     """
@@ -604,8 +665,9 @@ def scale_maxima(  # pragma: no cover - compiled
     _bounds(v_t, p_t, a_t, a_ok, a_up, a_slack, p_ok, ext_hi, ext_lo, rid, diag, rel, slack,
             t0_t, has_t0, inv_g, fptr, fcol, fsg, fg, exact_row, up, floor1, floor2,
             lazy)  # fmt: skip
-    pk, pb, pu = _lazy_bounds(v_t, ext_hi, ext_lo, rid, diag, t0_t, has_t0, inv_g, lazy_rows,
-                              lslot, pin32, h32, lrel, lslack, floor1, floor2)  # fmt: skip
+    pk, pb, pu = _lazy_bounds(v_t, span_hi, span_lo, diag, t0_t, has_t0, inv_g, lazy_rows,
+                              lslot, pin32, h32, lrel, lslack, floor1, floor2,
+                              node_max)  # fmt: skip
     # a row that is a candidate in many samples is summed exactly for all of them at
     # once (vectorised), cheaper than one by one (DRN-XS: the hidden rows)
     exact_row = exact_row.copy()

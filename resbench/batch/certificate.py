@@ -77,6 +77,7 @@ from resbench.batch._certificate_kernels import (
     range_extremes,
     scale_maxima,
     source_feasibility,
+    span_copy,
     tile_extremes,
 )
 from resbench.batch.result import BatchCertificate
@@ -934,7 +935,7 @@ class BatchCertifier:
         nb, n = v.shape
         v_t = self._buffer("v_t", (n, nb))
         np.copyto(v_t, v.T)
-        tile_hi, tile_lo, big = tile_extremes(v_t, TILE)
+        tile_hi, tile_lo, big, node_max = tile_extremes(v_t, TILE)
         fold = self._fold(v, v_t)
         fptr, fcol, fsg, fg, exact_row = self._folded_rows(fold)
         max_diag = float(np.max(self._diag, initial=0.0))
@@ -966,13 +967,14 @@ class BatchCertifier:
             lazy_rows = np.flatnonzero(lazy_mask)
             c0, c1 = self._span
             h32 = self._buffer("h32", (nb, c1 - c0), np.float32)
-            np.copyto(h32, v[:, c0:c1], casting="same_kind")
+            span_hi, span_lo = span_copy(v, c0, c1, h32)
             pin32, lslot, lrel, lslack = self._pin32, self._lslot, self._lrel, self._lslack
             f32 = False  # no product of held rows (their KCL is not asked for)
         else:
             lazy_mask = np.zeros(n, dtype=bool)
             lazy_rows = np.zeros(0, dtype=np.int64)
             h32 = pin32 = np.zeros((0, 0), dtype=np.float32)
+            span_hi = span_lo = np.zeros(nb)
             lslot, lrel, lslack = self._lslot, self._rel32, self._slack32
         # the held rows' products only bound the scales (float32): skip those of rows
         # whose range bound cannot reach a sample's scale (DRN-1H: about half, the
@@ -1046,6 +1048,9 @@ class BatchCertifier:
             h32,
             lrel,
             lslack,
+            node_max,
+            span_hi,
+            span_lo,
         )
         if ival.shape[1]:  # the known currents, after the bounds (they need W v alone)
             p_t += np.asarray(self._i_inc.T @ ival.T)
