@@ -54,12 +54,24 @@ def column_keys(v, r):  # pragma: no cover - compiled
     key = np.zeros(n)
     for b in range(nb):
         rb = r[b]
-        for j in range(n):
-            x = v[b, j]
-            if sign[j] == 0.0 and x != 0.0:
-                sign[j] = 1.0 if x > 0.0 else -1.0
-            key[j] += sign[j] * x * rb
+        row = v[b]
+        for j in range(n):  # branch-free (vectorised)
+            x = row[j]
+            s = sign[j]
+            t = 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+            s = (s if s != 0.0 else t) + 0.0  # + 0.0: a store LLVM vectorises
+            sign[j] = s
+            key[j] += s * x * rb
     return sign, key
+
+
+@kernel(F64_2D)
+def row_abs_max(x):  # pragma: no cover - compiled
+    """Per row of ``x[B, m]`` (finite values), its largest ``|x|`` (0 when empty)."""
+    out = np.empty(x.shape[0])
+    for b in range(x.shape[0]):
+        out[b] = _abs_max(x[b])
+    return out
 
 
 @kernel(F64_2D, F64, I64, I64)

@@ -75,6 +75,7 @@ from resbench.batch._certificate_kernels import (
     grounded_check,
     kcl_transposed,
     range_extremes,
+    row_abs_max,
     scale_maxima,
     source_feasibility,
     span_copy,
@@ -959,7 +960,12 @@ class BatchCertifier:
             t0_t[1:] += self.gmin * np.abs(v_t[1:])
         v_floor = np.maximum(big, V_SCALE_FLOOR)
         if vval.shape[1]:
-            v_floor = np.maximum(v_floor, np.max(np.abs(vval), axis=1))
+            big_x = (
+                row_abs_max(vval)
+                if vval.flags.c_contiguous and vval.dtype == np.float64
+                else np.max(np.abs(vval), axis=1)
+            )
+            v_floor = np.maximum(v_floor, big_x)
         v_floor = np.ascontiguousarray(v_floor, dtype=np.float64)
         i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
         if lazy:
