@@ -34,6 +34,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -121,6 +122,25 @@ def with_values(circuit: Circuit, names: Sequence[str], values: np.ndarray) -> C
         vsources=Branches(vs.names, vs.a, vs.b, vv),
         isources=Branches(isrc.names, isrc.a, isrc.b, iv),
     )
+
+
+class _Arrays(NamedTuple):
+    """What one call solves (Network._solve_arrays), before it is a BatchResult or a
+    Solution."""
+
+    values: np.ndarray
+    voltages: np.ndarray
+    sweeps: np.ndarray
+    status: np.ndarray
+    messages: list[str]
+    polished: np.ndarray
+    dtype: np.dtype
+    certificate: BatchCertificate | None
+    diode_current: np.ndarray | None
+    vsource_current: np.ndarray | None
+    timings: dict[str, float]
+    omegas: list[float]
+    rtol: float
 
 
 class Network:
@@ -537,7 +557,9 @@ class Network:
         """One input (None: the netlist's values), no setup: a :class:`Solution`."""
         vals = self.default_values() if values is None else values
         ws = None if warm_start is None else np.asarray(warm_start, dtype=np.float64)[None, :]
-        r = self.solve_batch(
+        # the batch's arrays, without the BatchResult (a one-sample solve is a few
+        # hundred µs: its objects count)
+        r = self._solve_arrays(
             vals, certify=certify, rtol=rtol, warm_start=ws, currents=bool(certify), **options
         )
         cert = None
@@ -559,7 +581,7 @@ class Network:
                 vsource_current=None if r.vsource_current is None else r.vsource_current[0],
             )
         sol = Solution(
-            circuit=self._sample_circuit(np.asarray(r.values[0])),
+            circuit=self._sample_circuit(r.values[0]),
             voltages=r.voltages[0],
             solver="cd",
             status=str(r.status[0]),
@@ -602,6 +624,59 @@ class Network:
         limits numba's and BLAS's threads.  Raises InputError before allocating when the
         batch would not fit in memory.
         """
+        r = self._solve_arrays(
+            values,
+            tol=tol,
+            max_sweeps=max_sweeps,
+            dtype=dtype,
+            certify=certify,
+            rtol=rtol,
+            warm_start=warm_start,
+            currents=currents,
+            threads=threads,
+            omega=omega,
+            progress=progress,
+        )
+        return BatchResult(
+            circuit=self.circuit,
+            input_names=list(self.input_names),
+            values=r.values,
+            voltages=r.voltages,
+            sweeps=r.sweeps,
+            status=r.status,
+            messages=r.messages,
+            polished=r.polished,
+            dtype=_DT_NAME[r.dtype],
+            certificate=r.certificate,
+            diode_current=r.diode_current,
+            vsource_current=r.vsource_current,
+            timings=r.timings,
+            info={
+                "network_setup": self.setup_seconds,
+                "omega": max(r.omegas) if r.omegas else 1.0,
+                "free_supernodes": self._problem.n,
+                "rtol": r.rtol,
+                "input_map": "dense" if self._A_dense is not None else "sparse",
+            },
+        )
+
+    def _solve_arrays(
+        self,
+        values: object,
+        *,
+        tol: float = CD_DEFAULT_TOL,
+        max_sweeps: int = CD_DEFAULT_MAX_SWEEPS,
+        dtype: object = np.float64,
+        certify: bool | int = True,
+        rtol: float | None = None,
+        warm_start: BatchResult | np.ndarray | None = None,
+        currents: bool = False,
+        threads: int | None = None,
+        omega: float | str = "auto",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> _Arrays:
+        """:meth:`solve_batch`'s work: the batch's arrays (:class:`_Arrays`), which
+        ``solve_batch`` wraps in a BatchResult and ``solve`` in a Solution."""
         t_start = time.perf_counter()
         # one block: its finiteness is checked there, by the fold's pass over the values
         # when it makes one (a pass fewer over a large batch's values); several blocks:
@@ -678,27 +753,8 @@ class Network:
             certify=t_end - t_cert,
             total=t_end - t_start,
         )
-        return BatchResult(
-            circuit=self.circuit,
-            input_names=list(self.input_names),
-            values=S,
-            voltages=V,
-            sweeps=sweeps,
-            status=status,
-            messages=messages,
-            polished=polished,
-            dtype=_DT_NAME[dt],
-            certificate=cert,
-            diode_current=dcur,
-            vsource_current=vcur,
-            timings=timings,
-            info={
-                "network_setup": self.setup_seconds,
-                "omega": max(omegas) if omegas else 1.0,
-                "free_supernodes": self._problem.n,
-                "rtol": rtol,
-                "input_map": "dense" if self._A_dense is not None else "sparse",
-            },
+        return _Arrays(
+            S, V, sweeps, status, messages, polished, dt, cert, dcur, vcur, timings, omegas, rtol
         )
 
     # ------------------------------------------------------------------ internals
