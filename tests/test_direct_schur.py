@@ -181,8 +181,8 @@ def test_solves_through_the_schur_complement_end_certified(monkeypatch, make):
     real = direct._factorize_schur
     used = []
 
-    def spy(csc, use):
-        out = real(csc, use)
+    def spy(csc, use, order=None):
+        out = real(csc, use, order)
         used.append(out is not None)
         return out
 

@@ -182,8 +182,28 @@ def nested_dissection(ptr, idx, leaf, give_up):  # pragma: no cover - compiled
         given = st_root[top]
         s = b - a
         if s <= leaf:
+            # an independent set of the leaf first (a node is taken unless a neighbour
+            # in the leaf was), then the others, each in the leaf's order: the taken
+            # nodes are then eliminated before all their neighbours (leaf nodes or later
+            # separators), which factorize_ordered's Schur step relies on
+            k = a
             for t in range(a, b):
-                perm[t] = nodes[t]
+                v = nodes[t]
+                take = True
+                for q in range(ptr[v], ptr[v + 1]):
+                    if label[idx[q]] == -2:
+                        take = False
+                        break
+                if take:
+                    label[v] = -2
+                    perm[k] = v
+                    k += 1
+            for t in range(a, b):
+                v = nodes[t]
+                if label[v] != -2:
+                    perm[k] = v
+                    k += 1
+            for t in range(a, b):
                 label[nodes[t]] = -1
             continue
         root = nodes[a] if given < 0 else given
@@ -536,4 +556,31 @@ def schur_back(ptr, idx, val, inodes, pos_b, d_i, b, x_b):  # pragma: no cover -
             if j >= 0 and idx[q] != k:
                 s -= val[q] * x_b[j]
         out[nb + c] = s / d_i[c]
+    return out
+
+
+@kernel(I64, I32, I64, INT)
+def order_minima(ptr, idx, perm, max_degree):  # pragma: no cover - compiled
+    """The nodes of degree ≤ ``max_degree`` that come before all their neighbours in the
+    elimination order ``perm`` (an independent set).  Eliminating them first, then the
+    others in ``perm``'s order, makes exactly the fill of ``perm``: such a node has
+    gained no fill edge when its turn comes (only an earlier neighbour could have made
+    one), and the graph left after eliminating a set does not depend on the order
+    within it."""
+    n = ptr.shape[0] - 1
+    rank = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        rank[perm[k]] = k
+    out = np.zeros(n, dtype=np.bool_)
+    for v in range(n):
+        deg = 0
+        first = True
+        for q in range(ptr[v], ptr[v + 1]):
+            w = idx[q]
+            if w != v:
+                deg += 1
+                if rank[w] < rank[v]:
+                    first = False
+                    break
+        out[v] = first and deg <= max_degree
     return out

@@ -31,8 +31,11 @@ reduced Laplacian is far cheaper.  This module holds
 * the **factorisation** (:func:`factorize`): CHOLMOD (scikit-sparse, optional:
   the ``sparse`` extra, which needs SuiteSparse's headers to build) with AMD
   ordering, else SciPy's SuperLU (``splu``) with the minimum-degree ordering on
-  AᵀA + A.  The polish's sparse solves use it too, so free–free diodes on large
-  nets share the machinery.
+  AᵀA + A.  From 2,000 rows an independent set of low-degree nodes (~half of a
+  mesh's) is eliminated first, in numba, and only the Schur complement on the rest
+  is factorised (:func:`_factorize_schur`: CHOLMOD's cost on small fronts goes by
+  columns more than by flops).  The polish's sparse solves use it too, so free–free
+  diodes on large nets share the machinery.
 
 A reduced matrix is singular only when a group of free nodes has no conductance
 to a fixed voltage (a floating island that slipped past the problem's checks):
@@ -379,23 +382,33 @@ def factorize_ordered(
     """
     use = backend() if use is None else use
     csc = sp.csc_matrix(mat)
-    if use == "cholmod" and _cholmod_analyze is None:
-        raise ValueError("CHOLMOD is not installed (pip install 'resbench[sparse]')")
+    order = None
+    if use == "cholmod":
+        if _cholmod_analyze is None:
+            raise ValueError("CHOLMOD is not installed (pip install 'resbench[sparse]')")
+        csc.sort_indices()
+        order = nd_order(csc)
     if csc.shape[0] >= SCHUR_MIN:
-        done = _factorize_schur(csc, use)
+        done = _factorize_schur(csc, use, order)
         if done is not None:
             return done
-    return _factorize_plain(csc, use)
+    return _factorize_plain(csc, use, order)
 
 
 def _factorize_schur(
-    csc: sp.csc_matrix, use: str
+    csc: sp.csc_matrix, use: str, order: np.ndarray | None = None
 ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray] | None:
     """:func:`factorize_ordered` by one step of block elimination: an independent set I
-    of nodes with at most :data:`SCHUR_MAX_DEGREE` neighbours (greedy, lowest degree
-    first) is eliminated first, and the Schur complement S = M_BB − M_BI D_I⁻¹ M_IB on
-    the others is factorised (:func:`_factorize_plain`); None when I holds fewer than
-    :data:`SCHUR_MIN_SHARE` of the rows.
+    of nodes with at most :data:`SCHUR_MAX_DEGREE` neighbours is eliminated first, and
+    the Schur complement S = M_BB − M_BI D_I⁻¹ M_IB on the others is factorised
+    (:func:`_factorize_plain`); None when I holds fewer than :data:`SCHUR_MIN_SHARE` of
+    the rows.  With a nested-dissection ``order`` of M (:func:`nd_order`), I is the set
+    of nodes it eliminates before all their neighbours
+    (:func:`resbench.solvers._direct_kernels.order_minima`: its leaves put an
+    independent set first, ~44 % of a mesh's nodes) and S is factorised in the order's
+    own sequence: exactly the order's fill.  Otherwise I is chosen greedily, lowest
+    degree first (:func:`resbench.solvers._direct_kernels.independent_set`), and S gets
+    its own order.
 
     I being independent, M_II = D_I is diagonal: S costs a pass over each eliminated
     node's neighbours (their clique), and a solve is S's plus two sparse passes
@@ -403,17 +416,20 @@ def _factorize_schur(
     elimination order "I first, then S's order", exact arithmetic of a symmetric
     order of an SPD matrix; what changes is who eliminates I: numba, one diagonal
     pivot each, instead of CHOLMOD, whose supernodal phase costs ~1 µs per column on
-    these small fronts whatever their flops.  On meshes and power grids half the
-    rows go (a red–black colouring), and the factorisation took 0.55–0.85× the time
-    (ibmpg1-sized grid 26 vs 59 ms, 300×300 mesh 0.23 vs 0.35 s with AMD on S instead
-    of nested dissection on M, docs/grids.md); on stars S is the hub alone.  The
-    order returned is B's (in S's factor order) then I's.
+    these small fronts whatever their flops.  On meshes and power grids 44–50 % of
+    the rows go, and the factorisation and solve took about half the time (under
+    load: ibmpg1-sized grid, AMD, 26 vs 59 ms; 300×300 mesh, nested dissection,
+    0.13–0.19 vs 0.29–0.38 s CPU; 1000×1000 mesh 2.8–4.5 vs 4.6–5.5 s CPU); on stars S
+    is the hub alone.  The order returned is B's (in S's factor order) then I's.
     """
     n = csc.shape[0]
     ptr = csc.indptr.astype(np.int64, copy=False)
     idx = csc.indices.astype(np.int32, copy=False)
     val = csc.data.astype(np.float64, copy=False)
-    inset = _dk.independent_set(ptr, idx, SCHUR_MAX_DEGREE)
+    if order is None:
+        inset = _dk.independent_set(ptr, idx, SCHUR_MAX_DEGREE)
+    else:
+        inset = _dk.order_minima(ptr, idx, order, SCHUR_MAX_DEGREE)
     ni = int(np.count_nonzero(inset))
     if ni < SCHUR_MIN_SHARE * n:
         return None
@@ -423,7 +439,13 @@ def _factorize_schur(
     nb = bnodes.shape[0]
     s_mat = sp.csc_matrix((sval, sidx, sptr), shape=(nb, nb))
     s_mat.has_sorted_indices = True
-    solve_s, perm_s = _factorize_plain(s_mat, use)
+    if order is None:
+        s_order = nd_order(s_mat) if use == "cholmod" else None
+    else:  # B in the order's sequence: S's rows by their nodes' ranks
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        s_order = np.argsort(rank[bnodes], kind="stable")
+    solve_s, perm_s = _factorize_plain(s_mat, use, s_order)
     b_order = bnodes if perm_s is None else bnodes[perm_s]
     perm = np.concatenate([b_order, inodes])
     pos_i = np.full(n, -1, dtype=np.int64)
@@ -455,12 +477,12 @@ def _factorize_schur(
 
 
 def _factorize_plain(
-    csc: sp.csc_matrix, use: str
+    csc: sp.csc_matrix, use: str, perm: np.ndarray | None = None
 ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
-    """:func:`factorize_ordered` without the elimination of an independent set."""
+    """:func:`factorize_ordered` without the elimination of an independent set: CHOLMOD
+    in the elimination order ``perm`` (sorted ``csc``), or with AMD's when it is None;
+    SuperLU with its own."""
     if use == "cholmod":
-        csc.sort_indices()
-        perm = nd_order(csc)
         if perm is not None:
             ptr, idx, val = _dk.permute_symmetric(
                 csc.indptr.astype(np.int64, copy=False),
