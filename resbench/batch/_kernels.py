@@ -662,11 +662,10 @@ def adjacent_equal(S, sign, order):  # pragma: no cover - compiled
     return out
 
 
-@kernel(F64_2D, F64, F64, parallel=True)
+@kernel(F64_2D, F64, F64)
 def group_columns(S, sign, key):  # pragma: no cover - compiled
-    """The fold's grouping of the columns of ``S`` ``[B, k]`` in one call (for the
-    small passes, where the numpy steps it replaces cost more than the work; its pass
-    over S runs in parallel where numba has threads).
+    """The fold's grouping of the columns of ``S`` ``[B, k]`` in one call (serial: for
+    the small passes, where the numpy steps it replaces cost more than the work).
 
     The nonzero columns (sign ≠ 0) with equal ``key`` form a group, found by a hash
     table of the keys' bits (the keys are never NaN: the caller rejects those inputs;
@@ -727,22 +726,17 @@ def group_columns(S, sign, key):  # pragma: no cover - compiled
     for g in range(n_groups):
         sf[g] = sign[first[g]]
     # one pass over S: each row checked and its groups' columns gathered while it is in
-    # cache (two passes read S twice from L3: ~0.5 µs a sample each on DRN inputs);
-    # blocks of rows in parallel
+    # cache (two passes read S twice from L3)
     ST = np.empty((B, n_groups))
-    nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
-    bad = np.zeros(nblk, dtype=np.uint8)
-    for blk in prange(nblk):
-        d = False
-        for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
-            row = S[b]
-            for t in range(m):
-                d |= sc[t] * row[cols[t]] != sr[t] * row[reps[t]]
-            st = ST[b]
-            for g in range(n_groups):
-                st[g] = row[first[g]] * sf[g]
-        bad[blk] = d
-    if bad.any():
+    d = False
+    for b in range(B):
+        row = S[b]
+        for t in range(m):
+            d |= sc[t] * row[cols[t]] != sr[t] * row[reps[t]]
+        st = ST[b]
+        for g in range(n_groups):
+            st[g] = row[first[g]] * sf[g]
+    if d:
         e = np.empty(0, dtype=np.int64)
         return False, e, e, e, np.empty((0, 0))
     return True, nz[:n].copy(), group[:n].copy(), first, ST
