@@ -48,13 +48,17 @@ SLACK = 1e-12  # relative slack on every bound, for the float64 round-off of the
 def column_keys(v, r):  # pragma: no cover - compiled
     """Per column j of ``v`` ``[B, n]``: its sign (that of its first nonzero value; 0 for
     a column of zeros) and the key sum_b sign_j v[b, j] r[b], summed in sample order, so
-    that columns equal up to sign have bitwise equal keys.  One pass, row by row."""
+    that columns equal up to sign have bitwise equal keys; and per row its sum (NaN or
+    inf where the row holds one: the caller's check for non-finite samples, in the
+    same pass).  One pass, row by row."""
     nb, n = v.shape
     sign = np.zeros(n)
     key = np.zeros(n)
+    sums = np.empty(nb)
     for b in range(nb):
         rb = r[b]
         row = v[b]
+        sums[b] = _sum(row)
         for j in range(n):  # branch-free (vectorised)
             x = row[j]
             s = sign[j]
@@ -62,16 +66,30 @@ def column_keys(v, r):  # pragma: no cover - compiled
             s = (s if s != 0.0 else t) + 0.0  # + 0.0: a store LLVM vectorises
             sign[j] = s
             key[j] += s * x * rb
-    return sign, key
+    return sign, key, sums
 
 
 @kernel(F64_2D)
 def row_abs_max(x):  # pragma: no cover - compiled
-    """Per row of ``x[B, m]`` (finite values), its largest ``|x|`` (0 when empty)."""
-    out = np.empty(x.shape[0])
-    for b in range(x.shape[0]):
+    """Per row of ``x[B, m]``: its sum (NaN or inf where the row holds one) and its
+    largest ``|x|`` (0 when empty; meaningless in a row that is not finite)."""
+    nb = x.shape[0]
+    sums = np.empty(nb)
+    out = np.empty(nb)
+    for b in range(nb):
+        sums[b] = _sum(x[b])
         out[b] = _abs_max(x[b])
-    return out
+    return sums, out
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _sum(x):  # pragma: no cover - compiled
+    """sum_j x_j in any order (vectorised): NaN or inf when any x_j is (or the sum of
+    finite values overflows), as the caller needs it, whatever the order."""
+    s = 0.0
+    for j in range(x.shape[0]):
+        s += x[j]
+    return s
 
 
 @kernel(F64_2D, F64, I64, I64)

@@ -835,11 +835,28 @@ class BatchCertifier:
         v = self._check(voltages)
         nb = v.shape[0]
         vval, ival = self._source_values(nb, values, vsource_values, isource_values)
-        bad = _non_finite_rows(v) | _non_finite_rows(vval) | _non_finite_rows(ival)
+        # one pass over the voltages gives their rows' sums (the non-finite check) and
+        # the columns' keys of the fold; one over the sources' values their sums and
+        # largest |value|
+        keys = None
+        if self._folds_batch(nb):
+            sign, key, sums = column_keys(v, _probe(nb))
+            keys = (sign, key)
+            bad = _non_finite_rows(v, sums)
+        else:
+            bad = _non_finite_rows(v)
+        big_x = None
+        if vval.shape[1] and vval.flags.c_contiguous and vval.dtype == np.float64:
+            sums, big_x = row_abs_max(vval)
+            bad |= _non_finite_rows(vval, sums)
+        else:
+            bad |= _non_finite_rows(vval)
+        bad |= _non_finite_rows(ival)
         if bad.any():
             v, vval, ival = v.copy(), vval.copy(), ival.copy()
             v[bad], vval[bad], ival[bad] = 0.0, 0.0, 0.0
-        v_scale, i_scale, p_t, v_t = self._currents_and_scales(v, vval, ival, currents)
+            keys = big_x = None  # of the values before they were zeroed
+        v_scale, i_scale, p_t, v_t = self._currents_and_scales(v, vval, ival, currents, keys, big_x)
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
@@ -876,15 +893,19 @@ class BatchCertifier:
             _fail_non_finite(cert, bad)
         return cert
 
-    def _fold(self, v: np.ndarray, v_t: np.ndarray) -> _Fold:
+    def _folds_batch(self, nb: int) -> bool:
+        """Are batches of ``nb`` samples folded (:meth:`_fold`)?"""
+        return self._any_dense and nb >= FOLD_MIN_BATCH
+
+    def _fold(self, v: np.ndarray, v_t: np.ndarray, keys: tuple | None = None) -> _Fold:
         """The batch's columns grouped (equal up to sign in every sample, or all zero),
         with the folded matrices of that pattern (cached); the identity when the
-        circuit has no dense block (nothing to gain)."""
-        if not self._any_dense or v.shape[0] < FOLD_MIN_BATCH:
+        circuit has no dense block (nothing to gain).  ``keys``: the columns' signs and
+        keys (:func:`column_keys`) when the caller has them."""
+        if not self._folds_batch(v.shape[0]):
             return self._identity
         nb, n = v.shape
-        probe = np.sqrt(np.arange(2, nb + 2, dtype=np.float64)) - 0.5
-        sign, key = column_keys(v, probe)
+        sign, key = keys if keys is not None else column_keys(v, _probe(nb))[:2]
         rep = np.arange(n, dtype=np.int64)
         sig = np.ones(n)
         rep[sign == 0.0] = -1
@@ -922,7 +943,7 @@ class BatchCertifier:
             fold.csr = (fptr, fcol, fsg, fg, np.diff(fptr) <= K_EXACT)
         return fold.csr
 
-    def _currents_and_scales(self, v, vval, ival, currents):
+    def _currents_and_scales(self, v, vval, ival, currents, keys=None, big_x=None):
         """v_scale and i_scale per sample (resbench.certificate._known_currents_and_scales)
         and node-major ``p_t`` (the current the resistors, current sources and gmin leak
         push into each node, but the ``-diag v`` term; pinned nodes' rows exact only
@@ -937,7 +958,7 @@ class BatchCertifier:
         v_t = self._buffer("v_t", (n, nb))
         np.copyto(v_t, v.T)
         tile_hi, tile_lo, big, node_max = tile_extremes(v_t, TILE)
-        fold = self._fold(v, v_t)
+        fold = self._fold(v, v_t, keys)
         fptr, fcol, fsg, fg, exact_row = self._folded_rows(fold)
         max_diag = float(np.max(self._diag, initial=0.0))
         big_v = float(np.max(big, initial=0.0))
@@ -960,11 +981,8 @@ class BatchCertifier:
             t0_t[1:] += self.gmin * np.abs(v_t[1:])
         v_floor = np.maximum(big, V_SCALE_FLOOR)
         if vval.shape[1]:
-            big_x = (
-                row_abs_max(vval)
-                if vval.flags.c_contiguous and vval.dtype == np.float64
-                else np.max(np.abs(vval), axis=1)
-            )
+            if big_x is None:
+                big_x = np.max(np.abs(vval), axis=1)
             v_floor = np.maximum(v_floor, big_x)
         v_floor = np.ascontiguousarray(v_floor, dtype=np.float64)
         i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
@@ -1102,12 +1120,18 @@ class BatchCertifier:
         return x_free, x_dio, kcl, compl
 
 
-def _non_finite_rows(x: np.ndarray) -> np.ndarray:
+def _probe(nb: int) -> np.ndarray:
+    """The weights of the samples in the columns' keys (:func:`column_keys`)."""
+    return np.sqrt(np.arange(2, nb + 2, dtype=np.float64)) - 0.5
+
+
+def _non_finite_rows(x: np.ndarray, sums: np.ndarray | None = None) -> np.ndarray:
     """bool [B]: the rows of ``x[B, m]`` holding NaN or inf.  A row's sum is finite
-    when all its values are (one fast pass, no [B, m] temporary); only rows whose sum
-    is not (NaN, inf, or finite values that overflow it) are checked value by value."""
+    when all its values are (one fast pass, no [B, m] temporary; ``sums``: the rows'
+    sums, in any order, when the caller has them); only rows whose sum is not (NaN,
+    inf, or finite values that overflow it) are checked value by value."""
     with np.errstate(over="ignore", invalid="ignore"):
-        suspect = ~np.isfinite(x.sum(axis=1))
+        suspect = ~np.isfinite(x.sum(axis=1) if sums is None else sums)
     if suspect.any():
         suspect[suspect] = ~np.all(np.isfinite(x[suspect]), axis=1)
     return suspect
