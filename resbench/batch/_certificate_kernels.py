@@ -40,6 +40,7 @@ B1 = types.boolean[::1]
 
 
 K_EXACT = 8  # rows with at most this many folded entries are summed exactly, not bounded
+SELECT_MAX = 8  # up to this many candidates of a sample are ordered by selection, not sorted
 SLACK = 1e-12  # relative slack on every bound, for the float64 round-off of the sums
 
 
@@ -310,10 +311,23 @@ def _best_exact(  # pragma: no cover - compiled
     fptr, fcol, fsg, fg, v, t0_t, has_t0, up, exact_row, weight, cand, key, exact, b
 ):
     """max over the candidate nodes of exact total x weight, best bound (-key) first,
-    stopping when no bound left can beat the best; -1.0 when there is none."""
+    stopping when no bound left can beat the best; -1.0 when there is none.  A few
+    candidates (the common case) are taken best first by selection, no sort."""
     best = -1.0
-    order = np.argsort(key)
-    for q in range(order.shape[0]):
+    m = key.shape[0]
+    if m <= SELECT_MAX:
+        order = np.empty(m, dtype=np.int64)
+        used = np.zeros(m, dtype=np.bool_)
+        for q in range(m):  # selection: the best bound left
+            at = -1
+            for r in range(m):
+                if not used[r] and (at < 0 or key[r] < key[at]):
+                    at = r
+            used[at] = True
+            order[q] = at
+    else:
+        order = np.argsort(key)
+    for q in range(m):
         if -key[order[q]] < best:
             break
         k = cand[order[q]]
@@ -708,9 +722,12 @@ def scale_maxima(  # pragma: no cover - compiled
         gk = inv_g[k]
         ur = up[k]
         count = 0
-        for b in range(nb):
-            if ur[b] >= floor1[b] or (gk > 0.0 and ur[b] * gk >= floor2[b]):
-                count += 1
+        if gk > 0.0:
+            for b in range(nb):  # branch-free (vectorised)
+                count += (ur[b] >= floor1[b]) | (ur[b] * gk >= floor2[b])
+        else:
+            for b in range(nb):
+                count += ur[b] >= floor1[b]
         if 4 * count > nb:
             _row_exact(v_t, t0_t, has_t0, fptr, fcol, fsg, fg, k, acc)
             exact_row[k] = True
