@@ -2,8 +2,8 @@
 
 A batch is node-major, ``[n, B]`` (C-contiguous: a node's values over the samples are
 contiguous), swept in *chunks* of up to CHUNK samples: one row of the free–free CSR is
-streamed once per chunk and applied to its samples with SIMD.  Chunks are independent
-and spread over numba's threads (``prange``).
+streamed once per chunk and applied to its samples with SIMD.  Chunks are independent;
+numba's threads take them one at a time from a shared counter.
 
 Per sample, the sweeps and the stopping rule are those of the single solver
 (:func:`resbench.solvers._kernels.cd_sweeps`): the same node order and update, the same
@@ -40,6 +40,7 @@ from resbench._jit import (
 )
 from resbench.batch import _simd
 from resbench.batch._simd import (
+    fetch_add,
     lanes,
     madd,
     splat,
@@ -316,173 +317,183 @@ def batch_sweeps(
     for i in range(n):
         if slot[i] >= 0:
             hub[slot[i]] = i
-    for ch in prange(n_chunks):
-        c0 = ch * C
-        u = U[ch]
-        q = Q[ch]
-        acc = np.empty((n_hubs, C), dtype=Q.dtype)  # hub rows' sums of earlier terms
-        lo_c = LO[ch * lo_s]
-        hi_c = HI[ch * hi_s]
-        in_l = IN_LIMIT[ch * ff_s]
-        out_l = OUT_LIMIT[ch * ff_s]
-        act = np.zeros(C, dtype=np.bool_)
-        n_act = 0
-        for b in range(C):
-            if status[c0 + b] != PENDING:
-                act[b] = True
-                n_act += 1
-        x = np.empty(C, dtype=Q.dtype)
-        lb = np.empty(C, dtype=Q.dtype)
-        hb = np.empty(C, dtype=Q.dtype)
-        res = np.zeros(C, dtype=Q.dtype)  # (the sweeps' type: a max of their numbers)
-        prev = np.full(C, np.inf)
-        ring = np.zeros((C, 4))
-        past = np.zeros((C, W))
-        hist = np.zeros((OMEGA_CHUNK, C))
-        fin = np.empty(C, dtype=np.int64)  # the samples that finish at this sweep
-        om = omega0 if omega0 > 0.0 else 1.0
-        relax = om != 1.0
-        sweep = 0
-        while n_act > 0 and sweep < max_sweeps:
+    # chunks taken one at a time from a shared counter: each task of the parallel loop
+    # sweeps chunks until none is left, so a thread that starts late (a worker woken
+    # from sleep, or descheduled on a busy machine) finds its share taken by the others
+    # instead of holding the batch back by that share (a static split); each chunk is
+    # swept by exactly one thread, so the results do not depend on which
+    next_chunk = np.zeros(1, dtype=np.int64)
+    for _t in prange(n_chunks):
+        while True:
+            ch = fetch_add(next_chunk, 0, 1)
+            if ch >= n_chunks:
+                break
+            c0 = ch * C
+            u = U[ch]
+            q = Q[ch]
+            acc = np.empty((n_hubs, C), dtype=Q.dtype)  # hub rows' sums of earlier terms
+            lo_c = LO[ch * lo_s]
+            hi_c = HI[ch * hi_s]
+            in_l = IN_LIMIT[ch * ff_s]
+            out_l = OUT_LIMIT[ch * ff_s]
+            act = np.zeros(C, dtype=np.bool_)
+            n_act = 0
             for b in range(C):
-                res[b] = 0.0
-            # the common case (bounds shared by the samples, no free–free diodes, ω = 1)
-            simple = lo_s == 0 and hi_s == 0 and not has_ff and not relax
-            for h in range(n_hubs):
+                if status[c0 + b] != PENDING:
+                    act[b] = True
+                    n_act += 1
+            x = np.empty(C, dtype=Q.dtype)
+            lb = np.empty(C, dtype=Q.dtype)
+            hb = np.empty(C, dtype=Q.dtype)
+            res = np.zeros(C, dtype=Q.dtype)  # (the sweeps' type: a max of their numbers)
+            prev = np.full(C, np.inf)
+            ring = np.zeros((C, 4))
+            past = np.zeros((C, W))
+            hist = np.zeros((OMEGA_CHUNK, C))
+            fin = np.empty(C, dtype=np.int64)  # the samples that finish at this sweep
+            om = omega0 if omega0 > 0.0 else 1.0
+            relax = om != 1.0
+            sweep = 0
+            while n_act > 0 and sweep < max_sweeps:
                 for b in range(C):
-                    acc[h, b] = q[hub[h], b]
-            if simple:  # register tiles (the same numbers as the loops below)
-                _simple_sweep(
-                    deg, idx, g_over_diag, slot, early, push_ptr, push_slot, push_k,
-                    q, u, acc, lo_c, hi_c, res,
-                )  # fmt: skip
-            else:
-                k = 0
-                for i in range(n):
-                    e = k + deg[i]
-                    h = slot[i]
-                    if h >= 0:  # its earlier terms were added as those nodes were updated
-                        for b in range(C):
-                            x[b] = acc[h, b]
-                        k += early[i]
+                    res[b] = 0.0
+                # the common case (bounds shared by the samples, no free–free diodes, ω = 1)
+                simple = lo_s == 0 and hi_s == 0 and not has_ff and not relax
+                for h in range(n_hubs):
+                    for b in range(C):
+                        acc[h, b] = q[hub[h], b]
+                if simple:  # register tiles (the same numbers as the loops below)
+                    _simple_sweep(
+                        deg, idx, g_over_diag, slot, early, push_ptr, push_slot, push_k,
+                        q, u, acc, lo_c, hi_c, res,
+                    )  # fmt: skip
+                else:
+                    k = 0
+                    for i in range(n):
+                        e = k + deg[i]
+                        h = slot[i]
+                        if h >= 0:  # its earlier terms were added as those nodes were updated
+                            for b in range(C):
+                                x[b] = acc[h, b]
+                            k += early[i]
+                        else:
+                            for b in range(C):
+                                x[b] = q[i, b]
+                        while k < e:
+                            j = idx[k]
+                            gk = g_over_diag[k]
+                            for b in range(C):
+                                x[b] += gk * u[j, b]
+                            k += 1
+                        if bounded or has_ff:
+                            for b in range(C):
+                                lb[b] = lo_c[i, b * lo_s]
+                                hb[b] = hi_c[i, b * hi_s]
+                            if has_ff:
+                                for kd in range(in_ptr[i], in_ptr[i + 1]):
+                                    a = in_anode[kd]
+                                    for b in range(C):
+                                        t = u[a, b] - in_l[kd, b * ff_s]
+                                        if t > lb[b]:
+                                            lb[b] = t
+                                for kd in range(out_ptr[i], out_ptr[i + 1]):
+                                    cth = out_cathode[kd]
+                                    for b in range(C):
+                                        t = u[cth, b] + out_l[kd, b * ff_s]
+                                        if t < hb[b]:
+                                            hb[b] = t
+                            for b in range(C):
+                                ui = u[i, b]
+                                xc = min(max(x[b], lb[b]), hb[b])
+                                r = abs(xc - ui)
+                                if r > res[b]:
+                                    res[b] = r
+                                if relax:
+                                    xc = min(max(ui + om * (x[b] - ui), lb[b]), hb[b])
+                                u[i, b] = xc
+                        elif relax:
+                            for b in range(C):
+                                ui = u[i, b]
+                                r = abs(x[b] - ui)
+                                if r > res[b]:
+                                    res[b] = r
+                                u[i, b] = ui + om * (x[b] - ui)
+                        else:
+                            for b in range(C):
+                                r = abs(x[b] - u[i, b])
+                                if r > res[b]:
+                                    res[b] = r
+                                u[i, b] = x[b]
+                        # this node's term of each later hub row, in that row's own order
+                        for kp in range(push_ptr[i], push_ptr[i + 1]):
+                            h = push_slot[kp]
+                            gk = g_over_diag[push_k[kp]]
+                            for b in range(C):
+                                acc[h, b] += gk * u[i, b]
+                # the stopping rule, per active sample (as cd_sweeps)
+                n_fin = 0
+                for b in range(C):
+                    if not act[b]:
+                        continue
+                    res_v = np.float64(res[b])
+                    hist[sweep % OMEGA_CHUNK, b] = res_v
+                    p = prev[b]
+                    ratio = res_v / p if p > 0.0 and p < np.inf else 1.0
+                    prev[b] = res_v
+                    ring[b, sweep % 4] = ratio
+                    rho = max(max(ring[b, 0], ring[b, 1]), max(ring[b, 2], ring[b, 3]))
+                    if sweep >= W and past[b, sweep % W] > 0.0:
+                        long_rate = (res_v / past[b, sweep % W]) ** (1.0 / W)
+                        if long_rate > rho:
+                            rho = long_rate
+                    past[b, sweep % W] = res_v
+                    if sweep < 3:
+                        rho = max(rho, EARLY_RHO)
+                    if rho > RHO_MAX:
+                        rho = RHO_MAX
+                    est = res_v * rho / (1.0 - rho)
+                    done = sweep >= 2 and est <= tol_v[c0 + b]
+                    if not done and res_v <= tol_v[c0 + b]:
+                        umax = 0.0
+                        for i in range(n):
+                            if abs(u[i, b]) > umax:
+                                umax = abs(u[i, b])
+                        done = res_v <= ROUND_OFF_ULPS * eps * umax
+                    if done:
+                        act[b] = False
+                        n_act -= 1
+                        fin[n_fin] = b
+                        n_fin += 1
+                        status[c0 + b] = CONVERGED
+                        sweeps[c0 + b] = sweep + 1
+                        est_out[c0 + b] = est
                     else:
-                        for b in range(C):
-                            x[b] = q[i, b]
-                    while k < e:
-                        j = idx[k]
-                        gk = g_over_diag[k]
-                        for b in range(C):
-                            x[b] += gk * u[j, b]
-                        k += 1
-                    if bounded or has_ff:
-                        for b in range(C):
-                            lb[b] = lo_c[i, b * lo_s]
-                            hb[b] = hi_c[i, b * hi_s]
-                        if has_ff:
-                            for kd in range(in_ptr[i], in_ptr[i + 1]):
-                                a = in_anode[kd]
-                                for b in range(C):
-                                    t = u[a, b] - in_l[kd, b * ff_s]
-                                    if t > lb[b]:
-                                        lb[b] = t
-                            for kd in range(out_ptr[i], out_ptr[i + 1]):
-                                cth = out_cathode[kd]
-                                for b in range(C):
-                                    t = u[cth, b] + out_l[kd, b * ff_s]
-                                    if t < hb[b]:
-                                        hb[b] = t
-                        for b in range(C):
-                            ui = u[i, b]
-                            xc = min(max(x[b], lb[b]), hb[b])
-                            r = abs(xc - ui)
-                            if r > res[b]:
-                                res[b] = r
-                            if relax:
-                                xc = min(max(ui + om * (x[b] - ui), lb[b]), hb[b])
-                            u[i, b] = xc
-                    elif relax:
-                        for b in range(C):
-                            ui = u[i, b]
-                            r = abs(x[b] - ui)
-                            if r > res[b]:
-                                res[b] = r
-                            u[i, b] = ui + om * (x[b] - ui)
-                    else:
-                        for b in range(C):
-                            r = abs(x[b] - u[i, b])
-                            if r > res[b]:
-                                res[b] = r
-                            u[i, b] = x[b]
-                    # this node's term of each later hub row, in that row's own order
-                    for kp in range(push_ptr[i], push_ptr[i + 1]):
-                        h = push_slot[kp]
-                        gk = g_over_diag[push_k[kp]]
-                        for b in range(C):
-                            acc[h, b] += gk * u[i, b]
-            # the stopping rule, per active sample (as cd_sweeps)
+                        est_out[c0 + b] = est
+                if n_fin:  # the samples done at this sweep, copied out together, row by row
+                    _copy_out(u, OUT, c0, fin, n_fin)
+                sweep += 1
+                if omega0 == 0.0 and n_act > 0 and sweep % OMEGA_CHUNK == 0:
+                    half = OMEGA_CHUNK // 2
+                    worst = 0.0
+                    for b in range(C):
+                        if act[b] and hist[half - 1, b] > 0.0:
+                            rate = (hist[OMEGA_CHUNK - 1, b] / hist[half - 1, b]) ** (
+                                1.0 / (OMEGA_CHUNK - half)
+                            )
+                            if rate > worst:
+                                worst = rate
+                    om = _update_omega(om, worst)
+                    relax = om != 1.0
             n_fin = 0
             for b in range(C):
-                if not act[b]:
-                    continue
-                res_v = np.float64(res[b])
-                hist[sweep % OMEGA_CHUNK, b] = res_v
-                p = prev[b]
-                ratio = res_v / p if p > 0.0 and p < np.inf else 1.0
-                prev[b] = res_v
-                ring[b, sweep % 4] = ratio
-                rho = max(max(ring[b, 0], ring[b, 1]), max(ring[b, 2], ring[b, 3]))
-                if sweep >= W and past[b, sweep % W] > 0.0:
-                    long_rate = (res_v / past[b, sweep % W]) ** (1.0 / W)
-                    if long_rate > rho:
-                        rho = long_rate
-                past[b, sweep % W] = res_v
-                if sweep < 3:
-                    rho = max(rho, EARLY_RHO)
-                if rho > RHO_MAX:
-                    rho = RHO_MAX
-                est = res_v * rho / (1.0 - rho)
-                done = sweep >= 2 and est <= tol_v[c0 + b]
-                if not done and res_v <= tol_v[c0 + b]:
-                    umax = 0.0
-                    for i in range(n):
-                        if abs(u[i, b]) > umax:
-                            umax = abs(u[i, b])
-                    done = res_v <= ROUND_OFF_ULPS * eps * umax
-                if done:
-                    act[b] = False
-                    n_act -= 1
+                if act[b]:
                     fin[n_fin] = b
                     n_fin += 1
-                    status[c0 + b] = CONVERGED
-                    sweeps[c0 + b] = sweep + 1
-                    est_out[c0 + b] = est
-                else:
-                    est_out[c0 + b] = est
-            if n_fin:  # the samples done at this sweep, copied out together, row by row
+                    status[c0 + b] = SWEEP_LIMIT
+                    sweeps[c0 + b] = sweep
+            if n_fin:
                 _copy_out(u, OUT, c0, fin, n_fin)
-            sweep += 1
-            if omega0 == 0.0 and n_act > 0 and sweep % OMEGA_CHUNK == 0:
-                half = OMEGA_CHUNK // 2
-                worst = 0.0
-                for b in range(C):
-                    if act[b] and hist[half - 1, b] > 0.0:
-                        rate = (hist[OMEGA_CHUNK - 1, b] / hist[half - 1, b]) ** (
-                            1.0 / (OMEGA_CHUNK - half)
-                        )
-                        if rate > worst:
-                            worst = rate
-                om = _update_omega(om, worst)
-                relax = om != 1.0
-        n_fin = 0
-        for b in range(C):
-            if act[b]:
-                fin[n_fin] = b
-                n_fin += 1
-                status[c0 + b] = SWEEP_LIMIT
-                sweeps[c0 + b] = sweep
-        if n_fin:
-            _copy_out(u, OUT, c0, fin, n_fin)
-        omega_out[ch] = om
+            omega_out[ch] = om
 
 
 _jit.SIGNATURES.append((batch_sweeps, _signature(F32, F32_2D, F32_3D)))  # the float32 variant

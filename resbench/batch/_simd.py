@@ -29,6 +29,7 @@ from numba.extending import intrinsic, models, overload, register_model
 
 __all__ = [
     "Vec",
+    "fetch_add",
     "lanes",
     "madd",
     "splat",
@@ -223,3 +224,19 @@ def vabs(typingctx, a):  # noqa: ANN001, ANN202
         return builder.call(fn, [args[0]])
 
     return a(a), codegen
+
+
+@intrinsic
+def fetch_add(typingctx, a, i, v):  # noqa: ANN001, ANN202
+    """Atomically ``old = a[i]; a[i] += v``; returns ``old`` (``a`` a C-contiguous int64
+    array).  Lets the threads of a parallel loop take work items one at a time from a
+    shared counter (sequentially consistent: each item goes to exactly one thread)."""
+    if not (isinstance(a, types.Array) and a.ndim == 1 and a.dtype == types.int64):
+        raise TypeError(f"fetch_add: a 1-d int64 array expected, got {a}")
+
+    def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1:2], sig.args[1:2])
+        val = context.cast(builder, args[2], sig.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+
+    return types.int64(a, i, v), codegen
