@@ -231,3 +231,25 @@ def test_register_tiles_equal_the_per_sample_loops(dtype, C):
     for a, b in zip(*got, strict=True):
         assert np.array_equal(a, b)
     assert (got[0][1] == bk.CONVERGED).all()
+
+
+def test_fetch_add_hands_each_item_to_one_task():
+    """The sweeps' shared chunk counter: every task of a parallel loop takes items
+    until none is left; each item is taken exactly once."""
+    from numba import njit, prange
+
+    from resbench.batch._simd import fetch_add
+
+    @njit(parallel=True)
+    def claim(n):
+        counter = np.zeros(1, dtype=np.int64)
+        taken = np.zeros(n, dtype=np.int64)
+        for _t in prange(n):
+            while True:
+                i = fetch_add(counter, 0, 1)
+                if i >= n:
+                    break
+                taken[i] += 1
+        return taken
+
+    assert (claim(5000) == 1).all()
