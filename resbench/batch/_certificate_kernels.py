@@ -2,7 +2,8 @@
 
 * :func:`column_keys`, :func:`columns_equal`, :func:`fold_dense`, :func:`fold_csr`
   group the batch's voltage columns that are equal up to sign (or zero) in every
-  sample and fold the conductances' columns accordingly.
+  sample and fold the conductances' columns accordingly
+  (:func:`folded_csr_add_product` multiplies a folded CSR).
 * :func:`scale_maxima` finds, per sample, the largest total branch current at a node
   and the largest total current over total conductance (the certificate's scales)
   by branch and bound: every node's total lies within bounds that follow from the
@@ -10,6 +11,12 @@
   (exact within round-off where the neighbours lie on one side); only the nodes
   whose upper bound can still beat the best exact value are summed exactly, best
   bound first, on the folded rows.
+  The rows of source-held nodes are bounded per (row, sample) where they can
+  reach a floor (``_lazy_bounds``: float32 dots of those pairs only).
+* :func:`tile_extremes`, :func:`span_copy`, :func:`row_abs_max` give the voltage
+  ranges and largest values the bounds start from, in vectorised passes (a running
+  maximum is stored as ``max + 0.0``: LLVM turns a select of the stored value into a
+  conditional store, which it does not vectorise).
 * :func:`feasibility` gives each sample's worst violated equation and the diodes'
   anode-cathode voltages; :func:`grounded_check` does feasibility and balancing in
   one node-major pass when every cluster is one node.

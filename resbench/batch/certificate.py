@@ -14,23 +14,28 @@ dense, as between two DRN layers) and a sparse CSR for the rest.  Columns of the
 batch's voltages that are equal up to sign in every sample, or zero in every sample,
 are folded first (exact algebra: W's columns summed with their signs, cached per
 pattern), as the solver folds its inputs: a DRN's ``cat(x, -x)`` inputs, and pixels
-that repeat, cost one column each.
+that repeat, cost one column each (the sparse rest too where that drops a quarter of
+its entries).  Blocks sharing their rows are multiplied as one folded block, and each
+product is written in place (no zero fill, no partial sums).
 
 The scales need each node's total |current| sum_j g |v_k - v_j| (not linear in
 ``v``).  From the same product p = sum_j g v_j the total is exactly ``±(diag v_k -
 p)`` at a node whose neighbours all lie on one side of it (a DRN's input nodes), else
-it lies between ``|diag v_k - p|`` and bounds from the neighbours' extreme voltages
-and ``W |v|`` (folded too).  Only the nodes whose upper bound can be the maximum are
-summed exactly, on the folded rows (branch and bound, in ``_certificate_kernels``).
+it lies between ``max(|diag v_k - p|, W |v| - diag |v_k|)`` and bounds from the
+neighbours' extreme voltages and ``diag |v_k| + W |v|`` (``W |v|`` folded too).
+Only the nodes whose upper bound can be the maximum are summed exactly, on the
+folded rows (branch and bound, in ``_certificate_kernels``).
 The rows of nodes held by grounded sources (a DRN's inputs, whose columns do not
 fold) only bound the scales when their currents are not asked for.  Where those rows
 are dense over the columns they span (a DRN: the first hidden layer), they are kept
 as one float32 matrix and multiplied per (row, sample), only where the row's range
-bound can reach that sample's floors (``_lazy_bounds``; the floors from one-sided
-lower bounds that need no product): a DRN's digits need ~165 of 1568 rows per
-sample (its saturated pixels), where a product of whole rows took ~850 rows for
-every sample.  Elsewhere they are multiplied in float32 as whole rows, only the rows
-whose range bound can reach a sample's scale.  Either way the round-off bound
+bound can reach that sample's floors (``_lazy_bounds``; the range: the extremes of
+the columns they span per sample; the floors from one-sided lower bounds that need
+no product; rows whose largest |v| over the batch cannot reach any floor skipped
+whole): a DRN's digits need ~165 of 1568 rows per sample (its saturated pixels),
+where a product of whole rows took ~850 rows for every sample.  Elsewhere they are
+multiplied in float32 as whole rows, only the rows whose range bound can reach a
+sample's scale.  Either way the round-off bound
 ``(width + 4) 1.2e-7 diag max|v|`` is added.  ``W |v|`` is multiplied in float32 too
 where safe, raised by the same relative bound.
 Clusters of one node or one branch (grounded sources, diodes to ground, a floating
@@ -39,9 +44,10 @@ sample holding any other cluster has its unknown currents chosen by the scalar c
 (:func:`resbench.certificate._unknown_currents`), correct and slower.
 
 Cost per batch: one float64 product over the folded columns for the KCL rows (and
-a float32 one for ``W |v|`` where a row needs it), one product for the rows of nodes
-held by grounded sources that can hold a scale (float32 unless their currents are
-asked for), and O(B n) numba passes.  Memory: O(B n)
+a float32 one for ``W |v|`` where a row needs it), float32 products of the rows of
+nodes held by grounded sources where they can hold a scale (per sample or per row;
+one float64 product of them when their currents are asked for), and a few O(B n)
+numba passes (the non-finite check shares the fold's pass over the voltages).  Memory: O(B n)
 (:meth:`BatchCertifier.estimate_bytes`) plus the matrices
 (:attr:`BatchCertifier.setup_bytes`) and the folded copies of the batches' column
 patterns (a few kept); no per-sample copy of the circuit.
