@@ -727,11 +727,11 @@ def group_columns(S, sign, key):  # pragma: no cover - compiled
             cols[m] = nz[t]
             reps[m] = r
             m += 1
-    sc = np.empty(m)
-    sr = np.empty(m)
+    # sign·S[b, c] == sign·S[b, r] as S[b, c] == (sign_c · sign_r) · S[b, r]: a product
+    # with ±1 is exact, and the inputs are finite (the caller checked)
+    sg = np.empty(m)
     for t in range(m):
-        sc[t] = sign[cols[t]]
-        sr[t] = sign[reps[t]]
+        sg[t] = sign[cols[t]] * sign[reps[t]]
     first = first[:n_groups].copy()
     sf = np.empty(n_groups)
     for g in range(n_groups):
@@ -743,7 +743,7 @@ def group_columns(S, sign, key):  # pragma: no cover - compiled
     for b in range(B):
         row = S[b]
         for t in range(m):
-            d |= sc[t] * row[cols[t]] != sr[t] * row[reps[t]]
+            d |= row[cols[t]] != sg[t] * row[reps[t]]
         st = ST[b]
         for g in range(n_groups):
             st[g] = row[first[g]] * sf[g]
