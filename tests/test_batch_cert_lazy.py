@@ -207,7 +207,7 @@ def test_one_held_row() -> None:
 @given(
     st.integers(1, 12),
     st.integers(1, 9),
-    st.integers(1, 7),
+    st.integers(1, 21),  # up to 21 samples: the dots' blocks of 8, 4 and 1 samples
     st.integers(0, 2**31 - 1),
     st.sampled_from(["normal", "ties", "zeros", "equal"]),
 )
