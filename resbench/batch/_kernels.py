@@ -67,7 +67,9 @@ CW = 8  # batches are padded to a multiple of this
 CHUNK = 64  # samples per chunk (at most): long enough that the per-edge loop over a
 # chunk's samples runs as SIMD with little loop overhead (DRN-1H, per sweep and sample:
 # 9.1 µs at 8, 3.4 at 32, 2.9 at 64, 3.2 at 128), short enough for a few chunks per
-# thread and a chunk's state in L2 (docs/measurements.md)
+# thread and a chunk's state in L2 (docs/measurements.md).  Those figures are of the
+# per-sample loops; the register tiles of _simple_sweep carry no such overhead, and
+# chunk_width picks narrower chunks where the state would leave L2
 
 
 STATE_BYTES = 256 * 1024  # a chunk's swept state (u and q) kept within half of L2
