@@ -991,18 +991,27 @@ def feasible_starts(
     (U0's column where the sample is already infeasible or has a negative cycle);
     a sample with a negative cycle is marked in ``infeasible``."""
     n, B = U0.shape
+    # the samples' columns gathered into buffers allocated once (a shared column once)
+    u0 = np.empty(n)
+    lb = np.ascontiguousarray(lo[:, 0])
+    hb = np.ascontiguousarray(hi[:, 0])
+    w = np.ascontiguousarray(ffl[:, 0])
     for b in range(B):
         for i in range(n):
             out[i, b] = U0[i, b]
         if infeasible[b]:
             continue
-        bl = b if lo.shape[1] > 1 else 0
-        bh = b if hi.shape[1] > 1 else 0
-        bw = b if ffl.shape[1] > 1 else 0
-        u0 = np.ascontiguousarray(U0[:, b])
-        lb = np.ascontiguousarray(lo[:, bl])
-        hb = np.ascontiguousarray(hi[:, bh])
-        w = np.ascontiguousarray(ffl[:, bw])
+        for i in range(n):
+            u0[i] = U0[i, b]
+        if lo.shape[1] > 1:
+            for i in range(n):
+                lb[i] = lo[i, b]
+        if hi.shape[1] > 1:
+            for i in range(n):
+                hb[i] = hi[i, b]
+        if ffl.shape[1] > 1:
+            for k in range(w.shape[0]):
+                w[k] = ffl[k, b]
         u, cyc = bellman_ford_start(u0, lb, hb, ff_anode, ff_cathode, w)
         if cyc.size:
             infeasible[b] = True
