@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["blas_threads", "limit_threads"]
+__all__ = ["blas_threads", "limit_threads", "numba_thread_count"]
 
 _BLAS_LIBS: list[Any] | None = None  # threadpoolctl's BLAS controllers, found on first use
+_NUMBA_COUNT: tuple[Callable[[], int], Callable[[int], None]] | None = None  # found on first use
+_NUMBA_MAX = 0  # numba's configured maximum thread count, read with the functions
 
 
 def _blas_libs() -> list[Any]:
@@ -38,6 +40,30 @@ def blas_threads(n: int) -> Iterator[None]:
             lc.set_num_threads(m)
 
 
+def numba_thread_count() -> tuple[Callable[[], int], Callable[[int], None]]:
+    """numba's get and set of the calling thread's thread count.  The public
+    ``numba.get_num_threads`` / ``set_num_threads`` take numba's process-wide launch
+    lock (a multiprocessing lock) and check their argument on every call, ~2 µs each,
+    paid several times by a one-sample solve or a ``.dc`` sweep.  Once the threads
+    are launched, the functions they end in (ctypes calls into the threading layer,
+    the same per-thread count) are called directly; the public ones where this numba
+    has no such functions.  The setter does not check its argument: callers pass 1,
+    a count read before, or a count clipped to numba's configured maximum."""
+    global _NUMBA_COUNT, _NUMBA_MAX
+    if _NUMBA_COUNT is None:
+        import numba
+        from numba.np.ufunc import parallel
+
+        numba.get_num_threads()  # launches the threads (once) as the public call does
+        get = getattr(parallel, "_get_num_threads", None)
+        set_ = getattr(parallel, "_set_num_threads", None)
+        if not (callable(get) and callable(set_)):
+            get, set_ = numba.get_num_threads, numba.set_num_threads
+        _NUMBA_MAX = int(numba.config.NUMBA_NUM_THREADS)
+        _NUMBA_COUNT = (get, set_)
+    return _NUMBA_COUNT
+
+
 @contextmanager
 def limit_threads(n: int | None) -> Iterator[None]:
     """numba's and BLAS's thread counts limited to ``n`` inside the block (None: as
@@ -45,13 +71,12 @@ def limit_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
-    import numba
-
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    before = numba.get_num_threads()
-    numba.set_num_threads(n)
+    get, set_ = numba_thread_count()
+    n = max(1, min(int(n), _NUMBA_MAX))
+    before = get()
+    set_(n)
     try:
         with blas_threads(n):
             yield
     finally:
-        numba.set_num_threads(before)
+        set_(before)

@@ -52,7 +52,7 @@ from resbench.solution import (
     SWEEP_LIMIT,
     Solution,
 )
-from resbench.threads import blas_threads, limit_threads
+from resbench.threads import blas_threads, limit_threads, numba_thread_count
 
 F32_TOL = 1e-6  # relative tolerance floor of float32 sweeps (≈ 8 ulps): below it the
 # a-posteriori rule cannot be met in single precision
@@ -1629,7 +1629,7 @@ class _OneThread:
         self.before = 0  # numba's thread count to restore (0: nothing was set)
 
     def __enter__(self) -> None:
-        get, set_ = _THREAD_COUNT or _thread_count_functions()
+        get, set_ = numba_thread_count()
         before = get()
         if before != 1:
             set_(1)
@@ -1639,31 +1639,7 @@ class _OneThread:
     def __exit__(self, *exc: object) -> None:
         if self.before:
             _SERIAL.active = False
-            _THREAD_COUNT[1](self.before)
-
-
-_THREAD_COUNT: list = []  # numba's (get, set) of the thread count, once looked up
-
-
-def _thread_count_functions() -> list:
-    """numba's get and set of the calling thread's thread count.  The public
-    ``numba.get_num_threads`` / ``set_num_threads`` take numba's process-wide launch
-    lock (a multiprocessing lock) and check their argument on every call, ~2 µs each,
-    three calls per one-thread block: paid several times by a one-sample solve or a
-    ``.dc`` sweep.  Once the threads are launched, the functions they end in (ctypes
-    calls into the threading layer, the same per-thread count) are called directly;
-    the public ones where this numba has no such functions.  The counts set here are
-    1 and the count read before (always valid)."""
-    import numba
-    from numba.np.ufunc import parallel
-
-    numba.get_num_threads()  # launches the threads (once) as the public call does
-    get = getattr(parallel, "_get_num_threads", None)
-    set_ = getattr(parallel, "_set_num_threads", None)
-    if not (callable(get) and callable(set_)):
-        get, set_ = numba.get_num_threads, numba.set_num_threads
-    _THREAD_COUNT[:] = [get, set_]
-    return _THREAD_COUNT
+            numba_thread_count()[1](self.before)
 
 
 def _one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
