@@ -253,3 +253,29 @@ def test_fetch_add_hands_each_item_to_one_task():
         return taken
 
     assert (claim(5000) == 1).all()
+
+
+def test_feasible_starts_leave_their_inputs_alone():
+    """Per-sample bounds and limits of a single row (one node, one diode) are gathered
+    into copies: the samples' starts equal one call per sample, and the caller's
+    arrays are unchanged."""
+    rng = np.random.default_rng(2)
+    B = 5
+    U0 = rng.uniform(-1, 1, (2, B))
+    lo = np.full((2, 1), -np.inf)
+    hi = np.ascontiguousarray(rng.uniform(0.2, 1.0, (2, B)))
+    ffl = np.ascontiguousarray(rng.uniform(-0.5, 0.5, (1, B)))
+    anode = np.array([0], dtype=np.int32)
+    cathode = np.array([1], dtype=np.int32)
+    before = [a.copy() for a in (U0, lo, hi, ffl)]
+    out = np.empty_like(U0)
+    bk.feasible_starts(U0, lo, hi, ffl, anode, cathode, np.zeros(B, dtype=bool), out)
+    for a, b in zip((U0, lo, hi, ffl), before, strict=True):
+        assert np.array_equal(a, b)
+    for b in range(B):
+        one = np.empty((2, 1))
+        bk.feasible_starts(
+            np.ascontiguousarray(U0[:, b : b + 1]), lo, np.ascontiguousarray(hi[:, b : b + 1]),
+            np.ascontiguousarray(ffl[:, b : b + 1]), anode, cathode, np.zeros(1, dtype=bool), one,
+        )  # fmt: skip
+        assert np.array_equal(one[:, 0], out[:, b])

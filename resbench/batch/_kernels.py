@@ -991,11 +991,13 @@ def feasible_starts(
     (U0's column where the sample is already infeasible or has a negative cycle);
     a sample with a negative cycle is marked in ``infeasible``."""
     n, B = U0.shape
-    # the samples' columns gathered into buffers allocated once (a shared column once)
+    # the samples' columns gathered into buffers allocated once (a shared column once);
+    # copies, never views: a column of one row is contiguous, and writing a later
+    # sample's values into a view would overwrite the caller's first column
     u0 = np.empty(n)
-    lb = np.ascontiguousarray(lo[:, 0])
-    hb = np.ascontiguousarray(hi[:, 0])
-    w = np.ascontiguousarray(ffl[:, 0])
+    lb = lo[:, 0].copy()
+    hb = hi[:, 0].copy()
+    w = ffl[:, 0].copy()
     for b in range(B):
         for i in range(n):
             out[i, b] = U0[i, b]
