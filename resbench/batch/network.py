@@ -860,7 +860,7 @@ class Network:
         ffl = self._ff_limits(dS)  # [n_ff, 1] or [n_ff, Bp]
         infeasible = self._infeasible(dS, lo, hi) if dS is not None else np.zeros(Bp, dtype=bool)
         if fused:
-            width = _chunk_width(Bp)
+            width = bk.chunk_width(Bp, p.n, dt.itemsize)
             nch = Bp // width
             Qc = np.empty((nch, p.n, width), dtype=dt)
             Uc = np.empty((nch, p.n, width), dtype=dt)
@@ -1376,7 +1376,7 @@ class Network:
                 omega,
             )
             return U[:, :B], st[:B], swp[:B], om
-        width = _chunk_width(B)
+        width = bk.chunk_width(B, n, np.dtype(dt).itemsize)
         nch = B // width
 
         def chunks(a: np.ndarray) -> np.ndarray:
@@ -1416,6 +1416,7 @@ class Network:
         in_l = chunks(ffl[self._in_order]) if ffl.size else empty
         out_l = chunks(ffl[self._out_order]) if ffl.size else empty
         OUT = np.empty((B, n), dtype=dt)  # sample-major (the kernel's copy-out)
+        OUT[infeasible] = 0.0  # the kernel skips these samples: no garbage to cast later
         tolv = np.ascontiguousarray(v_scale * (max(tol, F32_TOL) if dt == np.float32 else tol))
         status = np.zeros(B, dtype=np.int64)
         status[infeasible] = bk.PENDING
@@ -1813,17 +1814,6 @@ def hub_rows(
     push_ptr = np.zeros(n + 1, dtype=np.uint32)
     np.cumsum(np.bincount(s, minlength=n), out=push_ptr[1:])
     return slot, early, push_ptr, d[order].astype(np.uint32), k[order].astype(np.uint32)
-
-
-def _chunk_width(B: int) -> int:
-    """Samples per chunk of the sweeps: the largest multiple of CW that divides B and is
-    at most CHUNK (B is a multiple of CW)."""
-    from resbench.batch import _kernels as bk
-
-    for width in range(min(bk.CHUNK, B), 0, -bk.CW):
-        if B % width == 0:
-            return width
-    return bk.CW
 
 
 def _empty_certificate(B: int) -> BatchCertificate:
