@@ -584,3 +584,78 @@ def order_minima(ptr, idx, perm, max_degree):  # pragma: no cover - compiled
                     break
         out[v] = first and deg <= max_degree
     return out
+
+
+@kernel(I64, I32)
+def core_front_cube(ptr, idx):  # pragma: no cover - compiled
+    """Σ over the connected components of the graph's 2-core (CSR, symmetric pattern;
+    the diagonal, when stored, is not counted) of (size / depth)³, depth that of a
+    breadth-first search from a pseudo-peripheral node of the component (as
+    :func:`pseudo_depth`, at least 1).  size / depth is a component's mean level width:
+    a level is a separator, so a front of about that many nodes is dense in any
+    elimination order, and (size / depth)³ / 3 is a lower estimate of the flops of its
+    factorisation — large on shallow, well-connected graphs (random networks: depth
+    ~log n), small on meshes and power grids (depth ~√n).  The 2-core (what is left
+    after repeatedly removing nodes of at most one neighbour) leaves out trees, stars
+    and the trees hanging off a graph, which eliminate without fill whatever their
+    depth.  At most four passes over the edges: one for the degrees, one for the
+    peeling, two searches."""
+    n = ptr.shape[0] - 1
+    deg = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        for q in range(ptr[i], ptr[i + 1]):
+            if idx[q] != i:
+                deg[i] += 1
+    gone = np.zeros(n, dtype=np.bool_)
+    stack = np.empty(n, dtype=np.int32)
+    top = 0
+    for i in range(n):
+        if deg[i] <= 1:
+            gone[i] = True
+            stack[top] = i
+            top += 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        for q in range(ptr[v], ptr[v + 1]):
+            w = idx[q]
+            if not gone[w]:
+                deg[w] -= 1
+                if deg[w] <= 1:
+                    gone[w] = True
+                    stack[top] = w
+                    top += 1
+    seen = np.full(n, -1, dtype=np.int32)  # the search that last reached a node
+    lev = np.zeros(n, dtype=np.int32)
+    queue = np.empty(n, dtype=np.int32)
+    total = 0.0
+    stamp = 0
+    for s in range(n):
+        if gone[s] or seen[s] >= 0:
+            continue
+        root = s
+        size = 0
+        depth = 0
+        for _ in range(2):  # node s, then from the last node reached
+            seen[root] = stamp
+            lev[root] = 0
+            queue[0] = root
+            head = 0
+            tail = 1
+            while head < tail:
+                v = queue[head]
+                head += 1
+                for q in range(ptr[v], ptr[v + 1]):
+                    w = idx[q]
+                    if not gone[w] and seen[w] != stamp:
+                        seen[w] = stamp
+                        lev[w] = lev[v] + 1
+                        queue[tail] = w
+                        tail += 1
+            stamp += 1
+            root = queue[tail - 1]
+            size = tail
+            depth = lev[root]
+        width = size / max(depth, 1)
+        total += width * width * width
+    return total

@@ -1,0 +1,163 @@
+"""The switch's veto where the factor fills in (direct.SwitchRule, direct.front_seconds):
+the front kernel on known graphs, the veto on both sides (a random network keeps
+sweeping and is certified, meshes still switch) and exact answers through the vetoed
+path on random circuits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from strategies import random_circuits
+
+from resbench.certificate import certify
+from resbench.errors import CircuitError
+from resbench.generate import grid, random_network
+from resbench.solution import CONVERGED
+from resbench.solvers import _direct_kernels as dk
+from resbench.solvers import cd, direct
+from resbench.solvers.cd import solve_cd
+from resbench.solvers.problem import compile_problem
+from resbench.solvers.reference import solve_reference
+
+
+def _csr(edges: list[tuple[int, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    rows: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges:
+        rows[a].append(b)
+        rows[b].append(a)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(r) for r in rows])
+    idx = np.array([j for r in rows for j in r], dtype=np.int32)
+    return ptr, idx
+
+
+def test_core_front_cube_of_known_graphs():
+    """Trees and stars have an empty 2-core (0); a cycle of n nodes has depth n/2 (2³);
+    components add up; a tail hanging off a cycle is peeled away; a stored diagonal is
+    not counted."""
+    n = 50
+    assert dk.core_front_cube(*_csr([(i, i + 1) for i in range(n - 1)], n)) == 0.0
+    assert dk.core_front_cube(*_csr([(0, i) for i in range(1, n)], n)) == 0.0
+    cycle = [(i, (i + 1) % 20) for i in range(20)]
+    assert dk.core_front_cube(*_csr(cycle, 20)) == pytest.approx(8.0)
+    two = cycle + [(20 + a, 20 + b) for a, b in cycle]
+    assert dk.core_front_cube(*_csr(two, 40)) == pytest.approx(16.0)
+    tail = cycle + [(5, 20), (20, 21), (21, 22)]
+    assert dk.core_front_cube(*_csr(tail, 23)) == pytest.approx(8.0)
+    ptr, idx = _csr(cycle + [(i, i) for i in range(20)], 20)
+    assert dk.core_front_cube(ptr, idx) == pytest.approx(8.0)
+    k4 = [(a, b) for a in range(4) for b in range(a + 1, 4)]  # depth 1, width 4
+    assert dk.core_front_cube(*_csr(k4, 4)) == pytest.approx(64.0)
+
+
+def test_front_model_dear_on_random_networks_only():
+    """The front estimate exceeds the nnz model on a shallow random network and stays
+    far below it on a mesh of the same size."""
+    rand = compile_problem(random_network(10000, diodes=0.0))
+    mesh = compile_problem(grid(100, 100))
+    assert direct.front_seconds(rand) > 2.0 * direct.factor_seconds(rand)
+    assert direct.front_seconds(mesh) < 0.1 * direct.factor_seconds(mesh)
+
+
+def test_random_network_keeps_sweeping_and_is_certified():
+    """The nnz model switched this network after 40 sweeps; the front vetoes it, the
+    sweeps converge, and (linear, residual small) no factorisation follows."""
+    c = random_network(10000, diodes=0.0)
+    p = compile_problem(c)
+    rule = direct.SwitchRule(p, cd.DEFAULT_TOL * p.v_scale)
+    u = p.start.copy()
+    status, sweeps, res, _, _ = cd.run_sweeps(p, u, switch=rule)
+    assert rule.vetoes >= 1 and status != cd.SWITCHED and sweeps > 40
+    sol = solve_cd(c)
+    assert sol.status == CONVERGED and sol.sweeps == sweeps
+    assert not sol.info["direct"] and not sol.info["polished"]
+    assert certify(c, sol.voltages).ok
+
+
+def test_random_network_with_bounds_vetoed_is_exact():
+    """With diodes to fixed nodes the vetoed sweeps still end in the exact finish."""
+    c = random_network(5000, free_free=False, seed=2)
+    sol = solve_cd(c)
+    assert sol.status == CONVERGED and certify(c, sol.voltages).ok
+
+
+def test_mesh_still_switches():
+    """A mesh's front is cheap: the veto does not touch its switch (40 sweeps, then the
+    direct finish) and its rule records no veto."""
+    c = grid(100, 100)
+    p = compile_problem(c)
+    rule = direct.SwitchRule(p, cd.DEFAULT_TOL * p.v_scale)
+    status, sweeps, *_ = cd.run_sweeps(p, p.start.copy(), switch=rule)
+    assert status == cd.SWITCHED and sweeps == 40 and rule.vetoes == 0
+    assert rule.front_s is not None  # asked, and it said switch
+    sol = solve_cd(c)
+    assert sol.info["direct"] and sol.sweeps == 40 and certify(c, sol.voltages).ok
+
+
+def test_should_switch_front_is_asked_only_where_the_nnz_model_switches():
+    p = compile_problem(grid(30, 30))
+    tol_v = 1e-10 * p.v_scale
+    asked = []
+
+    def front() -> float:
+        asked.append(1)
+        return math.inf
+
+    assert not direct.should_switch(p, 0.3, 1e-2, tol_v, front=front) and not asked
+    assert direct.should_switch(p, 0.999, 1e-2, tol_v)
+    assert not direct.should_switch(p, 0.999, 1e-2, tol_v, front=front) and asked
+    assert direct.should_switch(p, 0.999, 1e-2, tol_v, front=lambda: 0.0)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(random_circuits(max_nodes=12, free_free_diodes=False))
+def test_random_circuits_vetoed_match_reference(circuit):
+    """Every look switches by the nnz model (a tiny margin) and every look is vetoed (a
+    huge front): the sweeps go on to convergence, linear ones may keep their answer
+    unpolished (or go direct before any sweep: linear_at_once with that margin); all
+    give the reference's answer, certified."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(direct, "front_seconds", lambda p: math.inf)
+    try:
+        try:
+            ref = solve_reference(circuit)
+        except CircuitError:
+            with pytest.raises(CircuitError):
+                solve_cd(circuit, direct_margin=1e-12)
+            return
+        sol = solve_cd(circuit, direct_margin=1e-12)
+    finally:
+        mp.undo()
+    assert sol.status == CONVERGED
+    assert sol.sweeps == 0 or not sol.info["direct"]  # linear ones may go at once
+    scale = max(float(np.abs(circuit.vsources.value).max(initial=0.0)), 1.0)
+    assert np.max(np.abs(sol.voltages - ref.voltages), initial=0.0) <= 1e-8 * scale
+    assert certify(circuit, sol.voltages).ok
+
+
+@pytest.mark.parametrize("diodes", [0.0, 0.1])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_networks_vetoed_match_reference(monkeypatch, diodes, seed):
+    """Random networks through the vetoed path (every look vetoed; linear ones not sent
+    direct before the sweeps): the sweeps run to convergence (> 16, so the switch was
+    asked and said no), no direct finish, linear ones unpolished; the answer is the
+    reference's, certified."""
+    monkeypatch.setattr(direct, "front_seconds", lambda p: math.inf)
+    monkeypatch.setattr(direct, "linear_at_once", lambda p, margin: False)
+    c = random_network(300, diodes=diodes, free_free=False, seed=seed)
+    sol = solve_cd(c, direct_margin=1e-12)
+    ref = solve_reference(c)
+    assert sol.status == CONVERGED and sol.sweeps > 16 and not sol.info["direct"]
+    if diodes == 0.0:
+        assert not sol.info["polished"]
+    scale = max(float(np.abs(c.vsources.value).max(initial=0.0)), 1.0)
+    assert np.max(np.abs(sol.voltages - ref.voltages)) <= 1e-8 * scale
+    assert certify(c, sol.voltages).ok
