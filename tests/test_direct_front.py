@@ -161,3 +161,19 @@ def test_random_networks_vetoed_match_reference(monkeypatch, diodes, seed):
     scale = max(float(np.abs(c.vsources.value).max(initial=0.0)), 1.0)
     assert np.max(np.abs(sol.voltages - ref.voltages)) <= 1e-8 * scale
     assert certify(c, sol.voltages).ok
+
+
+def test_slow_linear_polish_only_where_the_factor_is_cheap():
+    """A 5k-node random linear network never reaches the switch (its sweeps converge)
+    but its factor fills in: the polish is skipped, the answer certified.  A 1k-node one
+    factorises cheaply (front below the nnz model) and keeps its polish."""
+    big = random_network(5000, diodes=0.0)
+    p = compile_problem(big)
+    assert direct.front_seconds(p) > direct.factor_seconds(p)
+    sol = solve_cd(big)
+    assert sol.status == CONVERGED and sol.sweeps > 50 and not sol.info["polished"]
+    assert not sol.info["direct"] and certify(big, sol.voltages).ok
+    small = random_network(1000, diodes=0.0)
+    q = compile_problem(small)
+    assert direct.front_seconds(q) < direct.factor_seconds(q)
+    assert solve_cd(small).info["polished"]

@@ -374,20 +374,24 @@ def _dear_linear(
     p: Problem, switch: Callable[[float, float], bool] | None, status: int, res: float
 ) -> bool:
     """Whether a slow but converged linear problem keeps the sweeps' answer without the
-    polish: its switch to the direct finish was vetoed because the factorisation fills
-    in (:class:`resbench.solvers.direct.SwitchRule`: shallow, well-connected graphs), and
-    its KCL residual is within :data:`_LINEAR_KCL_RTOL` of the current scale (what
+    polish: its factorisation fills in beyond what a mesh of its size needs (the front
+    estimate, :func:`resbench.solvers.direct.front_seconds`, above the nnz model
+    :func:`resbench.solvers.direct.factor_seconds`: shallow, well-connected graphs such
+    as random networks from ~3k nodes, never meshes, trees or small circuits), and its
+    KCL residual is within :data:`_LINEAR_KCL_RTOL` of the current scale (what
     :func:`resbench.certificate.certify` asks).  Without bounds the polish is one solve
-    of the whole system: the very factorisation the veto avoided (10k-node random
-    network: ~0.14 s after ~13 ms of sweeps), for the last bits of an answer the error
-    estimate and the residual already bound."""
-    return (
-        isinstance(switch, direct.SwitchRule)
-        and switch.vetoes > 0
-        and status == kernels.CD_CONVERGED
+    of the whole system, i.e. that factorisation (10k-node random network: ~0.14 s
+    after ~13 ms of sweeps; 5k: ~24 ms after ~5 ms), for the last bits of an answer
+    the error estimate and the residual already bound.  The estimate is the switch's
+    (:class:`resbench.solvers.direct.SwitchRule`) when it was asked."""
+    if not (
+        status == kernels.CD_CONVERGED
         and direct.is_linear(p)
         and res <= _LINEAR_KCL_RTOL * p.i_scale
-    )
+    ):
+        return False
+    front = switch.front() if isinstance(switch, direct.SwitchRule) else direct.front_seconds(p)
+    return front > direct.factor_seconds(p)
 
 
 def _info(p: Problem, om: float, est: float, tol: float) -> dict:

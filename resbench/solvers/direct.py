@@ -310,13 +310,14 @@ class SwitchRule:
         self.front_s: float | None = None  # front_seconds(p) once asked
         self.vetoes = 0  # looks where the nnz model said switch and the front said no
 
-    def _front(self) -> float:
+    def front(self) -> float:
+        """:func:`front_seconds` of the problem, computed once."""
         if self.front_s is None:
             self.front_s = front_seconds(self.p)
         return self.front_s
 
     def __call__(self, rate: float, error: float) -> bool:
-        if should_switch(self.p, rate, error, self.tol_v, self.margin, self._front):
+        if should_switch(self.p, rate, error, self.tol_v, self.margin, self.front):
             return True
         if self.front_s is not None and should_switch(self.p, rate, error, self.tol_v, self.margin):
             self.vetoes += 1
