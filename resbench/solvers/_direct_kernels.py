@@ -625,37 +625,23 @@ def core_front_cube(ptr, idx):  # pragma: no cover - compiled
                     gone[w] = True
                     stack[top] = w
                     top += 1
-    seen = np.full(n, -1, dtype=np.int32)  # the search that last reached a node
+    label = np.full(n, -1, dtype=np.int32)  # -1: not searched yet, -2: peeled off
+    for i in range(n):
+        if gone[i]:
+            label[i] = -2
     lev = np.zeros(n, dtype=np.int32)
     queue = np.empty(n, dtype=np.int32)
     total = 0.0
     stamp = 0
     for s in range(n):
-        if gone[s] or seen[s] >= 0:
+        if label[s] != -1:
             continue
-        root = s
-        size = 0
-        depth = 0
-        for _ in range(2):  # node s, then from the last node reached
-            seen[root] = stamp
-            lev[root] = 0
-            queue[0] = root
-            head = 0
-            tail = 1
-            while head < tail:
-                v = queue[head]
-                head += 1
-                for q in range(ptr[v], ptr[v + 1]):
-                    w = idx[q]
-                    if not gone[w] and seen[w] != stamp:
-                        seen[w] = stamp
-                        lev[w] = lev[v] + 1
-                        queue[tail] = w
-                        tail += 1
-            stamp += 1
-            root = queue[tail - 1]
-            size = tail
-            depth = lev[root]
+        # node s, then again over the same component from the last node reached
+        size = _search(ptr, idx, label, -1, stamp, s, queue, lev)
+        root = queue[size - 1]
+        _search(ptr, idx, label, stamp, stamp + 1, root, queue, lev)
+        stamp += 2
+        depth = lev[queue[size - 1]]
         width = size / max(depth, 1)
         total += width * width * width
     return total
