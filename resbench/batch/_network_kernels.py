@@ -14,7 +14,7 @@ import numpy as np
 from numba import types
 
 from resbench._jit import BOOL, F64, F64_2D, FLOAT, I32, I64, INT, kernel
-from resbench.solvers._kernels import union_offsets
+from resbench.solvers._kernels import link_ends, union_offsets
 
 B1 = types.boolean[::1]  # a mask
 
@@ -136,32 +136,12 @@ def small_offset_maps(
     summed from 0.0 in the order of ``network._k_entries`` (as ``np.add.at`` sums
     them).  Returns (M, touched, K, bad): bad is the first input t whose source closes
     a loop of voltage sources (−1: none)."""
-    n_short = 0
-    for r in range(res_val.shape[0]):
-        if res_val[r] == 0.0:
-            n_short += 1
-    n_links = vs_a.shape[0] + n_short + ind_a.shape[0]
-    la = np.empty(n_links, dtype=np.int64)
-    lb = np.empty(n_links, dtype=np.int64)
-    k = 0
-    for j in range(vs_a.shape[0]):
-        la[k] = vs_a[j]
-        lb[k] = vs_b[j]
-        k += 1
-    for r in range(res_val.shape[0]):
-        if res_val[r] == 0.0:
-            la[k] = res_a[r]
-            lb[k] = res_b[r]
-            k += 1
-    for j in range(ind_a.shape[0]):
-        la[k] = ind_a[j]
-        lb[k] = ind_b[j]
-        k += 1
+    la, lb = link_ends(vs_a, vs_b, res_a, res_b, res_val, ind_a, ind_b)
     M = np.zeros((n_nodes, nin))
     touched = np.zeros(n_nodes, dtype=np.bool_)
     K = np.zeros((n, n_nodes))
     for t in range(vcol.shape[0]):
-        probe = np.zeros(n_links)
+        probe = np.zeros(la.shape[0])
         probe[vidx[t]] = 1.0
         _, off, bad = union_offsets(n_nodes, la, lb, probe, rel_tol)
         if bad >= 0:

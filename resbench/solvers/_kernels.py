@@ -435,6 +435,36 @@ def _find(parent, offset, mag, k):  # pragma: no cover - compiled
     return root, acc, macc
 
 
+@kernel(I32, I32, I32, I32, F64, I32, I32)
+def link_ends(va, vb, ra, rb, ohms, ia, ib):  # pragma: no cover - compiled
+    """The links :func:`union_offsets` takes, as int64 ends ``(la, lb)``: the voltage
+    sources (``va, vb``) first, then the zero-ohm resistors among ``ra, rb, ohms``,
+    then the inductors (``ia, ib``); a link's value, where it has one, is that of the
+    voltage source at the same position."""
+    n_short = 0
+    for e in range(ohms.shape[0]):
+        if ohms[e] == 0.0:
+            n_short += 1
+    n_l = va.shape[0] + n_short + ia.shape[0]
+    la = np.empty(n_l, dtype=np.int64)
+    lb = np.empty(n_l, dtype=np.int64)
+    q = 0
+    for k in range(va.shape[0]):
+        la[q] = va[k]
+        lb[q] = vb[k]
+        q += 1
+    for e in range(ohms.shape[0]):
+        if ohms[e] == 0.0:
+            la[q] = ra[e]
+            lb[q] = rb[e]
+            q += 1
+    for k in range(ia.shape[0]):
+        la[q] = ia[k]
+        lb[q] = ib[k]
+        q += 1
+    return la, lb
+
+
 @kernel(INT, I64, I64, F64, FLOAT)
 def union_offsets(n, la, lb, lval, rel_tol):  # pragma: no cover - compiled
     """Union–find with offsets for links v[la] − v[lb] = lval, ground (0) kept a root.

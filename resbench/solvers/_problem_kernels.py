@@ -24,6 +24,7 @@ from resbench._unionfind import find_root as _find
 from resbench.solvers._kernels import (
     bellman_ford_start,
     components,
+    link_ends,
     row_sums,
     union_offsets,
 )
@@ -502,30 +503,9 @@ def compile_small(
 
     # ---- supernodes (problem._supernodes): the union–find on every node; with every
     # node as a link end it merges and adds as on the link ends alone
-    n_v = va.shape[0]
-    n_short = 0
-    for e in range(ohms.shape[0]):
-        if ohms[e] == 0.0:
-            n_short += 1
-    n_l = n_v + n_short + la_ind.shape[0]
-    la = np.empty(n_l, dtype=np.int64)
-    lb = np.empty(n_l, dtype=np.int64)
-    lval = np.zeros(n_l, dtype=np.float64)
-    q = 0
-    for k in range(n_v):
-        la[q] = va[k]
-        lb[q] = vb[k]
-        lval[q] = vval[k]
-        q += 1
-    for e in range(ohms.shape[0]):
-        if ohms[e] == 0.0:
-            la[q] = ra[e]
-            lb[q] = rb[e]
-            q += 1
-    for k in range(la_ind.shape[0]):
-        la[q] = la_ind[k]
-        lb[q] = lb_ind[k]
-        q += 1
+    la, lb = link_ends(va, vb, ra, rb, ohms, la_ind, lb_ind)
+    lval = np.zeros(la.shape[0], dtype=np.float64)
+    lval[: va.shape[0]] = vval
     root, off, bad = union_offsets(n_nodes, la, lb, lval, kvl_tol)
     if bad >= 0:
         return _small_fail()
