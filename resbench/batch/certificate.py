@@ -976,9 +976,8 @@ class BatchCertifier:
         p_t = self._buffer("p_t", (n, nb))
         # rows of held nodes need no value when they are bounded per (row, sample) and
         # every cluster is one node (their source takes whatever they hold); else zero
-        self._w_kcl.apply_folded(
-            fold, v_t, p_t, fresh=True, need=self._checked if lazy and self._grounded else None
-        )
+        need_rows = self._checked if lazy and self._grounded else None
+        self._w_kcl.apply_folded(fold, v_t, p_t, fresh=True, need=need_rows)
         has_t0 = bool(ival.shape[1]) or self.gmin > 0
         t0_t = np.zeros((n, nb)) if has_t0 else np.zeros((1, 1))
         if ival.shape[1]:
@@ -1082,10 +1081,22 @@ class BatchCertifier:
             span_hi,
             span_lo,
         )
-        if ival.shape[1]:  # the known currents, after the bounds (they need W v alone)
-            p_t += np.asarray(self._i_inc.T @ ival.T)
+        # the known currents, after the bounds (they need W v alone); rows outside
+        # need_rows hold no value and are never read: left alone (no arithmetic on
+        # whatever the buffer held, which may be NaN or inf)
+        if ival.shape[1]:
+            known = np.asarray(self._i_inc.T @ ival.T)
+            if need_rows is None:
+                p_t += known
+            else:
+                p_t[need_rows] += known[need_rows]
         if self.gmin > 0:
-            p_t[1:] -= self.gmin * v_t[1:]
+            if need_rows is None:
+                p_t[1:] -= self.gmin * v_t[1:]
+            else:
+                leak = need_rows.copy()
+                leak[0] = False
+                p_t[leak] -= self.gmin * v_t[leak]
         return v_scale, i_scale, p_t, v_t
 
     def _unknown_currents(self, inj, dv, feas_tol):
