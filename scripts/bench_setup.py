@@ -15,16 +15,28 @@ once) by its one-call path (``problem._compile_small``, what compile_problem run
 ``problem.SMALL_SIZE`` elements) and by its large path, interleaved: min and median
 of the per-call time (``timeit``, batches of calls).
 
+``--cold N``: the first call in a fresh process, which the interleaved loop above never
+sees (its repeats reuse memory the allocator already holds).  N child processes per
+network, old and new alternating; each compiles the kernels on a tiny grid, then times
+one setup of the network: wall, user and system CPU time (the system time is the kernel
+mapping and zeroing the setup's fresh pages), page faults, and, right after, the wall
+time of touching a fresh buffer as large as the Problem's arrays (``fresh memory``:
+what the kernel charges for that many new pages at that moment, the floor that no
+setup writing those arrays can go below in a fresh process).
+
 Usage:  .venv/bin/python scripts/bench_setup.py [--repeats 10] [--only grid707,drn1h,grid300c]
         .venv/bin/python scripts/bench_setup.py --netlists netlists/ [--repeats 7]
+        .venv/bin/python scripts/bench_setup.py --cold 10 [--only grid707]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 import timeit
@@ -133,12 +145,78 @@ def _one_call(circuit) -> float:
     return time.perf_counter() - t
 
 
+def _cold_child(tag: str, name: str) -> None:
+    """One fresh process: time the first setup of network ``name`` by ``tag``'s version
+    (numba kernels loaded first, on a tiny grid through the large path); print one JSON line."""
+    import numpy as np
+
+    from resbench.solvers import _memory
+
+    comp = {"old": old_compile_problem, "new": compile_problem}[tag]
+    circuit = NETWORKS[name]()
+    ensure_compiled()
+    _problem._is_small = lambda c: False  # the tiny grid through the large path: its
+    comp(grid(60, 60, seed=0, clamps=False))  # kernels load or compile; ~1 MB, freed
+    _problem._is_small = _IS_SMALL
+    r0, f0, w0 = resource.getrusage(resource.RUSAGE_SELF), _faults(), time.perf_counter()
+    p = comp(circuit)
+    w1, r1, f1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF), _faults()
+    nbytes = sum(v.nbytes for v in vars(p).values() if isinstance(v, np.ndarray))
+    t = time.perf_counter()
+    buf = _memory.empty(nbytes, np.uint8)
+    buf[::4096] = 1
+    fresh = time.perf_counter() - t
+    row = {
+        "wall": w1 - w0,
+        "user": r1.ru_utime - r0.ru_utime,
+        "sys": r1.ru_stime - r0.ru_stime,
+        "faults": f1 - f0,
+        "mib": nbytes / 2**20,
+        "fresh": fresh,
+    }
+    print(json.dumps(row))
+
+
+def bench_cold(name: str, count: int) -> None:
+    """``count`` fresh processes per version, alternating: the first setup in each."""
+    rows: dict[str, list[dict]] = {"old": [], "new": []}
+    for k in range(2 * count):
+        tag = ("new", "old")[k % 2]
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", f"{tag}:{name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows[tag].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"{name}: first setup in a fresh process, {count} processes per version")
+    for tag, rs in rows.items():
+        for key in ("wall", "user", "sys", "fresh"):
+            v = [r[key] for r in rs]
+            print(
+                f"  {tag} {key:6s} min {1e3 * min(v):8.2f} ms  median "
+                f"{1e3 * statistics.median(v):8.2f} ms  max {1e3 * max(v):8.2f} ms"
+            )
+        print(f"  {tag} faults {rs[-1]['faults']:,}, Problem arrays {rs[-1]['mib']:.1f} MiB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--only", default=",".join(NETWORKS), help="comma-separated networks")
     ap.add_argument("--netlists", metavar="DIR", help="time the bundled netlists instead")
+    ap.add_argument("--cold", type=int, metavar="N", help="first calls in N fresh processes")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        tag, name = args.child.split(":")
+        _cold_child(tag, name)
+        return
+    if args.cold:
+        for name in args.only.split(","):
+            bench_cold(name, args.cold)
+        print("load average (1, 5, 15 min):", ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+        return
     ensure_compiled()
     if args.netlists:
         bench_netlists(args.netlists, args.repeats)
