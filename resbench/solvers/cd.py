@@ -5,7 +5,9 @@ of exact coordinate descent (:func:`resbench.solvers._kernels.cd_sweeps`) until 
 a-posteriori error estimate of the voltages, res_v · ρ / (1 − ρ) from the last
 sweep's largest move res_v and the observed contraction rate ρ, is ≤ ``tol × v_scale``
 (a small single-node residual alone is not a small error when convergence is slow,
-docs/design.md §2) → when the network has diodes between two free nodes (where
+docs/design.md §2), and then ≤ tol × the answer's own voltage scale where that is
+smaller (:func:`answer_tol`: a diode-clamped node's injection can make v_scale far
+larger than any voltage) → when the network has diodes between two free nodes (where
 single-node moves can stop at a wrong point), when the sweeps did not converge, or
 when the reduced problem converged slowly and is small enough that a direct solve is
 cheap, the exact active-set polish of :mod:`resbench.solvers.polish`.  The KCL
@@ -36,7 +38,7 @@ from resbench.solvers import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, _memory, dir
 from resbench.solvers import _kernels as kernels
 from resbench.solvers import _problem_kernels as setup_kernels
 from resbench.solvers.polish import polish as run_polish
-from resbench.solvers.problem import Problem, compile_problem
+from resbench.solvers.problem import V_SCALE_FLOOR, Problem, compile_problem
 
 DEFAULT_TOL = CD_DEFAULT_TOL
 DEFAULT_MAX_SWEEPS = CD_DEFAULT_MAX_SWEEPS
@@ -168,6 +170,7 @@ def run_sweeps(
     omega: float | str = "auto",
     arrays: SweepArrays | None = None,
     switch: Callable[[float, float], bool] | None = None,
+    rescale: Callable[[np.ndarray], float] | None = None,
 ) -> tuple[int, int, float, float, float]:
     """Sweep in place on u until the estimated error is ≤ tol × v_scale.
 
@@ -176,6 +179,9 @@ def run_sweeps(
     ``switch(rate, error)``: asked after each chunk of ``omega="auto"`` with the
     contraction rate observed over the chunk's second half and the error estimate;
     True stops the sweeps with status :data:`SWITCHED` (the caller finishes directly).
+    ``rescale(u)``: asked once when the sweeps first converge, for the tolerance in V
+    at that point (:func:`answer_tol`); when the error estimate is above it the sweeps
+    go on to it, their rate history kept.
     Returns (status, sweeps, KCL residual in A, error estimate in V, last ω).
     """
     if p.n == 0:
@@ -187,12 +193,45 @@ def run_sweeps(
         om = float(omega)
         if not 0.0 < om < 2.0:
             raise ValueError(f"omega must be in (0, 2), got {om}")
+        state = np.zeros(kernels.STATE_LEN)
         status, sweeps, _, est = kernels.cd_sweeps(
-            *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN)
+            *sargs, u, om, tol_v, max_sweeps, np.zeros(0), state
         )
+        if status == kernels.CD_CONVERGED and rescale is not None:
+            tighter = rescale(u)
+            if est > tighter and sweeps == max_sweeps:
+                status = kernels.CD_SWEEP_LIMIT
+            elif est > tighter:  # on to the answer's tolerance, the rate history kept
+                status, more, _, est = kernels.cd_sweeps(
+                    *sargs, u, om, tighter, max_sweeps - sweeps, np.zeros(0), state
+                )
+                sweeps += more
         return status, sweeps, float(kernels.projected_residual(*args, u)), est, om
-    status, sweeps, est, om = auto_sweeps(sargs, u, tol_v, max_sweeps, switch)
+    status, sweeps, est, om = auto_sweeps(sargs, u, tol_v, max_sweeps, switch, rescale)
     return status, sweeps, float(kernels.projected_residual(*args, u)), est, om
+
+
+def answer_tol(p: Problem, tol: float) -> Callable[[np.ndarray], float]:
+    """The stopping tolerance in V at a converged point u: ``tol`` times the answer's
+    voltage scale (the largest |node voltage| and |source value|, floored at
+    V_SCALE_FLOOR), when that is below the problem's a-priori ``v_scale``.
+
+    ``v_scale`` counts |c_i / diag_i|, the voltage a node's injections alone would
+    make; a diode can clamp that node far below it (0.18 A into a DRN hidden node
+    held at 0 V by its diode: 30 kV against answers under 1 V), and tol × v_scale
+    would then leave every other node ~1e-8 of the answer's scale off.  The sweeps'
+    error estimate is sound; only the scale it is compared with was too coarse.
+    When the answer spans the a-priori scale (every case of ``resbench regress``)
+    the tolerance is unchanged, and so are the sweeps.
+    """
+    vs = p.circuit.vsources.value
+    src = float(np.max(np.abs(vs))) if len(vs) else 0.0
+
+    def rescale(u: np.ndarray) -> float:
+        scale = max(float(np.max(np.abs(p.voltages(u)))), src, V_SCALE_FLOOR)
+        return tol * min(p.v_scale, scale)
+
+    return rescale
 
 
 def auto_sweeps(
@@ -201,11 +240,13 @@ def auto_sweeps(
     tol_v: float,
     max_sweeps: int,
     switch: Callable[[float, float], bool] | None = None,
+    rescale: Callable[[np.ndarray], float] | None = None,
 ) -> tuple[int, int, float, float]:
     """The sweeps of ``omega="auto"`` on ``u`` in place (:func:`run_sweeps`' loop: chunks
     of ``_CHUNK``, ω raised from the contraction rate of each chunk's second half, the
-    ``switch`` asked as run_sweeps documents).  Returns (status, sweeps, error estimate
-    in V, last ω).  The batch Network calls it per sample on its own sweep arrays."""
+    ``switch`` and ``rescale`` asked as run_sweeps documents).  Returns (status, sweeps,
+    error estimate in V, last ω).  The batch Network calls it per sample on its own
+    sweep arrays."""
     om, sweeps, est, status = 1.0, 0, np.inf, kernels.CD_SWEEP_LIMIT
     hist = np.zeros(_CHUNK)
     state = np.zeros(kernels.STATE_LEN)
@@ -232,7 +273,14 @@ def auto_sweeps(
             status, done, _, est = kernels.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
         sweeps += done
         if status == kernels.CD_CONVERGED:
-            break
+            tighter = rescale(u) if rescale is not None else tol_v
+            rescale = None  # asked once: the tolerance is then the answer's
+            if est <= tighter:
+                break
+            # on to the answer's tolerance (at the sweep limit already: the limit's
+            # status); the rate history (state) carries on, ω stays
+            tol_v, status = tighter, kernels.CD_SWEEP_LIMIT
+            continue
         half = done // 2
         if half >= 2 and hist[half - 1] > 0:
             rate = (hist[done - 1] / hist[half - 1]) ** (1.0 / (done - half))
@@ -308,8 +356,9 @@ def solve_cd(
             return _finish_direct(p, u, 0, 1.0, info, t0, t1, compile_s)
 
     status, sweeps, res, est, om = run_sweeps(
-        p, u, tol=tol, max_sweeps=max_sweeps, omega=omega, switch=switch
-    )
+        p, u, tol=tol, max_sweeps=max_sweeps, omega=omega, switch=switch,
+        rescale=answer_tol(p, tol),
+    )  # fmt: skip
     info = _info(p, om, est, tol)
     if status == SWITCHED:
         return _finish_direct(p, u, sweeps, om, info, t0, t1, compile_s)

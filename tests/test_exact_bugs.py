@@ -1,0 +1,77 @@
+"""Exactness of the single-circuit solver on draws of a random bug hunt.
+
+3. A node clamped by its diode against a large injection (0.18 A into a DRN hidden
+   node) made the a-priori voltage scale 30 kV while no answer voltage exceeds 1 V:
+   the sweeps stopped 3e-8 of the answer's scale from the exact point.
+
+Each answer is compared with the reference solver (KKT + Lemke, independent of the
+sweeps) on a circuit where it is accurate, and must pass the optimality certificate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from resbench import solvers
+from resbench.batch.network import with_values
+from resbench.circuit import Branches, Circuit
+from resbench.generate import drn
+from resbench.solution import CONVERGED
+
+
+def _answer_scale(v: np.ndarray) -> float:
+    """What tests/test_batch.py compares against: the largest |v|, floored at 1 mV."""
+    return max(1e-3, float(np.max(np.abs(v))))
+
+
+def _clamped_drn(amps: float) -> Circuit:
+    """drn 4-3-1 (seed 38153, bias) with the bias source into h1_0 (diode to ground,
+    v >= 0) set to ``amps``: negative values pull the node onto its clamp."""
+    return with_values(drn([4, 3, 1], seed=38153, bias=True), ["ib0"], np.array([amps]))
+
+
+def _clamped_truth() -> np.ndarray:
+    """The exact answer of every :func:`_clamped_drn` whose h1_0 is on its clamp: the
+    same network with h1_0 held at 0 V by a source and no injection there (the clamp
+    absorbs whatever ib0 pulls), solved by the reference without any large current in
+    the problem (the reference's own error grows with the injection: 9e-8 of the
+    answer's scale at −1 kA)."""
+    c = _clamped_drn(0.0)
+    k = c.nodes.index("h1_0")
+    vs = c.vsources
+    held = dataclasses.replace(
+        c,
+        vsources=Branches(
+            [*vs.names, "vclamp"],
+            np.append(vs.a, k).astype(vs.a.dtype),
+            np.append(vs.b, 0).astype(vs.b.dtype),
+            np.append(vs.value, 0.0),
+        ),
+    )
+    ref = solvers.solve(held, "reference")
+    assert ref.ok, ref.certificate.summary()
+    return ref.voltages
+
+
+@pytest.mark.parametrize("amps", [-0.18, -0.5743102601122869, -2.0, -1e3])
+def test_clamped_node_does_not_inflate_the_stopping_scale(amps: float) -> None:
+    truth = _clamped_truth()
+    sol = solvers.solve(_clamped_drn(amps), "cd")
+    assert sol.status == CONVERGED and sol.ok, sol.certificate.summary()
+    assert sol.diode_current[0] > 0  # h1_0's diode conducts: the clamp is what truth holds
+    err = float(np.max(np.abs(sol.voltages - truth)))
+    assert err <= 10 * solvers.CD_DEFAULT_TOL * _answer_scale(truth), (err, sol.info)
+
+
+@pytest.mark.parametrize("tol", [1e-10, 1e-12, 1e-14])
+def test_clamped_node_error_follows_tol(tol: float) -> None:
+    """The error bound holds relative to the answer's scale at every tolerance (a
+    factor 10 over tol for the estimate's own slack)."""
+    truth = _clamped_truth()
+    sol = solvers.solve(_clamped_drn(-0.18), "cd", tol=tol)
+    assert sol.status == CONVERGED
+    err = float(np.max(np.abs(sol.voltages - truth)))
+    assert err <= 10 * tol * _answer_scale(truth), (err, sol.info)
