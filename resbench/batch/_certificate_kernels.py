@@ -529,6 +529,123 @@ def _grow(a, size):  # pragma: no cover - compiled
     return out
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _pair_dots(w0, w1, h32, idx, count, out0, out1):  # pragma: no cover - compiled
+    """``out0[r] = sum_j w0_j h32[idx[r], j]`` and ``out1[r]`` the same with ``w1``, for
+    r < count, in float32 and in any order: tiles of two rows by four samples (eight
+    independent sums in registers; each voltage loaded once for both rows, each
+    weight once for four samples: about 2.5 times the multiply-adds per second of one
+    row by eight samples, :func:`_row_dots`).  A short last tile repeats its last
+    sample (its extra sums are not stored).  Round-off as :func:`_row_dots`'s."""
+    m = w0.shape[0]
+    r = 0
+    while r < count:
+        i0 = idx[r]
+        i1 = idx[min(r + 1, count - 1)]
+        i2 = idx[min(r + 2, count - 1)]
+        i3 = idx[min(r + 3, count - 1)]
+        h0 = h32[i0]
+        h1 = h32[i1]
+        h2 = h32[i2]
+        h3 = h32[i3]
+        s00 = np.float32(0.0)
+        s01 = np.float32(0.0)
+        s02 = np.float32(0.0)
+        s03 = np.float32(0.0)
+        s10 = np.float32(0.0)
+        s11 = np.float32(0.0)
+        s12 = np.float32(0.0)
+        s13 = np.float32(0.0)
+        for j in range(m):
+            a = w0[j]
+            c = w1[j]
+            x0 = h0[j]
+            x1 = h1[j]
+            x2 = h2[j]
+            x3 = h3[j]
+            s00 += a * x0
+            s01 += a * x1
+            s02 += a * x2
+            s03 += a * x3
+            s10 += c * x0
+            s11 += c * x1
+            s12 += c * x2
+            s13 += c * x3
+        out0[r] = s00
+        out1[r] = s10
+        if r + 1 < count:
+            out0[r + 1] = s01
+            out1[r + 1] = s11
+        if r + 2 < count:
+            out0[r + 2] = s02
+            out1[r + 2] = s12
+        if r + 3 < count:
+            out0[r + 3] = s03
+            out1[r + 3] = s13
+        r += 4
+
+
+@njit(cache=True)
+def _range_bounds(vr, hr, lr, tr, d, ub, lw):  # pragma: no cover - compiled
+    """Per sample, the range bounds of a row whose neighbours' voltages lie in ``[lr,
+    hr]``: ``lw`` = ``d dist(v_k, [lo, hi])`` (exact within ``e`` where every neighbour
+    lies on one side, a lower bound anywhere) and ``ub`` = ``d max(hi - v_k, v_k -
+    lo)``, each with the known part ``tr`` and the float64 slack ``e`` (branch-free:
+    vectorised)."""
+    for b in range(vr.shape[0]):
+        vk = vr[b]
+        hi = hr[b]
+        lo = lr[b]
+        m = max(max(abs(hi), abs(lo)), abs(vk))
+        t0 = tr[b]
+        e = SLACK * (2.0 * d * m + t0)
+        a = vk - hi
+        c = lo - vk
+        out = a if a > c else c  # distance from v_k to [lo, hi]
+        out = out if out > 0.0 else 0.0
+        lower = d * out - e
+        lw[b] = (lower if lower > 0.0 else 0.0) + t0
+        far = -a if -a > -c else -c  # max(hi - v_k, v_k - lo)
+        ub[b] = d * far + e + t0
+
+
+@njit(cache=True)
+def _reach(ub, gk, floor1, floor2, flag):  # pragma: no cover - compiled
+    """``flag[b]``: can the upper bound ``ub[b]`` reach a floor; returns whether any
+    can (branch-free)."""
+    reach = 0
+    for b in range(ub.shape[0]):
+        u = ub[b]
+        f = (u >= floor1[b]) | (u * gk >= floor2[b])
+        flag[b] = f
+        reach |= f
+    return reach != 0
+
+
+@njit(cache=True)
+def _live_rows(
+    lazy_rows, diag, inv_g, node_max, span_max, has_t0, floor1, floor2
+):  # pragma: no cover - compiled
+    """Which ``lazy_rows`` may still reach a floor of some sample: without known parts,
+    a row's range bound is at most ``diag (node_max + span_max)`` (widened by 1e-11
+    for its round-off); a row below every sample's floors is done (the floors only
+    rise).  With known parts every row is live."""
+    nr = lazy_rows.shape[0]
+    live = np.ones(nr, dtype=np.bool_)
+    if has_t0:
+        return live
+    min1 = np.inf
+    min2 = np.inf
+    for b in range(floor1.shape[0]):
+        min1 = min(min1, floor1[b])
+        min2 = min(min2, floor2[b])
+    for q in range(nr):
+        k = lazy_rows[q]
+        u = diag[k] * (node_max[k] + span_max) * (1.0 + 1e-11)
+        live[q] = u >= min1 or u * inv_g[k] >= min2
+    return live
+
+
 @njit(cache=True)
 def _lazy_bounds(  # pragma: no cover - compiled
     v_t, span_hi, span_lo, diag, t0_t, has_t0, inv_g, lazy_rows, lslot, pin32, h32, lrel,
@@ -539,67 +656,41 @@ def _lazy_bounds(  # pragma: no cover - compiled
     sample, upper bound) of the pairs whose bound reached the floors when examined.
 
     The neighbours' range is ``[span_lo, span_hi]`` per sample (the extremes of the
-    columns the rows span).  Per row, vectorised passes over the samples: the range
-    bounds (the total lies
-    between ``diag dist(v_k, [lo, hi])``, exact where every neighbour lies on one
-    side, and ``diag max(hi - v_k, v_k - lo)``) raise the floors, and a pair whose
-    upper bound cannot reach them is done: the floors only rise, so it can never hold
-    a scale (no bound is stored for it).  Where it can, ``p = sum_j g v_j`` of that row
-    and sample alone is multiplied in float32 (``pin32[lslot[k]]`` against the
-    sample's voltages ``h32[b]`` of the columns the rows span; round-off below ``lrel
-    diag max(|lo|, |hi|) + lslack``) and bounds the total as in :func:`_bounds`
-    (``|diag v_k - p|`` within round-off where the neighbours lie on one side, a lower
-    bound anywhere).  A DRN's digits: ~165 of 1568 input rows per sample reach the
-    floors (the saturated pixels), against ~850 rows x every sample in a product of
-    rows.  A row is skipped whole when no sample can reach a floor: its range bound
-    is below ``diag (node_max[k] + max |v| over its range's samples)`` (``node_max``:
+    columns the rows span).  The range bounds (the total lies between ``diag
+    dist(v_k, [lo, hi])``, exact where every neighbour lies on one side, and ``diag
+    max(hi - v_k, v_k - lo)``) of every row first raise the floors (one vectorised
+    pass per row), so that each pair is then judged against floors near their final
+    values; a pair whose upper bound cannot reach them is done: the floors only
+    rise, so it can never hold a scale (no bound is stored for it).  Where it can,
+    ``p = sum_j g v_j`` of that row and sample alone is multiplied in float32
+    (``pin32[lslot[k]]`` against the sample's voltages ``h32[b]`` of the columns the
+    rows span; round-off below ``lrel diag max(|lo|, |hi|) + lslack``) and bounds the
+    total as in :func:`_bounds` (``|diag v_k - p|`` within round-off where the
+    neighbours lie on one side, a lower bound anywhere).  Rows are multiplied two
+    at a time over the samples either needs (:func:`_pair_dots`; a DRN's consecutive
+    held rows are one pixel's ``x`` and ``-x``, which reach the floors in the same
+    samples).  A DRN's digits: ~165 of 1568 input rows per sample reach the floors
+    (the saturated pixels), against ~850 rows x every sample in a product of rows.
+    A row is skipped whole when no sample can reach a floor: its range bound is
+    below ``diag (node_max[k] + max |v| over its range's samples)`` (``node_max``:
     each node's largest |v| over the batch), below every sample's floors (without
     known parts ``t0``); a DRN's pixels that never come near the batch's largest."""
     nb = v_t.shape[1]
     zero = np.zeros(nb)
-    min1 = np.inf
-    min2 = np.inf
-    for b in range(nb):
-        min1 = min(min1, floor1[b])
-        min2 = min(min2, floor2[b])
     span_max = max(_abs_max(span_hi), _abs_max(span_lo))  # over the batch
-    ub = np.empty(nb)
+    nr = lazy_rows.shape[0]
+    ub = np.empty((2, nb))  # the pending row's and this row's upper bounds
     lw = np.empty(nb)
-    flag = np.empty(nb, dtype=np.uint8)
-    idx = np.empty(nb, dtype=np.int64)
-    dots = np.empty(nb, dtype=np.float32)
-    cap = 64 * nb + 16
-    pk = np.empty(cap, dtype=np.int64)
-    pb = np.empty(cap, dtype=np.int64)
-    pu = np.empty(cap)
-    size = 0
-    for q in range(lazy_rows.shape[0]):
+    flag = np.zeros((2, nb), dtype=np.uint8)
+    # first the floors from every row's range bounds (rows that cannot reach the
+    # floors as they are cannot raise them either); then the rows left, multiplied
+    live = _live_rows(lazy_rows, diag, inv_g, node_max, span_max, has_t0, floor1, floor2)
+    for q in range(nr):
+        if not live[q]:
+            continue
         k = lazy_rows[q]
-        d = diag[k]
+        _range_bounds(v_t[k], span_hi, span_lo, t0_t[k] if has_t0 else zero, diag[k], ub[0], lw)
         gk = inv_g[k]
-        vr = v_t[k]
-        hr = span_hi
-        lr = span_lo
-        tr = t0_t[k] if has_t0 else zero
-        if not has_t0:  # d max(hi - v, v - lo) + e <= d (|v| + span_max) (1 + 1e-11)
-            u = d * (node_max[k] + span_max) * (1.0 + 1e-11)
-            if u < min1 and u * gk < min2:
-                continue
-        for b in range(nb):  # branch-free (vectorised): the range bounds
-            vk = vr[b]
-            hi = hr[b]
-            lo = lr[b]
-            m = max(max(abs(hi), abs(lo)), abs(vk))
-            t0 = tr[b]
-            e = SLACK * (2.0 * d * m + t0)
-            a = vk - hi
-            c = lo - vk
-            out = a if a > c else c  # distance from v_k to [lo, hi]
-            out = out if out > 0.0 else 0.0
-            lower = d * out - e
-            lw[b] = (lower if lower > 0.0 else 0.0) + t0
-            far = -a if -a > -c else -c  # max(hi - v_k, v_k - lo)
-            ub[b] = d * far + e + t0
         for b in range(nb):  # + 0.0: stores LLVM vectorises (not conditional ones)
             lower = lw[b]
             f1 = floor1[b]
@@ -607,46 +698,79 @@ def _lazy_bounds(  # pragma: no cover - compiled
             f2 = floor2[b]
             x = lower * gk
             floor2[b] = (x if x > f2 else f2) + 0.0
-        reach = 0
-        for b in range(nb):  # branch-free: which pairs reach a floor
-            u = ub[b]
-            f = (u >= floor1[b]) | (u * gk >= floor2[b])
-            flag[b] = f
-            reach |= f
-        if reach == 0:
-            continue
+    live &= _live_rows(lazy_rows, diag, inv_g, node_max, span_max, has_t0, floor1, floor2)
+    cap = 64 * nb + 16
+    pk = np.empty(cap, dtype=np.int64)
+    pb = np.empty(cap, dtype=np.int64)
+    pu = np.empty(cap)
+    size = 0
+    pend = -1  # a row that reaches the floors, waiting for a second one
+    idx = np.empty(nb, dtype=np.int64)
+    dots = np.empty((2, nb), dtype=np.float32)
+    q = 0
+    while q <= nr:
+        k = -1
+        if q < nr and live[q]:
+            k = lazy_rows[q]
+            s = 0 if pend < 0 else 1
+            _range_bounds(
+                v_t[k], span_hi, span_lo, t0_t[k] if has_t0 else zero, diag[k], ub[s], lw
+            )  # fmt: skip
+            if not _reach(ub[s], inv_g[k], floor1, floor2, flag[s]):
+                k = -1
+            elif pend < 0:
+                pend = k
+                k = -1
+        q += 1
+        if pend < 0 or (k < 0 and q <= nr):
+            continue  # nothing to multiply yet (a pending row waits for a second)
+        rows2 = 2 if k >= 0 else 1
         count = 0
-        for b in range(nb):  # branch-free compaction
+        for b in range(nb):  # branch-free compaction of the samples either needs
             idx[count] = b
-            count += flag[b]
-        if size + count > pk.shape[0]:  # room for this row's pairs
+            count += flag[0, b] | (flag[1, b] if rows2 == 2 else 0)
+        if size + rows2 * count > pk.shape[0]:  # room for these rows' pairs
             pk = _grow(pk, size)
             pb = _grow(pb, size)
             pu = _grow(pu, size)
-        _row_dots(pin32[lslot[k]], h32, idx, count, dots)
-        rd = lrel[k] * d
-        sk = lslack[k]
-        for r in range(count):
-            b = idx[r]
-            upper = ub[b]
-            vk = vr[b]
-            hi = hr[b]
-            lo = lr[b]
-            mh = max(abs(hi), abs(lo))
-            t0 = tr[b]
-            ep = rd * mh + sk + SLACK * (2.0 * d * max(mh, abs(vk)) + t0)
-            alin = abs(d * vk - np.float64(dots[r]))
-            if vk >= hi or vk <= lo:
-                x = alin + ep + t0
-                upper = x if x < upper else upper
-            lower = max(alin - ep, 0.0) + t0
-            floor1[b] = lower if lower > floor1[b] else floor1[b]
-            x = lower * gk
-            floor2[b] = x if x > floor2[b] else floor2[b]
-            pk[size] = k
-            pb[size] = b
-            pu[size] = upper
-            size += 1
+        if rows2 == 2:
+            _pair_dots(pin32[lslot[pend]], pin32[lslot[k]], h32, idx, count, dots[0], dots[1])
+        else:
+            _row_dots(pin32[lslot[pend]], h32, idx, count, dots[0])
+        for s in range(rows2):
+            kk = pend if s == 0 else k
+            d = diag[kk]
+            gk = inv_g[kk]
+            vr = v_t[kk]
+            tr = t0_t[kk] if has_t0 else zero
+            rd = lrel[kk] * d
+            sk = lslack[kk]
+            us = ub[s]
+            fs = flag[s]
+            ds = dots[s]
+            for r in range(count):
+                b = idx[r]
+                upper = us[b]
+                vk = vr[b]
+                hi = span_hi[b]
+                lo = span_lo[b]
+                mh = max(abs(hi), abs(lo))
+                t0 = tr[b]
+                ep = rd * mh + sk + SLACK * (2.0 * d * max(mh, abs(vk)) + t0)
+                alin = abs(d * vk - np.float64(ds[r]))
+                if vk >= hi or vk <= lo:
+                    x = alin + ep + t0
+                    upper = x if x < upper else upper
+                lower = max(alin - ep, 0.0) + t0
+                floor1[b] = lower if lower > floor1[b] else floor1[b]
+                x = lower * gk
+                floor2[b] = x if x > floor2[b] else floor2[b]
+                if fs[b]:  # (a sample only the other row needs: its floors, no bound)
+                    pk[size] = kk
+                    pb[size] = b
+                    pu[size] = upper
+                    size += 1
+        pend = -1
     return pk[:size], pb[:size], pu[:size]
 
 
