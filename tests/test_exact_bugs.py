@@ -1,5 +1,11 @@
 """Exactness of the single-circuit solver on draws of a random bug hunt.
 
+2. The reference solver's uniqueness verdict disagreed with the certificate's on two
+   island draws: an island node between two anti-parallel ideal diodes to n1 (pinned:
+   unique), where the reference's voltage scale was 1e-300 V so a 1e-16 V round-off
+   slack counted as a free range; and islands fed by current sources, where the
+   island LCP's diagonal scaling by round-off (~1e-33) buried the injections and
+   left the diodes that carry them at zero current.
 3. A node clamped by its diode against a large injection (0.18 A into a DRN hidden
    node) made the a-priori voltage scale 30 kV while no answer voltage exceeds 1 V:
    the sweeps stopped 3e-8 of the answer's scale from the exact point.
@@ -19,12 +25,54 @@ from resbench import solvers
 from resbench.batch.network import with_values
 from resbench.circuit import Branches, Circuit
 from resbench.generate import drn
+from resbench.netlist import parse_netlist
 from resbench.solution import CONVERGED
 
 
 def _answer_scale(v: np.ndarray) -> float:
     """What tests/test_batch.py compares against: the largest |v|, floored at 1 mV."""
     return max(1e-3, float(np.max(np.abs(v))))
+
+
+ANTI_PARALLEL = """anti-parallel ideal diodes pin i4 to n1
+r1 n1 0 1229.553
+r2 n2 n1 329.511
+r3 0 n1 10000.0
+r4 n2 n1 281.76
+r5 0 n1 100000.0
+r6 0 n2 329.511
+d1 n2 i3 d
+d2 n1 i4 d
+d3 i4 n1 d
+i1 0 i3 dc -0.00375
+.model d d
+.end
+"""
+
+FED_ISLANDS = """islands fed by current sources, each through its diode to ground
+r1 n1 0 100.0
+d1 i2 0 d
+d2 i3 0 d
+v1 i4 i3 dc 0.25
+i1 0 i2 dc 0.00025
+i2 0 i3 dc 0.00025
+.model d d
+.end
+"""
+
+
+@pytest.mark.parametrize("netlist", [ANTI_PARALLEL, FED_ISLANDS], ids=["anti_parallel", "fed"])
+def test_reference_uniqueness_agrees_with_the_certificate(netlist: str) -> None:
+    c = parse_netlist(netlist)
+    ref = solvers.solve(c, "reference")
+    assert ref.status == CONVERGED and ref.ok, ref.certificate.summary()
+    assert ref.certificate.unique is True  # every island is pinned by a diode
+    assert ref.info["unique"] is True, ref.info.get("uniqueness")
+    # the reference's own diode currents balance KCL (the certificate's multipliers)
+    np.testing.assert_allclose(ref.diode_current, ref.certificate.diode_current, atol=1e-12)
+    cd = solvers.solve(c, "cd")
+    assert cd.ok and cd.info["unique"] is True
+    assert np.max(np.abs(cd.voltages - ref.voltages)) <= 1e-12 * _answer_scale(ref.voltages)
 
 
 def _clamped_drn(amps: float) -> Circuit:

@@ -367,10 +367,17 @@ def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_
     qvec = -(d_free @ v0)
     qvec[np.abs(qvec) <= _CLEAN_TOL * v_scale] = 0.0
     dg = np.diag(mmat).copy()
+    # M's diagonal is the resistance each diode sees, in units where the largest
+    # conductance is 1: at least ~1 / (conductances meeting at a node) when real, and
+    # exactly 0 for a diode whose ends move only with island shifts (its voltage is
+    # all τ).  There the solve leaves round-off (~1e-33); scaling by it would blow R up
+    # to ~1e16 and bury the islands' injections h under _LCP_ZERO (λ = 0 for diodes
+    # that carry them).  Round-off rows and columns are zeroed, as M's are exactly.
     big_d = float(np.max(dg, initial=0.0))
-    scale = np.where(dg > _ROUND_OFF * big_d, np.sqrt(np.maximum(dg, _TINY)), 1.0)
-    if big_d <= 0:
-        scale[:] = 1.0
+    real = dg > _ROUND_OFF * max(big_d, 1.0)
+    mmat[~real, :] = 0.0
+    mmat[:, ~real] = 0.0
+    scale = np.where(real, np.sqrt(np.maximum(dg, _TINY)), 1.0)
     mm = mmat / scale[:, None] / scale[None, :]
     rr = rmat / scale[:, None]
     qq = qvec / scale
@@ -581,12 +588,16 @@ def _recover(circuit, lu, rhs0, dmat, lam, tau, r, k_isl, indep, g_scale, v_scal
     if k_isl:
         from resbench.islands import settle
 
+        # the answer's own scale too: v_scale (sources, v0, local injections) misses
+        # what islands' current sources make (v0 is 0 there): 1e-300 V when the only
+        # injection feeds an island, and round-off slack then counted as a free range
+        scale = max(v_scale, float(np.max(np.abs(voltages), initial=0.0)))
         voltages, info_islands = settle(
             circuit,
             voltages,
             lam * g_scale,
-            vtol=_REL_TOL * v_scale,
-            itol=_REL_TOL * v_scale * g_scale,
+            vtol=_REL_TOL * scale,
+            itol=_REL_TOL * scale * g_scale,
         )
     vsource_current = np.zeros(nv)
     is_v = indep < nv
