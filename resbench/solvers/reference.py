@@ -372,11 +372,13 @@ def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_
     # exactly 0 for a diode whose ends move only with island shifts (its voltage is
     # all τ).  There the solve leaves round-off (~1e-33); scaling by it would blow R up
     # to ~1e16 and bury the islands' injections h under _LCP_ZERO (λ = 0 for diodes
-    # that carry them).  Round-off rows and columns are zeroed, as M's are exactly.
+    # that carry them).  Such rows and columns (≤ _ROUND_OFF: a real one would need
+    # 1e12 of the largest conductances in parallel) are zeroed, as M's are exactly.
+    noise = dg <= _ROUND_OFF
+    mmat[noise, :] = 0.0
+    mmat[:, noise] = 0.0
     big_d = float(np.max(dg, initial=0.0))
-    real = dg > _ROUND_OFF * max(big_d, 1.0)
-    mmat[~real, :] = 0.0
-    mmat[:, ~real] = 0.0
+    real = (dg > _ROUND_OFF * big_d) & ~noise
     scale = np.where(real, np.sqrt(np.maximum(dg, _TINY)), 1.0)
     mm = mmat / scale[:, None] / scale[None, :]
     rr = rmat / scale[:, None]
