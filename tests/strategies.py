@@ -15,9 +15,27 @@ answer may be unique, not unique (every diode off) or unbounded.
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import strategies as st
 
 from resbench.circuit import Branches, Circuit, make_circuit
+
+#: The Hypothesis profile of this run (tests/conftest.py loads it): ``deterministic`` (CI:
+#: the same examples on every run) or ``explore`` (new random examples, ``EXPLORE_FACTOR``
+#: times as many of them).
+PROFILE = os.environ.get("RESBENCH_HYPOTHESIS_PROFILE", "deterministic")
+EXPLORE_FACTOR = 10
+
+
+def examples(n: int) -> int:
+    """The example count of a test that draws ``n`` examples in CI: ``n`` under the
+    deterministic profile, ``EXPLORE_FACTOR * n`` under ``explore``.
+
+    CI draws the same derandomized examples on every run, so a count beyond what covers
+    a test's cases only repeats work on every push; deep searches for new failures are
+    what the explore profile is for, and there the count grows tenfold."""
+    return n * EXPLORE_FACTOR if PROFILE == "explore" else n
 
 
 class _Offsets:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 from resbench import parse_netlist, read_netlist, solve
 from resbench.batch import BatchResult, Network, network
@@ -71,7 +71,7 @@ def _random_values(net: Network, draw_floats, k: int) -> np.ndarray:
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(75),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

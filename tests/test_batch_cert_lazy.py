@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import random_circuits
+from strategies import examples, random_circuits
 from test_batch_certificate import _close, _exact_batch
 
 import resbench.batch.certificate as batch_certificate
@@ -28,7 +28,7 @@ from resbench.circuit import Branches, Circuit, make_circuit
 from resbench.errors import ResbenchError
 from resbench.generate import drn
 
-SETTINGS = dict(deadline=None, database=None, derandomize=True)
+SETTINGS = dict(deadline=None, database=None)
 B = Branches.from_lists
 
 
@@ -51,7 +51,7 @@ def _matches_scalar(
 
 
 # ------------------------------------------------------------ random circuits
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=examples(60), **SETTINGS)
 @given(random_circuits(max_nodes=7, max_diodes=5), st.integers(0, 2**31 - 1))
 def test_random_circuits_without_currents_match_scalar(circuit: Circuit, seed: int) -> None:
     try:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import random_circuits, stalling_case
+from strategies import examples, random_circuits, stalling_case
 
 import resbench
 from resbench.batch.certificate import (
@@ -29,7 +29,7 @@ from resbench.errors import ResbenchError
 from resbench.generate import drn
 
 B = Branches.from_lists
-SETTINGS = dict(deadline=None, database=None, derandomize=True)
+SETTINGS = dict(deadline=None, database=None)
 
 
 def _close(x: float, y: float, scale: float) -> bool:
@@ -96,7 +96,7 @@ def _exact_batch(circuit: Circuit, gmin: float, seed: int) -> np.ndarray | None:
 
 
 # ------------------------------------------------------------ random circuits
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=examples(60), **SETTINGS)
 @given(random_circuits(max_nodes=7, max_diodes=5), st.integers(0, 2**31 - 1))
 def test_random_circuits_match_scalar(circuit: Circuit, seed: int) -> None:
     try:

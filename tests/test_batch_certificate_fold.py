@@ -24,7 +24,7 @@ from resbench.batch.network import with_values
 from resbench.certificate import certify
 from resbench.generate import drn
 
-SETTINGS = dict(deadline=None, database=None, derandomize=True)
+SETTINGS = dict(deadline=None, database=None)
 LAYERS = [300, 280, 10]  # > 256 nodes: dense blocks, so the columns fold
 
 

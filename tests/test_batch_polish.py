@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 import resbench.batch.polish as bp
 from resbench import read_netlist, solve
@@ -158,9 +158,8 @@ def _optima(bt: Batch) -> np.ndarray:
 
 # ----------------------------------------------------------------- random circuits
 @settings(
-    max_examples=60,
+    max_examples=examples(30),
     deadline=None,
-    derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from naive import enumerate_solve, projected_sor
-from strategies import random_circuits, stalling_case
+from strategies import examples, random_circuits, stalling_case
 
 from resbench import solvers
 from resbench.certificate import certify
@@ -47,9 +47,8 @@ def check_against_reference(circuit, rel: float = 1e-9) -> None:
 
 # ------------------------------------------------------------------ random circuits
 @settings(
-    max_examples=700,
+    max_examples=examples(250),
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(random_circuits())
@@ -58,9 +57,8 @@ def test_random_circuits_match_reference(circuit):
 
 
 @settings(
-    max_examples=300,
+    max_examples=examples(150),
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(random_circuits(max_nodes=6, max_diodes=6))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import kcl_residual
-from strategies import random_circuits, stalling_case
+from strategies import examples, random_circuits, stalling_case
 
 from resbench import Certificate, certify
 from resbench.circuit import Branches, Circuit, IndexedNames, make_circuit
@@ -15,7 +15,7 @@ from resbench.errors import CircuitError
 from resbench.solvers.reference import solve_reference
 
 B = Branches.from_lists
-SETTINGS = dict(deadline=None, database=None, derandomize=True)
+SETTINGS = dict(deadline=None, database=None)
 
 
 def divider() -> Circuit:
@@ -129,7 +129,7 @@ def test_gmin_leak_is_part_of_kcl() -> None:
 
 
 # -------------------------------------------------------------- properties
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=examples(75), **SETTINGS)
 @given(random_circuits(), st.data())
 def test_reference_answers_certify_and_any_shift_fails(c: Circuit, data) -> None:
     try:
@@ -146,7 +146,7 @@ def test_reference_answers_certify_and_any_shift_fails(c: Circuit, data) -> None
     assert not bad.ok, (c.nodes[k], bad.summary())
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=examples(75), **SETTINGS)
 @given(random_circuits(), st.data())
 def test_kcl_matches_one_global_least_squares(c: Circuit, data) -> None:
     """The per-cluster closed forms and NNLS give the same residual as one global

@@ -121,7 +121,7 @@ def test_validate_refuses_a_sweep_of_something_else() -> None:
 _value = st.integers(-40, 40).map(lambda k: k / 8)
 
 
-@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@settings(max_examples=60, deadline=None, database=None)
 @given(
     a=st.tuples(_value, _value, st.sampled_from([0.125, 0.25, 0.3, 1.0, 3.7])),
     b=st.none() | st.tuples(_value, _value, st.sampled_from([0.5, 1.0, 2.5])),
@@ -211,7 +211,7 @@ def test_run_dc_sweeps_a_current_source_and_nests() -> None:
     assert np.max(np.abs(sweep.voltages - ref)) <= 1e-9 * max(1.0, float(np.abs(ref).max()))
 
 
-@settings(max_examples=25, deadline=None, database=None, derandomize=True)
+@settings(max_examples=25, deadline=None, database=None)
 @given(c=random_circuits(max_nodes=6, max_diodes=4), data=st.data())
 def test_run_dc_on_random_circuits_equals_single_solves(c, data) -> None:
     """A random .dc card (one or two of the circuit's sources) on a random circuit,

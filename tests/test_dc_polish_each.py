@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 import resbench.batch.polish as bp
 from resbench import read_netlist, solve
@@ -61,7 +61,7 @@ def _voltages(net: Network, S: np.ndarray, b: int, u: np.ndarray) -> np.ndarray:
     return v
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_circuits(max_nodes=7, max_diodes=6), st.data())
 def test_per_sample_kernel_matches_groups_and_single_polish(circuit, data) -> None:
     try:

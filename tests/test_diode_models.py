@@ -218,7 +218,6 @@ def _with_shockley(c: Circuit, i_s: float, n: float) -> Circuit:
     max_examples=40,
     deadline=None,
     phases=FAST,
-    derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -377,7 +376,6 @@ def test_ngspice_agrees_on_shockley_and_pwl() -> None:
     max_examples=8,
     deadline=None,
     phases=FAST,
-    derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

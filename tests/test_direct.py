@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from naive import enumerate_solve
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 from resbench.certificate import certify
 from resbench.circuit import Branches, make_circuit
@@ -52,9 +52,8 @@ def finish_voltages(p, u0, use: str, kmax: int | None = None) -> np.ndarray:
 
 # ------------------------------------------------------------ the finish itself
 @settings(
-    max_examples=200,
+    max_examples=examples(100),
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
@@ -83,7 +82,7 @@ def test_finish_matches_reference_from_any_feasible_start(circuit, seed, use, km
     assert np.max(np.abs(v - ref.voltages)) <= tol
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None)
 @given(random_circuits(max_nodes=6, max_diodes=5, free_free_diodes=False))
 def test_finish_matches_brute_force(circuit):
     p = bounds_only(circuit)
@@ -238,9 +237,8 @@ def test_polish_has_no_size_limit():
 
 # ------------------------------------------------- free–free diodes: finish_general
 @settings(
-    max_examples=150,
+    max_examples=examples(75),
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(random_circuits(max_nodes=10, max_diodes=8), st.integers(0, 3))

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 from resbench.certificate import certify
 from resbench.errors import CircuitError
@@ -113,9 +113,8 @@ def test_should_switch_front_is_asked_only_where_the_nnz_model_switches():
 
 
 @settings(
-    max_examples=80,
+    max_examples=examples(40),
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(random_circuits(max_nodes=12, free_free_diodes=False))

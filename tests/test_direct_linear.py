@@ -146,7 +146,6 @@ def test_shallow_linear_circuit_sweeps_as_before():
 @settings(
     max_examples=100,
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(random_circuits(max_nodes=12, max_diodes=0))

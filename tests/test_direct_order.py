@@ -50,9 +50,7 @@ def _order(m: sp.csc_matrix, leaf: int = 4, give_up: float = math.inf) -> tuple[
     )
 
 
-@settings(
-    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.integers(1, 40),
     cols=st.integers(1, 40),

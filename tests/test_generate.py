@@ -224,7 +224,6 @@ def test_drn_diodes_are_active() -> None:
     max_examples=25,
     deadline=None,
     database=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
@@ -243,7 +242,6 @@ def test_drn_tiny_fan_in_is_well_posed(sizes: tuple[int, ...], out: int, seed: i
     max_examples=30,
     deadline=None,
     database=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
@@ -287,7 +285,6 @@ def test_grid_clamps_bind() -> None:
     max_examples=30,
     deadline=None,
     database=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(

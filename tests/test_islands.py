@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from naive import enumerate_solve
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 from resbench import solvers
 from resbench.certificate import certify
@@ -29,7 +29,6 @@ NETLISTS = Path(__file__).resolve().parent.parent / "netlists"
 EXACT = ["cd", "reference"]
 SETTINGS = dict(
     deadline=None,
-    derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -183,7 +182,7 @@ def _check(circuit: Circuit, solver: str, expected: np.ndarray | None, rel: floa
     return sol
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=examples(75), **SETTINGS)
 @given(random_circuits(max_nodes=4, max_diodes=4, islands=2))
 def test_islands_match_brute_force(circuit):
     """cd and reference against the enumeration of diode states (and, where the
@@ -193,7 +192,7 @@ def test_islands_match_brute_force(circuit):
         _check(circuit, solver, expected)
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=examples(75), **SETTINGS)
 @given(random_circuits(max_nodes=7, max_diodes=6, islands=3))
 def test_islands_cd_matches_reference(circuit):
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from resbench.circuit import Branches, Circuit, Model
 from resbench.errors import NetlistError
@@ -89,9 +90,7 @@ def circuits(draw: st.DrawFn) -> Circuit:
     return c
 
 
-@settings(
-    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=examples(75), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(circuits(), st.sampled_from([".op", None]))
 def test_random_circuits_round_trip_exactly(c: Circuit, analysis) -> None:
     text = write_netlist(c, analysis=analysis)
@@ -198,15 +197,13 @@ def _check(text: str) -> None:
     assert parse_netlist(write_netlist(c)) == c
 
 
-@settings(
-    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SEEDS), mutations)
 def test_mutated_netlists_raise_only_netlist_error(seed: str, ops) -> None:
     _check(_mutate(seed, ops))
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200), SPICY)
 def test_random_text_raises_only_netlist_error(text: str, extra: str) -> None:
     _check("title\n" + text + extra)

@@ -40,7 +40,6 @@ HYP = settings(
     max_examples=40,
     deadline=None,
     database=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 

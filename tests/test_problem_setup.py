@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 from resbench.circuit import Branches, Circuit, make_circuit
 from resbench.errors import CircuitError
@@ -229,9 +229,8 @@ def with_resistors(circuit: Circuit, a, b, ohms, prefix: str = "rx") -> Circuit:
 
 
 SETTINGS = settings(
-    max_examples=250,  # with tests/test_setup_small.py forcing each path
+    max_examples=examples(120),  # with tests/test_setup_small.py forcing each path
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

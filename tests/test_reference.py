@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import enumerate_solve
-from strategies import random_circuits, stalling_case
+from strategies import examples, random_circuits, stalling_case
 
 from resbench.certificate import certify
 from resbench.circuit import Branches, Circuit, IndexedNames, make_circuit
@@ -16,7 +16,7 @@ from resbench.solution import CONVERGED
 from resbench.solvers.reference import LEMKE_OK, LEMKE_RAY, lemke, solve_reference
 
 B = Branches.from_lists
-SETTINGS = dict(deadline=None, database=None, derandomize=True)
+SETTINGS = dict(deadline=None, database=None)
 
 
 def circuit(nodes, r=(), d=(), v=(), i=(), **kw) -> Circuit:
@@ -60,7 +60,7 @@ def check_against_naive(c: Circuit) -> None:
 
 
 # ------------------------------------------------------------- vs brute force
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=examples(150), **SETTINGS)
 @given(random_circuits())
 def test_reference_matches_enumeration(c: Circuit) -> None:
     check_against_naive(c)

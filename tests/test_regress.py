@@ -29,7 +29,7 @@ from resbench.errors import ResbenchError
 from resbench.generate import drn, grid, random_network
 from resbench.solution import CONVERGED, FAILED, Solution
 
-HYP = settings(max_examples=60, deadline=None, database=None, derandomize=True)
+HYP = settings(max_examples=60, deadline=None, database=None)
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import random_circuits
+from strategies import examples, random_circuits
 from test_problem_setup import SETTINGS, check_same, with_resistors
 
 from resbench.circuit import Branches, make_circuit
@@ -33,7 +33,7 @@ def _large_path(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(P, "_is_small", lambda circuit: False)
 
 
-@settings(SETTINGS, max_examples=150)
+@settings(SETTINGS, max_examples=examples(75))
 @given(random_circuits(max_nodes=12, max_diodes=8), st.sampled_from([0.0, 1e-9]))
 def test_the_large_path_still_compiles_small_circuits_as_before(circuit, gmin):
     with pytest.MonkeyPatch.context() as mp:
@@ -41,7 +41,7 @@ def test_the_large_path_still_compiles_small_circuits_as_before(circuit, gmin):
         check_same(circuit, gmin)
 
 
-@settings(SETTINGS, max_examples=100)
+@settings(SETTINGS, max_examples=examples(50))
 @given(random_circuits(max_nodes=8, max_diodes=6, islands=3), st.booleans())
 def test_the_large_path_still_compiles_islands_as_before(circuit, mark):
     """With both ways of finding the held supernodes (problem._mark_held)."""

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 from resbench import _certificate_kernels as K
 from resbench import certificate as C
@@ -258,7 +258,7 @@ def _voltages(circuit: Circuit, draw_random: bool, seed: int) -> np.ndarray:
     return v
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     circuit=random_circuits(max_nodes=8, max_diodes=7, islands=2),
     draw_random=st.booleans(),
@@ -294,7 +294,7 @@ def test_kernels_match_the_python_certificate(
     np.testing.assert_array_equal(labels, labels0)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(75), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     circuit=random_circuits(max_nodes=8, max_diodes=7, islands=3),
     seed=st.integers(0, 2**16),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from strategies import random_circuits
+from strategies import examples, random_circuits
 
 from resbench import parse_netlist
 from resbench.circuit import Circuit
@@ -40,7 +40,9 @@ def _compiled(circuit: Circuit):
         return None
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(75), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @SETTINGS

@@ -42,7 +42,6 @@ RON, ROFF = 1e-5, 1e12  # resbench.solvers.ngspice's switch model (docs/design.m
 HYP = settings(
     max_examples=8,
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 
