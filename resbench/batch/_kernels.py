@@ -546,6 +546,7 @@ def rows_absmax(S, cols):  # pragma: no cover - compiled
 
 
 ABS_BITS = np.int64(0x7FFFFFFFFFFFFFFF)  # a float64's bits less its sign bit
+INF_BITS = np.int64(0x7FF0000000000000)  # |x| bits at or above these: inf or NaN
 
 
 @kernel(F64_2D, F64, I64, BOOL, parallel=True)
@@ -753,6 +754,87 @@ def group_columns(S, sign, key):  # pragma: no cover - compiled
         e = np.empty(0, dtype=np.int64)
         return False, e, e, e, np.empty((0, 0))
     return True, nz[:n].copy(), group[:n].copy(), first, ST
+
+
+@kernel(F64_2D, F64, I64, BOOL, I64, I64, I64, F64, I64, F64, parallel=True)
+def fold_check(S, r, vcols, all_v, zmask, cols, reps, sg, first, sf):  # pragma: no cover
+    """Does a known fold pattern (a previous batch's grouping: ``first`` each group's
+    first column and ``sf`` its sign, ``cols``/``reps``/``sg`` every other nonzero
+    column, its group's first column and their sign product, ``zmask`` ABS_BITS on
+    the columns of zeros, else 0) hold for ``S`` ``[B, k]`` as the one scan_columns
+    and group_columns would find, in one pass over S instead of their two?  Returns
+    ``(ok, vmax, ST)``, ST[b, g] = sf[g] · S[b, first[g]] and vmax the max |voltage
+    input| per row (as scan_columns; ``vcols``/``all_v`` the voltage columns).
+
+    ok means the pattern is exactly this batch's grouping: the columns of zeros are
+    zeros (−0.0 too), every other column equals its group's first column up to sign
+    in every row, no group is all zeros, and no two groups are equal up to sign (their
+    |Σ_b ST[b, g] r[b]| keys all differ: equal columns up to sign have equal keys).
+    Same groups, first columns and numbering as the full grouping (a group's sign may
+    differ: the fold negates its column of A and its input together, the same product
+    bit for bit).  Not ok (a pattern that does not hold, a NaN or inf, colliding
+    keys): the caller groups the columns the full way.  Blocks of rows in parallel."""
+    B = S.shape[0]
+    k = S.shape[1]
+    m = cols.shape[0]
+    ng = first.shape[0]
+    nv = k if all_v else vcols.shape[0]
+    nblk = (B + PASS_BLOCK - 1) // PASS_BLOCK
+    pkey = np.zeros((nblk, ng))
+    pnz = np.zeros((nblk, ng), dtype=np.int64)
+    bad = np.zeros(nblk, dtype=np.uint8)
+    vbits = np.zeros(B, dtype=np.int64)
+    ST = np.empty((B, ng))
+    for blk in prange(nblk):
+        ky = pkey[blk]
+        nzb = pnz[blk]
+        d = False
+        for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
+            row = S[b]
+            bits = row.view(np.int64)
+            mx = np.int64(0)
+            z = np.int64(0)
+            for j in range(k):  # branch-free: SIMD
+                a = bits[j] & ABS_BITS
+                mx = a if a > mx else mx
+                z |= a & zmask[j]
+            if all_v:
+                vbits[b] = mx
+            else:
+                mv = np.int64(0)
+                for t in range(nv):
+                    a = bits[vcols[t]] & ABS_BITS
+                    mv = a if a > mv else mv
+                vbits[b] = mv
+            d |= (z != 0) | (mx >= INF_BITS)
+            for t in range(m):
+                d |= row[cols[t]] != sg[t] * row[reps[t]]
+            st = ST[b]
+            rb = r[b]
+            for g in range(ng):
+                x = row[first[g]] * sf[g]
+                st[g] = x
+                ky[g] += x * rb
+                nzb[g] |= bits[first[g]] & ABS_BITS
+        bad[blk] = d
+    vmax = vbits.view(np.float64)
+    if bad.any():
+        return False, vmax, ST
+    key = np.zeros(ng)
+    for g in range(ng):
+        kg = 0.0
+        nzg = np.int64(0)
+        for blk in range(nblk):
+            kg += pkey[blk, g]
+            nzg |= pnz[blk, g]
+        if nzg == 0:  # a group of zeros in this batch: its columns leave the fold
+            return False, vmax, ST
+        key[g] = abs(kg)
+    ks = np.sort(key)
+    for g in range(ng - 1):
+        if not ks[g] < ks[g + 1]:  # two groups may be equal (or a NaN / inf key)
+            return False, vmax, ST
+    return True, vmax, ST
 
 
 @kernel(F64_2F, I64, I64, F64, INT)

@@ -33,7 +33,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -122,6 +122,48 @@ def with_values(circuit: Circuit, names: Sequence[str], values: np.ndarray) -> C
         vsources=Branches(vs.names, vs.a, vs.b, vv),
         isources=Branches(isrc.names, isrc.a, isrc.b, iv),
     )
+
+
+class _FoldPattern:
+    """One grouping of a batch's input columns (Network._folded_scan): ``nz`` the nonzero
+    columns, ``group`` each one's group, ``sign`` each one's sign, ``n_groups``; ``key``
+    identifies it (bytes); ``check`` the arrays of :func:`resbench.batch._kernels.
+    fold_check` (zero-column mask, the other columns, their first columns and sign
+    products, the groups' first columns and signs); ``trusted``: check it first."""
+
+    __slots__ = ("check", "group", "key", "n_groups", "nz", "sign", "trusted")
+
+    def __init__(self, nz, group, sign, n_groups, key, check) -> None:
+        self.nz, self.group, self.sign, self.n_groups = nz, group, sign, n_groups
+        self.key, self.check = key, check
+        self.trusted = True
+
+    @classmethod
+    def of(
+        cls, nz: np.ndarray, group: np.ndarray, first: np.ndarray, sign_all: np.ndarray
+    ) -> _FoldPattern:
+        """The pattern of group_columns' (nz, group, first) with scan_columns' signs
+        (one per column of S)."""
+        from resbench.batch._kernels import ABS_BITS
+
+        nz = nz.astype(np.int64, copy=False)
+        group = group.astype(np.int64, copy=False)
+        first = first.astype(np.int64, copy=False)
+        sign = sign_all[nz]
+        reps = first[group]
+        dep = reps != nz
+        cols, rcols = nz[dep], reps[dep]
+        zmask = np.where(sign_all == 0.0, ABS_BITS, np.int64(0)).astype(np.int64)
+        check = (
+            zmask,
+            np.ascontiguousarray(cols),
+            np.ascontiguousarray(rcols),
+            sign_all[cols] * sign_all[rcols],
+            first,
+            np.ascontiguousarray(sign_all[first]),
+        )
+        key = nz.tobytes() + group.tobytes() + sign.tobytes()
+        return cls(nz, group, sign, int(first.size), key, check)
 
 
 class _Arrays(NamedTuple):
@@ -343,6 +385,8 @@ class Network:
         )
         self._A32: np.ndarray | None = None
         self._fold_cache: dict[tuple, np.ndarray] = {}
+        self._fold_pattern: _FoldPattern | None = None  # the last batch's fold (checked
+        # in one pass by the next batch, instead of grouping its columns again)
         # injections at zero input values: c(s) = c_fixed + A s (the dense GEMM path)
         self._c_fixed = p.c - np.asarray(A @ self._s0) if p.n else np.zeros(0)
         if small:
@@ -712,7 +756,13 @@ class Network:
         polished = np.zeros(B, dtype=bool)
         t = {"inject": 0.0, "sweep": 0.0, "polish": 0.0}
         omegas: list[float] = []
-        with limit_threads(threads) if threads is not None else _NO_LIMIT:
+        # threads=1: BLAS is on one thread for the whole call (the GEMM's own switch to
+        # one thread, ~20 µs of BLAS calls, is skipped)
+        blas_one = threads is not None and int(threads) <= 1
+        with (
+            limit_threads(threads) if threads is not None else _NO_LIMIT,
+            _blas_is_one() if blas_one else _NO_LIMIT,
+        ):
             for lo in range(0, B, BLOCK):
                 hi = min(B, lo + BLOCK)
                 small = (hi - lo) * (self.circuit.n_nodes + self.n_inputs) < SERIAL_BELOW
@@ -1059,22 +1109,34 @@ class Network:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(A_f, S_fᵀ, vmax) with A_f S_fᵀ = A Sᵀ: the distinct nonzero input columns of
         S up to sign, and A's columns summed accordingly (cached per column pattern);
-        vmax[b] = max |S[b, j]| over the voltage inputs (read in the same pass).  Two
-        passes over S, row by row: the keys (and vmax), then the exact check of the
-        columns whose keys match."""
+        vmax[b] = max |S[b, j]| over the voltage inputs (read in the same pass).
+
+        When the previous batch's grouping was also the one before's (a stable pattern:
+        a DRN's ``cat(x, −x)``, the same dark pixels, the same resampled pixels), one
+        pass checks that it is exactly this batch's grouping and gathers S_f
+        (:func:`resbench.batch._kernels.fold_check`).  Otherwise two passes over S, row
+        by row: the keys (and vmax), then the exact check of the columns whose keys
+        match.  Either way the same groups, hence the same A_f S_fᵀ bit for bit."""
         from resbench.batch._kernels import (
             all_finite,
-            fold_columns,
+            fold_check,
             group_columns,
             scan_columns,
         )
 
         A = self._A_dense
         S = np.ascontiguousarray(S, dtype=np.float64)
+        probe = self._probe_vector(S.shape[0])
+        all_v = bool(self._v_mask.all())
+        pat = self._fold_pattern
+        if pat is not None and pat.trusted:
+            with _one_thread(S.size < PASS_PARALLEL):
+                ok, vmax, SF = fold_check(S, probe, self._v_cols, all_v, *pat.check)
+            if ok:
+                return self._fold_map(pat, dt), SF.astype(dt, copy=False).T, vmax
+            pat.trusted = False  # grouped the full way below; trusted again once stable
         with _one_thread(S.size < PASS_PARALLEL):
-            sign, keys, vmax = scan_columns(
-                S, self._probe_vector(S.shape[0]), self._v_cols, bool(self._v_mask.all())
-            )
+            sign, keys, vmax = scan_columns(S, probe, self._v_cols, all_v)
         if not np.isfinite(keys).all() and not all_finite(S):  # (an inf or NaN makes its
             # column's key inf or NaN; a finite key may overflow: confirmed on S)
             raise _NotFinite("input values must be finite")
@@ -1092,20 +1154,28 @@ class Network:
             )
         n_groups = int(first_cols.size)
         if n_groups == A.shape[1] and np.all(sign > 0):  # nothing to fold
+            self._fold_pattern = None
             Af = A if dt == np.float64 else self._A_as(dt)
             return Af, (S.T if dt == np.float64 else S.astype(dt).T), vmax
-        ST = SF.astype(dt, copy=False).T
-        sign = sign[nz]
-        key = (dt.name, nz.tobytes(), group.tobytes(), sign.tobytes())
+        new = _FoldPattern.of(nz, group, first_cols, sign)
+        if pat is not None and pat.key == new.key:
+            pat.trusted = True  # the same grouping twice: check it first next time
+            new = pat
+        self._fold_pattern = new
+        return self._fold_map(new, dt), SF.astype(dt, copy=False).T, vmax
+
+    def _fold_map(self, pat: _FoldPattern, dt: np.dtype) -> np.ndarray:
+        """A_f of a fold pattern in the sweeps' precision (column-major; cached)."""
+        key = (dt, pat.key)
         Af = self._fold_cache.get(key)
         if Af is None:
-            Af = fold_columns(A, nz.astype(np.int64), group, sign, n_groups).T  # column-major
+            Af = _LAZY.bk.fold_columns(self._A_dense, pat.nz, pat.group, pat.sign, pat.n_groups).T
             if dt != np.float64:
                 Af = Af.astype(dt)
             if len(self._fold_cache) >= FOLD_CACHE:
                 self._fold_cache.pop(next(iter(self._fold_cache)))
             self._fold_cache[key] = Af
-        return Af, ST, vmax
+        return Af
 
     @staticmethod
     def _group_numpy(
@@ -1613,8 +1683,28 @@ class Network:
 
 
 def _blas_one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
-    """BLAS on the calling thread only inside the block, when ``on``."""
-    return blas_threads(1) if on else _NO_LIMIT
+    """BLAS on the calling thread only inside the block, when ``on`` (nothing to set
+    inside a call that already limited BLAS to one thread: _blas_is_one)."""
+    if not on or getattr(_BLAS_ONE, "active", False):
+        return _NO_LIMIT
+    return blas_threads(1)
+
+
+@contextlib.contextmanager
+def _blas_is_one() -> Iterator[None]:
+    """Marks (on this thread) that BLAS runs on one thread inside the block: the caller
+    limited it (``threads=1``)."""
+    if getattr(_BLAS_ONE, "active", False):
+        yield
+        return
+    _BLAS_ONE.active = True
+    try:
+        yield
+    finally:
+        _BLAS_ONE.active = False
+
+
+_BLAS_ONE = threading.local()  # .active: BLAS is limited to one thread (_blas_is_one)
 
 
 _SERIAL = threading.local()  # .active: this thread is inside a block that set one thread
