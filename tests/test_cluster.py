@@ -4,7 +4,9 @@ One cluster serves the whole module (starting one, and loading numba's kernels o
 workers, is the slow part).  The cluster runs must give the rows of the in-process
 runs (timings aside), keep every finished row when the client stops, retry or fail
 (with the reason) a cell whose worker is killed, and say clearly when there is no
-scheduler.
+scheduler.  The scale figures are built but not rendered here (``unrendered_plots``,
+tests/conftest.py): the figure is drawn on the client as in-process, and is checked in
+tests/test_scale.py.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ def _key(summary: pd.DataFrame) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------------- same rows
 @pytest.mark.spice
-def test_scale_on_cluster_gives_the_in_process_rows(client, tmp_path: Path) -> None:
+def test_scale_on_cluster_gives_the_in_process_rows(
+    client, tmp_path: Path, unrendered_plots: list[Path]
+) -> None:
     kw = dict(solvers=("cd", "spice", "scipy"), repeats=2, warmup=1, spice_max_size=30)
     here = run_scale("grid", "5,3", out=tmp_path / "here", **kw)
     there = run_scale("grid", "5,3", out=tmp_path / "there", cluster=client, **kw)
@@ -81,6 +85,7 @@ def test_scale_on_cluster_gives_the_in_process_rows(client, tmp_path: Path) -> N
     assert meta["options"]["cluster"] == client.scheduler.address
     samples = there.attrs["samples"]
     assert len(samples) == len(here.attrs["samples"])  # every run of every cell came back
+    assert [p.parent.name for p in unrendered_plots] == ["here", "there"]
 
 
 @pytest.mark.spice
@@ -107,7 +112,9 @@ def test_compare_on_cluster_gives_the_in_process_rows(client, tmp_path: Path) ->
 
 
 # --------------------------------------------------------------------------- nothing lost
-def test_scale_interrupted_on_cluster_keeps_rows_and_resumes(client, tmp_path: Path) -> None:
+def test_scale_interrupted_on_cluster_keeps_rows_and_resumes(
+    client, tmp_path: Path, unrendered_plots: list[Path]
+) -> None:
     """Ctrl-C after the first finished size (simulated by the callback): that size's rows
     stay on disk, the sidecar says 'interrupted', and --resume runs only the rest."""
     out = tmp_path / "out"
@@ -182,7 +189,9 @@ def test_compare_cell_without_result_is_a_failed_row(
     assert run.exit_code == 2
 
 
-def test_resume_an_in_process_sweep_on_the_cluster(client, tmp_path: Path) -> None:
+def test_resume_an_in_process_sweep_on_the_cluster(
+    client, tmp_path: Path, unrendered_plots: list[Path]
+) -> None:
     """The worker columns are added to a sweep begun in-process (its rows: empty there)."""
     out = tmp_path / "out"
     kw = dict(solvers=("cd",), repeats=1, warmup=0, out=out)
@@ -196,7 +205,7 @@ def test_resume_an_in_process_sweep_on_the_cluster(client, tmp_path: Path) -> No
 
 # --------------------------------------------------------------------------- dead workers
 def test_killed_worker_is_retried_or_failed_with_reason(
-    client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unrendered_plots: list[Path]
 ) -> None:
     """A cell that kills its worker once is run again on another worker (its rows are
     ``ok``); one that kills every worker it runs on is ``failed``, with the reason; the
@@ -303,7 +312,9 @@ def test_parse_cluster_forms() -> None:
     assert cl.parse_cluster("tcp://h:1") == ("address", "tcp://h:1")
 
 
-def test_cli_scale_on_a_running_scheduler(client, tmp_path: Path) -> None:
+def test_cli_scale_on_a_running_scheduler(
+    client, tmp_path: Path, unrendered_plots: list[Path]
+) -> None:
     """``resbench scale --cluster tcp://…`` (the module's scheduler) prints the usual table
     and writes the worker columns."""
     result = CliRunner().invoke(

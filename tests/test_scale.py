@@ -1,4 +1,9 @@
-"""`resbench scale`: sweep outputs, skipping, resume after interruption, timeouts, memory, CLI."""
+"""`resbench scale`: sweep outputs, skipping, resume after interruption, timeouts, memory, CLI.
+
+The tests of resume and refusals build their figures without rendering them
+(``unrendered_plots``, tests/conftest.py): rendering is ~1.4 s a figure; the rendered
+figure is checked by the full-output, plot and CLI tests.
+"""
 
 from __future__ import annotations
 
@@ -120,20 +125,23 @@ def test_spice_max_size_skips_ngspice(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- resume
 def test_resume_after_interruption_neither_repeats_nor_loses_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unrendered_plots: list[Path]
 ) -> None:
+    """Small grids: the bookkeeping is the same for every family (the DRN's full output
+    is checked by test_tiny_drn_sweep_writes_every_output)."""
     real = scale.build_circuit
 
     def interrupted(family: str, size: str, seed: int = 0):
-        if size == "8":
+        if size == "4":
             raise KeyboardInterrupt
         return real(family, size, seed)
 
     monkeypatch.setattr(scale, "build_circuit", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_scale("drn", "4,8,12", out=tmp_path, **FAST)
+        run_scale("grid", "3,4,5", out=tmp_path, **FAST)
     first = _summary(tmp_path)
-    assert _pairs(first) == [("4", "cd"), ("4", "ngspice")]  # the finished size is on disk
+    assert _pairs(first) == [("3", "cd"), ("3", "ngspice")]  # the finished size is on disk
+    assert len(unrendered_plots) == 1  # the reports of the finished size
     first_samples = _samples(tmp_path)
     assert len(first_samples) == 2
 
@@ -142,13 +150,13 @@ def test_resume_after_interruption_neither_repeats_nor_loses_rows(
     monkeypatch.setattr(
         scale, "build_circuit", lambda f, s, seed=0: built.append(s) or real(f, s, seed)
     )
-    df = run_scale("drn", "4,8,12", out=tmp_path, resume=True, **FAST)
-    assert built == ["8", "12"]  # size 4 not run again
+    df = run_scale("grid", "3,4,5", out=tmp_path, resume=True, **FAST)
+    assert built == ["4", "5"]  # size 3 not run again
     pairs = _pairs(df)
     assert len(pairs) == len(set(pairs)) == 6
-    assert set(pairs) == {(s, v) for s in ("4", "8", "12") for v in ("cd", "ngspice")}
+    assert set(pairs) == {(s, v) for s in ("3", "4", "5") for v in ("cd", "ngspice")}
     # the earlier rows are kept as they were
-    old = df[df["size"] == "4"].reset_index(drop=True)
+    old = df[df["size"] == "3"].reset_index(drop=True)
     pd.testing.assert_frame_equal(old, first, check_dtype=False)
     samples = _samples(tmp_path)
     cols = [samples[c] for c in ("size", "solver", "phase", "repeat")]
@@ -157,36 +165,47 @@ def test_resume_after_interruption_neither_repeats_nor_loses_rows(
 
     # resuming a finished sweep runs nothing and changes no row
     built.clear()
-    again = run_scale("drn", "4,8,12", out=tmp_path, resume=True, **FAST)
+    again = run_scale("grid", "3,4,5", out=tmp_path, resume=True, **FAST)
     assert built == []
     pd.testing.assert_frame_equal(again, df)
+    assert len(unrendered_plots) == 3
 
 
-def test_resume_repairs_partial_files(tmp_path: Path) -> None:
-    run_scale("drn", "4", solvers=["cd"], out=tmp_path, **FAST)
+def test_resume_repairs_partial_files(tmp_path: Path, unrendered_plots: list[Path]) -> None:
+    run_scale("grid", "3", solvers=["cd"], out=tmp_path, **FAST)
     summary_path = tmp_path / "scale_summary.csv"
     samples_path = tmp_path / "scale_samples.csv"
-    # a kill mid-write: samples of size 8 written, its summary row cut short
+    # a kill mid-write: samples of size 4 written, its summary row cut short
     good = samples_path.read_text()
-    row8 = good.splitlines()[1].replace("drn,4,", "drn,8,", 1)
-    samples_path.write_text(good + row8 + "\n")
-    summary_path.write_text(summary_path.read_text() + "drn,8,0,cd,ok,1586,63")
-    df = run_scale("drn", "4,8", solvers=["cd"], out=tmp_path, resume=True, **FAST)
-    assert _pairs(df) == [("4", "cd"), ("8", "cd")]
+    row4 = good.splitlines()[1].replace("grid,3,", "grid,4,", 1)
+    assert row4 != good.splitlines()[1]
+    samples_path.write_text(good + row4 + "\n")
+    summary_path.write_text(summary_path.read_text() + "grid,4,0,cd,ok,16,24")
+    df = run_scale("grid", "3,4", solvers=["cd"], out=tmp_path, resume=True, **FAST)
+    assert _pairs(df) == [("3", "cd"), ("4", "cd")]
     assert set(df["status"]) == {"ok"} and df["total_median"].notna().all()
     samples = _samples(tmp_path)
-    assert _pairs(samples) == [("4", "cd"), ("8", "cd")]  # the orphan sample was dropped
+    assert _pairs(samples) == [("3", "cd"), ("4", "cd")]  # the orphan sample was dropped
+    assert len(unrendered_plots) == 2
 
 
-def test_resume_refuses_other_family_or_seed(tmp_path: Path) -> None:
-    run_scale("grid", "3", solvers=["cd"], out=tmp_path, **FAST)
-    with pytest.raises(ResbenchError, match="same --family and --seed"):
+def test_resume_refuses_other_family_or_seed(tmp_path: Path, unrendered_plots: list[Path]) -> None:
+    """Refused with a message that says what the folder holds, what this run asks for and
+    what to do (one sweep for both refusals: the refusal reads only its files)."""
+    run_scale("grid", "3,4", solvers=["cd"], seed=8, out=tmp_path, **FAST)
+    with pytest.raises(ResbenchError, match="same --family and --seed") as info:
         run_scale("drn", "4", solvers=["cd"], out=tmp_path, resume=True, **FAST)
+    msg = str(info.value)
+    assert "holds a sweep of family grid, seed 8 (2 rows)" in msg
+    assert "this run asks for family drn, seed 0" in msg
+    assert "(--family grid --seed 8 --resume)" in msg and "drop --resume" in msg
     with pytest.raises(ResbenchError, match="same --family and --seed"):
         run_scale("grid", "3", solvers=["cd"], seed=1, out=tmp_path, resume=True, **FAST)
+    assert len(unrendered_plots) == 1  # nothing written by the refused runs
     # without --resume the old files are replaced
     df = run_scale("drn", "4", solvers=["cd"], out=tmp_path, **FAST)
     assert list(df["family"]) == ["drn"]
+    assert list(_summary(tmp_path)["family"]) == ["drn"]
 
 
 # --------------------------------------------------------------------------- failures
@@ -274,7 +293,7 @@ def test_peak_rss_sees_an_allocation() -> None:
     assert idle.result.delta < 10 * 2**20
 
 
-@settings(max_examples=100, deadline=None, derandomize=True)
+@settings(max_examples=100, deadline=None)
 @given(
     k=st.floats(0.1, 3.0),
     a=st.floats(1e-9, 1e3),
@@ -297,7 +316,6 @@ def test_fit_needs_two_sizes() -> None:
 @settings(
     max_examples=200,
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
@@ -428,8 +446,16 @@ def test_held_lock_and_bad_out_are_one_line_exit_2(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def finished_grid_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The files of a finished sweep (grid 3,4, cd), made once for the tests that damage them."""
+    from resbench.bench import results
+
     out = tmp_path_factory.mktemp("sweep")
-    run_scale("grid", "3,4", solvers=["cd"], out=out, **FAST)
+    with pytest.MonkeyPatch.context() as mp:  # as unrendered_plots: only its CSV is used
+        mp.setattr(
+            results,
+            "atomic_save_figure",
+            lambda fig, path, **kw: results.atomic_write_bytes(path, b"not rendered\n"),
+        )
+        run_scale("grid", "3,4", solvers=["cd"], out=out, **FAST)
     return out
 
 
@@ -461,16 +487,6 @@ def test_resume_with_a_corrupt_summary_is_one_clear_line(
     assert res.output.startswith(f"error: {path}")
     assert message in res.output
     assert "start a new sweep without --resume, or use another --out" in res.output
-
-
-def test_resume_mismatch_says_what_the_file_holds_and_what_to_do(tmp_path: Path) -> None:
-    run_scale("grid", "3,4", solvers=["cd"], seed=8, out=tmp_path, **FAST)
-    with pytest.raises(ResbenchError) as info:
-        run_scale("drn", "4", solvers=["cd"], out=tmp_path, resume=True, **FAST)
-    msg = str(info.value)
-    assert "holds a sweep of family grid, seed 8 (2 rows)" in msg
-    assert "this run asks for family drn, seed 0" in msg
-    assert "(--family grid --seed 8 --resume)" in msg and "drop --resume" in msg
 
 
 def test_timeout_row_has_no_worst_node_anywhere(tmp_path: Path) -> None:
@@ -508,7 +524,9 @@ def test_interrupted_sweep_writes_reports_for_the_finished_sizes(
 
 
 @pytest.mark.spice
-def test_progress_hook_names_the_solver_before_it_runs(tmp_path: Path) -> None:
+def test_progress_hook_names_the_solver_before_it_runs(
+    tmp_path: Path, unrendered_plots: list[Path]
+) -> None:
     calls: list[tuple] = []
     run_scale(
         "grid",
@@ -623,7 +641,9 @@ def test_fit_reports_the_standard_error_of_k() -> None:
     assert np.isnan(fit_power_law(x[:2], y[:2])["exponent_stderr"])  # 2 points: no error
 
 
-def test_markdown_fit_table_and_headers_render(tmp_path: Path) -> None:
+def test_markdown_fit_table_and_headers_render(
+    tmp_path: Path, unrendered_plots: list[Path]
+) -> None:
     run_scale("grid", "3,4,5", solvers=["cd"], out=tmp_path, **FAST)
     md = (tmp_path / "scale_summary.md").read_text().splitlines()
     assert "| solver | time | k | ± SE | a (s) | r² | points | resistors used | sizes used |" in md
