@@ -58,7 +58,7 @@ V_SCALE_FLOOR = 1e-3  # V: tolerances never go below rtol × 1 mV (1e-12 V at rt
 I_SCALE_FLOOR = 1e-15  # A
 
 
-__all__ = ["Certificate", "certify"]
+__all__ = ["Certificate", "certify", "current_scale"]
 
 
 @dataclass
@@ -283,6 +283,15 @@ def _non_finite_certificate(circuit: Circuit, v: np.ndarray, nd: int, nv: int) -
         diode_current=np.zeros(nd),
         vsource_current=np.zeros(nv),
     )
+
+
+def current_scale(circuit: Circuit, voltages: np.ndarray, gmin: float = 0.0) -> float:
+    """The certificate's current scale at ``voltages`` (module docstring: the largest
+    sum of |current| of the resistors, current sources and gmin leaks at a non-ground
+    node, with its floors): ``kcl_tol = rtol × current_scale``.  One pass over the
+    elements; a solver asks it to learn whether its residual will certify."""
+    v = np.asarray(voltages, dtype=np.float64).reshape(-1)
+    return float(_known_currents_and_scales(circuit, v, gmin)[2])
 
 
 def _known_currents_and_scales(

@@ -1,5 +1,8 @@
-"""Exactness of the single-circuit solver on draws of a random bug hunt.
+"""Exactness of the single-circuit solver on three draws of a random bug hunt.
 
+1. A node held at −250 kV by ``gmin`` alone inflates the voltage scale, so the sweeps'
+   error bound (relative to that scale) let a 1.1 mS node stop 1.4e-7 V off: the KCL
+   residual failed the certificate.  The solver must finish exactly instead.
 2. The reference solver's uniqueness verdict disagreed with the certificate's on two
    island draws: an island node between two anti-parallel ideal diodes to n1 (pinned:
    unique), where the reference's voltage scale was 1e-300 V so a 1e-16 V round-off
@@ -20,18 +23,60 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import random_circuits
 
 from resbench import solvers
 from resbench.batch.network import with_values
+from resbench.certificate import current_scale
 from resbench.circuit import Branches, Circuit
+from resbench.errors import ResbenchError
 from resbench.generate import drn
 from resbench.netlist import parse_netlist
 from resbench.solution import CONVERGED
+from resbench.solvers import _kernels as kernels
+from resbench.solvers.problem import compile_problem
+
+GMIN_ONLY = """gmin carries a current source's current
+r1 n1 0 100
+r2 n2 0 100
+r3 n3 0 100
+r4 n4 0 100
+r5 n5 0 1000
+r6 n6 n5 10000
+d1 i7 0 d
+v1 n1 0 0.25
+i1 n5 i7 -0.00025
+.model d d
+.end
+"""
 
 
 def _answer_scale(v: np.ndarray) -> float:
     """What tests/test_batch.py compares against: the largest |v|, floored at 1 mV."""
     return max(1e-3, float(np.max(np.abs(v))))
+
+
+def test_gmin_held_node_does_not_hide_a_kcl_error() -> None:
+    c = parse_netlist(GMIN_ONLY)
+    ref = solvers.solve(c, "reference", gmin=1e-9)
+    assert ref.ok, ref.certificate.summary()
+    sol = solvers.solve(c, "cd", gmin=1e-9)
+    assert sol.status == CONVERGED and sol.ok, sol.certificate.summary()
+    # node by node: the 0.25 V nodes are exact to the last bits the scale allows, not
+    # to 1e-12 of the 250 kV that i7 sits at
+    k = c.nodes.index("n5")
+    assert abs(sol.voltages[k] - ref.voltages[k]) <= 1e-12
+    assert np.max(np.abs(sol.voltages - ref.voltages)) <= 1e-12 * _answer_scale(ref.voltages)
+
+
+def test_kcl_check_leaves_a_certified_answer_alone() -> None:
+    """With a 1 kΩ resistor holding i7 instead of gmin alone, the sweeps' answer
+    certifies: the KCL check adds no finish."""
+    c = parse_netlist(GMIN_ONLY.replace("d1 i7 0 d", "d1 i7 0 d\nr7 i7 0 1k"))
+    sol = solvers.solve(c, "cd")
+    assert sol.ok and not sol.info["direct"] and not sol.info.get("kcl_finish", False)
 
 
 ANTI_PARALLEL = """anti-parallel ideal diodes pin i4 to n1
@@ -123,3 +168,33 @@ def test_clamped_node_error_follows_tol(tol: float) -> None:
     assert sol.status == CONVERGED
     err = float(np.max(np.abs(sol.voltages - truth)))
     assert err <= 10 * tol * _answer_scale(truth), (err, sol.info)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(random_circuits(max_nodes=7, max_diodes=4), st.sampled_from([0.0, 1e-6]))
+def test_kcl_floor_bounds_the_certificate_scale(circuit: Circuit, gmin: float) -> None:
+    """The KCL check's fast path accepts on kcl_floor, so it must never exceed the
+    certificate's current scale (at the answer, and at any other point: floating and
+    grounded sources, shorts and supernode offsets included); answer_scale is the
+    largest |voltage| and |source value|."""
+    try:
+        p = compile_problem(circuit, gmin=gmin)
+    except ResbenchError:
+        return
+    if p.n == 0 or p.n_islands:
+        return
+    rng = np.random.default_rng(p.n)
+    for u in (p.start, rng.normal(size=p.n)):
+        v = p.voltages(u)
+        args = (p.indptr, p.indices, p.data, p.diag, p.c, p.supernode, p.offset, u)
+        floor = kernels.kcl_floor(*args)
+        assert floor <= current_scale(circuit, v, gmin) * (1 + 1e-12)
+        vs = np.ascontiguousarray(circuit.vsources.value, dtype=np.float64)
+        big = max(float(np.max(np.abs(v))), float(np.max(np.abs(vs), initial=0.0)))
+        assert kernels.answer_scale(p.supernode, p.offset, u, vs) == big

@@ -407,6 +407,66 @@ def projected_residual(
     return res
 
 
+@kernel(I32, F64, F64, F64)
+def answer_scale(supernode, offset, u, vs):  # pragma: no cover - compiled
+    """The largest |node voltage| at supernode voltages u (offset, plus u of the
+    node's supernode when free) and |source value| in ``vs``: the answer's voltage
+    scale (resbench.solvers.cd.answer_tol), without building the voltages."""
+    big = 0.0
+    for k in range(supernode.shape[0]):
+        s = supernode[k]
+        v = offset[k] + u[s] if s >= 0 else offset[k]
+        if abs(v) > big:
+            big = abs(v)
+    for e in range(vs.shape[0]):
+        if abs(vs[e]) > big:
+            big = abs(vs[e])
+    return big
+
+
+@kernel(I64, I32, F64, F64, F64, I32, F64, F64)
+def kcl_floor(indptr, indices, data, diag, c, supernode, offset, u):  # pragma: no cover
+    """A lower bound (A) of the certificate's current scale at u, from the reduced
+    problem alone: the largest, over free supernodes that are one node at offset 0
+    ("simple"), of |A_i| + Σ_simple j g_ij |u_i − u_j|, where A_i is the net current
+    into i from fixed nodes, current sources, the gmin leak and non-simple neighbours
+    (c_i − (diag_i − Σ_j g_ij) u_i + Σ_non-simple j g_ij (u_j − u_i): real currents
+    only, the offsets' terms folded in c cancel).  The certificate's scale at node i
+    sums the |current| of every such element (resbench.certificate), which bounds a
+    sum of some of them and the absolute values of the rest.  O(nodes + free edges):
+    what resbench.solvers.cd asks before a pass over every resistor."""
+    n = u.shape[0]
+    members = np.zeros(n, np.int64)
+    simple = np.ones(n, np.bool_)
+    for k in range(supernode.shape[0]):
+        s = supernode[k]
+        if s >= 0:
+            members[s] += 1
+            if offset[k] != 0.0:
+                simple[s] = False
+    for i in range(n):
+        if members[i] != 1:
+            simple[i] = False
+    best = 0.0
+    for i in range(n):
+        if not simple[i]:
+            continue
+        ui = u[i]
+        net = c[i] - diag[i] * ui
+        flows = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if simple[j]:
+                net += data[k] * ui  # back out of diag: the edge is counted in flows
+                flows += abs(data[k] * (ui - u[j]))
+            else:
+                net += data[k] * u[j]
+        bound = abs(net) + flows
+        if bound > best:
+            best = bound
+    return best
+
+
 @njit(cache=True)
 def _find(parent, offset, mag, k):  # pragma: no cover - compiled
     """Root of k, v[k] − v[root] and the sum of |link values| on that path, with

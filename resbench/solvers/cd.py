@@ -224,11 +224,10 @@ def answer_tol(p: Problem, tol: float) -> Callable[[np.ndarray], float]:
     When the answer spans the a-priori scale (every case of ``resbench regress``)
     the tolerance is unchanged, and so are the sweeps.
     """
-    vs = p.circuit.vsources.value
-    src = float(np.max(np.abs(vs))) if len(vs) else 0.0
+    vs = np.ascontiguousarray(p.circuit.vsources.value, dtype=np.float64)
 
     def rescale(u: np.ndarray) -> float:
-        scale = max(float(np.max(np.abs(p.voltages(u)))), src, V_SCALE_FLOOR)
+        scale = max(kernels.answer_scale(p.supernode, p.offset, u, vs), V_SCALE_FLOOR)
         return tol * min(p.v_scale, scale)
 
     return rescale
@@ -369,6 +368,17 @@ def solve_cd(
     want_polish = polish == "always" or (
         polish == "auto" and (p.n_ff_diodes > 0 or status != kernels.CD_CONVERGED or slow)
     )
+    if (
+        not want_polish
+        and polish != "never"
+        and status == kernels.CD_CONVERGED
+        and p.n
+        and not _kcl_certain(p, u, res, tol)
+    ):
+        # the voltages met tol, yet a node's KCL would fail the certificate: finish
+        # exactly (no free–free diodes here, else the polish was wanted)
+        info["kcl_finish"] = True
+        return _finish_direct(p, u, sweeps, om, info, t0, t1, compile_s)
     if want_polish and p.n and p.n_ff_diodes and p.n > direct.GENERAL_MIN:
         # large nets with free–free diodes: the block active-set finish first (the
         # primal polish changes one constraint per factorisation)
@@ -443,6 +453,30 @@ def _dear_linear(
     return front > direct.factor_seconds(p)
 
 
+def _kcl_certain(p: Problem, u: np.ndarray, res: float, tol: float) -> bool:
+    """Whether the sweeps' answer u, whose KCL residual is ``res`` (A), is within
+    :data:`_LINEAR_KCL_RTOL` (a tenth of certify's default rtol; scaled up with a
+    ``tol`` looser than the default) of the certificate's current scale
+    (:func:`resbench.certificate.current_scale`, one pass over the elements).
+
+    The stopping rule bounds the voltage error by tol × v_scale, one bound for every
+    node; a node's KCL error is that times its conductance.  When v_scale comes from
+    a node held by a tiny conductance (gmin alone carries a current source's 0.25 mA:
+    −250 kV), tol × v_scale is 2.5e-7 V, and a 1.1 mS node that far off leaves
+    1.4e-10 A where the certificate allows 2.5e-12.  Such answers go to the exact
+    direct finish.  The check asks first a lower bound of that scale from the reduced
+    problem (:func:`resbench.solvers._kernels.kcl_floor`, O(nodes + free edges)):
+    DRN-XS has 110 free nodes and 79k resistors, whose pass would add ~15% to its
+    solve; only when the bound does not settle it is every element summed."""
+    from resbench.certificate import current_scale
+
+    rtol = _LINEAR_KCL_RTOL * max(1.0, tol / DEFAULT_TOL)
+    floor = kernels.kcl_floor(p.indptr, p.indices, p.data, p.diag, p.c, p.supernode, p.offset, u)
+    if res <= rtol * floor:
+        return True
+    return res <= rtol * current_scale(p.circuit, p.voltages(u), p.gmin)
+
+
 def _info(p: Problem, om: float, est: float, tol: float) -> dict:
     """The solution's ``info`` before any finish: the last ω, the problem's sizes and
     scales, the sweeps' error estimate in V (inf when no sweep ran)."""
@@ -457,6 +491,7 @@ def _info(p: Problem, om: float, est: float, tol: float) -> dict:
         "v_scale": p.v_scale,
         "polished": False,
         "direct": False,
+        "kcl_finish": False,
     }
 
 
