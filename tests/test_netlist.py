@@ -455,6 +455,14 @@ ERRORS = [
     ("subckt no name", ".subckt\n", 2, ".subckt needs a name", None),
     ("ground port", ".subckt s 0 a\n.ends\n", 2, "bad port name '0'", None),
     ("dup port", ".subckt s a a\n.ends\n", 2, "port 'a' appears twice", None),
+    ("port after params", ".subckt s a r=1 b\n.ends\n", 2, "port 'b' after the param", None),
+    (  # the instance count's look-ahead skips the X line it cannot tokenise; flattening names it
+        "bad X line in a body",
+        ".subckt s a\nX1 a {b s\n.ends\nX2 n s\n",
+        3,
+        "unbalanced '{' (in subcircuit instance x2)",
+        None,
+    ),
     ("dup subckt", ".subckt s a\n.ends\n.subckt s b\n.ends\n", 4, "defined twice", None),
     (
         "unknown inst param",
