@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from resbench.bench import columns as C
+from resbench.bench import results
 from resbench.bench.compare import SUMMARY_COLUMNS
 from resbench.bench.scale import run_scale
 from resbench.cli.main import cli
@@ -158,7 +159,7 @@ def test_scale_solvers_errors(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "options given for scipy" in res.output
 
 
-def test_scale_with_peers_and_resume(tmp_path: Path) -> None:
+def test_scale_with_peers_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = [
         "scale",
         "--family",
@@ -186,6 +187,13 @@ def test_scale_with_peers_and_resume(tmp_path: Path) -> None:
     assert set(paper["status"]) <= {"not installed", "not applicable"}  # a grid is no DRN
     md = (tmp_path / "scale_summary.md").read_text()  # the markdown shows the peer columns
     assert "| claimed |" in md and "from cd (V)" in md and "| time / cd |" in md
+    assert (tmp_path / "scale.png").read_bytes().startswith(b"\x89PNG")  # peers' rows drawn
+    # the resumed (finished) sweep rewrites the same figure: built, not rendered again
+    monkeypatch.setattr(
+        results,
+        "atomic_save_figure",
+        lambda fig, path, **kw: results.atomic_write_bytes(path, b"not rendered\n"),
+    )
     res = run(*args, "--resume")
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(tmp_path / "scale_summary.csv")) == 8

@@ -337,7 +337,9 @@ def test_repair_tail_keeps_exactly_the_complete_lines(
 
 
 # --------------------------------------------------------------------------- CLI
-def test_cli_prints_a_table_that_fits_80_columns(tmp_path: Path) -> None:
+def test_cli_prints_a_table_that_fits_80_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     args = ["scale", "--family", "grid", "--sizes", "3,4", "--solvers", "cd", "--repeats", "1"]
     args += ["--warmup", "0", "--out", str(tmp_path)]
     res = CliRunner().invoke(cli, args)
@@ -350,6 +352,12 @@ def test_cli_prints_a_table_that_fits_80_columns(tmp_path: Path) -> None:
     assert "cd: total time ∝ resistors^k, k = " in res.output
     assert (tmp_path / "scale.png").exists()
     assert "| 3 | cd | ok |" in (tmp_path / "scale_summary.md").read_text()
+    # the same sweep again for the wide table: its figure was rendered above
+    monkeypatch.setattr(
+        results,
+        "atomic_save_figure",
+        lambda fig, path, **kw: results.atomic_write_bytes(path, b"not rendered\n"),
+    )
     res = CliRunner().invoke(cli, [*args, "--wide"])
     assert res.exit_code == 0, res.output
     assert "peak RSS" in res.output and "B/resistor" in res.output and "sweeps" in res.output
