@@ -756,15 +756,24 @@ def group_columns(S, sign, key):  # pragma: no cover - compiled
     return True, nz[:n].copy(), group[:n].copy(), first, ST
 
 
-@kernel(F64_2D, F64, I64, BOOL, I64, I64, I64, F64, I64, F64, parallel=True)
-def fold_check(S, r, vcols, all_v, zmask, cols, reps, sg, first, sf):  # pragma: no cover
+@kernel(F64_2D, F64, I64, BOOL, I64, INT, F64, F64, I64, I64, F64, I64, F64, parallel=True)
+def fold_check(
+    S, r, vcols, all_v, zmask, h, sg_h, sg_1, cols, reps, sg, first, sf
+):  # pragma: no cover - compiled
     """Does a known fold pattern (a previous batch's grouping: ``first`` each group's
-    first column and ``sf`` its sign, ``cols``/``reps``/``sg`` every other nonzero
-    column, its group's first column and their sign product, ``zmask`` ABS_BITS on
-    the columns of zeros, else 0) hold for ``S`` ``[B, k]`` as the one scan_columns
-    and group_columns would find, in one pass over S instead of their two?  Returns
-    ``(ok, vmax, ST)``, ST[b, g] = sf[g] · S[b, first[g]] and vmax the max |voltage
-    input| per row (as scan_columns; ``vcols``/``all_v`` the voltage columns).
+    first column and ``sf`` its sign; ``zmask`` ABS_BITS on the columns of zeros, else
+    0; every other nonzero column checked against an earlier column of its group)
+    hold for ``S`` ``[B, k]`` as the one scan_columns and group_columns would find, in
+    one pass over S instead of their two?  Returns ``(ok, vmax, ST)``, ST[b, g] =
+    sf[g] · S[b, first[g]] and vmax the max |voltage input| per row (as scan_columns;
+    ``vcols``/``all_v`` the voltage columns).
+
+    A column j is checked against column j − h (``sg_h[j]`` ≠ 0, their sign product:
+    a DRN's ``−x`` half against its ``x`` half), else against j − 1 (``sg_1[j]`` ≠ 0:
+    equal neighbours), both contiguous loops that run as SIMD, else against its
+    group's first column (``cols``/``reps``/``sg``: a gather).  Each reference is an
+    earlier column of the same group, so by induction every column equals its group's
+    first up to sign.
 
     ok means the pattern is exactly this batch's grouping: the columns of zeros are
     zeros (−0.0 too), every other column equals its group's first column up to sign
@@ -792,12 +801,15 @@ def fold_check(S, r, vcols, all_v, zmask, cols, reps, sg, first, sf):  # pragma:
         for b in range(blk * PASS_BLOCK, min(B, (blk + 1) * PASS_BLOCK)):
             row = S[b]
             bits = row.view(np.int64)
-            mx = np.int64(0)
-            z = np.int64(0)
-            for j in range(k):  # branch-free: SIMD
+            mx = bits[0] & ABS_BITS if k else np.int64(0)
+            z = mx & zmask[0] if k else np.int64(0)
+            e = np.int64(0)  # integer ORs (branch-free, reassociable: SIMD)
+            for j in range(1, k):  # one pass: maxima, zeros, equal neighbours
                 a = bits[j] & ABS_BITS
                 mx = a if a > mx else mx
                 z |= a & zmask[j]
+                s_j = sg_1[j]
+                e |= np.int64((row[j] != s_j * row[j - 1]) & (s_j != 0.0))
             if all_v:
                 vbits[b] = mx
             else:
@@ -807,6 +819,10 @@ def fold_check(S, r, vcols, all_v, zmask, cols, reps, sg, first, sf):  # pragma:
                     mv = a if a > mv else mv
                 vbits[b] = mv
             d |= (z != 0) | (mx >= INF_BITS)
+            for j in range(h, k if h else 0):
+                s_j = sg_h[j]
+                e |= np.int64((row[j] != s_j * row[j - h]) & (s_j != 0.0))
+            d |= e != 0
             for t in range(m):
                 d |= row[cols[t]] != sg[t] * row[reps[t]]
             st = ST[b]

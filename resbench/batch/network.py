@@ -127,9 +127,11 @@ def with_values(circuit: Circuit, names: Sequence[str], values: np.ndarray) -> C
 class _FoldPattern:
     """One grouping of a batch's input columns (Network._folded_scan): ``nz`` the nonzero
     columns, ``group`` each one's group, ``sign`` each one's sign, ``n_groups``; ``key``
-    identifies it (bytes); ``check`` the arrays of :func:`resbench.batch._kernels.
-    fold_check` (zero-column mask, the other columns, their first columns and sign
-    products, the groups' first columns and signs); ``trusted``: check it first."""
+    identifies it (bytes); ``check`` the arguments of :func:`resbench.batch._kernels.
+    fold_check` (zero-column mask; the shift h and the sign products of the columns
+    checked against j − h and against j − 1; the other columns, their groups' first
+    columns and sign products; the groups' first columns and signs); ``trusted``:
+    check it first."""
 
     __slots__ = ("check", "group", "key", "n_groups", "nz", "sign", "trusted")
 
@@ -150,13 +152,36 @@ class _FoldPattern:
         group = group.astype(np.int64, copy=False)
         first = first.astype(np.int64, copy=False)
         sign = sign_all[nz]
-        reps = first[group]
-        dep = reps != nz
-        cols, rcols = nz[dep], reps[dep]
+        k = sign_all.size
+        grp = np.full(k, -1, dtype=np.int64)  # each column's group (-1: zeros)
+        grp[nz] = group
+        dep = np.ones(k, dtype=bool)  # the nonzero columns other than their group's first
+        dep[grp < 0] = False
+        dep[first] = False
+        # each such column checked against an earlier column of its group: j - h (a
+        # DRN's -x half against its x half), else j - 1 (equal neighbours), else its
+        # group's first column (a gather)
+        h = k // 2 if k % 2 == 0 else 0
+        sg_h = np.zeros(k)
+        sg_1 = np.zeros(k)
+        if h:
+            j = np.arange(h, k)
+            use = dep[h:] & (grp[h:] == grp[:h])
+            sg_h[j[use]] = sign_all[j[use]] * sign_all[j[use] - h]
+            dep[j[use]] = False
+        j = np.arange(1, k)
+        use = dep[1:] & (grp[1:] == grp[:-1])
+        sg_1[j[use]] = sign_all[j[use]] * sign_all[j[use] - 1]
+        dep[j[use]] = False
+        cols = dep.nonzero()[0]
+        rcols = first[grp[cols]]
         zmask = np.where(sign_all == 0.0, ABS_BITS, np.int64(0)).astype(np.int64)
         check = (
             zmask,
-            np.ascontiguousarray(cols),
+            h,
+            sg_h,
+            sg_1,
+            cols,
             np.ascontiguousarray(rcols),
             sign_all[cols] * sign_all[rcols],
             first,
