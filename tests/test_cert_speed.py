@@ -102,3 +102,50 @@ def test_one_perturbed_sample_among_256_fails_alone(batch256, where: str) -> Non
         assert _close(got.kcl[b], ref.kcl, ref.i_scale)
     else:
         assert got.feasibility[b] > got.feas_tol[b]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lazy_bounds_in_blocks_of_samples_never_prune_a_maximum(seed: int) -> None:
+    """Rows wide enough that the samples are taken in blocks (4096 columns: blocks of
+    16 samples, 40 samples in three blocks, the last short): every dropped (row,
+    sample) is below the floors returned, every returned bound holds, and the
+    floors stay below the largest totals."""
+    from resbench.batch._certificate_kernels import LAZY_BLOCK_BYTES, _lazy_bounds
+
+    rng = np.random.default_rng(seed)
+    rows, cols, nb = 9, 4096, 40
+    assert LAZY_BLOCK_BYTES // (4 * cols) < nb, "more than one block of samples"
+    n = 1 + rows + cols
+    g = np.where(rng.random((rows, cols)) < 0.5, rng.uniform(0.1, 3.0, (rows, cols)), 0.0)
+    g[:, 0] = 1.0
+    v_t = rng.normal(size=(n, nb))
+    v_t[1 : 1 + rows] *= 4.0  # held nodes often beyond their neighbours' range
+    v_t[1 : 1 + rows : 3] = 3.5  # ties
+    v_t[0] = 0.0
+    diag = np.zeros(n)
+    diag[1 : 1 + rows] = g.sum(axis=1)
+    inv_g = np.zeros(n)
+    inv_g[1 : 1 + rows] = 1.0 / diag[1 : 1 + rows]
+    nbr = v_t[1 + rows :]
+    lslot = np.full(n, -1, dtype=np.int64)
+    lslot[1 : 1 + rows] = np.arange(rows)
+    tot = np.einsum("kj,kjb->kb", g, np.abs(v_t[1 : 1 + rows, None, :] - nbr[None, :, :]))
+    floor1 = np.zeros(nb)
+    floor2 = np.zeros(nb)
+    pk, pb, pu = _lazy_bounds(
+        v_t, nbr.max(axis=0), nbr.min(axis=0), diag, np.zeros((1, 1)), False, inv_g,
+        np.arange(1, 1 + rows, dtype=np.int64), lslot, g.astype(np.float32),
+        np.ascontiguousarray(nbr.T, dtype=np.float32), np.full(n, (cols + 4) * 1.2e-7),
+        np.full(n, cols * 4.0 * 1e-37), floor1, floor2, np.abs(v_t).max(axis=1),
+    )  # fmt: skip
+    ratio = tot * inv_g[1 : 1 + rows, None]
+    assert np.all(floor1 <= tot.max(axis=0) * (1 + 1e-12))
+    assert np.all(floor2 <= ratio.max(axis=0) * (1 + 1e-12))
+    assert np.unique(pb).size > 16, "pairs from more than one block"
+    for k in range(rows):
+        for b in range(nb):
+            hit = np.flatnonzero((pk == k + 1) & (pb == b))
+            if hit.size:
+                assert hit.size == 1 and pu[hit[0]] >= tot[k, b] * (1 - 1e-12), (k, b)
+            else:
+                assert tot[k, b] <= floor1[b] and ratio[k, b] <= floor2[b], (k, b)
