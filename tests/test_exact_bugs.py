@@ -198,3 +198,17 @@ def test_kcl_floor_bounds_the_certificate_scale(circuit: Circuit, gmin: float) -
         vs = np.ascontiguousarray(circuit.vsources.value, dtype=np.float64)
         big = max(float(np.max(np.abs(v))), float(np.max(np.abs(vs), initial=0.0)))
         assert kernels.answer_scale(p.supernode, p.offset, u, vs) == big
+
+
+@pytest.mark.parametrize("amps", [-0.18, -1e3, -1e6])
+def test_reference_is_exact_under_a_large_clamped_injection(amps: float) -> None:
+    """The reference's last KKT solve formed J − Dᵀλ to λ's precision: 1 kA pulled out
+    of the clamped node left 9e-8 of the answer's scale elsewhere (one refinement step
+    on the conducting diodes' drops now removes it)."""
+    truth = _clamped_truth()
+    ref = solvers.solve(_clamped_drn(amps), "reference")
+    assert ref.ok, ref.certificate.summary()
+    err = float(np.max(np.abs(ref.voltages - truth)))
+    assert err <= 1e-13 * _answer_scale(truth), err
+    # its currents are the certificate's multipliers (−amps plus the µA the resistors bring)
+    assert ref.diode_current[0] == pytest.approx(ref.certificate.diode_current[0], rel=1e-12)
