@@ -31,7 +31,9 @@ inductors) and ``D v <= 0`` the diode constraints (rows ``e_anode - e_cathode``)
    zeros); if Lemke still ends on a ray while the LP finds the diodes
    feasible, every diode is relaxed by that same 1e-12 margin and Lemke rerun.
 5. ``v``, ``μ`` (voltage-source currents, SPICE sign) are recovered by one more
-   KKT solve with the diode currents ``λ``.
+   KKT solve with the diode currents ``λ``, then (without islands) one step of
+   iterative refinement on the conducting diodes' drops, which are 0 exactly: the
+   solve's right-hand side holds λ only to its own precision (``_refine``).
 
 Dense where it matters; meant for tests and for circuits up to a few thousand
 nodes and about a thousand diodes.
