@@ -11,7 +11,9 @@ larger than any voltage) → when the network has diodes between two free nodes 
 single-node moves can stop at a wrong point), when the sweeps did not converge, or
 when the reduced problem converged slowly and is small enough that a direct solve is
 cheap, the exact active-set polish of :mod:`resbench.solvers.polish`.  The KCL
-residual in amperes is computed once at the final point and reported, not used to stop.
+residual in amperes is computed once at the final point and reported, not used to stop;
+when it would fail the certificate (one voltage bound for every node is too coarse for
+a node of large conductance, :func:`_kcl_certain`), the direct finish makes it exact.
 
 Over-relaxation ω (``omega="auto"``, the default): sweeps run in chunks of 40,
 starting at ω = 1.  When the residual falls by a factor ≥ 2 per sweep (DRN-like
