@@ -8,36 +8,58 @@ from typing import Any
 
 __all__ = ["blas_threads", "limit_threads", "numba_thread_count"]
 
-_BLAS_LIBS: list[Any] | None = None  # threadpoolctl's BLAS controllers, found on first use
+_BLAS_LIBS: list[tuple[Callable[[], int], Callable[[int], Any]]] | None = None  # found on first use
 _NUMBA_COUNT: tuple[Callable[[], int], Callable[[int], None]] | None = None  # found on first use
 _NUMBA_MAX = 0  # numba's configured maximum thread count, read with the functions
 
 
-def _blas_libs() -> list[Any]:
-    """The loaded BLAS libraries' threadpoolctl controllers (inspecting the loaded
+def _count_functions(lc: Any) -> tuple[Callable[[], int], Callable[[int], Any]]:
+    """A threadpoolctl BLAS controller's get and set of the thread count: for OpenBLAS
+    on its own pthreads pool, the library's two C functions, looked up once (the
+    controller's methods look the symbol up again on every call and, for the set,
+    arbitrate between Python threads: 2-3 µs each, ~25 µs for a set-and-restore of
+    three libraries, as loaded here: numpy's, scipy's and CHOLMOD's); otherwise, or
+    where this threadpoolctl lacks the attributes read, the controller's methods."""
+    try:
+        if getattr(lc, "internal_api", "") == "openblas" and lc.threading_layer != "openmp":
+            prefix, suffix = lc._symbol_prefix, lc._symbol_suffix  # threadpoolctl >= 3.2
+            get = getattr(lc.dynlib, f"{prefix}openblas_get_num_threads{suffix}")
+            set_ = getattr(lc.dynlib, f"{prefix}openblas_set_num_threads{suffix}")
+            if int(get()) == int(lc.get_num_threads()):  # the same library's count
+                return get, set_
+    except (AttributeError, TypeError, ValueError):
+        pass
+    return lc.get_num_threads, lc.set_num_threads
+
+
+def _blas_libs() -> list[tuple[Callable[[], int], Callable[[int], Any]]]:
+    """Each loaded BLAS library's thread-count get and set (inspecting the loaded
     libraries costs ms: once per process)."""
     global _BLAS_LIBS
     if _BLAS_LIBS is None:
         from threadpoolctl import ThreadpoolController
 
-        _BLAS_LIBS = [lc for lc in ThreadpoolController().lib_controllers if lc.user_api == "blas"]
+        libs = [lc for lc in ThreadpoolController().lib_controllers if lc.user_api == "blas"]
+        _BLAS_LIBS = [_count_functions(lc) for lc in libs]
     return _BLAS_LIBS
 
 
 @contextmanager
 def blas_threads(n: int) -> Iterator[None]:
-    """BLAS's thread count set to ``n`` inside the block, then restored: each library's
-    own thread-count calls (~1 µs each; threadpoolctl's ``limit()`` re-reads every
-    library's info, ~30 µs a call, which is most of a tiny batch's call)."""
-    libs = _blas_libs()
-    before = [lc.get_num_threads() for lc in libs]
-    for lc in libs:
-        lc.set_num_threads(n)
+    """BLAS's thread count set to ``n`` inside the block, then restored; a library
+    already at ``n`` is left alone (threadpoolctl's ``limit()`` re-reads every library's
+    info, ~30 µs a call, most of a tiny batch's call: :func:`_count_functions`)."""
+    changed = []
+    for get, set_ in _blas_libs():
+        m = get()
+        if m != n:
+            set_(n)
+            changed.append((set_, m))
     try:
         yield
     finally:
-        for lc, m in zip(libs, before, strict=True):
-            lc.set_num_threads(m)
+        for set_, m in changed:
+            set_(m)
 
 
 def numba_thread_count() -> tuple[Callable[[], int], Callable[[int], None]]:
