@@ -103,6 +103,32 @@ def test_batch_equals_loop_of_single_solves(circuit, data):
     _check_against_loop(circuit, net, S, res)
 
 
+STACKED = """a node held by an input source plus a fixed one (b = v1 + 1 V)
+v1 a 0 1
+v2 b a 1
+r1 b c 1k
+r2 c 0 2k
+d1 c 0 dm
+d2 c e dm
+r3 e 0 3k
+.model dm d
+.end
+"""
+
+
+def test_fixed_voltage_moved_by_an_input_plus_a_fixed_source():
+    """A fixed voltage that is not just one input's value raises each sample's voltage
+    scale by its own amount (the scales' per-sample pass; with a free–free diode, so
+    the sweeps' per-sample start).  Pinned: only some of the random circuits drawn by
+    test_batch_equals_loop_of_single_solves reach it."""
+    circuit = parse_netlist(STACKED)
+    net = Network(circuit, inputs=["v1"])
+    assert net._fixed_moving.size  # node b moves with v1 but is not v1's own node
+    S = np.array([[0.5], [-2.0], [3.0], [0.0], [-0.25], [40.0]] * 3)
+    res = net.solve_batch(S)
+    assert _check_against_loop(circuit, net, S, res) == len(S)
+
+
 @pytest.mark.parametrize(
     "name",
     [
