@@ -30,7 +30,7 @@ fold) only bound the scales when their currents are not asked for.  Where those 
 are dense over the columns they span (a DRN: the first hidden layer), they are kept
 as one float32 matrix and multiplied per (row, sample), only where the row's range
 bound can reach that sample's floors (``_lazy_bounds``: two rows by four samples per
-register tile, in blocks of samples whose voltages stay in L2; the range: the extremes of
+register tile; the range: the extremes of
 the columns they span per sample; the floors from one-sided lower bounds that need
 no product; rows whose largest |v| over the batch cannot reach any floor skipped
 whole): a DRN's digits need ~165 of 1568 rows per sample (its saturated pixels),
