@@ -393,6 +393,10 @@ ERRORS = [
     ("R one node", "R1 a\n", 2, "element r1 needs two nodes", None),
     ("R extra", "R1 a 0 1k tc1=1\n", 2, "unsupported resistor parameter 'tc1=1'", "4th field"),
     ("bad number", "R1 a 0 1x2\n", 2, "bad resistance '1x2'", "SPICE numbers"),
+    # the resistor fast path must not take Python's float() syntax (underscores) or a
+    # number that ends in a sign: the generic path reports them
+    ("underscore", "R1 a 0 1_000\n", 2, "bad resistance '1_000'", "SPICE numbers"),
+    ("sign suffix", "R1 a 0 1+k\n", 2, "bad resistance '1+k'", "SPICE numbers"),
     ("bare param", ".param rv=1k\nR1 a 0 rv\n", 3, "bad resistance 'rv'", "write {rv}"),
     ("undefined", "R1 a 0 {foo*2}\n", 2, "undefined parameter 'foo'", None),
     ("div by zero", ".param z=0\nR1 a 0 {1/z}\n", 3, "division by zero", None),
