@@ -1073,7 +1073,6 @@ class Network:
         one column of A first.  Exact algebra, same inputs: only the work shrinks.  The
         product runs in the sweeps' precision (float32: A kept in float32).
         """
-        gemv_nonzero = _LAZY.bk.gemv_nonzero
         p = self._problem
         A = self._A_dense
         if A is None:
@@ -1083,7 +1082,13 @@ class Network:
         if S.shape[0] <= GEMV_MAX and dt == np.float64:  # (see _fold_scans)
             Cn = np.empty((A.shape[0], S.shape[0]))
             Ap, X = self._paired(S)
-            gemv_nonzero(Ap, self._c_fixed, X, Cn)
+            # serial, whole columns; the rows split over threads only for a large map
+            # outside a one-thread block (numba's parallel loop is slower on one thread)
+            nth = numba_thread_count()[0]() if Ap.size * S.shape[0] >= GEMM_PARALLEL else 1
+            if nth > 1:
+                _LAZY.bk.gemv_nonzero_rows(Ap, self._c_fixed, X, Cn, nth)
+            else:
+                _LAZY.bk.gemv_nonzero(Ap, self._c_fixed, X, Cn)
             return Cn, None, None
         if A.shape[0] < FOLD_MIN_ROWS:  # finding the columns would cost more
             Ad = A if dt == np.float64 else self._A_as(dt)
