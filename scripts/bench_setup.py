@@ -191,6 +191,10 @@ def bench_cold(name: str, count: int) -> None:
         rows[tag].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"{name}: first setup in a fresh process, {count} processes per version")
     for tag, rs in rows.items():
+        each = ", ".join(
+            f"{1e3 * r['wall']:.0f} ({1e3 * r['sys']:.0f}/{1e3 * r['fresh']:.0f})" for r in rs
+        )
+        print(f"  {tag} each: wall (sys / fresh) ms: {each}")
         for key in ("wall", "user", "sys", "fresh"):
             v = [r[key] for r in rs]
             print(
