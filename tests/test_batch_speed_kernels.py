@@ -113,25 +113,6 @@ def test_solve_batch_rejects_non_finite_values_on_the_fold_path():
         net.solve_batch(S, certify=False)
 
 
-@pytest.mark.parametrize("k", [1, 3, 4, 9, 17])
-def test_gemv_nonzero_adds_columns_in_order(k):
-    rng = np.random.default_rng(k)
-    A = np.asfortranarray(rng.normal(size=(300, k)))
-    c0 = rng.normal(size=300)
-    S = rng.normal(size=(3, k))
-    S[0, ::2] = 0.0
-    S[2] = 0.0
-    out = np.empty((300, 3))
-    bk.gemv_nonzero(A, c0, S, out)
-    for b in range(3):  # the reference: one column at a time, zeros skipped
-        acc = c0.copy()
-        for j in range(k):
-            if S[b, j] != 0.0:
-                acc = acc + A[:, j] * S[b, j]
-        np.testing.assert_allclose(out[:, b], acc, rtol=1e-13, atol=1e-13)
-    assert np.array_equal(out[:, 2], c0)
-
-
 def test_voltage_assembly_equals_the_offset_map():
     """Nodes of every kind (held by one input, by a chain of two, free with and without a
     moving offset) assemble to offset0 + M (s − s0) + u[supernode]."""
