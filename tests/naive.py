@@ -251,3 +251,17 @@ def projected_sor(p, u: np.ndarray, omega: float, sweeps: int) -> tuple[np.ndarr
             res = max(res, abs(min(max(x, lo), hi) - u[i]))
             u[i] = min(max(u[i] + omega * (x - u[i]), lo), hi)
     return u, res
+
+
+def csr_of_edges(edges: list[tuple[int, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The symmetric CSR pattern ``(ptr, idx)`` of an undirected graph on n nodes, each
+    row's neighbours in the order of ``edges`` (no diagonal): for tests of the graph
+    kernels."""
+    rows: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges:
+        rows[a].append(b)
+        rows[b].append(a)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(r) for r in rows])
+    idx = np.array([j for r in rows for j in r], dtype=np.int32)
+    return ptr, idx

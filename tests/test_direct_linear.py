@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from naive import csr_of_edges as _csr
 from strategies import random_circuits
 
 from resbench.certificate import certify
@@ -21,18 +22,6 @@ from resbench.solvers import cd, direct
 from resbench.solvers.cd import solve_cd
 from resbench.solvers.problem import compile_problem
 from resbench.solvers.reference import solve_reference
-
-
-def _csr(edges: list[tuple[int, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = [[] for _ in range(n)]
-    for a, b in edges:
-        rows[a].append(b)
-        rows[b].append(a)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum([len(r) for r in rows])
-    idx = np.array([j for r in rows for j in r], dtype=np.int32)
-    return ptr, idx
-
 
 BIG = 1 << 40  # no limit
 

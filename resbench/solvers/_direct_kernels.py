@@ -15,6 +15,19 @@ BOOL_1D = types.boolean[::1]  # a mask, as numpy's comparisons make it
 
 
 @njit(cache=True, inline="always")
+def _off_diagonal_degrees(ptr, idx):  # pragma: no cover - compiled
+    """Each row's entry count without the diagonal (CSR, symmetric pattern; the
+    diagonal may or may not be stored)."""
+    n = ptr.shape[0] - 1
+    deg = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        for q in range(ptr[i], ptr[i + 1]):
+            if idx[q] != i:
+                deg[i] += 1
+    return deg
+
+
+@njit(cache=True, inline="always")
 def _sort_row(idx, val, start, stop):  # pragma: no cover - compiled
     """Sort one CSR row's entries ``start:stop`` by column, values alongside: insertion
     sort (rows are short), np.argsort for a long row (a hub's)."""
@@ -413,11 +426,7 @@ def independent_set(ptr, idx, max_degree):  # pragma: no cover - compiled
     own diagonal entries and each makes only its neighbours a clique
     (:func:`schur_independent`)."""
     n = ptr.shape[0] - 1
-    deg = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        for q in range(ptr[i], ptr[i + 1]):
-            if idx[q] != i:
-                deg[i] += 1
+    deg = _off_diagonal_degrees(ptr, idx)
     start = np.zeros(max_degree + 2, dtype=np.int64)
     for i in range(n):
         if deg[i] <= max_degree:
@@ -601,11 +610,7 @@ def core_front_cube(ptr, idx):  # pragma: no cover - compiled
     depth.  At most four passes over the edges: one for the degrees, one for the
     peeling, two searches."""
     n = ptr.shape[0] - 1
-    deg = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        for q in range(ptr[i], ptr[i + 1]):
-            if idx[q] != i:
-                deg[i] += 1
+    deg = _off_diagonal_degrees(ptr, idx)
     gone = np.zeros(n, dtype=np.bool_)
     stack = np.empty(n, dtype=np.int32)
     top = 0
