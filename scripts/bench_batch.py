@@ -12,6 +12,10 @@ Usage:
 Writes results/bench_batch.md and results/bench_batch.json (--out DIR, --stem NAME).
 --passive-threads: idle BLAS/OpenMP threads sleep instead of spinning, so that
 interleaved calls of two runtimes in one process do not slow each other down.
+--b2b K, --b2b-rounds R: after the interleaved repeats, each cell is also timed
+back to back (R rounds of K calls of each method in a row, the order rotated per
+round; the first call of a block kept apart), as a training loop calls: a second
+table.  --b2b 0 turns it off.
 """
 
 from __future__ import annotations
@@ -68,6 +72,12 @@ def parse(argv: list[str] | None = None) -> tuple[BatchBenchConfig, str, bool, s
     )
     ap.add_argument("--inputs", choices=("digits", "random"), help="input images (digits)")
     ap.add_argument("--seed", type=int, help="network seed (0)")
+    ap.add_argument(
+        "--b2b",
+        type=int,
+        help="calls per back-to-back block, 0 = no back-to-back timing, else >= 2 (default 3)",
+    )
+    ap.add_argument("--b2b-rounds", type=int, help="rounds of back-to-back blocks (default 3)")
     ap.add_argument("--quick", action="store_true", help="DRN-XS, batches 1 and 32 only")
     ap.add_argument("--out", default="results", help="output folder (results)")
     ap.add_argument("--stem", default="bench_batch", help="file names <stem>.md/.json")
@@ -90,6 +100,8 @@ def parse(argv: list[str] | None = None) -> tuple[BatchBenchConfig, str, bool, s
         "paper_iterations": ns.paper_iterations,
         "inputs": ns.inputs,
         "seed": ns.seed,
+        "b2b": ns.b2b,
+        "b2b_rounds": ns.b2b_rounds,
     }
     import dataclasses
 

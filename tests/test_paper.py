@@ -411,7 +411,9 @@ def test_bench_runs_without_the_paper(tmp_path, monkeypatch):
         assert np.isnan(r["paper_us"]) and r["resbench_us"] > 0 and r["resbench+cert_us"] > 0
         assert r["dv_resbench_exact"] <= 1e-9
         assert r["resbench_status"] == f"{r['batch']}/{r['batch']} ok, {r['batch']} certified"
-    assert len(result["samples"]) == 2 * 2 * 5  # cells x methods x repeats
+    cfg = BatchBenchConfig()
+    # cells x methods x (interleaved repeats + back-to-back calls)
+    assert len(result["samples"]) == 2 * 2 * (5 + cfg.b2b * cfg.b2b_rounds)
     paths = write_batch_bench(result, tmp_path / "out")
     page = paths["markdown"].read_text()
     assert "Paper code: skipped: " in page and "| DRN 8-6-4 | 3 | float64 | 1 |" in page
@@ -433,6 +435,7 @@ def test_bench_with_the_paper_same_inputs_same_answer():
     )
     for r in result["rows"]:
         assert r["paper_us"] > 0 and r["paper_iterations"] == 400
+        assert r["paper_b2b_us"] > 0 and r["speedup_b2b"] > 0
         tol = 1e-9 if r["dtype"] == "float64" else 1e-5
         assert r["dv_paper_exact"] <= tol and r["dv_paper_resbench"] <= tol + 1e-5
 

@@ -13,7 +13,14 @@ process and one run, on the same conductances and the same inputs:
 
 Each cell warms every method up once, then times them interleaved (A B C A B C
 …, docs/design.md §7) ``repeats`` times; the per-sample time is the batch time
-divided by the batch size, reported as median, min and max.  Set-up (the
+divided by the batch size, reported as median, min and max.  Then, unless
+``b2b`` is 0, the same cell is timed *back to back*: ``b2b_rounds`` rounds, each
+a block of ``b2b`` calls of one method after a block of the next (round r starts
+at method r, so every method sits in every place of a round alike).  The first
+call of a block follows the other methods' calls, as every interleaved call
+does; it is kept apart, and the other ``b2b - 1`` give the back-to-back times,
+as a training loop calls (docs/batch.md, "Calls after a pause").  The
+interleaved times stay the primary comparison.  Set-up (the
 Network, the paper's model) is done once per preset and reported on its own.
 The answers are compared with each other and with the exact answer: float64
 resbench, every sample certified.  The paper column is skipped, with the
@@ -62,6 +69,8 @@ __all__ = [
 
 #: the methods timed in each cell, in their interleaved order
 METHODS = ("resbench", "resbench+cert", "paper")
+#: suffix of a method's back-to-back samples and errors (``resbench@b2b``)
+B2B = "@b2b"
 #: distinct digits images drawn (scikit-learn's loader costs ~27 ms an image); cycled
 DIGITS_DISTINCT = 256
 
@@ -95,7 +104,10 @@ class BatchBenchConfig:
     input gain 1); ``threads``: counts (0 = :func:`all_threads`); ``inputs``:
     ``digits`` (scikit-learn's digits, resampled to 28×28, as resbench.generate) or
     ``random`` (uniform pixels in [0, 1]); ``paper_iterations`` None = the paper's
-    own per preset (:data:`resbench.bench.paper.PAPER_ITERATIONS`)."""
+    own per preset (:data:`resbench.bench.paper.PAPER_ITERATIONS`); ``b2b``: calls
+    per back-to-back block (0 = no back-to-back timing, else >= 2: the first call of
+    a block is kept apart); ``b2b_rounds``: rounds of blocks, one block per method
+    each (3, the number of methods, puts each method once in each place)."""
 
     presets: tuple[str, ...] = ("xs", "1h")
     sizes: tuple[int, ...] = (1, 32, 256, 1024)
@@ -106,6 +118,8 @@ class BatchBenchConfig:
     inputs: str = "digits"
     seed: int = 0
     paper_iterations: int | None = None
+    b2b: int = 3
+    b2b_rounds: int = 3
 
     def check(self) -> BatchBenchConfig:
         """Validated copy (ResbenchError naming the bad option)."""
@@ -129,6 +143,13 @@ class BatchBenchConfig:
             raise ResbenchError(f"--inputs: digits or random, got {self.inputs!r}")
         if self.paper_iterations is not None and self.paper_iterations < 1:
             raise ResbenchError(f"--paper-iterations must be >= 1, got {self.paper_iterations}")
+        if self.b2b == 1 or self.b2b < 0:
+            raise ResbenchError(
+                f"--b2b: calls per back-to-back block, 0 (off) or >= 2 (the first call of a "
+                f"block is kept apart), got {self.b2b}"
+            )
+        if self.b2b_rounds < 1:
+            raise ResbenchError(f"--b2b-rounds must be >= 1, got {self.b2b_rounds}")
         return self
 
     def thread_counts(self) -> list[int]:
@@ -200,13 +221,15 @@ def _load() -> list[float] | None:
 # --------------------------------------------------------------------------- one cell
 @dataclass
 class _Cell:
-    """One (preset, batch, dtype, threads) cell: raw seconds per method, answers."""
+    """One (preset, batch, dtype, threads) cell: raw seconds per method (interleaved;
+    ``b2b``: back to back, one list of seconds per block), answers."""
 
     preset: str
     batch: int
     dtype: str
     threads: int
     seconds: dict[str, list[float]] = field(default_factory=dict)
+    b2b: dict[str, list[list[float]]] = field(default_factory=dict)
     answers: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -222,10 +245,18 @@ def _failure(exc: Exception) -> str:
     return f"failed: {type(exc).__name__}: {exc}"[:300]
 
 
-def _run_cell(cell: _Cell, runners: dict[str, Callable[[], Any]], repeats: int) -> dict[str, Any]:
-    """Warm every runner up once, then ``repeats`` interleaved timed calls; the last
-    answer of each runner is kept.  A runner that raises is dropped from the cell and
-    its error kept in ``cell.errors`` (a failed method is a row entry, not a lost run)."""
+def _run_cell(
+    cell: _Cell,
+    runners: dict[str, Callable[[], Any]],
+    repeats: int,
+    b2b: int = 0,
+    b2b_rounds: int = 0,
+) -> dict[str, Any]:
+    """Warm every runner up once, then ``repeats`` interleaved timed calls, then (``b2b``
+    > 0) ``b2b_rounds`` rounds of back-to-back blocks (:func:`_run_b2b`); the last
+    interleaved answer of each runner is kept.  A runner that raises is dropped from
+    the cell and its error kept in ``cell.errors`` (a failed method is a row entry, not
+    a lost run)."""
     last: dict[str, Any] = {}
     active: dict[str, Callable[[], Any]] = {}
     for name, fn in runners.items():  # warm-up
@@ -245,7 +276,38 @@ def _run_cell(cell: _Cell, runners: dict[str, Callable[[], Any]], repeats: int) 
                 cell.seconds[name] = []
                 continue
             cell.seconds[name].append(dt)
+    if b2b > 0:
+        _run_b2b(cell, active, b2b, b2b_rounds)
     return last
+
+
+def _rotated(names: Sequence[str], r: int) -> list[str]:
+    """``names`` starting at index ``r`` (mod len), wrapped: round r's order."""
+    k = r % len(names) if names else 0
+    return [*names[k:], *names[:k]]
+
+
+def _run_b2b(cell: _Cell, active: dict[str, Callable[[], Any]], calls: int, rounds: int) -> None:
+    """``rounds`` rounds; in round r every method in turn, from method r (mod their
+    number) on, is called ``calls`` times in a row, each call timed: one block per
+    method and round, in ``cell.b2b[name]``.  Both sides get the same treatment: the
+    same number of blocks, each method first, second and last in a round alike.  A
+    runner that raises here loses its back-to-back times only: its error is kept as
+    ``name@b2b`` and its interleaved times stand."""
+    todo = dict(active)
+    cell.b2b = {name: [] for name in todo}
+    for r in range(rounds):
+        for name in _rotated(list(todo), r):
+            fn, block = todo[name], []
+            try:
+                for _ in range(calls):
+                    block.append(_timed(fn)[0])
+            except Exception as exc:  # noqa: BLE001 - reported in the row
+                cell.errors[name + B2B] = _failure(exc)
+                cell.b2b[name] = []
+                del todo[name]
+                continue
+            cell.b2b[name].append(block)
 
 
 def _max_dv(a: np.ndarray | None, b: np.ndarray | None) -> float:
@@ -360,7 +422,25 @@ def _cell_runners(
     return runners, model
 
 
+def _stats(row: dict[str, Any], key: str, seconds: Sequence[float], batch: int) -> None:
+    """``row[key]``, ``key_min``, ``key_max``: median, min, max µs per sample (NaN if
+    there are no samples)."""
+    if seconds:
+        per = [x / batch * 1e6 for x in seconds]
+        row[key], row[f"{key}_min"], row[f"{key}_max"] = (
+            statistics.median(per),
+            min(per),
+            max(per),
+        )
+    else:
+        row[key] = row[f"{key}_min"] = row[f"{key}_max"] = float("nan")
+
+
 def _summary_row(cell: _Cell, exact: np.ndarray, exact_status: str) -> dict[str, Any]:
+    """The cell's row: per method ``<m>_us`` (interleaved), ``<m>_b2b_us`` (back to back,
+    every call of a block but its first) and ``<m>_b2b_first_us`` (the blocks' first
+    calls), each with ``_min``/``_max``, µs per sample; the speedups of both timings;
+    the answers' distances.  Timings a method did not get are NaN."""
     row: dict[str, Any] = {
         "preset": cell.preset,
         "batch": cell.batch,
@@ -368,17 +448,15 @@ def _summary_row(cell: _Cell, exact: np.ndarray, exact_status: str) -> dict[str,
         "threads": cell.threads,
     }
     for name in METHODS:
-        xs = cell.seconds.get(name)
-        if xs:
-            per = [x / cell.batch * 1e6 for x in xs]
-            row[f"{name}_us"] = statistics.median(per)
-            row[f"{name}_us_min"] = min(per)
-            row[f"{name}_us_max"] = max(per)
-        else:
-            row[f"{name}_us"] = row[f"{name}_us_min"] = row[f"{name}_us_max"] = float("nan")
+        _stats(row, f"{name}_us", cell.seconds.get(name, []), cell.batch)
+        blocks = cell.b2b.get(name, [])
+        _stats(row, f"{name}_b2b_us", [x for b in blocks for x in b[1:]], cell.batch)
+        _stats(row, f"{name}_b2b_first_us", [b[0] for b in blocks if b], cell.batch)
     ours, theirs = cell.answers.get("resbench"), cell.answers.get("paper")
     row["speedup"] = row["paper_us"] / row["resbench_us"]
     row["speedup_cert"] = row["paper_us"] / row["resbench+cert_us"]
+    row["speedup_b2b"] = row["paper_b2b_us"] / row["resbench_b2b_us"]
+    row["speedup_cert_b2b"] = row["paper_b2b_us"] / row["resbench+cert_b2b_us"]
     row["dv_resbench_exact"] = _max_dv(ours, exact)
     row["dv_paper_exact"] = _max_dv(theirs, exact)
     row["dv_paper_resbench"] = _max_dv(theirs, ours)
@@ -390,14 +468,17 @@ def _summary_row(cell: _Cell, exact: np.ndarray, exact_status: str) -> dict[str,
 
 def _bench_cell(
     pre: _Preset, batch: int, dtype: str, threads: int, exact: tuple[np.ndarray, str],
-    repeats: int, torch: Any | None,
+    config: BatchBenchConfig, torch: Any | None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
-    """Time one cell and compare its answers: its summary row and raw samples."""
+    """Time one cell and compare its answers: its summary row and raw samples
+    (interleaved ones under the method's name, ``run`` 0, 1, …; back-to-back ones
+    under ``<method>@b2b`` with their ``round`` and ``call`` in the block, call 0 the
+    one after the other methods')."""
     vals = pre.values[:batch]
     cell = _Cell(pre.name, batch, dtype, threads)
     with thread_limits(threads, torch):
         runners, model = _cell_runners(pre, vals, dtype, threads)
-        last = _run_cell(cell, runners, repeats)
+        last = _run_cell(cell, runners, config.repeats, config.b2b, config.b2b_rounds)
     if "resbench" in last:
         cell.answers["resbench"] = last["resbench"].voltages
         cell.extra["sweeps_median"] = float(np.median(last["resbench"].sweeps))
@@ -407,10 +488,15 @@ def _bench_cell(
         cell.answers["paper"] = model.voltages(last["paper"])
         cell.extra["paper_iterations"] = model.iterations
     cell.extra["load"] = _load()
+    where = {"preset": pre.name, "batch": batch, "dtype": dtype, "threads": threads}
     samples = [
-        {"preset": pre.name, "batch": batch, "dtype": dtype, "threads": threads,
-         "method": m, "run": i, "seconds": s}
+        {**where, "method": m, "run": i, "seconds": s}
         for m, xs in cell.seconds.items() for i, s in enumerate(xs)
+    ] + [
+        {**where, "method": m + B2B, "run": r * len(block) + k, "round": r, "call": k,
+         "seconds": s}
+        for m, blocks in cell.b2b.items() for r, block in enumerate(blocks)
+        for k, s in enumerate(block)
     ]  # fmt: skip
     return _summary_row(cell, *exact), samples
 
@@ -438,7 +524,7 @@ def run_batch_bench(
             exact = _exact(pre, pre.values[:batch], all_threads())
             for dtype in config.dtypes:
                 for threads in config.thread_counts():
-                    row, raw = _bench_cell(pre, batch, dtype, threads, exact, config.repeats, torch)
+                    row, raw = _bench_cell(pre, batch, dtype, threads, exact, config, torch)
                     rows.append(row)
                     samples += raw
                     log(_cell_line(row))
@@ -460,23 +546,38 @@ def _us(x: float) -> str:
 
 
 def _cell_line(row: dict[str, Any]) -> str:
+    b2b = [row.get(f"{m}_b2b_us", float("nan")) for m in METHODS]
     return (
         f"  {row['preset']:>3} B={row['batch']:<5} {row['dtype']} threads={row['threads']}: "
         f"resbench {_us(row['resbench_us'])} µs, +cert {_us(row['resbench+cert_us'])} µs, "
-        f"paper {_us(row['paper_us'])} µs per sample; max|dv| paper-exact "
-        f"{row['dv_paper_exact']:.2g} V, resbench-exact {row['dv_resbench_exact']:.2g} V"
+        f"paper {_us(row['paper_us'])} µs per sample"
+        + (
+            f" (back to back {_us(b2b[0])}, {_us(b2b[1])}, {_us(b2b[2])})"
+            if any(math.isfinite(x) for x in b2b)
+            else ""
+        )
+        + f"; max|dv| paper-exact {row['dv_paper_exact']:.2g} V, resbench-exact "
+        f"{row['dv_resbench_exact']:.2g} V"
         + "".join(f"; {m} {e}" for m, e in row.get("errors", {}).items())
     )
 
 
 # --------------------------------------------------------------------------- report
-def _span(row: dict[str, Any], name: str) -> str:
-    med = row[f"{name}_us"]
-    if name in row.get("errors", {}):
+def _span(row: dict[str, Any], name: str, kind: str = "") -> str:
+    """``median (min–max)`` of ``<name><kind>_us`` (kind ``""`` or ``"_b2b"``), or
+    ``failed`` / ``skipped``."""
+    key = f"{name}{kind}_us"
+    med = row.get(key, float("nan"))
+    errors = row.get("errors", {})
+    if name in errors or (kind and name + B2B in errors):
         return "failed"
     if not math.isfinite(med):
         return "skipped"
-    return f"{_us(med)} ({_us(row[f'{name}_us_min'])}–{_us(row[f'{name}_us_max'])})"
+    return f"{_us(med)} ({_us(row[f'{key}_min'])}–{_us(row[f'{key}_max'])})"
+
+
+def _ratio(x: float) -> str:
+    return f"{x:.2f}×" if math.isfinite(x) else ""
 
 
 def _failures(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -506,15 +607,38 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> str:
                 "resbench µs": _span(r, "resbench"),
                 "resbench+cert µs": _span(r, "resbench+cert"),
                 "paper µs": _span(r, "paper"),
-                "paper / resbench": f"{r['speedup']:.2f}×" if math.isfinite(r["speedup"]) else "",
-                "paper / (resbench+cert)": (
-                    f"{r['speedup_cert']:.2f}×" if math.isfinite(r["speedup_cert"]) else ""
-                ),
+                "paper / resbench": _ratio(r["speedup"]),
+                "paper / (resbench+cert)": _ratio(r["speedup_cert"]),
                 "max |dv| resbench−exact": f"{r['dv_resbench_exact']:.1e}",
                 "max |dv| paper−exact": _dv(r["dv_paper_exact"]),
                 "max |dv| paper−resbench": _dv(r["dv_paper_resbench"]),
                 "resbench status": r.get("resbench_status", ""),
                 "load (1 min)": r["load"][0] if r.get("load") else "",
+            }
+        )
+    return markdown_table(pd.DataFrame(out))
+
+
+def b2b_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The back-to-back markdown table: µs per sample, median (min–max) of the calls
+    after a block's first, speedups, and the median of the blocks' first calls."""
+    import pandas as pd
+
+    out = []
+    for r in rows:
+        first = " / ".join(_span(r, m, "_b2b_first").split(" (")[0] for m in METHODS)
+        out.append(
+            {
+                "preset": label(r["preset"]),
+                "batch": r["batch"],
+                "dtype": r["dtype"],
+                "threads": r["threads"],
+                "resbench µs": _span(r, "resbench", "_b2b"),
+                "resbench+cert µs": _span(r, "resbench+cert", "_b2b"),
+                "paper µs": _span(r, "paper", "_b2b"),
+                "paper / resbench": _ratio(r.get("speedup_b2b", float("nan"))),
+                "paper / (resbench+cert)": _ratio(r.get("speedup_cert_b2b", float("nan"))),
+                "first call µs (resbench / +cert / paper)": first,
             }
         )
     return markdown_table(pd.DataFrame(out))
@@ -556,9 +680,17 @@ def render_markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
         "cat(x, −x)). `resbench`: `Network.solve_batch(certify=False)`; `resbench+cert`: every "
         "sample certified; `paper`: `set_input(x, reset=True)` + `compute_equilibrium()`. "
         "Exact = float64 resbench, every sample certified. The paper runs a fixed number of "
-        "iterations, so its distance to the exact answer is its convergence error, not noise.",
+        "iterations, so its distance to the exact answer is its convergence error, not noise."
+        + (
+            " Back to back (second table): the same cells, each method called several times "
+            "in a row as a training loop calls it, in rounds that rotate the methods; the "
+            "interleaved table stays the primary comparison."
+            if cfg.get("b2b")
+            else ""
+        ),
         "",
         summary_table(result["rows"]),
+        *_b2b_section(result),
         *(["Failures:", *_failures(result["rows"]), ""] if _failures(result["rows"]) else []),
         "Set-up (once per preset, not in the times above): "
         + "; ".join(
@@ -570,6 +702,29 @@ def render_markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _b2b_section(result: dict[str, Any]) -> list[str]:
+    """The back-to-back paragraph and table (one line saying it is off, if it is)."""
+    cfg = result["config"]
+    calls, rounds = cfg.get("b2b", 0), cfg.get("b2b_rounds", 0)
+    if not calls:
+        return ["Back to back: not run (`--b2b 0`).", ""]
+    return [
+        "### Back to back",
+        "",
+        "Every call above follows the other methods' calls, and on this VM any pause "
+        'before a call costs it (docs/batch.md, "Calls after a pause"). A training '
+        "loop calls one method back to back. So each cell is also timed back to back, "
+        f"in the same run on the same inputs: {rounds} rounds, each a block of {calls} "
+        "calls of every method in turn (the order rotated one place each round, so no "
+        "method always goes first). Below: per-sample µs, median (min–max) of each block's "
+        f"calls 2 … {calls} ({rounds * (calls - 1)} a method); the blocks' first calls "
+        "(after the other methods', as in the interleaved table) in the last column, "
+        "median. The interleaved table above stays the primary comparison.",
+        "",
+        b2b_table(result["rows"]),
+    ]
 
 
 def write_batch_bench(
