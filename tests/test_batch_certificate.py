@@ -337,13 +337,14 @@ def test_ground_only_and_no_resistors() -> None:
 
 def test_declared_kernel_signatures_are_the_types_passed() -> None:
     """After resbench._jit.warm_up, certifying (one sample, read-only voltages, gmin,
-    current sources, no currents) compiles nothing new: no compile in a timed run."""
+    current sources, no currents, bounds of the scales) compiles nothing new: no compile
+    in a timed run."""
     from resbench import _jit
     from resbench.batch import _certificate_kernels as kernels
 
     _jit.warm_up()
     mine = [d for d, _ in _jit.SIGNATURES if d.py_func.__module__ == kernels.__name__]
-    assert len(mine) == 16
+    assert len(mine) == 17
     before = [set(d.signatures) for d in mine]
     c = drn([6, 5, 3], seed=2, bias=True)
     v = resbench.solve(c, certify=False).voltages
@@ -352,6 +353,7 @@ def test_declared_kernel_signatures_are_the_types_passed() -> None:
     for gmin in (0.0, 1e-9):
         certify_batch(c, frozen, gmin=gmin)
         certify_batch(c, frozen[:1], gmin=gmin, currents=False)
+        certify_batch(c, frozen, gmin=gmin, currents=False, scales="bound")
     certify_batch(stalling_case(), np.array([[0.0, 1.0, 0.5, 0.5]]))
     assert [set(d.signatures) for d in mine] == before
 

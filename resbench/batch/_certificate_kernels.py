@@ -944,6 +944,67 @@ def scale_maxima(  # pragma: no cover - compiled
     return i_scale, v_scale
 
 
+@kernel(F64_2D, F64_2D, B1, F64, F64, F64, F64_2D, BOOL, F64, F64, F64_2D, F64_2D, I64, FLOAT,
+        F64)  # fmt: skip
+def scale_floors(  # pragma: no cover - compiled
+    v_t, p_t, p_ok, diag, rel, slack, t0_t, has_t0, inv_g, big, ext_hi, ext_lo, rid,
+    i_floor, v_floor,
+):  # fmt: skip
+    """Per sample, lower bounds of the scales of :func:`scale_maxima` (i_scale,
+    v_scale) from what needs no product beyond ``p_t``: ``max(i_floor, the largest
+    lower bound of a node's total)`` and ``max(v_floor, the same x inv_g)``.
+
+    Rows ``p_ok`` (their product ``p = sum_j g v_j`` computed): the total is at least
+    ``|diag v_k - p| - e`` (triangle inequality; ``e`` the product's round-off bound,
+    ``rel diag big + slack``, ``big`` the sample's largest |v|, at least the
+    neighbours'), plus the known part ``t0``.  The other rows: at least ``diag
+    dist(v_k, [lo, hi])`` (``ext_hi / ext_lo`` of the node range ``rid`` holding the
+    neighbours; exact where they all lie on one side, as a DRN's input nodes), as in
+    :func:`_range_bounds`.  Each is a lower bound of the exact scale, so an answer
+    within ``rtol`` x these floors is within the exact tolerances too
+    (``BatchCertifier.certify(scales="bound")``)."""
+    n, nb = v_t.shape
+    f1 = np.full(nb, i_floor)
+    f2 = v_floor.copy()
+    zero = np.zeros(nb)
+    low = np.empty(nb)
+    for k in range(1, n):
+        d = diag[k]
+        tr = t0_t[k] if has_t0 else zero
+        vr = v_t[k]
+        if p_ok[k]:
+            pr = p_t[k]
+            rd = rel[k] * d
+            sk = slack[k]
+            for b in range(nb):  # branch-free (vectorised)
+                t0 = tr[b]
+                m = big[b]
+                x = abs(d * vr[b] - pr[b]) - rd * m - sk - SLACK * (2.0 * d * m + t0)
+                low[b] = (x if x > 0.0 else 0.0) + t0
+        else:
+            hr = ext_hi[rid[k]]
+            lr = ext_lo[rid[k]]
+            for b in range(nb):
+                vk = vr[b]
+                hi = hr[b]
+                lo = lr[b]
+                m = max(max(abs(hi), abs(lo)), abs(vk))
+                t0 = tr[b]
+                a = vk - hi
+                c = lo - vk
+                out = a if a > c else c  # distance from v_k to [lo, hi]
+                out = out if out > 0.0 else 0.0
+                x = d * out - SLACK * (2.0 * d * m + t0)
+                low[b] = (x if x > 0.0 else 0.0) + t0
+        gk = inv_g[k]
+        for b in range(nb):  # + 0.0: stores LLVM vectorises (not conditional ones)
+            x = low[b]
+            f1[b] = (x if x > f1[b] else f1[b]) + 0.0
+            x = x * gk
+            f2[b] = (x if x > f2[b] else f2[b]) + 0.0
+    return f1, f2
+
+
 @njit(cache=True)
 def _rows_needing_product(  # pragma: no cover - compiled
     v_t, ext_hi, ext_lo, rid, diag, inv_g, t0_t, has_t0, rows, i_floor, v_floor

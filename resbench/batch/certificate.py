@@ -83,6 +83,7 @@ from resbench.batch._certificate_kernels import (
     kcl_transposed,
     range_extremes,
     row_abs_max,
+    scale_floors,
     scale_maxima,
     source_feasibility,
     span_copy,
@@ -828,9 +829,21 @@ class BatchCertifier:
         vsource_values: np.ndarray | None = None,
         isource_values: np.ndarray | None = None,
         currents: bool = True,
+        scales: str = "exact",
     ) -> BatchCertificate:
         """Certify ``voltages[B, n_nodes]`` (ground column 0), sample by sample, as
         :func:`resbench.certificate.certify` would (uniqueness aside).
+
+        ``scales``: ``"exact"`` computes each sample's scales (v_scale, i_scale) as the
+        scalar certificate does, and its tolerances are the scalar's.  ``"bound"``
+        first checks every sample against tolerances from *lower bounds* of its scales
+        that need no product beyond the KCL rows' (:func:`scale_floors`: the one-sided
+        bounds of every node's total current): stricter tolerances, so a sample within
+        them is within the exact ones too, and its ``*_tol`` are those stricter ones.
+        Only the samples outside them are certified again with exact scales (their
+        verdict and tolerances are the scalar's).  The verdict is the same either way;
+        ``"bound"`` skips the exact scales (branch and bound over every node's total,
+        most of the certificate's cost on a DRN) wherever the answer is good.
 
         Source values per sample: ``values[B, len(inputs)]`` when inputs were named;
         or every source's: ``vsource_values[B, n_vsources]``,
@@ -863,7 +876,12 @@ class BatchCertifier:
             v, vval, ival = v.copy(), vval.copy(), ival.copy()
             v[bad], vval[bad], ival[bad] = 0.0, 0.0, 0.0
             keys = big_x = None  # of the values before they were zeroed
-        v_scale, i_scale, p_t, v_t = self._currents_and_scales(v, vval, ival, currents, keys, big_x)
+        if scales not in ("exact", "bound"):
+            raise CertificateInputError(f"scales must be 'exact' or 'bound', got {scales!r}")
+        bound = scales == "bound"
+        v_scale, i_scale, p_t, v_t = self._currents_and_scales(
+            v, vval, ival, currents, keys, big_x, bound=bound
+        )
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
@@ -898,7 +916,33 @@ class BatchCertifier:
         )
         if bad.any():
             _fail_non_finite(cert, bad)
+        if bound:
+            again = np.flatnonzero(~ok & ~bad)
+            if again.size:  # outside the stricter tolerances: the exact scales decide
+                self._recertify(cert, again, v, values, vval, ival, rtol, currents)
         return cert
+
+    def _recertify(self, cert, idx, v, values, vval, ival, rtol, currents) -> None:
+        """Certify the samples ``idx`` again with exact scales, into ``cert``."""
+        x = None
+        if self.input_names:  # (the sources' values below win; inputs must still be given)
+            x = np.asarray(values, dtype=np.float64)
+            x = x.reshape(1, -1)[idx] if x.ndim == 1 else x[idx]
+        sub = self.certify(
+            v[idx],
+            x,
+            rtol=rtol,
+            vsource_values=np.asarray(vval)[idx],
+            isource_values=np.asarray(ival)[idx],
+            currents=currents,
+            scales="exact",
+        )
+        for name in BatchCertificate.PER_SAMPLE:
+            getattr(cert, name)[idx] = getattr(sub, name)
+        if cert.diode_current is not None and sub.diode_current is not None:
+            cert.diode_current[idx] = sub.diode_current
+        if cert.vsource_current is not None and sub.vsource_current is not None:
+            cert.vsource_current[idx] = sub.vsource_current
 
     def _folds_batch(self, nb: int) -> bool:
         """Are batches of ``nb`` samples folded (:meth:`_fold`)?"""
@@ -950,7 +994,7 @@ class BatchCertifier:
             fold.csr = (fptr, fcol, fsg, fg, np.diff(fptr) <= K_EXACT)
         return fold.csr
 
-    def _currents_and_scales(self, v, vval, ival, currents, keys=None, big_x=None):
+    def _currents_and_scales(self, v, vval, ival, currents, keys=None, big_x=None, *, bound=False):
         """v_scale and i_scale per sample (resbench.certificate._known_currents_and_scales)
         and node-major ``p_t`` (the current the resistors, current sources and gmin leak
         push into each node, but the ``-diag v`` term; pinned nodes' rows exact only
@@ -966,6 +1010,8 @@ class BatchCertifier:
         np.copyto(v_t, v.T)
         tile_hi, tile_lo, big, node_max = tile_extremes(v_t, TILE)
         fold = self._fold(v, v_t, keys)
+        if bound:
+            return self._floors(v_t, vval, ival, currents, fold, tile_hi, tile_lo, big, big_x)
         fptr, fcol, fsg, fg, exact_row = self._folded_rows(fold)
         max_diag = float(np.max(self._diag, initial=0.0))
         big_v = float(np.max(big, initial=0.0))
@@ -979,19 +1025,7 @@ class BatchCertifier:
         # every cluster is one node (their source takes whatever they hold); else zero
         need_rows = self._checked if lazy and self._grounded else None
         self._w_kcl.apply_folded(fold, v_t, p_t, fresh=True, need=need_rows)
-        has_t0 = bool(ival.shape[1]) or self.gmin > 0
-        t0_t = np.zeros((n, nb)) if has_t0 else np.zeros((1, 1))
-        if ival.shape[1]:
-            t0_t += np.asarray(self._i_touch.T @ np.abs(ival).T)
-        if self.gmin > 0:
-            t0_t[1:] += self.gmin * np.abs(v_t[1:])
-        v_floor = np.maximum(big, V_SCALE_FLOOR)
-        if vval.shape[1]:
-            if big_x is None:
-                big_x = np.max(np.abs(vval), axis=1)
-            v_floor = np.maximum(v_floor, big_x)
-        v_floor = np.ascontiguousarray(v_floor, dtype=np.float64)
-        i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
+        has_t0, t0_t, i_floor, v_floor = self._known_parts(v_t, vval, ival, big, big_x)
         if lazy:
             lazy_mask = self._pinned_rows & ~exact_row & (self._lslot >= 0)
             lazy_rows = np.flatnonzero(lazy_mask)
@@ -1082,6 +1116,54 @@ class BatchCertifier:
             span_hi,
             span_lo,
         )
+        self._known_currents(p_t, v_t, ival, need_rows)
+        return v_scale, i_scale, p_t, v_t
+
+    def _floors(self, v_t, vval, ival, currents, fold, tile_hi, tile_lo, big, big_x):
+        """:meth:`_currents_and_scales` with lower bounds of the scales
+        (:func:`scale_floors`) instead of the scales: the KCL rows' product in float64
+        (and the held rows' when their currents are asked for, or a cluster can join
+        them), no ``W |v|``, no float32 rows, no branch and bound."""
+        n, nb = v_t.shape
+        p_t = self._buffer("p_t", (n, nb))
+        need_rows = self._checked if self._grounded and not currents else None
+        self._w_kcl.apply_folded(fold, v_t, p_t, fresh=True, need=need_rows)
+        if need_rows is None and self._w_pin is not None:
+            self._w_pin.apply_folded(fold, v_t, p_t)
+        has_t0, t0_t, i_floor, v_floor = self._known_parts(v_t, vval, ival, big, big_x)
+        ext_hi, ext_lo, _ = range_extremes(
+            tile_hi, tile_lo, self._range_t0, self._range_t1, v_t, self._rid, self._diag,
+            self._inv_g, t0_t, has_t0, self._no_rows, i_floor, v_floor,
+        )  # fmt: skip
+        p_ok = self._checked if need_rows is not None else self._all_rows
+        i_scale, v_scale = scale_floors(
+            v_t, p_t, p_ok, self._diag, self._rel64, self._slack64, t0_t, has_t0,
+            self._inv_g, big, ext_hi, ext_lo, self._rid, i_floor, v_floor,
+        )  # fmt: skip
+        self._known_currents(p_t, v_t, ival, need_rows)
+        return v_scale, i_scale, p_t, v_t
+
+    def _known_parts(self, v_t, vval, ival, big, big_x):
+        """(has_t0, t0_t, i_floor, v_floor): every node's known |current| (current
+        sources, gmin leak) ``[n, B]`` (or a dummy), and the scales' floors."""
+        n, nb = v_t.shape
+        has_t0 = bool(ival.shape[1]) or self.gmin > 0
+        t0_t = np.zeros((n, nb)) if has_t0 else np.zeros((1, 1))
+        if ival.shape[1]:
+            t0_t += np.asarray(self._i_touch.T @ np.abs(ival).T)
+        if self.gmin > 0:
+            t0_t[1:] += self.gmin * np.abs(v_t[1:])
+        v_floor = np.maximum(big, V_SCALE_FLOOR)
+        if vval.shape[1]:
+            if big_x is None:
+                big_x = np.max(np.abs(vval), axis=1)
+            v_floor = np.maximum(v_floor, big_x)
+        v_floor = np.ascontiguousarray(v_floor, dtype=np.float64)
+        i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
+        return has_t0, t0_t, i_floor, v_floor
+
+    def _known_currents(self, p_t, v_t, ival, need_rows) -> None:
+        """Add the current sources' and the gmin leak's currents into ``p_t``."""
         # the known currents, after the bounds (they need W v alone); rows outside
         # need_rows hold no value and are never read: left alone (no arithmetic on
         # whatever the buffer held, which may be NaN or inf)
@@ -1098,7 +1180,6 @@ class BatchCertifier:
                 leak = need_rows.copy()
                 leak[0] = False
                 p_t[leak] -= self.gmin * v_t[leak]
-        return v_scale, i_scale, p_t, v_t
 
     def _unknown_currents(self, inj, dv, feas_tol):
         """Currents of the sign-free unknowns [B, nf] and diodes [B, nd], and per sample
@@ -1176,8 +1257,9 @@ def certify_batch(
     inputs: Sequence[str] | None = None,
     values: np.ndarray | None = None,
     currents: bool = True,
+    scales: str = "exact",
 ) -> BatchCertificate:
     """One-shot :meth:`BatchCertifier.certify` (builds the matrices, certifies,
     drops them); use a BatchCertifier for repeated batches through one circuit."""
     certifier = BatchCertifier(circuit, inputs=inputs, gmin=gmin)
-    return certifier.certify(voltages, values, rtol=rtol, currents=currents)
+    return certifier.certify(voltages, values, rtol=rtol, currents=currents, scales=scales)

@@ -1704,10 +1704,12 @@ class Network:
             from resbench.batch.certificate import BatchCertifier
 
             # the certifier places the inputs' columns itself (one gather per kind of
-            # source, not one Python assignment per input)
+            # source, not one Python assignment per input); scales="bound": the same
+            # verdicts, the exact scales only for samples outside the stricter
+            # tolerances of their lower bounds (docs/batch.md, "The certificate")
             bc = BatchCertifier(self.circuit, inputs=self.input_names, gmin=self.gmin)
             self._certifier = lambda V, S, rtol, currents: bc.certify(
-                V, S, rtol=rtol, currents=currents
+                V, S, rtol=rtol, currents=currents, scales="bound"
             )
         return self._certifier
 
