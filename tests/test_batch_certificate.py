@@ -344,7 +344,7 @@ def test_declared_kernel_signatures_are_the_types_passed() -> None:
 
     _jit.warm_up()
     mine = [d for d, _ in _jit.SIGNATURES if d.py_func.__module__ == kernels.__name__]
-    assert len(mine) == 17
+    assert len(mine) == 19
     before = [set(d.signatures) for d in mine]
     c = drn([6, 5, 3], seed=2, bias=True)
     v = resbench.solve(c, certify=False).voltages
@@ -355,6 +355,16 @@ def test_declared_kernel_signatures_are_the_types_passed() -> None:
         certify_batch(c, frozen[:1], gmin=gmin, currents=False)
         certify_batch(c, frozen, gmin=gmin, currents=False, scales="bound")
     certify_batch(stalling_case(), np.array([[0.0, 1.0, 0.5, 0.5]]))
+    # the direct path (a DRN without bias sources), with and without column groups
+    c = drn([8, 5, 3], seed=2)
+    bc = BatchCertifier(c)
+    assert bc._fast is not None
+    v = np.repeat(resbench.solve(c, certify=False).voltages[None, :], 40, axis=0)
+    v.setflags(write=False)
+    nv = len(c.vsources)
+    groups = (np.arange(nv, dtype=np.int64), np.ones(nv))
+    for cg in (None, groups):
+        assert bc.certify(v, currents=False, scales="bound", column_groups=cg).ok.all()
     assert [set(d.signatures) for d in mine] == before
 
 

@@ -74,7 +74,9 @@ from resbench.batch._certificate_kernels import (
     balance_clusters,
     column_keys,
     columns_equal,
+    columns_to_rows,
     csr_add_product,
+    fast_scan,
     feasibility,
     fold_csr,
     fold_dense,
@@ -93,6 +95,7 @@ from resbench.batch.result import BatchCertificate
 from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
 from resbench.circuit import Circuit
 from resbench.errors import InputError
+from resbench.threads import blas_threads, numba_thread_count
 
 __all__ = ["BatchCertifier", "CertificateInputError", "certify_batch"]
 
@@ -113,23 +116,22 @@ FOLD_MIN_BATCH = 16  # fewer samples are not folded: their pattern is new on alm
 # call (one input's equal values), and building its folded matrices reads W once or twice,
 # more than the products it saves (DRN-1H, one sample: 36 ms folded vs ~2 ms unfolded)
 RANGE_BUDGET = 8  # range extremes cost at most this many passes over the node tiles
+SCAN_PARALLEL = 1 << 17  # voltages (B x n) from which fast_scan runs on numba's threads
 SMALL_PRODUCT = 1 << 25  # multiply-adds below which a product runs on one BLAS thread
-
-_BLAS = None  # threadpoolctl's controller, made on first use (inspecting libraries costs ms)
+FAST_PRODUCT_SHARE = 4  # the direct path's one product keeps BLAS's threads from a
+# quarter of SMALL_PRODUCT (DRN-1H, 14M multiply-adds: 1.1 ms on one thread, 0.5 on two)
 
 
 def _one_blas_thread(macs: int):
     """A context running a product of ``macs`` multiply-adds on one BLAS thread when it
     is small: waking BLAS's other threads for it cost more than it saved on a loaded
-    2-core machine (DRN-XS: ~7 ms per product); large products keep their threads."""
-    global _BLAS
+    2-core machine (DRN-XS: ~7 ms per product); large products keep their threads.
+    (:func:`resbench.threads.blas_threads`: OpenBLAS's own calls, nothing set where it
+    already runs one thread; threadpoolctl's ``limit`` re-read every library's info,
+    ~30 µs a call, ~0.6 ms of a DRN certificate's ~20 products.)"""
     if macs >= SMALL_PRODUCT:
         return contextlib.nullcontext()
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
+    return blas_threads(1)
 
 
 class CertificateInputError(InputError, ValueError):
@@ -429,6 +431,72 @@ class _Fold:
         return self.blocks[k]
 
 
+@dataclass
+class _Fast:
+    """What :meth:`BatchCertifier._certify_fast` needs (see :meth:`_setup_fast`): the
+    held nodes ``a0 .. a0 + nv - 1``; the runs ``slabs`` of consecutive KCL rows
+    ``(r0, r1, first row of w_kp)``; ``w_kp`` the KCL rows' conductances to the held
+    nodes (CSR; dense and its pair differences made on first use); ``w_np`` the KCL
+    rows' other conductances; the held rows' ``diag`` and ``1 / g``."""
+
+    a0: int
+    nv: int
+    slabs: list
+    w_kp: sp.csr_matrix
+    w_np: _Coupling
+    d_pin: np.ndarray
+    inv_g_pin: np.ndarray
+    visit: np.ndarray
+    maps: dict = field(default_factory=dict)
+    folds: OrderedDict = field(default_factory=OrderedDict)
+
+    def folded_map(self, rep: np.ndarray, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(M, columns) for verified column groups (``v[a0 + j] = sig[j] v[a0 + rep[j]]``,
+        ``sig[j] = 0``: zeros): the representatives' columns and M[:, g] = sum of
+        sig[j] w_kp[:, j] over the group's columns (exact algebra); cached per grouping."""
+        key = rep.tobytes() + sig.tobytes()
+        hit = self.folds.get(key)
+        if hit is not None:
+            self.folds.move_to_end(key)
+            return hit
+        live = sig != 0.0
+        cols = np.unique(rep[live])
+        slot = np.full(self.nv, -1, dtype=np.int64)
+        slot[cols] = np.arange(cols.size)
+        w = self.w_kp.tocoo()
+        keep = live[w.col]
+        m = np.zeros((self.w_kp.shape[0], cols.size))
+        np.add.at(m, (w.row[keep], slot[rep[w.col[keep]]]), sig[w.col[keep]] * w.data[keep])
+        if len(self.folds) >= FOLD_CACHE:
+            self.folds.popitem(last=False)
+        self.folds[key] = (m, cols)
+        return m, cols
+
+    def held_map(self, layout: int) -> tuple[np.ndarray, slice]:
+        """(M, columns): ``M @ v[:, a0 + columns].T`` is the KCL rows' current from the
+        held nodes.  layout 0: every held column, M = w_kp; 1 (pairs interleaved,
+        ``v[2i + 1] = -v[2i]``): the even columns, M = w_kp[:, even] - w_kp[:, odd]; 2
+        (halves): the first half, M = w_kp[:, :h] - w_kp[:, h:].  Exact algebra on the
+        pairs the caller verified bit for bit; made once per layout."""
+        h = self.nv // 2
+        cols = (slice(0, self.nv), slice(0, self.nv, 2), slice(0, h))[layout]
+        m = self.maps.get(layout)
+        if m is None:
+            dense = self.w_kp.toarray()
+            if layout == 1:
+                m = dense[:, 0::2] - dense[:, 1::2]
+            elif layout == 2:
+                m = dense[:, :h] - dense[:, h:]
+            else:
+                m = dense
+            m = np.ascontiguousarray(m)
+            self.maps[layout] = m
+        return m, cols
+
+
+_NO_GROUPS = (np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
 def _zero_rows(out: np.ndarray, rows: np.ndarray) -> None:
     """Zero the rows of ``out`` where ``rows`` (bool) holds, run by run (contiguous
     writes, no index array as large as the rows)."""
@@ -524,18 +592,21 @@ class BatchCertifier:
         self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
         self._setup_bounds()
         self._setup_lazy(_rows(w, pinned))
+        self._fast = self._setup_fast(w)
         self._any_dense = bool(self._w_kcl.blocks or (self._w_pin and self._w_pin.blocks))
         self._identity = _Fold(np.arange(n, dtype=np.int64), np.ones(n), True)
         self._folds: OrderedDict[bytes, _Fold] = OrderedDict()
         self._work: dict[str, np.ndarray] = {}
 
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
-        """A work array kept between calls (uninitialised): fresh arrays of a batch's
-        size are page-faulted in on every call, which cost more than the passes that
-        fill them (several ms per certificate on DRN-1H)."""
+    def _buffer(
+        self, name: str, shape: tuple[int, ...], dtype: type = np.float64, *, zeros: bool = False
+    ) -> np.ndarray:
+        """A work array kept between calls (uninitialised; ``zeros``: zero when made):
+        fresh arrays of a batch's size are page-faulted in on every call, which cost
+        more than the passes that fill them (several ms per certificate on DRN-1H)."""
         buf = self._work.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.empty(shape, dtype=dtype)
+            buf = np.zeros(shape, dtype=dtype) if zeros else np.empty(shape, dtype=dtype)
             self._work[name] = buf
         return buf
 
@@ -616,6 +687,53 @@ class BatchCertifier:
         g_row_max = np.zeros(n)
         g_row_max[rows] = sub.max(axis=1)
         self._lslack = width * (1.0 + g_row_max) * 1e-37
+
+    def _setup_fast(self, w: sp.csr_matrix) -> _Fast | None:
+        """The direct path of :meth:`_certify_fast`, where it applies: every voltage source
+        holds one of the consecutive nodes ``a0 ..`` to ground (a DRN's inputs), no
+        short, inductor, current source or gmin; every unknown branch touches ground;
+        no diode touches a held node and no resistor joins two (so the held rows'
+        neighbours are the other nodes).  None elsewhere."""
+        c = self.circuit
+        nv = len(c.vsources)
+        a0 = self._a0
+        if not (
+            self._grounded
+            and a0 >= 1
+            and self._fa.shape[0] == nv
+            and len(c.isources) == 0
+            and self.gmin == 0.0
+        ):
+            return None
+        held = np.zeros(self.n, dtype=bool)
+        held[a0 : a0 + nv] = True
+        if not np.array_equal(held, self._pinned_rows):
+            return None
+        if held[self._da].any() or held[self._db].any() or w[held][:, held].nnz:
+            return None
+        kcl = np.flatnonzero(self._checked)
+        slabs = []  # runs of consecutive KCL rows: (r0, r1, first row in kcl)
+        if kcl.size:
+            cut = np.flatnonzero(np.diff(kcl) != 1) + 1
+            for lo, hi in zip(np.r_[0, cut], np.r_[cut, kcl.size], strict=True):
+                slabs.append((int(kcl[lo]), int(kcl[hi - 1]) + 1, int(lo)))
+        w_kp = w[kcl][:, a0 : a0 + nv].tocsr()
+        if 8 * w_kp.shape[0] * nv * 2 > DENSE_MAX_BYTES:
+            return None
+        # the KCL rows' other columns (the held ones are multiplied from w_kp)
+        w_np = _rows(w, self._checked).tocsr().copy()
+        w_np.data[held[w_np.indices]] = 0.0
+        w_np.eliminate_zeros()
+        return _Fast(
+            a0=a0,
+            nv=nv,
+            slabs=slabs,
+            w_kp=w_kp,
+            w_np=_Coupling(w_np),
+            d_pin=np.ascontiguousarray(self._diag[a0 : a0 + nv]),
+            inv_g_pin=np.ascontiguousarray(self._inv_g[a0 : a0 + nv]),
+            visit=self._checked.copy(),
+        )
 
     def _conductances(self) -> tuple[sp.csr_matrix, np.ndarray]:
         """The conductance matrix W (symmetric, self loops and shorts left out; kept as
@@ -830,6 +948,7 @@ class BatchCertifier:
         isource_values: np.ndarray | None = None,
         currents: bool = True,
         scales: str = "exact",
+        column_groups: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> BatchCertificate:
         """Certify ``voltages[B, n_nodes]`` (ground column 0), sample by sample, as
         :func:`resbench.certificate.certify` would (uniqueness aside).
@@ -845,6 +964,13 @@ class BatchCertifier:
         ``"bound"`` skips the exact scales (branch and bound over every node's total,
         most of the certificate's cost on a DRN) wherever the answer is good.
 
+        ``column_groups``: ``(rep, sig)``, a claim about the inputs' values (one entry
+        per input, in the order of ``inputs``): input j's column equals ``sig[j]`` x
+        input ``rep[j]``'s in every sample (``sig[j] = 0``: zeros), as the solver's
+        fold found them.  Used only where it helps (the direct path of a DRN) and only
+        once one pass has verified it bit for bit on the voltages; a claim that does
+        not hold is ignored.
+
         Source values per sample: ``values[B, len(inputs)]`` when inputs were named;
         or every source's: ``vsource_values[B, n_vsources]``,
         ``isource_values[B, n_isources]`` (these win).  A sample with NaN or inf
@@ -855,6 +981,16 @@ class BatchCertifier:
         v = self._check(voltages)
         nb = v.shape[0]
         vval, ival = self._source_values(nb, values, vsource_values, isource_values)
+        if scales not in ("exact", "bound"):
+            raise CertificateInputError(f"scales must be 'exact' or 'bound', got {scales!r}")
+        bound = scales == "bound"
+        if bound and not currents and self._fast is not None:
+            cert = self._certify_fast(v, vval, rtol, column_groups)
+            if cert is not None:
+                again = np.flatnonzero(~cert.ok)
+                if again.size:  # outside the stricter tolerances: the exact scales decide
+                    self._recertify(cert, again, v, values, vval, ival, rtol, currents)
+                return cert
         # one pass over the voltages gives their rows' sums (the non-finite check) and
         # the columns' keys of the fold; one over the sources' values their sums and
         # largest |value|
@@ -866,7 +1002,12 @@ class BatchCertifier:
         else:
             bad = _non_finite_rows(v)
         big_x = None
-        if vval.shape[1] and vval.flags.c_contiguous and vval.dtype == np.float64:
+        if (
+            vval.shape[1]
+            and vval.flags.c_contiguous
+            and vval.flags.writeable
+            and vval.dtype == np.float64
+        ):
             sums, big_x = row_abs_max(vval)
             bad |= _non_finite_rows(vval, sums)
         else:
@@ -876,9 +1017,6 @@ class BatchCertifier:
             v, vval, ival = v.copy(), vval.copy(), ival.copy()
             v[bad], vval[bad], ival[bad] = 0.0, 0.0, 0.0
             keys = big_x = None  # of the values before they were zeroed
-        if scales not in ("exact", "bound"):
-            raise CertificateInputError(f"scales must be 'exact' or 'bound', got {scales!r}")
-        bound = scales == "bound"
         v_scale, i_scale, p_t, v_t = self._currents_and_scales(
             v, vval, ival, currents, keys, big_x, bound=bound
         )
@@ -921,6 +1059,85 @@ class BatchCertifier:
             if again.size:  # outside the stricter tolerances: the exact scales decide
                 self._recertify(cert, again, v, values, vval, ival, rtol, currents)
         return cert
+
+    def _certify_fast(self, v: np.ndarray, vval: np.ndarray, rtol: float, groups=None):
+        """The certificate with bounds of the scales on the direct path (see
+        :meth:`_setup_fast`; a DRN): one pass over the voltages and the sources' values
+        (:func:`fast_scan`: finiteness, the sources' feasibility, the held rows'
+        floors, the ``cat(x, -x)`` pairs), the KCL rows' product from the held nodes
+        (one BLAS product, over one column of each pair when every sample holds
+        pairs) and from the others (node-major, the other nodes' voltages only
+        transposed), :func:`scale_floors` on the KCL rows and :func:`grounded_check`.
+        None (the caller takes the general path) when a sample is not finite."""
+        fast = self._fast
+        nb, n = v.shape
+        a0, e0 = fast.a0, fast.a0 + fast.nv
+        vval = np.require(vval, np.float64, "C")
+        rep, sig = _NO_GROUPS
+        if groups is not None and self._v_take is None:  # (groups of the inputs' columns)
+            rep = np.ascontiguousarray(groups[0], dtype=np.int64)
+            sig = np.ascontiguousarray(groups[1], dtype=np.float64)
+            if (
+                rep.shape != (fast.nv,)
+                or sig.shape != (fast.nv,)
+                or rep.min() < 0
+                or rep.max() >= fast.nv
+            ):
+                rep, sig = _NO_GROUPS
+        parts = numba_thread_count()[0]() if v.size >= SCAN_PARALLEL else 1
+        sums, big, big_x, src, f1p, f2p, inter, halves, grouped = fast_scan(
+            v, vval, a0, fast.d_pin, fast.inv_g_pin, rep, sig, parts
+        )
+        if not np.isfinite(sums).all():
+            return None
+        # the held rows are never written: zero from the start, so that a dense block of
+        # w_np whose tiles reach into them multiplies zeros (never stale values)
+        v_t = self._buffer("v_t_fast", (n, nb), zeros=True)
+        columns_to_rows(v, 0, a0, v_t)
+        columns_to_rows(v, e0, n, v_t)
+        p_t = self._buffer("p_t", (n, nb))
+        if grouped:
+            m, cols = fast.folded_map(rep, sig)
+            x = v[:, a0 + cols]
+        else:
+            m, cols = fast.held_map(1 if inter else (2 if halves else 0))
+            x = v[:, a0:e0][:, cols]
+        with _one_blas_thread(FAST_PRODUCT_SHARE * m.size * nb):
+            for r0, r1, q in fast.slabs:
+                np.matmul(m[q : q + r1 - r0], x.T, out=p_t[r0:r1])
+        fast.w_np.apply_folded(None, v_t, p_t)
+        v_floor = np.maximum(np.maximum(big, big_x), V_SCALE_FLOOR)
+        i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
+        dummy = np.zeros((1, nb))
+        f1, f2 = scale_floors(
+            v_t, p_t, fast.visit, fast.visit, self._diag, self._rel64, self._slack64,
+            np.zeros((1, 1)), False, self._inv_g, big, dummy, dummy, self._rid, i_floor,
+            v_floor,
+        )  # fmt: skip
+        i_scale = np.maximum(f1, f1p)
+        v_scale = np.maximum(f2, f2p)
+        feas_tol = rtol * v_scale
+        kcl_tol = rtol * i_scale
+        comp_tol = rtol * v_scale * i_scale
+        feas, kcl, compl, _, xd_t = grounded_check(
+            p_t, v_t, self._diag, fast.nv, self._fa, self._fb, self._da, self._db,
+            self._bptr, self._bidx, feas_tol, False,
+            self._buffer("dv_t", (self._da.shape[0], nb)),
+        )  # fmt: skip
+        feas = np.maximum(feas, src)
+        ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
+        return BatchCertificate(
+            checked=np.ones(nb, dtype=bool),
+            ok=ok,
+            feasibility=feas,
+            kcl=kcl,
+            complementarity=compl,
+            feas_tol=feas_tol,
+            kcl_tol=kcl_tol,
+            comp_tol=comp_tol,
+            diode_current=xd_t.T,
+            vsource_current=None,
+        )
 
     def _recertify(self, cert, idx, v, values, vval, ival, rtol, currents) -> None:
         """Certify the samples ``idx`` again with exact scales, into ``cert``."""
@@ -1137,7 +1354,7 @@ class BatchCertifier:
         )  # fmt: skip
         p_ok = self._checked if need_rows is not None else self._all_rows
         i_scale, v_scale = scale_floors(
-            v_t, p_t, p_ok, self._diag, self._rel64, self._slack64, t0_t, has_t0,
+            v_t, p_t, self._all_rows, p_ok, self._diag, self._rel64, self._slack64, t0_t, has_t0,
             self._inv_g, big, ext_hi, ext_lo, self._rid, i_floor, v_floor,
         )  # fmt: skip
         self._known_currents(p_t, v_t, ival, need_rows)

@@ -133,11 +133,12 @@ class _FoldPattern:
     columns and sign products; the groups' first columns and signs); ``trusted``:
     check it first."""
 
-    __slots__ = ("check", "group", "key", "n_groups", "nz", "sign", "trusted")
+    __slots__ = ("check", "group", "groups", "key", "n_groups", "nz", "sign", "trusted")
 
-    def __init__(self, nz, group, sign, n_groups, key, check) -> None:
+    def __init__(self, nz, group, sign, n_groups, key, check, groups=None) -> None:
         self.nz, self.group, self.sign, self.n_groups = nz, group, sign, n_groups
         self.key, self.check = key, check
+        self.groups = groups  # (rep, sig) per column: the certifier's column_groups
         self.trusted = True
 
     @classmethod
@@ -188,7 +189,13 @@ class _FoldPattern:
             np.ascontiguousarray(sign_all[first]),
         )
         key = nz.tobytes() + group.tobytes() + sign.tobytes()
-        return cls(nz, group, sign, int(first.size), key, check)
+        # per column: its group's first column and the sign product (zeros: itself, 0)
+        rep = np.arange(k, dtype=np.int64)
+        sig = np.zeros(k)
+        live = grp >= 0
+        rep[live] = first[grp[live]]
+        sig[live] = sign_all[live] * sign_all[rep[live]]
+        return cls(nz, group, sign, int(first.size), key, check, (rep, sig))
 
 
 class _Arrays(NamedTuple):
@@ -1708,9 +1715,21 @@ class Network:
             # verdicts, the exact scales only for samples outside the stricter
             # tolerances of their lower bounds (docs/batch.md, "The certificate")
             bc = BatchCertifier(self.circuit, inputs=self.input_names, gmin=self.gmin)
-            self._certifier = lambda V, S, rtol, currents: bc.certify(
-                V, S, rtol=rtol, currents=currents, scales="bound"
-            )
+
+            # the fold's grouping of the inputs (a claim the certifier checks bit for
+            # bit before it uses it to fold its own product)
+            def run(V, S, rtol, currents):
+                pat = self._fold_pattern
+                return bc.certify(
+                    V,
+                    S,
+                    rtol=rtol,
+                    currents=currents,
+                    scales="bound",
+                    column_groups=None if pat is None else pat.groups,
+                )
+
+            self._certifier = run
         return self._certifier
 
 

@@ -1,0 +1,265 @@
+"""The batched certificate's direct path (``BatchCertifier._certify_fast``, a DRN's layout).
+
+References: the same certifier on its general path (``_fast`` switched off) with
+``scales="bound"`` and with ``scales="exact"`` (the latter checked against the scalar
+certificate in test_batch_certificate).  On random DRNs (layer sizes, gains, input
+layouts: ``cat(x, -x)`` interleaved or in halves, unpaired, repeated and zero pixels)
+and batches mixing exact answers, perturbed copies and random voltages: the same
+verdicts; tolerances of passing samples never looser than the exact ones; failing
+samples with the exact certificate's fields; diode currents as the general path's.
+Column-group claims (the solver's fold) are used only when they hold: a wrong claim
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import examples
+
+from resbench.batch import Network
+from resbench.batch._certificate_kernels import columns_to_rows, fast_scan
+from resbench.batch.certificate import BatchCertifier
+from resbench.circuit import Branches, make_circuit
+from resbench.generate import drn
+
+SETTINGS = dict(deadline=None, database=None)
+TOLS = ("feas_tol", "kcl_tol", "comp_tol")
+FIELDS = ("feasibility", "kcl", "complementarity", *TOLS)
+
+
+def _values(rng: np.random.Generator, nb: int, m: int, layout: str, gain: float) -> np.ndarray:
+    """Input values [nb, 2m] of one layout, pixels with zeros and repeats."""
+    x = rng.random((nb, m))
+    x[:, rng.random(m) < 0.3] = 0.0  # dark pixels (zero in every sample)
+    if m > 2:
+        x[:, 1] = x[:, 0]  # a repeated pixel
+    x *= gain
+    if layout == "interleaved":
+        out = np.empty((nb, 2 * m))
+        out[:, 0::2], out[:, 1::2] = x, -x
+    elif layout == "halves":
+        out = np.hstack([x, -x])
+    else:  # unpaired
+        out = np.hstack([x, rng.random((nb, m)) * gain])
+    return out
+
+
+def _cases(seed: int, nb: int, layers, layout: str, gain: float):
+    rng = np.random.default_rng(seed)
+    c = drn(layers, seed=seed % 1000, input_gain=gain)
+    names = list(c.vsources.names)
+    vals = _values(rng, nb, len(names) // 2, layout, gain)
+    net = Network(c, inputs=names)
+    v = net.solve_batch(vals, certify=False).voltages.copy()
+    pinned = set(c.vsources.a.tolist())
+    free = [k for k in range(1, c.n_nodes) if k not in pinned]
+    for b in range(1, nb, 3):  # perturbed copies: some fail, some pass by a hair
+        k = free[int(rng.integers(len(free)))]
+        v[b, k] += 10.0 ** rng.uniform(-14, -1) * rng.choice([-1.0, 1.0])
+    if nb > 4:  # one sample of random voltages (its inputs kept: feasible sources)
+        v[4, free] = rng.normal(size=len(free))
+    pat = net._fold_pattern
+    exact_rows = np.array([b % 3 != 1 and b != 4 for b in range(nb)])
+    return c, names, vals, v, (None if pat is None else pat.groups), exact_rows
+
+
+def _general(bc: BatchCertifier, *args, **kw):
+    fast, bc._fast = bc._fast, None
+    try:
+        return bc.certify(*args, **kw)
+    finally:
+        bc._fast = fast
+
+
+def _raw(bc: BatchCertifier, fast: bool, *args, **kw):
+    """The certificate before any sample is certified again with exact scales."""
+    saved_fast, saved = bc._fast, BatchCertifier._recertify
+    if not fast:
+        bc._fast = None
+    BatchCertifier._recertify = lambda *a, **k: None
+    try:
+        return bc.certify(*args, **kw)
+    finally:
+        bc._fast, BatchCertifier._recertify = saved_fast, saved
+
+
+def assert_fast_agrees(bc, v, vals, groups, exact_rows) -> None:
+    assert bc._fast is not None
+    # before the exact scales' second look: the solver's exact answers pass on the
+    # direct path itself (its product and floors are right, not rescued by the second
+    # look), and so does every sample the general path's bounds pass where the direct
+    # path's floors are no lower (the same residuals)
+    kw = dict(currents=False, scales="bound")
+    raw = _raw(bc, True, v, vals, column_groups=groups, **kw)
+    raw_gen = _raw(bc, False, v, vals, **kw)
+    assert raw.ok[exact_rows].all(), raw.ok
+    higher = np.all([getattr(raw, t) >= getattr(raw_gen, t) for t in TOLS], axis=0)
+    assert raw.ok[raw_gen.ok & higher].all()
+    assert np.all(
+        np.abs(raw.kcl - raw_gen.kcl)[raw.ok & raw_gen.ok]
+        <= 1e-3 * raw_gen.kcl_tol[raw.ok & raw_gen.ok]
+    )
+    got = bc.certify(v, vals, currents=False, scales="bound", column_groups=groups)
+    gen = _general(bc, v, vals, currents=False, scales="bound")
+    exact = _general(bc, v, vals, currents=False, scales="exact")
+    assert np.array_equal(got.ok, exact.ok) and np.array_equal(got.ok, gen.ok)
+    for name in TOLS:
+        g, e = getattr(got, name), getattr(exact, name)
+        assert np.all(g <= e * (1 + 1e-12) + 1e-300), name
+    fail = ~exact.ok
+    for name in FIELDS:
+        g, e = getattr(got, name)[fail], getattr(exact, name)[fail]
+        assert np.allclose(g, e, rtol=1e-9, atol=1e-12 * np.max(np.abs(e), initial=0.0)), name
+    ok = got.ok
+    # the same bounds as the general path (same floors, another summation order)
+    for name in TOLS:
+        assert np.allclose(getattr(got, name)[ok], getattr(gen, name)[ok], rtol=1e-9), name
+    i_tol = np.max(exact.kcl_tol, initial=0.0) * 2 + 1e-300
+    assert np.allclose(got.diode_current, gen.diode_current, rtol=1e-9, atol=i_tol)
+    assert got.vsource_current is None
+
+
+@settings(max_examples=examples(40), **SETTINGS)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([(8, 6, 3), (12, 10, 6, 2), (20, 5, 4), (6, 40, 3)]),
+    st.sampled_from(["interleaved", "halves", "unpaired"]),
+    st.sampled_from([1.0, 4.0]),
+    st.sampled_from([6, 24]),
+)
+def test_random_drns_direct_path(seed, layers, layout, gain, nb) -> None:
+    c, names, vals, v, groups, exact_rows = _cases(seed, nb, layers, layout, gain)
+    bc = BatchCertifier(c, inputs=names)
+    assert_fast_agrees(bc, v, vals, groups, exact_rows)
+    assert_fast_agrees(bc, v, vals, None, exact_rows)
+    # a claim that does not hold (another grouping) changes nothing
+    rng = np.random.default_rng(seed)
+    nv = len(names)
+    wrong = (rng.integers(0, nv, nv).astype(np.int64), rng.choice([-1.0, 0.0, 1.0], nv))
+    assert_fast_agrees(bc, v, vals, wrong, exact_rows)
+
+
+def test_the_direct_path_is_taken_and_uses_the_solver_groups(monkeypatch) -> None:
+    c, names, vals, v, groups, _ = _cases(5, 24, (16, 12, 4), "interleaved", 2.0)
+    assert groups is not None
+    bc = BatchCertifier(c, inputs=names)
+    seen = []
+    original = type(bc._fast).folded_map
+
+    def spy(self, rep, sig):
+        seen.append(rep.copy())
+        return original(self, rep, sig)
+
+    monkeypatch.setattr(type(bc._fast), "folded_map", spy)
+    good = Network(c, inputs=names).solve_batch(vals, certify=False).voltages
+    cert = bc.certify(good, vals, currents=False, scales="bound", column_groups=groups)
+    assert cert.ok.all() and len(seen) == 1 and np.array_equal(seen[0], groups[0])
+    # a grouping that one sample breaks is not used (the pairs are, then)
+    bad = good.copy()
+    a0 = int(c.vsources.a[0])
+    rep = groups[0]
+    j = int(np.flatnonzero(rep != np.arange(rep.size))[0])  # a column folded into another
+    bad[3, a0 + j] += 0.5
+    bc.certify(bad, vals, currents=False, scales="bound", column_groups=groups)
+    assert len(seen) == 1
+
+
+def test_network_solve_batch_certifies_on_the_direct_path(monkeypatch) -> None:
+    c, names, vals, _, _, _ = _cases(2, 20, (10, 8, 3), "interleaved", 1.0)
+    net = Network(c, inputs=names)
+    calls = []
+    original = BatchCertifier._certify_fast
+
+    def spy(self, *args):
+        out = original(self, *args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(BatchCertifier, "_certify_fast", spy)
+    res = net.solve_batch(vals, certify=True)
+    assert calls == [True] and res.certificate.ok.all() and res.ok.all()
+
+
+def test_non_finite_samples_take_the_general_path() -> None:
+    c, names, vals, v, groups, _ = _cases(3, 8, (8, 6, 3), "interleaved", 1.0)
+    bc = BatchCertifier(c, inputs=names)
+    v = v.copy()
+    v[2, -1] = np.nan
+    got = bc.certify(v, vals, currents=False, scales="bound", column_groups=groups)
+    gen = _general(bc, v, vals, currents=False, scales="bound")
+    assert not got.ok[2] and np.isinf(got.kcl[2])
+    assert np.array_equal(got.ok, gen.ok)
+
+
+def _small(**extra):
+    """A two-input network: n1, n2 held by sources, n3 free with a diode to ground."""
+    parts = dict(
+        resistors=Branches.from_lists(["r1", "r2", "r3"], [1, 2, 3], [3, 3, 0], [1e3, 2e3, 1e3]),
+        vsources=Branches.from_lists(["v1", "v2"], [1, 2], [0, 0], [1.0, -1.0]),
+        diodes=Branches.from_lists(["d1"], [3], [0], [0]),
+    )
+    parts.update(extra)
+    return make_circuit("small", ["0", "n1", "n2", "n3"], **parts)
+
+
+def test_where_the_direct_path_applies() -> None:
+    assert BatchCertifier(_small())._fast is not None
+    assert BatchCertifier(_small(), gmin=1e-9)._fast is None
+    isrc = Branches.from_lists(["i1"], [0], [3], [1e-3])
+    assert BatchCertifier(_small(isources=isrc))._fast is None
+    both = Branches.from_lists(["r1", "r2", "r3", "r4"], [1, 2, 3, 1], [3, 3, 0, 2], [1e3] * 4)
+    assert BatchCertifier(_small(resistors=both))._fast is None  # held to held
+    held_d = Branches.from_lists(["d1"], [1], [0], [0])
+    assert BatchCertifier(_small(diodes=held_d))._fast is None  # a diode on a held node
+    floating = Branches.from_lists(["v1", "v2"], [1, 2], [0, 3], [1.0, -1.0])
+    assert BatchCertifier(_small(vsources=floating))._fast is None
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (33, 70), (64, 64), (7, 100)])
+def test_columns_to_rows_is_a_transpose(shape) -> None:
+    rng = np.random.default_rng(shape[1])
+    v = rng.normal(size=shape)
+    out = np.full((shape[1], shape[0]), np.nan)
+    columns_to_rows(v, 3, shape[1] - 1, out)
+    assert np.array_equal(out[3 : shape[1] - 1], v[:, 3 : shape[1] - 1].T)
+    assert np.isnan(out[:3]).all() and np.isnan(out[shape[1] - 1 :]).all()
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
+    rng = np.random.default_rng(parts)
+    nb, m = 9, 6
+    x = rng.random((nb, m))
+    pin = np.empty((nb, 2 * m))
+    pin[:, 0::2], pin[:, 1::2] = x, -x
+    v = np.zeros((nb, 2 * m + 3))
+    v[:, 1 : 2 * m + 1] = pin
+    v[:, 2 * m + 1 :] = rng.uniform(-0.2, 0.2, (nb, 2))
+    d = rng.uniform(1.0, 2.0, 2 * m)
+    g = 1.0 / rng.uniform(1.0, 3.0, 2 * m)
+    rep = np.repeat(np.arange(0, 2 * m, 2), 2).astype(np.int64)
+    sig = np.tile([1.0, -1.0], m)
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0))
+    out = fast_scan(v, pin.copy(), 1, d, g, rep, sig, parts)
+    sums, big, big_x, src, f1, f2, inter, halves, grouped = out
+    assert inter and not halves and grouped
+    assert np.array_equal(src, np.zeros(nb))
+    assert np.allclose(big, np.abs(v).max(axis=1)) and np.allclose(big_x, np.abs(pin).max(axis=1))
+    lo = np.minimum(v[:, [0, -2, -1]].min(axis=1), 0.0)
+    hi = v[:, [0, -2, -1]].max(axis=1)
+    dist = np.maximum(np.maximum(pin - hi[:, None], lo[:, None] - pin), 0.0)
+    assert np.allclose(f1, (d * dist).max(axis=1), rtol=1e-9)
+    assert np.allclose(f2, (d * dist * g).max(axis=1), rtol=1e-9)
+    # the total at a held node is at least its floor (every neighbour in [lo, hi])
+    broken = v.copy()
+    broken[nb - 1, 2] += 1e-12  # one sample breaks its pair (and the group claim)
+    out = fast_scan(broken, pin.copy(), 1, d, g, rep, sig, parts)
+    assert not out[6] and not out[8] and out[3][nb - 1] == pytest.approx(1e-12, rel=1e-3)
+    assert not fast_scan(v, pin.copy(), 1, d, g, *none, parts)[8]
+    halves_v = v.copy()
+    halves_v[:, 1 : 2 * m + 1] = np.hstack([x, -x])
+    out = fast_scan(halves_v, np.hstack([x, -x]), 1, d, g, *none, parts)
+    assert out[7] and not out[6]
