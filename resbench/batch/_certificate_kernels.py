@@ -1128,6 +1128,129 @@ def fast_scan(v, vval, a0, d_pin, inv_g_pin, rep, sig, parts):  # pragma: no cov
     return sums, big, big_x, src, f1, f2, inter, halves, grouped
 
 
+@kernel(F64_2D, F64_2D, I64, F64, F64, F64, F64, F64, FLOAT, F64, F64, F64, FLOAT, I32, I32, I64,
+        I64, INT, F64_2D, INT, parallel=True)  # fmt: skip
+def fast_balance(  # pragma: no cover - compiled
+    p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da, db,
+    bptr, bidx, nf, dv_t, parts,
+):  # fmt: skip
+    """:func:`scale_floors` and :func:`grounded_check` of the direct path in one
+    kernel, the samples cut into ``parts`` runs spread over numba's threads (node-major
+    ``p_t, v_t [n, B]``; each run reads its columns of the free rows once for the
+    floors and once for the balance, while they are in cache).  ``rows``: the free
+    nodes (none held by a sign-free branch); every diode joins one of them to ground.
+    The floors start from ``max(i_floor, f1p)`` and ``max(v_floor, f2p)`` (the held
+    rows', :func:`fast_scan`); the tolerances are ``rtol`` x them, as
+    ``BatchCertifier.certify`` makes them.  Returns per sample (i_scale, v_scale,
+    feasibility of the diodes, KCL, complementarity) and the diode currents
+    ``[nd, B]``; ``dv_t [nd, B]`` is scratch."""
+    n, nb = v_t.shape
+    nd = da.shape[0]
+    i_scale = np.empty(nb)
+    v_scale = np.empty(nb)
+    feas = np.zeros(nb)
+    kcl = np.zeros(nb)
+    compl = np.zeros(nb)
+    x_dio = np.zeros((nd, nb))
+    parts = max(1, min(parts, nb))
+    for part in prange(parts):
+        b0 = part * nb // parts
+        b1 = (part + 1) * nb // parts
+        _balance_run(
+            p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol,
+            da, db, bptr, bidx, nf, dv_t, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
+        )  # fmt: skip
+    return i_scale, v_scale, feas, kcl, compl, x_dio
+
+
+@njit(cache=True)
+def _balance_run(  # pragma: no cover - compiled
+    p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da, db,
+    bptr, bidx, nf, dv_t, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
+):  # fmt: skip
+    """:func:`fast_balance` on the samples ``b0:b1`` (contiguous slices: the loops over
+    the samples vectorise, which they did not inside the parallel loop itself)."""
+    nd = da.shape[0]
+    i_s = i_scale[b0:b1]
+    v_s = v_scale[b0:b1]
+    fe = feas[b0:b1]
+    kc = kcl[b0:b1]
+    co = compl[b0:b1]
+    bg = big[b0:b1]
+    w = b1 - b0
+    f1 = f1p[b0:b1]
+    f2 = f2p[b0:b1]
+    vf = v_floor[b0:b1]
+    for b in range(w):
+        x = f1[b]
+        i_s[b] = x if x > i_floor else i_floor
+        x = f2[b]
+        y = vf[b]
+        v_s[b] = x if x > y else y
+    for q in range(rows.shape[0]):
+        k = rows[q]
+        d = diag[k]
+        rd = rel[k] * d
+        sk = slack[k]
+        gk = inv_g[k]
+        pr = p_t[k, b0:b1]
+        vr = v_t[k, b0:b1]
+        for b in range(w):  # branch-free (vectorised)
+            m = bg[b]
+            x = abs(d * vr[b] - pr[b]) - rd * m - sk - SLACK * 2.0 * d * m
+            low = x if x > 0.0 else 0.0
+            f = i_s[b]
+            i_s[b] = (low if low > f else f) + 0.0
+            y = low * gk
+            f = v_s[b]
+            v_s[b] = (y if y > f else f) + 0.0
+    tol = np.empty(w)
+    for b in range(w):
+        tol[b] = -(rtol * v_s[b])
+    for i in range(nd):
+        va = v_t[da[i], b0:b1]
+        vb = v_t[db[i], b0:b1]
+        dr = dv_t[i, b0:b1]
+        for b in range(w):
+            x = va[b] - vb[b]
+            dr[b] = x
+            f = fe[b]
+            fe[b] = (x if x > f else f) + 0.0
+    res = np.empty(w)
+    done = np.zeros(w, dtype=np.uint8)
+    for q in range(rows.shape[0]):
+        k = rows[q]
+        d = diag[k]
+        pr = p_t[k, b0:b1]
+        vr = v_t[k, b0:b1]
+        for b in range(w):
+            res[b] = pr[b] - d * vr[b]
+            done[b] = 0
+        for e in range(bptr[k], bptr[k + 1]):
+            i = bidx[e] - nf
+            sign = -1.0 if da[i] == k else 1.0
+            dr = dv_t[i, b0:b1]
+            xr = x_dio[i, b0:b1]
+            for b in range(w):  # branch-free (vectorised)
+                rb = res[b]
+                take = (done[b] == 0) & (dr[b] >= tol[b]) & (sign * rb < 0.0)
+                x = xr[b]
+                xr[b] = (abs(rb) if take else x) + 0.0
+                res[b] = (0.0 if take else rb) + 0.0
+                done[b] = done[b] | np.uint8(take)
+        for b in range(w):
+            r = abs(res[b])
+            f = kc[b]
+            kc[b] = (r if r > f else f) + 0.0
+    for i in range(nd):
+        dr = dv_t[i, b0:b1]
+        xr = x_dio[i, b0:b1]
+        for b in range(w):
+            c = -dr[b] * xr[b]  # > 0 only where reverse biased (dr < 0), as x >= 0
+            f = co[b]
+            co[b] = (c if c > f else f) + 0.0
+
+
 @njit(cache=True)
 def _rows_needing_product(  # pragma: no cover - compiled
     v_t, ext_hi, ext_lo, rid, diag, inv_g, t0_t, has_t0, rows, i_floor, v_floor

@@ -76,6 +76,7 @@ from resbench.batch._certificate_kernels import (
     columns_equal,
     columns_to_rows,
     csr_add_product,
+    fast_balance,
     fast_scan,
     feasibility,
     fold_csr,
@@ -437,7 +438,7 @@ class _Fast:
     held nodes ``a0 .. a0 + nv - 1``; the runs ``slabs`` of consecutive KCL rows
     ``(r0, r1, first row of w_kp)``; ``w_kp`` the KCL rows' conductances to the held
     nodes (CSR; dense and its pair differences made on first use); ``w_np`` the KCL
-    rows' other conductances; the held rows' ``diag`` and ``1 / g``."""
+    rows' other conductances; the held rows' ``diag`` and ``1 / g``; ``rows`` the KCL rows."""
 
     a0: int
     nv: int
@@ -446,7 +447,7 @@ class _Fast:
     w_np: _Coupling
     d_pin: np.ndarray
     inv_g_pin: np.ndarray
-    visit: np.ndarray
+    rows: np.ndarray
     maps: dict = field(default_factory=dict)
     folds: OrderedDict = field(default_factory=OrderedDict)
 
@@ -732,7 +733,7 @@ class BatchCertifier:
             w_np=_Coupling(w_np),
             d_pin=np.ascontiguousarray(self._diag[a0 : a0 + nv]),
             inv_g_pin=np.ascontiguousarray(self._inv_g[a0 : a0 + nv]),
-            visit=self._checked.copy(),
+            rows=np.flatnonzero(self._checked).astype(np.int64),
         )
 
     def _conductances(self) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -1108,22 +1109,31 @@ class BatchCertifier:
         fast.w_np.apply_folded(None, v_t, p_t)
         v_floor = np.maximum(np.maximum(big, big_x), V_SCALE_FLOOR)
         i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
-        dummy = np.zeros((1, nb))
-        f1, f2 = scale_floors(
-            v_t, p_t, fast.visit, fast.visit, self._diag, self._rel64, self._slack64,
-            np.zeros((1, 1)), False, self._inv_g, big, dummy, dummy, self._rid, i_floor,
+        i_scale, v_scale, feas, kcl, compl, xd_t = fast_balance(
+            p_t,
+            v_t,
+            fast.rows,
+            self._diag,
+            self._rel64,
+            self._slack64,
+            self._inv_g,
+            big,
+            i_floor,
             v_floor,
-        )  # fmt: skip
-        i_scale = np.maximum(f1, f1p)
-        v_scale = np.maximum(f2, f2p)
+            f1p,
+            f2p,
+            rtol,
+            self._da,
+            self._db,
+            self._bptr,
+            self._bidx,
+            self._fa.shape[0],
+            self._buffer("dv_t", (self._da.shape[0], nb)),
+            1,
+        )  # fmt: skip (one run: two were no faster, DRN-1H b256 ~0.6-0.9 ms either way)
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
-        feas, kcl, compl, _, xd_t = grounded_check(
-            p_t, v_t, self._diag, fast.nv, self._fa, self._fb, self._da, self._db,
-            self._bptr, self._bidx, feas_tol, False,
-            self._buffer("dv_t", (self._da.shape[0], nb)),
-        )  # fmt: skip
         feas = np.maximum(feas, src)
         ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
         return BatchCertificate(
