@@ -263,3 +263,19 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     halves_v[:, 1 : 2 * m + 1] = np.hstack([x, -x])
     out = fast_scan(halves_v, np.hstack([x, -x]), 1, d, g, *none, parts)
     assert out[7] and not out[6]
+
+
+def test_network_certificate_of_voltages_that_are_not_finite() -> None:
+    """Every sample asked for: the certifier's own pass fails a sample whose voltages
+    are not finite (no pass of the Network's own); a spread subset leaves it
+    unchecked."""
+    c, names, vals, v, _, _ = _cases(6, 12, (8, 6, 3), "interleaved", 1.0)
+    net = Network(c, inputs=names)
+    good = net.solve_batch(vals, certify=False).voltages.copy()
+    good[5, -1] = np.inf
+    cert, _, _ = net._certify(good, vals, True, 1e-9, False)
+    assert cert.checked.all() and not cert.ok[5] and np.isinf(cert.kcl[5])
+    assert cert.ok[np.arange(12) != 5].all()
+    cert, _, _ = net._certify(good, vals, 12 - 1, 1e-9, False)  # 11 of 12 spread
+    assert not cert.checked[5] and np.isnan(cert.kcl[5])
+    assert cert.ok[cert.checked].all() and cert.checked.sum() >= 10

@@ -437,8 +437,10 @@ class _Fast:
     """What :meth:`BatchCertifier._certify_fast` needs (see :meth:`_setup_fast`): the
     held nodes ``a0 .. a0 + nv - 1``; the runs ``slabs`` of consecutive KCL rows
     ``(r0, r1, first row of w_kp)``; ``w_kp`` the KCL rows' conductances to the held
-    nodes (CSR; dense and its pair differences made on first use); ``w_np`` the KCL
-    rows' other conductances; the held rows' ``diag`` and ``1 / g``; ``rows`` the KCL rows."""
+    nodes (CSR; dense and its pair differences made on first use); ``extra`` the other
+    nodes whose columns are dense over the KCL rows and ``w_extra`` those columns
+    (multiplied with the held ones); ``w_np`` the KCL rows' remaining conductances;
+    the held rows' ``diag`` and ``1 / g``; ``rows`` the KCL rows."""
 
     a0: int
     nv: int
@@ -448,13 +450,16 @@ class _Fast:
     d_pin: np.ndarray
     inv_g_pin: np.ndarray
     rows: np.ndarray
+    extra: np.ndarray
+    w_extra: np.ndarray
     maps: dict = field(default_factory=dict)
     folds: OrderedDict = field(default_factory=OrderedDict)
 
     def folded_map(self, rep: np.ndarray, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(M, columns) for verified column groups (``v[a0 + j] = sig[j] v[a0 + rep[j]]``,
         ``sig[j] = 0``: zeros): the representatives' columns and M[:, g] = sum of
-        sig[j] w_kp[:, j] over the group's columns (exact algebra); cached per grouping."""
+        sig[j] w_kp[:, j] over the group's columns (exact algebra), then ``w_extra``'s
+        columns (the nodes ``extra``); cached per grouping."""
         key = rep.tobytes() + sig.tobytes()
         hit = self.folds.get(key)
         if hit is not None:
@@ -466,8 +471,9 @@ class _Fast:
         slot[cols] = np.arange(cols.size)
         w = self.w_kp.tocoo()
         keep = live[w.col]
-        m = np.zeros((self.w_kp.shape[0], cols.size))
+        m = np.zeros((self.w_kp.shape[0], cols.size + self.extra.size))
         np.add.at(m, (w.row[keep], slot[rep[w.col[keep]]]), sig[w.col[keep]] * w.data[keep])
+        m[:, cols.size :] = self.w_extra
         if len(self.folds) >= FOLD_CACHE:
             self.folds.popitem(last=False)
         self.folds[key] = (m, cols)
@@ -478,7 +484,8 @@ class _Fast:
         held nodes.  layout 0: every held column, M = w_kp; 1 (pairs interleaved,
         ``v[2i + 1] = -v[2i]``): the even columns, M = w_kp[:, even] - w_kp[:, odd]; 2
         (halves): the first half, M = w_kp[:, :h] - w_kp[:, h:].  Exact algebra on the
-        pairs the caller verified bit for bit; made once per layout."""
+        pairs the caller verified bit for bit; then ``w_extra``'s columns (the nodes
+        ``extra``); made once per layout."""
         h = self.nv // 2
         cols = (slice(0, self.nv), slice(0, self.nv, 2), slice(0, h))[layout]
         m = self.maps.get(layout)
@@ -490,7 +497,7 @@ class _Fast:
                 m = dense[:, :h] - dense[:, h:]
             else:
                 m = dense
-            m = np.ascontiguousarray(m)
+            m = np.ascontiguousarray(np.hstack([m, self.w_extra]))
             self.maps[layout] = m
         return m, cols
 
@@ -721,11 +728,23 @@ class BatchCertifier:
         w_kp = w[kcl][:, a0 : a0 + nv].tocsr()
         if 8 * w_kp.shape[0] * nv * 2 > DENSE_MAX_BYTES:
             return None
-        # the KCL rows' other columns (the held ones are multiplied from w_kp)
+        # the other nodes whose columns are dense over the KCL rows (a DRN's outputs
+        # against its last hidden layer) join the held nodes' product as extra columns
+        # (one BLAS call instead of a block product and a pass to add it)
+        w_k = w[kcl].tocsr()
+        per_col = np.bincount(w_k.indices, minlength=self.n)
+        joined = ~held & (per_col >= max(1.0, DENSE_FILL * kcl.size))
+        joined[0] = False
+        if kcl.size < TILE:
+            joined[:] = False
+        extra = np.flatnonzero(joined)
+        # the KCL rows' other columns (the held ones, and those, are multiplied above)
         w_np = _rows(w, self._checked).tocsr().copy()
-        w_np.data[held[w_np.indices]] = 0.0
+        w_np.data[(held | joined)[w_np.indices]] = 0.0
         w_np.eliminate_zeros()
         return _Fast(
+            extra=extra,
+            w_extra=np.ascontiguousarray(w_k[:, extra].toarray()),
             a0=a0,
             nv=nv,
             slabs=slabs,
@@ -1099,10 +1118,14 @@ class BatchCertifier:
         p_t = self._buffer("p_t", (n, nb))
         if grouped:
             m, cols = fast.folded_map(rep, sig)
-            x = v[:, a0 + cols]
+            held = v[:, a0 + cols]
         else:
             m, cols = fast.held_map(1 if inter else (2 if halves else 0))
-            x = v[:, a0:e0][:, cols]
+            held = v[:, a0:e0][:, cols]
+        x = self._buffer("x_fast", (nb, m.shape[1]))
+        nh = m.shape[1] - fast.extra.size
+        x[:, :nh] = held
+        x[:, nh:] = v[:, fast.extra]
         with _one_blas_thread(FAST_PRODUCT_SHARE * m.size * nb):
             for r0, r1, q in fast.slabs:
                 np.matmul(m[q : q + r1 - r0], x.T, out=p_t[r0:r1])
