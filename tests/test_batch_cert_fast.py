@@ -243,7 +243,8 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     rep = np.repeat(np.arange(0, 2 * m, 2), 2).astype(np.int64)
     sig = np.tile([1.0, -1.0], m)
     none = (np.zeros(0, dtype=np.int64), np.zeros(0))
-    out = fast_scan(v, pin.copy(), 1, d, g, rep, sig, parts)
+    ratios = np.array([d.min(), d.max(), (d * g).min(), (d * g).max()])
+    out = fast_scan(v, pin.copy(), 1, ratios, rep, sig, parts)
     sums, big, big_x, src, f1, f2, inter, halves, grouped = out
     assert inter and not halves and grouped
     assert np.array_equal(src, np.zeros(nb))
@@ -251,17 +252,21 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     lo = np.minimum(v[:, [0, -2, -1]].min(axis=1), 0.0)
     hi = v[:, [0, -2, -1]].max(axis=1)
     dist = np.maximum(np.maximum(pin - hi[:, None], lo[:, None] - pin), 0.0)
-    assert np.allclose(f1, (d * dist).max(axis=1), rtol=1e-9)
-    assert np.allclose(f2, (d * dist * g).max(axis=1), rtol=1e-9)
+    # lower bounds of the held rows' largest range bound (d_min x the largest
+    # distance), within the spread of d
+    assert np.all(f1 <= (d * dist).max(axis=1)) and np.all(f2 <= (d * dist * g).max(axis=1))
+    assert np.allclose(f1, d.min() * dist.max(axis=1), rtol=1e-9)
+    assert np.allclose(f2, (d * g).min() * dist.max(axis=1), rtol=1e-9)
+    assert np.all(f1 > 0)
     # the total at a held node is at least its floor (every neighbour in [lo, hi])
     broken = v.copy()
     broken[nb - 1, 2] += 1e-12  # one sample breaks its pair (and the group claim)
-    out = fast_scan(broken, pin.copy(), 1, d, g, rep, sig, parts)
+    out = fast_scan(broken, pin.copy(), 1, ratios, rep, sig, parts)
     assert not out[6] and not out[8] and out[3][nb - 1] == pytest.approx(1e-12, rel=1e-3)
-    assert not fast_scan(v, pin.copy(), 1, d, g, *none, parts)[8]
+    assert not fast_scan(v, pin.copy(), 1, ratios, *none, parts)[8]
     halves_v = v.copy()
     halves_v[:, 1 : 2 * m + 1] = np.hstack([x, -x])
-    out = fast_scan(halves_v, np.hstack([x, -x]), 1, d, g, *none, parts)
+    out = fast_scan(halves_v, np.hstack([x, -x]), 1, ratios, *none, parts)
     assert out[7] and not out[6]
 
 

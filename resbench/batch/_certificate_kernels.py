@@ -1027,17 +1027,21 @@ def scale_floors(  # pragma: no cover - compiled
     return f1, f2
 
 
-@kernel(F64_2D, F64_2D, INT, F64, F64, I64, F64, INT, parallel=True)
-def fast_scan(v, vval, a0, d_pin, inv_g_pin, rep, sig, parts):  # pragma: no cover - compiled
+@kernel(F64_2D, F64_2D, INT, F64, I64, F64, INT, parallel=True)
+def fast_scan(v, vval, a0, ratios, rep, sig, parts):  # pragma: no cover - compiled
     """One pass over the voltages ``v[B, n]`` and the sources' values ``vval[B, nv]`` of a
     circuit whose voltage sources hold the nodes ``a0 .. a0 + nv - 1`` to ground and
     whose held nodes' neighbours are all other nodes (a DRN's inputs).  Per sample:
     the sum of its voltages and values (NaN or inf where one is: the caller's check),
     its largest |v| and |value|, the sources' feasibility (ground's |v| and
     ``max |v[a0 + j] - v[0] - vval[j]|``), and lower bounds of the scales from the held
-    rows: ``d_pin[j] dist(v[a0 + j], [lo, hi])`` (``[lo, hi]`` the extremes of every
-    node not held, ground included: a range holding every neighbour; exact where they
-    lie on one side, as :func:`_range_bounds`) and the same x ``inv_g_pin[j]``.
+    rows.  Held row j's total is at least ``d_j dist(v[a0 + j], [lo, hi])`` (``[lo,
+    hi]`` the extremes of every node not held, ground included: a range holding every
+    neighbour; as :func:`_range_bounds`), so the largest is at least ``d_min`` x the
+    largest distance (that of the held voltages' extremes), less the slack
+    ``SLACK 2 d_max m``; the same x inv_g with the ratios ``d inv_g``: ``ratios = (d_min,
+    d_max, r_min, r_max)`` over the held rows.  (Per row, the products took ~2 ns a
+    value, most of the pass; a DRN's input rows' ``diag`` differ by a few per cent.)
     Whether every sample's held voltages come in pairs of opposite values
     (``cat(x, -x)``): interleaved (``v[a0 + 2i + 1] == -v[a0 + 2i]``) and in halves
     (``v[a0 + h + i] == -v[a0 + i]``), and whether the claimed column groups hold:
@@ -1076,45 +1080,21 @@ def fast_scan(v, vval, a0, d_pin, inv_g_pin, rep, sig, parts):  # pragma: no cov
                 hi = h2 if h2 > hi else hi
                 lo = l2 if l2 < lo else lo
             m0 = max(abs(hi), abs(lo))
-            bp = _abs_max(pin)
-            big[b] = max(m0, bp)
-            big_x[b] = _abs_max(xr)
+            hx, lx, bx, dd = _held_row(pin, xr, row[0])
+            m = max(m0, max(abs(hx), abs(lx)))
+            big[b] = m
+            big_x[b] = bx
             g = abs(row[0])
-            d = _max_abs_diff(pin, row[0], xr)
-            src[b] = d if d > g else g
-            b1 = 0.0
-            b2 = 0.0
-            for j in range(nv):  # branch-free (vectorised)
-                x = pin[j]
-                dj = d_pin[j]
-                a = x - hi
-                c = lo - x
-                out = a if a > c else c  # distance from v_k to [lo, hi]
-                out = out if out > 0.0 else 0.0
-                ax = abs(x)
-                m = ax if ax > m0 else m0
-                low = dj * out - SLACK * (2.0 * dj * m)
-                low = low if low > 0.0 else 0.0
-                b1 = low if low > b1 else b1
-                y = low * inv_g_pin[j]
-                b2 = y if y > b2 else b2
-            f1[b] = b1
-            f2[b] = b2
+            src[b] = dd if dd > g else g
+            out = max(max(hx - hi, lo - lx), 0.0)  # the largest distance to [lo, hi]
+            f1[b] = max(ratios[0] * out - SLACK * (2.0 * ratios[1] * m), 0.0)
+            f2[b] = max(ratios[2] * out - SLACK * (2.0 * ratios[3] * m), 0.0)
             if inter:
-                bad = 0
-                for i in range(h):
-                    bad += pin[2 * i + 1] != 0.0 - pin[2 * i]
-                inter = bad == 0
+                inter = _pairs_bad(pin, h, 2, 1, 0) == 0
             if halves:
-                bad = 0
-                for i in range(h):
-                    bad += pin[h + i] != 0.0 - pin[i]
-                halves = bad == 0
+                halves = _pairs_bad(pin, h, 1, h, 0) == 0
             if grouped:
-                bad = 0
-                for j in range(nv):
-                    bad += pin[j] != sig[j] * pin[rep[j]]
-                grouped = bad == 0
+                grouped = _groups_bad(pin, rep, sig) == 0
         flags[part, 0] = not inter
         flags[part, 1] = not halves
         flags[part, 2] = not grouped
@@ -1249,6 +1229,47 @@ def _balance_run(  # pragma: no cover - compiled
             c = -dr[b] * xr[b]  # > 0 only where reverse biased (dr < 0), as x >= 0
             f = co[b]
             co[b] = (c if c > f else f) + 0.0
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _held_row(pin, xr, g0):  # pragma: no cover - compiled
+    """(max pin, min pin, max |xr|, max |pin - g0 - xr|) of one sample, in one vectorised
+    loop; finite values only (the caller drops a sample whose sum is not finite;
+    maxima are exact in any order)."""
+    hx = pin[0]
+    lx = pin[0]
+    bx = 0.0
+    dd = 0.0
+    for j in range(pin.shape[0]):
+        x = pin[j]
+        y = xr[j]
+        hx = x if x > hx else hx
+        lx = x if x < lx else lx
+        ay = abs(y)
+        bx = ay if ay > bx else bx
+        e = abs(x - g0 - y)
+        dd = e if e > dd else dd
+    return hx, lx, bx, dd
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _pairs_bad(pin, count, step, shift, start):  # pragma: no cover - compiled
+    """How many of ``count`` pairs break ``pin[i + shift] == -pin[i]`` for i = start,
+    start + step, ... (interleaved: step 2, shift 1; halves: step 1, shift h)."""
+    bad = 0
+    for q in range(count):
+        i = start + q * step
+        bad += pin[i + shift] != 0.0 - pin[i]
+    return bad
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _groups_bad(pin, rep, sig):  # pragma: no cover - compiled
+    """How many columns break their claimed group: ``pin[j] != sig[j] pin[rep[j]]``."""
+    bad = 0
+    for j in range(pin.shape[0]):
+        bad += pin[j] != sig[j] * pin[rep[j]]
+    return bad
 
 
 @njit(cache=True)

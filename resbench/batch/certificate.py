@@ -440,15 +440,15 @@ class _Fast:
     nodes (CSR; dense and its pair differences made on first use); ``extra`` the other
     nodes whose columns are dense over the KCL rows and ``w_extra`` those columns
     (multiplied with the held ones); ``w_np`` the KCL rows' remaining conductances;
-    the held rows' ``diag`` and ``1 / g``; ``rows`` the KCL rows."""
+    ``ratios``: (min, max) of the held rows' ``diag`` and of ``diag / g``; ``rows`` the
+    KCL rows."""
 
     a0: int
     nv: int
     slabs: list
     w_kp: sp.csr_matrix
     w_np: _Coupling
-    d_pin: np.ndarray
-    inv_g_pin: np.ndarray
+    ratios: np.ndarray
     rows: np.ndarray
     extra: np.ndarray
     w_extra: np.ndarray
@@ -742,6 +742,8 @@ class BatchCertifier:
         w_np = _rows(w, self._checked).tocsr().copy()
         w_np.data[(held | joined)[w_np.indices]] = 0.0
         w_np.eliminate_zeros()
+        d = self._diag[a0 : a0 + nv]
+        r = d * self._inv_g[a0 : a0 + nv]
         return _Fast(
             extra=extra,
             w_extra=np.ascontiguousarray(w_k[:, extra].toarray()),
@@ -750,8 +752,7 @@ class BatchCertifier:
             slabs=slabs,
             w_kp=w_kp,
             w_np=_Coupling(w_np),
-            d_pin=np.ascontiguousarray(self._diag[a0 : a0 + nv]),
-            inv_g_pin=np.ascontiguousarray(self._inv_g[a0 : a0 + nv]),
+            ratios=np.array([d.min(), d.max(), r.min(), r.max()]),
             rows=np.flatnonzero(self._checked).astype(np.int64),
         )
 
@@ -1106,7 +1107,7 @@ class BatchCertifier:
                 rep, sig = _NO_GROUPS
         parts = numba_thread_count()[0]() if v.size >= SCAN_PARALLEL else 1
         sums, big, big_x, src, f1p, f2p, inter, halves, grouped = fast_scan(
-            v, vval, a0, fast.d_pin, fast.inv_g_pin, rep, sig, parts
+            v, vval, a0, fast.ratios, rep, sig, parts
         )
         if not np.isfinite(sums).all():
             return None
