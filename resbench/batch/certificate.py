@@ -1088,11 +1088,10 @@ class BatchCertifier:
         floors, the ``cat(x, -x)`` pairs), the KCL rows' product from the held nodes
         (one BLAS product, over one column of each pair when every sample holds
         pairs) and from the others (node-major, the other nodes' voltages only
-        transposed), :func:`scale_floors` on the KCL rows and :func:`grounded_check`.
-        None (the caller takes the general path) when a sample is not finite."""
+        transposed), then the floors and the balance (:func:`fast_balance`).  None (the
+        caller takes the general path) when a sample is not finite."""
         fast = self._fast
-        nb, n = v.shape
-        a0, e0 = fast.a0, fast.a0 + fast.nv
+        nb = v.shape[0]
         vval = np.require(vval, np.float64, "C")
         rep, sig = _NO_GROUPS
         if groups is not None and self._v_take is None:  # (groups of the inputs' columns)
@@ -1105,7 +1104,28 @@ class BatchCertifier:
                 or rep.max() >= fast.nv
             ):
                 rep, sig = _NO_GROUPS
-        parts = numba_thread_count()[0]() if v.size >= SCAN_PARALLEL else 1
+        # numba's threads for the passes, unless the solver's product was large enough
+        # for BLAS's threads (estimated by the pairs' product): those spin for a while
+        # after it (OpenBLAS's default) and on a 2-core machine a parallel kernel then
+        # fights them (DRN-1H b256: 9.3 vs 5.9 ms a certificate; with passive BLAS
+        # threads 4.4 vs 5.1; DRN-XS's product is small: 1.7 vs 2.4 ms)
+        get, set_ = numba_thread_count()
+        before = get()
+        serial = fast.rows.size * nb * max(1, fast.nv // 2) >= SMALL_PRODUCT
+        if serial and before != 1:
+            set_(1)
+        try:
+            return self._certify_direct(v, vval, rtol, rep, sig, 1 if serial else before)
+        finally:
+            if serial and before != 1:
+                set_(before)
+
+    def _certify_direct(self, v, vval, rtol, rep, sig, threads):
+        """:meth:`_certify_fast`'s work, numba's kernels on ``threads`` threads."""
+        fast = self._fast
+        nb, n = v.shape
+        a0, e0 = fast.a0, fast.a0 + fast.nv
+        parts = threads if v.size >= SCAN_PARALLEL else 1
         sums, big, big_x, src, f1p, f2p, inter, halves, grouped = fast_scan(
             v, vval, a0, fast.ratios, rep, sig, parts
         )
