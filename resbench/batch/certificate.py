@@ -119,8 +119,6 @@ FOLD_MIN_BATCH = 16  # fewer samples are not folded: their pattern is new on alm
 RANGE_BUDGET = 8  # range extremes cost at most this many passes over the node tiles
 SCAN_PARALLEL = 1 << 17  # voltages (B x n) from which fast_scan runs on numba's threads
 SMALL_PRODUCT = 1 << 25  # multiply-adds below which a product runs on one BLAS thread
-FAST_PRODUCT_SHARE = 4  # the direct path's one product keeps BLAS's threads from a
-# quarter of SMALL_PRODUCT (DRN-1H, 14M multiply-adds: 1.1 ms on one thread, 0.5 on two)
 
 
 def _one_blas_thread(macs: int):
@@ -1104,14 +1102,15 @@ class BatchCertifier:
                 or rep.max() >= fast.nv
             ):
                 rep, sig = _NO_GROUPS
-        # numba's threads for the passes, unless the solver's product was large enough
-        # for BLAS's threads (estimated by the pairs' product): those spin for a while
-        # after it (OpenBLAS's default) and on a 2-core machine a parallel kernel then
-        # fights them (DRN-1H b256: 9.3 vs 5.9 ms a certificate; with passive BLAS
-        # threads 4.4 vs 5.1; DRN-XS's product is small: 1.7 vs 2.4 ms)
+        # numba's threads for the passes, unless the product is large enough for BLAS's
+        # threads (the solver's, over the same folded columns, too: GEMM_PARALLEL is
+        # the same size): those spin for a while after it (OpenBLAS's default), and on
+        # a 2-core machine a parallel kernel then fights them (DRN-1H b256 with BLAS's
+        # threads on: 9.3 vs 5.9 ms a certificate)
         get, set_ = numba_thread_count()
         before = get()
-        serial = fast.rows.size * nb * max(1, fast.nv // 2) >= SMALL_PRODUCT
+        width = np.unique(rep[sig != 0.0]).size if rep.size else max(1, fast.nv // 2)
+        serial = fast.rows.size * nb * (width + fast.extra.size) >= SMALL_PRODUCT
         if serial and before != 1:
             set_(1)
         try:
@@ -1147,7 +1146,9 @@ class BatchCertifier:
         nh = m.shape[1] - fast.extra.size
         x[:, :nh] = held
         x[:, nh:] = v[:, fast.extra]
-        with _one_blas_thread(FAST_PRODUCT_SHARE * m.size * nb):
+        # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM: two would leave a
+        # spinning thread behind, which slowed the next solve's sweeps by ~3 ms on DRN-1H)
+        with _one_blas_thread(m.size * nb):
             for r0, r1, q in fast.slabs:
                 np.matmul(m[q : q + r1 - r0], x.T, out=p_t[r0:r1])
         fast.w_np.apply_folded(None, v_t, p_t)
