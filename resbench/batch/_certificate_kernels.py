@@ -1209,15 +1209,7 @@ def _balance_run(  # pragma: no cover - compiled
         for e in range(bptr[k], bptr[k + 1]):
             i = bidx[e] - nf
             sign = -1.0 if da[i] == k else 1.0
-            dr = dv_t[i, b0:b1]
-            xr = x_dio[i, b0:b1]
-            for b in range(w):  # branch-free (vectorised)
-                rb = res[b]
-                take = (done[b] == 0) & (dr[b] >= tol[b]) & (sign * rb < 0.0)
-                x = xr[b]
-                xr[b] = (abs(rb) if take else x) + 0.0
-                res[b] = (0.0 if take else rb) + 0.0
-                done[b] = done[b] | np.uint8(take)
+            _take_current(res, done, dv_t[i, b0:b1], x_dio[i, b0:b1], tol, sign)
         for b in range(w):
             r = abs(res[b])
             f = kc[b]
@@ -1553,6 +1545,9 @@ def grounded_check(
     kcl = np.zeros(nb)
     res = np.empty(nb)
     done = np.zeros(nb, dtype=np.uint8)
+    neg_tol = np.empty(nb)
+    for b in range(nb):
+        neg_tol[b] = -feas_tol[b]
     for k in range(1, n):
         first = -1
         for q in range(bptr[k], bptr[k + 1]):
@@ -1577,15 +1572,7 @@ def grounded_check(
         for q in range(bptr[k], bptr[k + 1]):
             i = bidx[q] - nf
             sign = -1.0 if da[i] == k else 1.0
-            dr = dv_t[i]
-            xr = x_dio[i]
-            for b in range(nb):  # branch-free (vectorised)
-                rb = res[b]
-                take = (done[b] == 0) & (dr[b] >= -feas_tol[b]) & (sign * rb < 0.0)
-                x = xr[b]
-                xr[b] = (abs(rb) if take else x) + 0.0
-                res[b] = (0.0 if take else rb) + 0.0
-                done[b] = done[b] | np.uint8(take)
+            _take_current(res, done, dv_t[i], x_dio[i], neg_tol, sign)
         for b in range(nb):
             r = abs(res[b])
             f = kcl[b]
@@ -1599,6 +1586,22 @@ def grounded_check(
             f = compl[b]
             compl[b] = (c if c > f else f) + 0.0
     return feas, kcl, compl, x_free, x_dio
+
+
+@njit(cache=True)
+def _take_current(res, done, dr, xr, neg_tol, sign):  # pragma: no cover - compiled
+    """One node's diode (anode-cathode voltages ``dr``, currents ``xr``; ``sign`` -1
+    where the node is its anode) takes the node's imbalance ``res`` in the samples
+    not yet balanced (``done``) where it is tight (``dr >= neg_tol``, ``neg_tol =
+    -feas_tol``) and the imbalance flows its way: its current is then ``|res|`` and
+    ``res`` is 0 (branch-free: vectorised)."""
+    for b in range(res.shape[0]):
+        rb = res[b]
+        take = (done[b] == 0) & (dr[b] >= neg_tol[b]) & (sign * rb < 0.0)
+        x = xr[b]
+        xr[b] = (abs(rb) if take else x) + 0.0
+        res[b] = (0.0 if take else rb) + 0.0
+        done[b] = done[b] | np.uint8(take)
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})

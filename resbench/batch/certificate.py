@@ -1057,24 +1057,13 @@ class BatchCertifier:
             del p_t
             feas, dv = feasibility(v, self._fa, self._fb, vval, self._da, self._db)
             x_free, x_dio, kcl, compl = self._unknown_currents(inj, dv, feas_tol)
-        ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
         nv = len(self.circuit.vsources)
-        cert = BatchCertificate(
-            checked=np.ones(nb, dtype=bool),
-            ok=ok,
-            feasibility=feas,
-            kcl=kcl,
-            complementarity=compl,
-            feas_tol=feas_tol,
-            kcl_tol=kcl_tol,
-            comp_tol=comp_tol,
-            diode_current=x_dio,
-            vsource_current=x_free[:, :nv].copy() if currents else None,
-        )
+        x_src = x_free[:, :nv].copy() if currents else None
+        cert = _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, x_dio, x_src)
         if bad.any():
             _fail_non_finite(cert, bad)
         if bound:
-            again = np.flatnonzero(~ok & ~bad)
+            again = np.flatnonzero(~cert.ok & ~bad)
             if again.size:  # outside the stricter tolerances: the exact scales decide
                 self._recertify(cert, again, v, values, vval, ival, rtol, currents)
         return cert
@@ -1180,19 +1169,7 @@ class BatchCertifier:
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
         feas = np.maximum(feas, src)
-        ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
-        return BatchCertificate(
-            checked=np.ones(nb, dtype=bool),
-            ok=ok,
-            feasibility=feas,
-            kcl=kcl,
-            complementarity=compl,
-            feas_tol=feas_tol,
-            kcl_tol=kcl_tol,
-            comp_tol=comp_tol,
-            diode_current=xd_t.T,
-            vsource_current=None,
-        )
+        return _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, xd_t.T, None)
 
     def _recertify(self, cert, idx, v, values, vval, ival, rtol, currents) -> None:
         """Certify the samples ``idx`` again with exact scales, into ``cert``."""
@@ -1489,6 +1466,23 @@ class BatchCertifier:
             kcl[b] = np.max(np.abs(rb[1:]), initial=0.0)
             compl[b] = np.max(np.maximum(-dv[b], 0.0) * x_dio[b], initial=0.0)
         return x_free, x_dio, kcl, compl
+
+
+def _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, x_dio, x_src) -> BatchCertificate:
+    """The certificate of every sample from its residuals and tolerances."""
+    ok = (feas <= feas_tol) & (kcl <= kcl_tol) & (compl <= comp_tol)
+    return BatchCertificate(
+        checked=np.ones(ok.shape[0], dtype=bool),
+        ok=ok,
+        feasibility=feas,
+        kcl=kcl,
+        complementarity=compl,
+        feas_tol=feas_tol,
+        kcl_tol=kcl_tol,
+        comp_tol=comp_tol,
+        diode_current=x_dio,
+        vsource_current=x_src,
+    )
 
 
 def _probe(nb: int) -> np.ndarray:
