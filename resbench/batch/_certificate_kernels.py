@@ -963,10 +963,10 @@ def scale_maxima(  # pragma: no cover - compiled
     return i_scale, v_scale
 
 
-@kernel(F64_2D, F64_2D, B1, B1, F64, F64, F64, F64_2D, BOOL, F64, F64, F64_2D, F64_2D, I64,
-        FLOAT, F64)  # fmt: skip
+@kernel(F64_2D, F64_2D, B1, F64, F64, F64, F64_2D, BOOL, F64, F64, F64_2D, F64_2D, I64, FLOAT,
+        F64)  # fmt: skip
 def scale_floors(  # pragma: no cover - compiled
-    v_t, p_t, visit, p_ok, diag, rel, slack, t0_t, has_t0, inv_g, big, ext_hi, ext_lo, rid,
+    v_t, p_t, p_ok, diag, rel, slack, t0_t, has_t0, inv_g, big, ext_hi, ext_lo, rid,
     i_floor, v_floor,
 ):  # fmt: skip
     """Per sample, lower bounds of the scales of :func:`scale_maxima` (i_scale,
@@ -981,16 +981,13 @@ def scale_floors(  # pragma: no cover - compiled
     neighbours; exact where they all lie on one side, as a DRN's input nodes), as in
     :func:`_range_bounds`.  Each is a lower bound of the exact scale, so an answer
     within ``rtol`` x these floors is within the exact tolerances too
-    (``BatchCertifier.certify(scales="bound")``).  Only the rows ``visit`` are read
-    (the caller bounds the others itself: :func:`fast_scan`)."""
+    (``BatchCertifier.certify(scales="bound")``)."""
     n, nb = v_t.shape
     f1 = np.full(nb, i_floor)
     f2 = v_floor.copy()
     zero = np.zeros(nb)
     low = np.empty(nb)
     for k in range(1, n):
-        if not visit[k]:
-            continue
         d = diag[k]
         tr = t0_t[k] if has_t0 else zero
         vr = v_t[k]

@@ -1386,7 +1386,7 @@ class BatchCertifier:
         )  # fmt: skip
         p_ok = self._checked if need_rows is not None else self._all_rows
         i_scale, v_scale = scale_floors(
-            v_t, p_t, self._all_rows, p_ok, self._diag, self._rel64, self._slack64, t0_t, has_t0,
+            v_t, p_t, p_ok, self._diag, self._rel64, self._slack64, t0_t, has_t0,
             self._inv_g, big, ext_hi, ext_lo, self._rid, i_floor, v_floor,
         )  # fmt: skip
         self._known_currents(p_t, v_t, ival, need_rows)
