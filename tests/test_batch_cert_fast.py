@@ -142,6 +142,30 @@ def test_random_drns_direct_path(seed, layers, layout, gain, nb) -> None:
     assert_fast_agrees(bc, v, vals, wrong, exact_rows)
 
 
+@settings(max_examples=examples(10), **SETTINGS)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([(6, 40, 3), (10, 64, 8)]),
+    st.sampled_from(["interleaved", "halves", "unpaired"]),
+)
+def test_direct_path_with_split_products(seed, layers, layout) -> None:
+    """Every product "large" (SMALL_PRODUCT = 0): split over resbench's threads
+    (resbench.threads.split_matmul), the direct path agrees with the general and exact
+    certificates as with one BLAS thread."""
+    import resbench.batch.certificate as cert_mod
+    from resbench import threads
+
+    c, names, vals, v, groups, exact_rows = _cases(seed, 24, layers, layout, 1.0)
+    bc = BatchCertifier(c, inputs=names)
+    saved = cert_mod.SMALL_PRODUCT
+    cert_mod.SMALL_PRODUCT = 0
+    try:
+        with threads.blas_threads(2):
+            assert_fast_agrees(bc, v, vals, groups, exact_rows)
+    finally:
+        cert_mod.SMALL_PRODUCT = saved
+
+
 def test_the_direct_path_is_taken_and_uses_the_solver_groups(monkeypatch) -> None:
     c, names, vals, v, groups, _ = _cases(5, 24, (16, 12, 4), "interleaved", 2.0)
     assert groups is not None

@@ -116,25 +116,40 @@ def test_answers_do_not_depend_on_earlier_batches() -> None:
     assert r.certificate.ok.all()
 
 
-def test_threads_one_sets_blas_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """threads=1 limits BLAS for the whole call: the input GEMM's own switch to one BLAS
-    thread is skipped there (and still made without a limit); same answers."""
-    import resbench.batch.network as network
+def test_input_gemm_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input GEMM: below GEMM_PARALLEL on one BLAS thread (threads=1 or not);
+    above, its rows split over resbench's threads (resbench.threads.split_matmul, each
+    part on one BLAS thread: no BLAS thread left spinning); the same answers within
+    round-off, the same sweeps."""
+    import threading
 
-    c = drn((60, 12, 4), seed=3, input_gain=1.0)
+    import resbench.batch.network as network
+    from resbench import threads as rthreads
+
+    c = drn((60, 40, 8), seed=3, input_gain=1.0)  # 48 free rows: 2 parts
     names = export_paper_params(c).input_names
     net = Network(c, inputs=names)
     S = _values(_pixels(np.random.default_rng(8), 64, len(names) // 2))
-    calls: list[int] = []
-    real = network.blas_threads
+    seen: list[tuple[str, list[int]]] = []
+    real = np.matmul
 
-    def counting(n: int):
-        calls.append(n)
-        return real(n)
+    def spy(x, y, out=None):
+        seen.append((threading.current_thread().name, [g() for g, _ in rthreads._blas_libs()]))
+        return real(x, y, out=out)
 
-    monkeypatch.setattr(network, "blas_threads", counting)
-    a = net.solve_batch(S, certify=False, threads=1).voltages
-    assert calls == []
-    b = net.solve_batch(S, certify=False).voltages
-    assert calls == [1]
-    assert np.array_equal(a, b)
+    monkeypatch.setattr(np, "matmul", spy)
+    a = net.solve_batch(S, certify=False, threads=1)
+    b = net.solve_batch(S, certify=False, threads=2)
+    assert seen and all(set(n) == {1} for _, n in seen)
+    assert {name for name, _ in seen} == {threading.current_thread().name}
+    seen.clear()
+    monkeypatch.setattr(network, "GEMM_PARALLEL", 0)  # every product "large"
+    with rthreads.blas_threads(2):
+        d = net.solve_batch(S, certify=True, threads=2)
+    assert len(seen) >= 2 and all(set(n) == {1} for _, n in seen)
+    assert any(name.startswith("resbench-matmul") for name, _ in seen), seen
+    for r in (b, d):
+        scale = np.abs(a.voltages).max()
+        assert np.max(np.abs(r.voltages - a.voltages)) <= 1e-12 * scale
+        assert np.array_equal(r.sweeps, a.sweeps)
+    assert d.certificate.ok.all()

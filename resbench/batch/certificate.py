@@ -61,7 +61,6 @@ the circuit with those sources set to ``values[b]``
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -96,7 +95,7 @@ from resbench.batch.result import BatchCertificate
 from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
 from resbench.circuit import Circuit
 from resbench.errors import InputError
-from resbench.threads import blas_threads, numba_thread_count
+from resbench.threads import numba_thread_count, product
 
 __all__ = ["BatchCertifier", "CertificateInputError", "certify_batch"]
 
@@ -119,18 +118,6 @@ FOLD_MIN_BATCH = 16  # fewer samples are not folded: their pattern is new on alm
 RANGE_BUDGET = 8  # range extremes cost at most this many passes over the node tiles
 SCAN_PARALLEL = 1 << 17  # voltages (B x n) from which fast_scan runs on numba's threads
 SMALL_PRODUCT = 1 << 25  # multiply-adds below which a product runs on one BLAS thread
-
-
-def _one_blas_thread(macs: int):
-    """A context running a product of ``macs`` multiply-adds on one BLAS thread when it
-    is small: waking BLAS's other threads for it cost more than it saved on a loaded
-    2-core machine (DRN-XS: ~7 ms per product); large products keep their threads.
-    (:func:`resbench.threads.blas_threads`: OpenBLAS's own calls, nothing set where it
-    already runs one thread; threadpoolctl's ``limit`` re-read every library's info,
-    ~30 µs a call, ~0.6 ms of a DRN certificate's ~20 products.)"""
-    if macs >= SMALL_PRODUCT:
-        return contextlib.nullcontext()
-    return blas_threads(1)
 
 
 class CertificateInputError(InputError, ValueError):
@@ -267,11 +254,11 @@ class _Coupling:
                 w = w[sel]  # a copy of the rows asked for, smaller than the product saved
             target = out[blk.r0 : blk.r1] if sel is None else None
             first = written is not None and sel is None and not written[blk.r0 : blk.r1].any()
-            with _one_blas_thread(height * width * u.shape[1]):
-                if first and not f32:
-                    np.matmul(w, x, out=target)  # written in place: no temporary, no add
-                else:
-                    part = w @ x
+            macs = height * width * u.shape[1]
+            if first and not f32:  # written in place: no temporary, no add
+                product(w, x, macs, SMALL_PRODUCT, out=target)
+            else:
+                part = product(w, x, macs, SMALL_PRODUCT)
             if first:
                 if f32:
                     target[...] = part
@@ -1078,7 +1065,6 @@ class BatchCertifier:
         transposed), then the floors and the balance (:func:`fast_balance`).  None (the
         caller takes the general path) when a sample is not finite."""
         fast = self._fast
-        nb = v.shape[0]
         vval = np.require(vval, np.float64, "C")
         rep, sig = _NO_GROUPS
         if groups is not None and self._v_take is None:  # (groups of the inputs' columns)
@@ -1091,22 +1077,9 @@ class BatchCertifier:
                 or rep.max() >= fast.nv
             ):
                 rep, sig = _NO_GROUPS
-        # numba's threads for the passes, unless the product is large enough for BLAS's
-        # threads (the solver's, over the same folded columns, too: GEMM_PARALLEL is
-        # the same size): those spin for a while after it (OpenBLAS's default), and on
-        # a 2-core machine a parallel kernel then fights them (DRN-1H b256 with BLAS's
-        # threads on: 9.3 vs 5.9 ms a certificate)
-        get, set_ = numba_thread_count()
-        before = get()
-        width = np.unique(rep[sig != 0.0]).size if rep.size else max(1, fast.nv // 2)
-        serial = fast.rows.size * nb * (width + fast.extra.size) >= SMALL_PRODUCT
-        if serial and before != 1:
-            set_(1)
-        try:
-            return self._certify_direct(v, vval, rtol, rep, sig, 1 if serial else before)
-        finally:
-            if serial and before != 1:
-                set_(before)
+        # numba's threads for the passes (a large product runs on resbench's own
+        # threads, split_matmul: no BLAS thread left spinning to fight them)
+        return self._certify_direct(v, vval, rtol, rep, sig, numba_thread_count()[0]())
 
     def _certify_direct(self, v, vval, rtol, rep, sig, threads):
         """:meth:`_certify_fast`'s work, numba's kernels on ``threads`` threads."""
@@ -1135,11 +1108,11 @@ class BatchCertifier:
         nh = m.shape[1] - fast.extra.size
         x[:, :nh] = held
         x[:, nh:] = v[:, fast.extra]
-        # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM: two would leave a
-        # spinning thread behind, which slowed the next solve's sweeps by ~3 ms on DRN-1H)
-        with _one_blas_thread(m.size * nb):
-            for r0, r1, q in fast.slabs:
-                np.matmul(m[q : q + r1 - r0], x.T, out=p_t[r0:r1])
+        # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM; above, split over
+        # resbench's threads: BLAS's own would spin after it and slow the next kernels)
+        for r0, r1, q in fast.slabs:
+            mq = m[q : q + r1 - r0]
+            product(mq, x.T, mq.size * nb, SMALL_PRODUCT, out=p_t[r0:r1])
         fast.w_np.apply_folded(None, v_t, p_t)
         v_floor = np.maximum(np.maximum(big, big_x), V_SCALE_FLOOR)
         i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))

@@ -33,7 +33,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -52,7 +52,7 @@ from resbench.solution import (
     SWEEP_LIMIT,
     Solution,
 )
-from resbench.threads import blas_threads, limit_threads, numba_thread_count
+from resbench.threads import limit_threads, numba_thread_count, product
 
 F32_TOL = 1e-6  # relative tolerance floor of float32 sweeps (≈ 8 ulps): below it the
 # a-posteriori rule cannot be met in single precision
@@ -788,13 +788,7 @@ class Network:
         polished = np.zeros(B, dtype=bool)
         t = {"inject": 0.0, "sweep": 0.0, "polish": 0.0}
         omegas: list[float] = []
-        # threads=1: BLAS is on one thread for the whole call (the GEMM's own switch to
-        # one thread, ~20 µs of BLAS calls, is skipped)
-        blas_one = threads is not None and int(threads) <= 1
-        with (
-            limit_threads(threads) if threads is not None else _NO_LIMIT,
-            _blas_is_one() if blas_one else _NO_LIMIT,
-        ):
+        with limit_threads(threads) if threads is not None else _NO_LIMIT:
             for lo in range(0, B, BLOCK):
                 hi = min(B, lo + BLOCK)
                 small = (hi - lo) * (self.circuit.n_nodes + self.n_inputs) < SERIAL_BELOW
@@ -1102,8 +1096,10 @@ class Network:
             ST = S.T if dt == np.float64 else S.astype(dt).T  # (BLAS reads it transposed)
             return Ad @ ST, self._c_fixed, None
         Af, ST, vmax = self._folded_scan(S, dt)
-        with _blas_one_thread(Af.shape[0] * Af.shape[1] * ST.shape[1] < GEMM_PARALLEL):
-            G = Af @ ST
+        # one BLAS thread for a small product; a large one split over resbench's own
+        # threads (resbench.threads.split_matmul: BLAS's would spin after it and slow
+        # the sweeps that follow)
+        G = product(Af, ST, Af.shape[0] * Af.shape[1] * ST.shape[1], GEMM_PARALLEL)
         return G, self._c_fixed, vmax
 
     def _fold_scans(self, B: int, dt: np.dtype) -> bool:
@@ -1735,31 +1731,6 @@ class Network:
 
             self._certifier = run
         return self._certifier
-
-
-def _blas_one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
-    """BLAS on the calling thread only inside the block, when ``on`` (nothing to set
-    inside a call that already limited BLAS to one thread: _blas_is_one)."""
-    if not on or getattr(_BLAS_ONE, "active", False):
-        return _NO_LIMIT
-    return blas_threads(1)
-
-
-@contextlib.contextmanager
-def _blas_is_one() -> Iterator[None]:
-    """Marks (on this thread) that BLAS runs on one thread inside the block: the caller
-    limited it (``threads=1``)."""
-    if getattr(_BLAS_ONE, "active", False):
-        yield
-        return
-    _BLAS_ONE.active = True
-    try:
-        yield
-    finally:
-        _BLAS_ONE.active = False
-
-
-_BLAS_ONE = threading.local()  # .active: BLAS is limited to one thread (_blas_is_one)
 
 
 _SERIAL = threading.local()  # .active: this thread is inside a block that set one thread
