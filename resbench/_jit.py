@@ -57,6 +57,12 @@ def kernel(*argtypes: types.Type, parallel: bool = False) -> Callable[[Callable]
     return register
 
 
+def declare(dispatcher: Dispatcher, *argtypes: types.Type) -> None:
+    """One more declared signature of a kernel made with :func:`kernel` (a kernel
+    its callers pass several dtypes or layouts)."""
+    SIGNATURES.append((dispatcher, tuple(argtypes)))
+
+
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every declared kernel signature."""
     for dispatcher, argtypes in SIGNATURES:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+
+from resbench._matmul_kernels import matmul_rows
 
 __all__ = ["blas_threads", "limit_threads", "numba_thread_count", "product", "split_matmul"]
 
 _BLAS_LIBS: list[tuple[Callable[[], int], Callable[[int], Any]]] | None = None  # found on first use
 _NUMBA_COUNT: tuple[Callable[[], int], Callable[[int], None]] | None = None  # found on first use
 _NUMBA_MAX = 0  # numba's configured maximum thread count, read with the functions
-_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool): split_matmul's
-_POOL_LOCK = threading.Lock()
 SPLIT_ROWS = 16  # split_matmul's parts start at multiples of this many rows (whole
 # register blocks of BLAS's kernels) and have at least this many
 
@@ -113,57 +110,49 @@ def limit_threads(n: int | None) -> Iterator[None]:
         set_(before)
 
 
-def _blas_count() -> int:
-    """The largest thread count among the loaded BLAS libraries (as set now)."""
-    return max((int(get()) for get, _ in _blas_libs()), default=1)
-
-
-def _workers(n: int) -> ThreadPoolExecutor:
-    """resbench's own pool of at least ``n`` threads for :func:`split_matmul`, made on
-    first use and again in a forked child (a pool's threads do not survive a fork:
-    submitting to the parent's would wait forever)."""
-    global _POOL
-    pid = os.getpid()
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != pid or _POOL[1] < n:
-            if _POOL is not None and _POOL[0] == pid:
-                _POOL[2].shutdown(wait=False)
-            _POOL = (pid, n, ThreadPoolExecutor(n, thread_name_prefix="resbench-matmul"))
-        return _POOL[2]
-
-
 def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` (into ``out`` when given) with the rows of ``a`` split into as many
-    parts as BLAS now runs threads, each part computed on one BLAS thread: the calling
-    thread takes the first, resbench's own pool (:func:`_workers`) the others.
+    parts as numba now runs threads, each part one BLAS call on one BLAS thread, the
+    parts on numba's threads (:func:`resbench._matmul_kernels.matmul_rows`).
 
     Why not BLAS's own threads: OpenBLAS's idle threads spin for a while after a
     threaded call (OPENBLAS_THREAD_TIMEOUT, read once when it loads; ~0.1 s by
-    default), and on a machine with few cores they then slow the numba kernels that
-    follow, 2-3x (DRN-1H at batch 256 with inputs that do not fold: sweeps 5.8-6.4 ms
-    vs 2.1-2.6 ms); a pool thread waits on a lock instead.  The same product (each
-    row's dot products run as BLAS runs them for one thread), only the rows are
-    dealt out; where BLAS runs one thread, or ``a`` has too few rows, one call."""
-    parts = min(_blas_count(), a.shape[0] // SPLIT_ROWS)
-    if parts <= 1:
+    default), and on a machine with few cores the numba kernels that follow then
+    share their cores with them (DRN-1H at batch 256 with inputs that do not fold:
+    sweeps 5.8-6.4 ms vs 2.1-2.6 ms).  Why numba's threads and not a pool of our own:
+    numba's workers spin after each parallel region too, and a pool's thread then
+    shares a core with them (the same product 11.6-13 ms vs 6-8 ms).  The same
+    product (each row's dot products as BLAS computes them on one thread); only the
+    rows are dealt out.  One call where numba runs one thread, ``a`` has too few rows,
+    or the operands are not float64 / float32 of one dtype."""
+    dt = np.result_type(a, b)
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dtype=dt)
+    parts = min(numba_thread_count()[0](), a.shape[0] // SPLIT_ROWS)
+    if (
+        parts <= 1
+        or dt not in _SPLIT_DTYPES
+        or a.dtype != dt
+        or b.dtype != dt
+        or out.dtype != dt
+        or not out.flags.c_contiguous
+        or a.ndim != 2
+        or b.ndim != 2
+    ):
         with blas_threads(1):
             return np.matmul(a, b, out=out)
-    if out is None:
-        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    a = np.ascontiguousarray(a)
+    if not (b.flags.c_contiguous or b.flags.f_contiguous):
+        b = np.ascontiguousarray(b)
     step = -(-a.shape[0] // parts)
     step = -(-step // SPLIT_ROWS) * SPLIT_ROWS
-    cuts = list(range(0, a.shape[0], step)) + [a.shape[0]]
-    futures: list[Future] = []
+    cuts = np.array([*range(0, a.shape[0], step), a.shape[0]], dtype=np.int64)
     with blas_threads(1):
-        try:
-            pool = _workers(len(cuts) - 2)
-            for r0, r1 in zip(cuts[1:-1], cuts[2:], strict=True):
-                futures.append(pool.submit(np.matmul, a[r0:r1], b, out=out[r0:r1]))
-            np.matmul(a[: cuts[1]], b, out=out[: cuts[1]])
-        finally:
-            for f in futures:  # (every part done before BLAS's count is restored)
-                f.result()
+        matmul_rows(a, b, out, cuts)
     return out
+
+
+_SPLIT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def product(a: np.ndarray, b: np.ndarray, macs: int, small: int, out: np.ndarray | None = None):

@@ -321,10 +321,12 @@ def test_paired_and_zero_inputs_fold_with_the_same_answer(monkeypatch):
     assert any(v.shape[1] == 4 for v in net._fold_cache.values())  # the solve used it
     np.testing.assert_allclose(A @ ST, net._A_dense @ S.T, rtol=1e-13, atol=1e-18)
     assert _check_against_loop(c, net, S, res) == 24
-    # and nothing to fold: the map itself, in its own column order
+    # and nothing to fold: the map itself (row-major, kept), in its own column order
     S2 = rng.uniform(0.1, 1, (8, 16))
     A2, ST2 = net._folded(S2, np.dtype(np.float64))
-    assert A2 is net._A_dense and np.array_equal(ST2, S2.T)
+    assert np.array_equal(A2, net._A_dense) and A2.flags.c_contiguous
+    assert np.array_equal(ST2, S2.T)
+    assert net._folded(S2, np.dtype(np.float64))[0] is A2
 
 
 def test_fold_survives_key_collisions(monkeypatch):

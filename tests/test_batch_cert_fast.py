@@ -149,9 +149,9 @@ def test_random_drns_direct_path(seed, layers, layout, gain, nb) -> None:
     st.sampled_from(["interleaved", "halves", "unpaired"]),
 )
 def test_direct_path_with_split_products(seed, layers, layout) -> None:
-    """Every product "large" (SMALL_PRODUCT = 0): split over resbench's threads
+    """Every product "large" (SMALL_PRODUCT = 0): split over numba's threads
     (resbench.threads.split_matmul), the direct path agrees with the general and exact
-    certificates as with one BLAS thread."""
+    certificates as with one BLAS call."""
     import resbench.batch.certificate as cert_mod
     from resbench import threads
 
@@ -160,7 +160,7 @@ def test_direct_path_with_split_products(seed, layers, layout) -> None:
     saved = cert_mod.SMALL_PRODUCT
     cert_mod.SMALL_PRODUCT = 0
     try:
-        with threads.blas_threads(2):
+        with threads.limit_threads(2):
             assert_fast_agrees(bc, v, vals, groups, exact_rows)
     finally:
         cert_mod.SMALL_PRODUCT = saved

@@ -117,12 +117,10 @@ def test_answers_do_not_depend_on_earlier_batches() -> None:
 
 
 def test_input_gemm_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The input GEMM: below GEMM_PARALLEL on one BLAS thread (threads=1 or not);
-    above, its rows split over resbench's threads (resbench.threads.split_matmul, each
-    part on one BLAS thread: no BLAS thread left spinning); the same answers within
-    round-off, the same sweeps."""
-    import threading
-
+    """The input GEMM: below GEMM_PARALLEL one BLAS call on one thread (threads=1 or
+    not); above, its rows split over numba's threads (resbench.threads.split_matmul:
+    each part one BLAS call on one thread, no BLAS thread left spinning); the same
+    answers within round-off, the same sweeps."""
     import resbench.batch.network as network
     from resbench import threads as rthreads
 
@@ -130,24 +128,28 @@ def test_input_gemm_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     names = export_paper_params(c).input_names
     net = Network(c, inputs=names)
     S = _values(_pixels(np.random.default_rng(8), 64, len(names) // 2))
-    seen: list[tuple[str, list[int]]] = []
-    real = np.matmul
+    seen: list[list[int]] = []
+    split: list[np.ndarray] = []
+    real, real_rows = np.matmul, rthreads.matmul_rows
 
     def spy(x, y, out=None):
-        seen.append((threading.current_thread().name, [g() for g, _ in rthreads._blas_libs()]))
+        seen.append([g() for g, _ in rthreads._blas_libs()])
         return real(x, y, out=out)
 
+    def spy_rows(a, b, out, cuts):
+        split.append(cuts.copy())
+        return real_rows(a, b, out, cuts)
+
     monkeypatch.setattr(np, "matmul", spy)
+    monkeypatch.setattr(rthreads, "matmul_rows", spy_rows)
     a = net.solve_batch(S, certify=False, threads=1)
     b = net.solve_batch(S, certify=False, threads=2)
-    assert seen and all(set(n) == {1} for _, n in seen)
-    assert {name for name, _ in seen} == {threading.current_thread().name}
-    seen.clear()
+    assert seen and all(set(n) == {1} for n in seen) and not split
     monkeypatch.setattr(network, "GEMM_PARALLEL", 0)  # every product "large"
-    with rthreads.blas_threads(2):
-        d = net.solve_batch(S, certify=True, threads=2)
-    assert len(seen) >= 2 and all(set(n) == {1} for _, n in seen)
-    assert any(name.startswith("resbench-matmul") for name, _ in seen), seen
+    monkeypatch.setattr(network, "SERIAL_BELOW", 0)  # (and numba's threads on)
+    d = net.solve_batch(S, certify=True, threads=2)
+    if rthreads.numba_thread_count()[0]() >= 2:  # (numba's maximum: the cores)
+        assert split and all(c[0] == 0 and c[-1] == 48 and c.size == 3 for c in split)
     for r in (b, d):
         scale = np.abs(a.voltages).max()
         assert np.max(np.abs(r.voltages - a.voltages)) <= 1e-12 * scale

@@ -15,6 +15,7 @@ import resbench.batch._kernels as batch_kernels
 import resbench.batch.polish  # noqa: F401  (its private kernels register with _jit)
 import resbench.drn._kernels as drn_kernels
 from resbench import _jit, solvers
+from resbench import _matmul_kernels as matmul_kernels
 from resbench.generate import drn, grid, random_network
 from resbench.netlist import read_netlist
 from resbench.solvers import _direct_kernels as direct_kernels
@@ -43,6 +44,7 @@ def test_every_public_kernel_declares_a_signature():
         shockley_kernels,
         problem_kernels,
         polish_kernels,
+        matmul_kernels,
     ):
         entry_points = {
             name

@@ -416,6 +416,7 @@ class Network:
             else None
         )
         self._A32: np.ndarray | None = None
+        self._A_row_major: dict[np.dtype, np.ndarray] = {}  # (_A_rows)
         self._fold_cache: dict[tuple, np.ndarray] = {}
         self._fold_pattern: _FoldPattern | None = None  # the last batch's fold (checked
         # in one pass by the next batch, instead of grouping its columns again)
@@ -1188,8 +1189,7 @@ class Network:
         n_groups = int(first_cols.size)
         if n_groups == A.shape[1] and np.all(sign > 0):  # nothing to fold
             self._fold_pattern = None
-            Af = A if dt == np.float64 else self._A_as(dt)
-            return Af, (S.T if dt == np.float64 else S.astype(dt).T), vmax
+            return self._A_rows(dt), (S.T if dt == np.float64 else S.astype(dt).T), vmax
         new = _FoldPattern.of(nz, group, first_cols, sign)
         if pat is not None and pat.key == new.key:
             pat.trusted = True  # the same grouping twice: check it first next time
@@ -1198,13 +1198,13 @@ class Network:
         return self._fold_map(new, dt), SF.astype(dt, copy=False).T, vmax
 
     def _fold_map(self, pat: _FoldPattern, dt: np.dtype) -> np.ndarray:
-        """A_f of a fold pattern in the sweeps' precision (column-major; cached)."""
+        """A_f of a fold pattern in the sweeps' precision (row-major, as the product
+        split over numba's threads takes it: resbench.threads.split_matmul; cached)."""
         key = (dt, pat.key)
         Af = self._fold_cache.get(key)
         if Af is None:
             Af = _LAZY.bk.fold_columns(self._A_dense, pat.nz, pat.group, pat.sign, pat.n_groups).T
-            if dt != np.float64:
-                Af = Af.astype(dt)
+            Af = np.ascontiguousarray(Af, dtype=dt)
             if len(self._fold_cache) >= FOLD_CACHE:
                 self._fold_cache.pop(next(iter(self._fold_cache)))
             self._fold_cache[key] = Af
@@ -1252,6 +1252,14 @@ class Network:
         group = group_full[nz]
         first_cols = np.sort(reps)  # group g's representative column, signed to its norm
         return nz, group, first_cols, S[:, first_cols] * sign[first_cols]
+
+    def _A_rows(self, dt: np.dtype) -> np.ndarray:
+        """A in the sweeps' precision, row-major (the product of a batch with nothing
+        to fold; made on first use and kept)."""
+        Ar = self._A_row_major.get(dt)
+        if Ar is None:
+            Ar = self._A_row_major[dt] = np.ascontiguousarray(self._A_dense, dtype=dt)
+        return Ar
 
     def _A_as(self, dt: np.dtype) -> np.ndarray:
         if self._A32 is None:
