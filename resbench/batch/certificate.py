@@ -117,7 +117,8 @@ FOLD_MIN_BATCH = 16  # fewer samples are not folded: their pattern is new on alm
 # more than the products it saves (DRN-1H, one sample: 36 ms folded vs ~2 ms unfolded)
 RANGE_BUDGET = 8  # range extremes cost at most this many passes over the node tiles
 SCAN_PARALLEL = 1 << 17  # voltages (B x n) from which fast_scan runs on numba's threads
-SMALL_PRODUCT = 1 << 25  # multiply-adds below which a product runs on one BLAS thread
+SMALL_PRODUCT = 1 << 23  # multiply-adds below which a product runs on one BLAS thread
+# (above: split over numba's threads, as the solver's GEMM_PARALLEL)
 
 
 class CertificateInputError(InputError, ValueError):

@@ -87,10 +87,13 @@ PASS_PARALLEL = 1 << 20  # a pass over fewer entries (the input scan, its check,
 # chunk pass, the voltage assembly) runs on one thread even in a parallel block: each
 # parallel region waits for a worker, ~10-50 us on a quiet machine and ms when the
 # other core is busy, more than such a pass gains (DRN-XS at batch 256: 6 regions)
-GEMM_PARALLEL = 1 << 25  # multiply-adds under which the batch's input GEMM runs on one
-# BLAS thread (as the certificate's products): waking BLAS's second thread costs more
-# than it saves there, ms on a busy machine (DRN-1H at batch 256, 54 folded columns:
-# 14M multiply-adds)
+GEMM_PARALLEL = 1 << 23  # multiply-adds under which the batch's input GEMM runs on one
+# BLAS thread (as the certificate's products); above, split over numba's threads
+# (resbench.threads.split_matmul). With BLAS's own threads the cut was 1 << 25 (waking
+# and then spinning cost more than they saved); on numba's threads 1 << 23 measured a
+# little faster than 1 << 25 (DRN-XS batch 256 random inputs, 22M: 15.9-16.5 vs
+# 16.9-18.1 us per sample; DRN-1H batch 256 digits, 14M: 18.8 vs 20.3) and 1 << 22 the
+# same as 1 << 23
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
 _F64 = np.dtype(np.float64)
