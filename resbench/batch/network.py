@@ -83,10 +83,15 @@ SERIAL_BELOW = 1 << 18  # a block with fewer (samples × (nodes + inputs)) runs 
 # can wait ms for a descheduled worker (measured: batch 32 on 2 busy cores, 4-6x slower)
 HUB_MIN_DEG = 32  # rows with at least this many entries are summed by push in the batch
 # sweeps when their order allows (hub_rows): a DRN's output nodes
-PASS_PARALLEL = 1 << 20  # a pass over fewer entries (the input scan, its check, the
+PASS_PARALLEL = 1 << 18  # a pass over fewer entries (the input scan, its check, the
 # chunk pass, the voltage assembly) runs on one thread even in a parallel block: each
 # parallel region waits for a worker, ~10-50 us on a quiet machine and ms when the
-# other core is busy, more than such a pass gains (DRN-XS at batch 256: 6 regions)
+# other core is busy, more than such a pass gains.  Was 1 << 20; with the products
+# split over numba's threads (nothing else spinning), 1 << 18 measured faster, in
+# process, 14 calls interleaved per setting, default and passive thread policies:
+# DRN-XS batch 256 digits 5.9 -> 4.8 us per sample (passive 9.3 -> 7.7), random
+# inputs 14.7 -> 12.3 (17.0 -> 13.8); DRN-1H batch 256 digits 22.1 -> 17.5 (24.6 ->
+# 21.6); 1 << 17 no better
 GEMM_PARALLEL = 1 << 23  # multiply-adds under which the batch's input GEMM runs on one
 # BLAS thread (as the certificate's products); above, split over numba's threads
 # (resbench.threads.split_matmul). With BLAS's own threads the cut was 1 << 25 (waking
