@@ -170,25 +170,32 @@ def test_the_direct_path_is_taken_and_uses_the_solver_groups(monkeypatch) -> Non
     c, names, vals, v, groups, _ = _cases(5, 24, (16, 12, 4), "interleaved", 2.0)
     assert groups is not None
     bc = BatchCertifier(c, inputs=names)
-    seen = []
-    original = type(bc._fast).folded_map
+    seen, layouts = [], []
+    original, original_held = type(bc._fast).folded_map, type(bc._fast).held_map
 
     def spy(self, rep, sig):
         seen.append(rep.copy())
         return original(self, rep, sig)
 
+    def spy_held(self, layout):
+        layouts.append(layout)
+        return original_held(self, layout)
+
     monkeypatch.setattr(type(bc._fast), "folded_map", spy)
+    monkeypatch.setattr(type(bc._fast), "held_map", spy_held)
     good = Network(c, inputs=names).solve_batch(vals, certify=False).voltages
     cert = bc.certify(good, vals, currents=False, scales="bound", column_groups=groups)
     assert cert.ok.all() and len(seen) == 1 and np.array_equal(seen[0], groups[0])
+    assert layouts == []  # the claim held: its folded map, its columns gathered
     # a grouping that one sample breaks is not used (the pairs are, then)
     bad = good.copy()
     a0 = int(c.vsources.a[0])
     rep = groups[0]
     j = int(np.flatnonzero(rep != np.arange(rep.size))[0])  # a column folded into another
     bad[3, a0 + j] += 0.5
-    bc.certify(bad, vals, currents=False, scales="bound", column_groups=groups)
-    assert len(seen) == 1
+    cert = bc.certify(bad, vals, currents=False, scales="bound", column_groups=groups)
+    assert len(layouts) == 1  # the held map (pairs, or every column) instead
+    assert not cert.ok[3] and cert.ok[np.arange(24) != 3].all()
 
 
 def test_network_solve_batch_certifies_on_the_direct_path(monkeypatch) -> None:
@@ -267,8 +274,12 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     rep = np.repeat(np.arange(0, 2 * m, 2), 2).astype(np.int64)
     sig = np.tile([1.0, -1.0], m)
     none = (np.zeros(0, dtype=np.int64), np.zeros(0))
+    no_take = (np.zeros(0, dtype=np.int64), np.zeros((nb, 0)))
     ratios = np.array([d.min(), d.max(), (d * g).min(), (d * g).max()])
-    out = fast_scan(v, pin.copy(), 1, ratios, rep, sig, parts)
+    take = np.array([1, 3, 2 * m + 2, 0, 3], dtype=np.int64)  # any columns, repeats too
+    xg = np.full((nb, take.size), np.nan)
+    out = fast_scan(v, pin.copy(), 1, ratios, rep, sig, parts, take, xg)
+    assert np.array_equal(xg, v[:, take])  # gathered in the same pass
     sums, big, big_x, src, f1, f2, inter, halves, grouped = out
     assert inter and not halves and grouped
     assert np.array_equal(src, np.zeros(nb))
@@ -285,12 +296,12 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     # the total at a held node is at least its floor (every neighbour in [lo, hi])
     broken = v.copy()
     broken[nb - 1, 2] += 1e-12  # one sample breaks its pair (and the group claim)
-    out = fast_scan(broken, pin.copy(), 1, ratios, rep, sig, parts)
+    out = fast_scan(broken, pin.copy(), 1, ratios, rep, sig, parts, *no_take)
     assert not out[6] and not out[8] and out[3][nb - 1] == pytest.approx(1e-12, rel=1e-3)
-    assert not fast_scan(v, pin.copy(), 1, ratios, *none, parts)[8]
+    assert not fast_scan(v, pin.copy(), 1, ratios, *none, parts, *no_take)[8]
     halves_v = v.copy()
     halves_v[:, 1 : 2 * m + 1] = np.hstack([x, -x])
-    out = fast_scan(halves_v, np.hstack([x, -x]), 1, ratios, *none, parts)
+    out = fast_scan(halves_v, np.hstack([x, -x]), 1, ratios, *none, parts, *no_take)
     assert out[7] and not out[6]
 
 

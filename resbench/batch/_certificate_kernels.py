@@ -1024,8 +1024,8 @@ def scale_floors(  # pragma: no cover - compiled
     return f1, f2
 
 
-@kernel(F64_2D, F64_2D, INT, F64, I64, F64, INT, parallel=True)
-def fast_scan(v, vval, a0, ratios, rep, sig, parts):  # pragma: no cover - compiled
+@kernel(F64_2D, F64_2D, INT, F64, I64, F64, INT, I64, F64_2D, parallel=True)
+def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cover - compiled
     """One pass over the voltages ``v[B, n]`` and the sources' values ``vval[B, nv]`` of a
     circuit whose voltage sources hold the nodes ``a0 .. a0 + nv - 1`` to ground and
     whose held nodes' neighbours are all other nodes (a DRN's inputs).  Per sample:
@@ -1046,8 +1046,10 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts):  # pragma: no cover - compi
     ``rep`` empty: no claim), exact comparisons.  The samples are cut into ``parts``
     runs spread over numba's threads (a pass bound by memory: two cores read it
     ~1.6x faster than one on this VM); each run stops checking a claim once one of
-    its samples breaks it.  Returns (sums, big, big_x, src_feas, floor1, floor2,
-    interleaved, halves, grouped)."""
+    its samples breaks it.  While a row is in cache it also gathers ``x[b, t] =
+    v[b, take[t]]`` (the product's columns, as the caller expects them from the claim:
+    no second pass over the voltages; ``take`` empty: nothing).  Returns (sums, big,
+    big_x, src_feas, floor1, floor2, interleaved, halves, grouped)."""
     nb, n = v.shape
     nv = vval.shape[1]
     e0 = a0 + nv
@@ -1092,6 +1094,9 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts):  # pragma: no cover - compi
                 halves = _pairs_bad(pin, h, 1, h, 0) == 0
             if grouped:
                 grouped = _groups_bad(pin, rep, sig) == 0
+            xb = x[b]
+            for t in range(take.shape[0]):
+                xb[t] = row[take[t]]
         flags[part, 0] = not inter
         flags[part, 1] = not halves
         flags[part, 2] = not grouped

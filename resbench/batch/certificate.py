@@ -489,6 +489,7 @@ class _Fast:
 
 
 _NO_GROUPS = (np.zeros(0, dtype=np.int64), np.zeros(0))
+_NO_TAKE = np.zeros(0, dtype=np.int64)
 
 
 def _zero_rows(out: np.ndarray, rows: np.ndarray) -> None:
@@ -1088,8 +1089,16 @@ class BatchCertifier:
         nb, n = v.shape
         a0, e0 = fast.a0, fast.a0 + fast.nv
         parts = threads if v.size >= SCAN_PARALLEL else 1
+        # with a claim of column groups, the product's columns (the groups'
+        # representatives, then the extra nodes) are gathered by the pass itself
+        pre = fast.folded_map(rep, sig) if rep.size else None
+        if pre is not None:
+            take = np.concatenate([a0 + pre[1], fast.extra]).astype(np.int64)
+            x = self._buffer("x_fast", (nb, take.size))
+        else:
+            take, x = _NO_TAKE, self._buffer("x_none", (nb, 0))
         sums, big, big_x, src, f1p, f2p, inter, halves, grouped = fast_scan(
-            v, vval, a0, fast.ratios, rep, sig, parts
+            v, vval, a0, fast.ratios, rep, sig, parts, take, x
         )
         if not np.isfinite(sums).all():
             return None
@@ -1099,16 +1108,14 @@ class BatchCertifier:
         columns_to_rows(v, 0, a0, v_t)
         columns_to_rows(v, e0, n, v_t)
         p_t = self._buffer("p_t", (n, nb))
-        if grouped:
-            m, cols = fast.folded_map(rep, sig)
-            held = v[:, a0 + cols]
+        if grouped:  # (the claim held: its columns are in x)
+            m = pre[0]
         else:
             m, cols = fast.held_map(1 if inter else (2 if halves else 0))
-            held = v[:, a0:e0][:, cols]
-        x = self._buffer("x_fast", (nb, m.shape[1]))
-        nh = m.shape[1] - fast.extra.size
-        x[:, :nh] = held
-        x[:, nh:] = v[:, fast.extra]
+            x = self._buffer("x_fast", (nb, m.shape[1]))
+            nh = m.shape[1] - fast.extra.size
+            x[:, :nh] = v[:, a0:e0][:, cols]
+            x[:, nh:] = v[:, fast.extra]
         # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM; above, split over
         # resbench's threads: BLAS's own would spin after it and slow the next kernels)
         for r0, r1, q in fast.slabs:
