@@ -1,4 +1,5 @@
-"""Thread limits shared by the batch solver and training (numba's and BLAS's)."""
+"""Thread limits shared by the batch solver and training (numba's and BLAS's), and the
+products that run on numba's threads instead of BLAS's (:func:`split_matmul`)."""
 
 from __future__ import annotations
 

@@ -1079,16 +1079,11 @@ class BatchCertifier:
                 or rep.max() >= fast.nv
             ):
                 rep, sig = _NO_GROUPS
-        # numba's threads for the passes (a large product runs on resbench's own
-        # threads, split_matmul: no BLAS thread left spinning to fight them)
-        return self._certify_direct(v, vval, rtol, rep, sig, numba_thread_count()[0]())
-
-    def _certify_direct(self, v, vval, rtol, rep, sig, threads):
-        """:meth:`_certify_fast`'s work, numba's kernels on ``threads`` threads."""
-        fast = self._fast
+        # numba's threads for the passes (a large product runs on numba's threads too,
+        # resbench.threads.split_matmul: no BLAS thread left spinning to fight them)
         nb, n = v.shape
         a0, e0 = fast.a0, fast.a0 + fast.nv
-        parts = threads if v.size >= SCAN_PARALLEL else 1
+        parts = numba_thread_count()[0]() if v.size >= SCAN_PARALLEL else 1
         # with a claim of column groups, the product's columns (the groups'
         # representatives, then the extra nodes) are gathered by the pass itself
         pre = fast.folded_map(rep, sig) if rep.size else None
@@ -1117,7 +1112,7 @@ class BatchCertifier:
             x[:, :nh] = v[:, a0:e0][:, cols]
             x[:, nh:] = v[:, fast.extra]
         # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM; above, split over
-        # resbench's threads: BLAS's own would spin after it and slow the next kernels)
+        # numba's threads: BLAS's own would spin after it and slow the next kernels)
         for r0, r1, q in fast.slabs:
             mq = m[q : q + r1 - r0]
             product(mq, x.T, mq.size * nb, SMALL_PRODUCT, out=p_t[r0:r1])

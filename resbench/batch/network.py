@@ -423,7 +423,6 @@ class Network:
             if fill >= DENSE_FRACTION and 8 * p.n * nin <= DENSE_MAX_BYTES
             else None
         )
-        self._A32: np.ndarray | None = None
         self._A_row_major: dict[np.dtype, np.ndarray] = {}  # (_A_rows)
         self._fold_cache: dict[tuple, np.ndarray] = {}
         self._fold_pattern: _FoldPattern | None = None  # the last batch's fold (checked
@@ -1101,13 +1100,13 @@ class Network:
                 _LAZY.bk.gemv_nonzero(Ap, self._c_fixed, X, Cn)
             return Cn, None, None
         if A.shape[0] < FOLD_MIN_ROWS:  # finding the columns would cost more
-            Ad = A if dt == np.float64 else self._A_as(dt)
+            Ad = A if dt == np.float64 else self._A_rows(dt)
             ST = S.T if dt == np.float64 else S.astype(dt).T  # (BLAS reads it transposed)
             return Ad @ ST, self._c_fixed, None
         Af, ST, vmax = self._folded_scan(S, dt)
-        # one BLAS thread for a small product; a large one split over resbench's own
-        # threads (resbench.threads.split_matmul: BLAS's would spin after it and slow
-        # the sweeps that follow)
+        # one BLAS thread for a small product; a large one split over numba's threads
+        # (resbench.threads.split_matmul: BLAS's would spin after it and slow the
+        # sweeps that follow)
         G = product(Af, ST, Af.shape[0] * Af.shape[1] * ST.shape[1], GEMM_PARALLEL)
         return G, self._c_fixed, vmax
 
@@ -1262,17 +1261,12 @@ class Network:
         return nz, group, first_cols, S[:, first_cols] * sign[first_cols]
 
     def _A_rows(self, dt: np.dtype) -> np.ndarray:
-        """A in the sweeps' precision, row-major (the product of a batch with nothing
-        to fold; made on first use and kept)."""
+        """A in the sweeps' precision, row-major (a batch's product with nothing to
+        fold, and a small map's float32 product; made on first use and kept)."""
         Ar = self._A_row_major.get(dt)
         if Ar is None:
             Ar = self._A_row_major[dt] = np.ascontiguousarray(self._A_dense, dtype=dt)
         return Ar
-
-    def _A_as(self, dt: np.dtype) -> np.ndarray:
-        if self._A32 is None:
-            self._A32 = self._A_dense.astype(np.float32)
-        return self._A32
 
     @staticmethod
     def _probe_vector(B: int) -> np.ndarray:
