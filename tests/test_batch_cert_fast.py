@@ -13,6 +13,8 @@ changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -234,6 +236,62 @@ def _small(**extra):
     )
     parts.update(extra)
     return make_circuit("small", ["0", "n1", "n2", "n3"], **parts)
+
+
+def _with_diodes(c, rng: np.random.Generator):
+    """The DRN ``c`` with more diodes: ground to a free node (reversed), a second one at
+    a node that has one, and self loops (at a free node, at ground)."""
+    pinned = set(c.vsources.a.tolist())
+    free = np.array([k for k in range(1, c.n_nodes) if k not in pinned])
+    picks = rng.choice(free, size=min(3, free.size), replace=False)
+    a = [0, int(picks[-1]), int(picks[0]), 0]
+    b = [int(picks[0]), 0, int(picks[0]), 0]
+    extra = Branches.from_lists([f"dx{i}" for i in range(4)], a, b, [0.0] * 4)
+    d = c.diodes
+    diodes = Branches.from_lists(
+        list(d.names) + list(extra.names),
+        np.concatenate([d.a, extra.a]),
+        np.concatenate([d.b, extra.b]),
+        np.concatenate([d.value, extra.value]),
+    )
+    return dataclasses.replace(c, diodes=diodes, diode_models=list(c.diode_models) + ["d"] * 4)
+
+
+@settings(max_examples=examples(15), **SETTINGS)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([(8, 6, 3), (12, 10, 6, 2)]),
+    st.sampled_from(["interleaved", "unpaired"]),
+)
+def test_direct_path_with_reversed_repeated_and_looped_diodes(seed, layers, layout) -> None:
+    # fast_balance decides each diode's current in its node's pass (no zero fill):
+    # reversed diodes, two at one node and self loops (no current) against the general path
+    rng = np.random.default_rng(seed)
+    c = _with_diodes(drn(layers, seed=seed % 1000), rng)
+    names = list(c.vsources.names)
+    nb = 12
+    vals = _values(rng, nb, len(names) // 2, layout, 1.0)
+    net = Network(c, inputs=names)
+    v = net.solve_batch(vals, certify=False).voltages.copy()
+    pinned = set(c.vsources.a.tolist())
+    free = [k for k in range(1, c.n_nodes) if k not in pinned]
+    for b in range(1, nb, 3):
+        v[b, free[int(rng.integers(len(free)))]] += 10.0 ** rng.uniform(-14, -1)
+    exact_rows = np.array([b % 3 != 1 for b in range(nb)])
+    bc = BatchCertifier(c, inputs=names)
+    assert_fast_agrees(bc, v, vals, None, exact_rows)
+    got = bc.certify(v, vals, currents=False)
+    loops = np.flatnonzero(c.diodes.a == c.diodes.b)
+    assert loops.size == 2 and np.all(got.diode_current[:, loops] == 0.0)
+
+
+def test_direct_path_needs_each_diode_at_one_kcl_row() -> None:
+    c = _small(diodes=Branches.from_lists(["d1", "d2", "d3"], [3, 0, 0], [0, 3, 0], [0] * 3))
+    bc = BatchCertifier(c)
+    assert bc._fast is not None
+    bc._bidx = bc._bidx[:-1]  # (a diode dropped from its node's list: not taken)
+    bc._bptr = np.minimum(bc._bptr, bc._bidx.size)
+    assert bc._setup_fast(bc._conductances()[0]) is None
 
 
 def test_where_the_direct_path_applies() -> None:

@@ -1111,21 +1111,23 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
 
 
 @kernel(F64_2D, F64_2D, I64, F64, F64, F64, F64, F64, FLOAT, F64, F64, F64, FLOAT, I32, I32, I64,
-        I64, INT, F64_2D, INT, parallel=True)  # fmt: skip
+        I64, INT, INT, parallel=True)  # fmt: skip
 def fast_balance(  # pragma: no cover - compiled
     p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da, db,
-    bptr, bidx, nf, dv_t, parts,
+    bptr, bidx, nf, parts,
 ):  # fmt: skip
     """:func:`scale_floors` and :func:`grounded_check` of the direct path in one
     kernel, the samples cut into ``parts`` runs spread over numba's threads (node-major
-    ``p_t, v_t [n, B]``; each run reads its columns of the free rows once for the
-    floors and once for the balance, while they are in cache).  ``rows``: the free
-    nodes (none held by a sign-free branch); every diode joins one of them to ground.
-    The floors start from ``max(i_floor, f1p)`` and ``max(v_floor, f2p)`` (the held
-    rows', :func:`fast_scan`); the tolerances are ``rtol`` x them, as
-    ``BatchCertifier.certify`` makes them.  Returns per sample (i_scale, v_scale,
-    feasibility of the diodes, KCL, complementarity) and the diode currents
-    ``[nd, B]``; ``dv_t [nd, B]`` is scratch."""
+    ``p_t, v_t [n, B]``; each run reads its columns of the free rows once for the floors
+    and once for the balance; blocks of 32 or 64 samples, read the second time from
+    cache, were slower on DRN-1H b256: a page walk per row and block).  ``rows``: the
+    free nodes (none held by a sign-free branch); every diode joins one of them to
+    ground, listed once at it, or is a self loop (the caller checks:
+    :meth:`BatchCertifier._setup_fast`).  The floors start from ``max(i_floor, f1p)``
+    and ``max(v_floor, f2p)`` (the held rows', :func:`fast_scan`); the tolerances are
+    ``rtol`` x them, as ``BatchCertifier.certify`` makes them.  Returns per sample
+    (i_scale, v_scale, feasibility of the diodes, KCL, complementarity) and the diode
+    currents ``[nd, B]``."""
     n, nb = v_t.shape
     nd = da.shape[0]
     i_scale = np.empty(nb)
@@ -1133,14 +1135,14 @@ def fast_balance(  # pragma: no cover - compiled
     feas = np.zeros(nb)
     kcl = np.zeros(nb)
     compl = np.zeros(nb)
-    x_dio = np.zeros((nd, nb))
+    x_dio = np.empty((nd, nb))
     parts = max(1, min(parts, nb))
     for part in prange(parts):
         b0 = part * nb // parts
         b1 = (part + 1) * nb // parts
         _balance_run(
             p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol,
-            da, db, bptr, bidx, nf, dv_t, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
+            da, db, bptr, bidx, nf, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
         )  # fmt: skip
     return i_scale, v_scale, feas, kcl, compl, x_dio
 
@@ -1148,10 +1150,12 @@ def fast_balance(  # pragma: no cover - compiled
 @njit(cache=True)
 def _balance_run(  # pragma: no cover - compiled
     p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da, db,
-    bptr, bidx, nf, dv_t, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
+    bptr, bidx, nf, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
 ):  # fmt: skip
     """:func:`fast_balance` on the samples ``b0:b1`` (contiguous slices: the loops over
-    the samples vectorise, which they did not inside the parallel loop itself)."""
+    the samples vectorise, which they did not inside the parallel loop itself): the
+    floors over every free row, then per row its imbalance, taken by its diodes (their
+    feasibility, currents and complementarity in the same pass)."""
     nd = da.shape[0]
     i_s = i_scale[b0:b1]
     v_s = v_scale[b0:b1]
@@ -1189,17 +1193,8 @@ def _balance_run(  # pragma: no cover - compiled
     tol = np.empty(w)
     for b in range(w):
         tol[b] = -(rtol * v_s[b])
-    for i in range(nd):
-        va = v_t[da[i], b0:b1]
-        vb = v_t[db[i], b0:b1]
-        dr = dv_t[i, b0:b1]
-        for b in range(w):
-            x = va[b] - vb[b]
-            dr[b] = x
-            f = fe[b]
-            fe[b] = (x if x > f else f) + 0.0
     res = np.empty(w)
-    done = np.zeros(w, dtype=np.uint8)
+    done = np.empty(w, dtype=np.uint8)
     for q in range(rows.shape[0]):
         k = rows[q]
         d = diag[k]
@@ -1211,18 +1206,43 @@ def _balance_run(  # pragma: no cover - compiled
         for e in range(bptr[k], bptr[k + 1]):
             i = bidx[e] - nf
             sign = -1.0 if da[i] == k else 1.0
-            _take_current(res, done, dv_t[i, b0:b1], x_dio[i, b0:b1], tol, sign)
+            _diode_takes(
+                res, done, v_t[da[i], b0:b1], v_t[db[i], b0:b1], x_dio[i, b0:b1], tol, sign,
+                fe, co,
+            )  # fmt: skip
         for b in range(w):
             r = abs(res[b])
             f = kc[b]
             kc[b] = (r if r > f else f) + 0.0
-    for i in range(nd):
-        dr = dv_t[i, b0:b1]
-        xr = x_dio[i, b0:b1]
-        for b in range(w):
-            c = -dr[b] * xr[b]  # > 0 only where reverse biased (dr < 0), as x >= 0
-            f = co[b]
-            co[b] = (c if c > f else f) + 0.0
+    for i in range(nd):  # self loops: no current, v_a - v_b = 0
+        if da[i] == db[i]:
+            xr = x_dio[i, b0:b1]
+            for b in range(w):
+                xr[b] = 0.0
+
+
+@njit(cache=True)
+def _diode_takes(res, done, va, vb, xr, neg_tol, sign, fe, co):  # pragma: no cover - compiled
+    """One node's diode (anode and cathode voltages ``va, vb``; ``sign`` -1 where the
+    node is its anode) takes the node's imbalance ``res`` in the samples not yet
+    balanced (``done``) where it is tight (``v_a - v_b >= neg_tol``, ``neg_tol =
+    -feas_tol``) and the imbalance flows its way: its current ``xr`` is then ``|res|``
+    (else 0) and ``res`` is 0.  The diode's feasibility (``v_a - v_b``) and
+    complementarity (``-(v_a - v_b) x``) raise ``fe`` and ``co`` (branch-free:
+    vectorised)."""
+    for b in range(res.shape[0]):
+        rb = res[b]
+        dr = va[b] - vb[b]
+        take = (done[b] == 0) & (dr >= neg_tol[b]) & (sign * rb < 0.0)
+        x = abs(rb) if take else 0.0
+        xr[b] = x + 0.0
+        res[b] = (0.0 if take else rb) + 0.0
+        done[b] = done[b] | np.uint8(take)
+        f = fe[b]
+        fe[b] = (dr if dr > f else f) + 0.0
+        c = -dr * x
+        f = co[b]
+        co[b] = (c if c > f else f) + 0.0
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})

@@ -706,6 +706,15 @@ class BatchCertifier:
             return None
         if held[self._da].any() or held[self._db].any() or w[held][:, held].nnz:
             return None
+        # fast_balance decides each diode's current in its free node's pass: every diode
+        # but a self loop must be listed at exactly one KCL row
+        at = np.repeat(np.arange(self.n), np.diff(self._bptr))  # each entry's node
+        idx = self._bidx[self._checked[at]] - self._fa.shape[0]
+        nd = self._da.shape[0]
+        if (idx < 0).any() or not np.array_equal(
+            np.bincount(idx, minlength=nd), (self._da != self._db).astype(np.int64)
+        ):
+            return None
         kcl = np.flatnonzero(self._checked)
         slabs = []  # runs of consecutive KCL rows: (r0, r1, first row in kcl)
         if kcl.size:
@@ -1138,7 +1147,6 @@ class BatchCertifier:
             self._bptr,
             self._bidx,
             self._fa.shape[0],
-            self._buffer("dv_t", (self._da.shape[0], nb)),
             1,
         )  # fmt: skip (one run: two were no faster, DRN-1H b256 ~0.6-0.9 ms either way)
         feas_tol = rtol * v_scale
