@@ -339,7 +339,9 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     out = fast_scan(v, pin.copy(), 1, ratios, rep, sig, parts, take, xg)
     assert np.array_equal(xg, v[:, take])  # gathered in the same pass
     sums, big, big_x, src, f1, f2, inter, halves, grouped = out
-    assert inter and not halves and grouped
+    # the claim held: the pairs were not checked (not needed), reported False
+    assert grouped and not inter and not halves
+    assert fast_scan(v, pin.copy(), 1, ratios, *none, parts, *no_take)[6]  # no claim
     assert np.array_equal(src, np.zeros(nb))
     assert np.allclose(big, np.abs(v).max(axis=1)) and np.allclose(big_x, np.abs(pin).max(axis=1))
     lo = np.minimum(v[:, [0, -2, -1]].min(axis=1), 0.0)
@@ -357,6 +359,23 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     out = fast_scan(broken, pin.copy(), 1, ratios, rep, sig, parts, *no_take)
     assert not out[6] and not out[8] and out[3][nb - 1] == pytest.approx(1e-12, rel=1e-3)
     assert not fast_scan(v, pin.copy(), 1, ratios, *none, parts, *no_take)[8]
+    # a claim that breaks in one sample only (first, middle or last: any run): the
+    # pairs of every sample are checked, those before the break too
+    rep2 = rep.copy()
+    rep2[2:4] = 0  # columns 2, 3 claimed as +-column 0 (pixel 1 = pixel 0)
+    for bad in (0, nb // 2, nb - 1):
+        x2 = x.copy()
+        x2[:, 1] = x2[:, 0]
+        x2[bad, 1] += 0.5
+        p2 = np.empty((nb, 2 * m))
+        p2[:, 0::2], p2[:, 1::2] = x2, -x2
+        v2 = v.copy()
+        v2[:, 1 : 2 * m + 1] = p2
+        out = fast_scan(v2, p2.copy(), 1, ratios, rep2, sig, parts, *no_take)
+        assert out[6] and not out[7] and not out[8], bad
+        v2[nb - 1 - bad, 4] += 1e-9  # ... and a pair broken elsewhere
+        out = fast_scan(v2, p2.copy(), 1, ratios, rep2, sig, parts, *no_take)
+        assert not out[6] and not out[8], bad
     halves_v = v.copy()
     halves_v[:, 1 : 2 * m + 1] = np.hstack([x, -x])
     out = fast_scan(halves_v, np.hstack([x, -x]), 1, ratios, *none, parts, *no_take)

@@ -16,7 +16,8 @@
 * :func:`tile_extremes`, :func:`span_copy`, :func:`row_abs_max` give the voltage
   ranges and largest values the bounds start from, in vectorised passes (a running
   maximum is stored as ``max + 0.0``: LLVM turns a select of the stored value into a
-  conditional store, which it does not vectorise).
+  conditional store, which it does not vectorise; a maximum over one array, a
+  reduction, is :func:`resbench._fmath.fmax`: a select is not reduced in vectors).
 * :func:`feasibility` gives each sample's worst violated equation and the diodes'
   anode-cathode voltages; :func:`grounded_check` does feasibility and balancing in
   one node-major pass when every cluster is one node.
@@ -25,9 +26,11 @@
   does for clusters of one node or of one branch, and flags a sample holding any
   other cluster (the caller certifies that one with the scalar code).
 
-The kernels run on one thread: on a 2-core machine shared with OpenBLAS (whose idle
-threads spin after each product), numba threads made both the kernels and the next
-products slower (DRN-1H, batch 256: 90 ms per certificate with them, 64 ms without).
+Most kernels run on one thread.  Those marked ``parallel`` (:func:`fast_scan`,
+:func:`columns_to_rows`, :func:`fast_balance`) deal out samples or columns over numba's
+threads, whose large products also run there (:func:`resbench.threads.split_matmul`):
+no BLAS thread is left spinning after a product to slow them (on a 2-core machine,
+OpenBLAS's own threads made both the kernels and the next products slower).
 Arrays named ``*_t`` are node-major ``[n, B]`` (as the matrix products give them); the
 others are sample-major ``[B, ...]``.
 """
@@ -37,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, types
 
+from resbench._fmath import fmax, fmin
 from resbench._jit import BOOL, F64, FLOAT, I32, I64, INT, kernel
 from resbench._unionfind import find_root as _root
 
@@ -184,8 +188,7 @@ def _abs_max(x):  # pragma: no cover - compiled
     vectorised: a maximum is exact in any order."""
     m = 0.0
     for j in range(x.shape[0]):
-        a = abs(x[j])
-        m = a if a > m else m
+        m = fmax(abs(x[j]), m)
     return m
 
 
@@ -213,8 +216,8 @@ def _extremes(x):  # pragma: no cover - compiled
     lw = x[0]
     for j in range(x.shape[0]):
         a = x[j]
-        h = a if a > h else h
-        lw = a if a < lw else lw
+        h = fmax(a, h)
+        lw = fmin(a, lw)
     return h, lw
 
 
@@ -1043,7 +1046,9 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
     (``cat(x, -x)``): interleaved (``v[a0 + 2i + 1] == -v[a0 + 2i]``) and in halves
     (``v[a0 + h + i] == -v[a0 + i]``), and whether the claimed column groups hold:
     ``v[a0 + j] == sig[j] v[a0 + rep[j]]`` for every j (``sig[j] = 0``: a column of zeros;
-    ``rep`` empty: no claim), exact comparisons.  The samples are cut into ``parts``
+    ``rep`` empty: no claim), exact comparisons; the pairs only where no claim holds
+    (a claim that holds makes them unneeded: both are then returned False; a run whose
+    claim breaks checks the samples it skipped).  The samples are cut into ``parts``
     runs spread over numba's threads (a pass bound by memory: two cores read it
     ~1.6x faster than one on this VM); each run stops checking a claim once one of
     its samples breaks it.  While a row is in cache it also gathers ``x[b, t] =
@@ -1068,7 +1073,8 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
         inter = pairs
         halves = pairs
         grouped = claim
-        for b in range(part * nb // parts, (part + 1) * nb // parts):
+        r0 = part * nb // parts
+        for b in range(r0, (part + 1) * nb // parts):
             row = v[b]
             xr = vval[b]
             pin = row[a0:e0]
@@ -1088,26 +1094,45 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
             out = max(max(hx - hi, lo - lx), 0.0)  # the largest distance to [lo, hi]
             f1[b] = max(ratios[0] * out - SLACK * (2.0 * ratios[1] * m), 0.0)
             f2[b] = max(ratios[2] * out - SLACK * (2.0 * ratios[3] * m), 0.0)
-            if inter:
-                inter = _pairs_bad(pin, h, 2, 1, 0) == 0
-            if halves:
-                halves = _pairs_bad(pin, h, 1, h, 0) == 0
             if grouped:
                 grouped = _groups_bad(pin, rep, sig) == 0
+                if not grouped:  # the pairs, unchecked while the claim held
+                    for b2 in range(r0, b):
+                        p2 = v[b2, a0:e0]
+                        if inter:
+                            inter = _pairs_bad(p2, h, 2, 1, 0) == 0
+                        if halves:
+                            halves = _pairs_bad(p2, h, 1, h, 0) == 0
+            if not grouped:
+                if inter:
+                    inter = _pairs_bad(pin, h, 2, 1, 0) == 0
+                if halves:
+                    halves = _pairs_bad(pin, h, 1, h, 0) == 0
             xb = x[b]
             for t in range(take.shape[0]):
                 xb[t] = row[take[t]]
         flags[part, 0] = not inter
         flags[part, 1] = not halves
         flags[part, 2] = not grouped
-    inter = pairs
-    halves = pairs
     grouped = claim
     for part in range(parts):
-        inter = inter and flags[part, 0] == 0
-        halves = halves and flags[part, 1] == 0
         grouped = grouped and flags[part, 2] == 0
-    return sums, big, big_x, src, f1, f2, inter, halves, grouped
+    if grouped:  # the pairs were not checked: not needed
+        return sums, big, big_x, src, f1, f2, False, False, True
+    inter = pairs
+    halves = pairs
+    for part in range(parts):
+        if claim and flags[part, 2] == 0:  # its claim held: its pairs are unchecked
+            for b in range(part * nb // parts, (part + 1) * nb // parts):
+                pin = v[b, a0:e0]
+                if inter:
+                    inter = _pairs_bad(pin, h, 2, 1, 0) == 0
+                if halves:
+                    halves = _pairs_bad(pin, h, 1, h, 0) == 0
+        else:
+            inter = inter and flags[part, 0] == 0
+            halves = halves and flags[part, 1] == 0
+    return sums, big, big_x, src, f1, f2, inter, halves, False
 
 
 @kernel(F64_2D, F64_2D, I64, F64, F64, F64, F64, F64, FLOAT, F64, F64, F64, FLOAT, I32, I32, I64,
@@ -1257,12 +1282,10 @@ def _held_row(pin, xr, g0):  # pragma: no cover - compiled
     for j in range(pin.shape[0]):
         x = pin[j]
         y = xr[j]
-        hx = x if x > hx else hx
-        lx = x if x < lx else lx
-        ay = abs(y)
-        bx = ay if ay > bx else bx
-        e = abs(x - g0 - y)
-        dd = e if e > dd else dd
+        hx = fmax(x, hx)
+        lx = fmin(x, lx)
+        bx = fmax(abs(y), bx)
+        dd = fmax(abs(x - g0 - y), dd)
     return hx, lx, bx, dd
 
 
@@ -1632,8 +1655,7 @@ def _max_abs_diff(x, g, y):  # pragma: no cover - compiled
     inf), vectorised: a maximum is exact in any order."""
     worst = 0.0
     for j in range(x.shape[0]):
-        d = abs(x[j] - g - y[j])
-        worst = d if d > worst else worst
+        worst = fmax(abs(x[j] - g - y[j]), worst)
     return worst
 
 
