@@ -3,15 +3,23 @@ products that run on numba's threads instead of BLAS's (:func:`split_matmul`).""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
 
 from resbench._matmul_kernels import matmul_rows
 
-__all__ = ["blas_threads", "limit_threads", "numba_thread_count", "product", "split_matmul"]
+__all__ = [
+    "blas_threads",
+    "limit_threads",
+    "numba_thread_count",
+    "one_thread",
+    "product",
+    "split_matmul",
+]
 
 _BLAS_LIBS: list[tuple[Callable[[], int], Callable[[int], Any]]] | None = None  # found on first use
 _NUMBA_COUNT: tuple[Callable[[], int], Callable[[int], None]] | None = None  # found on first use
@@ -164,3 +172,41 @@ def product(a: np.ndarray, b: np.ndarray, macs: int, small: int, out: np.ndarray
         with blas_threads(1):
             return np.matmul(a, b, out=out)
     return split_matmul(a, b, out)
+
+
+_SERIAL = threading.local()  # .active: this thread is inside a block that set one thread
+_NO_LIMIT = nullcontext()
+
+
+class _OneThread:
+    """numba's kernels on the calling thread only, inside the block (see one_thread)."""
+
+    __slots__ = ("before",)
+
+    def __init__(self) -> None:
+        self.before = 0  # numba's thread count to restore (0: nothing was set)
+
+    def __enter__(self) -> None:
+        get, set_ = numba_thread_count()
+        before = get()
+        if before != 1:
+            set_(1)
+            self.before = before
+            _SERIAL.active = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before:
+            _SERIAL.active = False
+            numba_thread_count()[1](self.before)
+
+
+def one_thread(on: bool) -> AbstractContextManager[None]:
+    """numba's kernels on the calling thread only inside the block, when ``on``: a
+    parallel kernel then makes no parallel region (a region wakes every worker, ~3 µs
+    when they spin, 20-50 µs when they sleep: ``OMP_WAIT_POLICY=PASSIVE``, or after a
+    pause).  A block nested in one that already set one thread (on this thread) does
+    nothing: reading and setting numba's count costs µs each, paid several times per
+    call on a tiny batch (a .dc sweep, one sample)."""
+    if not on or getattr(_SERIAL, "active", False):
+        return _NO_LIMIT
+    return _OneThread()

@@ -396,3 +396,32 @@ def test_network_certificate_of_voltages_that_are_not_finite() -> None:
     cert, _, _ = net._certify(good, vals, 12 - 1, 1e-9, False)  # 11 of 12 spread
     assert not cert.checked[5] and np.isnan(cert.kcl[5])
     assert cert.ok[cert.checked].all() and cert.checked.sum() >= 10
+
+
+def test_small_batches_certify_on_one_thread(monkeypatch) -> None:
+    # below SCAN_PARALLEL voltages the direct path's kernels run with numba on one
+    # thread (no parallel region to wake workers for), and the count is restored
+    import resbench.batch.certificate as cert_mod
+    from resbench.threads import numba_thread_count
+
+    seen = []
+    real = cert_mod.fast_scan
+
+    def spy(*args):
+        seen.append(numba_thread_count()[0]())
+        return real(*args)
+
+    monkeypatch.setattr(cert_mod, "fast_scan", spy)
+    c, names, vals, v, groups, _ = _cases(3, 6, (8, 6, 3), "interleaved", 1.0)
+    bc = BatchCertifier(c, inputs=names)
+    before = numba_thread_count()[0]()
+    assert v.size < cert_mod.SCAN_PARALLEL
+    small = bc.certify(v, vals, currents=False, scales="bound", column_groups=groups)
+    assert seen == [1] and numba_thread_count()[0]() == before
+    # a batch above the threshold keeps every thread numba runs
+    reps = -(-cert_mod.SCAN_PARALLEL // v.size)
+    big = bc.certify(
+        np.tile(v, (reps, 1)), np.tile(vals, (reps, 1)), currents=False, scales="bound"
+    )
+    assert seen[1:] == [before] and numba_thread_count()[0]() == before
+    assert np.array_equal(big.ok, np.tile(small.ok, reps))

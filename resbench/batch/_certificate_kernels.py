@@ -27,10 +27,11 @@
   other cluster (the caller certifies that one with the scalar code).
 
 Most kernels run on one thread.  Those marked ``parallel`` (:func:`fast_scan`,
-:func:`columns_to_rows`, :func:`fast_balance`) deal out samples or columns over numba's
-threads, whose large products also run there (:func:`resbench.threads.split_matmul`):
-no BLAS thread is left spinning after a product to slow them (on a 2-core machine,
-OpenBLAS's own threads made both the kernels and the next products slower).
+:func:`columns_to_rows`) deal out samples or columns over numba's threads, whose large
+products also run there (:func:`resbench.threads.split_matmul`): no BLAS thread is left
+spinning after a product to slow them (on a 2-core machine, OpenBLAS's own threads
+made both the kernels and the next products slower).  Small batches run them on one
+thread (:func:`resbench.threads.one_thread`: no parallel region to wake workers for).
 Arrays named ``*_t`` are node-major ``[n, B]`` (as the matrix products give them); the
 others are sample-major ``[B, ...]``.
 """
@@ -1136,18 +1137,19 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
 
 
 @kernel(F64_2D, F64_2D, I64, F64, F64, F64, F64, F64, FLOAT, F64, F64, F64, FLOAT, I32, I32, I64,
-        I64, INT, INT, parallel=True)  # fmt: skip
+        I64, INT)  # fmt: skip
 def fast_balance(  # pragma: no cover - compiled
     p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da, db,
-    bptr, bidx, nf, parts,
+    bptr, bidx, nf,
 ):  # fmt: skip
     """:func:`scale_floors` and :func:`grounded_check` of the direct path in one
-    kernel, the samples cut into ``parts`` runs spread over numba's threads (node-major
-    ``p_t, v_t [n, B]``; each run reads its columns of the free rows once for the floors
-    and once for the balance; blocks of 32 or 64 samples, read the second time from
-    cache, were slower on DRN-1H b256: a page walk per row and block).  ``rows``: the
-    free nodes (none held by a sign-free branch); every diode joins one of them to
-    ground, listed once at it, or is a self loop (the caller checks:
+    kernel, on one thread (node-major ``p_t, v_t [n, B]``; the free rows are read once
+    for the floors and once for the balance).  Samples split over two threads were no
+    faster (DRN-1H b256 ~0.6-0.9 ms either way), and a parallel region costs 20-50 µs
+    to wake sleeping workers; blocks of 32 or 64 samples, read the second time from
+    cache, were slower (1.4-1.9 ms: a page walk per row and block on this VM).
+    ``rows``: the free nodes (none held by a sign-free branch); every diode joins one
+    of them to ground, listed once at it, or is a self loop (the caller checks:
     :meth:`BatchCertifier._setup_fast`).  The floors start from ``max(i_floor, f1p)``
     and ``max(v_floor, f2p)`` (the held rows', :func:`fast_scan`); the tolerances are
     ``rtol`` x them, as ``BatchCertifier.certify`` makes them.  Returns per sample
@@ -1161,14 +1163,10 @@ def fast_balance(  # pragma: no cover - compiled
     kcl = np.zeros(nb)
     compl = np.zeros(nb)
     x_dio = np.empty((nd, nb))
-    parts = max(1, min(parts, nb))
-    for part in prange(parts):
-        b0 = part * nb // parts
-        b1 = (part + 1) * nb // parts
-        _balance_run(
-            p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol,
-            da, db, bptr, bidx, nf, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
-        )  # fmt: skip
+    _balance_run(
+        p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da,
+        db, bptr, bidx, nf, 0, nb, i_scale, v_scale, feas, kcl, compl, x_dio,
+    )  # fmt: skip
     return i_scale, v_scale, feas, kcl, compl, x_dio
 
 
@@ -1178,9 +1176,9 @@ def _balance_run(  # pragma: no cover - compiled
     bptr, bidx, nf, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
 ):  # fmt: skip
     """:func:`fast_balance` on the samples ``b0:b1`` (contiguous slices: the loops over
-    the samples vectorise, which they did not inside the parallel loop itself): the
-    floors over every free row, then per row its imbalance, taken by its diodes (their
-    feasibility, currents and complementarity in the same pass)."""
+    the samples vectorise): the floors over every free row, then per row its imbalance,
+    taken by its diodes (their feasibility, currents and complementarity in the same
+    pass)."""
     nd = da.shape[0]
     i_s = i_scale[b0:b1]
     v_s = v_scale[b0:b1]

@@ -95,7 +95,7 @@ from resbench.batch.result import BatchCertificate
 from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
 from resbench.circuit import Circuit
 from resbench.errors import InputError
-from resbench.threads import numba_thread_count, product
+from resbench.threads import numba_thread_count, one_thread, product
 
 __all__ = ["BatchCertifier", "CertificateInputError", "certify_batch"]
 
@@ -1002,7 +1002,9 @@ class BatchCertifier:
             raise CertificateInputError(f"scales must be 'exact' or 'bound', got {scales!r}")
         bound = scales == "bound"
         if bound and not currents and self._fast is not None:
-            cert = self._certify_fast(v, vval, rtol, column_groups)
+            # a small batch on one thread: no parallel region whose workers must wake
+            with one_thread(v.size < SCAN_PARALLEL):
+                cert = self._certify_fast(v, vval, rtol, column_groups)
             if cert is not None:
                 again = np.flatnonzero(~cert.ok)
                 if again.size:  # outside the stricter tolerances: the exact scales decide
@@ -1147,8 +1149,7 @@ class BatchCertifier:
             self._bptr,
             self._bidx,
             self._fa.shape[0],
-            1,
-        )  # fmt: skip (one run: two were no faster, DRN-1H b256 ~0.6-0.9 ms either way)
+        )  # fmt: skip
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale

@@ -31,7 +31,6 @@ import contextlib
 import dataclasses
 import functools
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -53,6 +52,7 @@ from resbench.solution import (
     Solution,
 )
 from resbench.threads import limit_threads, numba_thread_count, product
+from resbench.threads import one_thread as _one_thread
 
 F32_TOL = 1e-6  # relative tolerance floor of float32 sweeps (≈ 8 ulps): below it the
 # a-posteriori rule cannot be met in single precision
@@ -1743,40 +1743,7 @@ class Network:
         return self._certifier
 
 
-_SERIAL = threading.local()  # .active: this thread is inside a block that set one thread
 _NO_LIMIT = contextlib.nullcontext()
-
-
-class _OneThread:
-    """numba's kernels on the calling thread only, inside the block (see _one_thread)."""
-
-    __slots__ = ("before",)
-
-    def __init__(self) -> None:
-        self.before = 0  # numba's thread count to restore (0: nothing was set)
-
-    def __enter__(self) -> None:
-        get, set_ = numba_thread_count()
-        before = get()
-        if before != 1:
-            set_(1)
-            self.before = before
-            _SERIAL.active = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self.before:
-            _SERIAL.active = False
-            numba_thread_count()[1](self.before)
-
-
-def _one_thread(on: bool) -> contextlib.AbstractContextManager[None]:
-    """numba's kernels on the calling thread only inside the block, when ``on``.  A
-    block nested in one that already set one thread (on this thread) does nothing:
-    reading and setting numba's count costs µs each, paid several times per call on a
-    tiny batch (a .dc sweep, one sample)."""
-    if not on or getattr(_SERIAL, "active", False):
-        return _NO_LIMIT
-    return _OneThread()
 
 
 def _i32(a: np.ndarray) -> np.ndarray:
