@@ -16,6 +16,7 @@ from resbench.batch import _network_kernels as nk
 from resbench.batch import network as nw
 from resbench.generate import drn
 from resbench.netlist import read_netlist
+from resbench.threads import one_thread
 
 
 def _plan_inputs(rng: np.random.Generator, n_nodes: int, n_in: int):
@@ -154,18 +155,18 @@ def test_one_thread_sets_restores_and_nests() -> None:
     before = numba.get_num_threads()
     numba.set_num_threads(2)
     try:
-        with nw._one_thread(True):
+        with one_thread(True):
             assert numba.get_num_threads() == 1
-            with nw._one_thread(True):  # nested: nothing set, nothing restored
+            with one_thread(True):  # nested: nothing set, nothing restored
                 assert numba.get_num_threads() == 1
             assert numba.get_num_threads() == 1
         assert numba.get_num_threads() == 2
-        with nw._one_thread(False):
+        with one_thread(False):
             assert numba.get_num_threads() == 2
-        with pytest.raises(RuntimeError), nw._one_thread(True):
+        with pytest.raises(RuntimeError), one_thread(True):
             raise RuntimeError("inside")
         assert numba.get_num_threads() == 2
-        with nw._one_thread(True):  # the flag was cleared by the exit above
+        with one_thread(True):  # the flag was cleared by the exit above
             assert numba.get_num_threads() == 1
         assert numba.get_num_threads() == 2
     finally:

@@ -1099,16 +1099,9 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
                 grouped = _groups_bad(pin, rep, sig) == 0
                 if not grouped:  # the pairs, unchecked while the claim held
                     for b2 in range(r0, b):
-                        p2 = v[b2, a0:e0]
-                        if inter:
-                            inter = _pairs_bad(p2, h, 2, 1, 0) == 0
-                        if halves:
-                            halves = _pairs_bad(p2, h, 1, h, 0) == 0
+                        inter, halves = _pairs_hold(v[b2, a0:e0], h, inter, halves)
             if not grouped:
-                if inter:
-                    inter = _pairs_bad(pin, h, 2, 1, 0) == 0
-                if halves:
-                    halves = _pairs_bad(pin, h, 1, h, 0) == 0
+                inter, halves = _pairs_hold(pin, h, inter, halves)
             xb = x[b]
             for t in range(take.shape[0]):
                 xb[t] = row[take[t]]
@@ -1125,11 +1118,7 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
     for part in range(parts):
         if claim and flags[part, 2] == 0:  # its claim held: its pairs are unchecked
             for b in range(part * nb // parts, (part + 1) * nb // parts):
-                pin = v[b, a0:e0]
-                if inter:
-                    inter = _pairs_bad(pin, h, 2, 1, 0) == 0
-                if halves:
-                    halves = _pairs_bad(pin, h, 1, h, 0) == 0
+                inter, halves = _pairs_hold(v[b, a0:e0], h, inter, halves)
         else:
             inter = inter and flags[part, 0] == 0
             halves = halves and flags[part, 1] == 0
@@ -1155,7 +1144,7 @@ def fast_balance(  # pragma: no cover - compiled
     ``rtol`` x them, as ``BatchCertifier.certify`` makes them.  Returns per sample
     (i_scale, v_scale, feasibility of the diodes, KCL, complementarity) and the diode
     currents ``[nd, B]``."""
-    n, nb = v_t.shape
+    nb = v_t.shape[1]
     nd = da.shape[0]
     i_scale = np.empty(nb)
     v_scale = np.empty(nb)
@@ -1163,85 +1152,56 @@ def fast_balance(  # pragma: no cover - compiled
     kcl = np.zeros(nb)
     compl = np.zeros(nb)
     x_dio = np.empty((nd, nb))
-    _balance_run(
-        p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da,
-        db, bptr, bidx, nf, 0, nb, i_scale, v_scale, feas, kcl, compl, x_dio,
-    )  # fmt: skip
-    return i_scale, v_scale, feas, kcl, compl, x_dio
-
-
-@njit(cache=True)
-def _balance_run(  # pragma: no cover - compiled
-    p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da, db,
-    bptr, bidx, nf, b0, b1, i_scale, v_scale, feas, kcl, compl, x_dio,
-):  # fmt: skip
-    """:func:`fast_balance` on the samples ``b0:b1`` (contiguous slices: the loops over
-    the samples vectorise): the floors over every free row, then per row its imbalance,
-    taken by its diodes (their feasibility, currents and complementarity in the same
-    pass)."""
-    nd = da.shape[0]
-    i_s = i_scale[b0:b1]
-    v_s = v_scale[b0:b1]
-    fe = feas[b0:b1]
-    kc = kcl[b0:b1]
-    co = compl[b0:b1]
-    bg = big[b0:b1]
-    w = b1 - b0
-    f1 = f1p[b0:b1]
-    f2 = f2p[b0:b1]
-    vf = v_floor[b0:b1]
-    for b in range(w):
-        x = f1[b]
-        i_s[b] = x if x > i_floor else i_floor
-        x = f2[b]
-        y = vf[b]
-        v_s[b] = x if x > y else y
+    for b in range(nb):
+        x = f1p[b]
+        i_scale[b] = x if x > i_floor else i_floor
+        x = f2p[b]
+        y = v_floor[b]
+        v_scale[b] = x if x > y else y
     for q in range(rows.shape[0]):
         k = rows[q]
         d = diag[k]
         rd = rel[k] * d
         sk = slack[k]
         gk = inv_g[k]
-        pr = p_t[k, b0:b1]
-        vr = v_t[k, b0:b1]
-        for b in range(w):  # branch-free (vectorised)
-            m = bg[b]
+        pr = p_t[k]
+        vr = v_t[k]
+        for b in range(nb):  # branch-free (vectorised)
+            m = big[b]
             x = abs(d * vr[b] - pr[b]) - rd * m - sk - SLACK * 2.0 * d * m
             low = x if x > 0.0 else 0.0
-            f = i_s[b]
-            i_s[b] = (low if low > f else f) + 0.0
+            f = i_scale[b]
+            i_scale[b] = (low if low > f else f) + 0.0
             y = low * gk
-            f = v_s[b]
-            v_s[b] = (y if y > f else f) + 0.0
-    tol = np.empty(w)
-    for b in range(w):
-        tol[b] = -(rtol * v_s[b])
-    res = np.empty(w)
-    done = np.empty(w, dtype=np.uint8)
+            f = v_scale[b]
+            v_scale[b] = (y if y > f else f) + 0.0
+    tol = np.empty(nb)
+    for b in range(nb):
+        tol[b] = -(rtol * v_scale[b])
+    res = np.empty(nb)
+    done = np.empty(nb, dtype=np.uint8)
     for q in range(rows.shape[0]):
         k = rows[q]
         d = diag[k]
-        pr = p_t[k, b0:b1]
-        vr = v_t[k, b0:b1]
-        for b in range(w):
+        pr = p_t[k]
+        vr = v_t[k]
+        for b in range(nb):
             res[b] = pr[b] - d * vr[b]
             done[b] = 0
         for e in range(bptr[k], bptr[k + 1]):
             i = bidx[e] - nf
             sign = -1.0 if da[i] == k else 1.0
-            _diode_takes(
-                res, done, v_t[da[i], b0:b1], v_t[db[i], b0:b1], x_dio[i, b0:b1], tol, sign,
-                fe, co,
-            )  # fmt: skip
-        for b in range(w):
+            _diode_takes(res, done, v_t[da[i]], v_t[db[i]], x_dio[i], tol, sign, feas, compl)
+        for b in range(nb):
             r = abs(res[b])
-            f = kc[b]
-            kc[b] = (r if r > f else f) + 0.0
+            f = kcl[b]
+            kcl[b] = (r if r > f else f) + 0.0
     for i in range(nd):  # self loops: no current, v_a - v_b = 0
         if da[i] == db[i]:
-            xr = x_dio[i, b0:b1]
-            for b in range(w):
+            xr = x_dio[i]
+            for b in range(nb):
                 xr[b] = 0.0
+    return i_scale, v_scale, feas, kcl, compl, x_dio
 
 
 @njit(cache=True)
@@ -1285,6 +1245,17 @@ def _held_row(pin, xr, g0):  # pragma: no cover - compiled
         bx = fmax(abs(y), bx)
         dd = fmax(abs(x - g0 - y), dd)
     return hx, lx, bx, dd
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _pairs_hold(pin, h, inter, halves):  # pragma: no cover - compiled
+    """(inter, halves) still holding after sample ``pin``: its ``cat(x, -x)`` pairs
+    interleaved and in halves, each checked only while it holds."""
+    if inter:
+        inter = _pairs_bad(pin, h, 2, 1, 0) == 0
+    if halves:
+        halves = _pairs_bad(pin, h, 1, h, 0) == 0
+    return inter, halves
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})

@@ -1094,7 +1094,7 @@ class BatchCertifier:
         # resbench.threads.split_matmul: no BLAS thread left spinning to fight them)
         nb, n = v.shape
         a0, e0 = fast.a0, fast.a0 + fast.nv
-        parts = numba_thread_count()[0]() if v.size >= SCAN_PARALLEL else 1
+        parts = numba_thread_count()[0]()  # (1 for a small batch: certify's one_thread)
         # with a claim of column groups, the product's columns (the groups'
         # representatives, then the extra nodes) are gathered by the pass itself
         pre = fast.folded_map(rep, sig) if rep.size else None

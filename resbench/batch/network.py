@@ -51,8 +51,7 @@ from resbench.solution import (
     SWEEP_LIMIT,
     Solution,
 )
-from resbench.threads import limit_threads, numba_thread_count, product
-from resbench.threads import one_thread as _one_thread
+from resbench.threads import limit_threads, numba_thread_count, one_thread, product
 
 F32_TOL = 1e-6  # relative tolerance floor of float32 sweeps (≈ 8 ulps): below it the
 # a-posteriori rule cannot be met in single precision
@@ -800,7 +799,7 @@ class Network:
             for lo in range(0, B, BLOCK):
                 hi = min(B, lo + BLOCK)
                 small = (hi - lo) * (self.circuit.n_nodes + self.n_inputs) < SERIAL_BELOW
-                with _one_thread(small):
+                with one_thread(small):
                     self._solve_block(
                         S[lo:hi],
                         None if ws is None else ws[lo:hi],
@@ -949,7 +948,7 @@ class Network:
             Qc = np.empty((nch, p.n, width), dtype=dt)
             Uc = np.empty((nch, p.n, width), dtype=dt)
             qmax = np.empty(Bp)
-            with _one_thread(G.size < PASS_PARALLEL):
+            with one_thread(G.size < PASS_PARALLEL):
                 bk.prepare_chunks(
                     np.ascontiguousarray(G, dtype=dt),
                     base if base is not None else np.zeros(p.n),
@@ -1018,7 +1017,7 @@ class Network:
                 status[b] = FAILED
                 messages[offset + b] = self._infeasible_message(S[b])
         t["polish"] += time.perf_counter() - t2
-        with _one_thread(V.size + B * self._m_row.size < PASS_PARALLEL):
+        with one_thread(V.size + B * self._m_row.size < PASS_PARALLEL):
             bk.assemble_voltages_s(
                 p.offset,
                 *self._voltage_plan,
@@ -1171,12 +1170,12 @@ class Network:
         all_v = bool(self._v_mask.all())
         pat = self._fold_pattern
         if pat is not None and pat.trusted:
-            with _one_thread(S.size < PASS_PARALLEL):
+            with one_thread(S.size < PASS_PARALLEL):
                 ok, vmax, SF = fold_check(S, probe, self._v_cols, all_v, *pat.check)
             if ok:
                 return self._fold_map(pat, dt), SF.astype(dt, copy=False).T, vmax
             pat.trusted = False  # grouped the full way below; trusted again once stable
-        with _one_thread(S.size < PASS_PARALLEL):
+        with one_thread(S.size < PASS_PARALLEL):
             sign, keys, vmax = scan_columns(S, probe, self._v_cols, all_v)
         if not np.isfinite(keys).all() and not all_finite(S):  # (an inf or NaN makes its
             # column's key inf or NaN; a finite key may overflow: confirmed on S)
@@ -1240,7 +1239,7 @@ class Network:
             rep = np.empty(S.shape[1], dtype=np.int64)
             rep[order] = order[new][np.cumsum(new) - 1]  # each column's run's first column
             other = nz[rep[nz] != nz]  # a representative needs no check against itself
-            with _one_thread(S.size < PASS_PARALLEL):
+            with one_thread(S.size < PASS_PARALLEL):
                 same = equal_to_rep(S, sign, other, rep[other])
             if not same:  # a key collision:
                 # confirm the runs neighbour by neighbour
@@ -1536,7 +1535,7 @@ class Network:
         sweeps = np.zeros(B, dtype=np.int64)
         est = np.zeros(B)
         om = np.ones(nch)
-        with _one_thread(nch < 2):  # one chunk: nothing to spread
+        with one_thread(nch < 2):  # one chunk: nothing to spread
             bk.batch_sweeps(
                 sw.deg,
                 sw.idx,
