@@ -25,8 +25,20 @@ def _pixels(rng: np.random.Generator, B: int, m: int) -> np.ndarray:
     return x
 
 
-def _values(x: np.ndarray) -> np.ndarray:
-    return np.concatenate([x, -x], axis=1)  # a DRN's cat(x, -x)
+def _values(x: np.ndarray, layout: str = "halves") -> np.ndarray:
+    """A DRN's inputs: cat(x, -x) (halves, the paper's order) or x0, -x0, x1, -x1, ...
+    (interleaved, resbench.generate.drn's order)."""
+    if layout == "halves":
+        return np.concatenate([x, -x], axis=1)
+    v = np.empty((x.shape[0], 2 * x.shape[1]))
+    v[:, 0::2] = x
+    v[:, 1::2] = -x
+    return v
+
+
+def _negated(layout: str, m: int, i: int) -> int:
+    """The column of -x[i] in a layout of m pixels."""
+    return m + i if layout == "halves" else 2 * i + 1
 
 
 def _full(S: np.ndarray):
@@ -42,17 +54,21 @@ def _check(pat: _FoldPattern, S: np.ndarray):
     return fold_check(S, r, np.arange(S.shape[1]), True, *pat.check)
 
 
-def test_fold_check_accepts_its_own_grouping_with_the_same_products() -> None:
+@pytest.mark.parametrize("layout", ["halves", "interleaved"])
+def test_fold_check_accepts_its_own_grouping_with_the_same_products(layout: str) -> None:
     rng = np.random.default_rng(0)
-    S = _values(_pixels(rng, 40, 60))
+    S = _values(_pixels(rng, 40, 60), layout)
     pat, SF, vmax = _full(S)
+    # the -x half is checked against the x half only where the layout puts it there
+    # (h = 0: no such loop); interleaved pairs are neighbours
+    assert pat.check[1] == (60 if layout == "halves" else 0)
     ok, vm, ST = _check(pat, S)
     assert ok
     assert np.array_equal(vm, vmax)
     assert np.array_equal(ST, SF)
     # another batch of the same structure: the same grouping, accepted; its products
     # equal those of its own full grouping
-    S2 = _values(_pixels(np.random.default_rng(1), 70, 60))
+    S2 = _values(_pixels(np.random.default_rng(1), 70, 60), layout)
     pat2, SF2, vmax2 = _full(S2)
     assert pat2.key == pat.key
     ok, vm, ST = _check(pat, S2)
@@ -60,14 +76,25 @@ def test_fold_check_accepts_its_own_grouping_with_the_same_products() -> None:
     assert np.array_equal(np.abs(ST), np.abs(SF2))
 
 
+@pytest.mark.parametrize("layout", ["halves", "interleaved"])
 @pytest.mark.parametrize(
     "change",
-    ["dark_pixel_lit", "neighbour_differs", "groups_equal", "group_dark", "nan", "inf"],
+    [
+        "dark_pixel_lit",
+        "neighbour_differs",
+        "groups_equal",
+        "group_dark",
+        "nan",
+        "inf",
+        "pair_differs",
+    ],
 )
-def test_fold_check_rejects_what_the_full_grouping_would_group_otherwise(change: str) -> None:
+def test_fold_check_rejects_what_the_full_grouping_would_group_otherwise(
+    change: str, layout: str
+) -> None:
     rng = np.random.default_rng(2)
     x = _pixels(rng, 30, 60)
-    pat, _, _ = _full(_values(x))
+    pat, _, _ = _full(_values(x, layout))
     y = x.copy()
     if change == "dark_pixel_lit":
         y[7, 2] = 0.5
@@ -79,9 +106,11 @@ def test_fold_check_rejects_what_the_full_grouping_would_group_otherwise(change:
         y[:, 30:33] = 0.0
     elif change == "nan":
         y[5, 40] = np.nan
-    else:
+    elif change == "inf":
         y[5, 40:43] = np.inf
-    S = _values(y)
+    S = _values(y, layout)
+    if change == "pair_differs":  # -x no longer the negated x in one sample
+        S[4, _negated(layout, 60, 35)] -= 0.125
     ok, _, _ = _check(pat, S)
     assert not ok
     if change not in ("nan", "inf"):

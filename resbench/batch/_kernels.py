@@ -769,7 +769,8 @@ def fold_check(
     ``vcols``/``all_v`` the voltage columns).
 
     A column j is checked against column j − h (``sg_h[j]`` ≠ 0, their sign product:
-    a DRN's ``−x`` half against its ``x`` half), else against j − 1 (``sg_1[j]`` ≠ 0:
+    a DRN's ``−x`` half against its ``x`` half; ``h`` 0 when no column is), else
+    against j − 1 (``sg_1[j]`` ≠ 0:
     equal neighbours), both contiguous loops that run as SIMD, else against its
     group's first column (``cols``/``reps``/``sg``: a gather).  Each reference is an
     earlier column of the same group, so by induction every column equals its group's
@@ -819,9 +820,13 @@ def fold_check(
                     mv = a if a > mv else mv
                 vbits[b] = mv
             d |= (z != 0) | (mx >= INF_BITS)
-            for j in range(h, k if h else 0):
-                s_j = sg_h[j]
-                e |= np.int64((row[j] != s_j * row[j - h]) & (s_j != 0.0))
+            if h:  # (slices: an index j - h with h unknown kept the loop scalar, 3.5x)
+                hi_r = row[h:]
+                lo_r = row[: k - h]
+                sg_r = sg_h[h:]
+                for j in range(k - h):
+                    s_j = sg_r[j]
+                    e |= np.int64((hi_r[j] != s_j * lo_r[j]) & (s_j != 0.0))
             d |= e != 0
             for t in range(m):
                 d |= row[cols[t]] != sg[t] * row[reps[t]]

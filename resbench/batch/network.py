@@ -177,6 +177,8 @@ class _FoldPattern:
             use = dep[h:] & (grp[h:] == grp[:h])
             sg_h[j[use]] = sign_all[j[use]] * sign_all[j[use] - h]
             dep[j[use]] = False
+            if not use.any():  # no column checked against j - h: no such loop
+                h = 0
         j = np.arange(1, k)
         use = dep[1:] & (grp[1:] == grp[:-1])
         sg_1[j[use]] = sign_all[j[use]] * sign_all[j[use] - 1]
