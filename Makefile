@@ -10,7 +10,7 @@ PIP := $(VENV)/bin/pip
 DEB_PACKAGES := libngspice0 libngspice0-dev ngspice libsuitesparse-dev libopenblas0-pthread
 STAMP := $(VENV)/.installed
 
-.PHONY: setup deps demo test lint bench-parse clean
+.PHONY: setup deps compile demo test lint bench-parse clean
 
 setup: deps $(STAMP)
 
@@ -37,11 +37,16 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[dev,io,qp,cluster,sparse]'
 	touch $(STAMP)
 
-demo: setup
+# numba's kernels into its on-disk cache, on every core at once (on a fresh clone
+# compiling them is ~6 min of one core); a few seconds when the cache is warm
+compile: setup
+	$(PY) -m resbench.precompile
+
+demo: setup compile
 	$(VENV)/bin/resbench info
 	$(VENV)/bin/resbench compare --spice netlists/
 
-test: setup
+test: setup compile
 	$(VENV)/bin/python -m pytest -q
 
 lint: setup

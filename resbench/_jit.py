@@ -68,3 +68,87 @@ def warm_up() -> None:
     for dispatcher, argtypes in SIGNATURES:
         if argtypes not in dispatcher.signatures:
             dispatcher.compile(argtypes)
+
+
+#: every module that declares kernels (importing one registers its signatures)
+KERNEL_MODULES = (
+    "resbench.solvers._kernels",
+    "resbench.solvers._direct_kernels",
+    "resbench.solvers._polish_kernels",
+    "resbench.solvers._problem_kernels",
+    "resbench.solvers._shockley_kernels",
+    "resbench._certificate_kernels",
+    "resbench._matmul_kernels",
+    "resbench.batch._kernels",
+    "resbench.batch._network_kernels",
+    "resbench.batch._certificate_kernels",
+    "resbench.batch.polish",
+    "resbench.drn._kernels",
+)
+
+
+def import_kernel_modules() -> None:
+    """Import every module of :data:`KERNEL_MODULES` (their kernels register here)."""
+    import importlib
+
+    for name in KERNEL_MODULES:
+        importlib.import_module(name)
+
+
+def _parts(jobs: int) -> list[list[int]]:
+    """The declared signatures' indices cut into ``jobs`` parts, every signature of one
+    kernel in the same part (two processes never write one kernel's cache index), the
+    parts balanced by their number of signatures (largest kernels first)."""
+    by_kernel: dict[int, list[int]] = {}
+    for i, (dispatcher, _) in enumerate(SIGNATURES):
+        by_kernel.setdefault(id(dispatcher), []).append(i)
+    parts: list[list[int]] = [[] for _ in range(jobs)]
+    for idx in sorted(by_kernel.values(), key=len, reverse=True):
+        min(parts, key=len).extend(idx)
+    return [sorted(p) for p in parts if p]
+
+
+def compile_part(part: int, jobs: int) -> None:
+    """Compile (or load from numba's cache) part ``part`` of :func:`_parts` (``jobs``)."""
+    import_kernel_modules()
+    for i in _parts(jobs)[part]:
+        dispatcher, argtypes = SIGNATURES[i]
+        if argtypes not in dispatcher.signatures:
+            dispatcher.compile(argtypes)
+
+
+def compile_all(jobs: int = 1) -> None:
+    """Compile every declared kernel signature into numba's on-disk cache, in ``jobs``
+    processes at once (each compiling its share), so that the processes started after
+    it load the kernels instead of compiling them: on a fresh clone, compilation is
+    most of a first run's time (minutes, on one core).  ``jobs`` 1: in this process.
+    Raises RuntimeError when a process fails (its output is in the message)."""
+    import subprocess
+    import sys
+
+    if jobs <= 1:
+        import_kernel_modules()
+        warm_up()
+        return
+    import_kernel_modules()
+    n = len(_parts(jobs))
+    code = (
+        "import sys; from resbench._jit import compile_part; "
+        "compile_part(int(sys.argv[1]), int(sys.argv[2]))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(p), str(jobs)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for p in range(n)
+    ]
+    failed = []
+    for p, proc in enumerate(procs):
+        out, _ = proc.communicate()
+        if proc.returncode:
+            failed.append(f"part {p} of {n} exited {proc.returncode}:\n{out.strip()}")
+    if failed:
+        raise RuntimeError("compiling resbench's kernels failed:\n" + "\n".join(failed))
