@@ -200,6 +200,38 @@ def test_the_direct_path_is_taken_and_uses_the_solver_groups(monkeypatch) -> Non
     assert not cert.ok[3] and cert.ok[np.arange(24) != 3].all()
 
 
+def test_claims_that_are_not_claims_about_these_inputs_are_ignored() -> None:
+    """A column-group claim of the wrong length, dtype or range is no claim: the same
+    certificate as without one (and the cached maps of a good claim are not reused for
+    it); a good claim given again hits the cache with its own map and columns."""
+    c, names, vals, v, groups, _ = _cases(5, 24, (16, 12, 4), "interleaved", 2.0)
+    assert groups is not None
+    rep, sig = groups
+    bc = BatchCertifier(c, inputs=names)
+    kw = dict(currents=False, scales="bound")
+    plain = bc.certify(v, vals, **kw)
+    good = bc.certify(v, vals, column_groups=groups, **kw)
+    nv = rep.size
+    for claim in (
+        (rep[:-1], sig[:-1]),  # one entry short
+        (np.r_[rep[:-1], nv], sig),  # a representative past the held nodes
+        (np.r_[-1, rep[1:]], sig),  # a negative one
+        (rep.astype(np.float64), sig),  # not integers: converted, then used as given
+    ):
+        got = bc.certify(v, vals, column_groups=claim, **kw)
+        for f in ("ok", *FIELDS):
+            assert np.array_equal(getattr(got, f), getattr(plain, f)) or np.array_equal(
+                getattr(got, f), getattr(good, f)
+            ), f
+        assert np.array_equal(got.ok, plain.ok)
+    hit = bc._fast.folded_map(rep, sig)
+    assert hit is bc._fast.folded_map(rep.copy(), sig.copy())  # cached by content
+    m, cols, take = hit
+    assert np.array_equal(take, np.r_[bc._fast.a0 + cols, bc._fast.extra])
+    assert bc._fast.folded_map(rep[:-1], sig[:-1]) is None
+    assert bc._fast.folded_map(np.r_[rep[:-1], nv], sig) is None
+
+
 def test_network_solve_batch_certifies_on_the_direct_path(monkeypatch) -> None:
     c, names, vals, _, _, _ = _cases(2, 20, (10, 8, 3), "interleaved", 1.0)
     net = Network(c, inputs=names)

@@ -441,16 +441,30 @@ class _Fast:
     maps: dict = field(default_factory=dict)
     folds: OrderedDict = field(default_factory=OrderedDict)
 
-    def folded_map(self, rep: np.ndarray, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(M, columns) for verified column groups (``v[a0 + j] = sig[j] v[a0 + rep[j]]``,
-        ``sig[j] = 0``: zeros): the representatives' columns and M[:, g] = sum of
-        sig[j] w_kp[:, j] over the group's columns (exact algebra), then ``w_extra``'s
-        columns (the nodes ``extra``); cached per grouping."""
+    def folded_map(
+        self, rep: np.ndarray, sig: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(M, columns, take) for verified column groups (``v[a0 + j] = sig[j] v[a0 +
+        rep[j]]``, ``sig[j] = 0``: zeros): the representatives' columns and M[:, g] = sum
+        of sig[j] w_kp[:, j] over the group's columns (exact algebra), then
+        ``w_extra``'s columns (the nodes ``extra``); ``take`` the voltages' columns of
+        M's columns (what :func:`fast_scan` gathers).  Cached per grouping (a hit costs
+        no check and no allocation); None for a claim that is not one (``rep`` and
+        ``sig`` int64 / float64 of one entry per held node, each ``rep`` a held node)."""
         key = rep.tobytes() + sig.tobytes()
         hit = self.folds.get(key)
         if hit is not None:
             self.folds.move_to_end(key)
             return hit
+        if (
+            rep.shape != (self.nv,)
+            or sig.shape != (self.nv,)
+            or rep.dtype != np.int64
+            or sig.dtype != np.float64
+            or rep.min() < 0
+            or rep.max() >= self.nv
+        ):
+            return None
         live = sig != 0.0
         cols = np.unique(rep[live])
         slot = np.full(self.nv, -1, dtype=np.int64)
@@ -460,10 +474,11 @@ class _Fast:
         m = np.zeros((self.w_kp.shape[0], cols.size + self.extra.size))
         np.add.at(m, (w.row[keep], slot[rep[w.col[keep]]]), sig[w.col[keep]] * w.data[keep])
         m[:, cols.size :] = self.w_extra
+        take = np.concatenate([self.a0 + cols, self.extra]).astype(np.int64)
         if len(self.folds) >= FOLD_CACHE:
             self.folds.popitem(last=False)
-        self.folds[key] = (m, cols)
-        return m, cols
+        self.folds[key] = (m, cols, take)
+        return m, cols, take
 
     def held_map(self, layout: int) -> tuple[np.ndarray, slice]:
         """(M, columns): ``M @ v[:, a0 + columns].T`` is the KCL rows' current from the
@@ -1080,15 +1095,12 @@ class BatchCertifier:
         fast = self._fast
         vval = np.require(vval, np.float64, "C")
         rep, sig = _NO_GROUPS
+        pre = None
         if groups is not None and self._v_take is None:  # (groups of the inputs' columns)
             rep = np.ascontiguousarray(groups[0], dtype=np.int64)
             sig = np.ascontiguousarray(groups[1], dtype=np.float64)
-            if (
-                rep.shape != (fast.nv,)
-                or sig.shape != (fast.nv,)
-                or rep.min() < 0
-                or rep.max() >= fast.nv
-            ):
+            pre = fast.folded_map(rep, sig) if rep.size else None
+            if pre is None:  # not a claim about these inputs: none
                 rep, sig = _NO_GROUPS
         # numba's threads for the passes (a large product runs on numba's threads too,
         # resbench.threads.split_matmul: no BLAS thread left spinning to fight them)
@@ -1097,9 +1109,8 @@ class BatchCertifier:
         parts = numba_thread_count()[0]()  # (1 for a small batch: certify's one_thread)
         # with a claim of column groups, the product's columns (the groups'
         # representatives, then the extra nodes) are gathered by the pass itself
-        pre = fast.folded_map(rep, sig) if rep.size else None
         if pre is not None:
-            take = np.concatenate([a0 + pre[1], fast.extra]).astype(np.int64)
+            take = pre[2]
             x = self._buffer("x_fast", (nb, take.size))
         else:
             take, x = _NO_TAKE, self._buffer("x_none", (nb, 0))
