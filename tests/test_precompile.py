@@ -55,9 +55,7 @@ def test_a_process_after_it_compiles_nothing() -> None:
         print(misses, hits, len(_jit.SIGNATURES))
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", check], capture_output=True, text=True, timeout=300
-    )
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     misses, hits, declared = map(int, out.stdout.split())
     assert misses == 0
