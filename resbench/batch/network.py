@@ -369,6 +369,8 @@ class Network:
         self._v_cols = np.array(v_cols, dtype=np.int64)
         self._v_mask = np.zeros(nin, dtype=bool)
         self._v_mask[self._v_cols] = True
+        self._all_v = bool(self._v_mask.all())  # every input a voltage (the fold's pass)
+        self._probes: dict[int, np.ndarray] = {}  # the fold's probe vector by batch size
         in_v = np.zeros(len(vs), dtype=bool)
         in_v[[j for _, j in self._v_in]] = True
         # ---- offsets: one union–find probe per input voltage source (the structure
@@ -1159,31 +1161,29 @@ class Network:
         (:func:`resbench.batch._kernels.fold_check`).  Otherwise two passes over S, row
         by row: the keys (and vmax), then the exact check of the columns whose keys
         match.  Either way the same groups, hence the same A_f S_fᵀ bit for bit."""
-        from resbench.batch._kernels import (
-            all_finite,
-            fold_check,
-            group_columns,
-            scan_columns,
-        )
-
+        bk = _LAZY.bk
         A = self._A_dense
         S = np.ascontiguousarray(S, dtype=np.float64)
-        probe = self._probe_vector(S.shape[0])
-        all_v = bool(self._v_mask.all())
+        probe = self._probes.get(S.shape[0])
+        if probe is None:
+            if len(self._probes) >= FOLD_CACHE:  # (a few batch sizes in a run)
+                self._probes.clear()
+            probe = self._probes[S.shape[0]] = self._probe_vector(S.shape[0])
+        all_v = self._all_v
         pat = self._fold_pattern
         if pat is not None and pat.trusted:
             with one_thread(S.size < PASS_PARALLEL):
-                ok, vmax, SF = fold_check(S, probe, self._v_cols, all_v, *pat.check)
+                ok, vmax, SF = bk.fold_check(S, probe, self._v_cols, all_v, *pat.check)
             if ok:
                 return self._fold_map(pat, dt), SF.astype(dt, copy=False).T, vmax
             pat.trusted = False  # grouped the full way below; trusted again once stable
         with one_thread(S.size < PASS_PARALLEL):
-            sign, keys, vmax = scan_columns(S, probe, self._v_cols, all_v)
-        if not np.isfinite(keys).all() and not all_finite(S):  # (an inf or NaN makes its
+            sign, keys, vmax = bk.scan_columns(S, probe, self._v_cols, all_v)
+        if not np.isfinite(keys).all() and not bk.all_finite(S):  # (an inf or NaN makes its
             # column's key inf or NaN; a finite key may overflow: confirmed on S)
             raise _NotFinite("input values must be finite")
         if S.size < PASS_PARALLEL:  # one serial kernel for the small passes
-            ok, nz, group, first_cols, SF = group_columns(S, sign, keys)
+            ok, nz, group, first_cols, SF = bk.group_columns(S, sign, keys)
             if not ok:  # a key collision: neighbour by neighbour
                 nz, group, first_cols, SF = self._group_numpy(S, sign, keys)
         else:
