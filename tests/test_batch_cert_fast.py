@@ -370,7 +370,8 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     xg = np.full((nb, take.size), np.nan)
     out = fast_scan(v, pin.copy(), 1, ratios, rep, sig, parts, take, xg)
     assert np.array_equal(xg, v[:, take])  # gathered in the same pass
-    sums, big, big_x, src, f1, f2, inter, halves, grouped = out
+    not_finite, big, big_x, src, f1, f2, inter, halves, grouped = out
+    assert not not_finite.any()
     # the claim held: the pairs were not checked (not needed), reported False
     assert grouped and not inter and not halves
     assert fast_scan(v, pin.copy(), 1, ratios, *none, parts, *no_take)[6]  # no claim
@@ -412,6 +413,37 @@ def test_fast_scan_pairs_groups_and_bounds(parts: int) -> None:
     halves_v[:, 1 : 2 * m + 1] = np.hstack([x, -x])
     out = fast_scan(halves_v, np.hstack([x, -x]), 1, ratios, *none, parts, *no_take)
     assert out[7] and not out[6]
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+@pytest.mark.parametrize("where", ["ground", "held", "free", "value"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fast_scan_flags_exactly_the_samples_not_finite(parts, where, bad) -> None:
+    """A NaN or inf anywhere in a sample's voltages (ground, a held node, a free node)
+    or its sources' values flags that sample, and only it; huge finite values (whose
+    sum would overflow) flag nothing."""
+    rng = np.random.default_rng(11)
+    nb, m = 7, 5
+    pin = rng.normal(size=(nb, 2 * m))
+    v = np.zeros((nb, 2 * m + 4))
+    v[:, 1 : 2 * m + 1] = pin
+    v[:, 2 * m + 1 :] = rng.normal(size=(nb, 3))
+    ratios = np.array([1.0, 2.0, 0.5, 1.0])
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0))
+    no_take = (np.zeros(0, dtype=np.int64), np.zeros((nb, 0)))
+    huge = v.copy()
+    huge[:, 1:] = 1e308
+    out = fast_scan(huge, np.full((nb, 2 * m), 1e308), 1, ratios, *none, parts, *no_take)
+    assert not out[0].any()
+    for b in (0, 3, nb - 1):
+        v2, vals = v.copy(), pin.copy()
+        col = {"ground": 0, "held": 1 + (b % (2 * m)), "free": 2 * m + 1 + b % 3}.get(where)
+        if where == "value":
+            vals[b, b % (2 * m)] = bad
+        else:
+            v2[b, col] = bad
+        out = fast_scan(v2, vals, 1, ratios, *none, parts, *no_take)
+        assert np.array_equal(out[0], np.arange(nb) == b), (where, b)
 
 
 def test_network_certificate_of_voltages_that_are_not_finite() -> None:

@@ -1033,8 +1033,9 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
     """One pass over the voltages ``v[B, n]`` and the sources' values ``vval[B, nv]`` of a
     circuit whose voltage sources hold the nodes ``a0 .. a0 + nv - 1`` to ground and
     whose held nodes' neighbours are all other nodes (a DRN's inputs).  Per sample:
-    the sum of its voltages and values (NaN or inf where one is: the caller's check),
-    its largest |v| and |value|, the sources' feasibility (ground's |v| and
+    whether any of its voltages and values is inf or NaN (the caller's check; read
+    from their bits in the loops below, no pass of its own), its largest |v| and
+    |value|, the sources' feasibility (ground's |v| and
     ``max |v[a0 + j] - v[0] - vval[j]|``), and lower bounds of the scales from the held
     rows.  Held row j's total is at least ``d_j dist(v[a0 + j], [lo, hi])`` (``[lo,
     hi]`` the extremes of every node not held, ground included: a range holding every
@@ -1054,13 +1055,13 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
     ~1.6x faster than one on this VM); each run stops checking a claim once one of
     its samples breaks it.  While a row is in cache it also gathers ``x[b, t] =
     v[b, take[t]]`` (the product's columns, as the caller expects them from the claim:
-    no second pass over the voltages; ``take`` empty: nothing).  Returns (sums, big,
-    big_x, src_feas, floor1, floor2, interleaved, halves, grouped)."""
+    no second pass over the voltages; ``take`` empty: nothing).  Returns (not_finite,
+    big, big_x, src_feas, floor1, floor2, interleaved, halves, grouped)."""
     nb, n = v.shape
     nv = vval.shape[1]
     e0 = a0 + nv
     h = nv // 2
-    sums = np.empty(nb)
+    bad = np.empty(nb, dtype=np.bool_)
     big = np.empty(nb)
     big_x = np.empty(nb)
     src = np.empty(nb)
@@ -1079,14 +1080,15 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
             row = v[b]
             xr = vval[b]
             pin = row[a0:e0]
-            sums[b] = _sum(row) + _sum(xr)
-            hi, lo = _extremes(row[:a0])
+            hi, lo, nf = _extremes_finite(row[:a0])
             if e0 < n:
-                h2, l2 = _extremes(row[e0:])
+                h2, l2, nf2 = _extremes_finite(row[e0:])
                 hi = h2 if h2 > hi else hi
                 lo = l2 if l2 < lo else lo
+                nf = nf or nf2
             m0 = max(abs(hi), abs(lo))
-            hx, lx, bx, dd = _held_row(pin, xr, row[0])
+            hx, lx, bx, dd, nf3 = _held_row(pin, xr, row[0])
+            bad[b] = nf or nf3
             m = max(m0, max(abs(hx), abs(lx)))
             big[b] = m
             big_x[b] = bx
@@ -1112,7 +1114,7 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
     for part in range(parts):
         grouped = grouped and flags[part, 2] == 0
     if grouped:  # the pairs were not checked: not needed
-        return sums, big, big_x, src, f1, f2, False, False, True
+        return bad, big, big_x, src, f1, f2, False, False, True
     inter = pairs
     halves = pairs
     for part in range(parts):
@@ -1122,7 +1124,7 @@ def fast_scan(v, vval, a0, ratios, rep, sig, parts, take, x):  # pragma: no cove
         else:
             inter = inter and flags[part, 0] == 0
             halves = halves and flags[part, 1] == 0
-    return sums, big, big_x, src, f1, f2, inter, halves, False
+    return bad, big, big_x, src, f1, f2, inter, halves, False
 
 
 @kernel(F64_2D, F64_2D, I64, F64, F64, F64, F64, F64, FLOAT, F64, F64, F64, FLOAT, I32, I32, I64,
@@ -1228,15 +1230,24 @@ def _diode_takes(res, done, va, vb, xr, neg_tol, sign, fe, co):  # pragma: no co
         co[b] = (c if c > f else f) + 0.0
 
 
+#: a float64's exponent bits: ``bits & EXP_BITS == EXP_BITS`` for inf and NaN only
+EXP_BITS = np.int64(0x7FF0000000000000)
+
+
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
 def _held_row(pin, xr, g0):  # pragma: no cover - compiled
-    """(max pin, min pin, max |xr|, max |pin - g0 - xr|) of one sample, in one vectorised
-    loop; finite values only (the caller drops a sample whose sum is not finite;
-    maxima are exact in any order)."""
+    """(max pin, min pin, max |xr|, max |pin - g0 - xr|, any not finite) of one sample,
+    in one vectorised loop.  The maxima hold for finite values (exact in any order); the
+    last, whether any value of ``pin`` or ``xr`` is inf or NaN, is read from their bits
+    (integer operations: the fast-math flags, which assume finite values, do not touch
+    it), and the caller drops such a sample."""
     hx = pin[0]
     lx = pin[0]
     bx = 0.0
     dd = 0.0
+    pb = pin.view(np.int64)
+    xb = xr.view(np.int64)
+    nf = np.int64(0)
     for j in range(pin.shape[0]):
         x = pin[j]
         y = xr[j]
@@ -1244,7 +1255,24 @@ def _held_row(pin, xr, g0):  # pragma: no cover - compiled
         lx = fmin(x, lx)
         bx = fmax(abs(y), bx)
         dd = fmax(abs(x - g0 - y), dd)
-    return hx, lx, bx, dd
+        nf |= np.int64((pb[j] & EXP_BITS) == EXP_BITS) | np.int64((xb[j] & EXP_BITS) == EXP_BITS)
+    return hx, lx, bx, dd, nf != 0
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _extremes_finite(x):  # pragma: no cover - compiled
+    """(max, min, any not finite) of ``x``: :func:`_extremes` with the check of
+    :func:`_held_row` (from the bits) in the same vectorised loop."""
+    h = x[0]
+    lw = x[0]
+    xb = x.view(np.int64)
+    nf = np.int64(0)
+    for j in range(x.shape[0]):
+        a = x[j]
+        h = fmax(a, h)
+        lw = fmin(a, lw)
+        nf |= np.int64((xb[j] & EXP_BITS) == EXP_BITS)
+    return h, lw, nf != 0
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})

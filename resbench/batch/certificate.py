@@ -1114,10 +1114,10 @@ class BatchCertifier:
             x = self._buffer("x_fast", (nb, take.size))
         else:
             take, x = _NO_TAKE, self._buffer("x_none", (nb, 0))
-        sums, big, big_x, src, f1p, f2p, inter, halves, grouped = fast_scan(
+        not_finite, big, big_x, src, f1p, f2p, inter, halves, grouped = fast_scan(
             v, vval, a0, fast.ratios, rep, sig, parts, take, x
         )
-        if not np.isfinite(sums).all():
+        if not_finite.any():
             return None
         # the held rows are never written: zero from the start, so that a dense block of
         # w_np whose tiles reach into them multiplies zeros (never stale values)
