@@ -126,11 +126,10 @@ def compile_all(jobs: int = 1) -> None:
     import subprocess
     import sys
 
+    import_kernel_modules()
     if jobs <= 1:
-        import_kernel_modules()
         warm_up()
         return
-    import_kernel_modules()
     n = len(_parts(jobs))
     code = (
         "import sys; from resbench._jit import compile_part; "

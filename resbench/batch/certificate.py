@@ -450,7 +450,8 @@ class _Fast:
         ``w_extra``'s columns (the nodes ``extra``); ``take`` the voltages' columns of
         M's columns (what :func:`fast_scan` gathers).  Cached per grouping (a hit costs
         no check and no allocation); None for a claim that is not one (``rep`` and
-        ``sig`` int64 / float64 of one entry per held node, each ``rep`` a held node)."""
+        ``sig``, int64 and float64 as the caller makes them, of one entry per held
+        node, each ``rep`` a held node)."""
         key = rep.tobytes() + sig.tobytes()
         hit = self.folds.get(key)
         if hit is not None:
@@ -459,8 +460,6 @@ class _Fast:
         if (
             rep.shape != (self.nv,)
             or sig.shape != (self.nv,)
-            or rep.dtype != np.int64
-            or sig.dtype != np.float64
             or rep.min() < 0
             or rep.max() >= self.nv
         ):
