@@ -11,10 +11,17 @@ what the numpy steps it replaces gave (tests/test_network_kernels.py).
 from __future__ import annotations
 
 import numpy as np
-from numba import types
+from numba import njit, types
 
 from resbench._jit import BOOL, F64, F64_2D, FLOAT, I32, I64, INT, kernel
-from resbench.solvers._kernels import link_ends, union_offsets
+from resbench.batch._simd import lanes, madd, splat, vabs, vload, vload2, vmax, vmin, vstore, vsub
+from resbench.solvers._kernels import (
+    CD_CONVERGED,
+    CD_SWEEP_LIMIT,
+    _after_sweep,
+    link_ends,
+    union_offsets,
+)
 
 B1 = types.boolean[::1]  # a mask
 
@@ -413,3 +420,137 @@ def small_maps(
         rest_free,
         rest_sn,
     )
+
+
+@njit(inline="always")
+def _layer_step(x, u, lo, hi, a0, om, relax, r):  # pragma: no cover - compiled
+    """The update of one vector of first-layer nodes from ``a0`` (target ``x``), as
+    cd_sweeps' clipped step: stores the new values, returns the residual max."""
+    ui = vload(u, a0)
+    l = vload(lo, a0)
+    h = vload(hi, a0)
+    xc = vmin(vmax(x, l), h)
+    r = vmax(r, vabs(vsub(xc, ui)))
+    if relax:
+        xc = vmin(vmax(madd(ui, om, vsub(x, ui)), l), h)
+    vstore(u, a0, xc)
+    return r
+
+
+@njit(inline="always")
+def _node_step(x, u, lo, hi, i, omega, relax, res):  # pragma: no cover - compiled
+    """One node's clipped step (cd_sweeps' ``_clipped_step``); returns the residual max."""
+    ui = u[i]
+    xc = min(max(x, lo[i]), hi[i])
+    r = abs(xc - ui)
+    if relax:
+        xc = min(max(ui + omega * (x - ui), lo[i]), hi[i])
+    u[i] = xc
+    if r > res:
+        return r
+    return res
+
+
+@kernel(F64_2D, F64_2D, F64, F64, F64, INT, F64, FLOAT, FLOAT, INT, F64, F64)
+def two_layer_sweeps(
+    GA, GT, q, lo, hi, na, u, omega, tol_v, max_sweeps, history, state
+):  # pragma: no cover - compiled
+    """:func:`resbench.solvers._kernels.cd_sweeps` for one sample on a free graph of two
+    layers (:func:`resbench.batch.network.two_layer_maps`: nodes ``[0, na)`` coupled
+    only to nodes ``[na, n)`` and back, as a one-hidden-layer DRN's hidden and output
+    nodes: a bipartite graph numbered by colour class), with the couplings held dense
+    so that the sweep runs as SIMD (DRN-1H, one digit: 5 sweeps in ~25 µs, ~65 on the
+    CSR).  No free–free
+    diodes; ``lo`` / ``hi`` are the bounds (±inf where none).
+
+    ``GA[h, a]`` is the scaled coupling (g / diag) of node ``a`` to node ``na + h``;
+    ``GT[a, h]`` that of node ``na + h`` to node ``a`` (``GT`` padded with zero columns
+    to a whole register tile).  Node ``a``'s update x = q_a + Σ_h GA[h, a] · u_{na+h}
+    adds its terms in ascending h, as the CSR row of ascending columns does; the nodes
+    of the first layer are independent of each other, so they are updated four vectors
+    of nodes at a time.  Each second-layer node then sums its terms in ascending a,
+    the sums of a tile of nodes held in registers.  The terms the CSR lacks are zeros,
+    and adding a zero product leaves a sum unchanged, so every update, residual and
+    stopping decision is cd_sweeps' own, bit for bit (a zero's sign aside); the
+    stopping rule is its shared code (:func:`resbench.solvers._kernels._after_sweep`).
+
+    Returns (status, sweeps, res_v of the last sweep, error estimate in V), as
+    cd_sweeps."""
+    n = u.shape[0]
+    H = n - na
+    Hp = GT.shape[1]
+    L = lanes(u)
+    T = 4 * L
+    relax = omega != 1.0
+    om = splat(omega, u)
+    zero = splat(0.0, u)
+    qh = np.zeros(Hp)  # the second layer's q, padded to whole tiles
+    for h in range(H):
+        qh[h] = q[na + h]
+    xh = np.empty(Hp)
+    lanes_out = np.empty(L)
+    res_v = np.inf
+    est = np.inf
+    for it in range(max_sweeps):
+        r0 = zero
+        r1 = zero
+        r2 = zero
+        r3 = zero
+        a0 = 0
+        while a0 + T <= na:  # first layer: four vectors of nodes at a time
+            t1 = a0 + L
+            t2 = a0 + 2 * L
+            t3 = a0 + 3 * L
+            x0 = vload(q, a0)
+            x1 = vload(q, t1)
+            x2 = vload(q, t2)
+            x3 = vload(q, t3)
+            for h in range(H):
+                uh = splat(u[na + h], u)
+                x0 = madd(x0, vload2(GA, h, a0), uh)
+                x1 = madd(x1, vload2(GA, h, t1), uh)
+                x2 = madd(x2, vload2(GA, h, t2), uh)
+                x3 = madd(x3, vload2(GA, h, t3), uh)
+            r0 = _layer_step(x0, u, lo, hi, a0, om, relax, r0)
+            r1 = _layer_step(x1, u, lo, hi, t1, om, relax, r1)
+            r2 = _layer_step(x2, u, lo, hi, t2, om, relax, r2)
+            r3 = _layer_step(x3, u, lo, hi, t3, om, relax, r3)
+            a0 += T
+        while a0 + L <= na:
+            x0 = vload(q, a0)
+            for h in range(H):
+                x0 = madd(x0, vload2(GA, h, a0), splat(u[na + h], u))
+            r0 = _layer_step(x0, u, lo, hi, a0, om, relax, r0)
+            a0 += L
+        vstore(lanes_out, 0, vmax(vmax(r0, r1), vmax(r2, r3)))
+        res = 0.0
+        for t in range(L):
+            if lanes_out[t] > res:
+                res = lanes_out[t]
+        for a in range(a0, na):  # the last nodes one at a time
+            x = q[a]
+            for h in range(H):
+                x += GA[h, a] * u[na + h]
+            res = _node_step(x, u, lo, hi, a, omega, relax, res)
+        for h0 in range(0, Hp, T):  # second layer: a tile of sums in registers
+            y0 = vload(qh, h0)
+            y1 = vload(qh, h0 + L)
+            y2 = vload(qh, h0 + 2 * L)
+            y3 = vload(qh, h0 + 3 * L)
+            for a in range(na):
+                ua = splat(u[a], u)
+                y0 = madd(y0, vload2(GT, a, h0), ua)
+                y1 = madd(y1, vload2(GT, a, h0 + L), ua)
+                y2 = madd(y2, vload2(GT, a, h0 + 2 * L), ua)
+                y3 = madd(y3, vload2(GT, a, h0 + 3 * L), ua)
+            vstore(xh, h0, y0)
+            vstore(xh, h0 + L, y1)
+            vstore(xh, h0 + 2 * L, y2)
+            vstore(xh, h0 + 3 * L, y3)
+        for h in range(H):
+            res = _node_step(xh[h], u, lo, hi, na + h, omega, relax, res)
+        res_v = res
+        stop, est = _after_sweep(res_v, u, tol_v, history, state, it)
+        if stop:
+            return CD_CONVERGED, it + 1, res_v, est
+    return CD_SWEEP_LIMIT, max_sweeps, res_v, est

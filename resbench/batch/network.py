@@ -98,6 +98,11 @@ GEMM_PARALLEL = 1 << 23  # multiply-adds under which the batch's input GEMM runs
 # little faster than 1 << 25 (DRN-XS batch 256 random inputs, 22M: 15.9-16.5 vs
 # 16.9-18.1 us per sample; DRN-1H batch 256 digits, 14M: 18.8 vs 20.3) and 1 << 22 the
 # same as 1 << 23
+TWO_LAYER_TILE = 16  # the second layer's register tile in two_layer_sweeps (4 × 4 float64)
+TWO_LAYER_BYTES = 8 << 20  # dense couplings of a two-layer graph kept up to this size
+TWO_LAYER_DENSITY = 0.25  # and at least this full: a dense sweep runs SIMD over every
+# entry, zeros included, ~4x the entries per cycle of the CSR's scalar gathers (DRN-1H,
+# 50 % full, one sample: 5 sweeps in ~25 µs against ~70)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
 # (reading it costs ~1 ms: more than a small solve)
 _F64 = np.dtype(np.float64)
@@ -608,6 +613,15 @@ class Network:
 
         p = self._problem
         return sweep_arrays(p) if p.n and not p.n_islands else None
+
+    @functools.cached_property
+    def _two_layer(self):
+        """The dense couplings of a two-layer free graph (:func:`two_layer_maps`) for
+        one-sample sweeps, None when the graph is not one or has free–free diodes."""
+        sw = self._sweep
+        if sw is None or sw.in_anode.size or sw.out_cathode.size:
+            return None
+        return two_layer_maps(sw.deg, sw.idx, sw.g_over_diag)
 
     @functools.cached_property
     def _hubs(self):
@@ -1421,6 +1435,8 @@ class Network:
             ff = col(ffl, 0) if ffl.size else p.ff_limit
             in_l = ff[self._in_order] if ff.size else p.in_limit
             out_l = ff[self._out_order] if ff.size else p.out_limit
+        two = self._two_layer if ff_shared and not ffl.size else None
+        two_inf = _inf_bounds(n) if two is not None and not bounded else None
         for b in range(B):
             if infeasible[b]:
                 continue
@@ -1444,13 +1460,27 @@ class Network:
             )
             u = np.ascontiguousarray(U[:, b])
             tol_v = tol * float(v_scale[b])
+            if two is not None:  # the same sweeps on dense couplings (two_layer_sweeps)
+                sweep = functools.partial(
+                    _LAZY.nk.two_layer_sweeps,
+                    two[1],
+                    two[2],
+                    sargs.q,
+                    sargs.lo if bounded else two_inf[0],
+                    sargs.hi if bounded else two_inf[1],
+                    two[0],
+                )
+            else:
+                sweep = functools.partial(kernels.cd_sweeps, *sargs)
             if omega != 0.0:
                 om = float(omega)
-                status, sweeps, _, _ = kernels.cd_sweeps(
-                    *sargs, u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN)
+                status, sweeps, _, _ = sweep(
+                    u, om, tol_v, max_sweeps, np.zeros(0), np.zeros(kernels.STATE_LEN)
                 )
             else:  # run_sweeps' own loop, without the residual it adds
-                status, sweeps, _, om = _LAZY.cd.auto_sweeps(sargs, u, tol_v, max_sweeps)
+                status, sweeps, _, om = _LAZY.cd.auto_sweeps(
+                    sargs, u, tol_v, max_sweeps, sweep=sweep
+                )
             U[:, b] = u
             st[b] = bk.CONVERGED if status == 0 else bk.SWEEP_LIMIT
             sw[b] = sweeps
@@ -1908,6 +1938,65 @@ def hub_rows(
     push_ptr = np.zeros(n + 1, dtype=np.uint32)
     np.cumsum(np.bincount(s, minlength=n), out=push_ptr[1:])
     return slot, early, push_ptr, d[order].astype(np.uint32), k[order].astype(np.uint32)
+
+
+def two_layer_maps(
+    deg: np.ndarray,
+    idx: np.ndarray,
+    g: np.ndarray,
+    *,
+    tile: int = TWO_LAYER_TILE,
+    max_bytes: int = TWO_LAYER_BYTES,
+    min_density: float = TWO_LAYER_DENSITY,
+) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """The dense couplings of a sweep CSR (``deg``, ``idx``, ``g`` = g / diag) whose
+    free graph has two layers, for :func:`resbench.batch._network_kernels.two_layer_sweeps`:
+    ``(na, GA, GT)`` when nodes ``[0, na)`` are coupled only to nodes ``[na, n)`` and
+    those only to ``[0, na)``, every row's columns ascending (the order the CSR sums
+    them), the dense blocks at least ``min_density`` full and both within
+    ``max_bytes``; else None.  ``GA[h, a]`` is row ``a``'s entry of column ``na + h``,
+    ``GT[a, h]`` row ``na + h``'s entry of column ``a``, ``GT``'s columns padded with
+    zeros to a multiple of ``tile``.  A DRN's free graph is bipartite (its layers
+    alternate) and its nodes are numbered by colour class: one hidden layer gives the
+    hidden nodes, then the outputs; two give layers 1 and 3, then 2.  Deeper or wider
+    DRNs fail the size or fill test and keep the CSR."""
+    n = deg.shape[0]
+    nnz = int(idx.shape[0])
+    if n < 2 or nnz == 0:
+        return None
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(deg, out=ptr[1:])
+    rows = np.repeat(np.arange(n, dtype=np.int64), deg.astype(np.int64))
+    cols = idx.astype(np.int64)
+    back = (cols < rows).nonzero()[0]
+    if back.size == 0:
+        return None
+    na = int(rows[back[0]])  # the first row with an earlier column: the second layer
+    first = rows < na
+    if na == 0 or not (np.all(cols[first] >= na) and np.all(cols[~first] < na)):
+        return None
+    same_row = rows[1:] == rows[:-1]
+    if not np.all(cols[1:][same_row] > cols[:-1][same_row]):
+        return None
+    H = n - na
+    Hp = -(-H // tile) * tile
+    if nnz < min_density * 2 * H * na or 8 * na * Hp > max_bytes:
+        return None
+    GA = np.zeros((H, na))
+    GT = np.zeros((na, Hp))
+    GA[cols[first] - na, rows[first]] = g[first]
+    GT[cols[~first], rows[~first] - na] = g[~first]
+    return na, GA, GT
+
+
+@functools.lru_cache(maxsize=4)
+def _inf_bounds(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of ``n`` unbounded nodes (-inf, +inf): two_layer_sweeps clips always,
+    which leaves every value as it is."""
+    lo = np.full(n, -np.inf)
+    hi = np.full(n, np.inf)
+    lo.flags.writeable = hi.flags.writeable = False
+    return lo, hi
 
 
 def _empty_certificate(B: int) -> BatchCertificate:

@@ -243,6 +243,45 @@ def _sweep_diodes(
     return res
 
 
+@njit(inline="always")
+def _after_sweep(res_v, u, tol_v, history, state, it):  # pragma: no cover - compiled
+    """cd_sweeps' stopping rule after sweep ``it`` of a call (res_v: its residual):
+    records res_v in ``history[it]`` and the rate history in ``state`` (see
+    :func:`cd_sweeps`), and returns (stop, error estimate in V).  Shared with the
+    batch Network's two-layer sweeps (the same rule, sweep for sweep)."""
+    W = 16
+    ring = state[0:4]  # last 4 contraction ratios
+    past = state[4 : 4 + W]  # res_v of the last W sweeps (for the long-window rate)
+    sweep = int(state[4 + W])  # sweeps made before this one, by this call and earlier ones
+    prev = state[5 + W] if sweep > 0 else np.inf
+    if it < history.shape[0]:
+        history[it] = res_v
+    ratio = res_v / prev if prev > 0.0 and prev < np.inf else 1.0
+    ring[sweep % 4] = ratio
+    rho = ring.max()
+    if sweep >= W and past[sweep % W] > 0.0:
+        # geometric-mean rate over the last W sweeps: robust when SOR's
+        # complex eigenvalues make consecutive ratios oscillate
+        long_rate = (res_v / past[sweep % W]) ** (1.0 / W)
+        if long_rate > rho:
+            rho = long_rate
+    past[sweep % W] = res_v
+    if sweep < 3:
+        rho = max(rho, EARLY_RHO)
+    if rho > RHO_MAX:
+        rho = RHO_MAX
+    est = res_v * rho / (1.0 - rho)
+    state[4 + W] = sweep + 1
+    state[5 + W] = res_v
+    if sweep >= 2 and est <= tol_v:
+        return True, est
+    # at round-off level (a few ulps of the largest voltage) nothing more can
+    # move; the extra pass for max|u| only runs once res_v is below tol_v
+    if res_v <= tol_v and res_v <= ROUND_OFF_ULPS * EPS * np.abs(u).max():
+        return True, est
+    return False, est
+
+
 @kernel(
     *(U32, U32, F64, F64, F64, F64, BOOL),  # deg, idx, g_over_diag, q, lo, hi, bounded
     *(U32, U32, F64, U32, U32, F64),  # the free–free diode lists (SweepArrays)
@@ -298,13 +337,7 @@ def cd_sweeps(
     has_ff = in_anode.shape[0] > 0 or out_cathode.shape[0] > 0
     res_v = np.inf
     est = np.inf
-    W = 16
-    ring = state[0:4]  # last 4 contraction ratios
-    past = state[4 : 4 + W]  # res_v of the last W sweeps (for the long-window rate)
-    done = int(state[4 + W])  # sweeps made by earlier calls
-    prev = state[5 + W] if done > 0 else np.inf
     for it in range(max_sweeps):
-        sweep = done + it
         if has_ff:
             res_v = _sweep_diodes(
                 deg,
@@ -328,31 +361,8 @@ def cd_sweeps(
             res_v = _sweep_free_sor(deg, idx, g_over_diag, q, u, omega)
         else:
             res_v = _sweep_free(deg, idx, g_over_diag, q, u)
-        if it < history.shape[0]:
-            history[it] = res_v
-        ratio = res_v / prev if prev > 0.0 and prev < np.inf else 1.0
-        prev = res_v
-        ring[sweep % 4] = ratio
-        rho = ring.max()
-        if sweep >= W and past[sweep % W] > 0.0:
-            # geometric-mean rate over the last W sweeps: robust when SOR's
-            # complex eigenvalues make consecutive ratios oscillate
-            long_rate = (res_v / past[sweep % W]) ** (1.0 / W)
-            if long_rate > rho:
-                rho = long_rate
-        past[sweep % W] = res_v
-        if sweep < 3:
-            rho = max(rho, EARLY_RHO)
-        if rho > RHO_MAX:
-            rho = RHO_MAX
-        est = res_v * rho / (1.0 - rho)
-        state[4 + W] = sweep + 1
-        state[5 + W] = res_v
-        if sweep >= 2 and est <= tol_v:
-            return CD_CONVERGED, it + 1, res_v, est
-        # at round-off level (a few ulps of the largest voltage) nothing more can
-        # move; the extra pass for max|u| only runs once res_v is below tol_v
-        if res_v <= tol_v and res_v <= ROUND_OFF_ULPS * EPS * np.abs(u).max():
+        stop, est = _after_sweep(res_v, u, tol_v, history, state, it)
+        if stop:
             return CD_CONVERGED, it + 1, res_v, est
     return CD_SWEEP_LIMIT, max_sweeps, res_v, est
 

@@ -27,6 +27,7 @@ for the bounds (docs/design.md §2); the stopping rule is the error estimate, wh
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -242,12 +243,17 @@ def auto_sweeps(
     max_sweeps: int,
     switch: Callable[[float, float], bool] | None = None,
     rescale: Callable[[np.ndarray], float] | None = None,
+    sweep: Callable[..., tuple[int, int, float, float]] | None = None,
 ) -> tuple[int, int, float, float]:
     """The sweeps of ``omega="auto"`` on ``u`` in place (:func:`run_sweeps`' loop: chunks
     of ``_CHUNK``, ω raised from the contraction rate of each chunk's second half, the
     ``switch`` and ``rescale`` asked as run_sweeps documents).  Returns (status, sweeps,
     error estimate in V, last ω).  The batch Network calls it per sample on its own
-    sweep arrays."""
+    sweep arrays.  ``sweep(u, omega, tol_v, max_sweeps, history, state)``: the kernel
+    that sweeps (default ``kernels.cd_sweeps`` on ``sargs``; the Network passes the same
+    sweeps on dense couplings where its graph allows)."""
+    if sweep is None:
+        sweep = functools.partial(kernels.cd_sweeps, *sargs)
     om, sweeps, est, status = 1.0, 0, np.inf, kernels.CD_SWEEP_LIMIT
     hist = np.zeros(_CHUNK)
     state = np.zeros(kernels.STATE_LEN)
@@ -256,9 +262,7 @@ def auto_sweeps(
         if switch is not None and sweeps == 0 and k > direct.SWITCH_AFTER:
             # a first look after SWITCH_AFTER sweeps (chains, stars: the rate is ~1 at
             # once); the chunk then goes on, so the sweeps are the same as unsplit
-            status, done, _, est = kernels.cd_sweeps(
-                *sargs, u, om, tol_v, direct.SWITCH_AFTER, hist, state
-            )
+            status, done, _, est = sweep(u, om, tol_v, direct.SWITCH_AFTER, hist, state)
             if status != kernels.CD_CONVERGED:
                 half = done // 2
                 past = hist[half - 1]
@@ -266,12 +270,10 @@ def auto_sweeps(
                 if switch(rate, est):
                     sweeps, status = done, SWITCHED
                     break
-                status, more, _, est = kernels.cd_sweeps(
-                    *sargs, u, om, tol_v, k - done, hist[done:], state
-                )
+                status, more, _, est = sweep(u, om, tol_v, k - done, hist[done:], state)
                 done += more
         else:
-            status, done, _, est = kernels.cd_sweeps(*sargs, u, om, tol_v, k, hist, state)
+            status, done, _, est = sweep(u, om, tol_v, k, hist, state)
         sweeps += done
         if status == kernels.CD_CONVERGED:
             tighter = rescale(u) if rescale is not None else tol_v
