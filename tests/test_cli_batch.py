@@ -360,3 +360,60 @@ def test_threads_and_reading_an_output_back_as_inputs(tmp_path, small_run):
     assert res.exit_code == 0, res.output
     assert np.array_equal(np.load(again)["values"], z["values"])
     assert_agrees(np.load(again)["voltages"], z["voltages"])
+
+
+# ------------------------------------------------------------------ kernel warm-up
+def _record_solves(monkeypatch) -> list[int]:
+    """The samples of every Network.solve_batch call, in order."""
+    from resbench.batch.network import Network
+
+    calls: list[int] = []
+    real = Network.solve_batch
+
+    def spy(self, values, **kw):
+        calls.append(int(np.atleast_2d(values).shape[0]))
+        return real(self, values, **kw)
+
+    monkeypatch.setattr(Network, "solve_batch", spy)
+    return calls
+
+
+def test_inputs_load_the_kernels_before_the_timed_solve(tmp_path, monkeypatch):
+    """A first untimed solve of 64 samples loads the kernels; the summary's time is the
+    second (whole) solve's, and its set-up says it holds the kernel load."""
+    from resbench.batch.chunked import WARM_UP_SAMPLES
+
+    circuit = read_netlist(NETLISTS / "drn_small.cir")
+    names, values = drn_inputs(circuit, 100, seed=3)
+    inputs = write_csv(tmp_path / "in.csv", names, values)
+    calls = _record_solves(monkeypatch)
+    res = run("solve", NETLISTS / "drn_small.cir", "--inputs", inputs, "-o", tmp_path / "o.npz")
+    assert res.exit_code == 0, res.output
+    assert calls == [WARM_UP_SAMPLES, 100]
+    assert "parse + set-up + kernel load, not in time" in res.output.replace("\n", " ")
+    z = np.load(tmp_path / "o.npz", allow_pickle=False)
+    assert_agrees(z["voltages"], reference_voltages(circuit, names, values))
+
+
+def test_small_inputs_warm_up_on_all_their_samples(tmp_path, monkeypatch):
+    circuit = read_netlist(NETLISTS / "drn_small.cir")
+    names, values = drn_inputs(circuit, 5, seed=4)
+    inputs = write_csv(tmp_path / "in.csv", names, values)
+    calls = _record_solves(monkeypatch)
+    res = run("solve", NETLISTS / "drn_small.cir", "--inputs", inputs, "-o", tmp_path / "o.npz")
+    assert res.exit_code == 0, res.output
+    assert calls == [5, 5]
+
+
+def test_dc_sweep_loads_the_kernels_untimed(monkeypatch):
+    from resbench.batch.dc import run_dc
+
+    calls = _record_solves(monkeypatch)
+    res = run("solve", DC_IV, "--limit", "4")
+    assert res.exit_code == 0, res.output
+    assert calls == [101, 101]  # the warm-up, then the sweep (one chunk)
+    assert "kernel load" in res.output
+    c = read_netlist(DC_IV)
+    plain, warmed = run_dc(c, certify=False), run_dc(c, certify=False, warm_up=True)
+    assert "warm_up" not in plain.info and warmed.info["warm_up"] > 0.0
+    assert np.array_equal(plain.result.voltages, warmed.result.voltages)

@@ -214,6 +214,7 @@ def run_dc(
     *,
     chunk: int = DEFAULT_CHUNK,
     progress: Any = None,
+    warm_up: bool = False,
     **options: Any,
 ) -> DcResult:
     """Solve every point of the circuit's ``.dc`` sweep (one Network, set up once).
@@ -222,7 +223,10 @@ def run_dc(
     ``certify``, ``currents``, ``threads`` …; ``gmin`` to the Network).  Points are
     solved ``chunk`` at a time; every sample of a chunk starts from the last answer of
     the chunk before (a ``warm_start`` given here is used for the first chunk).
-    ``progress(done, total)`` is called after each chunk.  The network is set up with
+    ``progress(done, total)`` is called after each chunk.  ``warm_up``: first solve
+    the first chunk once, untimed and discarded, so the kernels are loaded before the
+    sweep (its seconds in ``info["warm_up"]``; :func:`resbench.batch.chunked.warm_up`).
+    The network is set up with
     the swept sources at the first point (``result.circuit`` is that circuit; the
     values the netlist gives them are not used, as in ngspice's ``.dc``).
     """
@@ -240,6 +244,13 @@ def run_dc(
     warm = options.pop("warm_start", None)
     parts: list[BatchResult] = []
     total = values.shape[0]
+    info: dict[str, Any] = {}
+    if warm_up:
+        from resbench.batch.chunked import warm_up as load_kernels
+
+        info["warm_up"] = load_kernels(
+            net, values, samples=min(chunk, total), warm_start=warm, **options
+        )
     for lo in range(0, total, chunk):
         block = values[lo : lo + chunk]
         res = net.solve_batch(block, warm_start=warm, **options)
@@ -254,4 +265,5 @@ def run_dc(
         if progress is not None:
             progress(lo + len(block), total)
     result = _concat(parts)
-    return DcResult(circuit=circuit, names=list(names), result=result, info={"chunks": len(parts)})
+    info["chunks"] = len(parts)
+    return DcResult(circuit=circuit, names=list(names), result=result, info=info)

@@ -244,9 +244,9 @@ class Network:
     def __init__(
         self, circuit: Circuit, inputs: Sequence[str] | None = None, *, gmin: float = 0.0
     ) -> None:
+        t0 = time.perf_counter()  # (the solver modules' first import is set-up too)
         ensure_compiled = _LAZY.cd.ensure_compiled
         compile_problem = _LAZY.problem.compile_problem
-        t0 = time.perf_counter()
         self.circuit = circuit
         self.gmin = float(gmin)
         self.input_names = self._resolve_inputs(inputs)
