@@ -69,6 +69,15 @@ def test_converged_with_a_non_finite_voltage_becomes_failed():
     voltages = np.array([0.0, np.inf, 1.0])
     bad = Solution(circuit=sol.circuit, voltages=voltages, solver="cd", status=CONVERGED)
     assert bad.status == FAILED and "in" in bad.info["error"] and not bad.ok
+    nan = Solution(
+        circuit=sol.circuit, voltages=np.array([0.0, 1.0, np.nan]), solver="cd", status=CONVERGED
+    )
+    assert nan.status == FAILED and "out" in nan.info["error"]
+    # finite voltages whose sum overflows (the quick check's inf) stay converged
+    huge = Solution(
+        circuit=sol.circuit, voltages=np.array([0.0, 1e308, 1e308]), solver="cd", status=CONVERGED
+    )
+    assert huge.status == CONVERGED and "error" not in huge.info
 
 
 def test_to_dict_is_strict_json_with_plain_scalars():
