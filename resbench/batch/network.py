@@ -1413,7 +1413,9 @@ class Network:
 
         The loop of :func:`resbench.solvers.cd.run_sweeps` (same kernel, chunks and ω
         updates: the same sweeps bit for bit) without what the batch discards: the
-        sample's full reduced problem (its current scale) and the final KCL residual."""
+        sample's full reduced problem (its current scale) and the final KCL residual.
+        On a two-layer free graph (:attr:`_two_layer`, a DRN's) the kernel is
+        ``two_layer_sweeps``: the same sweeps on dense couplings, SIMD."""
         bk, kernels = _LAZY.bk, _LAZY.sk
         n, B = U0.shape
         U = U0.copy()
