@@ -378,31 +378,23 @@ def _record_solves(monkeypatch) -> list[int]:
     return calls
 
 
-def test_inputs_load_the_kernels_before_the_timed_solve(tmp_path, monkeypatch):
-    """A first untimed solve of 64 samples loads the kernels; the summary's time is the
-    second (whole) solve's, and its set-up says it holds the kernel load."""
+@pytest.mark.parametrize("samples, solves", [(100, [64, 100]), (5, [5, 5])])
+def test_inputs_load_the_kernels_before_the_timed_solve(tmp_path, monkeypatch, samples, solves):
+    """A first untimed solve of up to 64 samples loads the kernels; the summary's time is
+    the second (whole) solve's, and its set-up says it holds the kernel load."""
     from resbench.batch.chunked import WARM_UP_SAMPLES
 
+    assert WARM_UP_SAMPLES == 64
     circuit = read_netlist(NETLISTS / "drn_small.cir")
-    names, values = drn_inputs(circuit, 100, seed=3)
+    names, values = drn_inputs(circuit, samples, seed=3)
     inputs = write_csv(tmp_path / "in.csv", names, values)
     calls = _record_solves(monkeypatch)
     res = run("solve", NETLISTS / "drn_small.cir", "--inputs", inputs, "-o", tmp_path / "o.npz")
     assert res.exit_code == 0, res.output
-    assert calls == [WARM_UP_SAMPLES, 100]
+    assert calls == solves
     assert "parse + set-up + kernel load, not in time" in res.output.replace("\n", " ")
     z = np.load(tmp_path / "o.npz", allow_pickle=False)
     assert_agrees(z["voltages"], reference_voltages(circuit, names, values))
-
-
-def test_small_inputs_warm_up_on_all_their_samples(tmp_path, monkeypatch):
-    circuit = read_netlist(NETLISTS / "drn_small.cir")
-    names, values = drn_inputs(circuit, 5, seed=4)
-    inputs = write_csv(tmp_path / "in.csv", names, values)
-    calls = _record_solves(monkeypatch)
-    res = run("solve", NETLISTS / "drn_small.cir", "--inputs", inputs, "-o", tmp_path / "o.npz")
-    assert res.exit_code == 0, res.output
-    assert calls == [5, 5]
 
 
 def test_dc_sweep_loads_the_kernels_untimed(monkeypatch):
