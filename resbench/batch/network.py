@@ -624,6 +624,32 @@ class Network:
         return two_layer_maps(sw.deg, sw.idx, sw.g_over_diag)
 
     @functools.cached_property
+    def _one(self):
+        """The static arguments of :func:`resbench.batch._network_kernels.one_sample`
+        (the bounds ``[n, 1]`` and per node, the two-layer maps), or None when one sample
+        takes the general path: no two-layer graph, islands, free–free diodes, no dense
+        input map, or bounds or fixed voltages that move with the inputs."""
+        p = self._problem
+        two = self._two_layer
+        if (
+            two is None
+            or p.n_islands
+            or p.n_ff_diodes
+            or self._A_dense is None
+            or self._needs_dS
+            or self._var_bounds
+            or self._var_ff
+            or self._fixed_moving.size
+        ):
+            return None
+        LO, HI = self._bounds(None)
+        if self._sweep.bounded:  # (as _sweeps_singly: a column of each, else none)
+            lo1, hi1 = np.ascontiguousarray(LO[:, 0]), np.ascontiguousarray(HI[:, 0])
+        else:
+            lo1, hi1 = _inf_bounds(p.n)
+        return LO, HI, lo1, hi1, two
+
+    @functools.cached_property
     def _hubs(self):
         """The sweeps' hub rows (:func:`hub_rows`), None without sweep arrays."""
         sw = self._sweep
@@ -918,6 +944,14 @@ class Network:
         p = self._problem
         t0 = time.perf_counter()
         B = S.shape[0]
+        if B == 1 and ws is None and dt == _F64 and omega == 0.0 and self._one is not None:
+            if check_finite:
+                self._check_finite(S)
+                check_finite = False
+            if self._solve_one(S, V, sweeps, status, tol, max_sweeps):
+                t["sweep"] += time.perf_counter() - t0  # (the phases in one call)
+                omegas.append(1.0)
+                return
         if p.n_islands:
             if check_finite:
                 self._check_finite(S)
@@ -1046,6 +1080,53 @@ class Network:
             )
         if n_bad:
             V[infeasible] = np.nan
+
+    def _solve_one(self, S, V, sweeps, status, tol, max_sweeps) -> bool:
+        """One sample in one kernel call (:func:`~resbench.batch._network_kernels.one_sample`:
+        the general path's kernels, the same numbers) into ``V``, ``sweeps``, ``status``;
+        False (nothing written) when its sweeps do not converge within auto_sweeps' first
+        chunk, or the input map is large enough to be read on several threads: the
+        general path then solves the sample."""
+        LO, HI, lo1, hi1, (na, GA, GT) = self._one
+        Ap, X = self._paired(S)
+        if Ap.size >= GEMM_PARALLEL and numba_thread_count()[0]() > 1:
+            return False  # (a map this large: the general path splits its rows over threads)
+        n = self._problem.n
+        chunk = _LAZY.cd.AUTO_CHUNK
+        st, sw = _LAZY.nk.one_sample(
+            Ap,
+            self._c_fixed,
+            X,
+            self._inv_diag,
+            LO,
+            HI,
+            S,
+            self._v_cols,
+            self._vs_floor,
+            GA,
+            GT,
+            na,
+            lo1,
+            hi1,
+            tol,
+            min(max_sweeps, chunk),
+            np.zeros(chunk),
+            np.zeros(_LAZY.sk.STATE_LEN),
+            self._problem.offset,
+            *self._voltage_plan,
+            self._s0,
+            np.empty((n, 1)),
+            np.empty((n, 1)),
+            np.empty((n, 1)),
+            np.empty(1),
+            np.empty((1, n)),
+            V,
+        )
+        if st:
+            return False
+        sweeps[0] = sw
+        status[0] = CONVERGED
+        return True
 
     def _start(self, S, dS, Cn, lo, hi, vmax):
         """(Qn, U0, v_scale) of a node-major batch from its injections ``Cn`` [n, B]:
@@ -1995,10 +2076,8 @@ def two_layer_maps(
 def _inf_bounds(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of ``n`` unbounded nodes (-inf, +inf): two_layer_sweeps clips always,
     which leaves every value as it is."""
-    lo = np.full(n, -np.inf)
-    hi = np.full(n, np.inf)
-    lo.flags.writeable = hi.flags.writeable = False
-    return lo, hi
+    return np.full(n, -np.inf), np.full(n, np.inf)  # (writeable: numba types a read-only
+    # array apart, and would compile the kernels again for it; nothing writes them)
 
 
 def _empty_certificate(B: int) -> BatchCertificate:

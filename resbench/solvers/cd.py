@@ -49,6 +49,7 @@ SWITCHED = 2  # run_sweeps' status when its ``switch`` stopped the sweeps for th
 _SLOW_SWEEPS = 50
 _LINEAR_KCL_RTOL = 1e-10  # _dear_linear: a tenth of certify's default rtol (1e-9)
 _CHUNK = 40  # sweeps between two ω updates
+AUTO_CHUNK = _CHUNK  # (public: the batch Network's one-sample path runs one such chunk)
 _FAST_RATE = 0.5  # residual contraction per sweep below which ω stays as it is
 _OMEGA_MAX = 1.99
 _MU2_MAX = 1.0 - 1e-12  # μ² < 1 keeps √(1 − μ²) real when the observed rate is ~1
