@@ -80,8 +80,11 @@ class Solution:
     def __post_init__(self) -> None:
         if self.status != CONVERGED or self.voltages is None:
             return
-        bad = ~np.isfinite(np.asarray(self.voltages, dtype=np.float64))
-        if np.any(bad):
+        v = np.asarray(self.voltages, dtype=np.float64)
+        if np.isfinite(v).all():  # (one pass and a method: every answer comes through here)
+            return
+        bad = ~np.isfinite(v)
+        if bad.any():
             names = [self.circuit.nodes[k] for k in np.flatnonzero(bad)[:5]]
             more = " …" if int(bad.sum()) > len(names) else ""
             self.status = FAILED
