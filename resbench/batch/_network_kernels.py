@@ -26,6 +26,8 @@ from resbench.solvers._kernels import (
 
 B1 = types.boolean[::1]  # a mask
 _NO_VMAX = np.zeros(0)  # start_columns: no maxima given
+#: assemble_voltages_s's plan (its arguments after offset0, before s0) as one tuple
+PLAN = types.Tuple((I64, I64, F64, F64, F64, I64, I64, F64, I64, I64, F64, I64, I64))
 
 
 @kernel(F64_2D, F64, F64_2D, F64_2D, F64_2D, I64, FLOAT, F64, F64_2D, F64_2D, F64)
@@ -561,7 +563,7 @@ def two_layer_sweeps(
 @kernel(
     *(F64_2F, F64, F64_2D, F64, F64_2D, F64_2D, F64_2D, I64, FLOAT),  # product, start
     *(F64_2D, F64_2D, INT, F64, F64, FLOAT, INT, F64, F64),  # two-layer sweeps
-    *(F64, I64, I64, F64, F64, F64, I64, I64, F64, I64, I64, F64, I64, I64, F64),  # plan, s0
+    *(F64, PLAN, F64),  # offset0, the voltage plan (Network._voltage_plan), s0
     *(F64_2D, F64_2D, F64_2D, F64, F64_2D, F64_2D),  # Cn, Q, U, vs, UT, V
 )
 def one_sample(
@@ -584,19 +586,7 @@ def one_sample(
     history,
     state,
     offset0,
-    one_node,
-    one_col,
-    one_m,
-    one_s0,
-    one_off,
-    free_node,
-    free_sn,
-    free_off,
-    m_row,
-    m_col,
-    m_val,
-    rest_node,
-    rest_sn,
+    plan,
     s0,
     Cn,
     Q,
@@ -637,24 +627,5 @@ def one_sample(
         return 1, sweeps
     for i in range(n):
         UT[0, i] = u[i]
-    assemble_voltages_s(
-        offset0,
-        one_node,
-        one_col,
-        one_m,
-        one_s0,
-        one_off,
-        free_node,
-        free_sn,
-        free_off,
-        m_row,
-        m_col,
-        m_val,
-        rest_node,
-        rest_sn,
-        s0,
-        S,
-        UT,
-        V,
-    )
+    assemble_voltages_s(offset0, *plan, s0, S, UT, V)
     return 0, sweeps

@@ -1113,7 +1113,7 @@ class Network:
             np.zeros(chunk),
             np.zeros(_LAZY.sk.STATE_LEN),
             self._problem.offset,
-            *self._voltage_plan,
+            self._voltage_plan,
             self._s0,
             np.empty((n, 1)),
             np.empty((n, 1)),
