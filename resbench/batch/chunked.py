@@ -249,7 +249,7 @@ def warm_up(
     cost (DRN-XS: ~0.2 s, against ~50 ms for 1,000 samples), and a small batch's time
     per sample would be mostly that.  ``options`` as ``solve_batch``'s; a certificate
     count becomes "certify all" (its kernels load too)."""
-    values = net.check_values(values)
+    first = np.atleast_2d(np.asarray(values))[: max(1, int(samples))]  # (solve_batch checks it)
     t0 = time.perf_counter()
-    net.solve_batch(values[: max(1, int(samples))], certify=bool(certify), **options)
+    net.solve_batch(first, certify=bool(certify), **options)
     return time.perf_counter() - t0

@@ -627,20 +627,12 @@ class Network:
     def _one(self):
         """The static arguments of :func:`resbench.batch._network_kernels.one_sample`
         (the bounds ``[n, 1]`` and per node, the two-layer maps), or None when one sample
-        takes the general path: no two-layer graph, islands, free–free diodes, no dense
-        input map, or bounds or fixed voltages that move with the inputs."""
+        takes the general path: no two-layer graph (islands and free–free diodes have
+        none), no dense input map, or bounds or fixed voltages that move with the inputs
+        (``_needs_dS``)."""
         p = self._problem
         two = self._two_layer
-        if (
-            two is None
-            or p.n_islands
-            or p.n_ff_diodes
-            or self._A_dense is None
-            or self._needs_dS
-            or self._var_bounds
-            or self._var_ff
-            or self._fixed_moving.size
-        ):
+        if two is None or self._A_dense is None or self._needs_dS:
             return None
         LO, HI = self._bounds(None)
         if self._sweep.bounded:  # (as _sweeps_singly: a column of each, else none)
@@ -1518,7 +1510,7 @@ class Network:
             ff = col(ffl, 0) if ffl.size else p.ff_limit
             in_l = ff[self._in_order] if ff.size else p.in_limit
             out_l = ff[self._out_order] if ff.size else p.out_limit
-        two = self._two_layer if ff_shared and not ffl.size else None
+        two = self._two_layer  # (None with free–free diodes)
         two_inf = _inf_bounds(n) if two is not None and not bounded else None
         for b in range(B):
             if infeasible[b]:
