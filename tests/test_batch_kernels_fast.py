@@ -80,31 +80,41 @@ def test_voltage_assembly_runs_equal_the_indexed_loops():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_prepare_chunks_shared_bounds_equal_per_sample_bounds(dtype):
-    rng = np.random.default_rng(3)
-    n, B, w = 13, 24, 8
+@pytest.mark.parametrize(
+    ("n", "B", "w"), [(13, 24, 8), (7, 48, 16), (5, 48, 24), (9, 96, 32), (1, 64, 64)]
+)
+def test_prepare_chunks_shared_bounds_equal_per_sample_bounds(dtype, n, B, w):
+    """Shared bounds take the register-vector path (one or two vectors of samples down
+    the rows: every width a whole number of vectors, float32's 8 lanes too), per-sample
+    bounds the row loop; both equal numpy's arithmetic bit for bit, NaN and inf too."""
+    rng = np.random.default_rng(3 + n)
     G = rng.normal(size=(n, B)).astype(dtype)
+    G[0, 5] = np.nan
+    G[-1, 7] = np.inf
+    G[n // 2, B - 1] = -np.inf
     base = rng.normal(size=n)
     inv = rng.uniform(0.1, 2.0, n)
     lo = np.where(rng.random(n) < 0.5, -np.inf, rng.normal(size=n) - 0.5)[:, None]
     hi = np.where(rng.random(n) < 0.5, np.inf, rng.normal(size=n) + 0.5)[:, None]
     got = []
     for L, H in ((lo, hi), (np.repeat(lo, B, 1), np.repeat(hi, B, 1))):
-        Q = np.empty((B // w, n, w), dtype=dtype)
-        U = np.empty_like(Q)
-        qmax = np.empty(B)
+        Q = np.full((B // w, n, w), 7.0, dtype=dtype)
+        U = np.full_like(Q, 7.0)
+        qmax = np.full(B, 7.0)
         bk.prepare_chunks(
             G, base, inv, np.ascontiguousarray(L), np.ascontiguousarray(H), Q, U, qmax
         )
         got.append((Q, U, qmax))
     (Q, U, qmax), other = got
     for a, b in zip(got[0], other, strict=True):
-        assert np.array_equal(a, b)
-    q = (base[:, None] + G.astype(np.float64)) * inv[:, None]
-    chunked = lambda a: a.reshape(n, B // w, w).transpose(1, 0, 2)  # noqa: E731
-    assert np.array_equal(Q, chunked(q.astype(dtype)))
-    assert np.array_equal(U, chunked(np.clip(q, lo, hi).astype(dtype)))
-    assert np.array_equal(qmax, np.abs(q).max(axis=0))
+        assert np.array_equal(a, b, equal_nan=True)
+    with np.errstate(invalid="ignore"):
+        q = (base[:, None] + G.astype(np.float64)) * inv[:, None]
+        chunked = lambda a: a.reshape(n, B // w, w).transpose(1, 0, 2)  # noqa: E731
+        assert np.array_equal(Q, chunked(q.astype(dtype)), equal_nan=True)
+        assert np.array_equal(U, chunked(np.clip(q, lo, hi).astype(dtype)), equal_nan=True)
+        # the running max skips NaN (a NaN sample's scale comes from its other rows)
+        assert np.array_equal(qmax, np.fmax.reduce(np.abs(q), axis=0, initial=0.0))
 
 
 def _chain(n: int):

@@ -43,15 +43,19 @@ from resbench.batch._simd import (
     fetch_add,
     lanes,
     madd,
+    narrow,
     splat,
     vabs,
+    vadd,
     vload,
     vload2,
     vmax,
     vmin,
+    vmul,
     vstore,
     vstore2,
     vsub,
+    widen,
 )
 from resbench.solvers._kernels import EARLY_RHO, RHO_MAX, ROUND_OFF_ULPS, bellman_ford_start
 
@@ -962,6 +966,39 @@ def _prepare_signature(F2, F3):  # noqa: N803 - numba type names
     return (F2, F64, F64, F64_2D, F64_2D, F3, F3, F64)  # G, base, inv_diag, LO, HI, Q, U, qmax
 
 
+@njit(inline="always")
+def _prepare_tiles(G, base, inv_diag, LO, HI, Q2, U2, qmax, tmp, ch, n, w, t0, pair):  # noqa: N803
+    """:func:`prepare_chunks` for the samples ``t0 …`` of chunk ``ch`` with shared
+    bounds: one vector of samples (two when ``pair``) held in registers down all n
+    rows: Q, U stored a vector at a time, the running max |q| never leaves a register.
+    ``Q2``/``U2`` are Q/U as ``[chunk·n, w]``; ``tmp`` a float64 scratch of 2 vectors."""
+    L = lanes(Q2)
+    b0 = ch * w + t0
+    z = widen(vload2(G, 0, b0))  # (only its type: float64 lanes as the sweeps' vector)
+    qm0 = splat(0.0, z)
+    qm1 = splat(0.0, z)
+    for i in range(n):
+        g0 = widen(vload2(G, i, b0))
+        c0 = splat(base[i], g0)
+        d = splat(inv_diag[i], g0)
+        lo = splat(LO[i, 0], g0)
+        hi = splat(HI[i, 0], g0)
+        r = ch * n + i
+        q0 = vmul(vadd(c0, g0), d)
+        qm0 = vmax(qm0, vabs(q0))
+        vstore2(Q2, r, t0, narrow(q0, Q2))
+        vstore2(U2, r, t0, narrow(vmin(vmax(q0, lo), hi), U2))
+        if pair:
+            q1 = vmul(vadd(c0, widen(vload2(G, i, b0 + L))), d)
+            qm1 = vmax(qm1, vabs(q1))
+            vstore2(Q2, r, t0 + L, narrow(q1, Q2))
+            vstore2(U2, r, t0 + L, narrow(vmin(vmax(q1, lo), hi), U2))
+    vstore(tmp, 0, qm0)
+    vstore(tmp, L, qm1)
+    for k in range(2 * L if pair else L):
+        qmax[b0 + k] = tmp[k]
+
+
 @kernel(*_prepare_signature(F64_2D, F64_3D), parallel=True)
 def prepare_chunks(G, base, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover - compiled
     """The sweeps' inputs in one pass over the injections c = ``base`` + ``G``
@@ -972,12 +1009,27 @@ def prepare_chunks(G, base, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover -
     ``LO``/``HI`` are ``[n, 1]`` (shared) or ``[n, B]``.  The arithmetic is numpy's
     ``(base + G) · inv_diag`` in float64, then rounded to the sweeps' type (the sum c
     is never stored: the polish forms it for the few samples it needs).
-    Chunks in parallel."""
+    Chunks in parallel; with shared bounds (the common case) in register vectors of
+    samples (:func:`_prepare_tiles`: DRN-1H batch 256 ~2.5× faster than the loop over
+    each row's samples, whose short loops paid their overlap checks row by row)."""
     n = G.shape[0]
     nch = Q.shape[0]
     w = Q.shape[2]
     lo_s = 1 if LO.shape[1] > 1 else 0
     hi_s = 1 if HI.shape[1] > 1 else 0
+    L = lanes(Q)
+    if lo_s == 0 and hi_s == 0 and n > 0 and w % L == 0:
+        Q2 = Q.reshape(nch * n, w)
+        U2 = U.reshape(nch * n, w)
+        for ch in prange(nch):
+            tmp = np.empty(2 * L)
+            t0 = 0
+            while t0 + 2 * L <= w:
+                _prepare_tiles(G, base, inv_diag, LO, HI, Q2, U2, qmax, tmp, ch, n, w, t0, True)
+                t0 += 2 * L
+            if t0 < w:
+                _prepare_tiles(G, base, inv_diag, LO, HI, Q2, U2, qmax, tmp, ch, n, w, t0, False)
+        return
     for ch in prange(nch):
         qm = np.zeros(w)
         for i in range(n):
@@ -986,24 +1038,15 @@ def prepare_chunks(G, base, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover -
             g = G[i, ch * w : (ch + 1) * w]
             qc = Q[ch, i]
             uc = U[ch, i]
-            if lo_s == 0 and hi_s == 0:  # shared bounds: scalars, so the loop runs as SIMD
-                lo_i = LO[i, 0]
-                hi_i = HI[i, 0]
-                for t in range(w):
-                    q = (c0 + np.float64(g[t])) * d
-                    qm[t] = np.fmax(qm[t], abs(q))  # (a select: LLVM made a masked store)
-                    qc[t] = q
-                    uc[t] = min(max(q, lo_i), hi_i)
-            else:
-                lo = LO[i]
-                hi = HI[i]
-                for t in range(w):
-                    b = ch * w + t
-                    q = (c0 + np.float64(g[t])) * d
-                    aq = abs(q)
-                    qm[t] = aq if aq > qm[t] else qm[t]
-                    qc[t] = q
-                    uc[t] = min(max(q, lo[b * lo_s]), hi[b * hi_s])
+            lo = LO[i]
+            hi = HI[i]
+            for t in range(w):
+                b = ch * w + t
+                q = (c0 + np.float64(g[t])) * d
+                aq = abs(q)
+                qm[t] = aq if aq > qm[t] else qm[t]
+                qc[t] = q
+                uc[t] = min(max(q, lo[b * lo_s]), hi[b * hi_s])
         for t in range(w):
             qmax[ch * w + t] = qm[t]
 

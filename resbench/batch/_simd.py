@@ -11,7 +11,9 @@ a row's entries instead.
 The arithmetic is the scalar code's, lane by lane: ``madd(x, g, r)`` is ``x + g * r``
 (a multiply, then an add: no fused multiply–add, no fast-math flags), ``vmax(a, b)`` /
 ``vmin(a, b)`` select as numba's ``max`` / ``min`` of two floats do (``b > a``, resp.
-``b < a``, picks ``b``), ``vabs`` clears the sign bit.  So a kernel that uses them gives
+``b < a``, picks ``b``), ``vabs`` clears the sign bit, ``vadd`` / ``vmul`` are one
+IEEE operation each, ``widen`` / ``narrow`` convert float32 lanes to float64 (exact) and
+back (rounded to nearest, as numpy's ``astype``).  So a kernel that uses them gives
 bit for bit the numbers of its scalar loops.
 
 Loads and stores take a C-contiguous array and the index of the tile's first element
@@ -33,14 +35,18 @@ __all__ = [
     "lanes",
     "madd",
     "splat",
+    "narrow",
     "vabs",
+    "vadd",
     "vload",
     "vload2",
     "vmax",
     "vmin",
+    "vmul",
     "vstore",
     "vstore2",
     "vsub",
+    "widen",
 ]
 
 VECTOR_BYTES = 32
@@ -120,7 +126,7 @@ def _load(ndim: int):  # noqa: ANN202
 def _store(ndim: int):  # noqa: ANN202
     def typer(typingctx, a, *rest):  # noqa: ANN001, ANN202
         _check_array(a, ndim)
-        if rest[-1] != _vec_of(a.dtype):
+        if not (isinstance(rest[-1], Vec) and rest[-1].dtype == a.dtype):
             raise TypeError(f"cannot store {rest[-1]} into {a}")
 
         def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
@@ -162,10 +168,11 @@ def vstore2(typingctx, a, i, j, v):  # noqa: ANN001, ANN202
 
 @intrinsic
 def splat(typingctx, x, like):  # noqa: ANN001, ANN202
-    """The scalar ``x`` in every lane of a vector of ``like``'s dtype (an array or a
-    Vec); ``x`` is cast to that dtype first, as a store into such an array would."""
+    """The scalar ``x`` in every lane of a vector of ``like``'s dtype (an array: one
+    register's lanes; a Vec: its own type); ``x`` is cast to that dtype first, as a
+    store into such an array would."""
     dtype = like.dtype
-    vt = _vec_of(dtype)
+    vt = like if isinstance(like, Vec) else _vec_of(dtype)
 
     def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
         s = context.cast(builder, args[0], sig.args[0], dtype)
@@ -192,9 +199,43 @@ def _binary(name: str, build):  # noqa: ANN001, ANN202
     return intrinsic(typer)
 
 
+vadd = _binary("vadd", lambda bld, a, b: bld.fadd(a, b))
 vsub = _binary("vsub", lambda bld, a, b: bld.fsub(a, b))
+vmul = _binary("vmul", lambda bld, a, b: bld.fmul(a, b))
 vmax = _binary("vmax", lambda bld, a, b: bld.select(bld.fcmp_ordered(">", b, a), b, a))
 vmin = _binary("vmin", lambda bld, a, b: bld.select(bld.fcmp_ordered("<", b, a), b, a))
+
+
+@intrinsic
+def widen(typingctx, a):  # noqa: ANN001, ANN202
+    """``a``'s lanes as float64 (exact: a float32 value is a float64 value; a float64
+    vector is returned as it is).  Its lanes stay: 8 float32 become 8 float64."""
+    if not isinstance(a, Vec):
+        raise TypeError(f"widen: a vector expected, got {a}")
+    vt = Vec(types.float64, a.lanes)
+
+    def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
+        if a.dtype == types.float64:
+            return args[0]
+        return builder.fpext(args[0], context.get_value_type(vt))
+
+    return vt(a), codegen
+
+
+@intrinsic
+def narrow(typingctx, a, like):  # noqa: ANN001, ANN202
+    """The float64 vector ``a`` rounded to ``like``'s dtype (an array), lane by lane
+    as numpy's ``astype`` rounds (to nearest); the same vector when that is float64."""
+    if not (isinstance(a, Vec) and a.dtype == types.float64):
+        raise TypeError(f"narrow: a float64 vector expected, got {a}")
+    vt = Vec(like.dtype, a.lanes)
+
+    def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
+        if like.dtype == types.float64:
+            return args[0]
+        return builder.fptrunc(args[0], context.get_value_type(vt))
+
+    return vt(a, like), codegen
 
 
 @intrinsic
