@@ -22,7 +22,11 @@ from hypothesis import strategies as st
 from strategies import examples
 
 from resbench.batch import Network
-from resbench.batch._certificate_kernels import columns_to_rows, fast_scan
+from resbench.batch._certificate_kernels import (
+    columns_to_rows,
+    fast_scan,
+    nonzero_columns_product,
+)
 from resbench.batch.certificate import BatchCertifier
 from resbench.circuit import Branches, make_circuit
 from resbench.generate import drn
@@ -130,7 +134,7 @@ def assert_fast_agrees(bc, v, vals, groups, exact_rows) -> None:
     st.sampled_from([(8, 6, 3), (12, 10, 6, 2), (20, 5, 4), (6, 40, 3)]),
     st.sampled_from(["interleaved", "halves", "unpaired"]),
     st.sampled_from([1.0, 4.0]),
-    st.sampled_from([6, 24]),
+    st.sampled_from([1, 3, 6, 24]),  # (1, 3: the product by nonzero values, FEW_SAMPLES)
 )
 def test_random_drns_direct_path(seed, layers, layout, gain, nb) -> None:
     c, names, vals, v, groups, exact_rows = _cases(seed, nb, layers, layout, gain)
@@ -337,6 +341,27 @@ def test_where_the_direct_path_applies() -> None:
     assert BatchCertifier(_small(diodes=held_d))._fast is None  # a diode on a held node
     floating = Branches.from_lists(["v1", "v2"], [1, 2], [0, 3], [1.0, -1.0])
     assert BatchCertifier(_small(vsources=floating))._fast is None
+
+
+@pytest.mark.parametrize("nb", [1, 2, 4])
+def test_nonzero_columns_product_is_the_product(nb: int) -> None:
+    """``M[q : q + rows] @ x.T`` from M's transpose, each sample's zero values skipped
+    (zeros in some samples only, in every sample, a sample of zeros, -0.0); rows
+    outside the slab untouched."""
+    rng = np.random.default_rng(nb)
+    m = rng.normal(size=(37, 23))
+    x = rng.normal(size=(nb, 23))
+    x[:, 3] = 0.0
+    x[0, rng.random(23) < 0.5] = 0.0
+    x[-1, 5] = -0.0
+    if nb > 2:
+        x[1] = 0.0
+    mt = np.ascontiguousarray(m.T)
+    for q, rows in ((0, 37), (5, 11), (30, 7)):
+        out = np.full((rows + 2, nb), np.nan)
+        nonzero_columns_product(mt, x, q, out[1 : rows + 1])
+        assert np.allclose(out[1 : rows + 1], m[q : q + rows] @ x.T, rtol=1e-13, atol=1e-13)
+        assert np.isnan(out[0]).all() and np.isnan(out[-1]).all()
 
 
 @pytest.mark.parametrize("shape", [(1, 5), (33, 70), (64, 64), (7, 100)])

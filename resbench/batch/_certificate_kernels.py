@@ -286,6 +286,28 @@ def range_extremes(  # pragma: no cover - compiled
     return hi, lo, need
 
 
+@kernel(F64_2D, F64_2D, INT, F64_2D)
+def nonzero_columns_product(mt, x, q, out):  # pragma: no cover - compiled
+    """``out[i, b] = Σ_j mt[j, q + i] · x[b, j]`` for ``i < out.shape[0]``: the product
+    ``M[q : q + rows] @ x.T`` from ``mt = M.T`` (a column of M is a row of mt), each
+    sample summing only the columns of its nonzero values (a zero value adds nothing
+    to a finite map: exact algebra; the caller has checked x is finite).  For a few
+    samples, where a GEMV would read every column of the map."""
+    nb, k = x.shape
+    rows = out.shape[0]
+    acc = np.empty(rows)
+    for b in range(nb):
+        acc[:] = 0.0
+        for j in range(k):
+            xj = x[b, j]
+            if xj != 0.0:
+                col = mt[j, q : q + rows]
+                for i in range(rows):
+                    acc[i] += col[i] * xj
+        for i in range(rows):
+            out[i, b] = acc[i]
+
+
 @kernel(F64_2D, INT, INT, F64_2D, parallel=True)
 def columns_to_rows(v, c0, c1, out):  # pragma: no cover - compiled
     """``out[c0:c1] = v[:, c0:c1].T`` (``v[B, n]`` sample-major, ``out[n, B]``
@@ -1206,7 +1228,7 @@ def fast_balance(  # pragma: no cover - compiled
     return i_scale, v_scale, feas, kcl, compl, x_dio
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _diode_takes(res, done, va, vb, xr, neg_tol, sign, fe, co):  # pragma: no cover - compiled
     """One node's diode (anode and cathode voltages ``va, vb``; ``sign`` -1 where the
     node is its anode) takes the node's imbalance ``res`` in the samples not yet

@@ -83,6 +83,7 @@ from resbench.batch._certificate_kernels import (
     folded_csr_add_product,
     grounded_check,
     kcl_transposed,
+    nonzero_columns_product,
     range_extremes,
     row_abs_max,
     scale_floors,
@@ -118,6 +119,7 @@ FOLD_MIN_BATCH = 16  # fewer samples are not folded: their pattern is new on alm
 RANGE_BUDGET = 8  # range extremes cost at most this many passes over the node tiles
 SCAN_PARALLEL = 1 << 17  # voltages (B x n) from which fast_scan runs on numba's threads
 SMALL_PRODUCT = 1 << 23  # multiply-adds below which a product runs on one BLAS thread
+FEW_SAMPLES = 4  # batches of at most this many: the held product by nonzero values only
 # (above: split over numba's threads, as the solver's GEMM_PARALLEL)
 
 
@@ -500,6 +502,16 @@ class _Fast:
             m = np.ascontiguousarray(np.hstack([m, self.w_extra]))
             self.maps[layout] = m
         return m, cols
+
+    def held_map_t(self, layout: int) -> np.ndarray:
+        """:meth:`held_map`'s M transposed (``[columns, rows]``, C-contiguous: a
+        column of M is a contiguous row), for the small batches' product over the
+        nonzero values only (:func:`nonzero_columns_product`); made on first use."""
+        key = ("t", layout)
+        mt = self.maps.get(key)
+        if mt is None:
+            mt = self.maps[key] = np.ascontiguousarray(self.held_map(layout)[0].T)
+        return mt
 
 
 _NO_GROUPS = (np.zeros(0, dtype=np.int64), np.zeros(0))
@@ -1132,11 +1144,19 @@ class BatchCertifier:
             nh = m.shape[1] - fast.extra.size
             x[:, :nh] = v[:, a0:e0][:, cols]
             x[:, nh:] = v[:, fast.extra]
-        # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM; above, split over
-        # numba's threads: BLAS's own would spin after it and slow the next kernels)
-        for r0, r1, q in fast.slabs:
-            mq = m[q : q + r1 - r0]
-            product(mq, x.T, mq.size * nb, SMALL_PRODUCT, out=p_t[r0:r1])
+        if nb <= FEW_SAMPLES and not grouped:
+            # a few samples: the held map's columns of their nonzero values only (a
+            # digit's dark pixels, about half DRN-1H's 6.6 MB map, are never read)
+            mt = fast.held_map_t(1 if inter else (2 if halves else 0))
+            for r0, r1, q in fast.slabs:
+                nonzero_columns_product(mt, x, q, p_t[r0:r1])
+        else:
+            # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM; above, split
+            # over numba's threads: BLAS's own would spin after it and slow the next
+            # kernels)
+            for r0, r1, q in fast.slabs:
+                mq = m[q : q + r1 - r0]
+                product(mq, x.T, mq.size * nb, SMALL_PRODUCT, out=p_t[r0:r1])
         fast.w_np.apply_folded(None, v_t, p_t)
         v_floor = np.maximum(np.maximum(big, big_x), V_SCALE_FLOOR)
         i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
