@@ -126,6 +126,16 @@ def assert_fast_agrees(bc, v, vals, groups, exact_rows) -> None:
     i_tol = np.max(exact.kcl_tol, initial=0.0) * 2 + 1e-300
     assert np.allclose(got.diode_current, gen.diode_current, rtol=1e-9, atol=i_tol)
     assert got.vsource_current is None
+    # with the voltage sources' currents: the direct path still (its own product of
+    # the held nodes' rows), the same verdicts and currents as the general path's
+    with_i = bc.certify(v, vals, currents=True, scales="bound", column_groups=groups)
+    gen_i = _general(bc, v, vals, currents=True, scales="bound")
+    assert np.array_equal(with_i.ok, got.ok)
+    for name in FIELDS:
+        assert np.array_equal(getattr(with_i, name), getattr(got, name)), name
+    assert np.allclose(with_i.diode_current, gen_i.diode_current, rtol=1e-9, atol=i_tol)
+    assert with_i.vsource_current.shape == gen_i.vsource_current.shape
+    assert np.allclose(with_i.vsource_current, gen_i.vsource_current, rtol=1e-9, atol=i_tol)
 
 
 @settings(max_examples=examples(40), **SETTINGS)
@@ -250,6 +260,39 @@ def test_network_solve_batch_certifies_on_the_direct_path(monkeypatch) -> None:
     monkeypatch.setattr(BatchCertifier, "_certify_fast", spy)
     res = net.solve_batch(vals, certify=True)
     assert calls == [True] and res.certificate.ok.all() and res.ok.all()
+
+
+def test_currents_take_the_direct_path_too(monkeypatch) -> None:
+    """Network.solve (certified: a Solution carries the sources' and diodes' currents)
+    and solve_batch(currents=True) certify on the direct path, one sample by its
+    nonzero voltages, a batch by one product; the currents are the single solver's."""
+    import resbench
+    from resbench.batch.network import with_values
+
+    c, names, vals, _, _, _ = _cases(3, 6, (10, 8, 3), "halves", 1.0)
+    net = Network(c, inputs=names)
+    calls = []
+    original = BatchCertifier._certify_fast
+
+    def spy(self, *args):
+        out = original(self, *args)
+        calls.append((args[-1], out is not None))
+        return out
+
+    monkeypatch.setattr(BatchCertifier, "_certify_fast", spy)
+    sol = net.solve(vals[0])
+    res = net.solve_batch(vals, currents=True)
+    assert calls == [(True, True), (True, True)]
+    assert sol.certificate.ok and res.certificate.ok.all()
+    for b in range(vals.shape[0]):
+        ref = resbench.solve(with_values(c, names, vals[b]))
+        atol = 2 * ref.certificate.kcl_tol
+        got = [(res.vsource_current[b], res.diode_current[b])]
+        if b == 0:
+            got.append((sol.vsource_current, sol.diode_current))
+        for vs, dio in got:
+            assert np.allclose(vs, ref.vsource_current, rtol=1e-9, atol=atol)
+            assert np.allclose(dio, ref.diode_current, rtol=1e-9, atol=atol)
 
 
 def test_non_finite_samples_take_the_general_path() -> None:

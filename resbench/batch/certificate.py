@@ -440,8 +440,18 @@ class _Fast:
     rows: np.ndarray
     extra: np.ndarray
     w_extra: np.ndarray
+    src_col: np.ndarray  # each voltage source's held node, as a column of w_kp
+    src_sign: np.ndarray  # -1 where that node is the source's + terminal, else +1
     maps: dict = field(default_factory=dict)
     folds: OrderedDict = field(default_factory=OrderedDict)
+
+    def held_dense(self) -> np.ndarray:
+        """w_kp dense (``[KCL rows, held nodes]``, C-contiguous), for the voltage
+        sources' currents; made on first use."""
+        w = self.maps.get("w")
+        if w is None:
+            w = self.maps["w"] = np.ascontiguousarray(self.w_kp.toarray())
+        return w
 
     def folded_map(
         self, rep: np.ndarray, sig: np.ndarray
@@ -766,7 +776,10 @@ class BatchCertifier:
         w_np.eliminate_zeros()
         d = self._diag[a0 : a0 + nv]
         r = d * self._inv_g[a0 : a0 + nv]
+        node = np.where(self._fa[:nv] != 0, self._fa[:nv], self._fb[:nv])
         return _Fast(
+            src_col=(node - a0).astype(np.int64),
+            src_sign=np.where(self._fa[:nv] == node, -1.0, 1.0),
             extra=extra,
             w_extra=np.ascontiguousarray(w_k[:, extra].toarray()),
             a0=a0,
@@ -1027,10 +1040,10 @@ class BatchCertifier:
         if scales not in ("exact", "bound"):
             raise CertificateInputError(f"scales must be 'exact' or 'bound', got {scales!r}")
         bound = scales == "bound"
-        if bound and not currents and self._fast is not None:
+        if bound and self._fast is not None:
             # a small batch on one thread: no parallel region whose workers must wake
             with one_thread(v.size < SCAN_PARALLEL):
-                cert = self._certify_fast(v, vval, rtol, column_groups)
+                cert = self._certify_fast(v, vval, rtol, column_groups, currents)
             if cert is not None:
                 again = np.flatnonzero(~cert.ok)
                 if again.size:  # outside the stricter tolerances: the exact scales decide
@@ -1094,7 +1107,9 @@ class BatchCertifier:
                 self._recertify(cert, again, v, values, vval, ival, rtol, currents)
         return cert
 
-    def _certify_fast(self, v: np.ndarray, vval: np.ndarray, rtol: float, groups=None):
+    def _certify_fast(
+        self, v: np.ndarray, vval: np.ndarray, rtol: float, groups=None, currents: bool = False
+    ):
         """The certificate with bounds of the scales on the direct path (see
         :meth:`_setup_fast`; a DRN): one pass over the voltages and the sources' values
         (:func:`fast_scan`: finiteness, the sources' feasibility, the held rows'
@@ -1184,7 +1199,31 @@ class BatchCertifier:
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
         feas = np.maximum(feas, src)
-        return _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, xd_t.T, None)
+        x_src = self._fast_source_currents(v) if currents else None
+        return _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, xd_t.T, x_src)
+
+    def _fast_source_currents(self, v: np.ndarray) -> np.ndarray:
+        """The voltage sources' currents ``[B, nv]`` on the direct path, as
+        :func:`grounded_check` gives them: each source holds its node k to ground and
+        takes the node's whole imbalance ``(W v)_k - diag_k v_k`` (sign -1 where k is
+        its + terminal).  A held node's neighbours are KCL rows only (no resistor joins
+        two held nodes, no current source, no gmin: :meth:`_setup_fast`), so ``(W v)_k``
+        is w_kp's column k against the KCL rows' voltages: for a few samples by their
+        nonzero voltages only (a DRN's hidden nodes held at 0 by their diodes), else
+        one product."""
+        fast = self._fast
+        nb = v.shape[0]
+        w = fast.held_dense()
+        xk = np.ascontiguousarray(v[:, fast.rows])
+        if nb <= FEW_SAMPLES:
+            p_t = np.empty((fast.nv, nb))
+            nonzero_columns_product(w, xk, 0, p_t)
+            p = p_t.T
+        else:
+            p = product(xk, w, w.size * nb, SMALL_PRODUCT)
+        held = v[:, fast.a0 : fast.a0 + fast.nv]
+        res = p - self._diag[fast.a0 : fast.a0 + fast.nv] * held
+        return -res[:, fast.src_col] * fast.src_sign
 
     def _recertify(self, cert, idx, v, values, vval, ival, rtol, currents) -> None:
         """Certify the samples ``idx`` again with exact scales, into ``cert``."""
