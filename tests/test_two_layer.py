@@ -212,3 +212,62 @@ def test_network_solve_on_dense_sweeps(layers, omega) -> None:
         assert sol.status == "converged" and sol.certificate.ok
         scale = max(1.0, float(np.abs(ref.voltages).max()))
         assert np.abs(sol.voltages - ref.voltages).max() <= 1e-9 * scale
+
+
+def _sweep_arrays(deg, idx, g):
+    """SweepArrays of a CSR (no bounds, no diodes)."""
+    from resbench.solvers.cd import SweepArrays
+
+    n = deg.shape[0]
+    z = np.zeros(n + 1, np.uint32)
+    e = np.zeros(0, np.uint32)
+    inf = np.full(n, np.inf)
+    return SweepArrays(
+        deg, idx, g, np.zeros(n), -inf, inf, False, z, e, np.zeros(0), z, e, np.zeros(0)
+    )
+
+
+def test_sorted_rows_sorts_each_row_and_keeps_its_entries() -> None:
+    """Each row's (column, value) pairs, ascending by column; already sorted: the same
+    object back."""
+    rng = np.random.default_rng(5)
+    csr = _two_layer_csr(rng, 9, 7, 0.6)
+    sw = _sweep_arrays(*csr)
+    assert nw.sorted_rows(sw) is sw
+    deg, idx, g = csr
+    ptr = np.r_[0, np.cumsum(deg.astype(np.int64))]
+    idx2, g2 = idx.copy(), g.copy()
+    for r in range(deg.shape[0]):  # each row reversed
+        idx2[ptr[r] : ptr[r + 1]] = idx[ptr[r] : ptr[r + 1]][::-1]
+        g2[ptr[r] : ptr[r + 1]] = g[ptr[r] : ptr[r + 1]][::-1]
+    out = nw.sorted_rows(_sweep_arrays(deg, idx2, g2))
+    assert np.array_equal(out.idx, idx) and np.array_equal(out.g_over_diag, g)
+    assert out.idx.dtype == np.uint32 and np.array_equal(out.deg, deg)
+
+
+@pytest.mark.parametrize("layers", [(12, 9, 3), (30, 16, 4)])
+def test_element_order_does_not_change_the_network(layers) -> None:
+    """The same DRN with its resistors listed in another order (a netlist written or
+    edited by another tool): the dense one-sample sweeps still apply (the sweep rows
+    are sorted) and every answer is the same up to round-off (a node's conductances
+    are summed in the netlist's order: its diagonal may differ in the last bit)."""
+    import dataclasses
+
+    from resbench.circuit import Branches
+
+    c = drn(list(layers), seed=3)
+    r = c.resistors
+    perm = np.random.default_rng(1).permutation(len(r))
+    names = [r.names[k] for k in perm]
+    shuffled = dataclasses.replace(
+        c, resistors=Branches.from_lists(names, r.a[perm], r.b[perm], r.value[perm])
+    )
+    nets = [Network(x) for x in (c, shuffled)]
+    assert all(n._two_layer is not None for n in nets)
+    rng = np.random.default_rng(2)
+    vals = rng.uniform(-1, 1, (5, nets[0].n_inputs))
+    one = [n.solve(vals[0]).voltages for n in nets]
+    batch = [n.solve_batch(vals).voltages for n in nets]
+    scale = np.max(np.abs(vals))
+    for a, b in (one, batch):
+        assert np.allclose(a, b, rtol=0, atol=1e-12 * scale)

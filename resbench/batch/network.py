@@ -608,11 +608,14 @@ class Network:
     @functools.cached_property
     def _sweep(self):
         """The sweep arrays shared by every sample (None: no free node, or islands, which
-        take the single solver per sample: their diag can be 0)."""
+        take the single solver per sample: their diag can be 0), each row's entries in
+        ascending column order (:func:`sorted_rows`)."""
         from resbench.solvers.cd import sweep_arrays
 
         p = self._problem
-        return sweep_arrays(p) if p.n and not p.n_islands else None
+        if not p.n or p.n_islands:
+            return None
+        return sorted_rows(sweep_arrays(p))
 
     @functools.cached_property
     def _two_layer(self):
@@ -1273,6 +1276,12 @@ class Network:
             ok, nz, group, first_cols, SF = bk.group_columns(S, sign, keys)
             if not ok:  # a key collision: neighbour by neighbour
                 nz, group, first_cols, SF = self._group_numpy(S, sign, keys)
+        elif np.all(sign > 0) and _all_distinct(keys):
+            # nothing to fold, known from the keys alone (columns equal up to sign have
+            # equal keys): the grouping below would find every column its own group and
+            # gather all of S for nothing (DRN-XS, 300 uniform random inputs: 7 ms)
+            self._fold_pattern = None
+            return self._A_rows(dt), (S.T if dt == np.float64 else S.astype(dt).T), vmax
         else:
             nz, group, first_cols, SF = self._group_numpy(S, sign, keys)
         if nz.size == 0:
@@ -1850,6 +1859,37 @@ class Network:
 
 
 _NO_LIMIT = contextlib.nullcontext()
+
+
+def sorted_rows(sw):
+    """``sw`` (:class:`resbench.solvers.cd.SweepArrays`) with each CSR row's entries in
+    ascending column order (the same rows, values and bounds).  The problem lists a
+    row's entries in the order its resistors come in the netlist; a node's sum then
+    adds them in that order.  Sorted, the sums no longer depend on how the file lists
+    its elements, and a two-layer graph qualifies for the dense one-sample sweeps
+    (:func:`two_layer_maps` needs ascending rows to add every term in the CSR's order),
+    as a generated DRN does: DRN-XS read from netlists/drn_xs.cir, one input 206 → 132
+    µs.  Returned as it is when every row already is."""
+    deg = sw.deg.astype(np.int64)
+    n = deg.shape[0]
+    if sw.idx.shape[0] < 2:
+        return sw
+    rows = np.repeat(np.arange(n, dtype=np.int64), deg)
+    idx = sw.idx.astype(np.int64)
+    same = rows[1:] == rows[:-1]
+    if np.all(idx[1:][same] > idx[:-1][same]):
+        return sw
+    order = np.lexsort((idx, rows))
+    return sw._replace(
+        idx=np.ascontiguousarray(sw.idx[order]),
+        g_over_diag=np.ascontiguousarray(sw.g_over_diag[order]),
+    )
+
+
+def _all_distinct(keys: np.ndarray) -> bool:
+    """No two of ``keys`` (finite) are equal."""
+    ks = np.sort(keys)
+    return bool(np.all(ks[1:] != ks[:-1]))
 
 
 def _i32(a: np.ndarray) -> np.ndarray:
