@@ -22,7 +22,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -314,3 +314,35 @@ def make_circuit(
     if diode_models and "d" in diode_models and "d" not in c.models:
         c.models["d"] = Model("d", "d", {})
     return c
+
+
+def renumbered(circuit: Circuit, order: Sequence[int] | np.ndarray) -> Circuit:
+    """The same circuit with its nodes in another order: node ``k`` of the result is
+    node ``order[k]`` of ``circuit`` (``order[0]`` must be 0: ground stays first).
+    Names, elements (in their order) and values are unchanged; only the terminals'
+    indices follow the nodes.  A solution of the result is one of ``circuit`` with
+    its voltages' columns permuted (``v[:, order]``)."""
+    order = np.asarray(order, dtype=np.int64)
+    n = circuit.n_nodes
+    if order.shape != (n,) or (n and order[0] != 0):
+        raise CircuitError(f"a node order must list the {n} nodes once, ground first")
+    inv = np.full(n, -1, dtype=np.int64)
+    inv[order] = np.arange(n)
+    if (inv < 0).any():
+        raise CircuitError(f"a node order must list the {n} nodes once, ground first")
+
+    def moved(br: Branches) -> Branches:
+        return Branches(
+            br.names, inv[br.a].astype(br.a.dtype), inv[br.b].astype(br.b.dtype), br.value
+        )
+
+    return replace(
+        circuit,
+        nodes=[circuit.nodes[k] for k in order],
+        resistors=moved(circuit.resistors),
+        diodes=moved(circuit.diodes),
+        vsources=moved(circuit.vsources),
+        isources=moved(circuit.isources),
+        capacitors=moved(circuit.capacitors),
+        inductors=moved(circuit.inductors),
+    )

@@ -560,3 +560,78 @@ def test_small_batches_certify_on_one_thread(monkeypatch) -> None:
     )
     assert seen[1:] == [before] and numba_thread_count()[0]() == before
     assert np.array_equal(big.ok, np.tile(small.ok, reps))
+
+
+def test_nodes_in_another_order_take_the_direct_path(monkeypatch) -> None:
+    """A DRN whose input nodes are not numbered one after the other (as a netlist file
+    numbers nodes: by first mention) is certified on its nodes renumbered
+    (held_first): the direct path, with the same verdicts, fields and currents as the
+    same circuit in the generator's order, bit for bit where the node order does not
+    enter the sums and to round-off where it does."""
+    from resbench.batch.certificate import held_first
+    from resbench.circuit import renumbered
+
+    c, names, vals, v, groups, exact_rows = _cases(7, 12, (10, 8, 3), "halves", 1.0)
+    rng = np.random.default_rng(4)
+    order = np.r_[0, 1 + rng.permutation(c.n_nodes - 1)]
+    shuffled = renumbered(c, order)
+    assert held_first(c) is None and held_first(shuffled) is not None
+    v_sh = v[:, order]  # the same voltages, the shuffled circuit's columns
+    ref = BatchCertifier(c, inputs=names)
+    bc = BatchCertifier(shuffled, inputs=names)
+    assert bc._fast is not None
+    calls = []
+    original = BatchCertifier._certify_fast
+
+    def spy(self, *args):
+        out = original(self, *args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(BatchCertifier, "_certify_fast", spy)
+    for currents in (False, True):
+        kw = dict(currents=currents, scales="bound", column_groups=groups)
+        want = ref.certify(v, vals, **kw)
+        got = bc.certify(v_sh, vals, **kw)
+        assert np.array_equal(got.ok, want.ok) and got.ok[exact_rows].all()
+        for name in FIELDS:
+            assert np.allclose(getattr(got, name), getattr(want, name), rtol=1e-9), name
+        i_tol = 2 * np.max(want.kcl_tol) + 1e-300
+        assert np.allclose(got.diode_current, want.diode_current, rtol=1e-9, atol=i_tol)
+        if currents:
+            assert np.allclose(got.vsource_current, want.vsource_current, rtol=1e-9, atol=i_tol)
+    assert calls == [True] * 4
+
+
+def test_renumbered_circuits() -> None:
+    """renumbered moves every element's terminals with its nodes; ground stays first;
+    an order that is not one is an error."""
+    from resbench.circuit import renumbered
+    from resbench.errors import CircuitError
+
+    c = drn([4, 3, 2], seed=1, bias=True)
+    order = np.r_[0, np.arange(c.n_nodes - 1, 0, -1)]
+    r = renumbered(c, order)
+    assert r.nodes == [c.nodes[k] for k in order]
+    for kind in ("resistors", "diodes", "vsources", "isources"):
+        a, b = getattr(c, kind), getattr(r, kind)
+        assert [r.nodes[k] for k in b.a] == [c.nodes[k] for k in a.a]
+        assert [r.nodes[k] for k in b.b] == [c.nodes[k] for k in a.b]
+        assert np.array_equal(a.value, b.value) and list(a.names) == list(b.names)
+    assert renumbered(r, np.argsort(order)).equals(c)
+    for bad in (order[::-1], order[:-1], np.r_[0, 0, order[2:]]):
+        with pytest.raises(CircuitError):
+            renumbered(c, bad)
+
+
+def test_the_bundled_drn_netlist_is_certified_on_the_direct_path() -> None:
+    """netlists/drn_xs.cir numbers its nodes by first mention (inputs and hidden nodes
+    interleaved): its certifier renumbers them and takes the direct path."""
+    from pathlib import Path
+
+    from resbench import read_netlist
+
+    path = Path(__file__).resolve().parents[1] / "netlists" / "drn_xs.cir"
+    c = read_netlist(path)
+    bc = BatchCertifier(c, inputs=list(c.vsources.names))
+    assert bc._perm is not None and bc._fast is not None

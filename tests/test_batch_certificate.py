@@ -344,7 +344,7 @@ def test_declared_kernel_signatures_are_the_types_passed() -> None:
 
     _jit.warm_up()
     mine = [d for d, _ in _jit.SIGNATURES if d.py_func.__module__ == kernels.__name__]
-    assert len(mine) == 21
+    assert len(mine) == 22
     before = [set(d.signatures) for d in mine]
     c = drn([6, 5, 3], seed=2, bias=True)
     v = resbench.solve(c, certify=False).voltages
@@ -367,6 +367,16 @@ def test_declared_kernel_signatures_are_the_types_passed() -> None:
         assert bc.certify(v, currents=False, scales="bound", column_groups=cg).ok.all()
         # a few samples (FEW_SAMPLES: the held product by nonzero values)
         assert bc.certify(v[:2], currents=False, scales="bound", column_groups=cg).ok.all()
+    # the nodes in another order: renumbered by the certifier (gather_columns), currents
+    from resbench.circuit import renumbered
+
+    order = np.r_[0, np.arange(c.n_nodes - 1, 0, -1)]
+    bc = BatchCertifier(renumbered(c, order))
+    assert bc._perm is not None and bc._fast is not None
+    vr = np.ascontiguousarray(v[:, order])
+    vr.setflags(write=False)
+    assert bc.certify(vr, currents=True, scales="bound").ok.all()
+    assert bc.certify(vr[:2], currents=True, scales="bound").ok.all()
     assert [set(d.signatures) for d in mine] == before
 
 

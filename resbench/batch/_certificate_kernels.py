@@ -286,6 +286,19 @@ def range_extremes(  # pragma: no cover - compiled
     return hi, lo, need
 
 
+@kernel(F64_2D, I64, F64_2D, parallel=True)
+def gather_columns(v, cols, out):  # pragma: no cover - compiled
+    """``out[b, k] = v[b, cols[k]]`` (both C-contiguous: numpy's ``v[:, cols]`` comes
+    back column-major, which the kernels' declared C layout would not take), the rows
+    spread over numba's threads."""
+    k = cols.shape[0]
+    for b in prange(v.shape[0]):
+        row = v[b]
+        o = out[b]
+        for t in range(k):
+            o[t] = row[cols[t]]
+
+
 @kernel(F64_2D, F64_2D, INT, F64_2D)
 def nonzero_columns_product(mt, x, q, out):  # pragma: no cover - compiled
     """``out[i, b] = Σ_j mt[j, q + i] · x[b, j]`` for ``i < out.shape[0]``: the product

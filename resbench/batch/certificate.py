@@ -81,6 +81,7 @@ from resbench.batch._certificate_kernels import (
     fold_csr,
     fold_dense,
     folded_csr_add_product,
+    gather_columns,
     grounded_check,
     kcl_transposed,
     nonzero_columns_product,
@@ -94,7 +95,7 @@ from resbench.batch._certificate_kernels import (
 )
 from resbench.batch.result import BatchCertificate
 from resbench.certificate import I_SCALE_FLOOR, V_SCALE_FLOOR, _unknown_currents
-from resbench.circuit import Circuit
+from resbench.circuit import Circuit, renumbered
 from resbench.errors import InputError
 from resbench.threads import numba_thread_count, one_thread, product
 
@@ -597,6 +598,13 @@ class BatchCertifier:
     def __init__(
         self, circuit: Circuit, *, inputs: Sequence[str] | None = None, gmin: float = 0.0
     ) -> None:
+        # sources holding nodes to ground that are not numbered one after the other (a
+        # DRN read from a netlist: nodes in order of first mention): the certificate is
+        # set up on the circuit renumbered so that they are (held_first), where its
+        # direct path applies; certify() permutes the voltages' columns to match
+        self._perm = held_first(circuit)
+        if self._perm is not None:
+            circuit = renumbered(circuit, self._perm)
         self.circuit = circuit
         self.gmin = float(gmin)
         n = circuit.n_nodes
@@ -1035,6 +1043,35 @@ class BatchCertifier:
         of nodes held to ground (one matrix product less; ``vsource_current`` is then
         None)."""
         v = self._check(voltages)
+        if self._perm is not None:  # the columns in the order of the nodes as set up
+            out = np.empty_like(v)
+            with one_thread(v.size < SCAN_PARALLEL):
+                gather_columns(v, self._perm, out)
+            v = out
+        return self._certify(
+            v,
+            values,
+            rtol=rtol,
+            vsource_values=vsource_values,
+            isource_values=isource_values,
+            currents=currents,
+            scales=scales,
+            column_groups=column_groups,
+        )
+
+    def _certify(
+        self,
+        v: np.ndarray,
+        values: np.ndarray | None,
+        *,
+        rtol: float,
+        vsource_values: np.ndarray | None,
+        isource_values: np.ndarray | None,
+        currents: bool,
+        scales: str,
+        column_groups: tuple[np.ndarray, np.ndarray] | None,
+    ) -> BatchCertificate:
+        """:meth:`certify` of checked voltages whose columns are this certifier's nodes."""
         nb = v.shape[0]
         vval, ival = self._source_values(nb, values, vsource_values, isource_values)
         if scales not in ("exact", "bound"):
@@ -1231,7 +1268,7 @@ class BatchCertifier:
         if self.input_names:  # (the sources' values below win; inputs must still be given)
             x = np.asarray(values, dtype=np.float64)
             x = x.reshape(1, -1)[idx] if x.ndim == 1 else x[idx]
-        sub = self.certify(
+        sub = self._certify(
             v[idx],
             x,
             rtol=rtol,
@@ -1239,6 +1276,7 @@ class BatchCertifier:
             isource_values=np.asarray(ival)[idx],
             currents=currents,
             scales="exact",
+            column_groups=None,
         )
         for name in BatchCertificate.PER_SAMPLE:
             getattr(cert, name)[idx] = getattr(sub, name)
@@ -1537,6 +1575,24 @@ def _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, x_dio, x_src) -> Ba
         diode_current=x_dio,
         vsource_current=x_src,
     )
+
+
+def held_first(circuit: Circuit) -> np.ndarray | None:
+    """A node order (for :func:`resbench.circuit.renumbered`) that puts the nodes the
+    voltage sources hold to ground one after the other, in the sources' order, right
+    after ground, and keeps the others in their order; None when they already are, or
+    when a source does not hold a node of its own to ground (no such order helps)."""
+    vs = circuit.vsources
+    nv = len(vs)
+    a = np.asarray(vs.a, dtype=np.int64)
+    if not nv or np.any(np.asarray(vs.b) != 0) or np.any(a == 0) or np.unique(a).size != nv:
+        return None
+    if np.array_equal(a, a[0] + np.arange(nv)):
+        return None
+    rest = np.ones(circuit.n_nodes, dtype=bool)
+    rest[0] = False
+    rest[a] = False
+    return np.concatenate([[0], a, np.flatnonzero(rest)]).astype(np.int64)
 
 
 def _probe(nb: int) -> np.ndarray:
