@@ -348,3 +348,42 @@ def test_fold_survives_key_collisions(monkeypatch):
     np.testing.assert_allclose(A @ ST, net._A_dense @ S.T, rtol=1e-13, atol=1e-18)
     res = net.solve_batch(S, certify=False)
     assert _check_against_loop(c, net, S, res) == 12
+
+
+def test_voltages_into_a_given_array():
+    """``out=``: the voltages are written into the caller's rows (the result's voltages
+    are that array), the same numbers as a fresh array; a wrong shape, dtype, layout or
+    a read-only array is a clear error."""
+    c = drn([12, 8, 3], seed=4)
+    net = Network(c)
+    vals = np.random.default_rng(0).uniform(-1, 1, (20, net.n_inputs))
+    whole = np.full((30, c.n_nodes), np.nan)
+    res = net.solve_batch(vals, out=whole[5:25])
+    assert np.shares_memory(res.voltages, whole) and res.voltages.base is not None
+    assert np.array_equal(whole[5:25], net.solve_batch(vals).voltages)
+    assert np.isnan(whole[:5]).all() and np.isnan(whole[25:]).all()
+    ro = np.zeros((20, c.n_nodes))
+    ro.setflags(write=False)
+    for bad in (
+        np.zeros((19, c.n_nodes)),
+        np.zeros((20, c.n_nodes), dtype=np.float32),
+        np.zeros((c.n_nodes, 20)).T,
+        ro,
+        [[0.0] * c.n_nodes] * 20,
+    ):
+        with pytest.raises(InputError, match="out must be"):
+            net.solve_batch(vals, out=bad)
+
+
+def test_chunked_solves_into_the_answer_rows():
+    """solve_chunked hands each chunk its rows of the whole answer (no fresh array and
+    copy per chunk): the same answer as one batch, every chunk size."""
+    from resbench.batch.chunked import solve_chunked
+
+    c = drn([12, 8, 3], seed=5)
+    net = Network(c)
+    vals = np.random.default_rng(1).uniform(-1, 1, (23, net.n_inputs))
+    want = net.solve_batch(vals).voltages
+    for chunk in (1, 7, 23, 64):
+        got = solve_chunked(net, vals, chunk=chunk)
+        assert np.allclose(got.voltages, want, rtol=0, atol=1e-12) and got.ok.all()

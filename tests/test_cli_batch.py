@@ -378,13 +378,13 @@ def _record_solves(monkeypatch) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("samples, solves", [(100, [64, 100]), (5, [5, 5])])
+@pytest.mark.parametrize("samples, solves", [(300, [256, 300]), (5, [5, 5])])
 def test_inputs_load_the_kernels_before_the_timed_solve(tmp_path, monkeypatch, samples, solves):
-    """A first untimed solve of up to 64 samples loads the kernels; the summary's time is
-    the second (whole) solve's, and its set-up says it holds the kernel load."""
+    """A first untimed solve of up to 256 samples loads the kernels; the summary's time
+    is the second (whole) solve's, and its set-up says it holds the kernel load."""
     from resbench.batch.chunked import WARM_UP_SAMPLES
 
-    assert WARM_UP_SAMPLES == 64
+    assert WARM_UP_SAMPLES == 256
     circuit = read_netlist(NETLISTS / "drn_small.cir")
     names, values = drn_inputs(circuit, samples, seed=3)
     inputs = write_csv(tmp_path / "in.csv", names, values)

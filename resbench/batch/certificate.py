@@ -1044,7 +1044,7 @@ class BatchCertifier:
         None)."""
         v = self._check(voltages)
         if self._perm is not None:  # the columns in the order of the nodes as set up
-            out = np.empty_like(v)
+            out = self._buffer("v_perm", v.shape)  # (kept: no page faults per call)
             with one_thread(v.size < SCAN_PARALLEL):
                 gather_columns(v, self._perm, out)
             v = out

@@ -36,8 +36,11 @@ __all__ = [
 
 #: samples per ``solve_batch`` call unless memory asks for fewer
 DEFAULT_CHUNK = 1024
-#: samples of the untimed first solve that loads the kernels (:func:`warm_up`)
-WARM_UP_SAMPLES = 64
+#: samples of the untimed first solve that loads the kernels (:func:`warm_up`): enough
+#: for the paths of a large batch (its passes on several threads from 2^17-2^18 values:
+#: DRN-XS from ~170 samples); with 64, a 3,000-sample run loaded ~80 ms of kernels
+#: inside its timed solve (65 → 40 µs a sample printed)
+WARM_UP_SAMPLES = 256
 _CERT_FIELDS = ("feasibility", "kcl", "complementarity", "feas_tol", "kcl_tol", "comp_tol")
 _PER_SAMPLE_EXTRA = 256  # bytes per sample besides the arrays: status, message, sweeps, flags
 
@@ -133,7 +136,7 @@ class _Answers:
         b = values.shape[0]
         c = net.circuit
         self.values = values
-        self.voltages = np.zeros((b, c.n_nodes))
+        self.voltages = np.empty((b, c.n_nodes))  # (every row is solved into)
         self.sweeps = np.zeros(b, dtype=np.int64)
         self.status = np.empty(b, dtype=object)
         self.messages = [""] * b
@@ -147,7 +150,10 @@ class _Answers:
 
     def fill(self, lo: int, part: BatchResult) -> None:
         hi = lo + len(part)
-        self.voltages[lo:hi] = part.voltages
+        if part.voltages is not self.voltages[lo:hi] and not np.shares_memory(
+            part.voltages, self.voltages[lo:hi]
+        ):
+            self.voltages[lo:hi] = part.voltages  # (solved in place: nothing to copy)
         self.sweeps[lo:hi] = part.sweeps
         self.status[lo:hi] = part.status
         self.messages[lo:hi] = list(part.messages)
@@ -226,6 +232,7 @@ def solve_chunked(
             currents=currents,
             dtype=dtype,
             progress=inner,
+            out=answers.voltages[lo:hi],  # (rows of the whole answer: no copy to fill)
             **options,
         )
         answers.fill(lo, part)

@@ -735,6 +735,7 @@ class Network:
         threads: int | None = None,
         omega: float | str = "auto",
         progress: Callable[[int, int], None] | None = None,
+        out: np.ndarray | None = None,
     ) -> BatchResult:
         """Solve every row of ``values`` ``[B, n_inputs]`` (see the module docstring).
 
@@ -743,8 +744,11 @@ class Network:
         batch; ``warm_start`` a previous BatchResult or node voltages ``[B, n_nodes]``
         (the nudged phase of EqProp starts from the free phase); ``currents`` adds diode
         and voltage-source currents (from the certificate's multipliers); ``threads``
-        limits numba's and BLAS's threads.  Raises InputError before allocating when the
-        batch would not fit in memory.
+        limits numba's and BLAS's threads; ``out`` a float64 C-contiguous ``[B, n_nodes]``
+        array the voltages are written into (the result's ``voltages`` is then ``out``:
+        e.g. rows of a larger array, filled batch by batch without a fresh array and a
+        copy each).  Raises InputError before allocating when the batch would not fit in
+        memory.
         """
         r = self._solve_arrays(
             values,
@@ -758,6 +762,7 @@ class Network:
             threads=threads,
             omega=omega,
             progress=progress,
+            out=out,
         )
         return BatchResult(
             circuit=self.circuit,
@@ -796,6 +801,7 @@ class Network:
         threads: int | None = None,
         omega: float | str = "auto",
         progress: Callable[[int, int], None] | None = None,
+        out: np.ndarray | None = None,
     ) -> _Arrays:
         """:meth:`solve_batch`'s work: the batch's arrays (:class:`_Arrays`), which
         ``solve_batch`` wraps in a BatchResult and ``solve`` in a Solution."""
@@ -827,7 +833,7 @@ class Network:
         if rtol is None:
             rtol = F32_RTOL if dt == np.float32 else DEFAULT_RTOL
         ws = self._warm_voltages(warm_start, B)
-        V = np.empty((B, self.circuit.n_nodes))
+        V = np.empty((B, self.circuit.n_nodes)) if out is None else self._out(out, B)
         sweeps = np.zeros(B, dtype=np.int64)
         status = np.empty(B, dtype=object)
         messages = [""] * B
@@ -881,6 +887,26 @@ class Network:
         )
 
     # ------------------------------------------------------------------ internals
+    def _out(self, out: object, B: int) -> np.ndarray:
+        """``out`` checked as the voltages' array of a batch of ``B`` samples."""
+        shape = (B, self.circuit.n_nodes)
+        if not (
+            isinstance(out, np.ndarray)
+            and out.shape == shape
+            and out.dtype == np.float64
+            and out.flags.c_contiguous
+            and out.flags.writeable
+        ):
+            got = (
+                f"{out.dtype} array of shape {out.shape}"
+                if isinstance(out, np.ndarray)
+                else type(out).__name__
+            )
+            raise InputError(
+                f"out must be a writable C-contiguous float64 array of shape {shape}; got {got}"
+            )
+        return out
+
     def _sample_circuit(self, s: np.ndarray) -> Circuit:
         """:func:`with_values` of one sample, from the input columns resolved at set-up
         (no lookup by name: the Solution of ``solve`` carries it)."""
