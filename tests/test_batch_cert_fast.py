@@ -249,20 +249,26 @@ def test_claims_that_are_not_claims_about_these_inputs_are_ignored() -> None:
     assert bc._fast.folded_map(np.r_[rep[:-1], nv], sig) is None
 
 
-def test_network_solve_batch_certifies_on_the_direct_path(monkeypatch) -> None:
-    c, names, vals, _, _, _ = _cases(2, 20, (10, 8, 3), "interleaved", 1.0)
-    net = Network(c, inputs=names)
-    calls = []
+def _direct_path_calls(monkeypatch) -> list[tuple[bool, bool]]:
+    """Records every call of the direct path: (currents asked for, the path taken)."""
+    calls: list[tuple[bool, bool]] = []
     original = BatchCertifier._certify_fast
 
     def spy(self, *args):
         out = original(self, *args)
-        calls.append(out is not None)
+        calls.append((bool(args[-1]) if len(args) > 4 else False, out is not None))
         return out
 
     monkeypatch.setattr(BatchCertifier, "_certify_fast", spy)
+    return calls
+
+
+def test_network_solve_batch_certifies_on_the_direct_path(monkeypatch) -> None:
+    c, names, vals, _, _, _ = _cases(2, 20, (10, 8, 3), "interleaved", 1.0)
+    net = Network(c, inputs=names)
+    calls = _direct_path_calls(monkeypatch)
     res = net.solve_batch(vals, certify=True)
-    assert calls == [True] and res.certificate.ok.all() and res.ok.all()
+    assert calls == [(False, True)] and res.certificate.ok.all() and res.ok.all()
 
 
 def test_currents_take_the_direct_path_too(monkeypatch) -> None:
@@ -274,15 +280,7 @@ def test_currents_take_the_direct_path_too(monkeypatch) -> None:
 
     c, names, vals, _, _, _ = _cases(3, 6, (10, 8, 3), "halves", 1.0)
     net = Network(c, inputs=names)
-    calls = []
-    original = BatchCertifier._certify_fast
-
-    def spy(self, *args):
-        out = original(self, *args)
-        calls.append((args[-1], out is not None))
-        return out
-
-    monkeypatch.setattr(BatchCertifier, "_certify_fast", spy)
+    calls = _direct_path_calls(monkeypatch)
     sol = net.solve(vals[0])
     res = net.solve_batch(vals, currents=True)
     assert calls == [(True, True), (True, True)]
@@ -580,15 +578,7 @@ def test_nodes_in_another_order_take_the_direct_path(monkeypatch) -> None:
     ref = BatchCertifier(c, inputs=names)
     bc = BatchCertifier(shuffled, inputs=names)
     assert bc._fast is not None
-    calls = []
-    original = BatchCertifier._certify_fast
-
-    def spy(self, *args):
-        out = original(self, *args)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(BatchCertifier, "_certify_fast", spy)
+    calls = _direct_path_calls(monkeypatch)
     for currents in (False, True):
         kw = dict(currents=currents, scales="bound", column_groups=groups)
         want = ref.certify(v, vals, **kw)
@@ -600,7 +590,7 @@ def test_nodes_in_another_order_take_the_direct_path(monkeypatch) -> None:
         assert np.allclose(got.diode_current, want.diode_current, rtol=1e-9, atol=i_tol)
         if currents:
             assert np.allclose(got.vsource_current, want.vsource_current, rtol=1e-9, atol=i_tol)
-    assert calls == [True] * 4
+    assert calls == [(False, True), (False, True), (True, True), (True, True)]
 
 
 def test_renumbered_circuits() -> None:

@@ -206,19 +206,26 @@ vmax = _binary("vmax", lambda bld, a, b: bld.select(bld.fcmp_ordered(">", b, a),
 vmin = _binary("vmin", lambda bld, a, b: bld.select(bld.fcmp_ordered("<", b, a), b, a))
 
 
+def _converter(a: Vec, to: types.Float, op: str):  # noqa: ANN202
+    """Codegen converting the vector ``a`` to ``to`` lanes (``op``: the IR builder's
+    ``fpext`` / ``fptrunc``), a no-op when it already is; and the result's type."""
+    vt = Vec(to, a.lanes)
+
+    def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
+        if a.dtype == to:
+            return args[0]
+        return getattr(builder, op)(args[0], context.get_value_type(vt))
+
+    return vt, codegen
+
+
 @intrinsic
 def widen(typingctx, a):  # noqa: ANN001, ANN202
     """``a``'s lanes as float64 (exact: a float32 value is a float64 value; a float64
     vector is returned as it is).  Its lanes stay: 8 float32 become 8 float64."""
     if not isinstance(a, Vec):
         raise TypeError(f"widen: a vector expected, got {a}")
-    vt = Vec(types.float64, a.lanes)
-
-    def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
-        if a.dtype == types.float64:
-            return args[0]
-        return builder.fpext(args[0], context.get_value_type(vt))
-
+    vt, codegen = _converter(a, types.float64, "fpext")
     return vt(a), codegen
 
 
@@ -228,13 +235,7 @@ def narrow(typingctx, a, like):  # noqa: ANN001, ANN202
     as numpy's ``astype`` rounds (to nearest); the same vector when that is float64."""
     if not (isinstance(a, Vec) and a.dtype == types.float64):
         raise TypeError(f"narrow: a float64 vector expected, got {a}")
-    vt = Vec(like.dtype, a.lanes)
-
-    def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
-        if like.dtype == types.float64:
-            return args[0]
-        return builder.fptrunc(args[0], context.get_value_type(vt))
-
+    vt, codegen = _converter(a, like.dtype, "fptrunc")
     return vt(a, like), codegen
 
 
