@@ -150,10 +150,8 @@ class _Answers:
 
     def fill(self, lo: int, part: BatchResult) -> None:
         hi = lo + len(part)
-        if part.voltages is not self.voltages[lo:hi] and not np.shares_memory(
-            part.voltages, self.voltages[lo:hi]
-        ):
-            self.voltages[lo:hi] = part.voltages  # (solved in place: nothing to copy)
+        if not np.shares_memory(part.voltages, self.voltages):  # (else solved in place)
+            self.voltages[lo:hi] = part.voltages
         self.sweeps[lo:hi] = part.sweeps
         self.status[lo:hi] = part.status
         self.messages[lo:hi] = list(part.messages)
