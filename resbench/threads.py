@@ -163,11 +163,19 @@ def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) ->
 
 _SPLIT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
+#: multiply-adds below which OpenBLAS runs a product on one thread whatever its thread
+#: count (its GEMV goes threaded from m·n = 9216, its GEMM from m·n·k = 262144): such a
+#: product needs no :func:`blas_threads` block, whose two library calls and context
+#: manager cost ~8 µs, more than the product (a one-sample certificate makes several)
+BLAS_SERIAL_MACS = 8192
+
 
 def product(a: np.ndarray, b: np.ndarray, macs: int, small: int, out: np.ndarray | None = None):
     """``a @ b`` (into ``out``): on one BLAS thread when its ``macs`` multiply-adds are
     below ``small`` (waking other threads costs more than such a product saves, ms on
     a busy machine), else :func:`split_matmul`."""
+    if macs < BLAS_SERIAL_MACS:  # BLAS runs it on one thread whatever its count
+        return np.matmul(a, b, out=out)
     if macs < small:
         with blas_threads(1):
             return np.matmul(a, b, out=out)

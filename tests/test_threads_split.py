@@ -118,10 +118,37 @@ def test_product_small_runs_on_one_blas_thread(monkeypatch, spy) -> None:
         return real(x, y, out=out)
 
     monkeypatch.setattr(np, "matmul", recording)
+    macs = 64 * 32 * 8
+    assert threads.BLAS_SERIAL_MACS <= macs < 10**6
     with threads.limit_threads(2):
-        small = threads.product(np.ones((64, 8)), np.ones((8, 4)), 64 * 8 * 4, 10**6)
+        small = threads.product(np.ones((64, 32)), np.ones((32, 8)), macs, 10**6)
     assert counts and all(set(c) == {1} for c in counts) and spy == []
-    assert np.all(small == 8.0)
+    assert np.all(small == 32.0)
+
+
+def test_product_below_blas_threshold_sets_no_thread_count(monkeypatch, spy) -> None:
+    """A product BLAS runs on one thread anyway (below BLAS_SERIAL_MACS) is one plain
+    call: no blas_threads block (two library calls and a context manager, more than
+    such a product costs), the same numbers."""
+    entered: list[int] = []
+    real = threads.blas_threads
+
+    def recording(n):
+        entered.append(n)
+        return real(n)
+
+    monkeypatch.setattr(threads, "blas_threads", recording)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((15, 96)), rng.standard_normal((96, 1))
+    out = np.empty((15, 1))
+    with threads.limit_threads(2):
+        entered.clear()  # (limit_threads's own block)
+        tiny = threads.product(a, b, a.shape[0] * a.shape[1], 10**6, out=out)
+        assert entered == []
+        threads.product(a, b, threads.BLAS_SERIAL_MACS, 10**6)
+        assert entered == [1]  # at the threshold: the one-thread block again
+    assert tiny is out
+    np.testing.assert_array_equal(tiny, a @ b)
 
 
 def test_wrong_out_is_an_error_and_counts_are_restored() -> None:
