@@ -3,6 +3,7 @@ products that run on numba's threads instead of BLAS's (:func:`split_matmul`).""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 _BLAS_LIBS: list[tuple[Callable[[], int], Callable[[int], Any]]] | None = None  # found on first use
+_BLAS_MODULES = 0  # len(sys.modules) when _BLAS_LIBS was found (found again when it changes)
 _NUMBA_COUNT: tuple[Callable[[], int], Callable[[int], None]] | None = None  # found on first use
 _NUMBA_MAX = 0  # numba's configured maximum thread count, read with the functions
 SPLIT_ROWS = 16  # split_matmul's parts start at multiples of this many rows (whole
@@ -48,14 +50,19 @@ def _count_functions(lc: Any) -> tuple[Callable[[], int], Callable[[int], Any]]:
 
 
 def _blas_libs() -> list[tuple[Callable[[], int], Callable[[int], Any]]]:
-    """Each loaded BLAS library's thread-count get and set (inspecting the loaded
-    libraries costs ms: once per process)."""
-    global _BLAS_LIBS
-    if _BLAS_LIBS is None:
+    """Each loaded BLAS library's thread-count get and set.  Inspecting the loaded
+    libraries costs ms, so it is done again only after the number of imported modules
+    changed: a BLAS loads with an extension module (scipy's own OpenBLAS comes with
+    ``scipy.linalg`` or ``scipy.sparse.linalg``, CHOLMOD's with scikit-sparse), and one
+    loaded after the first inspection would otherwise keep its own thread count inside
+    :func:`blas_threads` and :func:`limit_threads`."""
+    global _BLAS_LIBS, _BLAS_MODULES
+    if _BLAS_LIBS is None or len(sys.modules) != _BLAS_MODULES:
         from threadpoolctl import ThreadpoolController
 
         libs = [lc for lc in ThreadpoolController().lib_controllers if lc.user_api == "blas"]
         _BLAS_LIBS = [_count_functions(lc) for lc in libs]
+        _BLAS_MODULES = len(sys.modules)  # (after threadpoolctl's own imports)
     return _BLAS_LIBS
 
 

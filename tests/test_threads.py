@@ -4,6 +4,8 @@ set-only-what-differs rule of blas_threads."""
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,23 @@ def test_blas_threads_sets_inside_and_restores() -> None:
     assert _blas_counts() == before
 
 
+def test_blas_libraries_found_again_after_an_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The libraries are inspected once, then again only after an import (a BLAS loads
+    with an extension module: numba's BLAS calls load scipy's own OpenBLAS, after
+    numpy's): one loaded after the first inspection is set too."""
+    libs = threads._blas_libs()
+    assert threads._blas_libs() is libs  # no import since: no inspection
+    monkeypatch.setattr(threads, "_BLAS_LIBS", [])  # as if inspected before any BLAS loaded
+    assert threads._blas_libs() == []  # (the module count has not changed)
+    monkeypatch.setitem(sys.modules, "_resbench_test_late_import", types.ModuleType("late"))
+    again = threads._blas_libs()
+    before = _blas_counts()
+    assert len(again) == len(before) >= 1
+    with threads.blas_threads(1):
+        assert _blas_counts() == [1] * len(before)
+    assert _blas_counts() == before
+
+
 class _Fake:
     """A library's get/set pair that records the sets."""
 
@@ -64,6 +83,7 @@ class _Fake:
 def test_a_library_already_at_the_count_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     at_one, at_four = _Fake(1), _Fake(4)
     monkeypatch.setattr(threads, "_BLAS_LIBS", [(f.get, f.set) for f in (at_one, at_four)])
+    monkeypatch.setattr(threads, "_BLAS_MODULES", len(sys.modules))  # (no import since)
     with threads.blas_threads(1):
         assert (at_one.count, at_four.count) == (1, 1)
     assert at_one.sets == []  # never touched

@@ -29,6 +29,14 @@ def _counts() -> list[int]:
     return [get() for get, _ in threads._blas_libs()]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _every_blas_loaded() -> None:
+    """The BLAS libraries numba's kernels call (scipy's own OpenBLAS, loaded with the
+    first kernel that multiplies) loaded before any test reads the counts, so that a
+    count read before a call and one read after cover the same libraries."""
+    threads.split_matmul(np.ones((2 * threads.SPLIT_ROWS, 2)), np.ones((2, 2)))
+
+
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[np.ndarray, list[int]]]:
     """Records each call of the numba kernel: its row cuts and BLAS's thread counts."""
