@@ -625,3 +625,53 @@ def test_the_bundled_drn_netlist_is_certified_on_the_direct_path() -> None:
     c = read_netlist(path)
     bc = BatchCertifier(c, inputs=list(c.vsources.names))
     assert bc._perm is not None and bc._fast is not None
+
+
+@settings(max_examples=examples(20), **SETTINGS)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([(8, 6, 3), (6, 40, 3), (12, 10, 6, 2)]),  # (6, 40, 3): extra columns
+    st.sampled_from(["interleaved", "halves", "unpaired"]),
+    st.sampled_from([1, 2, 4]),
+)
+def test_few_samples_in_one_kernel_match_the_batch_passes(seed, layers, layout, nb) -> None:
+    """A few samples (<= FEW_SAMPLES) are certified by one kernel (few_balance: the
+    transposes, the gathers, the held product by nonzero values, the other couplings
+    as one CSR, the floors, the balance); the same samples through the batch's
+    passes (FEW_SAMPLES = 0: BLAS products, the coupling's dense blocks) give the same
+    verdicts and fields up to the summation order, and the same currents."""
+    import resbench.batch.certificate as cert_mod
+
+    c, names, vals, v, groups, _ = _cases(seed, 6, layers, layout, 1.0)
+    v, vals = v[:nb], vals[:nb]
+    bc = BatchCertifier(c, inputs=names)
+    calls = []
+    real = cert_mod.few_balance
+
+    def spy(*args):
+        calls.append(args[0].shape[0])
+        return real(*args)
+
+    kw = dict(scales="bound", currents=True)
+    cert_mod.few_balance = spy
+    try:
+        few = _raw(bc, True, v, vals, **kw)
+        saved = cert_mod.FEW_SAMPLES
+        cert_mod.FEW_SAMPLES = 0
+        try:
+            batch = _raw(bc, True, v, vals, **kw)
+        finally:
+            cert_mod.FEW_SAMPLES = saved
+    finally:
+        cert_mod.few_balance = real
+    assert calls == [nb]  # the few samples' kernel, once; the batch passes without it
+    assert np.array_equal(few.ok, batch.ok)
+    for name in TOLS:
+        assert np.allclose(getattr(few, name), getattr(batch, name), rtol=1e-9), name
+    for name in ("feasibility", "complementarity"):
+        assert np.allclose(getattr(few, name), getattr(batch, name), rtol=1e-9, atol=0), name
+    assert np.all(np.abs(few.kcl - batch.kcl) <= 1e-3 * batch.kcl_tol)
+    i_tol = np.max(batch.kcl_tol) * 2
+    assert np.allclose(few.diode_current, batch.diode_current, rtol=1e-9, atol=i_tol)
+    # (the sources' currents have their own few-sample product: another order too)
+    assert np.allclose(few.vsource_current, batch.vsource_current, rtol=1e-9, atol=i_tol)

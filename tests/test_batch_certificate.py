@@ -344,7 +344,7 @@ def test_declared_kernel_signatures_are_the_types_passed() -> None:
 
     _jit.warm_up()
     mine = [d for d, _ in _jit.SIGNATURES if d.py_func.__module__ == kernels.__name__]
-    assert len(mine) == 22
+    assert len(mine) == 23
     before = [set(d.signatures) for d in mine]
     c = drn([6, 5, 3], seed=2, bias=True)
     v = resbench.solve(c, certify=False).voltages

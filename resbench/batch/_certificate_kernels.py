@@ -1392,6 +1392,57 @@ def _rows_needing_product(  # pragma: no cover - compiled
     return need
 
 
+@kernel(F64_2D, INT, INT, INT, INT, I64, F64_2D, I64, I64, I64, I32, I32, F64, F64_2D,
+        F64_2D, F64_2D, F64, F64, FLOAT, I64, F64, F64, F64, F64, FLOAT, F64, F64, FLOAT,
+        I32, I32, I64, I64, INT)  # fmt: skip
+def few_balance(  # pragma: no cover - compiled
+    v, a0, nv, step, nh, extra, mt, s_r0, s_r1, s_q, np_ptr, np_idx, np_val, x, v_t, p_t,
+    big, big_x, v_min, rows, diag, rel, slack, inv_g, i_floor, f1p, f2p, rtol, da, db,
+    bptr, bidx, nf,
+):  # fmt: skip
+    """The direct path's certificate of a few samples after :func:`fast_scan`, in one
+    call instead of a dozen (each a dispatch and numpy's glue around it: ~0.15 ms of a
+    one-sample certificate on DRN-XS): the other nodes' voltages node-major into
+    ``v_t`` (columns_to_rows; the held rows are left as they are: zero), the held
+    columns of the pairs' layout (``a0 + j * step``, ``j < nh``) and the ``extra``
+    nodes into ``x``, the KCL rows' product from them over the nonzero values only
+    (:func:`nonzero_columns_product` per slab ``s_r0[i] .. s_r1[i]`` of ``mt``'s
+    columns from ``s_q[i]``), the KCL rows' other conductances (CSR ``np_*``, the
+    coupling ``w_np`` the batch path multiplies by blocks) added, the voltage floors
+    ``max(big, big_x, v_min)``, then :func:`fast_balance`, whose results it returns."""
+    nb, n = v.shape
+    e0 = a0 + nv
+    for b in range(nb):
+        vb = v[b]
+        for k in range(a0):
+            v_t[k, b] = vb[k]
+        for k in range(e0, n):
+            v_t[k, b] = vb[k]
+        xb = x[b]
+        for j in range(nh):
+            xb[j] = vb[a0 + j * step]
+        for j in range(extra.shape[0]):
+            xb[nh + j] = vb[extra[j]]
+    for i in range(s_r0.shape[0]):
+        nonzero_columns_product(mt, x, s_q[i], p_t[s_r0[i] : s_r1[i]])
+    for q in range(rows.shape[0]):
+        k = rows[q]
+        pk = p_t[k]
+        for e in range(np_ptr[k], np_ptr[k + 1]):
+            g = np_val[e]
+            vc = v_t[np_idx[e]]
+            for b in range(nb):
+                pk[b] += g * vc[b]
+    v_floor = np.empty(nb)
+    for b in range(nb):
+        m = big[b] if big[b] >= big_x[b] else big_x[b]
+        v_floor[b] = m if m >= v_min else v_min
+    return fast_balance(
+        p_t, v_t, rows, diag, rel, slack, inv_g, big, i_floor, v_floor, f1p, f2p, rtol, da,
+        db, bptr, bidx, nf,
+    )  # fmt: skip
+
+
 @kernel(F64_2D, I32, I32, F64_2D, I32, I32)
 def feasibility(v, fa, fb, vval, da, db):  # pragma: no cover - compiled
     """Per sample: the largest violation of ground (v0 = 0), of the sign-free branches

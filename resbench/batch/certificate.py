@@ -78,6 +78,7 @@ from resbench.batch._certificate_kernels import (
     fast_balance,
     fast_scan,
     feasibility,
+    few_balance,
     fold_csr,
     fold_dense,
     folded_csr_add_product,
@@ -443,6 +444,7 @@ class _Fast:
     w_extra: np.ndarray
     src_col: np.ndarray  # each voltage source's held node, as a column of w_kp
     src_sign: np.ndarray  # -1 where that node is the source's + terminal, else +1
+    w_np_csr: sp.csr_matrix  # w_np as one CSR (int32 indices), for a few samples
     maps: dict = field(default_factory=dict)
     folds: OrderedDict = field(default_factory=OrderedDict)
 
@@ -513,6 +515,15 @@ class _Fast:
             m = np.ascontiguousarray(np.hstack([m, self.w_extra]))
             self.maps[layout] = m
         return m, cols
+
+    def slab_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``slabs`` as three int64 arrays (first row, end row, first column of the held
+        map's transpose), for :func:`few_balance`; made on first use."""
+        arrs = self.maps.get("slabs")
+        if arrs is None:
+            cols = np.array(self.slabs, dtype=np.int64).reshape(-1, 3)
+            arrs = self.maps["slabs"] = tuple(np.ascontiguousarray(c) for c in cols.T)
+        return arrs
 
     def held_map_t(self, layout: int) -> np.ndarray:
         """:meth:`held_map`'s M transposed (``[columns, rows]``, C-contiguous: a
@@ -795,6 +806,10 @@ class BatchCertifier:
             slabs=slabs,
             w_kp=w_kp,
             w_np=_Coupling(w_np),
+            w_np_csr=sp.csr_matrix(
+                (w_np.data, w_np.indices.astype(np.int32), w_np.indptr.astype(np.int32)),
+                shape=w_np.shape,
+            ),
             ratios=np.array([d.min(), d.max(), r.min(), r.max()]),
             rows=np.flatnonzero(self._checked).astype(np.int64),
         )
@@ -952,8 +967,9 @@ class BatchCertifier:
     def _source_values(self, nb, values, vsource_values, isource_values):
         """Per-sample values of every voltage source [B, nv] and current source [B, ni]."""
         c = self.circuit
-        vval = np.broadcast_to(c.vsources.value, (nb, len(c.vsources)))
-        ival = np.broadcast_to(c.isources.value, (nb, len(c.isources)))
+        # the circuit's values, where no input or given array replaces them (numpy's
+        # broadcast_to costs ~8 µs: made only when used)
+        vval = ival = None
         if self.input_names:
             if values is None:
                 raise CertificateInputError(
@@ -974,10 +990,10 @@ class BatchCertifier:
             elif self._v_take is not False:
                 vval = np.take(x, self._v_take, axis=1)
             elif self._v_src.size:
-                vval = vval.copy()
+                vval = _circuit_values(c.vsources, nb).copy()
                 vval[:, self._v_src] = x[:, self._v_cols]
             if self._i_src.size:
-                ival = ival.copy()
+                ival = _circuit_values(c.isources, nb).copy()
                 ival[:, self._i_src] = x[:, self._i_cols]
         elif values is not None:
             raise CertificateInputError(
@@ -999,6 +1015,10 @@ class BatchCertifier:
                 vval = arr
             else:
                 ival = arr
+        if vval is None:
+            vval = _circuit_values(c.vsources, nb)
+        if ival is None:
+            ival = _circuit_values(c.isources, nb)
         return vval, ival
 
     # --------------------------------------------------------------- certify
@@ -1185,9 +1205,29 @@ class BatchCertifier:
         # the held rows are never written: zero from the start, so that a dense block of
         # w_np whose tiles reach into them multiplies zeros (never stale values)
         v_t = self._buffer("v_t_fast", (n, nb), zeros=True)
+        p_t = self._buffer("p_t", (n, nb))
+        i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
+        if nb <= FEW_SAMPLES and not grouped:
+            # a few samples: every pass below in one kernel, the held map's columns of
+            # their nonzero values only (a digit's dark pixels, about half DRN-1H's
+            # 6.6 MB map, are never read)
+            layout = 1 if inter else (2 if halves else 0)
+            mt = fast.held_map_t(layout)
+            nh = mt.shape[0] - fast.extra.size
+            wc = fast.w_np_csr
+            i_scale, v_scale, feas, kcl, compl, xd_t = few_balance(
+                v, a0, fast.nv, 2 if layout == 1 else 1, nh, fast.extra, mt,
+                *fast.slab_arrays(), wc.indptr, wc.indices, wc.data,
+                self._buffer("x_few", (nb, mt.shape[0])), v_t, p_t, big, big_x,
+                V_SCALE_FLOOR, fast.rows, self._diag, self._rel64, self._slack64,
+                self._inv_g, i_floor, f1p, f2p, rtol, self._da, self._db, self._bptr,
+                self._bidx, self._fa.shape[0],
+            )  # fmt: skip
+            return self._fast_verdicts(
+                v, feas, kcl, compl, v_scale, i_scale, rtol, src, xd_t, currents
+            )
         columns_to_rows(v, 0, a0, v_t)
         columns_to_rows(v, e0, n, v_t)
-        p_t = self._buffer("p_t", (n, nb))
         if grouped:  # (the claim held: its columns are in x)
             m = pre[0]
         else:
@@ -1196,22 +1236,13 @@ class BatchCertifier:
             nh = m.shape[1] - fast.extra.size
             x[:, :nh] = v[:, a0:e0][:, cols]
             x[:, nh:] = v[:, fast.extra]
-        if nb <= FEW_SAMPLES and not grouped:
-            # a few samples: the held map's columns of their nonzero values only (a
-            # digit's dark pixels, about half DRN-1H's 6.6 MB map, are never read)
-            mt = fast.held_map_t(1 if inter else (2 if halves else 0))
-            for r0, r1, q in fast.slabs:
-                nonzero_columns_product(mt, x, q, p_t[r0:r1])
-        else:
-            # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM; above, split
-            # over numba's threads: BLAS's own would spin after it and slow the next
-            # kernels)
-            for r0, r1, q in fast.slabs:
-                mq = m[q : q + r1 - r0]
-                product(mq, x.T, mq.size * nb, SMALL_PRODUCT, out=p_t[r0:r1])
+        # (one BLAS thread below SMALL_PRODUCT, as the solver's GEMM; above, split over
+        # numba's threads: BLAS's own would spin after it and slow the next kernels)
+        for r0, r1, q in fast.slabs:
+            mq = m[q : q + r1 - r0]
+            product(mq, x.T, mq.size * nb, SMALL_PRODUCT, out=p_t[r0:r1])
         fast.w_np.apply_folded(None, v_t, p_t)
         v_floor = np.maximum(np.maximum(big, big_x), V_SCALE_FLOOR)
-        i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
         i_scale, v_scale, feas, kcl, compl, xd_t = fast_balance(
             p_t,
             v_t,
@@ -1232,6 +1263,11 @@ class BatchCertifier:
             self._bidx,
             self._fa.shape[0],
         )  # fmt: skip
+        return self._fast_verdicts(v, feas, kcl, compl, v_scale, i_scale, rtol, src, xd_t, currents)
+
+    def _fast_verdicts(self, v, feas, kcl, compl, v_scale, i_scale, rtol, src, xd_t, currents):
+        """The direct path's certificate from its residuals and scales (the sources'
+        feasibility ``src`` from :func:`fast_scan`; their currents when asked)."""
         feas_tol = rtol * v_scale
         kcl_tol = rtol * i_scale
         comp_tol = rtol * v_scale * i_scale
@@ -1558,6 +1594,14 @@ class BatchCertifier:
             kcl[b] = np.max(np.abs(rb[1:]), initial=0.0)
             compl[b] = np.max(np.maximum(-dv[b], 0.0) * x_dio[b], initial=0.0)
         return x_free, x_dio, kcl, compl
+
+
+def _circuit_values(branches, nb: int) -> np.ndarray:
+    """The sources' values of the circuit for every sample, ``[nb, len(branches)]`` (a
+    read-only broadcast; an empty array where there are none: no broadcast to make)."""
+    if len(branches) == 0:
+        return np.empty((nb, 0))
+    return np.broadcast_to(branches.value, (nb, len(branches)))
 
 
 def _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, x_dio, x_src) -> BatchCertificate:
