@@ -1,8 +1,8 @@
 """The batch kernels' fast paths (issue 12) give the same numbers as their general paths.
 
-* node-voltage assembly: a plan whose kinds are runs of consecutive nodes and columns
-  (a DRN's) takes contiguous loops; the same plan with its entries permuted (no runs)
-  takes the indexed loops: bit-for-bit the same voltages;
+* node-voltage assembly: a plan's kinds are written run by run (consecutive nodes and
+  columns: one run of each kind in a DRN, a few in a netlist file's, none in a
+  shuffled plan): bit-for-bit numpy's indexed assignment;
 * the sweeps' input pass: shared bounds (scalars per row) and the same bounds given per
   sample give the same Q, start and |c|/diag maxima;
 * the sweeps copy each sample out at the sweep its rule fired, also when the samples
@@ -17,17 +17,27 @@ import pytest
 from resbench.batch import _kernels as bk
 
 
-def _plan(rng: np.random.Generator, n_nodes: int, n_in: int, n_sn: int, perm: bool):
+def _blocks(rng: np.random.Generator, n: int) -> np.ndarray:
+    """0 … n-1 cut into runs of random lengths (1 … 9), the runs in random order."""
+    cuts = np.cumsum(rng.integers(1, 10, n))
+    runs = np.split(np.arange(n), cuts[cuts < n])
+    return np.concatenate([runs[i] for i in rng.permutation(len(runs))])
+
+
+def _plan(rng: np.random.Generator, n_nodes: int, n_in: int, n_sn: int, order: str):
     """An assembly plan: nodes 1 … n_in held by one input each, the next n_sn free
-    with a constant offset, node 0 and the last two nodes of the third kind."""
+    with a constant offset, node 0 and the last two nodes of the third kind; its
+    entries in ``order``: "runs" (one run of each kind), "shuffled" (no runs), "blocks"
+    (runs of a few entries in random order, as a netlist file numbers its nodes)."""
     s0 = rng.normal(size=n_in)
     offset0 = rng.normal(size=n_nodes)
     one_node = np.arange(1, n_in + 1)
     one_col = np.arange(n_in)
     free_node = np.arange(n_in + 1, n_in + 1 + n_sn)
     free_sn = np.arange(n_sn)
-    if perm:  # the same entries, in another order: not runs
-        p, q = rng.permutation(n_in), rng.permutation(n_sn)
+    if order != "runs":  # the same entries, in another order
+        shuffle = rng.permutation if order == "shuffled" else (lambda n: _blocks(rng, n))
+        p, q = shuffle(n_in), shuffle(n_sn)
         one_node, one_col, free_node, free_sn = one_node[p], one_col[p], free_node[q], free_sn[q]
     one_m = np.where(one_col % 3 == 0, -1.0, 1.0)
     rest = np.array([n_nodes - 2, n_nodes - 2, n_nodes - 1])
@@ -63,20 +73,33 @@ def _assemble_reference(plan, S, UT):
     return V
 
 
-def test_voltage_assembly_runs_equal_the_indexed_loops():
+@pytest.mark.parametrize(("n_in", "n_sn"), [(9, 6), (61, 23)])
+def test_voltage_assembly_runs_equal_the_indexed_loops(n_in, n_sn):
+    """Whatever the runs of the plan (one of each kind, none, a few in random order),
+    numpy's indexed assignment bit for bit."""
     rng = np.random.default_rng(7)
-    n_in, n_sn = 9, 6
     n_nodes = 1 + n_in + n_sn + 2
     S = rng.uniform(-3, 3, (5, n_in))
     UT = rng.normal(size=(5, n_sn))
     out = {}
-    for perm in (False, True):
-        plan = _plan(np.random.default_rng(1), n_nodes, n_in, n_sn, perm)
+    for order in ("runs", "shuffled", "blocks"):
+        plan = _plan(np.random.default_rng(1), n_nodes, n_in, n_sn, order)
         V = np.full((5, n_nodes), np.nan)
         bk.assemble_voltages_s(*plan, S, UT, V)
         assert np.array_equal(V, _assemble_reference(plan, S, UT))
-        out[perm] = V
-    assert np.array_equal(out[False], out[True])
+        out[order] = V
+    assert np.array_equal(out["runs"], out["shuffled"])
+    assert np.array_equal(out["runs"], out["blocks"])
+
+
+def test_run_bounds():
+    nodes = np.array([1, 58, 80, 81, 82, 5, 6, 7, 9], dtype=np.int64)
+    cols = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8], dtype=np.int64)
+    assert bk._run_bounds(nodes, cols).tolist() == [0, 1, 2, 5, 8, 9]
+    cols[3] = 9  # the columns break a run of nodes too
+    assert bk._run_bounds(nodes, cols).tolist() == [0, 1, 2, 3, 4, 5, 8, 9]
+    empty = np.zeros(0, dtype=np.int64)
+    assert bk._run_bounds(empty, empty).tolist() == [0]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -1054,13 +1054,23 @@ def prepare_chunks(G, base, inv_diag, LO, HI, Q, U, qmax):  # pragma: no cover -
 _jit.SIGNATURES.append((prepare_chunks, _prepare_signature(F32_2D, F32_3D)))
 
 
-@njit(inline="always")
-def _is_run(a):  # pragma: no cover - compiled
-    """Is ``a`` the consecutive integers a[0], a[0] + 1, …?"""
-    for t in range(a.shape[0]):
-        if a[t] != a[0] + t:
-            return False
-    return True
+@njit
+def _run_bounds(nodes, cols):  # pragma: no cover - compiled
+    """Where ``(nodes[t], cols[t])`` runs as consecutive pairs (both + 1 per step): the
+    runs' first indices, then ``nodes.shape[0]`` (a run is ``bounds[r] .. bounds[r + 1]``)."""
+    n = nodes.shape[0]
+    k = 1 if n else 0
+    for t in range(1, n):
+        if nodes[t] != nodes[t - 1] + 1 or cols[t] != cols[t - 1] + 1:
+            k += 1
+    bounds = np.empty(k + 1, dtype=np.int64)
+    bounds[k] = n
+    k = 0
+    for t in range(n):
+        if t == 0 or nodes[t] != nodes[t - 1] + 1 or cols[t] != cols[t - 1] + 1:
+            bounds[k] = t
+            k += 1
+    return bounds
 
 
 @kernel(
@@ -1101,10 +1111,12 @@ def assemble_voltages_s(
     are read sample-major (``UT`` ``[B, n]``, as the sweeps write them).
 
     Only the nodes of neither of the first two kinds start from offset0 (the others
-    are written once).  Where a kind's nodes and columns are runs of consecutive
-    indices (a DRN: its input nodes in input order, its free nodes in supernode
-    order), that kind is one contiguous loop, which runs as SIMD (the indexed loop
-    cost ~1.3 ns a node: 2.2 µs a DRN-XS sample); the same arithmetic either way.
+    are written once).  Each of the first two kinds is written run by run, a run being
+    entries whose nodes and columns both go up by one (:func:`_run_bounds`), each run
+    one contiguous loop, which runs as SIMD (an indexed loop cost ~1.3 ns a node: 2.2 µs
+    a DRN-XS sample): a generated DRN is one run of each kind (its input nodes in input
+    order, its free nodes in supernode order), a netlist file's a few (its nodes
+    numbered by first mention: DRN-XS, 7 and 7); the same arithmetic either way.
     Samples in parallel."""
     n_nodes = V.shape[1]
     covered = np.zeros(n_nodes, dtype=np.bool_)
@@ -1122,36 +1134,32 @@ def assemble_voltages_s(
         if not covered[k]:
             other[n_other] = k
             n_other += 1
-    n_one = one_node.shape[0]
-    n_free = free_node.shape[0]
-    one_run = n_one > 0 and _is_run(one_node) and _is_run(one_col)
-    free_run = n_free > 0 and _is_run(free_node) and _is_run(free_sn)
-    o0 = one_node[0] if n_one else 0
-    oc = one_col[0] if n_one else 0
-    f0 = free_node[0] if n_free else 0
-    fs = free_sn[0] if n_free else 0
+    one_runs = _run_bounds(one_node, one_col)
+    free_runs = _run_bounds(free_node, free_sn)
     for b in prange(V.shape[0]):
         row = V[b]
         srow = S[b]
         urow = UT[b]
         for t in range(n_other):
             row[other[t]] = offset0[other[t]]
-        if one_run:
-            dst = row[o0 : o0 + n_one]
-            src = srow[oc : oc + n_one]
-            for t in range(n_one):
-                dst[t] = one_off[t] + one_m[t] * (src[t] - one_s0[t])
-        else:
-            for t in range(n_one):
-                row[one_node[t]] = one_off[t] + one_m[t] * (srow[one_col[t]] - one_s0[t])
-        if free_run:
-            dst = row[f0 : f0 + n_free]
-            src = urow[fs : fs + n_free]
-            for t in range(n_free):
-                dst[t] = free_off[t] + src[t]
-        else:
-            for t in range(n_free):
-                row[free_node[t]] = free_off[t] + urow[free_sn[t]]
+        for r in range(one_runs.shape[0] - 1):
+            t0 = one_runs[r]
+            k = one_runs[r + 1] - t0
+            dst = row[one_node[t0] : one_node[t0] + k]
+            src = srow[one_col[t0] : one_col[t0] + k]
+            off = one_off[t0 : t0 + k]
+            m = one_m[t0 : t0 + k]
+            s0r = one_s0[t0 : t0 + k]
+            for t in range(k):
+                dst[t] = off[t] + m[t] * (src[t] - s0r[t])
+        for r in range(free_runs.shape[0] - 1):
+            t0 = free_runs[r]
+            k = free_runs[r + 1] - t0
+            dst = row[free_node[t0] : free_node[t0] + k]
+            src = urow[free_sn[t0] : free_sn[t0] + k]
+            off = free_off[t0 : t0 + k]
+            for t in range(k):
+                dst[t] = off[t] + src[t]
         for t in range(m_row.shape[0]):
             c = m_col[t]
             row[m_row[t]] += m_val[t] * (srow[c] - s0[c])
