@@ -1073,6 +1073,15 @@ def _run_bounds(nodes, cols):  # pragma: no cover - compiled
     return bounds
 
 
+@njit(inline="always")
+def _run(runs, r, nodes, cols, row, src):  # pragma: no cover - compiled
+    """Run ``r`` of ``runs`` (:func:`_run_bounds`): its first entry, its length, and
+    the slices of ``row`` (its nodes) and ``src`` (its columns) it covers."""
+    t0 = runs[r]
+    k = runs[r + 1] - t0
+    return t0, k, row[nodes[t0] : nodes[t0] + k], src[cols[t0] : cols[t0] + k]
+
+
 @kernel(
     *(F64, I64, I64, F64, F64, F64),  # offset0; one-term nodes: node, column, m, s0, offset
     *(I64, I64, F64),  # free nodes without terms: node, supernode, offset
@@ -1143,20 +1152,14 @@ def assemble_voltages_s(
         for t in range(n_other):
             row[other[t]] = offset0[other[t]]
         for r in range(one_runs.shape[0] - 1):
-            t0 = one_runs[r]
-            k = one_runs[r + 1] - t0
-            dst = row[one_node[t0] : one_node[t0] + k]
-            src = srow[one_col[t0] : one_col[t0] + k]
+            t0, k, dst, src = _run(one_runs, r, one_node, one_col, row, srow)
             off = one_off[t0 : t0 + k]
             m = one_m[t0 : t0 + k]
             s0r = one_s0[t0 : t0 + k]
             for t in range(k):
                 dst[t] = off[t] + m[t] * (src[t] - s0r[t])
         for r in range(free_runs.shape[0] - 1):
-            t0 = free_runs[r]
-            k = free_runs[r + 1] - t0
-            dst = row[free_node[t0] : free_node[t0] + k]
-            src = urow[free_sn[t0] : free_sn[t0] + k]
+            t0, k, dst, src = _run(free_runs, r, free_node, free_sn, row, urow)
             off = free_off[t0 : t0 + k]
             for t in range(k):
                 dst[t] = off[t] + src[t]
