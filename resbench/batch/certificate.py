@@ -1173,8 +1173,10 @@ class BatchCertifier:
         floors, the ``cat(x, -x)`` pairs), the KCL rows' product from the held nodes
         (one BLAS product, over one column of each pair when every sample holds
         pairs) and from the others (node-major, the other nodes' voltages only
-        transposed), then the floors and the balance (:func:`fast_balance`).  None (the
-        caller takes the general path) when a sample is not finite."""
+        transposed), then the floors and the balance (:func:`fast_balance`); for a few
+        samples without a claim that held, all of it after the pass in one kernel
+        (:func:`few_balance`, the product by nonzero values only).  None (the caller
+        takes the general path) when a sample is not finite."""
         fast = self._fast
         vval = np.require(vval, np.float64, "C")
         rep, sig = _NO_GROUPS
