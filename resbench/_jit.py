@@ -19,10 +19,40 @@ Both kernel modules (``resbench.solvers._kernels`` and the certificate's
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections.abc import Callable
 
 from numba import njit, types
 from numba.core.dispatcher import Dispatcher
+
+
+def _unique_ids_per_process() -> bool:
+    """Start numba's counter of function ids at a random number in this process.
+
+    numba names every function it compiles by its qualified name, a process-local
+    counter (``FunctionIdentity._unique_ids``, from 1 in every process) and its argument
+    types, and bakes those names into what ``cache=True`` stores.  Kernels compiled in
+    different processes (``python -m resbench.precompile``'s workers, a test or a run
+    that compiles a signature nobody declared) can so store different functions under
+    one name: numba's own helpers are closures with one qualified name and several
+    bodies (its quicksort for ``np.sort`` and for ``np.argsort``, say).  A process that
+    loads both libraries then calls one body where the other was compiled, silently
+    (numba issues #10128 and #10486; seen here as ``fold_check``'s ``np.sort`` giving
+    keys out of order after another kernel's cached library had loaded).  Numbers
+    drawn at random per process make such a clash as likely as two 40-bit draws
+    agreeing; names within a process stay unique (one counter).  A numba without the
+    counter is left as it is (returns False)."""
+    from numba.core import bytecode
+
+    ident = getattr(bytecode, "FunctionIdentity", None)
+    if ident is None or not hasattr(ident, "_unique_ids"):
+        return False
+    ident._unique_ids = itertools.count((secrets.randbits(40) << 8) + 1)
+    return True
+
+
+UNIQUE_IDS_RANDOMISED = _unique_ids_per_process()
 
 # Argument types, as the callers pass them: contiguous 1-d arrays and scalars.
 I32 = types.int32[::1]  # node indices

@@ -50,8 +50,10 @@ def _full(S: np.ndarray):
 
 
 def _check(pat: _FoldPattern, S: np.ndarray):
+    """fold_check on S as Network._folded_scan passes it (C order: the declared,
+    precompiled signature; no other specialisation compiled and cached by a test)."""
     r = Network._probe_vector(S.shape[0])
-    return fold_check(S, r, np.arange(S.shape[1]), True, *pat.check)
+    return fold_check(np.ascontiguousarray(S), r, np.arange(S.shape[1]), True, *pat.check)
 
 
 @pytest.mark.parametrize("layout", ["halves", "interleaved"])

@@ -77,3 +77,28 @@ def test_jobs_below_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
         precompile.main(["--jobs", "0"])
     assert exc.value.code == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_function_ids_differ_between_processes() -> None:
+    """numba's function ids start at a random number in each process (resbench._jit),
+    so that what two processes compile and cache (the precompile's workers, a run that
+    compiles an undeclared signature) never shares a symbol name with another body
+    (numba issues #10128, #10486: fold_check's np.sort once called another library's
+    quicksort)."""
+    import subprocess
+    import sys
+
+    from resbench import _jit
+
+    assert _jit.UNIQUE_IDS_RANDOMISED
+    code = (
+        "import resbench._jit\n"
+        "from numba.core.bytecode import FunctionIdentity\n"
+        "print(next(FunctionIdentity._unique_ids))"
+    )
+    starts = [
+        int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout)
+        for _ in range(3)
+    ]  # fmt: skip
+    assert len(set(starts)) == 3 and min(starts) > 1 << 8
