@@ -1407,8 +1407,9 @@ def few_balance(  # pragma: no cover - compiled
     columns of the pairs' layout (``a0 + j * step``, ``j < nh``) and the ``extra``
     nodes into ``x``, the KCL rows' product from them over the nonzero values only
     (:func:`nonzero_columns_product` per slab ``s_r0[i] .. s_r1[i]`` of ``mt``'s
-    columns from ``s_q[i]``), the KCL rows' other conductances (CSR ``np_*``, the
-    coupling ``w_np`` the batch path multiplies by blocks) added, the voltage floors
+    columns from ``s_q[i]``), the KCL rows' other conductances added
+    (:func:`csr_add_product` of the CSR ``np_*``: the coupling ``w_np`` the batch path
+    multiplies by blocks), the voltage floors
     ``max(big, big_x, v_min)``, then :func:`fast_balance`, whose results it returns."""
     nb, n = v.shape
     e0 = a0 + nv
@@ -1425,14 +1426,7 @@ def few_balance(  # pragma: no cover - compiled
             xb[nh + j] = vb[extra[j]]
     for i in range(s_r0.shape[0]):
         nonzero_columns_product(mt, x, s_q[i], p_t[s_r0[i] : s_r1[i]])
-    for q in range(rows.shape[0]):
-        k = rows[q]
-        pk = p_t[k]
-        for e in range(np_ptr[k], np_ptr[k + 1]):
-            g = np_val[e]
-            vc = v_t[np_idx[e]]
-            for b in range(nb):
-                pk[b] += g * vc[b]
+    csr_add_product(np_ptr, np_idx, np_val, v_t, p_t, False)  # (rows not KCL: empty)
     v_floor = np.empty(nb)
     for b in range(nb):
         m = big[b] if big[b] >= big_x[b] else big_x[b]

@@ -640,6 +640,8 @@ class BatchCertifier:
         held[0] = False
         self._inv_g[held] = 1.0 / g_held[held]
         self._g_big = float(np.max(g_held[1:])) if n > 1 else 0.0
+        # the floor of every sample's current scale (the direct path's and the bounds')
+        self._i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
         self._setup_bounds()
         self._setup_lazy(_rows(w, pinned))
         self._fast = self._setup_fast(w)
@@ -1208,7 +1210,7 @@ class BatchCertifier:
         # w_np whose tiles reach into them multiplies zeros (never stale values)
         v_t = self._buffer("v_t_fast", (n, nb), zeros=True)
         p_t = self._buffer("p_t", (n, nb))
-        i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
+        i_floor = self._i_floor
         if nb <= FEW_SAMPLES and not grouped:
             # a few samples: every pass below in one kernel, the held map's columns of
             # their nonzero values only (a digit's dark pixels, about half DRN-1H's
@@ -1538,7 +1540,7 @@ class BatchCertifier:
                 big_x = np.max(np.abs(vval), axis=1)
             v_floor = np.maximum(v_floor, big_x)
         v_floor = np.ascontiguousarray(v_floor, dtype=np.float64)
-        i_floor = float(max(V_SCALE_FLOOR * self._g_big, I_SCALE_FLOOR))
+        i_floor = self._i_floor
         return has_t0, t0_t, i_floor, v_floor
 
     def _known_currents(self, p_t, v_t, ival, need_rows) -> None:
