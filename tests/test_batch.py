@@ -387,3 +387,22 @@ def test_chunked_solves_into_the_answer_rows():
     for chunk in (1, 7, 23, 64):
         got = solve_chunked(net, vals, chunk=chunk)
         assert np.allclose(got.voltages, want, rtol=0, atol=1e-12) and got.ok.all()
+
+
+@pytest.mark.parametrize("inputs", [None, []])
+def test_a_network_without_inputs_solves_and_certifies(inputs):
+    """No source at all (or none named): every sample is the circuit as written, and the
+    certificate takes the circuit's own values (it was once handed an empty values
+    array, which it refused)."""
+    c = parse_netlist(
+        "no sources\ni1 0 a 1m\nr1 a 0 1k\nr2 a b 2k\nd1 b 0 dm\nr3 b 0 4k\n.model dm d\n.end\n"
+    )
+    net = Network(c, inputs=inputs)
+    assert net.n_inputs == 0 if inputs == [] else net.input_names == ["i1"]
+    ref = solve(c)
+    sol = net.solve()
+    assert sol.ok and sol.certificate.ok
+    assert np.max(np.abs(sol.voltages - ref.voltages)) <= REL * _scale(ref.voltages)
+    res = net.solve_batch(np.zeros((3, net.n_inputs)) + net.default_values(), currents=True)
+    assert res.certificate.ok.all() and res.ok.all()
+    assert np.allclose(res.diode_current, ref.diode_current, rtol=1e-9, atol=1e-15)

@@ -272,9 +272,10 @@ def test_network_solve_batch_certifies_on_the_direct_path(monkeypatch) -> None:
 
 
 def test_currents_take_the_direct_path_too(monkeypatch) -> None:
-    """Network.solve (certified: a Solution carries the sources' and diodes' currents)
-    and solve_batch(currents=True) certify on the direct path, one sample by its
-    nonzero voltages, a batch by one product; the currents are the single solver's."""
+    """Network.solve (certified: a Solution carries the diodes' currents, and the
+    sources', made on first read) and solve_batch(currents=True) certify on the direct
+    path, one sample by its nonzero voltages, a batch by one product; the currents are
+    the single solver's."""
     import resbench
     from resbench.batch.network import with_values
 
@@ -282,8 +283,13 @@ def test_currents_take_the_direct_path_too(monkeypatch) -> None:
     net = Network(c, inputs=names)
     calls = _direct_path_calls(monkeypatch)
     sol = net.solve(vals[0])
+    # the certificate gives the diodes' currents; the sources' come on first read
+    assert calls == [(False, True)] and sol.is_deferred("vsource_current")
     res = net.solve_batch(vals, currents=True)
-    assert calls == [(True, True), (True, True)]
+    assert calls == [(False, True), (True, True)]
+    assert sol.vsource_current is sol.certificate.vsource_current
+    assert calls == [(False, True), (True, True)]  # (the direct path's product alone)
+    assert not sol.is_deferred("vsource_current")
     assert sol.certificate.ok and res.certificate.ok.all()
     for b in range(vals.shape[0]):
         ref = resbench.solve(with_values(c, names, vals[b]))

@@ -1104,6 +1104,7 @@ class BatchCertifier:
             with one_thread(v.size < SCAN_PARALLEL):
                 cert = self._certify_fast(v, vval, rtol, column_groups, currents)
             if cert is not None:
+                cert.direct = cert.ok.copy()  # (before the others are certified again)
                 again = np.flatnonzero(~cert.ok)
                 if again.size:  # outside the stricter tolerances: the exact scales decide
                     self._recertify(cert, again, v, values, vval, ival, rtol, currents)
@@ -1278,6 +1279,26 @@ class BatchCertifier:
         feas = np.maximum(feas, src)
         x_src = self._fast_source_currents(v) if currents else None
         return _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, xd_t.T, x_src)
+
+    def direct_source_currents(self, voltages: np.ndarray) -> np.ndarray:
+        """The voltage sources' currents ``[B, n_vsources]`` as the direct path makes them:
+        what :meth:`certify` (``currents=True``) reports for the samples its
+        ``direct`` marks, the same numbers bit for bit for a batch of the same size
+        (the currents alone, no certificate).  Only for a certifier with a direct path
+        (``has_direct_path``) and finite voltages."""
+        if self._fast is None:
+            raise CertificateInputError("this circuit has no direct path: use certify()")
+        v = self._check(voltages)
+        if self._perm is not None:
+            v = v[:, self._perm]
+        if not np.isfinite(v).all():
+            raise CertificateInputError("voltages must be finite: use certify()")
+        return self._fast_source_currents(np.ascontiguousarray(v))
+
+    @property
+    def has_direct_path(self) -> bool:
+        """Does this circuit's layout take the direct path (a DRN's; :meth:`_setup_fast`)?"""
+        return self._fast is not None
 
     def _fast_source_currents(self, v: np.ndarray) -> np.ndarray:
         """The voltage sources' currents ``[B, nv]`` on the direct path, as

@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from resbench.batch.deferred import Deferred, NetworkCertificate, NetworkSolution
 from resbench.batch.result import BatchCertificate, BatchResult
 from resbench.circuit import Branches, Circuit
 from resbench.defaults import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, DEFAULT_RTOL
@@ -256,6 +257,7 @@ class Network:
         self._build_maps()
         self.setup_seconds = time.perf_counter() - t0
         self._certifier = None
+        self._bc = None  # the BatchCertifier that _certifier calls
         self._g_cache: dict[np.dtype, np.ndarray] = {}
 
     # ------------------------------------------------------------------ inputs
@@ -676,39 +678,62 @@ class Network:
         warm_start: np.ndarray | None = None,
         **options: object,
     ) -> Solution:
-        """One input (None: the netlist's values), no setup: a :class:`Solution`."""
+        """One input (None: the netlist's values), no setup: a :class:`Solution`.
+
+        Certified (``certify`` true, the default), it carries the diodes' currents and
+        computes the voltage sources' when first read (a
+        :class:`~resbench.batch.deferred.NetworkSolution`: on a DRN their product costs
+        more than the solve); ``certify=False``: no certificate, no currents."""
         vals = self.default_values() if values is None else values
         ws = None if warm_start is None else np.asarray(warm_start, dtype=np.float64)[None, :]
         # the batch's arrays, without the BatchResult (a one-sample solve is a few
-        # hundred µs: its objects count)
+        # hundred µs: its objects count).  Certified, the Solution carries every current:
+        # the diodes' come with the certificate, the voltage sources' (a product of their
+        # own: DRN-1H ~0.7 ms) are computed when first read (resbench.batch.deferred)
         r = self._solve_arrays(
-            vals, certify=certify, rtol=rtol, warm_start=ws, currents=bool(certify), **options
+            vals,
+            certify=certify,
+            rtol=rtol,
+            warm_start=ws,
+            currents=_DIODES if certify else False,
+            **options,
         )
+        vcur = None
+        if r.diode_current is not None:
+            direct = r.certificate is not None and r.certificate.direct is not None
+            vcur = Deferred(
+                functools.partial(
+                    self._vsource_currents,
+                    r.voltages.copy(),  # (the Solution's voltages are the caller's to change)
+                    np.array(r.values, dtype=np.float64),
+                    r.rtol,
+                    options.get("threads"),
+                    direct and bool(r.certificate.direct[0]),
+                )
+            )
         cert = None
         if r.certificate is not None and r.certificate.checked[0]:
-            from resbench.certificate import Certificate
-
             bc = r.certificate
-            cert = Certificate(
+            cert = NetworkCertificate(
                 feasibility=float(bc.feasibility[0]),
                 kcl=float(bc.kcl[0]),
                 complementarity=float(bc.complementarity[0]),
                 feas_tol=float(bc.feas_tol[0]),
                 kcl_tol=float(bc.kcl_tol[0]),
                 comp_tol=float(bc.comp_tol[0]),
-                v_scale=float(bc.feas_tol[0] / (rtol or DEFAULT_RTOL)),
-                i_scale=float(bc.kcl_tol[0] / (rtol or DEFAULT_RTOL)),
+                v_scale=float(bc.feas_tol[0] / r.rtol),
+                i_scale=float(bc.kcl_tol[0] / r.rtol),
                 ok=bool(bc.ok[0]),
                 diode_current=None if r.diode_current is None else r.diode_current[0],
-                vsource_current=None if r.vsource_current is None else r.vsource_current[0],
+                vsource_current=vcur,
             )
-        sol = Solution(
+        sol = NetworkSolution(
             circuit=self._sample_circuit(r.values[0]),
             voltages=r.voltages[0],
             solver="cd",
             status=str(r.status[0]),
             diode_current=None if r.diode_current is None else r.diode_current[0],
-            vsource_current=None if r.vsource_current is None else r.vsource_current[0],
+            vsource_current=vcur,
             sweeps=int(r.sweeps[0]),
             timings={
                 "setup": 0.0,
@@ -1812,8 +1837,21 @@ class Network:
             status[b] = sol.status
             polished[b] = bool(sol.info.get("polished"))
 
+    def _vsource_currents(
+        self, V: np.ndarray, S: np.ndarray, rtol: float, threads: int | None, direct: bool
+    ) -> np.ndarray:
+        """The voltage sources' currents of one sample ``[n_vsources]``, the numbers
+        ``_certify`` reports with ``currents=True``: a sample the certificate's direct
+        path certified by the same product alone, any other by the same certifier call."""
+        with limit_threads(threads) if threads is not None else _NO_LIMIT:
+            if direct:
+                return self._bc.direct_source_currents(V)[0]
+            return self._get_certifier()(V, S, rtol, True).vsource_current[0]
+
     def _certify(self, V, S, certify, rtol, currents):
-        """Certificate of the chosen samples (all, none, or k spread evenly)."""
+        """Certificate of the chosen samples (all, none, or k spread evenly);
+        ``currents``: False, True (the diodes' and the voltage sources') or
+        ``_DIODES`` (the diodes' only)."""
         if (certify is False or certify is None) and not currents:
             return None, None, None
         B = V.shape[0]
@@ -1831,27 +1869,29 @@ class Network:
         if pick.size == 0:
             return None if certify is False else _empty_certificate(B), None, None
         certifier = self._get_certifier()
+        sources = bool(currents) and currents is not _DIODES
         every = pick.size == B  # no copies of V and S
         if every:
             # every sample: the certifier's own pass finds voltages that are not finite
             # and fails those samples (infinite residuals, as certify_batch does)
-            part = cert = certifier(V, S, rtol, currents)
+            part = cert = certifier(V, S, rtol, sources)
         else:
             pick = pick[np.all(np.isfinite(V[pick]), axis=1)]  # (the others: unchecked)
             if pick.size == 0:
                 return None if certify is False else _empty_certificate(B), None, None
-            part = certifier(V[pick], S[pick], rtol, currents)
+            part = certifier(V[pick], S[pick], rtol, sources)
             cert = _empty_certificate(B)
             for f in BatchCertificate.PER_SAMPLE:
                 getattr(cert, f)[pick] = getattr(part, f)
         dcur = vcur = None
         if currents:
             dcur = np.full((B, len(self.circuit.diodes)), np.nan)
-            vcur = np.full((B, len(self.circuit.vsources)), np.nan)
             if part.diode_current is not None:
                 dcur[pick] = part.diode_current
-            if part.vsource_current is not None:
-                vcur[pick] = part.vsource_current
+            if sources:
+                vcur = np.full((B, len(self.circuit.vsources)), np.nan)
+                if part.vsource_current is not None:
+                    vcur[pick] = part.vsource_current
         if certify is False:
             cert = None
         return cert, dcur, vcur
@@ -1865,7 +1905,8 @@ class Network:
             # source, not one Python assignment per input); scales="bound": the same
             # verdicts, the exact scales only for samples outside the stricter
             # tolerances of their lower bounds (docs/batch.md, "The certificate")
-            bc = BatchCertifier(self.circuit, inputs=self.input_names, gmin=self.gmin)
+            bc = self._bc = BatchCertifier(self.circuit, inputs=self.input_names, gmin=self.gmin)
+            named = bool(self.input_names)  # (no inputs: the circuit's own values)
 
             # the fold's grouping of the inputs (a claim the certifier checks bit for
             # bit before it uses it to fold its own product)
@@ -1873,7 +1914,7 @@ class Network:
                 pat = self._fold_pattern
                 return bc.certify(
                     V,
-                    S,
+                    S if named else None,
                     rtol=rtol,
                     currents=currents,
                     scales="bound",
@@ -1885,6 +1926,9 @@ class Network:
 
 
 _NO_LIMIT = contextlib.nullcontext()
+#: ``_certify``'s ``currents`` for the diodes' currents only (``solve`` defers the
+#: voltage sources')
+_DIODES = "diodes"
 
 
 def sorted_rows(sw):

@@ -38,6 +38,10 @@ class BatchCertificate:
     comp_tol: np.ndarray  # W [B]
     diode_current: np.ndarray | None = None  # A [B, n_diodes] (anode → cathode)
     vsource_current: np.ndarray | None = None  # A [B, n_vsources] (SPICE sign)
+    #: bool [B]: certified on the direct path (resbench.batch.certificate; a DRN's
+    #: layout), whose sources' currents ``BatchCertifier.direct_source_currents`` gives
+    #: alone; None where the certifier has no direct path
+    direct: np.ndarray | None = None
 
     #: the per-sample fields, one value each (what files and merges carry)
     PER_SAMPLE = (
