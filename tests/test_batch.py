@@ -286,10 +286,53 @@ def test_a_batch_that_does_not_fit_is_refused_before_allocating(monkeypatch):
     from resbench.batch import network
 
     net = Network(read_netlist(NETLISTS / "drn_small.cir"))
-    monkeypatch.setattr(network, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(network, "available_memory", lambda **kw: 1 << 20)
     monkeypatch.setattr(network, "SMALL_BATCH_BYTES", 0)
     with pytest.raises(InputError, match="GiB"):
         net.solve_batch(np.zeros((100_000, net.n_inputs)))
+
+
+def test_a_batch_loop_reuses_a_recent_reading_of_free_memory(monkeypatch):
+    """Reading free memory costs ~0.3 ms (psutil and cgroup files): a batch that needs
+    at most half of a reading under a second old goes by it; one that needs more reads
+    again before it is refused (never refused on an old reading)."""
+    import time
+
+    from resbench import memory
+    from resbench.batch import network
+
+    reads = []
+
+    def fake(value):
+        def read():
+            reads.append(value)
+            return value
+
+        return read
+
+    net = Network(read_netlist(NETLISTS / "drn_small.cir"))
+    S = np.tile(net.default_values(), (8, 1))
+    need = net.estimate_bytes(8)
+    monkeypatch.setattr(network, "SMALL_BATCH_BYTES", 0)
+    monkeypatch.setattr(memory, "_read_available", fake(1 << 40))
+    monkeypatch.setattr(memory, "_LAST", None)
+    net.solve_batch(S, certify=False)
+    net.solve_batch(S, certify=False)
+    assert reads == [1 << 40]  # read once, then reused
+    monkeypatch.setattr(memory, "_LAST", (time.monotonic() - 5.0, 1 << 40))
+    net.solve_batch(S, certify=False)
+    assert len(reads) == 2  # too old: read again
+    # a recent reading that the batch would more than half fill: read again, then refuse
+    monkeypatch.setattr(memory, "_LAST", (time.monotonic(), need + 1))
+    monkeypatch.setattr(memory, "_read_available", fake(need // 4))
+    with pytest.raises(InputError, match="GiB"):
+        net.solve_batch(S, certify=False)
+    assert reads[-1] == need // 4
+    # and a reading that shows enough after all is not refused
+    monkeypatch.setattr(memory, "_LAST", (time.monotonic(), need + 1))
+    monkeypatch.setattr(memory, "_read_available", fake(need * 4))
+    assert net.solve_batch(S, certify=False).ok.all()
+    assert memory.available_memory() == need * 4 and memory.available_memory(max_age=60) == need * 4
 
 
 def test_input_in_a_loop_of_voltage_sources_is_refused():

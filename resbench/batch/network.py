@@ -105,7 +105,8 @@ TWO_LAYER_DENSITY = 0.25  # and at least this full: a dense sweep runs SIMD over
 # entry, zeros included, ~4x the entries per cycle of the CSR's scalar gathers (DRN-1H,
 # 50 % full, one sample: 5 sweeps in ~25 µs against ~70)
 SMALL_BATCH_BYTES = 64 << 20  # batches below this are not checked against free memory
-# (reading it costs ~1 ms: more than a small solve)
+# (reading it costs ~0.3–1 ms: more than a small solve)
+MEMORY_MAX_AGE = 1.0  # s: how old a reading of free memory a larger batch may go by
 _F64 = np.dtype(np.float64)
 _DT_NAME = {_F64: "float64", np.dtype(np.float32): "float32"}  # (dtype.name: ~5 µs)
 
@@ -849,7 +850,11 @@ class Network:
             raise InputError(f"omega must be 'auto' or in (0, 2), got {omega!r}")
         B = S.shape[0]
         need = self.estimate_bytes(B, dtype=dt, currents=currents)
-        avail = available_memory() if need > SMALL_BATCH_BYTES else None
+        # (a reading of the last second, when the batch needs at most half of it: a
+        # batch loop does not pay ~0.3 ms a call; read again before refusing)
+        avail = available_memory(max_age=MEMORY_MAX_AGE) if need > SMALL_BATCH_BYTES else None
+        if avail is not None and need > avail // 2:
+            avail = available_memory()
         if avail is not None and need > avail:
             raise InputError(
                 f"a batch of {B:,} samples needs about {gib(need)} but only {gib(avail)} is "
