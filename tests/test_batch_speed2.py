@@ -49,11 +49,12 @@ def _full(S: np.ndarray):
     return _FoldPattern.of(nz, group, first, sign), SF, vmax
 
 
-def _check(pat: _FoldPattern, S: np.ndarray):
+def _check(pat: _FoldPattern, S: np.ndarray, dtype=np.float64):
     """fold_check on S as Network._folded_scan passes it (C order: the declared,
-    precompiled signature; no other specialisation compiled and cached by a test)."""
+    precompiled signatures; no other specialisation compiled and cached by a test)."""
     r = Network._probe_vector(S.shape[0])
-    return fold_check(np.ascontiguousarray(S), r, np.arange(S.shape[1]), True, *pat.check)
+    out = np.empty((S.shape[0], pat.check[-2].shape[0]), dtype=dtype)
+    return fold_check(np.ascontiguousarray(S), r, np.arange(S.shape[1]), True, *pat.check, out)
 
 
 @pytest.mark.parametrize("layout", ["halves", "interleaved"])
@@ -68,6 +69,10 @@ def test_fold_check_accepts_its_own_grouping_with_the_same_products(layout: str)
     assert ok
     assert np.array_equal(vm, vmax)
     assert np.array_equal(ST, SF)
+    # in float32 (the float32 product's columns): the same values rounded as astype does
+    ok32, vm32, ST32 = _check(pat, S, np.float32)
+    assert ok32 and np.array_equal(vm32, vmax)
+    assert ST32.dtype == np.float32 and np.array_equal(ST32, SF.astype(np.float32))
     # another batch of the same structure: the same grouping, accepted; its products
     # equal those of its own full grouping
     S2 = _values(_pixels(np.random.default_rng(1), 70, 60), layout)

@@ -760,16 +760,18 @@ def group_columns(S, sign, key):  # pragma: no cover - compiled
     return True, nz[:n].copy(), group[:n].copy(), first, ST
 
 
-@kernel(F64_2D, F64, I64, BOOL, I64, INT, F64, F64, I64, I64, F64, I64, F64, parallel=True)
+@kernel(F64_2D, F64, I64, BOOL, I64, INT, F64, F64, I64, I64, F64, I64, F64, F64_2D, parallel=True)
 def fold_check(
-    S, r, vcols, all_v, zmask, h, sg_h, sg_1, cols, reps, sg, first, sf
+    S, r, vcols, all_v, zmask, h, sg_h, sg_1, cols, reps, sg, first, sf, ST
 ):  # pragma: no cover - compiled
     """Does a known fold pattern (a previous batch's grouping: ``first`` each group's
     first column and ``sf`` its sign; ``zmask`` ABS_BITS on the columns of zeros, else
     0; every other nonzero column checked against an earlier column of its group)
     hold for ``S`` ``[B, k]`` as the one scan_columns and group_columns would find, in
     one pass over S instead of their two?  Returns ``(ok, vmax, ST)``, ST[b, g] =
-    sf[g] · S[b, first[g]] and vmax the max |voltage input| per row (as scan_columns;
+    sf[g] · S[b, first[g]] (written into ``ST`` ``[B, len(first)]``, float64 or
+    float32: the product's precision, rounded as ``astype`` rounds, without a pass of
+    its own) and vmax the max |voltage input| per row (as scan_columns;
     ``vcols``/``all_v`` the voltage columns).
 
     A column j is checked against column j − h (``sg_h[j]`` ≠ 0, their sign product:
@@ -798,7 +800,6 @@ def fold_check(
     pnz = np.zeros((nblk, ng), dtype=np.int64)
     bad = np.zeros(nblk, dtype=np.uint8)
     vbits = np.zeros(B, dtype=np.int64)
-    ST = np.empty((B, ng))
     for blk in prange(nblk):
         ky = pkey[blk]
         nzb = pnz[blk]
@@ -860,6 +861,12 @@ def fold_check(
         if not ks[g] < ks[g + 1]:  # two groups may be equal (or a NaN / inf key)
             return False, vmax, ST
     return True, vmax, ST
+
+
+# the float32 product's variant (ST in float32)
+_jit.declare(
+    fold_check, F64_2D, F64, I64, BOOL, I64, INT, F64, F64, I64, I64, F64, I64, F64, F32_2D
+)
 
 
 @kernel(F64_2F, I64, I64, F64, INT)

@@ -1318,10 +1318,12 @@ class Network:
         all_v = self._all_v
         pat = self._fold_pattern
         if pat is not None and pat.trusted:
+            # (the groups' columns written in the product's precision by the pass itself)
+            SF = np.empty((S.shape[0], pat.check[-2].shape[0]), dtype=dt)
             with one_thread(S.size < PASS_PARALLEL):
-                ok, vmax, SF = bk.fold_check(S, probe, self._v_cols, all_v, *pat.check)
+                ok, vmax, SF = bk.fold_check(S, probe, self._v_cols, all_v, *pat.check, SF)
             if ok:
-                return self._fold_map(pat, dt), SF.astype(dt, copy=False).T, vmax
+                return self._fold_map(pat, dt), SF.T, vmax
             pat.trusted = False  # grouped the full way below; trusted again once stable
         with one_thread(S.size < PASS_PARALLEL):
             sign, keys, vmax = bk.scan_columns(S, probe, self._v_cols, all_v)
