@@ -233,3 +233,13 @@ def test_float32_certificate_scales_use_the_float32_tolerance() -> None:
     assert c32.v_scale == pytest.approx(c64.v_scale, rel=1e-3)
     assert c32.i_scale == pytest.approx(c64.i_scale, rel=1e-3)
     assert c32.feas_tol > 1e3 * c64.feas_tol  # (certified at float32's rtol)
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_float32_and_thread_limits_defer_the_same_currents(threads) -> None:
+    net, s = _drn_case()
+    sol = net.solve(s, dtype="float32", threads=threads)
+    want = net.solve_batch(s[None, :], dtype="float32", threads=threads, currents=True)
+    assert sol.is_deferred("vsource_current")
+    assert _same(sol.diode_current, want.diode_current[0])
+    assert _same(sol.vsource_current, want.vsource_current[0])
