@@ -285,3 +285,28 @@ def test_lazy_rows_off_when_not_dense() -> None:
     v[:, 1] = [1.0, 0.5]
     v[1, 2] = 0.25
     _matches_scalar(bc, v)
+
+
+def test_the_certifier_s_circuit_is_the_one_given() -> None:
+    """Sources holding nodes n2, n4, n3 to ground: the certifier works on the circuit
+    renumbered so that they come first (its direct path's layout), but ``circuit`` is
+    the caller's, whose node order the voltages follow; a reference built from it
+    certifies the same voltages.  (``circuit`` was once the renumbered one: the
+    scalar certificate of it then read every sample's columns in another order, and
+    the explore profile found batch and "reference" disagreeing.)"""
+    c = make_circuit(
+        title="held nodes out of order",
+        nodes=["0", "n1", "n2", "n3", "n4"],
+        resistors=B(["r1", "r2", "r3", "r4"], [1, 2, 3, 4], [0, 1, 0, 0],
+                    [1867.22, 1489.0, 118.58, 6514.085]),
+        vsources=B(["v1", "v2", "v3"], [2, 4, 3], [0, 0, 0], [-4.0, -3.75, 0.5]),
+        diodes=B(["d1", "d2", "d3"], [3, 4, 0], [4, 0, 2], [0.0, 0.0, 0.0]),
+        diode_models=["d", "d", "d"],
+    )  # fmt: skip
+    bc = BatchCertifier(c)
+    assert bc.circuit is c and bc._perm is not None  # (renumbered inside)
+    rng = np.random.default_rng(494)
+    volts = rng.normal(size=(4, c.n_nodes)) * 5.0
+    volts[:, 0] = 0.0
+    volts[3] = [0.0, -2.0, -4.0, 0.5, -3.75]  # every source equation holds
+    _matches_scalar(bc, volts)

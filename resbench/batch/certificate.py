@@ -614,9 +614,12 @@ class BatchCertifier:
         # set up on the circuit renumbered so that they are (held_first), where its
         # direct path applies; certify() permutes the voltages' columns to match
         self._perm = held_first(circuit)
+        #: the circuit as given (voltages' columns are its nodes); the certificate works
+        #: on ``_circuit``, the same circuit renumbered where ``_perm`` says
+        self.circuit = circuit
         if self._perm is not None:
             circuit = renumbered(circuit, self._perm)
-        self.circuit = circuit
+        self._circuit = circuit
         self.gmin = float(gmin)
         n = circuit.n_nodes
         self.n = n
@@ -746,7 +749,7 @@ class BatchCertifier:
         short, inductor, current source or gmin; every unknown branch touches ground;
         no diode touches a held node and no resistor joins two (so the held rows'
         neighbours are the other nodes).  None elsewhere."""
-        c = self.circuit
+        c = self._circuit
         nv = len(c.vsources)
         a0 = self._a0
         if not (
@@ -822,7 +825,7 @@ class BatchCertifier:
         conductance as the scalar certificate counts
         it (self loops twice)."""
         n = self.n
-        res_r = self.circuit.resistors
+        res_r = self._circuit.resistors
         pos = res_r.value > 0
         g_all = np.zeros(len(res_r))
         g_all[pos] = 1.0 / res_r.value[pos]
@@ -842,7 +845,7 @@ class BatchCertifier:
     def _setup_unknowns(self) -> None:
         """The unknown branches: sign-free (voltage sources, shorts, inductors, in that
         order, a -> b) and diodes; whether every one touches ground."""
-        c = self.circuit
+        c = self._circuit
         res_r, ind, vs = c.resistors, c.inductors, c.vsources
         self._shorts_r = np.flatnonzero(res_r.value == 0)
         self._fa = np.concatenate([vs.a, res_r.a[self._shorts_r], ind.a]).astype(np.int32)
@@ -887,7 +890,7 @@ class BatchCertifier:
         their |.|, products, injections, bounds, known totals, products' temporaries;
         most are kept between calls, for the next batch of the same size) and the
         per-sample source, diode and branch arrays."""
-        c = self.circuit
+        c = self._circuit
         per_sample = 8.5 * self.n + 2 * len(c.diodes) + self._fa.shape[0] + len(c.vsources)
         return int(8 * per_sample * max(int(batch), 0))
 
@@ -913,7 +916,7 @@ class BatchCertifier:
     def _setup_sources(self) -> None:
         """Which sources take per-sample values (columns of ``values``), and the
         current sources' incidence (injection and |current| per node)."""
-        c = self.circuit
+        c = self._circuit
         n = self.n
         vs_idx = {name: j for j, name in enumerate(c.vsources.names)}
         is_idx = {name: j for j, name in enumerate(c.isources.names)}
@@ -968,7 +971,7 @@ class BatchCertifier:
 
     def _source_values(self, nb, values, vsource_values, isource_values):
         """Per-sample values of every voltage source [B, nv] and current source [B, ni]."""
-        c = self.circuit
+        c = self._circuit
         # the circuit's values, where no input or given array replaces them (numpy's
         # broadcast_to costs ~8 µs: made only when used)
         vval = ival = None
@@ -1144,7 +1147,7 @@ class BatchCertifier:
         vval = np.require(vval, np.float64, "CW")
         if self._grounded:  # every cluster is one node: one node-major pass
             feas, kcl, compl, xf_t, xd_t = grounded_check(
-                p_t, v_t, self._diag, len(self.circuit.vsources), self._fa, self._fb,
+                p_t, v_t, self._diag, len(self._circuit.vsources), self._fa, self._fb,
                 self._da, self._db, self._bptr, self._bidx, feas_tol, currents,
                 self._buffer("dv_t", (self._da.shape[0], nb)),
             )  # fmt: skip
@@ -1156,7 +1159,7 @@ class BatchCertifier:
             del p_t
             feas, dv = feasibility(v, self._fa, self._fb, vval, self._da, self._db)
             x_free, x_dio, kcl, compl = self._unknown_currents(inj, dv, feas_tol)
-        nv = len(self.circuit.vsources)
+        nv = len(self._circuit.vsources)
         x_src = x_free[:, :nv].copy() if currents else None
         cert = _verdicts(feas, kcl, compl, feas_tol, kcl_tol, comp_tol, x_dio, x_src)
         if bad.any():
@@ -1613,7 +1616,7 @@ class BatchCertifier:
         n_free = self._fa.shape[0]
         for b in np.flatnonzero(fallback):  # inj[b] is untouched there
             tight = np.flatnonzero(dv[b] >= -feas_tol[b])
-            xb, rb, _ = _unknown_currents(self.circuit, inj[b].copy(), self._shorts_r, tight)
+            xb, rb, _ = _unknown_currents(self._circuit, inj[b].copy(), self._shorts_r, tight)
             x_free[b] = xb[:n_free]
             x_dio[b, tight] = xb[n_free:]
             kcl[b] = np.max(np.abs(rb[1:]), initial=0.0)
