@@ -346,3 +346,25 @@ def renumbered(circuit: Circuit, order: Sequence[int] | np.ndarray) -> Circuit:
         capacitors=moved(circuit.capacitors),
         inductors=moved(circuit.inductors),
     )
+
+
+def with_values(circuit: Circuit, names: Sequence[str], values: np.ndarray) -> Circuit:
+    """A copy of ``circuit`` whose sources ``names`` (V or I sources) take ``values``:
+    one sample of many inputs through one network as a circuit of its own."""
+    vs_idx = {n: j for j, n in enumerate(circuit.vsources.names)}
+    is_idx = {n: j for j, n in enumerate(circuit.isources.names)}
+    vv = circuit.vsources.value.copy()
+    iv = circuit.isources.value.copy()
+    for name, x in zip(names, np.asarray(values, dtype=np.float64).tolist(), strict=True):
+        if name in vs_idx:
+            vv[vs_idx[name]] = x
+        elif name in is_idx:
+            iv[is_idx[name]] = x
+        else:
+            raise CircuitError(f"no voltage or current source named {name!r}")
+    vs, isrc = circuit.vsources, circuit.isources
+    return replace(
+        circuit,
+        vsources=Branches(vs.names, vs.a, vs.b, vv),
+        isources=Branches(isrc.names, isrc.a, isrc.b, iv),
+    )

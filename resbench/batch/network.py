@@ -28,7 +28,6 @@ sample's values (:func:`with_values`) to ≤ 1e-9 of the voltage scale (tests).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import math
 import time
@@ -40,7 +39,7 @@ import scipy.sparse as sp
 
 from resbench.batch.deferred import Deferred, NetworkCertificate, NetworkSolution
 from resbench.batch.result import BatchCertificate, BatchResult
-from resbench.circuit import Branches, Circuit
+from resbench.circuit import Branches, Circuit, with_values  # noqa: F401 - re-exported
 from resbench.defaults import CD_DEFAULT_MAX_SWEEPS, CD_DEFAULT_TOL, DEFAULT_RTOL
 from resbench.errors import CircuitError, InputError, ResbenchError
 from resbench.memory import available_memory, gib
@@ -114,28 +113,6 @@ _DT_NAME = {_F64: "float64", np.dtype(np.float32): "float32"}  # (dtype.name: ~5
 def input_sources(circuit: Circuit) -> list[str]:
     """Names of every independent source (V then I), the default inputs."""
     return list(circuit.vsources.names) + list(circuit.isources.names)
-
-
-def with_values(circuit: Circuit, names: Sequence[str], values: np.ndarray) -> Circuit:
-    """A copy of ``circuit`` whose sources ``names`` take ``values`` (the equivalent
-    single circuit of one sample)."""
-    vs_idx = {n: j for j, n in enumerate(circuit.vsources.names)}
-    is_idx = {n: j for j, n in enumerate(circuit.isources.names)}
-    vv = circuit.vsources.value.copy()
-    iv = circuit.isources.value.copy()
-    for name, x in zip(names, np.asarray(values, dtype=np.float64).tolist(), strict=True):
-        if name in vs_idx:
-            vv[vs_idx[name]] = x
-        elif name in is_idx:
-            iv[is_idx[name]] = x
-        else:
-            raise CircuitError(f"no voltage or current source named {name!r}")
-    vs, isrc = circuit.vsources, circuit.isources
-    return dataclasses.replace(
-        circuit,
-        vsources=Branches(vs.names, vs.a, vs.b, vv),
-        isources=Branches(isrc.names, isrc.a, isrc.b, iv),
-    )
 
 
 class _FoldPattern:

@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from resbench.circuit import Branches, Circuit
+from resbench.circuit import Branches, Circuit, with_values
 from resbench.defaults import DEFAULT_TIMEOUT, DIODE_MODELS, NGSPICE_MODES
 from resbench.diodes import SHOCKLEY, expand, has_models, used_models, warn_ignored
 from resbench.errors import SolverError
@@ -735,8 +735,12 @@ def ngspice_batch(
     vectors, transfer) without freeing the plot afterwards; NaN when it failed.
     ``timeout`` bounds each sample (a timed-out worker is killed; the next sample
     reloads the circuit).
+    A sample whose ``op`` fails on the loaded circuit is run once more from a fresh load
+    of its own netlist (as one single run is; ngspice's ``op`` with ideal switches can
+    depend on the path there): its time is that run's, without the load.
     ``info``, when given, receives ``emit``/``load``/``startup`` seconds, ``loads`` (how
-    many times the netlist was parsed: once, unless a worker had to be restarted) and
+    many times the batch's netlist was parsed: once, unless a worker had to be
+    restarted or a sample was run again), ``retried`` {sample: the first failure} and
     ``errors`` {sample: message}.
     """
     from resbench.errors import InputError
@@ -779,15 +783,40 @@ def ngspice_batch(
             errors[i] = exc.format()
             loaded_by = None
             continue
-        if not reply.get("ok"):
-            errors[i] = reply.get("error", "ngspice failed")
-            continue
-        v, _, missing = map_vectors(circuit, reply["names"], reply["values"])
-        if missing or not np.all(np.isfinite(v)):
-            errors[i] = "ngspice returned no valid operating point: " + trouble(
-                reply.get("notes") or []
+        v, error = _operating_point(circuit, reply)
+        if error is not None:
+            # ngspice's op is path-dependent with ideal switches (it may fail from the
+            # loaded circuit where a fresh load of this sample's own netlist, what one
+            # single run does, converges): once more that way before a failed row
+            first = error
+            sample = emit_netlist(
+                with_values(circuit, names, np.asarray(row)), diode_model=diode_model, gmin=gmin
             )
-            continue
+            loaded_by = None  # (the worker then holds this sample's circuit)
+            try:
+                t1 = time.perf_counter()
+                reply = _request(worker, {"op": "run", "netlist": sample}, timeout, info)
+                roundtrip = time.perf_counter() - t1 - reply.get("timings", {}).get("load", 0.0)
+            except SolverError as exc:
+                errors[i] = f"{first}; again from a fresh load: {exc.format()}"
+                continue
+            v, error = _operating_point(circuit, reply)
+            if error is not None:
+                errors[i] = f"{first}; again from a fresh load: {error}"
+                continue
+            info.setdefault("retried", {})[i] = first
         volts[i] = v
         seconds[i] = max(0.0, roundtrip - reply["timings"]["cleanup"])
     return volts, seconds
+
+
+def _operating_point(circuit: Circuit, reply: dict) -> tuple[np.ndarray | None, str | None]:
+    """(node voltages, None) of a worker's reply, or (None, why there are none)."""
+    if not reply.get("ok"):
+        return None, reply.get("error", "ngspice failed")
+    v, _, missing = map_vectors(circuit, reply["names"], reply["values"])
+    if missing or not np.all(np.isfinite(v)):
+        return None, "ngspice returned no valid operating point: " + trouble(
+            reply.get("notes") or []
+        )
+    return v, None
