@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from naive import csr_of_edges as _csr
 from strategies import examples, random_circuits
 
+from resbench import parse_netlist
 from resbench.certificate import certify
 from resbench.errors import CircuitError
 from resbench.generate import grid, random_network
@@ -126,10 +127,31 @@ def test_random_circuits_vetoed_match_reference(circuit):
     finally:
         mp.undo()
     assert sol.status == CONVERGED
-    assert sol.sweeps == 0 or not sol.info["direct"]  # linear ones may go at once
+    # linear ones may go direct at once; after converged sweeps, only the exact finish of
+    # a KCL the certificate would refuse (kcl_finish), never the vetoed switch
+    assert sol.sweeps == 0 or not sol.info["direct"] or sol.info.get("kcl_finish")
     scale = max(float(np.abs(circuit.vsources.value).max(initial=0.0)), 1.0)
     assert np.max(np.abs(sol.voltages - ref.voltages), initial=0.0) <= 1e-8 * scale
     assert certify(circuit, sol.voltages).ok
+
+
+def test_vetoed_sweeps_may_still_finish_a_kcl_exactly(monkeypatch) -> None:
+    """Found by the explore profile: a 100 kΩ branch among 100 Ω ones; every look at the
+    switch vetoed, the sweeps converge in 30, and then the KCL check finds a node the
+    certificate would refuse and finishes exactly (kcl_finish: the direct solve after
+    the sweeps, not the vetoed switch during them)."""
+    c = parse_netlist(
+        "vetoed\nr1 n1 0 100\nr2 n2 0 100\nr3 n3 0 100\nr4 n4 0 100\nr5 n5 0 100k\n"
+        "r6 n6 0 100\nr7 n7 0 100\nr8 n8 n1 100\nd1 0 n1 dm\ni1 n5 n1 0.25m\n"
+        ".model dm d\n.end\n"
+    )
+    monkeypatch.setattr(direct, "front_seconds", lambda p: math.inf)
+    sol = solve_cd(c, direct_margin=1e-12)
+    assert sol.status == CONVERGED and sol.sweeps > 0
+    assert not sol.info["direct"] or sol.info["kcl_finish"]
+    ref = solve_reference(c)
+    assert np.max(np.abs(sol.voltages - ref.voltages)) <= 1e-8 * 25.0
+    assert certify(c, sol.voltages).ok
 
 
 @pytest.mark.parametrize("diodes", [0.0, 0.1])
