@@ -19,7 +19,7 @@ from strategies import examples, random_circuits
 
 from resbench import solvers
 from resbench.certificate import certify
-from resbench.circuit import Circuit
+from resbench.circuit import Branches, Circuit, make_circuit
 from resbench.errors import CircuitError
 from resbench.netlist import parse_netlist, read_netlist
 from resbench.solution import CONVERGED
@@ -199,9 +199,42 @@ def test_islands_cd_matches_reference(circuit):
         ref = solvers.solve(circuit, "reference")
     except CircuitError:
         ref = None
+    if ref is not None and not ref.ok:
+        # the reference ended on an answer it cannot certify (it can, where the
+        # circuit has none: test_an_island_no_diode_can_drain_is_refused): then cd
+        # refuses the circuit with its reason, or gives an answer its certificate proves
+        try:
+            sol = solvers.solve(circuit, "cd")
+        except CircuitError:
+            return
+        assert sol.ok, sol.certificate.summary()
+        return
     sol = _check(circuit, "cd", None if ref is None else ref.voltages)
     if sol is not None:
         assert ref.ok and sol.info.get("unique", True) == ref.info.get("unique", True)
+
+
+def test_an_island_no_diode_can_drain_is_refused():
+    """Found by the explore profile: i6 is reached only through diodes pointing into it
+    (d5 from n1, d6 from i5) and a current source feeds it 0.25 mA; nothing can carry
+    that away, so the energy is unbounded and there is no operating point.  cd says so
+    and names the node; the reference's pivots end on voltages its certificate
+    refuses (KCL 0.25 mA at i6), not on a claim."""
+    B = Branches.from_lists
+    c = make_circuit(
+        title="an island fed a current it cannot drain",
+        nodes=["0", "n1", "n2", "i3", "i4", "i5", "i6"],
+        resistors=B(["r1", "r2"], [1, 2], [0, 1], [100000.0, 100.0]),
+        diodes=B(["d1", "d2", "d3", "d4", "d5", "d6"], [0, 1, 1, 4, 1, 5], [1, 2, 3, 0, 6, 6],
+                 [0.0] * 6),
+        vsources=B(["v1"], [5], [4], [0.25]),
+        isources=B(["i1", "i2"], [0, 0], [1, 6], [0.0005, 0.00025]),
+        diode_models=["d"] * 6,
+    )  # fmt: skip
+    with pytest.raises(CircuitError, match="i6"):
+        solvers.solve(c, "cd")
+    ref = solvers.solve(c, "reference")
+    assert not ref.ok and ref.certificate.worst_node == "i6"
 
 
 # ------------------------------------------------------------------- ngspice
