@@ -585,6 +585,25 @@ def test_batch_of_inputs_alters_subcircuit_sources_and_refuses_unknown_names() -
         ng.ngspice_batch(c, ["v1"], np.zeros((2, 3)))
 
 
+def _intercept(monkeypatch, second_alter, run=None) -> None:
+    """ng._request with the batch's second ``alter_op`` request answered by
+    ``second_alter(real, worker, msg, timeout, timings)`` and, given, every ``run`` by
+    ``run`` (the same arguments)."""
+    real = ng._request
+    calls = {"alter": 0}
+
+    def request(worker, msg, timeout, timings):
+        if msg["op"] == "alter_op":
+            calls["alter"] += 1
+            if calls["alter"] == 2:
+                return second_alter(real, worker, msg, timeout, timings)
+        if msg["op"] == "run" and run is not None:
+            return run(real, worker, msg, timeout, timings)
+        return real(worker, msg, timeout, timings)
+
+    monkeypatch.setattr(ng, "_request", request)
+
+
 @pytest.mark.parametrize("again", ["converges", "fails"])
 def test_batch_of_inputs_runs_a_failed_sample_again_from_a_fresh_load(monkeypatch, again) -> None:
     """ngspice's op with ideal switches can fail on the loaded circuit after an alter
@@ -594,19 +613,14 @@ def test_batch_of_inputs_runs_a_failed_sample_again_from_a_fresh_load(monkeypatc
     from resbench.batch.network import with_values
     from resbench.netlist import parse_netlist
 
-    real = ng._request
-    calls = {"alter": 0}
+    def refused(error):
+        return lambda *args: {"ok": False, "error": error, "notes": []}
 
-    def failing(worker, msg, timeout, timings):
-        if msg["op"] == "alter_op":
-            calls["alter"] += 1
-            if calls["alter"] == 2:
-                return {"ok": False, "error": "simulated: timestep too small", "notes": []}
-        if msg["op"] == "run" and again == "fails":
-            return {"ok": False, "error": "simulated: no convergence", "notes": []}
-        return real(worker, msg, timeout, timings)
-
-    monkeypatch.setattr(ng, "_request", failing)
+    _intercept(
+        monkeypatch,
+        refused("simulated: timestep too small"),
+        refused("simulated: no convergence") if again == "fails" else None,
+    )
     c = parse_netlist(SUBCKT_SOURCE)
     names = ["v.x1.vb", "v1", "i1"]
     values = np.array([[0.5, 1.0, 0.0], [0.5, 2.0, 1e-4], [0.5, 3.0, 0.0]])
@@ -633,17 +647,7 @@ def test_batch_of_inputs_survives_a_worker_crash(monkeypatch) -> None:
     fresh worker, loads the netlist again and is solved."""
     from resbench.netlist import parse_netlist
 
-    real = ng._request
-    calls = {"alter": 0}
-
-    def crashing(worker, msg, timeout, timings):
-        if msg["op"] == "alter_op":
-            calls["alter"] += 1
-            if calls["alter"] == 2:
-                msg = {"op": "crash"}
-        return real(worker, msg, timeout, timings)
-
-    monkeypatch.setattr(ng, "_request", crashing)
+    _intercept(monkeypatch, lambda real, w, msg, t, tm: real(w, {"op": "crash"}, t, tm))
     c = parse_netlist(SUBCKT_SOURCE)
     values = np.array([[0.5, 1.0, 0.0], [0.5, 2.0, 0.0], [0.5, 3.0, 0.0]])
     info: dict = {}
