@@ -69,6 +69,13 @@ def assert_matches_scalar(
         assert _close(got.complementarity[b], ref.complementarity, ref.v_scale * ref.i_scale)
         if ref.ok:
             i_tol = 1e-12 * ref.i_scale + ref.kcl_tol
+            assert np.all(got.diode_current[b] >= -i_tol)  # valid multipliers
+            if np.any(c.resistors.value == 0.0):
+                # a diode or source in parallel with a 0 Ω short has no unique current
+                # (the explore profile: 0 against 0.28 mA; 0.51 against 0 mA): the two
+                # certificates may pick different valid ones; their KCL residuals and
+                # verdicts (compared above) are what must agree
+                continue
             assert np.allclose(got.diode_current[b], ref.diode_current, rtol=1e-9, atol=i_tol)
             assert np.allclose(got.vsource_current[b], ref.vsource_current, rtol=1e-9, atol=i_tol)
 
