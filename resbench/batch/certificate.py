@@ -1067,14 +1067,8 @@ class BatchCertifier:
         the scalar certificate.  ``currents=False`` skips the voltage-source currents
         of nodes held to ground (one matrix product less; ``vsource_current`` is then
         None)."""
-        v = self._check(voltages)
-        if self._perm is not None:  # the columns in the order of the nodes as set up
-            out = self._buffer("v_perm", v.shape)  # (kept: no page faults per call)
-            with one_thread(v.size < SCAN_PARALLEL):
-                gather_columns(v, self._perm, out)
-            v = out
         return self._certify(
-            v,
+            self._in_node_order(voltages),
             values,
             rtol=rtol,
             vsource_values=vsource_values,
@@ -1289,14 +1283,23 @@ class BatchCertifier:
         ``direct`` marks, the same numbers bit for bit for a batch of the same size
         (the currents alone, no certificate).  Only for a certifier with a direct path
         (``has_direct_path``) and finite voltages."""
-        if self._fast is None:
+        if not self.has_direct_path:
             raise CertificateInputError("this circuit has no direct path: use certify()")
-        v = self._check(voltages)
-        if self._perm is not None:
-            v = v[:, self._perm]
+        v = self._in_node_order(voltages)
         if not np.isfinite(v).all():
             raise CertificateInputError("voltages must be finite: use certify()")
-        return self._fast_source_currents(np.ascontiguousarray(v))
+        return self._fast_source_currents(v)
+
+    def _in_node_order(self, voltages) -> np.ndarray:
+        """``voltages`` checked, their columns in the order of the nodes as set up
+        (``_perm``; into a kept buffer: no page faults per call)."""
+        v = self._check(voltages)
+        if self._perm is not None:
+            out = self._buffer("v_perm", v.shape)
+            with one_thread(v.size < SCAN_PARALLEL):
+                gather_columns(v, self._perm, out)
+            v = out
+        return v
 
     @property
     def has_direct_path(self) -> bool:

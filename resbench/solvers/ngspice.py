@@ -788,7 +788,7 @@ def ngspice_batch(
             # ngspice's op is path-dependent with ideal switches (it may fail from the
             # loaded circuit where a fresh load of this sample's own netlist, what one
             # single run does, converges): once more that way before a failed row
-            first = error
+            first = error  # (the message kept, whatever the second try says)
             sample = emit_netlist(
                 with_values(circuit, names, np.asarray(row)), diode_model=diode_model, gmin=gmin
             )
