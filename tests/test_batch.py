@@ -129,6 +129,72 @@ def test_fixed_voltage_moved_by_an_input_plus_a_fixed_source():
     assert _check_against_loop(circuit, net, S, res) == len(S)
 
 
+WEAK_GROUND = """a floating input source in a weakly grounded supernode
+r1 n1 0 100k
+r2 n2 n1 100.002
+r3 n3 0 100
+r4 n4 0 100
+r5 n5 n1 100
+r6 n1 n2 167.957
+v1 n1 n5 1.25
+.end
+"""
+
+
+def test_inputs_far_below_the_netlist_values_keep_their_accuracy():
+    """A sample's injections are the fixed sources' plus the inputs' share; the fixed
+    part is computed from the circuit, not as the netlist's injections less the
+    inputs' share at the netlist values (that difference left ~1e-18 A of round-off,
+    which the 100 kΩ ground turned into -1.04e-12 V where the exact answer is 0: over
+    1e-9 of the 1e-3 V scale floor).  Pinned from an explore-profile draw of
+    test_batch_equals_loop_of_single_solves."""
+    circuit = parse_netlist(WEAK_GROUND)
+    net = Network(circuit, inputs=["v1"])
+    S = np.array([[0.0], [1e-9], [-1e-6], [1.25]])
+    res = net.solve_batch(S)
+    assert np.all(res.voltages[0] == 0.0)
+    assert _check_against_loop(circuit, net, S, res) == len(S)
+
+
+@settings(
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(random_circuits(max_nodes=7, max_diodes=5), st.data())
+def test_batch_with_tiny_or_zero_inputs_equals_single_solves(circuit, data):
+    """Inputs many orders below the netlist's values (zero included) keep the single
+    solver's accuracy relative to their own, smaller, voltage scale; with every source
+    an input, all at zero, every voltage is exactly zero (nothing drives the circuit:
+    the injections are zero, not a round-off left by a cancellation)."""
+    try:
+        solve(circuit)
+    except ResbenchError:
+        return
+    sources = input_sources(circuit)
+    if not sources:
+        return
+    every = data.draw(st.booleans(), label="every source an input")
+    names = (
+        list(sources)
+        if every
+        else data.draw(st.lists(st.sampled_from(sources), min_size=1, unique=True), label="inputs")
+    )
+    try:
+        net = Network(circuit, inputs=names)
+    except CircuitError:
+        return
+    tiny = st.sampled_from([0.0, 1e-9, -1e-7, 3e-6])
+    S = np.array(
+        [[data.draw(tiny) for _ in range(net.n_inputs)] for _ in range(3)]
+        + [np.zeros(net.n_inputs)]
+    )
+    res = net.solve_batch(S)
+    _check_against_loop(circuit, net, S, res)
+    if every and res.status[-1] == "converged":
+        assert np.all(res.voltages[-1] == 0.0), res.voltages[-1]
+
+
 @pytest.mark.parametrize(
     "name",
     [

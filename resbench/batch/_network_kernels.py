@@ -189,6 +189,67 @@ def small_offset_maps(
     return M, touched, K, -1
 
 
+@kernel(INT, INT, I32, I32, F64, I32, I32, F64, I32, I32, FLOAT, I32, FLOAT, I32, I32, F64)
+def fixed_injection(
+    n_nodes,
+    n,
+    vs_a,
+    vs_b,
+    vs_val,
+    res_a,
+    res_b,
+    res_val,
+    ind_a,
+    ind_b,
+    rel_tol,
+    sn,
+    gmin,
+    is_a,
+    is_b,
+    is_val,
+):  # pragma: no cover - compiled
+    """The free nodes' injections ``c`` [n] of the circuit whose voltage sources take
+    ``vs_val`` and current sources ``is_val`` (a Network passes its inputs at zero):
+    the offsets by one union–find over the links (as :func:`union_offsets` takes them,
+    so in the frame of the problem's supernodes), then what the resistors between
+    supernodes, the gmin leak and the current sources inject, each term from its own
+    numbers.  ``Network`` forms a sample's injections as ``c_fixed + A s``; this gives
+    ``c_fixed`` without the cancellation of ``c(s₀) − A s₀``, whose round-off (of the
+    netlist values' size) a sample with much smaller inputs would inherit.  Returns
+    (c, bad): bad ≥ 0 when the links conflict (the caller falls back)."""
+    la, lb = link_ends(vs_a, vs_b, res_a, res_b, res_val, ind_a, ind_b)
+    lval = np.zeros(la.shape[0])
+    lval[: vs_val.shape[0]] = vs_val
+    _, off, bad = union_offsets(n_nodes, la, lb, lval, rel_tol)
+    c = np.zeros(n)
+    if bad >= 0:
+        return c, bad
+    for r in range(res_val.shape[0]):
+        v = res_val[r]
+        a = res_a[r]
+        b = res_b[r]
+        if not v > 0 or sn[a] == sn[b]:
+            continue
+        d = off[b] - off[a]
+        if d == 0.0:
+            continue
+        g = 1.0 / v
+        if sn[a] >= 0:
+            c[sn[a]] += g * d
+        if sn[b] >= 0:
+            c[sn[b]] -= g * d
+    if gmin > 0:
+        for m in range(n_nodes):
+            if sn[m] >= 0 and off[m] != 0.0:
+                c[sn[m]] -= gmin * off[m]
+    for j in range(is_val.shape[0]):
+        if sn[is_b[j]] >= 0:
+            c[sn[is_b[j]]] += is_val[j]
+        if sn[is_a[j]] >= 0:
+            c[sn[is_a[j]]] -= is_val[j]
+    return c, -1
+
+
 @kernel(F64_2D, B1, I32, F64, F64, F64, I32, I32, I64, I32, I32, B1, B1, F64)
 def small_maps(
     M,

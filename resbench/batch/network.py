@@ -416,7 +416,7 @@ class Network:
         self._fold_pattern: _FoldPattern | None = None  # the last batch's fold (checked
         # in one pass by the next batch, instead of grouping its columns again)
         # injections at zero input values: c(s) = c_fixed + A s (the dense GEMM path)
-        self._c_fixed = p.c - np.asarray(A @ self._s0) if p.n else np.zeros(0)
+        self._c_fixed = self._fixed_injection(A)
         if small:
             dio = c.diodes
             out = _LAZY.nk.small_maps(
@@ -453,6 +453,30 @@ class Network:
         self._needs_dS = bool(
             self._var_bounds or self._var_ff or self._check_dio.size or self._fixed_moving.size
         )
+
+    def _fixed_injection(self, A) -> np.ndarray:
+        """The free nodes' injections with every input at zero, computed from the
+        circuit (``fixed_injection``), not as ``p.c − A s₀``: that difference cancels the
+        inputs' share of the netlist's injections and leaves its round-off, ~1e-16 of
+        the netlist values, which a sample with much smaller inputs inherits (a weakly
+        grounded node turns 1e-18 A into 1e-12 V where the exact answer is 0)."""
+        c, p = self.circuit, self._problem
+        if not p.n:
+            return np.zeros(0)
+        vs, isrc = c.vsources, c.isources
+        vs_val = vs.value.copy()
+        vs_val[[j for _, j in self._v_in]] = 0.0
+        is_val = isrc.value.copy()
+        is_val[[j for _, j in self._i_in]] = 0.0
+        res, ind = c.resistors, c.inductors
+        out, bad = _LAZY.nk.fixed_injection(
+            c.n_nodes,
+            p.n,
+            *(_i32(vs.a), _i32(vs.b), vs_val, _i32(res.a), _i32(res.b), res.value),
+            *(_i32(ind.a), _i32(ind.b), _LAZY.problem.KVL_REL_TOL, _i32(p.supernode)),
+            *(self.gmin, _i32(isrc.a), _i32(isrc.b), is_val),
+        )
+        return out if bad < 0 else p.c - np.asarray(A @ self._s0)
 
     def _offset_map(self):
         """The offset map M (CSR ``[n_nodes, n_inputs]``) by one union–find probe per
