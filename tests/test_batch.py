@@ -141,7 +141,8 @@ v1 n1 n5 1.25
 """
 
 
-def test_inputs_far_below_the_netlist_values_keep_their_accuracy():
+@pytest.mark.parametrize("fill", [network.DENSE_FRACTION, 2.0], ids=["dense-map", "sparse-map"])
+def test_inputs_far_below_the_netlist_values_keep_their_accuracy(fill):
     """A sample's injections are the fixed sources' plus the inputs' share; the fixed
     part is computed from the circuit, not as the netlist's injections less the
     inputs' share at the netlist values (that difference left ~1e-18 A of round-off,
@@ -149,7 +150,9 @@ def test_inputs_far_below_the_netlist_values_keep_their_accuracy():
     1e-9 of the 1e-3 V scale floor).  Pinned from an explore-profile draw of
     test_batch_equals_loop_of_single_solves."""
     circuit = parse_netlist(WEAK_GROUND)
-    net = Network(circuit, inputs=["v1"])
+    with mock.patch.object(network, "DENSE_FRACTION", fill):  # (read at set-up)
+        net = Network(circuit, inputs=["v1"])
+    assert (net._A_dense is None) == (fill > 1)
     S = np.array([[0.0], [1e-9], [-1e-6], [1.25]])
     res = net.solve_batch(S)
     assert np.all(res.voltages[0] == 0.0)
@@ -180,8 +183,10 @@ def test_batch_with_tiny_or_zero_inputs_equals_single_solves(circuit, data):
         if every
         else data.draw(st.lists(st.sampled_from(sources), min_size=1, unique=True), label="inputs")
     )
+    fill = 2.0 if data.draw(st.booleans(), label="sparse input map") else network.DENSE_FRACTION
     try:
-        net = Network(circuit, inputs=names)
+        with mock.patch.object(network, "DENSE_FRACTION", fill):
+            net = Network(circuit, inputs=names)
     except CircuitError:
         return
     tiny = st.sampled_from([0.0, 1e-9, -1e-7, 3e-6])

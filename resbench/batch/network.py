@@ -1224,20 +1224,20 @@ class Network:
         pass that folds the inputs found it (else None).  c itself is formed only where
         it is needed (the fused chunk pass adds base as it reads G).
 
-        Sparse map: c₀ + A (s − s₀).  Dense map (a DRN's input layer): ``c₀ − A s₀ + A s``:
-        for a few samples, by the nonzero inputs' columns of A only (a zero input costs
-        nothing); for a batch, one GEMM over the *distinct* input columns of this batch
-        (:meth:`_folded`): a column that is zero in every sample drops out, and columns
-        equal up to sign in every sample (a DRN's ``cat(x, −x)`` inputs) are summed into
-        one column of A first.  Exact algebra, same inputs: only the work shrinks.  The
-        product runs in the sweeps' precision (float32: A kept in float32).
+        Both maps: ``c_fixed + A s``, c_fixed the injections with every input at zero
+        (:meth:`_fixed_injection`).  Sparse map: one sparse product.  Dense map (a
+        DRN's input layer): for a few samples, by the nonzero inputs' columns of A only
+        (a zero input costs nothing); for a batch, one GEMM over the *distinct* input
+        columns of this batch (:meth:`_folded`): a column that is zero in every sample
+        drops out, and columns equal up to sign in every sample (a DRN's ``cat(x, −x)``
+        inputs) are summed into one column of A first.  Exact algebra, same inputs:
+        only the work shrinks.  The product runs in the sweeps' precision (float32: A
+        kept in float32).
         """
-        p = self._problem
         A = self._A_dense
-        if A is None:
+        if A is None:  # (c_fixed + A s, not c₀ + A (s − s₀): see _fixed_injection)
             As = self._A_sparse if dt == np.float64 else self._A_sparse.astype(dt)
-            dS = S - self._s0
-            return np.asarray(As @ np.ascontiguousarray(dS.T, dtype=dt)), p.c, None
+            return np.asarray(As @ np.ascontiguousarray(S.T, dtype=dt)), self._c_fixed, None
         if S.shape[0] <= GEMV_MAX and dt == np.float64:  # (see _fold_scans)
             Cn = np.empty((A.shape[0], S.shape[0]))
             Ap, X = self._paired(S)
