@@ -334,17 +334,42 @@ def _island_names(circuit: Circuit, zmat: np.ndarray, cols: np.ndarray) -> list[
     return _names(circuit.nodes, nodes)
 
 
+def _unbounded(circuit: Circuit, zmat: np.ndarray, cols: np.ndarray) -> CircuitError:
+    """The error of islands (columns ``cols`` of Z) fed a net current no diode can carry."""
+    names = _island_names(circuit, zmat, cols)
+    return CircuitError(
+        f"node(s) {', '.join(names)} (reached from the fixed voltages only through diodes) "
+        "receive a net current that no diode can carry away: the energy is unbounded "
+        "and no DC operating point exists",
+        nodes=names,
+    )
+
+
 def _check_bounded(circuit: Circuit, h_isl: np.ndarray, zmat: np.ndarray) -> None:
     """Islands with no diode to carry their net injection: the energy is unbounded."""
     bad = np.flatnonzero(np.abs(h_isl) > _ROUND_OFF * max(float(np.max(np.abs(h_isl))), _TINY))
     if bad.size and np.max(np.abs(h_isl)) > 0:
-        names = _island_names(circuit, zmat, bad)
-        raise CircuitError(
-            f"node(s) {', '.join(names)} (reached from the fixed voltages only through diodes) "
-            "receive a net current that no diode can carry away: the energy is unbounded "
-            "and no DC operating point exists",
-            nodes=names,
-        )
+        raise _unbounded(circuit, zmat, bad)
+
+
+def _check_islands_drained(circuit, rr, lam_s, hh, zmat) -> None:
+    """After Lemke: does every island's net injection leave through its diodes
+    (``Rᵀλ = h``, scaled units)?  Where it does not, the LP over ``λ ≥ 0`` decides:
+    no such λ at all means no operating point (CircuitError naming the islands);
+    else nothing is claimed here and the answer goes on to its certificate."""
+    h_scale = max(float(np.max(np.abs(hh), initial=0.0)), _TINY)
+    miss = np.abs(rr.T @ lam_s - hh)
+    if not np.any(miss > _FIT_TOL * h_scale):
+        return
+    out = linprog(
+        np.zeros(rr.shape[0]),
+        A_eq=rr.T,
+        b_eq=hh,
+        bounds=[(0.0, None)] * rr.shape[0],
+        method="highs",
+    )
+    if out.status == 2:  # infeasible: no diode currents can carry the injections
+        raise _unbounded(circuit, zmat, np.flatnonzero(miss > _FIT_TOL * h_scale))
 
 
 def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_i, circuit):
@@ -409,15 +434,10 @@ def _island_lcp(lu, d_dense, free, nonzero, v0, zmat, h_isl, r, v_scale, a_i, b_
                 elements=dnames,
             )
         moving = np.flatnonzero(np.abs(hh) > _ROUND_OFF * max(float(np.max(np.abs(hh))), _TINY))
-        names = _island_names(circuit, zmat, moving if moving.size else np.arange(k))
-        raise CircuitError(
-            f"node(s) {', '.join(names)} (reached from the fixed voltages only through diodes) "
-            "receive a net current that no diode can carry away: the energy is unbounded "
-            "and no DC operating point exists",
-            nodes=names,
-        )
+        raise _unbounded(circuit, zmat, moving if moving.size else np.arange(k))
     if status != LEMKE_OK:
         raise SolverError(f"reference: Lemke's algorithm did not finish in {pivots} pivots")
+    _check_islands_drained(circuit, rr, z[:nfr] * q_scale, hh, zmat)
     lam = z[:nfr] * q_scale / scale
     tau = (z[nfr : nfr + k] - z[nfr + k :]) * q_scale
     return lam, tau, pivots
