@@ -70,7 +70,13 @@ def parse(argv: list[str] | None = None) -> tuple[BatchBenchConfig, str, bool, s
     ap.add_argument(
         "--paper-iterations", type=int, help="the paper's iterations (default: its own, 4)"
     )
-    ap.add_argument("--inputs", choices=("digits", "random"), help="input images (digits)")
+    ap.add_argument(
+        "--inputs",
+        choices=("digits", "random", "mnist"),
+        help="input images (digits): scikit-learn's 8x8 digits resampled to 28x28, uniform\n"
+        "random pixels, or MNIST's training images (with --data-dir)",
+    )
+    ap.add_argument("--data-dir", help="folder with MNIST's IDX files (--inputs mnist)")
     ap.add_argument("--seed", type=int, help="network seed (0)")
     ap.add_argument(
         "--b2b",
@@ -99,6 +105,7 @@ def parse(argv: list[str] | None = None) -> tuple[BatchBenchConfig, str, bool, s
         "paper_code": ns.paper_code,
         "paper_iterations": ns.paper_iterations,
         "inputs": ns.inputs,
+        "data_dir": ns.data_dir,
         "seed": ns.seed,
         "b2b": ns.b2b,
         "b2b_rounds": ns.b2b_rounds,

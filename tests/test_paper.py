@@ -366,7 +366,9 @@ def test_bench_config_checks():
         (dict(sizes=(0,)), "--sizes"),
         (dict(dtypes=("float16",)), "--dtypes"),
         (dict(repeats=3), "--repeats"),
-        (dict(inputs="mnist"), "--inputs"),
+        (dict(inputs="emnist"), "--inputs"),
+        (dict(inputs="mnist"), "--inputs mnist needs --data-dir"),
+        (dict(inputs="digits", data_dir="/x"), "--data-dir is only for --inputs mnist"),
         (dict(paper_iterations=0), "--paper-iterations"),
     ]:
         with pytest.raises(ResbenchError, match=words):

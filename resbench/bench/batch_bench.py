@@ -98,12 +98,18 @@ def label(preset: str) -> str:
     return f"DRN-{preset.upper()}" if _layer_spec(preset) is None else f"DRN {preset}"
 
 
+#: the input images the bench offers (--inputs)
+INPUTS = ("digits", "random", "mnist")
+
+
 @dataclass(frozen=True)
 class BatchBenchConfig:
     """What to run.  ``presets``: names (xs, 1h, …) or layer sizes (``64-32-10``,
     input gain 1); ``threads``: counts (0 = :func:`all_threads`); ``inputs``:
-    ``digits`` (scikit-learn's digits, resampled to 28×28, as resbench.generate) or
-    ``random`` (uniform pixels in [0, 1]); ``paper_iterations`` None = the paper's
+    ``digits`` (scikit-learn's digits, resampled to 28×28, as resbench.generate),
+    ``random`` (uniform pixels in [0, 1]) or ``mnist`` (the first training images of
+    MNIST's IDX files in ``data_dir``, pixels / 255; nothing is downloaded; 784-pixel
+    presets only); ``paper_iterations`` None = the paper's
     own per preset (:data:`resbench.bench.paper.PAPER_ITERATIONS`); ``b2b``: calls
     per back-to-back block (0 = no back-to-back timing, else >= 2: the first call of
     a block is kept apart); ``b2b_rounds``: rounds of blocks, one block per method
@@ -116,6 +122,7 @@ class BatchBenchConfig:
     repeats: int = 5
     paper_code: str | None = None
     inputs: str = "digits"
+    data_dir: str | None = None
     seed: int = 0
     paper_iterations: int | None = None
     b2b: int = 3
@@ -139,8 +146,13 @@ class BatchBenchConfig:
             raise ResbenchError(f"--threads: counts >= 1 or 'all', got {list(self.threads)}")
         if self.repeats < 5:
             raise ResbenchError(f"--repeats must be >= 5 (docs/design.md §7), got {self.repeats}")
-        if self.inputs not in ("digits", "random"):
-            raise ResbenchError(f"--inputs: digits or random, got {self.inputs!r}")
+        if self.inputs not in INPUTS:
+            raise ResbenchError(f"--inputs: {', '.join(INPUTS)}, got {self.inputs!r}")
+        if (self.inputs == "mnist") != (self.data_dir is not None):
+            raise ResbenchError(
+                "--inputs mnist needs --data-dir DIR, a folder with MNIST's IDX files "
+                "(nothing is downloaded), and --data-dir is only for --inputs mnist"
+            )
         if self.paper_iterations is not None and self.paper_iterations < 1:
             raise ResbenchError(f"--paper-iterations must be >= 1, got {self.paper_iterations}")
         if self.b2b == 1 or self.b2b < 0:
@@ -177,6 +189,23 @@ def digits_pixels(m: int, batch: int) -> np.ndarray:
 
     distinct = np.array([digits_image(m, s) for s in range(min(batch, DIGITS_DISTINCT))])
     return distinct[np.arange(batch) % distinct.shape[0]]
+
+
+def mnist_pixels(data_dir: str | None, m: int, batch: int) -> np.ndarray:
+    """``[batch, m]`` pixels in [0, 1]: MNIST's first ``batch`` training images (pixels
+    / 255, cycled if the set has fewer) from the IDX files in ``data_dir``
+    (:func:`resbench.train.data.load_mnist`: its errors name the missing files).  A
+    ResbenchError when the network does not take 784 pixels."""
+    from resbench.train.data import load_mnist
+
+    data = load_mnist(data_dir)
+    if data.x_train.shape[1] != m:
+        raise ResbenchError(
+            f"--inputs mnist: MNIST images have {data.x_train.shape[1]} pixels but this "
+            f"network takes {m} (2 x {m} input sources); use a 784-pixel preset (xs, 1h, …)"
+        )
+    x = data.x_train[np.arange(batch) % data.x_train.shape[0]]
+    return x.astype(np.float64) / data.divisor
 
 
 def input_values(pixels: np.ndarray, gain: float) -> np.ndarray:
@@ -357,6 +386,8 @@ def _prepare(
     m = circuit.sizes()["vsources"] // 2
     if config.inputs == "digits":
         pixels = digits_pixels(m, bmax)
+    elif config.inputs == "mnist":
+        pixels = mnist_pixels(config.data_dir, m, bmax)
     else:
         pixels = np.random.default_rng([config.seed, 7]).random((bmax, m))
     values = input_values(pixels, gain)
@@ -648,6 +679,14 @@ def _dv(x: float) -> str:
     return f"{x:.1e}" if math.isfinite(x) else "skipped"
 
 
+def _inputs_words(cfg: dict[str, Any]) -> str:
+    """The page's words for the config's input images."""
+    kind = cfg.get("inputs", "digits")
+    if kind == "mnist":
+        return f"MNIST's first training images, pixels / 255, from {cfg.get('data_dir')}"
+    return f"{kind} images"
+
+
 def render_markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
     """The results page: what ran, on what machine and load, the table, set-up times."""
     cfg = result["config"]
@@ -676,7 +715,7 @@ def render_markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         "Per-sample time = batch time / batch size, median (min–max) of "
         f"{cfg['repeats']} interleaved repeats after a warm-up, µs. Same conductances and "
-        f"inputs on both sides ({cfg['inputs']} images × the preset's input gain, "
+        f"inputs on both sides ({_inputs_words(cfg)} × the preset's input gain, "
         "cat(x, −x)). `resbench`: `Network.solve_batch(certify=False)`; `resbench+cert`: every "
         "sample certified; `paper`: `set_input(x, reset=True)` + `compute_equilibrium()`. "
         "Exact = float64 resbench, every sample certified. The paper runs a fixed number of "
