@@ -151,15 +151,16 @@ def test_small_map_kernels_equal_the_sparse_steps_exactly(
 
 @pytest.mark.parametrize("nodes", [30, 300])
 @pytest.mark.parametrize("large_compile", [False, True])
+@pytest.mark.parametrize("gmin", [0.0, 1e-6])
 def test_fixed_injection_is_the_problem_at_zero_inputs(
-    nodes: int, large_compile: bool, monkeypatch: pytest.MonkeyPatch
+    nodes: int, large_compile: bool, gmin: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Network's injections with every input at zero (computed from the circuit, one
     union–find with the inputs at zero: ``_fixed_injection``) are the injections of the
     circuit whose inputs are zero, as compile_problem makes them: the same supernodes
     and offset frame on both of compile_problem's paths and both map paths (30 nodes:
     the small maps; 300: the sparse ones), floating sources and current sources among
-    the inputs and the fixed sources."""
+    the inputs and the fixed sources, with and without the gmin leak."""
     from resbench.circuit import with_values
     from resbench.generate import random_network
     from resbench.solvers import problem as problem_mod
@@ -170,8 +171,9 @@ def test_fixed_injection_is_the_problem_at_zero_inputs(
         circuit = random_network(nodes, seed=seed, diodes=0.0, vsources=nodes // 6, floating=0.5)
         names = network_mod.input_sources(circuit)
         for inputs in (names[::2], names[1::3]):
-            net = Network(circuit, inputs=inputs)
-            zero = problem_mod.compile_problem(with_values(circuit, inputs, np.zeros(len(inputs))))
+            net = Network(circuit, inputs=inputs, gmin=gmin)
+            zeros = np.zeros(len(inputs))
+            zero = problem_mod.compile_problem(with_values(circuit, inputs, zeros), gmin=gmin)
             np.testing.assert_array_equal(zero.supernode, net._problem.supernode)
             scale = max(float(np.max(np.abs(zero.c), initial=0.0)), 1e-300)
             np.testing.assert_allclose(net._c_fixed, zero.c, rtol=0, atol=1e-13 * scale)
