@@ -464,10 +464,11 @@ class Network:
         if not p.n:
             return np.zeros(0)
         vs, isrc = c.vsources, c.isources
+        _, vidx, _, iidx = self._in_columns
         vs_val = vs.value.copy()
-        vs_val[[j for _, j in self._v_in]] = 0.0
+        vs_val[vidx] = 0.0
         is_val = isrc.value.copy()
-        is_val[[j for _, j in self._i_in]] = 0.0
+        is_val[iidx] = 0.0
         res, ind = c.resistors, c.inductors
         out, bad = _LAZY.nk.fixed_injection(
             c.n_nodes,
@@ -580,7 +581,8 @@ class Network:
     @functools.cached_property
     def _in_columns(self) -> tuple[np.ndarray, ...]:
         """The input columns and their V / I source indices (vcol, vidx, icol, iidx):
-        one Solution's circuit per ``solve`` (built on first use: a batch needs none)."""
+        one Solution's circuit per ``solve``, and the fixed sources' injections at
+        set-up (:meth:`_fixed_injection`)."""
         return tuple(
             np.array(x, dtype=np.int64).reshape(-1)
             for x in (
